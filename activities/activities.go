@@ -1,0 +1,51 @@
+// Package activities holds the work Muster's workflows hand to workers: each
+// activity is a method on Activities, writes through the store in one
+// transaction, and can be repeated without adding a row twice.
+package activities
+
+import (
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/musterhq/muster/internal/store"
+)
+
+// Error types of non-retryable failures. Workflows list them in their retry
+// policies and treat them as bad input, never as a stall.
+const (
+	ErrBadInput    = "BadInput"
+	ErrUnknownArea = "UnknownArea"
+	ErrNotCompound = "NotACompound"
+)
+
+// NonRetryable lists the error types no retry can fix.
+var NonRetryable = []string{ErrBadInput, ErrUnknownArea, ErrNotCompound}
+
+// Activities holds what the activities need.
+type Activities struct {
+	Store *store.Store
+}
+
+// New returns the activities bound to a store.
+func New(s *store.Store) *Activities {
+	return &Activities{Store: s}
+}
+
+func badInput(format string, args ...any) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), ErrBadInput, nil)
+}
+
+// classify turns store errors that no retry can fix into non-retryable ones.
+func classify(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound):
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrUnknownArea, err)
+	case errors.Is(err, store.ErrNotCompound):
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrNotCompound, err)
+	}
+	return err
+}

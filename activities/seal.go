@@ -1,0 +1,316 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/musterhq/muster/internal/store"
+)
+
+// StepRef names the step an activity works for, so its write and its event
+// land in the same transaction.
+type StepRef struct {
+	Incident   string
+	WorkflowID string
+	Actor      string
+}
+
+func (r StepRef) event(step, state, reason string) store.Event {
+	return store.Event{Incident: r.Incident, WorkflowID: r.WorkflowID, Step: step, State: state, Reason: reason, Actor: r.Actor}
+}
+
+func (r StepRef) validate() error {
+	switch {
+	case r.Incident == "":
+		return badInput("incident is required")
+	case r.WorkflowID == "":
+		return badInput("workflow ID is required")
+	}
+	return nil
+}
+
+// PlanSealInput asks what sealing a compound involves.
+type PlanSealInput struct {
+	Ref      StepRef
+	Compound string
+	Runbook  string
+	Level    int
+}
+
+// GatePlan is a gate to put a checkpoint at.
+type GatePlan struct {
+	ID       int64
+	Code     string
+	Name     string
+	Entrance bool
+}
+
+// RoadPlan is a road section next to the compound.
+type RoadPlan struct {
+	ID       int64
+	Code     string
+	Name     string
+	Entrance bool
+}
+
+// PlanSealResult is the compound's layout: IDs and counts, never residents.
+type PlanSealResult struct {
+	AreaID         int64
+	Code           string
+	Name           string
+	Path           string
+	Residents      int
+	Gates          []GatePlan
+	Roads          []RoadPlan
+	PublicAreas    []string
+	StaffAvailable int
+}
+
+// PlanSeal reads the compound's gates, roads and public areas and opens the
+// incident's response record. An unknown area or one that is not a compound
+// fails at once.
+func (a *Activities) PlanSeal(ctx context.Context, in PlanSealInput) (PlanSealResult, error) {
+	if err := in.Ref.validate(); err != nil {
+		return PlanSealResult{}, err
+	}
+	p, err := a.Store.SealPlan(ctx, in.Compound)
+	if err != nil {
+		return PlanSealResult{}, classify(err)
+	}
+	out := PlanSealResult{
+		AreaID: p.Compound.ID, Code: p.Compound.Code, Name: p.Compound.Name, Path: p.Compound.Path,
+		Residents: p.Compound.Population, PublicAreas: p.PublicAreas, StaffAvailable: p.StaffAvailable,
+	}
+	for _, g := range p.Gates {
+		out.Gates = append(out.Gates, GatePlan{ID: g.ID, Code: g.Code, Name: g.Name, Entrance: g.Entrance})
+	}
+	for _, r := range p.Roads {
+		out.Roads = append(out.Roads, RoadPlan{ID: r.ID, Code: r.Code, Name: r.Name, Entrance: r.Entrance})
+	}
+	reason := fmt.Sprintf("%d gates, %d roads, %d residents", len(out.Gates), len(out.Roads), out.Residents)
+	err = a.Store.OpenResponse(ctx, store.Response{Incident: in.Ref.Incident, Runbook: in.Runbook, Level: in.Level, AreaPath: p.Compound.Path},
+		in.Ref.event("plan", "done", reason))
+	return out, err
+}
+
+// NoticeInput asks for a notice in the outbox.
+type NoticeInput struct {
+	Ref      StepRef
+	Step     string
+	AreaID   int64
+	Kind     string
+	Audience string
+	Body     string
+}
+
+// PublishNotice puts a notice in the outbox once per incident, area and kind.
+func (a *Activities) PublishNotice(ctx context.Context, in NoticeInput) error {
+	if err := in.Ref.validate(); err != nil {
+		return err
+	}
+	if in.Kind == "" || in.Body == "" || in.Audience == "" {
+		return badInput("a notice needs a kind, an audience and a body")
+	}
+	n := store.Notice{
+		Key:      fmt.Sprintf("%s/%d/%s", in.Ref.Incident, in.AreaID, in.Kind),
+		Incident: in.Ref.Incident, AreaID: in.AreaID, Audience: in.Audience, Kind: in.Kind, Body: in.Body,
+	}
+	return a.Store.PublishNotice(ctx, n, in.Ref.event(in.Step, "done", in.Kind+" notice to "+in.Audience))
+}
+
+// CheckpointInput asks for a checkpoint at one gate.
+type CheckpointInput struct {
+	Ref           StepRef
+	AreaID        int64
+	Gate          GatePlan
+	RequiredStaff int
+}
+
+// CheckpointResult is the checkpoint's staff.
+type CheckpointResult struct {
+	Gate      string
+	Mode      string
+	Staff     []string
+	Shortfall int
+}
+
+// OpenCheckpoint puts a checkpoint at a gate and assigns staff, nearest
+// first. The entrance gate checks people through; other gates stay shut.
+func (a *Activities) OpenCheckpoint(ctx context.Context, in CheckpointInput) (CheckpointResult, error) {
+	if err := in.Ref.validate(); err != nil {
+		return CheckpointResult{}, err
+	}
+	if in.RequiredStaff < 0 {
+		return CheckpointResult{}, badInput("required staff must not be negative (got %d)", in.RequiredStaff)
+	}
+	mode := "closed"
+	if in.Gate.Entrance {
+		mode = "entry"
+	}
+	var res store.CheckpointResult
+	reason := func() string {
+		r := fmt.Sprintf("%s gate, %d staff on duty", mode, len(res.Staff))
+		if res.Shortfall > 0 {
+			r += fmt.Sprintf(", %d posts unfilled", res.Shortfall)
+		}
+		return r
+	}
+	res, err := a.Store.OpenCheckpoint(ctx, store.CheckpointOrder{
+		Incident: in.Ref.Incident, GateID: in.Gate.ID, AreaID: in.AreaID, Mode: mode, RequiredStaff: in.RequiredStaff,
+	}, func(r store.CheckpointResult) store.Event {
+		res = r
+		return in.Ref.event("checkpoint/"+in.Gate.Code, "done", reason())
+	})
+	if err != nil {
+		return CheckpointResult{}, err
+	}
+	return CheckpointResult{Gate: in.Gate.Code, Mode: mode, Staff: res.Staff, Shortfall: res.Shortfall}, nil
+}
+
+// CloseRoadsInput asks to close road sections for a compound's seal.
+type CloseRoadsInput struct {
+	Ref    StepRef
+	AreaID int64
+	Roads  []RoadPlan
+}
+
+// CloseRoadsResult says how many closures are in force and which roads stay open.
+type CloseRoadsResult struct {
+	Closed    int
+	Entrances []string
+}
+
+// CloseRoads closes every road section next to the compound except the
+// entrances, so everyone comes and goes by one street.
+func (a *Activities) CloseRoads(ctx context.Context, in CloseRoadsInput) (CloseRoadsResult, error) {
+	if err := in.Ref.validate(); err != nil {
+		return CloseRoadsResult{}, err
+	}
+	var ids []int64
+	var closed, open []string
+	for _, r := range in.Roads {
+		if r.Entrance {
+			open = append(open, r.Name)
+			continue
+		}
+		ids = append(ids, r.ID)
+		closed = append(closed, r.Name)
+	}
+	reason := "no roads to close"
+	if len(closed) > 0 {
+		reason = "closed " + strings.Join(closed, ", ")
+	}
+	if len(open) > 0 {
+		reason += "; entrance by " + strings.Join(open, ", ")
+	}
+	n, err := a.Store.CloseRoads(ctx, in.Ref.Incident, in.AreaID, ids, in.Ref.event("close-roads", "done", reason))
+	return CloseRoadsResult{Closed: n, Entrances: open}, err
+}
+
+// DisinfectInput asks for a disinfection round of the compound's public areas.
+type DisinfectInput struct {
+	Ref    StepRef
+	AreaID int64
+	Zones  []string
+	Round  int
+}
+
+// DisinfectResult counts the zones done.
+type DisinfectResult struct {
+	Zones int
+}
+
+// Disinfect records the disinfection of every public zone of the compound.
+func (a *Activities) Disinfect(ctx context.Context, in DisinfectInput) (DisinfectResult, error) {
+	if err := in.Ref.validate(); err != nil {
+		return DisinfectResult{}, err
+	}
+	if len(in.Zones) == 0 || in.Round < 1 {
+		return DisinfectResult{}, badInput("disinfection needs at least one zone and a round from 1 (got %d zones, round %d)", len(in.Zones), in.Round)
+	}
+	n, err := a.Store.Disinfect(ctx, in.Ref.Incident, in.AreaID, in.Zones, in.Round,
+		in.Ref.event("disinfect", "done", fmt.Sprintf("round %d: %s", in.Round, strings.Join(in.Zones, ", "))))
+	return DisinfectResult{Zones: n}, err
+}
+
+// ComplianceInput asks for one round of checkpoint checks.
+type ComplianceInput struct {
+	Ref    StepRef
+	AreaID int64
+	Round  int
+}
+
+// ComplianceResult summarises a round.
+type ComplianceResult struct {
+	Round    int
+	Checked  int
+	Passed   int
+	Problems []string
+}
+
+// CheckCompliance checks every checkpoint of the seal: staff on duty, and the
+// road closures still in force. A round is recorded once.
+func (a *Activities) CheckCompliance(ctx context.Context, in ComplianceInput) (ComplianceResult, error) {
+	if err := in.Ref.validate(); err != nil {
+		return ComplianceResult{}, err
+	}
+	if in.Round < 1 {
+		return ComplianceResult{}, badInput("compliance round must be 1 or more (got %d)", in.Round)
+	}
+	out := ComplianceResult{Round: in.Round}
+	summarise := func(rs []store.ComplianceResult) store.Event {
+		out.Checked, out.Passed, out.Problems = len(rs), 0, nil
+		for _, r := range rs {
+			if r.Passed {
+				out.Passed++
+			}
+			for _, p := range r.Problems {
+				out.Problems = append(out.Problems, "gate "+r.Gate+": "+p)
+			}
+		}
+		state := "done"
+		reason := fmt.Sprintf("round %d: %d of %d checkpoints passed", in.Round, out.Passed, out.Checked)
+		if len(out.Problems) > 0 {
+			reason += "; " + strings.Join(out.Problems, "; ")
+		}
+		e := in.Ref.event("compliance-check", state, reason)
+		e.Seq = fmt.Sprint(in.Round)
+		return e
+	}
+	_, err := a.Store.CheckCompliance(ctx, in.Ref.Incident, in.AreaID, in.Round, summarise)
+	return out, err
+}
+
+// ReopenInput asks to lift a compound's seal.
+type ReopenInput struct {
+	Ref    StepRef
+	AreaID int64
+	Reason string
+}
+
+// ReopenResult counts what the lift released.
+type ReopenResult struct {
+	Checkpoints   int
+	StaffReleased int
+	RoadsReopened int
+}
+
+// Reopen closes the seal's checkpoints, releases their staff and reopens its
+// roads. Passes issued for the seal are revoked here once passes exist.
+func (a *Activities) Reopen(ctx context.Context, in ReopenInput) (ReopenResult, error) {
+	if err := in.Ref.validate(); err != nil {
+		return ReopenResult{}, err
+	}
+	r, err := a.Store.Reopen(ctx, in.Ref.Incident, in.AreaID, in.Ref.event("reopen", "done", in.Reason))
+	return ReopenResult(r), err
+}
+
+// RecordEvent appends a transition the workflow itself decided, such as a
+// lift request or a stall.
+func (a *Activities) RecordEvent(ctx context.Context, e store.Event) error {
+	if e.Incident == "" || e.WorkflowID == "" || e.Step == "" || e.State == "" {
+		return badInput("an event needs an incident, a workflow ID, a step and a state")
+	}
+	return a.Store.AppendEvent(ctx, e)
+}

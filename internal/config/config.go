@@ -1,0 +1,98 @@
+// Package config reads Muster's settings from the environment. Temporal's own
+// connection settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
+// TLS variables and profiles) are read by the SDK's envconfig package, so the
+// same binaries point at a dev server, a cluster or Temporal Cloud unchanged.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
+)
+
+// Defaults shared by the worker, the CLI, the demo and docker-compose.yml
+// (a test checks that the compose file agrees with them).
+const (
+	// DatabaseName is the PostgreSQL database Muster keeps its records in.
+	DatabaseName = "muster"
+	// DefaultDatabaseURL points at a local PostgreSQL with trust auth.
+	DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/" + DatabaseName + "?sslmode=disable"
+	// DefaultTemporalAddress is where the SDK looks when TEMPORAL_ADDRESS is unset.
+	DefaultTemporalAddress = "localhost:7233"
+	// DefaultNamespace is the Temporal namespace used when TEMPORAL_NAMESPACE is unset.
+	DefaultNamespace = "default"
+	// DefaultTaskQueue is the task queue the worker polls.
+	DefaultTaskQueue = "muster"
+	// DefaultUIPort is the port of the Temporal Web UI in the demo and in docker-compose.yml.
+	DefaultUIPort = 8233
+)
+
+// Environment variable names read by Muster itself.
+const (
+	EnvDatabaseURL = "DATABASE_URL"
+	EnvTaskQueue   = "MUSTER_TASK_QUEUE"
+	EnvLogLevel    = "MUSTER_LOG_LEVEL"
+)
+
+// Config is what a Muster process needs to reach its dependencies.
+type Config struct {
+	DatabaseURL string
+	TaskQueue   string
+	LogLevel    slog.Level
+	Temporal    client.Options
+}
+
+// FromEnv reads the configuration from the process environment.
+func FromEnv() (Config, error) {
+	return fromLookup(os.LookupEnv)
+}
+
+func fromLookup(lookup func(string) (string, bool)) (Config, error) {
+	c := Config{
+		DatabaseURL: DefaultDatabaseURL,
+		TaskQueue:   DefaultTaskQueue,
+		LogLevel:    slog.LevelInfo,
+	}
+	if v, ok := lookup(EnvDatabaseURL); ok && strings.TrimSpace(v) != "" {
+		c.DatabaseURL = strings.TrimSpace(v)
+	}
+	if v, ok := lookup(EnvTaskQueue); ok && strings.TrimSpace(v) != "" {
+		c.TaskQueue = strings.TrimSpace(v)
+	}
+	if v, ok := lookup(EnvLogLevel); ok && strings.TrimSpace(v) != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(strings.TrimSpace(v))); err != nil {
+			return Config{}, fmt.Errorf("%s=%q: want debug, info, warn or error", EnvLogLevel, v)
+		}
+	}
+	opts, err := envconfig.LoadDefaultClientOptions()
+	if err != nil {
+		return Config{}, fmt.Errorf("read Temporal client settings (TEMPORAL_* variables or profile): %w", err)
+	}
+	if opts.HostPort == "" {
+		opts.HostPort = DefaultTemporalAddress
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = DefaultNamespace
+	}
+	c.Temporal = opts
+	return c, nil
+}
+
+// RedactedDatabaseURL returns the database URL without its password, for logs
+// and error messages.
+func RedactedDatabaseURL(raw string) string {
+	i := strings.Index(raw, "://")
+	at := strings.LastIndex(raw, "@")
+	if i < 0 || at < i {
+		return raw
+	}
+	userinfo := raw[i+3 : at]
+	if j := strings.Index(userinfo, ":"); j >= 0 {
+		userinfo = userinfo[:j] + ":***"
+	}
+	return raw[:i+3] + userinfo + raw[at:]
+}

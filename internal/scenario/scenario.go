@@ -1,0 +1,309 @@
+// Package scenario reads scenario files: the area tree of a district
+// (district → sub-district → community → compound), its residents' counts,
+// compound gates, road sections, staff and sites. The format is documented in
+// docs/scenario.md; the reference scenario of the seed's district is embedded.
+package scenario
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Level is an area's place in the tree.
+type Level string
+
+// Area levels, from the top of the tree down.
+const (
+	LevelDistrict    Level = "district"
+	LevelSubDistrict Level = "sub-district"
+	LevelCommunity   Level = "community"
+	LevelCompound    Level = "compound"
+)
+
+// Levels lists the area levels from the top of the tree down.
+var Levels = []Level{LevelDistrict, LevelSubDistrict, LevelCommunity, LevelCompound}
+
+func (l Level) rank() int {
+	for i, v := range Levels {
+		if v == l {
+			return i
+		}
+	}
+	return -1
+}
+
+// SiteKinds lists the kinds of site a scenario may name.
+var SiteKinds = []string{"sampling-point", "campus", "key-site", "supermarket", "market", "school", "hospital"}
+
+// StaffRoles lists the roles staff may have.
+var StaffRoles = []string{"community-worker", "grid-worker", "cadre", "teacher", "medical", "volunteer", "security", "disinfection"}
+
+// File is one scenario file.
+type File struct {
+	// Name identifies the scenario; rows it loads are tagged with it.
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	// Areas are the top-level areas, usually one district.
+	Areas []Area `yaml:"areas"`
+
+	source string
+	line   int
+}
+
+// Area is a node of the area tree.
+type Area struct {
+	Code  string `yaml:"code"`
+	Name  string `yaml:"name"`
+	Level Level  `yaml:"level"`
+	// Population is the number of residents. It is required for compounds;
+	// on higher levels it is optional and only counts residents not already
+	// counted in a child compound.
+	Population int `yaml:"population"`
+	Buildings  int `yaml:"buildings"`
+	// Gates of a compound; every gate gets a checkpoint when it is sealed.
+	Gates []Gate `yaml:"gates"`
+	// Roads are road sections closed when the area is sealed, except entrances.
+	Roads []Road `yaml:"roads"`
+	// PublicAreas are the zones disinfected when the area is sealed.
+	PublicAreas []string     `yaml:"public_areas"`
+	Staff       []StaffGroup `yaml:"staff"`
+	Sites       []Site       `yaml:"sites"`
+	Areas       []Area       `yaml:"areas"`
+
+	line int
+}
+
+// Gate is a compound gate.
+type Gate struct {
+	Code string `yaml:"code"`
+	Name string `yaml:"name"`
+	// Entrance marks the gate residents may still use, through a checkpoint.
+	Entrance bool `yaml:"entrance"`
+
+	line int
+}
+
+// Road is a road section next to an area.
+type Road struct {
+	Code string `yaml:"code"`
+	Name string `yaml:"name"`
+	// Entrance marks the road left open so everyone enters by one street.
+	Entrance bool `yaml:"entrance"`
+
+	line int
+}
+
+// StaffGroup is one staff member, or with Count a group whose codes are
+// Code-01, Code-02, … .
+type StaffGroup struct {
+	Code  string `yaml:"code"`
+	Name  string `yaml:"name"`
+	Role  string `yaml:"role"`
+	Count int    `yaml:"count"`
+
+	line int
+}
+
+// Site is a place that is not an area: a sampling point, campus, key site,
+// supermarket or market. With Count it stands for Count sites coded
+// Code-01, Code-02, … .
+type Site struct {
+	Code            string `yaml:"code"`
+	Name            string `yaml:"name"`
+	Kind            string `yaml:"kind"`
+	Population      int    `yaml:"population"`
+	CapacityPerHour int    `yaml:"capacity_per_hour"`
+	Count           int    `yaml:"count"`
+
+	line int
+}
+
+//go:embed reference/*.yaml
+var reference embed.FS
+
+// ReferenceName is the file name of the bundled reference scenario.
+const ReferenceName = "reference/xiaodian.yaml"
+
+// Reference returns the bundled reference scenario (the seed's district).
+func Reference() (*File, error) {
+	b, err := reference.ReadFile(ReferenceName)
+	if err != nil {
+		return nil, err
+	}
+	return Parse("xiaodian.yaml (built in)", b)
+}
+
+// ReadFile reads and validates a scenario file.
+func ReadFile(path string) (*File, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read scenario: %w", err)
+	}
+	return Parse(path, b)
+}
+
+// Error is a problem at a place in a scenario file.
+type Error struct {
+	Source string
+	Line   int
+	Field  string
+	Msg    string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Source)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	if e.Field != "" {
+		b.WriteString(": " + e.Field)
+	}
+	b.WriteString(": " + e.Msg)
+	return b.String()
+}
+
+// Errors is every problem found in a file.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// Parse decodes and validates a scenario. Every problem is reported with the
+// source name, the line and the field path.
+func Parse(source string, data []byte) (*File, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var f File
+	if err := dec.Decode(&f); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &Error{Source: source, Msg: "file is empty; see docs/scenario.md for the format"}
+		}
+		return nil, decodeError(source, err)
+	}
+	f.source = source
+	if errs := f.validate(); len(errs) > 0 {
+		return nil, errs
+	}
+	return &f, nil
+}
+
+func decodeError(source string, err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		var es Errors
+		for _, m := range te.Errors {
+			es = append(es, lineError(source, m))
+		}
+		return es
+	}
+	if e, ok := err.(*Error); ok {
+		e.Source = source
+		return e
+	}
+	return lineError(source, err.Error())
+}
+
+func lineError(source, msg string) *Error {
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		var n int
+		fmt.Sscan(m[1], &n)
+		return &Error{Source: source, Line: n, Msg: m[2]}
+	}
+	return &Error{Source: source, Msg: strings.TrimPrefix(msg, "yaml: ")}
+}
+
+// decodeStrict decodes a mapping node into v (a pointer to a struct whose
+// fields carry yaml tags), rejecting keys the struct does not have. Types call
+// it from UnmarshalYAML so strictness holds at every depth and each value
+// records its line.
+func decodeStrict(node *yaml.Node, what string, v any) error {
+	if node.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: %s must be a mapping of fields, not %s", node.Line, what, kindName(node))
+	}
+	t := reflect.TypeOf(v).Elem()
+	known := map[string]bool{}
+	var names []string
+	for i := 0; i < t.NumField(); i++ {
+		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+		if tag != "" && tag != "-" {
+			known[tag] = true
+			names = append(names, tag)
+		}
+	}
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		k := node.Content[i]
+		if !known[k.Value] {
+			return fmt.Errorf("line %d: unknown field %q in %s (fields: %s)", k.Line, k.Value, what, strings.Join(names, ", "))
+		}
+	}
+	return node.Decode(v)
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("the value %q", n.Value)
+	default:
+		return "this"
+	}
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (f *File) UnmarshalYAML(n *yaml.Node) error {
+	type plain File
+	f.line = n.Line
+	return decodeStrict(n, "the scenario", (*plain)(f))
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (a *Area) UnmarshalYAML(n *yaml.Node) error {
+	type plain Area
+	a.line = n.Line
+	return decodeStrict(n, "an area", (*plain)(a))
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (g *Gate) UnmarshalYAML(n *yaml.Node) error {
+	type plain Gate
+	g.line = n.Line
+	return decodeStrict(n, "a gate", (*plain)(g))
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (r *Road) UnmarshalYAML(n *yaml.Node) error {
+	type plain Road
+	r.line = n.Line
+	return decodeStrict(n, "a road", (*plain)(r))
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (s *StaffGroup) UnmarshalYAML(n *yaml.Node) error {
+	type plain StaffGroup
+	s.line = n.Line
+	return decodeStrict(n, "a staff entry", (*plain)(s))
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (s *Site) UnmarshalYAML(n *yaml.Node) error {
+	type plain Site
+	s.line = n.Line
+	return decodeStrict(n, "a site", (*plain)(s))
+}

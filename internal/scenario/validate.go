@@ -1,0 +1,193 @@
+package scenario
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+var codePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// maxGenerated bounds Count on staff and sites so a typo cannot create a
+// million rows.
+const maxGenerated = 10000
+
+type validator struct {
+	source string
+	errs   Errors
+	codes  map[string]string // area, site and staff codes → field path of first use
+}
+
+func (v *validator) add(line int, field, format string, args ...any) {
+	v.errs = append(v.errs, &Error{Source: v.source, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) code(line int, field, code, kind string) {
+	switch {
+	case code == "":
+		v.add(line, field, "is required")
+	case !codePattern.MatchString(code):
+		v.add(line, field, "%q is not a code: use lower-case letters, digits and '-', at most 63 characters", code)
+	default:
+		key := kind + ":" + code
+		if first, ok := v.codes[key]; ok {
+			v.add(line, field, "%s code %q is already used at %s", kind, code, first)
+			return
+		}
+		v.codes[key] = field
+	}
+}
+
+func (f *File) validate() Errors {
+	v := &validator{source: f.source, codes: map[string]string{}}
+	if strings.TrimSpace(f.Name) == "" {
+		v.add(f.line, "name", "is required: name the scenario")
+	} else if !codePattern.MatchString(f.Name) {
+		v.add(f.line, "name", "%q is not a code: use lower-case letters, digits and '-'", f.Name)
+	}
+	if len(f.Areas) == 0 {
+		v.add(f.line, "areas", "is required: list at least one area (usually the district)")
+	}
+	for i := range f.Areas {
+		v.area(&f.Areas[i], fmt.Sprintf("areas[%d]", i), "")
+	}
+	return v.errs
+}
+
+func (v *validator) area(a *Area, path string, parent Level) {
+	v.code(a.line, path+".code", a.Code, "area")
+	if strings.TrimSpace(a.Name) == "" {
+		v.add(a.line, path+".name", "is required")
+	}
+	switch {
+	case a.Level == "":
+		v.add(a.line, path+".level", "is required: one of %s", levelList())
+	case a.Level.rank() < 0:
+		v.add(a.line, path+".level", "unknown level %q: want one of %s", a.Level, levelList())
+	case parent != "" && a.Level.rank() <= parent.rank():
+		v.add(a.line, path+".level", "a %s cannot sit inside a %s: children must be lower in the tree (%s)", a.Level, parent, levelList())
+	}
+	if a.Population < 0 {
+		v.add(a.line, path+".population", "must not be negative (got %d)", a.Population)
+	}
+	if a.Buildings < 0 {
+		v.add(a.line, path+".buildings", "must not be negative (got %d)", a.Buildings)
+	}
+	if a.Level == LevelCompound {
+		if a.Population == 0 {
+			v.add(a.line, path+".population", "is required for a compound: the number of residents")
+		}
+		if len(a.Gates) == 0 {
+			v.add(a.line, path+".gates", "a compound needs at least one gate: sealing puts a checkpoint at each")
+		}
+		if len(a.Areas) > 0 {
+			v.add(a.Areas[0].line, path+".areas", "a compound has no child areas")
+		}
+	} else if len(a.Gates) > 0 {
+		v.add(a.Gates[0].line, path+".gates", "only compounds have gates (this area is a %s)", a.Level)
+	}
+	seen := map[string]bool{}
+	for i, g := range a.Gates {
+		p := fmt.Sprintf("%s.gates[%d]", path, i)
+		v.localCode(g.line, p+".code", g.Code, seen, "gate")
+	}
+	seen = map[string]bool{}
+	for i, r := range a.Roads {
+		p := fmt.Sprintf("%s.roads[%d]", path, i)
+		v.localCode(r.line, p+".code", r.Code, seen, "road")
+		if strings.TrimSpace(r.Name) == "" {
+			v.add(r.line, p+".name", "is required")
+		}
+	}
+	seen = map[string]bool{}
+	for i, z := range a.PublicAreas {
+		p := fmt.Sprintf("%s.public_areas[%d]", path, i)
+		switch {
+		case strings.TrimSpace(z) == "":
+			v.add(a.line, p, "must not be empty")
+		case seen[z]:
+			v.add(a.line, p, "%q is listed twice", z)
+		}
+		seen[z] = true
+	}
+	for i, s := range a.Staff {
+		p := fmt.Sprintf("%s.staff[%d]", path, i)
+		v.generated(s.line, p, s.Code, s.Count, "staff")
+		if !slices.Contains(StaffRoles, s.Role) {
+			v.add(s.line, p+".role", "unknown role %q: want one of %s", s.Role, strings.Join(StaffRoles, ", "))
+		}
+	}
+	for i, s := range a.Sites {
+		p := fmt.Sprintf("%s.sites[%d]", path, i)
+		v.generated(s.line, p, s.Code, s.Count, "site")
+		if !slices.Contains(SiteKinds, s.Kind) {
+			v.add(s.line, p+".kind", "unknown kind %q: want one of %s", s.Kind, strings.Join(SiteKinds, ", "))
+		}
+		if s.Population < 0 {
+			v.add(s.line, p+".population", "must not be negative (got %d)", s.Population)
+		}
+		if s.CapacityPerHour < 0 {
+			v.add(s.line, p+".capacity_per_hour", "must not be negative (got %d)", s.CapacityPerHour)
+		}
+		if s.Kind == "sampling-point" && s.CapacityPerHour == 0 {
+			v.add(s.line, p+".capacity_per_hour", "is required for a sampling point: residents sampled per hour")
+		}
+	}
+	for i := range a.Areas {
+		v.area(&a.Areas[i], fmt.Sprintf("%s.areas[%d]", path, i), a.Level)
+	}
+}
+
+func (v *validator) localCode(line int, field, code string, seen map[string]bool, kind string) {
+	switch {
+	case code == "":
+		v.add(line, field, "is required")
+	case !codePattern.MatchString(code):
+		v.add(line, field, "%q is not a code: use lower-case letters, digits and '-'", code)
+	case seen[code]:
+		v.add(line, field, "%s %q is listed twice in this area", kind, code)
+	}
+	seen[code] = true
+}
+
+// generated checks an entry that may stand for Count numbered entries.
+func (v *validator) generated(line int, path, code string, count int, kind string) {
+	switch {
+	case count < 0:
+		v.add(line, path+".count", "must not be negative (got %d)", count)
+	case count > maxGenerated:
+		v.add(line, path+".count", "%d is more than %d: list them in several entries", count, maxGenerated)
+	}
+	if count <= 1 || count > maxGenerated {
+		v.code(line, path+".code", code, kind)
+		return
+	}
+	for _, c := range expand(code, count) {
+		v.code(line, path+".code", c, kind)
+	}
+}
+
+// expand returns the codes an entry with Count stands for.
+func expand(code string, count int) []string {
+	if count <= 1 {
+		return []string{code}
+	}
+	width := len(fmt.Sprint(count))
+	if width < 2 {
+		width = 2
+	}
+	out := make([]string, count)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s-%0*d", code, width, i+1)
+	}
+	return out
+}
+
+func levelList() string {
+	s := make([]string, len(Levels))
+	for i, l := range Levels {
+		s[i] = string(l)
+	}
+	return strings.Join(s, ", ")
+}

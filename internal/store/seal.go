@@ -1,0 +1,398 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+)
+
+// ErrNotCompound is returned when a seal names an area that is not a compound.
+var ErrNotCompound = errors.New("not a compound")
+
+// DefaultPublicAreas are disinfected when a compound lists none.
+var DefaultPublicAreas = []string{"gates", "stairwells", "lift lobbies", "refuse points"}
+
+// CheckpointRoles are the staff roles that may stand at a checkpoint.
+var CheckpointRoles = []string{"community-worker", "grid-worker", "security", "volunteer", "cadre"}
+
+// Gate is a compound gate.
+type Gate struct {
+	ID       int64  `db:"id"`
+	Code     string `db:"code"`
+	Name     string `db:"name"`
+	Entrance bool   `db:"entrance"`
+}
+
+// Road is a road section next to an area.
+type Road struct {
+	ID       int64  `db:"id"`
+	Code     string `db:"code"`
+	Name     string `db:"name"`
+	Entrance bool   `db:"entrance"`
+	AreaCode string `db:"area_code"`
+}
+
+// SealPlan is what sealing a compound touches.
+type SealPlan struct {
+	Compound    Area
+	Gates       []Gate
+	Roads       []Road
+	PublicAreas []string
+	// StaffAvailable counts staff who could stand at a checkpoint now.
+	StaffAvailable int
+}
+
+// SealPlan reads the compound's gates, the roads of the compound and its
+// ancestors, and its public areas.
+func (s *Store) SealPlan(ctx context.Context, compound string) (SealPlan, error) {
+	a, err := s.AreaByCode(ctx, compound)
+	if err != nil {
+		return SealPlan{}, err
+	}
+	if a.Level != "compound" {
+		return SealPlan{}, fmt.Errorf("area %q is a %s: %w", compound, a.Level, ErrNotCompound)
+	}
+	p := SealPlan{Compound: a, PublicAreas: a.PublicAreas}
+	if len(p.PublicAreas) == 0 {
+		p.PublicAreas = DefaultPublicAreas
+	}
+	if err := s.db.SelectContext(ctx, &p.Gates, `SELECT id, code, name, entrance FROM gates WHERE area_id = $1 ORDER BY code`, a.ID); err != nil {
+		return SealPlan{}, fmt.Errorf("gates of %s: %w", a.Code, err)
+	}
+	if err := s.db.SelectContext(ctx, &p.Roads, `SELECT r.id, r.code, r.name, r.entrance, a.code AS area_code
+		FROM roads r JOIN areas a ON a.id = r.area_id
+		WHERE a.path = ANY($1) ORDER BY length(a.path) DESC, r.code`, pq.Array(PathPrefixes(a.Path))); err != nil {
+		return SealPlan{}, fmt.Errorf("roads of %s: %w", a.Code, err)
+	}
+	if err := s.db.GetContext(ctx, &p.StaffAvailable, `SELECT count(*) FROM staff st JOIN areas sa ON sa.id = st.area_id
+		WHERE sa.path = ANY($1) AND st.role = ANY($2)
+		  AND NOT EXISTS (SELECT 1 FROM checkpoint_staff cs WHERE cs.staff_id = st.id AND cs.released_at IS NULL)`,
+		pq.Array(PathPrefixes(a.Path)), pq.Array(CheckpointRoles)); err != nil {
+		return SealPlan{}, fmt.Errorf("staff for %s: %w", a.Code, err)
+	}
+	return p, nil
+}
+
+// Event is one step transition for the event log.
+type Event struct {
+	Incident   string    `db:"incident" json:"incident"`
+	WorkflowID string    `db:"workflow_id" json:"workflow_id"`
+	Step       string    `db:"step" json:"step"`
+	State      string    `db:"state" json:"state"`
+	Reason     string    `db:"reason" json:"reason"`
+	Actor      string    `db:"actor" json:"actor"`
+	At         time.Time `db:"at" json:"at"`
+	// Seq tells apart repeated transitions of one step, such as the rounds
+	// of a periodic check. It is part of the dedup key, not stored alone.
+	Seq string `db:"-" json:"-"`
+}
+
+func (e Event) key() string {
+	return strings.Join([]string{e.WorkflowID, e.Step, e.State, e.Seq}, "|")
+}
+
+func appendEvent(ctx context.Context, tx *sqlx.Tx, e Event) error {
+	if e.Actor == "" {
+		e.Actor = "muster"
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO step_events (incident, workflow_id, step, state, reason, actor, dedup_key)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedup_key) DO NOTHING`,
+		e.Incident, e.WorkflowID, e.Step, e.State, e.Reason, e.Actor, e.key())
+	if err != nil {
+		return fmt.Errorf("append event %s %s: %w", e.Step, e.State, err)
+	}
+	return nil
+}
+
+// AppendEvent records a step transition on its own.
+func (s *Store) AppendEvent(ctx context.Context, e Event) error {
+	return s.withTx(ctx, func(tx *sqlx.Tx) error { return appendEvent(ctx, tx, e) })
+}
+
+// Events returns the event log of one workflow, or of a whole incident when
+// workflowID is empty, oldest first.
+func (s *Store) Events(ctx context.Context, incident, workflowID string) ([]Event, error) {
+	var out []Event
+	err := s.db.SelectContext(ctx, &out, `SELECT incident, workflow_id, step, state, reason, actor, at FROM step_events
+		WHERE incident = $1 AND ($2 = '' OR workflow_id = $2) ORDER BY id`, incident, workflowID)
+	if err != nil {
+		return nil, fmt.Errorf("events of %s: %w", incident, err)
+	}
+	return out, nil
+}
+
+// Response is the record of one incident's response.
+type Response struct {
+	Incident string `db:"incident"`
+	Runbook  string `db:"runbook"`
+	Level    int    `db:"level"`
+	AreaPath string `db:"area_path"`
+	State    string `db:"state"`
+}
+
+// OpenResponse records the response of an incident once; later calls for the
+// same incident keep the first record.
+func (s *Store) OpenResponse(ctx context.Context, r Response, e Event) error {
+	return s.withTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO responses (incident, runbook, level, area_path)
+			VALUES ($1, $2, $3, $4) ON CONFLICT (incident) DO NOTHING`, r.Incident, r.Runbook, r.Level, r.AreaPath); err != nil {
+			return fmt.Errorf("open response %s: %w", r.Incident, err)
+		}
+		return appendEvent(ctx, tx, e)
+	})
+}
+
+// ResponseByIncident returns the response of an incident.
+func (s *Store) ResponseByIncident(ctx context.Context, incident string) (Response, error) {
+	var r Response
+	err := s.db.GetContext(ctx, &r, `SELECT incident, runbook, level, area_path, state FROM responses WHERE incident = $1`, incident)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Response{}, fmt.Errorf("response %q: %w", incident, ErrNotFound)
+	}
+	return r, err
+}
+
+// Notice is a message in the outbox.
+type Notice struct {
+	Key      string
+	Incident string
+	AreaID   int64
+	Audience string
+	Kind     string
+	Body     string
+}
+
+// PublishNotice puts a notice in the outbox once per key.
+func (s *Store) PublishNotice(ctx context.Context, n Notice, e Event) error {
+	return s.withTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO notices (dedup_key, incident, area_id, audience, kind, body)
+			VALUES ($1, $2, nullif($3, 0), $4, $5, $6) ON CONFLICT (dedup_key) DO NOTHING`,
+			n.Key, n.Incident, n.AreaID, n.Audience, n.Kind, n.Body); err != nil {
+			return fmt.Errorf("notice %s: %w", n.Key, err)
+		}
+		return appendEvent(ctx, tx, e)
+	})
+}
+
+// CheckpointOrder asks for a checkpoint at a gate.
+type CheckpointOrder struct {
+	Incident      string
+	GateID        int64
+	AreaID        int64
+	Mode          string // "entry" or "closed"
+	RequiredStaff int
+}
+
+// CheckpointResult is a checkpoint and who stands at it.
+type CheckpointResult struct {
+	CheckpointID int64
+	Staff        []string
+	Shortfall    int
+}
+
+// OpenCheckpoint sets up a checkpoint at a gate and assigns staff to it,
+// nearest first (the compound's own staff, then its community's, and so on
+// up the tree). Calling it again tops up the staff without adding a second
+// checkpoint. The database refuses to put one person at two posts at once,
+// whichever response asks.
+// eventFor builds the log entry from the result.
+func (s *Store) OpenCheckpoint(ctx context.Context, o CheckpointOrder, eventFor func(CheckpointResult) Event) (CheckpointResult, error) {
+	var res CheckpointResult
+	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (incident, gate_id, area_id, mode, required_staff)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (incident, gate_id) DO NOTHING`,
+			o.Incident, o.GateID, o.AreaID, o.Mode, o.RequiredStaff); err != nil {
+			return fmt.Errorf("checkpoint at gate %d: %w", o.GateID, err)
+		}
+		if err := tx.GetContext(ctx, &res.CheckpointID, `SELECT id FROM checkpoints WHERE incident = $1 AND gate_id = $2`, o.Incident, o.GateID); err != nil {
+			return fmt.Errorf("checkpoint at gate %d: %w", o.GateID, err)
+		}
+		var onDuty int
+		if err := tx.GetContext(ctx, &onDuty, `SELECT count(*) FROM checkpoint_staff WHERE checkpoint_id = $1 AND released_at IS NULL`, res.CheckpointID); err != nil {
+			return err
+		}
+		if need := o.RequiredStaff - onDuty; need > 0 {
+			if _, err := tx.ExecContext(ctx, `
+				INSERT INTO checkpoint_staff (checkpoint_id, staff_id)
+				SELECT $1, id FROM (
+				    SELECT st.id FROM staff st
+				    JOIN areas sa ON sa.id = st.area_id
+				    JOIN areas ca ON ca.id = $2
+				    WHERE (ca.path = sa.path OR ca.path LIKE sa.path || '/%')
+				      AND st.role = ANY($3)
+				      AND NOT EXISTS (SELECT 1 FROM checkpoint_staff cs WHERE cs.staff_id = st.id AND cs.released_at IS NULL)
+				    ORDER BY length(sa.path) DESC, st.code
+				    LIMIT $4
+				    FOR UPDATE OF st SKIP LOCKED) free`,
+				res.CheckpointID, o.AreaID, pq.Array(CheckpointRoles), need); err != nil {
+				return fmt.Errorf("assign staff to checkpoint %d: %w", res.CheckpointID, err)
+			}
+		}
+		if err := tx.SelectContext(ctx, &res.Staff, `SELECT st.code FROM checkpoint_staff cs JOIN staff st ON st.id = cs.staff_id
+			WHERE cs.checkpoint_id = $1 AND cs.released_at IS NULL ORDER BY st.code`, res.CheckpointID); err != nil {
+			return err
+		}
+		res.Shortfall = max(0, o.RequiredStaff-len(res.Staff))
+		return appendEvent(ctx, tx, eventFor(res))
+	})
+	return res, err
+}
+
+// CloseRoads records the closure of road sections for the seal of an area
+// and returns how many of the seal's closures are in force.
+func (s *Store) CloseRoads(ctx context.Context, incident string, areaID int64, roadIDs []int64, e Event) (int, error) {
+	var n int
+	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO road_closures (incident, area_id, road_id)
+			SELECT $1, $2, r FROM unnest($3::bigint[]) AS r
+			ON CONFLICT (incident, area_id, road_id) DO NOTHING`, incident, areaID, pq.Array(roadIDs)); err != nil {
+			return fmt.Errorf("close roads: %w", err)
+		}
+		if err := tx.GetContext(ctx, &n, `SELECT count(*) FROM road_closures WHERE incident = $1 AND area_id = $2 AND reopened_at IS NULL`, incident, areaID); err != nil {
+			return err
+		}
+		return appendEvent(ctx, tx, e)
+	})
+	return n, err
+}
+
+// Disinfect records disinfection of an area's public zones for a round and
+// returns how many zones are done in that round.
+func (s *Store) Disinfect(ctx context.Context, incident string, areaID int64, zones []string, round int, e Event) (int, error) {
+	var n int
+	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO disinfection_tasks (incident, area_id, zone, round, state, done_at)
+			SELECT $1, $2, z, $4, 'done', now() FROM unnest($3::text[]) AS z
+			ON CONFLICT (incident, area_id, zone, round) DO NOTHING`, incident, areaID, pq.Array(zones), round); err != nil {
+			return fmt.Errorf("disinfect: %w", err)
+		}
+		if err := tx.GetContext(ctx, &n, `SELECT count(*) FROM disinfection_tasks WHERE incident = $1 AND area_id = $2 AND round = $3 AND state = 'done'`, incident, areaID, round); err != nil {
+			return err
+		}
+		return appendEvent(ctx, tx, e)
+	})
+	return n, err
+}
+
+// ComplianceResult is one checkpoint's check in one round.
+type ComplianceResult struct {
+	Gate        string         `db:"gate"`
+	Passed      bool           `db:"passed"`
+	StaffOnDuty int            `db:"staff_on_duty"`
+	Problems    pq.StringArray `db:"problems"`
+}
+
+// CheckCompliance checks every open checkpoint of an area's seal: enough
+// staff on duty, and every road closure of the seal still in force. The
+// first check of a round is recorded and later calls return it unchanged.
+// eventFor builds the log entry from the results.
+func (s *Store) CheckCompliance(ctx context.Context, incident string, areaID int64, round int, eventFor func([]ComplianceResult) Event) ([]ComplianceResult, error) {
+	var out []ComplianceResult
+	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `
+			WITH roads_open AS (
+			    SELECT coalesce(array_agg('road ' || r.code || ' reopened before the seal was lifted' ORDER BY r.code), '{}') AS problems
+			    FROM road_closures rc JOIN roads r ON r.id = rc.road_id
+			    WHERE rc.incident = $1 AND rc.area_id = $2 AND rc.reopened_at IS NOT NULL),
+			duty AS (
+			    SELECT c.id, c.required_staff,
+			           (SELECT count(*) FROM checkpoint_staff cs WHERE cs.checkpoint_id = c.id AND cs.released_at IS NULL) AS on_duty
+			    FROM checkpoints c WHERE c.incident = $1 AND c.area_id = $2 AND c.closed_at IS NULL)
+			INSERT INTO compliance_checks (incident, checkpoint_id, round, passed, staff_on_duty, problems)
+			SELECT $1, d.id, $3, p.all_problems = '{}', d.on_duty, p.all_problems
+			FROM duty d, roads_open ro,
+			     LATERAL (SELECT CASE WHEN d.on_duty < d.required_staff
+			                          THEN ARRAY[format('understaffed: %s of %s on duty', d.on_duty, d.required_staff)]
+			                          ELSE '{}'::text[] END || ro.problems AS all_problems) p
+			ON CONFLICT (incident, checkpoint_id, round) DO NOTHING`, incident, areaID, round); err != nil {
+			return fmt.Errorf("compliance round %d: %w", round, err)
+		}
+		if err := tx.SelectContext(ctx, &out, `SELECT g.code AS gate, cc.passed, cc.staff_on_duty, cc.problems
+			FROM compliance_checks cc JOIN checkpoints c ON c.id = cc.checkpoint_id JOIN gates g ON g.id = c.gate_id
+			WHERE cc.incident = $1 AND c.area_id = $2 AND cc.round = $3 ORDER BY g.code`, incident, areaID, round); err != nil {
+			return err
+		}
+		return appendEvent(ctx, tx, eventFor(out))
+	})
+	return out, err
+}
+
+// ReopenResult counts what lifting a seal released.
+type ReopenResult struct {
+	Checkpoints   int `db:"checkpoints"`
+	StaffReleased int `db:"staff_released"`
+	RoadsReopened int `db:"roads_reopened"`
+}
+
+// Reopen lifts the seal of an area: checkpoints close, their staff are
+// released, road closures end. It returns the totals for the seal, so a
+// repeated call returns the same figures and changes nothing.
+func (s *Store) Reopen(ctx context.Context, incident string, areaID int64, e Event) (ReopenResult, error) {
+	var r ReopenResult
+	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
+		stmts := []string{
+			`UPDATE checkpoint_staff cs SET released_at = now() FROM checkpoints c
+			 WHERE c.id = cs.checkpoint_id AND c.incident = $1 AND c.area_id = $2 AND cs.released_at IS NULL`,
+			`UPDATE checkpoints SET closed_at = now() WHERE incident = $1 AND area_id = $2 AND closed_at IS NULL`,
+			`UPDATE road_closures SET reopened_at = now() WHERE incident = $1 AND area_id = $2 AND reopened_at IS NULL`,
+		}
+		for _, q := range stmts {
+			if _, err := tx.ExecContext(ctx, q, incident, areaID); err != nil {
+				return fmt.Errorf("reopen: %w", err)
+			}
+		}
+		if err := tx.GetContext(ctx, &r, `SELECT
+			(SELECT count(*) FROM checkpoints WHERE incident = $1 AND area_id = $2) AS checkpoints,
+			(SELECT count(*) FROM checkpoint_staff cs JOIN checkpoints c ON c.id = cs.checkpoint_id
+			  WHERE c.incident = $1 AND c.area_id = $2) AS staff_released,
+			(SELECT count(*) FROM road_closures WHERE incident = $1 AND area_id = $2) AS roads_reopened`, incident, areaID); err != nil {
+			return err
+		}
+		return appendEvent(ctx, tx, e)
+	})
+	return r, err
+}
+
+// SealRecords counts the rows a seal of an area wrote, for status and tests.
+type SealRecords struct {
+	Checkpoints       int `db:"checkpoints"`
+	OpenCheckpoints   int `db:"open_checkpoints"`
+	StaffOnDuty       int `db:"staff_on_duty"`
+	StaffAssigned     int `db:"staff_assigned"`
+	RoadClosures      int `db:"road_closures"`
+	RoadsClosedNow    int `db:"roads_closed_now"`
+	DisinfectionTasks int `db:"disinfection_tasks"`
+	ComplianceChecks  int `db:"compliance_checks"`
+	ComplianceFailed  int `db:"compliance_failed"`
+	Notices           int `db:"notices"`
+}
+
+// SealRecords counts the rows of an area's seal.
+func (s *Store) SealRecords(ctx context.Context, incident string, areaID int64) (SealRecords, error) {
+	var r SealRecords
+	err := s.db.GetContext(ctx, &r, `SELECT
+		(SELECT count(*) FROM checkpoints WHERE incident = $1 AND area_id = $2) AS checkpoints,
+		(SELECT count(*) FROM checkpoints WHERE incident = $1 AND area_id = $2 AND closed_at IS NULL) AS open_checkpoints,
+		(SELECT count(*) FROM checkpoint_staff cs JOIN checkpoints c ON c.id = cs.checkpoint_id
+		  WHERE c.incident = $1 AND c.area_id = $2 AND cs.released_at IS NULL) AS staff_on_duty,
+		(SELECT count(*) FROM checkpoint_staff cs JOIN checkpoints c ON c.id = cs.checkpoint_id
+		  WHERE c.incident = $1 AND c.area_id = $2) AS staff_assigned,
+		(SELECT count(*) FROM road_closures WHERE incident = $1 AND area_id = $2) AS road_closures,
+		(SELECT count(*) FROM road_closures WHERE incident = $1 AND area_id = $2 AND reopened_at IS NULL) AS roads_closed_now,
+		(SELECT count(*) FROM disinfection_tasks WHERE incident = $1 AND area_id = $2) AS disinfection_tasks,
+		(SELECT count(*) FROM compliance_checks cc JOIN checkpoints c ON c.id = cc.checkpoint_id
+		  WHERE cc.incident = $1 AND c.area_id = $2) AS compliance_checks,
+		(SELECT count(*) FROM compliance_checks cc JOIN checkpoints c ON c.id = cc.checkpoint_id
+		  WHERE cc.incident = $1 AND c.area_id = $2 AND NOT cc.passed) AS compliance_failed,
+		(SELECT count(*) FROM notices WHERE incident = $1 AND area_id = $2) AS notices`, incident, areaID)
+	if err != nil {
+		return SealRecords{}, fmt.Errorf("seal records of area %d: %w", areaID, err)
+	}
+	return r, nil
+}

@@ -1,0 +1,699 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/store"
+)
+
+// SealCompoundInput starts the seal of one compound.
+type SealCompoundInput struct {
+	Incident string
+	// Compound is the compound's code or path.
+	Compound string
+	// Runbook and Level describe the response the seal belongs to.
+	Runbook string
+	Level   int
+	// CheckEveryHours is the interval between checkpoint compliance rounds.
+	CheckEveryHours float64
+	// StaffPerCheckpoint is how many staff each checkpoint needs.
+	StaffPerCheckpoint int
+	// StallRetryMinutes is how long a stalled step waits before it is tried
+	// again automatically.
+	StallRetryMinutes float64
+	// TimeScale speeds up every duration: 60 makes an hour last a minute.
+	TimeScale float64
+	// RequestedBy names who ordered the seal, for the event log.
+	RequestedBy string
+	// Resume carries the seal's state across continue-as-new.
+	Resume *SealState `json:",omitempty"`
+}
+
+// Defaults for SealCompoundInput fields left empty.
+const (
+	DefaultSealRunbook        = "seal-compound"
+	DefaultCheckEveryHours    = 2
+	DefaultStaffPerCheckpoint = 2
+	DefaultStallRetryMinutes  = 15
+)
+
+// WithDefaults fills in the fields left empty.
+func (in SealCompoundInput) WithDefaults() SealCompoundInput {
+	if in.Runbook == "" {
+		in.Runbook = DefaultSealRunbook
+	}
+	if in.Level == 0 {
+		in.Level = 1
+	}
+	if in.CheckEveryHours == 0 {
+		in.CheckEveryHours = DefaultCheckEveryHours
+	}
+	if in.StaffPerCheckpoint == 0 {
+		in.StaffPerCheckpoint = DefaultStaffPerCheckpoint
+	}
+	if in.StallRetryMinutes == 0 {
+		in.StallRetryMinutes = DefaultStallRetryMinutes
+	}
+	if in.TimeScale == 0 {
+		in.TimeScale = 1
+	}
+	if in.RequestedBy == "" {
+		in.RequestedBy = "command-center"
+	}
+	return in
+}
+
+// Validate reports the first bad field, named as the CLI names it.
+func (in SealCompoundInput) Validate() error {
+	switch {
+	case ValidIncident(in.Incident) != nil:
+		return fmt.Errorf("--incident: %w", ValidIncident(in.Incident))
+	case strings.TrimSpace(in.Compound) == "":
+		return errors.New("--compound is required: a compound code such as longbao-1 (list them with `starter areas`)")
+	case in.Level < 1 || in.Level > 4:
+		return fmt.Errorf("--level %d: response levels run from 1 (highest) to 4", in.Level)
+	case in.CheckEveryHours <= 0 || in.CheckEveryHours > 168:
+		return fmt.Errorf("--check-every %gh: want more than 0 and at most 168 hours", in.CheckEveryHours)
+	case in.StaffPerCheckpoint < 0 || in.StaffPerCheckpoint > 50:
+		return fmt.Errorf("--staff-per-checkpoint %d: want 0 to 50", in.StaffPerCheckpoint)
+	case in.StallRetryMinutes <= 0:
+		return fmt.Errorf("stall retry interval %g minutes: want more than 0", in.StallRetryMinutes)
+	case in.TimeScale < 1 || in.TimeScale > 100000:
+		return fmt.Errorf("--time-scale %g: want 1 (real time) to 100000", in.TimeScale)
+	}
+	return nil
+}
+
+// SealCompoundResult is what a lifted seal reports.
+type SealCompoundResult struct {
+	Incident         string
+	Compound         string
+	SealedAt         time.Time
+	LiftedAt         time.Time
+	LiftedBy         string
+	ComplianceRounds int
+	FailedChecks     int
+	Checkpoints      int
+	StaffReleased    int
+	RoadsReopened    int
+}
+
+// LiftInput asks to lift a seal.
+type LiftInput struct {
+	Reason string
+	By     string
+}
+
+// LiftAccepted acknowledges a lift; the seal then reopens the compound.
+type LiftAccepted struct {
+	At time.Time
+}
+
+// RetryInput asks to retry a stalled step now.
+type RetryInput struct {
+	Step string
+	By   string
+}
+
+// Seal phases.
+const (
+	PhaseSettingUp = "setting-up"
+	PhaseSealed    = "sealed"
+	PhaseLifting   = "lifting"
+	PhaseLifted    = "lifted"
+	PhaseFailed    = "failed"
+)
+
+// StepProgress is one step of the seal.
+type StepProgress struct {
+	Name       string
+	Title      string
+	State      string
+	Detail     string
+	StartedAt  time.Time `json:",omitempty"`
+	FinishedAt time.Time `json:",omitempty"`
+	// Stalls counts how often the step ran out of retries; LastError says why.
+	Stalls    int    `json:",omitempty"`
+	LastError string `json:",omitempty"`
+}
+
+// CheckpointProgress is one gate's checkpoint.
+type CheckpointProgress struct {
+	Gate      string
+	Name      string
+	Mode      string
+	Staff     int
+	Required  int
+	Shortfall int
+}
+
+// SealProgress is the answer to the progress query.
+type SealProgress struct {
+	Incident     string
+	Compound     string
+	CompoundName string
+	AreaPath     string
+	Runbook      string
+	Level        int
+	Phase        string
+	Residents    int
+	Steps        []StepProgress
+	Checkpoints  []CheckpointProgress
+	RoadsClosed  int
+	Entrances    []string
+	Zones        int
+	// Compliance rounds so far and the last one's figures.
+	ComplianceRounds int
+	FailedChecks     int
+	LastCompliance   activities.ComplianceResult
+	NextCheckAt      time.Time `json:",omitempty"`
+	CheckEveryHours  float64
+	TimeScale        float64
+	StartedAt        time.Time
+	SealedAt         time.Time `json:",omitempty"`
+	LiftRequestedAt  time.Time `json:",omitempty"`
+	LiftedAt         time.Time `json:",omitempty"`
+	LiftedBy         string    `json:",omitempty"`
+	LiftReason       string    `json:",omitempty"`
+}
+
+// SealState is carried across continue-as-new.
+type SealState struct {
+	Plan     activities.PlanSealResult
+	Progress SealProgress
+}
+
+type seal struct {
+	in       SealCompoundInput
+	id       string
+	plan     activities.PlanSealResult
+	progress SealProgress
+	lift     *LiftInput
+	retry    map[string]bool
+	// step and state mirror the search attributes, to upsert only changes.
+	saStep, saState string
+}
+
+// SealCompound seals a compound: residents are notified, every gate gets a
+// staffed checkpoint, roads close except the entrance, public areas are
+// disinfected, and checkpoints are checked every few hours until a lift
+// update; then the compound reopens and residents are told.
+func SealCompound(ctx workflow.Context, in SealCompoundInput) (SealCompoundResult, error) {
+	in = in.WithDefaults()
+	if err := in.Validate(); err != nil {
+		return SealCompoundResult{}, temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrBadInput, nil)
+	}
+	s := &seal{in: in, id: workflow.GetInfo(ctx).WorkflowExecution.ID, retry: map[string]bool{}}
+	if err := s.setup(ctx); err != nil {
+		return SealCompoundResult{}, err
+	}
+	return s.run(ctx)
+}
+
+func (s *seal) setup(ctx workflow.Context) error {
+	if r := s.in.Resume; r != nil {
+		s.plan, s.progress = r.Plan, r.Progress
+		s.in.Resume = nil
+	} else {
+		s.progress = SealProgress{
+			Incident: s.in.Incident, Compound: s.in.Compound, Runbook: s.in.Runbook, Level: s.in.Level,
+			Phase: PhaseSettingUp, CheckEveryHours: s.in.CheckEveryHours, TimeScale: s.in.TimeScale,
+			StartedAt: workflow.Now(ctx),
+		}
+	}
+	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryProgress, func() (SealProgress, error) {
+		return s.progress, nil
+	}, workflow.QueryHandlerOptions{Description: "The seal's steps, checkpoints and compliance rounds"}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateLift, s.onLift, workflow.UpdateHandlerOptions{
+		Validator:   s.validateLift,
+		Description: "Lift the seal: reopen gates and roads, release staff, notify residents",
+	}); err != nil {
+		return err
+	}
+	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateRetry, s.onRetry, workflow.UpdateHandlerOptions{
+		Validator:   s.validateRetry,
+		Description: "Retry a stalled step now instead of waiting for the automatic retry",
+	})
+}
+
+func (s *seal) validateLift(ctx workflow.Context, in LiftInput) error {
+	if strings.TrimSpace(in.Reason) == "" {
+		return errors.New("a lift needs a reason (--reason), for the event log")
+	}
+	switch s.progress.Phase {
+	case PhaseSealed:
+		if s.lift != nil {
+			return fmt.Errorf("the seal of %s is already being lifted (requested by %s)", s.progress.Compound, s.lift.By)
+		}
+		return nil
+	case PhaseSettingUp:
+		return fmt.Errorf("the seal of %s is still being set up; lift it once it is sealed (see `starter status`)", s.progress.Compound)
+	default:
+		return fmt.Errorf("the seal of %s is %s, not sealed: nothing to lift", s.progress.Compound, s.progress.Phase)
+	}
+}
+
+func (s *seal) onLift(ctx workflow.Context, in LiftInput) (LiftAccepted, error) {
+	if in.By == "" {
+		in.By = "command-center"
+	}
+	s.lift = &in
+	s.progress.LiftRequestedAt = workflow.Now(ctx)
+	return LiftAccepted{At: s.progress.LiftRequestedAt}, nil
+}
+
+func (s *seal) validateRetry(ctx workflow.Context, in RetryInput) error {
+	for _, st := range s.progress.Steps {
+		if st.Name == in.Step {
+			if st.State != StateStalled {
+				return fmt.Errorf("step %s is %s, not stalled: only a stalled step can be retried", in.Step, st.State)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown step %q (steps: %s)", in.Step, strings.Join(s.stepNames(), ", "))
+}
+
+func (s *seal) onRetry(ctx workflow.Context, in RetryInput) error {
+	s.retry[in.Step] = true
+	return nil
+}
+
+func (s *seal) stepNames() []string {
+	names := make([]string, len(s.progress.Steps))
+	for i, st := range s.progress.Steps {
+		names[i] = st.Name
+	}
+	return names
+}
+
+func (s *seal) ref(actor string) activities.StepRef {
+	return activities.StepRef{Incident: s.in.Incident, WorkflowID: s.id, Actor: actor}
+}
+
+func (s *seal) run(ctx workflow.Context) (SealCompoundResult, error) {
+	logger := workflow.GetLogger(ctx)
+	if err := workflow.UpsertTypedSearchAttributes(ctx,
+		SAIncident.ValueSet(s.in.Incident), SARunbook.ValueSet(s.in.Runbook), SALevel.ValueSet(int64(s.in.Level))); err != nil {
+		return SealCompoundResult{}, err
+	}
+	if s.progress.Phase == PhaseSettingUp {
+		if err := s.setUp(ctx); err != nil {
+			s.progress.Phase = PhaseFailed
+			s.mark(ctx, s.current(), StateFailed, err.Error())
+			return SealCompoundResult{}, err
+		}
+		logger.Info("Compound sealed", "compound", s.plan.Code, "checkpoints", len(s.progress.Checkpoints))
+	}
+	if err := s.hold(ctx); err != nil {
+		return SealCompoundResult{}, err
+	}
+	return s.reopen(ctx)
+}
+
+// setUp runs the steps that seal the compound.
+func (s *seal) setUp(ctx workflow.Context) error {
+	if err := s.step(ctx, "plan", "Read the compound's gates and roads",
+		a.PlanSeal, activities.PlanSealInput{Ref: s.ref(s.in.RequestedBy), Compound: s.in.Compound, Runbook: s.in.Runbook, Level: s.in.Level},
+		&s.plan, func() string {
+			return fmt.Sprintf("%d gates, %d roads, %d residents", len(s.plan.Gates), len(s.plan.Roads), s.plan.Residents)
+		}); err != nil {
+		return err
+	}
+	s.progress.Compound, s.progress.CompoundName, s.progress.AreaPath, s.progress.Residents =
+		s.plan.Code, s.plan.Name, s.plan.Path, s.plan.Residents
+	if err := workflow.UpsertTypedSearchAttributes(ctx, SAAreaPath.ValueSet(store.PathPrefixes(s.plan.Path))); err != nil {
+		return err
+	}
+
+	body := fmt.Sprintf("%s is sealed from now (incident %s). Enter and leave only through the checkpoint at %s%s. Stay at home except for testing; staff at the gates will help with deliveries and emergencies.",
+		s.plan.Name, s.in.Incident, entranceName(s.plan.Gates), roadsClause(s.plan.Roads))
+	if err := s.step(ctx, "notify-residents", "Notify residents of the seal",
+		a.PublishNotice, activities.NoticeInput{Ref: s.ref("muster"), Step: "notify-residents", AreaID: s.plan.AreaID,
+			Kind: "seal-announced", Audience: "residents of " + s.plan.Name, Body: body},
+		nil, func() string { return "seal notice in the outbox" }); err != nil {
+		return err
+	}
+
+	if err := s.checkpoints(ctx); err != nil {
+		return err
+	}
+
+	var roads activities.CloseRoadsResult
+	if err := s.step(ctx, "close-roads", "Close roads except the entrance",
+		a.CloseRoads, activities.CloseRoadsInput{Ref: s.ref("muster"), AreaID: s.plan.AreaID, Roads: s.plan.Roads},
+		&roads, func() string {
+			d := fmt.Sprintf("%d closed", roads.Closed)
+			if len(roads.Entrances) > 0 {
+				d += ", entrance by " + strings.Join(roads.Entrances, ", ")
+			}
+			return d
+		}); err != nil {
+		return err
+	}
+	s.progress.RoadsClosed, s.progress.Entrances = roads.Closed, roads.Entrances
+
+	var dis activities.DisinfectResult
+	if err := s.step(ctx, "disinfect", "Disinfect public areas",
+		a.Disinfect, activities.DisinfectInput{Ref: s.ref("muster"), AreaID: s.plan.AreaID, Zones: s.plan.PublicAreas, Round: 1},
+		&dis, func() string { return fmt.Sprintf("%d zones done", dis.Zones) }); err != nil {
+		return err
+	}
+	s.progress.Zones = dis.Zones
+	s.progress.Phase = PhaseSealed
+	s.progress.SealedAt = workflow.Now(ctx)
+	return nil
+}
+
+// checkpoints opens a checkpoint at every gate at once.
+func (s *seal) checkpoints(ctx workflow.Context) error {
+	s.progress.Checkpoints = make([]CheckpointProgress, len(s.plan.Gates))
+	errs := make([]error, len(s.plan.Gates))
+	wg := workflow.NewWaitGroup(ctx)
+	for i, g := range s.plan.Gates {
+		mode := "closed"
+		if g.Entrance {
+			mode = "entry"
+		}
+		s.progress.Checkpoints[i] = CheckpointProgress{Gate: g.Code, Name: g.Name, Mode: mode, Required: s.in.StaffPerCheckpoint}
+		wg.Add(1)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer wg.Done()
+			var res activities.CheckpointResult
+			errs[i] = s.step(ctx, "checkpoint/"+g.Code, fmt.Sprintf("Checkpoint at %s (%s)", g.Name, mode),
+				a.OpenCheckpoint, activities.CheckpointInput{Ref: s.ref("muster"), AreaID: s.plan.AreaID, Gate: g, RequiredStaff: s.in.StaffPerCheckpoint},
+				&res, func() string {
+					d := fmt.Sprintf("%d of %d staff", len(res.Staff), s.in.StaffPerCheckpoint)
+					if res.Shortfall > 0 {
+						d += fmt.Sprintf(" (%d short)", res.Shortfall)
+					}
+					return d
+				})
+			s.progress.Checkpoints[i].Staff, s.progress.Checkpoints[i].Shortfall = len(res.Staff), res.Shortfall
+		})
+	}
+	wg.Wait(ctx)
+	return errors.Join(errs...)
+}
+
+// hold checks the checkpoints every CheckEveryHours until the seal is lifted.
+func (s *seal) hold(ctx workflow.Context) error {
+	every := scaled(time.Duration(s.in.CheckEveryHours*float64(time.Hour)), s.in.TimeScale)
+	roundsThisRun := 0
+	for {
+		s.progress.NextCheckAt = workflow.Now(ctx).Add(every)
+		s.mark(ctx, "hold", StateAwaitingDecision, fmt.Sprintf("sealed; next check %s", s.progress.NextCheckAt.Format("15:04")))
+		timerCtx, cancel := workflow.WithCancel(ctx)
+		timer := workflow.NewTimerWithOptions(timerCtx, every, workflow.TimerOptions{Summary: "Next checkpoint compliance round"})
+		if err := workflow.Await(ctx, func() bool { return s.lift != nil || timer.IsReady() }); err != nil {
+			cancel()
+			return err
+		}
+		cancel()
+		if s.lift != nil {
+			return nil
+		}
+		round := s.progress.ComplianceRounds + 1
+		var res activities.ComplianceResult
+		if err := s.step(ctx, "compliance-check", fmt.Sprintf("Compliance round %d", round),
+			a.CheckCompliance, activities.ComplianceInput{Ref: s.ref("muster"), AreaID: s.plan.AreaID, Round: round},
+			&res, func() string { return fmt.Sprintf("round %d: %d of %d passed", res.Round, res.Passed, res.Checked) }); err != nil {
+			return err
+		}
+		s.progress.ComplianceRounds = round
+		s.progress.FailedChecks += res.Checked - res.Passed
+		s.progress.LastCompliance = res
+		roundsThisRun++
+		if s.lift == nil && (roundsThisRun >= maxRoundsPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested()) {
+			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+				return err
+			}
+			next := s.in
+			next.Resume = &SealState{Plan: s.plan, Progress: s.progress}
+			return workflow.NewContinueAsNewError(ctx, SealCompoundName, next)
+		}
+	}
+}
+
+// maxRoundsPerRun bounds the history of one run: a round costs about a dozen
+// events, so a seal of weeks continues as new long before the history is large.
+const maxRoundsPerRun = 100
+
+func (s *seal) reopen(ctx workflow.Context) (SealCompoundResult, error) {
+	lift := *s.lift
+	s.progress.Phase = PhaseLifting
+	s.progress.LiftedBy, s.progress.LiftReason = lift.By, lift.Reason
+	s.mark(ctx, "hold", StateDone, "lift requested by "+lift.By+": "+lift.Reason)
+	var res activities.ReopenResult
+	if err := s.step(ctx, "reopen", "Reopen gates and roads, release staff",
+		a.Reopen, activities.ReopenInput{Ref: s.ref(lift.By), AreaID: s.plan.AreaID, Reason: lift.Reason},
+		&res, func() string {
+			return fmt.Sprintf("%d checkpoints closed, %d staff released, %d roads reopened", res.Checkpoints, res.StaffReleased, res.RoadsReopened)
+		}); err != nil {
+		return SealCompoundResult{}, err
+	}
+	body := fmt.Sprintf("The seal of %s is lifted (incident %s): gates reopen and road closures end. Thank you for your patience.", s.plan.Name, s.in.Incident)
+	if err := s.step(ctx, "notify-lifted", "Notify residents of the lift",
+		a.PublishNotice, activities.NoticeInput{Ref: s.ref(lift.By), Step: "notify-lifted", AreaID: s.plan.AreaID,
+			Kind: "seal-lifted", Audience: "residents of " + s.plan.Name, Body: body},
+		nil, func() string { return "lift notice in the outbox" }); err != nil {
+		return SealCompoundResult{}, err
+	}
+	s.progress.Phase = PhaseLifted
+	s.progress.LiftedAt = workflow.Now(ctx)
+	s.progress.NextCheckAt = time.Time{}
+	s.render(ctx)
+	return SealCompoundResult{
+		Incident: s.in.Incident, Compound: s.plan.Code, SealedAt: s.progress.SealedAt, LiftedAt: s.progress.LiftedAt,
+		LiftedBy: lift.By, ComplianceRounds: s.progress.ComplianceRounds, FailedChecks: s.progress.FailedChecks,
+		Checkpoints: res.Checkpoints, StaffReleased: res.StaffReleased, RoadsReopened: res.RoadsReopened,
+	}, nil
+}
+
+// activityOptions: every step is a short database write. Retries back off
+// to a minute; when they run out the step stalls instead of failing.
+func activityOptions(summary string) workflow.ActivityOptions {
+	return workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		Summary:             summary,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        time.Minute,
+			MaximumAttempts:        8,
+			NonRetryableErrorTypes: activities.NonRetryable,
+		},
+	}
+}
+
+// step runs one activity as a named step. Bad input fails the seal at once.
+// When retries run out the step is marked stalled, logged, and tried again
+// after StallRetryMinutes or when an operator sends a retry update.
+func (s *seal) step(ctx workflow.Context, name, title string, fn, arg, out any, detail func() string) error {
+	actx := workflow.WithActivityOptions(ctx, activityOptions(title))
+	s.begin(ctx, name, title)
+	for {
+		err := workflow.ExecuteActivity(actx, fn, arg).Get(ctx, out)
+		if err == nil {
+			s.mark(ctx, name, StateDone, detail())
+			return nil
+		}
+		var appErr *temporal.ApplicationError
+		if errors.As(err, &appErr) && slices.Contains(activities.NonRetryable, appErr.Type()) || temporal.IsCanceledError(err) {
+			return err
+		}
+		s.stall(ctx, name, err)
+		wait := scaled(time.Duration(s.in.StallRetryMinutes*float64(time.Minute)), s.in.TimeScale)
+		if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: wait, TimerOptions: workflow.TimerOptions{Summary: "Automatic retry of stalled step " + name}},
+			func() bool { return s.retry[name] }); err != nil {
+			return err
+		}
+		s.retry[name] = false
+		s.mark(ctx, name, StateRunning, "retrying after stall")
+	}
+}
+
+func (s *seal) stall(ctx workflow.Context, name string, cause error) {
+	st := s.stepRef(name)
+	st.Stalls++
+	st.LastError = rootMessage(cause)
+	s.mark(ctx, name, StateStalled, fmt.Sprintf("retries ran out (%d times): %s", st.Stalls, st.LastError))
+	workflow.GetLogger(ctx).Warn("Step stalled", "step", name, "stalls", st.Stalls, "error", st.LastError)
+	// Recording the stall may fail for the reason the step stalled; the
+	// progress query and search attributes show it either way.
+	rctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 10 * time.Second, Summary: "Log stall of " + name,
+		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3},
+	})
+	_ = workflow.ExecuteActivity(rctx, a.RecordEvent, store.Event{
+		Incident: s.in.Incident, WorkflowID: s.id, Step: name, State: StateStalled, Actor: "muster",
+		Reason: fmt.Sprintf("retries ran out: %s", st.LastError), Seq: fmt.Sprint(st.Stalls),
+	}).Get(ctx, nil)
+}
+
+func rootMessage(err error) string {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
+}
+
+func (s *seal) stepRef(name string) *StepProgress {
+	for i := range s.progress.Steps {
+		if s.progress.Steps[i].Name == name {
+			return &s.progress.Steps[i]
+		}
+	}
+	s.progress.Steps = append(s.progress.Steps, StepProgress{Name: name, State: StatePending})
+	return &s.progress.Steps[len(s.progress.Steps)-1]
+}
+
+func (s *seal) begin(ctx workflow.Context, name, title string) {
+	st := s.stepRef(name)
+	st.Title = title
+	st.StartedAt = workflow.Now(ctx)
+	st.FinishedAt = time.Time{}
+	s.mark(ctx, name, StateRunning, "")
+}
+
+// current is the step most recently started.
+func (s *seal) current() string {
+	var name string
+	var at time.Time
+	for _, st := range s.progress.Steps {
+		if !st.StartedAt.Before(at) {
+			name, at = st.Name, st.StartedAt
+		}
+	}
+	return name
+}
+
+// mark records a step's state in the progress, the search attributes and
+// the current details.
+func (s *seal) mark(ctx workflow.Context, name, state, detail string) {
+	st := s.stepRef(name)
+	if st.Title == "" && name == "hold" {
+		st.Title = "Hold the seal, check checkpoints"
+		st.StartedAt = workflow.Now(ctx)
+	}
+	st.State = state
+	if detail != "" || state == StateRunning {
+		st.Detail = detail
+	}
+	if state == StateDone || state == StateFailed {
+		st.FinishedAt = workflow.Now(ctx)
+	}
+	saStep, saState := name, state
+	if strings.HasPrefix(name, "checkpoint/") {
+		saStep = "checkpoints"
+	}
+	if saStep != s.saStep || saState != s.saState {
+		s.saStep, s.saState = saStep, saState
+		if err := workflow.UpsertTypedSearchAttributes(ctx, SAStep.ValueSet(saStep), SAStepState.ValueSet(saState)); err != nil {
+			workflow.GetLogger(ctx).Error("Upsert search attributes", "error", err)
+		}
+	}
+	s.render(ctx)
+}
+
+// render writes the short markdown table the Web UI shows as current details.
+func (s *seal) render(ctx workflow.Context) {
+	p := s.progress
+	var b strings.Builder
+	name := p.CompoundName
+	if name == "" {
+		name = p.Compound
+	}
+	fmt.Fprintf(&b, "**Seal of %s** · incident %s · %s", name, p.Incident, p.Phase)
+	if p.Residents > 0 {
+		fmt.Fprintf(&b, " · %d residents", p.Residents)
+	}
+	b.WriteString("\n\n| Step | State | Detail |\n|---|---|---|\n")
+	gates, gatesDone, staff := 0, 0, 0
+	for _, st := range p.Steps {
+		if strings.HasPrefix(st.Name, "checkpoint/") {
+			gates++
+			if st.State == StateDone {
+				gatesDone++
+			}
+			if st.State == StateStalled {
+				fmt.Fprintf(&b, "| %s | **%s** | %s |\n", st.Name, st.State, st.Detail)
+			}
+			continue
+		}
+		if gates > 0 && st.Name == "close-roads" {
+			b.WriteString(checkpointRow(p, gates, gatesDone, &staff))
+			gates = -1
+		}
+		state := st.State
+		if state == StateStalled {
+			state = "**stalled**"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", st.Name, state, st.Detail)
+	}
+	if gates > 0 {
+		b.WriteString(checkpointRow(p, gates, gatesDone, &staff))
+	}
+	if p.ComplianceRounds > 0 {
+		fmt.Fprintf(&b, "\nCompliance: %d rounds, last %d of %d passed", p.ComplianceRounds, p.LastCompliance.Passed, p.LastCompliance.Checked)
+		if len(p.LastCompliance.Problems) > 0 {
+			fmt.Fprintf(&b, " (%s)", strings.Join(p.LastCompliance.Problems, "; "))
+		}
+	}
+	workflow.SetCurrentDetails(ctx, b.String())
+}
+
+func checkpointRow(p SealProgress, gates, done int, staff *int) string {
+	for _, c := range p.Checkpoints {
+		*staff += c.Staff
+	}
+	state := StateRunning
+	if done == gates {
+		state = StateDone
+	}
+	return fmt.Sprintf("| checkpoints | %s | %d of %d gates, %d staff on duty |\n", state, done, gates, *staff)
+}
+
+func entranceName(gates []activities.GatePlan) string {
+	for _, g := range gates {
+		if g.Entrance {
+			return g.Name
+		}
+	}
+	if len(gates) > 0 {
+		return gates[0].Name
+	}
+	return "the gate"
+}
+
+func roadsClause(roads []activities.RoadPlan) string {
+	var closed, open []string
+	for _, r := range roads {
+		if r.Entrance {
+			open = append(open, r.Name)
+		} else {
+			closed = append(closed, r.Name)
+		}
+	}
+	var b strings.Builder
+	if len(closed) > 0 {
+		b.WriteString("; " + strings.Join(closed, " and ") + " are closed")
+	}
+	if len(open) > 0 {
+		b.WriteString("; everyone comes and goes by " + strings.Join(open, " and "))
+	}
+	return b.String()
+}

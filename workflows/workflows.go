@@ -1,0 +1,64 @@
+// Package workflows holds Muster's deterministic workflow code. Workflows use
+// only workflow.Now, timers and activities; records live in PostgreSQL and
+// workflows carry IDs and counts.
+package workflows
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/musterhq/muster/activities"
+)
+
+// a lets workflow code name activities by method; it is never called.
+var a *activities.Activities
+
+// Names of workflows, queries and updates, shared with the CLI.
+const (
+	SealCompoundName = "SealCompound"
+	QueryProgress    = "progress"
+	UpdateLift       = "lift"
+	UpdateRetry      = "retry"
+)
+
+var incidentPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// ValidIncident checks an incident ID: it appears in workflow IDs, so it is
+// short and plain.
+func ValidIncident(id string) error {
+	if !incidentPattern.MatchString(id) {
+		return fmt.Errorf("incident %q: use lower-case letters, digits and '-', at most 63 characters (e.g. xd-0403)", id)
+	}
+	return nil
+}
+
+// ResponseWorkflowID is the ID of an incident's response.
+func ResponseWorkflowID(incident string) string { return "response/" + incident }
+
+// SealWorkflowID is the ID of a compound's seal within an incident's response.
+func SealWorkflowID(incident, compound string) string {
+	return ResponseWorkflowID(incident) + "/seal/" + compound
+}
+
+// Register adds Muster's workflows and activities to a worker.
+func Register(w worker.Registry, acts *activities.Activities) {
+	w.RegisterWorkflowWithOptions(SealCompound, workflow.RegisterOptions{Name: SealCompoundName})
+	w.RegisterActivity(acts)
+}
+
+// scaled turns a real duration into workflow time under a time scale: a
+// 7-hour round with time scale 420 lasts a minute.
+func scaled(d time.Duration, scale float64) time.Duration {
+	if scale <= 0 {
+		scale = 1
+	}
+	s := time.Duration(float64(d) / scale)
+	if s < time.Millisecond {
+		s = time.Millisecond
+	}
+	return s
+}
