@@ -1,0 +1,62 @@
+// Command muster-worker runs Muster's workflows and activities: it applies
+// database migrations, registers search attributes and polls the task queue
+// until it is stopped.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/musterhq/muster/internal/config"
+	"github.com/musterhq/muster/internal/service"
+)
+
+const usage = `Usage: muster-worker
+
+Runs Muster's workflows and activities against PostgreSQL and Temporal.
+Stop it with Ctrl-C or SIGTERM; running workflows carry on in another worker
+or when this one restarts.
+
+Configuration comes from the environment:
+  DATABASE_URL         PostgreSQL URL (default %s)
+  MUSTER_TASK_QUEUE    task queue to poll (default %s)
+  MUSTER_LOG_LEVEL     debug, info, warn or error (default info)
+  TEMPORAL_ADDRESS     Temporal frontend (default %s)
+  TEMPORAL_NAMESPACE   namespace (default %s)
+  TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE: as for the temporal CLI
+`
+
+func main() {
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), usage, config.DefaultDatabaseURL, config.DefaultTaskQueue, config.DefaultTemporalAddress, config.DefaultNamespace)
+	}
+	flag.Parse()
+	if flag.NArg() > 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "muster-worker:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	cfg, err := config.FromEnv()
+	if err != nil {
+		return err
+	}
+	logger := service.NewLogger(cfg.LogLevel)
+	err = service.RunWorker(ctx, cfg, logger)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
