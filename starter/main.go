@@ -1,0 +1,129 @@
+// Command starter is Muster's command-center CLI: it loads scenarios, starts
+// and steers responses, and shows their progress.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+
+	"github.com/musterhq/muster/internal/config"
+	"github.com/musterhq/muster/internal/service"
+	"github.com/musterhq/muster/internal/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starter:", err)
+		os.Exit(1)
+	}
+}
+
+// app is what every command shares: configuration, output and lazily opened
+// connections.
+type app struct {
+	cfg    config.Config
+	out    io.Writer
+	errOut io.Writer
+	output string
+	st     *store.Store
+	tc     client.Client
+}
+
+func run(ctx context.Context, args []string, out, errOut io.Writer) error {
+	a := &app{out: out, errOut: errOut}
+	defer a.close()
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetOut(out)
+	root.SetErr(errOut)
+	return root.ExecuteContext(ctx)
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "starter",
+		Short: "Muster's command-center CLI: trigger, watch and steer emergency responses",
+		Long: `starter is Muster's command-center CLI. It loads the area tree of a district,
+seals compounds, shows progress and lifts seals. Supervisors watch the same
+executions in the Temporal Web UI.
+
+Configuration comes from the environment: DATABASE_URL for PostgreSQL and the
+standard TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS and
+profile variables for Temporal; MUSTER_TASK_QUEUE names the workers' queue.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if a.output != "text" && a.output != "json" {
+				return fmt.Errorf("--output %q: want text or json", a.output)
+			}
+			cfg, err := config.FromEnv()
+			if err != nil {
+				return err
+			}
+			a.cfg = cfg
+			return nil
+		},
+	}
+	root.PersistentFlags().StringVarP(&a.output, "output", "o", "text", "output format of reads: text or json")
+	root.AddCommand(
+		a.migrateCommand(),
+		a.scenarioCommand(),
+		a.areasCommand(),
+		a.sealCommand(),
+		a.statusCommand(),
+		a.liftCommand(),
+		a.stepCommand(),
+		a.listCommand(),
+		a.eventsCommand(),
+		a.demoCommand(),
+	)
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return fmt.Errorf("%w (see `%s --help`)", err, cmd.CommandPath())
+	})
+	return root
+}
+
+// store opens PostgreSQL and applies pending migrations once per command.
+func (a *app) store(ctx context.Context) (*store.Store, error) {
+	if a.st != nil {
+		return a.st, nil
+	}
+	s, err := service.OpenStore(ctx, a.cfg.DatabaseURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	a.st = s
+	return s, nil
+}
+
+// client connects to Temporal once per command.
+func (a *app) client(ctx context.Context) (client.Client, error) {
+	if a.tc != nil {
+		return a.tc, nil
+	}
+	c, err := service.Dial(ctx, a.cfg.Temporal, nil)
+	if err != nil {
+		return nil, err
+	}
+	a.tc = c
+	return c, nil
+}
+
+func (a *app) close() {
+	if a.tc != nil {
+		a.tc.Close()
+	}
+	if a.st != nil {
+		a.st.Close()
+	}
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/workflows"
+)
+
+func (a *app) sealCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "seal",
+		Short: "Seal compounds: checkpoints at every gate, roads closed but one, disinfection, compliance checks",
+	}
+	var (
+		in        workflows.SealCompoundInput
+		compounds []string
+		community string
+	)
+	start := &cobra.Command{
+		Use:   "start --incident ID (--compound CODE... | --community CODE)",
+		Short: "Start sealing one or more compounds for an incident",
+		Long: `Start the SealCompound workflow for each compound: residents are notified,
+every gate gets a staffed checkpoint (the entrance gate checks people
+through), roads close except the entrance street, public areas are
+disinfected, and checkpoints are checked every --check-every hours until the
+seal is lifted with ` + "`starter lift`" + `.
+
+Each seal's workflow ID is response/<incident>/seal/<compound>; starting it
+again for the same incident and compound returns the existing seal.`,
+		Example: `  starter seal start --incident xd-0403 --community longbao --time-scale 720
+  starter seal start --incident xd-0403 --compound longbao-1 --compound longbao-2`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if len(compounds) == 0 && community == "" {
+				return errors.New("name the compounds: --compound CODE (repeatable) or --community CODE for all its compounds (list them with `starter areas --level compound`)")
+			}
+			if err := in.WithDefaults().Validate(); err != nil && !strings.HasPrefix(err.Error(), "--compound") {
+				return err
+			}
+			s, err := a.store(ctx)
+			if err != nil {
+				return err
+			}
+			areas, err := resolveCompounds(ctx, s, compounds, community)
+			if err != nil {
+				return err
+			}
+			c, err := a.client(ctx)
+			if err != nil {
+				return err
+			}
+			for _, ar := range areas {
+				one := in
+				one.Compound = ar.Code
+				id, existing, err := startSeal(ctx, c, a.cfg.TaskQueue, one, ar)
+				if err != nil {
+					return err
+				}
+				if existing {
+					fmt.Fprintf(a.out, "%s is already running (seal of %s).\n", id, ar.Name)
+				} else {
+					fmt.Fprintf(a.out, "Started %s (seal of %s, %d residents).\n", id, ar.Name, ar.Population)
+				}
+			}
+			fmt.Fprintf(a.out, "Watch it: starter status %s   (or the Web UI, filter MusterIncident = '%s')\n", in.Incident, in.Incident)
+			return nil
+		},
+	}
+	f := start.Flags()
+	f.StringVar(&in.Incident, "incident", "", "incident ID, e.g. xd-0403 (lower-case letters, digits and '-')")
+	f.StringSliceVar(&compounds, "compound", nil, "compound code or path to seal (repeatable, or comma-separated)")
+	f.StringVar(&community, "community", "", "seal every compound under this community (or any area)")
+	f.IntVar(&in.Level, "level", 1, "response level, 1 (highest) to 4")
+	f.Float64Var(&in.CheckEveryHours, "check-every", workflows.DefaultCheckEveryHours, "hours between checkpoint compliance rounds")
+	f.IntVar(&in.StaffPerCheckpoint, "staff-per-checkpoint", workflows.DefaultStaffPerCheckpoint, "staff needed at each checkpoint")
+	f.Float64Var(&in.TimeScale, "time-scale", 1, "speed up every duration (720: two hours last ten seconds)")
+	f.StringVar(&in.RequestedBy, "by", "command-center", "who orders the seal, for the event log")
+	start.MarkFlagRequired("incident")
+	cmd.AddCommand(start)
+	return cmd
+}
+
+func resolveCompounds(ctx context.Context, s *store.Store, compounds []string, community string) ([]store.Area, error) {
+	var out []store.Area
+	for _, code := range compounds {
+		ar, err := s.AreaByCode(ctx, code)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("unknown compound %q: list compounds with `starter areas --level compound` (is the scenario loaded?)", code)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if ar.Level != "compound" {
+			return nil, fmt.Errorf("%q is a %s, not a compound: use --community %s to seal its compounds", code, ar.Level, code)
+		}
+		out = append(out, ar)
+	}
+	if community != "" {
+		as, err := s.Descendants(ctx, community, "compound")
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("unknown area %q: list areas with `starter areas` (is the scenario loaded?)", community)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(as) == 0 {
+			return nil, fmt.Errorf("area %q has no compounds", community)
+		}
+		out = append(out, as...)
+	}
+	return out, nil
+}
+
+// startSeal starts a seal, or finds the running one for the same incident
+// and compound.
+func startSeal(ctx context.Context, c client.Client, taskQueue string, in workflows.SealCompoundInput, ar store.Area) (id string, existing bool, err error) {
+	id = workflows.SealWorkflowID(in.Incident, ar.Code)
+	opts := client.StartWorkflowOptions{
+		ID:                       id,
+		TaskQueue:                taskQueue,
+		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		StaticSummary:            fmt.Sprintf("Seal %s (%s) · incident %s · level %d", ar.Name, ar.Code, in.Incident, max(in.Level, 1)),
+		StaticDetails: fmt.Sprintf("Checkpoint at every gate, roads closed except the entrance, public areas disinfected, compliance checks every %gh (time scale %g). Lift with `starter lift %s --reason ...`.",
+			in.WithDefaults().CheckEveryHours, in.WithDefaults().TimeScale, id),
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SAIncident.ValueSet(in.Incident),
+			workflows.SAAreaPath.ValueSet(store.PathPrefixes(ar.Path)),
+			workflows.SARunbook.ValueSet(workflows.DefaultSealRunbook),
+			workflows.SAStep.ValueSet("plan"),
+			workflows.SAStepState.ValueSet(workflows.StatePending),
+			workflows.SALevel.ValueSet(int64(max(in.Level, 1))),
+		),
+	}
+	if desc, err := c.DescribeWorkflowExecution(ctx, id, ""); err == nil {
+		if desc.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			return id, true, nil
+		}
+		return id, false, fmt.Errorf("%s has already run and ended (%s); a compound is sealed once per incident: use a new incident ID",
+			id, strings.ToLower(strings.TrimPrefix(desc.GetWorkflowExecutionInfo().GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_")))
+	}
+	// A trigger racing this one is answered with the running seal.
+	if _, err := c.ExecuteWorkflow(ctx, opts, workflows.SealCompoundName, in); err != nil {
+		var already *serviceerror.WorkflowExecutionAlreadyStarted
+		if errors.As(err, &already) {
+			return id, false, fmt.Errorf("%s has already run and ended; a compound is sealed once per incident: use a new incident ID", id)
+		}
+		return id, false, fmt.Errorf("start %s: %w", id, err)
+	}
+	return id, false, nil
+}
