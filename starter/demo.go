@@ -167,7 +167,7 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 	for _, ar := range compounds {
 		one := in
 		one.Compound = ar.Code
-		if _, _, err := startSeal(ctx, c, a.cfg.TaskQueue, one, ar); err != nil {
+		if _, _, err := service.StartSeal(ctx, c, a.cfg.TaskQueue, one, ar); err != nil {
 			return err
 		}
 	}

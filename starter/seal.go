@@ -7,11 +7,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
+	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
 )
@@ -63,7 +60,7 @@ again for the same incident and compound returns the existing seal.`,
 			for _, ar := range areas {
 				one := in
 				one.Compound = ar.Code
-				id, existing, err := startSeal(ctx, c, a.cfg.TaskQueue, one, ar)
+				id, existing, err := service.StartSeal(ctx, c, a.cfg.TaskQueue, one, ar)
 				if err != nil {
 					return err
 				}
@@ -122,41 +119,3 @@ func resolveCompounds(ctx context.Context, s *store.Store, compounds []string, c
 	return out, nil
 }
 
-// startSeal starts a seal, or finds the running one for the same incident
-// and compound.
-func startSeal(ctx context.Context, c client.Client, taskQueue string, in workflows.SealCompoundInput, ar store.Area) (id string, existing bool, err error) {
-	id = workflows.SealWorkflowID(in.Incident, ar.Code)
-	opts := client.StartWorkflowOptions{
-		ID:                       id,
-		TaskQueue:                taskQueue,
-		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		StaticSummary:            fmt.Sprintf("Seal %s (%s) · incident %s · level %d", ar.Name, ar.Code, in.Incident, max(in.Level, 1)),
-		StaticDetails: fmt.Sprintf("Checkpoint at every gate, roads closed except the entrance, public areas disinfected, compliance checks every %gh (time scale %g). Lift with `starter lift %s --reason ...`.",
-			in.WithDefaults().CheckEveryHours, in.WithDefaults().TimeScale, id),
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.SAIncident.ValueSet(in.Incident),
-			workflows.SAAreaPath.ValueSet(store.PathPrefixes(ar.Path)),
-			workflows.SARunbook.ValueSet(workflows.DefaultSealRunbook),
-			workflows.SAStep.ValueSet("plan"),
-			workflows.SAStepState.ValueSet(workflows.StatePending),
-			workflows.SALevel.ValueSet(int64(max(in.Level, 1))),
-		),
-	}
-	if desc, err := c.DescribeWorkflowExecution(ctx, id, ""); err == nil {
-		if desc.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
-			return id, true, nil
-		}
-		return id, false, fmt.Errorf("%s has already run and ended (%s); a compound is sealed once per incident: use a new incident ID",
-			id, strings.ToLower(strings.TrimPrefix(desc.GetWorkflowExecutionInfo().GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_")))
-	}
-	// A trigger racing this one is answered with the running seal.
-	if _, err := c.ExecuteWorkflow(ctx, opts, workflows.SealCompoundName, in); err != nil {
-		var already *serviceerror.WorkflowExecutionAlreadyStarted
-		if errors.As(err, &already) {
-			return id, false, fmt.Errorf("%s has already run and ended; a compound is sealed once per incident: use a new incident ID", id)
-		}
-		return id, false, fmt.Errorf("start %s: %w", id, err)
-	}
-	return id, false, nil
-}
