@@ -356,4 +356,3 @@ func portFree(port int) bool {
 	l.Close()
 	return true
 }
-

@@ -118,4 +118,3 @@ func resolveCompounds(ctx context.Context, s *store.Store, compounds []string, c
 	}
 	return out, nil
 }
-

@@ -299,4 +299,3 @@ func TestSealUnknownCompoundFails(t *testing.T) {
 		t.Fatal("seal of an unknown compound kept retrying; want an immediate failure")
 	}
 }
-
