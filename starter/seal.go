@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -42,7 +41,11 @@ again for the same incident and compound returns the existing seal.`,
 			if len(compounds) == 0 && community == "" {
 				return errors.New("name the compounds: --compound CODE (repeatable) or --community CODE for all its compounds (list them with `starter areas --level compound`)")
 			}
-			if err := in.WithDefaults().Validate(); err != nil && !strings.HasPrefix(err.Error(), "--compound") {
+			// Compounds are checked against the area tree below; check the
+			// other flags before touching any service.
+			check := in.WithDefaults()
+			check.Compound = "-"
+			if err := check.Validate(); err != nil {
 				return err
 			}
 			s, err := a.store(ctx)
