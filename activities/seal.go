@@ -109,8 +109,8 @@ func (a *Activities) PublishNotice(ctx context.Context, in NoticeInput) error {
 	if err := in.Ref.validate(); err != nil {
 		return err
 	}
-	if in.Kind == "" || in.Body == "" || in.Audience == "" {
-		return badInput("a notice needs a kind, an audience and a body")
+	if in.Step == "" || in.Kind == "" || in.Body == "" || in.Audience == "" {
+		return badInput("a notice needs a step, a kind, an audience and a body")
 	}
 	n := store.Notice{
 		Key:      fmt.Sprintf("%s/%d/%s", in.Ref.Incident, in.AreaID, in.Kind),
@@ -140,6 +140,9 @@ type CheckpointResult struct {
 func (a *Activities) OpenCheckpoint(ctx context.Context, in CheckpointInput) (CheckpointResult, error) {
 	if err := in.Ref.validate(); err != nil {
 		return CheckpointResult{}, err
+	}
+	if in.AreaID <= 0 || in.Gate.ID <= 0 {
+		return CheckpointResult{}, badInput("a checkpoint needs the area and gate IDs from the seal plan (got area %d, gate %d)", in.AreaID, in.Gate.ID)
 	}
 	if in.RequiredStaff < 0 {
 		return CheckpointResult{}, badInput("required staff must not be negative (got %d)", in.RequiredStaff)
@@ -187,6 +190,9 @@ func (a *Activities) CloseRoads(ctx context.Context, in CloseRoadsInput) (CloseR
 	if err := in.Ref.validate(); err != nil {
 		return CloseRoadsResult{}, err
 	}
+	if in.AreaID <= 0 {
+		return CloseRoadsResult{}, badInput("closing roads needs the area ID from the seal plan (got %d)", in.AreaID)
+	}
 	var ids []int64
 	var closed, open []string
 	for _, r := range in.Roads {
@@ -226,11 +232,16 @@ func (a *Activities) Disinfect(ctx context.Context, in DisinfectInput) (Disinfec
 	if err := in.Ref.validate(); err != nil {
 		return DisinfectResult{}, err
 	}
+	if in.AreaID <= 0 {
+		return DisinfectResult{}, badInput("disinfection needs the area ID from the seal plan (got %d)", in.AreaID)
+	}
 	if len(in.Zones) == 0 || in.Round < 1 {
 		return DisinfectResult{}, badInput("disinfection needs at least one zone and a round from 1 (got %d zones, round %d)", len(in.Zones), in.Round)
 	}
-	n, err := a.Store.Disinfect(ctx, in.Ref.Incident, in.AreaID, in.Zones, in.Round,
-		in.Ref.event("disinfect", "done", fmt.Sprintf("round %d: %s", in.Round, strings.Join(in.Zones, ", "))))
+	// The round is part of the event's dedup key, so each round logs once.
+	e := in.Ref.event("disinfect", "done", fmt.Sprintf("round %d: %s", in.Round, strings.Join(in.Zones, ", ")))
+	e.Seq = fmt.Sprint(in.Round)
+	n, err := a.Store.Disinfect(ctx, in.Ref.Incident, in.AreaID, in.Zones, in.Round, e)
 	return DisinfectResult{Zones: n}, err
 }
 
@@ -254,6 +265,9 @@ type ComplianceResult struct {
 func (a *Activities) CheckCompliance(ctx context.Context, in ComplianceInput) (ComplianceResult, error) {
 	if err := in.Ref.validate(); err != nil {
 		return ComplianceResult{}, err
+	}
+	if in.AreaID <= 0 {
+		return ComplianceResult{}, badInput("a compliance check needs the area ID from the seal plan (got %d)", in.AreaID)
 	}
 	if in.Round < 1 {
 		return ComplianceResult{}, badInput("compliance round must be 1 or more (got %d)", in.Round)
@@ -301,6 +315,9 @@ type ReopenResult struct {
 func (a *Activities) Reopen(ctx context.Context, in ReopenInput) (ReopenResult, error) {
 	if err := in.Ref.validate(); err != nil {
 		return ReopenResult{}, err
+	}
+	if in.AreaID <= 0 {
+		return ReopenResult{}, badInput("reopening needs the area ID from the seal plan (got %d)", in.AreaID)
 	}
 	r, err := a.Store.Reopen(ctx, in.Ref.Incident, in.AreaID, in.Ref.event("reopen", "done", in.Reason))
 	return ReopenResult(r), err

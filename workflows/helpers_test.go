@@ -93,6 +93,9 @@ func newSealTest(t *testing.T) *sealTest {
 	st := &sealTest{t: t, env: suite.NewTestWorkflowEnvironment(), Delay: map[string]time.Duration{}, sa: map[string]any{}}
 	st.env.SetStartTime(testStart)
 	st.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: SealWorkflowID("xd-0403", "longbao-jiayuan")})
+	// A seal that never ends (a step stalling for ever, a lift that never
+	// takes) fails after two days of workflow time instead of spinning.
+	st.env.SetWorkflowRunTimeout(48 * time.Hour)
 	Register(st.env, nil)
 
 	st.PlanSeal = func(activities.PlanSealInput) (activities.PlanSealResult, error) { return testCompound, nil }
