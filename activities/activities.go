@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/lib/pq"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/musterhq/muster/internal/store"
@@ -46,6 +47,11 @@ func classify(err error) error {
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrUnknownArea, err)
 	case errors.Is(err, store.ErrNotCompound):
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrNotCompound, err)
+	}
+	// A foreign key that points nowhere is a reference no retry will mend.
+	var pe *pq.Error
+	if errors.As(err, &pe) && pe.Code == "23503" {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, err)
 	}
 	return err
 }

@@ -116,7 +116,9 @@ func (a *Activities) PublishNotice(ctx context.Context, in NoticeInput) error {
 		Key:      fmt.Sprintf("%s/%d/%s", in.Ref.Incident, in.AreaID, in.Kind),
 		Incident: in.Ref.Incident, AreaID: in.AreaID, Audience: in.Audience, Kind: in.Kind, Body: in.Body,
 	}
-	return a.Store.PublishNotice(ctx, n, in.Ref.event(in.Step, "done", in.Kind+" notice to "+in.Audience))
+	e := in.Ref.event(in.Step, "done", in.Kind+" notice to "+in.Audience)
+	e.Seq = in.Kind
+	return a.Store.PublishNotice(ctx, n, e)
 }
 
 // CheckpointInput asks for a checkpoint at one gate.

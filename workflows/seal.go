@@ -82,8 +82,8 @@ func (in SealCompoundInput) Validate() error {
 		return fmt.Errorf("--level %d: response levels run from 1 (highest) to 4", in.Level)
 	case in.CheckEveryHours <= 0 || in.CheckEveryHours > 168:
 		return fmt.Errorf("--check-every %gh: want more than 0 and at most 168 hours", in.CheckEveryHours)
-	case in.StaffPerCheckpoint < 0 || in.StaffPerCheckpoint > 50:
-		return fmt.Errorf("--staff-per-checkpoint %d: want 0 to 50", in.StaffPerCheckpoint)
+	case in.StaffPerCheckpoint < 1 || in.StaffPerCheckpoint > 50:
+		return fmt.Errorf("--staff-per-checkpoint %d: want 1 to 50", in.StaffPerCheckpoint)
 	case in.StallRetryMinutes <= 0:
 		return fmt.Errorf("stall retry interval %g minutes: want more than 0", in.StallRetryMinutes)
 	case in.TimeScale < 1 || in.TimeScale > 100000:
@@ -310,7 +310,7 @@ func (s *seal) run(ctx workflow.Context) (SealCompoundResult, error) {
 	if s.progress.Phase == PhaseSettingUp {
 		if err := s.setUp(ctx); err != nil {
 			s.progress.Phase = PhaseFailed
-			s.mark(ctx, s.current(), StateFailed, err.Error())
+			s.render(ctx)
 			return SealCompoundResult{}, err
 		}
 		logger.Info("Compound sealed", "compound", s.plan.Code, "checkpoints", len(s.progress.Checkpoints))
@@ -403,7 +403,13 @@ func (s *seal) checkpoints(ctx workflow.Context) error {
 		})
 	}
 	wg.Wait(ctx)
-	return errors.Join(errs...)
+	// The first failure keeps its type, so bad input stays non-retryable.
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // hold checks the checkpoints every CheckEveryHours until the seal is lifted.
@@ -428,6 +434,9 @@ func (s *seal) hold(ctx workflow.Context) error {
 		if err := s.step(ctx, "compliance-check", fmt.Sprintf("Compliance round %d", round),
 			a.CheckCompliance, activities.ComplianceInput{Ref: s.ref("muster"), AreaID: s.plan.AreaID, Round: round},
 			&res, func() string { return fmt.Sprintf("round %d: %d of %d passed", res.Round, res.Passed, res.Checked) }); err != nil {
+			if errors.Is(err, errLifted) {
+				return nil
+			}
 			return err
 		}
 		s.progress.ComplianceRounds = round
@@ -510,17 +519,30 @@ func (s *seal) step(ctx workflow.Context, name, title string, fn, arg, out any, 
 		}
 		var appErr *temporal.ApplicationError
 		if errors.As(err, &appErr) && slices.Contains(activities.NonRetryable, appErr.Type()) || temporal.IsCanceledError(err) {
+			s.mark(ctx, name, StateFailed, rootMessage(err))
 			return err
 		}
 		s.stall(ctx, name, err)
 		wait := scaled(time.Duration(s.in.StallRetryMinutes*float64(time.Minute)), s.in.TimeScale)
 		if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: wait, TimerOptions: workflow.TimerOptions{Summary: "Automatic retry of stalled step " + name}},
-			func() bool { return s.retry[name] }); err != nil {
+			func() bool { return s.retry[name] || s.liftEnds(name) }); err != nil {
 			return err
+		}
+		if s.liftEnds(name) {
+			s.mark(ctx, name, StateDone, "abandoned: the seal is being lifted")
+			return errLifted
 		}
 		s.retry[name] = false
 		s.mark(ctx, name, StateRunning, "retrying after stall")
 	}
+}
+
+// errLifted ends a stalled compliance round when the seal is lifted: there
+// is no point checking checkpoints that are about to close.
+var errLifted = errors.New("seal lifted")
+
+func (s *seal) liftEnds(step string) bool {
+	return step == "compliance-check" && s.lift != nil
 }
 
 func (s *seal) stall(ctx workflow.Context, name string, cause error) {
@@ -567,18 +589,6 @@ func (s *seal) begin(ctx workflow.Context, name, title string) {
 	st.StartedAt = workflow.Now(ctx)
 	st.FinishedAt = time.Time{}
 	s.mark(ctx, name, StateRunning, "")
-}
-
-// current is the step most recently started.
-func (s *seal) current() string {
-	var name string
-	var at time.Time
-	for _, st := range s.progress.Steps {
-		if !st.StartedAt.Before(at) {
-			name, at = st.Name, st.StartedAt
-		}
-	}
-	return name
 }
 
 // mark records a step's state in the progress, the search attributes and

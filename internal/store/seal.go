@@ -90,7 +90,7 @@ type Event struct {
 	At         time.Time `db:"at" json:"at"`
 	// Seq tells apart repeated transitions of one step, such as the rounds
 	// of a periodic check. It is part of the dedup key, not stored alone.
-	Seq string `db:"-" json:"-"`
+	Seq string `db:"-" json:"seq,omitempty"`
 }
 
 func (e Event) key() string {
@@ -200,8 +200,7 @@ type CheckpointResult struct {
 // nearest first (the compound's own staff, then its community's, and so on
 // up the tree). Calling it again tops up the staff without adding a second
 // checkpoint. The database refuses to put one person at two posts at once,
-// whichever response asks.
-// eventFor builds the log entry from the result.
+// whichever response asks. eventFor builds the log entry from the result.
 func (s *Store) OpenCheckpoint(ctx context.Context, o CheckpointOrder, eventFor func(CheckpointResult) Event) (CheckpointResult, error) {
 	var res CheckpointResult
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
@@ -210,15 +209,31 @@ func (s *Store) OpenCheckpoint(ctx context.Context, o CheckpointOrder, eventFor 
 			o.Incident, o.GateID, o.AreaID, o.Mode, o.RequiredStaff); err != nil {
 			return fmt.Errorf("checkpoint at gate %d: %w", o.GateID, err)
 		}
-		if err := tx.GetContext(ctx, &res.CheckpointID, `SELECT id FROM checkpoints WHERE incident = $1 AND gate_id = $2`, o.Incident, o.GateID); err != nil {
+		var cp struct {
+			ID     int64        `db:"id"`
+			Closed sql.NullTime `db:"closed_at"`
+		}
+		if err := tx.GetContext(ctx, &cp, `SELECT id, closed_at FROM checkpoints WHERE incident = $1 AND gate_id = $2`, o.Incident, o.GateID); err != nil {
 			return fmt.Errorf("checkpoint at gate %d: %w", o.GateID, err)
 		}
-		var onDuty int
-		if err := tx.GetContext(ctx, &onDuty, `SELECT count(*) FROM checkpoint_staff WHERE checkpoint_id = $1 AND released_at IS NULL`, res.CheckpointID); err != nil {
-			return err
-		}
-		if need := o.RequiredStaff - onDuty; need > 0 {
-			if _, err := tx.ExecContext(ctx, `
+		res.CheckpointID = cp.ID
+		// A late retry after the seal was lifted must not post staff at a
+		// closed checkpoint.
+		for attempt := 0; attempt < 3 && !cp.Closed.Valid; attempt++ {
+			var onDuty int
+			if err := tx.GetContext(ctx, &onDuty, `SELECT count(*) FROM checkpoint_staff WHERE checkpoint_id = $1 AND released_at IS NULL`, res.CheckpointID); err != nil {
+				return err
+			}
+			need := o.RequiredStaff - onDuty
+			if need <= 0 {
+				break
+			}
+			// A concurrent order that commits after this statement's
+			// snapshot was taken releases its row locks, so SKIP LOCKED no
+			// longer hides the staff it took, yet NOT EXISTS still misses
+			// them. ON CONFLICT DO NOTHING lets the one-post index drop
+			// those; the next statement sees a fresh snapshot and tops up.
+			r, err := tx.ExecContext(ctx, `
 				INSERT INTO checkpoint_staff (checkpoint_id, staff_id)
 				SELECT $1, id FROM (
 				    SELECT st.id FROM staff st
@@ -229,9 +244,14 @@ func (s *Store) OpenCheckpoint(ctx context.Context, o CheckpointOrder, eventFor 
 				      AND NOT EXISTS (SELECT 1 FROM checkpoint_staff cs WHERE cs.staff_id = st.id AND cs.released_at IS NULL)
 				    ORDER BY length(sa.path) DESC, st.code
 				    LIMIT $4
-				    FOR UPDATE OF st SKIP LOCKED) free`,
-				res.CheckpointID, o.AreaID, pq.Array(CheckpointRoles), need); err != nil {
+				    FOR UPDATE OF st SKIP LOCKED) free
+				ON CONFLICT DO NOTHING`,
+				res.CheckpointID, o.AreaID, pq.Array(CheckpointRoles), need)
+			if err != nil {
 				return fmt.Errorf("assign staff to checkpoint %d: %w", res.CheckpointID, err)
+			}
+			if n, _ := r.RowsAffected(); int(n) == need {
+				break
 			}
 		}
 		if err := tx.SelectContext(ctx, &res.Staff, `SELECT st.code FROM checkpoint_staff cs JOIN staff st ON st.id = cs.staff_id

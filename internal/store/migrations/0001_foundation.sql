@@ -85,6 +85,8 @@ BEGIN
 END $$;
 CREATE TRIGGER step_events_append_only BEFORE UPDATE OR DELETE ON step_events
     FOR EACH ROW EXECUTE FUNCTION step_events_append_only();
+CREATE TRIGGER step_events_no_truncate BEFORE TRUNCATE ON step_events
+    FOR EACH STATEMENT EXECUTE FUNCTION step_events_append_only();
 
 -- A checkpoint at a compound gate for an incident. The entrance gate lets
 -- residents through with checks; the others stay shut.
