@@ -56,7 +56,12 @@ logs), so executions of earlier runs stay visible in the UI.`,
 			if err := workflows.ValidIncident(o.incident); err != nil {
 				return fmt.Errorf("--incident: %w", err)
 			}
-			return a.demo(cmd.Context(), o)
+			err := a.demo(cmd.Context(), o)
+			if cmd.Context().Err() != nil {
+				// Ctrl-C is how the demo is meant to end.
+				return nil
+			}
+			return err
 		},
 	}
 	f := cmd.Flags()

@@ -21,8 +21,13 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	interrupted := ctx.Err() != nil
 	stop()
 	if err != nil {
+		if interrupted {
+			fmt.Fprintln(os.Stderr, "starter: interrupted")
+			os.Exit(130)
+		}
 		fmt.Fprintln(os.Stderr, "starter:", err)
 		os.Exit(1)
 	}

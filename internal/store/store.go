@@ -41,6 +41,10 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {
 		db.Close()
+		var pe *pq.Error
+		if errors.As(err, &pe) && pe.Code == "3D000" {
+			return nil, fmt.Errorf("%v at %s: create it (e.g. `createdb -h HOST -U USER NAME`) or point DATABASE_URL at an existing database", pe.Message, redact(databaseURL))
+		}
 		return nil, fmt.Errorf("cannot reach PostgreSQL at %s: %v (start PostgreSQL or set DATABASE_URL to a reachable database)", redact(databaseURL), err)
 	}
 	return &Store{db: db}, nil
