@@ -1,0 +1,69 @@
+package workflows
+
+import "github.com/musterhq/muster/internal/runbook"
+
+// Step kinds a runbook may use. Each kind is one registration here: its
+// parameters for the validator and the workflow that runs a step of it.
+const (
+	KindSeal            = "seal"
+	KindNotice          = "notice"
+	KindApproval        = "approval"
+	KindWait            = "wait"
+	KindComplianceSweep = "compliance-sweep"
+	KindLift            = "lift"
+)
+
+// Kinds is the registry of step kinds.
+var Kinds = runbook.Registry{
+	KindSeal: {
+		Name: KindSeal,
+		Doc:  "Seal a compound (SealCompound): notify residents, a staffed checkpoint at every gate, roads closed except the entrance, public areas disinfected, compliance checks until lifted. The step is done once the compound is sealed; the seal holds until a lift step or the response's lift.",
+		Params: map[string]runbook.Param{
+			"check_every":          {Type: runbook.TypeDuration, Default: "2h", Doc: "time between checkpoint compliance rounds"},
+			"staff_per_checkpoint": {Type: runbook.TypeInt, Default: 2, Doc: "staff needed at each checkpoint"},
+		},
+		Outputs: []string{"checkpoints", "staff", "roads_closed"},
+		PerArea: []string{"compound"},
+	},
+	KindNotice: {
+		Name: KindNotice,
+		Doc:  "Publish a notice to the outbox, e.g. \"schools postpone reopening\". {area} and {incident} in the body are replaced.",
+		Params: map[string]runbook.Param{
+			"audience": {Type: runbook.TypeString, Required: true, Doc: "who the notice is for, e.g. residents, all schools of the district"},
+			"topic":    {Type: runbook.TypeString, Required: true, Doc: "what kind of notice, e.g. level-1-declared; one notice per topic, area and incident"},
+			"body":     {Type: runbook.TypeString, Required: true, Doc: "the text"},
+		},
+	},
+	KindApproval: {
+		Name: KindApproval,
+		Doc:  "Wait for a person's decision (approve or reject) with a timeout; when nobody decides in time the default applies.",
+		Params: map[string]runbook.Param{
+			"question": {Type: runbook.TypeString, Required: true, Doc: "what is asked"},
+			"timeout":  {Type: runbook.TypeDuration, Required: true, Doc: "how long to wait for a decision"},
+			"default":  {Type: runbook.TypeString, Required: true, OneOf: []string{"approve", "reject"}, Doc: "the decision when the timeout passes"},
+			"approver": {Type: runbook.TypeString, Default: "command-center", Doc: "who is asked"},
+		},
+		Outputs: []string{"approved"},
+	},
+	KindWait: {
+		Name: KindWait,
+		Doc:  "Wait for a period, e.g. an observation period before the next round.",
+		Params: map[string]runbook.Param{
+			"duration": {Type: runbook.TypeDuration, Required: true, Doc: "how long to wait"},
+		},
+	},
+	KindComplianceSweep: {
+		Name:    KindComplianceSweep,
+		Doc:     "Check every checkpoint of the response's seals (staff on duty, roads still closed), as leaders going gate to gate.",
+		Params:  map[string]runbook.Param{},
+		Outputs: []string{"checked", "failed_checks"},
+	},
+	KindLift: {
+		Name: KindLift,
+		Doc:  "Lift the response's seals in the step's scope (all of them, or the area of the enclosing for_each): checkpoints close, staff are released, roads reopen, residents are told.",
+		Params: map[string]runbook.Param{
+			"reason": {Type: runbook.TypeString, Required: true, Doc: "why, for the event log"},
+		},
+		Outputs: []string{"lifted"},
+	},
+}
