@@ -3,7 +3,6 @@ package workflows
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/runbook"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -33,6 +33,11 @@ type SealCompoundInput struct {
 	TimeScale float64
 	// RequestedBy names who ordered the seal, for the event log.
 	RequestedBy string
+	// Retry overrides the retry policy of the seal's activities.
+	Retry *runbook.RetryPolicy `json:",omitempty"`
+	// StepPath is the seal's place in a response's runbook; the seal
+	// reports its progress to the parent response under it.
+	StepPath string `json:",omitempty"`
 	// Resume carries the seal's state across continue-as-new.
 	Resume *SealState `json:",omitempty"`
 }
@@ -197,7 +202,7 @@ type seal struct {
 	plan     activities.PlanSealResult
 	progress SealProgress
 	lift     *LiftInput
-	retry    map[string]bool
+	r        *steps
 	// step and state mirror the search attributes, to upsert only changes.
 	saStep, saState string
 }
@@ -211,7 +216,12 @@ func SealCompound(ctx workflow.Context, in SealCompoundInput) (SealCompoundResul
 	if err := in.Validate(); err != nil {
 		return SealCompoundResult{}, temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrBadInput, nil)
 	}
-	s := &seal{in: in, id: workflow.GetInfo(ctx).WorkflowExecution.ID, retry: map[string]bool{}}
+	s := &seal{in: in, id: workflow.GetInfo(ctx).WorkflowExecution.ID}
+	s.r = &steps{
+		incident: in.Incident, workflowID: s.id, timeScale: in.TimeScale,
+		stallRetry: time.Duration(in.StallRetryMinutes * float64(time.Minute)), policy: in.Retry,
+		list: &s.progress.Steps, retry: map[string]bool{}, abandon: s.liftEnds, changed: s.changed,
+	}
 	if err := s.setup(ctx); err != nil {
 		return SealCompoundResult{}, err
 	}
@@ -273,28 +283,12 @@ func (s *seal) onLift(ctx workflow.Context, in LiftInput) (LiftAccepted, error) 
 }
 
 func (s *seal) validateRetry(ctx workflow.Context, in RetryInput) error {
-	for _, st := range s.progress.Steps {
-		if st.Name == in.Step {
-			if st.State != StateStalled {
-				return fmt.Errorf("step %s is %s, not stalled: only a stalled step can be retried", in.Step, st.State)
-			}
-			return nil
-		}
-	}
-	return fmt.Errorf("unknown step %q (steps: %s)", in.Step, strings.Join(s.stepNames(), ", "))
+	return s.r.validateRetry(in.Step)
 }
 
 func (s *seal) onRetry(ctx workflow.Context, in RetryInput) error {
-	s.retry[in.Step] = true
+	s.r.retry[in.Step] = true
 	return nil
-}
-
-func (s *seal) stepNames() []string {
-	names := make([]string, len(s.progress.Steps))
-	for i, st := range s.progress.Steps {
-		names[i] = st.Name
-	}
-	return names
 }
 
 func (s *seal) ref(actor string) activities.StepRef {
@@ -418,6 +412,9 @@ func (s *seal) hold(ctx workflow.Context) error {
 	roundsThisRun := 0
 	for {
 		s.progress.NextCheckAt = workflow.Now(ctx).Add(every)
+		if hold := s.r.ref("hold"); hold.Title == "" {
+			hold.Title, hold.StartedAt = "Hold the seal, check checkpoints", workflow.Now(ctx)
+		}
 		s.mark(ctx, "hold", StateAwaitingDecision, fmt.Sprintf("sealed; next check %s", s.progress.NextCheckAt.Format("15:04")))
 		timerCtx, cancel := workflow.WithCancel(ctx)
 		timer := workflow.NewTimerWithOptions(timerCtx, every, workflow.TimerOptions{Summary: "Next checkpoint compliance round"})
@@ -489,123 +486,27 @@ func (s *seal) reopen(ctx workflow.Context) (SealCompoundResult, error) {
 	}, nil
 }
 
-// activityOptions: every step is a short database write. Retries back off
-// to a minute; when they run out the step stalls instead of failing.
-func activityOptions(summary string) workflow.ActivityOptions {
-	return workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		Summary:             summary,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        time.Second,
-			BackoffCoefficient:     2,
-			MaximumInterval:        time.Minute,
-			MaximumAttempts:        8,
-			NonRetryableErrorTypes: activities.NonRetryable,
-		},
-	}
-}
-
-// step runs one activity as a named step. Bad input fails the seal at once.
-// When retries run out the step is marked stalled, logged, and tried again
-// after StallRetryMinutes or when an operator sends a retry update.
-func (s *seal) step(ctx workflow.Context, name, title string, fn, arg, out any, detail func() string) error {
-	actx := workflow.WithActivityOptions(ctx, activityOptions(title))
-	s.begin(ctx, name, title)
-	for {
-		err := workflow.ExecuteActivity(actx, fn, arg).Get(ctx, out)
-		if err == nil {
-			s.mark(ctx, name, StateDone, detail())
-			return nil
-		}
-		var appErr *temporal.ApplicationError
-		if errors.As(err, &appErr) && slices.Contains(activities.NonRetryable, appErr.Type()) || temporal.IsCanceledError(err) {
-			s.mark(ctx, name, StateFailed, rootMessage(err))
-			return err
-		}
-		s.stall(ctx, name, err)
-		wait := scaled(time.Duration(s.in.StallRetryMinutes*float64(time.Minute)), s.in.TimeScale)
-		if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: wait, TimerOptions: workflow.TimerOptions{Summary: "Automatic retry of stalled step " + name}},
-			func() bool { return s.retry[name] || s.liftEnds(name) }); err != nil {
-			return err
-		}
-		if s.liftEnds(name) {
-			s.mark(ctx, name, StateDone, "abandoned: the seal is being lifted")
-			return errLifted
-		}
-		s.retry[name] = false
-		s.mark(ctx, name, StateRunning, "retrying after stall")
-	}
-}
-
 // errLifted ends a stalled compliance round when the seal is lifted: there
 // is no point checking checkpoints that are about to close.
-var errLifted = errors.New("seal lifted")
+var errLifted = errAbandoned
 
 func (s *seal) liftEnds(step string) bool {
 	return step == "compliance-check" && s.lift != nil
 }
 
-func (s *seal) stall(ctx workflow.Context, name string, cause error) {
-	st := s.stepRef(name)
-	st.Stalls++
-	st.LastError = rootMessage(cause)
-	s.mark(ctx, name, StateStalled, fmt.Sprintf("retries ran out (%d times): %s", st.Stalls, st.LastError))
-	workflow.GetLogger(ctx).Warn("Step stalled", "step", name, "stalls", st.Stalls, "error", st.LastError)
-	// Recording the stall may fail for the reason the step stalled; the
-	// progress query and search attributes show it either way.
-	rctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 10 * time.Second, Summary: "Log stall of " + name,
-		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3},
-	})
-	_ = workflow.ExecuteActivity(rctx, a.RecordEvent, store.Event{
-		Incident: s.in.Incident, WorkflowID: s.id, Step: name, State: StateStalled, Actor: "muster",
-		Reason: fmt.Sprintf("retries ran out: %s", st.LastError), Seq: fmt.Sprint(st.Stalls),
-	}).Get(ctx, nil)
-}
-
-func rootMessage(err error) string {
-	for {
-		next := errors.Unwrap(err)
-		if next == nil {
-			return err.Error()
-		}
-		err = next
-	}
-}
-
-func (s *seal) stepRef(name string) *StepProgress {
-	for i := range s.progress.Steps {
-		if s.progress.Steps[i].Name == name {
-			return &s.progress.Steps[i]
-		}
-	}
-	s.progress.Steps = append(s.progress.Steps, StepProgress{Name: name, State: StatePending})
-	return &s.progress.Steps[len(s.progress.Steps)-1]
-}
-
-func (s *seal) begin(ctx workflow.Context, name, title string) {
-	st := s.stepRef(name)
-	st.Title = title
-	st.StartedAt = workflow.Now(ctx)
-	st.FinishedAt = time.Time{}
-	s.mark(ctx, name, StateRunning, "")
+func (s *seal) step(ctx workflow.Context, name, title string, fn, arg, out any, detail func() string) error {
+	return s.r.run(ctx, name, title, fn, arg, out, detail)
 }
 
 // mark records a step's state in the progress, the search attributes and
 // the current details.
 func (s *seal) mark(ctx workflow.Context, name, state, detail string) {
-	st := s.stepRef(name)
-	if st.Title == "" && name == "hold" {
-		st.Title = "Hold the seal, check checkpoints"
-		st.StartedAt = workflow.Now(ctx)
-	}
-	st.State = state
-	if detail != "" || state == StateRunning {
-		st.Detail = detail
-	}
-	if state == StateDone || state == StateFailed {
-		st.FinishedAt = workflow.Now(ctx)
-	}
+	s.r.mark(ctx, name, state, detail)
+}
+
+// changed mirrors a step's state into the search attributes and the
+// current details.
+func (s *seal) changed(ctx workflow.Context, name, state string) {
 	saStep, saState := name, state
 	if strings.HasPrefix(name, "checkpoint/") {
 		saStep = "checkpoints"
