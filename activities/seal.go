@@ -333,3 +333,49 @@ func (a *Activities) RecordEvent(ctx context.Context, e store.Event) error {
 	}
 	return a.Store.AppendEvent(ctx, e)
 }
+
+// SweepInput asks for a check of every checkpoint of an incident's seals.
+type SweepInput struct {
+	Ref StepRef
+	// Sweep names the sweep (the step's path); a repeated call returns the
+	// recorded check.
+	Sweep string
+}
+
+// SweepResult summarises a sweep.
+type SweepResult struct {
+	Checked  int
+	Failed   int
+	Problems []string
+}
+
+// ComplianceSweep checks every open checkpoint of every seal of the
+// incident: staff on duty and road closures in force.
+func (a *Activities) ComplianceSweep(ctx context.Context, in SweepInput) (SweepResult, error) {
+	if err := in.Ref.validate(); err != nil {
+		return SweepResult{}, err
+	}
+	if in.Sweep == "" {
+		return SweepResult{}, badInput("a sweep needs a name")
+	}
+	var out SweepResult
+	_, err := a.Store.SweepCompliance(ctx, in.Ref.Incident, in.Sweep, func(rs []store.ComplianceResult) store.Event {
+		out = SweepResult{Checked: len(rs)}
+		for _, r := range rs {
+			if !r.Passed {
+				out.Failed++
+			}
+			for _, p := range r.Problems {
+				out.Problems = append(out.Problems, r.Area+" gate "+r.Gate+": "+p)
+			}
+		}
+		reason := fmt.Sprintf("%d of %d checkpoints passed", out.Checked-out.Failed, out.Checked)
+		if len(out.Problems) > 0 {
+			reason += "; " + strings.Join(out.Problems, "; ")
+		}
+		e := in.Ref.event(in.Sweep, "done", reason)
+		e.Seq = "sweep"
+		return e
+	})
+	return out, err
+}

@@ -302,6 +302,7 @@ func (s *Store) Disinfect(ctx context.Context, incident string, areaID int64, zo
 
 // ComplianceResult is one checkpoint's check in one round.
 type ComplianceResult struct {
+	Area        string         `db:"area"`
 	Gate        string         `db:"gate"`
 	Passed      bool           `db:"passed"`
 	StaffOnDuty int            `db:"staff_on_duty"`
@@ -313,29 +314,51 @@ type ComplianceResult struct {
 // first check of a round is recorded and later calls return it unchanged.
 // eventFor builds the log entry from the results.
 func (s *Store) CheckCompliance(ctx context.Context, incident string, areaID int64, round int, eventFor func([]ComplianceResult) Event) ([]ComplianceResult, error) {
+	if areaID <= 0 {
+		return nil, fmt.Errorf("compliance round %d: area ID %d: %w", round, areaID, ErrNotFound)
+	}
+	return s.checkCompliance(ctx, incident, areaID, "", round, eventFor)
+}
+
+// SweepCompliance checks every open checkpoint of every seal of an
+// incident once, for a response's sweep; the sweep's name keeps its records
+// apart from the seals' own rounds and makes a repeated call return the
+// recorded check.
+func (s *Store) SweepCompliance(ctx context.Context, incident, sweep string, eventFor func([]ComplianceResult) Event) ([]ComplianceResult, error) {
+	if sweep == "" {
+		return nil, errors.New("sweep name is required")
+	}
+	return s.checkCompliance(ctx, incident, 0, sweep, 1, eventFor)
+}
+
+func (s *Store) checkCompliance(ctx context.Context, incident string, areaID int64, sweep string, round int, eventFor func([]ComplianceResult) Event) ([]ComplianceResult, error) {
 	var out []ComplianceResult
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, `
-			WITH roads_open AS (
-			    SELECT coalesce(array_agg('road ' || r.code || ' reopened before the seal was lifted' ORDER BY r.code), '{}') AS problems
-			    FROM road_closures rc JOIN roads r ON r.id = rc.road_id
-			    WHERE rc.incident = $1 AND rc.area_id = $2 AND rc.reopened_at IS NOT NULL),
-			duty AS (
-			    SELECT c.id, c.required_staff,
+			WITH duty AS (
+			    SELECT c.id, c.area_id, c.required_staff,
 			           (SELECT count(*) FROM checkpoint_staff cs WHERE cs.checkpoint_id = c.id AND cs.released_at IS NULL) AS on_duty
-			    FROM checkpoints c WHERE c.incident = $1 AND c.area_id = $2 AND c.closed_at IS NULL)
-			INSERT INTO compliance_checks (incident, checkpoint_id, round, passed, staff_on_duty, problems)
-			SELECT $1, d.id, $3, p.all_problems = '{}', d.on_duty, p.all_problems
-			FROM duty d, roads_open ro,
-			     LATERAL (SELECT CASE WHEN d.on_duty < d.required_staff
-			                          THEN ARRAY[format('understaffed: %s of %s on duty', d.on_duty, d.required_staff)]
-			                          ELSE '{}'::text[] END || ro.problems AS all_problems) p
-			ON CONFLICT (incident, checkpoint_id, round) DO NOTHING`, incident, areaID, round); err != nil {
+			    FROM checkpoints c
+			    WHERE c.incident = $1 AND ($2 = 0 OR c.area_id = $2) AND c.closed_at IS NULL),
+			checked AS (
+			    SELECT d.id, d.on_duty,
+			           CASE WHEN d.on_duty < d.required_staff
+			                THEN ARRAY[format('understaffed: %s of %s on duty', d.on_duty, d.required_staff)]
+			                ELSE '{}'::text[] END
+			           || coalesce((SELECT array_agg('road ' || r.code || ' reopened before the seal was lifted' ORDER BY r.code)
+			                        FROM road_closures rc JOIN roads r ON r.id = rc.road_id
+			                        WHERE rc.incident = $1 AND rc.area_id = d.area_id AND rc.reopened_at IS NOT NULL), '{}') AS problems
+			    FROM duty d)
+			INSERT INTO compliance_checks (incident, checkpoint_id, sweep, round, passed, staff_on_duty, problems)
+			SELECT $1, id, $3, $4, problems = '{}', on_duty, problems FROM checked
+			ON CONFLICT (incident, checkpoint_id, sweep, round) DO NOTHING`, incident, areaID, sweep, round); err != nil {
 			return fmt.Errorf("compliance round %d: %w", round, err)
 		}
-		if err := tx.SelectContext(ctx, &out, `SELECT g.code AS gate, cc.passed, cc.staff_on_duty, cc.problems
-			FROM compliance_checks cc JOIN checkpoints c ON c.id = cc.checkpoint_id JOIN gates g ON g.id = c.gate_id
-			WHERE cc.incident = $1 AND c.area_id = $2 AND cc.round = $3 ORDER BY g.code`, incident, areaID, round); err != nil {
+		if err := tx.SelectContext(ctx, &out, `SELECT a.code AS area, g.code AS gate, cc.passed, cc.staff_on_duty, cc.problems
+			FROM compliance_checks cc JOIN checkpoints c ON c.id = cc.checkpoint_id
+			JOIN gates g ON g.id = c.gate_id JOIN areas a ON a.id = c.area_id
+			WHERE cc.incident = $1 AND ($2 = 0 OR c.area_id = $2) AND cc.sweep = $3 AND cc.round = $4
+			ORDER BY a.code, g.code`, incident, areaID, sweep, round); err != nil {
 			return err
 		}
 		return appendEvent(ctx, tx, eventFor(out))

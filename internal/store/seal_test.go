@@ -551,8 +551,8 @@ func TestCompliance(t *testing.T) {
 
 	got := check(1)
 	want := []store.ComplianceResult{
-		{Gate: "main", Passed: false, StaffOnDuty: 3, Problems: []string{"understaffed: 3 of 5 on duty"}},
-		{Gate: "side", Passed: true, StaffOnDuty: 0, Problems: []string{}},
+		{Area: "oak-court", Gate: "main", Passed: false, StaffOnDuty: 3, Problems: []string{"understaffed: 3 of 5 on duty"}},
+		{Area: "oak-court", Gate: "side", Passed: true, StaffOnDuty: 0, Problems: []string{}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("CheckCompliance(round 1) = %+v, want %+v", got, want)
@@ -566,8 +566,8 @@ func TestCompliance(t *testing.T) {
 	got = check(2)
 	early := "road back-lane reopened before the seal was lifted"
 	want = []store.ComplianceResult{
-		{Gate: "main", Passed: false, StaffOnDuty: 3, Problems: []string{"understaffed: 3 of 5 on duty", early}},
-		{Gate: "side", Passed: false, StaffOnDuty: 0, Problems: []string{early}},
+		{Area: "oak-court", Gate: "main", Passed: false, StaffOnDuty: 3, Problems: []string{"understaffed: 3 of 5 on duty", early}},
+		{Area: "oak-court", Gate: "side", Passed: false, StaffOnDuty: 0, Problems: []string{early}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("CheckCompliance(round 2) = %+v, want %+v", got, want)

@@ -1,0 +1,310 @@
+package workflows
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/runbook"
+)
+
+// Signals between a response and its step workflows. Operators never send
+// them: they send validated updates to the response, which relays them.
+const (
+	// SignalStepReport carries a StepReport from a step to its response.
+	SignalStepReport = "step-report"
+	// SignalLift asks a holding step (a seal) to lift.
+	SignalLift = "lift"
+	// SignalRetry asks a step to retry its stalled activity now.
+	SignalRetry = "retry"
+	// SignalDecide carries a Decision to an approval step.
+	SignalDecide = "decide"
+)
+
+// AreaRef names an area a step works on.
+type AreaRef struct {
+	ID    int64
+	Code  string
+	Name  string
+	Path  string
+	Level string
+}
+
+// StepInput starts a step workflow of a response.
+type StepInput struct {
+	Incident string
+	Runbook  string
+	Level    int
+	// Path is the step's place in the runbook, e.g. seal/longbao-jiayuan.
+	Path   string
+	Kind   string
+	Title  string
+	Params map[string]any
+	Area   *AreaRef `json:",omitempty"`
+	// Round numbers the rounds of an enclosing repeat, from 1.
+	Round             int                  `json:",omitempty"`
+	TimeScale         float64              `json:",omitempty"`
+	StallRetryMinutes float64              `json:",omitempty"`
+	Retry             *runbook.RetryPolicy `json:",omitempty"`
+}
+
+// StepResult is what a step workflow returns.
+type StepResult struct {
+	Outputs map[string]float64 `json:",omitempty"`
+	Detail  string
+}
+
+// StepReport tells the response how a step is doing.
+type StepReport struct {
+	Path   string
+	State  string
+	Detail string `json:",omitempty"`
+	// Ready says a holding step is in place (a compound is sealed); the
+	// runbook moves on while the step holds.
+	Ready bool `json:",omitempty"`
+	// Final says the step workflow has ended.
+	Final   bool               `json:",omitempty"`
+	Outputs map[string]float64 `json:",omitempty"`
+	// Inner, Stalls and LastError describe a stalled activity step inside
+	// the step workflow.
+	Inner     string `json:",omitempty"`
+	Stalls    int    `json:",omitempty"`
+	LastError string `json:",omitempty"`
+}
+
+// Decision answers an approval step.
+type Decision struct {
+	Step     string
+	Decision string // approve or reject
+	By       string
+	Reason   string
+}
+
+// reportToParent signals the step's response, if it has one. A response
+// that has ended no longer listens; the step goes on regardless.
+func reportToParent(ctx workflow.Context, r StepReport) {
+	parent := workflow.GetInfo(ctx).ParentWorkflowExecution
+	if parent == nil || r.Path == "" {
+		return
+	}
+	_ = workflow.SignalExternalWorkflow(ctx, parent.ID, "", SignalStepReport, r).Get(ctx, nil)
+}
+
+// stepWorkflow is what every step kind's workflow shares: the step runner,
+// operator retries relayed by the response, reports to the response and a
+// final report however the step ends.
+type stepWorkflow struct {
+	in     StepInput
+	id     string
+	list   []StepProgress
+	r      *steps
+	detail string
+}
+
+func newStepWorkflow(ctx workflow.Context, in StepInput) *stepWorkflow {
+	sw := &stepWorkflow{in: in, id: workflow.GetInfo(ctx).WorkflowExecution.ID}
+	stall := in.StallRetryMinutes
+	if stall <= 0 {
+		stall = DefaultStallRetryMinutes
+	}
+	if in.Retry != nil && in.Retry.StallRetry > 0 {
+		stall = in.Retry.StallRetry.D().Minutes()
+	}
+	sw.r = &steps{
+		incident: in.Incident, workflowID: sw.id, timeScale: in.TimeScale,
+		stallRetry: time.Duration(stall * float64(time.Minute)), policy: in.Retry,
+		list: &sw.list, retry: map[string]bool{}, changed: sw.changed,
+	}
+	retries := workflow.GetSignalChannel(ctx, SignalRetry)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var in RetryInput
+			if !retries.Receive(ctx, &in) {
+				return
+			}
+			sw.r.retry[in.Step] = true
+		}
+	})
+	_ = workflow.SetQueryHandler(ctx, QueryProgress, func() ([]StepProgress, error) { return sw.list, nil })
+	_ = workflow.UpsertTypedSearchAttributes(ctx, SAStep.ValueSet(in.Path), SAStepState.ValueSet(StateRunning))
+	return sw
+}
+
+// changed reports stalls and recoveries to the response and keeps the
+// search attributes and current details in step.
+func (sw *stepWorkflow) changed(ctx workflow.Context, name, state string) {
+	rep := StepReport{Path: sw.in.Path, State: state}
+	if st := sw.r.ref(name); state == StateStalled {
+		rep.Inner, rep.Stalls, rep.LastError, rep.Detail = name, st.Stalls, st.LastError, st.Detail
+	}
+	if state == StateStalled || (state == StateRunning && sw.r.ref(name).Stalls > 0) {
+		reportToParent(ctx, rep)
+	}
+	if state == StateStalled || state == StateRunning {
+		_ = workflow.UpsertTypedSearchAttributes(ctx, SAStepState.ValueSet(state))
+	}
+	sw.render(ctx)
+}
+
+func (sw *stepWorkflow) render(ctx workflow.Context) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "**%s** · incident %s", sw.in.Title, sw.in.Incident)
+	if sw.in.Area != nil {
+		fmt.Fprintf(&b, " · %s", sw.in.Area.Name)
+	}
+	if sw.detail != "" {
+		b.WriteString(" · " + sw.detail)
+	}
+	if len(sw.list) > 0 {
+		b.WriteString("\n\n| Step | State | Detail |\n|---|---|---|\n")
+		for _, st := range sw.list {
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", st.Name, st.State, st.Detail)
+		}
+	}
+	workflow.SetCurrentDetails(ctx, b.String())
+}
+
+// finish sends the final report and sets the final search attributes.
+func (sw *stepWorkflow) finish(ctx workflow.Context, res StepResult, err error) (StepResult, error) {
+	state := StateDone
+	detail := res.Detail
+	if err != nil {
+		state, detail = StateFailed, rootMessage(err)
+		if temporal.IsCanceledError(err) {
+			state, detail = "cancelled", "cancelled"
+		}
+	}
+	sw.detail = detail
+	// A cancelled step still reports, from a context the cancellation
+	// does not reach.
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	_ = workflow.UpsertTypedSearchAttributes(dctx, SAStepState.ValueSet(state))
+	sw.render(dctx)
+	reportToParent(dctx, StepReport{Path: sw.in.Path, State: state, Detail: detail, Final: true, Outputs: res.Outputs})
+	return res, err
+}
+
+func (sw *stepWorkflow) ref(actor string) activities.StepRef {
+	return activities.StepRef{Incident: sw.in.Incident, WorkflowID: sw.id, Actor: actor}
+}
+
+func paramString(p map[string]any, name string) string {
+	if v, ok := p[name]; ok {
+		return fmt.Sprint(v)
+	}
+	return ""
+}
+
+func paramDuration(p map[string]any, name string) time.Duration {
+	d, err := runbook.ParseDuration(paramString(p, name))
+	if err != nil {
+		return 0
+	}
+	return d.D()
+}
+
+func paramInt(p map[string]any, name string) int {
+	switch v := p[name].(type) {
+	case int:
+		return v
+	case int64:
+		return int(v)
+	case float64:
+		return int(v)
+	}
+	return 0
+}
+
+// fill replaces {incident} and {area} in a notice text.
+func fill(text string, in StepInput) string {
+	area := "the area"
+	if in.Area != nil {
+		area = in.Area.Name
+	}
+	return strings.NewReplacer("{incident}", in.Incident, "{area}", area).Replace(text)
+}
+
+// NoticeStep publishes a notice to the outbox.
+func NoticeStep(ctx workflow.Context, in StepInput) (StepResult, error) {
+	sw := newStepWorkflow(ctx, in)
+	var areaID int64
+	if in.Area != nil {
+		areaID = in.Area.ID
+	}
+	topic := paramString(in.Params, "topic")
+	audience := fill(paramString(in.Params, "audience"), in)
+	err := sw.r.run(ctx, "publish", "Notice: "+topic, a.PublishNotice, activities.NoticeInput{
+		Ref: sw.ref("muster"), Step: in.Path, AreaID: areaID, Kind: topic, Audience: audience, Body: fill(paramString(in.Params, "body"), in),
+	}, nil, func() string { return "notice to " + audience })
+	return sw.finish(ctx, StepResult{Detail: "notice to " + audience}, err)
+}
+
+// WaitStep waits for a period, e.g. an observation period.
+func WaitStep(ctx workflow.Context, in StepInput) (StepResult, error) {
+	sw := newStepWorkflow(ctx, in)
+	d := paramDuration(in.Params, "duration")
+	sw.detail = fmt.Sprintf("waiting %s until %s", d, workflow.Now(ctx).Add(scaled(d, in.TimeScale)).Format("15:04"))
+	sw.render(ctx)
+	err := workflow.NewTimerWithOptions(ctx, scaled(d, in.TimeScale), workflow.TimerOptions{Summary: "Wait " + d.String()}).Get(ctx, nil)
+	return sw.finish(ctx, StepResult{Detail: "waited " + d.String()}, err)
+}
+
+// ApprovalStep waits for a decision relayed by the response, or applies
+// the default when the timeout passes.
+func ApprovalStep(ctx workflow.Context, in StepInput) (StepResult, error) {
+	sw := newStepWorkflow(ctx, in)
+	timeout := paramDuration(in.Params, "timeout")
+	def := paramString(in.Params, "default")
+	sw.detail = fmt.Sprintf("%s — asking %s; %s after %s", paramString(in.Params, "question"), paramString(in.Params, "approver"), def, timeout)
+	_ = workflow.UpsertTypedSearchAttributes(ctx, SAStepState.ValueSet(StateAwaitingDecision))
+	sw.render(ctx)
+	reportToParent(ctx, StepReport{Path: in.Path, State: StateAwaitingDecision, Detail: sw.detail})
+
+	var d Decision
+	decided := false
+	sel := workflow.NewSelector(ctx)
+	sel.AddReceive(workflow.GetSignalChannel(ctx, SignalDecide), func(c workflow.ReceiveChannel, _ bool) {
+		c.Receive(ctx, &d)
+		decided = true
+	})
+	timerCtx, cancel := workflow.WithCancel(ctx)
+	sel.AddFuture(workflow.NewTimerWithOptions(timerCtx, scaled(timeout, in.TimeScale), workflow.TimerOptions{Summary: "Decision timeout; then " + def}), func(workflow.Future) {})
+	sel.Select(ctx)
+	cancel()
+	if err := ctx.Err(); err != nil {
+		return sw.finish(ctx, StepResult{}, temporal.NewCanceledError())
+	}
+	res := StepResult{Outputs: map[string]float64{"approved": 0}}
+	if !decided {
+		d = Decision{Decision: def, By: "timeout", Reason: fmt.Sprintf("no decision within %s", timeout)}
+	}
+	if d.Decision == "approve" {
+		res.Outputs["approved"] = 1
+	}
+	res.Detail = fmt.Sprintf("%sd by %s", d.Decision, d.By)
+	if d.Reason != "" {
+		res.Detail += ": " + d.Reason
+	}
+	return sw.finish(ctx, res, nil)
+}
+
+// ComplianceSweepStep checks every checkpoint of the response's seals.
+func ComplianceSweepStep(ctx workflow.Context, in StepInput) (StepResult, error) {
+	sw := newStepWorkflow(ctx, in)
+	var res activities.SweepResult
+	err := sw.r.run(ctx, "sweep", "Check every checkpoint of the response", a.ComplianceSweep,
+		activities.SweepInput{Ref: sw.ref("muster"), Sweep: in.Path}, &res,
+		func() string { return fmt.Sprintf("%d of %d checkpoints passed", res.Checked-res.Failed, res.Checked) })
+	out := StepResult{
+		Outputs: map[string]float64{"checked": float64(res.Checked), "failed_checks": float64(res.Failed)},
+		Detail:  fmt.Sprintf("%d of %d checkpoints passed", res.Checked-res.Failed, res.Checked),
+	}
+	if len(res.Problems) > 0 {
+		out.Detail += ": " + strings.Join(res.Problems, "; ")
+	}
+	return sw.finish(ctx, out, err)
+}
