@@ -19,10 +19,12 @@ const (
 	ErrBadInput    = "BadInput"
 	ErrUnknownArea = "UnknownArea"
 	ErrNotCompound = "NotACompound"
+	// ErrUnknownRunbook marks a runbook name or version that is not published.
+	ErrUnknownRunbook = "UnknownRunbook"
 )
 
 // NonRetryable lists the error types no retry can fix.
-var NonRetryable = []string{ErrBadInput, ErrUnknownArea, ErrNotCompound}
+var NonRetryable = []string{ErrBadInput, ErrUnknownArea, ErrNotCompound, ErrUnknownRunbook}
 
 // Activities holds what the activities need.
 type Activities struct {

@@ -91,6 +91,11 @@ profile variables for Temporal; MUSTER_TASK_QUEUE names the workers' queue.`,
 		a.listCommand(),
 		a.eventsCommand(),
 		a.demoCommand(),
+		a.runbookCommand(),
+		a.respondCommand(),
+		a.watchCommand(),
+		a.escalateCommand(),
+		a.addAreaCommand(),
 	)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see `%s --help`)", err, cmd.CommandPath())

@@ -38,6 +38,17 @@ xd-0403 (one line per seal; --detail for the steps of each).`,
 			if err != nil {
 				return err
 			}
+			if id, ok := responseID(ctx, c, args[0]); ok {
+				p, err := queryResponse(ctx, c, id)
+				if err != nil {
+					return err
+				}
+				if a.output == "json" {
+					return printJSON(a.out, p)
+				}
+				renderResponse(a.out, p)
+				return nil
+			}
 			execs, err := targets(ctx, c, args[0])
 			if err != nil {
 				return err

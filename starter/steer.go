@@ -40,6 +40,23 @@ when the compound is not sealed (still being set up, or already lifted).`,
 			if err != nil {
 				return err
 			}
+			if id, ok := responseID(ctx, c, args[0]); ok {
+				if err := update(ctx, c, id, workflows.UpdateLift, in); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.out, "Lift accepted: %s\n", id)
+				if wait <= 0 {
+					return nil
+				}
+				wctx, cancel := context.WithTimeout(ctx, wait)
+				defer cancel()
+				var p workflows.ResponseProgress
+				if err := c.GetWorkflow(wctx, id, "").Get(wctx, &p); err != nil {
+					return fmt.Errorf("%s has not closed within %s; follow it with `starter watch %s`", id, wait, args[0])
+				}
+				renderResponse(a.out, p)
+				return nil
+			}
 			execs, err := targets(ctx, c, args[0])
 			if err != nil {
 				return err
@@ -131,19 +148,24 @@ func (a *app) stepCommand() *cobra.Command {
 	}
 	var by string
 	retry := &cobra.Command{
-		Use:   "retry WORKFLOW_ID STEP",
+		Use:   "retry INCIDENT|WORKFLOW_ID STEP",
 		Short: "Retry a stalled step now instead of waiting for the automatic retry",
 		Long: `A step whose retries ran out is marked stalled and retried automatically on a
 slower cadence. retry tries it again now. It is refused for an unknown step or
 one that is not stalled; ` + "`starter status WORKFLOW_ID`" + ` lists the steps.`,
-		Example: `  starter step retry response/xd-0403/seal/longbao-1 close-roads`,
-		Args:    cobra.ExactArgs(2),
+		Example: `  starter step retry xd-0403 seal/longbao-jiayuan
+  starter step retry response/xd-0403/seal/longbao-1 close-roads`,
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client(cmd.Context())
 			if err != nil {
 				return err
 			}
-			if err := update(cmd.Context(), c, args[0], workflows.UpdateRetry, workflows.RetryInput{Step: args[1], By: by}); err != nil {
+			target := args[0]
+			if id, ok := responseID(cmd.Context(), c, args[0]); ok {
+				target = id
+			}
+			if err := update(cmd.Context(), c, target, workflows.UpdateRetry, workflows.RetryInput{Step: args[1], By: by}); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.out, "Retrying %s of %s.\n", args[1], args[0])
@@ -152,6 +174,7 @@ one that is not stalled; ` + "`starter status WORKFLOW_ID`" + ` lists the steps.
 	}
 	retry.Flags().StringVar(&by, "by", "command-center", "who asks for the retry")
 	cmd.AddCommand(retry)
+	cmd.AddCommand(a.stepActionCommands()...)
 	return cmd
 }
 

@@ -67,3 +67,50 @@ var Kinds = runbook.Registry{
 		Outputs: []string{"lifted"},
 	},
 }
+
+// binding says how the response runs a step of a kind.
+type binding struct {
+	// name is the child workflow type; input builds its input.
+	name  string
+	input func(StepInput) any
+	// holds marks kinds whose step is done once in place, while its
+	// workflow holds until lifted (seal).
+	holds bool
+	// local marks kinds the response carries out itself (lift).
+	local bool
+}
+
+// Workflow type names of the step kinds.
+const (
+	NoticeStepName          = "NoticeStep"
+	ApprovalStepName        = "ApprovalStep"
+	WaitStepName            = "WaitStep"
+	ComplianceSweepStepName = "ComplianceSweepStep"
+)
+
+var bindings = map[string]binding{
+	KindSeal:            {name: SealCompoundName, input: sealInput, holds: true},
+	KindNotice:          {name: NoticeStepName, input: stepInput},
+	KindApproval:        {name: ApprovalStepName, input: stepInput},
+	KindWait:            {name: WaitStepName, input: stepInput},
+	KindComplianceSweep: {name: ComplianceSweepStepName, input: stepInput},
+	KindLift:            {local: true},
+}
+
+func stepInput(in StepInput) any { return in }
+
+func sealInput(in StepInput) any {
+	out := SealCompoundInput{
+		Incident: in.Incident, Runbook: in.Runbook, Level: in.Level, TimeScale: in.TimeScale,
+		CheckEveryHours:    paramDuration(in.Params, "check_every").Hours(),
+		StaffPerCheckpoint: paramInt(in.Params, "staff_per_checkpoint"),
+		RequestedBy:        "runbook " + in.Runbook, Retry: in.Retry, StepPath: in.Path,
+	}
+	if in.Area != nil {
+		out.Compound = in.Area.Code
+	}
+	if in.Retry != nil && in.Retry.StallRetry > 0 {
+		out.StallRetryMinutes = in.Retry.StallRetry.D().Minutes()
+	}
+	return out
+}

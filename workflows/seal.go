@@ -225,7 +225,63 @@ func SealCompound(ctx workflow.Context, in SealCompoundInput) (SealCompoundResul
 	if err := s.setup(ctx); err != nil {
 		return SealCompoundResult{}, err
 	}
-	return s.run(ctx)
+	s.listen(ctx)
+	res, err := s.run(ctx)
+	if err != nil && ctx.Err() != nil {
+		// Cancelled (a response skipped or aborted the step): whatever
+		// was set up is taken down again, out of the cancellation's reach.
+		dctx, _ := workflow.NewDisconnectedContext(ctx)
+		if s.plan.AreaID != 0 && s.progress.Phase != PhaseLifted {
+			s.lift = &LiftInput{Reason: "the seal's step was cancelled", By: "response"}
+			res, _ = s.reopen(dctx)
+		}
+		s.report(dctx, StepReport{State: StateCancelled, Final: true, Detail: "cancelled; gates and roads reopened"})
+		return res, err
+	}
+	if err != nil {
+		s.report(ctx, StepReport{State: StateFailed, Final: true, Detail: rootMessage(err)})
+		return res, err
+	}
+	s.report(ctx, StepReport{State: StateDone, Final: true, Detail: fmt.Sprintf("lifted by %s: %s", res.LiftedBy, s.progress.LiftReason),
+		Outputs: map[string]float64{"compliance_rounds": float64(res.ComplianceRounds), "failed_checks": float64(res.FailedChecks)}})
+	return res, nil
+}
+
+// listen takes lifts and retries relayed by a parent response as signals;
+// operators use the validated updates instead.
+func (s *seal) listen(ctx workflow.Context) {
+	lifts := workflow.GetSignalChannel(ctx, SignalLift)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var in LiftInput
+			if !lifts.Receive(ctx, &in) {
+				return
+			}
+			if s.lift == nil && s.progress.Phase != PhaseLifted {
+				s.lift = &in
+				s.progress.LiftRequestedAt = workflow.Now(ctx)
+			}
+		}
+	})
+	retries := workflow.GetSignalChannel(ctx, SignalRetry)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var in RetryInput
+			if !retries.Receive(ctx, &in) {
+				return
+			}
+			s.r.retry[in.Step] = true
+		}
+	})
+}
+
+// report tells the parent response, if any, how the seal is doing.
+func (s *seal) report(ctx workflow.Context, r StepReport) {
+	if s.in.StepPath == "" {
+		return
+	}
+	r.Path = s.in.StepPath
+	reportToParent(ctx, r)
 }
 
 func (s *seal) setup(ctx workflow.Context) error {
@@ -308,6 +364,13 @@ func (s *seal) run(ctx workflow.Context) (SealCompoundResult, error) {
 			return SealCompoundResult{}, err
 		}
 		logger.Info("Compound sealed", "compound", s.plan.Code, "checkpoints", len(s.progress.Checkpoints))
+		staff := 0
+		for _, c := range s.progress.Checkpoints {
+			staff += c.Staff
+		}
+		s.report(ctx, StepReport{State: StateDone, Ready: true,
+			Detail:  fmt.Sprintf("sealed: %d checkpoints, %d staff, %d roads closed", len(s.progress.Checkpoints), staff, s.progress.RoadsClosed),
+			Outputs: map[string]float64{"checkpoints": float64(len(s.progress.Checkpoints)), "staff": float64(staff), "roads_closed": float64(s.progress.RoadsClosed)}})
 	}
 	if err := s.hold(ctx); err != nil {
 		return SealCompoundResult{}, err
@@ -507,6 +570,11 @@ func (s *seal) mark(ctx workflow.Context, name, state, detail string) {
 // changed mirrors a step's state into the search attributes and the
 // current details.
 func (s *seal) changed(ctx workflow.Context, name, state string) {
+	if st := s.r.ref(name); state == StateStalled {
+		s.report(ctx, StepReport{State: StateStalled, Inner: name, Stalls: st.Stalls, LastError: st.LastError, Detail: st.Detail})
+	} else if state == StateRunning && st.Stalls > 0 {
+		s.report(ctx, StepReport{State: StateRunning, Detail: name + " retrying after stall"})
+	}
 	saStep, saState := name, state
 	if strings.HasPrefix(name, "checkpoint/") {
 		saStep = "checkpoints"

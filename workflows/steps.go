@@ -26,13 +26,7 @@ const (
 )
 
 // AreaRef names an area a step works on.
-type AreaRef struct {
-	ID    int64
-	Code  string
-	Name  string
-	Path  string
-	Level string
-}
+type AreaRef = activities.Area
 
 // StepInput starts a step workflow of a response.
 type StepInput struct {

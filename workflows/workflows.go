@@ -47,6 +47,11 @@ func SealWorkflowID(incident, compound string) string {
 // Register adds Muster's workflows and activities to a worker.
 func Register(w worker.Registry, acts *activities.Activities) {
 	w.RegisterWorkflowWithOptions(SealCompound, workflow.RegisterOptions{Name: SealCompoundName})
+	w.RegisterWorkflowWithOptions(Response, workflow.RegisterOptions{Name: ResponseName})
+	w.RegisterWorkflowWithOptions(NoticeStep, workflow.RegisterOptions{Name: NoticeStepName})
+	w.RegisterWorkflowWithOptions(ApprovalStep, workflow.RegisterOptions{Name: ApprovalStepName})
+	w.RegisterWorkflowWithOptions(WaitStep, workflow.RegisterOptions{Name: WaitStepName})
+	w.RegisterWorkflowWithOptions(ComplianceSweepStep, workflow.RegisterOptions{Name: ComplianceSweepStepName})
 	w.RegisterActivity(acts)
 }
 

@@ -166,6 +166,20 @@ func ParseDuration(s string) (Duration, error) {
 	return Duration(d), nil
 }
 
+// String renders the duration compactly and in a form ParseDuration reads:
+// "2h", "1h30m", "1m30s", "72h" (for 3d). Validate normalises duration
+// params to this form.
+func (d Duration) String() string {
+	s := time.Duration(d).String()
+	if t, ok := strings.CutSuffix(s, "m0s"); ok {
+		s = t + "m"
+	}
+	if t, ok := strings.CutSuffix(s, "h0m"); ok {
+		s = t + "h"
+	}
+	return s
+}
+
 // UnmarshalText implements encoding.TextUnmarshaler (YAML and JSON).
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := ParseDuration(string(b))

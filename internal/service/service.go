@@ -119,6 +119,9 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger) erro
 	if err := RegisterSearchAttributes(ctx, c, cfg.Temporal.Namespace); err != nil {
 		return err
 	}
+	if err := PublishBuiltins(ctx, s); err != nil {
+		return err
+	}
 	w := NewWorker(c, cfg.TaskQueue, s)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)

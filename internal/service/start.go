@@ -53,3 +53,43 @@ func StartSeal(ctx context.Context, c client.Client, taskQueue string, in workfl
 	}
 	return id, false, nil
 }
+
+// StartResponse starts an incident's response, or finds the running one:
+// a second trigger for the same incident never starts a second response.
+func StartResponse(ctx context.Context, c client.Client, taskQueue string, in workflows.ResponseInput, title string) (id string, existing bool, err error) {
+	id = workflows.ResponseWorkflowID(in.Incident)
+	if desc, err := c.DescribeWorkflowExecution(ctx, id, ""); err == nil {
+		if desc.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			return id, true, nil
+		}
+		return id, false, fmt.Errorf("the response to incident %s has already ended (%s); open a new incident ID",
+			in.Incident, strings.ToLower(strings.TrimPrefix(desc.GetWorkflowExecutionInfo().GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_")))
+	}
+	level := in.Level
+	if level == 0 {
+		level = 1
+	}
+	opts := client.StartWorkflowOptions{
+		ID:                       id,
+		TaskQueue:                taskQueue,
+		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		StaticSummary:            fmt.Sprintf("Response %s · %s · %s", in.Incident, title, in.Area),
+		StaticDetails:            fmt.Sprintf("Runbook %s over %s, requested by %s. Steps run as child workflows under %s/…; `starter status %s` shows the tree.", in.Runbook, in.Area, in.RequestedBy, id, in.Incident),
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SAIncident.ValueSet(in.Incident),
+			workflows.SARunbook.ValueSet(in.Runbook),
+			workflows.SAStep.ValueSet("response"),
+			workflows.SAStepState.ValueSet(workflows.StatePending),
+			workflows.SALevel.ValueSet(int64(level)),
+		),
+	}
+	if _, err := c.ExecuteWorkflow(ctx, opts, workflows.ResponseName, in); err != nil {
+		var already *serviceerror.WorkflowExecutionAlreadyStarted
+		if errors.As(err, &already) {
+			return id, false, fmt.Errorf("the response to incident %s has already ended; open a new incident ID", in.Incident)
+		}
+		return id, false, fmt.Errorf("start %s: %w", id, err)
+	}
+	return id, false, nil
+}

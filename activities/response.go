@@ -1,0 +1,120 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/musterhq/muster/internal/store"
+)
+
+// Area names an area a step works on.
+type Area struct {
+	ID    int64
+	Code  string
+	Name  string
+	Path  string
+	Level string
+}
+
+func areaOf(a store.Area) Area {
+	return Area{ID: a.ID, Code: a.Code, Name: a.Name, Path: a.Path, Level: a.Level}
+}
+
+// OpenResponseInput opens an incident's response with a runbook.
+type OpenResponseInput struct {
+	Ref     StepRef
+	Runbook string
+	// Version pins the runbook version; 0 takes the latest published one.
+	Version int
+	Area    string
+	Level   int
+}
+
+// OpenResponseResult is the pinned runbook's text and the response's area.
+type OpenResponseResult struct {
+	Runbook string
+	Version int
+	Title   string
+	Source  string
+	Area    Area
+}
+
+// OpenResponse pins the runbook version, resolves the response's area and
+// records the response.
+func (a *Activities) OpenResponse(ctx context.Context, in OpenResponseInput) (OpenResponseResult, error) {
+	if err := in.Ref.validate(); err != nil {
+		return OpenResponseResult{}, err
+	}
+	rb, err := a.Store.Runbook(ctx, in.Runbook, in.Version)
+	if errors.Is(err, store.ErrNotFound) {
+		return OpenResponseResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrUnknownRunbook, err)
+	}
+	if err != nil {
+		return OpenResponseResult{}, err
+	}
+	area, err := a.Store.AreaByCode(ctx, in.Area)
+	if err != nil {
+		return OpenResponseResult{}, classify(err)
+	}
+	e := in.Ref.event("response", "opened", fmt.Sprintf("runbook %s version %d over %s, level %d", rb.Name, rb.Version, area.Path, in.Level))
+	if err := a.Store.OpenRunbookResponse(ctx, store.Response{Incident: in.Ref.Incident, Runbook: rb.Name, Level: in.Level, AreaPath: area.Path}, rb.Version, e); err != nil {
+		return OpenResponseResult{}, err
+	}
+	return OpenResponseResult{Runbook: rb.Name, Version: rb.Version, Title: rb.Title, Source: rb.Source, Area: areaOf(area)}, nil
+}
+
+// SelectAreasInput chooses areas for a for_each.
+type SelectAreasInput struct {
+	// Under is an area code or path; Level selects its descendants of that
+	// level; Codes selects areas by code instead.
+	Under string
+	Level string
+	Codes []string
+}
+
+// SelectAreas returns the chosen areas, ordered by path.
+func (a *Activities) SelectAreas(ctx context.Context, in SelectAreasInput) ([]Area, error) {
+	var out []Area
+	if len(in.Codes) > 0 {
+		for _, c := range in.Codes {
+			ar, err := a.Store.AreaByCode(ctx, c)
+			if err != nil {
+				return nil, classify(err)
+			}
+			out = append(out, areaOf(ar))
+		}
+		return out, nil
+	}
+	if in.Under == "" || in.Level == "" {
+		return nil, badInput("select areas: give codes, or an area and a level")
+	}
+	as, err := a.Store.Descendants(ctx, in.Under, in.Level)
+	if err != nil {
+		return nil, classify(err)
+	}
+	for _, ar := range as {
+		out = append(out, areaOf(ar))
+	}
+	return out, nil
+}
+
+// ResponseStateInput records a response's state.
+type ResponseStateInput struct {
+	Ref    StepRef
+	State  string
+	Level  int
+	Reason string
+}
+
+// SetResponseState records the response's state and level, with an event.
+func (a *Activities) SetResponseState(ctx context.Context, in ResponseStateInput) error {
+	if err := in.Ref.validate(); err != nil {
+		return err
+	}
+	e := in.Ref.event("response", in.State, in.Reason)
+	e.Seq = fmt.Sprintf("%s-%d-%s", in.State, in.Level, in.Reason)
+	return a.Store.SetResponseState(ctx, in.Ref.Incident, in.State, in.Level, e)
+}

@@ -1,0 +1,317 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/musterhq/muster/internal/pgtest"
+	"github.com/musterhq/muster/internal/runbook"
+	"github.com/musterhq/muster/internal/runbook/builtin"
+	"github.com/musterhq/muster/internal/service"
+	"github.com/musterhq/muster/workflows"
+)
+
+// outbreakVariant is the built-in level-1 runbook under another name, with
+// the schools notice made to stall after two quick attempts and to wait for
+// an operator rather than retry on its own.
+func outbreakVariant(t *testing.T, name string) []byte {
+	t.Helper()
+	srcs, err := builtin.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range srcs {
+		if s.Name != "community-outbreak-level-1.yaml" {
+			continue
+		}
+		text := strings.Replace(string(s.Data), "name: community-outbreak-level-1", "name: "+name, 1)
+		lines := strings.Split(text, "\n")
+		for i, l := range lines {
+			if strings.TrimSpace(l) == "- id: schools" {
+				indent := strings.Repeat(" ", strings.Index(l, "-")+2)
+				retry := []string{indent + "retry:", indent + "  max_attempts: 2", indent + "  initial_interval: 100ms",
+					indent + "  maximum_interval: 100ms", indent + "  stall_retry: 1000h"}
+				lines = append(lines[:i+1], append(retry, lines[i+1:]...)...)
+				text = strings.Join(lines, "\n")
+				if _, err := runbook.Parse(name, []byte(text), workflows.Kinds); err != nil {
+					t.Fatalf("test variant of the built-in runbook: %v", err)
+				}
+				return []byte(text)
+			}
+		}
+		t.Fatal("the built-in runbook has no step \"schools\": update outbreakVariant")
+		return []byte(text)
+	}
+	t.Fatal("no built-in community-outbreak-level-1")
+	return nil
+}
+
+// responseProgress queries a response; a response still opening answers
+// with an empty tree.
+func (s *stack) responseProgress(t *testing.T, id string) workflows.ResponseProgress {
+	t.Helper()
+	var p workflows.ResponseProgress
+	v, err := s.c.QueryWorkflow(context.Background(), id, "", workflows.QueryProgress)
+	if err != nil {
+		t.Logf("QueryWorkflow(%s) = %v", id, err)
+		return p
+	}
+	if err := v.Get(&p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCommunityOutbreakLevel1EndToEnd(t *testing.T) {
+	s := newStack(t)
+	ctx := context.Background()
+	db := s.st.DB()
+	name := "outbreak-e2e"
+	if _, _, err := s.st.PublishRunbook(ctx, name, "Level-1 response (test variant)", outbreakVariant(t, name), "e2e"); err != nil {
+		t.Fatal(err)
+	}
+	// The outbox refuses the schools notice until the fault is mended.
+	if _, err := db.ExecContext(ctx, `
+		CREATE FUNCTION refuse_schools() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+		    IF NEW.kind = 'schools-postponed' THEN RAISE EXCEPTION 'outbox unavailable'; END IF;
+		    RETURN NEW;
+		END $$;
+		CREATE TRIGGER refuse_schools BEFORE INSERT ON notices FOR EACH ROW EXECUTE FUNCTION refuse_schools();`); err != nil {
+		t.Fatal(err)
+	}
+
+	incident := pgtest.Name("lvl1")
+	in := workflows.ResponseInput{Incident: incident, Runbook: name, Area: "longbao", TimeScale: 3600, RequestedBy: "e2e"}
+	id, existing, err := service.StartResponse(ctx, s.c, s.taskQueue, in, "test")
+	if err != nil || existing {
+		t.Fatalf("StartResponse() = %v, existing %v", err, existing)
+	}
+	if _, existing, err := service.StartResponse(ctx, s.c, s.taskQueue, in, "test"); err != nil || !existing {
+		t.Errorf("second StartResponse() = existing %v, %v; want the running response", existing, err)
+	}
+
+	const schools = "schools"
+	eventually(t, 60*time.Second, "schools notice stalled", func() (bool, string) {
+		n := s.responseProgress(t, id).Find(schools)
+		if n == nil {
+			return false, "no step yet"
+		}
+		return n.State == workflows.StateStalled, n.State
+	})
+	p := s.responseProgress(t, id)
+	if n := p.Find(schools); n.Inner != "publish" || !strings.Contains(n.LastError, "outbox unavailable") {
+		t.Errorf("stalled step = %+v, want the publish activity and the outbox error", n)
+	}
+	eventually(t, 20*time.Second, "stalled response visible", func() (bool, string) {
+		q := fmt.Sprintf("MusterIncident = '%s' AND MusterStepState = 'stalled' AND MusterStep = '%s'", incident, schools)
+		resp, err := s.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: q})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, e := range resp.GetExecutions() {
+			if e.GetExecution().GetWorkflowId() == id {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d executions", len(resp.GetExecutions()))
+	})
+
+	// A retry of a step that is not stalled is refused; of the stalled one,
+	// once the outbox works again, it heals the step.
+	if err := sendUpdate(ctx, s.c, id, workflows.UpdateRetry, workflows.RetryInput{Step: "declare"}); err == nil || !strings.Contains(err.Error(), "not stalled") {
+		t.Errorf("retry of a done step = %v, want a refusal", err)
+	}
+	if err := sendUpdate(ctx, s.c, id, workflows.UpdateRetry, workflows.RetryInput{Step: "no-such-step"}); err == nil || !strings.Contains(err.Error(), "unknown step") {
+		t.Errorf("retry of an unknown step = %v, want a refusal", err)
+	}
+	if _, err := db.ExecContext(ctx, `DROP TRIGGER refuse_schools ON notices`); err != nil {
+		t.Fatal(err)
+	}
+	if err := sendUpdate(ctx, s.c, id, workflows.UpdateRetry, workflows.RetryInput{Step: schools, By: "duty-officer"}); err != nil {
+		t.Fatalf("retry of the stalled step = %v", err)
+	}
+
+	eventually(t, 90*time.Second, "awaiting the lift decision", func() (bool, string) {
+		n := s.responseProgress(t, id).Find("approve-lift")
+		if n == nil {
+			return false, "not reached"
+		}
+		return n.State == workflows.StateAwaitingDecision, n.State
+	})
+	p = s.responseProgress(t, id)
+	if n := p.Find(schools); n.State != workflows.StateDone {
+		t.Errorf("schools notice after retry = %s, want done", n.State)
+	}
+	rounds := p.Find("rounds")
+	if rounds.State != workflows.StateDone || rounds.Round < 2 {
+		t.Errorf("rounds = %s after %d rounds, want done after at least 2", rounds.State, rounds.Round)
+	}
+	seals := 0
+	for _, n := range p.Leaves() {
+		if n.Type == workflows.KindSeal {
+			seals++
+			if !n.Held || n.Outputs["checkpoints"] == 0 {
+				t.Errorf("seal %s = held %v, outputs %v; want holding with checkpoints", n.Path, n.Held, n.Outputs)
+			}
+		}
+	}
+	if seals != 6 {
+		t.Errorf("seal steps = %d, want 6 (Longbao's compounds)", seals)
+	}
+	if err := sendUpdate(ctx, s.c, id, workflows.UpdateDecide, workflows.Decision{Step: "approve-lift", Decision: "maybe"}); err == nil {
+		t.Error("decision \"maybe\" was accepted, want a refusal")
+	}
+	if err := sendUpdate(ctx, s.c, id, workflows.UpdateDecide, workflows.Decision{Step: "approve-lift", Decision: "approve", By: "district-command", Reason: "two clean rounds"}); err != nil {
+		t.Fatalf("approve = %v", err)
+	}
+
+	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	var final workflows.ResponseProgress
+	if err := s.c.GetWorkflow(rctx, id, "").Get(rctx, &final); err != nil {
+		t.Fatalf("response result = %v", err)
+	}
+	if final.State != workflows.ResponseClosed || final.Version != 1 {
+		t.Errorf("response = %s version %d, want closed, version 1", final.State, final.Version)
+	}
+	for _, n := range final.Leaves() {
+		if n.State != workflows.StateDone || n.Held {
+			t.Errorf("step %s = %s (held %v), want done", n.Path, n.State, n.Held)
+		}
+	}
+	if n := final.Find("lift"); n.Outputs["lifted"] != 6 {
+		t.Errorf("lift step lifted %v seals, want 6", n.Outputs["lifted"])
+	}
+
+	t.Run("rows", func(t *testing.T) {
+		var open, closures, topics int
+		if err := db.GetContext(ctx, &open, `SELECT count(*) FROM checkpoints WHERE incident = $1 AND closed_at IS NULL`, incident); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.GetContext(ctx, &closures, `SELECT count(*) FROM road_closures WHERE incident = $1 AND reopened_at IS NULL`, incident); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.GetContext(ctx, &topics, `SELECT count(DISTINCT kind) FROM notices WHERE incident = $1 AND kind IN ('level-1-declared', 'schools-postponed', 'seal-announced', 'seal-lifted')`, incident); err != nil {
+			t.Fatal(err)
+		}
+		if open != 0 || closures != 0 || topics != 4 {
+			t.Errorf("after the lift: %d open checkpoints, %d road closures in force, %d notice topics; want 0, 0, 4", open, closures, topics)
+		}
+		var stallNotices int
+		if err := db.GetContext(ctx, &stallNotices, `SELECT count(*) FROM notices WHERE incident = $1 AND kind LIKE 'stalled/%'`, incident); err != nil {
+			t.Fatal(err)
+		}
+		if stallNotices != 1 {
+			t.Errorf("stall notices = %d, want 1", stallNotices)
+		}
+	})
+
+	t.Run("event log", func(t *testing.T) {
+		evs, err := s.st.Events(ctx, incident, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]bool{
+			"response opened": false, schools + " stalled": false, schools + " retry-requested": false,
+			"approve-lift approved": false, "lift done": false, "response closed": false,
+		}
+		for _, e := range evs {
+			k := e.Step + " " + e.State
+			if _, ok := want[k]; ok {
+				want[k] = true
+			}
+			if k == schools+" retry-requested" && e.Actor != "duty-officer" {
+				t.Errorf("retry event actor = %s, want duty-officer", e.Actor)
+			}
+		}
+		for k, seen := range want {
+			if !seen {
+				t.Errorf("event log has no %q", k)
+			}
+		}
+	})
+
+	t.Run("search attributes", func(t *testing.T) {
+		q := fmt.Sprintf("MusterIncident = '%s' AND MusterRunbook = '%s' AND MusterAreaPath = 'xiaodian/beiying/longbao' AND MusterStepState = 'done' AND MusterLevel = 1", incident, name)
+		eventually(t, 20*time.Second, "closed response visible", func() (bool, string) {
+			resp, err := s.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: q + " AND WorkflowType = 'Response'"})
+			if err != nil {
+				return false, err.Error()
+			}
+			return len(resp.GetExecutions()) == 1, fmt.Sprintf("%d executions", len(resp.GetExecutions()))
+		})
+	})
+}
+
+// A response keeps the runbook version it started with, whatever is
+// published while it runs.
+func TestRunningResponseKeepsItsVersion(t *testing.T) {
+	s := newStack(t)
+	ctx := context.Background()
+	v1 := `name: pinned
+title: Pinned version test
+level: 2
+area: community
+steps:
+  - id: tell
+    kind: notice
+    params: {audience: residents, topic: v1-notice, body: "version one"}
+  - id: hold-on
+    kind: approval
+    params: {question: "Go on?", timeout: 1000h, default: approve}
+`
+	v2 := strings.ReplaceAll(v1, "v1-notice", "v2-notice") + `  - id: extra
+    kind: wait
+    params: {duration: 1h}
+`
+	if ver, _, err := s.st.PublishRunbook(ctx, "pinned", "Pinned", []byte(v1), "e2e"); err != nil || ver != 1 {
+		t.Fatalf("publish v1 = %d, %v", ver, err)
+	}
+	first := pgtest.Name("pin")
+	id, _, err := service.StartResponse(ctx, s.c, s.taskQueue, workflows.ResponseInput{Incident: first, Runbook: "pinned", Area: "longbao", TimeScale: 3600}, "pinned")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "first response waiting", func() (bool, string) {
+		p := s.responseProgress(t, id)
+		n := p.Find("hold-on")
+		return n != nil && n.State == workflows.StateAwaitingDecision, fmt.Sprintf("%s: %+v", p.State, p.Root)
+	})
+	if ver, _, err := s.st.PublishRunbook(ctx, "pinned", "Pinned", []byte(v2), "e2e"); err != nil || ver != 2 {
+		t.Fatalf("publish v2 = %d, %v", ver, err)
+	}
+	second := pgtest.Name("pin")
+	id2, _, err := service.StartResponse(ctx, s.c, s.taskQueue, workflows.ResponseInput{Incident: second, Runbook: "pinned", Area: "longbao", TimeScale: 3600}, "pinned")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sendUpdate(ctx, s.c, id, workflows.UpdateDecide, workflows.Decision{Step: "hold-on", Decision: "approve"}); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var p workflows.ResponseProgress
+	if err := s.c.GetWorkflow(rctx, id, "").Get(rctx, &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Version != 1 || p.Find("extra") != nil {
+		t.Errorf("first response ran version %d (extra step %v), want version 1 without the extra step", p.Version, p.Find("extra") != nil)
+	}
+	var kinds []string
+	if err := s.st.DB().SelectContext(ctx, &kinds, `SELECT kind FROM notices WHERE incident = $1`, first); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(kinds, ",") != "v1-notice" {
+		t.Errorf("first response's notices = %v, want [v1-notice]", kinds)
+	}
+	eventually(t, 30*time.Second, "second response on version 2", func() (bool, string) {
+		p2 := s.responseProgress(t, id2)
+		return p2.Version == 2 && p2.Find("extra") == nil && p2.Find("hold-on") != nil, fmt.Sprintf("version %d", p2.Version)
+	})
+}

@@ -1,0 +1,37 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// OpenRunbookResponse records the response of an incident run by a
+// runbook, pinned to the runbook's version. A repeated call keeps the
+// first record; a response opened earlier by a single seal gets the
+// runbook's name and version.
+func (s *Store) OpenRunbookResponse(ctx context.Context, r Response, version int, e Event) error {
+	return s.withTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO responses (incident, runbook, runbook_version, level, area_path)
+			VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (incident) DO UPDATE SET runbook = excluded.runbook, runbook_version = excluded.runbook_version
+			WHERE responses.runbook_version IS NULL`, r.Incident, r.Runbook, version, r.Level, r.AreaPath); err != nil {
+			return fmt.Errorf("open response %s: %w", r.Incident, err)
+		}
+		return appendEvent(ctx, tx, e)
+	})
+}
+
+// SetResponseState records a response's state (open, holding, closed,
+// aborted) and its level.
+func (s *Store) SetResponseState(ctx context.Context, incident, state string, level int, e Event) error {
+	return s.withTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE responses SET state = $2, level = $3,
+			closed_at = CASE WHEN $2 IN ('closed', 'aborted') THEN coalesce(closed_at, now()) ELSE NULL END
+			WHERE incident = $1`, incident, state, level); err != nil {
+			return fmt.Errorf("response %s state: %w", incident, err)
+		}
+		return appendEvent(ctx, tx, e)
+	})
+}

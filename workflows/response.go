@@ -1,0 +1,1376 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/runbook"
+	"github.com/musterhq/muster/internal/store"
+)
+
+// Names of the Response workflow and its operator updates (lift and retry
+// are shared with SealCompound).
+const (
+	ResponseName   = "Response"
+	UpdateEscalate = "escalate"
+	UpdateAddArea  = "add-area"
+	UpdatePause    = "pause"
+	UpdateResume   = "resume"
+	UpdateSkip     = "skip"
+	UpdateAbort    = "abort"
+	UpdateDecide   = "decide"
+)
+
+// Response states.
+const (
+	ResponseRunning = "running"
+	ResponseHolding = "holding"
+	ResponseLifting = "lifting"
+	ResponseClosed  = "closed"
+)
+
+// More step states, beyond those a step workflow reports.
+const (
+	StateSkipped   = "skipped"
+	StateAborted   = "aborted"
+	StateCancelled = "cancelled"
+	StateOverdue   = "overdue"
+)
+
+// ResponseInput opens an incident's response with a runbook.
+type ResponseInput struct {
+	Incident string
+	Runbook  string
+	// Version pins a runbook version; 0 takes the latest when the response
+	// opens, and the response keeps it.
+	Version int
+	// Area is the code or path of the area the response covers.
+	Area string
+	// Level overrides the runbook's response level.
+	Level       int
+	TimeScale   float64
+	RequestedBy string
+	// HistoryLimit is the history length after which the response continues
+	// as new; 0 means the default.
+	HistoryLimit int
+	// Resume carries the response's state across continue-as-new.
+	Resume *ResponseState `json:",omitempty"`
+}
+
+// DefaultHistoryLimit keeps a response's history far below Temporal's limits.
+const DefaultHistoryLimit = 8000
+
+// WithDefaults fills in the fields left empty.
+func (in ResponseInput) WithDefaults() ResponseInput {
+	if in.TimeScale == 0 {
+		in.TimeScale = 1
+	}
+	if in.RequestedBy == "" {
+		in.RequestedBy = "command-center"
+	}
+	if in.HistoryLimit == 0 {
+		in.HistoryLimit = DefaultHistoryLimit
+	}
+	return in
+}
+
+// Validate reports the first bad field, named as the CLI names it.
+func (in ResponseInput) Validate() error {
+	switch {
+	case ValidIncident(in.Incident) != nil:
+		return fmt.Errorf("--incident: %w", ValidIncident(in.Incident))
+	case strings.TrimSpace(in.Runbook) == "":
+		return errors.New("--runbook is required (list them with `starter runbook list`)")
+	case in.Version < 0:
+		return fmt.Errorf("--runbook version %d: want 1 or more", in.Version)
+	case strings.TrimSpace(in.Area) == "":
+		return errors.New("--area is required: an area code or path such as longbao (list them with `starter areas`)")
+	case in.Level < 0 || in.Level > 4:
+		return fmt.Errorf("--level %d: response levels run from 1 (highest) to 4", in.Level)
+	case in.TimeScale < 1 || in.TimeScale > 100000:
+		return fmt.Errorf("--time-scale %g: want 1 (real time) to 100000", in.TimeScale)
+	}
+	return nil
+}
+
+// ResponseState is carried across continue-as-new.
+type ResponseState struct {
+	Progress   ResponseProgress
+	Definition runbook.Definition
+	Lift       *LiftInput `json:",omitempty"`
+}
+
+// Node is one step of a running response: a runbook step, a for_each item
+// (one area) or a repeat round.
+type Node struct {
+	Path  string
+	ID    string
+	Title string `json:",omitempty"`
+	// Type is the step kind, or sequence, parallel, for_each, repeat, round.
+	Type       string
+	Area       *activities.Area   `json:",omitempty"`
+	State      string             `json:",omitempty"`
+	Detail     string             `json:",omitempty"`
+	WorkflowID string             `json:",omitempty"`
+	Outputs    map[string]float64 `json:",omitempty"`
+	// Round is the number of rounds a repeat has run.
+	Round      int       `json:",omitempty"`
+	StartedAt  time.Time `json:",omitzero"`
+	FinishedAt time.Time `json:",omitzero"`
+	DeadlineAt time.Time `json:",omitzero"`
+	// NextAt is when a repeat's next round starts.
+	NextAt time.Time `json:",omitzero"`
+	// Escalated counts the escalations already sent.
+	Escalated int  `json:",omitempty"`
+	Overdue   bool `json:",omitempty"`
+	Paused    bool `json:",omitempty"`
+	// Held marks a holding step (a seal) that is in place until lifted.
+	Held      bool    `json:",omitempty"`
+	Inner     string  `json:",omitempty"`
+	Stalls    int     `json:",omitempty"`
+	LastError string  `json:",omitempty"`
+	Children  []*Node `json:",omitempty"`
+}
+
+func terminal(state string) bool {
+	switch state {
+	case StateDone, StateSkipped, StateAborted, StateFailed, StateCancelled:
+		return true
+	}
+	return false
+}
+
+// ResponseProgress is the answer to the progress query: the response and
+// its tree of steps.
+type ResponseProgress struct {
+	Incident   string
+	Runbook    string
+	Version    int
+	Title      string
+	Level      int
+	Area       activities.Area
+	Added      []activities.Area `json:",omitempty"`
+	State      string
+	TimeScale  float64
+	Root       *Node
+	StartedAt  time.Time
+	FinishedAt time.Time `json:",omitzero"`
+	LiftedBy   string    `json:",omitempty"`
+	LiftReason string    `json:",omitempty"`
+}
+
+// Leaves returns the steps that run work (kinds), in path order.
+func (p ResponseProgress) Leaves() []*Node {
+	var out []*Node
+	var walk func(n *Node)
+	walk = func(n *Node) {
+		if n == nil {
+			return
+		}
+		if _, ok := Kinds[n.Type]; ok {
+			out = append(out, n)
+		}
+		for _, c := range n.Children {
+			walk(c)
+		}
+	}
+	walk(p.Root)
+	return out
+}
+
+// Find returns the node with the given path.
+func (p ResponseProgress) Find(path string) *Node {
+	var found *Node
+	var walk func(n *Node)
+	walk = func(n *Node) {
+		if n == nil || found != nil {
+			return
+		}
+		if n.Path == path {
+			found = n
+			return
+		}
+		for _, c := range n.Children {
+			walk(c)
+		}
+	}
+	walk(p.Root)
+	return found
+}
+
+// EscalateInput changes a response's level.
+type EscalateInput struct {
+	Level  int
+	Reason string
+	By     string
+}
+
+// AddAreaInput widens a response to another area.
+type AddAreaInput struct {
+	Area   string
+	Reason string
+	By     string
+}
+
+// StepAction names a step for pause, resume, skip and abort.
+type StepAction struct {
+	Step   string
+	Reason string
+	By     string
+}
+
+type response struct {
+	in       ResponseInput
+	id       string
+	def      runbook.Definition
+	p        ResponseProgress
+	nodes    map[string]*Node
+	lift     *LiftInput
+	treeDone bool
+	// inflight counts the response's own activities, which must finish
+	// before it continues as new.
+	inflight int
+	// areasAdded grows with each added area; for_each steps watch it.
+	areasAdded int
+	saStep     string
+	saState    string
+	saPaths    int
+	events     int
+}
+
+// Response runs an incident's response: it pins a runbook version, runs its
+// steps as child workflows under response/<incident>/…, keeps a progress
+// tree, relays operators' decisions and, when the runbook is done, holds
+// until every seal it placed is lifted.
+func Response(ctx workflow.Context, in ResponseInput) (ResponseProgress, error) {
+	in = in.WithDefaults()
+	if err := in.Validate(); err != nil {
+		return ResponseProgress{}, temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrBadInput, nil)
+	}
+	r := &response{in: in, id: workflow.GetInfo(ctx).WorkflowExecution.ID, nodes: map[string]*Node{}}
+	r.p = ResponseProgress{Incident: in.Incident, Runbook: in.Runbook, State: "opening", Root: &Node{Type: "sequence", State: StatePending}}
+	if err := r.handlers(ctx); err != nil {
+		return ResponseProgress{}, err
+	}
+	if err := r.open(ctx); err != nil {
+		return ResponseProgress{}, err
+	}
+	workflow.Go(ctx, r.receiveReports)
+	r.changed(ctx)
+
+	treeCtx, cancelTree := workflow.WithCancel(ctx)
+	if !r.treeDone {
+		workflow.Go(treeCtx, func(ctx workflow.Context) {
+			root := &runbook.Step{ID: "", Sequence: r.def.Steps}
+			if err := r.exec(ctx, r.p.Root, root, nil); err == nil {
+				r.treeDone = true
+				r.changed(ctx)
+			}
+		})
+	}
+	for {
+		if err := workflow.Await(ctx, func() bool {
+			return r.lift != nil || (r.treeDone && r.heldCount() == 0) || r.shouldContinueAsNew(ctx)
+		}); err != nil {
+			cancelTree()
+			return r.p, err
+		}
+		if r.lift == nil && !(r.treeDone && r.heldCount() == 0) {
+			cancelTree()
+			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && r.inflight == 0 }); err != nil {
+				return r.p, err
+			}
+			next := r.in
+			next.Resume = &ResponseState{Progress: r.p, Definition: r.def, Lift: r.lift}
+			return r.p, workflow.NewContinueAsNewError(ctx, ResponseName, next)
+		}
+		break
+	}
+	cancelTree()
+	if r.lift != nil {
+		r.liftAll(ctx)
+	}
+	r.p.State = ResponseClosed
+	r.p.FinishedAt = workflow.Now(ctx)
+	r.setState(ctx, ResponseClosed, "response closed")
+	r.changed(ctx)
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return r.p, err
+	}
+	return r.p, nil
+}
+
+// open pins the runbook and the area, or takes them from a previous run.
+func (r *response) open(ctx workflow.Context) error {
+	if s := r.in.Resume; s != nil {
+		r.p, r.def, r.lift = s.Progress, s.Definition, s.Lift
+		r.in.Resume = nil
+		r.treeDone = r.p.Root != nil && terminal(r.p.Root.State)
+		r.index(r.p.Root)
+		return nil
+	}
+	var opened activities.OpenResponseResult
+	if err := r.activity(ctx, "Open response: pin runbook "+r.in.Runbook, a.OpenResponse, activities.OpenResponseInput{
+		Ref: r.ref(r.in.RequestedBy), Runbook: r.in.Runbook, Version: r.in.Version, Area: r.in.Area, Level: r.in.Level,
+	}, &opened); err != nil {
+		return err
+	}
+	def, err := runbook.Parse(fmt.Sprintf("%s version %d", opened.Runbook, opened.Version), []byte(opened.Source), Kinds)
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("runbook %s version %d does not validate: %v", opened.Runbook, opened.Version, err), activities.ErrBadInput, nil)
+	}
+	if def.Area != "" && def.Area != opened.Area.Level {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("runbook %s is for a %s, and %s is a %s", def.Name, def.Area, opened.Area.Code, opened.Area.Level), activities.ErrBadInput, nil)
+	}
+	r.def = *def
+	level := r.in.Level
+	if level == 0 {
+		level = max(def.Level, 1)
+	}
+	r.p = ResponseProgress{
+		Incident: r.in.Incident, Runbook: opened.Runbook, Version: opened.Version, Title: def.Title, Level: level,
+		Area: opened.Area, State: ResponseRunning, TimeScale: r.in.TimeScale, StartedAt: workflow.Now(ctx),
+		Root: &Node{Path: "", ID: def.Name, Title: def.Title, Type: "sequence", State: StatePending},
+	}
+	r.index(r.p.Root)
+	return workflow.UpsertTypedSearchAttributes(ctx,
+		SAIncident.ValueSet(r.in.Incident), SARunbook.ValueSet(opened.Runbook), SALevel.ValueSet(int64(level)))
+}
+
+func (r *response) index(n *Node) {
+	if n == nil {
+		return
+	}
+	r.nodes[n.Path] = n
+	for _, c := range n.Children {
+		r.index(c)
+	}
+}
+
+func (r *response) ref(actor string) activities.StepRef {
+	return activities.StepRef{Incident: r.in.Incident, WorkflowID: r.id, Actor: actor}
+}
+
+// activity runs one of the response's own activities, counted so that the
+// response never continues as new with one in flight.
+func (r *response) activity(ctx workflow.Context, summary string, fn, arg, out any) error {
+	r.inflight++
+	defer func() { r.inflight-- }()
+	actx := workflow.WithActivityOptions(ctx, activityOptions(summary, nil))
+	return workflow.ExecuteActivity(actx, fn, arg).Get(ctx, out)
+}
+
+// event appends a transition to the event log. The log is the audit trail,
+// so a failure to write it is retried like any activity.
+func (r *response) event(ctx workflow.Context, step, state, reason, actor string) {
+	r.events++
+	if actor == "" {
+		actor = "muster"
+	}
+	e := store.Event{Incident: r.in.Incident, WorkflowID: r.id, Step: step, State: state, Reason: reason, Actor: actor,
+		Seq: fmt.Sprintf("%s/%d", workflow.GetInfo(ctx).WorkflowExecution.RunID, r.events)}
+	if err := r.activity(ctx, "Log "+step+" "+state, a.RecordEvent, e, nil); err != nil {
+		workflow.GetLogger(ctx).Error("Event log", "step", step, "state", state, "error", err)
+	}
+}
+
+// notice puts a notice for the command center in the outbox.
+func (r *response) notice(ctx workflow.Context, topic, audience, body string, area *activities.Area) {
+	var areaID int64
+	if area != nil {
+		areaID = area.ID
+	}
+	if err := r.activity(ctx, "Notice: "+topic, a.PublishNotice, activities.NoticeInput{
+		Ref: r.ref("muster"), Step: "notice/" + topic, AreaID: areaID, Kind: topic, Audience: audience, Body: body,
+	}, nil); err != nil {
+		workflow.GetLogger(ctx).Error("Notice", "topic", topic, "error", err)
+	}
+}
+
+func (r *response) shouldContinueAsNew(ctx workflow.Context) bool {
+	info := workflow.GetInfo(ctx)
+	return r.lift == nil && (info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > r.in.HistoryLimit)
+}
+
+// child returns the node for a path under parent, creating it.
+func (r *response) child(parent *Node, path, id, typ string, area *activities.Area) *Node {
+	if n, ok := r.nodes[path]; ok {
+		return n
+	}
+	n := &Node{Path: path, ID: id, Type: typ, Area: area, State: StatePending}
+	parent.Children = append(parent.Children, n)
+	r.nodes[path] = n
+	return n
+}
+
+func join(parent, id string) string {
+	if parent == "" {
+		return id
+	}
+	return parent + "/" + id
+}
+
+func stepType(st *runbook.Step) string {
+	switch {
+	case st.Kind != "":
+		return st.Kind
+	case len(st.Parallel) > 0:
+		return "parallel"
+	case st.ForEach != nil:
+		return "for_each"
+	case st.Repeat != nil:
+		return "repeat"
+	}
+	return "sequence"
+}
+
+// exec runs one node of the tree. It returns an error only when the
+// response is cancelled or continues as new; a step's own outcome is in the
+// node's state.
+func (r *response) exec(ctx workflow.Context, n *Node, st *runbook.Step, area *activities.Area) error {
+	if terminal(n.State) {
+		return nil
+	}
+	if err := workflow.Await(ctx, func() bool { return !r.paused(n) }); err != nil {
+		return err
+	}
+	if n.Title == "" {
+		n.Title = st.Title
+	}
+	if n.StartedAt.IsZero() {
+		n.StartedAt = workflow.Now(ctx)
+		if st.Deadline > 0 {
+			n.DeadlineAt = n.StartedAt.Add(scaled(st.Deadline.D(), r.in.TimeScale))
+		}
+		n.State = StateRunning
+		r.changed(ctx)
+		if n.Path != "" {
+			r.event(ctx, n.Path, StateRunning, n.Title, "")
+		}
+	}
+	if st.Deadline > 0 || len(st.Escalate) > 0 {
+		workflow.Go(ctx, func(ctx workflow.Context) { r.watch(ctx, n, st) })
+	}
+	var err error
+	switch {
+	case st.Kind != "":
+		err = r.leaf(ctx, n, st, area)
+	case len(st.Parallel) > 0:
+		err = r.parallel(ctx, n, st.Parallel, area)
+	case st.ForEach != nil:
+		err = r.forEach(ctx, n, st, area)
+	case st.Repeat != nil:
+		err = r.repeat(ctx, n, st, area)
+	default:
+		err = r.sequence(ctx, n, st.Sequence, area)
+	}
+	if err != nil {
+		return err
+	}
+	if !terminal(n.State) {
+		r.finish(ctx, n, StateDone, n.Detail)
+	}
+	return nil
+}
+
+// finish records a node's end.
+func (r *response) finish(ctx workflow.Context, n *Node, state, detail string) {
+	n.State, n.Detail = state, detail
+	if n.FinishedAt.IsZero() {
+		n.FinishedAt = workflow.Now(ctx)
+	}
+	r.changed(ctx)
+	if n.Path != "" {
+		r.event(ctx, n.Path, state, detail, "")
+	}
+}
+
+// stops reports whether a finished child ends its sequence: an aborted or
+// failed step, or an approval that was not given.
+func stops(c *Node) bool {
+	if c.State == StateAborted || c.State == StateFailed {
+		return true
+	}
+	return c.Type == KindApproval && c.State == StateDone && c.Outputs["approved"] == 0
+}
+
+func (r *response) sequence(ctx workflow.Context, n *Node, list []runbook.Step, area *activities.Area) error {
+	for i := range list {
+		st := &list[i]
+		c := r.child(n, join(n.Path, st.ID), st.ID, stepType(st), area)
+		if err := r.exec(ctx, c, st, area); err != nil {
+			return err
+		}
+		if stops(c) {
+			for j := i + 1; j < len(list); j++ {
+				rest := r.child(n, join(n.Path, list[j].ID), list[j].ID, stepType(&list[j]), area)
+				if !terminal(rest.State) {
+					r.finish(ctx, rest, StateSkipped, "not run: "+c.Path+" "+outcome(c))
+				}
+			}
+			state := c.State
+			if state == StateDone {
+				state = StateDone
+			}
+			r.finish(ctx, n, state, "stopped at "+c.Path+": "+outcome(c))
+			return nil
+		}
+	}
+	return nil
+}
+
+func outcome(n *Node) string {
+	if n.Type == KindApproval && n.State == StateDone && n.Outputs["approved"] == 0 {
+		return "not approved"
+	}
+	return n.State
+}
+
+func (r *response) parallel(ctx workflow.Context, n *Node, list []runbook.Step, area *activities.Area) error {
+	var errs []error
+	wg := workflow.NewWaitGroup(ctx)
+	for i := range list {
+		st := &list[i]
+		c := r.child(n, join(n.Path, st.ID), st.ID, stepType(st), area)
+		wg.Add(1)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer wg.Done()
+			if err := r.exec(ctx, c, st, area); err != nil {
+				errs = append(errs, err)
+			}
+		})
+	}
+	wg.Wait(ctx)
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	return ctx.Err()
+}
+
+// forEach runs its steps once per selected area, all areas at once, and
+// takes in areas added to the response while it runs.
+func (r *response) forEach(ctx workflow.Context, n *Node, st *runbook.Step, area *activities.Area) error {
+	fe := st.ForEach
+	seen := map[string]bool{}
+	for _, c := range n.Children {
+		if c.Area != nil {
+			seen[c.Area.Code] = true
+		}
+	}
+	var errs []error
+	running := 0
+	start := func(areas []activities.Area) {
+		for _, ar := range areas {
+			if seen[ar.Code] {
+				continue
+			}
+			seen[ar.Code] = true
+			ar := ar
+			item := r.child(n, join(n.Path, ar.Code), ar.Code, "sequence", &ar)
+			body := &runbook.Step{ID: ar.Code, Sequence: fe.Steps}
+			if len(fe.Steps) == 1 {
+				// One step per area: the item is that step, so its
+				// workflow ID reads response/<incident>/<for_each>/<area>.
+				one := fe.Steps[0]
+				one.ID = ar.Code
+				body = &one
+				item.Type = stepType(&one)
+			}
+			running++
+			workflow.Go(ctx, func(ctx workflow.Context) {
+				defer func() { running-- }()
+				if err := r.exec(ctx, item, body, &ar); err != nil {
+					errs = append(errs, err)
+				}
+			})
+		}
+	}
+	// Resumed items carry on first.
+	var resumed []activities.Area
+	for _, c := range n.Children {
+		if c.Area != nil {
+			resumed = append(resumed, *c.Area)
+			delete(seen, c.Area.Code)
+		}
+	}
+	start(resumed)
+	selectAreas := func(under string) ([]activities.Area, error) {
+		in := activities.SelectAreasInput{Under: under, Level: fe.Areas.Level, Codes: fe.Areas.Codes}
+		var out []activities.Area
+		err := r.activity(ctx, fmt.Sprintf("Select %s areas for %s", fe.Areas.Level, n.Path), a.SelectAreas, in, &out)
+		return out, err
+	}
+	if len(n.Children) == 0 || n.Detail == "" {
+		under := fe.Areas.Under
+		switch {
+		case under == "" || under == "response":
+			under = r.p.Area.Path
+			if area != nil {
+				under = area.Path
+			}
+		}
+		areas, err := selectAreas(under)
+		if err != nil {
+			r.finish(ctx, n, StateFailed, "select areas: "+rootMessage(err))
+			return nil
+		}
+		n.Detail = fmt.Sprintf("%d areas", len(areas))
+		start(areas)
+	}
+	added := len(r.p.Added)
+	for {
+		if err := workflow.Await(ctx, func() bool { return running == 0 || len(r.p.Added) > added }); err != nil {
+			return err
+		}
+		if len(errs) > 0 {
+			return errs[0]
+		}
+		if len(r.p.Added) > added && len(fe.Areas.Codes) == 0 {
+			for _, extra := range r.p.Added[added:] {
+				areas, err := selectAreas(extra.Path)
+				if err != nil {
+					workflow.GetLogger(ctx).Error("Select areas of an added area", "area", extra.Code, "error", err)
+					continue
+				}
+				start(areas)
+			}
+			added = len(r.p.Added)
+			n.Detail = fmt.Sprintf("%d areas", len(seen))
+			continue
+		}
+		if running == 0 {
+			return ctx.Err()
+		}
+	}
+}
+
+// repeat runs rounds until the condition holds in enough consecutive
+// rounds or Max rounds have run.
+func (r *response) repeat(ctx workflow.Context, n *Node, st *runbook.Step, area *activities.Area) error {
+	rp := st.Repeat
+	need := max(rp.Until.Consecutive, 1)
+	for n.Round < rp.Max {
+		if !n.NextAt.IsZero() {
+			if wait := n.NextAt.Sub(workflow.Now(ctx)); wait > 0 {
+				if err := workflow.NewTimerWithOptions(ctx, wait, workflow.TimerOptions{Summary: "Next round of " + n.Path}).Get(ctx, nil); err != nil {
+					return err
+				}
+			}
+		}
+		if err := workflow.Await(ctx, func() bool { return !r.paused(n) }); err != nil {
+			return err
+		}
+		round := n.Round + 1
+		rn := r.child(n, join(n.Path, fmt.Sprint(round)), fmt.Sprint(round), "round", area)
+		if err := r.exec(ctx, rn, &runbook.Step{ID: fmt.Sprint(round), Sequence: rp.Steps}, area); err != nil {
+			return err
+		}
+		v := sumOutput(rn, rp.Until.Output)
+		rn.Outputs = map[string]float64{rp.Until.Output: v}
+		n.Round = round
+		met := 0
+		for i := len(n.Children) - 1; i >= 0 && rp.Until.Holds(n.Children[i].Outputs[rp.Until.Output]); i-- {
+			met++
+		}
+		n.Detail = fmt.Sprintf("round %d: %s = %g (%d of %d rounds in a row meet %s)", round, rp.Until.Output, v, min(met, need), need, rp.Until)
+		n.NextAt = workflow.Now(ctx).Add(scaled(rp.Every.D(), r.in.TimeScale))
+		r.changed(ctx)
+		if met >= need {
+			r.finish(ctx, n, StateDone, fmt.Sprintf("%s after %d rounds", rp.Until, round))
+			return nil
+		}
+	}
+	r.finish(ctx, n, StateDone, fmt.Sprintf("stopped after %d rounds without %s", n.Round, rp.Until))
+	return nil
+}
+
+func sumOutput(n *Node, name string) float64 {
+	var v float64
+	if _, ok := Kinds[n.Type]; ok {
+		v += n.Outputs[name]
+	}
+	for _, c := range n.Children {
+		v += sumOutput(c, name)
+	}
+	return v
+}
+
+func (r *response) paused(n *Node) bool {
+	for p := n.Path; ; {
+		if m, ok := r.nodes[p]; ok && m.Paused {
+			return true
+		}
+		if p == "" {
+			return false
+		}
+		i := strings.LastIndex(p, "/")
+		if i < 0 {
+			p = ""
+		} else {
+			p = p[:i]
+		}
+	}
+}
+
+// leaf runs a step of a registered kind as a child workflow, or in the
+// response itself for kinds that act on other steps (lift).
+func (r *response) leaf(ctx workflow.Context, n *Node, st *runbook.Step, area *activities.Area) error {
+	b := bindings[st.Kind]
+	if b.local {
+		return r.localStep(ctx, n, st, area)
+	}
+	if area == nil {
+		// Steps outside a for_each work on the response's own area.
+		area = &r.p.Area
+	}
+	if n.WorkflowID == "" {
+		in := StepInput{
+			Incident: r.in.Incident, Runbook: r.p.Runbook, Level: r.p.Level, Path: n.Path, Kind: st.Kind,
+			Title: titleOf(st, n), Params: st.Params, Area: area, TimeScale: r.in.TimeScale, Retry: st.Retry,
+		}
+		if err := r.startChild(ctx, n, b, in); err != nil {
+			r.finish(ctx, n, StateFailed, "could not start: "+rootMessage(err))
+			return nil
+		}
+	}
+	return workflow.Await(ctx, func() bool { return terminal(n.State) || (b.holds && n.Held) })
+}
+
+func titleOf(st *runbook.Step, n *Node) string {
+	t := st.Title
+	if t == "" {
+		t = st.Kind + " " + n.Path
+	}
+	if n.Area != nil {
+		t += " · " + n.Area.Name
+	}
+	return t
+}
+
+// startChild starts the step's workflow. Children outlive a response that
+// continues as new (they report by signal), and a response's cancellation
+// does not reach them: a seal is lifted, never dropped.
+func (r *response) startChild(ctx workflow.Context, n *Node, b binding, in StepInput) error {
+	id := r.id + "/" + n.Path
+	paths := store.PathPrefixes(r.p.Area.Path)
+	if in.Area != nil {
+		paths = store.PathPrefixes(in.Area.Path)
+	}
+	opts := workflow.ChildWorkflowOptions{
+		WorkflowID:        id,
+		ParentClosePolicy: enums.PARENT_CLOSE_POLICY_ABANDON,
+		StaticSummary:     fmt.Sprintf("%s · incident %s · %s v%d", in.Title, r.in.Incident, r.p.Runbook, r.p.Version),
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			SAIncident.ValueSet(r.in.Incident), SAAreaPath.ValueSet(paths), SARunbook.ValueSet(r.p.Runbook),
+			SAStep.ValueSet(n.Path), SAStepState.ValueSet(StateRunning), SALevel.ValueSet(int64(r.p.Level)),
+		),
+	}
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	fut := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(dctx, opts), b.name, b.input(in))
+	if err := fut.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+		return err
+	}
+	n.WorkflowID = id
+	r.changed(ctx)
+	// The child's final report normally arrives by signal; its result is
+	// the backstop when it ends without one (terminated, say).
+	workflow.Go(dctx, func(ctx workflow.Context) {
+		err := fut.Get(ctx, nil)
+		if terminal(n.State) {
+			return
+		}
+		rep := StepReport{Path: n.Path, State: StateDone, Final: true}
+		if err != nil {
+			rep.State, rep.Detail = StateFailed, rootMessage(err)
+			if temporal.IsCanceledError(err) {
+				rep.State = StateCancelled
+			}
+		}
+		r.apply(ctx, rep)
+	})
+	return nil
+}
+
+// receiveReports applies step reports as they arrive.
+func (r *response) receiveReports(ctx workflow.Context) {
+	ch := workflow.GetSignalChannel(ctx, SignalStepReport)
+	for {
+		var rep StepReport
+		if !ch.Receive(ctx, &rep) {
+			return
+		}
+		r.apply(ctx, rep)
+	}
+}
+
+func (r *response) apply(ctx workflow.Context, rep StepReport) {
+	n, ok := r.nodes[rep.Path]
+	if !ok {
+		workflow.GetLogger(ctx).Warn("Report for an unknown step", "step", rep.Path)
+		return
+	}
+	if terminal(n.State) && !n.Held {
+		return
+	}
+	if rep.Outputs != nil {
+		n.Outputs = rep.Outputs
+	}
+	switch {
+	case rep.Final:
+		n.Held = false
+		r.finish(ctx, n, rep.State, rep.Detail)
+	case rep.Ready:
+		n.Held = true
+		n.State, n.Detail = StateDone, rep.Detail
+		n.FinishedAt = workflow.Now(ctx)
+		r.changed(ctx)
+		r.event(ctx, n.Path, "holding", rep.Detail, "")
+	case rep.State == StateStalled:
+		n.State, n.Inner, n.Stalls, n.LastError, n.Detail = StateStalled, rep.Inner, rep.Stalls, rep.LastError, rep.Detail
+		r.changed(ctx)
+		r.event(ctx, n.Path, StateStalled, fmt.Sprintf("%s: retries ran out %d times: %s", rep.Inner, rep.Stalls, rep.LastError), "")
+		r.notice(ctx, fmt.Sprintf("stalled/%s/%d", n.Path, rep.Stalls), "command center",
+			fmt.Sprintf("Step %s of incident %s is stalled: %s failed %d times (%s). It is retried automatically; retry now, skip or abort it with `starter step retry|skip|abort %s %s`.",
+				n.Path, r.in.Incident, rep.Inner, rep.Stalls, rep.LastError, r.in.Incident, n.Path), n.Area)
+	default:
+		state := rep.State
+		if n.Held && state == StateRunning {
+			state = StateDone
+		}
+		n.State = state
+		if rep.Detail != "" {
+			n.Detail = rep.Detail
+		}
+		r.changed(ctx)
+		if state == StateAwaitingDecision {
+			r.event(ctx, n.Path, state, rep.Detail, "")
+		}
+	}
+}
+
+// watch escalates a step that is not done in time: each escalation sends
+// a notice after its delay; the deadline marks the step overdue.
+func (r *response) watch(ctx workflow.Context, n *Node, st *runbook.Step) {
+	type alarm struct {
+		at      time.Time
+		overdue bool
+		e       runbook.Escalation
+		index   int
+	}
+	var alarms []alarm
+	for i, e := range st.Escalate {
+		if i >= n.Escalated {
+			alarms = append(alarms, alarm{at: n.StartedAt.Add(scaled(e.After.D(), r.in.TimeScale)), e: e, index: i})
+		}
+	}
+	if !n.DeadlineAt.IsZero() && !n.Overdue {
+		alarms = append(alarms, alarm{at: n.DeadlineAt, overdue: true})
+	}
+	sort.SliceStable(alarms, func(i, j int) bool { return alarms[i].at.Before(alarms[j].at) })
+	for _, al := range alarms {
+		wait := al.at.Sub(workflow.Now(ctx))
+		if wait > 0 {
+			timerCtx, cancel := workflow.WithCancel(ctx)
+			timer := workflow.NewTimerWithOptions(timerCtx, wait, workflow.TimerOptions{Summary: "Deadline of " + n.Path})
+			err := workflow.Await(ctx, func() bool { return timer.IsReady() || (terminal(n.State) && !n.Held) || n.Held })
+			cancel()
+			if err != nil {
+				return
+			}
+		}
+		if terminal(n.State) {
+			return
+		}
+		if al.overdue {
+			n.Overdue = true
+			if n.State == StateRunning {
+				n.State = StateOverdue
+			}
+			r.changed(ctx)
+			r.event(ctx, n.Path, StateOverdue, fmt.Sprintf("not done by its deadline %s", n.DeadlineAt.Format(time.RFC3339)), "")
+			r.notice(ctx, "overdue/"+n.Path, "command center",
+				fmt.Sprintf("Step %s of incident %s is overdue: not done by %s. %s", n.Path, r.in.Incident, n.DeadlineAt.Format("15:04"), n.Detail), n.Area)
+			continue
+		}
+		n.Escalated = al.index + 1
+		msg := al.e.Message
+		if msg == "" {
+			msg = fmt.Sprintf("Step %s of incident %s is still not done after %s.", n.Path, r.in.Incident, al.e.After.D())
+		}
+		r.event(ctx, n.Path, "escalated", "to "+al.e.Notify+": "+msg, "")
+		r.notice(ctx, fmt.Sprintf("escalation/%s/%d", n.Path, al.index+1), al.e.Notify, msg, n.Area)
+	}
+}
+
+// held returns the steps in place until lifted (seals), optionally only
+// those under an area path.
+func (r *response) held(under string) []*Node {
+	var out []*Node
+	for _, n := range r.p.Leaves() {
+		if !bindings[n.Type].holds || n.WorkflowID == "" || (terminal(n.State) && !n.Held) {
+			continue
+		}
+		if under != "" && (n.Area == nil || !(n.Area.Path == under || strings.HasPrefix(n.Area.Path, under+"/"))) {
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func (r *response) heldCount() int { return len(r.held("")) }
+
+// liftSteps lifts held steps and waits until each has ended.
+func (r *response) liftSteps(ctx workflow.Context, targets []*Node, lift LiftInput) {
+	for _, t := range targets {
+		if err := workflow.SignalExternalWorkflow(ctx, t.WorkflowID, "", SignalLift, lift).Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Error("Lift", "step", t.Path, "error", err)
+		}
+	}
+	_ = workflow.Await(ctx, func() bool {
+		for _, t := range targets {
+			if !terminal(t.State) || t.Held {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// liftAll ends the response: steps still running are cancelled and every
+// seal is lifted.
+func (r *response) liftAll(ctx workflow.Context) {
+	r.p.State = ResponseLifting
+	r.p.LiftedBy, r.p.LiftReason = r.lift.By, r.lift.Reason
+	r.changed(ctx)
+	r.event(ctx, "response", ResponseLifting, r.lift.Reason, r.lift.By)
+	for _, n := range r.p.Leaves() {
+		if terminal(n.State) || bindings[n.Type].holds {
+			continue
+		}
+		if n.WorkflowID != "" {
+			_ = workflow.RequestCancelExternalWorkflow(ctx, n.WorkflowID, "").Get(ctx, nil)
+		}
+		r.finish(ctx, n, StateCancelled, "the response was lifted")
+	}
+	r.liftSteps(ctx, r.held(""), *r.lift)
+	var close func(n *Node)
+	close = func(n *Node) {
+		for _, c := range n.Children {
+			close(c)
+		}
+		if !terminal(n.State) {
+			n.State, n.Detail = StateCancelled, "the response was lifted"
+		}
+	}
+	close(r.p.Root)
+}
+
+// localStep carries out the kinds the response runs itself. The lift step
+// lifts the seals in its scope: the area of an enclosing for_each, or the
+// whole response.
+func (r *response) localStep(ctx workflow.Context, n *Node, st *runbook.Step, area *activities.Area) error {
+	under := ""
+	if area != nil {
+		under = area.Path
+	}
+	targets := r.held(under)
+	lift := LiftInput{Reason: paramString(st.Params, "reason"), By: "runbook " + r.p.Runbook}
+	r.liftSteps(ctx, targets, lift)
+	n.Outputs = map[string]float64{"lifted": float64(len(targets))}
+	r.finish(ctx, n, StateDone, fmt.Sprintf("lifted %d seals", len(targets)))
+	return ctx.Err()
+}
+
+func (r *response) setState(ctx workflow.Context, state, reason string) {
+	if err := r.activity(ctx, "Response "+state, a.SetResponseState, activities.ResponseStateInput{
+		Ref: r.ref("muster"), State: state, Level: r.p.Level, Reason: reason,
+	}, nil); err != nil {
+		workflow.GetLogger(ctx).Error("Response state", "error", err)
+	}
+}
+
+// handlers registers the progress query and the operators' updates.
+func (r *response) handlers(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryProgress, func() (ResponseProgress, error) { return r.p, nil },
+		workflow.QueryHandlerOptions{Description: "The response's steps as a tree, with states, areas and figures"}); err != nil {
+		return err
+	}
+	type upd struct {
+		name, doc string
+		handler   any
+		validator any
+	}
+	for _, u := range []upd{
+		{UpdateLift, "Lift the response: cancel what still runs, lift every seal", r.onLift, r.validateLift},
+		{UpdateEscalate, "Change the response level", r.onEscalate, r.validateEscalate},
+		{UpdateAddArea, "Widen the response to another area", r.onAddArea, r.validateAddArea},
+		{UpdatePause, "Pause a step: it, or its next round or area, does not start until resumed", r.onPause, r.validatePause},
+		{UpdateResume, "Resume a paused step", r.onResume, r.validateResume},
+		{UpdateRetry, "Retry a stalled step now", r.onRetry, r.validateRetry},
+		{UpdateSkip, "Give up a step and go on with the runbook", r.onSkip, r.validateSkip},
+		{UpdateAbort, "Stop a step and the steps after it in its sequence", r.onAbort, r.validateAbort},
+		{UpdateDecide, "Answer an approval step: approve or reject", r.onDecide, r.validateDecide},
+	} {
+		if err := workflow.SetUpdateHandlerWithOptions(ctx, u.name, u.handler, workflow.UpdateHandlerOptions{Validator: u.validator, Description: u.doc}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *response) open2() bool {
+	return r.lift == nil && r.p.State != ResponseClosed
+}
+
+func (r *response) validateLift(ctx workflow.Context, in LiftInput) error {
+	if strings.TrimSpace(in.Reason) == "" {
+		return errors.New("a lift needs a reason (--reason), for the event log")
+	}
+	if !r.open2() {
+		return fmt.Errorf("response %s is already %s", r.in.Incident, r.stateName())
+	}
+	return nil
+}
+
+func (r *response) stateName() string {
+	if r.lift != nil && r.p.State != ResponseClosed {
+		return "being lifted (by " + r.lift.By + ")"
+	}
+	return r.p.State
+}
+
+func (r *response) onLift(ctx workflow.Context, in LiftInput) (LiftAccepted, error) {
+	if in.By == "" {
+		in.By = "command-center"
+	}
+	r.lift = &in
+	return LiftAccepted{At: workflow.Now(ctx)}, nil
+}
+
+func (r *response) validateEscalate(ctx workflow.Context, in EscalateInput) error {
+	switch {
+	case in.Level < 1 || in.Level > 4:
+		return fmt.Errorf("--level %d: response levels run from 1 (highest) to 4", in.Level)
+	case in.Level == r.p.Level:
+		return fmt.Errorf("response %s is already at level %d", r.in.Incident, in.Level)
+	case strings.TrimSpace(in.Reason) == "":
+		return errors.New("a level change needs a reason (--reason)")
+	case !r.open2():
+		return fmt.Errorf("response %s is %s", r.in.Incident, r.stateName())
+	}
+	return nil
+}
+
+func (r *response) onEscalate(ctx workflow.Context, in EscalateInput) error {
+	from := r.p.Level
+	r.p.Level = in.Level
+	if err := workflow.UpsertTypedSearchAttributes(ctx, SALevel.ValueSet(int64(in.Level))); err != nil {
+		return err
+	}
+	r.changed(ctx)
+	reason := fmt.Sprintf("level %d → %d: %s", from, in.Level, in.Reason)
+	r.event(ctx, "response", "level-changed", reason, in.By)
+	r.setState(ctx, r.p.State, reason)
+	r.notice(ctx, fmt.Sprintf("level/%d-%d", from, in.Level), "all units of the response",
+		fmt.Sprintf("Incident %s: the response over %s moves from level %d to level %d (%s).", r.in.Incident, r.p.Area.Name, from, in.Level, in.Reason), &r.p.Area)
+	return nil
+}
+
+func (r *response) validateAddArea(ctx workflow.Context, in AddAreaInput) error {
+	switch {
+	case !codePattern(in.Area):
+		return fmt.Errorf("area %q: give an area code such as nanpingtou (list them with `starter areas`)", in.Area)
+	case in.Area == r.p.Area.Code || in.Area == r.p.Area.Path:
+		return fmt.Errorf("%s is the response's own area", in.Area)
+	case strings.TrimSpace(in.Reason) == "":
+		return errors.New("adding an area needs a reason (--reason)")
+	case !r.open2():
+		return fmt.Errorf("response %s is %s", r.in.Incident, r.stateName())
+	}
+	for _, ar := range r.p.Added {
+		if ar.Code == in.Area || ar.Path == in.Area {
+			return fmt.Errorf("area %s is already part of the response", in.Area)
+		}
+	}
+	return nil
+}
+
+func codePattern(s string) bool {
+	return incidentPattern.MatchString(strings.ReplaceAll(s, "/", "-"))
+}
+
+func (r *response) onAddArea(ctx workflow.Context, in AddAreaInput) (activities.Area, error) {
+	var areas []activities.Area
+	if err := r.activity(ctx, "Look up area "+in.Area, a.SelectAreas, activities.SelectAreasInput{Codes: []string{in.Area}}, &areas); err != nil {
+		return activities.Area{}, err
+	}
+	ar := areas[0]
+	r.p.Added = append(r.p.Added, ar)
+	var paths []string
+	for _, x := range append([]activities.Area{r.p.Area}, r.p.Added...) {
+		paths = append(paths, store.PathPrefixes(x.Path)...)
+	}
+	slices.Sort(paths)
+	if err := workflow.UpsertTypedSearchAttributes(ctx, SAAreaPath.ValueSet(slices.Compact(paths))); err != nil {
+		return activities.Area{}, err
+	}
+	r.changed(ctx)
+	r.event(ctx, "response", "area-added", ar.Path+": "+in.Reason, in.By)
+	return ar, nil
+}
+
+// stepFor finds a step by path for an operator action.
+func (r *response) stepFor(path string) (*Node, error) {
+	n, ok := r.nodes[path]
+	if !ok || path == "" {
+		var paths []string
+		for _, l := range r.p.Leaves() {
+			paths = append(paths, l.Path)
+		}
+		return nil, fmt.Errorf("unknown step %q (steps: %s)", path, strings.Join(paths, ", "))
+	}
+	return n, nil
+}
+
+func (r *response) validatePause(ctx workflow.Context, in StepAction) error {
+	n, err := r.stepFor(in.Step)
+	switch {
+	case err != nil:
+		return err
+	case terminal(n.State):
+		return fmt.Errorf("step %s is %s: nothing to pause", in.Step, n.State)
+	case n.Paused:
+		return fmt.Errorf("step %s is already paused", in.Step)
+	}
+	return nil
+}
+
+func (r *response) onPause(ctx workflow.Context, in StepAction) error {
+	n := r.nodes[in.Step]
+	n.Paused = true
+	r.changed(ctx)
+	r.event(ctx, n.Path, "paused", in.Reason, in.By)
+	return nil
+}
+
+func (r *response) validateResume(ctx workflow.Context, in StepAction) error {
+	n, err := r.stepFor(in.Step)
+	if err != nil {
+		return err
+	}
+	if !n.Paused {
+		return fmt.Errorf("step %s is not paused", in.Step)
+	}
+	return nil
+}
+
+func (r *response) onResume(ctx workflow.Context, in StepAction) error {
+	n := r.nodes[in.Step]
+	n.Paused = false
+	r.changed(ctx)
+	r.event(ctx, n.Path, "resumed", in.Reason, in.By)
+	return nil
+}
+
+func (r *response) validateRetry(ctx workflow.Context, in RetryInput) error {
+	n, err := r.stepFor(in.Step)
+	if err != nil {
+		return err
+	}
+	if n.State != StateStalled {
+		return fmt.Errorf("step %s is %s, not stalled: only a stalled step can be retried", in.Step, n.State)
+	}
+	return nil
+}
+
+func (r *response) onRetry(ctx workflow.Context, in RetryInput) error {
+	n := r.nodes[in.Step]
+	if err := workflow.SignalExternalWorkflow(ctx, n.WorkflowID, "", SignalRetry, RetryInput{Step: n.Inner, By: in.By}).Get(ctx, nil); err != nil {
+		return fmt.Errorf("retry %s: %w", in.Step, err)
+	}
+	r.event(ctx, n.Path, "retry-requested", "operator retry of "+n.Inner, in.By)
+	return nil
+}
+
+func (r *response) validateAction(in StepAction, verb string) error {
+	n, err := r.stepFor(in.Step)
+	switch {
+	case err != nil:
+		return err
+	case strings.TrimSpace(in.Reason) == "":
+		return fmt.Errorf("to %s a step, give a reason (--reason)", verb)
+	case terminal(n.State) || n.Held:
+		return fmt.Errorf("step %s is %s: nothing to %s", in.Step, describe(n), verb)
+	}
+	if _, ok := Kinds[n.Type]; !ok {
+		return fmt.Errorf("step %s is a %s: %s one of its steps instead", in.Step, n.Type, verb)
+	}
+	return nil
+}
+
+func describe(n *Node) string {
+	if n.Held {
+		return "holding (lift it instead)"
+	}
+	return n.State
+}
+
+func (r *response) validateSkip(ctx workflow.Context, in StepAction) error {
+	return r.validateAction(in, "skip")
+}
+
+func (r *response) validateAbort(ctx workflow.Context, in StepAction) error {
+	return r.validateAction(in, "abort")
+}
+
+func (r *response) endStep(ctx workflow.Context, in StepAction, state string) error {
+	n := r.nodes[in.Step]
+	if n.WorkflowID != "" {
+		if err := workflow.RequestCancelExternalWorkflow(ctx, n.WorkflowID, "").Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Warn("Cancel step", "step", n.Path, "error", err)
+		}
+	}
+	n.Held = false
+	reason := in.Reason
+	if in.By != "" {
+		reason += " (by " + in.By + ")"
+	}
+	n.State, n.Detail, n.FinishedAt = state, reason, workflow.Now(ctx)
+	r.changed(ctx)
+	r.event(ctx, n.Path, state, in.Reason, in.By)
+	return nil
+}
+
+func (r *response) onSkip(ctx workflow.Context, in StepAction) error {
+	return r.endStep(ctx, in, StateSkipped)
+}
+
+func (r *response) onAbort(ctx workflow.Context, in StepAction) error {
+	return r.endStep(ctx, in, StateAborted)
+}
+
+func (r *response) validateDecide(ctx workflow.Context, in Decision) error {
+	n, err := r.stepFor(in.Step)
+	switch {
+	case err != nil:
+		return err
+	case n.Type != KindApproval:
+		return fmt.Errorf("step %s is a %s step, not an approval", in.Step, n.Type)
+	case n.State != StateAwaitingDecision:
+		return fmt.Errorf("step %s is %s, not awaiting a decision", in.Step, n.State)
+	case in.Decision != "approve" && in.Decision != "reject":
+		return fmt.Errorf("decision %q: want approve or reject", in.Decision)
+	}
+	return nil
+}
+
+func (r *response) onDecide(ctx workflow.Context, in Decision) error {
+	n := r.nodes[in.Step]
+	if in.By == "" {
+		in.By = "command-center"
+	}
+	if err := workflow.SignalExternalWorkflow(ctx, n.WorkflowID, "", SignalDecide, in).Get(ctx, nil); err != nil {
+		return fmt.Errorf("decide %s: %w", in.Step, err)
+	}
+	r.event(ctx, n.Path, in.Decision+"d", in.Reason, in.By)
+	return nil
+}
+
+// changed mirrors the tree into the search attributes and the current
+// details.
+func (r *response) changed(ctx workflow.Context) {
+	step, state := r.focus()
+	if step != r.saStep || state != r.saState {
+		r.saStep, r.saState = step, state
+		_ = workflow.UpsertTypedSearchAttributes(ctx, SAStep.ValueSet(step), SAStepState.ValueSet(state))
+	}
+	if n := 1 + len(r.p.Added); n != r.saPaths {
+		r.saPaths = n
+		var paths []string
+		for _, x := range append([]activities.Area{r.p.Area}, r.p.Added...) {
+			paths = append(paths, store.PathPrefixes(x.Path)...)
+		}
+		slices.Sort(paths)
+		_ = workflow.UpsertTypedSearchAttributes(ctx, SAAreaPath.ValueSet(slices.Compact(paths)))
+	}
+	workflow.SetCurrentDetails(ctx, r.render())
+}
+
+// focus picks what a supervisor should see first: a stalled step, then one
+// awaiting a decision, an overdue one, a running one.
+func (r *response) focus() (string, string) {
+	if r.p.State == ResponseClosed {
+		return "response", StateDone
+	}
+	leaves := r.p.Leaves()
+	for _, want := range []string{StateStalled, StateAwaitingDecision, StateOverdue, StateRunning} {
+		for _, n := range leaves {
+			if n.State == want {
+				return n.Path, want
+			}
+		}
+	}
+	if r.heldCount() > 0 {
+		return "hold", StateAwaitingDecision
+	}
+	return "response", StateRunning
+}
+
+// render writes the markdown the Web UI shows: a line for the response and
+// a table of its steps, area by area.
+func (r *response) render() string {
+	p := r.p
+	var b strings.Builder
+	fmt.Fprintf(&b, "**Response %s** · %s v%d · level %d · %s · %s", p.Incident, p.Runbook, p.Version, p.Level, p.Area.Name, r.stateName())
+	leaves := p.Leaves()
+	counts := map[string]int{}
+	for _, n := range leaves {
+		counts[n.State]++
+	}
+	var parts []string
+	for _, s := range []string{StateDone, StateRunning, StateStalled, StateAwaitingDecision, StateOverdue, StatePending, StateSkipped, StateAborted, StateFailed} {
+		if counts[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
+	if len(parts) > 0 {
+		b.WriteString("\n\nSteps: " + strings.Join(parts, " · "))
+	}
+	if h := r.heldCount(); h > 0 {
+		fmt.Fprintf(&b, " · %d seals holding", h)
+	}
+	b.WriteString("\n\n| Area | Step | State | Detail |\n|---|---|---|---|\n")
+	sort.SliceStable(leaves, func(i, j int) bool { return areaName(leaves[i]) < areaName(leaves[j]) })
+	for i, n := range leaves {
+		if i == 40 {
+			fmt.Fprintf(&b, "| … | %d more | | |\n", len(leaves)-40)
+			break
+		}
+		state := n.State
+		if n.Held {
+			state = "holding"
+		}
+		if n.State == StateStalled || n.Overdue {
+			state = "**" + state + "**"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", areaName(n), n.Path, state, strings.ReplaceAll(n.Detail, "|", "/"))
+	}
+	return b.String()
+}
+
+func areaName(n *Node) string {
+	if n.Area == nil {
+		return "—"
+	}
+	return n.Area.Name
+}
