@@ -26,6 +26,7 @@ type demoOptions struct {
 	dataDir      string
 	incident     string
 	community    string
+	runbook      string
 	timeScale    float64
 	hold         time.Duration
 	temporalPort int
@@ -37,14 +38,18 @@ func (a *app) demoCommand() *cobra.Command {
 	o := demoOptions{}
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Run the whole stack on this machine and seal Longbao's compounds (about a minute)",
+		Short: "Run the whole stack on this machine and play Longbao's level-1 response (about a minute)",
 		Long: `demo starts everything Muster needs on this machine and plays the reference
 response: Temporal's dev server with its Web UI, PostgreSQL (DATABASE_URL if
 set, otherwise a private cluster started from the machine's PostgreSQL
-binaries), a worker, the reference scenario, and the seal of Longbao
-community's six compounds with a time scale, so two hours between compliance
-rounds last ten seconds. After --hold it lifts the seals, prints what was
-recorded, and keeps the UI up until Ctrl-C, which stops everything it started.
+binaries), a worker, the reference scenario and the built-in runbooks. It
+then opens the response to a new incident with the community-outbreak-level-1
+runbook over Longbao community, with a time scale, so two hours between
+checkpoint rounds last ten seconds: residents are told, the six compounds are
+sealed, the schools are told, checkpoint rounds run until two are clean, and
+the runbook asks whether to lift the seals. The demo approves after --hold,
+as the command center would, the seals are lifted, and it prints what was
+recorded. It keeps the UI up until Ctrl-C, which stops everything it started.
 
 State is kept under --data-dir (Temporal's SQLite file, the private cluster,
 logs), so executions of earlier runs stay visible in the UI.`,
@@ -67,9 +72,10 @@ logs), so executions of earlier runs stay visible in the UI.`,
 	f := cmd.Flags()
 	f.StringVar(&o.dataDir, "data-dir", ".muster", "folder for the dev server's database, the private PostgreSQL cluster and logs")
 	f.StringVar(&o.incident, "incident", "", "incident ID (default: xd-MMDD-hhmmss, new on every run)")
-	f.StringVar(&o.community, "community", "longbao", "seal every compound of this area")
+	f.StringVar(&o.community, "community", "longbao", "the area the response covers")
+	f.StringVar(&o.runbook, "runbook", "community-outbreak-level-1", "the runbook to run")
 	f.Float64Var(&o.timeScale, "time-scale", 720, "speed-up of workflow durations (720: two hours in ten seconds)")
-	f.DurationVar(&o.hold, "hold", 45*time.Second, "how long the compounds stay sealed before the demo lifts them")
+	f.DurationVar(&o.hold, "hold", 20*time.Second, "how long the demo waits before approving the lift, as the command center")
 	f.IntVar(&o.temporalPort, "temporal-port", 7233, "port of the Temporal dev server")
 	f.IntVar(&o.uiPort, "ui-port", config.DefaultUIPort, "port of the Temporal Web UI")
 	f.BoolVar(&o.exit, "exit", false, "stop everything once the seals are lifted instead of waiting for Ctrl-C")
@@ -164,48 +170,42 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 	}
 	a.say("Loaded scenario %s: %d areas, %d staff, %d sites, %d residents.", ref.Name, len(rows.Areas), len(rows.Staff), len(rows.Sites), rows.Residents())
 
-	compounds, err := resolveCompounds(ctx, st, nil, o.community)
-	if err != nil {
+	if err := service.PublishBuiltins(ctx, st); err != nil {
 		return err
 	}
-	in := workflows.SealCompoundInput{Incident: o.incident, TimeScale: o.timeScale, RequestedBy: "demo"}
-	for _, ar := range compounds {
-		one := in
-		one.Compound = ar.Code
-		if _, _, err := service.StartSeal(ctx, c, a.cfg.TaskQueue, one, ar); err != nil {
-			return err
-		}
+	area, err := st.AreaByCode(ctx, o.community)
+	if err != nil {
+		return fmt.Errorf("--community %s: %w", o.community, err)
+	}
+	in := workflows.ResponseInput{Incident: o.incident, Runbook: o.runbook, Area: area.Code, TimeScale: o.timeScale, RequestedBy: "demo"}
+	id, _, err := service.StartResponse(ctx, c, a.cfg.TaskQueue, in, fmt.Sprintf("%s · %s", o.runbook, area.Name))
+	if err != nil {
+		return err
 	}
 	ui := fmt.Sprintf("http://localhost:%d", o.uiPort)
 	fmt.Fprintf(a.out, `
-  Incident %s: sealing %d compounds of %s.
+  Incident %s: runbook %s over %s (%s).
   Web UI:   %s/namespaces/%s/workflows
-            filter: MusterIncident = '%s'   (or MusterAreaPath = 'xiaodian/beiying')
-            open a seal for its summary, current details (progress table) and search attributes
-  CLI:      DATABASE_URL='%s' TEMPORAL_ADDRESS=%s bin/starter status %s
+            filter: MusterIncident = '%s'   (or MusterAreaPath = 'xiaodian/beiying', MusterStepState = 'stalled')
+            open %s for the response's summary, its step table (current details) and search attributes;
+            each step is a child workflow under it: the seals are %s/seal/<compound>
+  CLI:      DATABASE_URL='%s' TEMPORAL_ADDRESS=%s bin/starter watch %s
 
-`, o.incident, len(compounds), o.community, ui, copts.Namespace, o.incident,
+`, o.incident, o.runbook, area.Name, area.Path, ui, copts.Namespace, o.incident, id, id,
 		config.RedactedDatabaseURL(dbURL), copts.HostPort, o.incident)
 
-	if err := a.demoWatch(ctx, c, o, len(compounds)); err != nil {
+	if err := a.demoWatch(ctx, c, id, o); err != nil {
 		return err
 	}
-
-	for _, ar := range compounds {
-		if err := update(ctx, c, workflows.SealWorkflowID(o.incident, ar.Code), workflows.UpdateLift,
-			workflows.LiftInput{Reason: "demo: hold period over", By: "demo"}); err != nil {
-			return err
-		}
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	var final workflows.ResponseProgress
+	if err := c.GetWorkflow(rctx, id, "").Get(rctx, &final); err != nil {
+		return fmt.Errorf("waiting for %s to close: %w", id, err)
 	}
-	a.say("Lift sent to %d seals; waiting for them to reopen…", len(compounds))
-	execs, err := targets(ctx, c, o.incident)
-	if err != nil {
-		return err
-	}
-	if err := a.awaitLifted(ctx, c, execs, 2*time.Minute); err != nil {
-		return err
-	}
-	if err := a.demoReport(ctx, c, st, o.incident, compounds); err != nil {
+	fmt.Fprintln(a.out)
+	renderResponse(a.out, final)
+	if err := a.demoReport(ctx, c, st, o.incident); err != nil {
 		return err
 	}
 
@@ -248,107 +248,114 @@ func (a *app) demoPostgres(ctx context.Context, dataDir string) (string, func(),
 	return pg.URL(config.DatabaseName), stop, nil
 }
 
-// demoWatch prints a progress line every two seconds until every compound
-// has been sealed for o.hold.
-func (a *app) demoWatch(ctx context.Context, c client.Client, o demoOptions, n int) error {
+// demoWatch prints a progress line every two seconds. When the runbook asks
+// whether to lift the seals, it answers after o.hold as the command center
+// would, and returns once the response is closing.
+func (a *app) demoWatch(ctx context.Context, c client.Client, id string, o demoOptions) error {
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
-	var allSealedAt time.Time
+	var askedAt time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
 		}
-		execs, err := targets(ctx, c, o.incident)
-		if isNoExecutions(err) {
-			continue // visibility catches up within a moment
-		}
+		p, err := queryResponse(ctx, c, id)
 		if err != nil {
 			return err
 		}
-		ps, err := queryAll(ctx, c, execs)
-		if err != nil {
-			return err
+		a.say("%s", demoLine(p))
+		switch {
+		case p.State == workflows.ResponseClosed || p.State == workflows.ResponseLifting:
+			return nil
+		case p.Root != nil && p.Root.State != "" && p.Root.State != workflows.StateRunning && p.Root.State != workflows.StatePending:
+			// The runbook ended without lifting (a rejected approval):
+			// the command center lifts the response.
+			a.say("The runbook ended with the seals held; lifting the response: starter lift %s --reason ...", o.incident)
+			return update(ctx, c, id, workflows.UpdateLift, workflows.LiftInput{Reason: "demo: runbook ended", By: "demo"})
 		}
-		sealed, gates, staff, roads, rounds, passed, checked, stalled := 0, 0, 0, 0, 0, 0, 0, 0
-		for _, p := range ps {
-			if p.Phase == workflows.PhaseSealed {
-				sealed++
-			}
-			for _, cp := range p.Checkpoints {
-				gates++
-				staff += cp.Staff
-			}
-			roads += p.RoadsClosed
-			rounds += p.ComplianceRounds
-			passed += p.LastCompliance.Passed
-			checked += p.LastCompliance.Checked
-			for _, st := range p.Steps {
-				if st.State == workflows.StateStalled {
-					stalled++
-				}
-			}
+		ask := p.Find("approve-lift")
+		if ask == nil || ask.State != workflows.StateAwaitingDecision {
+			continue
 		}
-		line := fmt.Sprintf("%d/%d sealed · %d checkpoints · %d staff on duty · %d road closures · %d compliance rounds (last: %d/%d passed)",
-			sealed, n, gates, staff, roads, rounds, passed, checked)
-		if stalled > 0 {
-			line += fmt.Sprintf(" · %d STALLED (see `starter status %s`)", stalled, o.incident)
+		if askedAt.IsZero() {
+			askedAt = time.Now()
+			a.say("The runbook asks the command center: lift the seals? The demo approves in %s, as you would with:", o.hold)
+			a.say("  starter step decide %s approve-lift approve --reason \"two clean rounds\"", o.incident)
 		}
-		a.say("%s", line)
-		if sealed == n && len(ps) == n {
-			if allSealedAt.IsZero() {
-				allSealedAt = time.Now()
+		if time.Since(askedAt) >= o.hold {
+			if err := update(ctx, c, id, workflows.UpdateDecide, workflows.Decision{Step: "approve-lift", Decision: "approve", By: "demo", Reason: "two clean rounds"}); err != nil {
+				return err
 			}
-			if time.Since(allSealedAt) >= o.hold {
-				return nil
-			}
+			a.say("Approved; the lift step lifts every seal.")
 		}
 	}
 }
 
-// demoReport prints the seals' final state, the rows they wrote and what the
-// visibility API reports.
-func (a *app) demoReport(ctx context.Context, c client.Client, st *store.Store, incident string, compounds []store.Area) error {
-	execs, err := targets(ctx, c, incident)
-	if err != nil {
-		return err
-	}
-	ps, err := queryAll(ctx, c, execs)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(a.out)
-	if err := renderSeals(a.out, execs, ps); err != nil {
-		return err
-	}
-	var total store.SealRecords
-	for _, ar := range compounds {
-		r, err := st.SealRecords(ctx, incident, ar.ID)
-		if err != nil {
-			return err
+// demoLine sums up a response in one line.
+func demoLine(p workflows.ResponseProgress) string {
+	counts := map[string]int{}
+	seals, holding := 0, 0
+	for _, n := range p.Leaves() {
+		counts[n.State]++
+		if n.Type == workflows.KindSeal {
+			seals++
+			if n.Held {
+				holding++
+			}
 		}
-		total.Checkpoints += r.Checkpoints
-		total.StaffAssigned += r.StaffAssigned
-		total.RoadClosures += r.RoadClosures
-		total.DisinfectionTasks += r.DisinfectionTasks
-		total.ComplianceChecks += r.ComplianceChecks
-		total.ComplianceFailed += r.ComplianceFailed
-		total.Notices += r.Notices
 	}
-	evs, err := st.Events(ctx, incident, "")
+	line := fmt.Sprintf("%s · steps: %d done, %d running", p.State, counts[workflows.StateDone], counts[workflows.StateRunning])
+	if seals > 0 {
+		line += fmt.Sprintf(" · seals: %d of %d holding", holding, seals)
+	}
+	if r := p.Find("rounds"); r != nil && r.Round > 0 {
+		line += fmt.Sprintf(" · rounds: %d (%s)", r.Round, r.Detail)
+	}
+	for _, s := range []string{workflows.StateStalled, workflows.StateOverdue, workflows.StateAwaitingDecision} {
+		if counts[s] > 0 {
+			line += fmt.Sprintf(" · %d %s", counts[s], s)
+		}
+	}
+	return line
+}
+
+// demoReport prints the rows the response wrote and what the visibility
+// API reports.
+func (a *app) demoReport(ctx context.Context, c client.Client, st *store.Store, incident string) error {
+	var r struct {
+		Checkpoints int `db:"checkpoints"`
+		Staff       int `db:"staff"`
+		Closures    int `db:"closures"`
+		Disinfected int `db:"disinfected"`
+		Checks      int `db:"checks"`
+		Failed      int `db:"failed"`
+		Notices     int `db:"notices"`
+		Events      int `db:"events"`
+	}
+	if err := st.DB().GetContext(ctx, &r, `SELECT
+		(SELECT count(*) FROM checkpoints WHERE incident = $1) AS checkpoints,
+		(SELECT count(*) FROM checkpoint_staff cs JOIN checkpoints c ON c.id = cs.checkpoint_id WHERE c.incident = $1) AS staff,
+		(SELECT count(*) FROM road_closures WHERE incident = $1) AS closures,
+		(SELECT count(*) FROM disinfection_tasks WHERE incident = $1) AS disinfected,
+		(SELECT count(*) FROM compliance_checks WHERE incident = $1) AS checks,
+		(SELECT count(*) FROM compliance_checks WHERE incident = $1 AND NOT passed) AS failed,
+		(SELECT count(*) FROM notices WHERE incident = $1) AS notices,
+		(SELECT count(*) FROM step_events WHERE incident = $1) AS events`, incident); err != nil {
+		return err
+	}
+	execs, err := listExecutions(ctx, c, workflows.SAIncident.GetName()+" = "+quote(incident))
 	if err != nil {
 		return err
 	}
-	done := 0
+	types := map[string]int{}
 	for _, e := range execs {
-		if e.StepState == workflows.StateDone {
-			done++
-		}
+		types[e.Status]++
 	}
 	fmt.Fprintf(a.out, "\n  Recorded in PostgreSQL: %d checkpoints, %d staff assignments, %d road closures, %d disinfection tasks, %d compliance checks (%d failed), %d notices, %d events in the log.\n",
-		total.Checkpoints, total.StaffAssigned, total.RoadClosures, total.DisinfectionTasks, total.ComplianceChecks, total.ComplianceFailed, total.Notices, len(evs))
-	fmt.Fprintf(a.out, "  Visibility: %d executions with MusterIncident = '%s', %d with MusterStepState = 'done'.\n", len(execs), incident, done)
+		r.Checkpoints, r.Staff, r.Closures, r.Disinfected, r.Checks, r.Failed, r.Notices, r.Events)
+	fmt.Fprintf(a.out, "  Visibility: %d executions with MusterIncident = '%s' (%d completed).\n", len(execs), incident, types["completed"])
 	fmt.Fprintf(a.out, "  Event log: starter events %s\n", incident)
 	return nil
 }

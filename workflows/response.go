@@ -681,7 +681,7 @@ func (r *response) repeat(ctx workflow.Context, n *Node, st *runbook.Step, area 
 		for i := len(n.Children) - 1; i >= 0 && rp.Until.Holds(n.Children[i].Outputs[rp.Until.Output]); i-- {
 			met++
 		}
-		n.Detail = fmt.Sprintf("round %d: %s = %g (%d of %d rounds in a row meet %s)", round, rp.Until.Output, v, min(met, need), need, rp.Until)
+		n.Detail = fmt.Sprintf("round %d: %s = %g · %d of %d rounds in a row meet the condition", round, rp.Until.Output, v, min(met, need), need)
 		n.NextAt = workflow.Now(ctx).Add(scaled(rp.Every.D(), r.in.TimeScale))
 		r.changed(ctx)
 		if met >= need {
