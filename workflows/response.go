@@ -285,7 +285,9 @@ func Response(ctx workflow.Context, in ResponseInput) (ResponseProgress, error) 
 			return r.p, err
 		}
 		if r.lift == nil && !(r.treeDone && r.heldCount() == 0) {
-			cancelTree()
+			// Continue as new at a quiet moment: no activity, child start or
+			// signal of the response in flight, no update being handled.
+			// Steps carry on and report to the new run.
 			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && r.inflight == 0 }); err != nil {
 				return r.p, err
 			}
@@ -517,11 +519,7 @@ func (r *response) sequence(ctx workflow.Context, n *Node, list []runbook.Step, 
 					r.finish(ctx, rest, StateSkipped, "not run: "+c.Path+" "+outcome(c))
 				}
 			}
-			state := c.State
-			if state == StateDone {
-				state = StateDone
-			}
-			r.finish(ctx, n, state, "stopped at "+c.Path+": "+outcome(c))
+			r.finish(ctx, n, c.State, "stopped at "+c.Path+": "+outcome(c))
 			return nil
 		}
 	}
@@ -619,6 +617,9 @@ func (r *response) forEach(ctx workflow.Context, n *Node, st *runbook.Step, area
 			}
 		}
 		areas, err := selectAreas(under)
+		if err != nil && ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if err != nil {
 			r.finish(ctx, n, StateFailed, "select areas: "+rootMessage(err))
 			return nil
@@ -738,6 +739,9 @@ func (r *response) leaf(ctx workflow.Context, n *Node, st *runbook.Step, area *a
 			Title: titleOf(st, n), Params: st.Params, Area: area, TimeScale: r.in.TimeScale, Retry: st.Retry,
 		}
 		if err := r.startChild(ctx, n, b, in); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			r.finish(ctx, n, StateFailed, "could not start: "+rootMessage(err))
 			return nil
 		}
@@ -775,8 +779,11 @@ func (r *response) startChild(ctx workflow.Context, n *Node, b binding, in StepI
 		),
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	r.inflight++
 	fut := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(dctx, opts), b.name, b.input(in))
-	if err := fut.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+	err := fut.GetChildWorkflowExecution().Get(dctx, nil)
+	r.inflight--
+	if err != nil {
 		return err
 	}
 	n.WorkflowID = id
@@ -931,11 +938,13 @@ func (r *response) heldCount() int { return len(r.held("")) }
 
 // liftSteps lifts held steps and waits until each has ended.
 func (r *response) liftSteps(ctx workflow.Context, targets []*Node, lift LiftInput) {
+	r.inflight++
 	for _, t := range targets {
 		if err := workflow.SignalExternalWorkflow(ctx, t.WorkflowID, "", SignalLift, lift).Get(ctx, nil); err != nil {
 			workflow.GetLogger(ctx).Error("Lift", "step", t.Path, "error", err)
 		}
 	}
+	r.inflight--
 	_ = workflow.Await(ctx, func() bool {
 		for _, t := range targets {
 			if !terminal(t.State) || t.Held {

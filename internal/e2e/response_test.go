@@ -315,3 +315,57 @@ steps:
 		return p2.Version == 2 && p2.Find("extra") == nil && p2.Find("hold-on") != nil, fmt.Sprintf("version %d", p2.Version)
 	})
 }
+
+// A response whose history grows past its limit continues as new and
+// carries on: steps report to the new run, the tree is kept.
+func TestResponseContinuesAsNew(t *testing.T) {
+	s := newStack(t)
+	ctx := context.Background()
+	if err := service.PublishBuiltins(ctx, s.st); err != nil {
+		t.Fatal(err)
+	}
+	incident := pgtest.Name("can")
+	in := workflows.ResponseInput{Incident: incident, Runbook: "community-outbreak-level-1", Area: "longbao", TimeScale: 3600, HistoryLimit: 150}
+	id, _, err := service.StartResponse(ctx, s.c, s.taskQueue, in, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 90*time.Second, "awaiting the lift decision", func() (bool, string) {
+		n := s.responseProgress(t, id).Find("approve-lift")
+		if n == nil {
+			return false, "not reached"
+		}
+		return n.State == workflows.StateAwaitingDecision, n.State
+	})
+	if err := sendUpdate(ctx, s.c, id, workflows.UpdateDecide, workflows.Decision{Step: "approve-lift", Decision: "approve"}); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	var final workflows.ResponseProgress
+	if err := s.c.GetWorkflow(rctx, id, "").Get(rctx, &final); err != nil {
+		t.Fatalf("response result = %v", err)
+	}
+	for _, n := range final.Leaves() {
+		if n.State != workflows.StateDone || n.Held {
+			t.Errorf("step %s = %s (held %v), want done", n.Path, n.State, n.Held)
+		}
+	}
+	var runs int
+	eventually(t, 20*time.Second, "runs listed", func() (bool, string) {
+		resp, err := s.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: fmt.Sprintf("WorkflowId = '%s'", id)})
+		if err != nil {
+			return false, err.Error()
+		}
+		runs = len(resp.GetExecutions())
+		return runs > 1, fmt.Sprintf("%d runs", runs)
+	})
+	var dupes int
+	if err := s.st.DB().GetContext(ctx, &dupes, `SELECT count(*) FROM (SELECT gate_id FROM checkpoints WHERE incident = $1 GROUP BY gate_id HAVING count(*) > 1) d`, incident); err != nil {
+		t.Fatal(err)
+	}
+	if dupes != 0 {
+		t.Errorf("%d gates with more than one checkpoint, want none", dupes)
+	}
+	t.Logf("%d runs", runs)
+}
