@@ -2,8 +2,10 @@ package workflows
 
 import (
 	"log/slog"
+	"os"
 	"testing"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -19,5 +21,29 @@ func TestReplaySealCompound(t *testing.T) {
 	logger := log.NewStructuredLogger(slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err := r.ReplayWorkflowHistoryFromJSONFile(logger, "testdata/seal-compound.json"); err != nil {
 		t.Fatalf("replay of testdata/seal-compound.json = %v", err)
+	}
+}
+
+// TestReplayResponse replays a real response (recorded from `starter demo`:
+// the community-outbreak-level-1 runbook over Longbao, from the first
+// notice to the lift). Its child workflow IDs derive from its own ID, so the
+// replay runs under the recorded ID.
+func TestReplayResponse(t *testing.T) {
+	f, err := os.Open("testdata/response-level-1.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	history, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := worker.NewWorkflowReplayer()
+	r.RegisterWorkflowWithOptions(Response, workflow.RegisterOptions{Name: ResponseName})
+	logger := log.NewStructuredLogger(slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err := r.ReplayWorkflowHistoryWithOptions(logger, history, worker.ReplayWorkflowHistoryOptions{
+		OriginalExecution: workflow.Execution{ID: "response/xd-1128-184002", RunID: "replay"},
+	}); err != nil {
+		t.Fatalf("replay of testdata/response-level-1.json = %v", err)
 	}
 }
