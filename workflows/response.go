@@ -241,10 +241,13 @@ type response struct {
 	inflight int
 	// areasAdded grows with each added area; for_each steps watch it.
 	areasAdded int
-	saStep     string
-	saState    string
-	saPaths    int
-	events     int
+	// recordStates is set for responses that record running and holding
+	// in the responses table (workflow version "response-states" ≥ 1).
+	recordStates bool
+	saStep       string
+	saState      string
+	saPaths      int
+	events       int
 }
 
 // Response runs an incident's response: it pins a runbook version, runs its
@@ -266,6 +269,12 @@ func Response(ctx workflow.Context, in ResponseInput) (ResponseProgress, error) 
 	}
 	workflow.Go(ctx, r.receiveReports)
 	r.changed(ctx)
+	// Responses started before version 1 record only their close in the
+	// responses table; later ones record running and holding too.
+	r.recordStates = workflow.GetVersion(ctx, "response-states", workflow.DefaultVersion, 1) >= 1
+	if r.recordStates && in.Resume == nil {
+		r.setState(ctx, ResponseRunning, fmt.Sprintf("runbook %s v%d over %s", r.p.Runbook, r.p.Version, r.p.Area.Path))
+	}
 
 	treeCtx, cancelTree := workflow.WithCancel(ctx)
 	if !r.treeDone {
@@ -273,6 +282,12 @@ func Response(ctx workflow.Context, in ResponseInput) (ResponseProgress, error) 
 			root := &runbook.Step{ID: "", Sequence: r.def.Steps}
 			if err := r.exec(ctx, r.p.Root, root, nil); err == nil {
 				r.treeDone = true
+				if h := r.heldCount(); h > 0 && r.lift == nil {
+					r.p.State = ResponseHolding
+					if r.recordStates {
+						r.setState(ctx, ResponseHolding, fmt.Sprintf("runbook done; %d seals hold until the response is lifted", h))
+					}
+				}
 				r.changed(ctx)
 			}
 		})

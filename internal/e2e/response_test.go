@@ -203,6 +203,21 @@ func TestCommunityOutbreakLevel1EndToEnd(t *testing.T) {
 		if open != 0 || closures != 0 || topics != 4 {
 			t.Errorf("after the lift: %d open checkpoints, %d road closures in force, %d notice topics; want 0, 0, 4", open, closures, topics)
 		}
+		var state string
+		var version int
+		if err := db.QueryRowContext(ctx, `SELECT state, runbook_version FROM responses WHERE incident = $1`, incident).Scan(&state, &version); err != nil {
+			t.Fatal(err)
+		}
+		if state != "closed" || version != 1 {
+			t.Errorf("responses row = %s, version %d; want closed, version 1", state, version)
+		}
+		var running int
+		if err := db.GetContext(ctx, &running, `SELECT count(*) FROM step_events WHERE incident = $1 AND step = 'response' AND state = 'running'`, incident); err != nil {
+			t.Fatal(err)
+		}
+		if running != 1 {
+			t.Errorf("response running events = %d, want 1", running)
+		}
 		var stallNotices int
 		if err := db.GetContext(ctx, &stallNotices, `SELECT count(*) FROM notices WHERE incident = $1 AND kind LIKE 'stalled/%'`, incident); err != nil {
 			t.Fatal(err)
