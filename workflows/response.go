@@ -924,7 +924,11 @@ func (r *response) watch(ctx workflow.Context, n *Node, st *runbook.Step) {
 			continue
 		}
 		n.Escalated = al.index + 1
-		msg := al.e.Message
+		place := r.p.Area.Name
+		if n.Area != nil {
+			place = n.Area.Name
+		}
+		msg := strings.NewReplacer("{incident}", r.in.Incident, "{area}", place).Replace(al.e.Message)
 		if msg == "" {
 			msg = fmt.Sprintf("Step %s of incident %s is still not done after %s.", n.Path, r.in.Incident, al.e.After.D())
 		}
