@@ -59,7 +59,11 @@ func (a *Activities) OpenResponse(ctx context.Context, in OpenResponseInput) (Op
 	if err != nil {
 		return OpenResponseResult{}, classify(err)
 	}
-	e := in.Ref.event("response", "opened", fmt.Sprintf("runbook %s version %d over %s, level %d", rb.Name, rb.Version, area.Path, in.Level))
+	level := "the runbook's level"
+	if in.Level > 0 {
+		level = fmt.Sprintf("level %d", in.Level)
+	}
+	e := in.Ref.event("response", "opened", fmt.Sprintf("runbook %s version %d over %s, %s", rb.Name, rb.Version, area.Path, level))
 	if err := a.Store.OpenRunbookResponse(ctx, store.Response{Incident: in.Ref.Incident, Runbook: rb.Name, Level: in.Level, AreaPath: area.Path}, rb.Version, e); err != nil {
 		return OpenResponseResult{}, err
 	}

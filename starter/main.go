@@ -96,6 +96,7 @@ profile variables for Temporal; MUSTER_TASK_QUEUE names the workers' queue.`,
 		a.watchCommand(),
 		a.escalateCommand(),
 		a.addAreaCommand(),
+		a.serveCommand(),
 	)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see `%s --help`)", err, cmd.CommandPath())

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
+	"github.com/musterhq/muster/internal/api"
 	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
 )
@@ -64,7 +65,7 @@ when the compound is not sealed (still being set up, or already lifted).`,
 			var lifted []execution
 			var refused []string
 			for _, e := range execs {
-				if !e.running() {
+				if !running(e) {
 					if len(execs) == 1 {
 						return fmt.Errorf("%s is %s, not sealed: nothing to lift", e.ID, e.Status)
 					}
@@ -98,30 +99,12 @@ when the compound is not sealed (still being set up, or already lifted).`,
 	return cmd
 }
 
-// update sends a validated update and waits until the workflow has accepted
-// or rejected it.
+// update sends a validated update and waits until the workflow has carried
+// it out or refused it; a refusal carries the validator's words.
 func update(ctx context.Context, c client.Client, id, name string, arg any) error {
 	uctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	h, err := c.UpdateWorkflow(uctx, client.UpdateWorkflowOptions{
-		WorkflowID: id, UpdateName: name, Args: []any{arg}, WaitForStage: client.WorkflowUpdateStageAccepted,
-	})
-	if err != nil {
-		return fmt.Errorf("%s refused: %w", name, unwrapApp(err))
-	}
-	if err := h.Get(uctx, nil); err != nil {
-		return fmt.Errorf("%s failed: %w", name, unwrapApp(err))
-	}
-	return nil
-}
-
-// unwrapApp keeps the validator's own words from an update's error.
-func unwrapApp(err error) error {
-	msg := err.Error()
-	if i := strings.LastIndex(msg, "(type: "); i > 0 {
-		msg = strings.TrimSpace(msg[:i])
-	}
-	return errors.New(msg)
+	return api.Update(uctx, c, id, name, arg, nil)
 }
 
 func (a *app) awaitLifted(ctx context.Context, c client.Client, execs []execution, wait time.Duration) error {

@@ -5,77 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
-	commonpb "go.temporal.io/api/common/v1"
-	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
 
+	"github.com/musterhq/muster/internal/api"
 	"github.com/musterhq/muster/workflows"
 )
 
 // execution is one Muster workflow execution as visibility reports it.
-type execution struct {
-	ID        string    `json:"workflow_id"`
-	RunID     string    `json:"run_id"`
-	Status    string    `json:"status"`
-	Incident  string    `json:"incident"`
-	Runbook   string    `json:"runbook"`
-	Step      string    `json:"step"`
-	StepState string    `json:"step_state"`
-	AreaPath  []string  `json:"area_path"`
-	Level     int64     `json:"level"`
-	StartedAt time.Time `json:"started_at"`
-	ClosedAt  time.Time `json:"closed_at,omitzero"`
-}
+type execution = api.Execution
 
-func (e execution) running() bool { return e.Status == "running" }
+func running(e execution) bool { return e.Status == "running" }
 
 // listExecutions runs a visibility query, newest first.
 func listExecutions(ctx context.Context, c client.Client, query string) ([]execution, error) {
-	var out []execution
-	var token []byte
-	for {
-		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, NextPageToken: token, PageSize: 500})
-		if err != nil {
-			return nil, fmt.Errorf("list executions (%s): %w", query, err)
-		}
-		for _, ex := range resp.GetExecutions() {
-			e := execution{
-				ID:        ex.GetExecution().GetWorkflowId(),
-				RunID:     ex.GetExecution().GetRunId(),
-				Status:    statusName(ex.GetStatus()),
-				StartedAt: ex.GetStartTime().AsTime(),
-			}
-			if ex.GetCloseTime() != nil {
-				e.ClosedAt = ex.GetCloseTime().AsTime()
-			}
-			fields := ex.GetSearchAttributes().GetIndexedFields()
-			decode(fields, workflows.SAIncident.GetName(), &e.Incident)
-			decode(fields, workflows.SARunbook.GetName(), &e.Runbook)
-			decode(fields, workflows.SAStep.GetName(), &e.Step)
-			decode(fields, workflows.SAStepState.GetName(), &e.StepState)
-			decode(fields, workflows.SAAreaPath.GetName(), &e.AreaPath)
-			decode(fields, workflows.SALevel.GetName(), &e.Level)
-			out = append(out, e)
-		}
-		token = resp.GetNextPageToken()
-		if len(token) == 0 {
-			return out, nil
-		}
-	}
-}
-
-func decode(fields map[string]*commonpb.Payload, name string, into any) {
-	if p, ok := fields[name]; ok {
-		_ = converter.GetDefaultDataConverter().FromPayload(p, into)
-	}
-}
-
-func statusName(s enums.WorkflowExecutionStatus) string {
-	return strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(s.String(), "WORKFLOW_EXECUTION_STATUS_"), "_", "-"))
+	return api.ListExecutions(ctx, c, query)
 }
 
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "") + "'" }
@@ -89,11 +33,7 @@ func targets(ctx context.Context, c client.Client, idOrIncident string) ([]execu
 			return nil, fmt.Errorf("no execution %s: %v (list them with `starter list`)", idOrIncident, err)
 		}
 		info := desc.GetWorkflowExecutionInfo()
-		e := execution{ID: idOrIncident, RunID: info.GetExecution().GetRunId(), Status: statusName(info.GetStatus()), StartedAt: info.GetStartTime().AsTime()}
-		fields := info.GetSearchAttributes().GetIndexedFields()
-		decode(fields, workflows.SAIncident.GetName(), &e.Incident)
-		decode(fields, workflows.SAStep.GetName(), &e.Step)
-		decode(fields, workflows.SAStepState.GetName(), &e.StepState)
+		e := execution{ID: idOrIncident, RunID: info.GetExecution().GetRunId(), Status: api.StatusName(info.GetStatus()), StartedAt: info.GetStartTime().AsTime()}
 		return []execution{e}, nil
 	}
 	if err := workflows.ValidIncident(idOrIncident); err != nil {

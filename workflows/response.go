@@ -320,7 +320,9 @@ func Response(ctx workflow.Context, in ResponseInput) (ResponseProgress, error) 
 	r.p.FinishedAt = workflow.Now(ctx)
 	r.setState(ctx, ResponseClosed, "response closed")
 	r.changed(ctx)
-	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+	// Events and notices still being written (a step's last transition,
+	// say) would be lost if the response ended before them.
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && r.inflight == 0 }); err != nil {
 		return r.p, err
 	}
 	return r.p, nil
@@ -359,8 +361,26 @@ func (r *response) open(ctx workflow.Context) error {
 		Root: &Node{Path: "", ID: def.Name, Title: def.Title, Type: "sequence", State: StatePending},
 	}
 	r.index(r.p.Root)
+	r.build(r.p.Root, def.Steps)
 	return workflow.UpsertTypedSearchAttributes(ctx,
 		SAIncident.ValueSet(r.in.Incident), SARunbook.ValueSet(opened.Runbook), SALevel.ValueSet(int64(level)))
+}
+
+// build adds the steps known before they run, so supervisors see what is
+// to come and operators can pause a step before it starts. Areas of a
+// for_each and rounds of a repeat are added when they start.
+func (r *response) build(parent *Node, steps []runbook.Step) {
+	for i := range steps {
+		st := &steps[i]
+		n := r.child(parent, join(parent.Path, st.ID), st.ID, stepType(st), nil)
+		n.Title = st.Title
+		switch {
+		case len(st.Sequence) > 0:
+			r.build(n, st.Sequence)
+		case len(st.Parallel) > 0:
+			r.build(n, st.Parallel)
+		}
+	}
 }
 
 func (r *response) index(n *Node) {
@@ -1310,7 +1330,7 @@ func (r *response) onDecide(ctx workflow.Context, in Decision) error {
 	if err := workflow.SignalExternalWorkflow(ctx, n.WorkflowID, "", SignalDecide, in).Get(ctx, nil); err != nil {
 		return fmt.Errorf("decide %s: %w", in.Step, err)
 	}
-	r.event(ctx, n.Path, in.Decision+"d", in.Reason, in.By)
+	r.event(ctx, n.Path, pastTense(in.Decision), in.Reason, in.By)
 	return nil
 }
 

@@ -327,7 +327,8 @@ steps:
 	}
 	eventually(t, 30*time.Second, "second response on version 2", func() (bool, string) {
 		p2 := s.responseProgress(t, id2)
-		return p2.Version == 2 && p2.Find("extra") == nil && p2.Find("hold-on") != nil, fmt.Sprintf("version %d", p2.Version)
+		extra := p2.Find("extra")
+		return p2.Version == 2 && extra != nil && extra.State == workflows.StatePending, fmt.Sprintf("version %d", p2.Version)
 	})
 }
 

@@ -15,6 +15,10 @@ import (
 	"github.com/musterhq/muster/workflows"
 )
 
+// ErrEnded marks a trigger for a workflow ID whose execution has ended: an
+// incident's response, or a compound's seal within it, runs once.
+var ErrEnded = errors.New("already ended")
+
 // StartSeal starts a seal, or finds the running one for the same incident
 // and compound.
 func StartSeal(ctx context.Context, c client.Client, taskQueue string, in workflows.SealCompoundInput, ar store.Area) (id string, existing bool, err error) {
@@ -40,14 +44,14 @@ func StartSeal(ctx context.Context, c client.Client, taskQueue string, in workfl
 		if desc.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
 			return id, true, nil
 		}
-		return id, false, fmt.Errorf("%s has already run and ended (%s); a compound is sealed once per incident: use a new incident ID",
-			id, strings.ToLower(strings.TrimPrefix(desc.GetWorkflowExecutionInfo().GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_")))
+		return id, false, fmt.Errorf("%s has already run and ended (%s); a compound is sealed once per incident: use a new incident ID: %w",
+			id, strings.ToLower(strings.TrimPrefix(desc.GetWorkflowExecutionInfo().GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_")), ErrEnded)
 	}
 	// A trigger racing this one is answered with the running seal.
 	if _, err := c.ExecuteWorkflow(ctx, opts, workflows.SealCompoundName, in); err != nil {
 		var already *serviceerror.WorkflowExecutionAlreadyStarted
 		if errors.As(err, &already) {
-			return id, false, fmt.Errorf("%s has already run and ended; a compound is sealed once per incident: use a new incident ID", id)
+			return id, false, fmt.Errorf("%s has already run and ended; a compound is sealed once per incident: use a new incident ID: %w", id, ErrEnded)
 		}
 		return id, false, fmt.Errorf("start %s: %w", id, err)
 	}
@@ -62,8 +66,8 @@ func StartResponse(ctx context.Context, c client.Client, taskQueue string, in wo
 		if desc.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
 			return id, true, nil
 		}
-		return id, false, fmt.Errorf("the response to incident %s has already ended (%s); open a new incident ID",
-			in.Incident, strings.ToLower(strings.TrimPrefix(desc.GetWorkflowExecutionInfo().GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_")))
+		return id, false, fmt.Errorf("the response to incident %s has already ended (%s); open a new incident ID: %w",
+			in.Incident, strings.ToLower(strings.TrimPrefix(desc.GetWorkflowExecutionInfo().GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_")), ErrEnded)
 	}
 	level := in.Level
 	if level == 0 {
@@ -87,7 +91,7 @@ func StartResponse(ctx context.Context, c client.Client, taskQueue string, in wo
 	if _, err := c.ExecuteWorkflow(ctx, opts, workflows.ResponseName, in); err != nil {
 		var already *serviceerror.WorkflowExecutionAlreadyStarted
 		if errors.As(err, &already) {
-			return id, false, fmt.Errorf("the response to incident %s has already ended; open a new incident ID", in.Incident)
+			return id, false, fmt.Errorf("the response to incident %s has already ended; open a new incident ID: %w", in.Incident, ErrEnded)
 		}
 		return id, false, fmt.Errorf("start %s: %w", id, err)
 	}

@@ -1,0 +1,289 @@
+// Package api is Muster's HTTP API: the command center's operations (open
+// and steer responses, read progress, events, runbooks and areas) as JSON
+// over HTTP, described by the OpenAPI document served at /openapi.json.
+// `starter serve` runs it; docs/api.md shows every endpoint with curl.
+package api
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/musterhq/muster/internal/store"
+)
+
+// Settings of `starter serve`, read from the environment.
+const (
+	// EnvToken names the variable holding the bearer token every request
+	// (except /healthz and /openapi.json) must carry.
+	EnvToken = "MUSTER_API_TOKEN"
+	// EnvAddr names the variable holding the listen address, when no
+	// --addr flag is given.
+	EnvAddr = "MUSTER_API_ADDR"
+	// DefaultAddr is where the API listens unless told otherwise: the
+	// loopback interface, so exposing it is a decision.
+	DefaultAddr = "127.0.0.1:8080"
+)
+
+// MaxBodyBytes is the largest request body the API reads.
+const MaxBodyBytes = 1 << 20
+
+// Timeouts of the calls the API makes to Temporal on a request's behalf.
+const (
+	queryTimeout  = 10 * time.Second
+	updateTimeout = 30 * time.Second
+	healthTimeout = 3 * time.Second
+)
+
+//go:embed openapi.json
+var openAPIDocument []byte
+
+// OpenAPI returns the OpenAPI 3.1 document describing the API.
+func OpenAPI() []byte { return openAPIDocument }
+
+// Options is what a Server needs.
+type Options struct {
+	Store    *store.Store
+	Temporal client.Client
+	// TaskQueue is the workers' task queue; responses start on it.
+	TaskQueue string
+	// Token is the bearer token requests must carry.
+	Token string
+	// Logger receives one line per request; nil discards them.
+	Logger *slog.Logger
+}
+
+// Server serves the API. Build it with New.
+type Server struct {
+	st        *store.Store
+	tc        client.Client
+	taskQueue string
+	tokenHash [sha256.Size]byte
+	log       *slog.Logger
+	mux       *http.ServeMux
+}
+
+// New returns a Server; it refuses to build one without a token, a store,
+// a Temporal client or a task queue.
+func New(o Options) (*Server, error) {
+	switch {
+	case strings.TrimSpace(o.Token) == "":
+		return nil, fmt.Errorf("the API needs a bearer token: set %s (e.g. export %s=$(openssl rand -hex 32))", EnvToken, EnvToken)
+	case o.Store == nil:
+		return nil, errors.New("api: no store")
+	case o.Temporal == nil:
+		return nil, errors.New("api: no Temporal client")
+	case strings.TrimSpace(o.TaskQueue) == "":
+		return nil, errors.New("api: no task queue")
+	}
+	s := &Server{st: o.Store, tc: o.Temporal, taskQueue: o.TaskQueue, tokenHash: sha256.Sum256([]byte(o.Token)), log: o.Logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.mux = s.newMux()
+	return s, nil
+}
+
+func (s *Server) newMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	for _, rt := range s.routes() {
+		mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt))
+	}
+	return mux
+}
+
+// Route is one endpoint of the API.
+type Route struct {
+	Method string
+	// Path is a net/http pattern path, which is also the OpenAPI path.
+	Path    string
+	Summary string
+	// Public routes need no token.
+	Public bool
+	h      func(http.ResponseWriter, *http.Request) error
+}
+
+// Routes lists the API's endpoints, in the order the docs present them.
+func Routes() []Route {
+	rs := (&Server{}).routes()
+	for i := range rs {
+		rs[i].h = nil
+	}
+	return rs
+}
+
+func (s *Server) routes() []Route {
+	return []Route{
+		{Method: "GET", Path: "/healthz", Summary: "Check the database and Temporal (no token)", Public: true, h: s.health},
+		{Method: "GET", Path: "/openapi.json", Summary: "This API's OpenAPI 3.1 document (no token)", Public: true, h: s.openAPI},
+		{Method: "POST", Path: "/v1/responses", Summary: "Open an incident's response with a runbook", h: s.startResponse},
+		{Method: "GET", Path: "/v1/responses", Summary: "List responses by area, step state, running", h: s.listResponses},
+		{Method: "GET", Path: "/v1/responses/{incident}", Summary: "A response's progress tree", h: s.getResponse},
+		{Method: "GET", Path: "/v1/responses/{incident}/events", Summary: "An incident's event log", h: s.events},
+		{Method: "POST", Path: "/v1/responses/{incident}/lift", Summary: "Lift a response", h: s.lift},
+		{Method: "POST", Path: "/v1/responses/{incident}/escalate", Summary: "Change a response's level", h: s.escalate},
+		{Method: "POST", Path: "/v1/responses/{incident}/areas", Summary: "Widen a response to another area", h: s.addArea},
+		{Method: "POST", Path: "/v1/responses/{incident}/steps/retry", Summary: "Retry a stalled step now", h: s.retryStep},
+		{Method: "POST", Path: "/v1/responses/{incident}/steps/skip", Summary: "Give up a step; the runbook goes on", h: s.stepAction(actSkip)},
+		{Method: "POST", Path: "/v1/responses/{incident}/steps/abort", Summary: "Stop a step and the rest of its sequence", h: s.stepAction(actAbort)},
+		{Method: "POST", Path: "/v1/responses/{incident}/steps/pause", Summary: "Pause a step", h: s.stepAction(actPause)},
+		{Method: "POST", Path: "/v1/responses/{incident}/steps/resume", Summary: "Resume a paused step", h: s.stepAction(actResume)},
+		{Method: "POST", Path: "/v1/responses/{incident}/steps/decide", Summary: "Answer an approval step", h: s.decide},
+		{Method: "GET", Path: "/v1/runbooks", Summary: "List published runbooks", h: s.listRunbooks},
+		{Method: "POST", Path: "/v1/runbooks", Summary: "Publish a runbook (YAML body)", h: s.publishRunbook},
+		{Method: "POST", Path: "/v1/runbooks/validate", Summary: "Validate a runbook (YAML body) without publishing it", h: s.validateRunbook},
+		{Method: "GET", Path: "/v1/runbooks/{name}", Summary: "A published runbook version", h: s.getRunbook},
+		{Method: "GET", Path: "/v1/areas", Summary: "Areas of the loaded scenario", h: s.areas},
+	}
+}
+
+// Handler returns the API's HTTP handler: every request is logged, panics
+// become 500s, and requests no route serves get a JSON 404 or 405.
+func (s *Server) Handler() http.Handler {
+	return s.logRequests(s.recoverPanics(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := s.mux.Handler(r); pattern == "" {
+			s.notRouted(w, r)
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+	})))
+}
+
+// wrap checks the token of a non-public route, limits the body and writes
+// the handler's error, if any, as JSON.
+func (s *Server) wrap(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !rt.Public {
+			if err := s.authorize(r); err != nil {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="muster"`)
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		if err := rt.h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// authorize checks the bearer token in constant time (comparing digests, so
+// the token's length does not show either).
+func (s *Server) authorize(r *http.Request) error {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return &Error{Status: http.StatusUnauthorized, Msg: "missing token: send Authorization: Bearer <token> (the token the server was started with, " + EnvToken + ")"}
+	}
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return &Error{Status: http.StatusUnauthorized, Msg: "the Authorization header must read: Bearer <token>"}
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	if subtle.ConstantTimeCompare(got[:], s.tokenHash[:]) != 1 {
+		return &Error{Status: http.StatusUnauthorized, Msg: "wrong token"}
+	}
+	return nil
+}
+
+// notRouted answers a request no route serves with the status the mux
+// chose (404, or 405 with its Allow header) in the API's error format.
+func (s *Server) notRouted(w http.ResponseWriter, r *http.Request) {
+	rec := &statusRecorder{header: http.Header{}}
+	s.mux.ServeHTTP(rec, r)
+	switch {
+	case rec.status == http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", rec.header.Get("Allow"))
+		s.writeError(w, r, &Error{Status: rec.status, Msg: fmt.Sprintf("%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, rec.header.Get("Allow"))})
+	case rec.status >= 400 || rec.status == 0:
+		s.writeError(w, r, &Error{Status: http.StatusNotFound, Msg: fmt.Sprintf("no endpoint %s %s (see /openapi.json)", r.Method, r.URL.Path)})
+	default:
+		// A redirect to the cleaned path, for instance.
+		for k, v := range rec.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.status)
+	}
+}
+
+// statusRecorder keeps what the mux would have written.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (r *statusRecorder) Header() http.Header         { return r.header }
+func (r *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *statusRecorder) WriteHeader(status int)      { r.status = status }
+
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("Panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+				s.writeError(w, r, fmt.Errorf("internal error: %v", v))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// loggedWriter remembers the status and the error written, for the log.
+type loggedWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+	err    string
+}
+
+func (w *loggedWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *loggedWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
+}
+
+func (w *loggedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// logRequests logs one line per request: method, path (without the query),
+// status and duration. Headers, and so the token, are never logged.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		lw := &loggedWriter{ResponseWriter: w}
+		next.ServeHTTP(lw, r)
+		if lw.status == 0 {
+			lw.status = http.StatusOK
+		}
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", lw.status,
+			"duration", time.Since(start).Round(time.Microsecond), "bytes", lw.bytes, "remote", r.RemoteAddr}
+		switch {
+		case lw.status >= 500:
+			s.log.Error("API request", append(attrs, "error", lw.err)...)
+		case lw.err != "":
+			s.log.Info("API request", append(attrs, "error", lw.err)...)
+		default:
+			s.log.Info("API request", attrs...)
+		}
+	})
+}
