@@ -279,11 +279,16 @@ func ApprovalStep(ctx workflow.Context, in StepInput) (StepResult, error) {
 	if d.Decision == "approve" {
 		res.Outputs["approved"] = 1
 	}
-	res.Detail = fmt.Sprintf("%sd by %s", d.Decision, d.By)
+	res.Detail = fmt.Sprintf("%s by %s", pastTense(d.Decision), d.By)
 	if d.Reason != "" {
 		res.Detail += ": " + d.Reason
 	}
 	return sw.finish(ctx, res, nil)
+}
+
+// pastTense turns a decision into what happened: approved, rejected.
+func pastTense(decision string) string {
+	return strings.TrimSuffix(decision, "e") + "ed"
 }
 
 // ComplianceSweepStep checks every checkpoint of the response's seals.
