@@ -129,6 +129,9 @@ type Node struct {
 	DeadlineAt time.Time `json:",omitzero"`
 	// NextAt is when a repeat's next round starts.
 	NextAt time.Time `json:",omitzero"`
+	// Added counts the areas added to the response that a for_each has
+	// taken in.
+	Added int `json:",omitempty"`
 	// Escalated counts the escalations already sent.
 	Escalated int  `json:",omitempty"`
 	Overdue   bool `json:",omitempty"`
@@ -241,6 +244,10 @@ type response struct {
 	inflight int
 	// areasAdded grows with each added area; for_each steps watch it.
 	areasAdded int
+	// treeCtx runs the runbook's steps; a lift cancels it.
+	treeCtx workflow.Context
+	// late counts for_each steps reopened for an added area.
+	late int
 	// recordStates is set for responses that record running and holding
 	// in the responses table (workflow version "response-states" ≥ 1).
 	recordStates bool
@@ -277,6 +284,7 @@ func Response(ctx workflow.Context, in ResponseInput) (ResponseProgress, error) 
 	}
 
 	treeCtx, cancelTree := workflow.WithCancel(ctx)
+	r.treeCtx = treeCtx
 	if !r.treeDone {
 		workflow.Go(treeCtx, func(ctx workflow.Context) {
 			root := &runbook.Step{ID: "", Sequence: r.def.Steps}
@@ -294,12 +302,12 @@ func Response(ctx workflow.Context, in ResponseInput) (ResponseProgress, error) 
 	}
 	for {
 		if err := workflow.Await(ctx, func() bool {
-			return r.lift != nil || (r.treeDone && r.heldCount() == 0) || r.shouldContinueAsNew(ctx)
+			return r.lift != nil || (r.treeDone && r.late == 0 && r.heldCount() == 0) || r.shouldContinueAsNew(ctx)
 		}); err != nil {
 			cancelTree()
 			return r.p, err
 		}
-		if r.lift == nil && !(r.treeDone && r.heldCount() == 0) {
+		if r.lift == nil && !(r.treeDone && r.late == 0 && r.heldCount() == 0) {
 			// Continue as new at a quiet moment: no activity, child start or
 			// signal of the response in flight, no update being handled.
 			// Steps carry on and report to the new run.
@@ -662,8 +670,8 @@ func (r *response) forEach(ctx workflow.Context, n *Node, st *runbook.Step, area
 		n.Detail = fmt.Sprintf("%d areas", len(areas))
 		start(areas)
 	}
-	added := len(r.p.Added)
 	for {
+		added := n.Added
 		if err := workflow.Await(ctx, func() bool { return running == 0 || len(r.p.Added) > added }); err != nil {
 			return err
 		}
@@ -679,7 +687,7 @@ func (r *response) forEach(ctx workflow.Context, n *Node, st *runbook.Step, area
 				}
 				start(areas)
 			}
-			added = len(r.p.Added)
+			n.Added = len(r.p.Added)
 			n.Detail = fmt.Sprintf("%d areas", len(seen))
 			continue
 		}
@@ -824,13 +832,16 @@ func (r *response) startChild(ctx workflow.Context, n *Node, b binding, in StepI
 	n.WorkflowID = id
 	r.changed(ctx)
 	// The child's final report normally arrives by signal; its result is
-	// the backstop when it ends without one (terminated, say).
+	// the backstop when it ends without one (terminated, say), or when its
+	// end is seen before its report: the result then carries the outputs a
+	// repeat's condition needs.
 	workflow.Go(dctx, func(ctx workflow.Context) {
-		err := fut.Get(ctx, nil)
-		if terminal(n.State) {
+		var res StepResult
+		err := fut.Get(ctx, &res)
+		if terminal(n.State) && !n.Held {
 			return
 		}
-		rep := StepReport{Path: n.Path, State: StateDone, Final: true}
+		rep := StepReport{Path: n.Path, State: StateDone, Final: true, Outputs: res.Outputs, Detail: res.Detail}
 		if err != nil {
 			rep.State, rep.Detail = StateFailed, rootMessage(err)
 			if temporal.IsCanceledError(err) {
@@ -1150,7 +1161,12 @@ func (r *response) validateAddArea(ctx workflow.Context, in AddAreaInput) error 
 			return fmt.Errorf("area %s is already part of the response", in.Area)
 		}
 	}
-	return nil
+	for _, n := range r.nodes {
+		if st := r.stepAt(n.Path); n.Type == "for_each" && st != nil && len(st.ForEach.Areas.Codes) == 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("no step of runbook %s runs per area: the area would get nothing; open a new response for it", r.p.Runbook)
 }
 
 func codePattern(s string) bool {
@@ -1162,19 +1178,57 @@ func (r *response) onAddArea(ctx workflow.Context, in AddAreaInput) (activities.
 	if err := r.activity(ctx, "Look up area "+in.Area, a.SelectAreas, activities.SelectAreasInput{Codes: []string{in.Area}}, &areas); err != nil {
 		return activities.Area{}, err
 	}
+	if len(areas) == 0 {
+		return activities.Area{}, fmt.Errorf("area %s not found", in.Area)
+	}
 	ar := areas[0]
 	r.p.Added = append(r.p.Added, ar)
-	var paths []string
-	for _, x := range append([]activities.Area{r.p.Area}, r.p.Added...) {
-		paths = append(paths, store.PathPrefixes(x.Path)...)
-	}
-	slices.Sort(paths)
-	if err := workflow.UpsertTypedSearchAttributes(ctx, SAAreaPath.ValueSet(slices.Compact(paths))); err != nil {
-		return activities.Area{}, err
-	}
-	r.changed(ctx)
+	r.changed(ctx) // the area paths search attribute takes in the new area
 	r.event(ctx, "response", "area-added", ar.Path+": "+in.Reason, in.By)
+	// A for_each that has finished runs again for the new area; one still
+	// running or not yet started takes it in by itself.
+	nodePaths := make([]string, 0, len(r.nodes))
+	for p := range r.nodes {
+		nodePaths = append(nodePaths, p)
+	}
+	sort.Strings(nodePaths) // goroutines start in a fixed order
+	for _, p := range nodePaths {
+		n := r.nodes[p]
+		st := r.stepAt(n.Path)
+		if n.Type != "for_each" || st == nil || len(st.ForEach.Areas.Codes) > 0 || !terminal(n.State) || r.treeCtx == nil {
+			continue
+		}
+		n.State, n.FinishedAt = StateRunning, time.Time{}
+		r.late++
+		workflow.Go(r.treeCtx, func(ctx workflow.Context) {
+			defer func() { r.late-- }()
+			if err := r.forEach(ctx, n, st, nil); err == nil && !terminal(n.State) {
+				r.finish(ctx, n, StateDone, n.Detail)
+			}
+		})
+	}
 	return ar, nil
+}
+
+// stepAt returns the runbook step behind a node on a fixed path (not
+// inside a for_each item or a repeat round), or nil.
+func (r *response) stepAt(path string) *runbook.Step {
+	steps := r.def.Steps
+	var found *runbook.Step
+	for _, id := range strings.Split(path, "/") {
+		found = nil
+		for i := range steps {
+			if steps[i].ID == id {
+				found = &steps[i]
+				break
+			}
+		}
+		if found == nil {
+			return nil
+		}
+		steps = append(append([]runbook.Step{}, found.Sequence...), found.Parallel...)
+	}
+	return found
 }
 
 // stepFor finds a step by path for an operator action.
@@ -1283,11 +1337,8 @@ func (r *response) validateAbort(ctx workflow.Context, in StepAction) error {
 
 func (r *response) endStep(ctx workflow.Context, in StepAction, state string) error {
 	n := r.nodes[in.Step]
-	if n.WorkflowID != "" {
-		if err := workflow.RequestCancelExternalWorkflow(ctx, n.WorkflowID, "").Get(ctx, nil); err != nil {
-			workflow.GetLogger(ctx).Warn("Cancel step", "step", n.Path, "error", err)
-		}
-	}
+	// The step ends here, before its workflow is asked to stop, so that the
+	// cancelled workflow's own last report cannot overwrite the decision.
 	n.Held = false
 	reason := in.Reason
 	if in.By != "" {
@@ -1295,6 +1346,13 @@ func (r *response) endStep(ctx workflow.Context, in StepAction, state string) er
 	}
 	n.State, n.Detail, n.FinishedAt = state, reason, workflow.Now(ctx)
 	r.changed(ctx)
+	if n.WorkflowID != "" {
+		r.inflight++
+		if err := workflow.RequestCancelExternalWorkflow(ctx, n.WorkflowID, "").Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Warn("Cancel step", "step", n.Path, "error", err)
+		}
+		r.inflight--
+	}
 	r.event(ctx, n.Path, state, in.Reason, in.By)
 	return nil
 }
