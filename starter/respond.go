@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
+	"github.com/musterhq/muster/internal/runbook"
 	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
@@ -62,6 +63,13 @@ starts a second one. List runbooks with ` + "`starter runbook list`" + ` and are
 			}
 			if err != nil {
 				return err
+			}
+			def, err := runbook.Parse(fmt.Sprintf("%s version %d", rb.Name, rb.Version), []byte(rb.Source), workflows.Kinds)
+			if err != nil {
+				return fmt.Errorf("runbook %s version %d does not validate (publish a fixed version): %w", rb.Name, rb.Version, err)
+			}
+			if def.Area != "" && def.Area != area.Level {
+				return fmt.Errorf("runbook %s is for a %s, and %s is a %s: pick an area of that level (`starter areas --level %s`)", rb.Name, def.Area, area.Code, area.Level, def.Area)
 			}
 			c, err := a.client(ctx)
 			if err != nil {
