@@ -14,7 +14,7 @@ SEARCH_ATTRS  := --search-attribute MusterIncident=Keyword --search-attribute Mu
                  --search-attribute MusterRunbook=Keyword --search-attribute MusterStep=Keyword \
                  --search-attribute MusterStepState=Keyword --search-attribute MusterLevel=Int
 
-.PHONY: demo test test-short build tools dev worker vet fmt-check clean help
+.PHONY: demo test test-short bench build tools dev worker vet fmt-check clean help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ test: tools vet fmt-check ## Run every test: workflow, store, activity, CLI and 
 
 test-short: ## Run the tests that need neither Temporal nor the end-to-end stack
 	$(GO) test -count=1 -short ./...
+
+bench: ## Measure the mass-testing data layer at a million residents (about a minute; needs PostgreSQL and psql)
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/store/...
 
 build: ## Build bin/starter and bin/muster-worker
 	$(GO) build -o $(BIN)/starter ./starter

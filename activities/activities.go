@@ -49,6 +49,8 @@ func classify(err error) error {
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrUnknownArea, err)
 	case errors.Is(err, store.ErrNotCompound):
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrNotCompound, err)
+	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrRoundClosed), errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrInvalidBatch):
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, err)
 	}
 	// A foreign key that points nowhere is a reference no retry will mend.
 	var pe *pq.Error

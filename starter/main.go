@@ -29,7 +29,7 @@ func main() {
 			os.Exit(130)
 		}
 		fmt.Fprintln(os.Stderr, "starter:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
@@ -97,6 +97,8 @@ profile variables for Temporal; MUSTER_TASK_QUEUE names the workers' queue.`,
 		a.escalateCommand(),
 		a.addAreaCommand(),
 		a.serveCommand(),
+		a.samplesCommand(),
+		a.simulateCommand(),
 	)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see `%s --help`)", err, cmd.CommandPath())

@@ -11,6 +11,7 @@ const (
 	KindWait            = "wait"
 	KindComplianceSweep = "compliance-sweep"
 	KindLift            = "lift"
+	KindMassTesting     = "mass-testing"
 )
 
 // Kinds is the registry of step kinds.
@@ -58,6 +59,18 @@ var Kinds = runbook.Registry{
 		Params:  map[string]runbook.Param{},
 		Outputs: []string{"checked", "failed_checks"},
 	},
+	KindMassTesting: {
+		Name: KindMassTesting,
+		Doc:  "Test every resident of the area once (MassTesting): sampling points with their compounds, cohorts called in priority order into time slots, home visits by grid workers with a revisit when one misses, samples arriving in batches, coverage and a projected finish against the deadline (a notice recommends another point when behind), and the list of who is still missing at the end.",
+		Params: map[string]runbook.Param{
+			"deadline":      {Type: runbook.TypeDuration, Required: true, Doc: "how long the round may take, e.g. 7h"},
+			"check_every":   {Type: runbook.TypeDuration, Default: "15m", Doc: "time between coverage checks"},
+			"revisit_after": {Type: runbook.TypeDuration, Default: "1h", Doc: "time between revisits of missed home visits"},
+			"cohorts":       {Type: runbook.TypeString, Default: "", Doc: "cohorts called first, in order, comma-separated, e.g. student,teacher"},
+			"round":         {Type: runbook.TypeInt, Doc: "the round number (default: the enclosing repeat's round, else 1)"},
+		},
+		Outputs: []string{"positives", "sampled", "expected", "missing"},
+	},
 	KindLift: {
 		Name: KindLift,
 		Doc:  "Lift the response's seals in the step's scope (all of them, or the area of the enclosing for_each): checkpoints close, staff are released, roads reopen, residents are told.",
@@ -86,6 +99,7 @@ const (
 	ApprovalStepName        = "ApprovalStep"
 	WaitStepName            = "WaitStep"
 	ComplianceSweepStepName = "ComplianceSweepStep"
+	MassTestingStepName     = "MassTestingStep"
 )
 
 var bindings = map[string]binding{
@@ -94,6 +108,7 @@ var bindings = map[string]binding{
 	KindApproval:        {name: ApprovalStepName, input: stepInput},
 	KindWait:            {name: WaitStepName, input: stepInput},
 	KindComplianceSweep: {name: ComplianceSweepStepName, input: stepInput},
+	KindMassTesting:     {name: MassTestingStepName, input: stepInput},
 	KindLift:            {local: true},
 }
 

@@ -780,6 +780,7 @@ func (r *response) leaf(ctx workflow.Context, n *Node, st *runbook.Step, area *a
 		in := StepInput{
 			Incident: r.in.Incident, Runbook: r.p.Runbook, Level: r.p.Level, Path: n.Path, Kind: st.Kind,
 			Title: titleOf(st, n), Params: st.Params, Area: area, TimeScale: r.in.TimeScale, Retry: st.Retry,
+			Round: r.roundOf(n.Path),
 		}
 		if err := r.startChild(ctx, n, b, in); err != nil {
 			if ctx.Err() != nil {
@@ -790,6 +791,23 @@ func (r *response) leaf(ctx workflow.Context, n *Node, st *runbook.Step, area *a
 		}
 	}
 	return workflow.Await(ctx, func() bool { return terminal(n.State) || (b.holds && n.Held) })
+}
+
+// roundOf returns the round of the nearest enclosing repeat, or 0.
+func (r *response) roundOf(path string) int {
+	for p := path; p != ""; {
+		i := strings.LastIndex(p, "/")
+		if i < 0 {
+			return 0
+		}
+		p = p[:i]
+		if n, ok := r.nodes[p]; ok && n.Type == "round" {
+			var round int
+			fmt.Sscan(n.ID, &round)
+			return round
+		}
+	}
+	return 0
 }
 
 func titleOf(st *runbook.Step, n *Node) string {

@@ -52,6 +52,7 @@ func Register(w worker.Registry, acts *activities.Activities) {
 	w.RegisterWorkflowWithOptions(ApprovalStep, workflow.RegisterOptions{Name: ApprovalStepName})
 	w.RegisterWorkflowWithOptions(WaitStep, workflow.RegisterOptions{Name: WaitStepName})
 	w.RegisterWorkflowWithOptions(ComplianceSweepStep, workflow.RegisterOptions{Name: ComplianceSweepStepName})
+	w.RegisterWorkflowWithOptions(MassTestingStep, workflow.RegisterOptions{Name: MassTestingStepName})
 	w.RegisterActivity(acts)
 }
 

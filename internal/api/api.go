@@ -109,7 +109,9 @@ type Route struct {
 	Summary string
 	// Public routes need no token.
 	Public bool
-	h      func(http.ResponseWriter, *http.Request) error
+	// MaxBody is the largest body the route reads; 0 means MaxBodyBytes.
+	MaxBody int64
+	h       func(http.ResponseWriter, *http.Request) error
 }
 
 // Routes lists the API's endpoints, in the order the docs present them.
@@ -143,6 +145,7 @@ func (s *Server) routes() []Route {
 		{Method: "POST", Path: "/v1/runbooks/validate", Summary: "Validate a runbook (YAML body) without publishing it", h: s.validateRunbook},
 		{Method: "GET", Path: "/v1/runbooks/{name}", Summary: "A published runbook version", h: s.getRunbook},
 		{Method: "GET", Path: "/v1/areas", Summary: "Areas of the loaded scenario", h: s.areas},
+		{Method: "POST", Path: "/v1/incidents/{incident}/samples", Summary: "Upload a batch of samples (CSV or JSON rows)", MaxBody: MaxSamplesBodyBytes, h: s.uploadSamples},
 	}
 }
 
@@ -169,7 +172,11 @@ func (s *Server) wrap(rt Route) http.Handler {
 				return
 			}
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		limit := int64(MaxBodyBytes)
+		if rt.MaxBody > 0 {
+			limit = rt.MaxBody
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		if err := rt.h(w, r); err != nil {
 			s.writeError(w, r, err)
 		}

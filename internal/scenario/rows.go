@@ -11,6 +11,9 @@ type Rows struct {
 	Roads    []RoadRow
 	Staff    []StaffRow
 	Sites    []SiteRow
+	// Registry is the residents, listed in the scenario's residents file or
+	// generated from its populations; empty when the file has neither.
+	Registry []ResidentRow
 }
 
 // AreaRow is one area with its path (codes from the top, joined by '/').
@@ -65,6 +68,7 @@ func (f *File) Rows() Rows {
 	for i := range f.Areas {
 		r.walk(&f.Areas[i], "", "")
 	}
+	r.Registry = f.registry()
 	return r
 }
 

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
@@ -54,9 +55,17 @@ type File struct {
 	Description string `yaml:"description"`
 	// Areas are the top-level areas, usually one district.
 	Areas []Area `yaml:"areas"`
+	// Residents names a CSV file listing the residents (docs/scenario.md),
+	// relative to the scenario file.
+	Residents string `yaml:"residents"`
+	// GenerateResidents makes up the residents from the population counts
+	// instead, seeded and reproducible.
+	GenerateResidents *Generate `yaml:"generate_residents"`
 
 	source string
 	line   int
+	// listed holds the residents read from the Residents file.
+	listed []ResidentRow
 }
 
 // Area is a node of the area tree.
@@ -74,10 +83,13 @@ type Area struct {
 	// Roads are road sections closed when the area is sealed, except entrances.
 	Roads []Road `yaml:"roads"`
 	// PublicAreas are the zones disinfected when the area is sealed.
-	PublicAreas []string     `yaml:"public_areas"`
-	Staff       []StaffGroup `yaml:"staff"`
-	Sites       []Site       `yaml:"sites"`
-	Areas       []Area       `yaml:"areas"`
+	PublicAreas []string `yaml:"public_areas"`
+	// HomeVisitShare overrides generate_residents.home_visit_share for the
+	// residents of this compound.
+	HomeVisitShare *float64     `yaml:"home_visit_share"`
+	Staff          []StaffGroup `yaml:"staff"`
+	Sites          []Site       `yaml:"sites"`
+	Areas          []Area       `yaml:"areas"`
 
 	line int
 }
@@ -200,6 +212,17 @@ func Parse(source string, data []byte) (*File, error) {
 	if errs := f.validate(); len(errs) > 0 {
 		return nil, errs
 	}
+	if f.Residents != "" {
+		path := f.Residents
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(filepath.Dir(source), path)
+		}
+		rows, err := readResidents(path, &f)
+		if err != nil {
+			return nil, err
+		}
+		f.listed = rows
+	}
 	return &f, nil
 }
 
@@ -271,6 +294,27 @@ func (f *File) UnmarshalYAML(n *yaml.Node) error {
 	type plain File
 	f.line = n.Line
 	return decodeStrict(n, "the scenario", (*plain)(f))
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (g *Generate) UnmarshalYAML(n *yaml.Node) error {
+	type plain Generate
+	g.line = n.Line
+	return decodeStrict(n, "generate_residents", (*plain)(g))
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (c *Cohorts) UnmarshalYAML(n *yaml.Node) error {
+	type plain Cohorts
+	c.line = n.Line
+	return decodeStrict(n, "cohorts", (*plain)(c))
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (c *CohortShare) UnmarshalYAML(n *yaml.Node) error {
+	type plain CohortShare
+	c.line = n.Line
+	return decodeStrict(n, "a cohort", (*plain)(c))
 }
 
 // UnmarshalYAML implements yaml.Unmarshaler.

@@ -52,7 +52,51 @@ func (f *File) validate() Errors {
 	for i := range f.Areas {
 		v.area(&f.Areas[i], fmt.Sprintf("areas[%d]", i), "")
 	}
+	if f.Residents != "" && f.GenerateResidents != nil {
+		v.add(f.GenerateResidents.line, "generate_residents", "give residents (a CSV file) or generate_residents, not both")
+	}
+	if g := f.GenerateResidents; g != nil {
+		v.share(g.line, "generate_residents.home_visit_share", g.HomeVisitShare)
+		v.cohorts(g.Cohorts.line, "generate_residents.cohorts.compound", g.Cohorts.Compound)
+		v.cohorts(g.Cohorts.line, "generate_residents.cohorts.campus", g.Cohorts.Campus)
+	}
 	return v.errs
+}
+
+// share checks a share of people: a number from 0 to 1.
+func (v *validator) share(line int, field string, x float64) {
+	if x < 0 || x > 1 || x != x {
+		v.add(line, field, "must be a share from 0 to 1 (got %g)", x)
+	}
+}
+
+// cohorts checks a list of cohorts and their shares: codes listed once,
+// shares above 0 adding up to 1.
+func (v *validator) cohorts(line int, field string, cs []CohortShare) {
+	if len(cs) == 0 {
+		return
+	}
+	seen := map[string]bool{}
+	sum := 0.0
+	for i, c := range cs {
+		p := fmt.Sprintf("%s[%d]", field, i)
+		switch {
+		case c.Cohort == "":
+			v.add(c.line, p+".cohort", "is required (resident, student, teacher, staff, …)")
+		case !codePattern.MatchString(c.Cohort):
+			v.add(c.line, p+".cohort", "%q is not a cohort: use lower-case letters, digits and '-'", c.Cohort)
+		case seen[c.Cohort]:
+			v.add(c.line, p+".cohort", "%q is listed twice", c.Cohort)
+		}
+		seen[c.Cohort] = true
+		if c.Share <= 0 || c.Share > 1 || c.Share != c.Share {
+			v.add(c.line, p+".share", "must be above 0 and at most 1 (got %g)", c.Share)
+		}
+		sum += c.Share
+	}
+	if sum < 0.999 || sum > 1.001 {
+		v.add(line, field, "the shares add up to %g, want 1", sum)
+	}
 }
 
 func (v *validator) area(a *Area, path string, parent Level) {
@@ -73,6 +117,12 @@ func (v *validator) area(a *Area, path string, parent Level) {
 	}
 	if a.Buildings < 0 {
 		v.add(a.line, path+".buildings", "must not be negative (got %d)", a.Buildings)
+	}
+	if a.HomeVisitShare != nil {
+		if a.Level != LevelCompound {
+			v.add(a.line, path+".home_visit_share", "only compounds have residents sampled at home (this area is a %s)", a.Level)
+		}
+		v.share(a.line, path+".home_visit_share", *a.HomeVisitShare)
 	}
 	if a.Level == LevelCompound {
 		if a.Population == 0 {

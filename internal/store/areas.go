@@ -60,10 +60,11 @@ func (r LoadResult) Changed() bool {
 	return false
 }
 
-// LoadScenario writes a validated scenario in one transaction. Rows that
-// exist are updated in place when their figures changed and left alone
-// otherwise, so loading the same file twice changes nothing. Rows the file no
-// longer lists are kept: running responses may still refer to them.
+// LoadScenario writes a validated scenario, its residents included, in one
+// transaction. Rows that exist are updated in place when their figures
+// changed and left alone otherwise, so loading the same file twice changes
+// nothing. Rows the file no longer lists are kept: running responses may
+// still refer to them.
 func (s *Store) LoadScenario(ctx context.Context, r scenario.Rows) (LoadResult, error) {
 	res := LoadResult{Inserted: map[string]int{}, Updated: map[string]int{}}
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
@@ -87,7 +88,10 @@ func (s *Store) LoadScenario(ctx context.Context, r scenario.Rows) (LoadResult, 
 		if err := upsertSites(ctx, tx, r.Sites, &res); err != nil {
 			return err
 		}
-		return upsertStaff(ctx, tx, r.Staff, &res)
+		if err := upsertStaff(ctx, tx, r.Staff, &res); err != nil {
+			return err
+		}
+		return loadResidents(ctx, tx, r.Scenario, r.Registry, &res)
 	})
 	if err != nil {
 		return LoadResult{}, fmt.Errorf("load scenario %s: %w", r.Scenario, err)

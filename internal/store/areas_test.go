@@ -21,6 +21,8 @@ func rowCounts(r scenario.Rows) map[string]int {
 		"roads": len(r.Roads),
 		"sites": len(r.Sites),
 		"staff": len(r.Staff),
+		// Generated from the populations: compounds and tested campuses.
+		"residents": len(r.Registry),
 	}
 }
 
@@ -38,7 +40,7 @@ func TestLoadScenario(t *testing.T) {
 	r := reference(t)
 	want := rowCounts(r)
 	// The reference figures, as a check that Rows itself is what we think.
-	for table, n := range map[string]int{"areas": 44, "staff": 475, "sites": 107} {
+	for table, n := range map[string]int{"areas": 44, "staff": 475, "sites": 119, "residents": 38594} {
 		if want[table] != n {
 			t.Fatalf("reference Rows() has %d %s, want %d", want[table], table, n)
 		}

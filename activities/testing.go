@@ -1,0 +1,110 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/musterhq/muster/internal/store"
+)
+
+// OpenRoundInput opens a testing round over an area.
+type OpenRoundInput struct {
+	Ref      StepRef
+	AreaID   int64
+	Round    int
+	OpensAt  time.Time
+	Deadline time.Time
+}
+
+// OpenRound opens the round (or returns it when it is open already): its
+// sampling points, which point serves which compound, and the residents
+// expected by cohort. Counts only: no resident travels through a workflow.
+func (a *Activities) OpenRound(ctx context.Context, in OpenRoundInput) (store.RoundPlan, error) {
+	if err := in.Ref.validate(); err != nil {
+		return store.RoundPlan{}, err
+	}
+	if in.AreaID <= 0 || in.Round < 1 || !in.Deadline.After(in.OpensAt) {
+		return store.RoundPlan{}, badInput("a round needs an area, a round number from 1 and a deadline after it opens")
+	}
+	e := in.Ref.event("open-round", "done", fmt.Sprintf("round %d opens, deadline %s", in.Round, in.Deadline.Format(time.RFC3339)))
+	e.Seq = fmt.Sprint(in.Round)
+	plan, err := a.Store.OpenRound(ctx, in.Ref.Incident, in.AreaID, in.Round, in.OpensAt, in.Deadline, e)
+	if err != nil {
+		return store.RoundPlan{}, classify(err)
+	}
+	if len(plan.Points) == 0 {
+		return store.RoundPlan{}, badInput("the area has no sampling point: add sites of kind sampling-point to the scenario")
+	}
+	return plan, nil
+}
+
+// RoundRef names an open round.
+type RoundRef struct {
+	Ref     StepRef
+	RoundID int64
+}
+
+// AssignHomeVisits lists the residents sampled at home and assigns them to
+// grid workers.
+func (a *Activities) AssignHomeVisits(ctx context.Context, in RoundRef) (int, error) {
+	if in.RoundID <= 0 {
+		return 0, badInput("round ID is required")
+	}
+	return a.Store.AssignHomeVisits(ctx, in.RoundID)
+}
+
+// RevisitMissed sends a grid worker again to residents whose visit missed.
+func (a *Activities) RevisitMissed(ctx context.Context, in RoundRef) (int, error) {
+	if in.RoundID <= 0 {
+		return 0, badInput("round ID is required")
+	}
+	return a.Store.RevisitMissed(ctx, in.RoundID)
+}
+
+// RoundProgress counts the round's samples per point and cohort.
+func (a *Activities) RoundProgress(ctx context.Context, in RoundRef) (store.RoundProgress, error) {
+	if in.RoundID <= 0 {
+		return store.RoundProgress{}, badInput("round ID is required")
+	}
+	return a.Store.RoundProgress(ctx, in.RoundID)
+}
+
+// AddRoundPointInput opens another sampling point in a running round.
+type AddRoundPointInput struct {
+	Ref     StepRef
+	RoundID int64
+	Site    string
+}
+
+// AddRoundPoint opens another sampling point and rebalances the compounds.
+func (a *Activities) AddRoundPoint(ctx context.Context, in AddRoundPointInput) (store.RoundPlan, error) {
+	if in.RoundID <= 0 || in.Site == "" {
+		return store.RoundPlan{}, badInput("adding a point needs a round and a site code")
+	}
+	e := in.Ref.event("add-point", "done", "sampling point "+in.Site+" opened")
+	e.Seq = in.Site
+	plan, err := a.Store.AddRoundPoint(ctx, in.RoundID, in.Site, e)
+	return plan, classify(err)
+}
+
+// CloseRoundResult is what closing a round found.
+type CloseRoundResult struct {
+	Missing int
+}
+
+// CloseRound closes the round and writes the list of residents still
+// missing, for call-backs. The list is written by the database in one
+// statement, however long it is; the heartbeat keeps a long close alive.
+func (a *Activities) CloseRound(ctx context.Context, in RoundRef) (CloseRoundResult, error) {
+	if in.RoundID <= 0 {
+		return CloseRoundResult{}, badInput("round ID is required")
+	}
+	activity.RecordHeartbeat(ctx, in.RoundID)
+	e := in.Ref.event("close-round", "done", "round closed")
+	e.Seq = fmt.Sprint(in.RoundID)
+	n, err := a.Store.CloseRound(ctx, in.RoundID, e)
+	return CloseRoundResult{Missing: n}, err
+}

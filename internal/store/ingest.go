@@ -1,0 +1,401 @@
+// Sample ingestion: batches of samples from sampling stations and labs,
+// validated row by row in SQL and written in one transaction.
+
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+)
+
+// Limits of a batch.
+const (
+	// DefaultMaxBatch is the most rows a batch may hold unless the caller
+	// sets another limit.
+	DefaultMaxBatch = 50_000
+	// DefaultGrace is how long after a round's deadline a sample's time is
+	// still accepted: a round running late keeps sampling until it is
+	// closed, and closing is what stops it.
+	DefaultGrace = 6 * time.Hour
+)
+
+// ErrInvalidBatch is returned for a batch refused whole (empty, too large,
+// no incident) before anything is written.
+var ErrInvalidBatch = errors.New("invalid batch")
+
+// ErrConcurrentBatch is returned when another batch recorded some of the
+// same tubes or residents while this one was being written; nothing of this
+// batch was kept and sending it again sorts its rows out.
+var ErrConcurrentBatch = errors.New("another batch recorded the same samples at the same time; send this batch again")
+
+// SampleRow is one sample as a station reports it.
+type SampleRow struct {
+	// Line is the row's line in its file (or its position in the batch);
+	// rejections name it. 0 means its position, counting from 1.
+	Line     int    `json:"line,omitempty"`
+	Tube     string `json:"tube"`
+	Resident string `json:"resident"`
+	// Point is the sampling point's site code; empty for a home visit.
+	Point   string    `json:"point"`
+	TakenAt time.Time `json:"taken_at"`
+	// Result is negative, positive or empty (not known yet).
+	Result string `json:"result,omitempty"`
+}
+
+// IngestBatch is a batch of samples of one incident.
+type IngestBatch struct {
+	// ID names the batch; empty means the sha256 of its incident and rows,
+	// so a re-sent file is known again.
+	ID       string
+	Incident string
+	Rows     []SampleRow
+	// Max is the most rows accepted in one batch; 0 means DefaultMaxBatch.
+	Max int
+	// Grace is how long after a round's deadline samples are still
+	// accepted; 0 means DefaultGrace.
+	Grace time.Duration
+}
+
+// RowError is a row refused, with its line and why.
+type RowError struct {
+	Line   int    `json:"line"`
+	Tube   string `json:"tube,omitempty"`
+	Reason string `json:"reason"`
+}
+
+func (e RowError) String() string {
+	if e.Tube == "" {
+		return fmt.Sprintf("line %d: %s", e.Line, e.Reason)
+	}
+	return fmt.Sprintf("line %d: tube %s: %s", e.Line, e.Tube, e.Reason)
+}
+
+// IngestResult is what became of a batch.
+type IngestResult struct {
+	BatchID string `json:"batch_id"`
+	Rows    int    `json:"rows"`
+	// Accepted counts new samples recorded.
+	Accepted int `json:"accepted"`
+	// AlreadyRecorded counts rows whose tube was recorded before, for the
+	// same resident (a re-sent row).
+	AlreadyRecorded int `json:"already_recorded"`
+	// ResultsUpdated counts known tubes whose result this batch brought.
+	ResultsUpdated int        `json:"results_updated"`
+	Rejected       []RowError `json:"rejected"`
+}
+
+// BatchDigest is the ID of a batch sent without one: the sha256 of its
+// incident and rows (not their line numbers).
+func BatchDigest(incident string, rows []SampleRow) string {
+	h := sha256.New()
+	h.Write([]byte(incident))
+	h.Write([]byte{'\n'})
+	var b []byte
+	for _, r := range rows {
+		b = b[:0]
+		b = append(b, r.Tube...)
+		b = append(b, 0x1f)
+		b = append(b, r.Resident...)
+		b = append(b, 0x1f)
+		b = append(b, r.Point...)
+		b = append(b, 0x1f)
+		b = r.TakenAt.UTC().AppendFormat(b, time.RFC3339Nano)
+		b = append(b, 0x1f)
+		b = append(b, r.Result...)
+		b = append(b, '\n')
+		h.Write(b)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// IngestSamples validates a batch of samples and records the good rows, in
+// one transaction.
+//
+// The rows are copied into a temporary table and checked in one SQL
+// statement that also writes them. A row's round is the incident's open
+// round whose area holds the resident (when several do, the one whose
+// window holds the row's time, then the latest opened). A row is refused,
+// with its line and reason, when its tube is empty, its result is not
+// negative, positive or empty, its resident is unknown, its tube appeared
+// on an earlier line of the batch, its tube is recorded for another
+// resident, a recorded result would change, no open round covers the
+// resident, its time lies outside the round (opens_at to deadline + grace),
+// its point is unknown or not open in the round, it has no point and the
+// resident is not on the home-visit list, the resident already has another
+// tube in the round, or the resident appears on an earlier line with
+// another tube. A row whose tube is recorded for the same resident is that
+// sample again: already recorded, or, when it brings the result the sample
+// lacked, the result is recorded. Good rows are written, so a re-sent batch
+// adds nothing. A batch with no rows, more than Max rows or no incident is
+// refused whole (ErrInvalidBatch) before the database is touched.
+func (s *Store) IngestSamples(ctx context.Context, in IngestBatch) (IngestResult, error) {
+	limit := in.Max
+	if limit <= 0 {
+		limit = DefaultMaxBatch
+	}
+	grace := in.Grace
+	if grace == 0 {
+		grace = DefaultGrace
+	}
+	switch {
+	case strings.TrimSpace(in.Incident) == "":
+		return IngestResult{}, fmt.Errorf("%w: the incident is required", ErrInvalidBatch)
+	case len(in.Rows) == 0:
+		return IngestResult{}, fmt.Errorf("%w: the batch has no rows", ErrInvalidBatch)
+	case len(in.Rows) > limit:
+		return IngestResult{}, fmt.Errorf("%w: %d rows is more than the %d a batch may hold: split it", ErrInvalidBatch, len(in.Rows), limit)
+	case grace < 0:
+		return IngestResult{}, fmt.Errorf("%w: grace %s is negative", ErrInvalidBatch, grace)
+	}
+	id := strings.TrimSpace(in.ID)
+	if id == "" {
+		id = BatchDigest(in.Incident, in.Rows)
+	}
+	res := IngestResult{BatchID: id, Rows: len(in.Rows), Rejected: []RowError{}}
+	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, ingestSettings); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE sample_stage (
+			line integer, tube text COLLATE "C", resident text COLLATE "C", point text, taken_at timestamptz, result text) ON COMMIT DROP`); err != nil {
+			return fmt.Errorf("stage samples: %w", err)
+		}
+		err := copyIn(ctx, tx, "sample_stage", []string{"line", "tube", "resident", "point", "taken_at", "result"}, len(in.Rows),
+			func(i int, vals []any) {
+				r := &in.Rows[i]
+				line := r.Line
+				if line == 0 {
+					line = i + 1
+				}
+				var at any
+				if !r.TakenAt.IsZero() {
+					at = r.TakenAt
+				}
+				vals[0], vals[1], vals[2], vals[3], vals[4], vals[5] = int64(line), strings.TrimSpace(r.Tube), strings.TrimSpace(r.Resident),
+					strings.TrimSpace(r.Point), at, strings.ToLower(strings.TrimSpace(r.Result))
+			})
+		if err != nil {
+			return fmt.Errorf("copy samples: %w", err)
+		}
+		var out []struct {
+			Line   *int    `db:"line"`
+			Tube   *string `db:"tube"`
+			Status string  `db:"status"`
+			N      int     `db:"n"`
+			Round  *int64  `db:"round_id"`
+		}
+		// Most rows are new samples. The statement first runs without
+		// looking up the tube and the resident's samples in the round of
+		// rows it finds good otherwise (two index probes a row), and the
+		// unique indexes refuse such a row that is a known tube or a
+		// resident's second one. Then, or when a concurrent batch recorded
+		// some of the same samples meanwhile, it runs again from a
+		// savepoint, looking everything up; a second refusal can only be a
+		// concurrent batch. Both runs give every row the same verdict; a
+		// re-sent batch costs two. A batch that repeats a tube or a resident
+		// is looked up in full at once, so that which line of a repeat is
+		// kept never depends on a skipped probe.
+		tubes, residents := repeats(in.Rows)
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT ingest`); err != nil {
+			return err
+		}
+		for careful := tubes || residents; ; careful = true {
+			err := tx.SelectContext(ctx, &out, ingestSQL, in.Incident, grace.String(), id, tubes, residents, careful)
+			if err == nil {
+				break
+			}
+			var pe *pq.Error
+			if !errors.As(err, &pe) || (pe.Code != "23505" && pe.Code != "40P01") {
+				return fmt.Errorf("ingest: %w", err)
+			}
+			if careful {
+				return ErrConcurrentBatch
+			}
+			out = out[:0]
+			if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT ingest`); err != nil {
+				return err
+			}
+		}
+		var accepted, updated, updates int
+		var round *int64
+		for _, o := range out {
+			switch {
+			case o.Line == nil && o.Status == "accepted":
+				accepted, round = o.N, o.Round
+			case o.Line == nil && o.Status == "updated":
+				updated = o.N
+			case o.Status == "already":
+				res.AlreadyRecorded++
+			case o.Status == "update":
+				updates++
+			case strings.HasPrefix(o.Status, "!"):
+				res.Rejected = append(res.Rejected, RowError{Line: *o.Line, Tube: *o.Tube, Reason: o.Status[1:]})
+			}
+		}
+		res.Accepted = accepted
+		res.ResultsUpdated = updated
+		// A result another batch brought meanwhile leaves the row as it was.
+		res.AlreadyRecorded += updates - updated
+		slices.SortFunc(res.Rejected, func(a, b RowError) int { return a.Line - b.Line })
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sample_batches (id, incident, round_id, rows, accepted, rejected, already_recorded, results_updated)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			ON CONFLICT (id) DO UPDATE SET sends = sample_batches.sends + 1, last_received_at = now(),
+			    accepted = sample_batches.accepted + excluded.accepted,
+			    results_updated = sample_batches.results_updated + excluded.results_updated,
+			    rows = excluded.rows, rejected = excluded.rejected, already_recorded = excluded.already_recorded`,
+			id, in.Incident, round, res.Rows, res.Accepted, len(res.Rejected), res.AlreadyRecorded, res.ResultsUpdated); err != nil {
+			return fmt.Errorf("record batch: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return IngestResult{}, fmt.Errorf("ingest batch %s: %w", id, err)
+	}
+	return res, nil
+}
+
+// repeats reports whether a batch names a tube, or a resident, on more than
+// one line, so that the statement skips the duplicate checks that cannot
+// find anything.
+func repeats(rows []SampleRow) (tubes, residents bool) {
+	seenTube := make(map[string]struct{}, len(rows))
+	seenResident := make(map[string]struct{}, len(rows))
+	for _, r := range rows {
+		t, res := strings.TrimSpace(r.Tube), strings.TrimSpace(r.Resident)
+		if _, ok := seenTube[t]; ok {
+			tubes = true
+		}
+		if _, ok := seenResident[res]; ok {
+			residents = true
+		}
+		seenTube[t], seenResident[res] = struct{}{}, struct{}{}
+	}
+	return tubes, residents
+}
+
+// ingestSettings fix the plan of ingestSQL whatever the tables' statistics
+// (fresh tables have none worth the name): the fenced lookups probe their
+// index once per row, the small sets (open rounds' areas and points) are
+// hashed rather than scanned per row, and JIT, which would cost more than
+// running the statement, is off.
+const ingestSettings = `SET LOCAL work_mem = '64MB'; SET LOCAL jit = off; SET LOCAL enable_nestloop = off;
+	SET LOCAL enable_bitmapscan = off; SET LOCAL enable_memoize = off`
+
+// ingestSQL checks every staged row and writes the good ones in one
+// statement. $1 is the incident, $2 the grace after a deadline, $3 the
+// batch ID, $4 and $5 whether the batch repeats a tube or a resident, $6
+// whether to look every row's tube and resident up. It returns the rows that were not simply accepted (status
+// "already", "update" or "!reason") and two totals without a line:
+// "accepted" (rows written, with their round when they share one) and
+// "updated" (results recorded). Good rows are written with a plain INSERT;
+// with $6 the statement has found every tube and resident recorded before
+// it, so a unique violation means a batch committed meanwhile.
+const ingestSQL = `
+WITH ra AS MATERIALIZED (
+    -- Every area under an open round of the incident, with that round.
+    SELECT a.id AS area_id, r.id AS round_id, r.round, ar.code AS round_area, r.opens_at, r.deadline,
+           r.deadline + $2::interval AS until, count(*) OVER (PARTITION BY a.id) AS n
+    FROM testing_rounds r
+    JOIN areas ar ON ar.id = r.area_id
+    JOIN areas a ON a.path = ar.path OR a.path LIKE ar.path || '/%'
+    WHERE r.incident = $1 AND r.closed_at IS NULL
+),
+pts AS MATERIALIZED (
+    SELECT rp.round_id, si.code, si.id
+    FROM round_points rp JOIN sites si ON si.id = rp.site_id JOIN testing_rounds r ON r.id = rp.round_id
+    WHERE r.incident = $1 AND r.closed_at IS NULL
+),
+dt AS (
+    -- Tubes on several lines: the first line is kept. $4 is false when the
+    -- batch repeats no tube, and the aggregate is skipped.
+    SELECT tube, min(line) AS first FROM sample_stage WHERE $4 GROUP BY tube HAVING count(*) > 1
+),
+v AS MATERIALIZED (
+    SELECT st.line, st.tube, st.taken_at, nullif(st.result, '') AS result, res.id AS resident_id, res.cohort, res.home_visit,
+           rr.round_id, pt.id AS point_id,
+           CASE
+             WHEN st.tube IS NULL OR st.tube = '' THEN '!tube is empty'
+             WHEN st.result NOT IN ('', 'negative', 'positive') THEN format('!result "%s" is not negative, positive or empty', st.result)
+             WHEN st.taken_at IS NULL THEN '!taken_at is missing'
+             WHEN res.id IS NULL THEN format('!unknown resident "%s"', st.resident)
+             WHEN dt.first < st.line THEN format('!the tube is also on line %s of this batch', dt.first)
+             WHEN ex.tube IS NOT NULL AND ex.resident_id <> res.id THEN '!the tube is already recorded for another resident'
+             WHEN ex.tube IS NOT NULL AND st.result <> '' AND ex.result IS NOT NULL AND ex.result <> st.result
+               THEN format('!the tube already has the result %s; a different result is not recorded (ask the lab to correct it)', ex.result)
+             WHEN ex.tube IS NOT NULL AND st.result <> '' AND ex.result IS NULL THEN 'update'
+             WHEN ex.tube IS NOT NULL THEN 'already'
+             WHEN rr.round_id IS NULL THEN format('!no open testing round of incident %s covers resident %s', $1, st.resident)
+             WHEN st.taken_at < rr.opens_at OR st.taken_at > rr.until
+               THEN format('!taken_at %s is outside round %s of %s (opens %s, deadline %s, samples accepted until %s)',
+                           to_char(st.taken_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), rr.round, rr.round_area,
+                           to_char(rr.opens_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                           to_char(rr.deadline AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                           to_char(rr.until AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+             WHEN st.point = '' AND NOT res.home_visit
+               THEN format('!no point: only residents on the home-visit list are sampled at home, and %s is not', st.resident)
+             WHEN st.point <> '' AND pt.id IS NULL AND NOT EXISTS (SELECT 1 FROM sites s WHERE s.code = st.point)
+               THEN format('!unknown point "%s"', st.point)
+             WHEN st.point <> '' AND pt.id IS NULL THEN format('!point %s is not open in round %s of %s', st.point, rr.round, rr.round_area)
+             WHEN rs.tube IS NOT NULL THEN format('!resident %s is already sampled in round %s with tube %s', st.resident, rr.round, rs.tube)
+             ELSE 'new'
+           END AS status
+    FROM sample_stage st
+    -- The lookups are fenced (OFFSET 0) so each is an index probe per row
+    -- whatever the table sizes: a batch costs the same against a million
+    -- residents and samples as against a few.
+    LEFT JOIN LATERAL (SELECT id, area_id, cohort, home_visit FROM residents WHERE code = st.resident OFFSET 0) res ON true
+    LEFT JOIN dt ON dt.tube = st.tube
+    LEFT JOIN ra rr ON rr.area_id = res.area_id AND (rr.n = 1 OR NOT EXISTS (
+        -- Another round over the resident's area fits better: its window
+        -- holds the row's time, or it opened later.
+        SELECT 1 FROM ra r2 WHERE r2.area_id = rr.area_id AND r2.round_id <> rr.round_id
+          AND (st.taken_at BETWEEN r2.opens_at AND r2.until, r2.opens_at, r2.round_id)
+            > (st.taken_at BETWEEN rr.opens_at AND rr.until, rr.opens_at, rr.round_id)))
+    LEFT JOIN pts pt ON pt.round_id = rr.round_id AND pt.code = st.point
+    -- The tube's sample, when it has one, is looked for when $6 asks, and
+    -- for every row that the checks after it would not find good (a lab's
+    -- result, a row outside an open round or with a point problem, such as
+    -- a batch re-sent after its round closed). A row they find good and
+    -- that is a known tube is refused by the tube's unique index.
+    LEFT JOIN LATERAL (SELECT tube, resident_id, round_id, result FROM samples
+        WHERE ($6 OR st.result <> '' OR rr.round_id IS NULL OR st.taken_at NOT BETWEEN rr.opens_at AND rr.until
+               OR (st.point = '' AND NOT res.home_visit) OR (st.point <> '' AND pt.id IS NULL))
+          AND tube = st.tube OFFSET 0) ex ON true
+    -- A resident's other tube in the round is looked for only when $6 asks
+    -- (see IngestSamples): otherwise the unique index refuses the row.
+    LEFT JOIN LATERAL (SELECT tube FROM samples WHERE $6 AND round_id = rr.round_id AND resident_id = res.id OFFSET 0) rs ON true
+),
+dr AS (
+    -- Residents on several good rows: the first line is kept. $5 is false
+    -- when the batch repeats no resident.
+    SELECT round_id, resident_id, min(line) AS first FROM v WHERE $5 AND status = 'new' GROUP BY 1, 2 HAVING count(*) > 1
+),
+ins AS (
+    INSERT INTO samples (tube, round_id, resident_id, point_id, taken_at, result, batch, cohort, home_visit)
+    SELECT v.tube, v.round_id, v.resident_id, v.point_id, v.taken_at, v.result, $3, v.cohort, v.home_visit
+    FROM v LEFT JOIN dr ON dr.round_id = v.round_id AND dr.resident_id = v.resident_id
+    WHERE v.status = 'new' AND (dr.first IS NULL OR v.line = dr.first)
+    RETURNING round_id
+),
+upd AS (
+    UPDATE samples s SET result = v.result FROM v
+    WHERE v.status = 'update' AND s.tube = v.tube AND s.result IS NULL
+    RETURNING s.tube
+)
+SELECT v.line, v.tube,
+       CASE WHEN v.status = 'new' THEN format('!resident is also on line %s of this batch, with another tube', dr.first) ELSE v.status END AS status,
+       0 AS n, v.round_id
+FROM v LEFT JOIN dr ON dr.round_id = v.round_id AND dr.resident_id = v.resident_id
+WHERE v.status <> 'new' OR v.line > dr.first
+UNION ALL SELECT NULL, NULL, 'accepted', count(*), CASE WHEN min(round_id) = max(round_id) THEN min(round_id) END FROM ins
+UNION ALL SELECT NULL, NULL, 'updated', count(*), NULL FROM upd
+`

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/musterhq/muster/internal/samples"
+	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/workflows"
+)
+
+// errNothingAccepted is returned when an upload brought no good row; the
+// starter exits with status 2 so a station's script can tell "fix the file"
+// from "could not send it" (status 1).
+type errNothingAccepted struct{ rejected int }
+
+func (e errNothingAccepted) Error() string {
+	return fmt.Sprintf("no row was accepted: %d rejected (see the list above); fix them and upload the file again", e.rejected)
+}
+
+// exitCode is the process's exit status for an error: 2 when an upload
+// brought no good row, 1 otherwise.
+func exitCode(err error) int {
+	var n errNothingAccepted
+	if errors.As(err, &n) {
+		return 2
+	}
+	return 1
+}
+
+func (a *app) samplesCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "samples",
+		Short: "Upload batches of samples from sampling stations and list residents still missing",
+	}
+	var (
+		incident, batch string
+		max             int
+	)
+	upload := &cobra.Command{
+		Use:   "upload FILE.csv --incident ID",
+		Short: "Upload a batch of samples (CSV); bad rows are listed, good rows kept",
+		Long: `Upload a batch of samples taken at sampling points or at home, or of results
+from a lab. FILE.csv has a header line naming its columns (any order):
+
+  tube,resident,point,taken_at,result
+
+point is the sampling point's site code (empty for a home visit); taken_at
+is RFC 3339 (2022-04-03T17:05:00+08:00) or "2022-04-03 17:05" in local time
+(TZ); result is negative, positive or empty, and may be left out.
+
+Every row is checked against the registry and the incident's open rounds.
+Rows that fail are listed with their line and reason; the others are
+recorded. Sending the same file again adds nothing (its rows are reported
+as already recorded), and a later file with results for known tubes records
+the results. A file that is not a batch (a missing column, a line with the
+wrong number of fields, more than --max rows) is refused whole.
+
+Exit status: 0 when the batch was taken, even if some rows were rejected
+(they are listed); 2 when rows were rejected and none was accepted or
+already recorded (fix the file); 1 when the file was refused or could not
+be sent.`,
+		Example: `  starter samples upload point-3-1900.csv --incident xd-0403
+  starter samples upload lab-results.csv --incident xd-0403 --batch lab-0404-01`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := workflows.ValidIncident(incident); err != nil {
+				return fmt.Errorf("--incident: %w", err)
+			}
+			if max < 0 {
+				return fmt.Errorf("--max %d: want a number of rows above 0", max)
+			}
+			f, err := os.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			rows, unread, err := samples.Read(f, args[0], max)
+			if err != nil {
+				return fmt.Errorf("%w; nothing was sent", err)
+			}
+			var res store.IngestResult
+			if len(rows) > 0 {
+				s, err := a.store(cmd.Context())
+				if err != nil {
+					return err
+				}
+				res, err = s.IngestSamples(cmd.Context(), store.IngestBatch{ID: batch, Incident: incident, Rows: rows, Max: max})
+				if err != nil {
+					return err
+				}
+			} else {
+				res.BatchID = batch
+			}
+			res = samples.Merge(res, unread)
+			if err := a.printIngest(res); err != nil {
+				return err
+			}
+			if samples.NothingAccepted(res) {
+				return errNothingAccepted{len(res.Rejected)}
+			}
+			return nil
+		},
+	}
+	upload.Flags().StringVar(&incident, "incident", "", "the incident the samples belong to (required)")
+	upload.Flags().StringVar(&batch, "batch", "", "the batch's ID (default: the sha256 of its rows, so a re-sent file is known)")
+	upload.Flags().IntVar(&max, "max", store.DefaultMaxBatch, "the most rows one file may hold")
+
+	var (
+		area     string
+		round    int
+		contacts bool
+	)
+	missing := &cobra.Command{
+		Use:   "missing INCIDENT --area CODE --round N",
+		Short: "List the residents of a round without a sample, for call-backs",
+		Long: `List the residents of a testing round who have no sample: the list written
+when the round closed, or while it runs, those not sampled yet. Residents
+are shown by their pseudonymous code, compound, building and cohort.
+
+--contacts adds their names and phone numbers for an authorised call-back
+list. That is personal data: the command says so on standard error, and the
+list must not be shared beyond the people calling back.`,
+		Example: `  starter samples missing xd-0403 --area longbao --round 1
+  starter samples missing xd-0403 --area longbao --round 1 --contacts -o json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if err := workflows.ValidIncident(args[0]); err != nil {
+				return err
+			}
+			if area == "" || round < 1 {
+				return errors.New("name the round: --area CODE --round N (rounds count from 1)")
+			}
+			s, err := a.store(ctx)
+			if err != nil {
+				return err
+			}
+			r, err := s.RoundByKey(ctx, args[0], area, round)
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("incident %s has no round %d over %s", args[0], round, area)
+			}
+			if err != nil {
+				return err
+			}
+			if contacts {
+				fmt.Fprintln(a.errOut, "This list holds residents' names and phone numbers: personal data for the authorised call-back team only.")
+			}
+			var list []store.MissingContact
+			for after := int64(0); ; {
+				var page []store.MissingContact
+				if contacts {
+					page, err = s.MissingContacts(ctx, r.ID, after, store.MaxMissingPage)
+				} else {
+					var plain []store.MissingResident
+					plain, err = s.Missing(ctx, r.ID, after, store.MaxMissingPage)
+					for _, m := range plain {
+						page = append(page, store.MissingContact{MissingResident: m})
+					}
+				}
+				if err != nil {
+					return err
+				}
+				if len(page) == 0 {
+					break
+				}
+				list = append(list, page...)
+				after = page[len(page)-1].ID
+			}
+			return a.printMissing(r, list, contacts)
+		},
+	}
+	missing.Flags().StringVar(&area, "area", "", "the round's area code or path (required)")
+	missing.Flags().IntVar(&round, "round", 0, "the round's number (required)")
+	missing.Flags().BoolVar(&contacts, "contacts", false, "add names and phone numbers (personal data) for an authorised call-back list")
+	cmd.AddCommand(upload, missing)
+	return cmd
+}
+
+func (a *app) printIngest(res store.IngestResult) error {
+	if a.output == "json" {
+		return json.NewEncoder(a.out).Encode(res)
+	}
+	fmt.Fprintf(a.out, "Batch %s: %d rows: %d accepted, %d already recorded, %d results recorded, %d rejected.\n",
+		res.BatchID, res.Rows, res.Accepted, res.AlreadyRecorded, res.ResultsUpdated, len(res.Rejected))
+	if len(res.Rejected) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "LINE\tTUBE\tREASON")
+	for _, r := range res.Rejected {
+		fmt.Fprintf(tw, "%d\t%s\t%s\n", r.Line, r.Tube, r.Reason)
+	}
+	return tw.Flush()
+}
+
+func (a *app) printMissing(r store.RoundInfo, list []store.MissingContact, contacts bool) error {
+	if a.output == "json" {
+		type entry struct {
+			Code      string `json:"code"`
+			Area      string `json:"area"`
+			Building  string `json:"building"`
+			Cohort    string `json:"cohort"`
+			HomeVisit bool   `json:"home_visit"`
+			Name      string `json:"name,omitempty"`
+			Phone     string `json:"phone,omitempty"`
+		}
+		out := make([]entry, len(list))
+		for i, m := range list {
+			out[i] = entry{Code: m.Code, Area: m.AreaCode, Building: m.Building, Cohort: m.Cohort, HomeVisit: m.HomeVisit, Name: m.Name, Phone: m.Phone}
+		}
+		return json.NewEncoder(a.out).Encode(out)
+	}
+	state := "still open: residents without a sample so far"
+	if !r.Open() {
+		state = "closed " + r.ClosedAt.Format("2006-01-02 15:04")
+	}
+	fmt.Fprintf(a.out, "Round %d of %s over %s (%s): %d missing.\n", r.Round, r.Incident, r.AreaCode, state, len(list))
+	if len(list) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.out, 0, 0, 2, ' ', 0)
+	header := "RESIDENT\tAREA\tBUILDING\tCOHORT\tHOME VISIT"
+	if contacts {
+		header += "\tNAME\tPHONE"
+	}
+	fmt.Fprintln(tw, header)
+	for _, m := range list {
+		home := ""
+		if m.HomeVisit {
+			home = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s", m.Code, m.AreaCode, m.Building, m.Cohort, home)
+		if contacts {
+			fmt.Fprintf(tw, "\t%s\t%s", m.Name, m.Phone)
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}
