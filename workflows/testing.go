@@ -85,6 +85,16 @@ type round struct {
 // Only counts travel through the workflow.
 func MassTestingStep(ctx workflow.Context, in StepInput) (StepResult, error) {
 	t := &round{sw: newStepWorkflow(ctx, in), in: in}
+	// The step runner marks the step running whenever one of its
+	// activities starts; a round that is behind stays overdue.
+	changed := t.sw.r.changed
+	t.sw.r.changed = func(ctx workflow.Context, name, state string) {
+		changed(ctx, name, state)
+		if state == StateRunning && t.p.Behind && t.p.State == StateRunning {
+			_ = workflow.UpsertTypedSearchAttributes(ctx, SAStepState.ValueSet(StateOverdue))
+		}
+	}
+	t.sw.details = t.render
 	res, err := t.run(ctx)
 	return t.sw.finish(ctx, res, err)
 }
@@ -181,7 +191,8 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 			return StepResult{}, err
 		}
 		t.update(ctx, pr)
-		if t.p.Behind && !t.p.Escalated {
+		// At the deadline the round closes: another point helps nobody.
+		if t.p.Behind && !t.p.Escalated && workflow.Now(ctx).Before(t.p.Deadline) {
 			t.p.Escalated = true
 			t.escalate(ctx)
 		}
@@ -200,6 +211,7 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 		}
 	}
 
+	t.p.State = "closing"
 	var closed activities.CloseRoundResult
 	if err := t.sw.r.run(ctx, "close-round", "Close the round, list who is missing", a.CloseRound,
 		activities.RoundRef{Ref: t.sw.ref("muster"), RoundID: t.plan.RoundID}, &closed,
@@ -306,6 +318,11 @@ func (t *round) update(ctx workflow.Context, pr store.RoundProgress) {
 		t.p.Projected = now.Add(time.Duration(float64(pr.Expected-pr.Sampled) / rate))
 		t.p.Behind = t.p.Projected.After(t.p.Deadline)
 	}
+	// Nobody has come after a quarter of the round: behind, with no rate
+	// to project from.
+	if pr.Sampled == 0 && pr.Expected > 0 && elapsed > t.p.Deadline.Sub(t.p.OpensAt)/4 {
+		t.p.Behind = true
+	}
 	state := StateRunning
 	if t.p.Behind {
 		state = StateOverdue
@@ -325,6 +342,15 @@ func (t *round) escalate(ctx workflow.Context) {
 	}
 	left := t.p.Expected - t.p.Sampled
 	rate := float64(t.p.Sampled) / (workflow.Now(ctx).Sub(t.p.OpensAt).Hours() * t.p.TimeScale)
+	if rate == 0 {
+		body := fmt.Sprintf("Testing round %d of %s (incident %s) is behind: no sample has arrived since it opened at %s, with %d residents expected at %d points by %s. Check that the points are open and their stations upload; `starter testing status %s` shows each point.",
+			t.p.Round, t.p.Area, t.in.Incident, t.clock(t.p.OpensAt).Format("15:04"), t.p.Expected, len(t.plan.Points), t.clock(t.p.Deadline).Format("15:04"), t.sw.id)
+		_ = t.sw.r.run(ctx, "escalate", "Report a round with no samples", a.PublishNotice, activities.NoticeInput{
+			Ref: t.sw.ref("muster"), Step: t.in.Path + "/behind", AreaID: t.in.Area.ID,
+			Kind: fmt.Sprintf("testing/%d/behind", t.p.Round), Audience: "command center", Body: body,
+		}, nil, func() string { return "no samples reported" })
+		return
+	}
 	withOne := rate * float64(len(t.plan.Points)+1) / float64(max(len(t.plan.Points), 1))
 	finishNow := t.clock(t.p.Projected)
 	finishMore := t.clock(workflow.Now(ctx)).Add(time.Duration(float64(left) / withOne * float64(time.Hour)))
