@@ -28,8 +28,9 @@ test: tools vet fmt-check ## Run every test: workflow, store, activity, CLI and 
 test-short: ## Run the tests that need neither Temporal nor the end-to-end stack
 	$(GO) test -count=1 -short ./...
 
-bench: ## Measure the mass-testing data layer at a million residents (about a minute; needs PostgreSQL and psql)
+bench: $(TEMPORAL) ## Measure the data layer and a million-resident round end to end (about two minutes; needs PostgreSQL and psql)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/store/...
+	MUSTER_TEMPORAL_BIN=$(TEMPORAL) $(GO) test -run '^$$' -bench MillionResident -benchtime 1x -timeout 15m ./internal/e2e/
 
 build: ## Build bin/starter and bin/muster-worker
 	$(GO) build -o $(BIN)/starter ./starter

@@ -1,0 +1,532 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/musterhq/muster/internal/devenv"
+	"github.com/musterhq/muster/internal/pgtest"
+	"github.com/musterhq/muster/internal/scenario"
+	"github.com/musterhq/muster/internal/service"
+	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/workflows"
+)
+
+// Sizes and settings of the million-resident round.
+const (
+	roundResidents   = 1_000_000
+	roundCommunities = 100
+	// roundBatch is the rows per IngestSamples call, as a station sends them.
+	roundBatch = 10_000
+	// roundStreams is how many uploads run at once (one per core here).
+	roundStreams = 2
+	// roundVisitors is how many grid workers report home visits at once:
+	// each report is a short transaction that waits on its commit, so
+	// they overlap (the city has 600 grid workers).
+	roundVisitors = 6
+	// roundCopyRows is how many sample rows psql \copy writes for the
+	// reference rate, as in the data-layer benchmark.
+	roundCopyRows = 200_000
+	// roundTimeScale makes a scenario hour a real second: with check_every
+	// 1h each round counts its samples every second.
+	roundTimeScale = 3600
+	// Targets.
+	roundTargetWall    = 60 * time.Second
+	roundTargetEvents  = 10_000
+	roundTargetPayload = 512 << 10
+)
+
+// roundRunbook tests every community of the city at once. The deadline is
+// long (300 s of wall time at the time scale) so rounds close on coverage;
+// there is no approval or lift, so the response closes with its last round.
+const roundRunbook = `name: city-round
+title: A testing round over the city
+level: 1
+area: district
+steps:
+  - id: test
+    for_each:
+      areas: {level: community}
+      steps:
+        - id: round
+          kind: mass-testing
+          params: {deadline: 300h, check_every: 1h, revisit_after: 1h, cohorts: "student,teacher"}
+`
+
+// BenchmarkMillionResidentRound runs a testing round over a generated city
+// of a million residents end to end: a Temporal dev server (FastDevServerArgs),
+// a worker in this process, PostgreSQL, the response with one mass-testing
+// round per community, and the field at full speed (every resident comes,
+// batches of 10,000 through IngestSamples on two streams, every home visit
+// samples). It prints the wall time from the response's start to its last
+// round closed, residents a second and that rate as a share of psql \copy
+// measured in the same run, and the largest history and payload of the
+// incident's executions. Run it with `make bench` or
+//
+//	go test -run '^$' -bench MillionResident -benchtime 1x -timeout 800s ./internal/e2e/
+func BenchmarkMillionResidentRound(b *testing.B) {
+	if testing.Short() {
+		b.Skip("end-to-end benchmark: needs the temporal CLI and PostgreSQL")
+	}
+	for range b.N {
+		millionResidentRound(b)
+	}
+}
+
+func millionResidentRound(b *testing.B) {
+	ctx := context.Background()
+	row := func(label, figure string, args ...any) {
+		fmt.Printf("  %-52s %s\n", label, fmt.Sprintf(figure, args...))
+	}
+	verdict := func(ok bool) string {
+		if ok {
+			return "PASS"
+		}
+		return "MISS"
+	}
+
+	// The database and the city.
+	url := pgtest.URL(b)
+	st, err := store.Open(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	var pgVersion string
+	st.DB().GetContext(ctx, &pgVersion, `SELECT split_part(version(), ' on ', 1)`)
+	fmt.Printf("Million-resident round, end to end — %s, %d CPUs, %s, %s\n\n", time.Now().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), runtime.Version(), pgVersion)
+	start := time.Now()
+	city, err := scenario.GenerateCity(roundResidents, roundCommunities, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rows := city.Rows()
+	registry := rows.Registry
+	rows.Registry = nil
+	gen := time.Since(start)
+	start = time.Now()
+	if _, err := st.LoadScenario(ctx, rows); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := st.LoadResidents(ctx, rows.Scenario, registry); err != nil {
+		b.Fatal(err)
+	}
+	load := time.Since(start)
+	fmt.Println("Setup (not in the round's time)")
+	row(fmt.Sprintf("generate %d residents, %d communities", len(registry), roundCommunities), "%7.2f s", gen.Seconds())
+	row("load the scenario and the residents", "%7.2f s", load.Seconds())
+	registry, city = nil, nil
+	runtime.GC()
+
+	// The dev server and a worker in this process.
+	start = time.Now()
+	bin, err := devenv.TemporalBinary()
+	if err != nil {
+		b.Fatal(err)
+	}
+	logFile, err := os.Create(filepath.Join(b.TempDir(), "temporal.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer logFile.Close()
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	srv, err := devenv.StartTemporal(sctx, devenv.TemporalOptions{Bin: bin, SearchAttributes: workflows.SearchAttributes, Output: logFile})
+	cancel()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Stop()
+	c := srv.Client()
+	if err := service.RegisterSearchAttributes(ctx, c, "default"); err != nil {
+		b.Fatal(err)
+	}
+	taskQueue := pgtest.Name("bench")
+	w := service.NewWorker(c, taskQueue, st)
+	if err := w.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer w.Stop()
+	if _, _, err := st.PublishRunbook(ctx, "city-round", "A testing round over the city", []byte(roundRunbook), "bench"); err != nil {
+		b.Fatal(err)
+	}
+	row("start the dev server and a worker, publish city-round", "%7.2f s", time.Since(start).Seconds())
+
+	// The round.
+	incident := pgtest.Name("city")
+	b.ResetTimer()
+	start = time.Now()
+	id, _, err := service.StartResponse(ctx, c, taskQueue, workflows.ResponseInput{Incident: incident, Runbook: "city-round", Area: "city", TimeScale: roundTimeScale}, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	field := playField(ctx, b, st, incident, roundCommunities, start)
+	lastClosed := time.Since(start)
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	var final workflows.ResponseProgress
+	if err := c.GetWorkflow(rctx, id, "").Get(rctx, &final); err != nil {
+		b.Fatalf("response = %v", err)
+	}
+	responseDone := time.Since(start)
+	b.StopTimer()
+
+	// What the rounds recorded.
+	var sampled, expected, missing int
+	if err := st.DB().GetContext(ctx, &sampled, `SELECT count(*) FROM samples s JOIN testing_rounds r ON r.id = s.round_id WHERE r.incident = $1`, incident); err != nil {
+		b.Fatal(err)
+	}
+	if err := st.DB().GetContext(ctx, &missing, `SELECT count(*) FROM round_missing m JOIN testing_rounds r ON r.id = m.round_id WHERE r.incident = $1`, incident); err != nil {
+		b.Fatal(err)
+	}
+	var walk func(n *workflows.Node)
+	walk = func(n *workflows.Node) {
+		if n == nil {
+			return
+		}
+		if n.Type == workflows.KindMassTesting && n.State == workflows.StateDone {
+			expected += int(n.Outputs["expected"])
+		}
+		for _, c := range n.Children {
+			walk(c)
+		}
+	}
+	walk(final.Root)
+
+	// The reference: psql \copy of 200,000 of these samples into an
+	// identical table.
+	copyRate, copyErr := copySamples(ctx, b, st, url, incident)
+
+	// Histories and payloads of every execution of the incident.
+	hist := scanHistories(ctx, b, c, incident, id)
+
+	rate := float64(sampled) / lastClosed.Seconds()
+	fmt.Println()
+	fmt.Printf("Round over the city: %d rounds (one per community), %d residents expected, %d sampled (%d at home), %d missing\n",
+		field.rounds, expected, sampled, field.visits, missing)
+	row("first round open (response start → samples accepted)", "%7.2f s", field.firstOpen.Seconds())
+	row("all samples uploaded", "%7.2f s   (%d batches, %d streams)", field.uploaded.Seconds(), field.batches, roundStreams)
+	row("upload time in IngestSamples (summed over streams)", "%7.2f s   %9.0f rows/s a stream", field.ingest.Seconds(), float64(field.rows)/field.ingest.Seconds())
+	row("upload time in RoundQueues (summed)", "%7.2f s", field.queues.Seconds())
+	row("home visits recorded (summed)", "%7.2f s   (%d visits, %d at once)", field.visitTime.Seconds(), field.visits, roundVisitors)
+	row("wall time, response start → last round closed", "%7.2f s   target < 60 s         %s", lastClosed.Seconds(), verdict(lastClosed < roundTargetWall))
+	row("… → response closed", "%7.2f s", responseDone.Seconds())
+	row("residents a second (sampled ÷ wall time)", "%9.0f /s", rate)
+	if copyErr == nil {
+		row(fmt.Sprintf("psql \\copy, %d sample rows, identical table", roundCopyRows), "%9.0f rows/s", copyRate)
+		row("round rate ÷ \\copy rate", "%9.2f×", rate/copyRate)
+	} else {
+		row("psql \\copy", "skipped: %v", copyErr)
+	}
+	row(fmt.Sprintf("executions of the incident (%d listed)", hist.executions), "%7d events in all", hist.events)
+	row("largest history: "+hist.longest, "%7d events   target < %d   %s", hist.maxEvents, roundTargetEvents, verdict(hist.maxEvents < roundTargetEvents))
+	row("largest payload: "+hist.biggestAt, "%7d bytes    target < %d %s", hist.maxPayload, roundTargetPayload, verdict(hist.maxPayload < roundTargetPayload))
+	b.ReportMetric(lastClosed.Seconds(), "s/round")
+	b.ReportMetric(rate, "residents/s")
+	b.ReportMetric(float64(hist.maxEvents), "max-events")
+	b.ReportMetric(float64(hist.maxPayload), "max-payload-B")
+	if sampled != expected || missing != 0 || field.rounds != roundCommunities {
+		b.Errorf("rounds = %d, sampled %d of %d, %d missing; want %d rounds, everyone sampled", field.rounds, sampled, expected, missing, roundCommunities)
+	}
+}
+
+// fieldResult is what the field did.
+type fieldResult struct {
+	rounds, batches, rows, visits int
+	firstOpen, uploaded           time.Duration
+	ingest, queues, visitTime     time.Duration
+}
+
+// playField is the field at full speed: it watches the incident's open
+// rounds, uploads a sample for every resident of each new round in batches
+// of roundBatch on roundStreams streams, records every home visit as
+// sampled once the round has assigned them (roundVisitors at once), and returns when rounds rounds
+// have opened and none is open any more.
+func playField(ctx context.Context, b *testing.B, st *store.Store, incident string, rounds int, start time.Time) fieldResult {
+	var res fieldResult
+	var ingestNs, queueNs, visitNs, rowsN, batchesN, visitsN atomic.Int64
+	jobs := make(chan func() error, 2*rounds)
+	visitJobs := make(chan func() error, 2*rounds)
+	errs := make(chan error, 1)
+	var wg sync.WaitGroup
+	pool := func(n int, jobs chan func() error) {
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for job := range jobs {
+					if err := job(); err != nil {
+						select {
+						case errs <- err:
+						default:
+						}
+					}
+				}
+			}()
+		}
+	}
+	pool(roundStreams, jobs)
+	pool(roundVisitors, visitJobs)
+	defer func() {
+		close(jobs)
+		close(visitJobs)
+		wg.Wait()
+	}()
+	type state struct {
+		id         int64
+		visits     int // home visits the round plans
+		recorded   atomic.Int64
+		visitsBusy atomic.Bool
+	}
+	seen := map[int64]*state{}
+	var pendingUploads atomic.Int64
+	uploadsDone := time.Time{}
+	for {
+		select {
+		case err := <-errs:
+			b.Fatal(err)
+		default:
+		}
+		open, err := st.OpenRoundsFor(ctx, incident)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(open) == 0 && len(seen) >= rounds {
+			break
+		}
+		for _, info := range open {
+			r, ok := seen[info.ID]
+			if !ok {
+				if len(seen) == 0 {
+					res.firstOpen = time.Since(start)
+				}
+				plan, err := st.RoundPlan(ctx, info.ID)
+				if err != nil {
+					b.Fatal(err)
+				}
+				r = &state{id: info.ID, visits: plan.HomeVisits}
+				seen[info.ID] = r
+				pendingUploads.Add(1)
+				jobs <- func() error {
+					defer pendingUploads.Add(-1)
+					t := time.Now()
+					qs, err := st.RoundQueues(ctx, r.id, []string{"student", "teacher"})
+					queueNs.Add(int64(time.Since(t)))
+					if err != nil {
+						return err
+					}
+					now := time.Now()
+					batch := make([]store.SampleRow, 0, roundBatch)
+					send := func() error {
+						if len(batch) == 0 {
+							return nil
+						}
+						t := time.Now()
+						out, err := st.IngestSamples(ctx, store.IngestBatch{Incident: incident, Rows: batch, Max: roundBatch})
+						ingestNs.Add(int64(time.Since(t)))
+						if err != nil {
+							return err
+						}
+						if out.Accepted+out.AlreadyRecorded != len(batch) {
+							return fmt.Errorf("IngestSamples() = %d accepted, %d already, %d rejected (first %+v), want %d", out.Accepted, out.AlreadyRecorded, len(out.Rejected), out.Rejected[:min(1, len(out.Rejected))], len(batch))
+						}
+						rowsN.Add(int64(len(batch)))
+						batchesN.Add(1)
+						batch = batch[:0]
+						return nil
+					}
+					for _, q := range qs {
+						for _, code := range q.Residents {
+							batch = append(batch, store.SampleRow{Tube: fmt.Sprintf("T%d-%s", r.id, code), Resident: code, Point: q.PointCode, TakenAt: now, Result: "negative"})
+							if len(batch) == roundBatch {
+								if err := send(); err != nil {
+									return err
+								}
+							}
+						}
+					}
+					return send()
+				}
+			}
+			if int(r.recorded.Load()) < r.visits && r.visitsBusy.CompareAndSwap(false, true) {
+				visitJobs <- func() error {
+					defer r.visitsBusy.Store(false)
+					t := time.Now()
+					defer func() { visitNs.Add(int64(time.Since(t))) }()
+					vs, err := st.PendingVisits(ctx, r.id)
+					if err != nil {
+						return err
+					}
+					now := time.Now()
+					for _, v := range vs {
+						if err := st.RecordHomeVisit(ctx, r.id, v.Resident, v.Attempt, true, fmt.Sprintf("T%d-%s", r.id, v.Resident), now); err != nil {
+							return err
+						}
+						r.recorded.Add(1)
+						visitsN.Add(1)
+					}
+					return nil
+				}
+			}
+		}
+		if uploadsDone.IsZero() && len(seen) >= rounds && pendingUploads.Load() == 0 {
+			uploadsDone = time.Now()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if uploadsDone.IsZero() {
+		uploadsDone = time.Now()
+	}
+	res.rounds = len(seen)
+	res.uploaded = uploadsDone.Sub(start)
+	res.rows, res.batches, res.visits = int(rowsN.Load()), int(batchesN.Load()), int(visitsN.Load())
+	res.ingest, res.queues, res.visitTime = time.Duration(ingestNs.Load()), time.Duration(queueNs.Load()), time.Duration(visitNs.Load())
+	return res
+}
+
+// copySamples writes roundCopyRows of the incident's samples to a CSV file
+// and times psql \copy of that file into a table identical to samples.
+func copySamples(ctx context.Context, b *testing.B, st *store.Store, url, incident string) (float64, error) {
+	psql, err := exec.LookPath("psql")
+	if err != nil {
+		return 0, err
+	}
+	if _, err := st.DB().ExecContext(ctx, `CREATE TABLE samples_copy (LIKE samples INCLUDING ALL)`); err != nil {
+		b.Fatal(err)
+	}
+	const cols = `tube, round_id, resident_id, point_id, taken_at, result, batch, cohort, home_visit`
+	file := filepath.Join(b.TempDir(), "samples.csv")
+	run := func(cmd string) {
+		out, err := exec.CommandContext(ctx, psql, url, "-v", "ON_ERROR_STOP=1", "-q", "-c", cmd).CombinedOutput()
+		if err != nil {
+			b.Fatalf("psql %s: %v: %s", cmd, err, out)
+		}
+	}
+	run(fmt.Sprintf(`\copy (SELECT %s FROM samples WHERE round_id IN (SELECT id FROM testing_rounds WHERE incident = '%s') LIMIT %d) TO '%s' WITH (FORMAT csv)`, cols, incident, roundCopyRows, file))
+	start := time.Now()
+	run(fmt.Sprintf(`\copy samples_copy (%s) FROM '%s' WITH (FORMAT csv)`, cols, file))
+	d := time.Since(start)
+	var n int
+	if err := st.DB().GetContext(ctx, &n, `SELECT count(*) FROM samples_copy`); err != nil {
+		b.Fatal(err)
+	}
+	return float64(n) / d.Seconds(), nil
+}
+
+// histories is what scanning the incident's executions found.
+type histories struct {
+	executions, events, maxEvents int
+	longest                       string
+	maxPayload                    int
+	biggestAt                     string
+}
+
+// scanHistories lists the incident's executions (visibility, by
+// MusterIncident, and the response itself), takes each one's history
+// length and reads its history for the largest single payload.
+func scanHistories(ctx context.Context, b *testing.B, c client.Client, incident, responseID string) histories {
+	type exec struct{ id, run string }
+	var execs []exec
+	seen := map[string]bool{}
+	add := func(id, run string) {
+		if !seen[id+"/"+run] {
+			seen[id+"/"+run] = true
+			execs = append(execs, exec{id, run})
+		}
+	}
+	// Visibility is eventually consistent: wait until every round's
+	// workflow is listed.
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		var token []byte
+		for {
+			resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+				Query: fmt.Sprintf("%s = '%s'", workflows.SAIncident.GetName(), incident), NextPageToken: token,
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, e := range resp.GetExecutions() {
+				add(e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId())
+			}
+			if token = resp.GetNextPageToken(); len(token) == 0 {
+				break
+			}
+		}
+		if len(execs) >= roundCommunities+1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if len(execs) == 0 {
+		add(responseID, "")
+	}
+	sort.Slice(execs, func(i, j int) bool { return execs[i].id < execs[j].id })
+	var h histories
+	h.executions = len(execs)
+	for _, e := range execs {
+		desc, err := c.DescribeWorkflowExecution(ctx, e.id, e.run)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := int(desc.GetWorkflowExecutionInfo().GetHistoryLength())
+		h.events += n
+		if n > h.maxEvents {
+			h.maxEvents, h.longest = n, e.id
+		}
+		it := c.GetWorkflowHistory(ctx, e.id, e.run, false, 0)
+		for it.HasNext() {
+			ev, err := it.Next()
+			if err != nil {
+				b.Fatal(err)
+			}
+			largestPayload(ev.ProtoReflect(), func(size int) {
+				if size > h.maxPayload {
+					h.maxPayload = size
+					h.biggestAt = fmt.Sprintf("%s event %d %s", e.id, ev.GetEventId(), ev.GetEventType())
+				}
+			})
+		}
+	}
+	return h
+}
+
+// largestPayload calls found with the size of every Payload in m.
+func largestPayload(m protoreflect.Message, found func(int)) {
+	if m.Descriptor().FullName() == "temporal.api.common.v1.Payload" {
+		found(proto.Size(m.Interface()))
+		return
+	}
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsList() && fd.Message() != nil:
+			l := v.List()
+			for i := range l.Len() {
+				largestPayload(l.Get(i).Message(), found)
+			}
+		case fd.IsMap() && fd.MapValue().Message() != nil:
+			v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+				largestPayload(mv.Message(), found)
+				return true
+			})
+		case fd.Message() != nil && !fd.IsMap():
+			largestPayload(v.Message(), found)
+		}
+		return true
+	})
+}
