@@ -159,7 +159,17 @@ func TestRunbookCommands(t *testing.T) {
 		t.Fatalf("starter runbook list -o json = %q: %v", out, err)
 	}
 	srcs, _ := builtin.Builtin()
-	if len(rows) != len(srcs)+1 || rows[1].Name != "drill" || rows[1].Version != 2 || rows[1].Versions != 2 {
+	var drill *struct {
+		Name     string `json:"name"`
+		Version  int    `json:"version"`
+		Versions int    `json:"versions"`
+	}
+	for i := range rows {
+		if rows[i].Name == "drill" {
+			drill = &rows[i]
+		}
+	}
+	if len(rows) != len(srcs)+1 || drill == nil || drill.Version != 2 || drill.Versions != 2 {
 		t.Errorf("starter runbook list -o json = %+v, want the built-ins and drill at version 2 of 2", rows)
 	}
 }

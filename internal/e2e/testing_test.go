@@ -149,3 +149,88 @@ steps:
 		t.Errorf("cohort notices = %v, want the calls of round 1", notices)
 	}
 }
+
+// The built-in campus-closure runbook over Shanxi University: the campuses
+// close, 21,811 students and teachers are tested with students called
+// first, the round closes on coverage, and the reopening is approved.
+func TestCampusClosureEndToEnd(t *testing.T) {
+	s := newStack(t)
+	ctx := context.Background()
+	if err := service.PublishBuiltins(ctx, s.st); err != nil {
+		t.Fatal(err)
+	}
+	incident := pgtest.Name("campus")
+	id, _, err := service.StartResponse(ctx, s.c, s.taskQueue, workflows.ResponseInput{Incident: incident, Runbook: "campus-closure", Area: "shanxi-university", TimeScale: 3600}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var round store.RoundInfo
+	eventually(t, 30*time.Second, "round open", func() (bool, string) {
+		rs, err := s.st.OpenRoundsFor(ctx, incident)
+		if err != nil || len(rs) == 0 {
+			return false, fmt.Sprint(err)
+		}
+		round = rs[0]
+		return true, ""
+	})
+	plan, err := s.st.RoundPlan(ctx, round.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Expected != 21811 {
+		t.Errorf("round expects %d, want the 21,811 people of the two tested campuses", plan.Expected)
+	}
+	// Every station uploads everyone it expects; grid workers sample the
+	// home visits.
+	queues, err := s.st.RoundQueues(ctx, round.ID, []string{"student", "teacher"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []store.SampleRow
+	for _, q := range queues {
+		for _, code := range q.Residents {
+			rows = append(rows, store.SampleRow{Tube: "C-" + code, Resident: code, Point: q.PointCode, TakenAt: time.Now(), Result: "negative"})
+		}
+	}
+	for i := 0; i < len(rows); i += 10000 {
+		if _, err := s.st.IngestSamples(ctx, store.IngestBatch{Incident: incident, Rows: rows[i:min(i+10000, len(rows))], Max: 10000}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 60*time.Second, "everyone sampled", func() (bool, string) {
+		vs, err := s.st.PendingVisits(ctx, round.ID)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, v := range vs {
+			if err := s.st.RecordHomeVisit(ctx, round.ID, v.Resident, v.Attempt, true, "CH-"+v.Resident, time.Now()); err != nil {
+				return false, err.Error()
+			}
+		}
+		n := s.responseProgress(t, id).Find("approve-reopen")
+		return n != nil && n.State == workflows.StateAwaitingDecision, "not asked yet"
+	})
+	if err := sendUpdate(ctx, s.c, id, workflows.UpdateDecide, workflows.Decision{Step: "approve-reopen", Decision: "approve", By: "university"}); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	var final workflows.ResponseProgress
+	if err := s.c.GetWorkflow(rctx, id, "").Get(rctx, &final); err != nil {
+		t.Fatalf("response = %v", err)
+	}
+	n := final.Find("test")
+	if n.State != workflows.StateDone || n.Outputs["sampled"] != 21811 || n.Outputs["missing"] != 0 {
+		t.Errorf("test step = %s, outputs %v; want done with 21,811 sampled and nobody missing", n.State, n.Outputs)
+	}
+	var calls []string
+	if err := s.st.DB().SelectContext(ctx, &calls, `SELECT kind FROM notices WHERE incident = $1 AND kind LIKE 'testing/1/%' ORDER BY id`, incident); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) < 2 || calls[0] != "testing/1/student" || calls[1] != "testing/1/teacher" {
+		t.Errorf("cohort calls = %v, want students first, then teachers", calls)
+	}
+	if final.Find("reopen").State != workflows.StateDone {
+		t.Errorf("reopen notice = %s, want done", final.Find("reopen").State)
+	}
+}

@@ -23,6 +23,7 @@ func TestBuiltinsValidate(t *testing.T) {
 	want := map[string][]string{
 		"community-outbreak-level-1": {"approval", "compliance-sweep", "lift", "notice", "seal"},
 		"seal-compound":              {"approval", "lift", "notice", "seal"},
+		"campus-closure":             {"approval", "mass-testing", "notice"},
 	}
 	if len(srcs) != len(want) {
 		t.Errorf("Builtin() = %d runbooks, want %d", len(srcs), len(want))
