@@ -44,9 +44,11 @@ response: Temporal's dev server with its Web UI, PostgreSQL (DATABASE_URL if
 set, otherwise a private cluster started from the machine's PostgreSQL
 binaries), a worker, the reference scenario and the built-in runbooks. It
 then opens the response to a new incident with the community-outbreak-level-1
-runbook over Longbao community, with a time scale, so two hours between
-checkpoint rounds last ten seconds: residents are told, the six compounds are
-sealed, the schools are told, checkpoint rounds run until two are clean, and
+runbook over Longbao community, with a time scale, so a 7-hour testing round
+lasts about 9 seconds: residents are told, the six compounds are sealed, the
+schools are told, testing rounds run until two in a row find no positive case
+(the demo plays the sampling stations and grid workers at the seed's 250
+residents per point and hour), checkpoint rounds run until two are clean, and
 the runbook asks whether to lift the seals. The demo approves after --hold,
 as the command center would, the seals are lifted, and it prints what was
 recorded. It keeps the UI up until Ctrl-C, which stops everything it started.
@@ -74,8 +76,8 @@ logs), so executions of earlier runs stay visible in the UI.`,
 	f.StringVar(&o.incident, "incident", "", "incident ID (default: xd-MMDD-hhmmss, new on every run)")
 	f.StringVar(&o.community, "community", "longbao", "the area the response covers")
 	f.StringVar(&o.runbook, "runbook", "community-outbreak-level-1", "the runbook to run")
-	f.Float64Var(&o.timeScale, "time-scale", 720, "speed-up of workflow durations (720: two hours in ten seconds)")
-	f.DurationVar(&o.hold, "hold", 20*time.Second, "how long the demo waits before approving the lift, as the command center")
+	f.Float64Var(&o.timeScale, "time-scale", 2880, "speed-up of workflow durations (2880: a 7-hour testing round in about 9 seconds)")
+	f.DurationVar(&o.hold, "hold", 10*time.Second, "how long the demo waits before approving the lift, as the command center")
 	f.IntVar(&o.temporalPort, "temporal-port", 7233, "port of the Temporal dev server")
 	f.IntVar(&o.uiPort, "ui-port", config.DefaultUIPort, "port of the Temporal Web UI")
 	f.BoolVar(&o.exit, "exit", false, "stop everything once the seals are lifted instead of waiting for Ctrl-C")
@@ -194,6 +196,18 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 `, o.incident, o.runbook, area.Name, area.Path, ui, copts.Namespace, o.incident, id, id,
 		config.RedactedDatabaseURL(dbURL), copts.HostPort, o.incident)
 
+	// The field: sampling stations and grid workers report into every
+	// testing round the response opens, at the seed's 250 residents per
+	// point and hour.
+	a.st = st
+	simCtx, stopSim := context.WithCancel(ctx)
+	defer stopSim()
+	go func() {
+		if err := a.simulate(simCtx, simOptions{incident: o.incident, rate: 250, timeScale: o.timeScale, noShow: 0.005, homeMiss: 0.3,
+			seed: 1, batch: 5000, tick: 500 * time.Millisecond, follow: true}); err != nil && simCtx.Err() == nil {
+			a.say("Field simulation stopped: %v", err)
+		}
+	}()
 	if err := a.demoWatch(ctx, c, id, o); err != nil {
 		return err
 	}
@@ -310,8 +324,14 @@ func demoLine(p workflows.ResponseProgress) string {
 	if seals > 0 {
 		line += fmt.Sprintf(" · seals: %d of %d holding", holding, seals)
 	}
+	if r := p.Find("testing"); r != nil && r.Round > 0 {
+		line += fmt.Sprintf(" · testing rounds: %d", r.Round)
+		if test := p.Find(fmt.Sprintf("testing/%d/test", r.Round)); test != nil && test.Detail != "" {
+			line += " (" + test.Detail + ")"
+		}
+	}
 	if r := p.Find("rounds"); r != nil && r.Round > 0 {
-		line += fmt.Sprintf(" · rounds: %d (%s)", r.Round, r.Detail)
+		line += fmt.Sprintf(" · checkpoint rounds: %d", r.Round)
 	}
 	for _, s := range []string{workflows.StateStalled, workflows.StateOverdue, workflows.StateAwaitingDecision} {
 		if counts[s] > 0 {

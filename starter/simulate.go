@@ -23,6 +23,8 @@ type simOptions struct {
 	batch     int
 	cohorts   string
 	tick      time.Duration
+	// follow keeps waiting for new rounds instead of ending when none is open.
+	follow bool
 }
 
 func (a *app) simulateCommand() *cobra.Command {
@@ -59,6 +61,7 @@ as the database takes it. It runs until the incident has no open round left.`,
 	f.IntVar(&o.batch, "batch", 5000, "rows per uploaded batch")
 	f.StringVar(&o.cohorts, "cohorts", "student,teacher", "cohorts called first, in order")
 	f.DurationVar(&o.tick, "tick", 500*time.Millisecond, "time between uploads")
+	f.BoolVar(&o.follow, "follow", false, "keep waiting for the incident's next rounds instead of ending when none is open")
 	testing.MarkFlagRequired("incident")
 	cmd.AddCommand(testing)
 	return cmd
@@ -90,7 +93,7 @@ func (a *app) simulate(ctx context.Context, o simOptions) error {
 		if err != nil {
 			return err
 		}
-		if len(open) == 0 {
+		if len(open) == 0 && !o.follow {
 			if len(rounds) > 0 {
 				a.say("No open round left for %s: done after %s.", o.incident, time.Since(start).Round(time.Millisecond))
 				return nil

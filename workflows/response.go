@@ -324,9 +324,11 @@ func Response(ctx workflow.Context, in ResponseInput) (ResponseProgress, error) 
 	if r.lift != nil {
 		r.liftAll(ctx)
 	}
+	// The record comes first: a supervisor who sees "closed" finds it in
+	// the event log too.
+	r.setState(ctx, ResponseClosed, "response closed")
 	r.p.State = ResponseClosed
 	r.p.FinishedAt = workflow.Now(ctx)
-	r.setState(ctx, ResponseClosed, "response closed")
 	r.changed(ctx)
 	// Events and notices still being written (a step's last transition,
 	// say) would be lost if the response ended before them.
