@@ -44,6 +44,11 @@ type StepInput struct {
 	TimeScale         float64              `json:",omitempty"`
 	StallRetryMinutes float64              `json:",omitempty"`
 	Retry             *runbook.RetryPolicy `json:",omitempty"`
+	// HistoryLimit is the history length after which a long step continues
+	// as new; 0 means DefaultHistoryLimit.
+	HistoryLimit int `json:",omitempty"`
+	// Resume carries a testing round's state across continue-as-new.
+	Resume *RoundState `json:",omitempty"`
 }
 
 // StepResult is what a step workflow returns.

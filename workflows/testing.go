@@ -67,6 +67,19 @@ type TestingProgress struct {
 	TimeScale float64
 }
 
+// eventsPerCheck is about how many history events one coverage check adds
+// (timer, activity, search attributes, workflow tasks).
+const eventsPerCheck = 12
+
+// RoundState is what a testing round carries across continue-as-new: its
+// plan and progress, its steps and when it last sent a revisit.
+type RoundState struct {
+	Plan        store.RoundPlan
+	Progress    TestingProgress
+	Steps       []StepProgress
+	LastRevisit time.Time
+}
+
 type round struct {
 	sw       *stepWorkflow
 	in       StepInput
@@ -119,6 +132,11 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 		Incident: in.Incident, Area: in.Area.Name, Round: number, State: StateRunning,
 		OpensAt: opens, Deadline: opens.Add(scaled(deadline, in.TimeScale)), TimeScale: max(in.TimeScale, 1),
 	}
+	resume := in.Resume
+	if resume != nil {
+		t.p, t.plan, t.sw.list = resume.Progress, resume.Plan, resume.Steps
+		in.Resume, t.in.Resume = nil, nil
+	}
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (TestingProgress, error) { return t.p, nil }); err != nil {
 		return StepResult{}, err
 	}
@@ -137,35 +155,16 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 		return StepResult{}, err
 	}
 
-	if err := t.sw.r.run(ctx, "open-round", fmt.Sprintf("Open testing round %d of %s", number, in.Area.Name), a.OpenRound,
-		activities.OpenRoundInput{Ref: t.sw.ref("muster"), AreaID: in.Area.ID, Round: number, OpensAt: t.p.OpensAt, Deadline: t.p.Deadline},
-		&t.plan, func() string {
-			return fmt.Sprintf("%d residents, %d points, %d home visits", t.plan.Expected, len(t.plan.Points), t.plan.HomeVisits)
-		}); err != nil {
-		return StepResult{}, err
-	}
-	t.p.RoundID, t.p.Expected = t.plan.RoundID, t.plan.Expected
-	t.p.Slots = cohortSlots(t.plan, strings.Split(paramString(in.Params, "cohorts"), ","), t.p.OpensAt, in.TimeScale)
-	t.points(nil)
-
-	for _, s := range t.p.Slots {
-		body := fmt.Sprintf("Testing round %d of %s (incident %s): %s residents, please come to your sampling point between %s and %s. Residents who cannot come are visited at home.",
-			number, in.Area.Name, in.Incident, s.Cohort, t.clock(s.From).Format("15:04"), t.clock(s.To).Format("15:04"))
-		if err := t.sw.r.run(ctx, "call/"+s.Cohort, "Call "+s.Cohort, a.PublishNotice, activities.NoticeInput{
-			Ref: t.sw.ref("muster"), Step: in.Path + "/call/" + s.Cohort, AreaID: in.Area.ID,
-			Kind: fmt.Sprintf("testing/%d/%s", number, s.Cohort), Audience: s.Cohort + "s of " + in.Area.Name, Body: body,
-		}, nil, func() string { return fmt.Sprintf("%d called", s.Expected) }); err != nil {
+	var lastRevisit time.Time
+	if resume != nil {
+		lastRevisit = resume.LastRevisit
+	} else {
+		if err := t.open(ctx, number); err != nil {
 			return StepResult{}, err
 		}
+		lastRevisit = workflow.Now(ctx)
 	}
-	var visits int
-	if err := t.sw.r.run(ctx, "home-visits", "Assign home visits to grid workers", a.AssignHomeVisits,
-		activities.RoundRef{Ref: t.sw.ref("muster"), RoundID: t.plan.RoundID}, &visits,
-		func() string { return fmt.Sprintf("%d residents to visit", visits) }); err != nil {
-		return StepResult{}, err
-	}
-
-	lastRevisit := workflow.Now(ctx)
+	checks := 0
 	for {
 		wait := scaled(every, in.TimeScale)
 		if left := t.p.Deadline.Sub(workflow.Now(ctx)); left < wait {
@@ -209,6 +208,23 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 		if pr.Sampled >= pr.Expected || !now.Before(t.p.Deadline) {
 			break
 		}
+		// A long round with frequent checks continues as new before its
+		// history grows large; the response hears from the new run.
+		limit := in.HistoryLimit
+		if limit == 0 {
+			limit = DefaultHistoryLimit
+		}
+		// A check costs about a dozen events; counting them keeps the
+		// decision independent of how the server reports history length.
+		checks++
+		if info := workflow.GetInfo(ctx); info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > limit || checks*eventsPerCheck > limit {
+			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+				return StepResult{}, err
+			}
+			next := t.in
+			next.Resume = &RoundState{Plan: t.plan, Progress: t.p, Steps: t.sw.list, LastRevisit: lastRevisit}
+			return StepResult{}, workflow.NewContinueAsNewError(ctx, MassTestingStepName, next)
+		}
 	}
 
 	t.p.State = "closing"
@@ -227,6 +243,40 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 		},
 		Detail: fmt.Sprintf("round %d: %d of %d sampled, %d positive, %d missing", number, t.p.Sampled, t.p.Expected, t.p.Positives, t.p.Missing),
 	}, nil
+}
+
+// open opens the round, calls the cohorts and assigns the home visits.
+func (t *round) open(ctx workflow.Context, number int) error {
+	in := t.in
+	if err := t.sw.r.run(ctx, "open-round", fmt.Sprintf("Open testing round %d of %s", number, in.Area.Name), a.OpenRound,
+		activities.OpenRoundInput{Ref: t.sw.ref("muster"), AreaID: in.Area.ID, Round: number, OpensAt: t.p.OpensAt, Deadline: t.p.Deadline},
+		&t.plan, func() string {
+			return fmt.Sprintf("%d residents, %d points, %d home visits", t.plan.Expected, len(t.plan.Points), t.plan.HomeVisits)
+		}); err != nil {
+		return err
+	}
+	t.p.RoundID, t.p.Expected = t.plan.RoundID, t.plan.Expected
+	t.p.Slots = cohortSlots(t.plan, strings.Split(paramString(in.Params, "cohorts"), ","), t.p.OpensAt, in.TimeScale)
+	t.points(nil)
+
+	for _, s := range t.p.Slots {
+		body := fmt.Sprintf("Testing round %d of %s (incident %s): %s residents, please come to your sampling point between %s and %s. Residents who cannot come are visited at home.",
+			number, in.Area.Name, in.Incident, s.Cohort, t.clock(s.From).Format("15:04"), t.clock(s.To).Format("15:04"))
+		if err := t.sw.r.run(ctx, "call/"+s.Cohort, "Call "+s.Cohort, a.PublishNotice, activities.NoticeInput{
+			Ref: t.sw.ref("muster"), Step: in.Path + "/call/" + s.Cohort, AreaID: in.Area.ID,
+			Kind: fmt.Sprintf("testing/%d/%s", number, s.Cohort), Audience: s.Cohort + "s of " + in.Area.Name, Body: body,
+		}, nil, func() string { return fmt.Sprintf("%d called", s.Expected) }); err != nil {
+			return err
+		}
+	}
+	var visits int
+	if err := t.sw.r.run(ctx, "home-visits", "Assign home visits to grid workers", a.AssignHomeVisits,
+		activities.RoundRef{Ref: t.sw.ref("muster"), RoundID: t.plan.RoundID}, &visits,
+		func() string { return fmt.Sprintf("%d residents to visit", visits) }); err != nil {
+		return err
+	}
+
+	return nil
 }
 
 func (t *round) onAddPoint(ctx workflow.Context, in AddPointInput) error {

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
 	"github.com/musterhq/muster/internal/store"
@@ -530,4 +532,52 @@ func TestMassTestingBadInput(t *testing.T) {
 			t.Errorf("MusterStepState = %v, want %s", got, StateFailed)
 		}
 	})
+}
+
+// A long round continues as new before its history grows large, and the
+// next run picks up where the last one stopped: no second opening, calls or
+// home-visit assignment, the same deadline, and the round closes as usual.
+func TestMassTestingContinuesAsNew(t *testing.T) {
+	tt := newTestingTest(t)
+	tt.Sampled = func(d time.Duration) int { return min(int(1200*d.Hours()), 6900) }
+	in := testingInput()
+	in.HistoryLimit = 60
+	tt.Run(in)
+	_, err := tt.Result()
+	var can *workflow.ContinueAsNewError
+	if !errors.As(err, &can) {
+		t.Fatalf("MassTestingStep() error = %v, want continue-as-new", err)
+	}
+	var next StepInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	if next.Resume == nil || next.Resume.Progress.RoundID == 0 || next.Resume.Plan.Expected != 7013 {
+		t.Fatalf("continue-as-new input Resume = %+v, want the round's plan and progress", next.Resume)
+	}
+	first := next.Resume.Progress
+
+	tt2 := newTestingTest(t)
+	tt2.Sampled = tt.Sampled
+	tt2.CloseRound = func(activities.RoundRef) (activities.CloseRoundResult, error) {
+		return activities.CloseRoundResult{Missing: 113}, nil
+	}
+	next.HistoryLimit = 0
+	tt2.Run(next)
+	res, err := tt2.Result()
+	if err != nil {
+		t.Fatalf("resumed MassTestingStep() error = %v", err)
+	}
+	for _, name := range []string{"OpenRound", "AssignHomeVisits"} {
+		if n := len(tt2.callTimes(name)); n != 0 {
+			t.Errorf("%s called %d times after continue-as-new, want 0", name, n)
+		}
+	}
+	if got := tt2.notices("testing/1/student"); len(got) != 0 {
+		t.Errorf("cohorts called again after continue-as-new: %d notices", len(got))
+	}
+	if p := tt2.Progress(); !p.Deadline.Equal(first.Deadline) || p.State != StateDone {
+		t.Errorf("resumed Progress() deadline, state = %s, %s; want %s, done", p.Deadline, p.State, first.Deadline)
+	}
+	checkOutputs(t, res, map[string]float64{"sampled": 6900, "expected": 7013, "missing": 113, "positives": 6})
 }
