@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/musterhq/muster/internal/api"
 	"github.com/musterhq/muster/internal/scenario"
 	"github.com/musterhq/muster/internal/store"
 )
@@ -140,32 +140,17 @@ func (a *app) areasCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			root := "xiaodian"
+			under := ""
 			if len(args) == 1 {
-				root = args[0]
-			} else {
-				var top []string
-				if err := s.DB().SelectContext(cmd.Context(), &top, `SELECT code FROM areas WHERE parent_id IS NULL ORDER BY code`); err != nil {
-					return err
-				}
-				if len(top) == 0 {
-					return fmt.Errorf("no areas loaded: run `starter scenario load --reference` or load a scenario file")
-				}
-				root = top[0]
+				under = args[0]
 			}
-			levels := []string{level}
-			if level == "" {
-				levels = []string{"district", "sub-district", "community", "compound"}
+			all, err := api.Areas(cmd.Context(), s, under, level)
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("%w (list top-level areas with `starter areas`)", err)
 			}
-			var all []store.Area
-			for _, l := range levels {
-				as, err := s.Descendants(cmd.Context(), root, l)
-				if err != nil {
-					return fmt.Errorf("%w (list top-level areas with `starter areas`)", err)
-				}
-				all = append(all, as...)
+			if err != nil {
+				return err
 			}
-			sort.Slice(all, func(i, j int) bool { return all[i].Path < all[j].Path })
 			if a.output == "json" {
 				return json.NewEncoder(a.out).Encode(all)
 			}
