@@ -410,7 +410,7 @@ func copySamples(ctx context.Context, b *testing.B, st *store.Store, url, incide
 	if _, err := st.DB().ExecContext(ctx, `CREATE TABLE samples_copy (LIKE samples INCLUDING ALL)`); err != nil {
 		b.Fatal(err)
 	}
-	const cols = `tube, round_id, resident_id, point_id, taken_at, result, batch, cohort, home_visit`
+	const cols = `tube, round_id, resident_id, point_id, taken_at, result, batch_id, cohort, home_visit`
 	file := filepath.Join(b.TempDir(), "samples.csv")
 	run := func(cmd string) {
 		out, err := exec.CommandContext(ctx, psql, url, "-v", "ON_ERROR_STOP=1", "-q", "-c", cmd).CombinedOutput()

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,7 +155,7 @@ func BenchmarkSampleIngestion(b *testing.B) {
 
 	// 1. IngestSamples, in batches, one after another.
 	out("")
-	out("Sample ingestion (same machine, same database, one run)")
+	out("Sample ingestion (same machine, same database, one run; the single-stream contenders take turns batch by batch)")
 	ingestRows := func(from, to, streams int) time.Duration {
 		start := time.Now()
 		next := make(chan int)
@@ -191,37 +193,23 @@ func BenchmarkSampleIngestion(b *testing.B) {
 		}
 		return time.Since(start)
 	}
-	ingest := ingestRows(0, benchFastRows, 1)
-	ingestRate := float64(benchFastRows) / ingest.Seconds()
-	// A station sends its first batch again: every row is already recorded.
-	resent := make([]store.SampleRow, benchBatch)
-	for i := range resent {
-		resent[i] = sample(i)
-	}
-	start = time.Now()
-	if res, err := s.IngestSamples(ctx, store.IngestBatch{Incident: "bench", Rows: resent}); err != nil || res.AlreadyRecorded != benchBatch {
-		b.Fatalf("IngestSamples(re-sent) = %+v, %v, want %d already recorded", res, err, benchBatch)
-	}
-	resentRate := float64(benchBatch) / time.Since(start).Seconds()
-
 	// 2. One INSERT per row, in one transaction, through lib/pq: as an
 	// application writes it (tx.Exec with the row's codes, resolved by the
 	// statement), and at its fastest (a prepared statement given the IDs).
-	perRow := func(table string, from int, prepared bool) float64 {
-		start := time.Now()
+	perRow := func(table string, from, n int, prepared bool) {
 		tx, err := s.DB().BeginTx(ctx, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer tx.Rollback()
-		const byCode = `INSERT INTO %s (tube, round_id, resident_id, point_id, taken_at, batch, cohort, home_visit)
-			SELECT $1, $2, r.id, p.id, $5, 'per-row', r.cohort, r.home_visit FROM residents r, sites p WHERE r.code = $3 AND p.code = $4`
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO `+table+` (tube, round_id, resident_id, point_id, taken_at, batch, cohort, home_visit)
-			VALUES ($1, $2, $3, $4, $5, 'per-row', $6, false)`)
+		const byCode = `INSERT INTO %s (tube, round_id, resident_id, point_id, taken_at, batch_id, cohort, home_visit)
+			SELECT $1, $2, r.id, p.id, $5, 1, r.cohort, r.home_visit FROM residents r, sites p WHERE r.code = $3 AND p.code = $4`
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO `+table+` (tube, round_id, resident_id, point_id, taken_at, batch_id, cohort, home_visit)
+			VALUES ($1, $2, $3, $4, $5, 1, $6, false)`)
 		if err != nil {
 			b.Fatal(err)
 		}
-		for i := from; i < from+benchSlowRows; i++ {
+		for i := from; i < from+n; i++ {
 			r, row := roster[i], sample(i)
 			if prepared {
 				_, err = stmt.ExecContext(ctx, row.Tube, plan.RoundID, r.ID, siteID[r.Point], row.TakenAt, r.Cohort)
@@ -235,65 +223,111 @@ func BenchmarkSampleIngestion(b *testing.B) {
 		if err := tx.Commit(); err != nil {
 			b.Fatal(err)
 		}
-		return float64(benchSlowRows) / time.Since(start).Seconds()
 	}
-	perRowRate := perRow("samples_per_row", benchFastRows, false)
-	preparedRate := perRow("samples_per_row", benchFastRows+benchSlowRows, true)
 
-	// 3. psql \copy of the same rows as IngestSamples took, resolved, into
-	// an identical table; then split in two files copied at once.
-	var copyRate, copy2Rate float64
+	// 3. psql \copy of the same rows as IngestSamples takes, resolved, into
+	// an identical table, through one psql session.
 	psql, lookErr := exec.LookPath("psql")
+	dir := b.TempDir()
+	writeResolved := func(name string, from, to int) string {
+		file := filepath.Join(dir, name)
+		f, err := os.Create(file)
+		if err != nil {
+			b.Fatal(err)
+		}
+		w := bufio.NewWriter(f)
+		for i := from; i < to; i++ {
+			r, row := roster[i], sample(i)
+			fmt.Fprintf(w, "%s,%d,%d,%d,%s,,1,%s,false\n", row.Tube, plan.RoundID, r.ID, siteID[r.Point], row.TakenAt.Format(time.RFC3339Nano), r.Cohort)
+		}
+		if err := w.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+		return file
+	}
+	const copyColumns = `(tube, round_id, resident_id, point_id, taken_at, result, batch_id, cohort, home_visit)`
+
+	// The contenders take turns, round by round, each round starting with
+	// the next one, so that a load that comes and goes on the machine
+	// weighs on all alike: ratios of separate runs would measure the load
+	// as much as the code. Each round IngestSamples takes a batch, psql
+	// copies the same number of rows, and each per-row INSERT writes a
+	// twentieth of its rows.
+	rounds := benchFastRows / benchBatch
+	slowChunk := benchSlowRows / rounds
+	contenders := []func(k int){
+		func(k int) { ingestRows(k*benchBatch, (k+1)*benchBatch, 1) },
+		func(k int) { perRow("samples_per_row", benchFastRows+k*slowChunk, slowChunk, false) },
+		func(k int) { perRow("samples_per_row", benchFastRows+benchSlowRows+k*slowChunk, slowChunk, true) },
+	}
 	if lookErr == nil {
-		dir := b.TempDir()
-		write := func(name string, from, to int) string {
-			file := filepath.Join(dir, name)
-			f, err := os.Create(file)
-			if err != nil {
-				b.Fatal(err)
-			}
-			w := bufio.NewWriter(f)
-			for i := from; i < to; i++ {
-				r, row := roster[i], sample(i)
-				fmt.Fprintf(w, "%s,%d,%d,%d,%s,,copy,%s,false\n", row.Tube, plan.RoundID, r.ID, siteID[r.Point], row.TakenAt.Format(time.RFC3339Nano), r.Cohort)
-			}
-			if err := w.Flush(); err != nil {
-				b.Fatal(err)
-			}
-			f.Close()
-			return file
+		session := startPsql(b, ctx, psql, url)
+		defer session.close()
+		files := make([]string, rounds)
+		for k := range files {
+			files[k] = writeResolved(fmt.Sprintf("one-%d.csv", k), k*benchBatch, (k+1)*benchBatch)
 		}
-		copyFiles := func(table string, files ...string) float64 {
-			start := time.Now()
-			errs := make(chan error, len(files))
-			for _, file := range files {
-				go func() {
-					cmd := exec.CommandContext(ctx, psql, url, "-v", "ON_ERROR_STOP=1", "-q", "-c",
-						`\copy `+table+` (tube, round_id, resident_id, point_id, taken_at, result, batch, cohort, home_visit) FROM '`+file+`' WITH (FORMAT csv)`)
-					if outp, err := cmd.CombinedOutput(); err != nil {
-						errs <- fmt.Errorf("psql \\copy: %v: %s", err, outp)
-						return
-					}
-					errs <- nil
-				}()
-			}
-			for range files {
-				if err := <-errs; err != nil {
-					b.Fatal(err)
-				}
-			}
-			d := time.Since(start)
-			if n := benchCount(b, s, `SELECT count(*) FROM `+table); n != benchFastRows {
-				b.Fatalf("%s = %d rows, want %d", table, n, benchFastRows)
-			}
-			return float64(benchFastRows) / d.Seconds()
+		contenders = append(contenders, func(k int) {
+			session.run(`\copy samples_copy ` + copyColumns + ` FROM '` + files[k] + `' WITH (FORMAT csv)`)
+		})
+	}
+	took := takeTurns(rounds, contenders...)
+	ingestRate := float64(benchFastRows) / took[0].Seconds()
+	perRowRate := float64(benchSlowRows) / took[1].Seconds()
+	preparedRate := float64(benchSlowRows) / took[2].Seconds()
+	var copyRate float64
+	if lookErr == nil {
+		copyRate = float64(benchFastRows) / took[3].Seconds()
+		if n := benchCount(b, s, `SELECT count(*) FROM samples_copy`); n != benchFastRows {
+			b.Fatalf("samples_copy = %d rows, want %d", n, benchFastRows)
 		}
-		copyRate = copyFiles("samples_copy", write("all.csv", 0, benchFastRows))
-		half := benchFastRows / 2
-		copy2Rate = copyFiles("samples_copy2", write("a.csv", 0, half), write("b.csv", half, benchFastRows))
+	}
+	if n := benchCount(b, s, `SELECT count(*) FROM samples_per_row`); n != 2*benchSlowRows {
+		b.Fatalf("samples_per_row = %d rows, want %d", n, 2*benchSlowRows)
 	}
 
-	// 4. IngestSamples with two stations sending at once (both cores).
+	// A station sends its first batch again: every row is already recorded.
+	resent := make([]store.SampleRow, benchBatch)
+	for i := range resent {
+		resent[i] = sample(i)
+	}
+	start = time.Now()
+	if res, err := s.IngestSamples(ctx, store.IngestBatch{Incident: "bench", Rows: resent}); err != nil || res.AlreadyRecorded != benchBatch {
+		b.Fatalf("IngestSamples(re-sent) = %+v, %v, want %d already recorded", res, err, benchBatch)
+	}
+	resentRate := float64(benchBatch) / time.Since(start).Seconds()
+
+	// 4. Two at once: psql \copy of the same rows in two files copied at
+	// once, and IngestSamples with two stations sending at once.
+	var copy2Rate float64
+	if lookErr == nil {
+		half := benchFastRows / 2
+		files := []string{writeResolved("a.csv", 0, half), writeResolved("b.csv", half, benchFastRows)}
+		start := time.Now()
+		errs := make(chan error, len(files))
+		for _, file := range files {
+			go func() {
+				cmd := exec.CommandContext(ctx, psql, url, "-X", "-v", "ON_ERROR_STOP=1", "-q", "-c",
+					`\copy samples_copy2 `+copyColumns+` FROM '`+file+`' WITH (FORMAT csv)`)
+				if outp, err := cmd.CombinedOutput(); err != nil {
+					errs <- fmt.Errorf("psql \\copy: %v: %s", err, outp)
+					return
+				}
+				errs <- nil
+			}()
+		}
+		for range files {
+			if err := <-errs; err != nil {
+				b.Fatal(err)
+			}
+		}
+		copy2Rate = float64(benchFastRows) / time.Since(start).Seconds()
+		if n := benchCount(b, s, `SELECT count(*) FROM samples_copy2`); n != benchFastRows {
+			b.Fatalf("samples_copy2 = %d rows, want %d", n, benchFastRows)
+		}
+	}
+
 	ingest2 := ingestRows(benchFastRows, 2*benchFastRows, 2)
 	ingest2Rate := float64(benchFastRows) / ingest2.Seconds()
 
@@ -305,8 +339,8 @@ func BenchmarkSampleIngestion(b *testing.B) {
 	}
 	row(fmt.Sprintf("IngestSamples, %d rows in batches of %d", benchFastRows, benchBatch), "%9.0f rows/s", ingestRate)
 	row(fmt.Sprintf("IngestSamples, a batch of %d re-sent (nothing new)", benchBatch), "%9.0f rows/s", resentRate)
-	row(fmt.Sprintf("one INSERT per row, %d rows, one tx, by code", benchSlowRows), "%9.0f rows/s", perRowRate)
-	row(fmt.Sprintf("one INSERT per row, %d rows, prepared, by ID", benchSlowRows), "%9.0f rows/s", preparedRate)
+	row(fmt.Sprintf("one INSERT per row, %d rows, by code, tx of %d", benchSlowRows, slowChunk), "%9.0f rows/s", perRowRate)
+	row(fmt.Sprintf("one INSERT per row, %d rows, prepared, by ID, tx of %d", benchSlowRows, slowChunk), "%9.0f rows/s", preparedRate)
 	if lookErr == nil {
 		row(fmt.Sprintf("psql \\copy, %d rows resolved, identical table", benchFastRows), "%9.0f rows/s", copyRate)
 	} else {
@@ -376,4 +410,70 @@ func benchCount(b *testing.B, s *store.Store, query string) int {
 
 func rate(n int, d time.Duration) string {
 	return strconv.FormatFloat(float64(n)/d.Seconds(), 'f', 0, 64)
+}
+
+// takeTurns runs n rounds of the contenders and sums each one's time. In
+// round k every contender runs once, given k, starting with contender k mod
+// len(contenders).
+func takeTurns(n int, contenders ...func(k int)) []time.Duration {
+	took := make([]time.Duration, len(contenders))
+	for k := range n {
+		for j := range contenders {
+			c := (k + j) % len(contenders)
+			start := time.Now()
+			contenders[c](k)
+			took[c] += time.Since(start)
+		}
+	}
+	return took
+}
+
+// psqlSession is one psql process that runs commands sent to it, one at a
+// time.
+type psqlSession struct {
+	b      *testing.B
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	lines  *bufio.Scanner
+	stderr *strings.Builder
+	n      int
+}
+
+func startPsql(b *testing.B, ctx context.Context, psql, url string) *psqlSession {
+	b.Helper()
+	cmd := exec.CommandContext(ctx, psql, url, "-X", "-q", "-v", "ON_ERROR_STOP=1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := &psqlSession{b: b, cmd: cmd, stdin: stdin, lines: bufio.NewScanner(stdout), stderr: &strings.Builder{}}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// run sends a command and waits until psql has carried it out.
+func (p *psqlSession) run(command string) {
+	p.n++
+	marker := fmt.Sprintf("@done-%d", p.n)
+	if _, err := fmt.Fprintf(p.stdin, "%s\n\\echo %s\n", command, marker); err != nil {
+		p.b.Fatalf("psql: %v: %s", err, p.stderr)
+	}
+	for p.lines.Scan() {
+		if p.lines.Text() == marker {
+			return
+		}
+	}
+	p.b.Fatalf("psql stopped before finishing %q: %s", command, p.stderr)
+}
+
+func (p *psqlSession) close() {
+	p.stdin.Close()
+	p.cmd.Wait()
 }

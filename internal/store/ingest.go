@@ -186,43 +186,57 @@ func (s *Store) IngestSamples(ctx context.Context, in IngestBatch) (IngestResult
 		if err != nil {
 			return fmt.Errorf("copy samples: %w", err)
 		}
-		var out []struct {
-			Line   *int    `db:"line"`
-			Tube   *string `db:"tube"`
-			Status string  `db:"status"`
-			N      int     `db:"n"`
-			Round  *int64  `db:"round_id"`
+		// Most batches are new samples, all good. A lean statement writes
+		// the rows that pass every check that needs no lookup of samples,
+		// and the unique indexes refuse a known tube or a resident's second
+		// sample. When it wrote every row, the full statement would have
+		// found every row good and written the same rows: the batch is done.
+		// Otherwise (a row refused, a known tube, a concurrent batch) the
+		// full statement runs from a savepoint and gives each row its
+		// verdict; it first runs without looking up the tube and the
+		// resident's samples in the round of rows it finds good otherwise
+		// (two index probes a row), and again looking everything up when
+		// the unique indexes refuse one; a refusal then can only be a
+		// concurrent batch. A batch that repeats a tube or a resident goes
+		// to the full statement looking everything up at once, so that
+		// which line of a repeat is kept never depends on a skipped probe.
+		// The batch's row comes first: its number marks the samples, and
+		// its lock makes a copy of the batch sent at the same time wait.
+		var seq int64
+		if err := tx.GetContext(ctx, &seq, `INSERT INTO sample_batches (id, incident, rows, accepted, rejected)
+			VALUES ($1, $2, $3, 0, 0)
+			ON CONFLICT (id) DO UPDATE SET sends = sample_batches.sends + 1, last_received_at = now()
+			RETURNING seq`, id, in.Incident, res.Rows); err != nil {
+			return fmt.Errorf("record batch: %w", err)
 		}
-		// Most rows are new samples. The statement first runs without
-		// looking up the tube and the resident's samples in the round of
-		// rows it finds good otherwise (two index probes a row), and the
-		// unique indexes refuse such a row that is a known tube or a
-		// resident's second one. Then, or when a concurrent batch recorded
-		// some of the same samples meanwhile, it runs again from a
-		// savepoint, looking everything up; a second refusal can only be a
-		// concurrent batch. Both runs give every row the same verdict; a
-		// re-sent batch costs two. A batch that repeats a tube or a resident
-		// is looked up in full at once, so that which line of a repeat is
-		// kept never depends on a skipped probe.
 		tubes, residents := repeats(in.Rows)
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT ingest`); err != nil {
 			return err
 		}
-		for careful := tubes || residents; ; careful = true {
-			err := tx.SelectContext(ctx, &out, ingestSQL, in.Incident, grace.String(), id, tubes, residents, careful)
+		mode := ingestLean
+		if tubes || residents {
+			mode = ingestCareful
+		}
+		var out []ingestVerdict
+		for {
+			var err error
+			out, err = runIngest(ctx, tx, mode, in.Incident, grace, seq, tubes, residents, len(in.Rows))
 			if err == nil {
 				break
 			}
+			if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT ingest`); rerr != nil {
+				return rerr
+			}
 			var pe *pq.Error
-			if !errors.As(err, &pe) || (pe.Code != "23505" && pe.Code != "40P01") {
+			switch {
+			case errors.Is(err, errNotAllGood):
+				mode = ingestFull
+			case !errors.As(err, &pe) || (pe.Code != "23505" && pe.Code != "40P01"):
 				return fmt.Errorf("ingest: %w", err)
-			}
-			if careful {
+			case mode == ingestCareful:
 				return ErrConcurrentBatch
-			}
-			out = out[:0]
-			if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT ingest`); err != nil {
-				return err
+			default:
+				mode = ingestCareful
 			}
 		}
 		var accepted, updated, updates int
@@ -246,13 +260,11 @@ func (s *Store) IngestSamples(ctx context.Context, in IngestBatch) (IngestResult
 		// A result another batch brought meanwhile leaves the row as it was.
 		res.AlreadyRecorded += updates - updated
 		slices.SortFunc(res.Rejected, func(a, b RowError) int { return a.Line - b.Line })
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sample_batches (id, incident, round_id, rows, accepted, rejected, already_recorded, results_updated)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-			ON CONFLICT (id) DO UPDATE SET sends = sample_batches.sends + 1, last_received_at = now(),
-			    accepted = sample_batches.accepted + excluded.accepted,
-			    results_updated = sample_batches.results_updated + excluded.results_updated,
-			    rows = excluded.rows, rejected = excluded.rejected, already_recorded = excluded.already_recorded`,
-			id, in.Incident, round, res.Rows, res.Accepted, len(res.Rejected), res.AlreadyRecorded, res.ResultsUpdated); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE sample_batches SET round_id = coalesce(round_id, $2),
+			    accepted = accepted + $3, results_updated = results_updated + $4,
+			    rows = $5, rejected = $6, already_recorded = $7
+			WHERE seq = $1`,
+			seq, round, res.Accepted, res.ResultsUpdated, res.Rows, len(res.Rejected), res.AlreadyRecorded); err != nil {
 			return fmt.Errorf("record batch: %w", err)
 		}
 		return nil
@@ -282,6 +294,54 @@ func repeats(rows []SampleRow) (tubes, residents bool) {
 	return tubes, residents
 }
 
+// How runIngest checks a batch.
+type ingestMode int
+
+const (
+	// ingestLean writes the rows that pass the checks needing no lookup of
+	// samples, and succeeds only when that is every row.
+	ingestLean ingestMode = iota
+	// ingestFull gives every row its verdict, leaving the duplicate checks
+	// of rows it finds good to the unique indexes.
+	ingestFull
+	// ingestCareful gives every row its verdict, looking every tube and
+	// resident up.
+	ingestCareful
+)
+
+// errNotAllGood is the lean statement's answer when some rows of a batch
+// were not good: the full statement is needed to say why.
+var errNotAllGood = errors.New("some rows were not written")
+
+// ingestVerdict is a row of the statements' answers.
+type ingestVerdict struct {
+	Line   *int    `db:"line"`
+	Tube   *string `db:"tube"`
+	Status string  `db:"status"`
+	N      int     `db:"n"`
+	Round  *int64  `db:"round_id"`
+}
+
+// runIngest runs one of the ingestion statements over the staged rows.
+func runIngest(ctx context.Context, tx *sqlx.Tx, mode ingestMode, incident string, grace time.Duration, batch int64, tubes, residents bool, rows int) ([]ingestVerdict, error) {
+	if mode != ingestLean {
+		var out []ingestVerdict
+		err := tx.SelectContext(ctx, &out, ingestSQL, incident, grace.String(), batch, tubes, residents, mode == ingestCareful)
+		return out, err
+	}
+	var got struct {
+		N     int    `db:"n"`
+		Round *int64 `db:"round_id"`
+	}
+	if err := tx.GetContext(ctx, &got, ingestLeanSQL, incident, grace.String(), batch); err != nil {
+		return nil, err
+	}
+	if got.N != rows {
+		return nil, errNotAllGood
+	}
+	return []ingestVerdict{{Status: "accepted", N: got.N, Round: got.Round}}, nil
+}
+
 // ingestSettings fix the plan of ingestSQL whatever the tables' statistics
 // (fresh tables have none worth the name): the fenced lookups probe their
 // index once per row, the small sets (open rounds' areas and points) are
@@ -292,7 +352,7 @@ const ingestSettings = `SET LOCAL work_mem = '64MB'; SET LOCAL jit = off; SET LO
 
 // ingestSQL checks every staged row and writes the good ones in one
 // statement. $1 is the incident, $2 the grace after a deadline, $3 the
-// batch ID, $4 and $5 whether the batch repeats a tube or a resident, $6
+// batch's number (sample_batches.seq), $4 and $5 whether the batch repeats a tube or a resident, $6
 // whether to look every row's tube and resident up. It returns the rows that were not simply accepted (status
 // "already", "update" or "!reason") and two totals without a line:
 // "accepted" (rows written, with their round when they share one) and
@@ -380,8 +440,8 @@ dr AS (
     SELECT round_id, resident_id, min(line) AS first FROM v WHERE $5 AND status = 'new' GROUP BY 1, 2 HAVING count(*) > 1
 ),
 ins AS (
-    INSERT INTO samples (tube, round_id, resident_id, point_id, taken_at, result, batch, cohort, home_visit)
-    SELECT v.tube, v.round_id, v.resident_id, v.point_id, v.taken_at, v.result, $3, v.cohort, v.home_visit
+    INSERT INTO samples (tube, round_id, resident_id, point_id, taken_at, result, batch_id, cohort, home_visit)
+    SELECT v.tube, v.round_id, v.resident_id, v.point_id, v.taken_at, v.result, $3::bigint, v.cohort, v.home_visit
     FROM v LEFT JOIN dr ON dr.round_id = v.round_id AND dr.resident_id = v.resident_id
     WHERE v.status = 'new' AND (dr.first IS NULL OR v.line = dr.first)
     RETURNING round_id
@@ -398,4 +458,42 @@ FROM v LEFT JOIN dr ON dr.round_id = v.round_id AND dr.resident_id = v.resident_
 WHERE v.status <> 'new' OR v.line > dr.first
 UNION ALL SELECT NULL, NULL, 'accepted', count(*), CASE WHEN min(round_id) = max(round_id) THEN min(round_id) END FROM ins
 UNION ALL SELECT NULL, NULL, 'updated', count(*), NULL FROM upd
+`
+
+// ingestLeanSQL writes the staged rows that pass every check of ingestSQL
+// but the lookups of samples (a known tube, the resident's other tube in
+// the round), which the unique indexes of samples make instead. It returns
+// how many rows it wrote and their round when they share one. $1 is the
+// incident, $2 the grace after a deadline, $3 the batch's number. The rounds and
+// points are chosen as in ingestSQL.
+const ingestLeanSQL = `
+WITH ra AS MATERIALIZED (
+    SELECT a.id AS area_id, r.id AS round_id, r.opens_at, r.deadline + $2::interval AS until,
+           count(*) OVER (PARTITION BY a.id) AS n
+    FROM testing_rounds r
+    JOIN areas ar ON ar.id = r.area_id
+    JOIN areas a ON a.path = ar.path OR a.path LIKE ar.path || '/%'
+    WHERE r.incident = $1 AND r.closed_at IS NULL
+),
+pts AS MATERIALIZED (
+    SELECT rp.round_id, si.code, si.id
+    FROM round_points rp JOIN sites si ON si.id = rp.site_id JOIN testing_rounds r ON r.id = rp.round_id
+    WHERE r.incident = $1 AND r.closed_at IS NULL
+),
+ins AS (
+    INSERT INTO samples (tube, round_id, resident_id, point_id, taken_at, result, batch_id, cohort, home_visit)
+    SELECT st.tube, rr.round_id, res.id, pt.id, st.taken_at, nullif(st.result, ''), $3::bigint, res.cohort, res.home_visit
+    FROM sample_stage st
+    JOIN LATERAL (SELECT id, area_id, cohort, home_visit FROM residents WHERE code = st.resident OFFSET 0) res ON true
+    JOIN ra rr ON rr.area_id = res.area_id AND (rr.n = 1 OR NOT EXISTS (
+        SELECT 1 FROM ra r2 WHERE r2.area_id = rr.area_id AND r2.round_id <> rr.round_id
+          AND (st.taken_at BETWEEN r2.opens_at AND r2.until, r2.opens_at, r2.round_id)
+            > (st.taken_at BETWEEN rr.opens_at AND rr.until, rr.opens_at, rr.round_id)))
+    LEFT JOIN pts pt ON pt.round_id = rr.round_id AND pt.code = st.point
+    WHERE st.tube <> '' AND st.result IN ('', 'negative', 'positive')
+      AND st.taken_at BETWEEN rr.opens_at AND rr.until
+      AND CASE WHEN st.point = '' THEN res.home_visit ELSE pt.id IS NOT NULL END
+    RETURNING round_id
+)
+SELECT count(*) AS n, CASE WHEN min(round_id) = max(round_id) THEN min(round_id) END AS round_id FROM ins
 `

@@ -47,7 +47,7 @@ func TestIngestSamples(t *testing.T) {
 	if !strings.HasPrefix(res.BatchID, "sha256:") {
 		t.Errorf("BatchID = %q, want the batch's sha256", res.BatchID)
 	}
-	if n := count(t, s, `SELECT count(*) FROM samples WHERE round_id = $1 AND batch = $2 AND result IS NULL AND NOT home_visit AND cohort = 'resident'`, lb.plan.RoundID, res.BatchID); n != 100 {
+	if n := count(t, s, `SELECT count(*) FROM samples JOIN sample_batches b ON b.seq = samples.batch_id WHERE samples.round_id = $1 AND b.id = $2 AND result IS NULL AND NOT home_visit AND cohort = 'resident'`, lb.plan.RoundID, res.BatchID); n != 100 {
 		t.Errorf("samples of the batch = %d, want 100", n)
 	}
 

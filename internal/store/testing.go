@@ -1087,8 +1087,8 @@ func (s *Store) RecordHomeVisit(ctx context.Context, roundID int64, residentCode
 			return fmt.Errorf("round %d: %w", roundID, ErrRoundClosed)
 		}
 		if sampled {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO samples (tube, round_id, resident_id, point_id, taken_at, batch, cohort, home_visit)
-				SELECT $1, $2, $3, NULL, $4, 'home-visit', $5, true ON CONFLICT DO NOTHING`, tube, roundID, res.ID, at, res.Cohort); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO samples (tube, round_id, resident_id, point_id, taken_at, cohort, home_visit)
+				SELECT $1, $2, $3, NULL, $4, $5, true ON CONFLICT DO NOTHING`, tube, roundID, res.ID, at, res.Cohort); err != nil {
 				return fmt.Errorf("sample %s: %w", tube, err)
 			}
 			var got struct {
