@@ -16,6 +16,7 @@ import (
 
 	"github.com/musterhq/muster/internal/config"
 	"github.com/musterhq/muster/internal/devenv"
+	"github.com/musterhq/muster/internal/metrics"
 	"github.com/musterhq/muster/internal/scenario"
 	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/internal/store"
@@ -144,6 +145,22 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 	defer st.Close()
 	copts := a.cfg.Temporal
 	copts.HostPort = srv.FrontendHostPort()
+	metricsURL := "off (MUSTER_METRICS_ADDR=off)"
+	if a.cfg.MetricsAddr != "" {
+		m, err := metrics.New()
+		if err != nil {
+			return err
+		}
+		defer m.Close(context.WithoutCancel(ctx))
+		// A busy port costs the demo its metrics, not its run.
+		if err := m.Serve(ctx, a.cfg.MetricsAddr, logger); err != nil {
+			a.say("No metrics: %v.", err)
+			metricsURL = "none: " + a.cfg.MetricsAddr + " is in use"
+		} else {
+			copts.MetricsHandler = m.Handler
+			metricsURL = "http://" + a.cfg.MetricsAddr + "/metrics"
+		}
+	}
 	c, err := service.Dial(ctx, copts, logger)
 	if err != nil {
 		return err
@@ -192,9 +209,10 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
             open %s for the response's summary, its step table (current details) and search attributes;
             each step is a child workflow under it: the seals are %s/seal/<compound>
   CLI:      DATABASE_URL='%s' TEMPORAL_ADDRESS=%s bin/starter watch %s
+  Metrics:  %s   (muster_round_sampled, muster_step_stalled_total, temporal_*)
 
 `, o.incident, o.runbook, area.Name, area.Path, ui, copts.Namespace, o.incident, id, id,
-		config.RedactedDatabaseURL(dbURL), copts.HostPort, o.incident)
+		config.RedactedDatabaseURL(dbURL), copts.HostPort, o.incident, metricsURL)
 
 	// The field: sampling stations and grid workers report into every
 	// testing round the response opens, at the seed's 250 residents per

@@ -26,6 +26,7 @@ Configuration comes from the environment:
   DATABASE_URL         PostgreSQL URL (default %s)
   MUSTER_TASK_QUEUE    task queue to poll (default %s)
   MUSTER_LOG_LEVEL     debug, info, warn or error (default info)
+  MUSTER_METRICS_ADDR  where to serve /metrics for Prometheus (default %s; off for none)
   TEMPORAL_ADDRESS     Temporal frontend (default %s)
   TEMPORAL_NAMESPACE   namespace (default %s)
   TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE: as for the temporal CLI
@@ -33,7 +34,7 @@ Configuration comes from the environment:
 
 func main() {
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), usage, config.DefaultDatabaseURL, config.DefaultTaskQueue, config.DefaultTemporalAddress, config.DefaultNamespace)
+		fmt.Fprintf(flag.CommandLine.Output(), usage, config.DefaultDatabaseURL, config.DefaultTaskQueue, config.DefaultMetricsAddr, config.DefaultTemporalAddress, config.DefaultNamespace)
 	}
 	flag.Parse()
 	if flag.NArg() > 0 {

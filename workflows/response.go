@@ -965,6 +965,7 @@ func (r *response) watch(ctx workflow.Context, n *Node, st *runbook.Step) {
 		}
 		if al.overdue {
 			n.Overdue = true
+			countOverdue(ctx, n.Type)
 			if n.State == StateRunning {
 				n.State = StateOverdue
 			}

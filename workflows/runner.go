@@ -100,6 +100,7 @@ func (r *steps) stall(ctx workflow.Context, name string, cause error) {
 	st.LastError = rootMessage(cause)
 	r.mark(ctx, name, StateStalled, fmt.Sprintf("retries ran out (%d times): %s", st.Stalls, st.LastError))
 	workflow.GetLogger(ctx).Warn("Step stalled", "step", name, "stalls", st.Stalls, "error", st.LastError)
+	countStall(ctx, name)
 	// Recording the stall may fail for the reason the step stalled; the
 	// progress query and search attributes show it either way.
 	rctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{

@@ -193,6 +193,7 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 		// At the deadline the round closes: another point helps nobody.
 		if t.p.Behind && !t.p.Escalated && workflow.Now(ctx).Before(t.p.Deadline) {
 			t.p.Escalated = true
+			countOverdue(ctx, KindMassTesting)
 			t.escalate(ctx)
 		}
 		now := workflow.Now(ctx)
@@ -235,6 +236,7 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 		return StepResult{}, err
 	}
 	t.p.Missing, t.p.State = closed.Missing, StateDone
+	t.gauge(ctx)
 	t.render(ctx)
 	return StepResult{
 		Outputs: map[string]float64{
@@ -378,7 +380,18 @@ func (t *round) update(ctx workflow.Context, pr store.RoundProgress) {
 		state = StateOverdue
 	}
 	_ = workflow.UpsertTypedSearchAttributes(ctx, SAStepState.ValueSet(state))
+	t.gauge(ctx)
 	t.render(ctx)
+}
+
+// gauge reports the round's coverage to the worker's metrics, labelled with
+// the area's code; a closed round is no longer behind.
+func (t *round) gauge(ctx workflow.Context) {
+	area := t.p.Area
+	if t.in.Area != nil {
+		area = t.in.Area.Code
+	}
+	gaugeRound(ctx, area, t.p.Incident, t.p.Round, t.p.Sampled, t.p.Expected, t.p.Behind && t.p.State != StateDone)
 }
 
 // escalate recommends another sampling point, with the numbers.

@@ -402,6 +402,20 @@ func composeProblems(c composeFile, dir string, exists func(path string) bool) [
 		rows = append(rows, env(ui, temporalUIService, "TEMPORAL_ADDRESS", workerTemporal))
 	}
 
+	// The worker's metrics: served on every interface in the container (a
+	// loopback address would be unreachable from outside it) and published
+	// on the port the worker uses outside containers.
+	_, metricsPort, _ := net.SplitHostPort(DefaultMetricsAddr)
+	if addr, ok := worker.Environment[EnvMetricsAddr]; !ok {
+		add("%s %s = unset, want 0.0.0.0:%s", workerService, EnvMetricsAddr, metricsPort)
+	} else if host, port, err := net.SplitHostPort(addr); err != nil || (host != "" && host != "0.0.0.0") {
+		add("%s %s = %q, want 0.0.0.0:%s (reachable from outside the container)", workerService, EnvMetricsAddr, addr, metricsPort)
+	} else if j := slices.IndexFunc(worker.Ports, func(p composePort) bool { return p.Target == port }); j < 0 {
+		add("%s published ports = %v, want container port %s published", workerService, worker.Ports, port)
+	} else {
+		rows = append(rows, derived(workerService+" metrics host port", worker.Ports[j].Published, metricsPort))
+	}
+
 	// How the worker starts.
 	condition, ok := worker.DependsOn[postgresService]
 	rows = append(rows, row{thing: workerService + " depends_on " + postgresService + " condition", got: condition, set: ok, want: "service_healthy"})
@@ -523,6 +537,9 @@ services:
       - TEMPORAL_ADDRESS=temporal:7233
       - TEMPORAL_NAMESPACE=default
       - MUSTER_TASK_QUEUE=muster
+      - MUSTER_METRICS_ADDR=0.0.0.0:9464
+    ports:
+      - "9464:9464"
     depends_on:
       postgres:
         condition: service_healthy
@@ -556,6 +573,10 @@ func TestComposeChecksReportMismatches(t *testing.T) {
 		{name: "DATABASE_URL port", old: "@postgres:5432", new: "@postgres:15432", want: `worker DATABASE_URL port = "15432", want "5432"`},
 		{name: "DATABASE_URL without sslmode", old: "?sslmode=disable", new: "", want: `worker DATABASE_URL sslmode = "", want "disable"`},
 		{name: "DATABASE_URL unset", old: "      - DATABASE_URL=postgres://muster:muster@postgres:5432/muster?sslmode=disable\n", new: "", want: "worker DATABASE_URL = unset"},
+		{name: "metrics on loopback", old: "MUSTER_METRICS_ADDR=0.0.0.0:9464", new: "MUSTER_METRICS_ADDR=127.0.0.1:9464", want: `worker MUSTER_METRICS_ADDR = "127.0.0.1:9464", want 0.0.0.0:9464`},
+		{name: "metrics unset", old: "      - MUSTER_METRICS_ADDR=0.0.0.0:9464\n", new: "", want: "worker MUSTER_METRICS_ADDR = unset"},
+		{name: "metrics port not published", old: `      - "9464:9464"`, new: `      - "9465:9465"`, want: "worker published ports"},
+		{name: "metrics published elsewhere", old: `      - "9464:9464"`, new: `      - "19464:9464"`, want: `worker metrics host port = "19464", want "9464"`},
 		{name: "TEMPORAL_ADDRESS host", old: "- TEMPORAL_ADDRESS=temporal:7233", new: "- TEMPORAL_ADDRESS=localhost:7233", want: `worker TEMPORAL_ADDRESS host = "localhost", want "temporal"`},
 		{name: "TEMPORAL_ADDRESS port", old: "- TEMPORAL_ADDRESS=temporal:7233", new: "- TEMPORAL_ADDRESS=temporal:7234", want: `worker TEMPORAL_ADDRESS port = "7234", want "7233"`},
 		{name: "TEMPORAL_ADDRESS without port", old: "- TEMPORAL_ADDRESS=temporal:7233", new: "- TEMPORAL_ADDRESS=temporal", want: "worker TEMPORAL_ADDRESS = \"temporal\", want host:port"},

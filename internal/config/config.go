@@ -29,6 +29,8 @@ const (
 	DefaultTaskQueue = "muster"
 	// DefaultUIPort is the port of the Temporal Web UI in the demo and in docker-compose.yml.
 	DefaultUIPort = 8233
+	// DefaultMetricsAddr is where the worker serves /metrics for Prometheus.
+	DefaultMetricsAddr = "127.0.0.1:9464"
 )
 
 // Environment variable names read by Muster itself.
@@ -36,6 +38,8 @@ const (
 	EnvDatabaseURL = "DATABASE_URL"
 	EnvTaskQueue   = "MUSTER_TASK_QUEUE"
 	EnvLogLevel    = "MUSTER_LOG_LEVEL"
+	// EnvMetricsAddr is the worker's metrics address; "off" turns it off.
+	EnvMetricsAddr = "MUSTER_METRICS_ADDR"
 )
 
 // Config is what a Muster process needs to reach its dependencies.
@@ -43,6 +47,8 @@ type Config struct {
 	DatabaseURL string
 	TaskQueue   string
 	LogLevel    slog.Level
+	// MetricsAddr is where the worker serves /metrics; empty means none.
+	MetricsAddr string
 	Temporal    client.Options
 }
 
@@ -56,6 +62,7 @@ func fromLookup(lookup func(string) (string, bool)) (Config, error) {
 		DatabaseURL: DefaultDatabaseURL,
 		TaskQueue:   DefaultTaskQueue,
 		LogLevel:    slog.LevelInfo,
+		MetricsAddr: DefaultMetricsAddr,
 	}
 	if v, ok := lookup(EnvDatabaseURL); ok && strings.TrimSpace(v) != "" {
 		c.DatabaseURL = strings.TrimSpace(v)
@@ -66,6 +73,12 @@ func fromLookup(lookup func(string) (string, bool)) (Config, error) {
 	if v, ok := lookup(EnvLogLevel); ok && strings.TrimSpace(v) != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(strings.TrimSpace(v))); err != nil {
 			return Config{}, fmt.Errorf("%s=%q: want debug, info, warn or error", EnvLogLevel, v)
+		}
+	}
+	if v, ok := lookup(EnvMetricsAddr); ok && strings.TrimSpace(v) != "" {
+		c.MetricsAddr = strings.TrimSpace(v)
+		if strings.EqualFold(c.MetricsAddr, "off") {
+			c.MetricsAddr = ""
 		}
 	}
 	opts, err := envconfig.LoadDefaultClientOptions()

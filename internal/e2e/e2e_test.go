@@ -5,6 +5,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,9 +16,11 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/musterhq/muster/internal/devenv"
+	"github.com/musterhq/muster/internal/metrics"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/scenario"
 	"github.com/musterhq/muster/internal/service"
@@ -32,6 +36,8 @@ type stack struct {
 	c         client.Client
 	st        *store.Store
 	taskQueue string
+	// metrics is the worker's registry, as a Prometheus would scrape it.
+	metrics *metrics.Metrics
 }
 
 func newStack(t *testing.T) *stack {
@@ -69,12 +75,31 @@ func newStack(t *testing.T) *stack {
 	if _, err := s.st.LoadScenario(ctx, ref.Rows()); err != nil {
 		t.Fatal(err)
 	}
-	w := service.NewWorker(s.c, s.taskQueue, s.st)
+	// The worker reports to its own metrics registry, as muster-worker does.
+	if s.metrics, err = metrics.New(); err != nil {
+		t.Fatal(err)
+	}
+	wc, err := client.NewClientFromExisting(s.c, client.Options{MetricsHandler: s.metrics.Handler, Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := service.NewWorker(wc, s.taskQueue, s.st)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
 	return s
+}
+
+// scrape returns the worker's metrics in Prometheus' text format.
+func (s *stack) scrape(t *testing.T) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	s.metrics.HTTPHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 {
+		t.Fatalf("GET /metrics = %d, %s", rec.Code, rec.Body)
+	}
+	return rec.Body.String()
 }
 
 func (s *stack) progress(t *testing.T, id string) workflows.SealProgress {

@@ -227,6 +227,31 @@ func TestCommunityOutbreakLevel1EndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("metrics", func(t *testing.T) {
+		// What a Prometheus scraping the worker sees: the SDK's counts and
+		// Muster's own, the stall among them, each counted once.
+		text := s.scrape(t)
+		for _, want := range []string{
+			`muster_step_stalled_total{`,
+			`temporal_workflow_completed_total{`,
+			`temporal_activity_execution_latency_seconds_bucket{`,
+			`muster_round_expected{`,
+		} {
+			if !strings.Contains(text, want) {
+				t.Errorf("metrics have no %s", want)
+			}
+		}
+		var stalls []string
+		for _, line := range strings.Split(text, "\n") {
+			if strings.HasPrefix(line, "muster_step_stalled_total{") {
+				stalls = append(stalls, line)
+			}
+		}
+		if len(stalls) != 1 || !strings.HasSuffix(stalls[0], " 1") || !strings.Contains(stalls[0], `workflow_type="NoticeStep"`) {
+			t.Errorf("muster_step_stalled_total = %q, want one NoticeStep stall counted once", stalls)
+		}
+	})
+
 	t.Run("event log", func(t *testing.T) {
 		evs, err := s.st.Events(ctx, incident, id)
 		if err != nil {

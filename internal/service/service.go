@@ -21,6 +21,7 @@ import (
 
 	"github.com/musterhq/muster/activities"
 	"github.com/musterhq/muster/internal/config"
+	"github.com/musterhq/muster/internal/metrics"
 	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
 )
@@ -111,6 +112,17 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger) erro
 		return err
 	}
 	defer s.Close()
+	if cfg.MetricsAddr != "" {
+		m, err := metrics.New()
+		if err != nil {
+			return err
+		}
+		defer m.Close(context.WithoutCancel(ctx))
+		if err := m.Serve(ctx, cfg.MetricsAddr, logger); err != nil {
+			return err
+		}
+		cfg.Temporal.MetricsHandler = m.Handler
+	}
 	c, err := Dial(ctx, cfg.Temporal, logger)
 	if err != nil {
 		return err
