@@ -161,7 +161,7 @@ func (s *Store) IngestSamples(ctx context.Context, in IngestBatch) (IngestResult
 		id = BatchDigest(in.Incident, in.Rows)
 	}
 	res := IngestResult{BatchID: id, Rows: len(in.Rows), Rejected: []RowError{}}
-	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.withConnTx(ctx, func(conn *sqlx.Conn, tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, ingestSettings); err != nil {
 			return err
 		}
@@ -169,19 +169,19 @@ func (s *Store) IngestSamples(ctx context.Context, in IngestBatch) (IngestResult
 			line integer, tube text COLLATE "C", resident text COLLATE "C", point text, taken_at timestamptz, result text) ON COMMIT DROP`); err != nil {
 			return fmt.Errorf("stage samples: %w", err)
 		}
-		err := copyIn(ctx, tx, "sample_stage", []string{"line", "tube", "resident", "point", "taken_at", "result"}, len(in.Rows),
-			func(i int, vals []any) {
+		err := copyText(ctx, conn, "sample_stage", []string{"line", "tube", "resident", "point", "taken_at", "result"}, len(in.Rows),
+			func(b []byte, i int) []byte {
 				r := &in.Rows[i]
 				line := r.Line
 				if line == 0 {
 					line = i + 1
 				}
-				var at any
-				if !r.TakenAt.IsZero() {
-					at = r.TakenAt
-				}
-				vals[0], vals[1], vals[2], vals[3], vals[4], vals[5] = int64(line), strings.TrimSpace(r.Tube), strings.TrimSpace(r.Resident),
-					strings.TrimSpace(r.Point), at, strings.ToLower(strings.TrimSpace(r.Result))
+				b = appendCopyInt(b, int64(line))
+				b = appendCopyText(append(b, '\t'), strings.TrimSpace(r.Tube))
+				b = appendCopyText(append(b, '\t'), strings.TrimSpace(r.Resident))
+				b = appendCopyText(append(b, '\t'), strings.TrimSpace(r.Point))
+				b = appendCopyTime(append(b, '\t'), r.TakenAt)
+				return appendCopyText(append(b, '\t'), strings.ToLower(strings.TrimSpace(r.Result)))
 			})
 		if err != nil {
 			return fmt.Errorf("copy samples: %w", err)
@@ -197,9 +197,11 @@ func (s *Store) IngestSamples(ctx context.Context, in IngestBatch) (IngestResult
 		// resident's samples in the round of rows it finds good otherwise
 		// (two index probes a row), and again looking everything up when
 		// the unique indexes refuse one; a refusal then can only be a
-		// concurrent batch. A batch that repeats a tube or a resident goes
-		// to the full statement looking everything up at once, so that
-		// which line of a repeat is kept never depends on a skipped probe.
+		// concurrent batch. A batch that repeats a tube or a resident (the
+		// lean statement cannot write it: the unique indexes refuse the
+		// repeat) goes to the full statement looking everything up at once,
+		// so that which line of a repeat is kept never depends on a skipped
+		// probe.
 		// The batch's row comes first: its number marks the samples, and
 		// its lock makes a copy of the batch sent at the same time wait.
 		var seq int64
@@ -209,14 +211,11 @@ func (s *Store) IngestSamples(ctx context.Context, in IngestBatch) (IngestResult
 			RETURNING seq`, id, in.Incident, res.Rows); err != nil {
 			return fmt.Errorf("record batch: %w", err)
 		}
-		tubes, residents := repeats(in.Rows)
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT ingest`); err != nil {
 			return err
 		}
 		mode := ingestLean
-		if tubes || residents {
-			mode = ingestCareful
-		}
+		var tubes, residents bool
 		var out []ingestVerdict
 		for {
 			var err error
@@ -227,8 +226,13 @@ func (s *Store) IngestSamples(ctx context.Context, in IngestBatch) (IngestResult
 			if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT ingest`); rerr != nil {
 				return rerr
 			}
+			if mode == ingestLean {
+				tubes, residents = repeats(in.Rows)
+			}
 			var pe *pq.Error
 			switch {
+			case errors.Is(err, errNotAllGood) && (tubes || residents):
+				mode = ingestCareful
 			case errors.Is(err, errNotAllGood):
 				mode = ingestFull
 			case !errors.As(err, &pe) || (pe.Code != "23505" && pe.Code != "40P01"):

@@ -180,6 +180,25 @@ func isUndefinedTable(err error) bool {
 }
 
 // withTx runs fn in a transaction and commits it when fn succeeds.
+// withConnTx runs fn in a transaction on a connection of its own, for
+// statements that need the driver's connection too (COPY in text format).
+func (s *Store) withConnTx(ctx context.Context, fn func(conn *sqlx.Conn, tx *sqlx.Tx) error) error {
+	conn, err := s.db.Connx(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(conn, tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
 func (s *Store) withTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
