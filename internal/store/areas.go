@@ -67,7 +67,7 @@ func (r LoadResult) Changed() bool {
 // still refer to them.
 func (s *Store) LoadScenario(ctx context.Context, r scenario.Rows) (LoadResult, error) {
 	res := LoadResult{Inserted: map[string]int{}, Updated: map[string]int{}}
-	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.withConnTx(ctx, func(conn *sqlx.Conn, tx *sqlx.Tx) error {
 		for _, level := range scenario.Levels {
 			var rows []scenario.AreaRow
 			for _, a := range r.Areas {
@@ -91,7 +91,7 @@ func (s *Store) LoadScenario(ctx context.Context, r scenario.Rows) (LoadResult, 
 		if err := upsertStaff(ctx, tx, r.Staff, &res); err != nil {
 			return err
 		}
-		return loadResidents(ctx, tx, r.Scenario, r.Registry, &res)
+		return loadResidents(ctx, conn, tx, r.Scenario, r.Registry, &res)
 	})
 	if err != nil {
 		return LoadResult{}, fmt.Errorf("load scenario %s: %w", r.Scenario, err)

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,8 +59,8 @@ const SamplingPointKind = "sampling-point"
 // is written.
 func (s *Store) LoadResidents(ctx context.Context, scenarioName string, rows []ResidentRow) (LoadResult, error) {
 	res := LoadResult{Inserted: map[string]int{}, Updated: map[string]int{}}
-	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
-		return loadResidents(ctx, tx, scenarioName, rows, &res)
+	err := s.withConnTx(ctx, func(conn *sqlx.Conn, tx *sqlx.Tx) error {
+		return loadResidents(ctx, conn, tx, scenarioName, rows, &res)
 	})
 	if err != nil {
 		return LoadResult{}, fmt.Errorf("load residents of %s: %w", scenarioName, err)
@@ -67,7 +68,7 @@ func (s *Store) LoadResidents(ctx context.Context, scenarioName string, rows []R
 	return res, nil
 }
 
-func loadResidents(ctx context.Context, tx *sqlx.Tx, scenarioName string, rows []ResidentRow, res *LoadResult) error {
+func loadResidents(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, scenarioName string, rows []ResidentRow, res *LoadResult) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -96,14 +97,21 @@ func loadResidents(ctx context.Context, tx *sqlx.Tx, scenarioName string, rows [
 		code text COLLATE "C", area text, building text, cohort text, home_visit boolean, name text, id_number text, phone text) ON COMMIT DROP`); err != nil {
 		return fmt.Errorf("stage residents: %w", err)
 	}
-	err := copyIn(ctx, tx, "resident_stage", []string{"code", "area", "building", "cohort", "home_visit", "name", "id_number", "phone"}, len(rows),
-		func(i int, vals []any) {
+	err := copyText(ctx, conn, "resident_stage", []string{"code", "area", "building", "cohort", "home_visit", "name", "id_number", "phone"}, len(rows),
+		func(b []byte, i int) []byte {
 			r := &rows[i]
 			cohort := r.Cohort
 			if cohort == "" {
 				cohort = scenario.DefaultCohort
 			}
-			vals[0], vals[1], vals[2], vals[3], vals[4], vals[5], vals[6], vals[7] = r.Code, r.AreaCode, r.Building, cohort, r.HomeVisit, r.Name, r.IDNumber, r.Phone
+			b = appendCopyText(b, r.Code)
+			b = appendCopyText(append(b, '\t'), r.AreaCode)
+			b = appendCopyText(append(b, '\t'), r.Building)
+			b = appendCopyText(append(b, '\t'), cohort)
+			b = strconv.AppendBool(append(b, '\t'), r.HomeVisit)
+			b = appendCopyText(append(b, '\t'), r.Name)
+			b = appendCopyText(append(b, '\t'), r.IDNumber)
+			return appendCopyText(append(b, '\t'), r.Phone)
 		})
 	if err != nil {
 		return fmt.Errorf("copy residents: %w", err)
@@ -182,25 +190,6 @@ func loadResidents(ctx context.Context, tx *sqlx.Tx, scenarioName string, rows [
 
 // residentsLock is the advisory lock key held while loading residents.
 const residentsLock = migrationLock + 1
-
-// copyIn streams n rows into table through COPY; row fills the values of
-// row i.
-func copyIn(ctx context.Context, tx *sqlx.Tx, table string, columns []string, n int, row func(i int, vals []any)) error {
-	stmt, err := tx.PrepareContext(ctx, "COPY "+pq.QuoteIdentifier(table)+" ("+strings.Join(columns, ", ")+") FROM STDIN")
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
-	vals := make([]any, len(columns))
-	for i := range n {
-		row(i, vals)
-		if _, err := stmt.ExecContext(ctx, vals...); err != nil {
-			return err
-		}
-	}
-	_, err = stmt.ExecContext(ctx)
-	return err
-}
 
 // RoundPlan is what a testing round expects: its points and how many
 // residents each serves, the residents coming to points by cohort, and the
