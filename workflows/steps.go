@@ -176,6 +176,11 @@ func (sw *stepWorkflow) render(ctx workflow.Context) {
 
 // finish sends the final report and sets the final search attributes.
 func (sw *stepWorkflow) finish(ctx workflow.Context, res StepResult, err error) (StepResult, error) {
+	// Continuing as new is not an end: the next run goes on with the step
+	// and reports how it ends.
+	if workflow.IsContinueAsNewError(err) {
+		return res, err
+	}
 	state := StateDone
 	detail := res.Detail
 	if err != nil {

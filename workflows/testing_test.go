@@ -556,6 +556,12 @@ func TestMassTestingContinuesAsNew(t *testing.T) {
 		t.Fatalf("continue-as-new input Resume = %+v, want the round's plan and progress", next.Resume)
 	}
 	first := next.Resume.Progress
+	// Continuing as new is not an end: the step reports nothing final and
+	// its state stays as it was (a response would otherwise take the step
+	// for failed while its next run goes on).
+	if got := tt.sa["MusterStepState"]; got != StateRunning {
+		t.Errorf("MusterStepState after continue-as-new = %v, want %s", got, StateRunning)
+	}
 
 	tt2 := newTestingTest(t)
 	tt2.Sampled = tt.Sampled
