@@ -12,6 +12,7 @@ const (
 	KindComplianceSweep = "compliance-sweep"
 	KindLift            = "lift"
 	KindMassTesting     = "mass-testing"
+	KindInspection      = "inspection-follow-up"
 )
 
 // Kinds is the registry of step kinds.
@@ -71,6 +72,7 @@ var Kinds = runbook.Registry{
 		},
 		Outputs: []string{"positives", "sampled", "expected", "missing"},
 	},
+	KindInspection: inspectionKind,
 	KindLift: {
 		Name: KindLift,
 		Doc:  "Lift the response's seals in the step's scope (all of them, or the area of the enclosing for_each): checkpoints close, staff are released, roads reopen, residents are told.",
@@ -109,6 +111,7 @@ var bindings = map[string]binding{
 	KindWait:            {name: WaitStepName, input: stepInput},
 	KindComplianceSweep: {name: ComplianceSweepStepName, input: stepInput},
 	KindMassTesting:     {name: MassTestingStepName, input: stepInput},
+	KindInspection:      {name: InspectionStepName, input: stepInput, holds: true},
 	KindLift:            {local: true},
 }
 
