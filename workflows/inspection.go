@@ -86,8 +86,11 @@ type InspectionProgress struct {
 	Groups        []store.FindingGroup
 	Open          []FindingStatus
 	// Schedule is the ID of the schedule starting daily rounds, if any.
-	Schedule  string `json:",omitempty"`
-	Every     string `json:",omitempty"`
+	Schedule string `json:",omitempty"`
+	Every    string `json:",omitempty"`
+	// Holding says the first round is settled and the step holds, starting
+	// rounds on its schedule, until the response is lifted.
+	Holding   bool `json:",omitempty"`
 	State     string
 	TimeScale float64
 }
@@ -219,7 +222,7 @@ func (t *inspection) run(ctx workflow.Context) (StepResult, error) {
 		}
 		if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: wait, TimerOptions: workflow.TimerOptions{Summary: "Next look for automatic findings"}},
 			func() bool {
-				return t.lift != nil || t.nextRound || (roundOpen && t.allReported() && t.reports == 0) || t.settled()
+				return t.lift != nil || t.nextRound || (roundOpen && t.allReported() && t.reports == 0) || (t.settled() && !t.ready)
 			}); err != nil {
 			return StepResult{}, err
 		}
@@ -254,7 +257,7 @@ func (t *inspection) run(ctx workflow.Context) (StepResult, error) {
 				break
 			}
 			if !t.ready {
-				t.ready = true
+				t.ready, t.p.Holding = true, true
 				reportToParent(ctx, StepReport{Path: in.Path, State: StateDone, Ready: true, Detail: t.summary(), Outputs: t.outputs()})
 			}
 		}
