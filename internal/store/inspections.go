@@ -277,7 +277,7 @@ func (s *Store) ReportSite(ctx context.Context, r SiteReport, e Event) (SiteRepo
 			if f.Unit == "" {
 				f.Unit = site.Unit
 			}
-			if err := checkFinding(i, f, units); err != nil {
+			if err := CheckFinding(i, f, units); err != nil {
 				return err
 			}
 			keys = append(keys, fmt.Sprintf("round/%d/%s/%d", r.RoundID, r.Site, i+1))
@@ -308,8 +308,9 @@ func (s *Store) ReportSite(ctx context.Context, r SiteReport, e Event) (SiteRepo
 	return out, err
 }
 
-// checkFinding names the first bad field of the i-th finding of a report.
-func checkFinding(i int, f NewFinding, units []string) error {
+// CheckFinding names the first bad field of the i-th finding of a report;
+// units are the codes of the units a finding may name.
+func CheckFinding(i int, f NewFinding, units []string) error {
 	switch {
 	case strings.TrimSpace(f.Category) == "":
 		return fmt.Errorf("findings[%d].category is required (e.g. mask-checks, registration, staffing): %w", i, ErrInvalid)
@@ -545,9 +546,9 @@ type FindingGroup struct {
 // InspectionReport is an incident's inspection follow-up in figures.
 type InspectionReport struct {
 	Incident      string         `json:"incident"`
-	Rounds        int            `json:"rounds"`
-	Sites         int            `json:"sites"`
-	SitesReported int            `json:"sites_reported"`
+	Rounds        int            `db:"rounds" json:"rounds"`
+	Sites         int            `db:"sites" json:"sites"`
+	SitesReported int            `db:"sites_reported" json:"sites_reported"`
 	Total         Tally          `json:"total"`
 	BySubDistrict []Tally        `json:"by_sub_district"`
 	ByUnit        []Tally        `json:"by_unit"`
