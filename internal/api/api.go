@@ -124,7 +124,7 @@ func Routes() []Route {
 }
 
 func (s *Server) routes() []Route {
-	return []Route{
+	return append([]Route{
 		{Method: "GET", Path: "/healthz", Summary: "Check the database and Temporal (no token)", Public: true, h: s.health},
 		{Method: "GET", Path: "/openapi.json", Summary: "This API's OpenAPI 3.1 document (no token)", Public: true, h: s.openAPI},
 		{Method: "POST", Path: "/v1/responses", Summary: "Open an incident's response with a runbook", h: s.startResponse},
@@ -146,7 +146,7 @@ func (s *Server) routes() []Route {
 		{Method: "GET", Path: "/v1/runbooks/{name}", Summary: "A published runbook version", h: s.getRunbook},
 		{Method: "GET", Path: "/v1/areas", Summary: "Areas of the loaded scenario", h: s.areas},
 		{Method: "POST", Path: "/v1/incidents/{incident}/samples", Summary: "Upload a batch of samples (CSV or JSON rows)", MaxBody: MaxSamplesBodyBytes, h: s.uploadSamples},
-	}
+	}, s.inspectionRoutes()...)
 }
 
 // Handler returns the API's HTTP handler: every request is logged, panics
