@@ -95,6 +95,17 @@ type InspectionProgress struct {
 	TimeScale float64
 }
 
+// InspectionState is what an inspection step carries across
+// continue-as-new: its progress, the current round's plan and where every
+// finding stands. Finding workflows go on meanwhile and report to the new run.
+type InspectionState struct {
+	Progress  InspectionProgress
+	Plan      store.InspectionPlan
+	Findings  []FindingStatus
+	Ready     bool
+	NextRound bool `json:",omitempty"`
+}
+
 type inspection struct {
 	sw       *stepWorkflow
 	in       StepInput
@@ -112,6 +123,11 @@ type inspection struct {
 	reports int
 	saState string
 	cfg     inspectionConfig
+	// events estimates the history this run has added, so the decision to
+	// continue as new does not depend on how the server reports its length.
+	events int
+	// The signal channels, drained before continuing as new.
+	reportsCh, roundsCh, liftsCh workflow.ReceiveChannel
 }
 
 type inspectionConfig struct {
@@ -202,19 +218,27 @@ func (t *inspection) run(ctx workflow.Context) (StepResult, error) {
 	if t.cfg.every > 0 {
 		t.p.Schedule, t.p.Every = InspectionScheduleID(t.sw.id), t.cfg.every.String()
 	}
+	// The step runner marks the step running whenever one of its
+	// activities starts; the inspection's own state wins.
+	changed := t.sw.r.changed
+	t.sw.r.changed = func(ctx workflow.Context, name, state string) {
+		changed(ctx, name, state)
+		if state == StateRunning && t.saState != "" && t.saState != StateRunning {
+			_ = workflow.UpsertTypedSearchAttributes(ctx, SAStepState.ValueSet(t.saState))
+		}
+	}
 	if err := t.handlers(ctx); err != nil {
 		return StepResult{}, err
 	}
-	if err := t.openRound(ctx, 1); err != nil {
+	if r := in.ResumeInspection; r != nil {
+		t.resume(ctx, r)
+		in.ResumeInspection, t.in.ResumeInspection = nil, nil
+	} else if err := t.start(ctx); err != nil {
 		return StepResult{}, err
 	}
-	if t.cfg.every > 0 {
-		if err := t.sw.r.run(ctx, "schedule", "Schedule a round every "+t.cfg.every.String(), a.EnsureInspectionSchedule,
-			t.scheduleInput(), nil, func() string { return "schedule " + t.p.Schedule }); err != nil {
-			return StepResult{}, err
-		}
-	}
 	for {
+		// A look costs a timer, an activity and workflow tasks.
+		t.events += 10
 		roundOpen := t.p.RoundState == "open"
 		wait := scaled(t.cfg.checkEvery, in.TimeScale)
 		if roundOpen {
@@ -250,7 +274,14 @@ func (t *inspection) run(ctx workflow.Context) (StepResult, error) {
 			if err := t.openRound(ctx, t.p.Round+1); err != nil {
 				return StepResult{}, err
 			}
-			continue
+		}
+		if t.longHistory(ctx) {
+			if err := t.continueAsNew(ctx); err != nil {
+				return StepResult{}, err
+			}
+			if t.lift != nil {
+				break
+			}
 		}
 		if t.settled() {
 			if t.cfg.every <= 0 {
@@ -273,6 +304,80 @@ func (t *inspection) run(ctx workflow.Context) (StepResult, error) {
 		detail = "lifted by " + t.lift.By + ": " + detail
 	}
 	return StepResult{Outputs: t.outputs(), Detail: detail}, nil
+}
+
+// start opens the first round and, with `every`, the schedule of the next.
+func (t *inspection) start(ctx workflow.Context) error {
+	if err := t.openRound(ctx, 1); err != nil {
+		return err
+	}
+	if t.cfg.every > 0 {
+		return t.sw.r.run(ctx, "schedule", "Schedule a round every "+t.cfg.every.String(), a.EnsureInspectionSchedule,
+			t.scheduleInput(), nil, func() string { return "schedule " + t.p.Schedule })
+	}
+	return nil
+}
+
+// resume takes up the state a previous run carried over.
+func (t *inspection) resume(ctx workflow.Context, r *InspectionState) {
+	t.p, t.plan, t.ready, t.nextRound = r.Progress, r.Plan, r.Ready, r.NextRound
+	t.sites = map[string]*SiteStatus{}
+	for i := range t.p.Sites {
+		t.sites[t.p.Sites[i].Site] = &t.p.Sites[i]
+	}
+	t.units = nil
+	for _, u := range t.plan.Units {
+		t.units = append(t.units, u.Code)
+	}
+	for _, f := range r.Findings {
+		t.findings[f.ID] = &f
+	}
+	t.tally(ctx)
+}
+
+// continueAsNew hands the state to a new run once the history is long:
+// after the handlers in flight have finished and the signals received so
+// far are applied. A lift that arrives meanwhile is taken here instead.
+func (t *inspection) continueAsNew(ctx workflow.Context) error {
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && t.reports == 0 }); err != nil {
+		return err
+	}
+	for {
+		var s FindingStatus
+		if !t.reportsCh.ReceiveAsync(&s) {
+			break
+		}
+		if f, ok := t.findings[s.ID]; ok {
+			*f = s
+		}
+	}
+	for t.roundsCh.ReceiveAsync(nil) {
+		t.nextRound = true
+	}
+	var l LiftInput
+	if t.liftsCh.ReceiveAsync(&l) && t.lift == nil {
+		t.lift = &l
+	}
+	if t.lift != nil {
+		return nil
+	}
+	state := &InspectionState{Progress: t.p, Plan: t.plan, Ready: t.ready, NextRound: t.nextRound}
+	for _, id := range t.findingIDs() {
+		state.Findings = append(state.Findings, *t.findings[id])
+	}
+	next := t.in
+	next.ResumeInspection = state
+	return workflow.NewContinueAsNewError(ctx, InspectionStepName, next)
+}
+
+// longHistory says the run should continue as new.
+func (t *inspection) longHistory(ctx workflow.Context) bool {
+	limit := t.in.HistoryLimit
+	if limit == 0 {
+		limit = DefaultHistoryLimit
+	}
+	info := workflow.GetInfo(ctx)
+	return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > limit || t.events > limit
 }
 
 // settled says the round has closed and every finding is closed.
@@ -327,30 +432,31 @@ func (t *inspection) handlers(ctx workflow.Context) error {
 	}); err != nil {
 		return err
 	}
-	reports := workflow.GetSignalChannel(ctx, SignalFindingReport)
+	t.reportsCh = workflow.GetSignalChannel(ctx, SignalFindingReport)
+	t.roundsCh = workflow.GetSignalChannel(ctx, SignalNextRound)
+	t.liftsCh = workflow.GetSignalChannel(ctx, SignalLift)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
 			var s FindingStatus
-			if !reports.Receive(ctx, &s) {
+			if !t.reportsCh.Receive(ctx, &s) {
 				return
 			}
 			if f, ok := t.findings[s.ID]; ok {
 				*f = s
+				t.events += 3
 				t.tally(ctx)
 			}
 		}
 	})
-	rounds := workflow.GetSignalChannel(ctx, SignalNextRound)
 	workflow.Go(ctx, func(ctx workflow.Context) {
-		for rounds.Receive(ctx, nil) {
+		for t.roundsCh.Receive(ctx, nil) {
 			t.nextRound = true
 		}
 	})
-	lifts := workflow.GetSignalChannel(ctx, SignalLift)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
 			var l LiftInput
-			if !lifts.Receive(ctx, &l) {
+			if !t.liftsCh.Receive(ctx, &l) {
 				return
 			}
 			if t.lift == nil {
@@ -525,6 +631,8 @@ func (t *inspection) onReportSite(ctx workflow.Context, in ReportSiteInput) (Rep
 	}
 	t.reports++
 	defer func() { t.reports-- }()
+	// An update, its activity and its findings' child workflows.
+	t.events += 8 + 6*len(in.Findings)
 	by := in.Inspector
 	if by == "" {
 		by = s.Inspector

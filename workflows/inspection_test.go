@@ -12,9 +12,11 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
 	"github.com/musterhq/muster/internal/store"
@@ -507,3 +509,55 @@ func TestInspectionNeedsArea(t *testing.T) {
 }
 
 func asAppErr(err error, target **temporal.ApplicationError) bool { return errors.As(err, target) }
+
+// TestInspectionContinuesAsNew lets a long inspection hand its state to a
+// new run: the carried state keeps the round, the sites reported and the
+// open finding, and the new run, hearing the finding closed, settles.
+func TestInspectionContinuesAsNew(t *testing.T) {
+	first := newInspectionTest(t)
+	id := "response/xd-0403/inspect"
+	first.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: id})
+	for i, s := range allSites {
+		var fs []store.NewFinding
+		if s == "qinxian-key-02" {
+			fs = []store.NewFinding{{Category: "staffing", Severity: "low", Description: "night shift missing"}}
+		}
+		first.update(time.Duration(i+1)*time.Minute, "", UpdateReportSite, ReportSiteInput{Site: s, Findings: fs})
+	}
+	in := inspectionInput(nil)
+	in.HistoryLimit = 60
+	first.env.ExecuteWorkflow(InspectionStepName, in)
+	var can *workflow.ContinueAsNewError
+	if err := first.env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("InspectionFollowUpStep error = %v, want a ContinueAsNewError", err)
+	}
+	var next StepInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	r := next.ResumeInspection
+	if r == nil || r.Progress.Round != 1 || r.Progress.Reported != len(allSites) || len(r.Findings) != 1 || !r.Findings[0].Open() {
+		t.Fatalf("carried state = %+v, want round 1 with every site reported and one open finding", r)
+	}
+
+	second := newInspectionTest(t)
+	second.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: id})
+	closed := r.Findings[0]
+	closed.State = store.FindingClosed
+	second.env.RegisterDelayedCallback(func() { second.env.SignalWorkflow(SignalFindingReport, closed) }, 3*time.Hour)
+	next.HistoryLimit = 0
+	second.env.ExecuteWorkflow(InspectionStepName, next)
+	if err := second.env.GetWorkflowError(); err != nil {
+		t.Fatalf("resumed InspectionFollowUpStep error = %v", err)
+	}
+	var res StepResult
+	if err := second.env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Outputs["found"] != 1 || res.Outputs["rectified"] != 1 {
+		t.Errorf("resumed result = %+v, want the carried finding rectified", res)
+	}
+	if second.fake.rounds != 0 {
+		t.Errorf("the resumed run opened %d rounds, want none", second.fake.rounds)
+	}
+}
