@@ -201,9 +201,17 @@ func InspectionFollowUpStep(ctx workflow.Context, in StepInput) (StepResult, err
 	t := &inspection{sw: newStepWorkflow(ctx, in), in: in, sites: map[string]*SiteStatus{}, findings: map[int64]*FindingStatus{}}
 	t.sw.details = t.render
 	res, err := t.run(ctx)
-	if err != nil && ctx.Err() != nil {
+	if workflow.IsContinueAsNewError(err) {
+		// The new run goes on with the schedule, the findings and the
+		// response's step: nothing ends here.
+		return res, err
+	}
+	if err != nil {
+		// Cancelled (the response skipped or aborted the step) or failed:
+		// the schedule goes, and open findings are withdrawn when
+		// cancelled, out of the cancellation's reach.
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
-		t.end(dctx)
+		t.end(dctx, ctx.Err() != nil)
 	}
 	return t.sw.finish(ctx, res, err)
 }
@@ -293,7 +301,7 @@ func (t *inspection) run(ctx workflow.Context) (StepResult, error) {
 			}
 		}
 	}
-	t.end(ctx)
+	t.end(ctx, t.lift != nil)
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 		return StepResult{}, err
 	}
@@ -397,14 +405,14 @@ func (t *inspection) allReported() bool {
 	return len(t.sites) > 0 && t.p.Reported == len(t.sites)
 }
 
-// end deletes the schedule and withdraws findings still open when the
-// response ends.
-func (t *inspection) end(ctx workflow.Context) {
-	if t.cfg.every > 0 {
+// end deletes the schedule and, when the response ends the step, withdraws
+// the findings still open.
+func (t *inspection) end(ctx workflow.Context, withdraw bool) {
+	if t.cfg.every > 0 && t.p.Schedule != "" {
 		_ = t.sw.r.run(ctx, "unschedule", "Delete the round schedule", a.DeleteInspectionSchedule, t.scheduleInput(), nil,
 			func() string { return "schedule deleted" })
 	}
-	if t.lift == nil && ctx.Err() == nil {
+	if !withdraw {
 		return
 	}
 	for _, id := range t.findingIDs() {
@@ -683,8 +691,10 @@ func (t *inspection) follow(ctx workflow.Context, f store.Finding) {
 		Severity: f.Severity, Inspector: f.Inspector, Source: f.Source, State: store.FindingOpen,
 	}
 	opts := workflow.ChildWorkflowOptions{
-		WorkflowID:            id,
-		ParentClosePolicy:     enums.PARENT_CLOSE_POLICY_ABANDON,
+		WorkflowID:        id,
+		ParentClosePolicy: enums.PARENT_CLOSE_POLICY_ABANDON,
+		// A cancelled finding withdraws itself before it ends.
+		WaitForCancellation:   true,
 		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		StaticSummary:         fmt.Sprintf("Finding %d · %s at %s · %s · incident %s", f.ID, f.Category, f.Site, f.Severity, t.in.Incident),
 		TypedSearchAttributes: temporal.NewSearchAttributes(

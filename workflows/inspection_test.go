@@ -37,6 +37,7 @@ type fakeInspections struct {
 	scheduled []activities.InspectionScheduleInput
 	deleted   []activities.InspectionScheduleInput
 	overdue   []time.Time
+	withdrawn []int64
 }
 
 func (f *fakeInspections) plan(round int) store.InspectionPlan {
@@ -192,7 +193,12 @@ func newInspectionTest(t *testing.T) *inspectionTest {
 		f.deleted = append(f.deleted, in)
 		return nil
 	}).Maybe()
-	env.OnActivity(a.WithdrawFinding, mock.Anything, mock.Anything).Return(nil).Maybe()
+	env.OnActivity(a.WithdrawFinding, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FindingRef) error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.withdrawn = append(f.withdrawn, in.FindingID)
+		return nil
+	}).Maybe()
 	env.OnActivity(a.RecordEvent, mock.Anything, mock.Anything).Return(nil).Maybe()
 	env.OnUpsertTypedSearchAttributes(mock.Anything).Return().Maybe()
 	return it
@@ -559,5 +565,29 @@ func TestInspectionContinuesAsNew(t *testing.T) {
 	}
 	if second.fake.rounds != 0 {
 		t.Errorf("the resumed run opened %d rounds, want none", second.fake.rounds)
+	}
+}
+
+// TestInspectionCancelled cancels a scheduled inspection, as a response's
+// skip or abort does: the schedule is deleted and the open finding is
+// withdrawn by its own workflow.
+func TestInspectionCancelled(t *testing.T) {
+	it := newInspectionTest(t)
+	it.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "response/xd-0403/inspect"})
+	it.update(time.Minute, "", UpdateReportSite, ReportSiteInput{Site: "beiying-key-01",
+		Findings: []store.NewFinding{{Category: "staffing", Severity: "low", Description: "night shift missing"}}})
+	it.env.RegisterDelayedCallback(it.env.CancelWorkflow, 5*time.Hour)
+	// The finding's workflow is abandoned by the step; give it time to see
+	// its cancellation before the test environment stops.
+	it.env.SetDetachedChildWait(true)
+	it.env.ExecuteWorkflow(InspectionStepName, inspectionInput(map[string]any{"every": "24h"}))
+	if err := it.env.GetWorkflowError(); !temporal.IsCanceledError(err) {
+		t.Errorf("InspectionFollowUpStep error = %v, want cancelled", err)
+	}
+	if len(it.fake.scheduled) != 1 || len(it.fake.deleted) != 1 {
+		t.Errorf("schedules created %d, deleted %d; want 1 and 1", len(it.fake.scheduled), len(it.fake.deleted))
+	}
+	if len(it.fake.withdrawn) != 1 || it.fake.withdrawn[0] != 1 {
+		t.Errorf("findings withdrawn = %v, want [1]", it.fake.withdrawn)
 	}
 }
