@@ -210,6 +210,50 @@ func TestInspectionFirstDayEndToEnd(t *testing.T) {
 		t.Errorf("response step inspect = %+v, want done and holding for the daily rounds", node)
 	}
 
+	// A checkpoint of the incident fails its compliance check: the finding
+	// it opens is picked up by the inspection and followed like the rest.
+	plan, err := s.st.SealPlan(ctx, "longbao-jiayuan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := plan.Gates[0]
+	ev := func(step string) store.Event {
+		return store.Event{Incident: incident, WorkflowID: respID + "/e2e-seal", Step: step, State: "done"}
+	}
+	if _, err := s.st.OpenCheckpoint(ctx, store.CheckpointOrder{Incident: incident, GateID: gate.ID, AreaID: plan.Compound.ID, Mode: "entry", RequiredStaff: 500},
+		func(store.CheckpointResult) store.Event { return ev("checkpoint") }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.st.CheckCompliance(ctx, incident, plan.Compound.ID, 1, func([]store.ComplianceResult) store.Event { return ev("compliance-check") }); err != nil {
+		t.Fatal(err)
+	}
+	var auto store.Finding
+	eventually(t, 60*time.Second, "automatic finding followed", func() (bool, string) {
+		r, err := s.st.InspectionReport(ctx, incident)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, f := range r.Open {
+			if f.Source == "compliance" {
+				auto = f
+				return f.State == store.FindingAssigned, f.State
+			}
+		}
+		return false, "no compliance finding open"
+	})
+	if auto.Category != store.CategoryCompliance || auto.Unit != "beiying-office" || auto.Inspector != inspectorOf["beiying"] {
+		t.Errorf("automatic finding = %+v, want a checkpoint-compliance finding of beiying-office for the Beiying inspector %s", auto, inspectorOf["beiying"])
+	}
+	follow(auto.ID, false)
+	eventually(t, 30*time.Second, "automatic finding rectified", func() (bool, string) {
+		rep, err = s.st.InspectionReport(ctx, incident)
+		if err != nil {
+			return false, err.Error()
+		}
+		p = s.inspection(t, stepID)
+		return rep.Total.Rectified == 26 && p.Total.Rectified == 26, fmt.Sprintf("report %+v, workflow %+v", rep.Total, p.Total)
+	})
+
 	// The daily schedule exists; firing it now opens round 2 for real.
 	h := s.c.ScheduleClient().GetHandle(ctx, workflows.InspectionScheduleID(stepID))
 	desc, err := h.Describe(ctx)
@@ -245,8 +289,8 @@ func TestInspectionFirstDayEndToEnd(t *testing.T) {
 		return errors.As(err, &nf), fmt.Sprint(err)
 	})
 
-	t.Logf("discipline-inspection at time scale %d: %d sub-districts + %d key sites; %d findings reported in %s; all %d rectified %s after the round opened (%.1f scenario hours); %d overdue, %d escalated, %d talks (%v), %d shared problems; sub-districts %d, units %d; whole test %s",
-		inspectionScale, subs, keys, len(ids), reported.Round(time.Millisecond), rep.Total.Rectified, allRectified.Round(time.Millisecond),
+	t.Logf("discipline-inspection at time scale %d: %d sub-districts + %d key sites; %d findings reported in %s; all %d rectified %s after the round opened (%.1f scenario hours); then 1 automatic finding from a failed compliance check, followed to closed; %d overdue, %d escalated, %d talks (%v), %d shared problems; sub-districts %d, units %d; whole test %s",
+		inspectionScale, subs, keys, len(ids), reported.Round(time.Millisecond), 25, allRectified.Round(time.Millisecond),
 		allRectified.Hours()*inspectionScale, rep.Total.Overdue, rep.Total.Escalated, len(rep.Talks), talks, len(rep.Groups),
 		len(rep.BySubDistrict), len(rep.ByUnit), time.Since(began).Round(time.Millisecond))
 	for _, tl := range rep.BySubDistrict {
