@@ -342,6 +342,7 @@ func (f *finding) talk(ctx workflow.Context, reason string) error {
 	}
 	f.s.Escalated = true
 	f.s.Talks = append(f.s.Talks, reason)
+	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"reason": reason}).Counter(MetricInspectionTalks).Inc(1)
 	f.changed(ctx)
 	return nil
 }

@@ -27,6 +27,20 @@ const (
 	SignalNextRound = "next-round"
 )
 
+// Muster's own metrics of the inspection follow-up, emitted through
+// workflow.GetMetricsHandler (silent during replay) and exported with the
+// SDK's metrics by a worker that serves them.
+const (
+	// MetricFindingsOpen is how many findings of an incident's inspection
+	// are not yet closed, by incident.
+	MetricFindingsOpen = "muster_findings_open"
+	// MetricFindingsOverdue is how many of them are past their deadline.
+	MetricFindingsOverdue = "muster_findings_overdue"
+	// MetricInspectionTalks counts talks with the people responsible, by
+	// reason (overdue, repeat).
+	MetricInspectionTalks = "muster_inspection_talks"
+)
+
 // InspectionScheduleID is the ID of the schedule of an inspection step's
 // rounds, derived from the step's workflow ID (and so from the incident).
 func InspectionScheduleID(stepWorkflowID string) string {
@@ -762,6 +776,15 @@ func (t *inspection) tally(ctx workflow.Context) {
 		}
 	}
 	t.p.Total = total
+	m := workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"incident": t.in.Incident})
+	m.Gauge(MetricFindingsOpen).Update(float64(total.Open))
+	overdueOpen := 0
+	for _, f := range t.p.Open {
+		if f.Overdue {
+			overdueOpen++
+		}
+	}
+	m.Gauge(MetricFindingsOverdue).Update(float64(overdueOpen))
 	t.p.BySubDistrict, t.p.ByUnit = flatten(bySub), flatten(byUnit)
 	t.p.Groups = nil
 	for _, g := range groups {
