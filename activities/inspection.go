@@ -83,13 +83,21 @@ func (a *Activities) ReportSite(ctx context.Context, in ReportSiteInput) (store.
 	return res, classify(err)
 }
 
-// UntrackedFindings returns the incident's findings no workflow follows
-// yet: those failed compliance checks opened.
-func (a *Activities) UntrackedFindings(ctx context.Context, incident string) ([]store.Finding, error) {
-	if incident == "" {
-		return nil, badInput("incident is required")
+// ClaimFindingsInput names the inspection looking for automatic findings.
+type ClaimFindingsInput struct {
+	Incident string
+	// Area is the path of the area the inspection covers.
+	Area string
+}
+
+// ClaimFindings returns the findings of failed compliance checks in the
+// inspection's area (of any incident) that the inspection is to follow,
+// claiming those no other inspection follows.
+func (a *Activities) ClaimFindings(ctx context.Context, in ClaimFindingsInput) ([]store.Finding, error) {
+	if in.Incident == "" || in.Area == "" {
+		return nil, badInput("claiming findings needs the incident and the area")
 	}
-	out, err := a.Store.UntrackedFindings(ctx, incident)
+	out, err := a.Store.ClaimFindings(ctx, in.Incident, in.Area)
 	return out, classify(err)
 }
 

@@ -681,7 +681,8 @@ func (t *inspection) onReportSite(ctx workflow.Context, in ReportSiteInput) (Rep
 // pickUpAutomatic follows the findings failed compliance checks opened.
 func (t *inspection) pickUpAutomatic(ctx workflow.Context) error {
 	var found []store.Finding
-	if err := t.sw.r.run(ctx, "automatic", "Look for findings of failed compliance checks", a.UntrackedFindings, t.in.Incident, &found,
+	if err := t.sw.r.run(ctx, "automatic", "Look for findings of failed compliance checks", a.ClaimFindings,
+		activities.ClaimFindingsInput{Incident: t.in.Incident, Area: t.in.Area.Path}, &found,
 		func() string { return fmt.Sprintf("%d new", len(found)) }); err != nil {
 		return err
 	}

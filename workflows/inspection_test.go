@@ -174,7 +174,7 @@ func newInspectionTest(t *testing.T) *inspectionTest {
 		f.notices = append(f.notices, in)
 		return nil
 	}).Maybe()
-	env.OnActivity(a.UntrackedFindings, mock.Anything, mock.Anything).Return(func(_ context.Context, incident string) ([]store.Finding, error) {
+	env.OnActivity(a.ClaimFindings, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ClaimFindingsInput) ([]store.Finding, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		out := f.auto

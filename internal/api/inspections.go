@@ -95,7 +95,7 @@ func isCompleted(err error) bool {
 // finding reads a finding of an incident: 404 when there is none.
 func finding(ctx context.Context, st *store.Store, incident string, id int64) (store.Finding, error) {
 	f, err := st.FindingByID(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && f.Incident != incident) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && f.Incident != incident && f.FollowedBy != incident) {
 		return f, notFound("finding", "incident %s has no finding %d (`starter inspection report %s` lists them)", incident, id, incident)
 	}
 	return f, err
@@ -133,7 +133,7 @@ func findingUpdate(ctx context.Context, c client.Client, st *store.Store, incide
 	if f.State == store.FindingClosed || f.State == store.FindingWithdrawn {
 		return res, closedError(f, what)
 	}
-	err = Update(ctx, c, workflows.FindingWorkflowID(incident, id), update, arg, &res)
+	err = Update(ctx, c, workflows.FindingWorkflowID(f.Follower(), id), update, arg, &res)
 	var refused *RefusedError
 	var nf *serviceerror.NotFound
 	switch {

@@ -230,10 +230,22 @@ type Finding struct {
 	DeadlineAt  *time.Time `db:"deadline_at" json:"deadline_at,omitempty"`
 	OpenedAt    time.Time  `db:"opened_at" json:"opened_at"`
 	ClosedAt    *time.Time `db:"closed_at" json:"closed_at,omitempty"`
+	// FollowedBy is the incident whose inspection follows the finding;
+	// empty until an inspection claims a finding of a compliance check.
+	FollowedBy string `db:"followed_by" json:"followed_by,omitempty"`
+}
+
+// Follower is the incident whose inspection follows the finding, and so
+// the one its workflow ID is under.
+func (f Finding) Follower() string {
+	if f.FollowedBy != "" {
+		return f.FollowedBy
+	}
+	return f.Incident
 }
 
 const findingColumns = `id, incident, source, site, sub_district, unit, category, severity, description, inspector,
-	state, repeat, overdue, escalated, reopened, deadline_at, opened_at, closed_at`
+	state, repeat, overdue, escalated, reopened, deadline_at, opened_at, closed_at, coalesce(followed_by, '') AS followed_by`
 
 // SiteReportResult is the findings a report recorded; Duplicate says the
 // site had been reported already and nothing was written.
@@ -284,8 +296,8 @@ func (s *Store) ReportSite(ctx context.Context, r SiteReport, e Event) (SiteRepo
 			unitCol, cats, sevs, descs = append(unitCol, f.Unit), append(cats, f.Category), append(sevs, f.Severity), append(descs, f.Description)
 		}
 		if len(keys) > 0 {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO findings (key, incident, round_id, source, site, sub_district, unit, category, severity, description, inspector)
-				SELECT k, $1, $2, 'inspection', $3, $4, u, c, sv, d, $5
+			if _, err := tx.ExecContext(ctx, `INSERT INTO findings (key, incident, round_id, source, site, sub_district, unit, category, severity, description, inspector, followed_by)
+				SELECT k, $1, $2, 'inspection', $3, $4, u, c, sv, d, $5, $1
 				FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) AS t(k, u, c, sv, d)
 				ON CONFLICT (key) DO NOTHING`, site.Incident, r.RoundID, r.Site, site.SubDistrict, site.Inspector,
 				pq.Array(keys), pq.Array(unitCol), pq.Array(cats), pq.Array(sevs), pq.Array(descs)); err != nil {
@@ -348,15 +360,33 @@ func (s *Store) FindingByID(ctx context.Context, id int64) (Finding, error) {
 	return f, nil
 }
 
-// UntrackedFindings returns the incident's findings no workflow follows yet
-// (those a failed compliance check opened), oldest first.
-func (s *Store) UntrackedFindings(ctx context.Context, incident string) ([]Finding, error) {
+// ClaimFindings returns the findings the incident's inspection over an
+// area follows but has not assigned yet: failed compliance checks of any
+// incident whose sub-district lies in the area (or of the incident itself)
+// that no inspection has claimed are claimed for it first. An inspection
+// claims each finding once, and two inspections never claim the same one;
+// a repeated call returns the same findings until they are assigned.
+func (s *Store) ClaimFindings(ctx context.Context, incident, area string) ([]Finding, error) {
 	var out []Finding
-	if err := s.db.SelectContext(ctx, &out, `SELECT `+findingColumns+` FROM findings
-		WHERE incident = $1 AND NOT tracked AND state = 'open' ORDER BY id LIMIT 500`, incident); err != nil {
-		return nil, fmt.Errorf("untracked findings of %s: %w", incident, err)
-	}
-	return out, nil
+	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
+		// A finding opened before any round of its own incident is
+		// re-inspected by the claiming round's inspector of its sub-district.
+		if _, err := tx.ExecContext(ctx, `UPDATE findings SET followed_by = $1,
+			inspector = CASE WHEN inspector <> 'discipline-office' THEN inspector
+			    ELSE coalesce((SELECT s.inspector FROM inspection_sites s JOIN inspection_rounds r ON r.id = s.round_id
+			                   WHERE r.incident = $1 AND s.sub_district = findings.sub_district ORDER BY r.id DESC LIMIT 1), inspector) END
+			WHERE id IN (
+			SELECT f.id FROM findings f
+			WHERE f.followed_by IS NULL AND f.state = 'open' AND f.source = 'compliance'
+			  AND (f.incident = $1 OR f.sub_district IN (SELECT code FROM areas WHERE level = 'sub-district'
+			       AND (path = $2 OR path LIKE $2 || '/%' OR $2 LIKE path || '/%')))
+			ORDER BY f.id LIMIT 500 FOR UPDATE SKIP LOCKED)`, incident, area); err != nil {
+			return fmt.Errorf("claim findings for %s: %w", incident, err)
+		}
+		return tx.SelectContext(ctx, &out, `SELECT `+findingColumns+` FROM findings
+			WHERE followed_by = $1 AND state = 'open' ORDER BY id LIMIT 500`, incident)
+	})
+	return out, err
 }
 
 // AssignFinding starts following a finding: its rectification deadline is
@@ -365,9 +395,9 @@ func (s *Store) UntrackedFindings(ctx context.Context, incident string) ([]Findi
 func (s *Store) AssignFinding(ctx context.Context, id int64, deadline time.Time, e Event) (Finding, error) {
 	var f Finding
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE findings f SET state = 'assigned', tracked = true, deadline_at = $2,
-			repeat = EXISTS (SELECT 1 FROM findings p WHERE p.incident = f.incident AND p.unit = f.unit
-			                 AND p.category = f.category AND p.id < f.id)
+		if _, err := tx.ExecContext(ctx, `UPDATE findings f SET state = 'assigned', deadline_at = $2,
+			repeat = EXISTS (SELECT 1 FROM findings p WHERE coalesce(p.followed_by, p.incident) = coalesce(f.followed_by, f.incident)
+			                 AND p.unit = f.unit AND p.category = f.category AND p.id < f.id)
 			WHERE id = $1 AND state = 'open'`, id, deadline); err != nil {
 			return fmt.Errorf("assign finding %d: %w", id, err)
 		}
@@ -471,7 +501,7 @@ func (s *Store) MarkFindingOverdue(ctx context.Context, id int64, e Event) error
 // response ends.
 func (s *Store) WithdrawFinding(ctx context.Context, id int64, e Event) error {
 	return s.withTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE findings SET state = 'withdrawn', tracked = true
+		if _, err := tx.ExecContext(ctx, `UPDATE findings SET state = 'withdrawn'
 			WHERE id = $1 AND state NOT IN ('closed', 'withdrawn')`, id); err != nil {
 			return fmt.Errorf("withdraw finding %d: %w", id, err)
 		}
@@ -500,9 +530,9 @@ func (s *Store) RecordTalk(ctx context.Context, findingID int64, reason string, 
 		if err := getFinding(ctx, tx, findingID, &f); err != nil {
 			return err
 		}
-		err := tx.GetContext(ctx, &t, `SELECT f.incident, f.id AS finding_id, f.unit, coalesce(u.name, f.unit) AS unit_name,
+		err := tx.GetContext(ctx, &t, `SELECT coalesce(f.followed_by, f.incident) AS incident, f.id AS finding_id, f.unit, coalesce(u.name, f.unit) AS unit_name,
 			coalesce(u.person, 'head of ' || f.unit) AS person, $2::text AS reason, now() AS at
-			FROM findings f LEFT JOIN inspection_units u ON u.incident = f.incident AND u.code = f.unit WHERE f.id = $1`, findingID, reason)
+			FROM findings f LEFT JOIN inspection_units u ON u.incident = coalesce(f.followed_by, f.incident) AND u.code = f.unit WHERE f.id = $1`, findingID, reason)
 		if err != nil {
 			return fmt.Errorf("talk about finding %d: %w", findingID, err)
 		}
@@ -564,7 +594,7 @@ func (s *Store) InspectionReport(ctx context.Context, incident string) (Inspecti
 	const tally = `SELECT %s AS key, count(*) AS found, count(*) FILTER (WHERE state = 'closed') AS rectified,
 		count(*) FILTER (WHERE state NOT IN ('closed', 'withdrawn')) AS open,
 		count(*) FILTER (WHERE overdue) AS overdue, count(*) FILTER (WHERE escalated) AS escalated
-		FROM findings WHERE incident = $1 GROUP BY 1 ORDER BY 1`
+		FROM findings WHERE coalesce(followed_by, incident) = $1 GROUP BY 1 ORDER BY 1`
 	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
 	if err != nil {
 		return r, err
@@ -593,16 +623,17 @@ func (s *Store) InspectionReport(ctx context.Context, incident string) (Inspecti
 	r.Total.Key = "total"
 	if err := tx.SelectContext(ctx, &r.Groups, `SELECT category, unit, array_agg(DISTINCT site ORDER BY site) AS sites,
 		count(*) FILTER (WHERE state NOT IN ('closed', 'withdrawn')) AS open
-		FROM findings WHERE incident = $1 GROUP BY category, unit HAVING count(DISTINCT site) > 1 ORDER BY count(DISTINCT site) DESC, category, unit`, incident); err != nil {
+		FROM findings WHERE coalesce(followed_by, incident) = $1 GROUP BY category, unit HAVING count(DISTINCT site) > 1 ORDER BY count(DISTINCT site) DESC, category, unit`, incident); err != nil {
 		return r, fmt.Errorf("inspection report of %s: %w", incident, err)
 	}
 	if err := tx.SelectContext(ctx, &r.Open, `SELECT `+findingColumns+` FROM findings
-		WHERE incident = $1 AND state NOT IN ('closed', 'withdrawn') ORDER BY deadline_at NULLS LAST, id`, incident); err != nil {
+		WHERE coalesce(followed_by, incident) = $1 AND state NOT IN ('closed', 'withdrawn') ORDER BY deadline_at NULLS LAST, id`, incident); err != nil {
 		return r, fmt.Errorf("inspection report of %s: %w", incident, err)
 	}
 	if err := tx.SelectContext(ctx, &r.Talks, `SELECT t.incident, t.finding_id, t.unit, coalesce(u.name, t.unit) AS unit_name, t.person, t.reason, t.at
-		FROM inspection_talks t LEFT JOIN inspection_units u ON u.incident = t.incident AND u.code = t.unit
-		WHERE t.incident = $1 ORDER BY t.id`, incident); err != nil {
+		FROM inspection_talks t JOIN findings f ON f.id = t.finding_id
+		LEFT JOIN inspection_units u ON u.incident = coalesce(f.followed_by, f.incident) AND u.code = t.unit
+		WHERE coalesce(f.followed_by, f.incident) = $1 ORDER BY t.id`, incident); err != nil {
 		return r, fmt.Errorf("inspection report of %s: %w", incident, err)
 	}
 	return r, nil

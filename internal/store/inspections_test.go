@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -179,7 +180,8 @@ func perInspectorOf(p store.InspectionPlan, site string) string {
 }
 
 // TestComplianceOpensFinding checks that a failed compliance check opens a
-// finding in its own transaction, once per check, waiting for a workflow.
+// finding in its own transaction, once per check, and that it is claimed by
+// one inspection over its sub-district: its own incident's, or another's.
 func TestComplianceOpensFinding(t *testing.T) {
 	ctx := context.Background()
 	s := loaded(t, reference(t))
@@ -193,33 +195,53 @@ func TestComplianceOpensFinding(t *testing.T) {
 		func(store.CheckpointResult) store.Event { return event(inc, "wf", "checkpoint/"+g.Code, "") }); err != nil {
 		t.Fatal(err)
 	}
-	for range 2 {
-		if _, err := s.CheckCompliance(ctx, inc, p.Compound.ID, 1, func([]store.ComplianceResult) store.Event { return event(inc, "wf", "compliance-check", "1") }); err != nil {
+	check := func(round int) {
+		t.Helper()
+		if _, err := s.CheckCompliance(ctx, inc, p.Compound.ID, round, func([]store.ComplianceResult) store.Event {
+			return event(inc, "wf", "compliance-check", fmt.Sprint(round))
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	got, err := s.UntrackedFindings(ctx, inc)
-	if err != nil || len(got) != 1 {
-		t.Fatalf("UntrackedFindings() = %+v, %v; want one finding from the failed check", got, err)
+	check(1)
+	check(1)
+	if n := countRows(t, s, `SELECT count(*) FROM findings WHERE incident = $1`, inc); n != 1 {
+		t.Fatalf("findings after round 1 checked twice = %d, want 1", n)
 	}
-	f := got[0]
+	// An inspection of another sub-district does not see it.
+	if got, err := s.ClaimFindings(ctx, "inc-elsewhere", "xiaodian/qinxian"); err != nil || len(got) != 0 {
+		t.Errorf("ClaimFindings(Qinxian) = %+v, %v; want none", got, err)
+	}
+	// The district's inspection, another incident, claims it, twice alike.
+	var f store.Finding
+	for range 2 {
+		got, err := s.ClaimFindings(ctx, "inc-district", "xiaodian")
+		if err != nil || len(got) != 1 {
+			t.Fatalf("ClaimFindings(district) = %+v, %v; want the finding of the failed check", got, err)
+		}
+		f = got[0]
+	}
 	if f.Source != "compliance" || f.Category != store.CategoryCompliance || f.SubDistrict != "beiying" || f.Unit != "beiying-office" ||
-		f.Site != "longbao-jiayuan/"+g.Code || !strings.Contains(f.Description, "understaffed") {
-		t.Errorf("finding of the failed check = %+v, want a compliance finding at longbao-jiayuan/%s for beiying-office", f, g.Code)
+		f.Site != "longbao-jiayuan/"+g.Code || !strings.Contains(f.Description, "understaffed") || f.Incident != inc || f.Follower() != "inc-district" {
+		t.Errorf("finding of the failed check = %+v, want a compliance finding at longbao-jiayuan/%s for beiying-office, followed by inc-district", f, g.Code)
+	}
+	if got, err := s.ClaimFindings(ctx, inc, "xiaodian/beiying/longbao"); err != nil || len(got) != 0 {
+		t.Errorf("ClaimFindings(its own incident) after the district claimed it = %+v, %v; want none", got, err)
 	}
 	if _, err := s.AssignFinding(ctx, f.ID, time.Now().Add(time.Hour), event(inc, "f", "assign", "")); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.UntrackedFindings(ctx, inc); err != nil || len(got) != 0 {
-		t.Errorf("UntrackedFindings() after assignment = %+v, %v; want none", got, err)
+	if got, err := s.ClaimFindings(ctx, "inc-district", "xiaodian"); err != nil || len(got) != 0 {
+		t.Errorf("ClaimFindings() after assignment = %+v, %v; want none", got, err)
+	}
+	if r, err := s.InspectionReport(ctx, "inc-district"); err != nil || r.Total.Found != 1 {
+		t.Errorf("InspectionReport(inc-district) = %+v, %v; want the claimed finding", r.Total, err)
 	}
 	// A second round failing again is a new finding, and a repeat.
-	if _, err := s.CheckCompliance(ctx, inc, p.Compound.ID, 2, func([]store.ComplianceResult) store.Event { return event(inc, "wf", "compliance-check", "2") }); err != nil {
-		t.Fatal(err)
-	}
-	got, _ = s.UntrackedFindings(ctx, inc)
-	if len(got) != 1 {
-		t.Fatalf("UntrackedFindings() after round 2 = %d, want 1", len(got))
+	check(2)
+	got, err := s.ClaimFindings(ctx, "inc-district", "xiaodian")
+	if err != nil || len(got) != 1 {
+		t.Fatalf("ClaimFindings() after round 2 = %d, %v; want 1", len(got), err)
 	}
 	if a, err := s.AssignFinding(ctx, got[0].ID, time.Now().Add(time.Hour), event(inc, "f2", "assign", "")); err != nil || !a.Repeat {
 		t.Errorf("AssignFinding(round 2's finding) = %+v, %v; want a repeat", a, err)

@@ -67,13 +67,15 @@ CREATE TABLE findings (
     opened_at    timestamptz NOT NULL DEFAULT now(),
     rectified_at timestamptz,
     closed_at    timestamptz,
-    -- tracked says a FindingFollowUp workflow follows the finding; automatic
-    -- findings wait for the incident's inspection step to pick them up.
-    tracked      boolean NOT NULL DEFAULT false
+    -- followed_by is the incident whose inspection follows the finding:
+    -- its own for a reported finding; for one a failed compliance check
+    -- opened, the first inspection over its sub-district that claims it.
+    followed_by  text
 );
 CREATE INDEX findings_incident ON findings (incident, id);
-CREATE INDEX findings_untracked ON findings (incident) WHERE NOT tracked;
-CREATE INDEX findings_repeat ON findings (incident, unit, category);
+CREATE INDEX findings_followed_by ON findings (followed_by, id);
+CREATE INDEX findings_unclaimed ON findings (sub_district) WHERE followed_by IS NULL;
+CREATE INDEX findings_repeat ON findings (unit, category);
 
 -- A talk with the person responsible for a unit, about an overdue or a
 -- repeated finding; once per finding and reason.
