@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/musterhq/muster/internal/store"
 )
@@ -47,6 +48,29 @@ func TestInspectionFlagsBadInput(t *testing.T) {
 		out, err := runCLI(t, tt.args...)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("starter %s = %v (%q), want an error containing %q", strings.Join(tt.args, " "), err, out, tt.want)
+		}
+	}
+}
+
+func TestRenderInspection(t *testing.T) {
+	deadline := time.Date(2022, 4, 3, 22, 0, 0, 0, time.UTC)
+	r := store.InspectionReport{
+		Incident: "xd-0403", Rounds: 1, Sites: 55, SitesReported: 55,
+		Total:         store.Tally{Key: "total", Found: 25, Rectified: 24, Open: 1, Overdue: 1, Escalated: 2},
+		BySubDistrict: []store.Tally{{Key: "beiying", Found: 4, Rectified: 3, Open: 1, Overdue: 1, Escalated: 1}},
+		ByUnit:        []store.Tally{{Key: "beiying-office", Found: 4, Rectified: 3, Open: 1, Overdue: 1, Escalated: 1}},
+		Groups:        []store.FindingGroup{{Category: "mask-checks", Unit: "beiying-office", Sites: []string{"beiying-key-01", "beiying-key-02"}, Open: 1}},
+		Open: []store.Finding{{ID: 7, Site: "beiying-key-02", Unit: "beiying-office", Category: "mask-checks", Severity: "high",
+			State: "assigned", Overdue: true, DeadlineAt: &deadline, Inspector: "inspector-01"}},
+		Talks: []store.Talk{{FindingID: 7, Unit: "beiying-office", UnitName: "Beiying Sub-district office", Person: "head of Beiying Sub-district", Reason: "overdue"}},
+	}
+	var b strings.Builder
+	renderInspection(&b, r)
+	for _, want := range []string{"55 of 55 sites reported", "25 findings: 24 rectified, 1 open, 1 overdue, 2 escalated",
+		"SUB-DISTRICT", "beiying", "shared: mask-checks at 2 sites of beiying-office", "talk: head of Beiying Sub-district",
+		"#7", "assigned OVERDUE", "inspector-01"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("renderInspection() has no %q:\n%s", want, b.String())
 		}
 	}
 }
