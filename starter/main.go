@@ -86,6 +86,7 @@ profile variables for Temporal; MUSTER_TASK_QUEUE names the workers' queue.`,
 		a.areasCommand(),
 		a.sealCommand(),
 		a.statusCommand(),
+		a.inspectionCommand(),
 		a.liftCommand(),
 		a.stepCommand(),
 		a.listCommand(),
@@ -100,7 +101,6 @@ profile variables for Temporal; MUSTER_TASK_QUEUE names the workers' queue.`,
 		a.samplesCommand(),
 		a.simulateCommand(),
 		a.testingCommand(),
-		a.inspectionCommand(),
 	)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see `%s --help`)", err, cmd.CommandPath())

@@ -9,14 +9,15 @@ const (
 	KindNotice          = "notice"
 	KindApproval        = "approval"
 	KindWait            = "wait"
+	KindInspection      = "inspection-follow-up"
 	KindComplianceSweep = "compliance-sweep"
 	KindLift            = "lift"
 	KindMassTesting     = "mass-testing"
-	KindInspection      = "inspection-follow-up"
 )
 
 // Kinds is the registry of step kinds.
 var Kinds = runbook.Registry{
+	KindInspection: inspectionKind,
 	KindSeal: {
 		Name: KindSeal,
 		Doc:  "Seal a compound (SealCompound): notify residents, a staffed checkpoint at every gate, roads closed except the entrance, public areas disinfected, compliance checks until lifted. The step is done once the compound is sealed; the seal holds until a lift step or the response's lift.",
@@ -72,7 +73,6 @@ var Kinds = runbook.Registry{
 		},
 		Outputs: []string{"positives", "sampled", "expected", "missing"},
 	},
-	KindInspection: inspectionKind,
 	KindLift: {
 		Name: KindLift,
 		Doc:  "Lift the response's seals in the step's scope (all of them, or the area of the enclosing for_each): checkpoints close, staff are released, roads reopen, residents are told.",
@@ -105,13 +105,13 @@ const (
 )
 
 var bindings = map[string]binding{
+	KindInspection:      {name: InspectionStepName, input: stepInput, holds: true},
 	KindSeal:            {name: SealCompoundName, input: sealInput, holds: true},
 	KindNotice:          {name: NoticeStepName, input: stepInput},
 	KindApproval:        {name: ApprovalStepName, input: stepInput},
 	KindWait:            {name: WaitStepName, input: stepInput},
 	KindComplianceSweep: {name: ComplianceSweepStepName, input: stepInput},
 	KindMassTesting:     {name: MassTestingStepName, input: stepInput},
-	KindInspection:      {name: InspectionStepName, input: stepInput, holds: true},
 	KindLift:            {local: true},
 }
 

@@ -46,6 +46,7 @@ func SealWorkflowID(incident, compound string) string {
 
 // Register adds Muster's workflows and activities to a worker.
 func Register(w worker.Registry, acts *activities.Activities) {
+	registerInspection(w)
 	w.RegisterWorkflowWithOptions(SealCompound, workflow.RegisterOptions{Name: SealCompoundName})
 	w.RegisterWorkflowWithOptions(Response, workflow.RegisterOptions{Name: ResponseName})
 	w.RegisterWorkflowWithOptions(NoticeStep, workflow.RegisterOptions{Name: NoticeStepName})
@@ -53,7 +54,6 @@ func Register(w worker.Registry, acts *activities.Activities) {
 	w.RegisterWorkflowWithOptions(WaitStep, workflow.RegisterOptions{Name: WaitStepName})
 	w.RegisterWorkflowWithOptions(ComplianceSweepStep, workflow.RegisterOptions{Name: ComplianceSweepStepName})
 	w.RegisterWorkflowWithOptions(MassTestingStep, workflow.RegisterOptions{Name: MassTestingStepName})
-	registerInspection(w)
 	w.RegisterActivity(acts)
 }
 

@@ -124,7 +124,7 @@ func Routes() []Route {
 }
 
 func (s *Server) routes() []Route {
-	return append([]Route{
+	return []Route{
 		{Method: "GET", Path: "/healthz", Summary: "Check the database and Temporal (no token)", Public: true, h: s.health},
 		{Method: "GET", Path: "/openapi.json", Summary: "This API's OpenAPI 3.1 document (no token)", Public: true, h: s.openAPI},
 		{Method: "POST", Path: "/v1/responses", Summary: "Open an incident's response with a runbook", h: s.startResponse},
@@ -140,13 +140,17 @@ func (s *Server) routes() []Route {
 		{Method: "POST", Path: "/v1/responses/{incident}/steps/pause", Summary: "Pause a step", h: s.stepAction(actPause)},
 		{Method: "POST", Path: "/v1/responses/{incident}/steps/resume", Summary: "Resume a paused step", h: s.stepAction(actResume)},
 		{Method: "POST", Path: "/v1/responses/{incident}/steps/decide", Summary: "Answer an approval step", h: s.decide},
+		{Method: "GET", Path: "/v1/incidents/{incident}/inspection", Summary: "Inspection report: findings per sub-district and unit, shared problems, the open list", h: s.inspectionReport},
+		{Method: "POST", Path: "/v1/incidents/{incident}/inspection/sites", Summary: "Report one site's inspection, with its findings or none", h: s.reportSite},
+		{Method: "POST", Path: "/v1/incidents/{incident}/findings/{finding}/rectify", Summary: "Report a finding rectified", h: s.rectify},
+		{Method: "POST", Path: "/v1/incidents/{incident}/findings/{finding}/reinspect", Summary: "Re-inspect a rectified finding (assigned inspector only)", h: s.reinspect},
 		{Method: "GET", Path: "/v1/runbooks", Summary: "List published runbooks", h: s.listRunbooks},
 		{Method: "POST", Path: "/v1/runbooks", Summary: "Publish a runbook (YAML body)", h: s.publishRunbook},
 		{Method: "POST", Path: "/v1/runbooks/validate", Summary: "Validate a runbook (YAML body) without publishing it", h: s.validateRunbook},
 		{Method: "GET", Path: "/v1/runbooks/{name}", Summary: "A published runbook version", h: s.getRunbook},
 		{Method: "GET", Path: "/v1/areas", Summary: "Areas of the loaded scenario", h: s.areas},
 		{Method: "POST", Path: "/v1/incidents/{incident}/samples", Summary: "Upload a batch of samples (CSV or JSON rows)", MaxBody: MaxSamplesBodyBytes, h: s.uploadSamples},
-	}, s.inspectionRoutes()...)
+	}
 }
 
 // Handler returns the API's HTTP handler: every request is logged, panics

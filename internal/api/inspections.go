@@ -14,16 +14,6 @@ import (
 	"github.com/musterhq/muster/workflows"
 )
 
-// inspectionRoutes are the endpoints of the inspection follow-up.
-func (s *Server) inspectionRoutes() []Route {
-	return []Route{
-		{Method: "GET", Path: "/v1/incidents/{incident}/inspection", Summary: "Inspection report: findings per sub-district and unit, shared problems, the open list", h: s.inspectionReport},
-		{Method: "POST", Path: "/v1/incidents/{incident}/inspection/sites", Summary: "Report one site's inspection, with its findings or none", h: s.reportSite},
-		{Method: "POST", Path: "/v1/incidents/{incident}/findings/{finding}/rectify", Summary: "Report a finding rectified", h: s.rectify},
-		{Method: "POST", Path: "/v1/incidents/{incident}/findings/{finding}/reinspect", Summary: "Re-inspect a rectified finding (assigned inspector only)", h: s.reinspect},
-	}
-}
-
 // ReportSiteRequest is the body of a site report.
 type ReportSiteRequest struct {
 	Site      string             `json:"site"`
