@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/lib/pq"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/musterhq/muster/internal/store"
@@ -29,6 +30,10 @@ var NonRetryable = []string{ErrBadInput, ErrUnknownArea, ErrNotCompound, ErrUnkn
 // Activities holds what the activities need.
 type Activities struct {
 	Store *store.Store
+	// Schedules and TaskQueue let activities keep Temporal Schedules
+	// (daily inspection rounds); nil where no schedule is needed.
+	Schedules client.ScheduleClient
+	TaskQueue string
 }
 
 // New returns the activities bound to a store.

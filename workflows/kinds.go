@@ -9,6 +9,7 @@ const (
 	KindNotice          = "notice"
 	KindApproval        = "approval"
 	KindWait            = "wait"
+	KindInspection      = "inspection-follow-up"
 	KindComplianceSweep = "compliance-sweep"
 	KindLift            = "lift"
 	KindMassTesting     = "mass-testing"
@@ -16,6 +17,7 @@ const (
 
 // Kinds is the registry of step kinds.
 var Kinds = runbook.Registry{
+	KindInspection: inspectionKind,
 	KindSeal: {
 		Name: KindSeal,
 		Doc:  "Seal a compound (SealCompound): notify residents, a staffed checkpoint at every gate, roads closed except the entrance, public areas disinfected, compliance checks until lifted. The step is done once the compound is sealed; the seal holds until a lift step or the response's lift.",
@@ -103,6 +105,7 @@ const (
 )
 
 var bindings = map[string]binding{
+	KindInspection:      {name: InspectionStepName, input: stepInput, holds: true},
 	KindSeal:            {name: SealCompoundName, input: sealInput, holds: true},
 	KindNotice:          {name: NoticeStepName, input: stepInput},
 	KindApproval:        {name: ApprovalStepName, input: stepInput},

@@ -49,6 +49,8 @@ type StepInput struct {
 	HistoryLimit int `json:",omitempty"`
 	// Resume carries a testing round's state across continue-as-new.
 	Resume *RoundState `json:",omitempty"`
+	// ResumeInspection carries an inspection's state across continue-as-new.
+	ResumeInspection *InspectionState `json:",omitempty"`
 }
 
 // StepResult is what a step workflow returns.

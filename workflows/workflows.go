@@ -46,6 +46,7 @@ func SealWorkflowID(incident, compound string) string {
 
 // Register adds Muster's workflows and activities to a worker.
 func Register(w worker.Registry, acts *activities.Activities) {
+	registerInspection(w)
 	w.RegisterWorkflowWithOptions(SealCompound, workflow.RegisterOptions{Name: SealCompoundName})
 	w.RegisterWorkflowWithOptions(Response, workflow.RegisterOptions{Name: ResponseName})
 	w.RegisterWorkflowWithOptions(NoticeStep, workflow.RegisterOptions{Name: NoticeStepName})

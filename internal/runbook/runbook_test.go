@@ -24,6 +24,7 @@ func TestBuiltinsValidate(t *testing.T) {
 		"community-outbreak-level-1": {"approval", "compliance-sweep", "lift", "mass-testing", "notice", "seal"},
 		"seal-compound":              {"approval", "lift", "notice", "seal"},
 		"campus-closure":             {"approval", "mass-testing", "notice"},
+		"discipline-inspection":      {"inspection-follow-up", "notice"},
 	}
 	if len(srcs) != len(want) {
 		t.Errorf("Builtin() = %d runbooks, want %d", len(srcs), len(want))

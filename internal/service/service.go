@@ -101,7 +101,9 @@ func RegisterSearchAttributes(ctx context.Context, c client.Client, namespace st
 // and activity registered.
 func NewWorker(c client.Client, taskQueue string, s *store.Store) worker.Worker {
 	w := worker.New(c, taskQueue, worker.Options{})
-	workflows.Register(w, activities.New(s))
+	acts := activities.New(s)
+	acts.Schedules, acts.TaskQueue = c.ScheduleClient(), taskQueue
+	workflows.Register(w, acts)
 	return w
 }
 

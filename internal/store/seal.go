@@ -354,6 +354,10 @@ func (s *Store) checkCompliance(ctx context.Context, incident string, areaID int
 			ON CONFLICT (incident, checkpoint_id, sweep, round) DO NOTHING`, incident, areaID, sweep, round); err != nil {
 			return fmt.Errorf("compliance round %d: %w", round, err)
 		}
+		// A failed check opens a finding in the same transaction.
+		if err := openComplianceFindings(ctx, tx, incident, areaID, sweep, round); err != nil {
+			return err
+		}
 		if err := tx.SelectContext(ctx, &out, `SELECT a.code AS area, g.code AS gate, cc.passed, cc.staff_on_duty, cc.problems
 			FROM compliance_checks cc JOIN checkpoints c ON c.id = cc.checkpoint_id
 			JOIN gates g ON g.id = c.gate_id JOIN areas a ON a.id = c.area_id

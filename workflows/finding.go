@@ -1,0 +1,417 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/runbook"
+	"github.com/musterhq/muster/internal/store"
+)
+
+// Names of the finding workflow's updates and of its report to the
+// inspection step.
+const (
+	FindingFollowUpName = "FindingFollowUp"
+	UpdateRectify       = "rectify"
+	UpdateReinspect     = "reinspect"
+	// SignalFindingReport carries a FindingStatus from a finding to its
+	// inspection step.
+	SignalFindingReport = "finding-report"
+)
+
+// FindingWorkflowID is the ID of the workflow following a finding.
+func FindingWorkflowID(incident string, finding int64) string {
+	return fmt.Sprintf("%s/finding/%d", ResponseWorkflowID(incident), finding)
+}
+
+// FindingInput starts the follow-up of one finding.
+type FindingInput struct {
+	Incident string
+	Finding  store.Finding
+	// DeadlineHours is the time allowed to rectify, by the finding's
+	// severity; a reopened finding gets it again.
+	DeadlineHours float64
+	// RemindEveryHours is the time between reminders while the unit has
+	// not rectified, or the inspector has not re-inspected.
+	RemindEveryHours  float64
+	TimeScale         float64              `json:",omitempty"`
+	StallRetryMinutes float64              `json:",omitempty"`
+	Retry             *runbook.RetryPolicy `json:",omitempty"`
+}
+
+// FindingStatus is where a finding stands: the answer to its progress
+// query and its report to the inspection step.
+type FindingStatus struct {
+	ID          int64
+	WorkflowID  string
+	Site        string
+	SubDistrict string
+	Unit        string
+	Category    string
+	Severity    string
+	Inspector   string
+	Source      string
+	State       string
+	DeadlineAt  time.Time `json:",omitzero"`
+	Repeat      bool      `json:",omitempty"`
+	Overdue     bool      `json:",omitempty"`
+	Escalated   bool      `json:",omitempty"`
+	Reopened    int       `json:",omitempty"`
+	Reminders   int       `json:",omitempty"`
+	// Talks lists the reasons the person responsible was called in.
+	Talks []string `json:",omitempty"`
+}
+
+// Open says the finding still needs work.
+func (s FindingStatus) Open() bool {
+	return s.State != store.FindingClosed && s.State != store.FindingWithdrawn
+}
+
+// RectifyInput reports a finding rectified.
+type RectifyInput struct {
+	By   string
+	Note string
+}
+
+// ReinspectInput is the assigned inspector's verdict on a rectification.
+type ReinspectInput struct {
+	By     string
+	Passed bool
+	Note   string
+}
+
+type finding struct {
+	in   FindingInput
+	id   string
+	s    FindingStatus
+	r    *steps
+	list []StepProgress
+	// version changes with every transition, to wake the main loop.
+	version        int
+	rectifications int
+	saState        string
+}
+
+// FindingFollowUp follows one finding to its close: assigned with a
+// rectification deadline by severity → reminders → the unit reports it
+// rectified (update) → the assigned inspector re-inspects (update): a pass
+// closes it, a fail reopens it with a new deadline. A finding not rectified
+// by its deadline, or repeating the same category at the same unit, calls
+// in the person responsible for a talk.
+func FindingFollowUp(ctx workflow.Context, in FindingInput) (FindingStatus, error) {
+	f := &finding{in: in, id: workflow.GetInfo(ctx).WorkflowExecution.ID}
+	fr := in.Finding
+	f.s = FindingStatus{
+		ID: fr.ID, WorkflowID: f.id, Site: fr.Site, SubDistrict: fr.SubDistrict, Unit: fr.Unit, Category: fr.Category,
+		Severity: fr.Severity, Inspector: fr.Inspector, Source: fr.Source, State: store.FindingOpen,
+	}
+	stall := in.StallRetryMinutes
+	if stall <= 0 {
+		stall = DefaultStallRetryMinutes
+	}
+	f.r = &steps{
+		incident: in.Incident, workflowID: f.id, timeScale: in.TimeScale, stallRetry: time.Duration(stall * float64(time.Minute)),
+		policy: in.Retry, list: &f.list, retry: map[string]bool{},
+		changed: func(ctx workflow.Context, name, state string) { f.render(ctx) },
+	}
+	if err := f.setup(ctx); err != nil {
+		return f.s, err
+	}
+	err := f.run(ctx)
+	if err != nil && ctx.Err() != nil {
+		// The response ended: the finding is withdrawn, out of the
+		// cancellation's reach.
+		dctx, _ := workflow.NewDisconnectedContext(ctx)
+		if f.s.Open() {
+			_ = f.r.run(dctx, "withdraw", "Withdraw the finding", a.WithdrawFinding, activities.FindingRef{Ref: f.ref("muster"), FindingID: fr.ID}, nil, func() string { return "withdrawn" })
+			f.s.State = store.FindingWithdrawn
+		}
+		f.report(dctx)
+		return f.s, err
+	}
+	f.report(ctx)
+	return f.s, err
+}
+
+func (f *finding) setup(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryProgress, func() (FindingStatus, error) { return f.s, nil },
+		workflow.QueryHandlerOptions{Description: "Where the finding stands"}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateRectify, f.onRectify, workflow.UpdateHandlerOptions{
+		Validator:   f.validateRectify,
+		Description: "Report the finding rectified; the assigned inspector then re-inspects",
+	}); err != nil {
+		return err
+	}
+	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateReinspect, f.onReinspect, workflow.UpdateHandlerOptions{
+		Validator:   f.validateReinspect,
+		Description: "Re-inspect a rectified finding (assigned inspector only): pass closes it, fail reopens it",
+	})
+}
+
+func (f *finding) ref(actor string) activities.StepRef {
+	return activities.StepRef{Incident: f.in.Incident, WorkflowID: f.id, Actor: actor}
+}
+
+func (f *finding) validateRectify(ctx workflow.Context, in RectifyInput) error {
+	switch f.s.State {
+	case store.FindingClosed, store.FindingWithdrawn:
+		return fmt.Errorf("finding %d is %s: nothing to rectify", f.s.ID, f.s.State)
+	case store.FindingOpen:
+		return fmt.Errorf("finding %d is still being assigned; try again in a moment", f.s.ID)
+	}
+	return nil
+}
+
+// onRectify records the rectification; a second report while the finding
+// waits for re-inspection changes nothing.
+func (f *finding) onRectify(ctx workflow.Context, in RectifyInput) (FindingStatus, error) {
+	if f.s.State == store.FindingRectified {
+		return f.s, nil
+	}
+	if in.By == "" {
+		in.By = f.s.Unit
+	}
+	f.rectifications++
+	if err := f.r.run(ctx, "rectify", "Record the rectification", a.RecordRectification,
+		activities.RectifyInput{Ref: f.ref(in.By), FindingID: f.s.ID, Note: in.Note, Seq: f.rectifications}, nil,
+		func() string { return "rectification reported by " + in.By }); err != nil {
+		return f.s, err
+	}
+	f.s.State = store.FindingRectified
+	f.changed(ctx)
+	return f.s, nil
+}
+
+func (f *finding) validateReinspect(ctx workflow.Context, in ReinspectInput) error {
+	switch {
+	case strings.TrimSpace(in.By) == "":
+		return fmt.Errorf("by: name the inspector re-inspecting (finding %d is assigned to %s)", f.s.ID, f.s.Inspector)
+	case in.By != f.s.Inspector:
+		return fmt.Errorf("by %q: finding %d is assigned to inspector %s; only they re-inspect it", in.By, f.s.ID, f.s.Inspector)
+	case f.s.State != store.FindingRectified:
+		return fmt.Errorf("finding %d is %s, not rectified: nothing to re-inspect yet", f.s.ID, f.s.State)
+	}
+	return nil
+}
+
+func (f *finding) onReinspect(ctx workflow.Context, in ReinspectInput) (FindingStatus, error) {
+	if f.s.State != store.FindingRectified {
+		// A concurrent re-inspection got there first.
+		return f.s, nil
+	}
+	reopen, deadline := f.s.Reopened, time.Time{}
+	if !in.Passed {
+		reopen++
+		deadline = workflow.Now(ctx).Add(scaled(hours(f.in.DeadlineHours), f.in.TimeScale))
+	}
+	if err := f.r.run(ctx, fmt.Sprintf("reinspect/%d", reopen), "Record the re-inspection", a.RecordReinspection,
+		activities.ReinspectInput{Ref: f.ref(in.By), FindingID: f.s.ID, Passed: in.Passed, Note: in.Note, Reopen: reopen, NewDeadline: deadline}, nil,
+		func() string {
+			if in.Passed {
+				return "passed"
+			}
+			return "failed: reopened"
+		}); err != nil {
+		return f.s, err
+	}
+	if in.Passed {
+		f.s.State = store.FindingClosed
+	} else {
+		f.s.State, f.s.Reopened, f.s.DeadlineAt, f.s.Overdue = store.FindingReopened, reopen, deadline, false
+	}
+	f.changed(ctx)
+	return f.s, nil
+}
+
+func hours(h float64) time.Duration { return time.Duration(h * float64(time.Hour)) }
+
+func (f *finding) changed(ctx workflow.Context) {
+	f.version++
+	f.report(ctx)
+	f.render(ctx)
+}
+
+// report tells the inspection step, if any, where the finding stands. The
+// step may have ended; the finding goes on regardless.
+func (f *finding) report(ctx workflow.Context) {
+	parent := workflow.GetInfo(ctx).ParentWorkflowExecution
+	if parent == nil {
+		return
+	}
+	_ = workflow.SignalExternalWorkflow(ctx, parent.ID, "", SignalFindingReport, f.s).Get(ctx, nil)
+}
+
+func (f *finding) run(ctx workflow.Context) error {
+	deadline := workflow.Now(ctx).Add(scaled(hours(f.in.DeadlineHours), f.in.TimeScale))
+	var rec store.Finding
+	if err := f.r.run(ctx, "assign", "Assign the finding with its rectification deadline", a.AssignFinding,
+		activities.AssignFindingInput{Ref: f.ref("muster"), FindingID: f.s.ID, DeadlineAt: deadline}, &rec,
+		func() string { return "rectify by " + deadline.Format("Jan 2 15:04") }); err != nil {
+		return err
+	}
+	f.s.State, f.s.Repeat = store.FindingAssigned, rec.Repeat
+	if rec.DeadlineAt != nil {
+		f.s.DeadlineAt = *rec.DeadlineAt
+	}
+	// A finding picked up again after a restart keeps its recorded state.
+	if rec.State != store.FindingOpen && rec.State != "" {
+		f.s.State = rec.State
+	}
+	f.changed(ctx)
+	if f.s.Repeat {
+		if err := f.talk(ctx, "repeat"); err != nil {
+			return err
+		}
+	}
+	every := scaled(hours(f.in.RemindEveryHours), f.in.TimeScale)
+	if every <= 0 {
+		every = scaled(2*time.Hour, f.in.TimeScale)
+	}
+	nextRemind := workflow.Now(ctx).Add(every)
+	for f.s.Open() {
+		version := f.version
+		wake := nextRemind
+		pending := f.s.State == store.FindingAssigned || f.s.State == store.FindingReopened
+		if pending && !f.s.Overdue && f.s.DeadlineAt.Before(wake) {
+			wake = f.s.DeadlineAt
+		}
+		wait := max(wake.Sub(workflow.Now(ctx)), time.Millisecond)
+		summary := "Next reminder"
+		if wake.Equal(f.s.DeadlineAt) {
+			summary = "Rectification deadline"
+		}
+		woken, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: wait, TimerOptions: workflow.TimerOptions{Summary: summary}},
+			func() bool { return f.version != version })
+		if err != nil {
+			return err
+		}
+		if woken {
+			// A transition (rectified, reopened) restarts the reminders.
+			nextRemind = workflow.Now(ctx).Add(every)
+			continue
+		}
+		now := workflow.Now(ctx)
+		pending = f.s.State == store.FindingAssigned || f.s.State == store.FindingReopened
+		if pending && !f.s.Overdue && !now.Before(f.s.DeadlineAt) {
+			if err := f.overdue(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		if !now.Before(nextRemind) {
+			nextRemind = now.Add(every)
+			if err := f.remind(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+}
+
+// overdue marks the finding overdue and calls in the person responsible.
+func (f *finding) overdue(ctx workflow.Context) error {
+	if err := f.r.run(ctx, fmt.Sprintf("overdue/%d", f.s.Reopened), "Mark the finding overdue", a.MarkFindingOverdue,
+		activities.MarkFindingOverdueInput{Ref: f.ref("muster"), FindingID: f.s.ID, DeadlineAt: f.s.DeadlineAt, Seq: f.s.Reopened}, nil,
+		func() string { return "not rectified by " + f.s.DeadlineAt.Format("Jan 2 15:04") }); err != nil {
+		return err
+	}
+	f.s.Overdue = true
+	f.changed(ctx)
+	return f.talk(ctx, "overdue")
+}
+
+// talk records a talk with the person responsible, once per reason.
+func (f *finding) talk(ctx workflow.Context, reason string) error {
+	for _, t := range f.s.Talks {
+		if t == reason {
+			return nil
+		}
+	}
+	var t store.Talk
+	if err := f.r.run(ctx, "talk/"+reason, "Call in the person responsible ("+reason+")", a.RecordTalk,
+		activities.TalkInput{Ref: f.ref("discipline-office"), FindingID: f.s.ID, Reason: reason, Summary: f.summary()}, &t,
+		func() string { return "talk with the " + t.Person + ", " + t.UnitName }); err != nil {
+		return err
+	}
+	f.s.Escalated = true
+	f.s.Talks = append(f.s.Talks, reason)
+	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"reason": reason}).Counter(MetricInspectionTalks).Inc(1)
+	f.changed(ctx)
+	return nil
+}
+
+// remind nudges whoever the finding waits for: the unit to rectify, or the
+// inspector to re-inspect.
+func (f *finding) remind(ctx workflow.Context) error {
+	f.s.Reminders++
+	n := f.s.Reminders
+	audience, body := f.s.Unit, fmt.Sprintf("Reminder %d (incident %s): %s Rectify it by %s and report it with `starter inspection rectify %s %d`.",
+		n, f.in.Incident, f.summary(), f.s.DeadlineAt.Format("Jan 2 15:04"), f.in.Incident, f.s.ID)
+	if f.s.Overdue {
+		body = fmt.Sprintf("Reminder %d (incident %s): OVERDUE since %s. %s Report it with `starter inspection rectify %s %d`.",
+			n, f.in.Incident, f.s.DeadlineAt.Format("Jan 2 15:04"), f.summary(), f.in.Incident, f.s.ID)
+	}
+	if f.s.State == store.FindingRectified {
+		audience = "inspector " + f.s.Inspector
+		body = fmt.Sprintf("Reminder %d (incident %s): finding %d is reported rectified and waits for your re-inspection: `starter inspection reinspect %s %d --by %s --pass|--fail`.",
+			n, f.in.Incident, f.s.ID, f.in.Incident, f.s.ID, f.s.Inspector)
+	}
+	err := f.r.run(ctx, "remind", "Send a reminder", a.PublishNotice, activities.NoticeInput{
+		Ref: f.ref("muster"), Step: fmt.Sprintf("finding/%d/remind", f.s.ID), Kind: fmt.Sprintf("finding/%d/reminder/%d", f.s.ID, n),
+		Audience: audience, Body: body,
+	}, nil, func() string { return fmt.Sprintf("%d reminders", n) })
+	if err != nil && !errors.Is(err, errAbandoned) {
+		return err
+	}
+	f.render(ctx)
+	return nil
+}
+
+func (f *finding) summary() string {
+	return fmt.Sprintf("Finding %d at %s (%s, %s): %s.", f.s.ID, f.s.Site, f.s.Category, f.s.Severity, strings.TrimSuffix(f.in.Finding.Description, "."))
+}
+
+func (f *finding) render(ctx workflow.Context) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "**Finding %d** · %s · %s at %s · unit %s · **%s**", f.s.ID, f.s.Severity, f.s.Category, f.s.Site, f.s.Unit, f.s.State)
+	if !f.s.DeadlineAt.IsZero() && f.s.Open() {
+		fmt.Fprintf(&b, " · rectify by %s", f.s.DeadlineAt.Format("Jan 2 15:04"))
+	}
+	if f.s.Overdue {
+		b.WriteString(" · **overdue**")
+	}
+	if len(f.s.Talks) > 0 {
+		fmt.Fprintf(&b, " · talk with the person responsible (%s)", strings.Join(f.s.Talks, ", "))
+	}
+	if f.s.Reopened > 0 {
+		fmt.Fprintf(&b, " · reopened %d×", f.s.Reopened)
+	}
+	fmt.Fprintf(&b, " · inspector %s", f.s.Inspector)
+	if len(f.list) > 0 {
+		b.WriteString("\n\n| Step | State | Detail |\n|---|---|---|\n")
+		for _, st := range f.list {
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", st.Name, st.State, st.Detail)
+		}
+	}
+	workflow.SetCurrentDetails(ctx, b.String())
+	state := StateRunning
+	switch {
+	case !f.s.Open():
+		state = StateDone
+	case f.s.Overdue:
+		state = StateOverdue
+	case f.s.State == store.FindingRectified:
+		state = StateAwaitingDecision
+	}
+	if state != f.saState {
+		f.saState = state
+		_ = workflow.UpsertTypedSearchAttributes(ctx, SAStepState.ValueSet(state))
+	}
+}
