@@ -91,6 +91,9 @@ func (s *Store) LoadScenario(ctx context.Context, r scenario.Rows) (LoadResult, 
 		if err := upsertStaff(ctx, tx, r.Staff, &res); err != nil {
 			return err
 		}
+		if err := loadSupply(ctx, tx, r, &res); err != nil {
+			return err
+		}
 		return loadResidents(ctx, tx, r.Scenario, r.Registry, &res)
 	})
 	if err != nil {
