@@ -22,7 +22,7 @@ import (
 
 // Roles sent to each kind of post, nearest first among them.
 var (
-	SamplingRoles = []string{"teacher", "medical", "volunteer"}
+	SamplingRoles  = []string{"teacher", "medical", "volunteer"}
 	CommunityRoles = []string{"cadre"}
 	SupplierRoles  = []string{"volunteer", "community-worker"}
 )
@@ -615,13 +615,16 @@ func (s *Store) OpenVolunteerDrive(ctx context.Context, d VolunteerDrive, e Even
 
 func drive(ctx context.Context, tx *sqlx.Tx, incident string, areaID int64, lock bool) (VolunteerDrive, error) {
 	var d VolunteerDrive
-	q := `SELECT d.incident, d.area_id, a.code AS area, d.step, d.quota, d.closes_at,
-		(SELECT count(*) FROM volunteer_signups v WHERE v.incident = d.incident AND v.area_id = d.area_id) AS signed_up
-		FROM volunteer_drives d JOIN areas a ON a.id = d.area_id WHERE d.incident = $1 AND d.area_id = $2`
 	if lock {
-		q += ` FOR UPDATE OF d`
+		// The count below must see sign-ups committed while this waited
+		// for the lock, so it is a statement of its own.
+		if _, err := tx.ExecContext(ctx, `SELECT 1 FROM volunteer_drives WHERE incident = $1 AND area_id = $2 FOR UPDATE`, incident, areaID); err != nil {
+			return d, err
+		}
 	}
-	err := tx.GetContext(ctx, &d, q, incident, areaID)
+	err := tx.GetContext(ctx, &d, `SELECT d.incident, d.area_id, a.code AS area, d.step, d.quota, d.closes_at,
+		(SELECT count(*) FROM volunteer_signups v WHERE v.incident = d.incident AND v.area_id = d.area_id) AS signed_up
+		FROM volunteer_drives d JOIN areas a ON a.id = d.area_id WHERE d.incident = $1 AND d.area_id = $2`, incident, areaID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, fmt.Errorf("no volunteer drive for incident %q in area %d: %w", incident, areaID, ErrNotFound)
 	}

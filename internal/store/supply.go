@@ -105,6 +105,10 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
+// NoNeedDays stands for the days of supply of an area nobody needs the
+// commodity in.
+const NoNeedDays = 9999
+
 // SupplyOrder asks for a supply check of an area: the days of supply of
 // every area a supplier serves in it, and restock orders where they are
 // short.
@@ -218,9 +222,10 @@ func (s *Store) CheckSupply(ctx context.Context, o SupplyOrder, e Event) (Supply
 		for i := range st.Levels {
 			l := &st.Levels[i]
 			l.NeedPerDay = float64(l.Population) * o.Need[l.Commodity] / 1000
-			l.Days = math.Inf(1)
+			// Nobody to feed: as good as endless (JSON has no infinity).
+			l.Days = NoNeedDays
 			if l.NeedPerDay > 0 {
-				l.Days = l.Stock / l.NeedPerDay
+				l.Days = math.Round(l.Stock/l.NeedPerDay*100) / 100
 			}
 			l.Low = l.Days < o.MinDays
 			if !l.Low {
