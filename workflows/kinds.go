@@ -76,7 +76,8 @@ var Kinds = runbook.Registry{
 		Name: KindStaffSupply,
 		Doc:  "Send people and goods where the response needs them (StaffSupplyStep): posts derived from the response (sampling points, communities, suppliers, open checkpoints) staffed nearest first and fairly within shift limits, never one person twice at once; mobilization notices with passes, acknowledged before a deadline (a reminder halfway, reassignment when none comes); volunteer sign-ups until a quota or a deadline; days of supply per area from population and daily need, restock shipments when short, confirmed on delivery; shortages escalated when a shipment is late or stock stays low. See docs/supply.md.",
 		Params: map[string]runbook.Param{
-			"duration":           {Type: runbook.TypeDuration, Default: "24h", Doc: "how long the step runs; also the staff's shift"},
+			"duration":           {Type: runbook.TypeDuration, Default: "12h", Doc: "how long the step runs"},
+			"shift":              {Type: runbook.TypeDuration, Default: "12h", Doc: "the staff's shift from the step's start, at most 24h; staff are released at the step's end when the shift is over by then"},
 			"check_every":        {Type: runbook.TypeDuration, Default: "1h", Doc: "time between supply checks (and top-ups of short posts)"},
 			"ack_within":         {Type: runbook.TypeDuration, Default: "1h", Doc: "time a person has to acknowledge an assignment; a reminder goes halfway"},
 			"reassign_rounds":    {Type: runbook.TypeInt, Default: 2, Doc: "how many times posts not acknowledged are given to someone else"},

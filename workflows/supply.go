@@ -55,10 +55,10 @@ type SupplyProgress struct {
 }
 
 type supplyParams struct {
-	duration, every, ackWithin, signupFor, deliveryWithin, escalateAfter  time.Duration
-	perPoint, perCommunity, perSupplier, perCheckpoint, volunteers, waves int
-	need                                                                  map[string]float64
-	minDays, targetDays                                                   float64
+	duration, shift, every, ackWithin, signupFor, deliveryWithin, escalateAfter time.Duration
+	perPoint, perCommunity, perSupplier, perCheckpoint, volunteers, waves       int
+	need                                                                        map[string]float64
+	minDays, targetDays                                                         float64
 }
 
 type supply struct {
@@ -90,7 +90,7 @@ func StaffSupplyStep(ctx workflow.Context, in StepInput) (StepResult, error) {
 
 func supplyParamsOf(p map[string]any) (supplyParams, error) {
 	sp := supplyParams{
-		duration: paramDuration(p, "duration"), every: paramDuration(p, "check_every"), ackWithin: paramDuration(p, "ack_within"),
+		duration: paramDuration(p, "duration"), shift: paramDuration(p, "shift"), every: paramDuration(p, "check_every"), ackWithin: paramDuration(p, "ack_within"),
 		signupFor: paramDuration(p, "signup_for"), deliveryWithin: paramDuration(p, "delivery_within"), escalateAfter: paramDuration(p, "escalate_after"),
 		perPoint: paramInt(p, "per_sampling_point"), perCommunity: paramInt(p, "per_community"), perSupplier: paramInt(p, "per_supplier"),
 		perCheckpoint: paramInt(p, "per_checkpoint"), volunteers: paramInt(p, "volunteers"), waves: paramInt(p, "reassign_rounds"),
@@ -103,6 +103,8 @@ func supplyParamsOf(p map[string]any) (supplyParams, error) {
 	switch {
 	case sp.duration <= 0 || sp.every <= 0 || sp.ackWithin <= 0 || sp.deliveryWithin <= 0:
 		return sp, errors.New("duration, check_every, ack_within and delivery_within must be above zero")
+	case sp.shift > 24*time.Hour:
+		return sp, fmt.Errorf("shift: %s is longer than 24h: split the work into shifts", sp.shift)
 	case sp.minDays <= 0 || sp.targetDays < sp.minDays:
 		return sp, fmt.Errorf("min_days (%g) must be above zero and target_days (%g) at least min_days", sp.minDays, sp.targetDays)
 	}
@@ -156,8 +158,12 @@ func (s *supply) run(ctx workflow.Context) (StepResult, error) {
 	if err != nil {
 		return StepResult{}, temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrBadInput, nil)
 	}
+	if sp.shift <= 0 {
+		sp.shift = min(sp.duration, 24*time.Hour)
+	}
 	start := workflow.Now(ctx)
 	end := start.Add(scaled(sp.duration, in.TimeScale))
+	shiftEnd := start.Add(scaled(sp.shift, in.TimeScale))
 	s.p = SupplyProgress{Incident: in.Incident, Area: in.Area.Name, State: StateRunning, From: start, To: end, TimeScale: max(in.TimeScale, 1)}
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (SupplyProgress, error) { return s.p, nil }); err != nil {
 		return StepResult{}, err
@@ -169,9 +175,9 @@ func (s *supply) run(ctx workflow.Context) (StepResult, error) {
 		return StepResult{}, err
 	}
 	ref := s.sw.ref("muster")
-	hours := math.Min(sp.duration.Hours(), 24)
+	hours := sp.shift.Hours()
 	if err := s.sw.r.run(ctx, "plan-staff", "Derive staff posts from the response", a.PlanStaff, activities.PlanStaffInput{
-		Ref: ref, AreaID: in.Area.ID, From: start, To: end, Hours: hours,
+		Ref: ref, AreaID: in.Area.ID, From: start, To: shiftEnd, Hours: hours,
 		PerSamplingPoint: sp.perPoint, PerCommunity: sp.perCommunity, PerSupplier: sp.perSupplier, PerCheckpoint: sp.perCheckpoint,
 	}, &s.p.Posts, func() string { return fmt.Sprintf("%d posts need %d staff", s.p.Posts.Posts, s.p.Posts.Needed) }); err != nil {
 		return StepResult{}, err
@@ -238,14 +244,20 @@ func (s *supply) run(ctx workflow.Context) (StepResult, error) {
 		}
 		if !now.Before(nextCheck) {
 			nextCheck = nextCheck.Add(every)
-			// Posts still short take whoever became free or signed up.
-			if s.p.Staff.Shortfall > 0 {
-				before := len(s.pending)
-				if err := s.assign(ctx, a.AssignStaff, activities.AssignStaffInput{Ref: ref, AreaID: in.Area.ID, AckBy: now.Add(ackWithin)}, "top-up"); err != nil {
+			// Posts still short take whoever became free or signed up; the
+			// counts catch up with acknowledgements made in the field.
+			before := len(s.pending)
+			if err := s.assign(ctx, a.AssignStaff, activities.AssignStaffInput{Ref: ref, AreaID: in.Area.ID, AckBy: now.Add(ackWithin)}, "top-up"); err != nil {
+				return StepResult{}, err
+			}
+			if before == 0 && len(s.pending) > 0 {
+				ackBy, remindAt, reminded = now.Add(ackWithin), now.Add(ackWithin/2), false
+			}
+			if s.p.Volunteers != nil && now.Before(start.Add(scaled(sp.signupFor, in.TimeScale))) {
+				if err := s.sw.r.run(ctx, "volunteers", "Count volunteer sign-ups", a.VolunteerDrive, activities.VolunteerDriveInput{
+					Ref: ref, AreaID: in.Area.ID, Quota: sp.volunteers, ClosesAt: start.Add(scaled(sp.signupFor, in.TimeScale)),
+				}, s.p.Volunteers, func() string { return fmt.Sprintf("%d of %d signed up", s.p.Volunteers.SignedUp, s.p.Volunteers.Quota) }); err != nil {
 					return StepResult{}, err
-				}
-				if before == 0 && len(s.pending) > 0 {
-					ackBy, remindAt, reminded = now.Add(ackWithin), now.Add(ackWithin/2), false
 				}
 			}
 			if err := s.check(ctx, sp); err != nil {
@@ -254,11 +266,15 @@ func (s *supply) run(ctx workflow.Context) (StepResult, error) {
 		}
 	}
 
-	s.p.State = "releasing"
-	var released int
-	if err := s.sw.r.run(ctx, "release", "Release the staff", a.ReleaseStaff, activities.ReleaseStaffInput{Ref: ref, At: workflow.Now(ctx)}, &released,
-		func() string { return fmt.Sprintf("%d released", released) }); err != nil {
-		return StepResult{}, err
+	// Staff whose shift outlasts the step stay on it; their booking ends
+	// with the shift.
+	if !shiftEnd.After(workflow.Now(ctx)) {
+		s.p.State = "releasing"
+		var released int
+		if err := s.sw.r.run(ctx, "release", "Release the staff", a.ReleaseStaff, activities.ReleaseStaffInput{Ref: ref, At: workflow.Now(ctx)}, &released,
+			func() string { return fmt.Sprintf("%d released", released) }); err != nil {
+			return StepResult{}, err
+		}
 	}
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 		return StepResult{}, err
