@@ -69,7 +69,11 @@ func Acknowledge(ctx context.Context, st *store.Store, tc client.Client, id int6
 	}
 	var refused *RefusedError
 	if errors.As(err, &refused) {
-		return as, fmt.Errorf("%s: %w", refused.Msg, store.ErrConflict)
+		msg := refused.Msg
+		for _, e := range []error{store.ErrConflict, store.ErrInvalid, store.ErrNotFound} {
+			msg = strings.TrimSuffix(msg, ": "+e.Error())
+		}
+		return as, fmt.Errorf("%s: %w", msg, store.ErrConflict)
 	}
 	return as, err
 }
