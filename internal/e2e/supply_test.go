@@ -176,8 +176,9 @@ func TestSupplyEndToEnd(t *testing.T) {
 		t.Errorf("unacknowledged assignment = %+v, %v; want lapsed", as, err)
 	}
 	var reminded int
-	if err := s.st.DB().GetContext(ctx, &reminded, `SELECT count(*) FROM notices WHERE incident = $1 AND kind = 'mobilization-reminder'`, incident); err != nil || reminded != 1 {
-		t.Errorf("reminders = %d, %v; want 1", reminded, err)
+	if err := s.st.DB().GetContext(ctx, &reminded, `SELECT count(*) FROM notices WHERE incident = $1 AND kind = 'mobilization-reminder' AND dedup_key = $2`,
+		incident, fmt.Sprintf("remind|%d", skip.ID)); err != nil || reminded != 1 {
+		t.Errorf("reminders of the silent assignment %d = %d, %v; want 1", skip.ID, reminded, err)
 	}
 	if _, err := api.Acknowledge(ctx, s.st, s.c, skip.ID, skip.Staff); err == nil || !strings.Contains(err.Error(), "not waiting") {
 		t.Errorf("Acknowledge(lapsed) = %v, want a refusal", err)
@@ -235,6 +236,19 @@ func TestSupplyEndToEnd(t *testing.T) {
 	}
 	if n := final.Find("supply"); n == nil || n.State != workflows.StateDone || n.Outputs["lapsed"] != 1 || n.Outputs["escalations"] < 1 {
 		t.Errorf("supply step = %+v, want done with 1 lapsed and an escalation", n)
+	}
+	// The replacement's shift outlasts the step: acknowledged after the step
+	// ended, it is recorded directly.
+	after, err := s.st.Assignments(ctx, incident, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, as := range after {
+		if as.State == "notified" {
+			if got, err := api.Acknowledge(ctx, s.st, s.c, as.ID, as.Staff); err != nil || got.State != "acknowledged" {
+				t.Errorf("Acknowledge(%d) after the step ended = %+v, %v; want acknowledged", as.ID, got, err)
+			}
+		}
 	}
 	for _, p := range passes {
 		c, err := s.st.VerifyPass(ctx, p.Code, time.Now(), "")
