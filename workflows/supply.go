@@ -70,7 +70,8 @@ type supply struct {
 	// lowSince is when each area's commodity first went below threshold.
 	lowSince  map[string]time.Time
 	escalated map[string]bool
-	acked     int
+	// overdue says a shipment is late: the step's state reads overdue.
+	overdue bool
 }
 
 // StaffSupplyStep sends people and goods where the response needs them:
@@ -84,6 +85,15 @@ type supply struct {
 func StaffSupplyStep(ctx workflow.Context, in StepInput) (StepResult, error) {
 	s := &supply{sw: newStepWorkflow(ctx, in), in: in, pending: map[int64]string{}, lowSince: map[string]time.Time{}, escalated: map[string]bool{}}
 	s.sw.details = s.render
+	// The step runner marks the step running whenever an activity starts;
+	// a step with a late shipment stays overdue.
+	changed := s.sw.r.changed
+	s.sw.r.changed = func(ctx workflow.Context, name, state string) {
+		changed(ctx, name, state)
+		if state == StateRunning && s.overdue {
+			_ = workflow.UpsertTypedSearchAttributes(ctx, SAStepState.ValueSet(StateOverdue))
+		}
+	}
 	res, err := s.run(ctx)
 	return s.sw.finish(ctx, res, err)
 }
@@ -329,6 +339,14 @@ func (s *supply) check(ctx workflow.Context, sp supplyParams) error {
 		return err
 	}
 	s.p.Levels, s.p.Orders, s.p.Delivered, s.p.Late = st.Levels, st.Orders, st.Delivered, len(st.Late)
+	if late := len(st.Late) > 0; late != s.overdue {
+		s.overdue = late
+		state := StateRunning
+		if late {
+			state = StateOverdue
+		}
+		_ = workflow.UpsertTypedSearchAttributes(ctx, SAStepState.ValueSet(state))
+	}
 	for _, sh := range st.Late {
 		key := fmt.Sprintf("late/%d", sh.ID)
 		if s.escalated[key] {

@@ -237,10 +237,19 @@ func TestStaffSupplyReassignsUnacknowledged(t *testing.T) {
 func TestStaffSupplyEscalatesShortage(t *testing.T) {
 	st, _ := newSupplyTest(t, 3)
 	mid := st.supplyProgressAt(150 * time.Minute)
+	var state any
+	st.At(150*time.Minute, func() {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		state = st.sa[SAStepState.GetName()]
+	})
 	st.env.ExecuteWorkflow(StaffSupplyStepName, supplyInput())
 	res, err := st.supplyResult()
 	if err != nil {
 		t.Fatalf("StaffSupplyStep() error = %v", err)
+	}
+	if state != StateOverdue {
+		t.Errorf("%s at 2:30 (a shipment late) = %v, want %s", SAStepState.GetName(), state, StateOverdue)
 	}
 	if len(mid.Levels) != 1 || mid.Levels[0].Commodity != "vegetables" || !mid.Levels[0].Low || mid.Levels[0].Order == nil {
 		t.Errorf("progress levels = %+v, want low vegetables in Longbao with an order", mid.Levels)
