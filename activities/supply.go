@@ -39,6 +39,9 @@ type AssignStaffInput struct {
 	Ref    StepRef
 	AreaID int64
 	AckBy  time.Time
+	// Name names the call in the event log (assign, top-up/3); each
+	// call is logged once however often it is retried.
+	Name string
 }
 
 // AssignStaff fills the step's open posts, nearest first and fairly, with
@@ -49,7 +52,7 @@ func (a *Activities) AssignStaff(ctx context.Context, in AssignStaffInput) (stor
 		return store.Mobilization{}, err
 	}
 	m, err := a.Store.AssignStaff(ctx, store.AssignOrder{Incident: in.Ref.Incident, Step: in.Ref.WorkflowID, AreaID: in.AreaID, AckBy: in.AckBy},
-		in.Ref.event("assign", "done", ""))
+		in.Ref.event(nameOr(in.Name, "assign"), "done", ""))
 	return m, classify(err)
 }
 
@@ -78,6 +81,8 @@ func (a *Activities) AcknowledgeAssignment(ctx context.Context, in AcknowledgeIn
 type RemindInput struct {
 	Ref StepRef
 	At  time.Time
+	// Name names the call in the event log (remind/1).
+	Name string
 }
 
 // RemindStaff sends one reminder to each person of the step who has not
@@ -86,7 +91,7 @@ func (a *Activities) RemindStaff(ctx context.Context, in RemindInput) (int, erro
 	if err := in.Ref.validate(); err != nil {
 		return 0, err
 	}
-	n, err := a.Store.Remind(ctx, in.Ref.WorkflowID, in.At, in.Ref.event("remind", "done", ""))
+	n, err := a.Store.Remind(ctx, in.Ref.WorkflowID, in.At, in.Ref.event(nameOr(in.Name, "remind"), "done", ""))
 	return n, classify(err)
 }
 
@@ -97,6 +102,8 @@ type ReassignInput struct {
 	AreaID int64
 	Now    time.Time
 	AckBy  time.Time
+	// Name names the call in the event log (reassign/1).
+	Name string
 }
 
 // ReassignLapsed lapses the assignments nobody acknowledged in time and
@@ -109,7 +116,7 @@ func (a *Activities) ReassignLapsed(ctx context.Context, in ReassignInput) (stor
 		return store.Mobilization{}, badInput("the new acknowledgement deadline must be after now")
 	}
 	m, err := a.Store.Reassign(ctx, store.AssignOrder{Incident: in.Ref.Incident, Step: in.Ref.WorkflowID, AreaID: in.AreaID, AckBy: in.AckBy}, in.Now,
-		in.Ref.event("reassign", "done", ""))
+		in.Ref.event(nameOr(in.Name, "reassign"), "done", ""))
 	return m, classify(err)
 }
 
@@ -168,11 +175,18 @@ func (a *Activities) CheckSupply(ctx context.Context, in CheckSupplyInput) (stor
 	if in.AreaID <= 0 {
 		return store.SupplyStatus{}, badInput("a supply check needs an area")
 	}
-	e := in.Ref.event("supply-check", "done", "")
-	e.Seq = fmt.Sprint(in.Check)
+	e := in.Ref.event(fmt.Sprintf("supply-check/%d", in.Check), "done", "")
 	st, err := a.Store.CheckSupply(ctx, store.SupplyOrder{
 		Incident: in.Ref.Incident, Step: in.Ref.WorkflowID, AreaID: in.AreaID, Need: in.Need,
 		MinDays: in.MinDays, TargetDays: in.TargetDays, Now: in.Now, Due: in.Due,
 	}, e)
 	return st, classify(err)
+}
+
+// nameOr returns name, or def when it is empty.
+func nameOr(name, def string) string {
+	if name == "" {
+		return def
+	}
+	return name
 }

@@ -193,7 +193,7 @@ func (s *supply) run(ctx workflow.Context) (StepResult, error) {
 		return StepResult{}, err
 	}
 	ackWithin := scaled(sp.ackWithin, in.TimeScale)
-	if err := s.assign(ctx, a.AssignStaff, activities.AssignStaffInput{Ref: ref, AreaID: in.Area.ID, AckBy: start.Add(ackWithin)}, "assign"); err != nil {
+	if err := s.assign(ctx, a.AssignStaff, activities.AssignStaffInput{Ref: ref, AreaID: in.Area.ID, AckBy: start.Add(ackWithin), Name: "assign"}, "assign"); err != nil {
 		return StepResult{}, err
 	}
 	ackBy, remindAt, reminded, waves := start.Add(ackWithin), start.Add(ackWithin/2), false, 0
@@ -240,13 +240,13 @@ func (s *supply) run(ctx workflow.Context) (StepResult, error) {
 			reminded = true
 			var n int
 			if err := s.sw.r.run(ctx, fmt.Sprintf("remind/%d", waves), "Remind who has not acknowledged", a.RemindStaff,
-				activities.RemindInput{Ref: ref, At: now}, &n, func() string { return fmt.Sprintf("%d reminded", n) }); err != nil {
+				activities.RemindInput{Ref: ref, At: now, Name: fmt.Sprintf("remind/%d", waves)}, &n, func() string { return fmt.Sprintf("%d reminded", n) }); err != nil {
 				return StepResult{}, err
 			}
 		}
 		if len(s.pending) > 0 && !now.Before(ackBy) && waves < sp.waves {
 			waves++
-			if err := s.assign(ctx, a.ReassignLapsed, activities.ReassignInput{Ref: ref, AreaID: in.Area.ID, Now: now, AckBy: now.Add(ackWithin)},
+			if err := s.assign(ctx, a.ReassignLapsed, activities.ReassignInput{Ref: ref, AreaID: in.Area.ID, Now: now, AckBy: now.Add(ackWithin), Name: fmt.Sprintf("reassign/%d", waves)},
 				fmt.Sprintf("reassign/%d", waves)); err != nil {
 				return StepResult{}, err
 			}
@@ -257,7 +257,7 @@ func (s *supply) run(ctx workflow.Context) (StepResult, error) {
 			// Posts still short take whoever became free or signed up; the
 			// counts catch up with acknowledgements made in the field.
 			before := len(s.pending)
-			if err := s.assign(ctx, a.AssignStaff, activities.AssignStaffInput{Ref: ref, AreaID: in.Area.ID, AckBy: now.Add(ackWithin)}, "top-up"); err != nil {
+			if err := s.assign(ctx, a.AssignStaff, activities.AssignStaffInput{Ref: ref, AreaID: in.Area.ID, AckBy: now.Add(ackWithin), Name: fmt.Sprintf("top-up/%d", s.p.Checks)}, "top-up"); err != nil {
 				return StepResult{}, err
 			}
 			if before == 0 && len(s.pending) > 0 {

@@ -176,7 +176,7 @@ func TestSupplyEndToEnd(t *testing.T) {
 		t.Errorf("unacknowledged assignment = %+v, %v; want lapsed", as, err)
 	}
 	var reminded int
-	if err := s.st.DB().GetContext(ctx, &reminded, `SELECT count(*) FROM notices WHERE incident = $1 AND kind = 'mobilization-reminder' AND dedup_key = $2`,
+	if err := s.st.DB().GetContext(ctx, &reminded, `SELECT count(*) FROM notices WHERE incident = $1 AND kind LIKE 'mobilization-reminder/%' AND dedup_key = $2`,
 		incident, fmt.Sprintf("remind|%d", skip.ID)); err != nil || reminded != 1 {
 		t.Errorf("reminders of the silent assignment %d = %d, %v; want 1", skip.ID, reminded, err)
 	}

@@ -192,7 +192,6 @@ func (s *Store) AssignStaff(ctx context.Context, o AssignOrder, e Event) (Mobili
 		}
 		m.New = n
 		e.Reason = fmt.Sprintf("%d assigned now; %d of %d posts' staff assigned, %d short", n, m.Assigned, m.Needed, m.Shortfall)
-		e.Seq = fmt.Sprint(m.Assigned, "/", m.Lapsed)
 		return appendEvent(ctx, tx, e)
 	})
 	return m, err
@@ -301,7 +300,7 @@ func assign(ctx context.Context, tx *sqlx.Tx, o AssignOrder) (int, error) {
 	}
 	// Everyone newly assigned is told, and gets a pass for the area.
 	if _, err := tx.ExecContext(ctx, `INSERT INTO notices (dedup_key, incident, area_id, audience, kind, body)
-		SELECT 'mobilize|' || x.id, x.incident, p.area_id, 'staff ' || st.code, 'mobilization',
+		SELECT 'mobilize|' || x.id, x.incident, p.area_id, 'staff ' || st.code, 'mobilization/' || x.id,
 		       format('You are assigned to %s (%s) for incident %s, shift %s to %s. Acknowledge by %s: starter supply ack %s --staff %s',
 		              p.post, p.kind, x.incident, to_char(lower(x.shift), 'YYYY-MM-DD HH24:MI'), to_char(upper(x.shift), 'YYYY-MM-DD HH24:MI'),
 		              to_char(x.ack_by, 'YYYY-MM-DD HH24:MI:SS'), x.id, st.code)
@@ -505,7 +504,7 @@ func (s *Store) Remind(ctx context.Context, step string, at time.Time, e Event) 
 		if _, err := tx.ExecContext(ctx, `WITH r AS (
 			    UPDATE staff_assignments SET reminded_at = $2 WHERE step = $1 AND state = 'notified' AND reminded_at IS NULL RETURNING id)
 			INSERT INTO notices (dedup_key, incident, area_id, audience, kind, body)
-			SELECT 'remind|' || x.id, x.incident, p.area_id, 'staff ' || st.code, 'mobilization-reminder',
+			SELECT 'remind|' || x.id, x.incident, p.area_id, 'staff ' || st.code, 'mobilization-reminder/' || x.id,
 			       format('Reminder: acknowledge your assignment to %s by %s or it goes to someone else: starter supply ack %s --staff %s',
 			              p.post, to_char(x.ack_by, 'YYYY-MM-DD HH24:MI:SS'), x.id, st.code)
 			FROM r JOIN staff_assignments x ON x.id = r.id JOIN staff_posts p ON p.id = x.post_id JOIN staff st ON st.id = x.staff_id
@@ -516,7 +515,6 @@ func (s *Store) Remind(ctx context.Context, step string, at time.Time, e Event) 
 			return err
 		}
 		e.Reason = fmt.Sprintf("%d reminded", n)
-		e.Seq = fmt.Sprint(n)
 		return appendEvent(ctx, tx, e)
 	})
 	return n, err
@@ -541,7 +539,7 @@ func (s *Store) Reassign(ctx context.Context, o AssignOrder, now time.Time, e Ev
 				return fmt.Errorf("revoke passes of lapsed assignments: %w", err)
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO notices (dedup_key, incident, area_id, audience, kind, body)
-				SELECT 'lapse|' || x.id, x.incident, p.area_id, 'staff ' || st.code, 'mobilization-lapsed',
+				SELECT 'lapse|' || x.id, x.incident, p.area_id, 'staff ' || st.code, 'mobilization-lapsed/' || x.id,
 				       format('Your assignment %s to %s was not acknowledged in time and has gone to someone else.', x.id, p.post)
 				FROM staff_assignments x JOIN staff_posts p ON p.id = x.post_id JOIN staff st ON st.id = x.staff_id
 				WHERE x.id = ANY($1) ON CONFLICT (dedup_key) DO NOTHING`, pq.Array(lapsed)); err != nil {
@@ -557,7 +555,6 @@ func (s *Store) Reassign(ctx context.Context, o AssignOrder, now time.Time, e Ev
 		}
 		m.New = n
 		e.Reason = fmt.Sprintf("%d lapsed unacknowledged in all, %d reassigned now, %d short", m.Lapsed, n, m.Shortfall)
-		e.Seq = fmt.Sprint(m.Lapsed, "/", m.Assigned)
 		return appendEvent(ctx, tx, e)
 	})
 	return m, err

@@ -145,7 +145,7 @@ func TestAssignNearestFirst(t *testing.T) {
 	if err != nil || again.Assigned != m.Assigned || again.New != 0 {
 		t.Errorf("AssignStaff() again = %+v, %v; want the same %d assigned, none new", again, err, m.Assigned)
 	}
-	if n := count(t, s, `SELECT count(*) FROM notices WHERE kind = 'mobilization'`); n != 2 {
+	if n := count(t, s, `SELECT count(*) FROM notices WHERE kind LIKE 'mobilization/%'`); n != 2 {
 		t.Errorf("mobilization notices = %d, want 2", n)
 	}
 }
