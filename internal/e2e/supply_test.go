@@ -12,6 +12,7 @@ import (
 
 	"github.com/musterhq/muster/internal/api"
 	"github.com/musterhq/muster/internal/pgtest"
+	"github.com/musterhq/muster/internal/runbook/builtin"
 	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
@@ -265,5 +266,98 @@ func TestSupplyEndToEnd(t *testing.T) {
 				t.Errorf("stalled: %+v", e)
 			}
 		}
+	}
+}
+
+// TestDistrictSupplyEndToEnd runs the built-in district-supply runbook
+// (shortened to 3 hours, sign-ups open throughout) over the reference district: teachers to the
+// sampling points, the education bureau's cadres to Pingyang Road's
+// communities, everyone acknowledging through the update; the one place
+// the cadres cannot cover is filled by a volunteer who signs up; Longbao's
+// short commodities are ordered.
+func TestDistrictSupplyEndToEnd(t *testing.T) {
+	s := newStack(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srcs, err := builtin.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text string
+	for _, src := range srcs {
+		if src.Name == "district-supply.yaml" {
+			text = strings.Replace(string(src.Data), "duration: 24h", "duration: 3h", 1)
+			text = strings.Replace(text, "name: district-supply", "name: district-supply-e2e", 1)
+			// Sign-ups stay open long enough for the test to see the gap.
+			text = strings.Replace(text, "signup_for: 1h", "signup_for: 3h", 1)
+		}
+	}
+	if _, _, err := s.st.PublishRunbook(ctx, "district-supply-e2e", "District supply (3 hours)", []byte(text), "e2e"); err != nil {
+		t.Fatal(err)
+	}
+	incident := pgtest.Name("district")
+	// An hour is 12 s: 238 people have that long to acknowledge.
+	id, _, err := service.StartResponse(ctx, s.c, s.taskQueue, workflows.ResponseInput{Incident: incident, Runbook: "district-supply-e2e", Area: "xiaodian", TimeScale: 300, RequestedBy: "e2e"}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	supplyID := id + "/supply"
+
+	// The field: everyone acknowledges as soon as the step knows them.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() {
+		for ctx.Err() == nil {
+			as, _ := s.st.Assignments(ctx, incident, "")
+			var acks sync.WaitGroup
+			for _, x := range as {
+				if x.State == "notified" {
+					acks.Go(func() { _, _ = api.Acknowledge(ctx, s.st, s.c, x.ID, x.Staff) })
+				}
+			}
+			acks.Wait()
+			time.Sleep(300 * time.Millisecond)
+		}
+	})
+
+	var p workflows.SupplyProgress
+	eventually(t, 60*time.Second, "staff assigned and the volunteer drive open", func() (bool, string) {
+		p = s.supplyProgress(t, supplyID)
+		return p.Staff.Assigned > 0 && p.Volunteers != nil && p.Volunteers.Quota == 80, fmt.Sprintf("%+v", p.Staff)
+	})
+	short := p.Staff.Shortfall
+	if short == 0 {
+		t.Fatalf("shortfall after the first assignment = 0, want the cadres one short of Pingyang Road's communities; %+v", p.Staff)
+	}
+	for i := range short + 2 {
+		if _, err := s.st.SignUpVolunteer(ctx, store.SignUp{Incident: incident, Area: "xiaodian", Key: fmt.Sprint("form-", i), Name: "Student volunteer"}, time.Now()); err != nil {
+			t.Fatalf("SignUpVolunteer(%d) = %v", i, err)
+		}
+	}
+	eventually(t, 30*time.Second, "volunteers fill the places left", func() (bool, string) {
+		p = s.supplyProgress(t, supplyID)
+		return p.Staff.Shortfall == 0 && p.Volunteers.SignedUp == short+2, fmt.Sprintf("%+v, %d signed up", p.Staff, p.Volunteers.SignedUp)
+	})
+
+	var final workflows.ResponseProgress
+	if err := s.c.GetWorkflow(ctx, id, "").Get(ctx, &final); err != nil {
+		t.Fatal(err)
+	}
+	n := final.Find("supply")
+	if n == nil || n.State != workflows.StateDone || n.Outputs["shortfall"] != 0 || n.Outputs["orders"] != 2 || n.Outputs["lapsed"] != 0 {
+		t.Fatalf("supply step = %+v, want done, nobody short or lapsed, 2 restock orders (Longbao's vegetables and milk)", n)
+	}
+	var cadres, teachers int
+	if err := s.st.DB().GetContext(ctx, &cadres, `SELECT count(*) FROM staff_assignments x JOIN staff st ON st.id = x.staff_id JOIN staff_posts p ON p.id = x.post_id
+		JOIN areas a ON a.id = p.area_id WHERE x.incident = $1 AND st.role = 'cadre' AND a.path LIKE 'xiaodian/pingyang-road/%'`, incident); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.st.DB().GetContext(ctx, &teachers, `SELECT count(*) FROM staff_assignments x JOIN staff st ON st.id = x.staff_id JOIN staff_posts p ON p.id = x.post_id
+		WHERE x.incident = $1 AND st.role = 'teacher' AND p.kind = 'sampling-point'`, incident); err != nil {
+		t.Fatal(err)
+	}
+	if cadres != 101 || teachers == 0 {
+		t.Errorf("cadres at Pingyang Road's communities = %d, teachers at sampling points = %d; want all 101 cadres and some teachers", cadres, teachers)
 	}
 }

@@ -23,7 +23,7 @@ import (
 // Roles sent to each kind of post, nearest first among them.
 var (
 	SamplingRoles  = []string{"teacher", "medical", "volunteer"}
-	CommunityRoles = []string{"cadre"}
+	CommunityRoles = []string{"cadre", "community-worker", "grid-worker", "volunteer"}
 	SupplierRoles  = []string{"volunteer", "community-worker"}
 )
 
@@ -253,7 +253,9 @@ func assign(ctx context.Context, tx *sqlx.Tx, o AssignOrder) (int, error) {
 			WHERE st.role = ANY($1) AND (st.signed_up_for IS NULL OR st.signed_up_for = $2)
 			  AND NOT EXISTS (SELECT 1 FROM staff_assignments x WHERE x.staff_id = st.id
 			                  AND x.state IN ('notified', 'acknowledged') AND x.shift && tstzrange($3, $4))
-			  AND NOT EXISTS (SELECT 1 FROM staff_assignments x WHERE x.staff_id = st.id AND x.step = $5 AND x.state = 'lapsed')`,
+			  AND NOT EXISTS (SELECT 1 FROM staff_assignments x WHERE x.staff_id = st.id AND x.step = $5 AND x.state = 'lapsed')
+			  -- Nobody standing at a checkpoint is taken away from it.
+			  AND NOT EXISTS (SELECT 1 FROM checkpoint_staff cs WHERE cs.staff_id = st.id AND cs.released_at IS NULL)`,
 			pq.Array(keys(roles)), o.Incident, from, to, o.Step); err != nil {
 			return 0, fmt.Errorf("candidates for %s: %w", o.Step, err)
 		}
