@@ -733,13 +733,12 @@ func codeLike(s string) bool {
 	return true
 }
 
-// loadSupply writes the staff entries' groups, skills and shift limits and
-// the suppliers with their stock. A stock row already recorded is kept:
-// the scenario gives the stock at the start, reports change it since.
-func loadSupply(ctx context.Context, tx *sqlx.Tx, r scenario.Rows, res *LoadResult) error {
-	n := len(r.Staff)
+// loadStaffProfiles writes the staff entries' groups, skills and shift
+// limits.
+func loadStaffProfiles(ctx context.Context, tx *sqlx.Tx, staff []scenario.StaffRow) error {
+	n := len(staff)
 	codes, groups, skills, limits := make([]string, n), make([]string, n), make([]string, n), make([]int64, n)
-	for i, st := range r.Staff {
+	for i, st := range staff {
 		codes[i], groups[i], limits[i] = st.Code, st.Group, int64(st.MaxShiftHours)
 		if limits[i] == 0 {
 			limits[i] = 12
@@ -753,9 +752,16 @@ func loadSupply(ctx context.Context, tx *sqlx.Tx, r scenario.Rows, res *LoadResu
 		pq.Array(codes), pq.Array(groups), pq.Array(skills), pq.Array(limits)); err != nil {
 		return fmt.Errorf("staff groups: %w", err)
 	}
+	return nil
+}
+
+// loadSuppliers writes the supermarkets and markets as suppliers with their
+// stock. A stock row already recorded is kept: the scenario gives the stock
+// at the start, reports change it since.
+func loadSuppliers(ctx context.Context, tx *sqlx.Tx, rows []scenario.SiteRow, res *LoadResult) error {
 	var sites, serves, stockSites, commodities []string
 	var tonnes []float64
-	for _, s := range r.Sites {
+	for _, s := range rows {
 		if s.Kind != "supermarket" && s.Kind != "market" {
 			continue
 		}
