@@ -21,8 +21,11 @@ import (
 func (s *stack) supplyProgress(t *testing.T, id string) workflows.SupplyProgress {
 	t.Helper()
 	var p workflows.SupplyProgress
-	v, err := s.c.QueryWorkflow(context.Background(), id, "", workflows.QueryProgress)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	v, err := s.c.QueryWorkflow(ctx, id, "", workflows.QueryProgress)
 	if err != nil {
+		t.Logf("QueryWorkflow(%s) = %v", id, err)
 		return p
 	}
 	if err := v.Get(&p); err != nil {
@@ -337,6 +340,9 @@ func TestDistrictSupplyEndToEnd(t *testing.T) {
 	}
 	eventually(t, 30*time.Second, "volunteers fill the places left", func() (bool, string) {
 		p = s.supplyProgress(t, supplyID)
+		if p.Volunteers == nil {
+			return false, "no progress"
+		}
 		return p.Staff.Shortfall == 0 && p.Volunteers.SignedUp == short+2, fmt.Sprintf("%+v, %d signed up", p.Staff, p.Volunteers.SignedUp)
 	})
 
