@@ -28,7 +28,7 @@ test: tools vet fmt-check ## Run every test: workflow, store, activity, CLI and 
 test-short: ## Run the tests that need neither Temporal nor the end-to-end stack
 	$(GO) test -count=1 -short ./...
 
-bench: $(TEMPORAL) ## Measure the data layer and a million-resident round end to end (about two minutes; needs PostgreSQL and psql)
+bench: $(TEMPORAL) ## Measure the data layer (sample ingestion, staff assignment) and a million-resident round end to end (about two minutes; needs PostgreSQL and psql)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/store/...
 	MUSTER_TEMPORAL_BIN=$(TEMPORAL) $(GO) test -run '^$$' -bench MillionResident -benchtime 1x -timeout 15m ./internal/e2e/
 

@@ -226,6 +226,12 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 			a.say("Field simulation stopped: %v", err)
 		}
 	}()
+	// Staff acknowledge their mobilization notices, suppliers deliver.
+	go func() {
+		if err := a.simulateSupply(simCtx, c, st, supplySim{incident: o.incident, tick: 500 * time.Millisecond, skipEvery: 8, deliverAfter: 2}); err != nil && simCtx.Err() == nil {
+			a.say("Supply simulation stopped: %v", err)
+		}
+	}()
 	if err := a.demoWatch(ctx, c, id, o); err != nil {
 		return err
 	}
@@ -393,6 +399,9 @@ func (a *app) demoReport(ctx context.Context, c client.Client, st *store.Store, 
 	}
 	fmt.Fprintf(a.out, "\n  Recorded in PostgreSQL: %d checkpoints, %d staff assignments, %d road closures, %d disinfection tasks, %d compliance checks (%d failed), %d notices, %d events in the log.\n",
 		r.Checkpoints, r.Staff, r.Closures, r.Disinfected, r.Checks, r.Failed, r.Notices, r.Events)
+	if line, err := supplyReport(ctx, st, incident); err == nil {
+		fmt.Fprintf(a.out, "  %s\n", line)
+	}
 	fmt.Fprintf(a.out, "  Visibility: %d executions with MusterIncident = '%s' (%d completed).\n", len(execs), incident, types["completed"])
 	fmt.Fprintf(a.out, "  Event log: starter events %s\n", incident)
 	return nil

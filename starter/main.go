@@ -101,6 +101,7 @@ profile variables for Temporal; MUSTER_TASK_QUEUE names the workers' queue.`,
 		a.samplesCommand(),
 		a.simulateCommand(),
 		a.testingCommand(),
+		a.supplyCommand(),
 	)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see `%s --help`)", err, cmd.CommandPath())

@@ -30,6 +30,10 @@ func exitCode(err error) int {
 	if errors.As(err, &n) {
 		return 2
 	}
+	var p errPassNotValid
+	if errors.As(err, &p) {
+		return 3
+	}
 	return 1
 }
 

@@ -47,3 +47,26 @@ func TestReplayResponse(t *testing.T) {
 		t.Fatalf("replay of testdata/response-level-1.json = %v", err)
 	}
 }
+
+// TestReplayStaffSupply replays a real staff-supply step (recorded from
+// `starter demo`: Longbao's sampling points and suppliers staffed,
+// acknowledgements as updates, one reassignment, restock orders delivered).
+func TestReplayStaffSupply(t *testing.T) {
+	f, err := os.Open("testdata/staff-supply.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	history, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := worker.NewWorkflowReplayer()
+	r.RegisterWorkflowWithOptions(StaffSupplyStep, workflow.RegisterOptions{Name: StaffSupplyStepName})
+	logger := log.NewStructuredLogger(slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err := r.ReplayWorkflowHistoryWithOptions(logger, history, worker.ReplayWorkflowHistoryOptions{
+		OriginalExecution: workflow.Execution{ID: "response/xd-1128-supply/supply", RunID: "replay"},
+	}); err != nil {
+		t.Fatalf("replay of testdata/staff-supply.json = %v", err)
+	}
+}

@@ -54,6 +54,7 @@ func Register(w worker.Registry, acts *activities.Activities) {
 	w.RegisterWorkflowWithOptions(WaitStep, workflow.RegisterOptions{Name: WaitStepName})
 	w.RegisterWorkflowWithOptions(ComplianceSweepStep, workflow.RegisterOptions{Name: ComplianceSweepStepName})
 	w.RegisterWorkflowWithOptions(MassTestingStep, workflow.RegisterOptions{Name: MassTestingStepName})
+	w.RegisterWorkflowWithOptions(StaffSupplyStep, workflow.RegisterOptions{Name: StaffSupplyStepName})
 	w.RegisterActivity(acts)
 }
 

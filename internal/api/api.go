@@ -150,6 +150,15 @@ func (s *Server) routes() []Route {
 		{Method: "GET", Path: "/v1/runbooks/{name}", Summary: "A published runbook version", h: s.getRunbook},
 		{Method: "GET", Path: "/v1/areas", Summary: "Areas of the loaded scenario", h: s.areas},
 		{Method: "POST", Path: "/v1/incidents/{incident}/samples", Summary: "Upload a batch of samples (CSV or JSON rows)", MaxBody: MaxSamplesBodyBytes, h: s.uploadSamples},
+		{Method: "GET", Path: "/v1/incidents/{incident}/assignments", Summary: "An incident's staff assignments", h: s.listAssignments},
+		{Method: "POST", Path: "/v1/assignments/{id}/ack", Summary: "Acknowledge an assignment (the person assigned)", h: s.ackAssignment},
+		{Method: "POST", Path: "/v1/incidents/{incident}/volunteers", Summary: "Sign up as a volunteer", h: s.signUp},
+		{Method: "POST", Path: "/v1/stock", Summary: "Report suppliers' stock", h: s.reportStock},
+		{Method: "GET", Path: "/v1/areas/{area}/stock", Summary: "Stock of the suppliers serving an area", h: s.stock},
+		{Method: "GET", Path: "/v1/incidents/{incident}/shipments", Summary: "An incident's restock shipments", h: s.shipments},
+		{Method: "POST", Path: "/v1/shipments/{id}/delivery", Summary: "Confirm a shipment's delivery", h: s.confirmDelivery},
+		{Method: "POST", Path: "/v1/incidents/{incident}/passes", Summary: "Issue a pass to a vehicle", h: s.issuePass},
+		{Method: "GET", Path: "/v1/passes/{code}", Summary: "Verify a pass: valid, expired, not yet valid, revoked, wrong area", h: s.verifyPass},
 	}
 }
 

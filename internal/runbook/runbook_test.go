@@ -21,7 +21,8 @@ func TestBuiltinsValidate(t *testing.T) {
 		t.Fatalf("Builtin() error = %v", err)
 	}
 	want := map[string][]string{
-		"community-outbreak-level-1": {"approval", "compliance-sweep", "lift", "mass-testing", "notice", "seal"},
+		"community-outbreak-level-1": {"approval", "compliance-sweep", "lift", "mass-testing", "notice", "seal", "staff-supply"},
+		"district-supply":            {"notice", "staff-supply"},
 		"seal-compound":              {"approval", "lift", "notice", "seal"},
 		"campus-closure":             {"approval", "mass-testing", "notice"},
 		"discipline-inspection":      {"inspection-follow-up", "notice"},
@@ -65,12 +66,13 @@ func TestCommunityOutbreakTree(t *testing.T) {
 		"steps[1] seal ",
 		"steps[1].for_each.steps[0] seal-compound seal",
 		"steps[2] schools notice",
-		"steps[3] testing ",
-		"steps[3].repeat.steps[0] test mass-testing",
-		"steps[4] rounds ",
-		"steps[4].repeat.steps[0] sweep compliance-sweep",
-		"steps[5] approve-lift approval",
-		"steps[6] lift lift",
+		"steps[3] supply staff-supply",
+		"steps[4] testing ",
+		"steps[4].repeat.steps[0] test mass-testing",
+		"steps[5] rounds ",
+		"steps[5].repeat.steps[0] sweep compliance-sweep",
+		"steps[6] approve-lift approval",
+		"steps[7] lift lift",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Walk(community-outbreak-level-1) =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -79,15 +81,15 @@ func TestCommunityOutbreakTree(t *testing.T) {
 	if seal.Deadline.D() != 2*time.Hour || len(seal.Escalate) != 1 || seal.Escalate[0].Notify != "district-command" {
 		t.Errorf("seal step deadline, escalate = %v, %+v; want 2h and district-command", seal.Deadline, seal.Escalate)
 	}
-	tr := d.Steps[3].Repeat
+	tr := d.Steps[4].Repeat
 	if tr.Until.Output != "positives" || !tr.Until.Holds(0) || tr.Until.Consecutive != 2 {
 		t.Errorf("testing = until %s, want positives = 0 in 2 consecutive rounds", tr.Until)
 	}
-	r := d.Steps[4].Repeat
+	r := d.Steps[5].Repeat
 	if r.Until.Output != "failed_checks" || !r.Until.Holds(0) || r.Until.Consecutive != 2 || r.Max != 12 || r.Every.D() != 2*time.Hour {
 		t.Errorf("rounds = %+v until %s, want failed_checks = 0 in 2 consecutive rounds, max 12, every 2h", r, r.Until)
 	}
-	if got := d.Steps[5].Params["default"]; got != "reject" {
+	if got := d.Steps[6].Params["default"]; got != "reject" {
 		t.Errorf("approval default = %v, want reject (keep the seals when nobody decides)", got)
 	}
 }

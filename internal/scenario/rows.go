@@ -50,6 +50,10 @@ type StaffRow struct {
 	Code     string
 	Name     string
 	Role     string
+	// Group is the staff entry's code; Skills and MaxShiftHours come with it.
+	Group         string
+	Skills        []string
+	MaxShiftHours int
 }
 
 // SiteRow is one site and the area it lies in.
@@ -60,6 +64,9 @@ type SiteRow struct {
 	Kind            string
 	Population      int
 	CapacityPerHour int
+	// Serves is the area a supplier feeds; Stock its tonnes per commodity.
+	Serves string
+	Stock  map[string]float64
 }
 
 // Rows flattens the scenario.
@@ -105,7 +112,8 @@ func (r *Rows) walk(a *Area, parentPath, parentCode string) {
 	}
 	for _, s := range a.Staff {
 		for i, code := range expand(s.Code, s.Count) {
-			r.Staff = append(r.Staff, StaffRow{AreaCode: a.Code, Code: code, Name: numbered(s.Name, code, i, s.Count), Role: s.Role})
+			r.Staff = append(r.Staff, StaffRow{AreaCode: a.Code, Code: code, Name: numbered(s.Name, code, i, s.Count), Role: s.Role,
+				Group: s.Code, Skills: s.Skills, MaxShiftHours: s.MaxShiftHours})
 		}
 	}
 	for _, s := range a.Sites {
@@ -113,6 +121,7 @@ func (r *Rows) walk(a *Area, parentPath, parentCode string) {
 			r.Sites = append(r.Sites, SiteRow{
 				AreaCode: a.Code, Code: code, Name: numbered(s.Name, code, i, s.Count), Kind: s.Kind,
 				Population: s.Population, CapacityPerHour: s.CapacityPerHour,
+				Serves: s.Serves, Stock: s.Stock,
 			})
 		}
 	}

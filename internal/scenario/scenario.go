@@ -121,6 +121,9 @@ type StaffGroup struct {
 	Name  string `yaml:"name"`
 	Role  string `yaml:"role"`
 	Count int    `yaml:"count"`
+	// Skills and MaxShiftHours feed staff supply (docs/supply.md).
+	Skills        []string `yaml:"skills"`
+	MaxShiftHours int      `yaml:"max_shift_hours"`
 
 	line int
 }
@@ -135,6 +138,10 @@ type Site struct {
 	Population      int    `yaml:"population"`
 	CapacityPerHour int    `yaml:"capacity_per_hour"`
 	Count           int    `yaml:"count"`
+	// Serves and Stock make a supermarket or market a supplier
+	// (docs/supply.md).
+	Serves string             `yaml:"serves"`
+	Stock  map[string]float64 `yaml:"stock"`
 
 	line int
 }

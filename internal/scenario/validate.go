@@ -17,6 +17,7 @@ type validator struct {
 	source string
 	errs   Errors
 	codes  map[string]string // area, site and staff codes → field path of first use
+	serves []servesRef       // suppliers' areas, checked once every area is known
 }
 
 func (v *validator) add(line int, field, format string, args ...any) {
@@ -52,6 +53,7 @@ func (f *File) validate() Errors {
 	for i := range f.Areas {
 		v.area(&f.Areas[i], fmt.Sprintf("areas[%d]", i), "")
 	}
+	v.servesKnownAreas()
 	if f.Residents != "" && f.GenerateResidents != nil {
 		v.add(f.GenerateResidents.line, "generate_residents", "give residents (a CSV file) or generate_residents, not both")
 	}
@@ -167,6 +169,7 @@ func (v *validator) area(a *Area, path string, parent Level) {
 		if !slices.Contains(StaffRoles, s.Role) {
 			v.add(s.line, p+".role", "unknown role %q: want one of %s", s.Role, strings.Join(StaffRoles, ", "))
 		}
+		v.staffSupply(s, p)
 	}
 	for i, s := range a.Sites {
 		p := fmt.Sprintf("%s.sites[%d]", path, i)
@@ -183,6 +186,7 @@ func (v *validator) area(a *Area, path string, parent Level) {
 		if s.Kind == "sampling-point" && s.CapacityPerHour == 0 {
 			v.add(s.line, p+".capacity_per_hour", "is required for a sampling point: residents sampled per hour")
 		}
+		v.supplier(s, p)
 	}
 	for i := range a.Areas {
 		v.area(&a.Areas[i], fmt.Sprintf("%s.areas[%d]", path, i), a.Level)

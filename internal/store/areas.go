@@ -192,7 +192,7 @@ func upsertSites(ctx context.Context, tx *sqlx.Tx, rows []scenario.SiteRow, res 
 		areas[i], codes[i], names[i], kinds[i] = s.AreaCode, s.Code, s.Name, s.Kind
 		pops[i], caps[i] = int64(s.Population), int64(s.CapacityPerHour)
 	}
-	return count(ctx, tx, "sites", res, `
+	if err := count(ctx, tx, "sites", res, `
 		INSERT INTO sites (area_id, code, name, kind, population, capacity_per_hour)
 		SELECT a.id, u.code, u.name, u.kind, u.population, u.capacity
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[]) AS u(area, code, name, kind, population, capacity)
@@ -202,7 +202,10 @@ func upsertSites(ctx context.Context, tx *sqlx.Tx, rows []scenario.SiteRow, res 
 		WHERE (sites.area_id, sites.name, sites.kind, sites.population, sites.capacity_per_hour)
 		      IS DISTINCT FROM (excluded.area_id, excluded.name, excluded.kind, excluded.population, excluded.capacity_per_hour)
 		RETURNING (xmax = 0)`,
-		pq.Array(areas), pq.Array(codes), pq.Array(names), pq.Array(kinds), pq.Array(pops), pq.Array(caps))
+		pq.Array(areas), pq.Array(codes), pq.Array(names), pq.Array(kinds), pq.Array(pops), pq.Array(caps)); err != nil {
+		return err
+	}
+	return loadSuppliers(ctx, tx, rows, res)
 }
 
 func upsertStaff(ctx context.Context, tx *sqlx.Tx, rows []scenario.StaffRow, res *LoadResult) error {
@@ -211,7 +214,7 @@ func upsertStaff(ctx context.Context, tx *sqlx.Tx, rows []scenario.StaffRow, res
 	for i, s := range rows {
 		areas[i], codes[i], names[i], roles[i] = s.AreaCode, s.Code, s.Name, s.Role
 	}
-	return count(ctx, tx, "staff", res, `
+	if err := count(ctx, tx, "staff", res, `
 		INSERT INTO staff (area_id, code, name, role)
 		SELECT a.id, u.code, u.name, u.role
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(area, code, name, role)
@@ -219,7 +222,10 @@ func upsertStaff(ctx context.Context, tx *sqlx.Tx, rows []scenario.StaffRow, res
 		ON CONFLICT (code) DO UPDATE SET area_id = excluded.area_id, name = excluded.name, role = excluded.role
 		WHERE (staff.area_id, staff.name, staff.role) IS DISTINCT FROM (excluded.area_id, excluded.name, excluded.role)
 		RETURNING (xmax = 0)`,
-		pq.Array(areas), pq.Array(codes), pq.Array(names), pq.Array(roles))
+		pq.Array(areas), pq.Array(codes), pq.Array(names), pq.Array(roles)); err != nil {
+		return err
+	}
+	return loadStaffProfiles(ctx, tx, rows)
 }
 
 // AreaByCode returns the area with the given code or path.

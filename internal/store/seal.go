@@ -394,6 +394,9 @@ func (s *Store) Reopen(ctx context.Context, incident string, areaID int64, e Eve
 				return fmt.Errorf("reopen: %w", err)
 			}
 		}
+		if err := revokeLiftedPasses(ctx, tx, incident, areaID); err != nil {
+			return err
+		}
 		if err := tx.GetContext(ctx, &r, `SELECT
 			(SELECT count(*) FROM checkpoints WHERE incident = $1 AND area_id = $2) AS checkpoints,
 			(SELECT count(*) FROM checkpoint_staff cs JOIN checkpoints c ON c.id = cs.checkpoint_id

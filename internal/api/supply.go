@@ -1,0 +1,270 @@
+package api
+
+// The field's side of staff supply (docs/supply.md): acknowledge an
+// assignment, sign up as a volunteer, report stock, confirm a delivery,
+// issue and verify passes.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/workflows"
+)
+
+// AckRequest acknowledges an assignment.
+type AckRequest struct {
+	// Staff is the staff code of the person acknowledging.
+	Staff string `json:"staff"`
+}
+
+// StockReport is a batch of stock levels.
+type StockReport struct {
+	Rows []store.StockRow `json:"rows"`
+	By   string           `json:"by,omitempty"`
+}
+
+// DeliveryRequest confirms a delivery.
+type DeliveryRequest struct {
+	Tonnes float64 `json:"tonnes"`
+	By     string  `json:"by,omitempty"`
+}
+
+// Acknowledge records that a person acknowledged their assignment. While
+// the staff-supply step that made it runs, the acknowledgement goes to it
+// as a validated update (so it hears at once); once the step has ended it
+// is recorded in the database directly. Someone else's, an unknown or a
+// lapsed assignment is refused.
+func Acknowledge(ctx context.Context, st *store.Store, tc client.Client, id int64, staff string) (store.Assignment, error) {
+	staff = strings.TrimSpace(staff)
+	if staff == "" {
+		return store.Assignment{}, fmt.Errorf("staff: give your staff code: %w", store.ErrInvalid)
+	}
+	as, err := st.AssignmentByID(ctx, id)
+	if err != nil {
+		return as, err
+	}
+	if as.Staff != staff {
+		return as, fmt.Errorf("assignment %d is not %s's: only the person assigned can acknowledge it: %w", id, staff, store.ErrConflict)
+	}
+	if as.State == "acknowledged" {
+		return as, nil
+	}
+	var out store.Assignment
+	err = Update(ctx, tc, as.Step, workflows.UpdateAcknowledge, workflows.AcknowledgeInput{Assignment: id, Staff: staff}, &out)
+	var nf *serviceerror.NotFound
+	switch {
+	case err == nil:
+		return out, nil
+	case errors.As(err, &nf) || strings.Contains(err.Error(), "workflow execution already completed"):
+		return st.Acknowledge(ctx, id, staff, time.Now())
+	}
+	var refused *RefusedError
+	if errors.As(err, &refused) {
+		msg := refused.Msg
+		for _, e := range []error{store.ErrConflict, store.ErrInvalid, store.ErrNotFound} {
+			msg = strings.TrimSuffix(msg, ": "+e.Error())
+		}
+		return as, fmt.Errorf("%s: %w", msg, store.ErrConflict)
+	}
+	return as, err
+}
+
+// storeError turns a store error into the API's answer: bad input is a 400
+// naming the field its message starts with, an unknown record a 404, a
+// contradiction a 409.
+func storeError(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	for _, suffix := range []string{": " + store.ErrInvalid.Error(), ": " + store.ErrNotFound.Error(), ": " + store.ErrConflict.Error()} {
+		msg = strings.TrimSuffix(msg, suffix)
+	}
+	field := ""
+	if f, _, ok := strings.Cut(msg, ": "); ok && !strings.ContainsAny(f, " ") {
+		field = f
+	}
+	switch {
+	case errors.Is(err, store.ErrInvalid):
+		return &Error{Status: http.StatusBadRequest, Field: field, Msg: msg}
+	case errors.Is(err, store.ErrNotFound):
+		return &Error{Status: http.StatusNotFound, Field: field, Msg: msg}
+	case errors.Is(err, store.ErrConflict):
+		return &Error{Status: http.StatusConflict, Msg: msg}
+	}
+	return err
+}
+
+func pathID(r *http.Request, name string) (int64, error) {
+	v := r.PathValue(name)
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, badRequest(name, "%s %q: want a positive number", name, v)
+	}
+	return id, nil
+}
+
+func (s *Server) ackAssignment(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var req AckRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), updateTimeout)
+	defer cancel()
+	as, err := Acknowledge(ctx, s.st, s.tc, id, req.Staff)
+	if err != nil {
+		return temporalError(ctx, storeError(err))
+	}
+	writeJSON(w, http.StatusOK, as)
+	return nil
+}
+
+func (s *Server) listAssignments(w http.ResponseWriter, r *http.Request) error {
+	inc, err := incident(r)
+	if err != nil {
+		return err
+	}
+	as, err := s.st.Assignments(r.Context(), inc, r.URL.Query().Get("staff"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"assignments": as})
+	return nil
+}
+
+func (s *Server) signUp(w http.ResponseWriter, r *http.Request) error {
+	inc, err := incident(r)
+	if err != nil {
+		return err
+	}
+	var u store.SignUp
+	if err := decodeJSON(r, &u); err != nil {
+		return err
+	}
+	if u.Incident != "" && u.Incident != inc {
+		return badRequest("incident", "the path names incident %q and the body %q", inc, u.Incident)
+	}
+	u.Incident = inc
+	res, err := s.st.SignUpVolunteer(r.Context(), u, time.Now())
+	if err != nil {
+		return storeError(err)
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+func (s *Server) reportStock(w http.ResponseWriter, r *http.Request) error {
+	var rep StockReport
+	if err := decodeJSON(r, &rep); err != nil {
+		return err
+	}
+	n, err := s.st.ReportStock(r.Context(), rep.Rows, rep.By)
+	if err != nil {
+		return storeError(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"recorded": n})
+	return nil
+}
+
+func (s *Server) stock(w http.ResponseWriter, r *http.Request) error {
+	area := r.PathValue("area")
+	if _, err := s.st.AreaByCode(r.Context(), area); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return notFound("area", "unknown area %q (list them with GET /v1/areas)", area)
+		}
+		return err
+	}
+	rows, err := s.st.Stock(r.Context(), area)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"stock": rows})
+	return nil
+}
+
+func (s *Server) shipments(w http.ResponseWriter, r *http.Request) error {
+	inc, err := incident(r)
+	if err != nil {
+		return err
+	}
+	open := false
+	if v := r.URL.Query().Get("open"); v != "" {
+		if open, err = strconv.ParseBool(v); err != nil {
+			return badRequest("open", "open %q: want true or false", v)
+		}
+	}
+	sh, err := s.st.Shipments(r.Context(), inc, open)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"shipments": sh})
+	return nil
+}
+
+func (s *Server) confirmDelivery(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var req DeliveryRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	sh, err := s.st.ConfirmDelivery(r.Context(), store.Delivery{Shipment: id, Tonnes: req.Tonnes, By: req.By}, time.Now())
+	if err != nil {
+		return storeError(err)
+	}
+	writeJSON(w, http.StatusOK, sh)
+	return nil
+}
+
+func (s *Server) issuePass(w http.ResponseWriter, r *http.Request) error {
+	inc, err := incident(r)
+	if err != nil {
+		return err
+	}
+	var v store.VehiclePass
+	if err := decodeJSON(r, &v); err != nil {
+		return err
+	}
+	if v.Incident != "" && v.Incident != inc {
+		return badRequest("incident", "the path names incident %q and the body %q", inc, v.Incident)
+	}
+	v.Incident = inc
+	p, err := s.st.IssueVehiclePass(r.Context(), v)
+	if err != nil {
+		return storeError(err)
+	}
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
+func (s *Server) verifyPass(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	at := time.Now()
+	if v := q.Get("at"); v != "" {
+		var err error
+		if at, err = time.Parse(time.RFC3339, v); err != nil {
+			return badRequest("at", "at %q: want an RFC 3339 time, e.g. 2022-04-03T18:00:00+08:00", v)
+		}
+	}
+	c, err := s.st.VerifyPass(r.Context(), r.PathValue("code"), at, q.Get("area"))
+	if err != nil {
+		return storeError(err)
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}

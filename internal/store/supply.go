@@ -1,0 +1,402 @@
+package store
+
+// Supplies: stock per supplier and commodity, days of supply per area,
+// restock orders with their shipments and delivery confirmations.
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/musterhq/muster/internal/scenario"
+)
+
+// MaxTonnes bounds any stock or delivery figure: a larger one is a typo
+// (kilograms for tonnes), not a delivery.
+const MaxTonnes = scenario.MaxStockTonnes
+
+// StockRow is one supplier's stock of one commodity, as reported.
+type StockRow struct {
+	Site      string  `db:"site" json:"site"`
+	Commodity string  `db:"commodity" json:"commodity"`
+	Tonnes    float64 `db:"tonnes" json:"tonnes"`
+}
+
+// ReportStock records suppliers' stock levels. Every row is checked first:
+// an unknown supplier or commodity, or a negative or absurd figure, refuses
+// the whole report with every problem named by row, and nothing is written.
+func (s *Store) ReportStock(ctx context.Context, rows []StockRow, by string) (int, error) {
+	if len(rows) == 0 {
+		return 0, fmt.Errorf("rows: the report has no rows: %w", ErrInvalid)
+	}
+	if len(rows) > 10000 {
+		return 0, fmt.Errorf("rows: %d rows is more than 10000: split the report: %w", len(rows), ErrInvalid)
+	}
+	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
+		known, err := commodityCodes(ctx, tx)
+		if err != nil {
+			return err
+		}
+		var suppliers []string
+		if err := tx.SelectContext(ctx, &suppliers, `SELECT s.code FROM suppliers sp JOIN sites s ON s.id = sp.site_id`); err != nil {
+			return err
+		}
+		isSupplier := map[string]bool{}
+		for _, c := range suppliers {
+			isSupplier[c] = true
+		}
+		var problems []string
+		sites, commodities := make([]string, len(rows)), make([]string, len(rows))
+		tonnes := make([]float64, len(rows))
+		for i, r := range rows {
+			switch {
+			case !isSupplier[r.Site]:
+				problems = append(problems, fmt.Sprintf("rows[%d].site: %q is not a supplier (a supermarket or market of the scenario)", i, r.Site))
+			case !known[r.Commodity]:
+				problems = append(problems, fmt.Sprintf("rows[%d].commodity: unknown commodity %q (known: %s)", i, r.Commodity, strings.Join(sortedKeys(known), ", ")))
+			case math.IsNaN(r.Tonnes) || r.Tonnes < 0:
+				problems = append(problems, fmt.Sprintf("rows[%d].tonnes: %g must not be negative", i, r.Tonnes))
+			case r.Tonnes > MaxTonnes:
+				problems = append(problems, fmt.Sprintf("rows[%d].tonnes: %g is more than %d: give tonnes, not kilograms", i, r.Tonnes, MaxTonnes))
+			}
+			sites[i], commodities[i], tonnes[i] = r.Site, r.Commodity, r.Tonnes
+		}
+		if len(problems) > 0 {
+			return fmt.Errorf("%s; nothing was recorded: %w", strings.Join(problems, "; "), ErrInvalid)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO supplier_stock (site_id, commodity, tonnes, updated_at)
+			SELECT s.id, u.commodity, u.tonnes, now() FROM unnest($1::text[], $2::text[], $3::numeric[]) AS u(site, commodity, tonnes)
+			JOIN sites s ON s.code = u.site
+			ON CONFLICT (site_id, commodity) DO UPDATE SET tonnes = excluded.tonnes, updated_at = now()`,
+			pq.Array(sites), pq.Array(commodities), pq.Array(tonnes)); err != nil {
+			return fmt.Errorf("report stock: %w", err)
+		}
+		return nil
+	})
+	return len(rows), err
+}
+
+func commodityCodes(ctx context.Context, tx *sqlx.Tx) (map[string]bool, error) {
+	var codes []string
+	if err := tx.SelectContext(ctx, &codes, `SELECT code FROM commodities`); err != nil {
+		return nil, fmt.Errorf("commodities: %w", err)
+	}
+	m := map[string]bool{}
+	for _, c := range codes {
+		m[c] = true
+	}
+	return m, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// NoNeedDays stands for the days of supply of an area nobody needs the
+// commodity in.
+const NoNeedDays = 9999
+
+// SupplyOrder asks for a supply check of an area: the days of supply of
+// every area a supplier serves in it, and restock orders where they are
+// short.
+type SupplyOrder struct {
+	Incident string
+	Step     string
+	AreaID   int64
+	// Need is each commodity's daily need per person, in kilograms.
+	Need map[string]float64
+	// MinDays is the threshold below which an area is restocked, up to
+	// TargetDays.
+	MinDays, TargetDays float64
+	// Now is the check's time; a restock ordered now is due at Due.
+	Now, Due time.Time
+}
+
+// SupplyLevel is one area's supply of one commodity.
+type SupplyLevel struct {
+	Area       string  `db:"area" json:"area"`
+	AreaID     int64   `db:"area_id" json:"-"`
+	Population int     `db:"population" json:"population"`
+	Commodity  string  `db:"commodity" json:"commodity"`
+	Stock      float64 `db:"stock" json:"stock_tonnes"`
+	NeedPerDay float64 `db:"-" json:"need_tonnes_per_day"`
+	Days       float64 `db:"-" json:"days"`
+	// Low says the days of supply are below the threshold.
+	Low bool `db:"-" json:"low"`
+	// Order is the open restock order, if any.
+	Order *Shipment `db:"-" json:"order,omitempty"`
+}
+
+// Shipment is a restock order and its delivery.
+type Shipment struct {
+	ID          int64      `db:"id" json:"id"`
+	Incident    string     `db:"incident" json:"incident"`
+	Step        string     `db:"step" json:"step"`
+	Area        string     `db:"area" json:"area"`
+	Site        string     `db:"site" json:"site"`
+	Commodity   string     `db:"commodity" json:"commodity"`
+	Tonnes      float64    `db:"tonnes" json:"tonnes"`
+	State       string     `db:"state" json:"state"`
+	OrderedAt   time.Time  `db:"ordered_at" json:"ordered_at"`
+	DueAt       time.Time  `db:"due_at" json:"due_at"`
+	DeliveredAt *time.Time `db:"delivered_at" json:"delivered_at,omitempty"`
+	Delivered   *float64   `db:"delivered_tonnes" json:"delivered_tonnes,omitempty"`
+}
+
+const shipmentColumns = `sh.id, sh.incident, sh.step, a.code AS area, s.code AS site, sh.commodity, sh.tonnes, sh.state,
+	sh.ordered_at, sh.due_at, sh.delivered_at, sh.delivered_tonnes`
+
+// SupplyStatus is the outcome of a supply check.
+type SupplyStatus struct {
+	Levels []SupplyLevel `json:"levels"`
+	// Ordered counts restock orders this check placed.
+	Ordered int `json:"ordered"`
+	// Late lists open shipments past their due time.
+	Late      []Shipment `json:"late,omitempty"`
+	Delivered int        `json:"delivered"`
+	Orders    int        `json:"orders"`
+}
+
+func (o SupplyOrder) check(known map[string]bool) error {
+	if len(o.Need) == 0 {
+		return fmt.Errorf("need: give the daily need per person of at least one commodity: %w", ErrInvalid)
+	}
+	for _, c := range sortedKeys(o.Need) {
+		kg := o.Need[c]
+		switch {
+		case !known[c]:
+			return fmt.Errorf("need.%s: unknown commodity %q (known: %s): %w", c, c, strings.Join(sortedKeys(known), ", "), ErrInvalid)
+		case math.IsNaN(kg) || kg < 0 || kg > 10:
+			return fmt.Errorf("need.%s: %g kg per person and day: want 0 to 10: %w", c, kg, ErrInvalid)
+		}
+	}
+	switch {
+	case o.MinDays <= 0 || o.MinDays > 90:
+		return fmt.Errorf("min_days: %g: want more than 0 and at most 90: %w", o.MinDays, ErrInvalid)
+	case o.TargetDays < o.MinDays || o.TargetDays > 180:
+		return fmt.Errorf("target_days: %g: want at least min_days (%g) and at most 180: %w", o.TargetDays, o.MinDays, ErrInvalid)
+	case !o.Due.After(o.Now):
+		return fmt.Errorf("delivery window: a shipment is due after it is ordered: %w", ErrInvalid)
+	}
+	return nil
+}
+
+// CheckSupply computes days of supply per area and commodity: for each area
+// in the order's area that a supplier serves, the stock of its suppliers
+// over its population's daily need (residents fed by a supplier of an area
+// below it are counted there, not twice). Where an area is below the
+// threshold and has no open order, it orders a restock from its supplier
+// with the least of that commodity, up to the target, due at o.Due, with a
+// pass for the delivery vehicle. Open shipments past due are marked late.
+// A repeated check places no second order while one is open.
+func (s *Store) CheckSupply(ctx context.Context, o SupplyOrder, e Event) (SupplyStatus, error) {
+	var st SupplyStatus
+	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
+		known, err := commodityCodes(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if err := o.check(known); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE shipments SET state = 'late' WHERE step = $1 AND state = 'ordered' AND due_at <= $2`, o.Step, o.Now); err != nil {
+			return fmt.Errorf("late shipments: %w", err)
+		}
+		commodities := sortedKeys(o.Need)
+		if st.Levels, err = levels(ctx, tx, o.AreaID, commodities); err != nil {
+			return err
+		}
+		for i := range st.Levels {
+			l := &st.Levels[i]
+			l.NeedPerDay = float64(l.Population) * o.Need[l.Commodity] / 1000
+			// Nobody to feed: as good as endless (JSON has no infinity).
+			l.Days = NoNeedDays
+			if l.NeedPerDay > 0 {
+				l.Days = math.Round(l.Stock/l.NeedPerDay*100) / 100
+			}
+			l.Low = l.Days < o.MinDays
+			if !l.Low {
+				continue
+			}
+			order := math.Ceil((o.TargetDays*l.NeedPerDay-l.Stock)*10) / 10
+			if order <= 0 {
+				continue
+			}
+			r, err := tx.ExecContext(ctx, `INSERT INTO shipments (incident, step, area_id, site_id, commodity, seq, tonnes, ordered_at, due_at)
+				SELECT $1, $2, $3, (SELECT sp.site_id FROM suppliers sp JOIN sites si ON si.id = sp.site_id
+				                    LEFT JOIN supplier_stock ss ON ss.site_id = sp.site_id AND ss.commodity = $4
+				                    WHERE sp.area_id = $3 ORDER BY coalesce(ss.tonnes, 0), si.code LIMIT 1),
+				       $4, 1 + coalesce((SELECT max(seq) FROM shipments WHERE step = $2 AND area_id = $3 AND commodity = $4), 0), $5, $6, $7
+				WHERE NOT EXISTS (SELECT 1 FROM shipments WHERE step = $2 AND area_id = $3 AND commodity = $4 AND state IN ('ordered', 'late'))
+				ON CONFLICT DO NOTHING`, o.Incident, o.Step, l.AreaID, l.Commodity, order, o.Now, o.Due)
+			if err != nil {
+				return fmt.Errorf("restock %s %s: %w", l.Area, l.Commodity, err)
+			}
+			if n, _ := r.RowsAffected(); n > 0 {
+				st.Ordered++
+			}
+		}
+		// Every open shipment's vehicle gets a pass for the area until a
+		// day after it is due.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO passes (code, incident, holder_kind, plate, area_id, valid, issued_for)
+			SELECT `+passCode+`, sh.incident, 'vehicle', 'shipment-' || sh.id, sh.area_id,
+			       tstzrange(sh.ordered_at, greatest(sh.due_at, sh.ordered_at + interval '1 minute') + (sh.due_at - sh.ordered_at)), 'shipment/' || sh.id
+			FROM shipments sh WHERE sh.step = $1 AND sh.state IN ('ordered', 'late')
+			ON CONFLICT (incident, issued_for) DO NOTHING`, o.Step); err != nil {
+			return fmt.Errorf("shipment passes: %w", err)
+		}
+		var open []Shipment
+		if err := tx.SelectContext(ctx, &open, `SELECT `+shipmentColumns+` FROM shipments sh JOIN areas a ON a.id = sh.area_id
+			JOIN sites s ON s.id = sh.site_id WHERE sh.step = $1 AND sh.state IN ('ordered', 'late') ORDER BY sh.id`, o.Step); err != nil {
+			return err
+		}
+		for i := range open {
+			sh := open[i]
+			if sh.State == "late" {
+				st.Late = append(st.Late, sh)
+			}
+			for j := range st.Levels {
+				if st.Levels[j].Area == sh.Area && st.Levels[j].Commodity == sh.Commodity {
+					st.Levels[j].Order = &open[i]
+				}
+			}
+		}
+		if err := tx.GetContext(ctx, &st.Orders, `SELECT count(*) FROM shipments WHERE step = $1`, o.Step); err != nil {
+			return err
+		}
+		if err := tx.GetContext(ctx, &st.Delivered, `SELECT count(*) FROM shipments WHERE step = $1 AND state = 'delivered'`, o.Step); err != nil {
+			return err
+		}
+		e.Reason = fmt.Sprintf("%d area-commodity levels, %d ordered now, %d late", len(st.Levels), st.Ordered, len(st.Late))
+		return appendEvent(ctx, tx, e)
+	})
+	return st, err
+}
+
+// levels reads, for each area a supplier serves at or under the given
+// area, the stock of each commodity and the population it feeds.
+func levels(ctx context.Context, tx *sqlx.Tx, areaID int64, commodities []string) ([]SupplyLevel, error) {
+	var out []SupplyLevel
+	err := tx.SelectContext(ctx, &out, `
+		WITH scope AS (SELECT path FROM areas WHERE id = $1),
+		served AS (
+		    SELECT DISTINCT a.id, a.code, a.path FROM suppliers sp JOIN areas a ON a.id = sp.area_id, scope
+		    WHERE a.path = scope.path OR a.path LIKE scope.path || '/%'),
+		fed AS (
+		    -- Residents of an area, less those under another served area
+		    -- below it, who are fed there.
+		    SELECT sv.id, (
+		        SELECT coalesce(sum(x.population), 0) FROM areas x
+		        WHERE (x.path = sv.path OR x.path LIKE sv.path || '/%')
+		          AND NOT EXISTS (SELECT 1 FROM served o WHERE o.id <> sv.id AND o.path LIKE sv.path || '/%'
+		                          AND (x.path = o.path OR x.path LIKE o.path || '/%'))
+		    ) + (
+		        SELECT coalesce(sum(si.population), 0) FROM sites si JOIN areas x ON x.id = si.area_id
+		        WHERE si.kind = 'campus' AND (x.path = sv.path OR x.path LIKE sv.path || '/%')
+		          AND NOT EXISTS (SELECT 1 FROM served o WHERE o.id <> sv.id AND o.path LIKE sv.path || '/%'
+		                          AND (x.path = o.path OR x.path LIKE o.path || '/%'))
+		    ) AS population FROM served sv)
+		SELECT sv.code AS area, sv.id AS area_id, f.population, c AS commodity,
+		       coalesce((SELECT sum(ss.tonnes) FROM suppliers sp JOIN supplier_stock ss ON ss.site_id = sp.site_id
+		                 WHERE sp.area_id = sv.id AND ss.commodity = c), 0)::float8 AS stock
+		FROM served sv JOIN fed f ON f.id = sv.id, unnest($2::text[]) AS c
+		ORDER BY sv.path, c`, areaID, pq.Array(commodities))
+	if err != nil {
+		return nil, fmt.Errorf("supply levels: %w", err)
+	}
+	return out, nil
+}
+
+// Delivery confirms a shipment's delivery.
+type Delivery struct {
+	Shipment int64   `json:"shipment"`
+	Tonnes   float64 `json:"tonnes"`
+	By       string  `json:"by"`
+}
+
+// ConfirmDelivery records a shipment's delivery: the supplier's stock
+// grows by what arrived. A delivered shipment confirmed again with the same
+// tonnes is returned unchanged; with other tonnes it is refused. A delivery
+// of nothing, a negative one or one far above the order is refused.
+func (s *Store) ConfirmDelivery(ctx context.Context, d Delivery, at time.Time) (Shipment, error) {
+	var sh Shipment
+	switch {
+	case math.IsNaN(d.Tonnes) || d.Tonnes <= 0:
+		return sh, fmt.Errorf("tonnes: %g: a delivery brings more than 0 tonnes: %w", d.Tonnes, ErrInvalid)
+	case d.Tonnes > MaxTonnes:
+		return sh, fmt.Errorf("tonnes: %g is more than %d: give tonnes, not kilograms: %w", d.Tonnes, MaxTonnes, ErrInvalid)
+	case strings.TrimSpace(d.By) == "":
+		d.By = "supplier"
+	}
+	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
+		err := tx.GetContext(ctx, &sh, `SELECT `+shipmentColumns+` FROM shipments sh JOIN areas a ON a.id = sh.area_id
+			JOIN sites s ON s.id = sh.site_id WHERE sh.id = $1 FOR UPDATE OF sh`, d.Shipment)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("shipment: no shipment %d: %w", d.Shipment, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if sh.State == "delivered" {
+			if sh.Delivered != nil && math.Abs(*sh.Delivered-d.Tonnes) < 0.0005 {
+				return nil
+			}
+			return fmt.Errorf("shipment %d was already delivered (%g tonnes): %w", d.Shipment, deref64(sh.Delivered), ErrConflict)
+		}
+		if d.Tonnes > 3*sh.Tonnes {
+			return fmt.Errorf("tonnes: %g is more than three times the %g tonnes ordered: check the figure: %w", d.Tonnes, sh.Tonnes, ErrInvalid)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE shipments SET state = 'delivered', delivered_at = $2, delivered_tonnes = $3, delivered_by = $4 WHERE id = $1`,
+			d.Shipment, at, d.Tonnes, d.By); err != nil {
+			return fmt.Errorf("deliver %d: %w", d.Shipment, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO supplier_stock (site_id, commodity, tonnes)
+			SELECT site_id, commodity, $2 FROM shipments WHERE id = $1
+			ON CONFLICT (site_id, commodity) DO UPDATE SET tonnes = supplier_stock.tonnes + excluded.tonnes, updated_at = now()`, d.Shipment, d.Tonnes); err != nil {
+			return fmt.Errorf("stock after delivery %d: %w", d.Shipment, err)
+		}
+		sh.State, sh.DeliveredAt, sh.Delivered = "delivered", &at, &d.Tonnes
+		return appendEvent(ctx, tx, Event{Incident: sh.Incident, WorkflowID: sh.Step, Step: fmt.Sprintf("delivery/%d", sh.ID), State: "done",
+			Actor: d.By, Reason: fmt.Sprintf("%g t of %s delivered to %s", d.Tonnes, sh.Commodity, sh.Site)})
+	})
+	return sh, err
+}
+
+func deref64(f *float64) float64 {
+	if f == nil {
+		return 0
+	}
+	return *f
+}
+
+// Shipments lists an incident's shipments, open ones only when asked.
+func (s *Store) Shipments(ctx context.Context, incident string, openOnly bool) ([]Shipment, error) {
+	out := []Shipment{}
+	err := s.db.SelectContext(ctx, &out, `SELECT `+shipmentColumns+` FROM shipments sh JOIN areas a ON a.id = sh.area_id
+		JOIN sites s ON s.id = sh.site_id WHERE sh.incident = $1 AND (NOT $2 OR sh.state IN ('ordered', 'late')) ORDER BY sh.id`, incident, openOnly)
+	return out, err
+}
+
+// Stock lists the stock of the suppliers serving an area or any area
+// under it.
+func (s *Store) Stock(ctx context.Context, area string) ([]StockRow, error) {
+	out := []StockRow{}
+	err := s.db.SelectContext(ctx, &out, `SELECT si.code AS site, ss.commodity, ss.tonnes::float8 AS tonnes
+		FROM supplier_stock ss JOIN suppliers sp ON sp.site_id = ss.site_id JOIN sites si ON si.id = sp.site_id
+		JOIN areas a ON a.id = sp.area_id, areas top
+		WHERE top.code = $1 AND (a.path = top.path OR a.path LIKE top.path || '/%') ORDER BY si.code, ss.commodity`, area)
+	return out, err
+}
