@@ -24,6 +24,18 @@ const (
 	// MetricRoundBehind is 1 while a testing round's projected finish is
 	// after its deadline, 0 otherwise.
 	MetricRoundBehind = "muster_round_behind"
+	// MetricStaffShortfall is how many places a staff-supply step could not
+	// fill, by incident.
+	MetricStaffShortfall = "muster_staff_shortfall"
+	// MetricStaffUnacknowledged is how many assignments wait for their
+	// holder's acknowledgement, by incident.
+	MetricStaffUnacknowledged = "muster_staff_unacknowledged"
+	// MetricSupplyDays is the days of supply an area has of a commodity, by
+	// incident, area and commodity.
+	MetricSupplyDays = "muster_supply_days"
+	// MetricShipmentsLate is how many restock shipments are past due, by
+	// incident.
+	MetricShipmentsLate = "muster_shipments_late"
 )
 
 // countStall counts a step whose retries ran out.
@@ -48,4 +60,15 @@ func gaugeRound(ctx workflow.Context, area, incident string, round, sampled, exp
 		b = 1
 	}
 	m.Gauge(MetricRoundBehind).Update(b)
+}
+
+// gaugeSupply reports a staff-supply step's staffing and stock.
+func gaugeSupply(ctx workflow.Context, p SupplyProgress) {
+	m := workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"incident": p.Incident})
+	m.Gauge(MetricStaffShortfall).Update(float64(p.Staff.Shortfall))
+	m.Gauge(MetricStaffUnacknowledged).Update(float64(p.Staff.Pending))
+	m.Gauge(MetricShipmentsLate).Update(float64(p.Late))
+	for _, l := range p.Levels {
+		m.WithTags(map[string]string{"area": l.Area, "commodity": l.Commodity}).Gauge(MetricSupplyDays).Update(l.Days)
+	}
 }

@@ -440,6 +440,7 @@ func (s *supply) clock(at time.Time) time.Time {
 // render writes the staff line and the per-area supply table the Web UI
 // shows.
 func (s *supply) render(ctx workflow.Context) {
+	gaugeSupply(ctx, s.p)
 	p := s.p
 	m := p.Staff
 	var b strings.Builder

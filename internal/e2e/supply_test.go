@@ -260,6 +260,13 @@ func TestSupplyEndToEnd(t *testing.T) {
 			t.Errorf("VerifyPass(%s, %s) after the lift = %s, %v; want revoked", p.Code, p.Holder, c.Status, err)
 		}
 	}
+	// A Prometheus scraping the worker sees the stock and the staffing.
+	text := s.scrape(t)
+	for _, want := range []string{`muster_supply_days{`, `commodity="vegetables"`, `muster_staff_shortfall{`, `muster_shipments_late{`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics have no %s", want)
+		}
+	}
 	// The step ran its activities without any stall.
 	if ev, err := s.st.Events(ctx, incident, supplyID); err != nil || len(ev) == 0 {
 		t.Errorf("events of %s = %d, %v", supplyID, len(ev), err)
