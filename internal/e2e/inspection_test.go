@@ -221,12 +221,18 @@ func TestInspectionFirstDayEndToEnd(t *testing.T) {
 	if len(rep.BySubDistrict) != 12 || len(rep.ByUnit) < 12 || len(rep.Groups) == 0 {
 		t.Errorf("report by sub-district %d rows, by unit %d rows, %d shared problems; want 12 sub-districts, 12 offices and a department, shared problems", len(rep.BySubDistrict), len(rep.ByUnit), len(rep.Groups))
 	}
+	// The late finding is talked about for being overdue. On a loaded
+	// machine another high finding (2 hours, 12 s here, from its report)
+	// may pass its deadline before the test gets to it, and is talked about
+	// too: every overdue talk is about a finding marked overdue.
 	talks := map[string]int{}
+	lateTalk := false
 	for _, tk := range rep.Talks {
 		talks[tk.Reason]++
+		lateTalk = lateTalk || (tk.Reason == "overdue" && tk.FindingID == late)
 	}
-	if talks["repeat"] == 0 || talks["overdue"] != 1 {
-		t.Errorf("talks = %v, want repeats and one overdue", talks)
+	if talks["repeat"] == 0 || !lateTalk || talks["overdue"] > rep.Total.Overdue {
+		t.Errorf("talks = %v with %d findings overdue, want repeats, an overdue talk about finding %d and none about a finding not overdue", talks, rep.Total.Overdue, late)
 	}
 	var groupNotices int
 	if err := s.st.DB().GetContext(ctx, &groupNotices, `SELECT count(*) FROM notices WHERE incident = $1 AND kind LIKE 'inspection/inspect/1/group/%'`, incident); err != nil {
