@@ -243,6 +243,27 @@ type InspectionScheduleInput struct {
 	Workflow   string
 	WorkflowID string
 	Arg        any
+	// Start is when the rounds began: the schedule fires a whole number of
+	// periods after it, not on the clock's own multiples of the period.
+	// Zero: when the schedule is created.
+	Start time.Time `json:",omitzero"`
+}
+
+// InspectionScheduleSpec fires every `every` from start: the first firing
+// is a whole period after start. An interval alone would fire at multiples
+// of the period since the Unix epoch, so a round could follow the first
+// one at any moment (a daily round at midnight UTC, however late in the day
+// the first one opened).
+func InspectionScheduleSpec(start time.Time, every time.Duration) client.ScheduleSpec {
+	var offset time.Duration
+	if every > 0 {
+		r := start.UnixNano() % int64(every)
+		if r < 0 {
+			r += int64(every)
+		}
+		offset = time.Duration(r).Truncate(time.Second)
+	}
+	return client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every, Offset: offset}}}
 }
 
 // EnsureInspectionSchedule creates the schedule once; a schedule that
@@ -257,9 +278,13 @@ func (a *Activities) EnsureInspectionSchedule(ctx context.Context, in Inspection
 	if in.ScheduleID == "" || in.Every <= 0 || in.Workflow == "" {
 		return badInput("a schedule needs an ID, an interval and a workflow")
 	}
+	start := in.Start
+	if start.IsZero() {
+		start = time.Now()
+	}
 	_, err := a.Schedules.Create(ctx, client.ScheduleOptions{
 		ID:      in.ScheduleID,
-		Spec:    client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: in.Every}}},
+		Spec:    InspectionScheduleSpec(start, in.Every),
 		Overlap: enums.SCHEDULE_OVERLAP_POLICY_SKIP,
 		Note:    "inspection rounds of incident " + in.Ref.Incident,
 		Action: &client.ScheduleWorkflowAction{

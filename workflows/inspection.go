@@ -334,8 +334,17 @@ func (t *inspection) start(ctx workflow.Context) error {
 		return err
 	}
 	if t.cfg.every > 0 {
+		in := t.scheduleInput()
+		// The next round comes a period after the first, not when the
+		// clock next reaches a multiple of the period: a tick before the
+		// first round is settled would open round 2 over it, and the step
+		// would not hold until that round closed too. Runs that created
+		// their schedule before this keep the input they recorded.
+		if workflow.GetVersion(ctx, "inspection-schedule-start", workflow.DefaultVersion, 1) >= 1 {
+			in.Start = workflow.Now(ctx)
+		}
 		return t.sw.r.run(ctx, "schedule", "Schedule a round every "+t.cfg.every.String(), a.EnsureInspectionSchedule,
-			t.scheduleInput(), nil, func() string { return "schedule " + t.p.Schedule })
+			in, nil, func() string { return "schedule " + t.p.Schedule })
 	}
 	return nil
 }

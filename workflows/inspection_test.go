@@ -474,6 +474,7 @@ func TestInspectionScheduledRounds(t *testing.T) {
 	it.env.RegisterDelayedCallback(func() { day2 = it.progress() }, 49*time.Hour)
 	it.env.RegisterDelayedCallback(func() { it.env.SignalWorkflow(SignalLift, LiftInput{Reason: "response lifted", By: "district-hq"}) }, 60*time.Hour)
 
+	began := it.env.Now()
 	it.env.ExecuteWorkflow(InspectionStepName, inspectionInput(map[string]any{"every": "24h"}))
 	if err := it.env.GetWorkflowError(); err != nil {
 		t.Fatalf("InspectionFollowUpStep error = %v", err)
@@ -484,6 +485,8 @@ func TestInspectionScheduledRounds(t *testing.T) {
 	}
 	if len(it.fake.scheduled) != 1 || it.fake.scheduled[0].ScheduleID != "response-xd-0403-inspect-rounds" || it.fake.scheduled[0].Every != 24*time.Hour {
 		t.Errorf("schedules created = %+v, want one, response-xd-0403-inspect-rounds every 24h", it.fake.scheduled)
+	} else if start := it.fake.scheduled[0].Start; !start.Equal(began) {
+		t.Errorf("schedule start = %s, want %s: the rounds count from the first one", start, began)
 	}
 	if len(it.fake.deleted) != 1 {
 		t.Errorf("schedules deleted = %d, want 1 at the lift", len(it.fake.deleted))
@@ -499,6 +502,75 @@ func TestInspectionScheduledRounds(t *testing.T) {
 	}
 	if !day2.Holding {
 		t.Errorf("no Ready report: a scheduled inspection holds once its first round is settled")
+	}
+}
+
+// TestInspectionTickBeforeSettled sends the schedule's tick while the first
+// round's finding is still open: round 2 opens over round 1, and although
+// every finding is then rectified the step does not hold until round 2 has
+// closed too. This is what a schedule firing on the clock's multiples of
+// its period did to a step whose first round opened shortly before one.
+func TestInspectionTickBeforeSettled(t *testing.T) {
+	it := newInspectionTest(t)
+	it.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "response/xd-0403/inspect"})
+	for i, s := range allSites {
+		var fs []store.NewFinding
+		if s == "beiying-key-01" {
+			fs = []store.NewFinding{{Category: "mask-checks", Severity: "high", Description: "masks not checked at the door"}}
+		}
+		it.update(time.Duration(i+1)*time.Minute, "", UpdateReportSite, ReportSiteInput{Site: s, Findings: fs})
+	}
+	it.env.RegisterDelayedCallback(func() { it.env.SignalWorkflow(SignalNextRound, nil) }, time.Hour)
+	it.update(2*time.Hour, FindingWorkflowID("xd-0403", 1), UpdateRectify, RectifyInput{})
+	it.update(3*time.Hour, FindingWorkflowID("xd-0403", 1), UpdateReinspect, ReinspectInput{By: "inspector-01", Passed: true})
+	var rectified, round2Closed InspectionProgress
+	it.env.RegisterDelayedCallback(func() { rectified = it.progress() }, 4*time.Hour)
+	// Round 2 opened at 1 h and closes unreported at its 12 h deadline.
+	it.env.RegisterDelayedCallback(func() { round2Closed = it.progress() }, 14*time.Hour)
+	it.env.RegisterDelayedCallback(func() { it.env.SignalWorkflow(SignalLift, LiftInput{Reason: "response lifted", By: "district-hq"}) }, 15*time.Hour)
+
+	it.env.ExecuteWorkflow(InspectionStepName, inspectionInput(map[string]any{"every": "24h"}))
+	if err := it.env.GetWorkflowError(); err != nil {
+		t.Fatalf("InspectionFollowUpStep error = %v", err)
+	}
+	if rectified.Round != 2 || rectified.RoundState != "open" || rectified.Total.Rectified != 1 || rectified.Total.Open != 0 || rectified.Holding {
+		t.Errorf("after the early tick and the rectification: round %d %s, %+v, holding %v; want round 2 open, 1 rectified, none open, not holding",
+			rectified.Round, rectified.RoundState, rectified.Total, rectified.Holding)
+	}
+	if round2Closed.Round != 2 || round2Closed.RoundState != "closed" || !round2Closed.Holding {
+		t.Errorf("after round 2's deadline: round %d %s, holding %v; want round 2 closed, holding", round2Closed.Round, round2Closed.RoundState, round2Closed.Holding)
+	}
+}
+
+// TestInspectionScheduleSpec checks the schedule's first firing comes a
+// whole period after the rounds began, wherever the start falls between
+// the clock's multiples of the period — as the e2e time scale's 144 s
+// period and a real day — where an interval alone fires at the next
+// multiple since the Unix epoch, however soon.
+func TestInspectionScheduleSpec(t *testing.T) {
+	// next is the server's next firing of an interval spec after ts.
+	next := func(iv client.ScheduleIntervalSpec, ts time.Time) time.Time {
+		n, every, offset := ts.UnixNano(), int64(iv.Every), int64(iv.Offset)
+		return time.Unix(0, ((n-offset)/every+1)*every+offset)
+	}
+	for _, every := range []time.Duration{144 * time.Second, 24 * time.Hour} {
+		for _, into := range []time.Duration{0, time.Second, every / 3, every - 14*time.Second, every - time.Second} {
+			start := time.Unix(0, 0).Add(1000*every + into + 250*time.Millisecond)
+			spec := activities.InspectionScheduleSpec(start, every)
+			if len(spec.Intervals) != 1 || spec.Intervals[0].Every != every || spec.Intervals[0].Offset >= every {
+				t.Fatalf("InspectionScheduleSpec(%s, %s) = %+v, want one interval every %s with an offset under it", start, every, spec, every)
+			}
+			// The schedule is created a moment after the rounds began.
+			first := next(spec.Intervals[0], start.Add(200*time.Millisecond))
+			if d := first.Sub(start); d <= every-time.Second || d > every {
+				t.Errorf("every %s, start %s into the period: first firing %s after the start, want %s", every, into, d, every)
+			}
+			if into == every-14*time.Second {
+				if d := next(client.ScheduleIntervalSpec{Every: every}, start).Sub(start); d >= every/2 {
+					t.Errorf("an interval alone fires %s after a start %s into the period; want the early firing this spec avoids", d, into)
+				}
+			}
+		}
 	}
 }
 

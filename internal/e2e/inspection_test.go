@@ -208,21 +208,31 @@ func TestInspectionFirstDayEndToEnd(t *testing.T) {
 			return false, err.Error()
 		}
 		p = s.inspection(t, stepID)
-		return rep.Total.Rectified == 25 && p.Total.Rectified == 25 && p.Holding, fmt.Sprintf("report %+v, workflow %+v holding %v", rep.Total, p.Total, p.Holding)
+		return rep.Total.Rectified == 25 && p.Total.Rectified == 25 && p.Holding,
+			fmt.Sprintf("report %+v, workflow round %d %s %+v holding %v", rep.Total, p.Round, p.RoundState, p.Total, p.Holding)
 	})
 	allRectified := time.Since(opened)
+	if p.Round != 1 {
+		t.Errorf("round %d when the first was settled, want 1: the schedule fired before a day had passed", p.Round)
+	}
 	if rep.Total.Found != 25 || rep.Total.Open != 0 || rep.Total.Overdue < 1 || rep.Total.Escalated < 1 || rep.SitesReported != 55 {
 		t.Errorf("report = %+v with %d sites reported, want 25 found and rectified, none open, the late one overdue and escalated, 55 sites", rep.Total, rep.SitesReported)
 	}
 	if len(rep.BySubDistrict) != 12 || len(rep.ByUnit) < 12 || len(rep.Groups) == 0 {
 		t.Errorf("report by sub-district %d rows, by unit %d rows, %d shared problems; want 12 sub-districts, 12 offices and a department, shared problems", len(rep.BySubDistrict), len(rep.ByUnit), len(rep.Groups))
 	}
+	// The late finding is talked about for being overdue. On a loaded
+	// machine another high finding (2 hours, 12 s here, from its report)
+	// may pass its deadline before the test gets to it, and is talked about
+	// too: every overdue talk is about a finding marked overdue.
 	talks := map[string]int{}
+	lateTalk := false
 	for _, tk := range rep.Talks {
 		talks[tk.Reason]++
+		lateTalk = lateTalk || (tk.Reason == "overdue" && tk.FindingID == late)
 	}
-	if talks["repeat"] == 0 || talks["overdue"] != 1 {
-		t.Errorf("talks = %v, want repeats and one overdue", talks)
+	if talks["repeat"] == 0 || !lateTalk || talks["overdue"] > rep.Total.Overdue {
+		t.Errorf("talks = %v with %d findings overdue, want repeats, an overdue talk about finding %d and none about a finding not overdue", talks, rep.Total.Overdue, late)
 	}
 	var groupNotices int
 	if err := s.st.DB().GetContext(ctx, &groupNotices, `SELECT count(*) FROM notices WHERE incident = $1 AND kind LIKE 'inspection/inspect/1/group/%'`, incident); err != nil {
@@ -285,8 +295,15 @@ func TestInspectionFirstDayEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Describe(schedule) = %v", err)
 	}
-	if every := desc.Schedule.Spec.Intervals[0].Every; every != 24*time.Hour/inspectionScale {
-		t.Errorf("schedule interval = %s, want a day at time scale %d (%s)", every, inspectionScale, 24*time.Hour/inspectionScale)
+	day := 24 * time.Hour / inspectionScale
+	if every := desc.Schedule.Spec.Intervals[0].Every; every != day {
+		t.Errorf("schedule interval = %s, want a day at time scale %d (%s)", every, inspectionScale, day)
+	}
+	// Its first firing is a day after the first round, not whenever the
+	// clock next reaches a multiple of a day, which could open round 2
+	// before round 1 is settled.
+	if next := desc.Info.NextActionTimes; len(next) == 0 || next[0].Sub(desc.Info.CreatedAt) < day-10*time.Second || next[0].Sub(desc.Info.CreatedAt) > day {
+		t.Errorf("schedule created %s, next firings %v; want the first a day (%s) after it", desc.Info.CreatedAt, next, day)
 	}
 	if err := h.Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enums.SCHEDULE_OVERLAP_POLICY_ALLOW_ALL}); err != nil {
 		t.Fatal(err)
