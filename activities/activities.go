@@ -22,6 +22,10 @@ const (
 	ErrNotCompound = "NotACompound"
 	// ErrUnknownRunbook marks a runbook name or version that is not published.
 	ErrUnknownRunbook = "UnknownRunbook"
+	// ErrStaffBusy marks a booking the database refused because the person
+	// was booked elsewhere first; it is retryable, as picking again finds
+	// someone free.
+	ErrStaffBusy = "StaffBusy"
 )
 
 // NonRetryable lists the error types no retry can fix.
@@ -50,6 +54,9 @@ func classify(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, store.ErrStaffBusy):
+		// Someone picked was booked elsewhere first: a retry picks again.
+		return temporal.NewApplicationError(err.Error(), ErrStaffBusy, err)
 	case errors.Is(err, store.ErrNotFound):
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrUnknownArea, err)
 	case errors.Is(err, store.ErrNotCompound):

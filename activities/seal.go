@@ -168,7 +168,7 @@ func (a *Activities) OpenCheckpoint(ctx context.Context, in CheckpointInput) (Ch
 		return in.Ref.event("checkpoint/"+in.Gate.Code, "done", reason())
 	})
 	if err != nil {
-		return CheckpointResult{}, err
+		return CheckpointResult{}, classify(err)
 	}
 	return CheckpointResult{Gate: in.Gate.Code, Mode: mode, Staff: res.Staff, Shortfall: res.Shortfall}, nil
 }

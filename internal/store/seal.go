@@ -72,7 +72,9 @@ func (s *Store) SealPlan(ctx context.Context, compound string) (SealPlan, error)
 	}
 	if err := s.db.GetContext(ctx, &p.StaffAvailable, `SELECT count(*) FROM staff st JOIN areas sa ON sa.id = st.area_id
 		WHERE sa.path = ANY($1) AND st.role = ANY($2)
-		  AND NOT EXISTS (SELECT 1 FROM checkpoint_staff cs WHERE cs.staff_id = st.id AND cs.released_at IS NULL)`,
+		  AND NOT EXISTS (SELECT 1 FROM checkpoint_staff cs WHERE cs.staff_id = st.id AND cs.released_at IS NULL)
+		  AND NOT EXISTS (SELECT 1 FROM staff_assignments x WHERE x.staff_id = st.id
+		                  AND x.state IN ('notified', 'acknowledged') AND x.shift && tstzrange(now(), NULL))`,
 		pq.Array(PathPrefixes(a.Path)), pq.Array(CheckpointRoles)); err != nil {
 		return SealPlan{}, fmt.Errorf("staff for %s: %w", a.Code, err)
 	}
@@ -199,8 +201,12 @@ type CheckpointResult struct {
 // OpenCheckpoint sets up a checkpoint at a gate and assigns staff to it,
 // nearest first (the compound's own staff, then its community's, and so on
 // up the tree). Calling it again tops up the staff without adding a second
-// checkpoint. The database refuses to put one person at two posts at once,
-// whichever response asks. eventFor builds the log entry from the result.
+// checkpoint. Nobody booked for a supply shift that has not ended is
+// taken. The database refuses to put one person at two posts at once, or
+// at a checkpoint while a supply assignment books them, whichever response
+// asks; a person booked meanwhile is passed over and someone else picked,
+// and if the last pick was refused the error is ErrStaffBusy, for a retry.
+// eventFor builds the log entry from the result.
 func (s *Store) OpenCheckpoint(ctx context.Context, o CheckpointOrder, eventFor func(CheckpointResult) Event) (CheckpointResult, error) {
 	var res CheckpointResult
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
@@ -219,7 +225,9 @@ func (s *Store) OpenCheckpoint(ctx context.Context, o CheckpointOrder, eventFor 
 		res.CheckpointID = cp.ID
 		// A late retry after the seal was lifted must not post staff at a
 		// closed checkpoint.
-		for attempt := 0; attempt < 3 && !cp.Closed.Valid; attempt++ {
+		var refused error
+		for attempt := 0; attempt < 4 && !cp.Closed.Valid; attempt++ {
+			refused = nil
 			var onDuty int
 			if err := tx.GetContext(ctx, &onDuty, `SELECT count(*) FROM checkpoint_staff WHERE checkpoint_id = $1 AND released_at IS NULL`, res.CheckpointID); err != nil {
 				return err
@@ -233,26 +241,42 @@ func (s *Store) OpenCheckpoint(ctx context.Context, o CheckpointOrder, eventFor 
 			// longer hides the staff it took, yet NOT EXISTS still misses
 			// them. ON CONFLICT DO NOTHING lets the one-post index drop
 			// those; the next statement sees a fresh snapshot and tops up.
-			r, err := tx.ExecContext(ctx, `
-				INSERT INTO checkpoint_staff (checkpoint_id, staff_id)
-				SELECT $1, id FROM (
-				    SELECT st.id FROM staff st
-				    JOIN areas sa ON sa.id = st.area_id
-				    JOIN areas ca ON ca.id = $2
-				    WHERE (ca.path = sa.path OR ca.path LIKE sa.path || '/%')
-				      AND st.role = ANY($3)
-				      AND NOT EXISTS (SELECT 1 FROM checkpoint_staff cs WHERE cs.staff_id = st.id AND cs.released_at IS NULL)
-				    ORDER BY length(sa.path) DESC, st.code
-				    LIMIT $4
-				    FOR UPDATE OF st SKIP LOCKED) free
-				ON CONFLICT DO NOTHING`,
-				res.CheckpointID, o.AreaID, pq.Array(CheckpointRoles), need)
+			// The same gap can hide a supply assignment committed
+			// meanwhile: then the database refuses the statement (the
+			// one-booking trigger looks again after locking the person),
+			// book undoes it and the next attempt leaves that person out.
+			var r sql.Result
+			lost, err := book(ctx, tx, func() (err error) {
+				r, err = tx.ExecContext(ctx, `
+					INSERT INTO checkpoint_staff (checkpoint_id, staff_id)
+					SELECT $1, id FROM (
+					    SELECT st.id FROM staff st
+					    JOIN areas sa ON sa.id = st.area_id
+					    JOIN areas ca ON ca.id = $2
+					    WHERE (ca.path = sa.path OR ca.path LIKE sa.path || '/%')
+					      AND st.role = ANY($3)
+					      AND NOT EXISTS (SELECT 1 FROM checkpoint_staff cs WHERE cs.staff_id = st.id AND cs.released_at IS NULL)
+					      AND NOT EXISTS (SELECT 1 FROM staff_assignments x WHERE x.staff_id = st.id
+					                      AND x.state IN ('notified', 'acknowledged') AND x.shift && tstzrange(now(), NULL))
+					    ORDER BY length(sa.path) DESC, st.code
+					    LIMIT $4
+					    FOR UPDATE OF st SKIP LOCKED) free
+					ON CONFLICT DO NOTHING`,
+					res.CheckpointID, o.AreaID, pq.Array(CheckpointRoles), need)
+				return err
+			})
 			if err != nil {
 				return fmt.Errorf("assign staff to checkpoint %d: %w", res.CheckpointID, err)
+			}
+			if refused = lost; refused != nil {
+				continue
 			}
 			if n, _ := r.RowsAffected(); int(n) == need {
 				break
 			}
+		}
+		if refused != nil {
+			return fmt.Errorf("assign staff to checkpoint %d: %w", res.CheckpointID, refused)
 		}
 		if err := tx.SelectContext(ctx, &res.Staff, `SELECT st.code FROM checkpoint_staff cs JOIN staff st ON st.id = cs.staff_id
 			WHERE cs.checkpoint_id = $1 AND cs.released_at IS NULL ORDER BY st.code`, res.CheckpointID); err != nil {

@@ -3,7 +3,8 @@ package store
 // Staff supply: posts a supply step needs staffed, assignments to them,
 // acknowledgements, reminders, lapses and volunteer sign-ups. The database
 // refuses to book one person twice at the same time (an exclusion
-// constraint on staff and shift), whichever response asks.
+// constraint on staff and shift), whichever response asks, and refuses a
+// booking that overlaps the person's checkpoint duty (migration 0008).
 
 import (
 	"context"
@@ -19,6 +20,52 @@ import (
 
 	"github.com/musterhq/muster/internal/scenario"
 )
+
+// ErrStaffBusy is returned when the database refused to book a person who
+// another transaction, of this response or another, booked elsewhere for
+// overlapping hours first. Picking again finds someone free, so a retry
+// mends it: it is never bad input.
+var ErrStaffBusy = errors.New("staff already booked")
+
+// oneBookingCode is the SQLSTATE the one_booking_per_person triggers raise
+// when a supply assignment and checkpoint duty of one person would overlap.
+const oneBookingCode = "23M01"
+
+func isStaffBusy(err error) bool {
+	var pe *pq.Error
+	return errors.As(err, &pe) && pe.Code == oneBookingCode
+}
+
+// staffBusy marks a refused booking as ErrStaffBusy, keeping the database's
+// message, which names the person and the booking in the way.
+func staffBusy(err error) error {
+	if isStaffBusy(err) && !errors.Is(err, ErrStaffBusy) {
+		return fmt.Errorf("%w: %w", ErrStaffBusy, err)
+	}
+	return err
+}
+
+// book runs one booking statement under a savepoint. When the database
+// refuses it because someone picked was booked elsewhere meanwhile, the
+// statement is undone, the transaction stays usable and the refusal is
+// returned as lost (ErrStaffBusy) for the caller to pick again; any other
+// error is returned as err.
+func book(ctx context.Context, tx *sqlx.Tx, stmt func() error) (lost, err error) {
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT booking`); err != nil {
+		return nil, err
+	}
+	if err := stmt(); err != nil {
+		if !isStaffBusy(err) {
+			return nil, err
+		}
+		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT booking`); rerr != nil {
+			return nil, rerr
+		}
+		return staffBusy(err), nil
+	}
+	_, err = tx.ExecContext(ctx, `RELEASE SAVEPOINT booking`)
+	return nil, err
+}
 
 // Roles sent to each kind of post, nearest first among them.
 var (
@@ -219,11 +266,16 @@ type candidate struct {
 
 // assign fills open posts and returns how many assignments it made. A
 // person another transaction books meanwhile is skipped by the exclusion
-// constraint (ON CONFLICT DO NOTHING); the next attempt reads afresh.
+// constraint (ON CONFLICT DO NOTHING); one put at a checkpoint meanwhile
+// makes the database refuse the statement, which is undone. Either way the
+// next attempt reads afresh. When the last attempt was refused, the error
+// is ErrStaffBusy and a retry picks again.
 func assign(ctx context.Context, tx *sqlx.Tx, o AssignOrder) (int, error) {
 	total := 0
 	lost := map[int64]bool{}
+	var refused error
 	for attempt := 0; attempt < 4; attempt++ {
+		refused = nil
 		var posts []openPost
 		if err := tx.SelectContext(ctx, &posts, `SELECT p.id, p.post, a.path, p.roles, lower(p.shift) AS shift_from, upper(p.shift) AS shift_to, p.hours,
 			    p.needed - (SELECT count(*) FROM staff_assignments x WHERE x.post_id = p.id AND x.state IN ('notified', 'acknowledged')) AS missing
@@ -275,13 +327,22 @@ func assign(ctx context.Context, tx *sqlx.Tx, o AssignOrder) (int, error) {
 		}
 		// Rows go in staff order, so two transactions booking the same
 		// people wait for each other instead of deadlocking.
-		if err := tx.SelectContext(ctx, &got, `INSERT INTO staff_assignments (post_id, incident, step, staff_id, shift, hours, ack_by)
-			SELECT u.post, $1, $2, u.staff, p.shift, p.hours, $3
-			FROM unnest($4::bigint[], $5::bigint[]) AS u(post, staff) JOIN staff_posts p ON p.id = u.post
-			ORDER BY u.staff
-			ON CONFLICT DO NOTHING
-			RETURNING post_id, staff_id`, o.Incident, o.Step, o.AckBy, pq.Array(postIDs), pq.Array(staffIDs)); err != nil {
+		var err error
+		refused, err = book(ctx, tx, func() error {
+			return tx.SelectContext(ctx, &got, `INSERT INTO staff_assignments (post_id, incident, step, staff_id, shift, hours, ack_by)
+				SELECT u.post, $1, $2, u.staff, p.shift, p.hours, $3
+				FROM unnest($4::bigint[], $5::bigint[]) AS u(post, staff) JOIN staff_posts p ON p.id = u.post
+				ORDER BY u.staff
+				ON CONFLICT DO NOTHING
+				RETURNING post_id, staff_id`, o.Incident, o.Step, o.AckBy, pq.Array(postIDs), pq.Array(staffIDs))
+		})
+		if err != nil {
 			return 0, fmt.Errorf("assign staff for %s: %w", o.Step, err)
+		}
+		if refused != nil {
+			// The person in the way is on checkpoint duty now, committed,
+			// so the next attempt's candidates leave them out.
+			continue
 		}
 		total += len(got)
 		if len(got) == len(postIDs) {
@@ -296,6 +357,9 @@ func assign(ctx context.Context, tx *sqlx.Tx, o AssignOrder) (int, error) {
 				lost[id] = true
 			}
 		}
+	}
+	if refused != nil {
+		return 0, fmt.Errorf("assign staff for %s: %w", o.Step, refused)
 	}
 	if total == 0 {
 		return 0, nil
