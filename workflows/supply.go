@@ -17,9 +17,17 @@ import (
 	"github.com/musterhq/muster/internal/store"
 )
 
-// UpdateAcknowledge is the update a person sends to acknowledge their
-// assignment in a running staff-supply step.
-const UpdateAcknowledge = "acknowledge"
+// Acknowledgements reach a staff-supply step in two ways. The field's path
+// (the CLI and the API) records the acknowledgement in PostgreSQL first and
+// then signals SignalAcknowledged, so that hundreds of people acknowledging
+// within minutes cost the step one signal each and no activity: its counts
+// follow at once, and its reminders and reassignments, which read the
+// records, never reach someone who acknowledged. The validated update
+// UpdateAcknowledge records the acknowledgement through the step itself.
+const (
+	UpdateAcknowledge  = "acknowledge"
+	SignalAcknowledged = "acknowledged"
+)
 
 // DefaultNeed is the daily need per person, in kilograms, of each
 // commodity when a runbook does not say.
@@ -184,6 +192,18 @@ func (s *supply) run(ctx workflow.Context) (StepResult, error) {
 	}); err != nil {
 		return StepResult{}, err
 	}
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		ch := workflow.GetSignalChannel(ctx, SignalAcknowledged)
+		for {
+			var in AcknowledgeInput
+			if !ch.Receive(ctx, &in) {
+				return
+			}
+			if s.acknowledged(in.Assignment) {
+				s.render(ctx)
+			}
+		}
+	})
 	ref := s.sw.ref("muster")
 	hours := sp.shift.Hours()
 	if err := s.sw.r.run(ctx, "plan-staff", "Derive staff posts from the response", a.PlanStaff, activities.PlanStaffInput{
@@ -423,13 +443,21 @@ func (s *supply) onAcknowledge(ctx workflow.Context, in AcknowledgeInput) (store
 	if err != nil {
 		return as, err
 	}
-	if _, ok := s.pending[in.Assignment]; ok {
-		delete(s.pending, in.Assignment)
-		s.p.Staff.Acknowledged++
-		s.p.Staff.Pending = len(s.pending)
-	}
+	s.acknowledged(in.Assignment)
 	s.render(ctx)
 	return as, nil
+}
+
+// acknowledged counts an assignment acknowledged, once; it reports whether
+// the counts changed.
+func (s *supply) acknowledged(id int64) bool {
+	if _, ok := s.pending[id]; !ok {
+		return false
+	}
+	delete(s.pending, id)
+	s.p.Staff.Acknowledged++
+	s.p.Staff.Pending = len(s.pending)
+	return true
 }
 
 // clock turns workflow time into scenario time.

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -228,6 +229,32 @@ func TestStaffSupplyReassignsUnacknowledged(t *testing.T) {
 	}
 	if len(st.Calls("ReleaseStaff")) != 1 {
 		t.Errorf("ReleaseStaff calls = %d, want 1", len(st.Calls("ReleaseStaff")))
+	}
+}
+
+// TestStaffSupplyCountsSignalledAcknowledgements: acknowledgements the
+// field recorded arrive as signals; each counts once, whoever repeats it,
+// and an unknown assignment changes nothing.
+func TestStaffSupplyCountsSignalledAcknowledgements(t *testing.T) {
+	st, _ := newSupplyTest(t, 0)
+	for _, sig := range []struct {
+		at time.Duration
+		id int64
+	}{{10 * time.Minute, 1}, {11 * time.Minute, 1}, {12 * time.Minute, 99}, {20 * time.Minute, 2}} {
+		st.At(sig.at, func() {
+			st.env.SignalWorkflow(SignalAcknowledged, AcknowledgeInput{Assignment: sig.id, Staff: "teacher-0" + strconv.FormatInt(sig.id, 10)})
+		})
+	}
+	after := st.supplyProgressAt(25 * time.Minute)
+	st.env.ExecuteWorkflow(StaffSupplyStepName, supplyInput())
+	if _, err := st.supplyResult(); err != nil {
+		t.Fatalf("StaffSupplyStep() error = %v", err)
+	}
+	if after.Staff.Acknowledged != 2 || after.Staff.Pending != 2 {
+		t.Errorf("progress at 0:25 = %+v, want 2 acknowledged (a repeat and an unknown one change nothing), 2 waiting", after.Staff)
+	}
+	if n := len(st.Calls("AcknowledgeAssignment")); n != 0 {
+		t.Errorf("AcknowledgeAssignment calls = %d, want 0: the field recorded them", n)
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/musterhq/muster/internal/store"
@@ -38,11 +37,10 @@ type DeliveryRequest struct {
 	By     string  `json:"by,omitempty"`
 }
 
-// Acknowledge records that a person acknowledged their assignment. While
-// the staff-supply step that made it runs, the acknowledgement goes to it
-// as a validated update (so it hears at once); once the step has ended it
-// is recorded in the database directly. Someone else's, an unknown or a
-// lapsed assignment is refused.
+// Acknowledge records that a person acknowledged their assignment, in the
+// database, and tells the staff-supply step that made it by a signal, so
+// its counts follow at once (see workflows.SignalAcknowledged). Someone
+// else's, an unknown, a lapsed or an ended assignment is refused.
 func Acknowledge(ctx context.Context, st *store.Store, tc client.Client, id int64, staff string) (store.Assignment, error) {
 	staff = strings.TrimSpace(staff)
 	if staff == "" {
@@ -58,24 +56,17 @@ func Acknowledge(ctx context.Context, st *store.Store, tc client.Client, id int6
 	if as.State == "acknowledged" {
 		return as, nil
 	}
-	var out store.Assignment
-	err = Update(ctx, tc, as.Step, workflows.UpdateAcknowledge, workflows.AcknowledgeInput{Assignment: id, Staff: staff}, &out)
-	var nf *serviceerror.NotFound
-	switch {
-	case err == nil:
-		return out, nil
-	case errors.As(err, &nf) || strings.Contains(err.Error(), "workflow execution already completed"):
-		return st.Acknowledge(ctx, id, staff, time.Now())
+	// The record comes first: it is what the step's reminders and
+	// reassignments read, and it stands whether or not the step still runs.
+	out, err := st.Acknowledge(ctx, id, staff, time.Now())
+	if err != nil {
+		return out, err
 	}
-	var refused *RefusedError
-	if errors.As(err, &refused) {
-		msg := refused.Msg
-		for _, e := range []error{store.ErrConflict, store.ErrInvalid, store.ErrNotFound} {
-			msg = strings.TrimSuffix(msg, ": "+e.Error())
-		}
-		return as, fmt.Errorf("%s: %w", msg, store.ErrConflict)
-	}
-	return as, err
+	// The running step's counts follow at once. When the step has ended, or
+	// Temporal cannot be reached, the record stands and the step's next
+	// check counts it.
+	_ = tc.SignalWorkflow(ctx, as.Step, "", workflows.SignalAcknowledged, workflows.AcknowledgeInput{Assignment: id, Staff: staff})
+	return out, nil
 }
 
 // storeError turns a store error into the API's answer: bad input is a 400

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -184,8 +185,8 @@ func TestSupplyEndToEnd(t *testing.T) {
 		incident, fmt.Sprintf("remind|%d", skip.ID)); err != nil || reminded != 1 {
 		t.Errorf("reminders of the silent assignment %d = %d, %v; want 1", skip.ID, reminded, err)
 	}
-	if _, err := api.Acknowledge(ctx, s.st, s.c, skip.ID, skip.Staff); err == nil || !strings.Contains(err.Error(), "not waiting") {
-		t.Errorf("Acknowledge(lapsed) = %v, want a refusal", err)
+	if _, err := api.Acknowledge(ctx, s.st, s.c, skip.ID, skip.Staff); err == nil || !strings.Contains(err.Error(), "lapsed") || !errors.Is(err, store.ErrConflict) {
+		t.Errorf("Acknowledge(lapsed) = %v, want a refusal saying it lapsed", err)
 	}
 
 	// Restock: orders for the short commodities; the vegetables arrive.
