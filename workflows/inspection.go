@@ -902,7 +902,7 @@ var inspectionKind = runbook.Kind{
 	Name: KindInspection,
 	Doc:  "Inspect the area's sub-districts and the sites the runbook names (InspectionFollowUpStep) and follow every finding to its rectification: each finding is its own workflow (assigned → rectification deadline by severity → reminders → rectified → re-inspected by the assigned inspector → closed, or reopened); overdue and repeated findings call in the person responsible for a talk; failed compliance checks open findings too. Without `every` the step is done when the round has closed and every finding is closed; with it a Temporal Schedule starts a round each period and the step holds until the response is lifted.",
 	Params: map[string]runbook.Param{
-		"site_kinds":     {Type: runbook.TypeString, Default: "key-site", Doc: "kinds of site inspected besides the sub-districts, comma-separated (key-site, sampling-point, market, …)"},
+		"site_kinds":     {Type: runbook.TypeString, Default: "key-site", Doc: "kinds of site inspected besides the sub-districts, comma-separated (key-site, sampling-point, market, …; checkpoint: the checkpoints open in the area, as compound/gate)"},
 		"departments":    {Type: runbook.TypeString, Default: "", Doc: "departments findings may be laid at besides the sub-district offices: code=Name, separated by ';'"},
 		"inspectors":     {Type: runbook.TypeInt, Default: 12, Doc: "inspectors of the discipline office; each sub-district's sites go to one, in turn"},
 		"round_deadline": {Type: runbook.TypeDuration, Default: "12h", Doc: "how long a round stays open for site reports"},

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -29,6 +30,10 @@ var Severities = []string{"low", "medium", "high"}
 // CategoryCompliance is the category of findings opened by failed
 // checkpoint compliance checks.
 const CategoryCompliance = "checkpoint-compliance"
+
+// SiteKindCheckpoint in a round's site kinds adds the checkpoints open in
+// its area to the sites inspected.
+const SiteKindCheckpoint = "checkpoint"
 
 // Unit is a unit a finding is laid at: a sub-district's office or a
 // department, with the post of the person responsible.
@@ -111,6 +116,20 @@ func (s *Store) OpenInspectionRound(ctx context.Context, o RoundOrder, e Event) 
 			WHERE (a.path = $1 OR a.path LIKE $1 || '/%') AND s.kind = ANY($2) ORDER BY a.path, s.code`,
 			area.Path, pq.Array(o.SiteKinds)); err != nil {
 			return fmt.Errorf("sites of %s: %w", area.Code, err)
+		}
+		// Checkpoints are inspected where the runbook names them: every
+		// checkpoint open in the area, whichever response set it up, as
+		// compound/gate (the site a failed compliance check names).
+		if slices.Contains(o.SiteKinds, SiteKindCheckpoint) {
+			var cps []siteRow
+			if err := tx.SelectContext(ctx, &cps, `SELECT DISTINCT a.code || '/' || g.code AS code, a.name || ', ' || g.name AS name,
+				    'checkpoint' AS kind, a.path
+				FROM checkpoints c JOIN gates g ON g.id = c.gate_id JOIN areas a ON a.id = c.area_id
+				WHERE c.closed_at IS NULL AND (a.path = $1 OR a.path LIKE $1 || '/%')
+				ORDER BY a.path, code`, area.Path); err != nil {
+				return fmt.Errorf("checkpoints of %s: %w", area.Code, err)
+			}
+			sites = append(sites, cps...)
 		}
 		var units []Unit
 		var rows []InspectionSite

@@ -247,3 +247,39 @@ func TestComplianceOpensFinding(t *testing.T) {
 		t.Errorf("AssignFinding(round 2's finding) = %+v, %v; want a repeat", a, err)
 	}
 }
+
+// TestInspectionRoundTakesCheckpoints: a round whose site kinds name
+// checkpoints inspects every checkpoint open in its area, as compound/gate
+// under its sub-district; a closed one is not inspected.
+func TestInspectionRoundTakesCheckpoints(t *testing.T) {
+	ctx := context.Background()
+	s := loaded(t, reference(t))
+	p, err := s.SealPlan(ctx, "longbao-jiayuan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range p.Gates {
+		if _, err := s.OpenCheckpoint(ctx, store.CheckpointOrder{Incident: "inc-seal", GateID: g.ID, AreaID: p.Compound.ID, Mode: "entry", RequiredStaff: 0},
+			func(store.CheckpointResult) store.Event { return event("inc-seal", "wf", "checkpoint/"+g.Code, "") }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	order := store.RoundOrder{Incident: "inc-cp", Step: "inspect", WorkflowID: "response/inc-cp/inspect", Round: 1, Area: "beiying",
+		SiteKinds: []string{store.SiteKindCheckpoint}, Inspectors: []string{"inspector-01"}}
+	plan, err := s.OpenInspectionRound(ctx, order, event("inc-cp", order.WorkflowID, "round", "1"))
+	if err != nil {
+		t.Fatalf("OpenInspectionRound() error = %v", err)
+	}
+	var got []string
+	for _, st := range plan.Sites {
+		if st.Kind == store.SiteKindCheckpoint {
+			if st.SubDistrict != "beiying" || st.Unit != "beiying-office" || st.Inspector != "inspector-01" {
+				t.Errorf("checkpoint site = %+v, want beiying's, its office's, inspector-01's", st)
+			}
+			got = append(got, st.Site)
+		}
+	}
+	if len(got) != len(p.Gates) || len(got) == 0 || got[0] != "longbao-jiayuan/"+p.Gates[0].Code {
+		t.Errorf("checkpoint sites = %v, want one per gate of longbao-jiayuan (%d), as compound/gate", got, len(p.Gates))
+	}
+}
