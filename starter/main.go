@@ -58,8 +58,12 @@ func (a *app) rootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "starter",
 		Short: "Muster's command-center CLI: trigger, watch and steer emergency responses",
-		Long: `starter is Muster's command-center CLI. It loads the area tree of a district,
-seals compounds, shows progress and lifts seals. Supervisors watch the same
+		Long: `starter is Muster's command-center CLI. It loads a district's scenario,
+triggers responses with runbooks (seal compounds, test every resident, send
+staff and supplies, follow inspection findings), shows their progress, and
+steers them: retry, skip or abort a step, decide, escalate, add an area,
+lift. Field teams upload samples, acknowledge assignments, confirm
+deliveries and report inspections with it too. Supervisors watch the same
 executions in the Temporal Web UI.
 
 Configuration comes from the environment: DATABASE_URL for PostgreSQL and the

@@ -127,7 +127,7 @@ func (a *app) awaitLifted(ctx context.Context, c client.Client, execs []executio
 func (a *app) stepCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "step",
-		Short: "Act on a step of a running seal",
+		Short: "Act on a step of a running response or seal: retry, skip, abort, pause, resume, decide",
 	}
 	var by string
 	retry := &cobra.Command{
