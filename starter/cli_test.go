@@ -11,9 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/musterhq/muster/internal/devenv"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/service"
+	"github.com/musterhq/muster/internal/temporaltest"
 	"github.com/musterhq/muster/workflows"
 )
 
@@ -112,30 +112,18 @@ areas:
 }
 
 func TestCommandCenter(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs the temporal CLI")
-	}
 	ctx := context.Background()
-	srv, err := devenv.StartTemporal(ctx, devenv.TemporalOptions{SearchAttributes: workflows.SearchAttributes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
+	srv := temporaltest.Server(t)
 	dbURL := pgtest.URL(t)
-	taskQueue := pgtest.Name("cli")
-	t.Setenv("DATABASE_URL", dbURL)
-	t.Setenv("TEMPORAL_ADDRESS", srv.FrontendHostPort())
-	t.Setenv("MUSTER_TASK_QUEUE", taskQueue)
 	st, err := service.OpenStore(ctx, dbURL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	w := service.NewWorker(srv.Client(), taskQueue, st)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	taskQueue, _ := temporaltest.Worker(t, srv.Client(), st, "cli")
+	t.Setenv("DATABASE_URL", dbURL)
+	t.Setenv("TEMPORAL_ADDRESS", srv.FrontendHostPort())
+	t.Setenv("MUSTER_TASK_QUEUE", taskQueue)
 
 	incident := pgtest.Name("cli")
 	want := func(args []string, wantErr bool, contains ...string) string {

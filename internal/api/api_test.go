@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -21,11 +19,11 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/musterhq/muster/internal/devenv"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/scenario"
 	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/temporaltest"
 	"github.com/musterhq/muster/workflows"
 )
 
@@ -653,34 +651,9 @@ steps:
 // built-in runbooks, a worker and the API over them.
 func engine(t *testing.T) *apiClient {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs the temporal CLI (run `make test`)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	bin, err := devenv.TemporalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "temporal.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := devenv.StartTemporal(ctx, devenv.TemporalOptions{Bin: bin, SearchAttributes: workflows.SearchAttributes, Output: logFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		srv.Stop()
-		logFile.Close()
-	})
+	srv := temporaltest.Server(t)
 	st := referenceStore(t)
-	taskQueue := pgtest.Name("api")
-	w := service.NewWorker(srv.Client(), taskQueue, st)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
+	taskQueue, _ := temporaltest.Worker(t, srv.Client(), st, "api")
 	return newAPI(t, st, srv.Client(), taskQueue)
 }
 

@@ -5,10 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,15 +13,14 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
-	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/musterhq/muster/internal/devenv"
 	"github.com/musterhq/muster/internal/metrics"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/scenario"
 	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/temporaltest"
 	"github.com/musterhq/muster/workflows"
 )
 
@@ -42,28 +38,10 @@ type stack struct {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("end-to-end test: needs the temporal CLI (run `make test`)")
-	}
+	srv := temporaltest.Server(t)
+	s := &stack{srv: srv, c: srv.Client(), st: pgtest.New(t)}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	bin, err := devenv.TemporalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "temporal.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := devenv.StartTemporal(ctx, devenv.TemporalOptions{Bin: bin, SearchAttributes: workflows.SearchAttributes, Output: logFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		srv.Stop()
-		logFile.Close()
-	})
-	s := &stack{srv: srv, c: srv.Client(), st: pgtest.New(t), taskQueue: pgtest.Name("e2e")}
 	// The dev server registered the attributes; registering again is a no-op.
 	if err := service.RegisterSearchAttributes(ctx, s.c, "default"); err != nil {
 		t.Fatalf("RegisterSearchAttributes() = %v", err)
@@ -75,19 +53,7 @@ func newStack(t *testing.T) *stack {
 	if _, err := s.st.LoadScenario(ctx, ref.Rows()); err != nil {
 		t.Fatal(err)
 	}
-	// The worker reports to its own metrics registry, as muster-worker does.
-	if s.metrics, err = metrics.New(); err != nil {
-		t.Fatal(err)
-	}
-	wc, err := client.NewClientFromExisting(s.c, client.Options{MetricsHandler: s.metrics.Handler, Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := service.NewWorker(wc, s.taskQueue, s.st)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
+	s.taskQueue, s.metrics = temporaltest.Worker(t, s.c, s.st, "e2e")
 	return s
 }
 
