@@ -309,9 +309,10 @@ func Response(ctx workflow.Context, in ResponseInput) (ResponseProgress, error) 
 		}
 		if r.lift == nil && !(r.treeDone && r.late == 0 && r.heldCount() == 0) {
 			// Continue as new at a quiet moment: no activity, child start or
-			// signal of the response in flight, no update being handled.
-			// Steps carry on and report to the new run.
-			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && r.inflight == 0 }); err != nil {
+			// signal of the response in flight, no update being handled, and
+			// no step report received but not yet applied. Steps carry on
+			// and report to the new run.
+			if err := r.quiesce(ctx); err != nil {
 				return r.p, err
 			}
 			next := r.in
@@ -871,6 +872,45 @@ func (r *response) startChild(ctx workflow.Context, n *Node, b binding, in StepI
 		r.apply(ctx, rep)
 	})
 	return nil
+}
+
+// quiesce waits for a quiet moment to continue as new. A step report
+// delivered with the workflow task that decides to continue as new would
+// be lost with the run (the new run never sees it, and the step, reporting
+// its end once, would stay running in the tree for ever): the report may
+// already be handed to the receiving goroutine, which has not run yet, or
+// still wait in the channel. So the receiver is given a turn, what is left
+// in the channel is applied, and the wait starts again for what applying
+// the reports started, until a turn brings nothing new.
+func (r *response) quiesce(ctx workflow.Context) error {
+	drain := workflow.GetVersion(ctx, "response-drain-reports", workflow.DefaultVersion, 1) >= 1
+	reports := workflow.GetSignalChannel(ctx, SignalStepReport)
+	quiet := func() bool { return workflow.AllHandlersFinished(ctx) && r.inflight == 0 }
+	for {
+		if err := workflow.Await(ctx, quiet); err != nil {
+			return err
+		}
+		if !drain {
+			return nil
+		}
+		turned := false
+		workflow.Go(ctx, func(workflow.Context) { turned = true })
+		if err := workflow.Await(ctx, func() bool { return turned }); err != nil {
+			return err
+		}
+		applied := false
+		for {
+			var rep StepReport
+			if !reports.ReceiveAsync(&rep) {
+				break
+			}
+			r.apply(ctx, rep)
+			applied = true
+		}
+		if !applied && quiet() {
+			return nil
+		}
+	}
 }
 
 // receiveReports applies step reports as they arrive.

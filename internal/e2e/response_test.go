@@ -138,11 +138,12 @@ func TestCommunityOutbreakLevel1EndToEnd(t *testing.T) {
 	}
 
 	eventually(t, 90*time.Second, "awaiting the lift decision", func() (bool, string) {
-		n := s.responseProgress(t, id).Find("approve-lift")
+		p := s.responseProgress(t, id)
+		n := p.Find("approve-lift")
 		if n == nil {
 			return false, "not reached"
 		}
-		return n.State == workflows.StateAwaitingDecision, n.State
+		return n.State == workflows.StateAwaitingDecision, n.State + "; unfinished: " + s.unfinished(p.Root)
 	})
 	p = s.responseProgress(t, id)
 	if n := p.Find(schools); n.State != workflows.StateDone {
@@ -372,11 +373,12 @@ func TestResponseContinuesAsNew(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 90*time.Second, "awaiting the lift decision", func() (bool, string) {
-		n := s.responseProgress(t, id).Find("approve-lift")
+		p := s.responseProgress(t, id)
+		n := p.Find("approve-lift")
 		if n == nil {
 			return false, "not reached"
 		}
-		return n.State == workflows.StateAwaitingDecision, n.State
+		return n.State == workflows.StateAwaitingDecision, n.State + "; unfinished: " + s.unfinished(p.Root)
 	})
 	if err := sendUpdate(ctx, s.c, id, workflows.UpdateDecide, workflows.Decision{Step: "approve-lift", Decision: "approve"}); err != nil {
 		t.Fatal(err)
@@ -409,4 +411,41 @@ func TestResponseContinuesAsNew(t *testing.T) {
 		t.Errorf("%d gates with more than one checkpoint, want none", dupes)
 	}
 	t.Logf("%d runs", runs)
+}
+
+// unfinished lists the steps of a progress tree that are not done, with
+// their state and detail, and for a step's workflow what Temporal says of
+// it (status, pending activities and their last failure), to say where a
+// response stands.
+func (s *stack) unfinished(n *workflows.Node) string {
+	if n == nil {
+		return ""
+	}
+	var b strings.Builder
+	var walk func(n *workflows.Node)
+	walk = func(n *workflows.Node) {
+		if n.State != workflows.StateDone && n.State != workflows.StatePending && n.Path != "" {
+			fmt.Fprintf(&b, "%s=%s (%s)", n.Path, n.State, n.Detail)
+			if n.WorkflowID != "" {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				d, err := s.c.DescribeWorkflowExecution(ctx, n.WorkflowID, "")
+				cancel()
+				if err != nil {
+					fmt.Fprintf(&b, " [describe: %v]", err)
+				} else {
+					fmt.Fprintf(&b, " [%s", d.GetWorkflowExecutionInfo().GetStatus())
+					for _, pa := range d.GetPendingActivities() {
+						fmt.Fprintf(&b, "; activity %s attempt %d: %s", pa.GetActivityType().GetName(), pa.GetAttempt(), pa.GetLastFailure().GetMessage())
+					}
+					b.WriteString("]")
+				}
+			}
+			b.WriteString(" ")
+		}
+		for _, c := range n.Children {
+			walk(c)
+		}
+	}
+	walk(n)
+	return b.String()
 }
