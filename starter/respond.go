@@ -131,14 +131,23 @@ func responseID(ctx context.Context, c client.Client, arg string) (string, bool)
 }
 
 func queryResponse(ctx context.Context, c client.Client, id string) (workflows.ResponseProgress, error) {
-	var p workflows.ResponseProgress
+	return queryProgress[workflows.ResponseProgress](ctx, c, id, "is a worker running? `make demo` starts one, or run muster-worker")
+}
+
+// queryProgress asks a workflow for its progress; hint says what to check
+// when it does not answer.
+func queryProgress[T any](ctx context.Context, c client.Client, id, hint string) (T, error) {
+	var p T
 	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	v, err := c.QueryWorkflow(qctx, id, "", workflows.QueryProgress)
 	if err != nil {
-		return p, fmt.Errorf("progress of %s: %v (is a worker running? `make demo` starts one, or run muster-worker)", id, err)
+		return p, fmt.Errorf("progress of %s: %v (%s)", id, err, hint)
 	}
-	return p, v.Get(&p)
+	if err := v.Get(&p); err != nil {
+		return p, fmt.Errorf("progress of %s: %w", id, err)
+	}
+	return p, nil
 }
 
 // renderResponse writes the response's tree with a bar per step.

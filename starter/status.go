@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
@@ -80,15 +79,11 @@ xd-0403 (one line per seal; --detail for the steps of each).`,
 func queryAll(ctx context.Context, c client.Client, execs []execution) ([]workflows.SealProgress, error) {
 	out := make([]workflows.SealProgress, len(execs))
 	for i, e := range execs {
-		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		v, err := c.QueryWorkflow(qctx, e.ID, "", workflows.QueryProgress)
-		cancel()
+		p, err := queryProgress[workflows.SealProgress](ctx, c, e.ID, "is a worker running? `make demo` starts one, or run muster-worker")
 		if err != nil {
-			return nil, fmt.Errorf("progress of %s: %v (is a worker running? `make demo` starts one, or run muster-worker)", e.ID, err)
+			return nil, err
 		}
-		if err := v.Get(&out[i]); err != nil {
-			return nil, fmt.Errorf("progress of %s: %w", e.ID, err)
-		}
+		out[i] = p
 	}
 	return out, nil
 }

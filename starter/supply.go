@@ -4,7 +4,6 @@ package main
 // supply (docs/supply.md).
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"strconv"
@@ -47,14 +46,8 @@ func (a *app) supplyStatusCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			qctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
-			defer cancel()
-			v, err := c.QueryWorkflow(qctx, args[0], "", workflows.QueryProgress)
+			p, err := queryProgress[workflows.SupplyProgress](cmd.Context(), c, args[0], "is it a staff-supply step? find it with `starter status INCIDENT`")
 			if err != nil {
-				return fmt.Errorf("progress of %s: %v (is it a staff-supply step? find it with `starter status INCIDENT`)", args[0], err)
-			}
-			var p workflows.SupplyProgress
-			if err := v.Get(&p); err != nil {
 				return err
 			}
 			if a.output == "json" {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -28,14 +27,8 @@ func (a *app) testingCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			qctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
-			defer cancel()
-			v, err := c.QueryWorkflow(qctx, args[0], "", workflows.QueryProgress)
+			p, err := queryProgress[workflows.TestingProgress](cmd.Context(), c, args[0], "is it a testing round? find it with `starter status INCIDENT`")
 			if err != nil {
-				return fmt.Errorf("progress of %s: %v (is it a testing round? find it with `starter status INCIDENT`)", args[0], err)
-			}
-			var p workflows.TestingProgress
-			if err := v.Get(&p); err != nil {
 				return err
 			}
 			if a.output == "json" {
