@@ -21,6 +21,7 @@ import (
 	"strings"
 
 	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/proto"
@@ -206,4 +207,12 @@ func DataConverter(c *Codec) converter.DataConverter {
 // (a refusal quoting a reason, say) is encrypted too.
 func FailureConverter(dc converter.DataConverter) converter.FailureConverter {
 	return temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{DataConverter: dc, EncodeCommonAttributes: true})
+}
+
+// Apply makes the client options encrypt with c: its data converter for
+// payloads and a failure converter for failure messages. Workers made from
+// a client with these options use them too.
+func Apply(opts *client.Options, c *Codec) {
+	opts.DataConverter = DataConverter(c)
+	opts.FailureConverter = FailureConverter(opts.DataConverter)
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -223,4 +224,26 @@ func sha256Sum(s string) [sha256.Size]byte { return sha256.Sum256([]byte(s)) }
 // its length shows in the timing.
 func equalDigest(a, b [sha256.Size]byte) bool {
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+}
+
+// OriginsFromEnv reads EnvOrigins: origins separated by commas, or
+// DefaultOrigin when it is unset.
+func OriginsFromEnv(lookup func(string) (string, bool)) ([]string, error) {
+	v, _ := lookup(EnvOrigins)
+	if strings.TrimSpace(v) == "" {
+		return []string{DefaultOrigin}, nil
+	}
+	var out []string
+	for _, o := range strings.Split(v, ",") {
+		o = strings.TrimRight(strings.TrimSpace(o), "/")
+		if o == "" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" || u.RawQuery != "") {
+			return nil, fmt.Errorf("%s: %q is not an origin (want scheme://host[:port], e.g. %s)", EnvOrigins, o, DefaultOrigin)
+		}
+		out = append(out, o)
+	}
+	return out, nil
 }
