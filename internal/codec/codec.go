@@ -102,11 +102,11 @@ func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 	for i, p := range payloads {
 		plain, err := proto.Marshal(p)
 		if err != nil {
-			return payloads, fmt.Errorf("encrypt payload: %w", err)
+			return payloads, converter.NewWorkflowTaskFailureError(fmt.Errorf("encrypt payload: %w", err))
 		}
 		nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
 		if _, err := rand.Read(nonce); err != nil {
-			return payloads, fmt.Errorf("encrypt payload: %w", err)
+			return payloads, converter.NewWorkflowTaskFailureError(fmt.Errorf("encrypt payload: %w", err))
 		}
 		out[i] = &commonpb.Payload{
 			Metadata: map[string][]byte{
@@ -131,7 +131,11 @@ func (c *Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 		}
 		d, err := c.decodeOne(p)
 		if err != nil {
-			return payloads, err
+			// A key missing from this process is a configuration error,
+			// not the workflow's: failing the workflow task (retried until
+			// the key is back) keeps the workflow running, where failing
+			// the workflow would end a seal for a missing file.
+			return payloads, converter.NewWorkflowTaskFailureError(err)
 		}
 		out[i] = d
 	}

@@ -208,6 +208,12 @@ func TestCodec(t *testing.T) {
 		if !errors.As(err, &uk) || uk.ID != "k1" || !errors.Is(err, ErrUnknownKey) {
 			t.Errorf("Decode() = %v, want an *UnknownKeyError for k1", err)
 		}
+		// In a worker, the workflow task fails (and is retried) instead of
+		// the workflow.
+		var taskFailure *converter.WorkflowTaskFailureError
+		if !errors.As(err, &taskFailure) {
+			t.Errorf("Decode() = %T, want a *converter.WorkflowTaskFailureError", err)
+		}
 	})
 }
 
