@@ -195,6 +195,13 @@ func TestPayloadCodecEndToEnd(t *testing.T) {
 		t.Fatalf("seal result after the rotation = %+v, %v; want lifted by %s", res, err, actor)
 	}
 
+	// A refusal's message is encrypted in transit too, and reads in clear
+	// for a client with the keys.
+	err = sendUpdate(lctx, c2, id, workflows.UpdateLift, workflows.LiftInput{Reason: "again", By: actor})
+	if err == nil || strings.Contains(err.Error(), "Encoded failure") {
+		t.Errorf("second lift = %v, want a refusal in words", err)
+	}
+
 	events := rawHistory(t, plain, id)
 	t.Run("no free text in clear", func(t *testing.T) {
 		keyIDs := map[string]int{}
