@@ -14,6 +14,7 @@ import (
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
@@ -393,4 +394,24 @@ func TestHandler(t *testing.T) {
 			t.Errorf("encoded key ID = %q (body %s), want k2 and no clear text", got, rec.Body)
 		}
 	})
+}
+
+func TestFailureConverter(t *testing.T) {
+	c := mustCodec(t, key(t, "k1"))
+	fc := FailureConverter(DataConverter(c))
+	f := fc.ErrorToFailure(temporal.NewApplicationError(secretText, "Refused"))
+	raw, err := proto.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte("gate 3")) {
+		t.Errorf("failure %v holds the message in clear", f)
+	}
+	if got := string(f.GetEncodedAttributes().GetMetadata()[MetadataKeyID]); got != "k1" {
+		t.Errorf("encoded attributes key ID = %q, want k1", got)
+	}
+	var app *temporal.ApplicationError
+	if err := fc.FailureToError(f); !errors.As(err, &app) || app.Message() != secretText {
+		t.Errorf("FailureToError() = %v, want the message back", err)
+	}
 }
