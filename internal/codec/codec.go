@@ -214,9 +214,13 @@ func FailureConverter(dc converter.DataConverter) converter.FailureConverter {
 }
 
 // Apply makes the client options encrypt with c: its data converter for
-// payloads and a failure converter for failure messages. Workers made from
-// a client with these options use them too.
+// payloads and, when c has a key, a failure converter for failure
+// messages. Workers made from a client with these options use them too.
 func Apply(opts *client.Options, c *Codec) {
 	opts.DataConverter = DataConverter(c)
-	opts.FailureConverter = FailureConverter(opts.DataConverter)
+	if c.Encrypting() {
+		// Without a key the messages would only be hidden from the Web UI,
+		// not protected.
+		opts.FailureConverter = FailureConverter(opts.DataConverter)
+	}
 }

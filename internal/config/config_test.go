@@ -72,7 +72,7 @@ func TestCodecSettings(t *testing.T) {
 				t.Errorf("CodecOrigins = %v, want %s", c.CodecOrigins, tt.wantOrigins)
 			}
 			// Every client made from the settings goes through the codec.
-			if _, ok := c.Temporal.DataConverter.(*converter.CodecDataConverter); !ok || c.Temporal.FailureConverter == nil {
+			if _, ok := c.Temporal.DataConverter.(*converter.CodecDataConverter); !ok || (c.Temporal.FailureConverter != nil) != (tt.wantCurrent != "") {
 				t.Errorf("Temporal options: data converter %T, failure converter %T; want the codec's", c.Temporal.DataConverter, c.Temporal.FailureConverter)
 			}
 		})
