@@ -46,14 +46,14 @@ type OpenResponseResult struct {
 // records the response.
 func (a *Activities) OpenResponse(ctx context.Context, in OpenResponseInput) (OpenResponseResult, error) {
 	if err := in.Ref.validate(); err != nil {
-		return OpenResponseResult{}, err
+		return OpenResponseResult{}, classify(err)
 	}
 	rb, err := a.Store.Runbook(ctx, in.Runbook, in.Version)
 	if errors.Is(err, store.ErrNotFound) {
 		return OpenResponseResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrUnknownRunbook, err)
 	}
 	if err != nil {
-		return OpenResponseResult{}, err
+		return OpenResponseResult{}, classify(err)
 	}
 	area, err := a.Store.AreaByCode(ctx, in.Area)
 	if err != nil {
@@ -65,7 +65,7 @@ func (a *Activities) OpenResponse(ctx context.Context, in OpenResponseInput) (Op
 	}
 	e := in.Ref.event("response", "opened", fmt.Sprintf("runbook %s version %d over %s, %s", rb.Name, rb.Version, area.Path, level))
 	if err := a.Store.OpenRunbookResponse(ctx, store.Response{Incident: in.Ref.Incident, Runbook: rb.Name, Level: in.Level, AreaPath: area.Path}, rb.Version, e); err != nil {
-		return OpenResponseResult{}, err
+		return OpenResponseResult{}, classify(err)
 	}
 	return OpenResponseResult{Runbook: rb.Name, Version: rb.Version, Title: rb.Title, Source: rb.Source, Area: areaOf(area)}, nil
 }
@@ -116,9 +116,9 @@ type ResponseStateInput struct {
 // SetResponseState records the response's state and level, with an event.
 func (a *Activities) SetResponseState(ctx context.Context, in ResponseStateInput) error {
 	if err := in.Ref.validate(); err != nil {
-		return err
+		return classify(err)
 	}
 	e := in.Ref.event("response", in.State, in.Reason)
 	e.Seq = fmt.Sprintf("%s-%d-%s", in.State, in.Level, in.Reason)
-	return a.Store.SetResponseState(ctx, in.Ref.Incident, in.State, in.Level, e)
+	return classify(a.Store.SetResponseState(ctx, in.Ref.Incident, in.State, in.Level, e))
 }
