@@ -963,6 +963,9 @@ func (r *response) apply(ctx workflow.Context, rep StepReport) {
 		if rep.Detail != "" {
 			n.Detail = rep.Detail
 		}
+		if state == StateRetrying {
+			n.Inner, n.LastError = rep.Inner, rep.LastError
+		}
 		r.changed(ctx)
 		if state == StateAwaitingDecision {
 			r.event(ctx, n.Path, state, rep.Detail, "")
@@ -1480,7 +1483,7 @@ func (r *response) focus() (string, string) {
 		return "response", StateDone
 	}
 	leaves := r.p.Leaves()
-	for _, want := range []string{StateStalled, StateAwaitingDecision, StateOverdue, StateRunning} {
+	for _, want := range []string{StateStalled, StateRetrying, StateAwaitingDecision, StateOverdue, StateRunning} {
 		for _, n := range leaves {
 			if n.State == want {
 				return n.Path, want
@@ -1505,7 +1508,7 @@ func (r *response) render() string {
 		counts[n.State]++
 	}
 	var parts []string
-	for _, s := range []string{StateDone, StateRunning, StateStalled, StateAwaitingDecision, StateOverdue, StatePending, StateSkipped, StateAborted, StateFailed} {
+	for _, s := range []string{StateDone, StateRunning, StateRetrying, StateStalled, StateAwaitingDecision, StateOverdue, StatePending, StateSkipped, StateAborted, StateFailed} {
 		if counts[s] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 		}
