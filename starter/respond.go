@@ -252,7 +252,7 @@ func (a *app) watchCommand() *cobra.Command {
 				}
 				fmt.Fprintf(a.out, "\n%s\n", time.Now().Format("15:04:05"))
 				renderResponse(a.out, p)
-				if p.State == workflows.ResponseClosed {
+				if p.State == workflows.ResponseClosed || p.State == workflows.ResponseFailed && !p.FinishedAt.IsZero() {
 					return nil
 				}
 				select {

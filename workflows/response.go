@@ -36,6 +36,9 @@ const (
 	ResponseHolding = "holding"
 	ResponseLifting = "lifting"
 	ResponseClosed  = "closed"
+	// ResponseFailed: a step failed and stopped the runbook; seals in
+	// place hold until the response is lifted, and it ends failed.
+	ResponseFailed = "failed"
 )
 
 // More step states, beyond those a step workflow reports.
@@ -290,7 +293,12 @@ func Response(ctx workflow.Context, in ResponseInput) (ResponseProgress, error) 
 			root := &runbook.Step{ID: "", Sequence: r.def.Steps}
 			if err := r.exec(ctx, r.p.Root, root, nil); err == nil {
 				r.treeDone = true
-				if h := r.heldCount(); h > 0 && r.lift == nil {
+				if r.stoppedByFailure(ctx) {
+					r.p.State = ResponseFailed
+					if h := r.heldCount(); h > 0 && r.lift == nil {
+						r.setState(ctx, ResponseHolding, fmt.Sprintf("%s; %d seals hold until the response is lifted", r.failure(), h))
+					}
+				} else if h := r.heldCount(); h > 0 && r.lift == nil {
 					r.p.State = ResponseHolding
 					if r.recordStates {
 						r.setState(ctx, ResponseHolding, fmt.Sprintf("runbook done; %d seals hold until the response is lifted", h))
@@ -322,13 +330,20 @@ func Response(ctx workflow.Context, in ResponseInput) (ResponseProgress, error) 
 		break
 	}
 	cancelTree()
+	failed := r.p.State == ResponseFailed
 	if r.lift != nil {
 		r.liftAll(ctx)
 	}
 	// The record comes first: a supervisor who sees "closed" finds it in
-	// the event log too.
-	r.setState(ctx, ResponseClosed, "response closed")
-	r.p.State = ResponseClosed
+	// the event log too. A response whose runbook a failure stopped ends
+	// failed, naming the step.
+	if failed {
+		r.setState(ctx, ResponseFailed, r.failure())
+		r.p.State = ResponseFailed
+	} else {
+		r.setState(ctx, ResponseClosed, "response closed")
+		r.p.State = ResponseClosed
+	}
 	r.p.FinishedAt = workflow.Now(ctx)
 	r.changed(ctx)
 	// Events and notices still being written (a step's last transition,
@@ -565,7 +580,11 @@ func (r *response) sequence(ctx workflow.Context, n *Node, list []runbook.Step, 
 					r.finish(ctx, rest, StateSkipped, "not run: "+c.Path+" "+outcome(c))
 				}
 			}
-			r.finish(ctx, n, c.State, "stopped at "+c.Path+": "+outcome(c))
+			detail := "stopped at " + c.Path + ": " + outcome(c)
+			if l := failedLeaf(c); l != nil {
+				detail += fmt.Sprintf(" (%s %s: %s)", l.Path, l.State, l.Detail)
+			}
+			r.finish(ctx, n, c.State, detail)
 			return nil
 		}
 	}
@@ -597,7 +616,62 @@ func (r *response) parallel(ctx workflow.Context, n *Node, list []runbook.Step, 
 	if len(errs) > 0 {
 		return errs[0]
 	}
+	r.stopOnFailure(ctx, n)
 	return ctx.Err()
+}
+
+// failureStopsChange gates the propagation of a failed or aborted step out
+// of parallel and for_each: runs recorded before it marked the enclosing
+// step done and went on.
+const failureStopsChange = "failure-stops-sequence"
+
+// stopOnFailure fails n, a parallel or for_each whose children have all
+// ended, when one of them failed or was aborted: its sequence then stops.
+// It reports whether n failed.
+func (r *response) stopOnFailure(ctx workflow.Context, n *Node) bool {
+	var bad *Node
+	for _, c := range n.Children {
+		if c.State == StateFailed || c.State == StateAborted {
+			bad = c
+			break
+		}
+	}
+	if bad == nil || workflow.GetVersion(ctx, failureStopsChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return false
+	}
+	r.finish(ctx, n, StateFailed, fmt.Sprintf("stopped: %s %s: %s", bad.Path, bad.State, bad.Detail))
+	return true
+}
+
+// stoppedByFailure reports whether the runbook ended because a step failed
+// (an operator's abort of a step is an end the operator chose).
+func (r *response) stoppedByFailure(ctx workflow.Context) bool {
+	if r.p.Root == nil || r.p.Root.State != StateFailed {
+		return false
+	}
+	return workflow.GetVersion(ctx, failureStopsChange, workflow.DefaultVersion, 1) >= 1
+}
+
+// failure says which step stopped the runbook, and why.
+func (r *response) failure() string {
+	if l := failedLeaf(r.p.Root); l != nil {
+		return fmt.Sprintf("runbook stopped: step %s %s: %s", l.Path, l.State, l.Detail)
+	}
+	return "runbook stopped: " + r.p.Root.Detail
+}
+
+// failedLeaf returns the first failed or aborted step under n that is not a
+// parallel, for_each or sequence stopped by its children: the step to name.
+func failedLeaf(n *Node) *Node {
+	for _, c := range n.Children {
+		if c.State == StateFailed || c.State == StateAborted {
+			if l := failedLeaf(c); l != nil {
+				return l
+			}
+			return c
+		}
+	}
+	return nil
 }
 
 // forEach runs its steps once per selected area, all areas at once, and
@@ -667,7 +741,7 @@ func (r *response) forEach(ctx workflow.Context, n *Node, st *runbook.Step, area
 			return ctx.Err()
 		}
 		if err != nil {
-			r.finish(ctx, n, StateFailed, "select areas: "+rootMessage(err))
+			r.finish(ctx, n, StateFailed, fmt.Sprintf("select %s areas under %s: %s", fe.Areas.Level, under, appMessage(err)))
 			return nil
 		}
 		n.Detail = fmt.Sprintf("%d areas", len(areas))
@@ -695,6 +769,7 @@ func (r *response) forEach(ctx workflow.Context, n *Node, st *runbook.Step, area
 			continue
 		}
 		if running == 0 {
+			r.stopOnFailure(ctx, n)
 			return ctx.Err()
 		}
 	}
@@ -1481,6 +1556,11 @@ func (r *response) changed(ctx workflow.Context) {
 func (r *response) focus() (string, string) {
 	if r.p.State == ResponseClosed {
 		return "response", StateDone
+	}
+	if r.p.State == ResponseFailed && r.heldCount() == 0 {
+		if l := failedLeaf(r.p.Root); l != nil {
+			return l.Path, StateFailed
+		}
 	}
 	leaves := r.p.Leaves()
 	for _, want := range []string{StateStalled, StateRetrying, StateAwaitingDecision, StateOverdue, StateRunning} {

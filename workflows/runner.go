@@ -242,3 +242,13 @@ func rootMessage(err error) string {
 		err = next
 	}
 }
+
+// appMessage is the message of the application error in err, which names
+// what it is about (the area, the step); the root of its cause may not.
+func appMessage(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Message() != "" {
+		return appErr.Message()
+	}
+	return rootMessage(err)
+}
