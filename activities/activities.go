@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/musterhq/muster/internal/runbook"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -38,6 +39,9 @@ type Activities struct {
 	// (daily inspection rounds); nil where no schedule is needed.
 	Schedules client.ScheduleClient
 	TaskQueue string
+	// Kinds is the registry of step kinds runbooks are parsed against when
+	// a response opens; the worker sets it.
+	Kinds runbook.Registry
 }
 
 // New returns the activities bound to a store.

@@ -369,12 +369,9 @@ func (r *response) open(ctx workflow.Context) error {
 	}, &opened); err != nil {
 		return err
 	}
-	def, err := runbook.Parse(fmt.Sprintf("%s version %d", opened.Runbook, opened.Version), []byte(opened.Source), Kinds)
+	def, err := r.definition(ctx, opened)
 	if err != nil {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("runbook %s version %d does not validate: %v", opened.Runbook, opened.Version, err), activities.ErrBadInput, nil)
-	}
-	if def.Area != "" && def.Area != opened.Area.Level {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("runbook %s is for a %s, and %s is a %s", def.Name, def.Area, opened.Area.Code, opened.Area.Level), activities.ErrBadInput, nil)
+		return err
 	}
 	r.def = *def
 	level := r.in.Level
@@ -390,6 +387,32 @@ func (r *response) open(ctx workflow.Context) error {
 	r.build(r.p.Root, def.Steps)
 	return workflow.UpsertTypedSearchAttributes(ctx,
 		SAIncident.ValueSet(r.in.Incident), SARunbook.ValueSet(opened.Runbook), SALevel.ValueSet(int64(level)))
+}
+
+// definitionChange gates taking the runbook's definition from the
+// activity that opened the response: runs recorded before it parsed the
+// runbook here, with the defaults of the worker replaying them.
+const definitionChange = "definition-from-open"
+
+// definition is the runbook the response runs. The activity that opened the
+// response parsed, validated and completed it, and its result is in the
+// history, so a replay on a worker whose step kinds have changed (another
+// default, a new required parameter) runs the same definition.
+func (r *response) definition(ctx workflow.Context, opened activities.OpenResponseResult) (*runbook.Definition, error) {
+	if workflow.GetVersion(ctx, definitionChange, workflow.DefaultVersion, 1) >= 1 {
+		if opened.Definition == nil {
+			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("runbook %s version %d: the worker that opened the response returned no definition", opened.Runbook, opened.Version), activities.ErrBadInput, nil)
+		}
+		return opened.Definition, nil
+	}
+	def, err := runbook.Parse(fmt.Sprintf("%s version %d", opened.Runbook, opened.Version), []byte(opened.Source), Kinds)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("runbook %s version %d does not validate: %v", opened.Runbook, opened.Version, err), activities.ErrBadInput, nil)
+	}
+	if def.Area != "" && def.Area != opened.Area.Level {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("runbook %s is for a %s, and %s is a %s", def.Name, def.Area, opened.Area.Code, opened.Area.Level), activities.ErrBadInput, nil)
+	}
+	return def, nil
 }
 
 // build adds the steps known before they run, so supervisors see what is
