@@ -87,6 +87,14 @@ func TestReplayRecorded(t *testing.T) {
 // workflow IDs derive from it.
 func replayFile(t *testing.T, path, workflowID string) {
 	t.Helper()
+	if err := replayErr(t, path, workflowID); err != nil {
+		t.Fatalf("replay of %s = %v", path, err)
+	}
+}
+
+// replayErr replays one history and returns the replay's error.
+func replayErr(t *testing.T, path, workflowID string) error {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -96,10 +104,8 @@ func replayFile(t *testing.T, path, workflowID string) {
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	logger := log.NewStructuredLogger(slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})))
-	if err := newReplayer().ReplayWorkflowHistoryWithOptions(logger, history, worker.ReplayWorkflowHistoryOptions{
+	logger := log.NewStructuredLogger(slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError})))
+	return newReplayer().ReplayWorkflowHistoryWithOptions(logger, history, worker.ReplayWorkflowHistoryOptions{
 		OriginalExecution: workflow.Execution{ID: workflowID, RunID: "replay"},
-	}); err != nil {
-		t.Fatalf("replay of %s = %v", path, err)
-	}
+	})
 }
