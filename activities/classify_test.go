@@ -68,11 +68,13 @@ func TestClassifySQLState(t *testing.T) {
 	}
 }
 
-// TestNULByteIsBadInput: text with a NUL byte reaches PostgreSQL only as a
-// data exception (22021). Each activity that writes free text refuses it
-// once, as bad input, instead of failing eight times and stalling for ever;
-// nothing is written.
-func TestNULByteIsBadInput(t *testing.T) {
+// TestNULByte: text with a NUL byte reaches PostgreSQL only as a data
+// exception (22021). A transition is still logged, once, with the byte
+// replaced (an escalation's level changes in the workflow whatever its
+// reason holds, so its event must not be lost); a notice or a field report
+// carrying it is refused once, as bad input, instead of failing eight times
+// and stalling for ever, and nothing of it is written.
+func TestNULByte(t *testing.T) {
 	a, _ := newActivities(t)
 	ctx := context.Background()
 	incident := "nul-0001"
@@ -85,18 +87,36 @@ func TestNULByteIsBadInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bad := "closed\x00 early \xff"
+	logged := func(step string) int {
+		return count(t, a, `SELECT count(*) FROM step_events WHERE incident = $1 AND step = $2 AND reason LIKE '%closed� early �%'`, incident, step)
+	}
+
+	t.Run("RecordEvent", func(t *testing.T) {
+		e := store.Event{Incident: incident, WorkflowID: r.WorkflowID, Step: "escalate", State: "done", Actor: "duty", Reason: bad, Seq: bad}
+		for range 2 {
+			if err := a.RecordEvent(ctx, e); err != nil {
+				t.Fatalf("RecordEvent() = %v, want the event logged", err)
+			}
+		}
+		if n := logged("escalate"); n != 1 {
+			t.Errorf("events logged = %d, want 1 with the bad bytes replaced", n)
+		}
+	})
+	t.Run("SetResponseState", func(t *testing.T) {
+		if err := a.SetResponseState(ctx, ResponseStateInput{Ref: r, State: "running", Level: 2, Reason: bad}); err != nil {
+			t.Fatalf("SetResponseState() = %v, want the state and its event recorded", err)
+		}
+		if n := logged("response"); n != 1 {
+			t.Errorf("response events logged = %d, want 1", n)
+		}
+	})
+
 	events := count(t, a, `SELECT count(*) FROM step_events WHERE incident = $1`, incident)
-	bad := "closed\x00 early"
 	for _, c := range []struct {
 		name string
 		call func() error
 	}{
-		{"RecordEvent", func() error {
-			return a.RecordEvent(ctx, store.Event{Incident: incident, WorkflowID: r.WorkflowID, Step: "escalate", State: "done", Actor: "duty", Reason: bad})
-		}},
-		{"SetResponseState", func() error {
-			return a.SetResponseState(ctx, ResponseStateInput{Ref: r, State: "holding", Level: 2, Reason: bad})
-		}},
 		{"PublishNotice", func() error {
 			return a.PublishNotice(ctx, NoticeInput{Ref: r, Step: "notify", Kind: "k", Audience: "residents", Body: bad})
 		}},

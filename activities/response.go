@@ -164,5 +164,5 @@ func (a *Activities) SetResponseState(ctx context.Context, in ResponseStateInput
 	}
 	e := in.Ref.event("response", in.State, in.Reason)
 	e.Seq = fmt.Sprintf("%s-%d-%s", in.State, in.Level, in.Reason)
-	return classify(a.Store.SetResponseState(ctx, in.Ref.Incident, in.State, in.Level, e))
+	return classify(a.Store.SetResponseState(ctx, in.Ref.Incident, in.State, in.Level, loggable(e)))
 }

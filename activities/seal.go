@@ -325,13 +325,25 @@ func (a *Activities) Reopen(ctx context.Context, in ReopenInput) (ReopenResult, 
 	return ReopenResult(r), classify(err)
 }
 
+// loggable makes an event's free text storable: a NUL byte or invalid
+// UTF-8 in a reason (an operator's escalation, say) becomes U+FFFD, so the
+// transition is logged, once, rather than refused and lost while the
+// workflow has moved on.
+func loggable(e store.Event) store.Event {
+	clean := func(s string) string {
+		return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD")
+	}
+	e.Reason, e.Actor, e.Seq = clean(e.Reason), clean(e.Actor), clean(e.Seq)
+	return e
+}
+
 // RecordEvent appends a transition the workflow itself decided, such as a
 // lift request or a stall.
 func (a *Activities) RecordEvent(ctx context.Context, e store.Event) error {
 	if e.Incident == "" || e.WorkflowID == "" || e.Step == "" || e.State == "" {
 		return badInput("an event needs an incident, a workflow ID, a step and a state")
 	}
-	return classify(a.Store.AppendEvent(ctx, e))
+	return classify(a.Store.AppendEvent(ctx, loggable(e)))
 }
 
 // SweepInput asks for a check of every checkpoint of an incident's seals.
