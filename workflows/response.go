@@ -962,7 +962,7 @@ func (r *response) startChild(ctx workflow.Context, n *Node, b binding, in StepI
 		}
 		rep := StepReport{Path: n.Path, State: StateDone, Final: true, Outputs: res.Outputs, Detail: res.Detail}
 		if err != nil {
-			rep.State, rep.Detail = StateFailed, rootMessage(err)
+			rep.State, rep.Detail = StateFailed, appMessage(err)
 			if temporal.IsCanceledError(err) {
 				rep.State = StateCancelled
 			}

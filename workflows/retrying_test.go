@@ -86,7 +86,8 @@ func TestStepBadInputFailsOnce(t *testing.T) {
 	calls := 0
 	env.OnActivity(a.PublishNotice, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.NoticeInput) error {
 		calls++
-		return temporal.NewNonRetryableApplicationError(`notice: pq: invalid byte sequence for encoding "UTF8": 0x00 (22021)`, activities.ErrBadInput, nil)
+		return temporal.NewNonRetryableApplicationError(`notice xd-0403/0/t: pq: invalid byte sequence for encoding "UTF8": 0x00 (22021)`, activities.ErrBadInput,
+			errors.New(`pq: invalid byte sequence for encoding "UTF8": 0x00 (22021)`))
 	})
 	env.OnActivity(a.RecordEvent, mock.Anything, mock.Anything).Return(nil).Maybe()
 	env.ExecuteWorkflow(NoticeStep, StepInput{Incident: "xd-0403", Path: "declare", Kind: KindNotice, Title: "Declare",
@@ -96,5 +97,17 @@ func TestStepBadInputFailsOnce(t *testing.T) {
 	}
 	if calls != 1 {
 		t.Errorf("PublishNotice attempts = %d, want 1", calls)
+	}
+	// The step's detail names what the error is about, not only its root.
+	v, err := env.QueryWorkflow(QueryProgress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p []StepProgress
+	if err := v.Get(&p); err != nil {
+		t.Fatal(err)
+	}
+	if len(p) != 1 || p[0].State != StateFailed || !strings.Contains(p[0].Detail, "notice xd-0403/0/t") {
+		t.Errorf("progress = %+v, want the publish step failed naming the notice", p)
 	}
 }

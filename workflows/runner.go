@@ -80,7 +80,7 @@ func (r *steps) run(ctx workflow.Context, name, title string, fn, arg, out any, 
 			return nil
 		}
 		if permanent(err) {
-			r.mark(ctx, name, StateFailed, rootMessage(err))
+			r.mark(ctx, name, StateFailed, appMessage(err))
 			return err
 		}
 		r.stall(ctx, name, err)
@@ -134,7 +134,7 @@ func (r *steps) attempts(ctx workflow.Context, name, title string, fn, arg, out 
 		return err
 	}
 	st := r.ref(name)
-	st.LastError = rootMessage(err)
+	st.LastError = appMessage(err)
 	since := workflow.Now(ctx)
 	r.mark(ctx, name, StateRetrying, fmt.Sprintf("retrying since %s: %s", since.Format("15:04:05"), st.LastError))
 	if err := workflow.NewTimerWithOptions(ctx, fp.InitialInterval, workflow.TimerOptions{Summary: "Retry " + name + " after a failed attempt"}).Get(ctx, nil); err != nil {
@@ -159,7 +159,7 @@ func (r *steps) recovering(name string) bool { return r.recovered[name] }
 func (r *steps) stall(ctx workflow.Context, name string, cause error) {
 	st := r.ref(name)
 	st.Stalls++
-	st.LastError = rootMessage(cause)
+	st.LastError = appMessage(cause)
 	r.mark(ctx, name, StateStalled, fmt.Sprintf("retries ran out (%d times): %s", st.Stalls, st.LastError))
 	workflow.GetLogger(ctx).Warn("Step stalled", "step", name, "stalls", st.Stalls, "error", st.LastError)
 	countStall(ctx, name)
