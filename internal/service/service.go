@@ -115,6 +115,7 @@ func NewWorker(c client.Client, taskQueue string, s *store.Store) worker.Worker 
 	w := worker.New(c, taskQueue, worker.Options{})
 	acts := activities.New(s)
 	acts.Schedules, acts.TaskQueue = c.ScheduleClient(), taskQueue
+	acts.Kinds = workflows.Kinds
 	workflows.Register(w, acts)
 	return w
 }
