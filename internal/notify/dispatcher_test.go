@@ -29,8 +29,8 @@ const secret = "test-hook-secret"
 // answered again with the same receipt and not processed twice.
 type receiver struct {
 	mu        sync.Mutex
-	processed map[string]int       // notices taken, per key: must end at 1
-	requests  map[string]int       // requests carrying the key, duplicates included
+	processed map[string]int // notices taken, per key: must end at 1
+	requests  map[string]int // requests carrying the key, duplicates included
 	times     map[string][]time.Time
 	badSig    int
 	// intercept, when set, answers a request instead (return true).
@@ -255,7 +255,9 @@ func waitCounts(t *testing.T, s *store.Store, incident string, within time.Durat
 }
 
 func allDone(n int) func(map[string]int) bool {
-	return func(c map[string]int) bool { return c[store.DeliveryDelivered]+c[store.DeliverySent] == n && c[store.DeliveryPending] == 0 }
+	return func(c map[string]int) bool {
+		return c[store.DeliveryDelivered]+c[store.DeliverySent] == n && c[store.DeliveryPending] == 0
+	}
 }
 
 func attemptRows(t *testing.T, s *store.Store) (total, retries int) {

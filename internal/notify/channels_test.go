@@ -1,0 +1,329 @@
+package notify_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/musterhq/muster/internal/notify"
+	"github.com/musterhq/muster/internal/store"
+)
+
+// TestDispatcherKilledMidBatch: the first dispatcher sends a batch, the
+// receiver takes it, and the dispatcher dies before the answer comes back.
+// Its lease runs out, a second dispatcher sends the same notices with the
+// same keys, and the receiver, deduplicating on them, has every notice once.
+func TestDispatcherKilledMidBatch(t *testing.T) {
+	f := newFixture(t, 1, 10)
+	const n = 40
+	f.commandNotices(t, n)
+	rc := newReceiver(t, "")
+	release := make(chan struct{})
+	var once sync.Once
+	hung := make(chan struct{})
+	rc.intercept = func(w http.ResponseWriter, r *http.Request, keys []string) bool {
+		if r.Header.Get("X-Test-Owner") != "" {
+			return false
+		}
+		first := false
+		once.Do(func() { first = true })
+		if first {
+			// Take the batch, then hang until the dispatcher is gone.
+			rc.take(keys)
+			close(hung)
+			<-release
+			return true
+		}
+		return false
+	}
+	routes := writeRoutes(t, t.TempDir(), webhookRoutes(rc.srv.URL+"/hook", 10))
+	d1 := dispatcher(t, f.s, routes, "d1")
+	stop1 := runDispatcher(t, d1)
+	<-hung
+	stop1() // killed mid-batch: nothing recorded for the batch in flight
+	close(release)
+	c, _ := f.s.NoticeCounts(context.Background(), f.incident)
+	if c[store.DeliveryPending] == 0 {
+		t.Fatalf("counts after the kill = %v, want the batch in flight still pending", c)
+	}
+	d2 := dispatcher(t, f.s, routes, "d2")
+	runDispatcher(t, d2)
+	waitCounts(t, f.s, f.incident, 20*time.Second, allDone(n))
+	processed, requests, bad := rc.snapshot()
+	if len(processed) != n || bad != 0 {
+		t.Fatalf("receiver took %d notices (bad signatures %d), want %d", len(processed), bad, n)
+	}
+	dup := 0
+	for _, v := range requests {
+		if v > 1 {
+			dup++
+		}
+	}
+	if dup == 0 {
+		t.Fatalf("no key came twice: the kill did not happen mid-batch")
+	}
+	var owners []string
+	f.s.DB().Select(&owners, `SELECT DISTINCT worker FROM notice_attempts ORDER BY 1`)
+	t.Logf("killed mid-batch: %d notices taken once each; %d keys sent again by the next dispatcher and deduplicated; attempts recorded by %v", n, dup, owners)
+}
+
+// robot is a fake WeCom group robot per key that enforces its own rate
+// limit: a message closer than minGap to the previous one for the same key
+// gets errcode 45009, as the real robot answers past 20 a minute.
+type robot struct {
+	mu      sync.Mutex
+	minGap  time.Duration
+	last    map[string]time.Time
+	got     map[string]int
+	limited int
+	bodies  []map[string]any
+}
+
+func (rb *robot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	key := r.URL.Query().Get("key")
+	var body map[string]any
+	json.NewDecoder(r.Body).Decode(&body)
+	rb.mu.Lock()
+	defer rb.mu.Unlock()
+	now := time.Now()
+	if l, ok := rb.last[key]; ok && now.Sub(l) < rb.minGap {
+		rb.limited++
+		json.NewEncoder(w).Encode(map[string]any{"errcode": 45009, "errmsg": "api freq out of limit"})
+		return
+	}
+	rb.last[key] = now
+	rb.got[key]++
+	rb.bodies = append(rb.bodies, body)
+	json.NewEncoder(w).Encode(map[string]any{"errcode": 0, "errmsg": "ok"})
+}
+
+// TestCommunitySealWithinRate: a community of 12,000 residents in 24
+// compounds is sealed; each compound's residents get their notices through
+// their compound's group robot, and no robot is sent to faster than its rate.
+func TestCommunitySealWithinRate(t *testing.T) {
+	const compounds, population, perCompound = 24, 12000, 4
+	const ratePerSecond = 5.0
+	f := newFixture(t, compounds, population)
+	for _, c := range f.compounds {
+		for k, kind := range []string{"seal-announced", "seal/checkpoint", "seal/roads", "seal/disinfection"}[:perCompound] {
+			f.notice(t, c, "residents of Compound "+c, kind, fmt.Sprintf("Notice %d for %s: enter only by Longbao Street.", k, c))
+		}
+	}
+	rb := &robot{minGap: time.Duration(float64(time.Second) / ratePerSecond * 0.95), last: map[string]time.Time{}, got: map[string]int{}}
+	srv := httptest.NewServer(rb)
+	defer srv.Close()
+	var targets strings.Builder
+	for _, c := range f.compounds {
+		fmt.Fprintf(&targets, "          %s: %s/cgi-bin/webhook/send?key=%s\n", c, srv.URL, c)
+	}
+	routes := writeRoutes(t, t.TempDir(), fmt.Sprintf(`districts:
+  xiaodian:
+    locale: zh-CN
+    channels:
+      compound-groups:
+        type: wecom
+        rate: %v
+        targets:
+%s    routes:
+      - audience: [residents]
+        channels: [compound-groups]
+`, ratePerSecond, targets.String()))
+	start := time.Now()
+	runDispatcher(t, dispatcher(t, f.s, routes, "d1"))
+	total := compounds * perCompound
+	waitCounts(t, f.s, f.incident, 60*time.Second, allDone(total))
+	took := time.Since(start)
+	rb.mu.Lock()
+	defer rb.mu.Unlock()
+	if rb.limited != 0 {
+		t.Fatalf("the robots refused %d messages as too fast", rb.limited)
+	}
+	for _, c := range f.compounds {
+		if rb.got[c] != perCompound {
+			t.Fatalf("robot %s got %d messages, want %d", c, rb.got[c], perCompound)
+		}
+	}
+	// The floor: one compound's messages at the channel's rate.
+	floor := time.Duration(float64(perCompound-1) / ratePerSecond * float64(time.Second))
+	if took < floor {
+		t.Fatalf("delivered in %s, faster than the rate allows (%s)", took, floor)
+	}
+	md := rb.bodies[0]["markdown"].(map[string]any)["content"].(string)
+	if !strings.Contains(md, "封控") {
+		t.Fatalf("robot message %q is not in the district's locale", md)
+	}
+	t.Logf("12,000 residents, %d compounds: %d group messages delivered in %s at %v/s per robot, none refused", compounds, total, took.Round(10*time.Millisecond), ratePerSecond)
+}
+
+// TestDingTalkSigned: a signed DingTalk robot gets timestamp and sign that
+// check out, and its errcode answers are honoured.
+func TestDingTalkSigned(t *testing.T) {
+	f := newFixture(t, 1, 10)
+	f.notice(t, "longbao-01", "residents of Compound longbao-01", "seal-announced", "Sealed.")
+	var mu sync.Mutex
+	var got []map[string]any
+	badSign := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ts, sign := r.URL.Query().Get("timestamp"), r.URL.Query().Get("sign")
+		mu.Lock()
+		defer mu.Unlock()
+		if sign != notify.DingTalkSign("ding-secret", ts) {
+			badSign++
+			json.NewEncoder(w).Encode(map[string]any{"errcode": 310000, "errmsg": "sign not match"})
+			return
+		}
+		var body map[string]any
+		json.NewDecoder(r.Body).Decode(&body)
+		got = append(got, body)
+		json.NewEncoder(w).Encode(map[string]any{"errcode": 0, "errmsg": "ok"})
+	}))
+	defer srv.Close()
+	routes := writeRoutes(t, t.TempDir(), fmt.Sprintf(`districts:
+  xiaodian:
+    channels:
+      ding:
+        type: dingtalk
+        url: %s/robot/send?access_token=abc
+        secret: ding-secret
+    routes:
+      - audience: [residents]
+        channels: [ding]
+`, srv.URL))
+	runDispatcher(t, dispatcher(t, f.s, routes, "d1"))
+	waitCounts(t, f.s, f.incident, 10*time.Second, allDone(1))
+	mu.Lock()
+	defer mu.Unlock()
+	if badSign != 0 || len(got) != 1 || got[0]["msgtype"] != "markdown" {
+		t.Fatalf("robot got %v with %d bad signs", got, badSign)
+	}
+}
+
+// mailSink is an SMTP server that refuses the first message with a
+// temporary error, then takes messages and counts them by Message-ID.
+type mailSink struct {
+	mu       sync.Mutex
+	refuse   int
+	byID     map[string]int
+	rcpts    []string
+	rejectTo string
+}
+
+func (m *mailSink) NewSession(*smtp.Conn) (smtp.Session, error) { return &mailSession{sink: m}, nil }
+
+type mailSession struct {
+	sink *mailSink
+}
+
+func (s *mailSession) Reset()        {}
+func (s *mailSession) Logout() error { return nil }
+func (s *mailSession) Mail(string, *smtp.MailOptions) error {
+	return nil
+}
+func (s *mailSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if to == s.sink.rejectTo {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox"}
+	}
+	s.sink.mu.Lock()
+	s.sink.rcpts = append(s.sink.rcpts, to)
+	s.sink.mu.Unlock()
+	return nil
+}
+func (s *mailSession) Data(r io.Reader) error {
+	b, _ := io.ReadAll(r)
+	s.sink.mu.Lock()
+	defer s.sink.mu.Unlock()
+	if s.sink.refuse > 0 {
+		s.sink.refuse--
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+	}
+	id := ""
+	for _, line := range strings.Split(string(b), "\r\n") {
+		if strings.HasPrefix(strings.ToLower(line), "message-id:") {
+			id = strings.TrimSpace(line[len("message-id:"):])
+		}
+	}
+	s.sink.byID[id]++
+	return nil
+}
+
+func startSMTP(t *testing.T, sink *mailSink) string {
+	t.Helper()
+	srv := smtp.NewServer(sink)
+	srv.Domain = "localhost"
+	srv.AllowInsecureAuth = true
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+			t.Log(err)
+		}
+	}()
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+// TestSMTPDelivery: mail to the district command through a real SMTP
+// server: a 451 is retried, every notice arrives once (by Message-ID), and a
+// 550 for a mailbox is parked undelivered.
+func TestSMTPDelivery(t *testing.T) {
+	f := newFixture(t, 1, 10)
+	const n = 5
+	f.commandNotices(t, n)
+	f.notice(t, "", "inspectors of the discipline office", "inspection/x/1/assign", "Inspect 43 key sites.")
+	sink := &mailSink{refuse: 1, byID: map[string]int{}, rejectTo: "gone@example.org"}
+	addr := startSMTP(t, sink)
+	routes := writeRoutes(t, t.TempDir(), fmt.Sprintf(`districts:
+  xiaodian:
+    channels:
+      duty-mail:
+        type: smtp
+        url: smtp://%s
+        from: muster@example.org
+        to: [duty@example.org]
+      old-mail:
+        type: smtp
+        url: smtp://%s
+        from: muster@example.org
+        to: [gone@example.org]
+    routes:
+      - audience: [command]
+        channels: [duty-mail]
+      - audience: [staff]
+        channels: [old-mail]
+`, addr, addr))
+	runDispatcher(t, dispatcher(t, f.s, routes, "d1"))
+	waitCounts(t, f.s, f.incident, 20*time.Second, func(c map[string]int) bool {
+		return c[store.DeliverySent] == n && c[store.DeliveryUndelivered] == 1
+	})
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if len(sink.byID) != n {
+		t.Fatalf("sink got %d distinct messages, want %d", len(sink.byID), n)
+	}
+	for id, c := range sink.byID {
+		if c != 1 {
+			t.Fatalf("message %s arrived %d times", id, c)
+		}
+	}
+	ds, _ := f.s.ListDeliveries(context.Background(), store.NoticeFilter{Incident: f.incident, State: store.DeliveryUndelivered})
+	if len(ds) != 1 || !strings.Contains(ds[0].Reason, "550") {
+		t.Fatalf("undelivered = %+v, want one with the 550", ds)
+	}
+	_, retries := attemptRows(t, f.s)
+	if retries < 1 {
+		t.Fatalf("the 451 was not retried")
+	}
+}
