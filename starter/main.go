@@ -106,6 +106,7 @@ profile variables for Temporal; MUSTER_TASK_QUEUE names the workers' queue.`,
 		a.simulateCommand(),
 		a.testingCommand(),
 		a.supplyCommand(),
+		a.noticesCommand(),
 	)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see `%s --help`)", err, cmd.CommandPath())
