@@ -146,6 +146,7 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 	copts := a.cfg.Temporal
 	copts.HostPort = srv.FrontendHostPort()
 	metricsURL := "off (MUSTER_METRICS_ADDR=off)"
+	var served *metrics.Metrics
 	if a.cfg.MetricsAddr != "" {
 		m, err := metrics.New()
 		if err != nil {
@@ -159,8 +160,14 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 		} else {
 			copts.MetricsHandler = m.Handler
 			metricsURL = "http://" + a.cfg.MetricsAddr + "/metrics"
+			served = m
 		}
 	}
+	notices, err := a.startDemoNotices(ctx, dataDir, st, logger, served)
+	if err != nil {
+		return err
+	}
+	defer notices.close()
 	c, err := service.Dial(ctx, copts, logger)
 	if err != nil {
 		return err
@@ -209,10 +216,11 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
             open %s for the response's summary, its step table (current details) and search attributes;
             each step is a child workflow under it: the seals are %s/seal/<compound>
   CLI:      DATABASE_URL='%s' TEMPORAL_ADDRESS=%s bin/starter watch %s
-  Metrics:  %s   (muster_round_sampled, muster_step_stalled_total, temporal_*)
+  Metrics:  %s   (muster_round_sampled, muster_step_stalled_total, muster_notice_deliveries, temporal_*)
+  Notices:  bin/starter notices list --incident %s   (delivered to the local receivers above)
 
 `, o.incident, o.runbook, area.Name, area.Path, ui, copts.Namespace, o.incident, id, id,
-		config.RedactedDatabaseURL(dbURL), copts.HostPort, o.incident, metricsURL)
+		config.RedactedDatabaseURL(dbURL), copts.HostPort, o.incident, metricsURL, o.incident)
 
 	// The field: sampling stations and grid workers report into every
 	// testing round the response opens, at the seed's 250 residents per
@@ -246,6 +254,7 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 	if err := a.demoReport(ctx, c, st, o.incident); err != nil {
 		return err
 	}
+	notices.report(ctx, a, st, o.incident)
 
 	if o.exit {
 		return nil

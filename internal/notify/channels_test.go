@@ -327,3 +327,30 @@ func TestSMTPDelivery(t *testing.T) {
 		t.Fatalf("the 451 was not retried")
 	}
 }
+
+// TestTwoDispatchersShareOutbox: two dispatchers on one outbox never send
+// the same delivery at once: every key reaches the receiver in one request.
+func TestTwoDispatchersShareOutbox(t *testing.T) {
+	f := newFixture(t, 1, 10)
+	const n = 150
+	f.commandNotices(t, n)
+	rc := newReceiver(t, "")
+	routes := writeRoutes(t, t.TempDir(), webhookRoutes(rc.srv.URL+"/hook", 1))
+	d1, d2 := dispatcher(t, f.s, routes, "d1"), dispatcher(t, f.s, routes, "d2")
+	d1.Claim, d2.Claim = 10, 10
+	runDispatcher(t, d1)
+	runDispatcher(t, d2)
+	waitCounts(t, f.s, f.incident, 30*time.Second, allDone(n))
+	processed, requests, _ := rc.snapshot()
+	if len(processed) != n {
+		t.Fatalf("receiver took %d notices, want %d", len(processed), n)
+	}
+	for k, v := range requests {
+		if v != 1 {
+			t.Fatalf("key %s sent %d times by two dispatchers, want once", k, v)
+		}
+	}
+	var owners []string
+	f.s.DB().Select(&owners, `SELECT DISTINCT worker FROM notice_attempts ORDER BY 1`)
+	t.Logf("two dispatchers: %d notices, each sent once; attempts by %v", n, owners)
+}
