@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/musterhq/muster/internal/metrics"
 	"github.com/musterhq/muster/internal/notify"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/store"
@@ -283,6 +284,13 @@ func TestReceiverDownThenUp(t *testing.T) {
 	ln.Close()
 	routes := writeRoutes(t, t.TempDir(), webhookRoutes("http://"+addr+"/hook", 1))
 	d := dispatcher(t, f.s, routes, "d1")
+	m, err := metrics.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Register(d.Collectors()...); err != nil {
+		t.Fatal(err)
+	}
 	stop := runDispatcher(t, d)
 	time.Sleep(1500 * time.Millisecond)
 	c, _ := f.s.NoticeCounts(context.Background(), f.incident)
@@ -310,6 +318,18 @@ func TestReceiverDownThenUp(t *testing.T) {
 	f.s.DB().Get(&unpublished, `SELECT count(*) FROM notices WHERE published_at IS NULL`)
 	if unpublished != 0 {
 		t.Fatalf("%d notices without published_at after delivery", unpublished)
+	}
+	rec := httptest.NewRecorder()
+	m.HTTPHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{
+		`muster_notice_deliveries{state="delivered"} 60`,
+		`muster_notice_deliveries{state="undelivered"} 0`,
+		`muster_notice_delivery_latency_seconds_count 60`,
+		`muster_notice_attempts_total{channel_type="webhook",outcome="retry"}`,
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 	t.Logf("receiver down then up: %d notices delivered once, %d attempts (%d retries), all delivered %s after it came back",
 		n, total, retries, time.Since(start).Round(10*time.Millisecond))
