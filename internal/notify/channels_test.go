@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -363,4 +365,82 @@ func TestTwoDispatchersShareOutbox(t *testing.T) {
 	var owners []string
 	f.s.DB().Select(&owners, `SELECT DISTINCT worker FROM notice_attempts ORDER BY 1`)
 	t.Logf("two dispatchers: %d notices, each sent once; attempts by %v", n, owners)
+}
+
+// TestDispatcherProcessKilled runs the first dispatcher in a child process
+// and kills it (SIGKILL) while the receiver holds its batch: no deferred
+// cleanup runs. The next dispatcher takes over once the lease runs out, and
+// every notice reaches the receiver once.
+func TestDispatcherProcessKilled(t *testing.T) {
+	f := newFixture(t, 1, 10)
+	const n = 30
+	f.commandNotices(t, n)
+	rc := newReceiver(t, "")
+	release := make(chan struct{})
+	hung := make(chan struct{})
+	var once sync.Once
+	rc.intercept = func(w http.ResponseWriter, r *http.Request, keys []string) bool {
+		first := false
+		once.Do(func() { first = true })
+		if !first {
+			return false
+		}
+		rc.take(keys)
+		close(hung)
+		<-release
+		return true
+	}
+	routes := writeRoutes(t, t.TempDir(), webhookRoutes(rc.srv.URL+"/hook", 10))
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDispatcherChildProcess$", "-test.v")
+	cmd.Env = append(os.Environ(), "MUSTER_NOTIFY_CHILD_DB="+f.url, "MUSTER_NOTIFY_CHILD_ROUTES="+routes, "TEST_HOOK_SECRET="+secret)
+	var childOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &childOut, &childOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-hung:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("the child dispatcher sent nothing: %s", childOut.String())
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	close(release)
+	var leased int
+	f.s.DB().Get(&leased, `SELECT count(*) FROM notice_deliveries WHERE lease_owner = 'child'`)
+	if leased == 0 {
+		t.Fatalf("no delivery leased by the killed dispatcher")
+	}
+	runDispatcher(t, dispatcher(t, f.s, routes, "d2"))
+	waitCounts(t, f.s, f.incident, 20*time.Second, allDone(n))
+	processed, requests, bad := rc.snapshot()
+	if len(processed) != n || bad != 0 {
+		t.Fatalf("receiver took %d notices (bad signatures %d), want %d", len(processed), bad, n)
+	}
+	dup := 0
+	for _, v := range requests {
+		if v > 1 {
+			dup++
+		}
+	}
+	t.Logf("dispatcher process killed with %d deliveries leased: %d notices taken once each, %d keys sent again and refused as repeats", leased, n, dup)
+}
+
+// TestDispatcherChildProcess is the child of TestDispatcherProcessKilled;
+// run alone it does nothing.
+func TestDispatcherChildProcess(t *testing.T) {
+	url := os.Getenv("MUSTER_NOTIFY_CHILD_DB")
+	if url == "" {
+		t.Skip("only run as the child of TestDispatcherProcessKilled")
+	}
+	s, err := store.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &notify.Dispatcher{Store: s, RoutesFile: os.Getenv("MUSTER_NOTIFY_CHILD_ROUTES"), Owner: "child", Lease: 2 * time.Second,
+		Poll: 20 * time.Millisecond, HTTP: &http.Client{Timeout: time.Minute}}
+	d.Run(context.Background())
 }

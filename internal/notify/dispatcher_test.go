@@ -125,16 +125,25 @@ func (rc *receiver) snapshot() (processed, requests map[string]int, badSig int) 
 // notices written the way steps write them.
 type fixture struct {
 	s         *store.Store
+	url       string
 	incident  string
 	compounds []string
 }
 
 func newFixture(t *testing.T, compounds int, population int) *fixture {
 	t.Helper()
-	s := pgtest.New(t)
+	url := pgtest.URL(t)
 	ctx := context.Background()
+	s, err := store.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
 	db := s.DB()
-	f := &fixture{s: s, incident: pgtest.Name("inc")}
+	f := &fixture{s: s, url: url, incident: pgtest.Name("inc")}
 	mustExec(t)(db.ExecContext(ctx, `INSERT INTO areas (code, path, level, name, scenario) VALUES ('xiaodian', 'xiaodian', 'district', 'Xiaodian', 't')`))
 	mustExec(t)(db.ExecContext(ctx, `INSERT INTO areas (code, path, parent_id, level, name, population, scenario)
 		SELECT 'longbao', 'xiaodian/longbao', id, 'community', 'Longbao', $1, 't' FROM areas WHERE code = 'xiaodian'`, population))
