@@ -403,6 +403,11 @@ func TestBadRequestParkedThenResent(t *testing.T) {
 	if ds[0].Attempts != 1 || !strings.Contains(ds[0].Reason, "HTTP 400") {
 		t.Fatalf("undelivered delivery = %+v, want 1 attempt and an HTTP 400 reason", ds[0])
 	}
+	var parked int
+	f.s.DB().Get(&parked, `SELECT count(*) FROM step_events WHERE incident = $1 AND state = 'undelivered' AND reason LIKE '%HTTP 400%'`, f.incident)
+	if parked != 1 {
+		t.Fatalf("%d undelivered events in the log, want 1", parked)
+	}
 	writeRoutes(t, dir, webhookRoutes(rc.srv.URL+"/hook", 1))
 	// The dispatcher reads the changed file on its next round.
 	time.Sleep(300 * time.Millisecond)

@@ -91,6 +91,15 @@ func (s *Store) RouteNotices(ctx context.Context, limit int, plan func(RoutableN
 				return fmt.Errorf("insert deliveries: %w", err)
 			}
 		}
+		if len(ids) > 0 {
+			var parked []int64
+			if err := tx.SelectContext(ctx, &parked, `SELECT id FROM notice_deliveries WHERE notice_id = ANY($1) AND state = 'undelivered'`, pq.Array(ids)); err != nil {
+				return fmt.Errorf("parked deliveries: %w", err)
+			}
+			if err := logUndelivered(ctx, tx, parked); err != nil {
+				return err
+			}
+		}
 		all := make([]int64, len(ns))
 		for i, rn := range ns {
 			all[i] = rn.ID
@@ -219,8 +228,36 @@ func (s *Store) RecordAttempt(ctx context.Context, a Attempt) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("delivery %d attempt %d: %w", a.DeliveryID, a.Attempt, ErrLeaseLost)
 		}
+		if a.Outcome == DeliveryUndelivered {
+			return logUndelivered(ctx, tx, []int64{a.DeliveryID})
+		}
 		return nil
 	})
+}
+
+// logUndelivered appends a parked delivery to its incident's event log: it
+// is a stalled step of the response until a person resends it.
+func logUndelivered(ctx context.Context, tx *sqlx.Tx, ids []int64) error {
+	var rows []struct {
+		ID       int64  `db:"id"`
+		Incident string `db:"incident"`
+		Attempts int    `db:"attempts"`
+		Reason   string `db:"reason"`
+		Channel  string `db:"channel"`
+	}
+	if err := tx.SelectContext(ctx, &rows, `SELECT d.id, n.incident, d.attempts, d.reason, d.channel
+		FROM notice_deliveries d JOIN notices n ON n.id = d.notice_id WHERE d.id = ANY($1) AND d.state = 'undelivered'`, pq.Array(ids)); err != nil {
+		return fmt.Errorf("undelivered deliveries: %w", err)
+	}
+	for _, r := range rows {
+		if err := appendEvent(ctx, tx, Event{
+			Incident: r.Incident, WorkflowID: "notices/" + r.Incident, Step: "notice-delivery/" + strconv.FormatInt(r.ID, 10),
+			State: DeliveryUndelivered, Reason: r.Channel + ": " + r.Reason, Actor: "muster", Seq: strconv.Itoa(r.Attempts),
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // NoticeFilter selects deliveries for the operator's list.
