@@ -60,8 +60,13 @@ func TestNoticesOverHTTP(t *testing.T) {
 	if d.State != store.DeliveryPending {
 		t.Fatalf("resent delivery = %+v, want pending", d)
 	}
+	// A notice no route matched is routed again: it is pending, unrouted.
+	c.want(http.StatusOK, "GET", "/v1/incidents/xd-0403/notices", nil).decode(t, &list)
+	if list.Counts["pending"] != 2 || list.Counts["undelivered"] != 0 || len(list.Deliveries) != 1 {
+		t.Fatalf("after the resend: %+v, want 2 pending (one routed, one to route again)", list)
+	}
 	// Only an undelivered notice can be resent.
-	c.wantError(http.StatusConflict, "", "POST", fmt.Sprintf("/v1/notices/%d/resend", id), ResendRequest{}, "undelivered")
+	c.wantError(http.StatusConflict, "", "POST", fmt.Sprintf("/v1/notices/%d/resend", list.Deliveries[0].ID), ResendRequest{}, "undelivered")
 	evs, err := st.Events(ctx, "xd-0403", "")
 	if err != nil {
 		t.Fatal(err)

@@ -426,3 +426,29 @@ func TestBadRequestParkedThenResent(t *testing.T) {
 	}
 	t.Logf("400: parked undelivered after 1 attempt; resent by an operator, delivered; requests per key %v", requests)
 }
+
+// TestNoRouteThenRouteAdded: a notice no route matches is parked with the
+// reason; once a route is added, a resend routes it again and delivers it.
+func TestNoRouteThenRouteAdded(t *testing.T) {
+	f := newFixture(t, 1, 10)
+	f.notice(t, "longbao-01", "residents of Compound longbao-01", "seal-announced", "Sealed.")
+	rc := newReceiver(t, "")
+	dir := t.TempDir()
+	noResidents := strings.Replace(webhookRoutes(rc.srv.URL+"/hook", 1), "residents, ", "", 1)
+	routes := writeRoutes(t, dir, noResidents)
+	runDispatcher(t, dispatcher(t, f.s, routes, "d1"))
+	waitCounts(t, f.s, f.incident, 10*time.Second, func(c map[string]int) bool { return c[store.DeliveryUndelivered] == 1 })
+	ds, err := f.s.ListDeliveries(context.Background(), store.NoticeFilter{Incident: f.incident, State: store.DeliveryUndelivered})
+	if err != nil || len(ds) != 1 || !strings.Contains(ds[0].Reason, "no route") {
+		t.Fatalf("undelivered = %+v, %v; want one with no route", ds, err)
+	}
+	writeRoutes(t, dir, webhookRoutes(rc.srv.URL+"/hook", 1))
+	time.Sleep(300 * time.Millisecond)
+	if _, err := f.s.ResendDelivery(context.Background(), ds[0].ID, "operator", "route for residents added"); err != nil {
+		t.Fatal(err)
+	}
+	waitCounts(t, f.s, f.incident, 10*time.Second, allDone(1))
+	if processed, _, _ := rc.snapshot(); len(processed) != 1 {
+		t.Fatalf("receiver took %d, want 1", len(processed))
+	}
+}

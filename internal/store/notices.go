@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -334,6 +335,27 @@ func (s *Store) ResendDelivery(ctx context.Context, id int64, actor, reason stri
 		}
 		if state != DeliveryUndelivered {
 			return fmt.Errorf("delivery %d is %s: %w", id, state, ErrNotResendable)
+		}
+		var channel string
+		var noticeID int64
+		if err := tx.QueryRowxContext(ctx, `SELECT channel, notice_id FROM notice_deliveries WHERE id = $1`, id).Scan(&channel, &noticeID); err != nil {
+			return fmt.Errorf("delivery %d: %w", id, err)
+		}
+		if channel == "none" {
+			// No route matched when the notice was routed: route it again
+			// with the routes in force now. The placeholder delivery never
+			// had an attempt, so it goes.
+			if _, err := tx.ExecContext(ctx, `DELETE FROM notice_deliveries WHERE id = $1`, id); err != nil {
+				return fmt.Errorf("resend delivery %d: %w", id, err)
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE notices SET routed_at = NULL WHERE id = $1`, noticeID); err != nil {
+				return fmt.Errorf("re-route notice %d: %w", noticeID, err)
+			}
+			d = NoticeDelivery{ID: id, NoticeID: noticeID, Incident: incident, Channel: channel, State: DeliveryPending}
+			return appendEvent(ctx, tx, Event{
+				Incident: incident, WorkflowID: "notices/" + incident, Step: "notice-delivery/" + strconv.FormatInt(id, 10),
+				State: "resent", Reason: strings.TrimSpace("routed again " + reason), Actor: actor,
+			})
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE notice_deliveries SET state = 'pending', next_attempt_at = now(), reason = '',
 			lease_owner = NULL, lease_until = NULL WHERE id = $1`, id); err != nil {
