@@ -444,3 +444,50 @@ func TestDispatcherChildProcess(t *testing.T) {
 		Poll: 20 * time.Millisecond, HTTP: &http.Client{Timeout: time.Minute}}
 	d.Run(context.Background())
 }
+
+// TestSMSGateway: the SMS adapter posts the channel's template filled in,
+// with the gateway's token and the delivery's key, and keeps the gateway's
+// message ID as the receipt.
+func TestSMSGateway(t *testing.T) {
+	f := newFixture(t, 1, 10)
+	f.commandNotices(t, 1)
+	var mu sync.Mutex
+	var got []map[string]any
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer sms-token" {
+			http.Error(w, "who are you", http.StatusUnauthorized)
+			return
+		}
+		var body map[string]any
+		json.NewDecoder(r.Body).Decode(&body)
+		mu.Lock()
+		got = append(got, body)
+		mu.Unlock()
+		json.NewEncoder(w).Encode(map[string]string{"message_id": "sms-1"})
+	}))
+	defer srv.Close()
+	routes := writeRoutes(t, t.TempDir(), fmt.Sprintf(`districts:
+  xiaodian:
+    channels:
+      duty-sms:
+        type: sms
+        url: %s/send
+        secret: sms-token
+        to: ["+8613800000000"]
+        template: "[Xiaodian command] {{title}}: {{text}}"
+    routes:
+      - audience: [command]
+        channels: [duty-sms]
+`, srv.URL))
+	runDispatcher(t, dispatcher(t, f.s, routes, "d1"))
+	waitCounts(t, f.s, f.incident, 10*time.Second, allDone(1))
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || !strings.HasPrefix(got[0]["message"].(string), "[Xiaodian command] ") || got[0]["reference"] == "" {
+		t.Fatalf("gateway got %v", got)
+	}
+	ds, _ := f.s.ListDeliveries(context.Background(), store.NoticeFilter{Incident: f.incident})
+	if len(ds) != 1 || ds[0].State != store.DeliverySent || ds[0].ReceiptID != "sms-1" {
+		t.Fatalf("delivery = %+v, want sent with receipt sms-1", ds)
+	}
+}
