@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -68,7 +69,9 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "POST a notice", http.StatusBadRequest)
 		return
 	}
-	if Sign(rc.Secret, r.Header.Get(HeaderTimestamp), body) != r.Header.Get(HeaderSignature) {
+	// A signature over a timestamp more than five minutes off is a replay.
+	ts, _ := strconv.ParseInt(r.Header.Get(HeaderTimestamp), 10, 64)
+	if Sign(rc.Secret, r.Header.Get(HeaderTimestamp), body) != r.Header.Get(HeaderSignature) || time.Since(time.Unix(ts, 0)).Abs() > 5*time.Minute {
 		rc.mu.Lock()
 		rc.bad++
 		rc.mu.Unlock()
