@@ -178,6 +178,7 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 		cliEnv += fmt.Sprintf(" %s='%s'", codec.EnvKeyFile, keyFile)
 	}
 	metricsURL := "off (MUSTER_METRICS_ADDR=off)"
+	var served *metrics.Metrics
 	if a.cfg.MetricsAddr != "" {
 		m, err := metrics.New()
 		if err != nil {
@@ -191,8 +192,14 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 		} else {
 			copts.MetricsHandler = m.Handler
 			metricsURL = "http://" + a.cfg.MetricsAddr + "/metrics"
+			served = m
 		}
 	}
+	notices, err := a.startDemoNotices(ctx, dataDir, st, logger, served)
+	if err != nil {
+		return err
+	}
+	defer notices.close()
 	c, err := service.Dial(ctx, copts, logger)
 	if err != nil {
 		return err
@@ -243,10 +250,11 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
             each step is a child workflow under it: the seals are %s/seal/<compound>
             payloads are encrypted (key %s); the UI decodes them through the codec server on 127.0.0.1:%d
   CLI:      %s bin/starter watch %s
-  Metrics:  %s   (muster_round_sampled, muster_step_stalled_total, temporal_*)
+  Metrics:  %s   (muster_round_sampled, muster_step_stalled_total, muster_notice_deliveries, temporal_*)
+  Notices:  %s bin/starter notices list --incident %s   (delivered to the local receivers above)
 
 `, o.incident, o.runbook, area.Name, area.Path, ui, copts.Namespace, o.incident, id, id,
-		cd.CurrentKeyID(), o.codecPort, cliEnv, o.incident, metricsURL)
+		cd.CurrentKeyID(), o.codecPort, cliEnv, o.incident, metricsURL, cliEnv, o.incident)
 
 	// The field: sampling stations and grid workers report into every
 	// testing round the response opens, at the seed's 250 residents per
@@ -280,6 +288,7 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 	if err := a.demoReport(ctx, c, st, o.incident); err != nil {
 		return err
 	}
+	notices.report(ctx, a, st, o.incident)
 
 	if o.exit {
 		return nil

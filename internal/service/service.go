@@ -23,6 +23,7 @@ import (
 	"github.com/musterhq/muster/internal/codec"
 	"github.com/musterhq/muster/internal/config"
 	"github.com/musterhq/muster/internal/metrics"
+	"github.com/musterhq/muster/internal/notify"
 	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
 )
@@ -127,12 +128,21 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger) erro
 		return err
 	}
 	defer s.Close()
+	var dispatcher *notify.Dispatcher
+	if cfg.NoticeRoutes != "" {
+		dispatcher = &notify.Dispatcher{Store: s, RoutesFile: cfg.NoticeRoutes, Logger: logger}
+	}
 	if cfg.MetricsAddr != "" {
 		m, err := metrics.New()
 		if err != nil {
 			return err
 		}
 		defer m.Close(context.WithoutCancel(ctx))
+		if dispatcher != nil {
+			if err := m.Register(dispatcher.Collectors()...); err != nil {
+				return err
+			}
+		}
 		if err := m.Serve(ctx, cfg.MetricsAddr, logger); err != nil {
 			return err
 		}
@@ -155,6 +165,11 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger) erro
 		return fmt.Errorf("start worker: %w", err)
 	}
 	defer w.Stop()
+	if dispatcher != nil {
+		if err := startDispatcher(ctx, dispatcher, logger); err != nil {
+			return err
+		}
+	}
 	logger.Info("Worker polling", "task_queue", cfg.TaskQueue, "temporal", cfg.Temporal.HostPort,
 		"namespace", cfg.Temporal.Namespace, "database", config.RedactedDatabaseURL(cfg.DatabaseURL))
 	<-ctx.Done()
