@@ -221,7 +221,7 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 	simCtx, stopSim := context.WithCancel(ctx)
 	defer stopSim()
 	go func() {
-		if err := a.simulate(simCtx, simOptions{incident: o.incident, rate: 250, timeScale: o.timeScale, noShow: 0.005, homeMiss: 0.3,
+		if err := a.simulate(simCtx, simOptions{incident: o.incident, pace: 1, timeScale: o.timeScale, noShow: 0.005, homeMiss: 0.3,
 			seed: 1, batch: 5000, tick: 500 * time.Millisecond, follow: true}); err != nil && simCtx.Err() == nil {
 			a.say("Field simulation stopped: %v", err)
 		}
