@@ -48,8 +48,8 @@ then opens the response to a new incident with the community-outbreak-level-1
 runbook over Longbao community, with a time scale, so a 7-hour testing round
 lasts about 9 seconds: residents are told, the six compounds are sealed, the
 schools are told, testing rounds run until two in a row find no positive case
-(the demo plays the sampling stations and grid workers at the seed's 250
-residents per point and hour), checkpoint rounds run until two are clean, and
+(the demo plays the sampling stations, each at its own capacity per hour
+from the scenario, and the grid workers), checkpoint rounds run until two are clean, and
 the runbook asks whether to lift the seals. The demo approves after --hold,
 as the command center would, the seals are lifted, and it prints what was
 recorded. It keeps the UI up until Ctrl-C, which stops everything it started.
@@ -215,8 +215,7 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 		config.RedactedDatabaseURL(dbURL), copts.HostPort, o.incident, metricsURL)
 
 	// The field: sampling stations and grid workers report into every
-	// testing round the response opens, at the seed's 250 residents per
-	// point and hour.
+	// testing round the response opens, each point at its own capacity.
 	a.st = st
 	simCtx, stopSim := context.WithCancel(ctx)
 	defer stopSim()

@@ -92,12 +92,14 @@ type simRound struct {
 	sent   int
 }
 
-// retry runs fn, retrying database outages for up to o.retryFor and
-// saying so.
+// retry runs fn, retrying database outages for up to retryFor and saying
+// so on standard error, where it cannot spoil a JSON output.
 func (a *app) retry(ctx context.Context, retryFor time.Duration, what string, fn func(context.Context) error) error {
 	b := service.DefaultBackoff
 	b.For = retryFor
-	return service.RetryStore(ctx, b, what, func(msg string) { a.say("%s", msg) }, fn)
+	return service.RetryStore(ctx, b, what, func(msg string) {
+		fmt.Fprintf(a.errOut, "%s  %s\n", time.Now().Format("15:04:05"), msg)
+	}, fn)
 }
 
 // pointQuota adds what a point of the given capacity samples in elapsed
