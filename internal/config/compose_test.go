@@ -341,8 +341,7 @@ func composeProblems(c composeFile, dir string, exists func(path string) bool, r
 		set   bool
 		want  string
 	}
-	rows := []row{
-	}
+	rows := []row{}
 	env := func(s composeService, service, key string, want string) row {
 		v, ok := s.Environment[key]
 		return row{thing: service + " " + key, got: v, set: ok, want: want}
