@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"time"
 
@@ -205,13 +206,13 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 	fmt.Fprintf(a.out, `
   Incident %s: runbook %s over %s (%s).
   Web UI:   %s/namespaces/%s/workflows
-            filter: MusterIncident = '%s'   (or MusterAreaPath = 'xiaodian/beiying', MusterStepState = 'stalled')
+            filter: MusterIncident = '%s'   (or MusterAreaPath = '%s', MusterStepState = 'stalled')
             open %s for the response's summary, its step table (current details) and search attributes;
             each step is a child workflow under it: the seals are %s/seal/<compound>
   CLI:      DATABASE_URL='%s' TEMPORAL_ADDRESS=%s bin/starter watch %s
   Metrics:  %s   (muster_round_sampled, muster_step_stalled_total, temporal_*)
 
-`, o.incident, o.runbook, area.Name, area.Path, ui, copts.Namespace, o.incident, id, id,
+`, o.incident, o.runbook, area.Name, area.Path, ui, copts.Namespace, o.incident, path.Dir(area.Path), id, id,
 		config.RedactedDatabaseURL(dbURL), copts.HostPort, o.incident, metricsURL)
 
 	// The field: sampling stations and grid workers report into every

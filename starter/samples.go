@@ -75,8 +75,8 @@ Exit status: 0 when the batch was taken, even if some rows were rejected
 (they are listed); 2 when rows were rejected and none was accepted or
 already recorded (fix the file); 1 when the file was refused or could not
 be sent.`,
-		Example: `  starter samples upload point-3-1900.csv --incident xd-0403
-  starter samples upload lab-results.csv --incident xd-0403 --batch lab-0404-01`,
+		Example: `  starter samples upload point-3-1900.csv --incident inc-0403
+  starter samples upload lab-results.csv --incident inc-0403 --batch lab-0404-01`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := workflows.ValidIncident(incident); err != nil {
@@ -142,8 +142,8 @@ are shown by their pseudonymous code, compound, building and cohort.
 --contacts adds their names and phone numbers for an authorised call-back
 list. That is personal data: the command says so on standard error, and the
 list must not be shared beyond the people calling back.`,
-		Example: `  starter samples missing xd-0403 --area longbao --round 1
-  starter samples missing xd-0403 --area longbao --round 1 --contacts -o json`,
+		Example: `  starter samples missing inc-0403 --area COMMUNITY --round 1
+  starter samples missing inc-0403 --area COMMUNITY --round 1 --contacts -o json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()

@@ -58,8 +58,8 @@ and ends once the response has closed and its last round with it.
 Database errors that a retry can mend (PostgreSQL down or restarting) are
 retried with backoff for up to --retry-for, saying what is retried; the
 batches are keyed, so a batch sent twice is recorded once.`,
-		Example: `  starter simulate testing --incident xd-0403 --time-scale 420
-  starter simulate testing --incident xd-0403 --time-scale 2880 --pace 0.8 --follow
+		Example: `  starter simulate testing --incident inc-0403 --time-scale 420
+  starter simulate testing --incident inc-0403 --time-scale 2880 --pace 0.8 --follow
   starter simulate testing --incident city-1 --pace 0`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -112,6 +112,15 @@ func pointQuota(quota float64, capacity int, pace, timeScale float64, elapsed ti
 }
 
 func (a *app) simulate(ctx context.Context, o simOptions) error {
+	err := a.simulateLoop(ctx, o)
+	if ctx.Err() != nil {
+		// Stopped on purpose: a statement cut short by it is no failure.
+		return nil
+	}
+	return err
+}
+
+func (a *app) simulateLoop(ctx context.Context, o simOptions) error {
 	if o.pace < 0 || o.timeScale < 1 || o.batch < 1 || o.noShow < 0 || o.noShow > 1 || o.positives < 0 || o.positives > 1 || o.homeMiss < 0 || o.homeMiss >= 1 || o.retryFor < 0 {
 		return fmt.Errorf("check the flags: --pace ≥ 0, --time-scale ≥ 1, --batch ≥ 1, --retry-for ≥ 0, shares between 0 and 1 (--home-miss below 1)")
 	}
