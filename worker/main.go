@@ -35,6 +35,8 @@ Configuration comes from the environment:
   TEMPORAL_ADDRESS     Temporal frontend (default %s)
   TEMPORAL_NAMESPACE   namespace (default %s)
   TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE: as for the temporal CLI
+  MUSTER_CODEC_KEY_FILE  file of payload codec keys, id:base64 per line, current first
+  MUSTER_CODEC_KEYS      the same keys inline: id:base64,id:base64 (set one of the two)
 `
 
 func main() {

@@ -18,6 +18,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/musterhq/muster/internal/codec"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -60,6 +61,11 @@ type Options struct {
 	Token string
 	// Logger receives one line per request; nil discards them.
 	Logger *slog.Logger
+	// Codec, when set, is served at /codec/encode and /codec/decode
+	// (Temporal's remote codec protocol) to CodecOrigins, so that the Web UI
+	// decodes payloads for a caller with a credential.
+	Codec        *codec.Codec
+	CodecOrigins []string
 }
 
 // Server serves the API. Build it with New.
@@ -90,7 +96,26 @@ func New(o Options) (*Server, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.mux = s.newMux()
+	if o.Codec != nil {
+		s.mux.Handle(CodecPath+"/", codec.Handler(o.Codec, codec.HandlerOptions{Authorize: s.authorizeCodec, Prefix: CodecPath, Origins: o.CodecOrigins}))
+	}
 	return s, nil
+}
+
+// CodecPath is where the codec server is mounted.
+const CodecPath = "/codec"
+
+// authorizeCodec decides who may decode payloads: whoever holds the API's
+// credential.
+func (s *Server) authorizeCodec(r *http.Request) error {
+	if err := s.authorize(r); err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return &codec.Refusal{Status: e.Status, Msg: e.Msg}
+		}
+		return err
+	}
+	return nil
 }
 
 func (s *Server) newMux() *http.ServeMux {

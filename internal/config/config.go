@@ -12,6 +12,8 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
+
+	"github.com/musterhq/muster/internal/codec"
 )
 
 // Defaults shared by the worker, the CLI, the demo and docker-compose.yml
@@ -49,7 +51,16 @@ type Config struct {
 	LogLevel    slog.Level
 	// MetricsAddr is where the worker serves /metrics; empty means none.
 	MetricsAddr string
-	Temporal    client.Options
+	// Temporal's options carry the payload codec (Codec) as their data
+	// and failure converters.
+	Temporal client.Options
+	// Codec encrypts payloads with CodecKeys (codec.EnvKeys or
+	// codec.EnvKeyFile). Without keys it encrypts nothing but still
+	// refuses, with a clear error, payloads it cannot decrypt.
+	Codec     *codec.Codec
+	CodecKeys codec.Keys
+	// CodecOrigins are the Web UI origins the codec server answers.
+	CodecOrigins []string
 }
 
 // FromEnv reads the configuration from the process environment.
@@ -91,6 +102,16 @@ func fromLookup(lookup func(string) (string, bool)) (Config, error) {
 	if opts.Namespace == "" {
 		opts.Namespace = DefaultNamespace
 	}
+	if c.CodecKeys, err = codec.KeysFromEnv(lookup); err != nil {
+		return Config{}, err
+	}
+	if c.Codec, err = codec.New(c.CodecKeys); err != nil {
+		return Config{}, err
+	}
+	if c.CodecOrigins, err = codec.OriginsFromEnv(lookup); err != nil {
+		return Config{}, err
+	}
+	codec.Apply(&opts, c.Codec)
 	c.Temporal = opts
 	return c, nil
 }

@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/codec"
 	"github.com/musterhq/muster/internal/config"
 	"github.com/musterhq/muster/internal/metrics"
 	"github.com/musterhq/muster/internal/store"
@@ -45,6 +46,17 @@ func Dial(ctx context.Context, opts client.Options, logger *slog.Logger) (client
 		return nil, fmt.Errorf("cannot reach Temporal at %s (namespace %s): %v (start it with `make dev`, or set TEMPORAL_ADDRESS)", opts.HostPort, opts.Namespace, err)
 	}
 	return c, nil
+}
+
+// LogCodec says whether payloads are encrypted: a worker without codec keys
+// stores operators' free text in Temporal's histories in clear.
+func LogCodec(logger *slog.Logger, c *codec.Codec) {
+	if c == nil || !c.Encrypting() {
+		logger.Warn("Payload codec off: workflow payloads (reasons, notes, findings) are stored in Temporal in clear",
+			"fix", "set "+codec.EnvKeyFile+" or "+codec.EnvKeys+" to the same keys for the worker, the CLI and the API")
+		return
+	}
+	logger.Info("Payload codec on: payloads are encrypted", "key", c.CurrentKeyID())
 }
 
 // OpenStore connects to PostgreSQL and applies pending migrations.
@@ -145,6 +157,7 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger) erro
 	if err := RegisterSearchAttributes(ctx, c, cfg.Temporal.Namespace); err != nil {
 		return err
 	}
+	LogCodec(logger, cfg.Codec)
 	gate := &storeGate{}
 	gate.fail(errors.New("not reached yet"))
 	w := newWorker(c, cfg.TaskQueue, s, worker.Options{Interceptors: []interceptor.WorkerInterceptor{gate}})
