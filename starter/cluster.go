@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -242,6 +243,14 @@ func (a *app) clusterUp(ctx context.Context, o clusterOptions) (devenv.ClusterSt
 			return st, err
 		}
 		st.Processes = append(st.Processes, p)
+		// One at a time: on a new database the first service writes the
+		// cluster's metadata, and services started together race to do it.
+		// The system worker serves no gRPC clients; nothing waits for it.
+		if svc != "worker" {
+			if err := waitForPort(ctx, fmt.Sprintf("127.0.0.1:%d", ports.Of(svc)), p); err != nil {
+				return st, err
+			}
+		}
 		a.say("Started Temporal %s (pid %d, log %s).", svc, p.PID, p.Log)
 	}
 	SaveOrLog(a, st)
@@ -349,6 +358,26 @@ func exited(ps []devenv.ClusterProcess) error {
 		}
 	}
 	return nil
+}
+
+// waitForPort waits until addr accepts connections, or p exits.
+func waitForPort(ctx context.Context, addr string, p devenv.ClusterProcess) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		if !p.Alive() {
+			return fmt.Errorf("%s exited: see %s", p.Name, p.Log)
+		}
+		if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			conn.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%s does not listen on %s after 2 minutes: see %s", p.Name, addr, p.Log)
 }
 
 func waitForFrontend(ctx context.Context, addr string, ps []devenv.ClusterProcess) (client.Client, error) {

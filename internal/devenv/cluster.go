@@ -72,6 +72,19 @@ type ServerPorts struct {
 	Worker, WorkerMembership                   int
 }
 
+// Of returns the gRPC port of a service.
+func (p ServerPorts) Of(service string) int {
+	switch service {
+	case "history":
+		return p.History
+	case "matching":
+		return p.Matching
+	case "worker":
+		return p.Worker
+	}
+	return p.Frontend
+}
+
 // ServerPortsFrom lays the services' ports out around the frontend's as
 // the server's own development configuration does (7233: history 7234,
 // matching 7235, worker 7239, HTTP 7243, membership 6933…6939). Temporal
