@@ -51,9 +51,9 @@ a role of its own, separate from Temporal's role and databases; neither is a
 superuser.
 
 PostgreSQL is --admin-url (a URL of a role that may create roles and
-databases) if given, else a private cluster started from the machine's
-PostgreSQL binaries in the data folder. The binaries come from bin/
-(` + "`make cluster`" + ` builds them). Logs and state are kept in --data-dir.`,
+databases) if given, else DATABASE_URL if set, else a private cluster
+started from the machine's PostgreSQL binaries in the data folder. The
+binaries come from bin/ (` + "`make cluster`" + ` builds them). Logs and state are kept in --data-dir.`,
 	}
 	f := cmd.PersistentFlags()
 	f.StringVar(&o.dataDir, "data-dir", ".muster/cluster", "folder for the cluster's logs, configuration, state and private PostgreSQL")
@@ -74,7 +74,7 @@ the processes keep running until ` + "`starter cluster down`" + `.`,
 		},
 	}
 	up.Flags().StringVar(&o.binDir, "bin", "bin", "folder holding temporal-server, temporal-sql-tool, temporal-ui-server and muster-worker")
-	up.Flags().StringVar(&o.adminURL, "admin-url", "", "PostgreSQL URL of a role that may create roles and databases (default: a private cluster)")
+	up.Flags().StringVar(&o.adminURL, "admin-url", "", "PostgreSQL URL of a role that may create roles and databases (default: DATABASE_URL if set, else a private cluster)")
 	up.Flags().IntVar(&o.temporalPort, "temporal-port", 7233, "port of Temporal's frontend")
 	up.Flags().IntVar(&o.uiPort, "ui-port", config.DefaultUIPort, "port of the Temporal Web UI")
 	up.Flags().IntVar(&o.workers, "workers", devenv.ClusterWorkers, "number of Muster workers")
@@ -112,6 +112,11 @@ func (a *app) clusterUp(ctx context.Context, o clusterOptions) (devenv.ClusterSt
 			if p.Alive() {
 				return devenv.ClusterState{}, fmt.Errorf("the cluster in %s is running (%s, pid %d): run `starter cluster down --data-dir %s` first", dir, p.Name, p.PID, o.dataDir)
 			}
+		}
+		// An earlier run that ended without `down` may have left its
+		// private PostgreSQL running.
+		if old.PostgresDir != "" {
+			devenv.StopPostgresDir(ctx, old.PostgresDir)
 		}
 	}
 	bins := map[string]string{}
@@ -151,6 +156,10 @@ func (a *app) clusterUp(ctx context.Context, o clusterOptions) (devenv.ClusterSt
 	defer setupLog.Close()
 
 	adminURL := o.adminURL
+	if adminURL == "" && os.Getenv(config.EnvDatabaseURL) != "" {
+		adminURL = os.Getenv(config.EnvDatabaseURL)
+		a.say("Using DATABASE_URL as the admin URL: its role must be able to create roles and databases (unset it for a private PostgreSQL).")
+	}
 	if adminURL == "" {
 		pgDir := filepath.Join(dir, "postgres")
 		if os.Geteuid() == 0 {

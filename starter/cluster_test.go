@@ -50,6 +50,8 @@ func TestClusterRunsAResponse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A private PostgreSQL, whatever the environment says.
+	t.Setenv(config.EnvDatabaseURL, "")
 	// A task queue of the test's own keeps its workers apart from any other.
 	t.Setenv(config.EnvTaskQueue, pgtest.Name("cluster"))
 	start := time.Now()
