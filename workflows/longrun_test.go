@@ -1,0 +1,161 @@
+package workflows
+
+import (
+	"encoding/json"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+)
+
+// runLog records every run of every workflow in a test environment: its
+// type, ID and the size of its input, so a test sees each continue-as-new
+// and what it carried.
+type runLog struct {
+	interceptor.WorkerInterceptorBase
+	mu   sync.Mutex
+	runs []workflowRun
+}
+
+type workflowRun struct {
+	Type, ID  string
+	InputSize int
+}
+
+func (l *runLog) InterceptWorkflow(ctx workflow.Context, next interceptor.WorkflowInboundInterceptor) interceptor.WorkflowInboundInterceptor {
+	return &runLogInbound{WorkflowInboundInterceptorBase: interceptor.WorkflowInboundInterceptorBase{Next: next}, log: l}
+}
+
+type runLogInbound struct {
+	interceptor.WorkflowInboundInterceptorBase
+	log *runLog
+}
+
+func (i *runLogInbound) ExecuteWorkflow(ctx workflow.Context, in *interceptor.ExecuteWorkflowInput) (any, error) {
+	info := workflow.GetInfo(ctx)
+	size := 0
+	for _, arg := range in.Args {
+		b, _ := json.Marshal(arg)
+		size += len(b)
+	}
+	i.log.mu.Lock()
+	i.log.runs = append(i.log.runs, workflowRun{Type: info.WorkflowType.Name, ID: info.WorkflowExecution.ID, InputSize: size})
+	i.log.mu.Unlock()
+	return i.Next.ExecuteWorkflow(ctx, in)
+}
+
+// Runs returns the runs of workflows whose ID ends with suffix.
+func (l *runLog) Runs(suffix string) []workflowRun {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []workflowRun
+	for _, r := range l.runs {
+		if strings.HasSuffix(r.ID, suffix) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// watchRuns makes env record its workflows' runs.
+func watchRuns(rt *responseTest) *runLog {
+	l := &runLog{}
+	rt.env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{l}})
+	return l
+}
+
+// sealOnlyRunbook seals one compound of the community and holds: the
+// response ends only with its lift.
+const sealOnlyRunbook = `
+name: test-outbreak
+title: Test outbreak
+level: 1
+area: community
+steps:
+  - id: seal
+    for_each:
+      areas:
+        codes: [longbao-jiayuan]
+      steps:
+        - id: seal-compound
+          kind: seal
+          params:
+            check_every: 2h
+`
+
+// A lockdown of 30 days: every seal checks its checkpoints every 2 hours
+// (360 rounds) and continues as new every 100 rounds. The response holds
+// the whole time and closes with the lift on day 30.
+func TestResponseSealThirtyDays(t *testing.T) {
+	thirtyDaySeals := []string{"seal/longbao-jiayuan"}
+	rt := newResponseTest(t, sealOnlyRunbook)
+	runs := watchRuns(rt)
+	rt.env.SetWorkflowRunTimeout(40 * 24 * time.Hour)
+	// The response waits for its seals' final reports; a seal that outlives
+	// a closed response is a failure this test reports, not waits for.
+	rt.env.SetDetachedChildWait(false)
+	days := 30
+	if d := os.Getenv("MUSTER_DAYS"); d != "" {
+		days, _ = strconv.Atoi(d)
+	}
+	daily := make([]*ResponseProgress, days)
+	for d := range days {
+		daily[d] = rt.ProgressAt(time.Duration(d)*24*time.Hour + 23*time.Hour)
+	}
+	liftAt := time.Duration(days)*24*time.Hour + time.Minute
+	lift := rt.UpdateAt(liftAt, UpdateLift, LiftInput{Reason: "30 days without a case", By: "district-hq"})
+	rt.Run(testResponseInput())
+
+	p, err := rt.Result()
+	if err != nil {
+		t.Fatalf("Response() error = %v", err)
+	}
+	if !lift.Accepted || lift.Err != nil {
+		t.Fatalf("lift update: accepted %v, rejected %v, error %v; want accepted", lift.Accepted, lift.Rejected, lift.Err)
+	}
+	for d, dp := range daily {
+		if dp.State != ResponseHolding {
+			t.Errorf("day %d: Progress().State = %q, want %q", d+1, dp.State, ResponseHolding)
+			continue
+		}
+		for _, path := range thirtyDaySeals {
+			if n := nodeOf(*dp, path); !n.Held || n.State != StateDone {
+				t.Errorf("day %d: %s = %s held %v (%s), want done and held", d+1, path, n.State, n.Held, n.Detail)
+			}
+		}
+	}
+	if p.State != ResponseClosed || p.LiftedBy != "district-hq" {
+		t.Errorf("Response() State, LiftedBy = %q, %q; want %q, district-hq", p.State, p.LiftedBy, ResponseClosed)
+	}
+	for _, path := range thirtyDaySeals {
+		if n := nodeOf(p, path); n.State != StateDone || n.Held || !strings.HasPrefix(n.Detail, "lifted by district-hq") {
+			t.Errorf("Response() %s = %s held %v (%s), want done, lifted by district-hq", path, n.State, n.Held, n.Detail)
+		}
+	}
+	if got := len(rt.Calls("Reopen")); got != len(thirtyDaySeals) {
+		t.Errorf("Reopen called %d times, want %d", got, len(thirtyDaySeals))
+	}
+	if got, want := len(rt.Calls("CheckCompliance")), 360*len(thirtyDaySeals); got != want {
+		t.Errorf("CheckCompliance called %d times, want %d (360 rounds per seal)", got, want)
+	}
+	if got := rt.EventStates("response"); len(got) == 0 || got[len(got)-1] != ResponseLifting {
+		t.Errorf("event log of the response = %v, want it to end with %s", got, ResponseLifting)
+	}
+	largest := 0
+	for _, path := range thirtyDaySeals {
+		sr := runs.Runs("/" + path)
+		if len(sr) < 4 {
+			t.Errorf("%s ran %d times, want at least 4 (continue-as-new every %d rounds)", path, len(sr), maxRoundsPerRun)
+		}
+		for _, r := range sr {
+			largest = max(largest, r.InputSize)
+		}
+	}
+	t.Logf("seal runs: %d per seal; largest carried input %d bytes", len(runs.Runs("/"+thirtyDaySeals[0])), largest)
+}
