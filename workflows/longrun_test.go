@@ -2,14 +2,18 @@ package workflows
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/interceptor"
+
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 )
@@ -199,5 +203,61 @@ func TestResponseQuiesceAppliesReportOfTheSameTask(t *testing.T) {
 	}
 	if n := nodeOf(p, "seal/longbao-jiayuan"); n.Held || n.State != StateDone || n.Detail != "lifted by district-hq" {
 		t.Errorf("carried seal/longbao-jiayuan = %s held %v (%q), want done, not held, lifted by district-hq", n.State, n.Held, n.Detail)
+	}
+}
+
+// canProbe puts a step in the state a workflow task leaves it in when a
+// lift and a retry arrive with the task that decides to continue as new:
+// the lift waits in its channel, the retry is handed to a side receiver
+// (the step runner's) that has not run yet. It then continues as new the way
+// every step kind does, carrying what it received.
+func canProbe(ctx workflow.Context) error {
+	var lift *LiftInput
+	retry := map[string]bool{}
+	b := &inbox{}
+	receive(ctx, b, SignalLift, func(in LiftInput) { lift = &in })
+	receive(ctx, b, SignalRetry, func(in RetryInput) { retry[in.Step] = true })
+	retries := workflow.GetSignalChannel(ctx, SignalRetry)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var in RetryInput
+			if !retries.Receive(ctx, &in) {
+				return
+			}
+			retry[in.Step] = true
+		}
+	})
+	if err := workflow.Sleep(ctx, time.Second); err != nil {
+		return err
+	}
+	workflow.GetSignalChannel(ctx, SignalLift).(workflow.Channel).SendAsync(LiftInput{Reason: "all tested negative", By: "district-hq"})
+	retries.(workflow.Channel).SendAsync(RetryInput{Step: "compliance-check", By: "district-hq"})
+	return continueAsNewWhenQuiet(ctx, canPlan{name: SealCompoundName, inbox: b, next: func() any {
+		return SealCompoundInput{Incident: "xd-0403", Resume: &SealState{Lift: lift, Retries: pendingRetries(retry)}}
+	}})
+}
+
+// A lift and a retry that arrive with the workflow task in which a step
+// decides to continue as new travel into the next run's input.
+func TestContinueAsNewCarriesWhatArrivedWithTheTask(t *testing.T) {
+	st := newSealTest(t)
+	st.env.RegisterWorkflow(canProbe)
+	st.env.ExecuteWorkflow(canProbe)
+	var can *workflow.ContinueAsNewError
+	if err := st.env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("canProbe() error = %v, want a ContinueAsNewError", err)
+	}
+	var next SealCompoundInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	if next.Resume == nil {
+		t.Fatal("next run's Resume = nil, want the carried state")
+	}
+	if l := next.Resume.Lift; l == nil || l.By != "district-hq" {
+		t.Errorf("next run's Resume.Lift = %+v, want the lift by district-hq", l)
+	}
+	if got := next.Resume.Retries; !slices.Equal(got, []string{"compliance-check"}) {
+		t.Errorf("next run's Resume.Retries = %v, want [compliance-check]", got)
 	}
 }
