@@ -139,11 +139,17 @@ func continueAsNewWhenQuiet(ctx workflow.Context, p canPlan) error {
 			break
 		}
 	}
-	in := p.next()
+	return workflow.NewContinueAsNewError(ctx, p.name, carry(ctx, p.next, p.shrink))
+}
+
+// carry builds the next run's input and checks its size against
+// carryBudget, shrinking the state once when it is over.
+func carry(ctx workflow.Context, next func() any, shrink func()) any {
+	in := next()
 	size := encodedSize(in)
-	if size > carryBudget && p.shrink != nil {
-		p.shrink()
-		in = p.next()
+	if size > carryBudget && shrink != nil {
+		shrink()
+		in = next()
 		size = encodedSize(in)
 	}
 	if size > carryBudget {
@@ -151,7 +157,7 @@ func continueAsNewWhenQuiet(ctx workflow.Context, p canPlan) error {
 		// says what to look at.
 		workflow.GetLogger(ctx).Warn("State carried into the next run is over budget", "bytes", size, "budget", carryBudget)
 	}
-	return workflow.NewContinueAsNewError(ctx, p.name, in)
+	return in
 }
 
 // encodedSize is the size of v as the SDK encodes a workflow input.
@@ -187,13 +193,16 @@ const shortLen = 240
 
 // short returns s cut to shortLen bytes at a rune boundary, marked with an
 // ellipsis when cut.
-func short(s string) string {
-	if len(s) <= shortLen {
+func short(s string) string { return cut(s, shortLen) }
+
+// cut returns s cut to n bytes at a rune boundary, marked with an ellipsis
+// when cut.
+func cut(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
-	cut := shortLen
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
-	return s[:cut] + "…"
+	return s[:n] + "…"
 }

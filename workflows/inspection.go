@@ -611,6 +611,14 @@ func contains(list []string, v string) bool {
 }
 
 func (t *inspection) validateReportSite(ctx workflow.Context, in ReportSiteInput) error {
+	if err := limitText("site", in.Site, "inspector", in.Inspector); err != nil {
+		return err
+	}
+	for i, f := range in.Findings {
+		if err := limitText(fmt.Sprintf("findings[%d].description", i), f.Description); err != nil {
+			return err
+		}
+	}
 	s, ok := t.sites[in.Site]
 	switch {
 	case strings.TrimSpace(in.Site) == "":

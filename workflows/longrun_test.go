@@ -3,11 +3,13 @@ package workflows
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -260,4 +262,83 @@ func TestContinueAsNewCarriesWhatArrivedWithTheTask(t *testing.T) {
 	if got := next.Resume.Retries; !slices.Equal(got, []string{"compliance-check"}) {
 		t.Errorf("next run's Resume.Retries = %v, want [compliance-check]", got)
 	}
+}
+
+// Free text in operators' updates is bounded: two skip reasons of 950 KB
+// once made the next continue-as-new exceed the server's input limit and
+// terminated the response. They are refused, naming the field, and a
+// reason at the limit is taken.
+func TestResponseRefusesLongText(t *testing.T) {
+	rt := newResponseTest(t, stallingRunbook)
+	sweepFailsUntil(rt, new(atomic.Bool))
+	huge := strings.Repeat("x", 950<<10)
+	first := rt.UpdateAt(time.Hour, UpdateSkip, StepAction{Step: "sweep", Reason: huge, By: "district-hq"})
+	second := rt.UpdateAt(time.Hour, UpdateSkip, StepAction{Step: "tell-schools", Reason: huge, By: "district-hq"})
+	byLong := rt.UpdateAt(time.Hour, UpdateLift, LiftInput{Reason: "done", By: huge})
+	atLimit := rt.UpdateAt(2*time.Hour, UpdateSkip, StepAction{Step: "sweep", Reason: strings.Repeat("y", MaxText), By: "district-hq"})
+	rt.Run(testResponseInput())
+	if _, err := rt.Result(); err != nil {
+		t.Fatalf("Response() error = %v", err)
+	}
+	for name, o := range map[string]*updateOutcome{"first skip": first, "second skip": second} {
+		if o.Rejected == nil || !strings.Contains(o.Rejected.Error(), "reason: 972800 bytes, at most 2048") {
+			t.Errorf("%s: rejected %v, want a rejection naming reason and its size", name, o.Rejected)
+		}
+	}
+	if byLong.Rejected == nil || !strings.HasPrefix(byLong.Rejected.Error(), "by:") {
+		t.Errorf("lift with a long by: rejected %v, want a rejection naming by", byLong.Rejected)
+	}
+	if !atLimit.Accepted || atLimit.Err != nil {
+		t.Errorf("skip with a reason of %d bytes: accepted %v, rejected %v, error %v; want accepted", MaxText, atLimit.Accepted, atLimit.Rejected, atLimit.Err)
+	}
+	events := rt.Events()
+	var full bool
+	for _, e := range events {
+		if e.Step == "sweep" && e.State == StateSkipped && len(e.Reason) == MaxText {
+			full = true
+		}
+	}
+	if !full {
+		t.Errorf("event log has no skip of sweep with the whole %d-byte reason", MaxText)
+	}
+}
+
+// carryProbe continues as new the way the response does, with a tree whose
+// free text fills more than the budget.
+func carryProbe(ctx workflow.Context, nodes int) error {
+	root := &Node{Type: "sequence"}
+	for i := range nodes {
+		root.Children = append(root.Children, &Node{Path: fmt.Sprintf("seal/compound-%d", i), Type: KindSeal,
+			Detail: strings.Repeat("d", MaxText), LastError: strings.Repeat("e", MaxText)})
+	}
+	return workflow.NewContinueAsNewError(ctx, ResponseName, carry(ctx, func() any {
+		return ResponseInput{Incident: "xd-0403", Resume: &ResponseState{Progress: ResponseProgress{Root: root}}}
+	}, func() { shrinkTree(root, 0) }))
+}
+
+// A response whose state passes the carry budget still continues as new,
+// with its free text cut to short forms.
+func TestResponseContinueAsNewOverBudget(t *testing.T) {
+	st := newSealTest(t)
+	st.env.RegisterWorkflow(carryProbe)
+	st.env.ExecuteWorkflow(carryProbe, 100) // about 400 KiB of text
+	var can *workflow.ContinueAsNewError
+	if err := st.env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("carryProbe() error = %v, want a ContinueAsNewError", err)
+	}
+	size := 0
+	for _, p := range can.Input.GetPayloads() {
+		size += len(p.GetData())
+	}
+	if size > carryBudget {
+		t.Errorf("carried input = %d bytes, want at most %d", size, carryBudget)
+	}
+	var next ResponseInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(next.Resume.Progress.Root.Children); n != 100 {
+		t.Errorf("carried tree has %d steps, want 100", n)
+	}
+	t.Logf("carried %d bytes from about %d", size, 100*2*MaxText)
 }

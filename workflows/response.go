@@ -315,8 +315,11 @@ func Response(ctx workflow.Context, in ResponseInput) (ResponseProgress, error) 
 			if err := r.quiesce(ctx); err != nil {
 				return r.p, err
 			}
-			next := r.in
-			next.Resume = &ResponseState{Progress: r.p, Definition: r.def, Lift: r.lift}
+			next := carry(ctx, func() any {
+				next := r.in
+				next.Resume = &ResponseState{Progress: r.p, Definition: r.def, Lift: r.lift}
+				return next
+			}, func() { shrinkTree(r.p.Root, 0) })
 			return r.p, workflow.NewContinueAsNewError(ctx, ResponseName, next)
 		}
 		break
@@ -532,7 +535,8 @@ func (r *response) exec(ctx workflow.Context, n *Node, st *runbook.Step, area *a
 
 // finish records a node's end.
 func (r *response) finish(ctx workflow.Context, n *Node, state, detail string) {
-	n.State, n.Detail = state, detail
+	// The tree keeps a short form; the event log keeps the whole text.
+	n.State, n.Detail = state, short(detail)
 	if n.FinishedAt.IsZero() {
 		n.FinishedAt = workflow.Now(ctx)
 	}
@@ -913,6 +917,21 @@ func (r *response) quiesce(ctx workflow.Context) error {
 	}
 }
 
+// shrinkTree cuts the free text a tree carries to what supervisors read
+// first (the event log has it all), deeper nodes to a tenth of that.
+func shrinkTree(n *Node, depth int) {
+	if n == nil {
+		return
+	}
+	n.Detail, n.LastError = short(n.Detail), short(n.LastError)
+	if depth > 2 {
+		n.Detail, n.LastError = cut(n.Detail, shortLen/10), cut(n.LastError, shortLen/10)
+	}
+	for _, c := range n.Children {
+		shrinkTree(c, depth+1)
+	}
+}
+
 // receiveReports applies step reports as they arrive.
 func (r *response) receiveReports(ctx workflow.Context) {
 	ch := workflow.GetSignalChannel(ctx, SignalStepReport)
@@ -943,12 +962,12 @@ func (r *response) apply(ctx workflow.Context, rep StepReport) {
 		r.finish(ctx, n, rep.State, rep.Detail)
 	case rep.Ready:
 		n.Held = true
-		n.State, n.Detail = StateDone, rep.Detail
+		n.State, n.Detail = StateDone, short(rep.Detail)
 		n.FinishedAt = workflow.Now(ctx)
 		r.changed(ctx)
 		r.event(ctx, n.Path, "holding", rep.Detail, "")
 	case rep.State == StateStalled:
-		n.State, n.Inner, n.Stalls, n.LastError, n.Detail = StateStalled, rep.Inner, rep.Stalls, rep.LastError, rep.Detail
+		n.State, n.Inner, n.Stalls, n.LastError, n.Detail = StateStalled, rep.Inner, rep.Stalls, short(rep.LastError), short(rep.Detail)
 		r.changed(ctx)
 		r.event(ctx, n.Path, StateStalled, fmt.Sprintf("%s: retries ran out %d times: %s", rep.Inner, rep.Stalls, rep.LastError), "")
 		r.notice(ctx, fmt.Sprintf("stalled/%s/%d", n.Path, rep.Stalls), "command center",
@@ -961,7 +980,7 @@ func (r *response) apply(ctx workflow.Context, rep StepReport) {
 		}
 		n.State = state
 		if rep.Detail != "" {
-			n.Detail = rep.Detail
+			n.Detail = short(rep.Detail)
 		}
 		r.changed(ctx)
 		if state == StateAwaitingDecision {
@@ -1153,6 +1172,9 @@ func (r *response) open2() bool {
 }
 
 func (r *response) validateLift(ctx workflow.Context, in LiftInput) error {
+	if err := limitText("reason", in.Reason, "by", in.By); err != nil {
+		return err
+	}
 	if strings.TrimSpace(in.Reason) == "" {
 		return errors.New("a lift needs a reason (--reason), for the event log")
 	}
@@ -1178,6 +1200,9 @@ func (r *response) onLift(ctx workflow.Context, in LiftInput) (LiftAccepted, err
 }
 
 func (r *response) validateEscalate(ctx workflow.Context, in EscalateInput) error {
+	if err := limitText("reason", in.Reason, "by", in.By); err != nil {
+		return err
+	}
 	switch {
 	case in.Level < 1 || in.Level > 4:
 		return fmt.Errorf("--level %d: response levels run from 1 (highest) to 4", in.Level)
@@ -1207,6 +1232,9 @@ func (r *response) onEscalate(ctx workflow.Context, in EscalateInput) error {
 }
 
 func (r *response) validateAddArea(ctx workflow.Context, in AddAreaInput) error {
+	if err := limitText("reason", in.Reason, "by", in.By); err != nil {
+		return err
+	}
 	switch {
 	case !codePattern(in.Area):
 		return fmt.Errorf("area %q: give an area code such as nanpingtou (list them with `starter areas`)", in.Area)
@@ -1306,6 +1334,9 @@ func (r *response) stepFor(path string) (*Node, error) {
 }
 
 func (r *response) validatePause(ctx workflow.Context, in StepAction) error {
+	if err := limitText("reason", in.Reason, "by", in.By); err != nil {
+		return err
+	}
 	n, err := r.stepFor(in.Step)
 	switch {
 	case err != nil:
@@ -1327,6 +1358,9 @@ func (r *response) onPause(ctx workflow.Context, in StepAction) error {
 }
 
 func (r *response) validateResume(ctx workflow.Context, in StepAction) error {
+	if err := limitText("reason", in.Reason, "by", in.By); err != nil {
+		return err
+	}
 	n, err := r.stepFor(in.Step)
 	if err != nil {
 		return err
@@ -1346,6 +1380,9 @@ func (r *response) onResume(ctx workflow.Context, in StepAction) error {
 }
 
 func (r *response) validateRetry(ctx workflow.Context, in RetryInput) error {
+	if err := limitText("by", in.By); err != nil {
+		return err
+	}
 	n, err := r.stepFor(in.Step)
 	if err != nil {
 		return err
@@ -1366,6 +1403,9 @@ func (r *response) onRetry(ctx workflow.Context, in RetryInput) error {
 }
 
 func (r *response) validateAction(in StepAction, verb string) error {
+	if err := limitText("reason", in.Reason, "by", in.By); err != nil {
+		return err
+	}
 	n, err := r.stepFor(in.Step)
 	switch {
 	case err != nil:
@@ -1405,7 +1445,7 @@ func (r *response) endStep(ctx workflow.Context, in StepAction, state string) er
 	if in.By != "" {
 		reason += " (by " + in.By + ")"
 	}
-	n.State, n.Detail, n.FinishedAt = state, reason, workflow.Now(ctx)
+	n.State, n.Detail, n.FinishedAt = state, short(reason), workflow.Now(ctx)
 	r.changed(ctx)
 	if n.WorkflowID != "" {
 		r.inflight++
@@ -1427,6 +1467,9 @@ func (r *response) onAbort(ctx workflow.Context, in StepAction) error {
 }
 
 func (r *response) validateDecide(ctx workflow.Context, in Decision) error {
+	if err := limitText("reason", in.Reason, "by", in.By); err != nil {
+		return err
+	}
 	n, err := r.stepFor(in.Step)
 	switch {
 	case err != nil:

@@ -346,6 +346,9 @@ func (s *seal) setup(ctx workflow.Context) error {
 }
 
 func (s *seal) validateLift(ctx workflow.Context, in LiftInput) error {
+	if err := limitText("reason", in.Reason, "by", in.By); err != nil {
+		return err
+	}
 	if strings.TrimSpace(in.Reason) == "" {
 		return errors.New("a lift needs a reason (--reason), for the event log")
 	}
@@ -372,6 +375,9 @@ func (s *seal) onLift(ctx workflow.Context, in LiftInput) (LiftAccepted, error) 
 }
 
 func (s *seal) validateRetry(ctx workflow.Context, in RetryInput) error {
+	if err := limitText("by", in.By); err != nil {
+		return err
+	}
 	return s.r.validateRetry(in.Step)
 }
 

@@ -415,6 +415,9 @@ func (s *supply) escalate(ctx workflow.Context, key, body string) error {
 }
 
 func (s *supply) validateAck(ctx workflow.Context, in AcknowledgeInput) error {
+	if err := limitText("staff", in.Staff); err != nil {
+		return err
+	}
 	staff := strings.TrimSpace(in.Staff)
 	switch {
 	case in.Assignment <= 0:

@@ -142,6 +142,9 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateAddPoint, t.onAddPoint, workflow.UpdateHandlerOptions{
 		Validator: func(ctx workflow.Context, a AddPointInput) error {
+			if err := limitText("site", a.Site, "reason", a.Reason, "by", a.By); err != nil {
+				return err
+			}
 			if strings.TrimSpace(a.Site) == "" {
 				return fmt.Errorf("name the sampling point to open (a site code)")
 			}
