@@ -15,9 +15,12 @@ import (
 
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/testsuite"
 
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/musterhq/muster/activities"
 )
 
 // runLog records every run of every workflow in a test environment: its
@@ -341,4 +344,61 @@ func TestResponseContinueAsNewOverBudget(t *testing.T) {
 		t.Errorf("carried tree has %d steps, want 100", n)
 	}
 	t.Logf("carried %d bytes from about %d", size, 100*2*MaxText)
+}
+
+// Two identical add-area updates sent at once add the area once, with one
+// event; the second is answered that the area is already being added. An
+// update sent again with the same update ID changes nothing.
+func TestResponseConcurrentAddArea(t *testing.T) {
+	rt := newResponseTest(t, outbreakRunbook)
+	rt.SweepFinds(1, 0, 0)
+	rt.Delay["SelectAreas"] = time.Minute
+	add := AddAreaInput{Area: "nanpingtou", Reason: "cases next door", By: "district-hq"}
+	var outcomes []*updateOutcome
+	send := func(id string) {
+		o := &updateOutcome{Sent: true}
+		outcomes = append(outcomes, o)
+		rt.env.UpdateWorkflow(UpdateAddArea, id, &testsuite.TestUpdateCallback{
+			OnAccept:   func() { o.Accepted = true },
+			OnReject:   func(err error) { o.Rejected = err },
+			OnComplete: func(res any, err error) { o.Completed, o.Result, o.Err = true, res, err },
+		}, add)
+	}
+	rt.At(3*time.Hour, func() {
+		send("add-1")
+		send("add-2")
+		send("add-1")
+	})
+	rt.UpdateAt(8*time.Hour, UpdateDecide, Decision{Step: "approve-lift", Decision: "approve"})
+	rt.Run(testResponseInput())
+	p, err := rt.Result()
+	if err != nil {
+		t.Fatalf("Response() error = %v", err)
+	}
+	if len(p.Added) != 1 || p.Added[0].Code != "nanpingtou" {
+		t.Errorf("Response().Added = %v, want nanpingtou once", p.Added)
+	}
+	var added int
+	for _, e := range rt.Events() {
+		if e.State == "area-added" {
+			added++
+		}
+	}
+	if added != 1 {
+		t.Errorf("event log has %d area-added events, want 1", added)
+	}
+	if o := outcomes[0]; !o.Accepted || o.Err != nil {
+		t.Errorf("first add-area: accepted %v, rejected %v, error %v; want accepted", o.Accepted, o.Rejected, o.Err)
+	}
+	if o := outcomes[1]; o.Accepted || o.Rejected == nil || !strings.Contains(o.Rejected.Error(), "nanpingtou is already being added") {
+		t.Errorf("second add-area: accepted %v, rejected %v; want rejected as already being added", o.Accepted, o.Rejected)
+	}
+	if got := len(rt.Calls("Reopen")); got != 5 {
+		t.Errorf("Reopen called %d times, want 5 (3 + the 2 added once)", got)
+	}
+	// The same update ID again is the same update: its answer is the
+	// first's, and the counts above show it added nothing.
+	if o := outcomes[2]; !o.Completed || o.Err != nil || o.Result.(activities.Area).Code != "nanpingtou" {
+		t.Errorf("add-area sent again as add-1: %+v, want the first answer (nanpingtou)", *o)
+	}
 }

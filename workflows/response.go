@@ -255,6 +255,10 @@ type response struct {
 	saState      string
 	saPaths      int
 	events       int
+	// adding holds the areas an accepted add-area update is looking up:
+	// the handler records the area here before it waits, so the validator
+	// of a second update for the same area sees the first.
+	adding map[string]bool
 }
 
 // Response runs an incident's response: it pins a runbook version, runs its
@@ -1250,6 +1254,9 @@ func (r *response) validateAddArea(ctx workflow.Context, in AddAreaInput) error 
 			return fmt.Errorf("area %s is already part of the response", in.Area)
 		}
 	}
+	if r.adding[in.Area] {
+		return fmt.Errorf("area %s is already being added to the response", in.Area)
+	}
 	for _, n := range r.nodes {
 		if st := r.stepAt(n.Path); n.Type == "for_each" && st != nil && len(st.ForEach.Areas.Codes) == 0 {
 			return nil
@@ -1263,6 +1270,11 @@ func codePattern(s string) bool {
 }
 
 func (r *response) onAddArea(ctx workflow.Context, in AddAreaInput) (activities.Area, error) {
+	if r.adding == nil {
+		r.adding = map[string]bool{}
+	}
+	r.adding[in.Area] = true
+	defer delete(r.adding, in.Area)
 	var areas []activities.Area
 	if err := r.activity(ctx, "Look up area "+in.Area, a.SelectAreas, activities.SelectAreasInput{Codes: []string{in.Area}}, &areas); err != nil {
 		return activities.Area{}, err
