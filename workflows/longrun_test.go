@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -16,8 +17,8 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/testsuite"
-
 	"go.temporal.io/sdk/worker"
+
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
@@ -400,5 +401,59 @@ func TestResponseConcurrentAddArea(t *testing.T) {
 	// first's, and the counts above show it added nothing.
 	if o := outcomes[2]; !o.Completed || o.Err != nil || o.Result.(activities.Area).Code != "nanpingtou" {
 		t.Errorf("add-area sent again as add-1: %+v, want the first answer (nanpingtou)", *o)
+	}
+}
+
+// A staff-supply step of 14 hours that continues as new every three
+// checks (four times) ends as the same step run in one piece: the same
+// outputs, the same calls, acknowledgements signalled across the runs
+// counted once each.
+func TestStaffSupplyContinuesAsNew(t *testing.T) {
+	run := func(limit int) (StepResult, map[string]int, int) {
+		st, _ := newSupplyTest(t, 0)
+		runs := &runLog{}
+		st.env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{runs}})
+		in := supplyInput()
+		in.Params["duration"] = "14h"
+		in.HistoryLimit = limit
+		parent := func(ctx workflow.Context, in StepInput) (StepResult, error) {
+			var res StepResult
+			err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: "response/xd-0403/staff"}),
+				StaffSupplyStepName, in).Get(ctx, &res)
+			return res, err
+		}
+		for _, sig := range []struct {
+			at time.Duration
+			id int64
+		}{{10 * time.Minute, 1}, {3*time.Hour + 10*time.Minute, 2}, {6 * time.Hour, 1}, {9*time.Hour + 5*time.Minute, 3}} {
+			st.At(sig.at, func() {
+				if err := st.env.SignalWorkflowByID("response/xd-0403/staff", SignalAcknowledged, AcknowledgeInput{Assignment: sig.id}); err != nil {
+					t.Errorf("signal acknowledgement %d at %s: %v", sig.id, sig.at, err)
+				}
+			})
+		}
+		st.env.RegisterWorkflow(parent)
+		st.env.ExecuteWorkflow(parent, in)
+		res, err := st.supplyResult()
+		if err != nil {
+			t.Fatalf("StaffSupplyStep() with history limit %d: error = %v", limit, err)
+		}
+		calls := map[string]int{}
+		for _, c := range st.Calls("") {
+			calls[c.Name]++
+		}
+		return res, calls, len(runs.Runs("/staff"))
+	}
+	whole, wholeCalls, wholeRuns := run(0)
+	split, splitCalls, splitRuns := run(3 * eventsPerSupplyCheck)
+	t.Logf("%d runs; outputs %v", splitRuns, split.Outputs)
+	if wholeRuns != 1 || splitRuns < 4 {
+		t.Errorf("runs = %d in one piece, %d split; want 1 and at least 4", wholeRuns, splitRuns)
+	}
+	if !maps.Equal(whole.Outputs, split.Outputs) || whole.Detail != split.Detail {
+		t.Errorf("split StaffSupplyStep() = %v %q, want as in one piece: %v %q", split.Outputs, split.Detail, whole.Outputs, whole.Detail)
+	}
+	if !maps.Equal(wholeCalls, splitCalls) {
+		t.Errorf("split run's activity calls = %v, want as in one piece: %v", splitCalls, wholeCalls)
 	}
 }

@@ -51,6 +51,9 @@ type StepInput struct {
 	Resume *RoundState `json:",omitempty"`
 	// ResumeInspection carries an inspection's state across continue-as-new.
 	ResumeInspection *InspectionState `json:",omitempty"`
+	// ResumeSupply carries a staff-supply step's state across
+	// continue-as-new.
+	ResumeSupply *SupplyState `json:",omitempty"`
 	// Retries carries operator retries received but not yet taken across
 	// continue-as-new.
 	Retries []string `json:",omitempty"`
