@@ -457,3 +457,54 @@ func TestStaffSupplyContinuesAsNew(t *testing.T) {
 		t.Errorf("split run's activity calls = %v, want as in one piece: %v", splitCalls, wholeCalls)
 	}
 }
+
+// A testing round of 7 hours checked every 15 minutes that continues as new
+// every six checks (four times) ends as the same round run in one piece:
+// the same outputs and the same calls, a retry signalled on the way
+// included.
+func TestMassTestingContinuesAsNewUnderAParent(t *testing.T) {
+	run := func(limit int) (StepResult, map[string]int, int) {
+		tt := newTestingTest(t)
+		tt.Sampled = atRate(900)
+		runs := &runLog{}
+		tt.env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{runs}})
+		in := testingInput()
+		in.HistoryLimit = limit
+		parent := func(ctx workflow.Context, in StepInput) (StepResult, error) {
+			var res StepResult
+			err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: "response/xd-0403/round"}),
+				MassTestingStepName, in).Get(ctx, &res)
+			return res, err
+		}
+		tt.At(90*time.Minute, func() {
+			if err := tt.env.SignalWorkflowByID("response/xd-0403/round", SignalRetry, RetryInput{Step: "check", By: "district-hq"}); err != nil {
+				t.Errorf("signal retry: %v", err)
+			}
+		})
+		tt.env.RegisterWorkflow(parent)
+		tt.env.ExecuteWorkflow(parent, in)
+		var res StepResult
+		if err := tt.env.GetWorkflowError(); err != nil {
+			t.Fatalf("MassTestingStep() with history limit %d: error = %v", limit, err)
+		}
+		if err := tt.env.GetWorkflowResult(&res); err != nil {
+			t.Fatal(err)
+		}
+		calls := map[string]int{}
+		for _, c := range tt.Calls("") {
+			calls[c.Name]++
+		}
+		return res, calls, len(runs.Runs("/round"))
+	}
+	whole, wholeCalls, wholeRuns := run(0)
+	split, splitCalls, splitRuns := run(6 * eventsPerCheck)
+	if wholeRuns != 1 || splitRuns < 4 {
+		t.Errorf("runs = %d in one piece, %d split; want 1 and at least 4", wholeRuns, splitRuns)
+	}
+	if !maps.Equal(whole.Outputs, split.Outputs) || whole.Detail != split.Detail {
+		t.Errorf("split MassTestingStep() = %v %q, want as in one piece: %v %q", split.Outputs, split.Detail, whole.Outputs, whole.Detail)
+	}
+	if !maps.Equal(wholeCalls, splitCalls) {
+		t.Errorf("split round's activity calls = %v, want as in one piece: %v", splitCalls, wholeCalls)
+	}
+}
