@@ -103,8 +103,19 @@ steps:
 // (360 rounds) and continues as new every 100 rounds. The response holds
 // the whole time and closes with the lift on day 30.
 func TestResponseSealThirtyDays(t *testing.T) {
+	t.Run("seal on the step core", func(t *testing.T) { sealThirtyDays(t, false) })
+	// A seal already running when the step core was deployed has no
+	// seal-step-core marker; it continues as new through the core from its
+	// next continue-as-new on.
+	t.Run("seal started before the step core", func(t *testing.T) { sealThirtyDays(t, true) })
+}
+
+func sealThirtyDays(t *testing.T, started bool) {
 	thirtyDaySeals := []string{"seal/longbao-jiayuan"}
 	rt := newResponseTest(t, sealOnlyRunbook)
+	if started {
+		rt.env.OnGetVersion("seal-step-core", workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	}
 	runs := watchRuns(rt)
 	rt.env.SetWorkflowRunTimeout(40 * 24 * time.Hour)
 	// The response waits for its seals' final reports; a seal that outlives

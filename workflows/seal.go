@@ -542,7 +542,17 @@ func (s *seal) hold(ctx workflow.Context) error {
 		s.progress.FailedChecks += res.Checked - res.Passed
 		s.progress.LastCompliance = res
 		roundsThisRun++
-		if s.core && s.lift == nil && (roundsThisRun >= maxRoundsPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested()) {
+		long := s.lift == nil && (roundsThisRun >= maxRoundsPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested())
+		if long && !s.core && workflow.GetVersion(ctx, "seal-quiet-continue-as-new", workflow.DefaultVersion, 1) >= 1 {
+			// A seal that started before the step core continues as new
+			// through it too: its signals so far were taken by receivers,
+			// the helper takes what is left.
+			s.core = true
+			s.inbox = &inbox{}
+			receive(ctx, s.inbox, SignalLift, s.liftSignal)
+			receive(ctx, s.inbox, SignalRetry, func(in RetryInput) { s.r.retry[in.Step] = true })
+		}
+		if long && s.core {
 			err := continueAsNewWhenQuiet(ctx, canPlan{
 				name: SealCompoundName, inbox: s.inbox,
 				stop: func() bool { return s.lift != nil },
@@ -558,7 +568,7 @@ func (s *seal) hold(ctx workflow.Context) error {
 			// A lift arrived with the decision: carry it out now.
 			return nil
 		}
-		if !s.core && s.lift == nil && (roundsThisRun >= maxRoundsPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested()) {
+		if long {
 			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 				return err
 			}
