@@ -184,41 +184,40 @@ func sealThirtyDays(t *testing.T, started bool) {
 // quiesceProbe puts a response in the state a workflow task leaves it in
 // when a step's final report arrives with the task that decides to
 // continue as new: the report is handed to the receiving goroutine, which
-// has not run yet. It then waits for the quiet moment as the response does
-// before continuing as new, and returns the state it would carry.
-func quiesceProbe(ctx workflow.Context) (ResponseProgress, error) {
+// has not run yet. It then continues as new as the response does.
+func quiesceProbe(ctx workflow.Context) error {
 	n := &Node{Path: "seal/longbao-jiayuan", Type: KindSeal, State: StateDone, Held: true, WorkflowID: "seal"}
 	r := &response{in: testResponseInput().WithDefaults(), id: workflow.GetInfo(ctx).WorkflowExecution.ID, nodes: map[string]*Node{n.Path: n}}
 	r.p = ResponseProgress{Incident: "xd-0403", State: ResponseHolding, Root: &Node{Type: "sequence", State: StateDone, Children: []*Node{n}}}
 	workflow.Go(ctx, r.receiveReports)
 	if err := workflow.Sleep(ctx, time.Second); err != nil {
-		return r.p, err
+		return err
 	}
 	// The SDK delivers a signal this way: to a receiver blocked on the
 	// channel, or into the channel's buffer.
 	reports := workflow.GetSignalChannel(ctx, SignalStepReport).(workflow.Channel)
 	reports.SendAsync(StepReport{Path: n.Path, State: StateDone, Final: true, Detail: "lifted by district-hq"})
 	reports.SendAsync(StepReport{Path: "unknown", State: StateRunning})
-	err := r.quiesce(ctx)
-	return r.p, err
+	return r.continueAsNew(ctx)
 }
 
 // A step's final report that arrives with the workflow task in which the
 // response decides to continue as new is applied before the state is
-// carried: without the drain in quiesce the seal would hold for ever in the
-// next run's tree.
+// carried: without the drain the seal would hold for ever in the next
+// run's tree.
 func TestResponseQuiesceAppliesReportOfTheSameTask(t *testing.T) {
 	st := newSealTest(t)
 	st.env.RegisterWorkflow(quiesceProbe)
 	st.env.ExecuteWorkflow(quiesceProbe)
-	if err := st.env.GetWorkflowError(); err != nil {
-		t.Fatalf("quiesceProbe() error = %v", err)
+	var can *workflow.ContinueAsNewError
+	if err := st.env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("quiesceProbe() error = %v, want a ContinueAsNewError", err)
 	}
-	var p ResponseProgress
-	if err := st.env.GetWorkflowResult(&p); err != nil {
+	var next ResponseInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
 		t.Fatal(err)
 	}
-	if n := nodeOf(p, "seal/longbao-jiayuan"); n.Held || n.State != StateDone || n.Detail != "lifted by district-hq" {
+	if n := nodeOf(next.Resume.Progress, "seal/longbao-jiayuan"); n.Held || n.State != StateDone || n.Detail != "lifted by district-hq" {
 		t.Errorf("carried seal/longbao-jiayuan = %s held %v (%q), want done, not held, lifted by district-hq", n.State, n.Held, n.Detail)
 	}
 }

@@ -316,15 +316,7 @@ func Response(ctx workflow.Context, in ResponseInput) (ResponseProgress, error) 
 			// signal of the response in flight, no update being handled, and
 			// no step report received but not yet applied. Steps carry on
 			// and report to the new run.
-			if err := r.quiesce(ctx); err != nil {
-				return r.p, err
-			}
-			next := carry(ctx, func() any {
-				next := r.in
-				next.Resume = &ResponseState{Progress: r.p, Definition: r.def, Lift: r.lift}
-				return next
-			}, func() { shrinkTree(r.p.Root, 0) })
-			return r.p, workflow.NewContinueAsNewError(ctx, ResponseName, next)
+			return r.p, r.continueAsNew(ctx)
 		}
 		break
 	}
@@ -882,7 +874,7 @@ func (r *response) startChild(ctx workflow.Context, n *Node, b binding, in StepI
 	return nil
 }
 
-// quiesce waits for a quiet moment to continue as new. A step report
+// continueAsNew continues as new at a quiet moment. A step report
 // delivered with the workflow task that decides to continue as new would
 // be lost with the run (the new run never sees it, and the step, reporting
 // its end once, would stay running in the tree for ever): the report may
@@ -890,35 +882,29 @@ func (r *response) startChild(ctx workflow.Context, n *Node, b binding, in StepI
 // still wait in the channel. So the receiver is given a turn, what is left
 // in the channel is applied, and the wait starts again for what applying
 // the reports started, until a turn brings nothing new.
-func (r *response) quiesce(ctx workflow.Context) error {
-	drain := workflow.GetVersion(ctx, "response-drain-reports", workflow.DefaultVersion, 1) >= 1
-	reports := workflow.GetSignalChannel(ctx, SignalStepReport)
-	quiet := func() bool { return workflow.AllHandlersFinished(ctx) && r.inflight == 0 }
-	for {
-		if err := workflow.Await(ctx, quiet); err != nil {
-			return err
-		}
-		if !drain {
-			return nil
-		}
-		turned := false
-		workflow.Go(ctx, func(workflow.Context) { turned = true })
-		if err := workflow.Await(ctx, func() bool { return turned }); err != nil {
-			return err
-		}
-		applied := false
-		for {
-			var rep StepReport
-			if !reports.ReceiveAsync(&rep) {
-				break
-			}
-			r.apply(ctx, rep)
-			applied = true
-		}
-		if !applied && quiet() {
-			return nil
-		}
+//
+// Runs recorded before version 1 of "response-drain-reports" only waited
+// for the handlers and activities.
+func (r *response) continueAsNew(ctx workflow.Context) error {
+	plan := canPlan{
+		name: ResponseName,
+		busy: func() bool { return r.inflight > 0 },
+		next: func() any {
+			next := r.in
+			next.Resume = &ResponseState{Progress: r.p, Definition: r.def, Lift: r.lift}
+			return next
+		},
+		shrink: func() { shrinkTree(r.p.Root, 0) },
 	}
+	if workflow.GetVersion(ctx, "response-drain-reports", workflow.DefaultVersion, 1) >= 1 {
+		plan.inbox = &inbox{}
+		receive(ctx, plan.inbox, SignalStepReport, func(rep StepReport) { r.apply(ctx, rep) })
+		return continueAsNewWhenQuiet(ctx, plan)
+	}
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && r.inflight == 0 }); err != nil {
+		return err
+	}
+	return workflow.NewContinueAsNewError(ctx, ResponseName, carry(ctx, plan.next, plan.shrink))
 }
 
 // shrinkTree cuts the free text a tree carries to what supervisors read
