@@ -518,3 +518,32 @@ func TestMassTestingContinuesAsNewUnderAParent(t *testing.T) {
 		t.Errorf("split round's activity calls = %v, want as in one piece: %v", splitCalls, wholeCalls)
 	}
 }
+
+// Two decisions sent at once for one approval: the first is taken, the
+// second refused, and the event log has one decision.
+func TestResponseConcurrentDecide(t *testing.T) {
+	rt := newResponseTest(t, outbreakRunbook)
+	rt.SweepFinds(1, 0, 0)
+	var first, second *updateOutcome
+	rt.At(5*time.Hour, func() {
+		first = rt.Update(UpdateDecide, Decision{Step: "approve-lift", Decision: "approve", By: "district-hq"})
+		second = rt.Update(UpdateDecide, Decision{Step: "approve-lift", Decision: "reject", By: "deputy"})
+	})
+	rt.Run(testResponseInput())
+	p, err := rt.Result()
+	if err != nil {
+		t.Fatalf("Response() error = %v", err)
+	}
+	if !first.Accepted || first.Err != nil {
+		t.Errorf("first decision: accepted %v, rejected %v, error %v; want accepted", first.Accepted, first.Rejected, first.Err)
+	}
+	if second.Accepted || second.Rejected == nil {
+		t.Errorf("second decision: accepted %v, rejected %v; want refused", second.Accepted, second.Rejected)
+	}
+	if got := rt.EventStates("approve-lift"); slices.Contains(got, "rejected") || !slices.Contains(got, "approved") {
+		t.Errorf("event log of approve-lift = %v, want one approval and no rejection", got)
+	}
+	if p.State != ResponseClosed {
+		t.Errorf("Response().State = %q, want %q", p.State, ResponseClosed)
+	}
+}

@@ -259,6 +259,9 @@ type response struct {
 	// the handler records the area here before it waits, so the validator
 	// of a second update for the same area sees the first.
 	adding map[string]bool
+	// acting holds the steps an accepted retry or decision is being relayed
+	// to, for the same reason.
+	acting map[string]string
 }
 
 // Response runs an incident's response: it pins a runbook version, runs its
@@ -1388,10 +1391,24 @@ func (r *response) validateRetry(ctx workflow.Context, in RetryInput) error {
 	if n.State != StateStalled {
 		return fmt.Errorf("step %s is %s, not stalled: only a stalled step can be retried", in.Step, n.State)
 	}
+	if what, ok := r.acting[in.Step]; ok {
+		return fmt.Errorf("step %s is already being %s", in.Step, what)
+	}
 	return nil
 }
 
+// act records that an accepted update is relaying to a step, until done
+// is called.
+func (r *response) act(step, what string) (done func()) {
+	if r.acting == nil {
+		r.acting = map[string]string{}
+	}
+	r.acting[step] = what
+	return func() { delete(r.acting, step) }
+}
+
 func (r *response) onRetry(ctx workflow.Context, in RetryInput) error {
+	defer r.act(in.Step, "retried")()
 	n := r.nodes[in.Step]
 	if err := workflow.SignalExternalWorkflow(ctx, n.WorkflowID, "", SignalRetry, RetryInput{Step: n.Inner, By: in.By}).Get(ctx, nil); err != nil {
 		return fmt.Errorf("retry %s: %w", in.Step, err)
@@ -1479,14 +1496,21 @@ func (r *response) validateDecide(ctx workflow.Context, in Decision) error {
 	case in.Decision != "approve" && in.Decision != "reject":
 		return fmt.Errorf("decision %q: want approve or reject", in.Decision)
 	}
+	if what, ok := r.acting[in.Step]; ok {
+		return fmt.Errorf("step %s is already being %s", in.Step, what)
+	}
 	return nil
 }
 
 func (r *response) onDecide(ctx workflow.Context, in Decision) error {
+	defer r.act(in.Step, "decided")()
 	n := r.nodes[in.Step]
 	if in.By == "" {
 		in.By = "command-center"
 	}
+	// The step is decided from here: a decision sent after this one is
+	// refused even before the step's own report comes back.
+	n.State = StateRunning
 	if err := workflow.SignalExternalWorkflow(ctx, n.WorkflowID, "", SignalDecide, in).Get(ctx, nil); err != nil {
 		return fmt.Errorf("decide %s: %w", in.Step, err)
 	}
