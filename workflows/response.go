@@ -1509,8 +1509,11 @@ func (r *response) onDecide(ctx workflow.Context, in Decision) error {
 		in.By = "command-center"
 	}
 	// The step is decided from here: a decision sent after this one is
-	// refused even before the step's own report comes back.
-	n.State = StateRunning
+	// refused even before the step's own report comes back. Runs that
+	// recorded a decision before this kept the step awaiting its report.
+	if workflow.GetVersion(ctx, "response-decide-marks-step", workflow.DefaultVersion, 1) >= 1 {
+		n.State = StateRunning
+	}
 	if err := workflow.SignalExternalWorkflow(ctx, n.WorkflowID, "", SignalDecide, in).Get(ctx, nil); err != nil {
 		return fmt.Errorf("decide %s: %w", in.Step, err)
 	}
