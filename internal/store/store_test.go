@@ -65,7 +65,7 @@ func appliedVersions(t *testing.T, s *store.Store) []string {
 func TestMigrate(t *testing.T) {
 	ctx := context.Background()
 	want := migrationNames(t)
-	s := open(t, pgtest.URL(t))
+	s := open(t, pgtest.EmptyURL(t))
 
 	if v, err := s.SchemaVersion(ctx); err != nil || v != 0 {
 		t.Fatalf("SchemaVersion() on a fresh database = %d, %v, want 0, nil", v, err)
@@ -104,7 +104,7 @@ func TestMigrate(t *testing.T) {
 func TestMigrateConcurrent(t *testing.T) {
 	ctx := context.Background()
 	want := migrationNames(t)
-	url := pgtest.URL(t)
+	url := pgtest.EmptyURL(t)
 	const workers = 4
 	stores := make([]*store.Store, workers)
 	for i := range stores {
