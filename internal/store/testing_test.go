@@ -682,6 +682,33 @@ func TestCloseRoundAndMissing(t *testing.T) {
 	}
 }
 
+// TestMissingOfOpenRoundFails checks that a failed read of an open round's
+// missing list is an error, not an empty list: an empty call-back list
+// reads as "everybody has been sampled".
+func TestMissingOfOpenRoundFails(t *testing.T) {
+	ctx := context.Background()
+	s := testingStore(t)
+	plan := openRound(t, s, "xd-0403", "longbao", 1)
+	live, err := s.Missing(ctx, plan.RoundID, 0, 5)
+	if err != nil || len(live) != 5 {
+		t.Fatalf("Missing(open round) = %d rows, %v, want a page of 5", len(live), err)
+	}
+	// A row the list cannot read: the driver refuses a NULL building, an
+	// error on the reader's side that leaves the transaction able to commit.
+	if _, err := s.DB().ExecContext(ctx, `ALTER TABLE residents ALTER COLUMN building DROP NOT NULL`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB().ExecContext(ctx, `UPDATE residents SET building = NULL WHERE id = $1`, live[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Missing(ctx, plan.RoundID, 0, 5); err == nil {
+		t.Errorf("Missing(open round, a row unreadable) = %d rows, nil; want an error", len(got))
+	}
+	if got, err := s.MissingContacts(ctx, plan.RoundID, 0, 5); err == nil {
+		t.Errorf("MissingContacts(open round, a row unreadable) = %d rows, nil; want an error", len(got))
+	}
+}
+
 func TestRoster(t *testing.T) {
 	ctx := context.Background()
 	s := testingStore(t)
