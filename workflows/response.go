@@ -242,8 +242,6 @@ type response struct {
 	// inflight counts the response's own activities, which must finish
 	// before it continues as new.
 	inflight int
-	// areasAdded grows with each added area; for_each steps watch it.
-	areasAdded int
 	// treeCtx runs the runbook's steps; a lift cancels it.
 	treeCtx workflow.Context
 	// late counts for_each steps reopened for an added area.
@@ -300,26 +298,23 @@ func Response(ctx workflow.Context, in ResponseInput) (ResponseProgress, error) 
 			}
 		})
 	}
-	for {
-		if err := workflow.Await(ctx, func() bool {
-			return r.lift != nil || (r.treeDone && r.late == 0 && r.heldCount() == 0) || r.shouldContinueAsNew(ctx)
-		}); err != nil {
-			cancelTree()
+	if err := workflow.Await(ctx, func() bool {
+		return r.lift != nil || (r.treeDone && r.late == 0 && r.heldCount() == 0) || r.shouldContinueAsNew(ctx)
+	}); err != nil {
+		cancelTree()
+		return r.p, err
+	}
+	if r.lift == nil && !(r.treeDone && r.late == 0 && r.heldCount() == 0) {
+		// Continue as new at a quiet moment: no activity, child start or
+		// signal of the response in flight, no update being handled, and
+		// no step report received but not yet applied. Steps carry on
+		// and report to the new run.
+		if err := r.quiesce(ctx); err != nil {
 			return r.p, err
 		}
-		if r.lift == nil && !(r.treeDone && r.late == 0 && r.heldCount() == 0) {
-			// Continue as new at a quiet moment: no activity, child start or
-			// signal of the response in flight, no update being handled, and
-			// no step report received but not yet applied. Steps carry on
-			// and report to the new run.
-			if err := r.quiesce(ctx); err != nil {
-				return r.p, err
-			}
-			next := r.in
-			next.Resume = &ResponseState{Progress: r.p, Definition: r.def, Lift: r.lift}
-			return r.p, workflow.NewContinueAsNewError(ctx, ResponseName, next)
-		}
-		break
+		next := r.in
+		next.Resume = &ResponseState{Progress: r.p, Definition: r.def, Lift: r.lift}
+		return r.p, workflow.NewContinueAsNewError(ctx, ResponseName, next)
 	}
 	cancelTree()
 	if r.lift != nil {
@@ -354,6 +349,7 @@ func (r *response) open(ctx workflow.Context) error {
 	}, &opened); err != nil {
 		return err
 	}
+	//workflowcheck:ignore decoding the pinned source gives the same runbook on every replay; parsing moves into the open activity
 	def, err := runbook.Parse(fmt.Sprintf("%s version %d", opened.Runbook, opened.Version), []byte(opened.Source), Kinds)
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("runbook %s version %d does not validate: %v", opened.Runbook, opened.Version, err), activities.ErrBadInput, nil)
@@ -1222,6 +1218,7 @@ func (r *response) validateAddArea(ctx workflow.Context, in AddAreaInput) error 
 			return fmt.Errorf("area %s is already part of the response", in.Area)
 		}
 	}
+	//workflowcheck:ignore the answer is the same in any order
 	for _, n := range r.nodes {
 		if st := r.stepAt(n.Path); n.Type == "for_each" && st != nil && len(st.ForEach.Areas.Codes) == 0 {
 			return nil
@@ -1249,6 +1246,7 @@ func (r *response) onAddArea(ctx workflow.Context, in AddAreaInput) (activities.
 	// A for_each that has finished runs again for the new area; one still
 	// running or not yet started takes it in by itself.
 	nodePaths := make([]string, 0, len(r.nodes))
+	//workflowcheck:ignore the paths are sorted below
 	for p := range r.nodes {
 		nodePaths = append(nodePaths, p)
 	}
