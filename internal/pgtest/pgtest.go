@@ -44,6 +44,7 @@ const (
 	testPrefix     = "muster_test_"
 	templatePrefix = "muster_tpl_"
 	buildPrefix    = "muster_tplbuild_"
+	seedPrefix     = "muster_seed_"
 )
 
 // templateLock is the advisory lock key held while a process looks for,
@@ -52,8 +53,13 @@ const (
 const templateLock = 0x6d7573746572_7470 // "muster" "tp"
 
 // staleAfter is how long a template of other migrations stays unused
-// before a run drops it; a template in use is touched by every run.
-const staleAfter = 24 * time.Hour
+// before a run drops it; a template in use is touched by every run. A
+// seeded template lives as long as its test process; one older than
+// seedStaleAfter was left by a process that did not end normally.
+const (
+	staleAfter     = 24 * time.Hour
+	seedStaleAfter = 6 * time.Hour
+)
 
 var (
 	once     sync.Once
@@ -65,7 +71,17 @@ var (
 	templateOnce sync.Once
 	templateName string
 	templateErr  error
+
+	seedsMu sync.Mutex
+	seeds   = map[string]*seeded{}
 )
+
+// seeded is a template of this process with a seed written into it.
+type seeded struct {
+	once sync.Once
+	name string
+	err  error
+}
 
 func admin() (string, error) {
 	once.Do(func() {
@@ -104,6 +120,13 @@ func admin() (string, error) {
 func Main(m *testing.M) {
 	code := m.Run()
 	if adminDB != nil {
+		for _, sd := range seeds {
+			if sd.name != "" {
+				if err := dropTemplate(context.Background(), adminDB, sd.name); err != nil {
+					fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
+				}
+			}
+		}
 		adminDB.Close()
 	}
 	if private != nil {
@@ -142,6 +165,97 @@ func New(t testing.TB) *store.Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// Seeded returns a store on a database of the test's own that holds every
+// migration and what seed wrote. Seed runs once per key in a test process,
+// into a template that the process's tests copy and that is dropped when
+// the process ends (Main): loading the same data again for every test costs
+// far more than copying it. The key names what seed writes.
+func Seeded(t testing.TB, key string, seed func(ctx context.Context, s *store.Store) error) *store.Store {
+	t.Helper()
+	a := mustAdmin(t)
+	seedsMu.Lock()
+	sd := seeds[key]
+	if sd == nil {
+		sd = &seeded{}
+		seeds[key] = sd
+	}
+	seedsMu.Unlock()
+	sd.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		sd.name, sd.err = buildSeed(ctx, seed)
+	})
+	if sd.err != nil {
+		t.Fatalf("seeded template database %q: %v", key, sd.err)
+	}
+	s, err := store.Open(context.Background(), create(t, a, sd.name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// buildSeed copies the migrated template, runs seed in the copy and turns
+// the copy into a template that accepts no connections.
+func buildSeed(ctx context.Context, seed func(context.Context, *store.Store) error) (string, error) {
+	tpl, err := template()
+	if err != nil {
+		return "", err
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := seedPrefix + hex.EncodeToString(b)
+	q := pq.QuoteIdentifier(name)
+	if err := createSeed(ctx, q, tpl); err != nil {
+		return "", err
+	}
+	fail := func(err error) (string, error) {
+		adminDB.ExecContext(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+q+" WITH (FORCE)")
+		return "", err
+	}
+	u, err := devenv.WithDatabase(adminURL, name)
+	if err != nil {
+		return fail(err)
+	}
+	s, err := store.Open(ctx, u)
+	if err != nil {
+		return fail(err)
+	}
+	err = seed(ctx, s)
+	s.Close()
+	if err != nil {
+		return fail(fmt.Errorf("seed: %w", err))
+	}
+	if _, err := adminDB.ExecContext(ctx, "ALTER DATABASE "+q+" WITH ALLOW_CONNECTIONS false IS_TEMPLATE true"); err != nil {
+		return fail(fmt.Errorf("seal %s: %w", name, err))
+	}
+	return name, nil
+}
+
+// createSeed creates the database a seed is written into, with the time in
+// its comment, under the lock, so that no other process takes it for one
+// left behind (one without a time) while it is being created.
+func createSeed(ctx context.Context, q, tpl string) error {
+	conn, err := adminDB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, templateLock); err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, templateLock)
+	if _, err := conn.ExecContext(ctx, "CREATE DATABASE "+q+" TEMPLATE "+pq.QuoteIdentifier(tpl)); err != nil {
+		return fmt.Errorf("create %s: %w", q, err)
+	}
+	if _, err := conn.ExecContext(ctx, "COMMENT ON DATABASE "+q+" IS "+pq.QuoteLiteral(time.Now().UTC().Format(time.RFC3339))); err != nil {
+		conn.ExecContext(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+q)
+		return fmt.Errorf("touch %s: %w", q, err)
+	}
+	return nil
 }
 
 // Name returns a short random suffix for IDs that must not collide between runs.
@@ -279,11 +393,13 @@ func buildTemplate(ctx context.Context, conn *sql.Conn, hash string) error {
 }
 
 // dropStale drops what runs left behind: templates being built (only the
-// holder of the lock builds, so any it finds were abandoned) and templates
-// of other migrations unused for a day.
+// holder of the lock builds, so any it finds were abandoned), templates of
+// other migrations unused for a day and seeded templates of processes that
+// did not end normally.
 func dropStale(ctx context.Context, conn *sql.Conn, keep string) error {
 	rows, err := conn.QueryContext(ctx, `SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '')
-		FROM pg_database WHERE (datname LIKE 'muster\_tpl\_%' OR datname LIKE 'muster\_tplbuild\_%') AND datname <> $1`, keep)
+		FROM pg_database WHERE (datname LIKE 'muster\_tpl\_%' OR datname LIKE 'muster\_tplbuild\_%' OR datname LIKE 'muster\_seed\_%')
+		AND datname <> $1`, keep)
 	if err != nil {
 		return fmt.Errorf("list templates: %w", err)
 	}
@@ -295,7 +411,11 @@ func dropStale(ctx context.Context, conn *sql.Conn, keep string) error {
 			return fmt.Errorf("list templates: %w", err)
 		}
 		last, err := time.Parse(time.RFC3339, used)
-		if strings.HasPrefix(name, buildPrefix) || err != nil || time.Since(last) > staleAfter {
+		maxAge := staleAfter
+		if strings.HasPrefix(name, seedPrefix) {
+			maxAge = seedStaleAfter
+		}
+		if strings.HasPrefix(name, buildPrefix) || err != nil || time.Since(last) > maxAge {
 			stale = append(stale, name)
 		}
 	}
@@ -305,14 +425,21 @@ func dropStale(ctx context.Context, conn *sql.Conn, keep string) error {
 	}
 	var errs []error
 	for _, name := range stale {
-		q := pq.QuoteIdentifier(name)
-		if _, err := conn.ExecContext(ctx, "ALTER DATABASE "+q+" WITH IS_TEMPLATE false"); err != nil {
-			errs = append(errs, fmt.Errorf("drop %s: %w", name, err))
-			continue
-		}
-		if _, err := conn.ExecContext(ctx, "DROP DATABASE IF EXISTS "+q+" WITH (FORCE)"); err != nil {
-			errs = append(errs, fmt.Errorf("drop %s: %w", name, err))
-		}
+		errs = append(errs, dropTemplate(ctx, conn, name))
 	}
 	return errors.Join(errs...)
+}
+
+// dropTemplate drops a template database; PostgreSQL drops no template.
+func dropTemplate(ctx context.Context, db interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, name string) error {
+	q := pq.QuoteIdentifier(name)
+	if _, err := db.ExecContext(ctx, "ALTER DATABASE "+q+" WITH IS_TEMPLATE false"); err != nil {
+		return fmt.Errorf("drop %s: %w", name, err)
+	}
+	if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+q+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop %s: %w", name, err)
+	}
+	return nil
 }
