@@ -74,6 +74,12 @@ var (
 
 	seedsMu sync.Mutex
 	seeds   = map[string]*seeded{}
+
+	// afterAll holds what runs once the package's tests have run; inMain
+	// says whether Main runs them.
+	afterMu  sync.Mutex
+	afterAll []func()
+	inMain   bool
 )
 
 // seeded is a template of this process with a seed written into it.
@@ -118,7 +124,17 @@ func admin() (string, error) {
 // Main runs a package's tests and stops the private cluster, if one was
 // started. Call it from TestMain.
 func Main(m *testing.M) {
+	afterMu.Lock()
+	inMain = true
+	afterMu.Unlock()
 	code := m.Run()
+	afterMu.Lock()
+	fns := afterAll
+	afterAll = nil
+	afterMu.Unlock()
+	for i := len(fns) - 1; i >= 0; i-- {
+		fns[i]()
+	}
 	if adminDB != nil {
 		for _, sd := range seeds {
 			if sd.name != "" {
@@ -134,6 +150,19 @@ func Main(m *testing.M) {
 		os.RemoveAll(private.Dir)
 	}
 	os.Exit(code)
+}
+
+// AfterAll registers fn to run once the package's tests have run, before
+// Main exits, and reports whether it will: false when the package's
+// TestMain does not call Main, and then fn is not kept.
+func AfterAll(fn func()) bool {
+	afterMu.Lock()
+	defer afterMu.Unlock()
+	if !inMain {
+		return false
+	}
+	afterAll = append(afterAll, fn)
+	return true
 }
 
 // URL creates a database for the test that holds every migration, dropped
