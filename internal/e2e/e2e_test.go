@@ -38,21 +38,19 @@ type stack struct {
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	srv := temporaltest.Server(t)
-	ref, err := scenario.Reference()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The scenario is loaded once per test process; each test copies it.
-	st := pgtest.Seeded(t, "reference", func(ctx context.Context, st *store.Store) error {
-		_, err := st.LoadScenario(ctx, ref.Rows())
-		return err
-	})
-	s := &stack{srv: srv, c: srv.Client(), st: st}
+	s := &stack{srv: srv, c: srv.Client(), st: pgtest.New(t)}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// The dev server registered the attributes; registering again is a no-op.
 	if err := service.RegisterSearchAttributes(ctx, s.c, "default"); err != nil {
 		t.Fatalf("RegisterSearchAttributes() = %v", err)
+	}
+	ref, err := scenario.Reference()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.st.LoadScenario(ctx, ref.Rows()); err != nil {
+		t.Fatal(err)
 	}
 	s.taskQueue, s.metrics = temporaltest.Worker(t, s.c, s.st, "e2e")
 	return s
