@@ -355,7 +355,7 @@ func ensureTemplate(ctx context.Context) (string, error) {
 		return "", err
 	}
 	name := templatePrefix + hash
-	// The lock is a session's: hold one connection for its whole span.
+	// An advisory lock belongs to a connection: hold one for its whole span.
 	conn, err := adminDB.Conn(ctx)
 	if err != nil {
 		return "", err
