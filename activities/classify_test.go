@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/musterhq/muster/internal/store"
@@ -51,7 +52,7 @@ func TestClassifySQLState(t *testing.T) {
 		{"57P01", true},  // admin shutdown
 	} {
 		t.Run(c.code, func(t *testing.T) {
-			err := classify(fmt.Errorf("write: %w", &pq.Error{Code: pq.ErrorCode(c.code), Message: "m"}))
+			err := classify(fmt.Errorf("write: %w", &pq.Error{Code: pqerror.Code(c.code), Message: "m"}))
 			var ae *temporal.ApplicationError
 			nonRetryable := errors.As(err, &ae) && ae.NonRetryable()
 			if nonRetryable == c.retryable {

@@ -213,7 +213,7 @@ func (a *app) clusterUp(ctx context.Context, o clusterOptions) (devenv.ClusterSt
 	st.DatabaseURL = mu.String()
 	ms, err := service.OpenStore(ctx, st.DatabaseURL, nil)
 	if err != nil {
-		return st, fmt.Errorf("Muster's database as role %s: %w", devenv.MusterRole, err)
+		return st, fmt.Errorf("the Muster database as role %s: %w", devenv.MusterRole, err)
 	}
 	ms.Close()
 
@@ -409,7 +409,7 @@ func waitForFrontend(ctx context.Context, addr string, ps []devenv.ClusterProces
 		case <-time.After(time.Second):
 		}
 	}
-	return nil, fmt.Errorf("Temporal's frontend at %s did not answer within 3 minutes: %v", addr, last)
+	return nil, fmt.Errorf("the Temporal frontend at %s did not answer within 3 minutes: %v", addr, last)
 }
 
 func ensureNamespace(ctx context.Context, c client.Client, ns string, retention time.Duration) error {

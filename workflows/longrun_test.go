@@ -51,6 +51,7 @@ func (i *runLogInbound) ExecuteWorkflow(ctx workflow.Context, in *interceptor.Ex
 	info := workflow.GetInfo(ctx)
 	size := 0
 	for _, arg := range in.Args {
+		//workflowcheck:ignore a test probe measuring the input's size; encoding a value gives the same bytes on every replay
 		b, _ := json.Marshal(arg)
 		size += len(b)
 	}

@@ -591,6 +591,7 @@ func (s *seal) await(ctx workflow.Context, cond func() bool) error {
 // order.
 func pendingRetries(retry map[string]bool) []string {
 	var out []string
+	//workflowcheck:ignore the steps are sorted below
 	for step, ok := range retry {
 		if ok {
 			out = append(out, step)

@@ -210,12 +210,15 @@ func (s *supply) run(ctx workflow.Context) (StepResult, error) {
 	if resume != nil {
 		s.p, s.sw.list, s.overdue = resume.Progress, resume.Steps, resume.Overdue
 		start, end, shiftEnd = s.p.From, s.p.To, resume.ShiftEnd
+		//workflowcheck:ignore copying a map into a map: the order does not matter
 		for id, staff := range resume.Pending {
 			s.pending[id] = staff
 		}
+		//workflowcheck:ignore copying a map into a map: the order does not matter
 		for k, v := range resume.LowSince {
 			s.lowSince[k] = v
 		}
+		//workflowcheck:ignore copying a map into a map: the order does not matter
 		for k, v := range resume.Escalated {
 			s.escalated[k] = v
 		}
