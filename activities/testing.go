@@ -93,6 +93,8 @@ func (a *Activities) AddRoundPoint(ctx context.Context, in AddRoundPointInput) (
 // CloseRoundResult is what closing a round found.
 type CloseRoundResult struct {
 	Missing int
+	// The final figures, counted by the database as the round closed.
+	Expected, Sampled, Positives, HomeVisitsOpen int
 }
 
 // CloseRound closes the round and writes the list of residents still
@@ -105,6 +107,6 @@ func (a *Activities) CloseRound(ctx context.Context, in RoundRef) (CloseRoundRes
 	activity.RecordHeartbeat(ctx, in.RoundID)
 	e := in.Ref.event("close-round", "done", "round closed")
 	e.Seq = fmt.Sprint(in.RoundID)
-	n, err := a.Store.CloseRound(ctx, in.RoundID, e)
-	return CloseRoundResult{Missing: n}, err
+	c, err := a.Store.CloseRound(ctx, in.RoundID, e)
+	return CloseRoundResult{Missing: c.Missing, Expected: c.Expected, Sampled: c.Sampled, Positives: c.Positives, HomeVisitsOpen: c.HomeVisitsOpen}, err
 }

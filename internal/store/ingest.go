@@ -202,6 +202,14 @@ func (s *Store) IngestSamples(ctx context.Context, in IngestBatch) (IngestResult
 		// repeat) goes to the full statement looking everything up at once,
 		// so that which line of a repeat is kept never depends on a skipped
 		// probe.
+		// The incident's open rounds are held FOR SHARE until the batch
+		// commits: a close (FOR UPDATE) waits for the batch, and a batch
+		// that waited for a close finds the round closed, so no sample
+		// lands in a round whose missing list is written.
+		if _, err := tx.ExecContext(ctx, `SELECT id FROM testing_rounds WHERE incident = $1 AND closed_at IS NULL ORDER BY id FOR SHARE`,
+			in.Incident); err != nil {
+			return fmt.Errorf("hold open rounds: %w", err)
+		}
 		// The batch's row comes first: its number marks the samples, and
 		// its lock makes a copy of the batch sent at the same time wait.
 		var seq int64

@@ -265,10 +265,23 @@ const roundColumns = `r.id, r.incident, r.area_id, a.code AS area_code, a.path A
 // getRound reads a round; lock takes its row lock, so changes to one round
 // (points, visits, closing) happen one at a time.
 func getRound(ctx context.Context, q sqlx.QueryerContext, id int64, lock bool) (round, error) {
-	query := `SELECT ` + roundColumns + ` FROM testing_rounds r JOIN areas a ON a.id = r.area_id WHERE r.id = $1`
+	mode := ""
 	if lock {
-		query += ` FOR UPDATE OF r`
+		mode = ` FOR UPDATE OF r`
 	}
+	return readRound(ctx, q, id, mode)
+}
+
+// shareRound reads a round holding its row FOR SHARE: an intake (a home
+// visit's sample) runs beside other intakes, but a close, which takes the
+// row FOR UPDATE, waits for it, and an intake that waited for a close
+// reads the round closed.
+func shareRound(ctx context.Context, q sqlx.QueryerContext, id int64) (round, error) {
+	return readRound(ctx, q, id, ` FOR SHARE OF r`)
+}
+
+func readRound(ctx context.Context, q sqlx.QueryerContext, id int64, mode string) (round, error) {
+	query := `SELECT ` + roundColumns + ` FROM testing_rounds r JOIN areas a ON a.id = r.area_id WHERE r.id = $1` + mode
 	var r round
 	err := sqlx.GetContext(ctx, q, &r, query, id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -1045,7 +1058,7 @@ func (s *Store) RecordHomeVisit(ctx context.Context, roundID int64, residentCode
 		}
 	}
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
-		r, err := getRound(ctx, tx, roundID, false)
+		r, err := shareRound(ctx, tx, roundID)
 		if err != nil {
 			return err
 		}
@@ -1357,12 +1370,27 @@ func latest(a, b time.Time) time.Time {
 	return a
 }
 
-// CloseRound closes a round: everyone in its area without a sample is
-// written to the missing list (one INSERT … SELECT), and the round stops
-// taking samples. It returns how many are missing; closing a closed round
-// changes nothing and returns the same figure.
-func (s *Store) CloseRound(ctx context.Context, roundID int64, e Event) (int, error) {
-	var missing int
+// RoundClose is a closed round's final figures, counted by the database in
+// the transaction that closed it: these are the figures a workflow reports.
+type RoundClose struct {
+	Expected  int `db:"expected"`
+	Sampled   int `db:"sampled"`
+	Positives int `db:"positives"`
+	Missing   int `db:"missing"`
+	// HomeVisitsOpen counts residents on the home-visit list without a
+	// sample.
+	HomeVisitsOpen int `db:"home_visits_open"`
+}
+
+// CloseRound closes a round: it takes the round's row FOR UPDATE, which
+// waits for every intake that holds the round (IngestSamples and
+// RecordHomeVisit take it FOR SHARE and re-check that it is open), writes
+// everyone in its area without a sample to the missing list (one INSERT …
+// SELECT), and the round stops taking samples. It returns the final
+// figures; closing a closed round changes nothing and returns the same
+// figures.
+func (s *Store) CloseRound(ctx context.Context, roundID int64, e Event) (RoundClose, error) {
+	var out RoundClose
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		r, err := getRound(ctx, tx, roundID, true)
 		if err != nil {
@@ -1380,15 +1408,22 @@ func (s *Store) CloseRound(ctx context.Context, roundID int64, e Event) (int, er
 				return err
 			}
 		}
-		if err := tx.GetContext(ctx, &missing, `SELECT count(*) FROM round_missing WHERE round_id = $1`, roundID); err != nil {
-			return err
+		if err := tx.GetContext(ctx, &out, `SELECT
+			    (SELECT coalesce(sum(residents + home_visits), 0) FROM round_cohorts WHERE round_id = $1) AS expected,
+			    (SELECT count(*) FROM samples WHERE round_id = $1) AS sampled,
+			    (SELECT count(*) FROM samples WHERE round_id = $1 AND result = 'positive') AS positives,
+			    (SELECT count(*) FROM round_missing WHERE round_id = $1) AS missing,
+			    (SELECT count(DISTINCT h.resident_id) FROM home_visits h WHERE h.round_id = $1
+			       AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.round_id = $1 AND s.resident_id = h.resident_id)) AS home_visits_open`,
+			roundID); err != nil {
+			return fmt.Errorf("final figures: %w", err)
 		}
 		return appendEvent(ctx, tx, e)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("close round %d: %w", roundID, err)
+		return RoundClose{}, fmt.Errorf("close round %d: %w", roundID, err)
 	}
-	return missing, nil
+	return out, nil
 }
 
 // MissingResident is a resident without a sample in a round: no personal

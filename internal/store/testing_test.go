@@ -611,12 +611,13 @@ func TestCloseRoundAndMissing(t *testing.T) {
 	}
 
 	e := roundEvent("xd-0403", "close")
-	missing, err := s.CloseRound(ctx, plan.RoundID, e)
-	if err != nil || missing != 7013-1000 {
-		t.Fatalf("CloseRound() = %d, %v, want %d", missing, err, 7013-1000)
+	closed, err := s.CloseRound(ctx, plan.RoundID, e)
+	want := store.RoundClose{Expected: 7013, Sampled: 1000, Missing: 7013 - 1000, HomeVisitsOpen: closed.HomeVisitsOpen}
+	if err != nil || closed != want {
+		t.Fatalf("CloseRound() = %+v, %v, want %+v", closed, err, want)
 	}
-	if again, err := s.CloseRound(ctx, plan.RoundID, e); err != nil || again != missing {
-		t.Errorf("CloseRound() again = %d, %v, want %d", again, err, missing)
+	if again, err := s.CloseRound(ctx, plan.RoundID, e); err != nil || again != closed {
+		t.Errorf("CloseRound() again = %+v, %v, want %+v", again, err, closed)
 	}
 	if n := count(t, s, `SELECT count(*) FROM step_events WHERE step = 'close'`); n != 1 {
 		t.Errorf("close events = %d, want 1", n)
@@ -635,8 +636,8 @@ func TestCloseRoundAndMissing(t *testing.T) {
 		all = append(all, page...)
 		after = page[len(page)-1].ID
 	}
-	if len(all) != missing {
-		t.Errorf("Missing() pages hold %d residents, want %d", len(all), missing)
+	if len(all) != closed.Missing {
+		t.Errorf("Missing() pages hold %d residents, want %d", len(all), closed.Missing)
 	}
 	sampled := map[string]bool{}
 	for _, c := range codes {
