@@ -90,6 +90,26 @@ func (a *Activities) AddRoundPoint(ctx context.Context, in AddRoundPointInput) (
 	return plan, classify(err)
 }
 
+// ExtendRoundInput moves a round's deadline later.
+type ExtendRoundInput struct {
+	Ref      StepRef
+	RoundID  int64
+	Deadline time.Time
+	Reason   string
+}
+
+// ExtendRound moves an open round's deadline later (a round that lost time
+// to an outage); it returns the round's deadline.
+func (a *Activities) ExtendRound(ctx context.Context, in ExtendRoundInput) (time.Time, error) {
+	if in.RoundID <= 0 || in.Deadline.IsZero() {
+		return time.Time{}, badInput("extending a round needs the round and its new deadline")
+	}
+	e := in.Ref.event("extend-round", "extended", in.Reason)
+	e.Seq = fmt.Sprintf("%d/%s", in.RoundID, in.Deadline.UTC().Format(time.RFC3339))
+	d, err := a.Store.ExtendRound(ctx, in.RoundID, in.Deadline, e)
+	return d, classify(err)
+}
+
 // CloseRoundResult is what closing a round found.
 type CloseRoundResult struct {
 	Missing int

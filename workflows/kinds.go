@@ -78,7 +78,7 @@ var Kinds = runbook.Registry{
 			"min_coverage":  {Type: runbook.TypeNumber, Fraction: true, Default: DefaultMinCoverage, Doc: "share of the expected residents a round must sample to be clean (0.99 is 99%); a round below it is never clean, whatever its positives"},
 			"extend_by":     {Type: runbook.TypeDuration, Default: "2h", Doc: "how long a round that lost time to an outage (coverage checks that could not run) and is below min_coverage at its deadline is extended, once; at most the round's deadline"},
 		},
-		Outputs:   []string{"positives", "sampled", "expected", "missing", "coverage", "home_visits_open", "late_results", "clean"},
+		Outputs:   []string{"positives", "sampled", "expected", "missing", "coverage", "home_visits_open", "clean"},
 		Fractions: []string{"coverage", "clean"},
 	},
 	KindStaffSupply: {

@@ -65,6 +65,16 @@ type TestingProgress struct {
 	Escalated bool
 	Missing   int
 	TimeScale float64
+	// Coverage is sampled ÷ expected at the close; Clean says it reached
+	// MinCoverage, and HomeVisitsOpen counts home visits without a sample.
+	Coverage       float64 `json:",omitempty"`
+	MinCoverage    float64 `json:",omitempty"`
+	Clean          bool    `json:",omitempty"`
+	HomeVisitsOpen int     `json:",omitempty"`
+	// Lost is the time the round's coverage checks could not run (an
+	// outage); Extended says the deadline was moved once because of it.
+	Lost     time.Duration `json:",omitempty"`
+	Extended bool          `json:",omitempty"`
 }
 
 // eventsPerCheck is about how many history events one coverage check adds
@@ -127,6 +137,18 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 	deadline := paramDuration(in.Params, "deadline")
 	every := paramDuration(in.Params, "check_every")
 	revisit := paramDuration(in.Params, "revisit_after")
+	// Rounds before this version closed with the workflow's last count and
+	// no coverage rule; their histories replay as they ran.
+	evidence := workflow.GetVersion(ctx, "testing-evidence", workflow.DefaultVersion, 1) >= 1
+	minCoverage := DefaultMinCoverage
+	if _, ok := in.Params["min_coverage"]; ok {
+		minCoverage = paramNumber(in.Params, "min_coverage")
+	}
+	extendBy := DefaultExtendBy
+	if _, ok := in.Params["extend_by"]; ok {
+		extendBy = paramDuration(in.Params, "extend_by")
+	}
+	extendBy = min(extendBy, deadline)
 	opens := workflow.Now(ctx)
 	t.p = TestingProgress{
 		Incident: in.Incident, Area: in.Area.Name, Round: number, State: StateRunning,
@@ -184,10 +206,17 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 			}
 		}
 		var pr store.RoundProgress
+		asked := workflow.Now(ctx)
 		if err := t.sw.r.run(ctx, "check", "Count samples per point", a.RoundProgress,
 			activities.RoundRef{Ref: t.sw.ref("muster"), RoundID: t.plan.RoundID}, &pr,
 			func() string { return fmt.Sprintf("%d of %d sampled", pr.Sampled, pr.Expected) }); err != nil {
 			return StepResult{}, err
+		}
+		// A check that took longer than a quarter of the time between
+		// checks was retried through an outage: the stations could not
+		// upload either, and the round lost that time.
+		if took := workflow.Now(ctx).Sub(asked); evidence && took > max(scaled(every, in.TimeScale)/4, time.Second) {
+			t.p.Lost += took
 		}
 		t.update(ctx, pr)
 		// At the deadline the round closes: another point helps nobody.
@@ -205,6 +234,13 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 				func() string { return fmt.Sprintf("%d revisits", n) }); err != nil {
 				return StepResult{}, err
 			}
+		}
+		if evidence && !now.Before(t.p.Deadline) && pr.Sampled < pr.Expected && t.p.Lost > 0 && !t.p.Extended && extendBy > 0 &&
+			coverage(pr.Sampled, pr.Expected) < minCoverage {
+			if err := t.extend(ctx, extendBy, minCoverage); err != nil {
+				return StepResult{}, err
+			}
+			continue
 		}
 		if pr.Sampled >= pr.Expected || !now.Before(t.p.Deadline) {
 			break
@@ -236,6 +272,9 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 		return StepResult{}, err
 	}
 	t.p.Missing, t.p.State = closed.Missing, StateDone
+	if evidence {
+		return t.closeWithEvidence(ctx, closed, minCoverage), nil
+	}
 	t.gauge(ctx)
 	t.render(ctx)
 	return StepResult{
@@ -245,6 +284,78 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 		},
 		Detail: fmt.Sprintf("round %d: %d of %d sampled, %d positive, %d missing", number, t.p.Sampled, t.p.Expected, t.p.Positives, t.p.Missing),
 	}, nil
+}
+
+// DefaultExtendBy is how long a round that lost time to an outage is
+// extended when the step's params do not say (a round started alone).
+const DefaultExtendBy = 2 * time.Hour
+
+// coverage is sampled ÷ expected; a round that expected nobody is covered.
+func coverage(sampled, expected int) float64 {
+	if expected <= 0 {
+		return 1
+	}
+	return float64(sampled) / float64(expected)
+}
+
+// extend moves the deadline of a round that lost time to an outage, once,
+// and tells the command center.
+func (t *round) extend(ctx workflow.Context, by time.Duration, minCoverage float64) error {
+	old := t.p.Deadline
+	t.p.Deadline = old.Add(scaled(by, t.in.TimeScale))
+	t.p.Extended, t.p.Behind, t.p.Escalated = true, false, false
+	reason := fmt.Sprintf("%s lost to an outage; %s sampled (min %s)", t.p.Lost.Round(time.Minute), percent(coverage(t.p.Sampled, t.p.Expected)), percent(minCoverage))
+	var d time.Time
+	if err := t.sw.r.run(ctx, "extend", "Extend the round after an outage", a.ExtendRound,
+		activities.ExtendRoundInput{Ref: t.sw.ref("muster"), RoundID: t.plan.RoundID, Deadline: t.p.Deadline, Reason: reason}, &d,
+		func() string { return "extended by " + by.String() }); err != nil {
+		return err
+	}
+	body := fmt.Sprintf("Testing round %d of %s (incident %s) lost time to an outage (%s) and had %s sampled (%d of %d, min %s) at its deadline %s: it is extended by %s to %s. It closes then, and counts as clean only at %s or more.",
+		t.p.Round, t.p.Area, t.in.Incident, t.p.Lost.Round(time.Minute), percent(coverage(t.p.Sampled, t.p.Expected)), t.p.Sampled, t.p.Expected, percent(minCoverage),
+		t.clock(old).Format("15:04"), by, t.clock(t.p.Deadline).Format("15:04"), percent(minCoverage))
+	_ = t.sw.r.run(ctx, "escalate-extended", "Tell the command center the round is extended", a.PublishNotice, activities.NoticeInput{
+		Ref: t.sw.ref("muster"), Step: t.in.Path + "/extended", AreaID: t.in.Area.ID,
+		Kind: fmt.Sprintf("testing/%d/extended", t.p.Round), Audience: "command center", Body: body,
+	}, nil, func() string { return "extension reported" })
+	t.render(ctx)
+	return nil
+}
+
+// closeWithEvidence reports the figures the database counted as the round
+// closed, and whether they are evidence: a round below its minimum
+// coverage is never clean, whatever its positives, and the command center
+// is told.
+func (t *round) closeWithEvidence(ctx workflow.Context, closed activities.CloseRoundResult, minCoverage float64) StepResult {
+	t.p.Sampled, t.p.Expected, t.p.Positives = closed.Sampled, closed.Expected, closed.Positives
+	t.p.HomeVisitsOpen, t.p.MinCoverage = closed.HomeVisitsOpen, minCoverage
+	t.p.Coverage = coverage(t.p.Sampled, t.p.Expected)
+	t.p.Clean = t.p.Coverage >= minCoverage
+	t.p.Behind = false
+	t.gauge(ctx)
+	t.render(ctx)
+	clean := 0.0
+	detail := fmt.Sprintf("round %d: %d of %d sampled (%s), %d positive, %d missing", t.p.Round, t.p.Sampled, t.p.Expected, percent(t.p.Coverage), t.p.Positives, t.p.Missing)
+	if t.p.Clean {
+		clean = 1
+	} else {
+		detail = fmt.Sprintf("round %d: not clean: %s sampled (min %s) · %d of %d sampled, %d positive, %d missing",
+			t.p.Round, percent(t.p.Coverage), percent(minCoverage), t.p.Sampled, t.p.Expected, t.p.Positives, t.p.Missing)
+		body := fmt.Sprintf("Testing round %d of %s (incident %s) closed below its minimum coverage: %s sampled (%d of %d, min %s), %d missing. It is no evidence for a lift, whatever its positives (%d); the residents missing are on the call-back list (`starter testing missing %s`).",
+			t.p.Round, t.p.Area, t.in.Incident, percent(t.p.Coverage), t.p.Sampled, t.p.Expected, percent(minCoverage), t.p.Missing, t.p.Positives, t.sw.id)
+		_ = t.sw.r.run(ctx, "escalate-not-clean", "Tell the command center the round is not clean", a.PublishNotice, activities.NoticeInput{
+			Ref: t.sw.ref("muster"), Step: t.in.Path + "/not-clean", AreaID: t.in.Area.ID,
+			Kind: fmt.Sprintf("testing/%d/not-clean", t.p.Round), Audience: "command center", Body: body,
+		}, nil, func() string { return "not clean reported" })
+	}
+	return StepResult{
+		Outputs: map[string]float64{
+			"positives": float64(t.p.Positives), "sampled": float64(t.p.Sampled),
+			"expected": float64(t.p.Expected), "missing": float64(t.p.Missing),
+			"coverage": t.p.Coverage, "home_visits_open": float64(t.p.HomeVisitsOpen), OutputClean: clean,
+		},
+		Detail: detail,
+	}
 }
 
 // open opens the round, calls the cohorts and assigns the home visits.
@@ -448,6 +559,12 @@ func (t *round) render(ctx workflow.Context) {
 	fmt.Fprintf(&b, "\nHome visits: %d sampled, %d missed, %d pending", p.Visits.Sampled, p.Visits.Missed, p.Visits.Pending)
 	if p.State == StateDone {
 		fmt.Fprintf(&b, " · round closed, %d missing", p.Missing)
+		if p.MinCoverage > 0 && !p.Clean {
+			fmt.Fprintf(&b, " · **not clean: %s sampled (min %s)**", percent(p.Coverage), percent(p.MinCoverage))
+		}
+	}
+	if p.Extended {
+		fmt.Fprintf(&b, "\n\nExtended after an outage (%s lost)", p.Lost.Round(time.Minute))
 	}
 	workflow.SetCurrentDetails(ctx, b.String())
 }

@@ -292,7 +292,7 @@ type Param struct {
 	OneOf []string
 	// Fraction marks a number parameter that is a share, 0 to 1.
 	Fraction bool
-	Doc   string
+	Doc      string
 }
 
 // Kind describes a registered step kind.

@@ -1370,6 +1370,32 @@ func latest(a, b time.Time) time.Time {
 	return a
 }
 
+// ExtendRound moves an open round's deadline later, so that samples taken
+// in the extension are accepted; an earlier deadline, or a closed round,
+// changes nothing. It returns the round's deadline.
+func (s *Store) ExtendRound(ctx context.Context, roundID int64, deadline time.Time, e Event) (time.Time, error) {
+	var out time.Time
+	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
+		r, err := getRound(ctx, tx, roundID, true)
+		if err != nil {
+			return err
+		}
+		out = r.Deadline
+		if !r.Open() || !deadline.After(r.Deadline) {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE testing_rounds SET deadline = $2 WHERE id = $1`, roundID, deadline); err != nil {
+			return err
+		}
+		out = deadline
+		return appendEvent(ctx, tx, e)
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("extend round %d: %w", roundID, err)
+	}
+	return out, nil
+}
+
 // RoundClose is a closed round's final figures, counted by the database in
 // the transaction that closed it: these are the figures a workflow reports.
 type RoundClose struct {
