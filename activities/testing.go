@@ -17,6 +17,9 @@ type OpenRoundInput struct {
 	Round    int
 	OpensAt  time.Time
 	Deadline time.Time
+	// LateGrace is how long after the close a sample taken during the
+	// round is still recorded against it; 0 keeps the store's default.
+	LateGrace time.Duration `json:",omitempty"`
 }
 
 // OpenRound opens the round (or returns it when it is open already): its
@@ -34,6 +37,11 @@ func (a *Activities) OpenRound(ctx context.Context, in OpenRoundInput) (store.Ro
 	plan, err := a.Store.OpenRound(ctx, in.Ref.Incident, in.AreaID, in.Round, in.OpensAt, in.Deadline, e)
 	if err != nil {
 		return store.RoundPlan{}, classify(err)
+	}
+	if in.LateGrace > 0 {
+		if err := a.Store.SetLateGrace(ctx, plan.RoundID, in.LateGrace); err != nil {
+			return store.RoundPlan{}, classify(err)
+		}
 	}
 	if len(plan.Points) == 0 {
 		return store.RoundPlan{}, badInput("the area has no sampling point: add sites of kind sampling-point to the scenario")

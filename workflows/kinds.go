@@ -76,6 +76,7 @@ var Kinds = runbook.Registry{
 			"cohorts":       {Type: runbook.TypeString, Default: "", Doc: "cohorts called first, in order, comma-separated, e.g. student,teacher"},
 			"round":         {Type: runbook.TypeInt, Doc: "the round number (default: the enclosing repeat's round, else 1)"},
 			"min_coverage":  {Type: runbook.TypeNumber, Fraction: true, Default: DefaultMinCoverage, Doc: "share of the expected residents a round must sample to be clean (0.99 is 99%); a round below it is never clean, whatever its positives"},
+			"grace":         {Type: runbook.TypeDuration, Default: "6h", Doc: "how long after the round closes a sample taken during it is still recorded against it (and taken off the missing list); positive results are taken whenever they come, and the command center is told"},
 			"extend_by":     {Type: runbook.TypeDuration, Default: "2h", Doc: "how long a round that lost time to an outage (coverage checks that could not run) and is below min_coverage at its deadline is extended, once; at most the round's deadline"},
 		},
 		Outputs:   []string{"positives", "sampled", "expected", "missing", "coverage", "home_visits_open", "clean"},

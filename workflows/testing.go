@@ -362,7 +362,8 @@ func (t *round) closeWithEvidence(ctx workflow.Context, closed activities.CloseR
 func (t *round) open(ctx workflow.Context, number int) error {
 	in := t.in
 	if err := t.sw.r.run(ctx, "open-round", fmt.Sprintf("Open testing round %d of %s", number, in.Area.Name), a.OpenRound,
-		activities.OpenRoundInput{Ref: t.sw.ref("muster"), AreaID: in.Area.ID, Round: number, OpensAt: t.p.OpensAt, Deadline: t.p.Deadline},
+		activities.OpenRoundInput{Ref: t.sw.ref("muster"), AreaID: in.Area.ID, Round: number, OpensAt: t.p.OpensAt, Deadline: t.p.Deadline,
+			LateGrace: scaled(paramDuration(in.Params, "grace"), in.TimeScale)},
 		&t.plan, func() string {
 			return fmt.Sprintf("%d residents, %d points, %d home visits", t.plan.Expected, len(t.plan.Points), t.plan.HomeVisits)
 		}); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,7 +16,8 @@ import (
 // TestCloseRacesIntake closes rounds while stations upload samples and
 // grid workers record home visits, many times over: afterwards no resident
 // is both sampled and missing, every resident is one or the other, and the
-// figures the close returns are the database's.
+// figures the close returns are the database's at the close (samples
+// uploaded after it are recorded late, within the grace).
 func TestCloseRacesIntake(t *testing.T) {
 	ctx := context.Background()
 	s := loaded(t, qingshui(t))
@@ -27,7 +29,7 @@ func TestCloseRacesIntake(t *testing.T) {
 		t.Fatalf("%s has %d residents coming to points and %d visited at home", area, len(walkIns), len(homes))
 	}
 	opensAt := time.Now().Add(-time.Hour)
-	var both, mismatches, sampledSum int
+	var both, mismatches, sampledSum, lateSum int
 	for it := range iterations {
 		incident := fmt.Sprintf("race-%02d", it)
 		plan, err := s.OpenRound(ctx, incident, areaID(t, s, area), 1, opensAt, opensAt.Add(7*time.Hour), roundEvent(incident, "open"))
@@ -92,22 +94,85 @@ func TestCloseRacesIntake(t *testing.T) {
 		}
 		both += count(t, s, `SELECT count(*) FROM samples sa JOIN round_missing m ON m.round_id = sa.round_id AND m.resident_id = sa.resident_id
 			WHERE sa.round_id = $1`, plan.RoundID)
-		sampled := count(t, s, `SELECT count(*) FROM samples WHERE round_id = $1`, plan.RoundID)
+		sampled := count(t, s, `SELECT count(*) FROM samples WHERE round_id = $1 AND NOT late`, plan.RoundID)
+		late := count(t, s, `SELECT count(*) FROM samples WHERE round_id = $1 AND late`, plan.RoundID)
 		missing := count(t, s, `SELECT count(*) FROM round_missing WHERE round_id = $1`, plan.RoundID)
 		positives := count(t, s, `SELECT count(*) FROM samples WHERE round_id = $1 AND result = 'positive'`, plan.RoundID)
-		if closed.Sampled != sampled || closed.Missing != missing || closed.Positives != positives || sampled+missing != closed.Expected {
+		if closed.Sampled != sampled || closed.Missing != missing+late || closed.Positives != positives || sampled+late+missing != closed.Expected {
 			mismatches++
-			t.Errorf("round %d: CloseRound() = %+v; the database holds %d sampled, %d missing, %d positive (want sampled + missing = expected)",
-				it, closed, sampled, missing, positives)
+			t.Errorf("round %d: CloseRound() = %+v; the database holds %d sampled at the close, %d late, %d missing, %d positive (want sampled + late + missing = expected)",
+				it, closed, sampled, late, missing, positives)
 		}
 		sampledSum += sampled
+		lateSum += late
 		if it%10 == 0 {
 			t.Logf("round %d: closed with %d of %d sampled, %d missing", it, closed.Sampled, closed.Expected, closed.Missing)
 		}
 	}
-	t.Logf("%d rounds raced, %d residents sampled in all: %d both sampled and missing, %d rounds whose figures differ from the database",
-		iterations, sampledSum, both, mismatches)
+	t.Logf("%d rounds raced: %d residents sampled before the closes, %d late after them; %d both sampled and missing, %d rounds whose figures differ from the database",
+		iterations, sampledSum, lateSum, both, mismatches)
 	if both != 0 {
 		t.Errorf("after %d races: %d residents both sampled and missing, want 0", iterations, both)
+	}
+}
+
+// A sample taken during a round but uploaded after it closed is recorded
+// against the round within its late grace, and taken off the missing
+// list; after the grace only positives are; a positive that comes late,
+// new or as the result of a known tube, is told to the command center.
+func TestLateResults(t *testing.T) {
+	ctx := context.Background()
+	s := loaded(t, qingshui(t))
+	area := "qs-hexi-k10"
+	opensAt := time.Now().Add(-2 * time.Hour)
+	plan, err := s.OpenRound(ctx, "late", areaID(t, s, area), 1, opensAt, opensAt.Add(time.Hour), roundEvent("late", "open"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := residentCodes(t, s, area, false, 5)
+	point := plan.Points[0].Code
+	row := func(i int, result string) store.SampleRow {
+		return store.SampleRow{Tube: "late-" + codes[i], Resident: codes[i], Point: point, TakenAt: opensAt.Add(30 * time.Minute), Result: result}
+	}
+	ingest(t, s, "late", []store.SampleRow{row(0, "")})
+	closed, err := s.CloseRound(ctx, plan.RoundID, roundEvent("late", "close"))
+	if err != nil || closed.Sampled != 1 {
+		t.Fatalf("CloseRound() = %+v, %v; want 1 sampled", closed, err)
+	}
+
+	// Within the grace (6 hours by default): recorded, off the missing list.
+	res := ingest(t, s, "late", []store.SampleRow{row(1, "negative")})
+	if res.Accepted != 1 || res.Late != 1 || res.LatePositives != 0 {
+		t.Errorf("late sample within grace: %+v, want accepted 1, late 1", res)
+	}
+	onList := `SELECT count(*) FROM round_missing m JOIN residents r ON r.id = m.resident_id WHERE m.round_id = $1 AND r.code = $2`
+	if n := count(t, s, onList, plan.RoundID, codes[1]); n != 0 {
+		t.Errorf("resident sampled late is still on the missing list")
+	}
+
+	// After the grace a negative is refused, a positive taken and told.
+	if err := s.SetLateGrace(ctx, plan.RoundID, 0); err != nil {
+		t.Fatal(err)
+	}
+	res = ingest(t, s, "late", []store.SampleRow{row(2, "negative"), row(3, "positive")})
+	if res.Accepted != 1 || res.Late != 1 || res.LatePositives != 1 || len(res.Rejected) != 1 ||
+		!strings.Contains(res.Rejected[0].Reason, "only positive results are taken") {
+		t.Errorf("late samples after grace: %+v, want the positive taken and the negative refused", res)
+	}
+	// The result of a tube sampled in time arrives late, positive.
+	res = ingest(t, s, "late", []store.SampleRow{row(0, "positive")})
+	if res.ResultsUpdated != 1 || res.LatePositives != 1 {
+		t.Errorf("late positive result of a known tube: %+v, want 1 updated, 1 late positive", res)
+	}
+	if n := count(t, s, `SELECT count(*) FROM notices WHERE incident = 'late' AND kind = 'testing/1/late-positive' AND audience = 'command center'`); n != 2 {
+		t.Errorf("late-positive notices = %d, want 2 (one per batch)", n)
+	}
+	sampled := count(t, s, `SELECT count(*) FROM samples WHERE round_id = $1`, plan.RoundID)
+	missing := count(t, s, `SELECT count(*) FROM round_missing WHERE round_id = $1`, plan.RoundID)
+	if sampled != 3 || sampled+missing != closed.Expected {
+		t.Errorf("after late results: %d sampled, %d missing of %d expected; want 3 and the rest missing", sampled, missing, closed.Expected)
+	}
+	if n := count(t, s, `SELECT count(*) FROM samples sa JOIN round_missing m USING (round_id, resident_id) WHERE sa.round_id = $1`, plan.RoundID); n != 0 {
+		t.Errorf("%d residents both sampled and missing after late results", n)
 	}
 }

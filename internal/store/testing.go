@@ -1370,6 +1370,23 @@ func latest(a, b time.Time) time.Time {
 	return a
 }
 
+// SetLateGrace sets how long after a round closes a late sample (taken
+// during the round, uploaded after the close) is still recorded against
+// it; positive results are taken whenever they come.
+func (s *Store) SetLateGrace(ctx context.Context, roundID int64, grace time.Duration) error {
+	if grace < 0 {
+		return fmt.Errorf("late grace %s of round %d: %w", grace, roundID, ErrInvalid)
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE testing_rounds SET late_grace = make_interval(secs => $2) WHERE id = $1`, roundID, grace.Seconds())
+	if err != nil {
+		return fmt.Errorf("late grace of round %d: %w", roundID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("testing round %d: %w", roundID, ErrNotFound)
+	}
+	return nil
+}
+
 // ExtendRound moves an open round's deadline later, so that samples taken
 // in the extension are accepted; an earlier deadline, or a closed round,
 // changes nothing. It returns the round's deadline.

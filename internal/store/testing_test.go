@@ -676,10 +676,15 @@ func TestCloseRoundAndMissing(t *testing.T) {
 	if res.AlreadyRecorded != 5 || res.Accepted != 0 {
 		t.Errorf("IngestSamples(re-sent after close) = %+v, want 5 already recorded", res)
 	}
+	// After its late grace a closed round takes positives only (see
+	// TestLateResults for samples within the grace).
+	if err := s.SetLateGrace(ctx, plan.RoundID, 0); err != nil {
+		t.Fatal(err)
+	}
 	late := sampleRows(residentCodes(t, s, "heping-yuan", false, 1), assigned["heping-yuan"], "LATE")
 	res = ingest(t, s, "xd-0403", late)
-	if len(res.Rejected) != 1 || !strings.Contains(res.Rejected[0].Reason, "no open testing round") {
-		t.Errorf("IngestSamples(after close) = %+v, want the row rejected: no open round", res)
+	if len(res.Rejected) != 1 || !strings.Contains(res.Rejected[0].Reason, "only positive results are taken") {
+		t.Errorf("IngestSamples(after close and grace) = %+v, want the row rejected: only positives after the grace", res)
 	}
 }
 
