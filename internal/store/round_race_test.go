@@ -176,3 +176,32 @@ func TestLateResults(t *testing.T) {
 		t.Errorf("%d residents both sampled and missing after late results", n)
 	}
 }
+
+// Hexi's round is planned over its six points of 150 to 400 an hour so
+// that every point finishes near the ideal, total work ÷ total capacity
+// (12,018 residents coming to points over 1,650 an hour, about 7.3 hours):
+// its largest compound never goes whole to the slowest point.
+func TestOpenRoundUnequalPoints(t *testing.T) {
+	s := loaded(t, qingshui(t))
+	plan := openRound(t, s, "hexi", "qs-hexi", 1)
+	if len(plan.Points) != 6 || plan.Expected != 12650 {
+		t.Fatalf("OpenRound(qs-hexi) = %d points, %d expected; want 6, 12650", len(plan.Points), plan.Expected)
+	}
+	work, capacity, latest := 0, 0, 0.0
+	for _, p := range plan.Points {
+		work += p.Expected
+		capacity += p.CapacityPerHour
+		latest = max(latest, float64(p.Expected)/float64(p.CapacityPerHour))
+	}
+	ideal := float64(work) / float64(capacity)
+	for _, p := range plan.Points {
+		t.Logf("%s: %d an hour, %d expected, planned finish %.2f h", p.Code, p.CapacityPerHour, p.Expected, float64(p.Expected)/float64(p.CapacityPerHour))
+	}
+	if latest > 1.1*ideal {
+		t.Errorf("planned makespan %.2f h, want within 10%% of the ideal %.2f h", latest, ideal)
+	}
+	assigned := assignedPoints(t, s, plan.RoundID)
+	if assigned["qs-hexi-k01"] == "qs-hexi-p1" {
+		t.Errorf("the 2,434 compound went to the 150-an-hour point")
+	}
+}

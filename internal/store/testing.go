@@ -13,6 +13,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/musterhq/muster/internal/plan"
 	"github.com/musterhq/muster/internal/scenario"
 )
 
@@ -420,6 +422,9 @@ type unit struct {
 	SiteID    int64  `db:"site_id"`
 	community int64
 	sampled   int
+	// parts counts a compound's residents by building, for a plan that
+	// splits it.
+	parts map[string]int
 }
 
 // lessLoaded reports whether point a has fewer residents per hour of
@@ -510,16 +515,17 @@ func planRound(ctx context.Context, tx *sqlx.Tx, roundID int64, area areaNode) e
 
 	var groups []struct {
 		AreaID    int64  `db:"area_id"`
+		Compound  bool   `db:"compound"`
 		Building  string `db:"building"`
 		Cohort    string `db:"cohort"`
 		HomeVisit bool   `db:"home_visit"`
 		N         int    `db:"n"`
 	}
 	if err := tx.SelectContext(ctx, &groups, `
-		SELECT r.area_id, CASE WHEN a.level = 'compound' THEN '' ELSE r.building END AS building, r.cohort, r.home_visit, count(*) AS n
+		SELECT r.area_id, a.level = 'compound' AS compound, r.building, r.cohort, r.home_visit, count(*) AS n
 		FROM residents r JOIN areas a ON a.id = r.area_id
 		WHERE a.path = $1 OR a.path LIKE $2
-		GROUP BY 1, 2, 3, 4`, area.Path, under(area.Path)); err != nil {
+		GROUP BY 1, 2, 3, 4, 5`, area.Path, under(area.Path)); err != nil {
 		return fmt.Errorf("residents of %s: %w", area.Code, err)
 	}
 	type unitKey struct {
@@ -531,10 +537,15 @@ func planRound(ctx context.Context, tx *sqlx.Tx, roundID int64, area areaNode) e
 	cohorts := map[string]*cohortCount{}
 	comers := 0
 	for _, g := range groups {
+		// A compound is one unit, which the plan may split by building;
+		// campus people are planned by building from the start.
 		k := unitKey{g.AreaID, g.Building}
+		if g.Compound {
+			k.building = ""
+		}
 		u := units[k]
 		if u == nil {
-			u = &unit{AreaID: g.AreaID, Building: g.Building, community: tree.community(g.AreaID)}
+			u = &unit{AreaID: g.AreaID, Building: k.building, community: tree.community(g.AreaID)}
 			units[k] = u
 		}
 		c := cohorts[g.Cohort]
@@ -549,6 +560,12 @@ func planRound(ctx context.Context, tx *sqlx.Tx, roundID int64, area areaNode) e
 		c.residents += g.N
 		u.Residents += g.N
 		comers += g.N
+		if g.Compound {
+			if u.parts == nil {
+				u.parts = map[string]int{}
+			}
+			u.parts[g.Building] += g.N
+		}
 	}
 	if len(points) == 0 && comers > 0 {
 		return fmt.Errorf("no sampling point in, under or above area %s for its %d residents (add sites of kind sampling-point): %w", area.Code, comers, ErrNotFound)
@@ -561,11 +578,7 @@ func planRound(ctx context.Context, tx *sqlx.Tx, roundID int64, area areaNode) e
 		return cmp.Or(cmp.Compare(b.Residents, a.Residents), cmp.Compare(a.AreaID, b.AreaID), cmp.Compare(a.Building, b.Building))
 	})
 	if len(points) > 0 {
-		for _, u := range ordered {
-			best := leastLoaded(points, u.community)
-			best.load += u.Residents
-			u.SiteID, u.Expected = best.SiteID, u.Residents
-		}
+		ordered = planUnits(points, ordered)
 	}
 
 	siteIDs, caps := make([]int64, len(points)), make([]int64, len(points))
@@ -598,6 +611,40 @@ func planRound(ctx context.Context, tx *sqlx.Tx, roundID int64, area areaNode) e
 	return nil
 }
 
+// planUnits assigns the units to the points with the planner (see package
+// plan): the largest first to the point where it finishes earliest, among
+// the points of its community when it has any, and a compound split by
+// building when that finishes sooner. It returns the assignments to
+// write: whole units, and a compound's buildings where it was split.
+func planUnits(points []*point, units []*unit) []*unit {
+	ps := make([]plan.Point, len(points))
+	for i, p := range points {
+		ps[i] = plan.Point{Capacity: p.Capacity, Load: p.load, Group: p.community}
+	}
+	us := make([]plan.Unit, len(units))
+	names := make([][]string, len(units))
+	for i, u := range units {
+		us[i] = plan.Unit{Size: u.Residents, Group: u.community}
+		names[i] = slices.Sorted(maps.Keys(u.parts))
+		for _, b := range names[i] {
+			us[i].Parts = append(us[i].Parts, u.parts[b])
+		}
+	}
+	var out []*unit
+	for _, a := range plan.Assign(ps, us).Assignments {
+		u, p := units[a.Unit], points[a.Point]
+		p.load += a.Size
+		if a.Part < 0 {
+			u.SiteID, u.Expected = p.SiteID, u.Residents
+			out = append(out, u)
+			continue
+		}
+		out = append(out, &unit{AreaID: u.AreaID, Building: names[a.Unit][a.Part], Residents: a.Size, Expected: a.Size,
+			SiteID: p.SiteID, community: u.community})
+	}
+	return out
+}
+
 // pickPoints keeps the points in or under the round's area, or else those
 // of the nearest area above it that has any.
 func pickPoints(candidates []*point, path string) []*point {
@@ -620,26 +667,6 @@ func pickPoints(candidates []*point, path string) []*point {
 		}
 	}
 	return in
-}
-
-// leastLoaded returns the least-loaded point of a community, or of all the
-// points when the community has none.
-func leastLoaded(points []*point, community int64) *point {
-	var best *point
-	for _, p := range points {
-		if p.community == community && (best == nil || lessLoaded(p, best)) {
-			best = p
-		}
-	}
-	if best != nil {
-		return best
-	}
-	for _, p := range points {
-		if best == nil || lessLoaded(p, best) {
-			best = p
-		}
-	}
-	return best
 }
 
 func writeAssignments(ctx context.Context, tx *sqlx.Tx, roundID int64, units []*unit) error {
@@ -809,8 +836,8 @@ func rebalance(ctx context.Context, tx *sqlx.Tx, r round, added *point) error {
 		N        int    `db:"n"`
 	}
 	if err := tx.SelectContext(ctx, &sampled, `
-		SELECT r.area_id, CASE WHEN a.level = 'compound' THEN '' ELSE r.building END AS building, count(*) AS n
-		FROM samples s JOIN residents r ON r.id = s.resident_id JOIN areas a ON a.id = r.area_id
+		SELECT r.area_id, r.building, count(*) AS n
+		FROM samples s JOIN residents r ON r.id = s.resident_id
 		WHERE s.round_id = $1 AND NOT s.home_visit GROUP BY 1, 2`, r.ID); err != nil {
 		return fmt.Errorf("samples of round %d: %w", r.ID, err)
 	}
@@ -823,9 +850,13 @@ func rebalance(ctx context.Context, tx *sqlx.Tx, r round, added *point) error {
 		u.community = tree.community(u.AreaID)
 		byKey[unitKey{u.AreaID, u.Building}] = u
 	}
+	// A compound planned whole is assigned under building ''; one the
+	// plan split, by building.
 	for _, s := range sampled {
 		if u := byKey[unitKey{s.AreaID, s.Building}]; u != nil {
-			u.sampled = s.N
+			u.sampled += s.N
+		} else if u := byKey[unitKey{s.AreaID, ""}]; u != nil {
+			u.sampled += s.N
 		}
 	}
 	var points []*point
@@ -1586,7 +1617,7 @@ func (s *Store) Roster(ctx context.Context, roundID, afterID int64, limit int) (
 			FROM (SELECT * FROM residents WHERE area_id = ANY($2) AND id > $3 ORDER BY id LIMIT $4) res
 			JOIN areas a ON a.id = res.area_id
 			LEFT JOIN round_assignments ra ON ra.round_id = $1 AND ra.area_id = res.area_id
-			     AND ra.building = CASE WHEN a.level = 'compound' THEN '' ELSE res.building END
+			     AND (ra.building = '' OR ra.building = res.building)
 			LEFT JOIN sites si ON si.id = ra.site_id
 			ORDER BY res.id`, roundID, pq.Array(areas), afterID, limit)
 	})
