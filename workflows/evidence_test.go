@@ -163,3 +163,32 @@ func TestResponseNoLiftWithoutEvidence(t *testing.T) {
 		})
 	}
 }
+
+// A plan that cannot meet the deadline is told as the round opens, with
+// how many more points of what capacity would; every point has its own
+// planned and projected finish.
+func TestMassTestingPlanShort(t *testing.T) {
+	tt := newTestingTest(t)
+	in := testingInput()
+	in.Params["deadline"] = "5h" // 6,943 at 1,000 an hour: about 7 hours
+	start, _ := tt.ProgressAt(time.Minute)
+	tt.Run(in)
+	if _, err := tt.Result(); err != nil {
+		t.Fatalf("MassTestingStep() error = %v", err)
+	}
+	short := tt.notices("testing/1/plan-short")
+	// 7,013 in 5 hours needs 1,403 an hour: 2 more points of 250.
+	if len(short) != 1 || !strings.Contains(short[0].Body, "2 more sampling point(s) of about 250 an hour") || !strings.Contains(short[0].Body, "finishes last") {
+		t.Fatalf("plan-short notices = %+v, want one naming 2 more points of 250 an hour", short)
+	}
+	for _, p := range start.Points {
+		if p.Capacity != 250 || !p.Planned.Equal(testStart.Add(time.Duration(float64(p.Expected)/250*float64(time.Hour)))) || p.Projected.IsZero() {
+			t.Errorf("point %s = %+v, want its capacity, planned finish at %d/250 h and a projection", p.Code, p, p.Expected)
+		}
+	}
+	within := newTestingTest(t)
+	within.Run(testingInput())
+	if got := within.notices("testing/1/plan-short"); len(got) != 0 {
+		t.Errorf("plan-short notices for a plan within the deadline = %d, want none", len(got))
+	}
+}

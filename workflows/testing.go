@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/plan"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -40,6 +41,12 @@ type PointStatus struct {
 	Expected int
 	// PerHour is the point's rate so far, in residents per scenario hour.
 	PerHour float64
+	// Capacity is the point's planned rate; Planned is when it finishes
+	// its residents at that rate, and Projected at its rate so far (at
+	// its capacity before its first sample), both in workflow time.
+	Capacity  int       `json:",omitempty"`
+	Planned   time.Time `json:",omitzero"`
+	Projected time.Time `json:",omitzero"`
 }
 
 // TestingProgress is the answer to a testing round's progress query.
@@ -75,6 +82,9 @@ type TestingProgress struct {
 	// outage); Extended says the deadline was moved once because of it.
 	Lost     time.Duration `json:",omitempty"`
 	Extended bool          `json:",omitempty"`
+	// Short, when the plan cannot meet the deadline, says how many more
+	// points of what capacity would.
+	Short string `json:",omitempty"`
 }
 
 // eventsPerCheck is about how many history events one coverage check adds
@@ -91,6 +101,9 @@ type RoundState struct {
 }
 
 type round struct {
+	// evidence marks runs of the version that reports coverage and
+	// per-point projections.
+	evidence bool
 	sw       *stepWorkflow
 	in       StepInput
 	p        TestingProgress
@@ -140,6 +153,7 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 	// Rounds before this version closed with the workflow's last count and
 	// no coverage rule; their histories replay as they ran.
 	evidence := workflow.GetVersion(ctx, "testing-evidence", workflow.DefaultVersion, 1) >= 1
+	t.evidence = evidence
 	minCoverage := DefaultMinCoverage
 	if _, ok := in.Params["min_coverage"]; ok {
 		minCoverage = paramNumber(in.Params, "min_coverage")
@@ -372,6 +386,9 @@ func (t *round) open(ctx workflow.Context, number int) error {
 	t.p.RoundID, t.p.Expected = t.plan.RoundID, t.plan.Expected
 	t.p.Slots = cohortSlots(t.plan, strings.Split(paramString(in.Params, "cohorts"), ","), t.p.OpensAt, in.TimeScale)
 	t.points(nil)
+	if t.evidence {
+		t.warnShort(ctx)
+	}
 
 	for _, s := range t.p.Slots {
 		body := fmt.Sprintf("Testing round %d of %s (incident %s): %s residents, please come to your sampling point between %s and %s. Residents who cannot come are visited at home.",
@@ -391,6 +408,38 @@ func (t *round) open(ctx workflow.Context, number int) error {
 	}
 
 	return nil
+}
+
+// warnShort tells the command center, as the round opens, when its plan
+// cannot meet the deadline: which point finishes last, and how many more
+// points of the round's usual capacity would let it finish in time.
+func (t *round) warnShort(ctx workflow.Context) {
+	last, ok := t.latestPoint()
+	if !ok || !last.Planned.After(t.p.Deadline) {
+		return
+	}
+	var ps []plan.Point
+	work, capacity := 0, 0
+	for _, p := range t.plan.Points {
+		ps = append(ps, plan.Point{Capacity: p.CapacityPerHour, Load: p.Expected})
+		work += p.Expected
+		capacity += p.CapacityPerHour
+	}
+	per := capacity / max(len(ps), 1)
+	hours := t.p.Deadline.Sub(t.p.OpensAt).Hours() * t.p.TimeScale
+	more := plan.Needed(ps, nil, hours, per)
+	advice := fmt.Sprintf("%d more sampling point(s) of about %d an hour would let it finish by %s", more, per, t.clock(t.p.Deadline).Format("15:04"))
+	if more == 0 {
+		advice = "the points together have the capacity: move compounds from the last point to the others (`starter testing add-point` rebalances)"
+	}
+	t.p.Short = advice
+	body := fmt.Sprintf("The plan of testing round %d of %s (incident %s) cannot meet its deadline %s: %d residents over %d points (%d an hour together); %s (%d an hour, %d residents) finishes last, at %s. %s.",
+		t.p.Round, t.p.Area, t.in.Incident, t.clock(t.p.Deadline).Format("15:04"), work, len(ps), capacity,
+		last.Code, last.Capacity, last.Expected, t.clock(last.Planned).Format("15:04"), advice)
+	_ = t.sw.r.run(ctx, "plan-short", "Tell the command center the plan cannot meet the deadline", a.PublishNotice, activities.NoticeInput{
+		Ref: t.sw.ref("muster"), Step: t.in.Path + "/plan-short", AreaID: t.in.Area.ID,
+		Kind: fmt.Sprintf("testing/%d/plan-short", t.p.Round), Audience: "command center", Body: body,
+	}, nil, func() string { return advice })
 }
 
 func (t *round) onAddPoint(ctx workflow.Context, in AddPointInput) error {
@@ -454,7 +503,7 @@ func cohortSlots(plan store.RoundPlan, priority []string, opens time.Time, scale
 func (t *round) points(pr *store.RoundProgress) {
 	t.p.Points = t.p.Points[:0]
 	for _, pt := range t.plan.Points {
-		ps := PointStatus{Code: pt.Code, Expected: pt.Expected}
+		ps := PointStatus{Code: pt.Code, Expected: pt.Expected, Capacity: pt.CapacityPerHour}
 		if pr != nil {
 			for _, q := range pr.Points {
 				if q.SiteID == pt.SiteID {
@@ -465,8 +514,38 @@ func (t *round) points(pr *store.RoundProgress) {
 				}
 			}
 		}
+		if pt.CapacityPerHour > 0 {
+			ps.Planned = t.p.OpensAt.Add(scenarioHours(float64(pt.Expected)/float64(pt.CapacityPerHour), t.p.TimeScale))
+			rate := float64(pt.CapacityPerHour)
+			if ps.PerHour > 0 {
+				rate = ps.PerHour
+			}
+			left := float64(max(pt.Expected-ps.Sampled, 0))
+			from := t.p.OpensAt
+			if pr != nil && pr.LastAt.After(from) {
+				from = pr.LastAt
+			}
+			ps.Projected = from.Add(scenarioHours(left/rate, t.p.TimeScale))
+		}
 		t.p.Points = append(t.p.Points, ps)
 	}
+}
+
+// scenarioHours is a duration of scenario hours in workflow time.
+func scenarioHours(h float64, scale float64) time.Duration {
+	return time.Duration(h * float64(time.Hour) / max(scale, 1))
+}
+
+// latestPoint is the point projected to finish last.
+func (t *round) latestPoint() (PointStatus, bool) {
+	var out PointStatus
+	found := false
+	for _, p := range t.p.Points {
+		if !p.Projected.IsZero() && (!found || p.Projected.After(out.Projected)) {
+			out, found = p, true
+		}
+	}
+	return out, found
 }
 
 // update takes in a count and projects the finish from the rate so far.
@@ -532,6 +611,10 @@ func (t *round) escalate(ctx workflow.Context) {
 	body := fmt.Sprintf("Testing round %d of %s (incident %s) is behind: %d of %d sampled at %.0f an hour over %d points; at this rate it finishes at %s, after the deadline %s. Another sampling point (about %d an hour) would bring the finish to about %s. Open one with `starter testing add-point %s SITE`.",
 		t.p.Round, t.p.Area, t.in.Incident, t.p.Sampled, t.p.Expected, rate, len(t.plan.Points),
 		finishNow.Format("15:04"), t.clock(t.p.Deadline).Format("15:04"), per, finishMore.Format("15:04"), t.sw.id)
+	if pt, ok := t.latestPoint(); ok && t.evidence {
+		body += fmt.Sprintf(" The point furthest behind is %s (%d of %d sampled, %.0f an hour, projected to finish at %s): open the new point in %s next to it, and it takes over part of %s's compounds.",
+			pt.Code, pt.Sampled, pt.Expected, pt.PerHour, t.clock(pt.Projected).Format("15:04"), t.p.Area, pt.Code)
+	}
 	_ = t.sw.r.run(ctx, "escalate", "Recommend another sampling point", a.PublishNotice, activities.NoticeInput{
 		Ref: t.sw.ref("muster"), Step: t.in.Path + "/behind", AreaID: t.in.Area.ID,
 		Kind: fmt.Sprintf("testing/%d/behind", t.p.Round), Audience: "command center", Body: body,
@@ -547,15 +630,25 @@ func (t *round) render(ctx workflow.Context) {
 		fmt.Fprintf(&b, " · projected finish %s", t.clock(p.Projected).Format("15:04"))
 	}
 	fmt.Fprintf(&b, " · deadline %s", t.clock(p.Deadline).Format("15:04"))
-	if p.Behind {
+	if p.Behind && p.State != StateDone {
 		b.WriteString(" · **behind**")
+	}
+	if p.Short != "" && p.State != StateDone {
+		b.WriteString(" · **the plan cannot meet the deadline**: " + p.Short)
 	}
 	if p.Positives > 0 {
 		fmt.Fprintf(&b, " · **%d positive**", p.Positives)
 	}
-	b.WriteString("\n\n| Point | Sampled | Expected | Per hour |\n|---|---|---|---|\n")
+	b.WriteString("\n\n| Point | Sampled | Expected | Per hour | Capacity | Planned finish | Projected finish |\n|---|---|---|---|---|---|---|\n")
 	for _, pt := range p.Points {
-		fmt.Fprintf(&b, "| %s | %d | %d | %.0f |\n", pt.Code, pt.Sampled, pt.Expected, pt.PerHour)
+		planned, projected := "", ""
+		if !pt.Planned.IsZero() {
+			planned = t.clock(pt.Planned).Format("15:04")
+		}
+		if !pt.Projected.IsZero() && p.State != StateDone {
+			projected = t.clock(pt.Projected).Format("15:04")
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %d | %s | %s |\n", pt.Code, pt.Sampled, pt.Expected, pt.PerHour, pt.Capacity, planned, projected)
 	}
 	fmt.Fprintf(&b, "\nHome visits: %d sampled, %d missed, %d pending", p.Visits.Sampled, p.Visits.Missed, p.Visits.Pending)
 	if p.State == StateDone {
