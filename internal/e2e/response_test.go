@@ -414,6 +414,9 @@ func TestResponseContinuesAsNew(t *testing.T) {
 		t.Fatal(err)
 	}
 	incident := pgtest.Name("can")
+	fctx, stopField := context.WithCancel(ctx)
+	defer stopField()
+	go testEveryone(fctx, s.st, incident)
 	in := workflows.ResponseInput{Incident: incident, Runbook: "community-outbreak-level-1", Area: "longbao", TimeScale: 3600, HistoryLimit: 150}
 	id, _, err := service.StartResponse(ctx, s.c, s.taskQueue, in, "test")
 	if err != nil {
