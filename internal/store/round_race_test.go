@@ -205,3 +205,42 @@ func TestOpenRoundUnequalPoints(t *testing.T) {
 		t.Errorf("the 2,434 compound went to the 150-an-hour point")
 	}
 }
+
+// Grid workers on checkpoint duty are not sent on home visits: one
+// booking per person.
+func TestHomeVisitsSkipBookedWorkers(t *testing.T) {
+	ctx := context.Background()
+	s := loaded(t, qingshui(t))
+	compound := areaID(t, s, "qs-hexi-k01")
+	var gate int64
+	if err := s.DB().Get(&gate, `SELECT id FROM gates WHERE area_id = $1 ORDER BY id LIMIT 1`, compound); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := s.OpenCheckpoint(ctx, store.CheckpointOrder{Incident: "hv", GateID: gate, AreaID: compound, Mode: "entry", RequiredStaff: 4},
+		func(store.CheckpointResult) store.Event { return roundEvent("hv", "checkpoint") })
+	if err != nil || len(cp.Staff) != 4 {
+		t.Fatalf("OpenCheckpoint() = %+v, %v; want 4 grid workers on duty", cp, err)
+	}
+	plan := openRound(t, s, "hv", "qs-hexi", 1)
+	n, err := s.AssignHomeVisits(ctx, plan.RoundID)
+	if err != nil || n == 0 {
+		t.Fatalf("AssignHomeVisits() = %d, %v", n, err)
+	}
+	visits, err := s.HomeVisits(ctx, plan.RoundID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := map[string]int{}
+	for _, v := range visits {
+		used[v.Staff]++
+	}
+	for _, st := range cp.Staff {
+		if used[st] > 0 {
+			t.Errorf("%s is on checkpoint duty and was sent on %d home visits", st, used[st])
+		}
+	}
+	if len(used) != 6 {
+		t.Errorf("home visits went to %d grid workers (%v), want the 6 not on duty", len(used), used)
+	}
+	t.Logf("%d home visits over %d grid workers; %v on checkpoint duty", n, len(used), cp.Staff)
+}

@@ -1028,9 +1028,15 @@ func loadWorkers(ctx context.Context, tx *sqlx.Tx, r round) (*workers, error) {
 		return nil, err
 	}
 	var staff []worker
+	// One booking per person: someone on checkpoint duty, or on a supply
+	// shift that overlaps the round, is not sent on home visits.
 	if err := tx.SelectContext(ctx, &staff, `SELECT st.id, st.code, st.role, st.area_id FROM staff st JOIN areas a ON a.id = st.area_id
-		WHERE st.role = ANY($1) AND (a.path = ANY($2) OR a.path LIKE $3) ORDER BY st.code`,
-		pq.Array([]string{RoleGridWorker, RoleCommunityWorker}), pq.Array(PathPrefixes(r.AreaPath)), under(r.AreaPath)); err != nil {
+		WHERE st.role = ANY($1) AND (a.path = ANY($2) OR a.path LIKE $3)
+		  AND NOT EXISTS (SELECT 1 FROM checkpoint_staff cs WHERE cs.staff_id = st.id AND cs.released_at IS NULL)
+		  AND NOT EXISTS (SELECT 1 FROM staff_assignments x WHERE x.staff_id = st.id AND x.state IN ('notified', 'acknowledged')
+		                    AND x.shift && tstzrange($4, $5))
+		ORDER BY st.code`,
+		pq.Array([]string{RoleGridWorker, RoleCommunityWorker}), pq.Array(PathPrefixes(r.AreaPath)), under(r.AreaPath), r.OpensAt, r.Deadline); err != nil {
 		return nil, fmt.Errorf("grid workers: %w", err)
 	}
 	w := &workers{tree: tree, byArea: map[int64]map[string][]worker{}, load: map[int64]int{}, pools: map[int64][]worker{}}
