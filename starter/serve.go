@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/musterhq/muster/internal/api"
+	"github.com/musterhq/muster/internal/codec"
 )
 
 // shutdownGrace is how long requests in flight may take to finish after
@@ -35,6 +36,11 @@ was started with, in ` + api.EnvToken + ` (required):
 
   export ` + api.EnvToken + `=$(openssl rand -hex 32)
   curl -H "Authorization: Bearer $` + api.EnvToken + `" http://` + api.DefaultAddr + `/v1/runbooks
+
+The payload codec server is mounted at /codec (POST /codec/decode and
+/codec/encode, Temporal's remote codec protocol) for the same token; point
+the Web UI at http://ADDR/codec (see README, "Payload codec"). It answers
+browsers from the origins in ` + codec.EnvOrigins + ` (default ` + codec.DefaultOrigin + `).
 
 The address comes from --addr, else ` + api.EnvAddr + `, else ` + api.DefaultAddr + `.
 The database, Temporal and the task queue are configured as for every command
@@ -67,7 +73,8 @@ Endpoints:
 			if err != nil {
 				return err
 			}
-			s, err := api.New(api.Options{Store: st, Temporal: c, TaskQueue: a.cfg.TaskQueue, Token: token, Logger: logger})
+			s, err := api.New(api.Options{Store: st, Temporal: c, TaskQueue: a.cfg.TaskQueue, Token: token, Logger: logger,
+				Codec: a.cfg.Codec, CodecOrigins: a.cfg.CodecOrigins})
 			if err != nil {
 				return err
 			}

@@ -18,6 +18,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/musterhq/muster/internal/codec"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -60,6 +61,11 @@ type Options struct {
 	Token string
 	// Logger receives one line per request; nil discards them.
 	Logger *slog.Logger
+	// Codec, when set, is served at /codec/encode and /codec/decode
+	// (Temporal's remote codec protocol) to CodecOrigins, so that the Web UI
+	// decodes payloads for a caller with a credential.
+	Codec        *codec.Codec
+	CodecOrigins []string
 }
 
 // Server serves the API. Build it with New.
@@ -90,7 +96,26 @@ func New(o Options) (*Server, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.mux = s.newMux()
+	if o.Codec != nil {
+		s.mux.Handle(CodecPath+"/", codec.Handler(o.Codec, codec.HandlerOptions{Authorize: s.authorizeCodec, Prefix: CodecPath, Origins: o.CodecOrigins}))
+	}
 	return s, nil
+}
+
+// CodecPath is where the codec server is mounted.
+const CodecPath = "/codec"
+
+// authorizeCodec decides who may decode payloads: whoever holds the API's
+// credential.
+func (s *Server) authorizeCodec(r *http.Request) error {
+	if err := s.authorize(r); err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return &codec.Refusal{Status: e.Status, Msg: e.Msg}
+		}
+		return err
+	}
+	return nil
 }
 
 func (s *Server) newMux() *http.ServeMux {
@@ -158,6 +183,8 @@ func (s *Server) routes() []Route {
 		{Method: "GET", Path: "/v1/incidents/{incident}/shipments", Summary: "An incident's restock shipments", h: s.shipments},
 		{Method: "POST", Path: "/v1/shipments/{id}/delivery", Summary: "Confirm a shipment's delivery", h: s.confirmDelivery},
 		{Method: "POST", Path: "/v1/incidents/{incident}/passes", Summary: "Issue a pass to a vehicle", h: s.issuePass},
+		{Method: "GET", Path: "/v1/incidents/{incident}/notices", Summary: "An incident's notice deliveries and their counts per state", h: s.listNotices},
+		{Method: "POST", Path: "/v1/notices/{id}/resend", Summary: "Send an undelivered notice delivery again", h: s.resendNotice},
 		{Method: "GET", Path: "/v1/passes/{code}", Summary: "Verify a pass: valid, expired, not yet valid, revoked, wrong area", h: s.verifyPass},
 	}
 }
