@@ -3,6 +3,8 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -818,14 +820,13 @@ func (r *response) repeat(ctx workflow.Context, n *Node, st *runbook.Step, area 
 		if err := r.exec(ctx, rn, &runbook.Step{ID: fmt.Sprint(round), Sequence: rp.Steps}, area); err != nil {
 			return err
 		}
-		v := sumOutput(rn, rp.Until.Output)
-		rn.Outputs = map[string]float64{rp.Until.Output: v}
+		rn.Outputs = roundOutputs(rn, rp.Until.Outputs())
 		n.Round = round
 		met := 0
-		for i := len(n.Children) - 1; i >= 0 && rp.Until.Holds(n.Children[i].Outputs[rp.Until.Output]); i-- {
+		for i := len(n.Children) - 1; i >= 0 && roundMeets(rp.Until, n.Children[i].Outputs); i-- {
 			met++
 		}
-		n.Detail = fmt.Sprintf("round %d: %s = %g · %d of %d rounds in a row meet the condition", round, rp.Until.Output, v, min(met, need), need)
+		n.Detail = fmt.Sprintf("round %d: %s · %d of %d rounds in a row meet the condition", round, describeOutputs(rn.Outputs, rp.Until.Outputs()), min(met, need), need)
 		n.NextAt = workflow.Now(ctx).Add(scaled(rp.Every.D(), r.in.TimeScale))
 		r.changed(ctx)
 		if met >= need {
@@ -837,15 +838,107 @@ func (r *response) repeat(ctx workflow.Context, n *Node, st *runbook.Step, area 
 	return nil
 }
 
-func sumOutput(n *Node, name string) float64 {
-	var v float64
-	if _, ok := Kinds[n.Type]; ok {
-		v += n.Outputs[name]
+// OutputClean is the output a step reports as 0 when its figures are no
+// evidence (a testing round below its minimum coverage): a round with such
+// a step never meets a repeat's condition.
+const OutputClean = "clean"
+
+// roundOutputs gathers the named outputs of a round's steps, and clean:
+// the sum over the steps and areas of the round, or the lowest value for
+// outputs that are shares (coverage). An output no step reported is left
+// out, so that it never meets a comparison.
+func roundOutputs(round *Node, names []string) map[string]float64 {
+	names = append(slices.Clone(names), OutputClean)
+	out := map[string]float64{}
+	var walk func(n *Node)
+	walk = func(n *Node) {
+		if k, ok := Kinds[n.Type]; ok {
+			for _, name := range names {
+				v, ok := n.Outputs[name]
+				if !ok {
+					continue
+				}
+				prev, seen := out[name]
+				switch {
+				case !seen:
+					out[name] = v
+				case slices.Contains(k.Fractions, name):
+					out[name] = min(prev, v)
+				default:
+					out[name] = prev + v
+				}
+			}
+		}
+		for _, c := range n.Children {
+			walk(c)
+		}
 	}
-	for _, c := range n.Children {
-		v += sumOutput(c, name)
+	walk(round)
+	return out
+}
+
+// roundMeets reports whether a round's outputs meet the condition: never
+// when one of its steps said its figures are no evidence.
+func roundMeets(u runbook.Condition, outputs map[string]float64) bool {
+	if v, ok := outputs[OutputClean]; ok && v == 0 {
+		return false
 	}
-	return v
+	return u.HoldsFor(outputs)
+}
+
+// describeOutputs renders a round's figures for its repeat's detail:
+// "positives = 0", "positives = 0, coverage = 0.995 (not clean)".
+func describeOutputs(outputs map[string]float64, names []string) string {
+	parts := make([]string, 0, len(names))
+	for _, name := range names {
+		if v, ok := outputs[name]; ok {
+			parts = append(parts, fmt.Sprintf("%s = %g", name, v))
+		} else {
+			parts = append(parts, name+" not reported")
+		}
+	}
+	s := strings.Join(parts, ", ")
+	if v, ok := outputs[OutputClean]; ok && v == 0 {
+		s += " (not clean)"
+	}
+	return s
+}
+
+// evidence lists the testing rounds of the response so far, each with its
+// coverage and positives, for an approval's {evidence}.
+func (r *response) evidence() string {
+	var parts []string
+	for _, n := range r.p.Leaves() {
+		if n.Type != KindMassTesting || n.State != StateDone || n.Outputs == nil {
+			continue
+		}
+		o := n.Outputs
+		area := r.p.Area.Name
+		if n.Area != nil {
+			area = n.Area.Name
+		}
+		round := max(r.roundOf(n.Path), 1)
+		s := fmt.Sprintf("round %d of %s: %s sampled (%.0f of %.0f), %.0f positive", round, area,
+			percent(o["coverage"]), o["sampled"], o["expected"], o["positives"])
+		if v, ok := o[OutputClean]; ok && v == 0 {
+			s += ", not clean"
+		}
+		parts = append(parts, s)
+	}
+	if len(parts) == 0 {
+		return "no testing round has closed"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// percent renders a share for people: 99.4%, 83%, 0%. It never rounds a
+// share below one up to 100%.
+func percent(f float64) string {
+	p := math.Floor(f*1000) / 10
+	if p == math.Trunc(p) {
+		return fmt.Sprintf("%.0f%%", p)
+	}
+	return fmt.Sprintf("%.1f%%", p)
 }
 
 func (r *response) paused(n *Node) bool {
@@ -881,6 +974,13 @@ func (r *response) leaf(ctx workflow.Context, n *Node, st *runbook.Step, area *a
 			Incident: r.in.Incident, Runbook: r.p.Runbook, Level: r.p.Level, Path: n.Path, Kind: st.Kind,
 			Title: titleOf(st, n), Params: st.Params, Area: area, TimeScale: r.in.TimeScale, Retry: st.Retry,
 			Round: r.roundOf(n.Path),
+		}
+		if st.Kind == KindApproval {
+			// The question is filled in here, where the rounds run so far
+			// are known: whoever decides sees the evidence.
+			in.Params = maps.Clone(st.Params)
+			in.Params["question"] = strings.NewReplacer("{incident}", r.in.Incident, "{area}", area.Name, "{evidence}", r.evidence()).
+				Replace(paramString(st.Params, "question"))
 		}
 		if err := r.startChild(ctx, n, b, in); err != nil {
 			if ctx.Err() != nil {

@@ -198,6 +198,11 @@ func logTail(t *testing.T, path string, n int) {
 // startResponse starts the level-1 response over Longbao.
 func (fs *faultStack) startResponse(t *testing.T, incident string) string {
 	t.Helper()
+	// The field tests everyone in every round (see testEveryone): a round
+	// that samples nobody is no evidence for the lift.
+	fctx, stopField := context.WithCancel(context.Background())
+	t.Cleanup(stopField)
+	go testEveryone(fctx, fs.st, incident)
 	in := workflows.ResponseInput{Incident: incident, Runbook: faultRunbook, Area: "longbao", TimeScale: faultTimeScale, RequestedBy: "e2e"}
 	id, existing, err := service.StartResponse(context.Background(), fs.c, fs.taskQueue, in, "fault test")
 	if err != nil || existing {
