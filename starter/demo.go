@@ -208,11 +208,11 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
             filter: MusterIncident = '%s'   (or MusterAreaPath = 'xiaodian/beiying', MusterStepState = 'stalled')
             open %s for the response's summary, its step table (current details) and search attributes;
             each step is a child workflow under it: the seals are %s/seal/<compound>
-  CLI:      DATABASE_URL='%s' TEMPORAL_ADDRESS=%s bin/starter watch %s
+  CLI:      DATABASE_URL=%s TEMPORAL_ADDRESS=%s bin/starter watch %s
   Metrics:  %s   (muster_round_sampled, muster_step_stalled_total, temporal_*)
 
 `, o.incident, o.runbook, area.Name, area.Path, ui, copts.Namespace, o.incident, id, id,
-		config.RedactedDatabaseURL(dbURL), copts.HostPort, o.incident, metricsURL)
+		demoURLHint(dbURL), copts.HostPort, o.incident, metricsURL)
 
 	// The field: sampling stations and grid workers report into every
 	// testing round the response opens, at the seed's 250 residents per
@@ -254,6 +254,16 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 	<-ctx.Done()
 	fmt.Fprintln(a.out)
 	return nil
+}
+
+// demoURLHint is the DATABASE_URL to show in the demo's hint: the private
+// cluster's URL, which holds no secret, or "$DATABASE_URL" for one the
+// user gave, which may.
+func demoURLHint(dbURL string) string {
+	if os.Getenv(config.EnvDatabaseURL) != "" {
+		return `"$DATABASE_URL"`
+	}
+	return "'" + dbURL + "'"
 }
 
 // demoPostgres returns the database URL to use: DATABASE_URL when set,

@@ -5,9 +5,11 @@
 package api
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	_ "embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,8 +36,8 @@ const (
 	DefaultAddr = "127.0.0.1:8080"
 )
 
-// MaxBodyBytes is the largest request body the API reads.
-const MaxBodyBytes = 1 << 20
+// MaxBodyBytes is the largest request body the API reads, on every route.
+const MaxBodyBytes = 8 << 20
 
 // Timeouts of the calls the API makes to Temporal on a request's behalf.
 const (
@@ -60,6 +62,9 @@ type Options struct {
 	Token string
 	// Logger receives one line per request; nil discards them.
 	Logger *slog.Logger
+	// Limits bounds the requests served at once; zero values take
+	// DefaultLimits.
+	Limits Limits
 }
 
 // Server serves the API. Build it with New.
@@ -70,6 +75,7 @@ type Server struct {
 	tokenHash [sha256.Size]byte
 	log       *slog.Logger
 	mux       *http.ServeMux
+	limits    *limiter
 }
 
 // New returns a Server; it refuses to build one without a token, a store,
@@ -89,6 +95,7 @@ func New(o Options) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.limits = newLimiter(o.Limits)
 	s.mux = s.newMux()
 	return s, nil
 }
@@ -109,7 +116,8 @@ type Route struct {
 	Summary string
 	// Public routes need no token.
 	Public bool
-	// MaxBody is the largest body the route reads; 0 means MaxBodyBytes.
+	// MaxBody is the largest body the route reads; 0 (or more than
+	// MaxBodyBytes) means MaxBodyBytes.
 	MaxBody int64
 	h       func(http.ResponseWriter, *http.Request) error
 }
@@ -185,8 +193,19 @@ func (s *Server) wrap(rt Route) http.Handler {
 				return
 			}
 		}
+		if err := checkParams(r, rt); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		release, ok := s.limits.acquire(rt)
+		if !ok {
+			w.Header().Set("Retry-After", "1")
+			s.writeError(w, r, &Error{Status: http.StatusServiceUnavailable, Msg: fmt.Sprintf("too many %s requests at once: try again in a moment", classOf(rt))})
+			return
+		}
+		defer release()
 		limit := int64(MaxBodyBytes)
-		if rt.MaxBody > 0 {
+		if rt.MaxBody > 0 && rt.MaxBody < limit {
 			limit = rt.MaxBody
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
@@ -285,17 +304,30 @@ func (w *loggedWriter) Write(b []byte) (int, error) {
 
 func (w *loggedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// requestIDHeader carries the ID of each request in its answer; the log
+// line of the request carries the same ID.
+const requestIDHeader = "X-Request-Id"
+
+// newRequestID returns a random ID for a request.
+func newRequestID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
 // logRequests logs one line per request: method, path (without the query),
 // status and duration. Headers, and so the token, are never logged.
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		id := newRequestID()
+		w.Header().Set(requestIDHeader, id)
 		lw := &loggedWriter{ResponseWriter: w}
 		next.ServeHTTP(lw, r)
 		if lw.status == 0 {
 			lw.status = http.StatusOK
 		}
-		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", lw.status,
+		attrs := []any{"request", id, "method", r.Method, "path", r.URL.Path, "status", lw.status,
 			"duration", time.Since(start).Round(time.Microsecond), "bytes", lw.bytes, "remote", r.RemoteAddr}
 		switch {
 		case lw.status >= 500:

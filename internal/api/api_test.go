@@ -67,8 +67,14 @@ func (c *apiClient) with(t *testing.T) *apiClient {
 // newAPI serves the real handler on a local port.
 func newAPI(t *testing.T, st *store.Store, c client.Client, taskQueue string) *apiClient {
 	t.Helper()
+	return newAPIWith(t, st, c, taskQueue, Limits{})
+}
+
+// newAPIWith is newAPI with limits on requests at once.
+func newAPIWith(t *testing.T, st *store.Store, c client.Client, taskQueue string, limits Limits) *apiClient {
+	t.Helper()
 	logs := &syncBuffer{}
-	s, err := New(Options{Store: st, Temporal: c, TaskQueue: taskQueue, Token: testToken, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	s, err := New(Options{Store: st, Temporal: c, TaskQueue: taskQueue, Token: testToken, Limits: limits, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,6 +111,19 @@ func (r reply) errorBody(t *testing.T) errorBody {
 func (c *apiClient) do(method, path string, body any) reply {
 	c.t.Helper()
 	return c.doWith(method, path, body, map[string]string{"Authorization": "Bearer " + c.token})
+}
+
+// tokenFor is the token the client sends on a route.
+func (c *apiClient) tokenFor(method, path string) string { return c.token }
+
+// doAs sends a request with the route's token and extra headers.
+func (c *apiClient) doAs(method, path string, body any, header map[string]string) reply {
+	c.t.Helper()
+	h := map[string]string{"Authorization": "Bearer " + c.tokenFor(method, path)}
+	for k, v := range header {
+		h[k] = v
+	}
+	return c.doWith(method, path, body, h)
 }
 
 func (c *apiClient) doWith(method, path string, body any, header map[string]string) reply {

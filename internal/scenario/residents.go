@@ -389,6 +389,9 @@ func parseResidents(r io.Reader, source string, areas map[string]Level) ([]Resid
 		default:
 			add(line, "home_visit", "%q is not true or false", hv)
 		}
+		if len(out) == MaxResidents {
+			return nil, &Error{Source: source, Line: line, Msg: fmt.Sprintf("more than %d residents: split the scenario into several districts", MaxResidents)}
+		}
 		out = append(out, row)
 	}
 	if len(errs) > 0 {

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/musterhq/muster/internal/dsn"
 )
 
 // ErrNotFound is returned when a looked-up record does not exist.
@@ -32,7 +33,8 @@ type Store struct {
 func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	db, err := sqlx.Open("postgres", databaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL is not a PostgreSQL URL: %w", err)
+		// The driver's message may quote the string, password and all.
+		return nil, fmt.Errorf("DATABASE_URL is not a PostgreSQL URL or key=value string (%s)", dsn.Describe(databaseURL))
 	}
 	db.SetMaxOpenConns(16)
 	db.SetMaxIdleConns(8)
@@ -43,9 +45,9 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 		db.Close()
 		var pe *pq.Error
 		if errors.As(err, &pe) && pe.Code == "3D000" {
-			return nil, fmt.Errorf("%v at %s: create it (e.g. `createdb -h HOST -U USER NAME`) or point DATABASE_URL at an existing database", pe.Message, redact(databaseURL))
+			return nil, fmt.Errorf("%v at %s: create it (e.g. `createdb -h HOST -U USER NAME`) or point DATABASE_URL at an existing database", dsn.Scrub(pe.Message, databaseURL), dsn.Describe(databaseURL))
 		}
-		return nil, fmt.Errorf("cannot reach PostgreSQL at %s: %v (start PostgreSQL or set DATABASE_URL to a reachable database)", redact(databaseURL), err)
+		return nil, fmt.Errorf("cannot reach PostgreSQL at %s: %s (start PostgreSQL or set DATABASE_URL to a reachable database)", dsn.Describe(databaseURL), dsn.Scrub(err.Error(), databaseURL))
 	}
 	return &Store{db: db}, nil
 }
@@ -55,17 +57,6 @@ func (s *Store) DB() *sqlx.DB { return s.db }
 
 // Close closes the connection pool.
 func (s *Store) Close() error { return s.db.Close() }
-
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "***")
-	}
-	return u.String()
-}
 
 //go:embed migrations/*.sql
 var migrations embed.FS
