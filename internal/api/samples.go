@@ -105,6 +105,12 @@ func (s *Server) uploadSamples(w http.ResponseWriter, r *http.Request) error {
 		return &Error{Status: http.StatusUnsupportedMediaType, Msg: "send the batch as text/csv (tube,resident,point,taken_at,result) or application/json ({\"rows\": [...]}), not " + mt}
 	}
 
+	// A station uploads for its own sampling points only.
+	for i, row := range rows {
+		if err := inScope(r, fmt.Sprintf("rows[%d].point", i), row.Point); err != nil {
+			return err
+		}
+	}
 	var res store.IngestResult
 	if len(rows) > 0 || len(unread) == 0 {
 		res, err = s.st.IngestSamples(r.Context(), store.IngestBatch{ID: batch, Incident: inc, Rows: rows, Max: max})
