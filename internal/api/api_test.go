@@ -29,7 +29,6 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-
 // syncBuffer collects the server's log lines from concurrent requests.
 type syncBuffer struct {
 	mu sync.Mutex
