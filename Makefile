@@ -14,7 +14,7 @@ SEARCH_ATTRS  := --search-attribute MusterIncident=Keyword --search-attribute Mu
                  --search-attribute MusterRunbook=Keyword --search-attribute MusterStep=Keyword \
                  --search-attribute MusterStepState=Keyword --search-attribute MusterLevel=Int
 
-.PHONY: demo test test-short bench build tools dev worker vet fmt-check clean help
+.PHONY: demo test test-short bench fuzz build tools dev worker vet fmt-check clean help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -31,6 +31,16 @@ test-short: ## Run the tests that need neither Temporal nor the end-to-end stack
 bench: $(TEMPORAL) ## Measure the data layer (sample ingestion, staff assignment) and a million-resident round end to end (about two minutes; needs PostgreSQL and psql)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/store/...
 	MUSTER_TEMPORAL_BIN=$(TEMPORAL) $(GO) test -run '^$$' -bench MillionResident -benchtime 1x -timeout 15m ./internal/e2e/
+
+# Fuzz targets (package:target); their seed corpora in testdata/fuzz run in every `make test`.
+FUZZ_TARGETS  := ./internal/scenario:FuzzParse ./internal/runbook:FuzzParse ./internal/samples:FuzzRead ./internal/api:FuzzRequestBodies
+FUZZTIME      ?= 30s
+
+fuzz: ## Fuzz scenario files, runbooks, sample CSV and API bodies, FUZZTIME (30s) each
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 build: ## Build bin/starter and bin/muster-worker
 	$(GO) build -o $(BIN)/starter ./starter

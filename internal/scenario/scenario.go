@@ -168,6 +168,8 @@ const (
 	MaxFileBytes = 16 << 20
 	// MaxPopulation is the most residents one area or site may count.
 	MaxPopulation = 2_000_000
+	// MaxResidentsFileBytes is the largest residents CSV file read.
+	MaxResidentsFileBytes = 1 << 30
 	// MaxResidents is the most residents a whole scenario may count
 	// (each generated resident is a row in memory before it is loaded).
 	MaxResidents = 5_000_000
