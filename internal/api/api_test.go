@@ -377,6 +377,21 @@ func TestOpenAPIDocument(t *testing.T) {
 		if _, ok := responses["401"]; !rt.Public && !ok {
 			t.Errorf("%s: openapi.json lists no 401", key)
 		}
+		if _, ok := responses["403"]; !rt.Public && !ok {
+			t.Errorf("%s: openapi.json lists no 403", key)
+		}
+		if _, ok := responses["503"]; !rt.Public && !ok {
+			t.Errorf("%s: openapi.json lists no 503 (too many requests at once)", key)
+		}
+		var roles []string
+		if rs, ok := op["x-muster-roles"].([]any); ok {
+			for _, r := range rs {
+				roles = append(roles, fmt.Sprint(r))
+			}
+		}
+		if !rt.Public && !slices.Equal(roles, rt.Roles) {
+			t.Errorf("%s: openapi.json x-muster-roles = %v, want %v (the route's rule)", key, roles, rt.Roles)
+		}
 	}
 	for key := range documented {
 		if _, ok := served[key]; !ok {
