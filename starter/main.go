@@ -123,6 +123,11 @@ profile variables for Temporal; MUSTER_TASK_QUEUE names the workers' queue.`,
 // input.MaxText bytes.
 var textFlags = map[string]bool{"reason": true, "note": true, "finding": true}
 
+// idFlags hold identifiers kept in keys and indexes: at most input.MaxID
+// bytes (a longer batch ID once failed in the database's index).
+var idFlags = map[string]bool{"batch": true, "incident": true, "compound": true,
+	"runbook": true, "step": true, "site": true, "inspector": true, "staff": true, "by": true, "name": true, "role": true}
+
 // maxArg bounds other flags and arguments, which may be file paths.
 const maxArg = 4096
 
@@ -141,9 +146,12 @@ func checkInput(cmd *cobra.Command, args []string) error {
 			values = sv.GetSlice()
 		}
 		for _, v := range values {
-			if textFlags[f.Name] {
+			switch {
+			case textFlags[f.Name]:
 				err = input.Text("--"+f.Name, v)
-			} else {
+			case idFlags[f.Name]:
+				err = input.ID("--"+f.Name, v)
+			default:
 				err = input.IDUpTo("--"+f.Name, v, maxArg)
 			}
 			if err != nil {
