@@ -14,7 +14,7 @@ SEARCH_ATTRS  := --search-attribute MusterIncident=Keyword --search-attribute Mu
                  --search-attribute MusterRunbook=Keyword --search-attribute MusterStep=Keyword \
                  --search-attribute MusterStepState=Keyword --search-attribute MusterLevel=Int
 
-.PHONY: demo test test-short bench fuzz build tools dev worker vet fmt-check clean help
+.PHONY: demo test test-short bench fuzz build tools dev worker vet fmt-check clean help record-histories
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -41,6 +41,17 @@ fuzz: ## Fuzz scenario files, runbooks, sample CSV and API bodies, FUZZTIME (30s
 		pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn in $$pkg for $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
+
+# Histories land in a folder named after the commit they were recorded on, so
+# histories from before a workflow.GetVersion change stay beside newer ones.
+RECORD_TESTS  := TestCommunityOutbreakLevel1EndToEnd TestInspectionFirstDayEndToEnd TestObservationWaitEndToEnd
+RECORD_DIR    ?= $(CURDIR)/workflows/testdata/histories/$(shell git rev-parse --short HEAD 2>/dev/null || date +%Y%m%d)
+
+record-histories: $(TEMPORAL) ## Record a history of every workflow type from end-to-end runs into workflows/testdata/histories (a few minutes)
+	rm -rf $(RECORD_DIR)
+	status=0; for t in $(RECORD_TESTS); do \
+		MUSTER_TEMPORAL_BIN=$(TEMPORAL) MUSTER_RECORD_HISTORIES=$(RECORD_DIR) $(GO) test -count=1 -timeout 15m -run "^$$t$$" ./internal/e2e/ || status=1; \
+	done; cat $(RECORD_DIR)/index.json; exit $$status
 
 build: ## Build bin/starter and bin/muster-worker
 	$(GO) build -o $(BIN)/starter ./starter

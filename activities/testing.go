@@ -24,7 +24,7 @@ type OpenRoundInput struct {
 // expected by cohort. Counts only: no resident travels through a workflow.
 func (a *Activities) OpenRound(ctx context.Context, in OpenRoundInput) (store.RoundPlan, error) {
 	if err := in.Ref.validate(); err != nil {
-		return store.RoundPlan{}, err
+		return store.RoundPlan{}, classify(err)
 	}
 	if in.AreaID <= 0 || in.Round < 1 || !in.Deadline.After(in.OpensAt) {
 		return store.RoundPlan{}, badInput("a round needs an area, a round number from 1 and a deadline after it opens")
@@ -53,7 +53,8 @@ func (a *Activities) AssignHomeVisits(ctx context.Context, in RoundRef) (int, er
 	if in.RoundID <= 0 {
 		return 0, badInput("round ID is required")
 	}
-	return a.Store.AssignHomeVisits(ctx, in.RoundID)
+	v, err := a.Store.AssignHomeVisits(ctx, in.RoundID)
+	return v, classify(err)
 }
 
 // RevisitMissed sends a grid worker again to residents whose visit missed.
@@ -61,7 +62,8 @@ func (a *Activities) RevisitMissed(ctx context.Context, in RoundRef) (int, error
 	if in.RoundID <= 0 {
 		return 0, badInput("round ID is required")
 	}
-	return a.Store.RevisitMissed(ctx, in.RoundID)
+	v, err := a.Store.RevisitMissed(ctx, in.RoundID)
+	return v, classify(err)
 }
 
 // RoundProgress counts the round's samples per point and cohort.
@@ -69,7 +71,8 @@ func (a *Activities) RoundProgress(ctx context.Context, in RoundRef) (store.Roun
 	if in.RoundID <= 0 {
 		return store.RoundProgress{}, badInput("round ID is required")
 	}
-	return a.Store.RoundProgress(ctx, in.RoundID)
+	v, err := a.Store.RoundProgress(ctx, in.RoundID)
+	return v, classify(err)
 }
 
 // AddRoundPointInput opens another sampling point in a running round.
@@ -106,5 +109,5 @@ func (a *Activities) CloseRound(ctx context.Context, in RoundRef) (CloseRoundRes
 	e := in.Ref.event("close-round", "done", "round closed")
 	e.Seq = fmt.Sprint(in.RoundID)
 	n, err := a.Store.CloseRound(ctx, in.RoundID, e)
-	return CloseRoundResult{Missing: n}, err
+	return CloseRoundResult{Missing: n}, classify(err)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
+	"github.com/musterhq/muster/internal/codec"
 	"github.com/musterhq/muster/internal/config"
 	"github.com/musterhq/muster/internal/devenv"
 	"github.com/musterhq/muster/internal/metrics"
@@ -32,6 +33,7 @@ type demoOptions struct {
 	hold         time.Duration
 	temporalPort int
 	uiPort       int
+	codecPort    int
 	exit         bool
 }
 
@@ -55,7 +57,13 @@ as the command center would, the seals are lifted, and it prints what was
 recorded. It keeps the UI up until Ctrl-C, which stops everything it started.
 
 State is kept under --data-dir (Temporal's SQLite file, the private cluster,
-logs), so executions of earlier runs stay visible in the UI.`,
+logs), so executions of earlier runs stay visible in the UI.
+
+Payloads are encrypted with the keys in MUSTER_CODEC_KEY_FILE or
+MUSTER_CODEC_KEYS, or else with a key the demo makes in --data-dir/codec.keys
+on its first run and reuses after. The demo serves the codec on
+127.0.0.1:--codec-port for the Web UI, which it starts with
+--ui-codec-endpoint, so the UI shows inputs and results decrypted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.incident == "" {
@@ -81,6 +89,7 @@ logs), so executions of earlier runs stay visible in the UI.`,
 	f.DurationVar(&o.hold, "hold", 10*time.Second, "how long the demo waits before approving the lift, as the command center")
 	f.IntVar(&o.temporalPort, "temporal-port", 7233, "port of the Temporal dev server")
 	f.IntVar(&o.uiPort, "ui-port", config.DefaultUIPort, "port of the Temporal Web UI")
+	f.IntVar(&o.codecPort, "codec-port", config.DefaultUIPort+1, "port of the codec server the Web UI decodes payloads with (on 127.0.0.1)")
 	f.BoolVar(&o.exit, "exit", false, "stop everything once the seals are lifted instead of waiting for Ctrl-C")
 	return cmd
 }
@@ -97,10 +106,22 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
 	}
-	for _, p := range []int{o.temporalPort, o.uiPort} {
+	for _, p := range []int{o.temporalPort, o.uiPort, o.codecPort} {
 		if !portFree(p) {
-			return fmt.Errorf("port %d is in use: stop the other Temporal server (or earlier demo), or pick other ports with --temporal-port and --ui-port", p)
+			return fmt.Errorf("port %d is in use: stop the other Temporal server (or earlier demo), or pick other ports with --temporal-port, --ui-port and --codec-port", p)
 		}
+	}
+	cd, keyFile, created, err := a.demoCodec(dataDir)
+	if err != nil {
+		return err
+	}
+	switch {
+	case keyFile == "":
+		a.say("Payloads are encrypted with codec key %s (from %s or %s).", cd.CurrentKeyID(), codec.EnvKeyFile, codec.EnvKeys)
+	case created:
+		a.say("Made a payload codec key in %s; later runs reuse it.", keyFile)
+	default:
+		a.say("Payloads are encrypted with codec key %s from %s.", cd.CurrentKeyID(), keyFile)
 	}
 
 	dbURL, stopPG, err := a.demoPostgres(ctx, dataDir)
@@ -118,10 +139,16 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 		return err
 	}
 	defer tlog.Close()
+	codecEndpoint, stopCodec, err := serveDemoCodec(ctx, cd, o.codecPort, o.uiPort, a.cfg.Temporal.Namespace, a.cfg.CodecOrigins,
+		slog.New(slog.NewTextHandler(tlog, nil)))
+	if err != nil {
+		return err
+	}
+	defer stopCodec()
 	a.say("Starting Temporal dev server (%s) with the Web UI on port %d…", bin, o.uiPort)
 	srv, err := devenv.StartTemporal(ctx, devenv.TemporalOptions{
 		Bin: bin, HostPort: fmt.Sprintf("127.0.0.1:%d", o.temporalPort), Namespace: a.cfg.Temporal.Namespace,
-		UIPort: o.uiPort, DBFile: filepath.Join(dataDir, "temporal.db"),
+		UIPort: o.uiPort, UICodecEndpoint: codecEndpoint, DBFile: filepath.Join(dataDir, "temporal.db"),
 		SearchAttributes: workflows.SearchAttributes, Output: tlog,
 	})
 	if err != nil {
@@ -145,7 +172,13 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 	defer st.Close()
 	copts := a.cfg.Temporal
 	copts.HostPort = srv.FrontendHostPort()
+	codec.Apply(&copts, cd)
+	cliEnv := fmt.Sprintf("DATABASE_URL=%s TEMPORAL_ADDRESS=%s", demoURLHint(dbURL), copts.HostPort)
+	if keyFile != "" {
+		cliEnv += fmt.Sprintf(" %s='%s'", codec.EnvKeyFile, keyFile)
+	}
 	metricsURL := "off (MUSTER_METRICS_ADDR=off)"
+	var served *metrics.Metrics
 	if a.cfg.MetricsAddr != "" {
 		m, err := metrics.New()
 		if err != nil {
@@ -159,8 +192,14 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 		} else {
 			copts.MetricsHandler = m.Handler
 			metricsURL = "http://" + a.cfg.MetricsAddr + "/metrics"
+			served = m
 		}
 	}
+	notices, err := a.startDemoNotices(ctx, dataDir, st, logger, served)
+	if err != nil {
+		return err
+	}
+	defer notices.close()
 	c, err := service.Dial(ctx, copts, logger)
 	if err != nil {
 		return err
@@ -169,6 +208,7 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 	if err := service.RegisterSearchAttributes(ctx, c, copts.Namespace); err != nil {
 		return err
 	}
+	service.LogCodec(logger, cd)
 	w := service.NewWorker(c, a.cfg.TaskQueue, st)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
@@ -208,11 +248,13 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
             filter: MusterIncident = '%s'   (or MusterAreaPath = 'xiaodian/beiying', MusterStepState = 'stalled')
             open %s for the response's summary, its step table (current details) and search attributes;
             each step is a child workflow under it: the seals are %s/seal/<compound>
-  CLI:      DATABASE_URL=%s TEMPORAL_ADDRESS=%s bin/starter watch %s
-  Metrics:  %s   (muster_round_sampled, muster_step_stalled_total, temporal_*)
+            payloads are encrypted (key %s); the UI decodes them through the codec server on 127.0.0.1:%d
+  CLI:      %s bin/starter watch %s
+  Metrics:  %s   (muster_round_sampled, muster_step_stalled_total, muster_notice_deliveries, temporal_*)
+  Notices:  %s bin/starter notices list --incident %s   (delivered to the local receivers above)
 
 `, o.incident, o.runbook, area.Name, area.Path, ui, copts.Namespace, o.incident, id, id,
-		demoURLHint(dbURL), copts.HostPort, o.incident, metricsURL)
+		cd.CurrentKeyID(), o.codecPort, cliEnv, o.incident, metricsURL, cliEnv, o.incident)
 
 	// The field: sampling stations and grid workers report into every
 	// testing round the response opens, at the seed's 250 residents per
@@ -246,6 +288,7 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 	if err := a.demoReport(ctx, c, st, o.incident); err != nil {
 		return err
 	}
+	notices.report(ctx, a, st, o.incident)
 
 	if o.exit {
 		return nil

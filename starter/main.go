@@ -70,7 +70,9 @@ executions in the Temporal Web UI.
 
 Configuration comes from the environment: DATABASE_URL for PostgreSQL and the
 standard TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS and
-profile variables for Temporal; MUSTER_TASK_QUEUE names the workers' queue.`,
+profile variables for Temporal; MUSTER_TASK_QUEUE names the workers' queue.
+MUSTER_CODEC_KEY_FILE (or MUSTER_CODEC_KEYS) holds the payload codec keys:
+give the CLI the same keys as the worker.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
@@ -112,6 +114,7 @@ profile variables for Temporal; MUSTER_TASK_QUEUE names the workers' queue.`,
 		a.simulateCommand(),
 		a.testingCommand(),
 		a.supplyCommand(),
+		a.noticesCommand(),
 	)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see `%s --help`)", err, cmd.CommandPath())

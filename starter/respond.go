@@ -71,6 +71,9 @@ starts a second one. List runbooks with ` + "`starter runbook list`" + ` and are
 			if def.Area != "" && def.Area != area.Level {
 				return fmt.Errorf("runbook %s is for a %s, and %s is a %s: pick an area of that level (`starter areas --level %s`)", rb.Name, def.Area, area.Code, area.Level, def.Area)
 			}
+			if err := service.CheckAreas(ctx, s, fmt.Sprintf("%s version %d", rb.Name, rb.Version), def); err != nil {
+				return fmt.Errorf("runbook %s version %d names areas the scenario does not have (publish a fixed version):\n%w", rb.Name, rb.Version, err)
+			}
 			c, err := a.client(ctx)
 			if err != nil {
 				return err
@@ -249,7 +252,7 @@ func (a *app) watchCommand() *cobra.Command {
 				}
 				fmt.Fprintf(a.out, "\n%s\n", time.Now().Format("15:04:05"))
 				renderResponse(a.out, p)
-				if p.State == workflows.ResponseClosed {
+				if p.State == workflows.ResponseClosed || p.State == workflows.ResponseFailed && !p.FinishedAt.IsZero() {
 					return nil
 				}
 				select {

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/musterhq/muster/internal/api"
+	"github.com/musterhq/muster/internal/codec"
 )
 
 // shutdownGrace is how long requests in flight may take to finish after
@@ -142,6 +143,12 @@ go.temporal.io/sdk/contrib/envconfig: TEMPORAL_TLS_CLIENT_CERT_PATH,
 TEMPORAL_TLS_CLIENT_KEY_PATH, TEMPORAL_TLS_SERVER_CA_CERT_PATH,
 TEMPORAL_TLS_SERVER_NAME, TEMPORAL_API_KEY (or a profile).
 
+The payload codec server is mounted at /codec (POST /codec/decode and
+/codec/encode, Temporal's remote codec protocol) for the tokens of
+supervisor and command credentials; point
+the Web UI at http://ADDR/codec (see README, "Payload codec"). It answers
+browsers from the origins in ` + codec.EnvOrigins + ` (default ` + codec.DefaultOrigin + `).
+
 The address comes from --addr, else ` + api.EnvAddr + `, else ` + api.DefaultAddr + `.
 The database, Temporal and the task queue are configured as for every command
 (see ` + "`starter --help`" + `). The OpenAPI document is served at
@@ -175,7 +182,8 @@ Endpoints:
 			if err != nil {
 				return err
 			}
-			s, err := api.New(api.Options{Store: st, Temporal: c, TaskQueue: a.cfg.TaskQueue, Logger: logger})
+			s, err := api.New(api.Options{Store: st, Temporal: c, TaskQueue: a.cfg.TaskQueue, Logger: logger,
+				Codec: a.cfg.Codec, CodecOrigins: a.cfg.CodecOrigins})
 			if err != nil {
 				return err
 			}

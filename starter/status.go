@@ -42,10 +42,12 @@ xd-0403 (one line per seal; --detail for the steps of each).`,
 				if err != nil {
 					return err
 				}
+				counts := a.noticeCounts(ctx, p.Incident)
 				if a.output == "json" {
-					return printJSON(a.out, p)
+					return printJSON(a.out, progressWithNotices{p, counts})
 				}
 				renderResponse(a.out, p)
+				renderNoticeCounts(a.out, p.Incident, counts)
 				return nil
 			}
 			execs, err := targets(ctx, c, args[0])

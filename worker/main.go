@@ -27,9 +27,12 @@ Configuration comes from the environment:
   MUSTER_TASK_QUEUE    task queue to poll (default %s)
   MUSTER_LOG_LEVEL     debug, info, warn or error (default info)
   MUSTER_METRICS_ADDR  where to serve /metrics for Prometheus (default %s; off for none)
+  MUSTER_NOTICE_ROUTES routes file for delivering notices (docs/notices.md); unset, none are delivered
   TEMPORAL_ADDRESS     Temporal frontend (default %s)
   TEMPORAL_NAMESPACE   namespace (default %s)
   TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE: as for the temporal CLI
+  MUSTER_CODEC_KEY_FILE  file of payload codec keys, id:base64 per line, current first
+  MUSTER_CODEC_KEYS      the same keys inline: id:base64,id:base64 (set one of the two)
 `
 
 func main() {

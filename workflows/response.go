@@ -36,6 +36,9 @@ const (
 	ResponseHolding = "holding"
 	ResponseLifting = "lifting"
 	ResponseClosed  = "closed"
+	// ResponseFailed: a step failed and stopped the runbook; seals in
+	// place hold until the response is lifted, and it ends failed.
+	ResponseFailed = "failed"
 )
 
 // More step states, beyond those a step workflow reports.
@@ -290,7 +293,12 @@ func Response(ctx workflow.Context, in ResponseInput) (ResponseProgress, error) 
 			root := &runbook.Step{ID: "", Sequence: r.def.Steps}
 			if err := r.exec(ctx, r.p.Root, root, nil); err == nil {
 				r.treeDone = true
-				if h := r.heldCount(); h > 0 && r.lift == nil {
+				if r.stoppedByFailure(ctx) {
+					r.p.State = ResponseFailed
+					if h := r.heldCount(); h > 0 && r.lift == nil {
+						r.setState(ctx, ResponseHolding, fmt.Sprintf("%s; %d seals hold until the response is lifted", r.failure(), h))
+					}
+				} else if h := r.heldCount(); h > 0 && r.lift == nil {
 					r.p.State = ResponseHolding
 					if r.recordStates {
 						r.setState(ctx, ResponseHolding, fmt.Sprintf("runbook done; %d seals hold until the response is lifted", h))
@@ -322,13 +330,20 @@ func Response(ctx workflow.Context, in ResponseInput) (ResponseProgress, error) 
 		break
 	}
 	cancelTree()
+	failed := r.p.State == ResponseFailed
 	if r.lift != nil {
 		r.liftAll(ctx)
 	}
 	// The record comes first: a supervisor who sees "closed" finds it in
-	// the event log too.
-	r.setState(ctx, ResponseClosed, "response closed")
-	r.p.State = ResponseClosed
+	// the event log too. A response whose runbook a failure stopped ends
+	// failed, naming the step.
+	if failed {
+		r.setState(ctx, ResponseFailed, r.failure())
+		r.p.State = ResponseFailed
+	} else {
+		r.setState(ctx, ResponseClosed, "response closed")
+		r.p.State = ResponseClosed
+	}
 	r.p.FinishedAt = workflow.Now(ctx)
 	r.changed(ctx)
 	// Events and notices still being written (a step's last transition,
@@ -354,12 +369,9 @@ func (r *response) open(ctx workflow.Context) error {
 	}, &opened); err != nil {
 		return err
 	}
-	def, err := runbook.Parse(fmt.Sprintf("%s version %d", opened.Runbook, opened.Version), []byte(opened.Source), Kinds)
+	def, err := r.definition(ctx, opened)
 	if err != nil {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("runbook %s version %d does not validate: %v", opened.Runbook, opened.Version, err), activities.ErrBadInput, nil)
-	}
-	if def.Area != "" && def.Area != opened.Area.Level {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("runbook %s is for a %s, and %s is a %s", def.Name, def.Area, opened.Area.Code, opened.Area.Level), activities.ErrBadInput, nil)
+		return err
 	}
 	r.def = *def
 	level := r.in.Level
@@ -375,6 +387,32 @@ func (r *response) open(ctx workflow.Context) error {
 	r.build(r.p.Root, def.Steps)
 	return workflow.UpsertTypedSearchAttributes(ctx,
 		SAIncident.ValueSet(r.in.Incident), SARunbook.ValueSet(opened.Runbook), SALevel.ValueSet(int64(level)))
+}
+
+// definitionChange gates taking the runbook's definition from the
+// activity that opened the response: runs recorded before it parsed the
+// runbook here, with the defaults of the worker replaying them.
+const definitionChange = "definition-from-open"
+
+// definition is the runbook the response runs. The activity that opened the
+// response parsed, validated and completed it, and its result is in the
+// history, so a replay on a worker whose step kinds have changed (another
+// default, a new required parameter) runs the same definition.
+func (r *response) definition(ctx workflow.Context, opened activities.OpenResponseResult) (*runbook.Definition, error) {
+	if workflow.GetVersion(ctx, definitionChange, workflow.DefaultVersion, 1) >= 1 {
+		if opened.Definition == nil {
+			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("runbook %s version %d: the worker that opened the response returned no definition", opened.Runbook, opened.Version), activities.ErrBadInput, nil)
+		}
+		return opened.Definition, nil
+	}
+	def, err := runbook.Parse(fmt.Sprintf("%s version %d", opened.Runbook, opened.Version), []byte(opened.Source), Kinds)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("runbook %s version %d does not validate: %v", opened.Runbook, opened.Version, err), activities.ErrBadInput, nil)
+	}
+	if def.Area != "" && def.Area != opened.Area.Level {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("runbook %s is for a %s, and %s is a %s", def.Name, def.Area, opened.Area.Code, opened.Area.Level), activities.ErrBadInput, nil)
+	}
+	return def, nil
 }
 
 // build adds the steps known before they run, so supervisors see what is
@@ -565,7 +603,11 @@ func (r *response) sequence(ctx workflow.Context, n *Node, list []runbook.Step, 
 					r.finish(ctx, rest, StateSkipped, "not run: "+c.Path+" "+outcome(c))
 				}
 			}
-			r.finish(ctx, n, c.State, "stopped at "+c.Path+": "+outcome(c))
+			detail := "stopped at " + c.Path + ": " + outcome(c)
+			if l := failedLeaf(c); l != nil {
+				detail += fmt.Sprintf(" (%s %s: %s)", l.Path, l.State, l.Detail)
+			}
+			r.finish(ctx, n, c.State, detail)
 			return nil
 		}
 	}
@@ -597,7 +639,62 @@ func (r *response) parallel(ctx workflow.Context, n *Node, list []runbook.Step, 
 	if len(errs) > 0 {
 		return errs[0]
 	}
+	r.stopOnFailure(ctx, n)
 	return ctx.Err()
+}
+
+// failureStopsChange gates the propagation of a failed or aborted step out
+// of parallel and for_each: runs recorded before it marked the enclosing
+// step done and went on.
+const failureStopsChange = "failure-stops-sequence"
+
+// stopOnFailure fails n, a parallel or for_each whose children have all
+// ended, when one of them failed or was aborted: its sequence then stops.
+// It reports whether n failed.
+func (r *response) stopOnFailure(ctx workflow.Context, n *Node) bool {
+	var bad *Node
+	for _, c := range n.Children {
+		if c.State == StateFailed || c.State == StateAborted {
+			bad = c
+			break
+		}
+	}
+	if bad == nil || workflow.GetVersion(ctx, failureStopsChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return false
+	}
+	r.finish(ctx, n, StateFailed, fmt.Sprintf("stopped: %s %s: %s", bad.Path, bad.State, bad.Detail))
+	return true
+}
+
+// stoppedByFailure reports whether the runbook ended because a step failed
+// (an operator's abort of a step is an end the operator chose).
+func (r *response) stoppedByFailure(ctx workflow.Context) bool {
+	if r.p.Root == nil || r.p.Root.State != StateFailed {
+		return false
+	}
+	return workflow.GetVersion(ctx, failureStopsChange, workflow.DefaultVersion, 1) >= 1
+}
+
+// failure says which step stopped the runbook, and why.
+func (r *response) failure() string {
+	if l := failedLeaf(r.p.Root); l != nil {
+		return fmt.Sprintf("runbook stopped: step %s %s: %s", l.Path, l.State, l.Detail)
+	}
+	return "runbook stopped: " + r.p.Root.Detail
+}
+
+// failedLeaf returns the first failed or aborted step under n that is not a
+// parallel, for_each or sequence stopped by its children: the step to name.
+func failedLeaf(n *Node) *Node {
+	for _, c := range n.Children {
+		if c.State == StateFailed || c.State == StateAborted {
+			if l := failedLeaf(c); l != nil {
+				return l
+			}
+			return c
+		}
+	}
+	return nil
 }
 
 // forEach runs its steps once per selected area, all areas at once, and
@@ -667,7 +764,7 @@ func (r *response) forEach(ctx workflow.Context, n *Node, st *runbook.Step, area
 			return ctx.Err()
 		}
 		if err != nil {
-			r.finish(ctx, n, StateFailed, "select areas: "+rootMessage(err))
+			r.finish(ctx, n, StateFailed, fmt.Sprintf("select %s areas under %s: %s", fe.Areas.Level, under, appMessage(err)))
 			return nil
 		}
 		n.Detail = fmt.Sprintf("%d areas", len(areas))
@@ -695,6 +792,7 @@ func (r *response) forEach(ctx workflow.Context, n *Node, st *runbook.Step, area
 			continue
 		}
 		if running == 0 {
+			r.stopOnFailure(ctx, n)
 			return ctx.Err()
 		}
 	}
@@ -864,7 +962,7 @@ func (r *response) startChild(ctx workflow.Context, n *Node, b binding, in StepI
 		}
 		rep := StepReport{Path: n.Path, State: StateDone, Final: true, Outputs: res.Outputs, Detail: res.Detail}
 		if err != nil {
-			rep.State, rep.Detail = StateFailed, rootMessage(err)
+			rep.State, rep.Detail = StateFailed, appMessage(err)
 			if temporal.IsCanceledError(err) {
 				rep.State = StateCancelled
 			}
@@ -962,6 +1060,9 @@ func (r *response) apply(ctx workflow.Context, rep StepReport) {
 		n.State = state
 		if rep.Detail != "" {
 			n.Detail = rep.Detail
+		}
+		if state == StateRetrying {
+			n.Inner, n.LastError = rep.Inner, rep.LastError
 		}
 		r.changed(ctx)
 		if state == StateAwaitingDecision {
@@ -1479,8 +1580,13 @@ func (r *response) focus() (string, string) {
 	if r.p.State == ResponseClosed {
 		return "response", StateDone
 	}
+	if r.p.State == ResponseFailed && r.heldCount() == 0 {
+		if l := failedLeaf(r.p.Root); l != nil {
+			return l.Path, StateFailed
+		}
+	}
 	leaves := r.p.Leaves()
-	for _, want := range []string{StateStalled, StateAwaitingDecision, StateOverdue, StateRunning} {
+	for _, want := range []string{StateStalled, StateRetrying, StateAwaitingDecision, StateOverdue, StateRunning} {
 		for _, n := range leaves {
 			if n.State == want {
 				return n.Path, want
@@ -1505,7 +1611,7 @@ func (r *response) render() string {
 		counts[n.State]++
 	}
 	var parts []string
-	for _, s := range []string{StateDone, StateRunning, StateStalled, StateAwaitingDecision, StateOverdue, StatePending, StateSkipped, StateAborted, StateFailed} {
+	for _, s := range []string{StateDone, StateRunning, StateRetrying, StateStalled, StateAwaitingDecision, StateOverdue, StatePending, StateSkipped, StateAborted, StateFailed} {
 		if counts[s] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 		}

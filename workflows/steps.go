@@ -142,13 +142,13 @@ func newStepWorkflow(ctx workflow.Context, in StepInput) *stepWorkflow {
 // search attributes and current details in step.
 func (sw *stepWorkflow) changed(ctx workflow.Context, name, state string) {
 	rep := StepReport{Path: sw.in.Path, State: state}
-	if st := sw.r.ref(name); state == StateStalled {
+	if st := sw.r.ref(name); state == StateStalled || state == StateRetrying {
 		rep.Inner, rep.Stalls, rep.LastError, rep.Detail = name, st.Stalls, st.LastError, st.Detail
 	}
-	if state == StateStalled || (state == StateRunning && sw.r.ref(name).Stalls > 0) {
+	if state == StateStalled || state == StateRetrying || (state == StateRunning && (sw.r.ref(name).Stalls > 0 || sw.r.recovering(name))) {
 		reportToParent(ctx, rep)
 	}
-	if state == StateStalled || state == StateRunning {
+	if state == StateStalled || state == StateRunning || state == StateRetrying {
 		_ = workflow.UpsertTypedSearchAttributes(ctx, SAStepState.ValueSet(state))
 	}
 	sw.render(ctx)

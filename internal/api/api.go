@@ -13,11 +13,13 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/musterhq/muster/internal/codec"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -58,6 +60,11 @@ type Options struct {
 	// Limits bounds the requests served at once; zero values take
 	// DefaultLimits.
 	Limits Limits
+	// Codec, when set, is served at /codec/encode and /codec/decode
+	// (Temporal's remote codec protocol) to CodecOrigins, so that the Web UI
+	// decodes payloads for a caller with a credential.
+	Codec        *codec.Codec
+	CodecOrigins []string
 }
 
 // Server serves the API. Build it with New.
@@ -92,7 +99,40 @@ func New(o Options) (*Server, error) {
 	}
 	s.limits = newLimiter(o.Limits)
 	s.mux = s.newMux()
+	if o.Codec != nil {
+		s.mux.Handle(CodecPath+"/", codec.Handler(o.Codec, codec.HandlerOptions{Authorize: s.authorizeCodec, Prefix: CodecPath, Origins: o.CodecOrigins}))
+	}
 	return s, nil
+}
+
+// CodecPath is where the codec server is mounted.
+const CodecPath = "/codec"
+
+// codecRoles may use the codec server: the people who read histories in
+// the Web UI.
+var codecRoles = []string{RoleSupervisor, RoleCommand}
+
+// authorizeCodec decides who may decode payloads: a live credential of a
+// role in codecRoles.
+func (s *Server) authorizeCodec(r *http.Request) error {
+	err := func() error {
+		p, err := s.authenticate(r)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(codecRoles, p.Role) {
+			return &Error{Status: http.StatusForbidden, Msg: fmt.Sprintf("role %s may not use the codec server (roles allowed: %s)", p.Role, strings.Join(codecRoles, ", "))}
+		}
+		return nil
+	}()
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return &codec.Refusal{Status: e.Status, Msg: e.Msg}
+		}
+		return err
+	}
+	return nil
 }
 
 func (s *Server) newMux() *http.ServeMux {
@@ -163,6 +203,8 @@ func (s *Server) routes() []Route {
 		{Method: "GET", Path: "/v1/incidents/{incident}/shipments", Roles: []string{RoleCommand, RoleSupervisor, RoleField}, Summary: "An incident's restock shipments", h: s.shipments},
 		{Method: "POST", Path: "/v1/shipments/{id}/delivery", Roles: []string{RoleField}, Summary: "Confirm a shipment's delivery", h: s.confirmDelivery},
 		{Method: "POST", Path: "/v1/incidents/{incident}/passes", Roles: []string{RoleCommand}, Summary: "Issue a pass to a vehicle", h: s.issuePass},
+		{Method: "GET", Path: "/v1/incidents/{incident}/notices", Roles: readers, Summary: "An incident's notice deliveries and their counts per state", h: s.listNotices},
+		{Method: "POST", Path: "/v1/notices/{id}/resend", Roles: []string{RoleCommand}, Summary: "Send an undelivered notice delivery again", h: s.resendNotice},
 		{Method: "GET", Path: "/v1/passes/{code}", Roles: []string{RoleCommand, RoleSupervisor, RoleField}, Summary: "Verify a pass: valid, expired, not yet valid, revoked, wrong area", h: s.verifyPass},
 	}
 }

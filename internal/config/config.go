@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
 
+	"github.com/musterhq/muster/internal/codec"
 	"github.com/musterhq/muster/internal/dsn"
 )
 
@@ -42,6 +43,9 @@ const (
 	EnvLogLevel    = "MUSTER_LOG_LEVEL"
 	// EnvMetricsAddr is the worker's metrics address; "off" turns it off.
 	EnvMetricsAddr = "MUSTER_METRICS_ADDR"
+	// EnvNoticeRoutes is the routes file the worker delivers notices by;
+	// unset, notices stay in the outbox undelivered.
+	EnvNoticeRoutes = "MUSTER_NOTICE_ROUTES"
 )
 
 // Config is what a Muster process needs to reach its dependencies.
@@ -51,7 +55,19 @@ type Config struct {
 	LogLevel    slog.Level
 	// MetricsAddr is where the worker serves /metrics; empty means none.
 	MetricsAddr string
-	Temporal    client.Options
+	// NoticeRoutes is the routes file of notice delivery; empty means the
+	// worker delivers none.
+	NoticeRoutes string
+	// Temporal's options carry the payload codec (Codec) as their data
+	// and failure converters.
+	Temporal client.Options
+	// Codec encrypts payloads with CodecKeys (codec.EnvKeys or
+	// codec.EnvKeyFile). Without keys it encrypts nothing but still
+	// refuses, with a clear error, payloads it cannot decrypt.
+	Codec     *codec.Codec
+	CodecKeys codec.Keys
+	// CodecOrigins are the Web UI origins the codec server answers.
+	CodecOrigins []string
 }
 
 // FromEnv reads the configuration from the process environment.
@@ -83,6 +99,9 @@ func fromLookup(lookup func(string) (string, bool)) (Config, error) {
 			c.MetricsAddr = ""
 		}
 	}
+	if v, ok := lookup(EnvNoticeRoutes); ok {
+		c.NoticeRoutes = strings.TrimSpace(v)
+	}
 	opts, err := envconfig.LoadDefaultClientOptions()
 	if err != nil {
 		return Config{}, fmt.Errorf("read Temporal client settings (TEMPORAL_* variables or profile): %w", err)
@@ -93,6 +112,16 @@ func fromLookup(lookup func(string) (string, bool)) (Config, error) {
 	if opts.Namespace == "" {
 		opts.Namespace = DefaultNamespace
 	}
+	if c.CodecKeys, err = codec.KeysFromEnv(lookup); err != nil {
+		return Config{}, err
+	}
+	if c.Codec, err = codec.New(c.CodecKeys); err != nil {
+		return Config{}, err
+	}
+	if c.CodecOrigins, err = codec.OriginsFromEnv(lookup); err != nil {
+		return Config{}, err
+	}
+	codec.Apply(&opts, c.Codec)
 	c.Temporal = opts
 	return c, nil
 }

@@ -72,6 +72,9 @@ type TemporalOptions struct {
 	Namespace string
 	// UIPort enables the Web UI on that port when set.
 	UIPort int
+	// UICodecEndpoint is the codec server the Web UI decodes payloads
+	// with (the CLI's --ui-codec-endpoint); empty means none.
+	UICodecEndpoint string
 	// DBFile keeps the server's state in a SQLite file; empty keeps it in memory.
 	DBFile           string
 	SearchAttributes map[string]enums.IndexedValueType
@@ -104,13 +107,16 @@ func StartTemporal(ctx context.Context, o TemporalOptions) (*testsuite.DevServer
 		DBFilename:       o.DBFile,
 		LogLevel:         "error",
 		SearchAttributes: temporal.NewSearchAttributes(sas...),
-		ExtraArgs:        FastDevServerArgs,
+		ExtraArgs:        append([]string(nil), FastDevServerArgs...),
 		Stdout:           o.Output,
 		Stderr:           o.Output,
 	}
 	if o.UIPort > 0 {
 		opts.EnableUI = true
 		opts.UIPort = fmt.Sprint(o.UIPort)
+		if o.UICodecEndpoint != "" {
+			opts.ExtraArgs = append(opts.ExtraArgs, "--ui-codec-endpoint", o.UICodecEndpoint)
+		}
 	}
 	srv, err := testsuite.StartDevServer(ctx, opts)
 	if err != nil {

@@ -54,6 +54,7 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	s.taskQueue, s.metrics = temporaltest.Worker(t, s.c, s.st, "e2e")
+	recordOnCleanup(t, s.c)
 	return s
 }
 

@@ -735,6 +735,34 @@ func TestStoreOutageHeals(t *testing.T) {
 		}
 		return false, "no activity retrying"
 	})
+	// The progress query answers during the outage, and a seal whose
+	// activity fails reads retrying, with the error, from its first failed
+	// attempt.
+	eventually(t, outage/2, "a seal step reading retrying", func() (bool, string) {
+		seen := ""
+		for _, n := range p.Leaves() {
+			if n.Type != workflows.KindSeal {
+				continue
+			}
+			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			v, err := fs.c.QueryWorkflow(qctx, workflows.SealWorkflowID(incident, n.Area.Code), "", workflows.QueryProgress)
+			cancel()
+			if err != nil {
+				return false, "progress query: " + err.Error()
+			}
+			var sp workflows.SealProgress
+			if err := v.Get(&sp); err != nil {
+				t.Fatal(err)
+			}
+			for _, st := range sp.Steps {
+				if st.State == workflows.StateRetrying && st.LastError != "" && strings.Contains(st.Detail, "retrying since") {
+					return true, ""
+				}
+				seen += " " + st.Name + "=" + st.State
+			}
+		}
+		return false, seen
+	})
 
 	time.Sleep(time.Until(downAt.Add(outage)))
 	restartCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)

@@ -46,9 +46,10 @@ func IsBuiltinName(name string) bool {
 
 // PublishRunbook validates a runbook definition against the registered
 // step kinds and publishes it as the next version of its name, unless that
-// name already has a version with exactly this text. An invalid definition
-// publishes nothing; its error is runbook.Errors. A built-in's name, or
-// the built-in publisher, is ErrReserved.
+// name already has a version with exactly this text. An invalid definition,
+// or one naming an area the loaded scenario does not have, publishes
+// nothing; its error is runbook.Errors. A built-in's name, or the built-in
+// publisher, is ErrReserved.
 func PublishRunbook(ctx context.Context, st *store.Store, source string, data []byte, by string) (Published, error) {
 	if strings.EqualFold(strings.TrimSpace(by), BuiltinPublisher) {
 		return Published{}, fmt.Errorf("publisher %q is %w: publish as yourself", by, ErrReserved)
@@ -59,6 +60,9 @@ func PublishRunbook(ctx context.Context, st *store.Store, source string, data []
 	}
 	if IsBuiltinName(d.Name) {
 		return Published{}, fmt.Errorf("runbook name %q is %w: give your runbook a name of its own (e.g. %s-local)", d.Name, ErrReserved, d.Name)
+	}
+	if err := CheckAreas(ctx, st, source, d); err != nil {
+		return Published{}, err
 	}
 	return publish(ctx, st, d, data, by)
 }

@@ -20,8 +20,10 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/codec"
 	"github.com/musterhq/muster/internal/config"
 	"github.com/musterhq/muster/internal/metrics"
+	"github.com/musterhq/muster/internal/notify"
 	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
 )
@@ -44,6 +46,17 @@ func Dial(ctx context.Context, opts client.Options, logger *slog.Logger) (client
 		return nil, fmt.Errorf("cannot reach Temporal at %s (namespace %s): %v (start it with `make dev`, or set TEMPORAL_ADDRESS)", opts.HostPort, opts.Namespace, err)
 	}
 	return c, nil
+}
+
+// LogCodec says whether payloads are encrypted: a worker without codec keys
+// stores operators' free text in Temporal's histories in clear.
+func LogCodec(logger *slog.Logger, c *codec.Codec) {
+	if c == nil || !c.Encrypting() {
+		logger.Warn("Payload codec off: workflow payloads (reasons, notes, findings) are stored in Temporal in clear",
+			"fix", "set "+codec.EnvKeyFile+" or "+codec.EnvKeys+" to the same keys for the worker, the CLI and the API")
+		return
+	}
+	logger.Info("Payload codec on: payloads are encrypted", "key", c.CurrentKeyID())
 }
 
 // OpenStore connects to PostgreSQL and applies pending migrations.
@@ -103,6 +116,7 @@ func NewWorker(c client.Client, taskQueue string, s *store.Store) worker.Worker 
 	w := worker.New(c, taskQueue, worker.Options{})
 	acts := activities.New(s)
 	acts.Schedules, acts.TaskQueue = c.ScheduleClient(), taskQueue
+	acts.Kinds = workflows.Kinds
 	workflows.Register(w, acts)
 	return w
 }
@@ -114,12 +128,21 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger) erro
 		return err
 	}
 	defer s.Close()
+	var dispatcher *notify.Dispatcher
+	if cfg.NoticeRoutes != "" {
+		dispatcher = &notify.Dispatcher{Store: s, RoutesFile: cfg.NoticeRoutes, Logger: logger}
+	}
 	if cfg.MetricsAddr != "" {
 		m, err := metrics.New()
 		if err != nil {
 			return err
 		}
 		defer m.Close(context.WithoutCancel(ctx))
+		if dispatcher != nil {
+			if err := m.Register(dispatcher.Collectors()...); err != nil {
+				return err
+			}
+		}
 		if err := m.Serve(ctx, cfg.MetricsAddr, logger); err != nil {
 			return err
 		}
@@ -136,11 +159,17 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger) erro
 	if err := PublishBuiltins(ctx, s); err != nil {
 		return err
 	}
+	LogCodec(logger, cfg.Codec)
 	w := NewWorker(c, cfg.TaskQueue, s)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	defer w.Stop()
+	if dispatcher != nil {
+		if err := startDispatcher(ctx, dispatcher, logger); err != nil {
+			return err
+		}
+	}
 	logger.Info("Worker polling", "task_queue", cfg.TaskQueue, "temporal", cfg.Temporal.HostPort,
 		"namespace", cfg.Temporal.Namespace, "database", config.RedactedDatabaseURL(cfg.DatabaseURL))
 	<-ctx.Done()
