@@ -13,8 +13,14 @@ DEV_ARGS      := --dynamic-config-value matching.numTaskqueueReadPartitions=1 \
 SEARCH_ATTRS  := --search-attribute MusterIncident=Keyword --search-attribute MusterAreaPath=KeywordList \
                  --search-attribute MusterRunbook=Keyword --search-attribute MusterStep=Keyword \
                  --search-attribute MusterStepState=Keyword --search-attribute MusterLevel=Int
+# The cluster: a patched Temporal release and its Web UI, built from the
+# module proxy (internal/devenv/cluster.go and docker-compose.yml pin the same).
+TEMPORAL_SERVER_VERSION := v1.29.7
+TEMPORAL_UI_VERSION     := v2.42.1
+CLUSTER_DIR   ?= $(DATA_DIR)/cluster
+CLUSTER_BINS  := $(BIN)/temporal-server $(BIN)/temporal-sql-tool $(BIN)/temporal-ui-server
 
-.PHONY: demo test test-short bench fuzz build tools dev worker vet fmt-check clean help record-histories
+.PHONY: demo test test-short bench fuzz build tools dev worker cluster cluster-down cluster-status vet fmt-check clean help record-histories
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -67,6 +73,29 @@ dev: tools ## Run only Temporal's dev server with the Web UI (then run bin/muste
 	@mkdir -p $(DATA_DIR)
 	$(TEMPORAL) server start-dev --ip 127.0.0.1 --ui-port $(UI_PORT) --db-filename $(DATA_DIR)/temporal.db \
 		$(DEV_ARGS) $(SEARCH_ATTRS)
+
+cluster: build $(CLUSTER_BINS) ## Start the production topology natively: Temporal services on PostgreSQL, Web UI, two workers
+	$(BIN)/starter cluster up --data-dir $(CLUSTER_DIR) --ui-port $(UI_PORT) $(if $(ADMIN_URL),--admin-url '$(ADMIN_URL)')
+
+cluster-down: ## Stop everything `make cluster` started
+	$(BIN)/starter cluster down --data-dir $(CLUSTER_DIR)
+
+cluster-status: ## Show the cluster's processes
+	$(BIN)/starter cluster status --data-dir $(CLUSTER_DIR)
+
+# Each is installed into a folder of its own, then renamed: the modules name
+# them all "server" or "sql". The first build takes a few minutes.
+$(BIN)/temporal-server:
+	GOBIN=$(BIN)/.server $(GO) install go.temporal.io/server/cmd/server@$(TEMPORAL_SERVER_VERSION)
+	mv $(BIN)/.server/server $@ && rmdir $(BIN)/.server
+
+$(BIN)/temporal-sql-tool:
+	GOBIN=$(BIN)/.sql $(GO) install go.temporal.io/server/cmd/tools/sql@$(TEMPORAL_SERVER_VERSION)
+	mv $(BIN)/.sql/sql $@ && rmdir $(BIN)/.sql
+
+$(BIN)/temporal-ui-server:
+	GOBIN=$(BIN)/.ui $(GO) install github.com/temporalio/ui-server/v2/cmd/server@$(TEMPORAL_UI_VERSION)
+	mv $(BIN)/.ui/server $@ && rmdir $(BIN)/.ui
 
 worker: build ## Run a worker against DATABASE_URL and TEMPORAL_ADDRESS
 	$(BIN)/muster-worker

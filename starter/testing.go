@@ -20,7 +20,7 @@ func (a *app) testingCommand() *cobra.Command {
 	status := &cobra.Command{
 		Use:     "status WORKFLOW_ID",
 		Short:   "Show a testing round: per-point progress, cohorts, home visits, projected finish",
-		Example: `  starter testing status response/xd-0403/test`,
+		Example: `  starter testing status response/inc-0403/test`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client(cmd.Context())
@@ -45,7 +45,7 @@ func (a *app) testingCommand() *cobra.Command {
 		Long: `Open another sampling point in a running testing round: the site (a
 sampling point of the scenario) takes over compounds from the busiest point.
 WORKFLOW_ID is the round's workflow ID, as the behind-schedule notice names it.`,
-		Example: `  starter testing add-point response/xd-0403/test longbao-sampling-05 --reason "behind schedule"`,
+		Example: `  starter testing add-point response/inc-0403/test SITE --reason "behind schedule"`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client(cmd.Context())

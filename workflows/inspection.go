@@ -370,35 +370,33 @@ func (t *inspection) resume(ctx workflow.Context, r *InspectionState) {
 // after the handlers in flight have finished and the signals received so
 // far are applied. A lift that arrives meanwhile is taken here instead.
 func (t *inspection) continueAsNew(ctx workflow.Context) error {
-	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && t.reports == 0 }); err != nil {
-		return err
-	}
-	for {
-		var s FindingStatus
-		if !t.reportsCh.ReceiveAsync(&s) {
-			break
-		}
+	b := t.sw.inbox
+	receive(ctx, b, SignalFindingReport, func(s FindingStatus) {
 		if f, ok := t.findings[s.ID]; ok {
 			*f = s
 		}
-	}
-	for t.roundsCh.ReceiveAsync(nil) {
-		t.nextRound = true
-	}
-	var l LiftInput
-	if t.liftsCh.ReceiveAsync(&l) && t.lift == nil {
-		t.lift = &l
-	}
-	if t.lift != nil {
-		return nil
-	}
-	state := &InspectionState{Progress: t.p, Plan: t.plan, Ready: t.ready, NextRound: t.nextRound}
-	for _, id := range t.findingIDs() {
-		state.Findings = append(state.Findings, *t.findings[id])
-	}
-	next := t.in
-	next.ResumeInspection = state
-	return workflow.NewContinueAsNewError(ctx, InspectionStepName, next)
+	})
+	receive(ctx, b, SignalNextRound, func(struct{}) { t.nextRound = true })
+	receive(ctx, b, SignalLift, func(l LiftInput) {
+		if t.lift == nil {
+			t.lift = &l
+		}
+	})
+	return continueAsNewWhenQuiet(ctx, canPlan{
+		name: InspectionStepName, inbox: b,
+		busy: func() bool { return t.reports > 0 },
+		stop: func() bool { return t.lift != nil },
+		next: func() any {
+			state := &InspectionState{Progress: t.p, Plan: t.plan, Ready: t.ready, NextRound: t.nextRound}
+			for _, id := range t.findingIDs() {
+				state.Findings = append(state.Findings, *t.findings[id])
+			}
+			next := t.in
+			next.ResumeInspection = state
+			next.Retries = pendingRetries(t.sw.r.retry)
+			return next
+		},
+	})
 }
 
 // longHistory says the run should continue as new.
@@ -611,6 +609,14 @@ func contains(list []string, v string) bool {
 }
 
 func (t *inspection) validateReportSite(ctx workflow.Context, in ReportSiteInput) error {
+	if err := limitText("site", in.Site, "inspector", in.Inspector); err != nil {
+		return err
+	}
+	for i, f := range in.Findings {
+		if err := limitText(fmt.Sprintf("findings[%d].description", i), f.Description); err != nil {
+			return err
+		}
+	}
 	s, ok := t.sites[in.Site]
 	switch {
 	case strings.TrimSpace(in.Site) == "":

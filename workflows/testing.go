@@ -78,6 +78,9 @@ type RoundState struct {
 	Progress    TestingProgress
 	Steps       []StepProgress
 	LastRevisit time.Time
+	// AddPoints are sampling points an operator asked for that the run
+	// had not opened yet.
+	AddPoints []AddPointInput `json:",omitempty"`
 }
 
 type round struct {
@@ -134,7 +137,7 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 	}
 	resume := in.Resume
 	if resume != nil {
-		t.p, t.plan, t.sw.list = resume.Progress, resume.Plan, resume.Steps
+		t.p, t.plan, t.sw.list, t.addPoint = resume.Progress, resume.Plan, resume.Steps, resume.AddPoints
 		in.Resume, t.in.Resume = nil, nil
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (TestingProgress, error) { return t.p, nil }); err != nil {
@@ -142,6 +145,9 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateAddPoint, t.onAddPoint, workflow.UpdateHandlerOptions{
 		Validator: func(ctx workflow.Context, a AddPointInput) error {
+			if err := limitText("site", a.Site, "reason", a.Reason, "by", a.By); err != nil {
+				return err
+			}
 			if strings.TrimSpace(a.Site) == "" {
 				return fmt.Errorf("name the sampling point to open (a site code)")
 			}
@@ -219,12 +225,15 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 		// decision independent of how the server reports history length.
 		checks++
 		if info := workflow.GetInfo(ctx); info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > limit || checks*eventsPerCheck > limit {
-			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
-				return StepResult{}, err
-			}
-			next := t.in
-			next.Resume = &RoundState{Plan: t.plan, Progress: t.p, Steps: t.sw.list, LastRevisit: lastRevisit}
-			return StepResult{}, workflow.NewContinueAsNewError(ctx, MassTestingStepName, next)
+			return StepResult{}, continueAsNewWhenQuiet(ctx, canPlan{
+				name: MassTestingStepName, inbox: t.sw.inbox,
+				next: func() any {
+					next := t.in
+					next.Resume = &RoundState{Plan: t.plan, Progress: t.p, Steps: t.sw.list, LastRevisit: lastRevisit, AddPoints: t.addPoint}
+					next.Retries = pendingRetries(t.sw.r.retry)
+					return next
+				},
+			})
 		}
 	}
 
