@@ -4,6 +4,13 @@ GO            ?= go
 BIN           := $(CURDIR)/bin
 TEMPORAL_CLI  := github.com/temporalio/cli/cmd/temporal@v1.5.1
 TEMPORAL      := $(BIN)/temporal
+# The static checkers, pinned; a changed version installs anew.
+STATICCHECK_VERSION   := v0.8.2
+WORKFLOWCHECK_VERSION := v0.6.0
+STATICCHECK   := $(BIN)/staticcheck
+WORKFLOWCHECK := $(BIN)/workflowcheck
+STATICCHECK_STAMP   := $(BIN)/.staticcheck-$(STATICCHECK_VERSION)
+WORKFLOWCHECK_STAMP := $(BIN)/.workflowcheck-$(WORKFLOWCHECK_VERSION)
 DATA_DIR      ?= .muster
 UI_PORT       ?= 8233
 # One task-queue partition and eager activities: about 8x faster on a small machine.
@@ -20,7 +27,7 @@ TEMPORAL_UI_VERSION     := v2.42.1
 CLUSTER_DIR   ?= $(DATA_DIR)/cluster
 CLUSTER_BINS  := $(BIN)/temporal-server $(BIN)/temporal-sql-tool $(BIN)/temporal-ui-server
 
-.PHONY: demo test test-short bench fuzz build tools dev worker cluster cluster-down cluster-status vet fmt-check clean help record-histories
+.PHONY: demo test test-all test-short bench fuzz build tools checkers check dev worker cluster cluster-down cluster-status vet fmt-check staticcheck workflowcheck clean help record-histories
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -28,11 +35,25 @@ help: ## List the targets
 demo: tools build ## Run the stack and seal Longbao's compounds (about a minute; Ctrl-C stops everything)
 	$(BIN)/starter demo --data-dir $(DATA_DIR) --ui-port $(UI_PORT)
 
-test: tools vet fmt-check ## Run every test: workflow, store, activity, CLI and end-to-end
+test: ## Run the static checks and every test: workflow, store, activity, CLI and end-to-end
+	@start=$$(date +%s); $(MAKE) --no-print-directory test-all; rc=$$?; \
+	echo "make test: $$(( $$(date +%s) - start )) s wall time"; exit $$rc
+
+test-all: tools check
 	MUSTER_TEMPORAL_BIN=$(TEMPORAL) $(GO) test -count=1 -timeout 20m ./...
 
 test-short: ## Run the tests that need neither Temporal nor the end-to-end stack
-	$(GO) test -count=1 -short ./...
+	@start=$$(date +%s); $(GO) test -count=1 -short ./...; rc=$$?; \
+	echo "make test-short: $$(( $$(date +%s) - start )) s wall time"; exit $$rc
+
+check: vet fmt-check staticcheck workflowcheck ## Run go vet, gofmt, staticcheck and workflowcheck
+
+staticcheck: $(STATICCHECK_STAMP)
+	$(STATICCHECK) ./...
+
+# workflowcheck.config.yaml says which calls workflow code may make.
+workflowcheck: $(WORKFLOWCHECK_STAMP)
+	$(WORKFLOWCHECK) -config workflowcheck.config.yaml ./...
 
 bench: $(TEMPORAL) ## Measure the data layer (sample ingestion, staff assignment) and a million-resident round end to end (about two minutes; needs PostgreSQL and psql)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/store/...
@@ -64,6 +85,16 @@ build: ## Build bin/starter and bin/muster-worker
 	$(GO) build -o $(BIN)/muster-worker ./worker
 
 tools: $(TEMPORAL) ## Install the pinned temporal CLI into bin/
+
+checkers: $(STATICCHECK_STAMP) $(WORKFLOWCHECK_STAMP) ## Install the pinned staticcheck and workflowcheck into bin/
+
+$(STATICCHECK_STAMP):
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@rm -f $(BIN)/.staticcheck-*; touch $@
+
+$(WORKFLOWCHECK_STAMP):
+	GOBIN=$(BIN) $(GO) install go.temporal.io/sdk/contrib/tools/workflowcheck@$(WORKFLOWCHECK_VERSION)
+	@rm -f $(BIN)/.workflowcheck-*; touch $@
 
 $(TEMPORAL):
 	@echo "Installing the temporal CLI ($(TEMPORAL_CLI)); the first build takes a few minutes."

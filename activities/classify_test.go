@@ -15,6 +15,7 @@ import (
 // TestClassifyStaffBusy: a booking lost to another response is retried,
 // never parked as bad input.
 func TestClassifyStaffBusy(t *testing.T) {
+	t.Parallel()
 	err := classify(fmt.Errorf("assign staff for wf: %w", fmt.Errorf("%w: staff solo is already booked", store.ErrStaffBusy)))
 	var ae *temporal.ApplicationError
 	if !errors.As(err, &ae) || ae.Type() != ErrStaffBusy || ae.NonRetryable() {

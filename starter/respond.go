@@ -126,8 +126,8 @@ func responseID(ctx context.Context, c client.Client, arg string) (string, bool)
 	if strings.Count(id, "/") != 1 {
 		return "", false
 	}
-	desc, err := c.DescribeWorkflowExecution(ctx, id, "")
-	if err != nil || desc.GetWorkflowExecutionInfo().GetType().GetName() != workflows.ResponseName {
+	desc, err := c.DescribeWorkflow(ctx, id, "")
+	if err != nil || desc.WorkflowType.Name != workflows.ResponseName {
 		return "", false
 	}
 	return id, true

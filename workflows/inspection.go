@@ -192,6 +192,7 @@ func inspectionParams(in StepInput) inspectionConfig {
 	if c.checkEvery <= 0 {
 		c.checkEvery = time.Hour
 	}
+	//workflowcheck:ignore each key is set on its own, so the order does not matter
 	for sev, def := range map[string]float64{"high": 6, "medium": 24, "low": 72} {
 		if c.deadline[sev] <= 0 {
 			c.deadline[sev] = def
@@ -414,6 +415,7 @@ func (t *inspection) settled() bool {
 	if t.p.RoundState != "closed" || t.reports > 0 {
 		return false
 	}
+	//workflowcheck:ignore the answer is the same in any order
 	for _, f := range t.findings {
 		if f.Open() {
 			return false
@@ -546,6 +548,7 @@ func (t *inspection) openRound(ctx workflow.Context, number int) error {
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
+	//workflowcheck:ignore the keys are sorted below
 	for k := range m {
 		keys = append(keys, k)
 	}
@@ -578,6 +581,7 @@ func (t *inspection) groupNotice(ctx workflow.Context) {
 		}
 	}
 	var keys []key
+	//workflowcheck:ignore the keys are sorted below
 	for k, v := range sites {
 		if len(v) > 1 {
 			keys = append(keys, k)
@@ -746,6 +750,7 @@ func (t *inspection) follow(ctx workflow.Context, f store.Finding) {
 
 func (t *inspection) findingIDs() []int64 {
 	ids := make([]int64, 0, len(t.findings))
+	//workflowcheck:ignore the IDs are sorted below
 	for id := range t.findings {
 		ids = append(ids, id)
 	}
@@ -803,6 +808,7 @@ func (t *inspection) tally(ctx workflow.Context) {
 	m.Gauge(MetricFindingsOverdue).Update(float64(overdueOpen))
 	t.p.BySubDistrict, t.p.ByUnit = flatten(bySub), flatten(byUnit)
 	t.p.Groups = nil
+	//workflowcheck:ignore the groups are sorted below
 	for _, g := range groups {
 		if len(g.Sites) > 1 {
 			t.p.Groups = append(t.p.Groups, *g)

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"go.temporal.io/api/enums/v1"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/musterhq/muster/internal/devenv"
 	"github.com/musterhq/muster/workflows"

@@ -428,13 +428,13 @@ func (s *stack) unfinished(n *workflows.Node) string {
 			fmt.Fprintf(&b, "%s=%s (%s)", n.Path, n.State, n.Detail)
 			if n.WorkflowID != "" {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				d, err := s.c.DescribeWorkflowExecution(ctx, n.WorkflowID, "")
+				d, err := s.c.DescribeWorkflow(ctx, n.WorkflowID, "")
 				cancel()
 				if err != nil {
 					fmt.Fprintf(&b, " [describe: %v]", err)
 				} else {
-					fmt.Fprintf(&b, " [%s", d.GetWorkflowExecutionInfo().GetStatus())
-					for _, pa := range d.GetPendingActivities() {
+					fmt.Fprintf(&b, " [%s", d.Status)
+					for _, pa := range d.RawResponse.GetPendingActivities() {
 						fmt.Fprintf(&b, "; activity %s attempt %d: %s", pa.GetActivityType().GetName(), pa.GetAttempt(), pa.GetLastFailure().GetMessage())
 					}
 					b.WriteString("]")

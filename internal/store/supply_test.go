@@ -52,6 +52,7 @@ areas:
 // one scarce team, many times: nobody is ever booked twice for overlapping
 // shifts, and what one response could not get it reports as short.
 func TestAssignUnderContention(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := loaded(t, parse(t, supplyTown))
 	town := areaID(t, s, "town")
@@ -114,6 +115,7 @@ func TestAssignUnderContention(t *testing.T) {
 // the district's, and the shift limit keeps the 4-hour teacher off a
 // longer shift.
 func TestAssignNearestFirst(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := loaded(t, parse(t, supplyTown))
 	town := areaID(t, s, "town")
@@ -153,6 +155,7 @@ func TestAssignNearestFirst(t *testing.T) {
 // TestAcknowledgeRemindReassign covers the mobilization cycle and its bad
 // input: someone else's assignment, an unknown one, a lapsed one.
 func TestAcknowledgeRemindReassign(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := loaded(t, parse(t, supplyTown))
 	east := areaID(t, s, "east")
@@ -216,6 +219,7 @@ func TestAcknowledgeRemindReassign(t *testing.T) {
 // TestPassesRevokedOnLift issues passes in a sealed community and lifts the
 // seal: the passes are revoked once, and verification says so.
 func TestPassesRevokedOnLift(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := loaded(t, parse(t, supplyTown))
 	east, oak := areaID(t, s, "east"), areaID(t, s, "oak-court")
@@ -291,6 +295,7 @@ func TestPassesRevokedOnLift(t *testing.T) {
 // TestRestockCycle: low stock orders a restock once, a delivery raises the
 // stock, a shipment past due is late; bad reports write nothing.
 func TestRestockCycle(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := loaded(t, parse(t, supplyTown))
 	town := areaID(t, s, "town")
@@ -382,6 +387,7 @@ func TestRestockCycle(t *testing.T) {
 
 // TestVolunteerSignUp: sign-ups until the quota or the close, each once.
 func TestVolunteerSignUp(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := loaded(t, parse(t, supplyTown))
 	east := areaID(t, s, "east")

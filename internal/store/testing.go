@@ -1458,7 +1458,8 @@ func (s *Store) missing(ctx context.Context, roundID, afterID int64, limit int, 
 				JOIN areas a ON a.id = res.area_id`+join+`
 				WHERE m.round_id = $1 AND m.resident_id > $2 ORDER BY m.resident_id LIMIT $3`, roundID, afterID, limit)
 		} else {
-			areas, err := areaIDsUnder(ctx, tx, r.AreaPath)
+			var areas []int64
+			areas, err = areaIDsUnder(ctx, tx, r.AreaPath)
 			if err != nil {
 				return err
 			}

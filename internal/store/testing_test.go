@@ -96,6 +96,7 @@ func sumPoints(ps []store.RoundPoint) int {
 }
 
 func TestLoadResidents(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := loaded(t, parse(t, `name: t
 areas:
@@ -160,6 +161,7 @@ areas:
 }
 
 func TestOpenRound(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := testingStore(t)
 
@@ -286,6 +288,7 @@ func TestOpenRound(t *testing.T) {
 }
 
 func TestRoundLookups(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := testingStore(t)
 	plan := openRound(t, s, "xd-0403", "longbao", 1)
@@ -341,6 +344,7 @@ func ingest(t *testing.T, s *store.Store, incident string, rows []store.SampleRo
 }
 
 func TestAddRoundPoint(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := testingStore(t)
 	plan := openRound(t, s, "xd-0403", "longbao", 1)
@@ -412,6 +416,7 @@ func TestAddRoundPoint(t *testing.T) {
 }
 
 func TestHomeVisits(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := testingStore(t)
 	plan := openRound(t, s, "xd-0403", "zhongfuyuan", 1)
@@ -538,6 +543,7 @@ func TestHomeVisits(t *testing.T) {
 }
 
 func TestRoundProgress(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := testingStore(t)
 	plan := openRound(t, s, "xd-0403", "longbao", 1)
@@ -593,6 +599,7 @@ func TestRoundProgress(t *testing.T) {
 }
 
 func TestCloseRoundAndMissing(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := testingStore(t)
 	plan := openRound(t, s, "xd-0403", "longbao", 1)
@@ -682,7 +689,36 @@ func TestCloseRoundAndMissing(t *testing.T) {
 	}
 }
 
+// TestMissingOfOpenRoundFails checks that a failed read of an open round's
+// missing list is an error, not an empty list: an empty call-back list
+// reads as "everybody has been sampled".
+func TestMissingOfOpenRoundFails(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := testingStore(t)
+	plan := openRound(t, s, "xd-0403", "longbao", 1)
+	live, err := s.Missing(ctx, plan.RoundID, 0, 5)
+	if err != nil || len(live) != 5 {
+		t.Fatalf("Missing(open round) = %d rows, %v, want a page of 5", len(live), err)
+	}
+	// A row the list cannot read: the driver refuses a NULL building, an
+	// error on the reader's side that leaves the transaction able to commit.
+	if _, err := s.DB().ExecContext(ctx, `ALTER TABLE residents ALTER COLUMN building DROP NOT NULL`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB().ExecContext(ctx, `UPDATE residents SET building = NULL WHERE id = $1`, live[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Missing(ctx, plan.RoundID, 0, 5); err == nil {
+		t.Errorf("Missing(open round, a row unreadable) = %d rows, nil; want an error", len(got))
+	}
+	if got, err := s.MissingContacts(ctx, plan.RoundID, 0, 5); err == nil {
+		t.Errorf("MissingContacts(open round, a row unreadable) = %d rows, nil; want an error", len(got))
+	}
+}
+
 func TestRoster(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := testingStore(t)
 	plan := openRound(t, s, "xd-0403", "longbao", 1)
@@ -717,6 +753,7 @@ func TestRoster(t *testing.T) {
 // TestResidentsOfScenario checks that the reference scenario loads its
 // generated residents and their fake contacts.
 func TestResidentsOfScenario(t *testing.T) {
+	t.Parallel()
 	s := pgtest.New(t)
 	f, err := scenario.Reference()
 	if err != nil {
