@@ -27,7 +27,7 @@ TEMPORAL_UI_VERSION     := v2.42.1
 CLUSTER_DIR   ?= $(DATA_DIR)/cluster
 CLUSTER_BINS  := $(BIN)/temporal-server $(BIN)/temporal-sql-tool $(BIN)/temporal-ui-server
 
-.PHONY: demo test test-all test-short bench build tools checkers check dev worker cluster cluster-down cluster-status vet fmt-check staticcheck workflowcheck clean help record-histories
+.PHONY: demo test test-all test-short bench fuzz build tools checkers check dev worker cluster cluster-down cluster-status vet fmt-check staticcheck workflowcheck clean help record-histories
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -58,6 +58,16 @@ workflowcheck: $(WORKFLOWCHECK_STAMP)
 bench: $(TEMPORAL) ## Measure the data layer (sample ingestion, staff assignment) and a million-resident round end to end (about two minutes; needs PostgreSQL and psql)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/store/...
 	MUSTER_TEMPORAL_BIN=$(TEMPORAL) $(GO) test -run '^$$' -bench MillionResident -benchtime 1x -timeout 15m ./internal/e2e/
+
+# Fuzz targets (package:target); their seed corpora in testdata/fuzz run in every `make test`.
+FUZZ_TARGETS  := ./internal/scenario:FuzzParse ./internal/runbook:FuzzParse ./internal/samples:FuzzRead ./internal/api:FuzzRequestBodies
+FUZZTIME      ?= 30s
+
+fuzz: ## Fuzz scenario files, runbooks, sample CSV and API bodies, FUZZTIME (30s) each
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 # Histories land in a folder named after the commit they were recorded on, so
 # histories from before a workflow.GetVersion change stay beside newer ones.

@@ -342,7 +342,7 @@ func (a *app) clusterUp(ctx context.Context, o clusterOptions) (devenv.ClusterSt
   Cluster up: Temporal %s (frontend, history, matching, worker), Web UI %s, %d Muster workers.
   Web UI:    %s/namespaces/%s/workflows
   Temporal:  TEMPORAL_ADDRESS=%s TEMPORAL_NAMESPACE=%s
-  Database:  DATABASE_URL='%s'
+  Database:  %s (host:port/database)
   Logs:      %s
   Stop:      starter cluster down --data-dir %s
 

@@ -174,7 +174,7 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 	copts := a.cfg.Temporal
 	copts.HostPort = srv.FrontendHostPort()
 	codec.Apply(&copts, cd)
-	cliEnv := fmt.Sprintf("DATABASE_URL='%s' TEMPORAL_ADDRESS=%s", config.RedactedDatabaseURL(dbURL), copts.HostPort)
+	cliEnv := fmt.Sprintf("DATABASE_URL=%s TEMPORAL_ADDRESS=%s", demoURLHint(dbURL), copts.HostPort)
 	if keyFile != "" {
 		cliEnv += fmt.Sprintf(" %s='%s'", codec.EnvKeyFile, keyFile)
 	}
@@ -297,6 +297,16 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 	<-ctx.Done()
 	fmt.Fprintln(a.out)
 	return nil
+}
+
+// demoURLHint is the DATABASE_URL to show in the demo's hint: the private
+// cluster's URL, which holds no secret, or "$DATABASE_URL" for one the
+// user gave, which may.
+func demoURLHint(dbURL string) string {
+	if os.Getenv(config.EnvDatabaseURL) != "" {
+		return `"$DATABASE_URL"`
+	}
+	return "'" + dbURL + "'"
 }
 
 // demoPostgres returns the database URL to use: DATABASE_URL when set,
