@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -280,6 +281,11 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 	if err := a.demoReport(ctx, c, st, o.incident); err != nil {
 		return err
 	}
+	files, err := writeReport(ctx, st, o.incident, reportOptions{out: filepath.Join(o.dataDir, "reports"), format: "both", timeScale: o.timeScale})
+	if err != nil {
+		return fmt.Errorf("after-action report: %w", err)
+	}
+	fmt.Fprintf(a.out, "  After-action report: %s\n", strings.Join(files, " and "))
 
 	if o.exit {
 		return nil

@@ -108,6 +108,7 @@ give the CLI the same keys as the worker.`,
 		a.simulateCommand(),
 		a.testingCommand(),
 		a.supplyCommand(),
+		a.reportCommand(),
 	)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see `%s --help`)", err, cmd.CommandPath())
