@@ -23,7 +23,7 @@ import (
 const shutdownGrace = 35 * time.Second
 
 func (a *app) serveCommand() *cobra.Command {
-	var addr string
+	var addr, uiURL string
 	cmd := &cobra.Command{
 		Use:   "serve [--addr HOST:PORT]",
 		Short: "Run the HTTP API: the command center's operations as JSON",
@@ -74,7 +74,7 @@ Endpoints:
 				return err
 			}
 			s, err := api.New(api.Options{Store: st, Temporal: c, TaskQueue: a.cfg.TaskQueue, Token: token, Logger: logger,
-				Codec: a.cfg.Codec, CodecOrigins: a.cfg.CodecOrigins})
+				Codec: a.cfg.Codec, CodecOrigins: a.cfg.CodecOrigins, UIURL: uiURL, Namespace: a.cfg.Temporal.Namespace})
 			if err != nil {
 				return err
 			}
@@ -112,6 +112,7 @@ Endpoints:
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&uiURL, "ui-url", envOr(api.EnvUIURL, api.DefaultUIURL), "the Temporal Web UI's base URL the board links executions to (empty: no links)")
 	cmd.Flags().StringVar(&addr, "addr", "", "address to listen on (default $"+api.EnvAddr+" or "+api.DefaultAddr+")")
 	return cmd
 }
@@ -125,4 +126,12 @@ func endpointList() string {
 	}
 	tw.Flush()
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// envOr returns the variable's value, or def when it is unset.
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return strings.TrimSpace(v)
+	}
+	return def
 }

@@ -66,6 +66,10 @@ type Options struct {
 	// decodes payloads for a caller with a credential.
 	Codec        *codec.Codec
 	CodecOrigins []string
+	// UIURL is the Temporal Web UI's base URL the board links executions
+	// to, and Namespace their namespace; no links when UIURL is empty.
+	UIURL     string
+	Namespace string
 }
 
 // Server serves the API. Build it with New.
@@ -76,6 +80,8 @@ type Server struct {
 	tokenHash [sha256.Size]byte
 	log       *slog.Logger
 	mux       *http.ServeMux
+	uiURL     string
+	namespace string
 }
 
 // New returns a Server; it refuses to build one without a token, a store,
@@ -91,7 +97,11 @@ func New(o Options) (*Server, error) {
 	case strings.TrimSpace(o.TaskQueue) == "":
 		return nil, errors.New("api: no task queue")
 	}
-	s := &Server{st: o.Store, tc: o.Temporal, taskQueue: o.TaskQueue, tokenHash: sha256.Sum256([]byte(o.Token)), log: o.Logger}
+	s := &Server{st: o.Store, tc: o.Temporal, taskQueue: o.TaskQueue, tokenHash: sha256.Sum256([]byte(o.Token)), log: o.Logger,
+		uiURL: o.UIURL, namespace: o.Namespace}
+	if s.namespace == "" {
+		s.namespace = "default"
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -149,7 +159,7 @@ func Routes() []Route {
 }
 
 func (s *Server) routes() []Route {
-	return []Route{
+	return append([]Route{
 		{Method: "GET", Path: "/healthz", Summary: "Check the database and Temporal (no token)", Public: true, h: s.health},
 		{Method: "GET", Path: "/openapi.json", Summary: "This API's OpenAPI 3.1 document (no token)", Public: true, h: s.openAPI},
 		{Method: "POST", Path: "/v1/responses", Summary: "Open an incident's response with a runbook", h: s.startResponse},
@@ -184,7 +194,7 @@ func (s *Server) routes() []Route {
 		{Method: "POST", Path: "/v1/shipments/{id}/delivery", Summary: "Confirm a shipment's delivery", h: s.confirmDelivery},
 		{Method: "POST", Path: "/v1/incidents/{incident}/passes", Summary: "Issue a pass to a vehicle", h: s.issuePass},
 		{Method: "GET", Path: "/v1/passes/{code}", Summary: "Verify a pass: valid, expired, not yet valid, revoked, wrong area", h: s.verifyPass},
-	}
+	}, s.boardRoutes()...)
 }
 
 // Handler returns the API's HTTP handler: every request is logged, panics
