@@ -124,15 +124,15 @@ type Board struct {
 	UI string `json:"ui"`
 	// Attention lists the steps someone must look at: stalled, retrying,
 	// overdue or awaiting a decision, each with what acts on it.
-	Attention []BoardStep          `json:"attention"`
-	Steps     []BoardStep          `json:"steps"`
-	Rounds    []BoardRound         `json:"rounds"`
-	Staff     BoardStaff           `json:"staff"`
-	Supply    []store.SupplyLevel  `json:"supply"`
-	Findings  BoardFindings        `json:"findings"`
-	Compounds BoardCompounds       `json:"compounds"`
-	ReadAt    time.Time            `json:"read_at"`
-	Errors    map[string]string    `json:"errors,omitempty"`
+	Attention []BoardStep         `json:"attention"`
+	Steps     []BoardStep         `json:"steps"`
+	Rounds    []BoardRound        `json:"rounds"`
+	Staff     BoardStaff          `json:"staff"`
+	Supply    []store.SupplyLevel `json:"supply"`
+	Findings  BoardFindings       `json:"findings"`
+	Compounds BoardCompounds      `json:"compounds"`
+	ReadAt    time.Time           `json:"read_at"`
+	Errors    map[string]string   `json:"errors,omitempty"`
 }
 
 // BoardStep is a step of the response.
