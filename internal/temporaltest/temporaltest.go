@@ -31,6 +31,18 @@ import (
 // it needs the temporal CLI (`make tools`, or MUSTER_TEMPORAL_BIN).
 func Server(t testing.TB) *testsuite.DevServer {
 	t.Helper()
+	return start(t, 0)
+}
+
+// ServerWithUI is Server with the Web UI on uiPort, for tests that drive
+// the UI in a browser.
+func ServerWithUI(t testing.TB, uiPort int) *testsuite.DevServer {
+	t.Helper()
+	return start(t, uiPort)
+}
+
+func start(t testing.TB, uiPort int) *testsuite.DevServer {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("needs the temporal CLI and a dev server (run `make test`)")
 	}
@@ -44,7 +56,7 @@ func Server(t testing.TB) *testsuite.DevServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := devenv.StartTemporal(ctx, devenv.TemporalOptions{Bin: bin, SearchAttributes: workflows.SearchAttributes, Output: logFile})
+	srv, err := devenv.StartTemporal(ctx, devenv.TemporalOptions{Bin: bin, SearchAttributes: workflows.SearchAttributes, Output: logFile, UIPort: uiPort})
 	if err != nil {
 		t.Fatal(err)
 	}
