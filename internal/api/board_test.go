@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -130,4 +131,60 @@ func TestBoardPageAndAreas(t *testing.T) {
 	}
 	c.wantError(404, "parent", "GET", "/v1/board/xd-b1/areas?parent=atlantis", nil)
 	c.wantError(400, "depth", "GET", "/v1/board/xd-b1/areas?depth=3", nil)
+}
+
+func TestProject(t *testing.T) {
+	opens := time.Date(2022, 4, 3, 17, 0, 0, 0, time.UTC)
+	at := func(h float64) *time.Time { x := opens.Add(time.Duration(h * float64(time.Hour))); return &x }
+	for _, c := range []struct {
+		name       string
+		done, want int
+		last       *time.Time
+		finish     *time.Time
+	}{
+		{"nothing yet", 0, 7013, nil, nil},
+		// 1,000 in 2 hours: the other 6,000 take 12 more.
+		{"a seventh in 2 hours", 1000, 7000, at(2), at(14)},
+		{"done", 7000, 7000, at(6.5), at(6.5)},
+		{"more than expected", 7100, 7000, at(6), at(6)},
+	} {
+		got := project(c.done, c.want, opens, c.last)
+		if (got == nil) != (c.finish == nil) || got != nil && !got.Equal(*c.finish) {
+			t.Errorf("project(%s) = %v, want %v", c.name, got, c.finish)
+		}
+	}
+}
+
+func TestAttentionOrderAndCommands(t *testing.T) {
+	steps := []BoardStep{{Path: "a", State: "running", Overdue: true}, {Path: "b", State: "retrying"}, {Path: "c", State: "awaiting-decision"}, {Path: "d", State: "stalled"}}
+	sort.SliceStable(steps, func(i, j int) bool { return attentionRank(steps[i]) < attentionRank(steps[j]) })
+	var order []string
+	for _, s := range steps {
+		order = append(order, s.Path)
+	}
+	if strings.Join(order, "") != "dcba" {
+		t.Errorf("attention order = %v, want stalled, awaiting-decision, retrying, overdue", order)
+	}
+	for _, c := range []struct {
+		state   string
+		overdue bool
+		want    bool
+	}{{"stalled", false, true}, {"retrying", false, true}, {"awaiting-decision", false, true}, {"running", true, true}, {"running", false, false}, {"done", true, false}} {
+		if got := needsAttention(c.state, c.overdue); got != c.want {
+			t.Errorf("needsAttention(%s, overdue %v) = %v, want %v", c.state, c.overdue, got, c.want)
+		}
+	}
+	if got := commandsFor("xd-1", "schools", "stalled"); len(got) != 3 || got[0] != "starter step retry xd-1 schools" {
+		t.Errorf("commandsFor(stalled) = %v", got)
+	}
+	if got := commandsFor("xd-1", "approve-lift", "awaiting-decision"); len(got) != 2 || !strings.HasPrefix(got[0], "starter step decide xd-1 approve-lift approve") {
+		t.Errorf("commandsFor(awaiting-decision) = %v", got)
+	}
+	s := &Server{uiURL: "http://ui:8233/", namespace: "default"}
+	if got := s.uiLink("response/xd-1/seal/a"); got != "http://ui:8233/namespaces/default/workflows/response%2Fxd-1%2Fseal%2Fa" {
+		t.Errorf("uiLink = %q", got)
+	}
+	if got := (&Server{}).uiLink("response/xd-1"); got != "" {
+		t.Errorf("uiLink without a UI URL = %q, want none", got)
+	}
 }
