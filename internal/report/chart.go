@@ -44,10 +44,9 @@ type Mark struct {
 var palette = []string{"#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"}
 
 const (
-	padLeft   = 56
-	padRight  = 16
-	padTop    = 28
-	padBottom = 40
+	padLeft  = 56
+	padRight = 16
+	padTop   = 28
 )
 
 // SVG draws the chart. A chart without points says so instead of drawing
@@ -75,6 +74,9 @@ func (c Chart) SVG() string {
 			n++
 		}
 	}
+	// The legend takes a row of four names per row below the axis labels.
+	padBottom := 24 + 14*((len(c.Series)+3)/4)
+	h += padBottom - 40
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="%s">`, w, h, w, h, html.EscapeString(c.Title))
 	fmt.Fprintf(&b, `<text x="%d" y="18" font-size="13" font-weight="bold">%s</text>`, padLeft, html.EscapeString(c.Title))
@@ -126,7 +128,7 @@ func (c Chart) SVG() string {
 		}
 		fmt.Fprintf(&b, `<path d="%s" fill="none" stroke="%s" stroke-width="2"><title>%s</title></path>`, path.String(), colour, html.EscapeString(s.Name))
 		lx := padLeft + (i%4)*((w-padLeft-padRight)/4)
-		ly := h - 12 - (i/4)*12
+		ly := h - padBottom + 30 + (i/4)*14
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="10" height="4" fill="%s"/><text x="%d" y="%d" font-size="10">%s</text>`, lx, ly-4, colour, lx+14, ly, html.EscapeString(s.Name))
 	}
 	b.WriteString(`</svg>`)

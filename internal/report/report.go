@@ -130,7 +130,7 @@ func Build(cat *i18n.Catalogue, d store.ReportData, o Options) *Report {
 	scale := func(dur time.Duration) time.Duration { return time.Duration(float64(dur) * o.TimeScale) }
 	r.Steps = steps(d.Events)
 	for _, e := range d.Events {
-		if notable[e.State] || (e.Actor != "muster" && e.Actor != "") {
+		if notable[e.State] || (e.Actor != "muster" && e.Actor != "" && !routine[e.State]) {
 			r.Interventions = append(r.Interventions, e)
 		}
 	}
@@ -172,6 +172,10 @@ var notable = map[string]bool{
 	"approved": true, "declined": true, "awaiting-decision": true, "failed": true,
 }
 
+// routine transitions are left out of the interventions even when a
+// runbook or a person is their actor.
+var routine = map[string]bool{"running": true, "done": true, "holding": true, "pending": true}
+
 // steps folds the event log into one span per execution and step.
 func steps(events []store.Event) []StepSpan {
 	index := map[string]int{}
@@ -191,8 +195,9 @@ func steps(events []store.Event) []StepSpan {
 	return out
 }
 
-// finalStates end a step.
-var finalStates = map[string]bool{"done": true, "failed": true, "skipped": true, "aborted": true, "cancelled": true}
+// finalStates end a step's race against its deadline: a seal is in time
+// once it holds, though its step ends only when it is lifted.
+var finalStates = map[string]bool{"done": true, "holding": true, "failed": true, "skipped": true, "aborted": true, "cancelled": true}
 
 // overdueSteps finds the steps the response marked overdue, with the
 // deadline their event names and when (if ever) they ended.
@@ -358,7 +363,7 @@ func charts(p *message.Printer, d store.ReportData) []Chart {
 		out = append(out, c)
 	}
 	if len(d.Stock) > 0 {
-		out = append(out, stockChart(p, d.Stock))
+		out = append(out, stockChart(p, d.Stock, d.ReadAt))
 	}
 	if len(d.Findings) > 0 {
 		out = append(out, findingsChart(p, d.Findings, d.ReadAt))
@@ -368,7 +373,7 @@ func charts(p *message.Printer, d store.ReportData) []Chart {
 
 // stockChart sums the suppliers' stock of each commodity after every
 // change of one of them.
-func stockChart(p *message.Printer, readings []store.StockReading) Chart {
+func stockChart(p *message.Printer, readings []store.StockReading, now time.Time) Chart {
 	c := Chart{Title: p.Sprintf("report.chart.stock"), Unit: p.Sprintf("report.unit.tonnes")}
 	level := map[string]map[string]float64{}
 	series := map[string]*Series{}
@@ -393,7 +398,10 @@ func stockChart(p *message.Printer, readings []store.StockReading) Chart {
 	}
 	sort.Strings(order)
 	for _, k := range order {
-		c.Series = append(c.Series, *series[k])
+		// Each level holds until the records were read.
+		s := series[k]
+		s.Points = append(s.Points, Point{At: now, Value: s.Points[len(s.Points)-1].Value})
+		c.Series = append(c.Series, *s)
 	}
 	return c
 }
