@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/musterhq/muster/internal/store"
 )
 
 func TestChartSVG(t *testing.T) {
@@ -81,5 +83,35 @@ func TestNiceCeil(t *testing.T) {
 		if got := niceCeil(c.in); got != c.want {
 			t.Errorf("niceCeil(%g) = %g, want %g", c.in, got, c.want)
 		}
+	}
+}
+
+func TestOverdueSteps(t *testing.T) {
+	t0 := time.Date(2022, 4, 3, 17, 0, 0, 0, time.UTC)
+	ev := func(step, state, reason string, m int) store.Event {
+		return store.Event{WorkflowID: "response/x", Step: step, State: state, Reason: reason, At: t0.Add(time.Duration(m) * time.Minute)}
+	}
+	deadline := "not done by its deadline " + t0.Format(time.RFC3339)
+	events := []store.Event{
+		ev("seal/a", "overdue", deadline, 5),
+		// A seal is in time once it holds, though lifted much later.
+		ev("seal/a", "holding", "", 20),
+		ev("seal/a", "done", "lifted", 600),
+		ev("testing", "overdue", deadline, 5),
+		ev("supply", "overdue", "a reason without a time", 7),
+	}
+	got := overdueSteps(events, t0.Add(2*time.Hour), func(d time.Duration) time.Duration { return d })
+	if len(got) != 3 {
+		t.Fatalf("overdueSteps() = %+v, want 3", got)
+	}
+	if got[0].What != "seal/a" || got[0].Late != 20*time.Minute || got[0].Done == nil {
+		t.Errorf("seal/a = %+v, want 20m late, done when it held", got[0])
+	}
+	if got[1].What != "testing" || got[1].Late != 2*time.Hour || got[1].Done != nil {
+		t.Errorf("testing = %+v, want still not done, 2h late at the read", got[1])
+	}
+	// Without a deadline in the reason, the overdue event's own time is it.
+	if got[2].Late != 2*time.Hour-7*time.Minute {
+		t.Errorf("supply = %+v, want late from its overdue event", got[2])
 	}
 }
