@@ -76,7 +76,7 @@
             el("td", null, [bar(p.coverage), document.createTextNode(pct(p.coverage))]), td(fmtTime(p.projected_finish)), td(""), td("")]));
         });
       });
-      rounds.replaceChildren(table([t("round"), t("sampled"), t("coverage"), t("projected"), t("deadline"), t("state")], rows));
+      rounds.replaceChildren(table([t("round"), t("sampled_col"), t("coverage"), t("projected"), t("deadline"), t("state")], rows));
     }
 
     var sup = document.getElementById("supply");
