@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/musterhq/muster/internal/api"
@@ -218,6 +219,26 @@ func TestBoardAndWebUIInChromium(t *testing.T) {
 	for _, want := range []string{"schools", "stalled", "outbox unavailable", "starter step retry " + incident + " schools"} {
 		if !strings.Contains(attention, want) {
 			t.Errorf("board attention lacks %q:\n%s", want, attention)
+		}
+	}
+
+	// The board follows the browser's language.
+	var zhBody string
+	if err := chromedp.Run(bctx,
+		network.Enable(),
+		network.SetExtraHTTPHeaders(network.Headers{"Accept-Language": "zh-CN,zh;q=0.9"}),
+		chromedp.Navigate(web.URL+"/board?incident="+incident),
+		chromedp.WaitVisible(`body[data-loaded="1"]`),
+		chromedp.Text(`body`, &zhBody),
+		chromedp.FullScreenshot(&png, 100),
+		network.SetExtraHTTPHeaders(network.Headers{}),
+	); err != nil {
+		t.Fatalf("board in Chinese: %v", err)
+	}
+	save(t, shots, "board-zh.png", png)
+	for _, want := range []string{"Muster 实时看板", "需要处理", "核酸检测覆盖", "封控中", "starter step retry " + incident + " schools"} {
+		if !strings.Contains(zhBody, want) {
+			t.Errorf("board with Accept-Language zh-CN lacks %q", want)
 		}
 	}
 

@@ -70,7 +70,7 @@
       var rows = [];
       b.rounds.forEach(function (r) {
         rows.push(el("tr", { cls: "round" }, [el("td", null, [el("b", { text: r.area_name + " · " + t("round") + " " + r.round })]), td(num(r.sampled) + " / " + num(r.population), "n"),
-          el("td", null, [bar(r.coverage), document.createTextNode(pct(r.coverage))]), td(fmtTime(r.projected_finish), r.late ? "late" : ""), td(fmtTime(r.deadline)), td(r.closed_at ? t("closed") : t("open"))]));
+          el("td", null, [bar(r.coverage), document.createTextNode(pct(r.coverage))]), td(fmtTime(r.projected_finish), r.late ? "late" : ""), td(fmtTime(r.deadline)), td(r.closed_at ? t("closed") : t("round_open"))]));
         r.points.forEach(function (p) {
           rows.push(el("tr", { cls: "point", "data-point": p.site }, [td("↳ " + p.name + " (" + p.site + ", " + p.capacity_per_hour + "/h)"), td(num(p.sampled) + " / " + num(p.expected), "n"),
             el("td", null, [bar(p.coverage), document.createTextNode(pct(p.coverage))]), td(fmtTime(p.projected_finish)), td(""), td("")]));
