@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/musterhq/muster/internal/runbook"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -38,6 +39,9 @@ type Activities struct {
 	// (daily inspection rounds); nil where no schedule is needed.
 	Schedules client.ScheduleClient
 	TaskQueue string
+	// Kinds is the registry of step kinds runbooks are parsed against when
+	// a response opens; the worker sets it.
+	Kinds runbook.Registry
 }
 
 // New returns the activities bound to a store.
@@ -49,11 +53,17 @@ func badInput(format string, args ...any) error {
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), ErrBadInput, nil)
 }
 
-// classify turns store errors that no retry can fix into non-retryable ones.
+// classify turns errors that no retry can fix into non-retryable ones; every
+// activity returns its errors through it, so a workflow's retry policy sees
+// each failure classified once. An error classified already is returned as
+// it is.
 func classify(err error) error {
+	var ae *temporal.ApplicationError
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &ae):
+		return err
 	case errors.Is(err, store.ErrStaffBusy):
 		// Someone picked was booked elsewhere first: a retry picks again.
 		return temporal.NewApplicationError(err.Error(), ErrStaffBusy, err)
@@ -64,10 +74,32 @@ func classify(err error) error {
 	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrRoundClosed), errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrInvalidBatch):
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, err)
 	}
-	// A foreign key that points nowhere is a reference no retry will mend.
 	var pe *pq.Error
-	if errors.As(err, &pe) && pe.Code == "23503" {
+	if errors.As(err, &pe) && badInputSQLState(string(pe.Code)) {
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, err)
 	}
 	return err
+}
+
+// badInputSQLState reports whether a PostgreSQL error code means the
+// request itself is wrong, so the same request fails the same way on every
+// retry: a data exception (class 22: a NUL byte, invalid UTF-8, a value too
+// long or out of range), a syntax or access rule violation (class 42), or an
+// integrity violation that a value caused (a missing value, a check, a
+// reference that points nowhere). Unique and exclusion violations stay
+// retryable: a concurrent writer causes them and a retry finds its row or
+// picks again; so do lost connections, deadlocks and serialization failures.
+func badInputSQLState(code string) bool {
+	if len(code) != 5 {
+		return false
+	}
+	switch code[:2] {
+	case "22", "42":
+		return true
+	}
+	switch code {
+	case "23502", "23503", "23514":
+		return true
+	}
+	return false
 }

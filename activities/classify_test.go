@@ -1,10 +1,13 @@
 package activities
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
 
+	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/musterhq/muster/internal/store"
@@ -13,6 +16,7 @@ import (
 // TestClassifyStaffBusy: a booking lost to another response is retried,
 // never parked as bad input.
 func TestClassifyStaffBusy(t *testing.T) {
+	t.Parallel()
 	err := classify(fmt.Errorf("assign staff for wf: %w", fmt.Errorf("%w: staff solo is already booked", store.ErrStaffBusy)))
 	var ae *temporal.ApplicationError
 	if !errors.As(err, &ae) || ae.Type() != ErrStaffBusy || ae.NonRetryable() {
@@ -22,5 +26,113 @@ func TestClassifyStaffBusy(t *testing.T) {
 		if nr == ErrStaffBusy {
 			t.Errorf("NonRetryable lists %s", ErrStaffBusy)
 		}
+	}
+}
+
+// TestClassifySQLState: data exceptions (class 22), syntax and access
+// errors (class 42) and the integrity errors that mean bad input are not
+// retryable; a lost connection, a deadlock or a serialization failure is.
+func TestClassifySQLState(t *testing.T) {
+	for _, c := range []struct {
+		code      string
+		retryable bool
+	}{
+		{"22021", false}, // invalid byte sequence (a NUL byte)
+		{"22001", false}, // value too long
+		{"22P02", false}, // invalid text representation
+		{"42703", false}, // undefined column
+		{"42601", false}, // syntax error
+		{"23502", false}, // not null
+		{"23503", false}, // foreign key
+		{"23514", false}, // check
+		{"23505", true},  // unique: a concurrent insert, a retry finds the row
+		{"40001", true},  // serialization failure
+		{"40P01", true},  // deadlock
+		{"08006", true},  // connection failure
+		{"57P01", true},  // admin shutdown
+	} {
+		t.Run(c.code, func(t *testing.T) {
+			err := classify(fmt.Errorf("write: %w", &pq.Error{Code: pqerror.Code(c.code), Message: "m"}))
+			var ae *temporal.ApplicationError
+			nonRetryable := errors.As(err, &ae) && ae.NonRetryable()
+			if nonRetryable == c.retryable {
+				t.Errorf("classify(%s) = %v, non-retryable %v; want retryable %v", c.code, err, nonRetryable, c.retryable)
+			}
+			if nonRetryable && ae.Type() != ErrBadInput {
+				t.Errorf("classify(%s) type = %s, want %s", c.code, ae.Type(), ErrBadInput)
+			}
+		})
+	}
+	// An error classified already keeps its type.
+	first := classify(store.ErrNotFound)
+	if got := classify(first); got != first {
+		t.Errorf("classify(classify(not found)) = %v, want the same error", got)
+	}
+}
+
+// TestNULByte: text with a NUL byte reaches PostgreSQL only as a data
+// exception (22021). A transition is still logged, once, with the byte
+// replaced (an escalation's level changes in the workflow whatever its
+// reason holds, so its event must not be lost); a notice or a field report
+// carrying it is refused once, as bad input, instead of failing eight times
+// and stalling for ever, and nothing of it is written.
+func TestNULByte(t *testing.T) {
+	a, _ := newActivities(t)
+	ctx := context.Background()
+	incident := "nul-0001"
+	r := ref(incident)
+	if err := a.Store.OpenResponse(ctx, store.Response{Incident: incident, Runbook: "seal-compound", Level: 1, AreaPath: "xiaodian"},
+		r.event("response", "open", "opened")); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := a.OpenInspectionRound(ctx, OpenInspectionRoundInput{Ref: r, Step: "inspect", Round: 1, Area: "xiaodian", Inspectors: []string{"inspector-a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := "closed\x00 early \xff"
+	logged := func(step string) int {
+		return count(t, a, `SELECT count(*) FROM step_events WHERE incident = $1 AND step = $2 AND reason LIKE '%closed� early �%'`, incident, step)
+	}
+
+	t.Run("RecordEvent", func(t *testing.T) {
+		e := store.Event{Incident: incident, WorkflowID: r.WorkflowID, Step: "escalate", State: "done", Actor: "duty", Reason: bad, Seq: bad}
+		for range 2 {
+			if err := a.RecordEvent(ctx, e); err != nil {
+				t.Fatalf("RecordEvent() = %v, want the event logged", err)
+			}
+		}
+		if n := logged("escalate"); n != 1 {
+			t.Errorf("events logged = %d, want 1 with the bad bytes replaced", n)
+		}
+	})
+	t.Run("SetResponseState", func(t *testing.T) {
+		if err := a.SetResponseState(ctx, ResponseStateInput{Ref: r, State: "running", Level: 2, Reason: bad}); err != nil {
+			t.Fatalf("SetResponseState() = %v, want the state and its event recorded", err)
+		}
+		if n := logged("response"); n != 1 {
+			t.Errorf("response events logged = %d, want 1", n)
+		}
+	})
+
+	events := count(t, a, `SELECT count(*) FROM step_events WHERE incident = $1`, incident)
+	for _, c := range []struct {
+		name string
+		call func() error
+	}{
+		{"PublishNotice", func() error {
+			return a.PublishNotice(ctx, NoticeInput{Ref: r, Step: "notify", Kind: "k", Audience: "residents", Body: bad})
+		}},
+		{"ReportSite", func() error {
+			_, err := a.ReportSite(ctx, ReportSiteInput{Ref: r, RoundID: plan.RoundID, Site: plan.Sites[0].Site,
+				Findings: []store.NewFinding{{Category: "checkpoint", Severity: "high", Description: bad}}})
+			return err
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			checkAppError(t, c.name, c.call(), ErrBadInput)
+		})
+	}
+	if got := count(t, a, `SELECT count(*) FROM step_events WHERE incident = $1`, incident); got != events {
+		t.Errorf("events = %d after refused writes, want %d", got, events)
 	}
 }

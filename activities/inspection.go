@@ -31,7 +31,7 @@ type OpenInspectionRoundInput struct {
 // under the area, with an inspector for each, and returns its plan.
 func (a *Activities) OpenInspectionRound(ctx context.Context, in OpenInspectionRoundInput) (store.InspectionPlan, error) {
 	if err := in.Ref.validate(); err != nil {
-		return store.InspectionPlan{}, err
+		return store.InspectionPlan{}, classify(err)
 	}
 	if in.Area == "" || in.Step == "" {
 		return store.InspectionPlan{}, badInput("an inspection round needs an area and a step")
@@ -57,7 +57,7 @@ type CloseInspectionRoundInput struct {
 // CloseInspectionRound records the end of a round.
 func (a *Activities) CloseInspectionRound(ctx context.Context, in CloseInspectionRoundInput) error {
 	if err := in.Ref.validate(); err != nil {
-		return err
+		return classify(err)
 	}
 	e := in.Ref.event("round", "closed", fmt.Sprintf("inspection round %d closed: %d of %d sites reported", in.Round, in.Reported, in.Sites))
 	e.Seq = fmt.Sprint(in.Round)
@@ -76,7 +76,7 @@ type ReportSiteInput struct {
 // report of the site returns the first one's findings.
 func (a *Activities) ReportSite(ctx context.Context, in ReportSiteInput) (store.SiteReportResult, error) {
 	if err := in.Ref.validate(); err != nil {
-		return store.SiteReportResult{}, err
+		return store.SiteReportResult{}, classify(err)
 	}
 	e := in.Ref.event("report/"+in.Site, "done", fmt.Sprintf("site %s inspected by %s: %d findings", in.Site, in.Ref.Actor, len(in.Findings)))
 	res, err := a.Store.ReportSite(ctx, store.SiteReport{RoundID: in.RoundID, Site: in.Site, Inspector: in.Ref.Actor, Findings: in.Findings}, e)
@@ -118,7 +118,7 @@ type AssignFindingInput struct {
 // repeats an earlier finding of the same category at the same unit.
 func (a *Activities) AssignFinding(ctx context.Context, in AssignFindingInput) (store.Finding, error) {
 	if err := in.Ref.validate(); err != nil {
-		return store.Finding{}, err
+		return store.Finding{}, classify(err)
 	}
 	e := in.Ref.event("assign", "done", "rectify by "+in.DeadlineAt.UTC().Format(time.RFC3339))
 	f, err := a.Store.AssignFinding(ctx, in.FindingID, in.DeadlineAt, e)
@@ -137,7 +137,7 @@ type RectifyInput struct {
 // RecordRectification records that the unit reports the finding rectified.
 func (a *Activities) RecordRectification(ctx context.Context, in RectifyInput) error {
 	if err := in.Ref.validate(); err != nil {
-		return err
+		return classify(err)
 	}
 	e := in.Ref.event("rectify", "done", strings.TrimSpace("rectification reported by "+in.Ref.Actor+": "+in.Note))
 	e.Seq = fmt.Sprint(in.Seq)
@@ -159,7 +159,7 @@ type ReinspectInput struct {
 // reopens it with a new deadline.
 func (a *Activities) RecordReinspection(ctx context.Context, in ReinspectInput) error {
 	if err := in.Ref.validate(); err != nil {
-		return err
+		return classify(err)
 	}
 	state, reason := "closed", "re-inspection passed"
 	if !in.Passed {
@@ -186,7 +186,7 @@ type MarkFindingOverdueInput struct {
 // MarkFindingOverdue records that a finding passed its deadline.
 func (a *Activities) MarkFindingOverdue(ctx context.Context, in MarkFindingOverdueInput) error {
 	if err := in.Ref.validate(); err != nil {
-		return err
+		return classify(err)
 	}
 	e := in.Ref.event("deadline", "overdue", "not rectified by "+in.DeadlineAt.UTC().Format(time.RFC3339))
 	e.Seq = fmt.Sprint(in.Seq)
@@ -207,7 +207,7 @@ type TalkInput struct {
 // and event, once per finding and reason.
 func (a *Activities) RecordTalk(ctx context.Context, in TalkInput) (store.Talk, error) {
 	if err := in.Ref.validate(); err != nil {
-		return store.Talk{}, err
+		return store.Talk{}, classify(err)
 	}
 	if in.Reason != "overdue" && in.Reason != "repeat" {
 		return store.Talk{}, badInput("talk reason %q: want overdue or repeat", in.Reason)
@@ -225,7 +225,7 @@ func (a *Activities) RecordTalk(ctx context.Context, in TalkInput) (store.Talk, 
 // WithdrawFinding ends the follow-up of a finding when its response ends.
 func (a *Activities) WithdrawFinding(ctx context.Context, in FindingRef) error {
 	if err := in.Ref.validate(); err != nil {
-		return err
+		return classify(err)
 	}
 	return classify(a.Store.WithdrawFinding(ctx, in.FindingID, in.Ref.event("withdraw", "done", "the response ended before the finding was closed")))
 }
@@ -270,7 +270,7 @@ func InspectionScheduleSpec(start time.Time, every time.Duration) client.Schedul
 // exists already is left as it is.
 func (a *Activities) EnsureInspectionSchedule(ctx context.Context, in InspectionScheduleInput) error {
 	if err := in.Ref.validate(); err != nil {
-		return err
+		return classify(err)
 	}
 	if a.Schedules == nil {
 		return badInput("this worker has no Temporal client for schedules")
@@ -303,7 +303,7 @@ func (a *Activities) EnsureInspectionSchedule(ctx context.Context, in Inspection
 // DeleteInspectionSchedule deletes the schedule; one already gone is fine.
 func (a *Activities) DeleteInspectionSchedule(ctx context.Context, in InspectionScheduleInput) error {
 	if err := in.Ref.validate(); err != nil {
-		return err
+		return classify(err)
 	}
 	if a.Schedules == nil {
 		return badInput("this worker has no Temporal client for schedules")

@@ -7,6 +7,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/musterhq/muster/internal/runbook"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -40,24 +41,39 @@ type OpenResponseResult struct {
 	Title   string
 	Source  string
 	Area    Area
+	// Definition is the runbook parsed, validated and completed with the
+	// parameter defaults of the worker that opened the response. The
+	// response runs this and never parses the runbook again, so a later
+	// change of a default or a new required parameter does not change what
+	// a running response does.
+	Definition *runbook.Definition `json:",omitempty"`
 }
 
-// OpenResponse pins the runbook version, resolves the response's area and
-// records the response.
+// OpenResponse pins the runbook version, resolves the response's area,
+// parses and checks the runbook against the step kinds and the scenario's
+// areas, and records the response. A runbook that does not parse, is for
+// another level of area or names an unknown area is bad input, and
+// nothing is recorded.
 func (a *Activities) OpenResponse(ctx context.Context, in OpenResponseInput) (OpenResponseResult, error) {
 	if err := in.Ref.validate(); err != nil {
-		return OpenResponseResult{}, err
+		return OpenResponseResult{}, classify(err)
 	}
 	rb, err := a.Store.Runbook(ctx, in.Runbook, in.Version)
 	if errors.Is(err, store.ErrNotFound) {
 		return OpenResponseResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrUnknownRunbook, err)
 	}
 	if err != nil {
-		return OpenResponseResult{}, err
+		return OpenResponseResult{}, classify(err)
 	}
 	area, err := a.Store.AreaByCode(ctx, in.Area)
 	if err != nil {
 		return OpenResponseResult{}, classify(err)
+	}
+	var def *runbook.Definition
+	if a.Kinds != nil {
+		if def, err = a.definition(ctx, rb, area); err != nil {
+			return OpenResponseResult{}, err
+		}
 	}
 	level := "the runbook's level"
 	if in.Level > 0 {
@@ -65,9 +81,37 @@ func (a *Activities) OpenResponse(ctx context.Context, in OpenResponseInput) (Op
 	}
 	e := in.Ref.event("response", "opened", fmt.Sprintf("runbook %s version %d over %s, %s", rb.Name, rb.Version, area.Path, level))
 	if err := a.Store.OpenRunbookResponse(ctx, store.Response{Incident: in.Ref.Incident, Runbook: rb.Name, Level: in.Level, AreaPath: area.Path}, rb.Version, e); err != nil {
-		return OpenResponseResult{}, err
+		return OpenResponseResult{}, classify(err)
 	}
-	return OpenResponseResult{Runbook: rb.Name, Version: rb.Version, Title: rb.Title, Source: rb.Source, Area: areaOf(area)}, nil
+	return OpenResponseResult{Runbook: rb.Name, Version: rb.Version, Title: rb.Title, Source: rb.Source, Area: areaOf(area), Definition: def}, nil
+}
+
+// definition parses the pinned runbook for a response over area.
+func (a *Activities) definition(ctx context.Context, rb store.RunbookVersion, area store.Area) (*runbook.Definition, error) {
+	source := fmt.Sprintf("%s version %d", rb.Name, rb.Version)
+	def, err := runbook.Parse(source, []byte(rb.Source), a.Kinds)
+	if err != nil {
+		return nil, badInput("runbook %s does not validate: %v", source, err)
+	}
+	if def.Area != "" && def.Area != area.Level {
+		return nil, badInput("runbook %s is for a %s, and %s is a %s", def.Name, def.Area, area.Code, area.Level)
+	}
+	refs := def.AreaRefs()
+	if len(refs) == 0 {
+		return def, nil
+	}
+	codes := make([]string, len(refs))
+	for i, r := range refs {
+		codes[i] = r.Code
+	}
+	known, _, err := a.Store.KnownAreas(ctx, codes)
+	if err != nil {
+		return nil, classify(err)
+	}
+	if err := def.UnknownAreas(source, func(code string) bool { return known[code] }); err != nil {
+		return nil, badInput("%v", err)
+	}
+	return def, nil
 }
 
 // SelectAreasInput chooses areas for a for_each.
@@ -116,9 +160,9 @@ type ResponseStateInput struct {
 // SetResponseState records the response's state and level, with an event.
 func (a *Activities) SetResponseState(ctx context.Context, in ResponseStateInput) error {
 	if err := in.Ref.validate(); err != nil {
-		return err
+		return classify(err)
 	}
 	e := in.Ref.event("response", in.State, in.Reason)
 	e.Seq = fmt.Sprintf("%s-%d-%s", in.State, in.Level, in.Reason)
-	return a.Store.SetResponseState(ctx, in.Ref.Incident, in.State, in.Level, e)
+	return classify(a.Store.SetResponseState(ctx, in.Ref.Incident, in.State, in.Level, loggable(e)))
 }

@@ -72,7 +72,7 @@ type PlanSealResult struct {
 // fails at once.
 func (a *Activities) PlanSeal(ctx context.Context, in PlanSealInput) (PlanSealResult, error) {
 	if err := in.Ref.validate(); err != nil {
-		return PlanSealResult{}, err
+		return PlanSealResult{}, classify(err)
 	}
 	p, err := a.Store.SealPlan(ctx, in.Compound)
 	if err != nil {
@@ -91,7 +91,7 @@ func (a *Activities) PlanSeal(ctx context.Context, in PlanSealInput) (PlanSealRe
 	reason := fmt.Sprintf("%d gates, %d roads, %d residents", len(out.Gates), len(out.Roads), out.Residents)
 	err = a.Store.OpenResponse(ctx, store.Response{Incident: in.Ref.Incident, Runbook: in.Runbook, Level: in.Level, AreaPath: p.Compound.Path},
 		in.Ref.event("plan", "done", reason))
-	return out, err
+	return out, classify(err)
 }
 
 // NoticeInput asks for a notice in the outbox.
@@ -107,7 +107,7 @@ type NoticeInput struct {
 // PublishNotice puts a notice in the outbox once per incident, area and kind.
 func (a *Activities) PublishNotice(ctx context.Context, in NoticeInput) error {
 	if err := in.Ref.validate(); err != nil {
-		return err
+		return classify(err)
 	}
 	if in.Step == "" || in.Kind == "" || in.Body == "" || in.Audience == "" {
 		return badInput("a notice needs a step, a kind, an audience and a body")
@@ -118,7 +118,7 @@ func (a *Activities) PublishNotice(ctx context.Context, in NoticeInput) error {
 	}
 	e := in.Ref.event(in.Step, "done", in.Kind+" notice to "+in.Audience)
 	e.Seq = in.Kind
-	return a.Store.PublishNotice(ctx, n, e)
+	return classify(a.Store.PublishNotice(ctx, n, e))
 }
 
 // CheckpointInput asks for a checkpoint at one gate.
@@ -141,7 +141,7 @@ type CheckpointResult struct {
 // first. The entrance gate checks people through; other gates stay shut.
 func (a *Activities) OpenCheckpoint(ctx context.Context, in CheckpointInput) (CheckpointResult, error) {
 	if err := in.Ref.validate(); err != nil {
-		return CheckpointResult{}, err
+		return CheckpointResult{}, classify(err)
 	}
 	if in.AreaID <= 0 || in.Gate.ID <= 0 {
 		return CheckpointResult{}, badInput("a checkpoint needs the area and gate IDs from the seal plan (got area %d, gate %d)", in.AreaID, in.Gate.ID)
@@ -190,7 +190,7 @@ type CloseRoadsResult struct {
 // entrances, so everyone comes and goes by one street.
 func (a *Activities) CloseRoads(ctx context.Context, in CloseRoadsInput) (CloseRoadsResult, error) {
 	if err := in.Ref.validate(); err != nil {
-		return CloseRoadsResult{}, err
+		return CloseRoadsResult{}, classify(err)
 	}
 	if in.AreaID <= 0 {
 		return CloseRoadsResult{}, badInput("closing roads needs the area ID from the seal plan (got %d)", in.AreaID)
@@ -213,7 +213,7 @@ func (a *Activities) CloseRoads(ctx context.Context, in CloseRoadsInput) (CloseR
 		reason += "; entrance by " + strings.Join(open, ", ")
 	}
 	n, err := a.Store.CloseRoads(ctx, in.Ref.Incident, in.AreaID, ids, in.Ref.event("close-roads", "done", reason))
-	return CloseRoadsResult{Closed: n, Entrances: open}, err
+	return CloseRoadsResult{Closed: n, Entrances: open}, classify(err)
 }
 
 // DisinfectInput asks for a disinfection round of the compound's public areas.
@@ -232,7 +232,7 @@ type DisinfectResult struct {
 // Disinfect records the disinfection of every public zone of the compound.
 func (a *Activities) Disinfect(ctx context.Context, in DisinfectInput) (DisinfectResult, error) {
 	if err := in.Ref.validate(); err != nil {
-		return DisinfectResult{}, err
+		return DisinfectResult{}, classify(err)
 	}
 	if in.AreaID <= 0 {
 		return DisinfectResult{}, badInput("disinfection needs the area ID from the seal plan (got %d)", in.AreaID)
@@ -244,7 +244,7 @@ func (a *Activities) Disinfect(ctx context.Context, in DisinfectInput) (Disinfec
 	e := in.Ref.event("disinfect", "done", fmt.Sprintf("round %d: %s", in.Round, strings.Join(in.Zones, ", ")))
 	e.Seq = fmt.Sprint(in.Round)
 	n, err := a.Store.Disinfect(ctx, in.Ref.Incident, in.AreaID, in.Zones, in.Round, e)
-	return DisinfectResult{Zones: n}, err
+	return DisinfectResult{Zones: n}, classify(err)
 }
 
 // ComplianceInput asks for one round of checkpoint checks.
@@ -266,7 +266,7 @@ type ComplianceResult struct {
 // road closures still in force. A round is recorded once.
 func (a *Activities) CheckCompliance(ctx context.Context, in ComplianceInput) (ComplianceResult, error) {
 	if err := in.Ref.validate(); err != nil {
-		return ComplianceResult{}, err
+		return ComplianceResult{}, classify(err)
 	}
 	if in.AreaID <= 0 {
 		return ComplianceResult{}, badInput("a compliance check needs the area ID from the seal plan (got %d)", in.AreaID)
@@ -295,7 +295,7 @@ func (a *Activities) CheckCompliance(ctx context.Context, in ComplianceInput) (C
 		return e
 	}
 	_, err := a.Store.CheckCompliance(ctx, in.Ref.Incident, in.AreaID, in.Round, summarise)
-	return out, err
+	return out, classify(err)
 }
 
 // ReopenInput asks to lift a compound's seal.
@@ -316,13 +316,25 @@ type ReopenResult struct {
 // roads. Passes issued for the seal are revoked here once passes exist.
 func (a *Activities) Reopen(ctx context.Context, in ReopenInput) (ReopenResult, error) {
 	if err := in.Ref.validate(); err != nil {
-		return ReopenResult{}, err
+		return ReopenResult{}, classify(err)
 	}
 	if in.AreaID <= 0 {
 		return ReopenResult{}, badInput("reopening needs the area ID from the seal plan (got %d)", in.AreaID)
 	}
 	r, err := a.Store.Reopen(ctx, in.Ref.Incident, in.AreaID, in.Ref.event("reopen", "done", in.Reason))
-	return ReopenResult(r), err
+	return ReopenResult(r), classify(err)
+}
+
+// loggable makes an event's free text storable: a NUL byte or invalid
+// UTF-8 in a reason (an operator's escalation, say) becomes U+FFFD, so the
+// transition is logged, once, rather than refused and lost while the
+// workflow has moved on.
+func loggable(e store.Event) store.Event {
+	clean := func(s string) string {
+		return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD")
+	}
+	e.Reason, e.Actor, e.Seq = clean(e.Reason), clean(e.Actor), clean(e.Seq)
+	return e
 }
 
 // RecordEvent appends a transition the workflow itself decided, such as a
@@ -331,7 +343,7 @@ func (a *Activities) RecordEvent(ctx context.Context, e store.Event) error {
 	if e.Incident == "" || e.WorkflowID == "" || e.Step == "" || e.State == "" {
 		return badInput("an event needs an incident, a workflow ID, a step and a state")
 	}
-	return a.Store.AppendEvent(ctx, e)
+	return classify(a.Store.AppendEvent(ctx, loggable(e)))
 }
 
 // SweepInput asks for a check of every checkpoint of an incident's seals.
@@ -353,7 +365,7 @@ type SweepResult struct {
 // incident: staff on duty and road closures in force.
 func (a *Activities) ComplianceSweep(ctx context.Context, in SweepInput) (SweepResult, error) {
 	if err := in.Ref.validate(); err != nil {
-		return SweepResult{}, err
+		return SweepResult{}, classify(err)
 	}
 	if in.Sweep == "" {
 		return SweepResult{}, badInput("a sweep needs a name")
@@ -377,5 +389,5 @@ func (a *Activities) ComplianceSweep(ctx context.Context, in SweepInput) (SweepR
 		e.Seq = "sweep"
 		return e
 	})
-	return out, err
+	return out, classify(err)
 }

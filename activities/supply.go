@@ -25,7 +25,7 @@ type PlanStaffInput struct {
 // checkpoints in the area).
 func (a *Activities) PlanStaff(ctx context.Context, in PlanStaffInput) (store.PostSummary, error) {
 	if err := in.Ref.validate(); err != nil {
-		return store.PostSummary{}, err
+		return store.PostSummary{}, classify(err)
 	}
 	s, err := a.Store.PlanPosts(ctx, store.PostOrder{
 		Incident: in.Ref.Incident, Step: in.Ref.WorkflowID, AreaID: in.AreaID, From: in.From, To: in.To, Hours: in.Hours,
@@ -49,7 +49,7 @@ type AssignStaffInput struct {
 // repeated call adds nothing.
 func (a *Activities) AssignStaff(ctx context.Context, in AssignStaffInput) (store.Mobilization, error) {
 	if err := in.Ref.validate(); err != nil {
-		return store.Mobilization{}, err
+		return store.Mobilization{}, classify(err)
 	}
 	m, err := a.Store.AssignStaff(ctx, store.AssignOrder{Incident: in.Ref.Incident, Step: in.Ref.WorkflowID, AreaID: in.AreaID, AckBy: in.AckBy},
 		in.Ref.event(nameOr(in.Name, "assign"), "done", ""))
@@ -89,7 +89,7 @@ type RemindInput struct {
 // acknowledged yet.
 func (a *Activities) RemindStaff(ctx context.Context, in RemindInput) (int, error) {
 	if err := in.Ref.validate(); err != nil {
-		return 0, err
+		return 0, classify(err)
 	}
 	n, err := a.Store.Remind(ctx, in.Ref.WorkflowID, in.At, in.Ref.event(nameOr(in.Name, "remind"), "done", ""))
 	return n, classify(err)
@@ -110,7 +110,7 @@ type ReassignInput struct {
 // gives their posts to others.
 func (a *Activities) ReassignLapsed(ctx context.Context, in ReassignInput) (store.Mobilization, error) {
 	if err := in.Ref.validate(); err != nil {
-		return store.Mobilization{}, err
+		return store.Mobilization{}, classify(err)
 	}
 	if !in.AckBy.After(in.Now) {
 		return store.Mobilization{}, badInput("the new acknowledgement deadline must be after now")
@@ -129,7 +129,7 @@ type ReleaseStaffInput struct {
 // ReleaseStaff ends the step's assignments.
 func (a *Activities) ReleaseStaff(ctx context.Context, in ReleaseStaffInput) (int, error) {
 	if err := in.Ref.validate(); err != nil {
-		return 0, err
+		return 0, classify(err)
 	}
 	n, err := a.Store.ReleaseStaff(ctx, in.Ref.WorkflowID, in.At, in.Ref.event("release", "done", ""))
 	return n, classify(err)
@@ -147,7 +147,7 @@ type VolunteerDriveInput struct {
 // many have signed up.
 func (a *Activities) VolunteerDrive(ctx context.Context, in VolunteerDriveInput) (store.VolunteerDrive, error) {
 	if err := in.Ref.validate(); err != nil {
-		return store.VolunteerDrive{}, err
+		return store.VolunteerDrive{}, classify(err)
 	}
 	d, err := a.Store.OpenVolunteerDrive(ctx, store.VolunteerDrive{Incident: in.Ref.Incident, AreaID: in.AreaID, Step: in.Ref.WorkflowID, Quota: in.Quota, ClosesAt: in.ClosesAt},
 		in.Ref.event("volunteer-drive", "done", fmt.Sprintf("volunteers wanted: %d until %s", in.Quota, in.ClosesAt.Format(time.RFC3339))))
@@ -170,7 +170,7 @@ type CheckSupplyInput struct {
 // restocks where they are short and reports late shipments.
 func (a *Activities) CheckSupply(ctx context.Context, in CheckSupplyInput) (store.SupplyStatus, error) {
 	if err := in.Ref.validate(); err != nil {
-		return store.SupplyStatus{}, err
+		return store.SupplyStatus{}, classify(err)
 	}
 	if in.AreaID <= 0 {
 		return store.SupplyStatus{}, badInput("a supply check needs an area")

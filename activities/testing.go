@@ -17,6 +17,9 @@ type OpenRoundInput struct {
 	Round    int
 	OpensAt  time.Time
 	Deadline time.Time
+	// LateGrace is how long after the close a sample taken during the
+	// round is still recorded against it; 0 keeps the store's default.
+	LateGrace time.Duration `json:",omitempty"`
 }
 
 // OpenRound opens the round (or returns it when it is open already): its
@@ -24,7 +27,7 @@ type OpenRoundInput struct {
 // expected by cohort. Counts only: no resident travels through a workflow.
 func (a *Activities) OpenRound(ctx context.Context, in OpenRoundInput) (store.RoundPlan, error) {
 	if err := in.Ref.validate(); err != nil {
-		return store.RoundPlan{}, err
+		return store.RoundPlan{}, classify(err)
 	}
 	if in.AreaID <= 0 || in.Round < 1 || !in.Deadline.After(in.OpensAt) {
 		return store.RoundPlan{}, badInput("a round needs an area, a round number from 1 and a deadline after it opens")
@@ -34,6 +37,11 @@ func (a *Activities) OpenRound(ctx context.Context, in OpenRoundInput) (store.Ro
 	plan, err := a.Store.OpenRound(ctx, in.Ref.Incident, in.AreaID, in.Round, in.OpensAt, in.Deadline, e)
 	if err != nil {
 		return store.RoundPlan{}, classify(err)
+	}
+	if in.LateGrace > 0 {
+		if err := a.Store.SetLateGrace(ctx, plan.RoundID, in.LateGrace); err != nil {
+			return store.RoundPlan{}, classify(err)
+		}
 	}
 	if len(plan.Points) == 0 {
 		return store.RoundPlan{}, badInput("the area has no sampling point: add sites of kind sampling-point to the scenario")
@@ -53,7 +61,8 @@ func (a *Activities) AssignHomeVisits(ctx context.Context, in RoundRef) (int, er
 	if in.RoundID <= 0 {
 		return 0, badInput("round ID is required")
 	}
-	return a.Store.AssignHomeVisits(ctx, in.RoundID)
+	v, err := a.Store.AssignHomeVisits(ctx, in.RoundID)
+	return v, classify(err)
 }
 
 // RevisitMissed sends a grid worker again to residents whose visit missed.
@@ -61,7 +70,8 @@ func (a *Activities) RevisitMissed(ctx context.Context, in RoundRef) (int, error
 	if in.RoundID <= 0 {
 		return 0, badInput("round ID is required")
 	}
-	return a.Store.RevisitMissed(ctx, in.RoundID)
+	v, err := a.Store.RevisitMissed(ctx, in.RoundID)
+	return v, classify(err)
 }
 
 // RoundProgress counts the round's samples per point and cohort.
@@ -69,7 +79,8 @@ func (a *Activities) RoundProgress(ctx context.Context, in RoundRef) (store.Roun
 	if in.RoundID <= 0 {
 		return store.RoundProgress{}, badInput("round ID is required")
 	}
-	return a.Store.RoundProgress(ctx, in.RoundID)
+	v, err := a.Store.RoundProgress(ctx, in.RoundID)
+	return v, classify(err)
 }
 
 // AddRoundPointInput opens another sampling point in a running round.
@@ -90,9 +101,31 @@ func (a *Activities) AddRoundPoint(ctx context.Context, in AddRoundPointInput) (
 	return plan, classify(err)
 }
 
+// ExtendRoundInput moves a round's deadline later.
+type ExtendRoundInput struct {
+	Ref      StepRef
+	RoundID  int64
+	Deadline time.Time
+	Reason   string
+}
+
+// ExtendRound moves an open round's deadline later (a round that lost time
+// to an outage); it returns the round's deadline.
+func (a *Activities) ExtendRound(ctx context.Context, in ExtendRoundInput) (time.Time, error) {
+	if in.RoundID <= 0 || in.Deadline.IsZero() {
+		return time.Time{}, badInput("extending a round needs the round and its new deadline")
+	}
+	e := in.Ref.event("extend-round", "extended", in.Reason)
+	e.Seq = fmt.Sprintf("%d/%s", in.RoundID, in.Deadline.UTC().Format(time.RFC3339))
+	d, err := a.Store.ExtendRound(ctx, in.RoundID, in.Deadline, e)
+	return d, classify(err)
+}
+
 // CloseRoundResult is what closing a round found.
 type CloseRoundResult struct {
 	Missing int
+	// The final figures, counted by the database as the round closed.
+	Expected, Sampled, Positives, HomeVisitsOpen int
 }
 
 // CloseRound closes the round and writes the list of residents still
@@ -105,6 +138,6 @@ func (a *Activities) CloseRound(ctx context.Context, in RoundRef) (CloseRoundRes
 	activity.RecordHeartbeat(ctx, in.RoundID)
 	e := in.Ref.event("close-round", "done", "round closed")
 	e.Seq = fmt.Sprint(in.RoundID)
-	n, err := a.Store.CloseRound(ctx, in.RoundID, e)
-	return CloseRoundResult{Missing: n}, err
+	c, err := a.Store.CloseRound(ctx, in.RoundID, e)
+	return CloseRoundResult{Missing: c.Missing, Expected: c.Expected, Sampled: c.Sampled, Positives: c.Positives, HomeVisitsOpen: c.HomeVisitsOpen}, classify(err)
 }

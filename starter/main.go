@@ -98,6 +98,7 @@ give the CLI the same keys as the worker.`,
 		a.listCommand(),
 		a.eventsCommand(),
 		a.demoCommand(),
+		a.clusterCommand(),
 		a.runbookCommand(),
 		a.respondCommand(),
 		a.watchCommand(),
@@ -109,6 +110,7 @@ give the CLI the same keys as the worker.`,
 		a.testingCommand(),
 		a.supplyCommand(),
 		a.reportCommand(),
+		a.noticesCommand(),
 	)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see `%s --help`)", err, cmd.CommandPath())

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"sort"
@@ -12,8 +13,10 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/runbook"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -72,8 +75,19 @@ func newResponseTest(t *testing.T, source string) *responseTest {
 	// instead of spinning.
 	rt.env.SetWorkflowRunTimeout(10 * 24 * time.Hour)
 
+	// As the activity does: the runbook is parsed against the step kinds
+	// when the response opens, and the definition returned.
 	rt.OpenResponse = func(in activities.OpenResponseInput) (activities.OpenResponseResult, error) {
-		return activities.OpenResponseResult{Runbook: in.Runbook, Version: 3, Title: "Test outbreak", Source: rt.Source, Area: testCommunity}, nil
+		def, err := runbook.Parse(in.Runbook+" version 3", []byte(rt.Source), Kinds)
+		if err != nil {
+			return activities.OpenResponseResult{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("runbook %s version 3 does not validate: %v", in.Runbook, err), activities.ErrBadInput, nil)
+		}
+		if def.Area != "" && def.Area != testCommunity.Level {
+			return activities.OpenResponseResult{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("runbook %s is for a %s, and %s is a %s", def.Name, def.Area, testCommunity.Code, testCommunity.Level), activities.ErrBadInput, nil)
+		}
+		return activities.OpenResponseResult{Runbook: in.Runbook, Version: 3, Title: "Test outbreak", Source: rt.Source, Area: testCommunity, Definition: def}, nil
 	}
 	rt.SelectAreas = func(in activities.SelectAreasInput) ([]activities.Area, error) {
 		if len(in.Codes) > 0 {

@@ -27,6 +27,9 @@ type steps struct {
 	policy     *runbook.RetryPolicy
 	list       *[]StepProgress
 	retry      map[string]bool
+	// recovered marks a step whose activity just succeeded after
+	// retrying, while its state returns to running.
+	recovered map[string]bool
 	// abandon, when it returns true, makes a stalled step give up.
 	abandon func(step string) bool
 	// changed runs after every state change: search attributes, current
@@ -62,19 +65,22 @@ func activityOptions(summary string, p *runbook.RetryPolicy) workflow.ActivityOp
 	return workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second, Summary: summary, RetryPolicy: rp}
 }
 
+// retryingChange gates the first attempt of a step's activity run on its
+// own, so the step reads `retrying` from its first failed attempt; runs
+// recorded before it ran every attempt as one activity.
+const retryingChange = "retrying-state"
+
 // run runs one activity as the named step.
 func (r *steps) run(ctx workflow.Context, name, title string, fn, arg, out any, detail func() string) error {
-	actx := workflow.WithActivityOptions(ctx, activityOptions(title, r.policy))
 	r.begin(ctx, name, title)
 	for {
-		err := workflow.ExecuteActivity(actx, fn, arg).Get(ctx, out)
+		err := r.attempts(ctx, name, title, fn, arg, out)
 		if err == nil {
 			r.mark(ctx, name, StateDone, detail())
 			return nil
 		}
-		var appErr *temporal.ApplicationError
-		if errors.As(err, &appErr) && slices.Contains(activities.NonRetryable, appErr.Type()) || temporal.IsCanceledError(err) {
-			r.mark(ctx, name, StateFailed, rootMessage(err))
+		if permanent(err) {
+			r.mark(ctx, name, StateFailed, appMessage(err))
 			return err
 		}
 		r.stall(ctx, name, err)
@@ -94,10 +100,66 @@ func (r *steps) run(ctx workflow.Context, name, title string, fn, arg, out any, 
 	}
 }
 
+// permanent reports whether no retry can mend err: bad input, or the step
+// was cancelled.
+func permanent(err error) bool {
+	var appErr *temporal.ApplicationError
+	return errors.As(err, &appErr) && (appErr.NonRetryable() || slices.Contains(activities.NonRetryable, appErr.Type())) ||
+		temporal.IsCanceledError(err)
+}
+
+// attempts runs the step's activity under its retry policy. The first
+// attempt runs on its own: when it fails with an error a retry may mend, the
+// step reads `retrying` (search attribute, current details and progress,
+// with the error and since when) while Temporal retries the rest of the
+// attempts, so an outage shows at once instead of as a step that runs with
+// frozen counts until its retries run out.
+func (r *steps) attempts(ctx workflow.Context, name, title string, fn, arg, out any) error {
+	opts := activityOptions(title, r.policy)
+	if opts.RetryPolicy.MaximumAttempts == 1 || workflow.GetVersion(ctx, retryingChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), fn, arg).Get(ctx, out)
+	}
+	first, rest := opts, opts
+	fp, rp := *opts.RetryPolicy, *opts.RetryPolicy
+	fp.MaximumAttempts = 1
+	if rp.MaximumAttempts > 1 {
+		rp.MaximumAttempts--
+	}
+	// The rest keep the policy's timing: the second attempt comes after the
+	// initial interval, the third after one backoff more, and so on.
+	rp.InitialInterval = min(time.Duration(float64(fp.InitialInterval)*fp.BackoffCoefficient), fp.MaximumInterval)
+	first.RetryPolicy, rest.RetryPolicy = &fp, &rp
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, first), fn, arg).Get(ctx, out)
+	if err == nil || permanent(err) {
+		return err
+	}
+	st := r.ref(name)
+	st.LastError = appMessage(err)
+	since := workflow.Now(ctx)
+	r.mark(ctx, name, StateRetrying, fmt.Sprintf("retrying since %s: %s", since.Format("15:04:05"), st.LastError))
+	if err := workflow.NewTimerWithOptions(ctx, fp.InitialInterval, workflow.TimerOptions{Summary: "Retry " + name + " after a failed attempt"}).Get(ctx, nil); err != nil {
+		return err
+	}
+	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, rest), fn, arg).Get(ctx, out)
+	if err == nil {
+		if r.recovered == nil {
+			r.recovered = map[string]bool{}
+		}
+		r.recovered[name] = true
+		r.mark(ctx, name, StateRunning, fmt.Sprintf("recovered after retrying since %s", since.Format("15:04:05")))
+		delete(r.recovered, name)
+	}
+	return err
+}
+
+// recovering reports whether the step is back to running after retrying,
+// which its response is told about.
+func (r *steps) recovering(name string) bool { return r.recovered[name] }
+
 func (r *steps) stall(ctx workflow.Context, name string, cause error) {
 	st := r.ref(name)
 	st.Stalls++
-	st.LastError = rootMessage(cause)
+	st.LastError = appMessage(cause)
 	r.mark(ctx, name, StateStalled, fmt.Sprintf("retries ran out (%d times): %s", st.Stalls, st.LastError))
 	workflow.GetLogger(ctx).Warn("Step stalled", "step", name, "stalls", st.Stalls, "error", st.LastError)
 	countStall(ctx, name)
@@ -111,16 +173,6 @@ func (r *steps) stall(ctx workflow.Context, name string, cause error) {
 		Incident: r.incident, WorkflowID: r.workflowID, Step: name, State: StateStalled, Actor: "muster",
 		Reason: fmt.Sprintf("retries ran out: %s", st.LastError), Seq: fmt.Sprint(st.Stalls),
 	}).Get(ctx, nil)
-}
-
-// stalled returns the stalled step, if any.
-func (r *steps) stalled() *StepProgress {
-	for i := range *r.list {
-		if (*r.list)[i].State == StateStalled {
-			return &(*r.list)[i]
-		}
-	}
-	return nil
 }
 
 func (r *steps) ref(name string) *StepProgress {
@@ -179,4 +231,14 @@ func rootMessage(err error) string {
 		}
 		err = next
 	}
+}
+
+// appMessage is the message of the application error in err, which names
+// what it is about (the area, the step); the root of its cause may not.
+func appMessage(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Message() != "" {
+		return appErr.Message()
+	}
+	return rootMessage(err)
 }

@@ -193,6 +193,8 @@ func (s *Server) routes() []Route {
 		{Method: "GET", Path: "/v1/incidents/{incident}/shipments", Summary: "An incident's restock shipments", h: s.shipments},
 		{Method: "POST", Path: "/v1/shipments/{id}/delivery", Summary: "Confirm a shipment's delivery", h: s.confirmDelivery},
 		{Method: "POST", Path: "/v1/incidents/{incident}/passes", Summary: "Issue a pass to a vehicle", h: s.issuePass},
+		{Method: "GET", Path: "/v1/incidents/{incident}/notices", Summary: "An incident's notice deliveries and their counts per state", h: s.listNotices},
+		{Method: "POST", Path: "/v1/notices/{id}/resend", Summary: "Send an undelivered notice delivery again", h: s.resendNotice},
 		{Method: "GET", Path: "/v1/passes/{code}", Summary: "Verify a pass: valid, expired, not yet valid, revoked, wrong area", h: s.verifyPass},
 	}, s.boardRoutes()...)
 }

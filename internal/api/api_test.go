@@ -195,22 +195,21 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 // built-in runbooks.
 func referenceStore(t *testing.T) *store.Store {
 	t.Helper()
-	ctx := context.Background()
-	st := pgtest.New(t)
 	ref, err := scenario.Reference()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.LoadScenario(ctx, ref.Rows()); err != nil {
-		t.Fatal(err)
-	}
-	if err := service.PublishBuiltins(ctx, st); err != nil {
-		t.Fatal(err)
-	}
-	return st
+	// Loaded once per test process; each test copies it.
+	return pgtest.Seeded(t, "reference+builtins", func(ctx context.Context, st *store.Store) error {
+		if _, err := st.LoadScenario(ctx, ref.Rows()); err != nil {
+			return err
+		}
+		return service.PublishBuiltins(ctx, st)
+	})
 }
 
 func TestNewRefusesAMissingToken(t *testing.T) {
+	t.Parallel()
 	_, err := New(Options{Token: "  "})
 	if err == nil || !strings.Contains(err.Error(), EnvToken) {
 		t.Errorf("New without a token = %v, want an error naming %s", err, EnvToken)
@@ -220,6 +219,7 @@ func TestNewRefusesAMissingToken(t *testing.T) {
 // TestOpenAPIDocument checks that the document describes exactly the
 // routes the mux serves, and that it holds together.
 func TestOpenAPIDocument(t *testing.T) {
+	t.Parallel()
 	var doc struct {
 		OpenAPI    string                               `json:"openapi"`
 		Security   []map[string][]string                `json:"security"`
@@ -357,6 +357,7 @@ func resolve(doc any, ref string) any {
 // TestBeforeTheEngine covers what the API answers from its own checks and
 // the database alone; Temporal is unreachable.
 func TestBeforeTheEngine(t *testing.T) {
+	t.Parallel()
 	st := referenceStore(t)
 	nowhere, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1"})
 	if err != nil {
@@ -678,6 +679,7 @@ func (c *apiClient) awaitStep(incident, step, state string) {
 }
 
 func TestResponsesOverHTTP(t *testing.T) {
+	t.Parallel()
 	base := engine(t)
 	outbreak := pgtest.Name("api")
 

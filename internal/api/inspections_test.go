@@ -17,6 +17,7 @@ import (
 // that the records settle before any workflow is asked: unknown incidents
 // and findings, missing fields, a closed finding.
 func TestInspectionOverHTTPBadInput(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := referenceStore(t)
 	nowhere, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1"})

@@ -175,9 +175,21 @@ func (s *Server) startResponse(w http.ResponseWriter, r *http.Request) error {
 	}
 	// A runbook made for one level of area would fail at once on another:
 	// refuse it here rather than start a response that cannot open.
-	if def, err := runbook.Parse(fmt.Sprintf("%s@%d", rb.Name, rb.Version), []byte(rb.Source), workflows.Kinds); err == nil && def.Area != "" && def.Area != area.Level {
+	def, err := runbook.Parse(fmt.Sprintf("%s@%d", rb.Name, rb.Version), []byte(rb.Source), workflows.Kinds)
+	if err == nil && def.Area != "" && def.Area != area.Level {
 		return badRequest("area", "runbook %s is for a %s, and %s is a %s (GET /v1/areas?under=%s&level=%s lists those)",
 			rb.Name, def.Area, area.Code, area.Level, area.Code, def.Area)
+	}
+	// A runbook naming an area the scenario lacks would fail only when the
+	// response reaches that step: refuse it here, naming the path and code.
+	if err == nil {
+		if err := service.CheckAreas(ctx, s.st, fmt.Sprintf("%s@%d", rb.Name, rb.Version), def); err != nil {
+			var rerr runbook.Errors
+			if !errors.As(err, &rerr) {
+				return err
+			}
+			return badRequest("runbook", "runbook %s version %d names areas the scenario does not have (publish a fixed version): %v", rb.Name, rb.Version, err)
+		}
 	}
 	// Pin the version resolved here, so the answer names the version the
 	// response runs.
@@ -305,7 +317,7 @@ func (s *Server) getResponse(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return temporalError(ctx, err)
 	}
-	writeJSON(w, http.StatusOK, p)
+	writeJSON(w, http.StatusOK, s.withNotices(ctx, p))
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 // TestSamplesOverHTTP uploads batches of samples over real HTTP; Temporal is
 // not needed.
 func TestSamplesOverHTTP(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := referenceStore(t)
 	nowhere, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1"})

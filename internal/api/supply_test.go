@@ -15,6 +15,7 @@ import (
 // TestSupplyOverHTTP exercises the field's supply endpoints and their bad
 // input over real HTTP; Temporal is not needed for them.
 func TestSupplyOverHTTP(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := referenceStore(t)
 	nowhere, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1"})

@@ -42,6 +42,9 @@ const (
 	EnvLogLevel    = "MUSTER_LOG_LEVEL"
 	// EnvMetricsAddr is the worker's metrics address; "off" turns it off.
 	EnvMetricsAddr = "MUSTER_METRICS_ADDR"
+	// EnvNoticeRoutes is the routes file the worker delivers notices by;
+	// unset, notices stay in the outbox undelivered.
+	EnvNoticeRoutes = "MUSTER_NOTICE_ROUTES"
 )
 
 // Config is what a Muster process needs to reach its dependencies.
@@ -51,6 +54,9 @@ type Config struct {
 	LogLevel    slog.Level
 	// MetricsAddr is where the worker serves /metrics; empty means none.
 	MetricsAddr string
+	// NoticeRoutes is the routes file of notice delivery; empty means the
+	// worker delivers none.
+	NoticeRoutes string
 	// Temporal's options carry the payload codec (Codec) as their data
 	// and failure converters.
 	Temporal client.Options
@@ -91,6 +97,9 @@ func fromLookup(lookup func(string) (string, bool)) (Config, error) {
 		if strings.EqualFold(c.MetricsAddr, "off") {
 			c.MetricsAddr = ""
 		}
+	}
+	if v, ok := lookup(EnvNoticeRoutes); ok {
+		c.NoticeRoutes = strings.TrimSpace(v)
 	}
 	opts, err := envconfig.LoadDefaultClientOptions()
 	if err != nil {

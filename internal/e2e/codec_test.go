@@ -165,10 +165,11 @@ func TestPayloadCodecEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, "workflow task retried by the worker without k1", func() (bool, string) {
-		d, err := plain.DescribeWorkflowExecution(ctx, id, "")
+		desc, err := plain.DescribeWorkflow(ctx, id, "")
 		if err != nil {
 			return false, err.Error()
 		}
+		d := desc.RawResponse
 		attempt := d.GetPendingWorkflowTask().GetAttempt()
 		return d.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING && attempt >= 2,
 			fmt.Sprintf("%s, workflow task attempt %d", d.GetWorkflowExecutionInfo().GetStatus(), attempt)

@@ -198,6 +198,11 @@ func logTail(t *testing.T, path string, n int) {
 // startResponse starts the level-1 response over Longbao.
 func (fs *faultStack) startResponse(t *testing.T, incident string) string {
 	t.Helper()
+	// The field tests everyone in every round (see testEveryone): a round
+	// that samples nobody is no evidence for the lift.
+	fctx, stopField := context.WithCancel(context.Background())
+	t.Cleanup(stopField)
+	go testEveryone(fctx, fs.st, incident)
 	in := workflows.ResponseInput{Incident: incident, Runbook: faultRunbook, Area: "longbao", TimeScale: faultTimeScale, RequestedBy: "e2e"}
 	id, existing, err := service.StartResponse(context.Background(), fs.c, fs.taskQueue, in, "fault test")
 	if err != nil || existing {
@@ -223,11 +228,12 @@ func (fs *faultStack) diagnose(t *testing.T, incident string) {
 	}
 	for _, e := range resp.GetExecutions() {
 		wid := e.GetExecution().GetWorkflowId()
-		desc, err := fs.c.DescribeWorkflowExecution(ctx, wid, "")
+		d, err := fs.c.DescribeWorkflow(ctx, wid, "")
 		if err != nil {
 			t.Logf("diagnose: %s: %v", wid, err)
 			continue
 		}
+		desc := d.RawResponse
 		info := desc.GetWorkflowExecutionInfo()
 		line := fmt.Sprintf("%s: %s, %d events", wid, info.GetStatus(), info.GetHistoryLength())
 		if wt := desc.GetPendingWorkflowTask(); wt != nil {
@@ -722,18 +728,46 @@ func TestStoreOutageHeals(t *testing.T) {
 				continue
 			}
 			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			desc, err := fs.c.DescribeWorkflowExecution(dctx, workflows.SealWorkflowID(incident, n.Area.Code), "")
+			desc, err := fs.c.DescribeWorkflow(dctx, workflows.SealWorkflowID(incident, n.Area.Code), "")
 			cancel()
 			if err != nil {
 				continue
 			}
-			for _, a := range desc.GetPendingActivities() {
+			for _, a := range desc.RawResponse.GetPendingActivities() {
 				if a.GetAttempt() > 1 && a.GetLastFailure() != nil {
 					return true, ""
 				}
 			}
 		}
 		return false, "no activity retrying"
+	})
+	// The progress query answers during the outage, and a seal whose
+	// activity fails reads retrying, with the error, from its first failed
+	// attempt.
+	eventually(t, outage/2, "a seal step reading retrying", func() (bool, string) {
+		seen := ""
+		for _, n := range p.Leaves() {
+			if n.Type != workflows.KindSeal {
+				continue
+			}
+			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			v, err := fs.c.QueryWorkflow(qctx, workflows.SealWorkflowID(incident, n.Area.Code), "", workflows.QueryProgress)
+			cancel()
+			if err != nil {
+				return false, "progress query: " + err.Error()
+			}
+			var sp workflows.SealProgress
+			if err := v.Get(&sp); err != nil {
+				t.Fatal(err)
+			}
+			for _, st := range sp.Steps {
+				if st.State == workflows.StateRetrying && st.LastError != "" && strings.Contains(st.Detail, "retrying since") {
+					return true, ""
+				}
+				seen += " " + st.Name + "=" + st.State
+			}
+		}
+		return false, seen
 	})
 
 	time.Sleep(time.Until(downAt.Add(outage)))

@@ -25,11 +25,15 @@ type Published struct {
 
 // PublishRunbook validates a runbook definition against the registered
 // step kinds and publishes it as the next version of its name, unless that
-// name already has a version with exactly this text. An invalid definition
-// publishes nothing; its error is runbook.Errors.
+// name already has a version with exactly this text. An invalid definition,
+// or one naming an area the loaded scenario does not have, publishes
+// nothing; its error is runbook.Errors.
 func PublishRunbook(ctx context.Context, st *store.Store, source string, data []byte, by string) (Published, error) {
 	d, err := runbook.Parse(source, data, workflows.Kinds)
 	if err != nil {
+		return Published{}, err
+	}
+	if err := CheckAreas(ctx, st, source, d); err != nil {
 		return Published{}, err
 	}
 	return publish(ctx, st, d, data, by)

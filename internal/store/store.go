@@ -30,13 +30,11 @@ type Store struct {
 // Open connects to PostgreSQL and checks the connection. The error says what
 // to do when the database cannot be reached.
 func Open(ctx context.Context, databaseURL string) (*Store, error) {
-	db, err := sqlx.Open("postgres", databaseURL)
+	s, err := Connect(databaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL is not a PostgreSQL URL: %w", err)
+		return nil, err
 	}
-	db.SetMaxOpenConns(16)
-	db.SetMaxIdleConns(8)
-	db.SetConnMaxIdleTime(5 * time.Minute)
+	db := s.db
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {
@@ -45,8 +43,22 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 		if errors.As(err, &pe) && pe.Code == "3D000" {
 			return nil, fmt.Errorf("%v at %s: create it (e.g. `createdb -h HOST -U USER NAME`) or point DATABASE_URL at an existing database", pe.Message, redact(databaseURL))
 		}
-		return nil, fmt.Errorf("cannot reach PostgreSQL at %s: %v (start PostgreSQL or set DATABASE_URL to a reachable database)", redact(databaseURL), err)
+		return nil, fmt.Errorf("cannot reach PostgreSQL at %s: %w (start PostgreSQL or set DATABASE_URL to a reachable database)", redact(databaseURL), err)
 	}
+	return s, nil
+}
+
+// Connect returns a store for databaseURL without reaching the database:
+// connections are made when a call needs one, so a process can start while
+// PostgreSQL is down and its calls succeed once it is back.
+func Connect(databaseURL string) (*Store, error) {
+	db, err := sqlx.Open("postgres", databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL is not a PostgreSQL URL: %w", err)
+	}
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(8)
+	db.SetConnMaxIdleTime(5 * time.Minute)
 	return &Store{db: db}, nil
 }
 

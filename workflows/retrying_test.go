@@ -1,0 +1,113 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/musterhq/muster/activities"
+)
+
+// TestStepRetryingDuringOutage: a notice whose outbox fails for its first
+// attempts reads `retrying` from the first failed attempt — state, search
+// attribute, the last error and since when in the progress — while the
+// progress query answers; when the outbox works again the step is done.
+func TestStepRetryingDuringOutage(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetStartTime(testStart)
+	var states []string
+	env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+		for k, v := range args.Get(0).(temporal.SearchAttributes).GetUntypedValues() {
+			if k.GetName() == SAStepState.GetName() {
+				states = append(states, v.(string))
+			}
+		}
+	}).Return().Maybe()
+	calls := 0
+	env.OnActivity(a.PublishNotice, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.NoticeInput) error {
+		calls++
+		if calls <= 3 {
+			return errors.New("dial tcp 127.0.0.1:5432: connection refused")
+		}
+		return nil
+	})
+	env.OnActivity(a.RecordEvent, mock.Anything, mock.Anything).Return(nil).Maybe()
+
+	var during []StepProgress
+	var queryErr error
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(QueryProgress)
+		if err != nil {
+			queryErr = err
+			return
+		}
+		queryErr = v.Get(&during)
+	}, 2*time.Second)
+	env.ExecuteWorkflow(NoticeStep, StepInput{Incident: "xd-0403", Path: "declare", Kind: KindNotice, Title: "Declare",
+		Params: map[string]any{"topic": "level-1-declared", "audience": "residents", "body": "stay home"}})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("NoticeStep() = %v, want success after the outage", err)
+	}
+	if queryErr != nil {
+		t.Fatalf("progress query during the outage = %v", queryErr)
+	}
+	if len(during) != 1 || during[0].State != StateRetrying {
+		t.Fatalf("progress during the outage = %+v, want the publish step retrying", during)
+	}
+	if !strings.Contains(during[0].LastError, "connection refused") || !strings.Contains(during[0].Detail, "retrying since 08:00:00") {
+		t.Errorf("retrying step = error %q, detail %q; want the outage's error and since when", during[0].LastError, during[0].Detail)
+	}
+	if calls != 4 {
+		t.Errorf("PublishNotice attempts = %d, want 4", calls)
+	}
+	want := []string{StateRunning, StateRunning, StateRetrying, StateRunning, StateDone}
+	if strings.Join(states, ",") != strings.Join(want, ",") {
+		t.Errorf("MusterStepState upserts = %v, want %v", states, want)
+	}
+	var res StepResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStepBadInputFailsOnce: an error no retry can mend fails the step on
+// its first attempt, without a stall or an automatic retry.
+func TestStepBadInputFailsOnce(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.OnUpsertTypedSearchAttributes(mock.Anything).Return().Maybe()
+	calls := 0
+	env.OnActivity(a.PublishNotice, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.NoticeInput) error {
+		calls++
+		return temporal.NewNonRetryableApplicationError(`notice xd-0403/0/t: pq: invalid byte sequence for encoding "UTF8": 0x00 (22021)`, activities.ErrBadInput,
+			errors.New(`pq: invalid byte sequence for encoding "UTF8": 0x00 (22021)`))
+	})
+	env.OnActivity(a.RecordEvent, mock.Anything, mock.Anything).Return(nil).Maybe()
+	env.ExecuteWorkflow(NoticeStep, StepInput{Incident: "xd-0403", Path: "declare", Kind: KindNotice, Title: "Declare",
+		Params: map[string]any{"topic": "t", "audience": "residents", "body": "b"}})
+	if err := env.GetWorkflowError(); err == nil {
+		t.Fatal("NoticeStep() = nil, want the bad input error")
+	}
+	if calls != 1 {
+		t.Errorf("PublishNotice attempts = %d, want 1", calls)
+	}
+	// The step's detail names what the error is about, not only its root.
+	v, err := env.QueryWorkflow(QueryProgress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p []StepProgress
+	if err := v.Get(&p); err != nil {
+		t.Fatal(err)
+	}
+	if len(p) != 1 || p[0].State != StateFailed || !strings.Contains(p[0].Detail, "notice xd-0403/0/t") {
+		t.Errorf("progress = %+v, want the publish step failed naming the notice", p)
+	}
+}
