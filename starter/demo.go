@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -288,6 +289,11 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 	if err := a.demoReport(ctx, c, st, o.incident); err != nil {
 		return err
 	}
+	files, err := writeReport(ctx, st, o.incident, reportOptions{out: filepath.Join(o.dataDir, "reports"), format: "both", timeScale: o.timeScale})
+	if err != nil {
+		return fmt.Errorf("after-action report: %w", err)
+	}
+	fmt.Fprintf(a.out, "  After-action report: %s\n", strings.Join(files, " and "))
 	notices.report(ctx, a, st, o.incident)
 
 	if o.exit {

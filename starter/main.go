@@ -115,6 +115,7 @@ give the CLI the same keys as the worker.`,
 		a.simulateCommand(),
 		a.testingCommand(),
 		a.supplyCommand(),
+		a.reportCommand(),
 		a.noticesCommand(),
 	)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {

@@ -117,8 +117,8 @@ func serve(srv *http.Server, ln net.Listener) error {
 
 func (a *app) serveCommand() *cobra.Command {
 	var (
-		addr string
-		to   serveTLS
+		addr, uiURL string
+		to          serveTLS
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [--addr HOST:PORT] [--tls-cert FILE --tls-key FILE | --tls-dir DIR | --insecure]",
@@ -183,7 +183,7 @@ Endpoints:
 				return err
 			}
 			s, err := api.New(api.Options{Store: st, Temporal: c, TaskQueue: a.cfg.TaskQueue, Logger: logger,
-				Codec: a.cfg.Codec, CodecOrigins: a.cfg.CodecOrigins})
+				Codec: a.cfg.Codec, CodecOrigins: a.cfg.CodecOrigins, UIURL: uiURL, Namespace: a.cfg.Temporal.Namespace})
 			if err != nil {
 				return err
 			}
@@ -218,6 +218,7 @@ Endpoints:
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&uiURL, "ui-url", envOr(api.EnvUIURL, api.DefaultUIURL), "the Temporal Web UI's base URL the board links executions to (empty: no links)")
 	cmd.Flags().StringVar(&addr, "addr", "", "address to listen on (default $"+api.EnvAddr+" or "+api.DefaultAddr+")")
 	cmd.Flags().StringVar(&to.cert, "tls-cert", "", "TLS certificate (PEM), with --tls-key")
 	cmd.Flags().StringVar(&to.key, "tls-key", "", "TLS private key (PEM), with --tls-cert")
@@ -235,4 +236,12 @@ func endpointList() string {
 	}
 	tw.Flush()
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// envOr returns the variable's value, or def when it is unset.
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return strings.TrimSpace(v)
+	}
+	return def
 }

@@ -65,6 +65,10 @@ type Options struct {
 	// decodes payloads for a caller with a credential.
 	Codec        *codec.Codec
 	CodecOrigins []string
+	// UIURL is the Temporal Web UI's base URL the board links executions
+	// to, and Namespace their namespace; no links when UIURL is empty.
+	UIURL     string
+	Namespace string
 }
 
 // Server serves the API. Build it with New.
@@ -75,6 +79,8 @@ type Server struct {
 	log       *slog.Logger
 	mux       *http.ServeMux
 	limits    *limiter
+	uiURL     string
+	namespace string
 }
 
 // New returns a Server; it refuses to build one without a store (which
@@ -88,7 +94,10 @@ func New(o Options) (*Server, error) {
 	case strings.TrimSpace(o.TaskQueue) == "":
 		return nil, errors.New("api: no task queue")
 	}
-	s := &Server{st: o.Store, tc: o.Temporal, taskQueue: o.TaskQueue, log: o.Logger}
+	s := &Server{st: o.Store, tc: o.Temporal, taskQueue: o.TaskQueue, log: o.Logger, uiURL: o.UIURL, namespace: o.Namespace}
+	if s.namespace == "" {
+		s.namespace = "default"
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -169,7 +178,7 @@ func Routes() []Route {
 }
 
 func (s *Server) routes() []Route {
-	return []Route{
+	return append([]Route{
 		{Method: "GET", Path: "/healthz", Summary: "Check the database and Temporal (no token)", Public: true, h: s.health},
 		{Method: "GET", Path: "/openapi.json", Summary: "This API's OpenAPI 3.1 document (no token)", Public: true, h: s.openAPI},
 		{Method: "POST", Path: "/v1/responses", Roles: []string{RoleCommand}, Summary: "Open an incident's response with a runbook", h: s.startResponse},
@@ -206,7 +215,7 @@ func (s *Server) routes() []Route {
 		{Method: "GET", Path: "/v1/incidents/{incident}/notices", Roles: readers, Summary: "An incident's notice deliveries and their counts per state", h: s.listNotices},
 		{Method: "POST", Path: "/v1/notices/{id}/resend", Roles: []string{RoleCommand}, Summary: "Send an undelivered notice delivery again", h: s.resendNotice},
 		{Method: "GET", Path: "/v1/passes/{code}", Roles: []string{RoleCommand, RoleSupervisor, RoleField}, Summary: "Verify a pass: valid, expired, not yet valid, revoked, wrong area", h: s.verifyPass},
-	}
+	}, s.boardRoutes()...)
 }
 
 // Handler returns the API's HTTP handler: every request is logged, panics

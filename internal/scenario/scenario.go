@@ -60,6 +60,12 @@ type File struct {
 	// GenerateResidents makes up the residents from the population counts
 	// instead, seeded and reproducible.
 	GenerateResidents *Generate `yaml:"generate_residents"`
+	// Locale is the district's language for notices, questions and reports:
+	// "en" (the default) or "zh-CN".
+	Locale string `yaml:"locale"`
+	// References are figures an account of a real day gives, which the
+	// after-action report sets beside the response's own.
+	References []ReferenceFigure `yaml:"references"`
 
 	source string
 	line   int
@@ -187,6 +193,37 @@ func ReadFile(path string) (*File, error) {
 		return nil, fmt.Errorf("read scenario: %w", err)
 	}
 	return Parse(path, b)
+}
+
+// ReferenceMetrics are the figures of a response a reference figure can be
+// set against: residents sampled, sampling points, hours and residents per
+// point-hour of a testing round, compounds sealed, checkpoint staff,
+// findings opened and closed.
+var ReferenceMetrics = []string{"testing.sampled", "testing.points", "testing.hours", "testing.rate",
+	"seal.compounds", "seal.staff", "findings.opened", "findings.closed"}
+
+// ReferenceFigure is one figure of an account of a real response.
+type ReferenceFigure struct {
+	// Metric names the response's figure it compares with (ReferenceMetrics).
+	Metric string `yaml:"metric"`
+	// Area, when set, limits the figure to responses over that area (its
+	// code is the last part of the response's area path).
+	Area string `yaml:"area"`
+	// Round, when set, limits a testing figure to that round number.
+	Round int     `yaml:"round"`
+	Value float64 `yaml:"value"`
+	// Label says what the figure is, in the account's words.
+	Label  string `yaml:"label"`
+	Source string `yaml:"source"`
+
+	line int
+}
+
+// UnmarshalYAML keeps the line of the figure for error messages.
+func (r *ReferenceFigure) UnmarshalYAML(n *yaml.Node) error {
+	type plain ReferenceFigure
+	r.line = n.Line
+	return decodeStrict(n, "a reference figure", (*plain)(r))
 }
 
 // Error is a problem at a place in a scenario file.

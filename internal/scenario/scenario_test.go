@@ -877,3 +877,37 @@ func TestDocExample(t *testing.T) {
 		t.Errorf("docs/scenario.md complete examples = 0, want at least 1")
 	}
 }
+
+func TestReferencesAndLocale(t *testing.T) {
+	base := "name: drill\nareas:\n  - {code: d, name: D, level: district}\n"
+	for _, c := range []struct {
+		name, yaml, want string
+	}{
+		{"good", "locale: zh-CN\nreferences:\n  - {metric: testing.sampled, area: d, round: 1, value: 7000, label: Residents tested}\n", ""},
+		{"bad locale", "locale: fr\n", "locale"},
+		{"bad metric", "references:\n  - {metric: testing.speed, value: 1, label: x}\n", "references[0].metric"},
+		{"no label", "references:\n  - {metric: seal.staff, value: 30}\n", "references[0].label"},
+		{"negative", "references:\n  - {metric: seal.staff, value: -3, label: x}\n", "references[0].value"},
+		{"unknown field", "references:\n  - {metric: seal.staff, value: 3, label: x, unit: people}\n", `unknown field "unit"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("drill.yaml", []byte(base+c.yaml))
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("Parse() error = %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Parse() error = %v, want one naming %q", err, c.want)
+			}
+		})
+	}
+	ref, err := Reference()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ref.References) != 8 {
+		t.Errorf("reference scenario has %d reference figures, want 8", len(ref.References))
+	}
+}

@@ -60,6 +60,29 @@ func (f *File) validate() Errors {
 	if f.Residents != "" && f.GenerateResidents != nil {
 		v.add(f.GenerateResidents.line, "generate_residents", "give residents (a CSV file) or generate_residents, not both")
 	}
+	switch f.Locale {
+	case "", "en", "zh-CN":
+	default:
+		v.add(f.line, "locale", "%q is not a supported locale: use en or zh-CN", f.Locale)
+	}
+	for i, r := range f.References {
+		field := fmt.Sprintf("references[%d]", i)
+		if !slices.Contains(ReferenceMetrics, r.Metric) {
+			v.add(r.line, field+".metric", "%q is not a metric: use one of %s", r.Metric, strings.Join(ReferenceMetrics, ", "))
+		}
+		if r.Value < 0 || r.Value != r.Value {
+			v.add(r.line, field+".value", "must be a figure of 0 or more (got %g)", r.Value)
+		}
+		if strings.TrimSpace(r.Label) == "" {
+			v.add(r.line, field+".label", "is required: say what the figure is")
+		}
+		if r.Round < 0 {
+			v.add(r.line, field+".round", "must be a round number of 1 or more (got %d)", r.Round)
+		}
+		if r.Area != "" && !codePattern.MatchString(r.Area) {
+			v.add(r.line, field+".area", "%q is not a code", r.Area)
+		}
+	}
 	if g := f.GenerateResidents; g != nil {
 		v.share(g.line, "generate_residents.home_visit_share", g.HomeVisitShare)
 		v.cohorts(g.Cohorts.line, "generate_residents.cohorts.compound", g.Cohorts.Compound)

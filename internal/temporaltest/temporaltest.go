@@ -51,7 +51,7 @@ func Server(t testing.TB) *testsuite.DevServer {
 	if shared.srv != nil {
 		return shared.srv
 	}
-	srv, stop, err := start()
+	srv, stop, err := start(0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,8 +63,24 @@ func Server(t testing.TB) *testsuite.DevServer {
 	return srv
 }
 
+// ServerWithUI starts a dev server of the test's own with the Web UI on
+// uiPort, for tests that drive the UI in a browser; it stops when the test
+// ends.
+func ServerWithUI(t testing.TB, uiPort int) *testsuite.DevServer {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the temporal CLI and a dev server (run `make test`)")
+	}
+	srv, stop, err := start(uiPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return srv
+}
+
 // start starts a dev server and returns the function that stops it.
-func start() (*testsuite.DevServer, func(), error) {
+func start(uiPort int) (*testsuite.DevServer, func(), error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	bin, err := devenv.TemporalBinary()
@@ -80,7 +96,7 @@ func start() (*testsuite.DevServer, func(), error) {
 		os.RemoveAll(dir)
 		return nil, nil, err
 	}
-	srv, err := devenv.StartTemporal(ctx, devenv.TemporalOptions{Bin: bin, SearchAttributes: workflows.SearchAttributes, Output: logFile})
+	srv, err := devenv.StartTemporal(ctx, devenv.TemporalOptions{Bin: bin, SearchAttributes: workflows.SearchAttributes, Output: logFile, UIPort: uiPort})
 	if err != nil {
 		logFile.Close()
 		os.RemoveAll(dir)

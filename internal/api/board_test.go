@@ -1,0 +1,190 @@
+package api
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/musterhq/muster/internal/store"
+)
+
+type boardAreasReply struct {
+	Areas []store.BoardArea `json:"areas"`
+}
+
+// TestBoardPageAndAreas covers the board's page, its assets and the area
+// drill-down, which read the database alone.
+func TestBoardPageAndAreas(t *testing.T) {
+	ctx := context.Background()
+	st := referenceStore(t)
+	nowhere, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nowhere.Close()
+	c := newAPI(t, st, nowhere, "api-test")
+
+	for _, tt := range []struct{ accept, lang, want string }{
+		{"", "en", "Muster live board"},
+		{"zh-CN,zh;q=0.9,en;q=0.5", "zh-CN", "Muster 实时看板"},
+		{"fr-FR", "en", "Muster live board"},
+	} {
+		r := c.doWith("GET", "/board", nil, map[string]string{"Accept-Language": tt.accept})
+		body := string(r.body)
+		if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
+			t.Fatalf("GET /board (%s) = %d %s", tt.accept, r.status, r.header.Get("Content-Type"))
+		}
+		if !strings.Contains(body, `<html lang="`+tt.lang+`">`) || !strings.Contains(body, tt.want) {
+			t.Errorf("GET /board with Accept-Language %q: want lang %s and %q in\n%s", tt.accept, tt.lang, tt.want, body)
+		}
+		if strings.Contains(body, `src="http`) || strings.Contains(body, `href="http`) {
+			t.Errorf("GET /board loads something from elsewhere:\n%s", body)
+		}
+	}
+	if r := c.doWith("GET", "/board/assets/board.js", nil, nil); r.status != 200 || !strings.Contains(string(r.body), "/v1/board/") {
+		t.Errorf("GET /board/assets/board.js = %d", r.status)
+	}
+	if r := c.doWith("GET", "/board/assets/board.css", nil, nil); r.status != 200 || r.header.Get("Content-Type") != "text/css; charset=utf-8" {
+		t.Errorf("GET /board/assets/board.css = %d %s", r.status, r.header.Get("Content-Type"))
+	}
+	c.wantError(404, "file", "GET", "/board/assets/secret.txt", nil)
+	if r := c.doWith("GET", "/v1/board/xd-b1/areas", nil, nil); r.status != 401 {
+		t.Errorf("GET /v1/board/xd-b1/areas without a token = %d, want 401", r.status)
+	}
+
+	// A testing round over Longbao, with samples from one compound.
+	longbao, err := st.AreaByCode(ctx, "longbao")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opens := time.Now().Add(-time.Hour)
+	plan, err := st.OpenRound(ctx, "xd-b1", longbao.ID, 1, opens, opens.Add(7*time.Hour),
+		store.Event{Incident: "xd-b1", WorkflowID: "response/xd-b1/testing", Step: "open-round", State: "done", Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	roster, err := st.Roster(ctx, plan.RoundID, 0, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []store.SampleRow
+	for i, r := range roster {
+		if !r.HomeVisit {
+			rows = append(rows, store.SampleRow{Tube: "B" + r.Code, Resident: r.Code, Point: r.Point, TakenAt: opens.Add(time.Duration(i) * time.Minute)})
+		}
+	}
+	res, err := st.IngestSamples(ctx, store.IngestBatch{Incident: "xd-b1", Rows: rows})
+	if err != nil || res.Accepted < 40 {
+		t.Fatalf("IngestSamples() = %+v, %v; want most of %d accepted", res, err, len(rows))
+	}
+	accepted := res.Accepted
+
+	level := func(parent string) map[string]store.BoardArea {
+		t.Helper()
+		path := "/v1/board/xd-b1/areas"
+		if parent != "" {
+			path += "?parent=" + parent
+		}
+		var got boardAreasReply
+		c.want(200, "GET", path, nil).decode(t, &got)
+		out := map[string]store.BoardArea{}
+		for _, a := range got.Areas {
+			out[a.Code] = a
+		}
+		return out
+	}
+	top := level("")
+	if a, ok := top["xiaodian"]; !ok || a.State != "testing" || a.Children != 12 || a.Sampled != accepted {
+		t.Errorf("top level = %+v, want xiaodian testing with 12 sub-districts and %d sampled", top, accepted)
+	}
+	parts := strings.Split(longbao.Path, "/")
+	subs := level("xiaodian")
+	testing := 0
+	for code, a := range subs {
+		if a.State == "testing" {
+			testing++
+			if code != parts[1] {
+				t.Errorf("sub-district %s is testing; only %s holds Longbao", code, parts[1])
+			}
+		} else if a.State != "calm" {
+			t.Errorf("sub-district %s state %q, want calm", code, a.State)
+		}
+	}
+	if len(subs) != 12 || testing != 1 {
+		t.Errorf("sub-districts: %d, %d testing; want 12, 1", len(subs), testing)
+	}
+	compounds := level("longbao")
+	pop, sampled := 0, 0
+	for _, a := range compounds {
+		pop += a.Population
+		sampled += a.Sampled
+		if a.State != "testing" || a.Level != "compound" || a.Compounds != 1 {
+			t.Errorf("compound %+v, want testing, level compound", a)
+		}
+	}
+	if len(compounds) != 6 || pop != 7013 || sampled != accepted {
+		t.Errorf("Longbao: %d compounds, population %d, sampled %d; want 6, 7013, %d", len(compounds), pop, sampled, accepted)
+	}
+	c.wantError(404, "parent", "GET", "/v1/board/xd-b1/areas?parent=atlantis", nil)
+	c.wantError(400, "depth", "GET", "/v1/board/xd-b1/areas?depth=3", nil)
+}
+
+func TestProject(t *testing.T) {
+	opens := time.Date(2022, 4, 3, 17, 0, 0, 0, time.UTC)
+	at := func(h float64) *time.Time { x := opens.Add(time.Duration(h * float64(time.Hour))); return &x }
+	for _, c := range []struct {
+		name       string
+		done, want int
+		last       *time.Time
+		finish     *time.Time
+	}{
+		{"nothing yet", 0, 7013, nil, nil},
+		// 1,000 in 2 hours: the other 6,000 take 12 more.
+		{"a seventh in 2 hours", 1000, 7000, at(2), at(14)},
+		{"done", 7000, 7000, at(6.5), at(6.5)},
+		{"more than expected", 7100, 7000, at(6), at(6)},
+	} {
+		got := project(c.done, c.want, opens, c.last)
+		if (got == nil) != (c.finish == nil) || got != nil && !got.Equal(*c.finish) {
+			t.Errorf("project(%s) = %v, want %v", c.name, got, c.finish)
+		}
+	}
+}
+
+func TestAttentionOrderAndCommands(t *testing.T) {
+	steps := []BoardStep{{Path: "a", State: "running", Overdue: true}, {Path: "b", State: "retrying"}, {Path: "c", State: "awaiting-decision"}, {Path: "d", State: "stalled"}}
+	sort.SliceStable(steps, func(i, j int) bool { return attentionRank(steps[i]) < attentionRank(steps[j]) })
+	var order []string
+	for _, s := range steps {
+		order = append(order, s.Path)
+	}
+	if strings.Join(order, "") != "dcba" {
+		t.Errorf("attention order = %v, want stalled, awaiting-decision, retrying, overdue", order)
+	}
+	for _, c := range []struct {
+		state   string
+		overdue bool
+		want    bool
+	}{{"stalled", false, true}, {"retrying", false, true}, {"awaiting-decision", false, true}, {"running", true, true}, {"running", false, false}, {"done", true, false}} {
+		if got := needsAttention(c.state, c.overdue); got != c.want {
+			t.Errorf("needsAttention(%s, overdue %v) = %v, want %v", c.state, c.overdue, got, c.want)
+		}
+	}
+	if got := commandsFor("xd-1", "schools", "stalled"); len(got) != 3 || got[0] != "starter step retry xd-1 schools" {
+		t.Errorf("commandsFor(stalled) = %v", got)
+	}
+	if got := commandsFor("xd-1", "approve-lift", "awaiting-decision"); len(got) != 2 || !strings.HasPrefix(got[0], "starter step decide xd-1 approve-lift approve") {
+		t.Errorf("commandsFor(awaiting-decision) = %v", got)
+	}
+	s := &Server{uiURL: "http://ui:8233/", namespace: "default"}
+	if got := s.uiLink("response/xd-1/seal/a"); got != "http://ui:8233/namespaces/default/workflows/response%2Fxd-1%2Fseal%2Fa" {
+		t.Errorf("uiLink = %q", got)
+	}
+	if got := (&Server{}).uiLink("response/xd-1"); got != "" {
+		t.Errorf("uiLink without a UI URL = %q, want none", got)
+	}
+}
