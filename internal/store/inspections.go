@@ -79,8 +79,9 @@ type InspectionPlan struct {
 }
 
 // OpenInspectionRound records a round over the sub-districts under the area
-// and its sites of the given kinds; each sub-district's sites go to one
-// inspector, in turn. A repeated call returns the recorded round.
+// and its sites of the given kinds, spread over the inspectors (see
+// assignInspectors); the sites the previous round closed without go to
+// another inspector. A repeated call returns the recorded round.
 func (s *Store) OpenInspectionRound(ctx context.Context, o RoundOrder, e Event) (InspectionPlan, error) {
 	switch {
 	case o.Round < 1:
@@ -133,29 +134,29 @@ func (s *Store) OpenInspectionRound(ctx context.Context, o RoundOrder, e Event) 
 		}
 		var units []Unit
 		var rows []InspectionSite
-		inspectorOf := map[string]string{}
-		for i, sd := range subs {
+		for _, sd := range subs {
 			u := Unit{Code: sd.Code + "-office", Name: sd.Name + " office", Kind: "sub-district", Person: "head of " + sd.Name}
 			units = append(units, u)
-			inspectorOf[sd.Code] = o.Inspectors[i%len(o.Inspectors)]
 			// A round over one community inspects its sites, not the
 			// whole sub-district around it.
 			if sd.Path == area.Path || strings.HasPrefix(sd.Path, area.Path+"/") {
-				rows = append(rows, InspectionSite{Site: sd.Code, Name: sd.Name, Kind: "sub-district", SubDistrict: sd.Code, Unit: u.Code, Inspector: inspectorOf[sd.Code]})
+				rows = append(rows, InspectionSite{Site: sd.Code, Name: sd.Name, Kind: "sub-district", SubDistrict: sd.Code, Unit: u.Code})
 			}
-		}
-		for _, st := range sites {
-			sd := ""
-			for _, d := range subs {
-				if st.Path == d.Path || strings.HasPrefix(st.Path, d.Path+"/") {
-					sd = d.Code
+			for _, st := range sites {
+				if st.Path == sd.Path || strings.HasPrefix(st.Path, sd.Path+"/") {
+					rows = append(rows, InspectionSite{Site: st.Code, Name: st.Name, Kind: st.Kind, SubDistrict: sd.Code, Unit: u.Code})
 				}
 			}
-			if sd == "" {
-				continue
-			}
-			rows = append(rows, InspectionSite{Site: st.Code, Name: st.Name, Kind: st.Kind, SubDistrict: sd, Unit: sd + "-office", Inspector: inspectorOf[sd]})
 		}
+		var previous []InspectionSite
+		if o.Round > 1 {
+			if err := tx.SelectContext(ctx, &previous, `SELECT s.site, s.inspector FROM inspection_sites s
+				JOIN inspection_rounds r ON r.id = s.round_id
+				WHERE r.incident = $1 AND r.step = $2 AND r.round = $3 AND s.reported_at IS NULL`, o.Incident, o.Step, o.Round-1); err != nil {
+				return fmt.Errorf("unreported sites of inspection round %d: %w", o.Round-1, err)
+			}
+		}
+		assignInspectors(rows, o.Inspectors, previous)
 		units = append(units, o.Departments...)
 		if err := insertUnits(ctx, tx, o.Incident, units); err != nil {
 			return err
@@ -181,6 +182,44 @@ func (s *Store) OpenInspectionRound(ctx context.Context, o RoundOrder, e Event) 
 		return appendEvent(ctx, tx, e)
 	})
 	return plan, err
+}
+
+// assignInspectors spreads the sites, in sub-district order, over the
+// inspectors in consecutive shares whose sizes differ by at most one: the
+// loads are balanced by count, and a sub-district is split only where an
+// inspector's share ends, so each inspector keeps to one or a few
+// neighbouring sub-districts. A site left unreported in the previous round
+// (its inspector given) goes to the next inspector instead, so that the
+// same person is not sent again to a site they did not reach.
+func assignInspectors(rows []InspectionSite, inspectors []string, previous []InspectionSite) {
+	k := min(len(inspectors), len(rows))
+	i := 0
+	for j := range k {
+		size := len(rows) / k
+		if j < len(rows)%k {
+			size++
+		}
+		for range size {
+			rows[i].Inspector = inspectors[j]
+			i++
+		}
+	}
+	if len(inspectors) < 2 {
+		return
+	}
+	before := map[string]string{}
+	for _, p := range previous {
+		before[p.Site] = p.Inspector
+	}
+	for i := range rows {
+		prev, ok := before[rows[i].Site]
+		if !ok || prev != rows[i].Inspector {
+			continue
+		}
+		if n := slices.Index(inspectors, prev); n >= 0 {
+			rows[i].Inspector = inspectors[(n+1)%len(inspectors)]
+		}
+	}
 }
 
 func insertUnits(ctx context.Context, tx *sqlx.Tx, incident string, units []Unit) error {
