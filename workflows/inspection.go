@@ -104,9 +104,13 @@ type InspectionProgress struct {
 	Every    string `json:",omitempty"`
 	// Holding says the first round is settled and the step holds, starting
 	// rounds on its schedule, until the response is lifted.
-	Holding   bool `json:",omitempty"`
-	State     string
-	TimeScale float64
+	Holding bool `json:",omitempty"`
+	// Unreported are the sites the last closed round closed without: they
+	// were escalated to the command center and go to another inspector, and
+	// the step reads overdue until a round has them reported.
+	Unreported []string `json:",omitempty"`
+	State      string
+	TimeScale  float64
 }
 
 // InspectionState is what an inspection step carries across
@@ -293,7 +297,7 @@ func (t *inspection) run(ctx workflow.Context) (StepResult, error) {
 					return StepResult{}, err
 				}
 			}
-			if err := t.openRound(ctx, t.p.Round+1); err != nil {
+			if err := t.openRound(ctx, t.p.Round+1, nil); err != nil {
 				return StepResult{}, err
 			}
 		}
@@ -330,7 +334,7 @@ func (t *inspection) run(ctx workflow.Context) (StepResult, error) {
 
 // start opens the first round and, with `every`, the schedule of the next.
 func (t *inspection) start(ctx workflow.Context) error {
-	if err := t.openRound(ctx, 1); err != nil {
+	if err := t.openRound(ctx, 1, nil); err != nil {
 		return err
 	}
 	if t.cfg.every > 0 {
@@ -498,12 +502,18 @@ func (t *inspection) handlers(ctx workflow.Context) error {
 	return nil
 }
 
-func (t *inspection) openRound(ctx workflow.Context, number int) error {
+// openRound opens a round over the area's sites or, with only, a follow-up
+// round over those sites of the previous one.
+func (t *inspection) openRound(ctx workflow.Context, number int, only []string) error {
 	var plan store.InspectionPlan
-	if err := t.sw.r.run(ctx, fmt.Sprintf("round/%d", number), fmt.Sprintf("Open inspection round %d", number), a.OpenInspectionRound,
+	title := fmt.Sprintf("Open inspection round %d", number)
+	if len(only) > 0 {
+		title = fmt.Sprintf("Open follow-up inspection round %d of %d unreported sites", number, len(only))
+	}
+	if err := t.sw.r.run(ctx, fmt.Sprintf("round/%d", number), title, a.OpenInspectionRound,
 		activities.OpenInspectionRoundInput{
 			Ref: t.sw.ref("discipline-office"), Step: t.in.Path, Round: number, Area: t.in.Area.Path,
-			SiteKinds: t.cfg.siteKinds, Departments: t.cfg.departments, Inspectors: t.cfg.inspectors,
+			SiteKinds: t.cfg.siteKinds, Departments: t.cfg.departments, Inspectors: t.cfg.inspectors, Only: only,
 		}, &plan, func() string { return fmt.Sprintf("%d sites, %d inspectors", len(plan.Sites), len(t.cfg.inspectors)) }); err != nil {
 		return err
 	}
@@ -564,6 +574,57 @@ func (t *inspection) closeRound(ctx workflow.Context) error {
 	t.p.RoundState = "closed"
 	t.groupNotice(ctx)
 	t.tally(ctx)
+	// Runs that closed rounds before unreported sites were escalated let
+	// them go silently; they keep doing so.
+	if workflow.GetVersion(ctx, "inspection-unreported-escalation", workflow.DefaultVersion, 1) >= 1 {
+		return t.escalateUnreported(ctx)
+	}
+	return nil
+}
+
+// escalateUnreported tells the command center which sites the round closed
+// without, and who had them, and marks the step overdue. The sites go to
+// another inspector: in the next scheduled round or, for a step of one
+// round, in one follow-up round of those sites alone.
+func (t *inspection) escalateUnreported(ctx workflow.Context) error {
+	was := len(t.p.Unreported) > 0
+	t.p.Unreported = nil
+	var lines []string
+	for _, s := range t.p.Sites {
+		if !s.Reported {
+			t.p.Unreported = append(t.p.Unreported, s.Site)
+			lines = append(lines, fmt.Sprintf("%s (%s)", s.Site, s.Inspector))
+		}
+	}
+	t.tally(ctx)
+	if len(t.p.Unreported) == 0 {
+		if was && !t.ready {
+			reportToParent(ctx, StepReport{Path: t.in.Path, State: StateRunning, Detail: t.summary()})
+		}
+		return nil
+	}
+	followUp := t.cfg.every <= 0 && t.p.Round == 1
+	next := "They go to another inspector in the next round."
+	switch {
+	case followUp:
+		next = fmt.Sprintf("A follow-up round %d of these sites alone opens now, each with another inspector, for %s.", t.p.Round+1, t.cfg.roundFor)
+	case t.cfg.every <= 0:
+		next = "No further round follows: send an inspector to each by hand."
+	}
+	body := fmt.Sprintf("Inspection round %d of %s (incident %s) closed with %d of %d sites unreported: %s. %s",
+		t.p.Round, t.in.Area.Name, t.in.Incident, len(t.p.Unreported), len(t.p.Sites), strings.Join(lines, ", "), next)
+	if err := t.sw.r.run(ctx, fmt.Sprintf("unreported/%d", t.p.Round), "Escalate the unreported sites", a.PublishNotice, activities.NoticeInput{
+		Ref: t.sw.ref("discipline-office"), Step: t.in.Path + "/unreported", AreaID: t.in.Area.ID,
+		Kind: fmt.Sprintf("inspection/%s/%d/unreported", t.in.Path, t.p.Round), Audience: "command center", Body: body,
+	}, nil, func() string { return fmt.Sprintf("%d sites unreported", len(t.p.Unreported)) }); err != nil {
+		return err
+	}
+	if !t.ready {
+		reportToParent(ctx, StepReport{Path: t.in.Path, State: StateOverdue, Detail: t.summary()})
+	}
+	if followUp {
+		return t.openRound(ctx, t.p.Round+1, t.p.Unreported)
+	}
 	return nil
 }
 
@@ -762,6 +823,8 @@ func (t *inspection) tally(ctx workflow.Context) {
 			switch {
 			case f.State == store.FindingClosed:
 				tl.Rectified++
+			case f.State == store.FindingWithdrawn:
+				tl.Withdrawn++
 			case f.Open():
 				tl.Open++
 			}
@@ -816,6 +879,9 @@ func (t *inspection) tally(ctx workflow.Context) {
 	if t.ready {
 		state = StateDone
 	}
+	if len(t.p.Unreported) > 0 {
+		state = StateOverdue
+	}
 	if state != t.saState {
 		t.saState = state
 		_ = workflow.UpsertTypedSearchAttributes(ctx, SAStepState.ValueSet(state))
@@ -841,8 +907,15 @@ func flatten(m map[string]*store.Tally) []store.Tally {
 
 func (t *inspection) summary() string {
 	tl := t.p.Total
-	return fmt.Sprintf("round %d: %d of %d sites reported · %d findings: %d rectified, %d open, %d overdue, %d escalated",
-		t.p.Round, t.p.Reported, len(t.sites), tl.Found, tl.Rectified, tl.Open, tl.Overdue, tl.Escalated)
+	out := fmt.Sprintf("round %d: %d of %d sites reported", t.p.Round, t.p.Reported, len(t.sites))
+	if n := len(t.p.Unreported); n > 0 {
+		out += fmt.Sprintf(" · %d sites unreported by the last close, escalated", n)
+	}
+	out += fmt.Sprintf(" · %d findings: %d rectified, ", tl.Found, tl.Rectified)
+	if tl.Withdrawn > 0 {
+		out += fmt.Sprintf("%d withdrawn, ", tl.Withdrawn)
+	}
+	return out + fmt.Sprintf("%d open, %d overdue, %d escalated", tl.Open, tl.Overdue, tl.Escalated)
 }
 
 func (t *inspection) outputs() map[string]float64 {

@@ -145,3 +145,43 @@ func TestInspectionUnreportedSitesReassigned(t *testing.T) {
 		}
 	}
 }
+
+// TestInspectionReportWithdrawn checks that a finding withdrawn when the
+// response ends is counted as withdrawn, not as rectified.
+func TestInspectionReportWithdrawn(t *testing.T) {
+	ctx := context.Background()
+	s := spreadCity(t)
+	const inc, wf = "inc-withdrawn", "response/inc-withdrawn/inspect"
+	plan, err := s.OpenInspectionRound(ctx, store.RoundOrder{Incident: inc, Step: "inspect", WorkflowID: wf, Round: 1, Area: "c-002",
+		SiteKinds: []string{"sampling-point"}, Inspectors: inspectorsN(2)}, event(inc, wf, "round", "1"))
+	if err != nil {
+		t.Fatalf("OpenInspectionRound() error = %v", err)
+	}
+	site := plan.Sites[0]
+	res, err := s.ReportSite(ctx, store.SiteReport{RoundID: plan.RoundID, Site: site.Site, Findings: []store.NewFinding{
+		{Category: "queue", Severity: "low", Description: "no distance marks"},
+		{Category: "masks", Severity: "high", Description: "masks not checked"}}}, event(inc, wf, "report", ""))
+	if err != nil || len(res.Findings) != 2 {
+		t.Fatalf("ReportSite() = %d findings, %v", len(res.Findings), err)
+	}
+	done, left := res.Findings[0].ID, res.Findings[1].ID
+	if _, err := s.RectifyFinding(ctx, done, event(inc, wf, "rectify", "")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ReinspectFinding(ctx, store.Reinspection{FindingID: done, By: site.Inspector, Passed: true}, event(inc, wf, "reinspect", "")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WithdrawFinding(ctx, left, event(inc, wf, "withdraw", "")); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.InspectionReport(ctx, inc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tl := rep.Total; tl.Found != 2 || tl.Rectified != 1 || tl.Withdrawn != 1 || tl.Open != 0 || len(rep.Open) != 0 {
+		t.Errorf("InspectionReport() total = %+v, %d open listed; want 2 found, 1 rectified, 1 withdrawn, none open", tl, len(rep.Open))
+	}
+	if len(rep.BySubDistrict) != 1 || rep.BySubDistrict[0].Withdrawn != 1 {
+		t.Errorf("InspectionReport() by sub-district = %+v, want 1 withdrawn", rep.BySubDistrict)
+	}
+}

@@ -67,6 +67,9 @@ type RoundOrder struct {
 	SiteKinds   []string
 	Departments []Unit
 	Inspectors  []string
+	// Only, when set, limits the round to these sites: a follow-up of the
+	// sites the previous round closed without.
+	Only []string
 }
 
 // InspectionPlan is an open round: its sites with their inspectors, and the
@@ -147,6 +150,15 @@ func (s *Store) OpenInspectionRound(ctx context.Context, o RoundOrder, e Event) 
 					rows = append(rows, InspectionSite{Site: st.Code, Name: st.Name, Kind: st.Kind, SubDistrict: sd.Code, Unit: u.Code})
 				}
 			}
+		}
+		if len(o.Only) > 0 {
+			kept := rows[:0]
+			for _, r := range rows {
+				if slices.Contains(o.Only, r.Site) {
+					kept = append(kept, r)
+				}
+			}
+			rows = kept
 		}
 		var previous []InspectionSite
 		if o.Round > 1 {
@@ -617,9 +629,12 @@ type Tally struct {
 	Key       string `db:"key" json:"key"`
 	Found     int    `db:"found" json:"found"`
 	Rectified int    `db:"rectified" json:"rectified"`
-	Open      int    `db:"open" json:"open"`
-	Overdue   int    `db:"overdue" json:"overdue"`
-	Escalated int    `db:"escalated" json:"escalated"`
+	// Withdrawn findings were still open when their response ended: they
+	// were never rectified.
+	Withdrawn int `db:"withdrawn" json:"withdrawn"`
+	Open      int `db:"open" json:"open"`
+	Overdue   int `db:"overdue" json:"overdue"`
+	Escalated int `db:"escalated" json:"escalated"`
 }
 
 // FindingGroup is a category of problem found at several sites of one unit:
@@ -650,7 +665,7 @@ type InspectionReport struct {
 func (s *Store) InspectionReport(ctx context.Context, incident string) (InspectionReport, error) {
 	r := InspectionReport{Incident: incident}
 	const tally = `SELECT %s AS key, count(*) AS found, count(*) FILTER (WHERE state = 'closed') AS rectified,
-		count(*) FILTER (WHERE state NOT IN ('closed', 'withdrawn')) AS open,
+		count(*) FILTER (WHERE state = 'withdrawn') AS withdrawn, count(*) FILTER (WHERE state NOT IN ('closed', 'withdrawn')) AS open,
 		count(*) FILTER (WHERE overdue) AS overdue, count(*) FILTER (WHERE escalated) AS escalated
 		FROM findings WHERE coalesce(followed_by, incident) = $1 GROUP BY 1 ORDER BY 1`
 	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
