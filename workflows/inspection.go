@@ -444,7 +444,11 @@ func (t *inspection) end(ctx workflow.Context, withdraw bool) {
 	}
 	for _, id := range t.findingIDs() {
 		if f := t.findings[id]; f.Open() {
-			_ = workflow.RequestCancelExternalWorkflow(ctx, f.WorkflowID, "").Get(ctx, nil)
+			// A cancelled finding withdraws itself: it is counted as
+			// withdrawn from here on, never as rectified or still open.
+			if err := workflow.RequestCancelExternalWorkflow(ctx, f.WorkflowID, "").Get(ctx, nil); err == nil {
+				f.State = store.FindingWithdrawn
+			}
 		}
 	}
 }
@@ -923,6 +927,7 @@ func (t *inspection) outputs() map[string]float64 {
 	return map[string]float64{
 		"found": float64(tl.Found), "rectified": float64(tl.Rectified), "open": float64(tl.Open),
 		"overdue": float64(tl.Overdue), "escalated": float64(tl.Escalated), "rounds": float64(t.p.Round),
+		"withdrawn": float64(tl.Withdrawn),
 	}
 }
 
@@ -977,7 +982,7 @@ var inspectionKind = runbook.Kind{
 	Params: map[string]runbook.Param{
 		"site_kinds":     {Type: runbook.TypeString, Default: "key-site", Doc: "kinds of site inspected besides the sub-districts, comma-separated (key-site, sampling-point, market, …; checkpoint: the checkpoints open in the area, as compound/gate)"},
 		"departments":    {Type: runbook.TypeString, Default: "", Doc: "departments findings may be laid at besides the sub-district offices: code=Name, separated by ';'"},
-		"inspectors":     {Type: runbook.TypeInt, Default: 12, Doc: "inspectors of the discipline office; each sub-district's sites go to one, in turn"},
+		"inspectors":     {Type: runbook.TypeInt, Default: 12, Doc: "inspectors of the discipline office; the sites are spread over them by count, a sub-district's sites kept together where the counts allow, and a site left unreported goes to another inspector next"},
 		"round_deadline": {Type: runbook.TypeDuration, Default: "12h", Doc: "how long a round stays open for site reports"},
 		"rectify_high":   {Type: runbook.TypeDuration, Default: "6h", Doc: "time to rectify a high-severity finding"},
 		"rectify_medium": {Type: runbook.TypeDuration, Default: "24h", Doc: "time to rectify a medium-severity finding"},
@@ -986,7 +991,7 @@ var inspectionKind = runbook.Kind{
 		"check_every":    {Type: runbook.TypeDuration, Default: "1h", Doc: "time between looks for findings of failed compliance checks"},
 		"every":          {Type: runbook.TypeDuration, Doc: "start a round this often (a Temporal Schedule, e.g. 24h) until the response is lifted; empty: one round"},
 	},
-	Outputs: []string{"found", "rectified", "open", "overdue", "escalated", "rounds"},
+	Outputs: []string{"found", "rectified", "open", "overdue", "escalated", "rounds", "withdrawn"},
 }
 
 func registerInspection(w worker.Registry) {

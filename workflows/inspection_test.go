@@ -768,3 +768,31 @@ func (f *fakeInspections) lastOpened() activities.OpenInspectionRoundInput {
 	}
 	return f.opened[len(f.opened)-1]
 }
+
+// TestInspectionLiftWithdrawsNotRectifies lifts the response while a
+// finding is still open: the step's result counts it withdrawn, not
+// rectified and not open.
+func TestInspectionLiftWithdrawsNotRectifies(t *testing.T) {
+	it := newInspectionTest(t)
+	it.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "response/xd-0403/inspect"})
+	for i, s := range allSites {
+		var fs []store.NewFinding
+		if s == "qinxian-key-01" {
+			fs = []store.NewFinding{{Category: "registration", Severity: "low", Description: "visitor register incomplete"}}
+		}
+		it.update(time.Duration(i+1)*time.Minute, "", UpdateReportSite, ReportSiteInput{Site: s, Findings: fs})
+	}
+	it.env.RegisterDelayedCallback(func() { it.env.SignalWorkflow(SignalLift, LiftInput{Reason: "response lifted", By: "district-hq"}) }, 15*time.Hour)
+	it.env.SetDetachedChildWait(true)
+	it.env.ExecuteWorkflow(InspectionStepName, inspectionInput(map[string]any{"every": "24h"}))
+	if err := it.env.GetWorkflowError(); err != nil {
+		t.Fatalf("InspectionFollowUpStep error = %v", err)
+	}
+	var res StepResult
+	if err := it.env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Outputs["withdrawn"] != 1 || res.Outputs["rectified"] != 0 || res.Outputs["open"] != 0 || !strings.Contains(res.Detail, "0 rectified, 1 withdrawn, 0 open") {
+		t.Errorf("result after the lift = %+v, want the open finding withdrawn, none rectified", res)
+	}
+}
