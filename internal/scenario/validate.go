@@ -18,6 +18,7 @@ type validator struct {
 	errs   Errors
 	codes  map[string]string // area, site and staff codes → field path of first use
 	serves []servesRef       // suppliers' areas, checked once every area is known
+	known  []string          // commodities a supplier may stock
 }
 
 func (v *validator) add(line int, field, format string, args ...any) {
@@ -47,6 +48,7 @@ func (f *File) validate() Errors {
 	} else if !codePattern.MatchString(f.Name) {
 		v.add(f.line, "name", "%q is not a code: use lower-case letters, digits and '-'", f.Name)
 	}
+	v.commodities(f.Commodities)
 	if len(f.Areas) == 0 {
 		v.add(f.line, "areas", "is required: list at least one area (usually the district)")
 	}
