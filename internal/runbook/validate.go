@@ -459,6 +459,10 @@ func (v *validator) repeat(r *Repeat, path string, depth int, sc scope) {
 	if r.Every < 0 {
 		v.add(path+".every", "must not be negative")
 	}
+	if r.Pause < 0 {
+		v.add(path+".pause", "must not be negative")
+	}
+	r.Period = true
 }
 
 // outputs lists the figures the kind steps under steps report, sorted.
