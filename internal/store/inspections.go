@@ -444,7 +444,7 @@ func (s *Store) ClaimFindings(ctx context.Context, incident, area string) ([]Fin
 		if _, err := tx.ExecContext(ctx, `UPDATE findings SET followed_by = $1,
 			inspector = CASE WHEN inspector <> 'discipline-office' THEN inspector
 			    ELSE coalesce((SELECT s.inspector FROM inspection_sites s JOIN inspection_rounds r ON r.id = s.round_id
-			                   WHERE r.incident = $1 AND s.sub_district = findings.sub_district ORDER BY r.id DESC LIMIT 1), inspector) END
+			                   WHERE r.incident = $1 AND s.sub_district = findings.sub_district ORDER BY r.id DESC, s.site = s.sub_district DESC, s.site LIMIT 1), inspector) END
 			WHERE id IN (
 			SELECT f.id FROM findings f
 			WHERE f.followed_by IS NULL AND f.state = 'open' AND f.source = 'compliance'
@@ -730,7 +730,9 @@ func (s *Store) InspectionWorkflow(ctx context.Context, incident string) (string
 // compliance round, in the check's own transaction: the check key makes a
 // repeated round open nothing twice. The finding is laid at the office of
 // the compound's sub-district and re-inspected by the inspector who has
-// that sub-district in the incident's latest round, else by the office.
+// that sub-district in the incident's latest round (the one with the
+// sub-district's own site, when its sites are split between inspectors),
+// else by the office.
 func openComplianceFindings(ctx context.Context, tx *sqlx.Tx, incident string, areaID int64, sweep string, round int) error {
 	_, err := tx.ExecContext(ctx, `
 		INSERT INTO findings (key, incident, source, site, sub_district, unit, category, severity, description, inspector)
@@ -739,7 +741,7 @@ func openComplianceFindings(ctx context.Context, tx *sqlx.Tx, incident string, a
 		       coalesce(sd.code, a.code) || '-office', $5,
 		       'high', a.name || ', ' || g.name || ': ' || array_to_string(cc.problems, '; '),
 		       coalesce((SELECT s.inspector FROM inspection_sites s JOIN inspection_rounds r ON r.id = s.round_id
-		                 WHERE r.incident = cc.incident AND s.sub_district = sd.code ORDER BY r.id DESC LIMIT 1), 'discipline-office')
+		                 WHERE r.incident = cc.incident AND s.sub_district = sd.code ORDER BY r.id DESC, s.site = s.sub_district DESC, s.site LIMIT 1), 'discipline-office')
 		FROM compliance_checks cc
 		JOIN checkpoints c ON c.id = cc.checkpoint_id
 		JOIN gates g ON g.id = c.gate_id
