@@ -22,6 +22,11 @@ Runs Muster's workflows and activities against PostgreSQL and Temporal.
 Stop it with Ctrl-C or SIGTERM; running workflows carry on in another worker
 or when this one restarts.
 
+It starts even while PostgreSQL is down: workflows keep their timers and
+answer queries, activities are retried until the database is back, and the
+log says what is being retried. Migrations are applied and the built-in
+runbooks published as soon as the database answers.
+
 Configuration comes from the environment:
   DATABASE_URL         PostgreSQL URL (default %s)
   MUSTER_TASK_QUEUE    task queue to poll (default %s)

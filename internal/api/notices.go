@@ -67,10 +67,11 @@ func (s *Server) resendNotice(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	if req.By == "" {
-		req.By = "api"
+	who, err := actor(r, "by", req.By)
+	if err != nil {
+		return err
 	}
-	d, err := s.st.ResendDelivery(r.Context(), id, req.By, req.Reason)
+	d, err := s.st.ResendDelivery(r.Context(), id, who, req.Reason)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return notFound("id", "no notice delivery %d", id)

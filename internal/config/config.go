@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/contrib/envconfig"
 
 	"github.com/musterhq/muster/internal/codec"
+	"github.com/musterhq/muster/internal/dsn"
 )
 
 // Defaults shared by the worker, the CLI, the demo and docker-compose.yml
@@ -125,17 +126,7 @@ func fromLookup(lookup func(string) (string, bool)) (Config, error) {
 	return c, nil
 }
 
-// RedactedDatabaseURL returns the database URL without its password, for logs
-// and error messages.
-func RedactedDatabaseURL(raw string) string {
-	i := strings.Index(raw, "://")
-	at := strings.LastIndex(raw, "@")
-	if i < 0 || at < i {
-		return raw
-	}
-	userinfo := raw[i+3 : at]
-	if j := strings.Index(userinfo, ":"); j >= 0 {
-		userinfo = userinfo[:j] + ":***"
-	}
-	return raw[:i+3] + userinfo + raw[at:]
-}
+// RedactedDatabaseURL describes the database URL for logs and error
+// messages: host:port/database only, never a user, password or parameter,
+// in both the URL and the key=value forms.
+func RedactedDatabaseURL(raw string) string { return dsn.Describe(raw) }

@@ -5,7 +5,7 @@ import (
 	"math"
 	"slices"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Commodity is a commodity a scenario adds to the built-in ones (medicine,
