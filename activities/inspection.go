@@ -25,6 +25,9 @@ type OpenInspectionRoundInput struct {
 	SiteKinds   []string
 	Departments []store.Unit
 	Inspectors  []string
+	// Only, when set, limits a follow-up round to these sites of the
+	// previous round.
+	Only []string `json:",omitempty"`
 }
 
 // OpenInspectionRound records a round over the sub-districts and sites
@@ -40,7 +43,7 @@ func (a *Activities) OpenInspectionRound(ctx context.Context, in OpenInspectionR
 	e.Seq = fmt.Sprint(in.Round)
 	plan, err := a.Store.OpenInspectionRound(ctx, store.RoundOrder{
 		Incident: in.Ref.Incident, Step: in.Step, WorkflowID: in.Ref.WorkflowID, Round: in.Round, Area: in.Area,
-		SiteKinds: in.SiteKinds, Departments: in.Departments, Inspectors: in.Inspectors,
+		SiteKinds: in.SiteKinds, Departments: in.Departments, Inspectors: in.Inspectors, Only: in.Only,
 	}, e)
 	return plan, classify(err)
 }

@@ -60,7 +60,11 @@ func (a *app) inspectionReportCommand() *cobra.Command {
 func renderInspection(w io.Writer, r store.InspectionReport) {
 	t := r.Total
 	fmt.Fprintf(w, "Inspection of incident %s · %d rounds · %d of %d sites reported\n", r.Incident, r.Rounds, r.SitesReported, r.Sites)
-	fmt.Fprintf(w, "  %d findings: %d rectified, %d open, %d overdue, %d escalated to a talk\n", t.Found, t.Rectified, t.Open, t.Overdue, t.Escalated)
+	fmt.Fprintf(w, "  %d findings: %d rectified, ", t.Found, t.Rectified)
+	if t.Withdrawn > 0 {
+		fmt.Fprintf(w, "%d withdrawn, ", t.Withdrawn)
+	}
+	fmt.Fprintf(w, "%d open, %d overdue, %d escalated to a talk\n", t.Open, t.Overdue, t.Escalated)
 	table := func(title string, rows []store.Tally) {
 		if len(rows) == 0 {
 			return
@@ -81,8 +85,13 @@ func renderInspection(w io.Writer, r store.InspectionReport) {
 		fmt.Fprintf(w, "  talk: %s, %s — finding %d (%s)\n", tk.Person, tk.UnitName, tk.FindingID, tk.Reason)
 	}
 	if len(r.Open) == 0 {
-		if t.Found > 0 {
+		// A finding withdrawn when the response ended was not
+		// rectified: only a report whose every finding was closed says so.
+		switch {
+		case t.Found > 0 && t.Rectified == t.Found:
 			fmt.Fprintln(w, "  all findings rectified")
+		case t.Found > 0:
+			fmt.Fprintf(w, "  no finding open: %d rectified, %d withdrawn unrectified when the response ended\n", t.Rectified, t.Withdrawn)
 		}
 		return
 	}

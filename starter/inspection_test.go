@@ -74,3 +74,21 @@ func TestRenderInspection(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderInspectionWithdrawn checks that findings withdrawn when the
+// response was lifted are reported as withdrawn, never as rectified.
+func TestRenderInspectionWithdrawn(t *testing.T) {
+	r := store.InspectionReport{Incident: "xd-0403", Rounds: 1, Sites: 4, SitesReported: 4,
+		Total: store.Tally{Key: "total", Found: 3, Rectified: 2, Withdrawn: 1}}
+	var b strings.Builder
+	renderInspection(&b, r)
+	if strings.Contains(b.String(), "all findings rectified") || !strings.Contains(b.String(), "3 findings: 2 rectified, 1 withdrawn, 0 open") {
+		t.Errorf("renderInspection() with a withdrawn finding =\n%s\nwant 2 rectified and 1 withdrawn, not all rectified", b.String())
+	}
+	r.Total = store.Tally{Key: "total", Found: 2, Rectified: 2}
+	b.Reset()
+	renderInspection(&b, r)
+	if !strings.Contains(b.String(), "all findings rectified") {
+		t.Errorf("renderInspection() with every finding rectified =\n%s\nwant all findings rectified", b.String())
+	}
+}

@@ -196,7 +196,7 @@ func (a *app) supplyReportStockCommand() *cobra.Command {
 		Use:   "report-stock SITE COMMODITY TONNES [SITE COMMODITY TONNES ...]",
 		Short: "Report suppliers' stock in tonnes; a bad row refuses the whole report",
 		Long: `Report the stock of suppliers (supermarkets and markets of the scenario),
-one SITE COMMODITY TONNES triple per row. Commodities: ` + strings.Join(scenario.Commodities, ", ") + `.
+one SITE COMMODITY TONNES triple per row. Commodities: ` + strings.Join(scenario.Commodities, ", ") + `, and those the loaded scenarios add.
 An unknown supplier or commodity, a negative figure or one above 100,000 t
 refuses the report; nothing is recorded.`,
 		Example: `  starter supply report-stock meiteihao-kangning vegetables 4.5 meiteihao-kangning milk 2`,

@@ -104,9 +104,13 @@ type InspectionProgress struct {
 	Every    string `json:",omitempty"`
 	// Holding says the first round is settled and the step holds, starting
 	// rounds on its schedule, until the response is lifted.
-	Holding   bool `json:",omitempty"`
-	State     string
-	TimeScale float64
+	Holding bool `json:",omitempty"`
+	// Unreported are the sites the last closed round closed without: they
+	// were escalated to the command center and go to another inspector, and
+	// the step reads overdue until a round has them reported.
+	Unreported []string `json:",omitempty"`
+	State      string
+	TimeScale  float64
 }
 
 // InspectionState is what an inspection step carries across
@@ -294,7 +298,7 @@ func (t *inspection) run(ctx workflow.Context) (StepResult, error) {
 					return StepResult{}, err
 				}
 			}
-			if err := t.openRound(ctx, t.p.Round+1); err != nil {
+			if err := t.openRound(ctx, t.p.Round+1, nil); err != nil {
 				return StepResult{}, err
 			}
 		}
@@ -331,7 +335,7 @@ func (t *inspection) run(ctx workflow.Context) (StepResult, error) {
 
 // start opens the first round and, with `every`, the schedule of the next.
 func (t *inspection) start(ctx workflow.Context) error {
-	if err := t.openRound(ctx, 1); err != nil {
+	if err := t.openRound(ctx, 1, nil); err != nil {
 		return err
 	}
 	if t.cfg.every > 0 {
@@ -440,7 +444,11 @@ func (t *inspection) end(ctx workflow.Context, withdraw bool) {
 	}
 	for _, id := range t.findingIDs() {
 		if f := t.findings[id]; f.Open() {
-			_ = workflow.RequestCancelExternalWorkflow(ctx, f.WorkflowID, "").Get(ctx, nil)
+			// A cancelled finding withdraws itself: it is counted as
+			// withdrawn from here on, never as rectified or still open.
+			if err := workflow.RequestCancelExternalWorkflow(ctx, f.WorkflowID, "").Get(ctx, nil); err == nil {
+				f.State = store.FindingWithdrawn
+			}
 		}
 	}
 }
@@ -498,12 +506,18 @@ func (t *inspection) handlers(ctx workflow.Context) error {
 	return nil
 }
 
-func (t *inspection) openRound(ctx workflow.Context, number int) error {
+// openRound opens a round over the area's sites or, with only, a follow-up
+// round over those sites of the previous one.
+func (t *inspection) openRound(ctx workflow.Context, number int, only []string) error {
 	var plan store.InspectionPlan
-	if err := t.sw.r.run(ctx, fmt.Sprintf("round/%d", number), fmt.Sprintf("Open inspection round %d", number), a.OpenInspectionRound,
+	title := fmt.Sprintf("Open inspection round %d", number)
+	if len(only) > 0 {
+		title = fmt.Sprintf("Open follow-up inspection round %d of %d unreported sites", number, len(only))
+	}
+	if err := t.sw.r.run(ctx, fmt.Sprintf("round/%d", number), title, a.OpenInspectionRound,
 		activities.OpenInspectionRoundInput{
 			Ref: t.sw.ref("discipline-office"), Step: t.in.Path, Round: number, Area: t.in.Area.Path,
-			SiteKinds: t.cfg.siteKinds, Departments: t.cfg.departments, Inspectors: t.cfg.inspectors,
+			SiteKinds: t.cfg.siteKinds, Departments: t.cfg.departments, Inspectors: t.cfg.inspectors, Only: only,
 		}, &plan, func() string { return fmt.Sprintf("%d sites, %d inspectors", len(plan.Sites), len(t.cfg.inspectors)) }); err != nil {
 		return err
 	}
@@ -565,6 +579,57 @@ func (t *inspection) closeRound(ctx workflow.Context) error {
 	t.p.RoundState = "closed"
 	t.groupNotice(ctx)
 	t.tally(ctx)
+	// Runs that closed rounds before unreported sites were escalated let
+	// them go silently; they keep doing so.
+	if workflow.GetVersion(ctx, "inspection-unreported-escalation", workflow.DefaultVersion, 1) >= 1 {
+		return t.escalateUnreported(ctx)
+	}
+	return nil
+}
+
+// escalateUnreported tells the command center which sites the round closed
+// without, and who had them, and marks the step overdue. The sites go to
+// another inspector: in the next scheduled round or, for a step of one
+// round, in one follow-up round of those sites alone.
+func (t *inspection) escalateUnreported(ctx workflow.Context) error {
+	was := len(t.p.Unreported) > 0
+	t.p.Unreported = nil
+	var lines []string
+	for _, s := range t.p.Sites {
+		if !s.Reported {
+			t.p.Unreported = append(t.p.Unreported, s.Site)
+			lines = append(lines, fmt.Sprintf("%s (%s)", s.Site, s.Inspector))
+		}
+	}
+	t.tally(ctx)
+	if len(t.p.Unreported) == 0 {
+		if was && !t.ready {
+			reportToParent(ctx, StepReport{Path: t.in.Path, State: StateRunning, Detail: t.summary()})
+		}
+		return nil
+	}
+	followUp := t.cfg.every <= 0 && t.p.Round == 1
+	next := "They go to another inspector in the next round."
+	switch {
+	case followUp:
+		next = fmt.Sprintf("A follow-up round %d of these sites alone opens now, each with another inspector, for %s.", t.p.Round+1, t.cfg.roundFor)
+	case t.cfg.every <= 0:
+		next = "No further round follows: send an inspector to each by hand."
+	}
+	body := fmt.Sprintf("Inspection round %d of %s (incident %s) closed with %d of %d sites unreported: %s. %s",
+		t.p.Round, t.in.Area.Name, t.in.Incident, len(t.p.Unreported), len(t.p.Sites), strings.Join(lines, ", "), next)
+	if err := t.sw.r.run(ctx, fmt.Sprintf("unreported/%d", t.p.Round), "Escalate the unreported sites", a.PublishNotice, activities.NoticeInput{
+		Ref: t.sw.ref("discipline-office"), Step: t.in.Path + "/unreported", AreaID: t.in.Area.ID,
+		Kind: fmt.Sprintf("inspection/%s/%d/unreported", t.in.Path, t.p.Round), Audience: "command center", Body: body,
+	}, nil, func() string { return fmt.Sprintf("%d sites unreported", len(t.p.Unreported)) }); err != nil {
+		return err
+	}
+	if !t.ready {
+		reportToParent(ctx, StepReport{Path: t.in.Path, State: StateOverdue, Detail: t.summary()})
+	}
+	if followUp {
+		return t.openRound(ctx, t.p.Round+1, t.p.Unreported)
+	}
 	return nil
 }
 
@@ -773,6 +838,8 @@ func (t *inspection) tally(ctx workflow.Context) {
 			switch {
 			case f.State == store.FindingClosed:
 				tl.Rectified++
+			case f.State == store.FindingWithdrawn:
+				tl.Withdrawn++
 			case f.Open():
 				tl.Open++
 			}
@@ -828,6 +895,9 @@ func (t *inspection) tally(ctx workflow.Context) {
 	if t.ready {
 		state = StateDone
 	}
+	if len(t.p.Unreported) > 0 {
+		state = StateOverdue
+	}
 	if state != t.saState {
 		t.saState = state
 		_ = workflow.UpsertTypedSearchAttributes(ctx, SAStepState.ValueSet(state))
@@ -853,8 +923,15 @@ func flatten(m map[string]*store.Tally) []store.Tally {
 
 func (t *inspection) summary() string {
 	tl := t.p.Total
-	return fmt.Sprintf("round %d: %d of %d sites reported · %d findings: %d rectified, %d open, %d overdue, %d escalated",
-		t.p.Round, t.p.Reported, len(t.sites), tl.Found, tl.Rectified, tl.Open, tl.Overdue, tl.Escalated)
+	out := fmt.Sprintf("round %d: %d of %d sites reported", t.p.Round, t.p.Reported, len(t.sites))
+	if n := len(t.p.Unreported); n > 0 {
+		out += fmt.Sprintf(" · %d sites unreported by the last close, escalated", n)
+	}
+	out += fmt.Sprintf(" · %d findings: %d rectified, ", tl.Found, tl.Rectified)
+	if tl.Withdrawn > 0 {
+		out += fmt.Sprintf("%d withdrawn, ", tl.Withdrawn)
+	}
+	return out + fmt.Sprintf("%d open, %d overdue, %d escalated", tl.Open, tl.Overdue, tl.Escalated)
 }
 
 func (t *inspection) outputs() map[string]float64 {
@@ -862,6 +939,7 @@ func (t *inspection) outputs() map[string]float64 {
 	return map[string]float64{
 		"found": float64(tl.Found), "rectified": float64(tl.Rectified), "open": float64(tl.Open),
 		"overdue": float64(tl.Overdue), "escalated": float64(tl.Escalated), "rounds": float64(t.p.Round),
+		"withdrawn": float64(tl.Withdrawn),
 	}
 }
 
@@ -916,7 +994,7 @@ var inspectionKind = runbook.Kind{
 	Params: map[string]runbook.Param{
 		"site_kinds":     {Type: runbook.TypeString, Default: "key-site", Doc: "kinds of site inspected besides the sub-districts, comma-separated (key-site, sampling-point, market, …; checkpoint: the checkpoints open in the area, as compound/gate)"},
 		"departments":    {Type: runbook.TypeString, Default: "", Doc: "departments findings may be laid at besides the sub-district offices: code=Name, separated by ';'"},
-		"inspectors":     {Type: runbook.TypeInt, Default: 12, Doc: "inspectors of the discipline office; each sub-district's sites go to one, in turn"},
+		"inspectors":     {Type: runbook.TypeInt, Default: 12, Doc: "inspectors of the discipline office; the sites are spread over them by count, a sub-district's sites kept together where the counts allow, and a site left unreported goes to another inspector next"},
 		"round_deadline": {Type: runbook.TypeDuration, Default: "12h", Doc: "how long a round stays open for site reports"},
 		"rectify_high":   {Type: runbook.TypeDuration, Default: "6h", Doc: "time to rectify a high-severity finding"},
 		"rectify_medium": {Type: runbook.TypeDuration, Default: "24h", Doc: "time to rectify a medium-severity finding"},
@@ -925,7 +1003,7 @@ var inspectionKind = runbook.Kind{
 		"check_every":    {Type: runbook.TypeDuration, Default: "1h", Doc: "time between looks for findings of failed compliance checks"},
 		"every":          {Type: runbook.TypeDuration, Doc: "start a round this often (a Temporal Schedule, e.g. 24h) until the response is lifted; empty: one round"},
 	},
-	Outputs: []string{"found", "rectified", "open", "overdue", "escalated", "rounds"},
+	Outputs: []string{"found", "rectified", "open", "overdue", "escalated", "rounds", "withdrawn"},
 }
 
 func registerInspection(w worker.Registry) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -38,6 +39,9 @@ type fakeInspections struct {
 	deleted   []activities.InspectionScheduleInput
 	overdue   []time.Time
 	withdrawn []int64
+	// opened are the rounds asked for; states the step states upserted.
+	opened []activities.OpenInspectionRoundInput
+	states []string
 }
 
 func (f *fakeInspections) plan(round int) store.InspectionPlan {
@@ -90,7 +94,21 @@ func newInspectionTest(t *testing.T) *inspectionTest {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.rounds = max(f.rounds, in.Round)
-		return f.plan(in.Round), nil
+		f.opened = append(f.opened, in)
+		p := f.plan(in.Round)
+		if len(in.Only) > 0 {
+			// A follow-up round inspects only the sites named, each by
+			// the next inspector.
+			var only []store.InspectionSite
+			for _, s := range p.Sites {
+				if slices.Contains(in.Only, s.Site) {
+					s.Inspector = map[string]string{"inspector-01": "inspector-02", "inspector-02": "inspector-01"}[s.Inspector]
+					only = append(only, s)
+				}
+			}
+			p.Sites = only
+		}
+		return p, nil
 	}).Maybe()
 	env.OnActivity(a.CloseInspectionRound, mock.Anything, mock.Anything).Return(nil).Maybe()
 	env.OnActivity(a.ReportSite, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ReportSiteInput) (store.SiteReportResult, error) {
@@ -200,7 +218,14 @@ func newInspectionTest(t *testing.T) *inspectionTest {
 		return nil
 	}).Maybe()
 	env.OnActivity(a.RecordEvent, mock.Anything, mock.Anything).Return(nil).Maybe()
-	env.OnUpsertTypedSearchAttributes(mock.Anything).Return().Maybe()
+	env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+		sa := args.Get(0).(temporal.SearchAttributes)
+		if v, ok := sa.GetKeyword(SAStepState); ok {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.states = append(f.states, v)
+		}
+	}).Return().Maybe()
 	return it
 }
 
@@ -661,5 +686,113 @@ func TestInspectionCancelled(t *testing.T) {
 	}
 	if len(it.fake.withdrawn) != 1 || it.fake.withdrawn[0] != 1 {
 		t.Errorf("findings withdrawn = %v, want [1]", it.fake.withdrawn)
+	}
+}
+
+// TestInspectionUnreportedSitesEscalated closes a round with six of its
+// nine sites unreported: the command center hears which sites and who had
+// them, the step reads overdue, and a follow-up round sends those sites,
+// and only those, to the other inspector; once they are reported the step
+// is done.
+func TestInspectionUnreportedSitesEscalated(t *testing.T) {
+	it := newInspectionTest(t)
+	it.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "response/xd-0403/inspect"})
+	reported := []string{"beiying", "beiying-key-01", "beiying-key-02"}
+	for i, s := range reported {
+		it.update(time.Duration(i+1)*time.Minute, "", UpdateReportSite, ReportSiteInput{Site: s})
+	}
+	var missing []string
+	for _, s := range allSites {
+		if !slices.Contains(reported, s) {
+			missing = append(missing, s)
+		}
+	}
+	var mid InspectionProgress
+	var midStates []string
+	it.env.RegisterDelayedCallback(func() {
+		mid = it.progress()
+		it.fake.mu.Lock()
+		midStates = append(midStates, it.fake.states...)
+		it.fake.mu.Unlock()
+	}, 13*time.Hour)
+	for i, s := range missing {
+		it.update(14*time.Hour+time.Duration(i)*time.Minute, "", UpdateReportSite, ReportSiteInput{Site: s})
+	}
+	it.env.ExecuteWorkflow(InspectionStepName, inspectionInput(nil))
+	if err := it.env.GetWorkflowError(); err != nil {
+		t.Fatalf("InspectionFollowUpStep error = %v", err)
+	}
+	var res StepResult
+	if err := it.env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	esc := it.notices("inspection/inspect/1/unreported")
+	if len(esc) != 1 || esc[0].Audience != "command center" {
+		t.Fatalf("escalations of round 1 = %+v, want one to the command center", esc)
+	}
+	for _, s := range missing {
+		if !strings.Contains(esc[0].Body, s) {
+			t.Errorf("escalation %q does not name unreported site %s", esc[0].Body, s)
+		}
+	}
+	if strings.Contains(esc[0].Body, "beiying-key-01") {
+		t.Errorf("escalation %q names a reported site", esc[0].Body)
+	}
+	if mid.Round != 2 || len(mid.Sites) != len(missing) || len(mid.Unreported) != len(missing) {
+		t.Errorf("after round 1 closed: round %d with %d sites, %d unreported; want follow-up round 2 of %d sites, %d unreported", mid.Round, len(mid.Sites), len(mid.Unreported), len(missing), len(missing))
+	}
+	if len(midStates) == 0 || midStates[len(midStates)-1] != StateOverdue {
+		t.Errorf("step states after round 1 closed = %v, want overdue last", midStates)
+	}
+	if op := it.fake.lastOpened(); op.Round != 2 || !slices.Equal(op.Only, missing) {
+		t.Errorf("follow-up round = %d of %v, want round 2 of %v", op.Round, op.Only, missing)
+	}
+	for _, s := range mid.Sites {
+		if want := it.fake.site(s.Site).Inspector; s.Inspector == want {
+			t.Errorf("follow-up round: site %s stays with %s", s.Site, s.Inspector)
+		}
+	}
+	if res.Outputs["rounds"] != 2 || strings.Contains(res.Detail, "unreported") {
+		t.Errorf("result = %+v, want 2 rounds and nothing unreported", res)
+	}
+	if len(it.notices("inspection/inspect/2/unreported")) != 0 {
+		t.Errorf("round 2 escalated although every site was reported")
+	}
+}
+
+func (f *fakeInspections) lastOpened() activities.OpenInspectionRoundInput {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.opened) == 0 {
+		return activities.OpenInspectionRoundInput{}
+	}
+	return f.opened[len(f.opened)-1]
+}
+
+// TestInspectionLiftWithdrawsNotRectifies lifts the response while a
+// finding is still open: the step's result counts it withdrawn, not
+// rectified and not open.
+func TestInspectionLiftWithdrawsNotRectifies(t *testing.T) {
+	it := newInspectionTest(t)
+	it.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "response/xd-0403/inspect"})
+	for i, s := range allSites {
+		var fs []store.NewFinding
+		if s == "qinxian-key-01" {
+			fs = []store.NewFinding{{Category: "registration", Severity: "low", Description: "visitor register incomplete"}}
+		}
+		it.update(time.Duration(i+1)*time.Minute, "", UpdateReportSite, ReportSiteInput{Site: s, Findings: fs})
+	}
+	it.env.RegisterDelayedCallback(func() { it.env.SignalWorkflow(SignalLift, LiftInput{Reason: "response lifted", By: "district-hq"}) }, 15*time.Hour)
+	it.env.SetDetachedChildWait(true)
+	it.env.ExecuteWorkflow(InspectionStepName, inspectionInput(map[string]any{"every": "24h"}))
+	if err := it.env.GetWorkflowError(); err != nil {
+		t.Fatalf("InspectionFollowUpStep error = %v", err)
+	}
+	var res StepResult
+	if err := it.env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Outputs["withdrawn"] != 1 || res.Outputs["rectified"] != 0 || res.Outputs["open"] != 0 || !strings.Contains(res.Detail, "0 rectified, 1 withdrawn, 0 open") {
+		t.Errorf("result after the lift = %+v, want the open finding withdrawn, none rectified", res)
 	}
 }

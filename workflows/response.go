@@ -827,7 +827,7 @@ func (r *response) repeat(ctx workflow.Context, n *Node, st *runbook.Step, area 
 			met++
 		}
 		n.Detail = fmt.Sprintf("round %d: %s · %d of %d rounds in a row meet the condition", round, describeOutputs(rn.Outputs, rp.Until.Outputs()), min(met, need), need)
-		n.NextAt = workflow.Now(ctx).Add(scaled(rp.Every.D(), r.in.TimeScale))
+		n.NextAt = nextRoundAt(rp, rn.StartedAt, workflow.Now(ctx), r.in.TimeScale)
 		r.changed(ctx)
 		if met >= need {
 			r.finish(ctx, n, StateDone, fmt.Sprintf("%s after %d rounds", rp.Until, round))
@@ -836,6 +836,24 @@ func (r *response) repeat(ctx workflow.Context, n *Node, st *runbook.Step, area 
 	}
 	r.finish(ctx, n, StateDone, fmt.Sprintf("stopped after %d rounds without %s", n.Round, rp.Until))
 	return nil
+}
+
+// nextRoundAt is when the round after one that started and ended at the
+// times given may start: Every after its start and Pause after its end,
+// whichever is later. A definition recorded before Every meant a period
+// (Period unset) keeps it as a pause after the end, so running responses
+// keep their timing and their histories replay.
+func nextRoundAt(rp *runbook.Repeat, started, ended time.Time, scale float64) time.Time {
+	if !rp.Period {
+		return ended.Add(scaled(rp.Every.D(), scale))
+	}
+	next := ended.Add(scaled(rp.Pause.D(), scale))
+	if rp.Every > 0 && !started.IsZero() {
+		if p := started.Add(scaled(rp.Every.D(), scale)); p.After(next) {
+			next = p
+		}
+	}
+	return next
 }
 
 // OutputClean is the output a step reports as 0 when its figures are no

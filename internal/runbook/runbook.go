@@ -79,10 +79,18 @@ type AreaSelector struct {
 type Repeat struct {
 	Steps []Step    `yaml:"steps" json:"steps"`
 	Until Condition `yaml:"until" json:"until"`
-	// Max bounds the rounds; Every is the pause between rounds.
+	// Max bounds the rounds. Every is the period from the start of one
+	// round to the start of the next, Pause the rest after a round's end;
+	// with both, the next round starts at the later of the two.
 	Max   int      `yaml:"max" json:"max"`
 	Every Duration `yaml:"every" json:"every,omitempty"`
-	Line  int      `yaml:"-" json:"-"`
+	Pause Duration `yaml:"pause" json:"pause,omitempty"`
+	// Period says Every is measured from a round's start. Validation sets
+	// it, so every definition recorded at a response's open from now on
+	// has it; definitions recorded before lack it, and their Every stays
+	// what it meant then, a pause after a round's end.
+	Period bool `yaml:"-" json:"period,omitempty"`
+	Line   int  `yaml:"-" json:"-"`
 }
 
 // Condition tests the outputs of a round's steps (summed over the steps and

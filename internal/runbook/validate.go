@@ -474,6 +474,10 @@ func (v *validator) repeat(r *Repeat, path string, depth int, sc scope) {
 	if r.Every < 0 {
 		v.add(path+".every", "must not be negative")
 	}
+	if r.Pause < 0 {
+		v.add(path+".pause", "must not be negative")
+	}
+	r.Period = true
 }
 
 // condition checks one condition of an until: an output with exactly one

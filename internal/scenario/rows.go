@@ -11,6 +11,8 @@ type Rows struct {
 	Roads    []RoadRow
 	Staff    []StaffRow
 	Sites    []SiteRow
+	// Commodities are the scenario's own commodities.
+	Commodities []Commodity
 	// Registry is the residents, listed in the scenario's residents file or
 	// generated from its populations; empty when the file has neither.
 	Registry []ResidentRow
@@ -71,7 +73,7 @@ type SiteRow struct {
 
 // Rows flattens the scenario.
 func (f *File) Rows() Rows {
-	r := Rows{Scenario: f.Name}
+	r := Rows{Scenario: f.Name, Commodities: f.Commodities}
 	for i := range f.Areas {
 		r.walk(&f.Areas[i], "", "")
 	}

@@ -52,6 +52,8 @@ type File struct {
 	// Name identifies the scenario; rows it loads are tagged with it.
 	Name        string `yaml:"name"`
 	Description string `yaml:"description"`
+	// Commodities are the scenario's own, besides the built-in ones.
+	Commodities []Commodity `yaml:"commodities"`
 	// Areas are the top-level areas, usually one district.
 	Areas []Area `yaml:"areas"`
 	// Residents names a CSV file listing the residents (docs/scenario.md),

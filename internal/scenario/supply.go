@@ -8,7 +8,8 @@ import (
 	"strings"
 )
 
-// Commodities lists what a supplier may stock, as the store knows them.
+// Commodities lists the built-in commodities; a scenario adds its own
+// (Commodity).
 var Commodities = []string{"grain", "oil", "meat", "eggs", "vegetables", "milk"}
 
 // SupplierKinds are the site kinds that may be suppliers.
@@ -55,8 +56,8 @@ func (v *validator) supplier(s Site, path string) {
 		t := s.Stock[c]
 		p := path + ".stock." + c
 		switch {
-		case !slices.Contains(Commodities, c):
-			v.add(s.line, p, "unknown commodity %q: want one of %s", c, strings.Join(Commodities, ", "))
+		case !slices.Contains(v.known, c):
+			v.add(s.line, p, "unknown commodity %q: want one of %s (or list it under the scenario's commodities)", c, strings.Join(v.known, ", "))
 		case math.IsNaN(t) || t < 0:
 			v.add(s.line, p, "must not be negative (got %g tonnes)", t)
 		case t > MaxStockTonnes:

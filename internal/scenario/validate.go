@@ -21,6 +21,7 @@ type validator struct {
 	// residents counts the populations seen, against MaxResidents.
 	residents int
 	overTotal bool
+	known     []string // commodities a supplier may stock
 }
 
 func (v *validator) add(line int, field, format string, args ...any) {
@@ -50,6 +51,7 @@ func (f *File) validate() Errors {
 	} else if !codePattern.MatchString(f.Name) {
 		v.add(f.line, "name", "%q is not a code: use lower-case letters, digits and '-'", f.Name)
 	}
+	v.commodities(f.Commodities)
 	if len(f.Areas) == 0 {
 		v.add(f.line, "areas", "is required: list at least one area (usually the district)")
 	}

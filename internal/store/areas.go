@@ -85,6 +85,9 @@ func (s *Store) LoadScenario(ctx context.Context, r scenario.Rows) (LoadResult, 
 		if err := upsertRoads(ctx, tx, r.Roads, &res); err != nil {
 			return err
 		}
+		if err := upsertCommodities(ctx, tx, r.Scenario, r.Commodities, &res); err != nil {
+			return err
+		}
 		if err := upsertSites(ctx, tx, r.Sites, &res); err != nil {
 			return err
 		}

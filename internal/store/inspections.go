@@ -67,6 +67,9 @@ type RoundOrder struct {
 	SiteKinds   []string
 	Departments []Unit
 	Inspectors  []string
+	// Only, when set, limits the round to these sites: a follow-up of the
+	// sites the previous round closed without.
+	Only []string
 }
 
 // InspectionPlan is an open round: its sites with their inspectors, and the
@@ -79,8 +82,9 @@ type InspectionPlan struct {
 }
 
 // OpenInspectionRound records a round over the sub-districts under the area
-// and its sites of the given kinds; each sub-district's sites go to one
-// inspector, in turn. A repeated call returns the recorded round.
+// and its sites of the given kinds, spread over the inspectors (see
+// assignInspectors); the sites the previous round closed without go to
+// another inspector. A repeated call returns the recorded round.
 func (s *Store) OpenInspectionRound(ctx context.Context, o RoundOrder, e Event) (InspectionPlan, error) {
 	switch {
 	case o.Round < 1:
@@ -133,29 +137,38 @@ func (s *Store) OpenInspectionRound(ctx context.Context, o RoundOrder, e Event) 
 		}
 		var units []Unit
 		var rows []InspectionSite
-		inspectorOf := map[string]string{}
-		for i, sd := range subs {
+		for _, sd := range subs {
 			u := Unit{Code: sd.Code + "-office", Name: sd.Name + " office", Kind: "sub-district", Person: "head of " + sd.Name}
 			units = append(units, u)
-			inspectorOf[sd.Code] = o.Inspectors[i%len(o.Inspectors)]
 			// A round over one community inspects its sites, not the
 			// whole sub-district around it.
 			if sd.Path == area.Path || strings.HasPrefix(sd.Path, area.Path+"/") {
-				rows = append(rows, InspectionSite{Site: sd.Code, Name: sd.Name, Kind: "sub-district", SubDistrict: sd.Code, Unit: u.Code, Inspector: inspectorOf[sd.Code]})
+				rows = append(rows, InspectionSite{Site: sd.Code, Name: sd.Name, Kind: "sub-district", SubDistrict: sd.Code, Unit: u.Code})
 			}
-		}
-		for _, st := range sites {
-			sd := ""
-			for _, d := range subs {
-				if st.Path == d.Path || strings.HasPrefix(st.Path, d.Path+"/") {
-					sd = d.Code
+			for _, st := range sites {
+				if st.Path == sd.Path || strings.HasPrefix(st.Path, sd.Path+"/") {
+					rows = append(rows, InspectionSite{Site: st.Code, Name: st.Name, Kind: st.Kind, SubDistrict: sd.Code, Unit: u.Code})
 				}
 			}
-			if sd == "" {
-				continue
-			}
-			rows = append(rows, InspectionSite{Site: st.Code, Name: st.Name, Kind: st.Kind, SubDistrict: sd, Unit: sd + "-office", Inspector: inspectorOf[sd]})
 		}
+		if len(o.Only) > 0 {
+			kept := rows[:0]
+			for _, r := range rows {
+				if slices.Contains(o.Only, r.Site) {
+					kept = append(kept, r)
+				}
+			}
+			rows = kept
+		}
+		var previous []InspectionSite
+		if o.Round > 1 {
+			if err := tx.SelectContext(ctx, &previous, `SELECT s.site, s.inspector FROM inspection_sites s
+				JOIN inspection_rounds r ON r.id = s.round_id
+				WHERE r.incident = $1 AND r.step = $2 AND r.round = $3 AND s.reported_at IS NULL`, o.Incident, o.Step, o.Round-1); err != nil {
+				return fmt.Errorf("unreported sites of inspection round %d: %w", o.Round-1, err)
+			}
+		}
+		assignInspectors(rows, o.Inspectors, previous)
 		units = append(units, o.Departments...)
 		if err := insertUnits(ctx, tx, o.Incident, units); err != nil {
 			return err
@@ -181,6 +194,44 @@ func (s *Store) OpenInspectionRound(ctx context.Context, o RoundOrder, e Event) 
 		return appendEvent(ctx, tx, e)
 	})
 	return plan, err
+}
+
+// assignInspectors spreads the sites, in sub-district order, over the
+// inspectors in consecutive shares whose sizes differ by at most one: the
+// loads are balanced by count, and a sub-district is split only where an
+// inspector's share ends, so each inspector keeps to one or a few
+// neighbouring sub-districts. A site left unreported in the previous round
+// (its inspector given) goes to the next inspector instead, so that the
+// same person is not sent again to a site they did not reach.
+func assignInspectors(rows []InspectionSite, inspectors []string, previous []InspectionSite) {
+	k := min(len(inspectors), len(rows))
+	i := 0
+	for j := range k {
+		size := len(rows) / k
+		if j < len(rows)%k {
+			size++
+		}
+		for range size {
+			rows[i].Inspector = inspectors[j]
+			i++
+		}
+	}
+	if len(inspectors) < 2 {
+		return
+	}
+	before := map[string]string{}
+	for _, p := range previous {
+		before[p.Site] = p.Inspector
+	}
+	for i := range rows {
+		prev, ok := before[rows[i].Site]
+		if !ok || prev != rows[i].Inspector {
+			continue
+		}
+		if n := slices.Index(inspectors, prev); n >= 0 {
+			rows[i].Inspector = inspectors[(n+1)%len(inspectors)]
+		}
+	}
 }
 
 func insertUnits(ctx context.Context, tx *sqlx.Tx, incident string, units []Unit) error {
@@ -393,7 +444,7 @@ func (s *Store) ClaimFindings(ctx context.Context, incident, area string) ([]Fin
 		if _, err := tx.ExecContext(ctx, `UPDATE findings SET followed_by = $1,
 			inspector = CASE WHEN inspector <> 'discipline-office' THEN inspector
 			    ELSE coalesce((SELECT s.inspector FROM inspection_sites s JOIN inspection_rounds r ON r.id = s.round_id
-			                   WHERE r.incident = $1 AND s.sub_district = findings.sub_district ORDER BY r.id DESC LIMIT 1), inspector) END
+			                   WHERE r.incident = $1 AND s.sub_district = findings.sub_district ORDER BY r.id DESC, s.site = s.sub_district DESC, s.site LIMIT 1), inspector) END
 			WHERE id IN (
 			SELECT f.id FROM findings f
 			WHERE f.followed_by IS NULL AND f.state = 'open' AND f.source = 'compliance'
@@ -578,9 +629,12 @@ type Tally struct {
 	Key       string `db:"key" json:"key"`
 	Found     int    `db:"found" json:"found"`
 	Rectified int    `db:"rectified" json:"rectified"`
-	Open      int    `db:"open" json:"open"`
-	Overdue   int    `db:"overdue" json:"overdue"`
-	Escalated int    `db:"escalated" json:"escalated"`
+	// Withdrawn findings were still open when their response ended: they
+	// were never rectified.
+	Withdrawn int `db:"withdrawn" json:"withdrawn"`
+	Open      int `db:"open" json:"open"`
+	Overdue   int `db:"overdue" json:"overdue"`
+	Escalated int `db:"escalated" json:"escalated"`
 }
 
 // FindingGroup is a category of problem found at several sites of one unit:
@@ -611,7 +665,7 @@ type InspectionReport struct {
 func (s *Store) InspectionReport(ctx context.Context, incident string) (InspectionReport, error) {
 	r := InspectionReport{Incident: incident}
 	const tally = `SELECT %s AS key, count(*) AS found, count(*) FILTER (WHERE state = 'closed') AS rectified,
-		count(*) FILTER (WHERE state NOT IN ('closed', 'withdrawn')) AS open,
+		count(*) FILTER (WHERE state = 'withdrawn') AS withdrawn, count(*) FILTER (WHERE state NOT IN ('closed', 'withdrawn')) AS open,
 		count(*) FILTER (WHERE overdue) AS overdue, count(*) FILTER (WHERE escalated) AS escalated
 		FROM findings WHERE coalesce(followed_by, incident) = $1 GROUP BY 1 ORDER BY 1`
 	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
@@ -676,7 +730,9 @@ func (s *Store) InspectionWorkflow(ctx context.Context, incident string) (string
 // compliance round, in the check's own transaction: the check key makes a
 // repeated round open nothing twice. The finding is laid at the office of
 // the compound's sub-district and re-inspected by the inspector who has
-// that sub-district in the incident's latest round, else by the office.
+// that sub-district in the incident's latest round (the one with the
+// sub-district's own site, when its sites are split between inspectors),
+// else by the office.
 func openComplianceFindings(ctx context.Context, tx *sqlx.Tx, incident string, areaID int64, sweep string, round int) error {
 	_, err := tx.ExecContext(ctx, `
 		INSERT INTO findings (key, incident, source, site, sub_district, unit, category, severity, description, inspector)
@@ -685,7 +741,7 @@ func openComplianceFindings(ctx context.Context, tx *sqlx.Tx, incident string, a
 		       coalesce(sd.code, a.code) || '-office', $5,
 		       'high', a.name || ', ' || g.name || ': ' || array_to_string(cc.problems, '; '),
 		       coalesce((SELECT s.inspector FROM inspection_sites s JOIN inspection_rounds r ON r.id = s.round_id
-		                 WHERE r.incident = cc.incident AND s.sub_district = sd.code ORDER BY r.id DESC LIMIT 1), 'discipline-office')
+		                 WHERE r.incident = cc.incident AND s.sub_district = sd.code ORDER BY r.id DESC, s.site = s.sub_district DESC, s.site LIMIT 1), 'discipline-office')
 		FROM compliance_checks cc
 		JOIN checkpoints c ON c.id = cc.checkpoint_id
 		JOIN gates g ON g.id = c.gate_id

@@ -212,6 +212,11 @@ func (s *Store) CheckSupply(ctx context.Context, o SupplyOrder, e Event) (Supply
 		if err := o.check(known); err != nil {
 			return err
 		}
+		// Commodities a scenario added with a daily need are counted too,
+		// unless the step's need names them.
+		if o.Need, err = defaultNeeds(ctx, tx, o.Need); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE shipments SET state = 'late' WHERE step = $1 AND state = 'ordered' AND due_at <= $2`, o.Step, o.Now); err != nil {
 			return fmt.Errorf("late shipments: %w", err)
 		}
