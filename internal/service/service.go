@@ -75,6 +75,21 @@ func OpenStore(ctx context.Context, databaseURL string, logger *slog.Logger) (*s
 	return s, nil
 }
 
+// ConnectStore connects to PostgreSQL without migrating: every process but
+// `starter migrate` and the worker uses it, so its login needs no DDL
+// rights. A schema behind this build is an error naming `starter migrate`.
+func ConnectStore(ctx context.Context, databaseURL string) (*store.Store, error) {
+	s, err := store.Open(ctx, databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.CheckSchema(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
 // RegisterSearchAttributes adds Muster's search attributes to the namespace
 // unless they are there already.
 func RegisterSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
@@ -122,7 +137,13 @@ func NewWorker(c client.Client, taskQueue string, s *store.Store) worker.Worker 
 
 // RunWorker connects everything a worker needs and runs it until ctx ends.
 func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
-	s, err := OpenStore(ctx, cfg.DatabaseURL, logger)
+	open := OpenStore
+	if !cfg.Migrate {
+		open = func(ctx context.Context, url string, _ *slog.Logger) (*store.Store, error) {
+			return ConnectStore(ctx, url)
+		}
+	}
+	s, err := open(ctx, cfg.DatabaseURL, logger)
 	if err != nil {
 		return err
 	}

@@ -657,7 +657,7 @@ func TestCloseRoundAndMissing(t *testing.T) {
 	if home != 70 {
 		t.Errorf("Missing() home-visit residents = %d, want 70", home)
 	}
-	contacts, err := s.MissingContacts(ctx, plan.RoundID, 0, 3)
+	contacts, err := s.MissingContacts(ctx, plan.RoundID, 0, 3, "call-back test")
 	if err != nil || len(contacts) != 3 {
 		t.Fatalf("MissingContacts() = %v, %v, want 3", contacts, err)
 	}
