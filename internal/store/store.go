@@ -242,10 +242,16 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 			pending = append(pending, m.Name)
 		}
 	}
-	if len(pending) > 0 {
-		return fmt.Errorf("%w: %d migration(s) pending (%s): run `starter migrate` as the schema's owner first", ErrSchemaBehind, len(pending), strings.Join(pending, ", "))
+	switch {
+	case len(pending) == 0:
+		return nil
+	case len(have) == 0:
+		return fmt.Errorf("%w: the database has no Muster schema yet: run `starter migrate` as the schema's owner first", ErrSchemaBehind)
+	case len(pending) <= 3:
+		return fmt.Errorf("%w: %s not applied: run `starter migrate` as the schema's owner first", ErrSchemaBehind, strings.Join(pending, ", "))
+	default:
+		return fmt.Errorf("%w: %d migrations not applied: run `starter migrate` as the schema's owner first", ErrSchemaBehind, len(pending))
 	}
-	return nil
 }
 
 func isInsufficientPrivilege(err error) bool {
