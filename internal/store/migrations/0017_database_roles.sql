@@ -26,8 +26,7 @@ BEGIN
         END IF;
     END LOOP;
 EXCEPTION WHEN insufficient_privilege THEN
-    RAISE EXCEPTION 'the migrating user % cannot create the roles muster_owner, muster_app and muster_callback', current_user
-        USING HINT = 'migrate as a user with CREATEROLE (or a superuser), or have an administrator create these three roles first';
+    RAISE EXCEPTION 'the migrating user % cannot create the roles muster_owner, muster_app and muster_callback: migrate as a user with CREATEROLE (or a superuser), or have an administrator create the three roles and GRANT muster_owner TO %', current_user, current_user;
 END
 $roles$;
 
