@@ -54,6 +54,10 @@ func TestDatabaseRoles(t *testing.T) {
 		t.Fatalf("LoadScenario() as muster_app = %v", err)
 	}
 	plan := openRound(t, app, "xd-roles", "longbao", 1)
+	// The load's statistics were refreshed although the role owns no table.
+	if n := count(t, owner, `SELECT count(*) FROM pg_class WHERE relname IN ('residents', 'resident_contacts') AND reltuples > 0`); n != 2 {
+		t.Errorf("tables analysed after a load as muster_app = %d, want 2", n)
+	}
 
 	t.Run("application role has no DDL", func(t *testing.T) {
 		wantDenied(t, app, "muster_app", `CREATE TABLE stolen (v text)`)

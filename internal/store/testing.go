@@ -185,7 +185,7 @@ func loadResidents(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, scenarioNa
 	// Fresh statistics keep the plans of rounds and ingestion sound after
 	// a large load.
 	if changed >= 10_000 {
-		if _, err := tx.ExecContext(ctx, `ANALYZE residents; ANALYZE resident_contacts`); err != nil {
+		if _, err := tx.ExecContext(ctx, `SELECT muster_analyze_residents()`); err != nil {
 			return err
 		}
 	}

@@ -97,6 +97,17 @@ BEGIN
 END
 $$;
 
+-- ANALYZE needs the table's owner (before PostgreSQL 17), and a large
+-- resident load by the application role refreshes the statistics its
+-- round and ingestion plans depend on.
+CREATE FUNCTION muster_analyze_residents() RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    ANALYZE residents;
+    ANALYZE resident_contacts;
+END
+$$;
+
 -- Ownership goes to muster_owner, so the functions above run as it and later
 -- migrations (run under SET ROLE muster_owner) own what they create.
 DO $owner$
@@ -144,7 +155,9 @@ GRANT SELECT (resident_id, digest), UPDATE (sealed, digest) ON resident_contacts
 GRANT SELECT ON contact_reads TO muster_app;
 REVOKE ALL ON FUNCTION muster_read_contacts(bigint[], text), muster_seal_contact(text, text, text),
     muster_contact_digest(text, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION muster_seal_contact(text, text, text), muster_contact_digest(text, text, text) TO muster_app;
+REVOKE ALL ON FUNCTION muster_analyze_residents() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION muster_seal_contact(text, text, text), muster_contact_digest(text, text, text),
+    muster_analyze_residents() TO muster_app;
 GRANT EXECUTE ON FUNCTION muster_read_contacts(bigint[], text) TO muster_callback;
 -- The call-back list names missing residents: it reads the records the
 -- missing list is built from, never writes.
