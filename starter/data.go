@@ -24,7 +24,7 @@ for this one when it is behind. The first run creates the roles muster_owner,
 muster_app and muster_callback, so its login needs CREATEROLE and must own the
 database (or be a superuser); later runs act as muster_owner. See README,
 "Database roles".`,
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := store.Open(cmd.Context(), a.cfg.DatabaseURL)
 			if err != nil {
