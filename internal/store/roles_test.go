@@ -150,3 +150,33 @@ func TestRolesMigrationConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrateWithoutRoleRights migrates as the database's owner that may
+// neither create roles nor act as muster_owner: the error says what to
+// grant, and the roles migration leaves nothing behind.
+func TestMigrateWithoutRoleRights(t *testing.T) {
+	ctx := context.Background()
+	dbURL := pgtest.URL(t)
+	admin := openAs(t, dbURL)
+	loginURL := pgtest.LoginAs(t, dbURL)
+	u, _ := url.Parse(loginURL)
+	if _, err := admin.DB().ExecContext(ctx, `ALTER DATABASE `+pq.QuoteIdentifier(strings.TrimPrefix(u.Path, "/"))+` OWNER TO `+pq.QuoteIdentifier(u.User.Username())); err != nil {
+		t.Fatal(err)
+	}
+	// The database's owner gives it back before it is dropped.
+	t.Cleanup(func() {
+		admin.DB().ExecContext(ctx, `ALTER DATABASE `+pq.QuoteIdentifier(strings.TrimPrefix(u.Path, "/"))+` OWNER TO CURRENT_USER`)
+	})
+	login := openAs(t, loginURL)
+	_, err := login.Migrate(ctx)
+	if err == nil || !strings.Contains(err.Error(), "muster_owner") || !strings.Contains(err.Error(), "CREATEROLE") {
+		t.Fatalf("Migrate() without role rights = %v, want an error naming muster_owner and CREATEROLE", err)
+	}
+	t.Logf("Migrate() without role rights = %v", err)
+	if n := count(t, admin, `SELECT count(*) FROM schema_migrations WHERE version = 17`); n != 0 {
+		t.Errorf("roles migration recorded = %d, want 0", n)
+	}
+	if n := count(t, admin, `SELECT count(*) FROM pg_tables WHERE tablename IN ('contact_key', 'contact_reads')`); n != 0 {
+		t.Errorf("tables of the roles migration left behind = %d, want 0", n)
+	}
+}

@@ -193,8 +193,8 @@ func applyMigration(ctx context.Context, conn *sqlx.Conn, m Migration, asOwner b
 		}
 	}
 	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-		if isInsufficientPrivilege(err) {
-			return fmt.Errorf("migrate %s: %w (migrate as the schema's owner: a login granted muster_owner, or the database's owner for the first migration)", m.Name, err)
+		if isInsufficientPrivilege(err) && !strings.Contains(err.Error(), "muster_owner") {
+			return fmt.Errorf("migrate %s: %w (migrate as the schema's owner: a login granted muster_owner, or the database's owner with CREATEROLE for the first migration)", m.Name, err)
 		}
 		return fmt.Errorf("migrate %s: %w", m.Name, err)
 	}

@@ -112,10 +112,17 @@ $$;
 -- migrations (run under SET ROLE muster_owner) own what they create.
 DO $owner$
 BEGIN
-    EXECUTE 'GRANT muster_owner TO ' || quote_ident(current_user);
-EXCEPTION WHEN OTHERS THEN
-    -- A superuser or the role's admin already may act as it.
-    NULL;
+    BEGIN
+        EXECUTE 'GRANT muster_owner TO ' || quote_ident(current_user);
+    EXCEPTION WHEN OTHERS THEN
+        -- A login without the right to grant may have been granted the
+        -- role by an administrator; checked below.
+        NULL;
+    END;
+    IF NOT pg_has_role(current_user, 'muster_owner', 'MEMBER') THEN
+        RAISE EXCEPTION 'the migrating user % may not act as muster_owner: as a superuser or a user with CREATEROLE, GRANT muster_owner TO %, then run starter migrate again', current_user, current_user
+            USING ERRCODE = '42501';
+    END IF;
 END
 $owner$;
 DO $owner$
