@@ -4,6 +4,13 @@ GO            ?= go
 BIN           := $(CURDIR)/bin
 TEMPORAL_CLI  := github.com/temporalio/cli/cmd/temporal@v1.5.1
 TEMPORAL      := $(BIN)/temporal
+# The static checkers, pinned; a changed version installs anew.
+STATICCHECK_VERSION   := v0.8.2
+WORKFLOWCHECK_VERSION := v0.6.0
+STATICCHECK   := $(BIN)/staticcheck
+WORKFLOWCHECK := $(BIN)/workflowcheck
+STATICCHECK_STAMP   := $(BIN)/.staticcheck-$(STATICCHECK_VERSION)
+WORKFLOWCHECK_STAMP := $(BIN)/.workflowcheck-$(WORKFLOWCHECK_VERSION)
 DATA_DIR      ?= .muster
 UI_PORT       ?= 8233
 # One task-queue partition and eager activities: about 8x faster on a small machine.
@@ -13,8 +20,14 @@ DEV_ARGS      := --dynamic-config-value matching.numTaskqueueReadPartitions=1 \
 SEARCH_ATTRS  := --search-attribute MusterIncident=Keyword --search-attribute MusterAreaPath=KeywordList \
                  --search-attribute MusterRunbook=Keyword --search-attribute MusterStep=Keyword \
                  --search-attribute MusterStepState=Keyword --search-attribute MusterLevel=Int
+# The cluster: a patched Temporal release and its Web UI, built from the
+# module proxy (internal/devenv/cluster.go and docker-compose.yml pin the same).
+TEMPORAL_SERVER_VERSION := v1.29.7
+TEMPORAL_UI_VERSION     := v2.42.1
+CLUSTER_DIR   ?= $(DATA_DIR)/cluster
+CLUSTER_BINS  := $(BIN)/temporal-server $(BIN)/temporal-sql-tool $(BIN)/temporal-ui-server
 
-.PHONY: demo test test-short bench build tools dev worker vet fmt-check clean help record-histories
+.PHONY: demo test test-all test-short bench fuzz build tools checkers check dev worker cluster cluster-down cluster-status vet fmt-check staticcheck workflowcheck clean help record-histories
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -22,15 +35,39 @@ help: ## List the targets
 demo: tools build ## Run the stack and seal Longbao's compounds (about a minute; Ctrl-C stops everything)
 	$(BIN)/starter demo --data-dir $(DATA_DIR) --ui-port $(UI_PORT)
 
-test: tools vet fmt-check ## Run every test: workflow, store, activity, CLI and end-to-end
+test: ## Run the static checks and every test: workflow, store, activity, CLI and end-to-end
+	@start=$$(date +%s); $(MAKE) --no-print-directory test-all; rc=$$?; \
+	echo "make test: $$(( $$(date +%s) - start )) s wall time"; exit $$rc
+
+test-all: tools check
 	MUSTER_TEMPORAL_BIN=$(TEMPORAL) $(GO) test -count=1 -timeout 20m ./...
 
 test-short: ## Run the tests that need neither Temporal nor the end-to-end stack
-	$(GO) test -count=1 -short ./...
+	@start=$$(date +%s); $(GO) test -count=1 -short ./...; rc=$$?; \
+	echo "make test-short: $$(( $$(date +%s) - start )) s wall time"; exit $$rc
+
+check: vet fmt-check staticcheck workflowcheck ## Run go vet, gofmt, staticcheck and workflowcheck
+
+staticcheck: $(STATICCHECK_STAMP)
+	$(STATICCHECK) ./...
+
+# workflowcheck.config.yaml says which calls workflow code may make.
+workflowcheck: $(WORKFLOWCHECK_STAMP)
+	$(WORKFLOWCHECK) -config workflowcheck.config.yaml ./...
 
 bench: $(TEMPORAL) ## Measure the data layer (sample ingestion, staff assignment) and a million-resident round end to end (about two minutes; needs PostgreSQL and psql)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/store/...
 	MUSTER_TEMPORAL_BIN=$(TEMPORAL) $(GO) test -run '^$$' -bench MillionResident -benchtime 1x -timeout 15m ./internal/e2e/
+
+# Fuzz targets (package:target); their seed corpora in testdata/fuzz run in every `make test`.
+FUZZ_TARGETS  := ./internal/scenario:FuzzParse ./internal/runbook:FuzzParse ./internal/samples:FuzzRead ./internal/api:FuzzRequestBodies
+FUZZTIME      ?= 30s
+
+fuzz: ## Fuzz scenario files, runbooks, sample CSV and API bodies, FUZZTIME (30s) each
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 # Histories land in a folder named after the commit they were recorded on, so
 # histories from before a workflow.GetVersion change stay beside newer ones.
@@ -49,6 +86,16 @@ build: ## Build bin/starter and bin/muster-worker
 
 tools: $(TEMPORAL) ## Install the pinned temporal CLI into bin/
 
+checkers: $(STATICCHECK_STAMP) $(WORKFLOWCHECK_STAMP) ## Install the pinned staticcheck and workflowcheck into bin/
+
+$(STATICCHECK_STAMP):
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@rm -f $(BIN)/.staticcheck-*; touch $@
+
+$(WORKFLOWCHECK_STAMP):
+	GOBIN=$(BIN) $(GO) install go.temporal.io/sdk/contrib/tools/workflowcheck@$(WORKFLOWCHECK_VERSION)
+	@rm -f $(BIN)/.workflowcheck-*; touch $@
+
 $(TEMPORAL):
 	@echo "Installing the temporal CLI ($(TEMPORAL_CLI)); the first build takes a few minutes."
 	GOBIN=$(BIN) $(GO) install $(TEMPORAL_CLI)
@@ -57,6 +104,29 @@ dev: tools ## Run only Temporal's dev server with the Web UI (then run bin/muste
 	@mkdir -p $(DATA_DIR)
 	$(TEMPORAL) server start-dev --ip 127.0.0.1 --ui-port $(UI_PORT) --db-filename $(DATA_DIR)/temporal.db \
 		$(DEV_ARGS) $(SEARCH_ATTRS)
+
+cluster: build $(CLUSTER_BINS) ## Start the production topology natively: Temporal services on PostgreSQL, Web UI, two workers
+	$(BIN)/starter cluster up --data-dir $(CLUSTER_DIR) --ui-port $(UI_PORT) $(if $(ADMIN_URL),--admin-url '$(ADMIN_URL)')
+
+cluster-down: ## Stop everything `make cluster` started
+	$(BIN)/starter cluster down --data-dir $(CLUSTER_DIR)
+
+cluster-status: ## Show the cluster's processes
+	$(BIN)/starter cluster status --data-dir $(CLUSTER_DIR)
+
+# Each is installed into a folder of its own, then renamed: the modules name
+# them all "server" or "sql". The first build takes a few minutes.
+$(BIN)/temporal-server:
+	GOBIN=$(BIN)/.server $(GO) install go.temporal.io/server/cmd/server@$(TEMPORAL_SERVER_VERSION)
+	mv $(BIN)/.server/server $@ && rmdir $(BIN)/.server
+
+$(BIN)/temporal-sql-tool:
+	GOBIN=$(BIN)/.sql $(GO) install go.temporal.io/server/cmd/tools/sql@$(TEMPORAL_SERVER_VERSION)
+	mv $(BIN)/.sql/sql $@ && rmdir $(BIN)/.sql
+
+$(BIN)/temporal-ui-server:
+	GOBIN=$(BIN)/.ui $(GO) install github.com/temporalio/ui-server/v2/cmd/server@$(TEMPORAL_UI_VERSION)
+	mv $(BIN)/.ui/server $@ && rmdir $(BIN)/.ui
 
 worker: build ## Run a worker against DATABASE_URL and TEMPORAL_ADDRESS
 	$(BIN)/muster-worker

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/musterhq/muster/internal/store"
@@ -15,6 +16,7 @@ import (
 // TestClassifyStaffBusy: a booking lost to another response is retried,
 // never parked as bad input.
 func TestClassifyStaffBusy(t *testing.T) {
+	t.Parallel()
 	err := classify(fmt.Errorf("assign staff for wf: %w", fmt.Errorf("%w: staff solo is already booked", store.ErrStaffBusy)))
 	var ae *temporal.ApplicationError
 	if !errors.As(err, &ae) || ae.Type() != ErrStaffBusy || ae.NonRetryable() {
@@ -50,7 +52,7 @@ func TestClassifySQLState(t *testing.T) {
 		{"57P01", true},  // admin shutdown
 	} {
 		t.Run(c.code, func(t *testing.T) {
-			err := classify(fmt.Errorf("write: %w", &pq.Error{Code: pq.ErrorCode(c.code), Message: "m"}))
+			err := classify(fmt.Errorf("write: %w", &pq.Error{Code: pqerror.Code(c.code), Message: "m"}))
 			var ae *temporal.ApplicationError
 			nonRetryable := errors.As(err, &ae) && ae.NonRetryable()
 			if nonRetryable == c.retryable {

@@ -24,10 +24,11 @@ func newActivities(t *testing.T) (*Activities, scenario.Rows) {
 		t.Fatalf("scenario.Reference() error = %v", err)
 	}
 	r := f.Rows()
-	s := pgtest.New(t)
-	if _, err := s.LoadScenario(context.Background(), r); err != nil {
-		t.Fatalf("LoadScenario() error = %v", err)
-	}
+	// The scenario is loaded once per test process; each test copies it.
+	s := pgtest.Seeded(t, "reference", func(ctx context.Context, s *store.Store) error {
+		_, err := s.LoadScenario(ctx, r)
+		return err
+	})
 	return New(s), r
 }
 
@@ -59,6 +60,7 @@ func ref(incident string) StepRef {
 }
 
 func TestPlanSeal(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	a, r := newActivities(t)
 
@@ -212,6 +214,7 @@ func runSeal(t *testing.T, a *Activities, incident string, times int) sealRun {
 // TestSealRetried runs a seal once, lifts it, then runs it under another
 // incident with every activity called twice: both leave the same rows.
 func TestSealRetried(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	a, _ := newActivities(t)
 	once := runSeal(t, a, "inc-once", 1)
@@ -276,6 +279,7 @@ func TestSealRetried(t *testing.T) {
 // TestSealShape checks what a seal shuts: no entrance road is closed, the
 // entrance gate lets people through with checks, the others stay shut.
 func TestSealShape(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	a, _ := newActivities(t)
 	rf := ref("inc-shape")
@@ -348,6 +352,7 @@ func TestSealShape(t *testing.T) {
 // TestBadInput checks that input no retry can fix fails at once, without
 // writing anything.
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	a, _ := newActivities(t)
 	rf := ref("inc-bad")
@@ -454,6 +459,7 @@ func TestBadInput(t *testing.T) {
 // TestRoundsLogged checks that each round of a repeated step logs its own
 // event once, however often it is retried.
 func TestRoundsLogged(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	a, _ := newActivities(t)
 	rf := ref("inc-rounds")

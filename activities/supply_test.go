@@ -9,6 +9,7 @@ import (
 // TestSupplyBadInputIsNonRetryable: bad input to the supply activities
 // fails at once, so no workflow retries it, and writes nothing.
 func TestSupplyBadInputIsNonRetryable(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	a, _ := newActivities(t)
 	longbao, err := a.Store.AreaByCode(ctx, "longbao")

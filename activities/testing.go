@@ -17,6 +17,9 @@ type OpenRoundInput struct {
 	Round    int
 	OpensAt  time.Time
 	Deadline time.Time
+	// LateGrace is how long after the close a sample taken during the
+	// round is still recorded against it; 0 keeps the store's default.
+	LateGrace time.Duration `json:",omitempty"`
 }
 
 // OpenRound opens the round (or returns it when it is open already): its
@@ -34,6 +37,11 @@ func (a *Activities) OpenRound(ctx context.Context, in OpenRoundInput) (store.Ro
 	plan, err := a.Store.OpenRound(ctx, in.Ref.Incident, in.AreaID, in.Round, in.OpensAt, in.Deadline, e)
 	if err != nil {
 		return store.RoundPlan{}, classify(err)
+	}
+	if in.LateGrace > 0 {
+		if err := a.Store.SetLateGrace(ctx, plan.RoundID, in.LateGrace); err != nil {
+			return store.RoundPlan{}, classify(err)
+		}
 	}
 	if len(plan.Points) == 0 {
 		return store.RoundPlan{}, badInput("the area has no sampling point: add sites of kind sampling-point to the scenario")
@@ -93,9 +101,31 @@ func (a *Activities) AddRoundPoint(ctx context.Context, in AddRoundPointInput) (
 	return plan, classify(err)
 }
 
+// ExtendRoundInput moves a round's deadline later.
+type ExtendRoundInput struct {
+	Ref      StepRef
+	RoundID  int64
+	Deadline time.Time
+	Reason   string
+}
+
+// ExtendRound moves an open round's deadline later (a round that lost time
+// to an outage); it returns the round's deadline.
+func (a *Activities) ExtendRound(ctx context.Context, in ExtendRoundInput) (time.Time, error) {
+	if in.RoundID <= 0 || in.Deadline.IsZero() {
+		return time.Time{}, badInput("extending a round needs the round and its new deadline")
+	}
+	e := in.Ref.event("extend-round", "extended", in.Reason)
+	e.Seq = fmt.Sprintf("%d/%s", in.RoundID, in.Deadline.UTC().Format(time.RFC3339))
+	d, err := a.Store.ExtendRound(ctx, in.RoundID, in.Deadline, e)
+	return d, classify(err)
+}
+
 // CloseRoundResult is what closing a round found.
 type CloseRoundResult struct {
 	Missing int
+	// The final figures, counted by the database as the round closed.
+	Expected, Sampled, Positives, HomeVisitsOpen int
 }
 
 // CloseRound closes the round and writes the list of residents still
@@ -108,6 +138,6 @@ func (a *Activities) CloseRound(ctx context.Context, in RoundRef) (CloseRoundRes
 	activity.RecordHeartbeat(ctx, in.RoundID)
 	e := in.Ref.event("close-round", "done", "round closed")
 	e.Seq = fmt.Sprint(in.RoundID)
-	n, err := a.Store.CloseRound(ctx, in.RoundID, e)
-	return CloseRoundResult{Missing: n}, classify(err)
+	c, err := a.Store.CloseRound(ctx, in.RoundID, e)
+	return CloseRoundResult{Missing: c.Missing, Expected: c.Expected, Sampled: c.Sampled, Positives: c.Positives, HomeVisitsOpen: c.HomeVisitsOpen}, classify(err)
 }

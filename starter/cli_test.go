@@ -90,6 +90,11 @@ areas:
 		{"bad status ID", []string{"status", "Not An ID"}, map[string]string{"TEMPORAL_ADDRESS": "127.0.0.1:1"}, []string{"Temporal"}},
 		{"lift without reason", []string{"lift", "x1"}, nil, []string{"--reason"}},
 		{"unknown flag", []string{"seal", "start", "--bogus"}, nil, []string{"--bogus", "--help"}},
+		{"NUL in an escalate reason", []string{"escalate", "x1", "--level", "1", "--reason", "two cases\x00"}, map[string]string{"TEMPORAL_ADDRESS": "127.0.0.1:1"}, []string{"--reason", "NUL"}},
+		{"NUL in a finding description", []string{"inspection", "report-site", "x1", "beiying", "--inspector", "i1", "--finding", "category=masks,severity=high,description=no masks\x00"}, map[string]string{"TEMPORAL_ADDRESS": "127.0.0.1:1"}, []string{"--finding", "NUL"}},
+		{"reason over 2 KB", []string{"lift", "x1", "--reason", strings.Repeat("r", 2049)}, map[string]string{"TEMPORAL_ADDRESS": "127.0.0.1:1"}, []string{"--reason", "at most 2048"}},
+		{"0.9 MB batch ID", []string{"samples", "upload", "nothing.csv", "--incident", "x1", "--batch", strings.Repeat("b", 900<<10)}, nil, []string{"--batch", "at most 64"}},
+		{"control character in an argument", []string{"status", "x1\x1b[2J"}, map[string]string{"TEMPORAL_ADDRESS": "127.0.0.1:1"}, []string{"argument 1", "control character"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -138,8 +138,8 @@ func (a *app) areasCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "areas [CODE|PATH]",
 		Short: "List areas of the loaded scenario, e.g. the compounds of a community",
-		Example: `  starter areas --level compound longbao
-  starter areas xiaodian/beiying`,
+		Example: `  starter areas --level compound COMMUNITY
+  starter areas DISTRICT/SUB-DISTRICT`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := a.store(cmd.Context())

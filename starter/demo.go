@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"time"
 
@@ -55,8 +56,8 @@ then opens the response to a new incident with the community-outbreak-level-1
 runbook over Longbao community, with a time scale, so a 7-hour testing round
 lasts about 9 seconds: residents are told, the six compounds are sealed, the
 schools are told, testing rounds run until two in a row find no positive case
-(the demo plays the sampling stations and grid workers at the seed's 250
-residents per point and hour), checkpoint rounds run until two are clean, and
+(the demo plays the sampling stations, each at its own capacity per hour
+from the scenario, and the grid workers), checkpoint rounds run until two are clean, and
 the runbook asks whether to lift the seals. The demo approves after --hold,
 as the command center would, the seals are lifted, and it prints what was
 recorded. It keeps the UI up until Ctrl-C, which stops everything it started.
@@ -186,11 +187,12 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 	copts := a.cfg.Temporal
 	copts.HostPort = srv.FrontendHostPort()
 	codec.Apply(&copts, cd)
-	cliEnv := fmt.Sprintf("DATABASE_URL='%s' TEMPORAL_ADDRESS=%s", config.RedactedDatabaseURL(dbURL), copts.HostPort)
+	cliEnv := fmt.Sprintf("DATABASE_URL=%s TEMPORAL_ADDRESS=%s", demoURLHint(dbURL), copts.HostPort)
 	if keyFile != "" {
 		cliEnv += fmt.Sprintf(" %s='%s'", codec.EnvKeyFile, keyFile)
 	}
 	metricsURL := "off (MUSTER_METRICS_ADDR=off)"
+	var served *metrics.Metrics
 	if a.cfg.MetricsAddr != "" {
 		m, err := metrics.New()
 		if err != nil {
@@ -204,8 +206,14 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 		} else {
 			copts.MetricsHandler = m.Handler
 			metricsURL = "http://" + a.cfg.MetricsAddr + "/metrics"
+			served = m
 		}
 	}
+	notices, err := a.startDemoNotices(ctx, dataDir, st, logger, served)
+	if err != nil {
+		return err
+	}
+	defer notices.close()
 	c, err := service.Dial(ctx, copts, logger)
 	if err != nil {
 		return err
@@ -251,24 +259,24 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 	fmt.Fprintf(a.out, `
   Incident %s: runbook %s over %s (%s).
   Web UI:   %s/namespaces/%s/workflows
-            filter: MusterIncident = '%s'   (or MusterAreaPath = 'xiaodian/beiying', MusterStepState = 'stalled')
+            filter: MusterIncident = '%s'   (or MusterAreaPath = '%s', MusterStepState = 'stalled')
             open %s for the response's summary, its step table (current details) and search attributes;
             each step is a child workflow under it: the seals are %s/seal/<compound>
             payloads are encrypted (key %s); the UI decodes them through the codec server on 127.0.0.1:%d
   CLI:      %s bin/starter watch %s
-  Metrics:  %s   (muster_round_sampled, muster_step_stalled_total, temporal_*)
+  Metrics:  %s   (muster_round_sampled, muster_step_stalled_total, muster_notice_deliveries, temporal_*)
+  Notices:  %s bin/starter notices list --incident %s   (delivered to the local receivers above)
 
-`, o.incident, o.runbook, area.Name, area.Path, ui, copts.Namespace, o.incident, id, id,
-		cd.CurrentKeyID(), o.codecPort, cliEnv, o.incident, metricsURL)
+`, o.incident, o.runbook, area.Name, area.Path, ui, copts.Namespace, o.incident, path.Dir(area.Path), id, id,
+		cd.CurrentKeyID(), o.codecPort, cliEnv, o.incident, metricsURL, cliEnv, o.incident)
 
 	// The field: sampling stations and grid workers report into every
-	// testing round the response opens, at the seed's 250 residents per
-	// point and hour.
+	// testing round the response opens, each point at its own capacity.
 	a.st = st
 	simCtx, stopSim := context.WithCancel(ctx)
 	defer stopSim()
 	go func() {
-		if err := a.simulate(simCtx, simOptions{incident: o.incident, rate: 250, timeScale: o.timeScale, noShow: 0.005, homeMiss: 0.3,
+		if err := a.simulate(simCtx, simOptions{incident: o.incident, pace: 1, timeScale: o.timeScale, noShow: 0.005, homeMiss: 0.3,
 			seed: 1, batch: 5000, tick: 500 * time.Millisecond, follow: true}); err != nil && simCtx.Err() == nil {
 			a.say("Field simulation stopped: %v", err)
 		}
@@ -293,6 +301,7 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 	if err := a.demoReport(ctx, c, st, o.incident); err != nil {
 		return err
 	}
+	notices.report(ctx, a, st, o.incident)
 
 	if o.exit {
 		return nil
@@ -301,6 +310,16 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 	<-ctx.Done()
 	fmt.Fprintln(a.out)
 	return nil
+}
+
+// demoURLHint is the DATABASE_URL to show in the demo's hint: the private
+// cluster's URL, which holds no secret, or "$DATABASE_URL" for one the
+// user gave, which may.
+func demoURLHint(dbURL string) string {
+	if os.Getenv(config.EnvDatabaseURL) != "" {
+		return `"$DATABASE_URL"`
+	}
+	return "'" + dbURL + "'"
 }
 
 // demoPostgres returns the database URL to use: DATABASE_URL when set,

@@ -31,7 +31,7 @@ func (a *app) inspectionReportCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:     "report INCIDENT",
 		Short:   "Found / rectified / overdue / escalated per sub-district and unit, shared problems and the open list",
-		Example: "  starter inspection report xd-0403\n  starter inspection report xd-0403 -o json",
+		Example: "  starter inspection report inc-0403\n  starter inspection report inc-0403 -o json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := workflows.ValidIncident(args[0]); err != nil {
@@ -145,9 +145,9 @@ func (a *app) reportSiteCommand() *cobra.Command {
 is "category=C,severity=low|medium|high[,unit=U],description=TEXT" (the
 description last; unit defaults to the site's sub-district office). A site
 reported twice is a no-op: the first report stands.`,
-		Example: `  starter inspection report-site xd-0403 beiying-key-01 --inspector inspector-01 \
+		Example: `  starter inspection report-site inc-0403 SITE --inspector inspector-01 \
     --finding "category=mask-checks,severity=high,description=masks not checked at the door"
-  starter inspection report-site xd-0403 qinxian --none`,
+  starter inspection report-site inc-0403 SUB-DISTRICT --none`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := workflows.ValidIncident(args[0]); err != nil {
@@ -221,7 +221,7 @@ func (a *app) rectifyCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "rectify INCIDENT FINDING",
 		Short:   "Report a finding rectified; its assigned inspector then re-inspects it",
-		Example: `  starter inspection rectify xd-0403 12 --by beiying-office --note "door staff back on duty"`,
+		Example: `  starter inspection rectify inc-0403 12 --by OFFICE --note "door staff back on duty"`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := workflows.ValidIncident(args[0]); err != nil {
@@ -257,7 +257,7 @@ func (a *app) reinspectCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "reinspect INCIDENT FINDING --by INSPECTOR --pass|--fail",
 		Short:   "Re-inspect a rectified finding (the assigned inspector only): --pass closes it, --fail reopens it",
-		Example: `  starter inspection reinspect xd-0403 12 --by inspector-01 --pass`,
+		Example: `  starter inspection reinspect inc-0403 12 --by inspector-01 --pass`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := workflows.ValidIncident(args[0]); err != nil {

@@ -11,9 +11,11 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.temporal.io/sdk/client"
 
 	"github.com/musterhq/muster/internal/config"
+	"github.com/musterhq/muster/internal/input"
 	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/internal/store"
 )
@@ -77,6 +79,9 @@ give the CLI the same keys as the worker.`,
 			if a.output != "text" && a.output != "json" {
 				return fmt.Errorf("--output %q: want text or json", a.output)
 			}
+			if err := checkInput(cmd, args); err != nil {
+				return err
+			}
 			cfg, err := config.FromEnv()
 			if err != nil {
 				return err
@@ -98,21 +103,75 @@ give the CLI the same keys as the worker.`,
 		a.listCommand(),
 		a.eventsCommand(),
 		a.demoCommand(),
+		a.clusterCommand(),
 		a.runbookCommand(),
 		a.respondCommand(),
 		a.watchCommand(),
 		a.escalateCommand(),
 		a.addAreaCommand(),
 		a.serveCommand(),
+		a.tokenCommand(),
 		a.samplesCommand(),
 		a.simulateCommand(),
 		a.testingCommand(),
 		a.supplyCommand(),
+		a.noticesCommand(),
 	)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see `%s --help`)", err, cmd.CommandPath())
 	})
 	return root
+}
+
+// textFlags hold free text, kept in the event log or a finding: at most
+// input.MaxText bytes.
+var textFlags = map[string]bool{"reason": true, "note": true, "finding": true}
+
+// idFlags hold identifiers kept in keys and indexes: at most input.MaxID
+// bytes (a longer batch ID once failed in the database's index).
+var idFlags = map[string]bool{"batch": true, "incident": true, "compound": true,
+	"runbook": true, "step": true, "site": true, "inspector": true, "staff": true, "by": true, "name": true, "role": true}
+
+// maxArg bounds other flags and arguments, which may be file paths.
+const maxArg = 4096
+
+// checkInput refuses flags and arguments holding NUL, control characters
+// or invalid UTF-8, and free text over its limit, naming the flag: such a
+// value would be refused by PostgreSQL or Temporal further on, after part
+// of the work was done.
+func checkInput(cmd *cobra.Command, args []string) error {
+	var err error
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if err != nil {
+			return
+		}
+		values := []string{f.Value.String()}
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			values = sv.GetSlice()
+		}
+		for _, v := range values {
+			switch {
+			case textFlags[f.Name]:
+				err = input.Text("--"+f.Name, v)
+			case idFlags[f.Name]:
+				err = input.ID("--"+f.Name, v)
+			default:
+				err = input.IDUpTo("--"+f.Name, v, maxArg)
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for i, v := range args {
+		if err := input.IDUpTo(fmt.Sprintf("argument %d", i+1), v, maxArg); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // store opens PostgreSQL once per command. It never migrates (only

@@ -33,8 +33,8 @@ response/<incident>/..., and holds until its seals are lifted.
 Triggering the same incident again returns the running response and never
 starts a second one. List runbooks with ` + "`starter runbook list`" + ` and areas with
 ` + "`starter areas`" + `.`,
-		Example: `  starter respond --incident xd-0403 --runbook community-outbreak-level-1 --area longbao
-  starter respond --incident xd-0404 --runbook seal-compound@1 --area longbao-jiayuan --time-scale 720`,
+		Example: `  starter respond --incident inc-0403 --runbook community-outbreak-level-1 --area COMMUNITY
+  starter respond --incident inc-0404 --runbook seal-compound@1 --area COMPOUND --time-scale 720`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -92,7 +92,7 @@ starts a second one. List runbooks with ` + "`starter runbook list`" + ` and are
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&in.Incident, "incident", "", "incident ID, e.g. xd-0403")
+	f.StringVar(&in.Incident, "incident", "", "incident ID, e.g. inc-0403")
 	f.StringVar(&runbookRef, "runbook", "", "runbook name, optionally @VERSION to pin one (default: the latest)")
 	f.StringVar(&in.Area, "area", "", "code or path of the area the response covers")
 	f.IntVar(&in.Level, "level", 0, "response level 1 (highest) to 4 (default: the runbook's)")
@@ -126,8 +126,8 @@ func responseID(ctx context.Context, c client.Client, arg string) (string, bool)
 	if strings.Count(id, "/") != 1 {
 		return "", false
 	}
-	desc, err := c.DescribeWorkflowExecution(ctx, id, "")
-	if err != nil || desc.GetWorkflowExecutionInfo().GetType().GetName() != workflows.ResponseName {
+	desc, err := c.DescribeWorkflow(ctx, id, "")
+	if err != nil || desc.WorkflowType.Name != workflows.ResponseName {
 		return "", false
 	}
 	return id, true
@@ -272,7 +272,7 @@ func (a *app) escalateCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "escalate INCIDENT --level N --reason TEXT",
 		Short:   "Change a response's level (1 highest to 4)",
-		Example: `  starter escalate xd-0403 --level 1 --reason "cases found in a second compound"`,
+		Example: `  starter escalate inc-0403 --level 1 --reason "cases found in a second compound"`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.responseUpdate(cmd.Context(), args[0], workflows.UpdateEscalate, in,
@@ -290,7 +290,7 @@ func (a *app) addAreaCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "add-area INCIDENT --area CODE --reason TEXT",
 		Short:   "Widen a response to another area: its for_each steps take in the new area's compounds",
-		Example: `  starter add-area xd-0403 --area nanpingtou --reason "cases next door"`,
+		Example: `  starter add-area inc-0403 --area COMMUNITY --reason "cases next door"`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.responseUpdate(cmd.Context(), args[0], workflows.UpdateAddArea, in,
@@ -355,7 +355,7 @@ func (a *app) stepActionCommands() []*cobra.Command {
 	decide := &cobra.Command{
 		Use:     "decide INCIDENT STEP approve|reject",
 		Short:   "Answer an approval step",
-		Example: `  starter step decide xd-0403 approve-lift approve --reason "two rounds negative"`,
+		Example: `  starter step decide inc-0403 approve-lift approve --reason "two rounds negative"`,
 		Args:    cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			d.Step, d.Decision = args[1], args[2]

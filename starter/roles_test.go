@@ -16,7 +16,7 @@ import (
 // run as the owner, the application role's login loads a scenario without
 // any DDL right.
 func TestOnlyMigrateMigrates(t *testing.T) {
-	dbURL := pgtest.URL(t)
+	dbURL := pgtest.EmptyURL(t)
 	t.Setenv("DATABASE_URL", dbURL)
 	_, err := runCLI(t, "areas")
 	if err == nil || !strings.Contains(err.Error(), "run `starter migrate`") {

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -45,6 +47,7 @@ func (a *app) samplesCommand() *cobra.Command {
 	var (
 		incident, batch string
 		max             int
+		retryFor        time.Duration
 	)
 	upload := &cobra.Command{
 		Use:   "upload FILE.csv --incident ID",
@@ -65,12 +68,15 @@ as already recorded), and a later file with results for known tubes records
 the results. A file that is not a batch (a missing column, a line with the
 wrong number of fields, more than --max rows) is refused whole.
 
+While PostgreSQL is unavailable the upload is retried with backoff for up
+to --retry-for, saying so on the way.
+
 Exit status: 0 when the batch was taken, even if some rows were rejected
 (they are listed); 2 when rows were rejected and none was accepted or
 already recorded (fix the file); 1 when the file was refused or could not
 be sent.`,
-		Example: `  starter samples upload point-3-1900.csv --incident xd-0403
-  starter samples upload lab-results.csv --incident xd-0403 --batch lab-0404-01`,
+		Example: `  starter samples upload point-3-1900.csv --incident inc-0403
+  starter samples upload lab-results.csv --incident inc-0403 --batch lab-0404-01`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := workflows.ValidIncident(incident); err != nil {
@@ -90,11 +96,16 @@ be sent.`,
 			}
 			var res store.IngestResult
 			if len(rows) > 0 {
-				s, err := a.store(cmd.Context())
-				if err != nil {
+				// The batch is keyed (its ID or its rows' digest), so
+				// sending it again after a lost reply records it once.
+				err := a.retry(cmd.Context(), retryFor, fmt.Sprintf("upload %s (%d rows)", args[0], len(rows)), func(ctx context.Context) error {
+					s, err := a.store(ctx)
+					if err != nil {
+						return err
+					}
+					res, err = s.IngestSamples(ctx, store.IngestBatch{ID: batch, Incident: incident, Rows: rows, Max: max})
 					return err
-				}
-				res, err = s.IngestSamples(cmd.Context(), store.IngestBatch{ID: batch, Incident: incident, Rows: rows, Max: max})
+				})
 				if err != nil {
 					return err
 				}
@@ -114,6 +125,7 @@ be sent.`,
 	upload.Flags().StringVar(&incident, "incident", "", "the incident the samples belong to (required)")
 	upload.Flags().StringVar(&batch, "batch", "", "the batch's ID (default: the sha256 of its rows, so a re-sent file is known)")
 	upload.Flags().IntVar(&max, "max", store.DefaultMaxBatch, "the most rows one file may hold")
+	upload.Flags().DurationVar(&retryFor, "retry-for", 5*time.Minute, "how long to retry while the database is unavailable before giving up (exit status 1)")
 
 	var (
 		area     string
@@ -131,8 +143,8 @@ are shown by their pseudonymous code, compound, building and cohort.
 --contacts adds their names and phone numbers for an authorised call-back
 list. That is personal data: the command says so on standard error, and the
 list must not be shared beyond the people calling back.`,
-		Example: `  starter samples missing xd-0403 --area longbao --round 1
-  starter samples missing xd-0403 --area longbao --round 1 --contacts -o json`,
+		Example: `  starter samples missing inc-0403 --area COMMUNITY --round 1
+  starter samples missing inc-0403 --area COMMUNITY --round 1 --contacts -o json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()

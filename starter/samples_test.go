@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,5 +116,30 @@ func TestSamplesCommands(t *testing.T) {
 	}
 	if _, err := runCLI(t, "samples", "missing", "xd-0403", "--area", "longbao", "--round", "2"); err == nil || !strings.Contains(err.Error(), "no round 2") {
 		t.Errorf("samples missing --round 2 = %v, want no such round", err)
+	}
+}
+
+func TestSamplesUploadRetriesThenGivesUp(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	t.Setenv("DATABASE_URL", "postgres://postgres@"+addr+"/muster?sslmode=disable")
+	path := filepath.Join(t.TempDir(), "point.csv")
+	if err := os.WriteFile(path, []byte("tube,resident,point,taken_at\nT-1,r-1,p-1,2022-04-03T17:05:00+08:00\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	out, err := runCLI(t, "samples", "upload", path, "--incident", "inc-1", "--retry-for", "4s")
+	if err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "gave up after") {
+		t.Fatalf("samples upload with PostgreSQL down = %v, want it to give up with exit status 1", err)
+	}
+	if !strings.Contains(out, "database unavailable") || !strings.Contains(out, "retrying in 1s") || !strings.Contains(out, "upload "+path) {
+		t.Errorf("samples upload said %q, want what it retried and when", out)
+	}
+	if took := time.Since(start); took < 2*time.Second || took > 10*time.Second {
+		t.Errorf("samples upload gave up after %s, want about the 4 s of --retry-for", took)
 	}
 }

@@ -33,8 +33,8 @@ seal is lifted with ` + "`starter lift`" + `.
 
 Each seal's workflow ID is response/<incident>/seal/<compound>; starting it
 again for the same incident and compound returns the existing seal.`,
-		Example: `  starter seal start --incident xd-0403 --community longbao --time-scale 720
-  starter seal start --incident xd-0403 --compound longbao-1 --compound longbao-2`,
+		Example: `  starter seal start --incident inc-0403 --community COMMUNITY --time-scale 720
+  starter seal start --incident inc-0403 --compound COMPOUND-1 --compound COMPOUND-2`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -78,7 +78,7 @@ again for the same incident and compound returns the existing seal.`,
 		},
 	}
 	f := start.Flags()
-	f.StringVar(&in.Incident, "incident", "", "incident ID, e.g. xd-0403 (lower-case letters, digits and '-')")
+	f.StringVar(&in.Incident, "incident", "", "incident ID, e.g. inc-0403 (lower-case letters, digits and '-')")
 	f.StringSliceVar(&compounds, "compound", nil, "compound code or path to seal (repeatable, or comma-separated)")
 	f.StringVar(&community, "community", "", "seal every compound under this community (or any area)")
 	f.IntVar(&in.Level, "level", 1, "response level, 1 (highest) to 4")

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -22,47 +24,154 @@ import (
 // Ctrl-C; an operator action waits for its update at most this long.
 const shutdownGrace = 35 * time.Second
 
+// serveTLS is how `starter serve` listens: the TLS settings, or nil for
+// plain HTTP.
+type serveTLS struct {
+	cert, key, dir string
+	insecure       bool
+}
+
+// tlsFiles names the certificate and key files looked for in --tls-dir.
+var tlsFiles = [][2]string{{"tls.crt", "tls.key"}, {"cert.pem", "key.pem"}}
+
+// config returns the TLS configuration to serve addr with, or nil for
+// plain HTTP, which only a loopback address may use without --insecure:
+// tokens travel in every request, and the API can lift a community's
+// seals.
+func (o serveTLS) config(addr string) (*tls.Config, error) {
+	cert, key := o.cert, o.key
+	if o.dir != "" {
+		if cert != "" || key != "" {
+			return nil, errors.New("give --tls-dir or --tls-cert and --tls-key, not both")
+		}
+		for _, f := range tlsFiles {
+			c, k := filepath.Join(o.dir, f[0]), filepath.Join(o.dir, f[1])
+			if fileExists(c) && fileExists(k) {
+				cert, key = c, k
+				break
+			}
+		}
+		if cert == "" {
+			return nil, fmt.Errorf("--tls-dir %s: no tls.crt and tls.key (or cert.pem and key.pem) in it", o.dir)
+		}
+	}
+	switch {
+	case cert != "" && key == "":
+		return nil, errors.New("--tls-cert needs --tls-key: give the certificate's private key too")
+	case key != "" && cert == "":
+		return nil, errors.New("--tls-key needs --tls-cert: give the certificate too")
+	case cert != "":
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("load the TLS certificate %s and key %s: %w", cert, key, err)
+		}
+		return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair}}, nil
+	}
+	if !o.insecure && !isLoopback(addr) {
+		return nil, fmt.Errorf("listening on %s without TLS would send every token in clear: give --tls-cert and --tls-key (or --tls-dir), or --insecure if a proxy in front terminates TLS", addr)
+	}
+	return nil, nil
+}
+
+// isLoopback reports whether a listen address is on the loopback
+// interface only; an empty host means every interface.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func fileExists(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && !fi.IsDir()
+}
+
+// newHTTPServer is the API's HTTP server, with timeouts that keep slow
+// clients from holding connections.
+func newHTTPServer(h http.Handler, tc *tls.Config, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		TLSConfig:         tc,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// serve serves srv on ln, with TLS when srv has a TLS configuration.
+func serve(srv *http.Server, ln net.Listener) error {
+	if srv.TLSConfig != nil {
+		return srv.ServeTLS(ln, "", "")
+	}
+	return srv.Serve(ln)
+}
+
 func (a *app) serveCommand() *cobra.Command {
-	var addr string
+	var (
+		addr string
+		to   serveTLS
+	)
 	cmd := &cobra.Command{
-		Use:   "serve [--addr HOST:PORT]",
+		Use:   "serve [--addr HOST:PORT] [--tls-cert FILE --tls-key FILE | --tls-dir DIR | --insecure]",
 		Short: "Run the HTTP API: the command center's operations as JSON",
 		Long: `Run Muster's HTTP API until Ctrl-C: the same operations as this CLI, as JSON
 over HTTP, described by an OpenAPI 3.1 document. docs/api.md shows every
 endpoint with curl.
 
-Every request but /healthz and /openapi.json must carry the token the server
-was started with, in ` + api.EnvToken + ` (required):
+Every request but /healthz and /openapi.json carries a credential's token,
+made with ` + "`starter token create`" + `; the credential's role says which
+routes it may call, and its name is the actor recorded for what it does:
 
-  export ` + api.EnvToken + `=$(openssl rand -hex 32)
-  curl -H "Authorization: Bearer $` + api.EnvToken + `" http://` + api.DefaultAddr + `/v1/runbooks
+  TOKEN=$(starter token create --name duty-officer --role command)
+  curl -H "Authorization: Bearer $TOKEN" http://` + api.DefaultAddr + `/v1/runbooks
+
+TLS: --tls-cert and --tls-key (PEM files), or --tls-dir holding tls.crt and
+tls.key (or cert.pem and key.pem). Without them the API listens on a
+loopback address only, unless --insecure says that plain HTTP is meant
+(behind a proxy that terminates TLS, for instance). The connection to
+Temporal takes its TLS and API key from the standard variables of
+go.temporal.io/sdk/contrib/envconfig: TEMPORAL_TLS_CLIENT_CERT_PATH,
+TEMPORAL_TLS_CLIENT_KEY_PATH, TEMPORAL_TLS_SERVER_CA_CERT_PATH,
+TEMPORAL_TLS_SERVER_NAME, TEMPORAL_API_KEY (or a profile).
 
 The payload codec server is mounted at /codec (POST /codec/decode and
-/codec/encode, Temporal's remote codec protocol) for the same token; point
+/codec/encode, Temporal's remote codec protocol) for the tokens of
+supervisor and command credentials; point
 the Web UI at http://ADDR/codec (see README, "Payload codec"). It answers
 browsers from the origins in ` + codec.EnvOrigins + ` (default ` + codec.DefaultOrigin + `).
 
 The address comes from --addr, else ` + api.EnvAddr + `, else ` + api.DefaultAddr + `.
 The database, Temporal and the task queue are configured as for every command
 (see ` + "`starter --help`" + `). The OpenAPI document is served at
-http://ADDR/openapi.json.
+/openapi.json.
 
 Endpoints:
 ` + endpointList(),
-		Example: `  MUSTER_API_TOKEN=s3cret starter serve
-  starter serve --addr 0.0.0.0:8080`,
+		Example: `  starter serve
+  starter serve --addr 0.0.0.0:8443 --tls-cert /etc/muster/tls.crt --tls-key /etc/muster/tls.key
+  starter serve --addr 0.0.0.0:8443 --tls-dir /etc/muster/tls
+  starter serve --addr 10.0.0.5:8080 --insecure   # plain HTTP behind a TLS proxy`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			token := strings.TrimSpace(os.Getenv(api.EnvToken))
-			if token == "" {
-				return fmt.Errorf("%s is not set: the API needs a bearer token. Set one, e.g. `export %s=$(openssl rand -hex 32)`, and send it as `Authorization: Bearer <token>`", api.EnvToken, api.EnvToken)
-			}
 			if addr == "" {
 				addr = strings.TrimSpace(os.Getenv(api.EnvAddr))
 			}
 			if addr == "" {
 				addr = api.DefaultAddr
+			}
+			tc, err := to.config(addr)
+			if err != nil {
+				return err
 			}
 			logger := slog.New(slog.NewTextHandler(a.errOut, &slog.HandlerOptions{Level: a.cfg.LogLevel}))
 			st, err := a.store(ctx)
@@ -73,7 +182,7 @@ Endpoints:
 			if err != nil {
 				return err
 			}
-			s, err := api.New(api.Options{Store: st, Temporal: c, TaskQueue: a.cfg.TaskQueue, Token: token, Logger: logger,
+			s, err := api.New(api.Options{Store: st, Temporal: c, TaskQueue: a.cfg.TaskQueue, Logger: logger,
 				Codec: a.cfg.Codec, CodecOrigins: a.cfg.CodecOrigins})
 			if err != nil {
 				return err
@@ -82,17 +191,14 @@ Endpoints:
 			if err != nil {
 				return fmt.Errorf("listen on %s: %w (choose another with --addr or %s)", addr, err, api.EnvAddr)
 			}
-			srv := &http.Server{
-				Handler:           s.Handler(),
-				ReadHeaderTimeout: 10 * time.Second,
-				ReadTimeout:       time.Minute,
-				WriteTimeout:      2 * time.Minute,
-				IdleTimeout:       2 * time.Minute,
-				ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-			}
+			srv := newHTTPServer(s.Handler(), tc, logger)
 			served := make(chan error, 1)
-			go func() { served <- srv.Serve(ln) }()
-			base := "http://" + ln.Addr().String()
+			go func() { served <- serve(srv, ln) }()
+			scheme := "http"
+			if tc != nil {
+				scheme = "https"
+			}
+			base := scheme + "://" + ln.Addr().String()
 			fmt.Fprintf(a.out, "Muster API on %s (OpenAPI: %s/openapi.json, task queue %s). Ctrl-C stops it.\n", base, base, a.cfg.TaskQueue)
 			select {
 			case err := <-served:
@@ -113,6 +219,10 @@ Endpoints:
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", "", "address to listen on (default $"+api.EnvAddr+" or "+api.DefaultAddr+")")
+	cmd.Flags().StringVar(&to.cert, "tls-cert", "", "TLS certificate (PEM), with --tls-key")
+	cmd.Flags().StringVar(&to.key, "tls-key", "", "TLS private key (PEM), with --tls-cert")
+	cmd.Flags().StringVar(&to.dir, "tls-dir", "", "folder holding tls.crt and tls.key (or cert.pem and key.pem)")
+	cmd.Flags().BoolVar(&to.insecure, "insecure", false, "serve plain HTTP on a non-loopback address (e.g. behind a proxy that terminates TLS)")
 	return cmd
 }
 

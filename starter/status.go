@@ -25,11 +25,11 @@ func (a *app) statusCommand() *cobra.Command {
 		Use:   "status ID",
 		Short: "Show the progress of a seal (workflow ID) or of every seal of an incident",
 		Long: `Show progress from the workflows' progress query. ID is a workflow ID such as
-response/xd-0403/seal/longbao-1 (shown step by step) or an incident ID such as
-xd-0403 (one line per seal; --detail for the steps of each).`,
-		Example: `  starter status xd-0403
-  starter status response/xd-0403/seal/longbao-1
-  starter status xd-0403 --output json`,
+response/inc-0403/seal/COMPOUND (shown step by step) or an incident ID such as
+inc-0403 (one line per seal; --detail for the steps of each).`,
+		Example: `  starter status inc-0403
+  starter status response/inc-0403/seal/COMPOUND
+  starter status inc-0403 --output json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -42,10 +42,12 @@ xd-0403 (one line per seal; --detail for the steps of each).`,
 				if err != nil {
 					return err
 				}
+				counts := a.noticeCounts(ctx, p.Incident)
 				if a.output == "json" {
-					return printJSON(a.out, p)
+					return printJSON(a.out, progressWithNotices{p, counts})
 				}
 				renderResponse(a.out, p)
+				renderNoticeCounts(a.out, p.Incident, counts)
 				return nil
 			}
 			execs, err := targets(ctx, c, args[0])

@@ -29,8 +29,8 @@ func (a *app) liftCommand() *cobra.Command {
 residents are notified. ID is a seal's workflow ID or an incident ID (then
 every compound of the incident that is sealed is lifted). A lift is refused
 when the compound is not sealed (still being set up, or already lifted).`,
-		Example: `  starter lift xd-0403 --reason "two rounds negative"
-  starter lift response/xd-0403/seal/longbao-1 --reason "cleared by the health bureau" --by duty-officer`,
+		Example: `  starter lift inc-0403 --reason "two rounds negative"
+  starter lift response/inc-0403/seal/COMPOUND --reason "cleared by the health bureau" --by duty-officer`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -136,8 +136,8 @@ func (a *app) stepCommand() *cobra.Command {
 		Long: `A step whose retries ran out is marked stalled and retried automatically on a
 slower cadence. retry tries it again now. It is refused for an unknown step or
 one that is not stalled; ` + "`starter status WORKFLOW_ID`" + ` lists the steps.`,
-		Example: `  starter step retry xd-0403 seal/longbao-jiayuan
-  starter step retry response/xd-0403/seal/longbao-1 close-roads`,
+		Example: `  starter step retry inc-0403 seal/COMPOUND
+  starter step retry response/inc-0403/seal/COMPOUND close-roads`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client(cmd.Context())
@@ -167,9 +167,9 @@ func (a *app) listCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List Muster executions, filtered by incident, area or step state",
-		Example: `  starter list --area xiaodian/beiying
+		Example: `  starter list --area DISTRICT/SUB-DISTRICT
   starter list --state stalled
-  starter list --incident xd-0403 --running`,
+  starter list --incident inc-0403 --running`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q := []string{workflows.SAIncident.GetName() + " IS NOT NULL"}
@@ -209,7 +209,7 @@ func (a *app) listCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&incident, "incident", "", "only this incident")
-	cmd.Flags().StringVar(&area, "area", "", "only executions in or under this area path, e.g. xiaodian/beiying")
+	cmd.Flags().StringVar(&area, "area", "", "only executions in or under this area path, e.g. DISTRICT/SUB-DISTRICT")
 	cmd.Flags().StringVar(&state, "state", "", "only steps in this state: running, retrying, stalled, awaiting-decision, done")
 	cmd.Flags().BoolVar(&running, "running", false, "only running executions")
 	return cmd

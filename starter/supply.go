@@ -39,7 +39,7 @@ func (a *app) supplyStatusCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:     "status WORKFLOW_ID",
 		Short:   "Show a staff-supply step: staff assigned and acknowledged, days of supply per area, orders",
-		Example: `  starter supply status response/xd-0403/supply`,
+		Example: `  starter supply status response/inc-0403/supply`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client(cmd.Context())
@@ -92,7 +92,7 @@ func (a *app) supplyAssignmentsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "assignments INCIDENT",
 		Short:   "List an incident's staff assignments (of one person with --staff)",
-		Example: `  starter supply assignments xd-0403 --staff teacher-007`,
+		Example: `  starter supply assignments inc-0403 --staff teacher-007`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := a.store(cmd.Context())
@@ -161,7 +161,7 @@ func (a *app) supplySignupCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "signup INCIDENT --area AREA --key ID --name NAME",
 		Short:   "Sign up a volunteer for an incident's volunteer drive (until its quota or deadline)",
-		Example: `  starter supply signup xd-0403 --area shanxi-university --key form-0001 --name "Wang Fang" --skill registration`,
+		Example: `  starter supply signup inc-0403 --area CAMPUS --key form-0001 --name "Wang Fang" --skill registration`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := a.store(cmd.Context())
@@ -235,7 +235,7 @@ func (a *app) supplyStockCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:     "stock AREA",
 		Short:   "Show the stock of the suppliers serving an area",
-		Example: `  starter supply stock longbao`,
+		Example: `  starter supply stock COMMUNITY`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := a.store(cmd.Context())
@@ -267,7 +267,7 @@ func (a *app) supplyShipmentsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "shipments INCIDENT",
 		Short:   "List an incident's restock shipments",
-		Example: `  starter supply shipments xd-0403 --open`,
+		Example: `  starter supply shipments inc-0403 --open`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := a.store(cmd.Context())
@@ -334,7 +334,7 @@ func (a *app) supplyPassCommand() *cobra.Command {
 	issue := &cobra.Command{
 		Use:     "issue INCIDENT --plate PLATE --area AREA --from TIME --to TIME",
 		Short:   "Issue a pass to a vehicle for an area and a window (at most 31 days)",
-		Example: `  starter supply pass issue xd-0403 --plate JIN-A12345 --area longbao --from 2022-04-03T08:00:00+08:00 --to 2022-04-04T08:00:00+08:00`,
+		Example: `  starter supply pass issue inc-0403 --plate JIN-A12345 --area COMMUNITY --from 2022-04-03T08:00:00+08:00 --to 2022-04-04T08:00:00+08:00`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
@@ -373,7 +373,7 @@ func (a *app) supplyPassCommand() *cobra.Command {
 	verify := &cobra.Command{
 		Use:     "verify CODE",
 		Short:   "Verify a pass: valid, expired, not-yet-valid, revoked or wrong-area (exit status 3 unless valid)",
-		Example: `  starter supply pass verify PS-3F2A9C01B7D4 --area longbao-jiayuan`,
+		Example: `  starter supply pass verify PS-3F2A9C01B7D4 --area COMPOUND`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			when := time.Now()

@@ -20,7 +20,7 @@ func (a *app) testingCommand() *cobra.Command {
 	status := &cobra.Command{
 		Use:     "status WORKFLOW_ID",
 		Short:   "Show a testing round: per-point progress, cohorts, home visits, projected finish",
-		Example: `  starter testing status response/xd-0403/test`,
+		Example: `  starter testing status response/inc-0403/test`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client(cmd.Context())
@@ -45,7 +45,7 @@ func (a *app) testingCommand() *cobra.Command {
 		Long: `Open another sampling point in a running testing round: the site (a
 sampling point of the scenario) takes over compounds from the busiest point.
 WORKFLOW_ID is the round's workflow ID, as the behind-schedule notice names it.`,
-		Example: `  starter testing add-point response/xd-0403/test longbao-sampling-05 --reason "behind schedule"`,
+		Example: `  starter testing add-point response/inc-0403/test SITE --reason "behind schedule"`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client(cmd.Context())
@@ -75,22 +75,45 @@ func renderTesting(w io.Writer, id string, p workflows.TestingProgress) {
 		fmt.Fprintf(w, " · %d POSITIVE", p.Positives)
 	}
 	fmt.Fprintln(w)
+	done := p.State == workflows.StateDone
 	line := "  deadline " + clock(p.Deadline)
-	if !p.Projected.IsZero() {
-		line += " · projected finish " + clock(p.Projected)
-	}
-	if p.Behind {
-		line += " · BEHIND SCHEDULE (`starter testing add-point " + id + " SITE`)"
+	switch {
+	case done && p.MinCoverage > 0 && !p.Clean:
+		line += fmt.Sprintf(" · closed NOT CLEAN: %.1f%% sampled (min %.0f%%)", p.Coverage*100, p.MinCoverage*100)
+	case done && p.MinCoverage > 0:
+		line += fmt.Sprintf(" · closed clean: %.1f%% sampled", p.Coverage*100)
+	case done:
+		line += " · closed"
+	default:
+		// Projections and warnings describe a round still running; once it
+		// has closed only its final state is shown.
+		if !p.Projected.IsZero() {
+			line += " · projected finish " + clock(p.Projected)
+		}
+		if p.Behind {
+			line += " · BEHIND SCHEDULE (`starter testing add-point " + id + " SITE`)"
+		}
+		if p.Short != "" {
+			line += " · PLAN SHORT: " + p.Short
+		}
 	}
 	fmt.Fprintln(w, line)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  POINT\tSAMPLED\tEXPECTED\tPER HOUR\t")
+	fmt.Fprintln(tw, "  POINT\tSAMPLED\tEXPECTED\tPER HOUR\tCAPACITY\tPLANNED\tPROJECTED\t")
 	for _, pt := range p.Points {
 		full := 0
 		if pt.Expected > 0 {
 			full = min(pt.Sampled*10/pt.Expected, 10)
 		}
-		fmt.Fprintf(tw, "  %s\t%d\t%d\t%.0f\t[%s%s]\n", pt.Code, pt.Sampled, pt.Expected, pt.PerHour, strings.Repeat("#", full), strings.Repeat(".", 10-full))
+		planned, projected := "-", "-"
+		if !pt.Planned.IsZero() {
+			planned = clock(pt.Planned)
+		}
+		if !pt.Projected.IsZero() && !done {
+			projected = clock(pt.Projected)
+		}
+		fmt.Fprintf(tw, "  %s\t%d\t%d\t%.0f\t%d\t%s\t%s\t[%s%s]\n", pt.Code, pt.Sampled, pt.Expected, pt.PerHour, pt.Capacity, planned, projected,
+			strings.Repeat("#", full), strings.Repeat(".", 10-full))
 	}
 	tw.Flush()
 	for _, s := range p.Slots {

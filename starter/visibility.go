@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -28,12 +27,11 @@ func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "") + "'" 
 // stands for all of its executions.
 func targets(ctx context.Context, c client.Client, idOrIncident string) ([]execution, error) {
 	if strings.HasPrefix(idOrIncident, "response/") {
-		desc, err := c.DescribeWorkflowExecution(ctx, idOrIncident, "")
+		desc, err := c.DescribeWorkflow(ctx, idOrIncident, "")
 		if err != nil {
 			return nil, fmt.Errorf("no execution %s: %v (list them with `starter list`)", idOrIncident, err)
 		}
-		info := desc.GetWorkflowExecutionInfo()
-		e := execution{ID: idOrIncident, RunID: info.GetExecution().GetRunId(), Status: api.StatusName(info.GetStatus()), StartedAt: info.GetStartTime().AsTime()}
+		e := execution{ID: idOrIncident, RunID: desc.WorkflowExecution.RunID, Status: api.StatusName(desc.Status), StartedAt: desc.WorkflowStartTime}
 		return []execution{e}, nil
 	}
 	if err := workflows.ValidIncident(idOrIncident); err != nil {
@@ -55,9 +53,4 @@ type errNoExecutions struct{ incident string }
 
 func (e errNoExecutions) Error() string {
 	return fmt.Sprintf("no executions for incident %q: check the ID with `starter list`, or start one with `starter seal start --incident %s ...`", e.incident, e.incident)
-}
-
-func isNoExecutions(err error) bool {
-	var e errNoExecutions
-	return errors.As(err, &e)
 }

@@ -22,6 +22,11 @@ Runs Muster's workflows and activities against PostgreSQL and Temporal.
 Stop it with Ctrl-C or SIGTERM; running workflows carry on in another worker
 or when this one restarts.
 
+It starts even while PostgreSQL is down: workflows keep their timers and
+answer queries, activities are retried until the database is back, and the
+log says what is being retried. Migrations are applied and the built-in
+runbooks published as soon as the database answers.
+
 Configuration comes from the environment:
   DATABASE_URL         PostgreSQL URL (default %s; sslmode honoured, require when absent)
   MUSTER_MIGRATE       apply pending migrations at start (default true; false when
@@ -29,6 +34,7 @@ Configuration comes from the environment:
   MUSTER_TASK_QUEUE    task queue to poll (default %s)
   MUSTER_LOG_LEVEL     debug, info, warn or error (default info)
   MUSTER_METRICS_ADDR  where to serve /metrics for Prometheus (default %s; off for none)
+  MUSTER_NOTICE_ROUTES routes file for delivering notices (docs/notices.md); unset, none are delivered
   TEMPORAL_ADDRESS     Temporal frontend (default %s)
   TEMPORAL_NAMESPACE   namespace (default %s)
   TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE: as for the temporal CLI

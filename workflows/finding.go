@@ -160,6 +160,9 @@ func (f *finding) ref(actor string) activities.StepRef {
 }
 
 func (f *finding) validateRectify(ctx workflow.Context, in RectifyInput) error {
+	if err := limitText("by", in.By, "note", in.Note); err != nil {
+		return err
+	}
 	switch f.s.State {
 	case store.FindingClosed, store.FindingWithdrawn:
 		return fmt.Errorf("finding %d is %s: nothing to rectify", f.s.ID, f.s.State)
@@ -190,6 +193,9 @@ func (f *finding) onRectify(ctx workflow.Context, in RectifyInput) (FindingStatu
 }
 
 func (f *finding) validateReinspect(ctx workflow.Context, in ReinspectInput) error {
+	if err := limitText("by", in.By, "note", in.Note); err != nil {
+		return err
+	}
 	switch {
 	case strings.TrimSpace(in.By) == "":
 		return fmt.Errorf("by: name the inspector re-inspecting (finding %d is assigned to %s)", f.s.ID, f.s.Inspector)

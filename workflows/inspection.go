@@ -192,6 +192,7 @@ func inspectionParams(in StepInput) inspectionConfig {
 	if c.checkEvery <= 0 {
 		c.checkEvery = time.Hour
 	}
+	//workflowcheck:ignore each key is set on its own, so the order does not matter
 	for sev, def := range map[string]float64{"high": 6, "medium": 24, "low": 72} {
 		if c.deadline[sev] <= 0 {
 			c.deadline[sev] = def
@@ -370,35 +371,33 @@ func (t *inspection) resume(ctx workflow.Context, r *InspectionState) {
 // after the handlers in flight have finished and the signals received so
 // far are applied. A lift that arrives meanwhile is taken here instead.
 func (t *inspection) continueAsNew(ctx workflow.Context) error {
-	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && t.reports == 0 }); err != nil {
-		return err
-	}
-	for {
-		var s FindingStatus
-		if !t.reportsCh.ReceiveAsync(&s) {
-			break
-		}
+	b := t.sw.inbox
+	receive(ctx, b, SignalFindingReport, func(s FindingStatus) {
 		if f, ok := t.findings[s.ID]; ok {
 			*f = s
 		}
-	}
-	for t.roundsCh.ReceiveAsync(nil) {
-		t.nextRound = true
-	}
-	var l LiftInput
-	if t.liftsCh.ReceiveAsync(&l) && t.lift == nil {
-		t.lift = &l
-	}
-	if t.lift != nil {
-		return nil
-	}
-	state := &InspectionState{Progress: t.p, Plan: t.plan, Ready: t.ready, NextRound: t.nextRound}
-	for _, id := range t.findingIDs() {
-		state.Findings = append(state.Findings, *t.findings[id])
-	}
-	next := t.in
-	next.ResumeInspection = state
-	return workflow.NewContinueAsNewError(ctx, InspectionStepName, next)
+	})
+	receive(ctx, b, SignalNextRound, func(struct{}) { t.nextRound = true })
+	receive(ctx, b, SignalLift, func(l LiftInput) {
+		if t.lift == nil {
+			t.lift = &l
+		}
+	})
+	return continueAsNewWhenQuiet(ctx, canPlan{
+		name: InspectionStepName, inbox: b,
+		busy: func() bool { return t.reports > 0 },
+		stop: func() bool { return t.lift != nil },
+		next: func() any {
+			state := &InspectionState{Progress: t.p, Plan: t.plan, Ready: t.ready, NextRound: t.nextRound}
+			for _, id := range t.findingIDs() {
+				state.Findings = append(state.Findings, *t.findings[id])
+			}
+			next := t.in
+			next.ResumeInspection = state
+			next.Retries = pendingRetries(t.sw.r.retry)
+			return next
+		},
+	})
 }
 
 // longHistory says the run should continue as new.
@@ -416,6 +415,7 @@ func (t *inspection) settled() bool {
 	if t.p.RoundState != "closed" || t.reports > 0 {
 		return false
 	}
+	//workflowcheck:ignore the answer is the same in any order
 	for _, f := range t.findings {
 		if f.Open() {
 			return false
@@ -548,6 +548,7 @@ func (t *inspection) openRound(ctx workflow.Context, number int) error {
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
+	//workflowcheck:ignore the keys are sorted below
 	for k := range m {
 		keys = append(keys, k)
 	}
@@ -580,6 +581,7 @@ func (t *inspection) groupNotice(ctx workflow.Context) {
 		}
 	}
 	var keys []key
+	//workflowcheck:ignore the keys are sorted below
 	for k, v := range sites {
 		if len(v) > 1 {
 			keys = append(keys, k)
@@ -611,6 +613,14 @@ func contains(list []string, v string) bool {
 }
 
 func (t *inspection) validateReportSite(ctx workflow.Context, in ReportSiteInput) error {
+	if err := limitText("site", in.Site, "inspector", in.Inspector); err != nil {
+		return err
+	}
+	for i, f := range in.Findings {
+		if err := limitText(fmt.Sprintf("findings[%d].description", i), f.Description); err != nil {
+			return err
+		}
+	}
 	s, ok := t.sites[in.Site]
 	switch {
 	case strings.TrimSpace(in.Site) == "":
@@ -740,6 +750,7 @@ func (t *inspection) follow(ctx workflow.Context, f store.Finding) {
 
 func (t *inspection) findingIDs() []int64 {
 	ids := make([]int64, 0, len(t.findings))
+	//workflowcheck:ignore the IDs are sorted below
 	for id := range t.findings {
 		ids = append(ids, id)
 	}
@@ -797,6 +808,7 @@ func (t *inspection) tally(ctx workflow.Context) {
 	m.Gauge(MetricFindingsOverdue).Update(float64(overdueOpen))
 	t.p.BySubDistrict, t.p.ByUnit = flatten(bySub), flatten(byUnit)
 	t.p.Groups = nil
+	//workflowcheck:ignore the groups are sorted below
 	for _, g := range groups {
 		if len(g.Sites) > 1 {
 			t.p.Groups = append(t.p.Groups, *g)

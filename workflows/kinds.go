@@ -37,6 +37,7 @@ var Kinds = runbook.Registry{
 			"topic":    {Type: runbook.TypeString, Required: true, Doc: "what kind of notice, e.g. level-1-declared; one notice per topic, area and incident"},
 			"body":     {Type: runbook.TypeString, Required: true, Doc: "the text"},
 		},
+		Placeholders: map[string][]string{"audience": {"area", "incident"}, "body": {"area", "incident"}},
 	},
 	KindApproval: {
 		Name: KindApproval,
@@ -48,6 +49,9 @@ var Kinds = runbook.Registry{
 			"approver": {Type: runbook.TypeString, Default: "command-center", Doc: "who is asked"},
 		},
 		Outputs: []string{"approved"},
+		// {evidence} lists the testing rounds run so far, each with its
+		// coverage and positives, so that whoever approves sees them.
+		Placeholders: map[string][]string{"question": {"area", "evidence", "incident"}},
 	},
 	KindWait: {
 		Name: KindWait,
@@ -71,8 +75,12 @@ var Kinds = runbook.Registry{
 			"revisit_after": {Type: runbook.TypeDuration, Default: "1h", Doc: "time between revisits of missed home visits"},
 			"cohorts":       {Type: runbook.TypeString, Default: "", Doc: "cohorts called first, in order, comma-separated, e.g. student,teacher"},
 			"round":         {Type: runbook.TypeInt, Doc: "the round number (default: the enclosing repeat's round, else 1)"},
+			"min_coverage":  {Type: runbook.TypeNumber, Fraction: true, Default: DefaultMinCoverage, Doc: "share of the expected residents a round must sample to be clean (0.99 is 99%); a round below it is never clean, whatever its positives"},
+			"grace":         {Type: runbook.TypeDuration, Default: "6h", Doc: "how long after the round closes a sample taken during it is still recorded against it (and taken off the missing list); positive results are taken whenever they come, and the command center is told"},
+			"extend_by":     {Type: runbook.TypeDuration, Default: "2h", Doc: "how long a round that lost time to an outage (coverage checks that could not run) and is below min_coverage at its deadline is extended, once; at most the round's deadline"},
 		},
-		Outputs: []string{"positives", "sampled", "expected", "missing"},
+		Outputs:   []string{"positives", "sampled", "expected", "missing", "coverage", "home_visits_open", "clean"},
+		Fractions: []string{"coverage", "clean"},
 	},
 	KindStaffSupply: {
 		Name: KindStaffSupply,
@@ -106,6 +114,10 @@ var Kinds = runbook.Registry{
 		Outputs: []string{"lifted"},
 	},
 }
+
+// DefaultMinCoverage is the share of residents a testing round samples to
+// be clean when the runbook does not say.
+const DefaultMinCoverage = 0.99
 
 // binding says how the response runs a step of a kind.
 type binding struct {

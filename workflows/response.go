@@ -3,6 +3,8 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -245,8 +247,6 @@ type response struct {
 	// inflight counts the response's own activities, which must finish
 	// before it continues as new.
 	inflight int
-	// areasAdded grows with each added area; for_each steps watch it.
-	areasAdded int
 	// treeCtx runs the runbook's steps; a lift cancels it.
 	treeCtx workflow.Context
 	// late counts for_each steps reopened for an added area.
@@ -258,6 +258,13 @@ type response struct {
 	saState      string
 	saPaths      int
 	events       int
+	// adding holds the areas an accepted add-area update is looking up:
+	// the handler records the area here before it waits, so the validator
+	// of a second update for the same area sees the first.
+	adding map[string]bool
+	// acting holds the steps an accepted retry or decision is being relayed
+	// to, for the same reason.
+	acting map[string]string
 }
 
 // Response runs an incident's response: it pins a runbook version, runs its
@@ -308,26 +315,18 @@ func Response(ctx workflow.Context, in ResponseInput) (ResponseProgress, error) 
 			}
 		})
 	}
-	for {
-		if err := workflow.Await(ctx, func() bool {
-			return r.lift != nil || (r.treeDone && r.late == 0 && r.heldCount() == 0) || r.shouldContinueAsNew(ctx)
-		}); err != nil {
-			cancelTree()
-			return r.p, err
-		}
-		if r.lift == nil && !(r.treeDone && r.late == 0 && r.heldCount() == 0) {
-			// Continue as new at a quiet moment: no activity, child start or
-			// signal of the response in flight, no update being handled, and
-			// no step report received but not yet applied. Steps carry on
-			// and report to the new run.
-			if err := r.quiesce(ctx); err != nil {
-				return r.p, err
-			}
-			next := r.in
-			next.Resume = &ResponseState{Progress: r.p, Definition: r.def, Lift: r.lift}
-			return r.p, workflow.NewContinueAsNewError(ctx, ResponseName, next)
-		}
-		break
+	if err := workflow.Await(ctx, func() bool {
+		return r.lift != nil || (r.treeDone && r.late == 0 && r.heldCount() == 0) || r.shouldContinueAsNew(ctx)
+	}); err != nil {
+		cancelTree()
+		return r.p, err
+	}
+	if r.lift == nil && !(r.treeDone && r.late == 0 && r.heldCount() == 0) {
+		// Continue as new at a quiet moment: no activity, child start or
+		// signal of the response in flight, no update being handled, and
+		// no step report received but not yet applied. Steps carry on
+		// and report to the new run.
+		return r.p, r.continueAsNew(ctx)
 	}
 	cancelTree()
 	failed := r.p.State == ResponseFailed
@@ -405,6 +404,7 @@ func (r *response) definition(ctx workflow.Context, opened activities.OpenRespon
 		}
 		return opened.Definition, nil
 	}
+	//workflowcheck:ignore decoding the pinned source gives the same runbook on every replay; only runs that opened before the definition came from the open activity take this path
 	def, err := runbook.Parse(fmt.Sprintf("%s version %d", opened.Runbook, opened.Version), []byte(opened.Source), Kinds)
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("runbook %s version %d does not validate: %v", opened.Runbook, opened.Version, err), activities.ErrBadInput, nil)
@@ -570,7 +570,8 @@ func (r *response) exec(ctx workflow.Context, n *Node, st *runbook.Step, area *a
 
 // finish records a node's end.
 func (r *response) finish(ctx workflow.Context, n *Node, state, detail string) {
-	n.State, n.Detail = state, detail
+	// The tree keeps a short form; the event log keeps the whole text.
+	n.State, n.Detail = state, short(detail)
 	if n.FinishedAt.IsZero() {
 		n.FinishedAt = workflow.Now(ctx)
 	}
@@ -819,14 +820,13 @@ func (r *response) repeat(ctx workflow.Context, n *Node, st *runbook.Step, area 
 		if err := r.exec(ctx, rn, &runbook.Step{ID: fmt.Sprint(round), Sequence: rp.Steps}, area); err != nil {
 			return err
 		}
-		v := sumOutput(rn, rp.Until.Output)
-		rn.Outputs = map[string]float64{rp.Until.Output: v}
+		rn.Outputs = roundOutputs(rn, rp.Until.Outputs())
 		n.Round = round
 		met := 0
-		for i := len(n.Children) - 1; i >= 0 && rp.Until.Holds(n.Children[i].Outputs[rp.Until.Output]); i-- {
+		for i := len(n.Children) - 1; i >= 0 && roundMeets(rp.Until, n.Children[i].Outputs); i-- {
 			met++
 		}
-		n.Detail = fmt.Sprintf("round %d: %s = %g · %d of %d rounds in a row meet the condition", round, rp.Until.Output, v, min(met, need), need)
+		n.Detail = fmt.Sprintf("round %d: %s · %d of %d rounds in a row meet the condition", round, describeOutputs(rn.Outputs, rp.Until.Outputs()), min(met, need), need)
 		n.NextAt = workflow.Now(ctx).Add(scaled(rp.Every.D(), r.in.TimeScale))
 		r.changed(ctx)
 		if met >= need {
@@ -838,15 +838,107 @@ func (r *response) repeat(ctx workflow.Context, n *Node, st *runbook.Step, area 
 	return nil
 }
 
-func sumOutput(n *Node, name string) float64 {
-	var v float64
-	if _, ok := Kinds[n.Type]; ok {
-		v += n.Outputs[name]
+// OutputClean is the output a step reports as 0 when its figures are no
+// evidence (a testing round below its minimum coverage): a round with such
+// a step never meets a repeat's condition.
+const OutputClean = "clean"
+
+// roundOutputs gathers the named outputs of a round's steps, and clean:
+// the sum over the steps and areas of the round, or the lowest value for
+// outputs that are shares (coverage). An output no step reported is left
+// out, so that it never meets a comparison.
+func roundOutputs(round *Node, names []string) map[string]float64 {
+	names = append(slices.Clone(names), OutputClean)
+	out := map[string]float64{}
+	var walk func(n *Node)
+	walk = func(n *Node) {
+		if k, ok := Kinds[n.Type]; ok {
+			for _, name := range names {
+				v, ok := n.Outputs[name]
+				if !ok {
+					continue
+				}
+				prev, seen := out[name]
+				switch {
+				case !seen:
+					out[name] = v
+				case slices.Contains(k.Fractions, name):
+					out[name] = min(prev, v)
+				default:
+					out[name] = prev + v
+				}
+			}
+		}
+		for _, c := range n.Children {
+			walk(c)
+		}
 	}
-	for _, c := range n.Children {
-		v += sumOutput(c, name)
+	walk(round)
+	return out
+}
+
+// roundMeets reports whether a round's outputs meet the condition: never
+// when one of its steps said its figures are no evidence.
+func roundMeets(u runbook.Condition, outputs map[string]float64) bool {
+	if v, ok := outputs[OutputClean]; ok && v == 0 {
+		return false
 	}
-	return v
+	return u.HoldsFor(outputs)
+}
+
+// describeOutputs renders a round's figures for its repeat's detail:
+// "positives = 0", "positives = 0, coverage = 0.995 (not clean)".
+func describeOutputs(outputs map[string]float64, names []string) string {
+	parts := make([]string, 0, len(names))
+	for _, name := range names {
+		if v, ok := outputs[name]; ok {
+			parts = append(parts, fmt.Sprintf("%s = %g", name, v))
+		} else {
+			parts = append(parts, name+" not reported")
+		}
+	}
+	s := strings.Join(parts, ", ")
+	if v, ok := outputs[OutputClean]; ok && v == 0 {
+		s += " (not clean)"
+	}
+	return s
+}
+
+// evidence lists the testing rounds of the response so far, each with its
+// coverage and positives, for an approval's {evidence}.
+func (r *response) evidence() string {
+	var parts []string
+	for _, n := range r.p.Leaves() {
+		if n.Type != KindMassTesting || n.State != StateDone || n.Outputs == nil {
+			continue
+		}
+		o := n.Outputs
+		area := r.p.Area.Name
+		if n.Area != nil {
+			area = n.Area.Name
+		}
+		round := max(r.roundOf(n.Path), 1)
+		s := fmt.Sprintf("round %d of %s: %s sampled (%.0f of %.0f), %.0f positive", round, area,
+			percent(o["coverage"]), o["sampled"], o["expected"], o["positives"])
+		if v, ok := o[OutputClean]; ok && v == 0 {
+			s += ", not clean"
+		}
+		parts = append(parts, s)
+	}
+	if len(parts) == 0 {
+		return "no testing round has closed"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// percent renders a share for people: 99.4%, 83%, 0%. It never rounds a
+// share below one up to 100%.
+func percent(f float64) string {
+	p := math.Floor(f*1000) / 10
+	if p == math.Trunc(p) {
+		return fmt.Sprintf("%.0f%%", p)
+	}
+	return fmt.Sprintf("%.1f%%", p)
 }
 
 func (r *response) paused(n *Node) bool {
@@ -882,6 +974,13 @@ func (r *response) leaf(ctx workflow.Context, n *Node, st *runbook.Step, area *a
 			Incident: r.in.Incident, Runbook: r.p.Runbook, Level: r.p.Level, Path: n.Path, Kind: st.Kind,
 			Title: titleOf(st, n), Params: st.Params, Area: area, TimeScale: r.in.TimeScale, Retry: st.Retry,
 			Round: r.roundOf(n.Path),
+		}
+		if st.Kind == KindApproval {
+			// The question is filled in here, where the rounds run so far
+			// are known: whoever decides sees the evidence.
+			in.Params = maps.Clone(st.Params)
+			in.Params["question"] = strings.NewReplacer("{incident}", r.in.Incident, "{area}", area.Name, "{evidence}", r.evidence()).
+				Replace(paramString(st.Params, "question"))
 		}
 		if err := r.startChild(ctx, n, b, in); err != nil {
 			if ctx.Err() != nil {
@@ -972,7 +1071,7 @@ func (r *response) startChild(ctx workflow.Context, n *Node, b binding, in StepI
 	return nil
 }
 
-// quiesce waits for a quiet moment to continue as new. A step report
+// continueAsNew continues as new at a quiet moment. A step report
 // delivered with the workflow task that decides to continue as new would
 // be lost with the run (the new run never sees it, and the step, reporting
 // its end once, would stay running in the tree for ever): the report may
@@ -980,34 +1079,43 @@ func (r *response) startChild(ctx workflow.Context, n *Node, b binding, in StepI
 // still wait in the channel. So the receiver is given a turn, what is left
 // in the channel is applied, and the wait starts again for what applying
 // the reports started, until a turn brings nothing new.
-func (r *response) quiesce(ctx workflow.Context) error {
-	drain := workflow.GetVersion(ctx, "response-drain-reports", workflow.DefaultVersion, 1) >= 1
-	reports := workflow.GetSignalChannel(ctx, SignalStepReport)
-	quiet := func() bool { return workflow.AllHandlersFinished(ctx) && r.inflight == 0 }
-	for {
-		if err := workflow.Await(ctx, quiet); err != nil {
-			return err
-		}
-		if !drain {
-			return nil
-		}
-		turned := false
-		workflow.Go(ctx, func(workflow.Context) { turned = true })
-		if err := workflow.Await(ctx, func() bool { return turned }); err != nil {
-			return err
-		}
-		applied := false
-		for {
-			var rep StepReport
-			if !reports.ReceiveAsync(&rep) {
-				break
-			}
-			r.apply(ctx, rep)
-			applied = true
-		}
-		if !applied && quiet() {
-			return nil
-		}
+//
+// Runs recorded before version 1 of "response-drain-reports" only waited
+// for the handlers and activities.
+func (r *response) continueAsNew(ctx workflow.Context) error {
+	plan := canPlan{
+		name: ResponseName,
+		busy: func() bool { return r.inflight > 0 },
+		next: func() any {
+			next := r.in
+			next.Resume = &ResponseState{Progress: r.p, Definition: r.def, Lift: r.lift}
+			return next
+		},
+		shrink: func() { shrinkTree(r.p.Root, 0) },
+	}
+	if workflow.GetVersion(ctx, "response-drain-reports", workflow.DefaultVersion, 1) >= 1 {
+		plan.inbox = &inbox{}
+		receive(ctx, plan.inbox, SignalStepReport, func(rep StepReport) { r.apply(ctx, rep) })
+		return continueAsNewWhenQuiet(ctx, plan)
+	}
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && r.inflight == 0 }); err != nil {
+		return err
+	}
+	return workflow.NewContinueAsNewError(ctx, ResponseName, carry(ctx, plan.next, plan.shrink))
+}
+
+// shrinkTree cuts the free text a tree carries to what supervisors read
+// first (the event log has it all), deeper nodes to a tenth of that.
+func shrinkTree(n *Node, depth int) {
+	if n == nil {
+		return
+	}
+	n.Detail, n.LastError = short(n.Detail), short(n.LastError)
+	if depth > 2 {
+		n.Detail, n.LastError = cut(n.Detail, shortLen/10), cut(n.LastError, shortLen/10)
+	}
+	for _, c := range n.Children {
+		shrinkTree(c, depth+1)
 	}
 }
 
@@ -1041,12 +1149,12 @@ func (r *response) apply(ctx workflow.Context, rep StepReport) {
 		r.finish(ctx, n, rep.State, rep.Detail)
 	case rep.Ready:
 		n.Held = true
-		n.State, n.Detail = StateDone, rep.Detail
+		n.State, n.Detail = StateDone, short(rep.Detail)
 		n.FinishedAt = workflow.Now(ctx)
 		r.changed(ctx)
 		r.event(ctx, n.Path, "holding", rep.Detail, "")
 	case rep.State == StateStalled:
-		n.State, n.Inner, n.Stalls, n.LastError, n.Detail = StateStalled, rep.Inner, rep.Stalls, rep.LastError, rep.Detail
+		n.State, n.Inner, n.Stalls, n.LastError, n.Detail = StateStalled, rep.Inner, rep.Stalls, short(rep.LastError), short(rep.Detail)
 		r.changed(ctx)
 		r.event(ctx, n.Path, StateStalled, fmt.Sprintf("%s: retries ran out %d times: %s", rep.Inner, rep.Stalls, rep.LastError), "")
 		r.notice(ctx, fmt.Sprintf("stalled/%s/%d", n.Path, rep.Stalls), "command center",
@@ -1059,7 +1167,7 @@ func (r *response) apply(ctx workflow.Context, rep StepReport) {
 		}
 		n.State = state
 		if rep.Detail != "" {
-			n.Detail = rep.Detail
+			n.Detail = short(rep.Detail)
 		}
 		if state == StateRetrying {
 			n.Inner, n.LastError = rep.Inner, rep.LastError
@@ -1254,6 +1362,9 @@ func (r *response) open2() bool {
 }
 
 func (r *response) validateLift(ctx workflow.Context, in LiftInput) error {
+	if err := limitText("reason", in.Reason, "by", in.By); err != nil {
+		return err
+	}
 	if strings.TrimSpace(in.Reason) == "" {
 		return errors.New("a lift needs a reason (--reason), for the event log")
 	}
@@ -1279,6 +1390,9 @@ func (r *response) onLift(ctx workflow.Context, in LiftInput) (LiftAccepted, err
 }
 
 func (r *response) validateEscalate(ctx workflow.Context, in EscalateInput) error {
+	if err := limitText("reason", in.Reason, "by", in.By); err != nil {
+		return err
+	}
 	switch {
 	case in.Level < 1 || in.Level > 4:
 		return fmt.Errorf("--level %d: response levels run from 1 (highest) to 4", in.Level)
@@ -1308,6 +1422,9 @@ func (r *response) onEscalate(ctx workflow.Context, in EscalateInput) error {
 }
 
 func (r *response) validateAddArea(ctx workflow.Context, in AddAreaInput) error {
+	if err := limitText("reason", in.Reason, "by", in.By); err != nil {
+		return err
+	}
 	switch {
 	case !codePattern(in.Area):
 		return fmt.Errorf("area %q: give an area code such as nanpingtou (list them with `starter areas`)", in.Area)
@@ -1323,6 +1440,10 @@ func (r *response) validateAddArea(ctx workflow.Context, in AddAreaInput) error 
 			return fmt.Errorf("area %s is already part of the response", in.Area)
 		}
 	}
+	if r.adding[in.Area] {
+		return fmt.Errorf("area %s is already being added to the response", in.Area)
+	}
+	//workflowcheck:ignore the answer is the same in any order
 	for _, n := range r.nodes {
 		if st := r.stepAt(n.Path); n.Type == "for_each" && st != nil && len(st.ForEach.Areas.Codes) == 0 {
 			return nil
@@ -1336,6 +1457,11 @@ func codePattern(s string) bool {
 }
 
 func (r *response) onAddArea(ctx workflow.Context, in AddAreaInput) (activities.Area, error) {
+	if r.adding == nil {
+		r.adding = map[string]bool{}
+	}
+	r.adding[in.Area] = true
+	defer delete(r.adding, in.Area)
 	var areas []activities.Area
 	if err := r.activity(ctx, "Look up area "+in.Area, a.SelectAreas, activities.SelectAreasInput{Codes: []string{in.Area}}, &areas); err != nil {
 		return activities.Area{}, err
@@ -1350,6 +1476,7 @@ func (r *response) onAddArea(ctx workflow.Context, in AddAreaInput) (activities.
 	// A for_each that has finished runs again for the new area; one still
 	// running or not yet started takes it in by itself.
 	nodePaths := make([]string, 0, len(r.nodes))
+	//workflowcheck:ignore the paths are sorted below
 	for p := range r.nodes {
 		nodePaths = append(nodePaths, p)
 	}
@@ -1407,6 +1534,9 @@ func (r *response) stepFor(path string) (*Node, error) {
 }
 
 func (r *response) validatePause(ctx workflow.Context, in StepAction) error {
+	if err := limitText("reason", in.Reason, "by", in.By); err != nil {
+		return err
+	}
 	n, err := r.stepFor(in.Step)
 	switch {
 	case err != nil:
@@ -1428,6 +1558,9 @@ func (r *response) onPause(ctx workflow.Context, in StepAction) error {
 }
 
 func (r *response) validateResume(ctx workflow.Context, in StepAction) error {
+	if err := limitText("reason", in.Reason, "by", in.By); err != nil {
+		return err
+	}
 	n, err := r.stepFor(in.Step)
 	if err != nil {
 		return err
@@ -1447,6 +1580,9 @@ func (r *response) onResume(ctx workflow.Context, in StepAction) error {
 }
 
 func (r *response) validateRetry(ctx workflow.Context, in RetryInput) error {
+	if err := limitText("by", in.By); err != nil {
+		return err
+	}
 	n, err := r.stepFor(in.Step)
 	if err != nil {
 		return err
@@ -1454,10 +1590,24 @@ func (r *response) validateRetry(ctx workflow.Context, in RetryInput) error {
 	if n.State != StateStalled {
 		return fmt.Errorf("step %s is %s, not stalled: only a stalled step can be retried", in.Step, n.State)
 	}
+	if what, ok := r.acting[in.Step]; ok {
+		return fmt.Errorf("step %s is already being %s", in.Step, what)
+	}
 	return nil
 }
 
+// act records that an accepted update is relaying to a step, until done
+// is called.
+func (r *response) act(step, what string) (done func()) {
+	if r.acting == nil {
+		r.acting = map[string]string{}
+	}
+	r.acting[step] = what
+	return func() { delete(r.acting, step) }
+}
+
 func (r *response) onRetry(ctx workflow.Context, in RetryInput) error {
+	defer r.act(in.Step, "retried")()
 	n := r.nodes[in.Step]
 	if err := workflow.SignalExternalWorkflow(ctx, n.WorkflowID, "", SignalRetry, RetryInput{Step: n.Inner, By: in.By}).Get(ctx, nil); err != nil {
 		return fmt.Errorf("retry %s: %w", in.Step, err)
@@ -1467,6 +1617,9 @@ func (r *response) onRetry(ctx workflow.Context, in RetryInput) error {
 }
 
 func (r *response) validateAction(in StepAction, verb string) error {
+	if err := limitText("reason", in.Reason, "by", in.By); err != nil {
+		return err
+	}
 	n, err := r.stepFor(in.Step)
 	switch {
 	case err != nil:
@@ -1506,7 +1659,7 @@ func (r *response) endStep(ctx workflow.Context, in StepAction, state string) er
 	if in.By != "" {
 		reason += " (by " + in.By + ")"
 	}
-	n.State, n.Detail, n.FinishedAt = state, reason, workflow.Now(ctx)
+	n.State, n.Detail, n.FinishedAt = state, short(reason), workflow.Now(ctx)
 	r.changed(ctx)
 	if n.WorkflowID != "" {
 		r.inflight++
@@ -1528,6 +1681,9 @@ func (r *response) onAbort(ctx workflow.Context, in StepAction) error {
 }
 
 func (r *response) validateDecide(ctx workflow.Context, in Decision) error {
+	if err := limitText("reason", in.Reason, "by", in.By); err != nil {
+		return err
+	}
 	n, err := r.stepFor(in.Step)
 	switch {
 	case err != nil:
@@ -1539,13 +1695,23 @@ func (r *response) validateDecide(ctx workflow.Context, in Decision) error {
 	case in.Decision != "approve" && in.Decision != "reject":
 		return fmt.Errorf("decision %q: want approve or reject", in.Decision)
 	}
+	if what, ok := r.acting[in.Step]; ok {
+		return fmt.Errorf("step %s is already being %s", in.Step, what)
+	}
 	return nil
 }
 
 func (r *response) onDecide(ctx workflow.Context, in Decision) error {
+	defer r.act(in.Step, "decided")()
 	n := r.nodes[in.Step]
 	if in.By == "" {
 		in.By = "command-center"
+	}
+	// The step is decided from here: a decision sent after this one is
+	// refused even before the step's own report comes back. Runs that
+	// recorded a decision before this kept the step awaiting its report.
+	if workflow.GetVersion(ctx, "response-decide-marks-step", workflow.DefaultVersion, 1) >= 1 {
+		n.State = StateRunning
 	}
 	if err := workflow.SignalExternalWorkflow(ctx, n.WorkflowID, "", SignalDecide, in).Get(ctx, nil); err != nil {
 		return fmt.Errorf("decide %s: %w", in.Step, err)

@@ -175,16 +175,6 @@ func (r *steps) stall(ctx workflow.Context, name string, cause error) {
 	}).Get(ctx, nil)
 }
 
-// stalled returns the stalled step, if any.
-func (r *steps) stalled() *StepProgress {
-	for i := range *r.list {
-		if (*r.list)[i].State == StateStalled {
-			return &(*r.list)[i]
-		}
-	}
-	return nil
-}
-
 func (r *steps) ref(name string) *StepProgress {
 	for i := range *r.list {
 		if (*r.list)[i].Name == name {

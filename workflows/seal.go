@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -194,6 +195,10 @@ type SealProgress struct {
 type SealState struct {
 	Plan     activities.PlanSealResult
 	Progress SealProgress
+	// Lift and Retries are the lift and operator retries received but not
+	// yet carried out when the run ended; the next run carries them out.
+	Lift    *LiftInput `json:",omitempty"`
+	Retries []string   `json:",omitempty"`
 }
 
 type seal struct {
@@ -205,6 +210,11 @@ type seal struct {
 	r        *steps
 	// step and state mirror the search attributes, to upsert only changes.
 	saStep, saState string
+	// core is set for seals on the step core (workflow version
+	// "seal-step-core" ≥ 1): signals are taken in the main loop and a
+	// continue-as-new is never reported as the seal's end.
+	core  bool
+	inbox *inbox
 }
 
 // SealCompound seals a compound: residents are notified, every gate gets a
@@ -222,11 +232,16 @@ func SealCompound(ctx workflow.Context, in SealCompoundInput) (SealCompoundResul
 		stallRetry: time.Duration(in.StallRetryMinutes * float64(time.Minute)), policy: in.Retry,
 		list: &s.progress.Steps, retry: map[string]bool{}, abandon: s.liftEnds, changed: s.changed,
 	}
+	s.core = workflow.GetVersion(ctx, "seal-step-core", workflow.DefaultVersion, 1) >= 1
 	if err := s.setup(ctx); err != nil {
 		return SealCompoundResult{}, err
 	}
 	s.listen(ctx)
 	res, err := s.run(ctx)
+	if s.core && workflow.IsContinueAsNewError(err) {
+		// The next run goes on with the seal and reports how it ends.
+		return res, err
+	}
 	if err != nil && ctx.Err() != nil {
 		// Cancelled (a response skipped or aborted the step): whatever
 		// was set up is taken down again, out of the cancellation's reach.
@@ -250,6 +265,14 @@ func SealCompound(ctx workflow.Context, in SealCompoundInput) (SealCompoundResul
 // listen takes lifts and retries relayed by a parent response as signals;
 // operators use the validated updates instead.
 func (s *seal) listen(ctx workflow.Context) {
+	if s.core {
+		// The main loop takes lifts and retries whenever it waits and before
+		// it continues as new; the receivers below also wake a stalled step
+		// waiting in the step runner for its retry.
+		s.inbox = &inbox{}
+		receive(ctx, s.inbox, SignalLift, s.liftSignal)
+		receive(ctx, s.inbox, SignalRetry, func(in RetryInput) { s.r.retry[in.Step] = true })
+	}
 	lifts := workflow.GetSignalChannel(ctx, SignalLift)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
@@ -275,6 +298,13 @@ func (s *seal) listen(ctx workflow.Context) {
 	})
 }
 
+// liftSignal takes a lift relayed by the response: the first one counts.
+func (s *seal) liftSignal(in LiftInput) {
+	if s.lift == nil && s.progress.Phase != PhaseLifted {
+		s.lift = &in
+	}
+}
+
 // report tells the parent response, if any, how the seal is doing.
 func (s *seal) report(ctx workflow.Context, r StepReport) {
 	if s.in.StepPath == "" {
@@ -286,7 +316,10 @@ func (s *seal) report(ctx workflow.Context, r StepReport) {
 
 func (s *seal) setup(ctx workflow.Context) error {
 	if r := s.in.Resume; r != nil {
-		s.plan, s.progress = r.Plan, r.Progress
+		s.plan, s.progress, s.lift = r.Plan, r.Progress, r.Lift
+		for _, step := range r.Retries {
+			s.r.retry[step] = true
+		}
 		s.in.Resume = nil
 	} else {
 		s.progress = SealProgress{
@@ -313,6 +346,9 @@ func (s *seal) setup(ctx workflow.Context) error {
 }
 
 func (s *seal) validateLift(ctx workflow.Context, in LiftInput) error {
+	if err := limitText("reason", in.Reason, "by", in.By); err != nil {
+		return err
+	}
 	if strings.TrimSpace(in.Reason) == "" {
 		return errors.New("a lift needs a reason (--reason), for the event log")
 	}
@@ -339,6 +375,9 @@ func (s *seal) onLift(ctx workflow.Context, in LiftInput) (LiftAccepted, error) 
 }
 
 func (s *seal) validateRetry(ctx workflow.Context, in RetryInput) error {
+	if err := limitText("by", in.By); err != nil {
+		return err
+	}
 	return s.r.validateRetry(in.Step)
 }
 
@@ -481,7 +520,7 @@ func (s *seal) hold(ctx workflow.Context) error {
 		s.mark(ctx, "hold", StateAwaitingDecision, fmt.Sprintf("sealed; next check %s", s.progress.NextCheckAt.Format("15:04")))
 		timerCtx, cancel := workflow.WithCancel(ctx)
 		timer := workflow.NewTimerWithOptions(timerCtx, every, workflow.TimerOptions{Summary: "Next checkpoint compliance round"})
-		if err := workflow.Await(ctx, func() bool { return s.lift != nil || timer.IsReady() }); err != nil {
+		if err := s.await(ctx, func() bool { return s.lift != nil || timer.IsReady() }); err != nil {
 			cancel()
 			return err
 		}
@@ -503,7 +542,33 @@ func (s *seal) hold(ctx workflow.Context) error {
 		s.progress.FailedChecks += res.Checked - res.Passed
 		s.progress.LastCompliance = res
 		roundsThisRun++
-		if s.lift == nil && (roundsThisRun >= maxRoundsPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested()) {
+		long := s.lift == nil && (roundsThisRun >= maxRoundsPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested())
+		if long && !s.core && workflow.GetVersion(ctx, "seal-quiet-continue-as-new", workflow.DefaultVersion, 1) >= 1 {
+			// A seal that started before the step core continues as new
+			// through it too: its signals so far were taken by receivers,
+			// the helper takes what is left.
+			s.core = true
+			s.inbox = &inbox{}
+			receive(ctx, s.inbox, SignalLift, s.liftSignal)
+			receive(ctx, s.inbox, SignalRetry, func(in RetryInput) { s.r.retry[in.Step] = true })
+		}
+		if long && s.core {
+			err := continueAsNewWhenQuiet(ctx, canPlan{
+				name: SealCompoundName, inbox: s.inbox,
+				stop: func() bool { return s.lift != nil },
+				next: func() any {
+					next := s.in
+					next.Resume = &SealState{Plan: s.plan, Progress: s.progress, Lift: s.lift, Retries: pendingRetries(s.r.retry)}
+					return next
+				},
+			})
+			if err != nil {
+				return err
+			}
+			// A lift arrived with the decision: carry it out now.
+			return nil
+		}
+		if long {
 			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 				return err
 			}
@@ -514,12 +579,37 @@ func (s *seal) hold(ctx workflow.Context) error {
 	}
 }
 
+// await waits for cond; a seal on the step core takes its signals meanwhile.
+func (s *seal) await(ctx workflow.Context, cond func() bool) error {
+	if s.core {
+		return s.inbox.await(ctx, cond)
+	}
+	return workflow.Await(ctx, cond)
+}
+
+// pendingRetries lists the steps with an operator retry not yet taken, in
+// order.
+func pendingRetries(retry map[string]bool) []string {
+	var out []string
+	//workflowcheck:ignore the steps are sorted below
+	for step, ok := range retry {
+		if ok {
+			out = append(out, step)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // maxRoundsPerRun bounds the history of one run: a round costs about a dozen
 // events, so a seal of weeks continues as new long before the history is large.
 const maxRoundsPerRun = 100
 
 func (s *seal) reopen(ctx workflow.Context) (SealCompoundResult, error) {
 	lift := *s.lift
+	if s.progress.LiftRequestedAt.IsZero() {
+		s.progress.LiftRequestedAt = workflow.Now(ctx)
+	}
 	s.progress.Phase = PhaseLifting
 	s.progress.LiftedBy, s.progress.LiftReason = lift.By, lift.Reason
 	s.mark(ctx, "hold", StateDone, "lift requested by "+lift.By+": "+lift.Reason)

@@ -51,6 +51,12 @@ type StepInput struct {
 	Resume *RoundState `json:",omitempty"`
 	// ResumeInspection carries an inspection's state across continue-as-new.
 	ResumeInspection *InspectionState `json:",omitempty"`
+	// ResumeSupply carries a staff-supply step's state across
+	// continue-as-new.
+	ResumeSupply *SupplyState `json:",omitempty"`
+	// Retries carries operator retries received but not yet taken across
+	// continue-as-new.
+	Retries []string `json:",omitempty"`
 }
 
 // StepResult is what a step workflow returns.
@@ -107,6 +113,9 @@ type stepWorkflow struct {
 	// details, when set, writes the current details instead of the
 	// default step table (a testing round shows its points).
 	details func(ctx workflow.Context)
+	// inbox takes the step's signals in its main loop; kinds add their
+	// own channels to it.
+	inbox *inbox
 }
 
 func newStepWorkflow(ctx workflow.Context, in StepInput) *stepWorkflow {
@@ -123,6 +132,14 @@ func newStepWorkflow(ctx workflow.Context, in StepInput) *stepWorkflow {
 		stallRetry: time.Duration(stall * float64(time.Minute)), policy: in.Retry,
 		list: &sw.list, retry: map[string]bool{}, changed: sw.changed,
 	}
+	for _, step := range in.Retries {
+		sw.r.retry[step] = true
+	}
+	sw.in.Retries = nil
+	// The main loop drains retries before it continues as new; the
+	// receiver below wakes a stalled step waiting in the step runner.
+	sw.inbox = &inbox{}
+	receive(ctx, sw.inbox, SignalRetry, func(in RetryInput) { sw.r.retry[in.Step] = true })
 	retries := workflow.GetSignalChannel(ctx, SignalRetry)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {

@@ -69,6 +69,29 @@ type supplyParams struct {
 	minDays, targetDays                                                         float64
 }
 
+// SupplyState is what a staff-supply step carries across continue-as-new:
+// its progress and steps, the assignments waiting for acknowledgement, the
+// shortages it watches, and where its clock stands.
+type SupplyState struct {
+	Progress  SupplyProgress
+	Steps     []StepProgress
+	Pending   map[int64]string     `json:",omitempty"`
+	LowSince  map[string]time.Time `json:",omitempty"`
+	Escalated map[string]bool      `json:",omitempty"`
+	Overdue   bool                 `json:",omitempty"`
+	ShiftEnd  time.Time
+	AckBy     time.Time
+	RemindAt  time.Time
+	NextCheck time.Time
+	Reminded  bool `json:",omitempty"`
+	Waves     int  `json:",omitempty"`
+}
+
+// eventsPerSupplyCheck is about how many history events one supply check
+// adds (timer, assignment and stock activities, search attributes,
+// workflow tasks).
+const eventsPerSupplyCheck = 20
+
 type supply struct {
 	sw *stepWorkflow
 	in StepInput
@@ -183,6 +206,24 @@ func (s *supply) run(ctx workflow.Context) (StepResult, error) {
 	end := start.Add(scaled(sp.duration, in.TimeScale))
 	shiftEnd := start.Add(scaled(sp.shift, in.TimeScale))
 	s.p = SupplyProgress{Incident: in.Incident, Area: in.Area.Name, State: StateRunning, From: start, To: end, TimeScale: max(in.TimeScale, 1)}
+	resume := in.ResumeSupply
+	if resume != nil {
+		s.p, s.sw.list, s.overdue = resume.Progress, resume.Steps, resume.Overdue
+		start, end, shiftEnd = s.p.From, s.p.To, resume.ShiftEnd
+		//workflowcheck:ignore copying a map into a map: the order does not matter
+		for id, staff := range resume.Pending {
+			s.pending[id] = staff
+		}
+		//workflowcheck:ignore copying a map into a map: the order does not matter
+		for k, v := range resume.LowSince {
+			s.lowSince[k] = v
+		}
+		//workflowcheck:ignore copying a map into a map: the order does not matter
+		for k, v := range resume.Escalated {
+			s.escalated[k] = v
+		}
+		in.ResumeSupply, s.in.ResumeSupply = nil, nil
+	}
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (SupplyProgress, error) { return s.p, nil }); err != nil {
 		return StepResult{}, err
 	}
@@ -205,31 +246,22 @@ func (s *supply) run(ctx workflow.Context) (StepResult, error) {
 		}
 	})
 	ref := s.sw.ref("muster")
-	hours := sp.shift.Hours()
-	if err := s.sw.r.run(ctx, "plan-staff", "Derive staff posts from the response", a.PlanStaff, activities.PlanStaffInput{
-		Ref: ref, AreaID: in.Area.ID, From: start, To: shiftEnd, Hours: hours,
-		PerSamplingPoint: sp.perPoint, PerCommunity: sp.perCommunity, PerSupplier: sp.perSupplier, PerCheckpoint: sp.perCheckpoint,
-	}, &s.p.Posts, func() string { return fmt.Sprintf("%d posts need %d staff", s.p.Posts.Posts, s.p.Posts.Needed) }); err != nil {
-		return StepResult{}, err
-	}
 	ackWithin := scaled(sp.ackWithin, in.TimeScale)
-	if err := s.assign(ctx, a.AssignStaff, activities.AssignStaffInput{Ref: ref, AreaID: in.Area.ID, AckBy: start.Add(ackWithin), Name: "assign"}, "assign"); err != nil {
-		return StepResult{}, err
-	}
-	ackBy, remindAt, reminded, waves := start.Add(ackWithin), start.Add(ackWithin/2), false, 0
-	if sp.volunteers > 0 {
-		s.p.Volunteers = &store.VolunteerDrive{}
-		if err := s.sw.r.run(ctx, "volunteers", "Open volunteer sign-ups", a.VolunteerDrive, activities.VolunteerDriveInput{
-			Ref: ref, AreaID: in.Area.ID, Quota: sp.volunteers, ClosesAt: start.Add(scaled(sp.signupFor, in.TimeScale)),
-		}, s.p.Volunteers, func() string { return fmt.Sprintf("%d of %d signed up", s.p.Volunteers.SignedUp, s.p.Volunteers.Quota) }); err != nil {
+	every := scaled(sp.every, in.TimeScale)
+	var (
+		ackBy, remindAt, nextCheck time.Time
+		reminded                   bool
+		waves                      int
+	)
+	if resume != nil {
+		ackBy, remindAt, nextCheck, reminded, waves = resume.AckBy, resume.RemindAt, resume.NextCheck, resume.Reminded, resume.Waves
+	} else {
+		if err := s.open(ctx, sp, start, shiftEnd); err != nil {
 			return StepResult{}, err
 		}
+		ackBy, remindAt, nextCheck = start.Add(ackWithin), start.Add(ackWithin/2), start.Add(every)
 	}
-	if err := s.check(ctx, sp); err != nil {
-		return StepResult{}, err
-	}
-	every := scaled(sp.every, in.TimeScale)
-	nextCheck := start.Add(every)
+	checks := 0
 	for {
 		now := workflow.Now(ctx)
 		if !now.Before(end) {
@@ -293,6 +325,25 @@ func (s *supply) run(ctx workflow.Context) (StepResult, error) {
 			if err := s.check(ctx, sp); err != nil {
 				return StepResult{}, err
 			}
+			// A step of weeks continues as new before its history grows
+			// large; runs recorded before this never did.
+			checks++
+			if s.longHistory(ctx, checks) && workflow.Now(ctx).Before(end) &&
+				workflow.GetVersion(ctx, "supply-continue-as-new", workflow.DefaultVersion, 1) >= 1 {
+				receive(ctx, s.sw.inbox, SignalAcknowledged, func(in AcknowledgeInput) { s.acknowledged(in.Assignment) })
+				return StepResult{}, continueAsNewWhenQuiet(ctx, canPlan{
+					name: StaffSupplyStepName, inbox: s.sw.inbox,
+					next: func() any {
+						next := s.in
+						next.ResumeSupply = &SupplyState{
+							Progress: s.p, Steps: s.sw.list, Pending: s.pending, LowSince: s.lowSince, Escalated: s.escalated, Overdue: s.overdue,
+							ShiftEnd: shiftEnd, AckBy: ackBy, RemindAt: remindAt, NextCheck: nextCheck, Reminded: reminded, Waves: waves,
+						}
+						next.Retries = pendingRetries(s.sw.r.retry)
+						return next
+					},
+				})
+			}
 		}
 	}
 
@@ -321,6 +372,42 @@ func (s *supply) run(ctx workflow.Context) (StepResult, error) {
 		Detail: fmt.Sprintf("%d of %d staff assigned (%d acknowledged, %d reassigned); %d restock orders, %d delivered, %d late",
 			m.Assigned, m.Needed, m.Acknowledged, m.Lapsed, s.p.Orders, s.p.Delivered, s.p.Late),
 	}, nil
+}
+
+// longHistory says the run should continue as new.
+func (s *supply) longHistory(ctx workflow.Context, checks int) bool {
+	limit := s.in.HistoryLimit
+	if limit == 0 {
+		limit = DefaultHistoryLimit
+	}
+	info := workflow.GetInfo(ctx)
+	return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > limit || checks*eventsPerSupplyCheck > limit
+}
+
+// open plans the posts, assigns the first staff, opens the volunteer
+// drive and checks supplies once.
+func (s *supply) open(ctx workflow.Context, sp supplyParams, start, shiftEnd time.Time) error {
+	in := s.in
+	ref := s.sw.ref("muster")
+	if err := s.sw.r.run(ctx, "plan-staff", "Derive staff posts from the response", a.PlanStaff, activities.PlanStaffInput{
+		Ref: ref, AreaID: in.Area.ID, From: start, To: shiftEnd, Hours: sp.shift.Hours(),
+		PerSamplingPoint: sp.perPoint, PerCommunity: sp.perCommunity, PerSupplier: sp.perSupplier, PerCheckpoint: sp.perCheckpoint,
+	}, &s.p.Posts, func() string { return fmt.Sprintf("%d posts need %d staff", s.p.Posts.Posts, s.p.Posts.Needed) }); err != nil {
+		return err
+	}
+	ackWithin := scaled(sp.ackWithin, in.TimeScale)
+	if err := s.assign(ctx, a.AssignStaff, activities.AssignStaffInput{Ref: ref, AreaID: in.Area.ID, AckBy: start.Add(ackWithin), Name: "assign"}, "assign"); err != nil {
+		return err
+	}
+	if sp.volunteers > 0 {
+		s.p.Volunteers = &store.VolunteerDrive{}
+		if err := s.sw.r.run(ctx, "volunteers", "Open volunteer sign-ups", a.VolunteerDrive, activities.VolunteerDriveInput{
+			Ref: ref, AreaID: in.Area.ID, Quota: sp.volunteers, ClosesAt: start.Add(scaled(sp.signupFor, in.TimeScale)),
+		}, s.p.Volunteers, func() string { return fmt.Sprintf("%d of %d signed up", s.p.Volunteers.SignedUp, s.p.Volunteers.Quota) }); err != nil {
+			return err
+		}
+	}
+	return s.check(ctx, sp)
 }
 
 // assign runs an assignment activity and takes in its counts.
@@ -415,6 +502,9 @@ func (s *supply) escalate(ctx workflow.Context, key, body string) error {
 }
 
 func (s *supply) validateAck(ctx workflow.Context, in AcknowledgeInput) error {
+	if err := limitText("staff", in.Staff); err != nil {
+		return err
+	}
 	staff := strings.TrimSpace(in.Staff)
 	switch {
 	case in.Assignment <= 0:

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/plan"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -40,6 +41,12 @@ type PointStatus struct {
 	Expected int
 	// PerHour is the point's rate so far, in residents per scenario hour.
 	PerHour float64
+	// Capacity is the point's planned rate; Planned is when it finishes
+	// its residents at that rate, and Projected at its rate so far (at
+	// its capacity before its first sample), both in workflow time.
+	Capacity  int       `json:",omitempty"`
+	Planned   time.Time `json:",omitzero"`
+	Projected time.Time `json:",omitzero"`
 }
 
 // TestingProgress is the answer to a testing round's progress query.
@@ -65,6 +72,19 @@ type TestingProgress struct {
 	Escalated bool
 	Missing   int
 	TimeScale float64
+	// Coverage is sampled ÷ expected at the close; Clean says it reached
+	// MinCoverage, and HomeVisitsOpen counts home visits without a sample.
+	Coverage       float64 `json:",omitempty"`
+	MinCoverage    float64 `json:",omitempty"`
+	Clean          bool    `json:",omitempty"`
+	HomeVisitsOpen int     `json:",omitempty"`
+	// Lost is the time the round's coverage checks could not run (an
+	// outage); Extended says the deadline was moved once because of it.
+	Lost     time.Duration `json:",omitempty"`
+	Extended bool          `json:",omitempty"`
+	// Short, when the plan cannot meet the deadline, says how many more
+	// points of what capacity would.
+	Short string `json:",omitempty"`
 }
 
 // eventsPerCheck is about how many history events one coverage check adds
@@ -78,9 +98,15 @@ type RoundState struct {
 	Progress    TestingProgress
 	Steps       []StepProgress
 	LastRevisit time.Time
+	// AddPoints are sampling points an operator asked for that the run
+	// had not opened yet.
+	AddPoints []AddPointInput `json:",omitempty"`
 }
 
 type round struct {
+	// evidence marks runs of the version that reports coverage and
+	// per-point projections.
+	evidence bool
 	sw       *stepWorkflow
 	in       StepInput
 	p        TestingProgress
@@ -127,6 +153,19 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 	deadline := paramDuration(in.Params, "deadline")
 	every := paramDuration(in.Params, "check_every")
 	revisit := paramDuration(in.Params, "revisit_after")
+	// Rounds before this version closed with the workflow's last count and
+	// no coverage rule; their histories replay as they ran.
+	evidence := workflow.GetVersion(ctx, "testing-evidence", workflow.DefaultVersion, 1) >= 1
+	t.evidence = evidence
+	minCoverage := DefaultMinCoverage
+	if _, ok := in.Params["min_coverage"]; ok {
+		minCoverage = paramNumber(in.Params, "min_coverage")
+	}
+	extendBy := DefaultExtendBy
+	if _, ok := in.Params["extend_by"]; ok {
+		extendBy = paramDuration(in.Params, "extend_by")
+	}
+	extendBy = min(extendBy, deadline)
 	opens := workflow.Now(ctx)
 	t.p = TestingProgress{
 		Incident: in.Incident, Area: in.Area.Name, Round: number, State: StateRunning,
@@ -134,7 +173,7 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 	}
 	resume := in.Resume
 	if resume != nil {
-		t.p, t.plan, t.sw.list = resume.Progress, resume.Plan, resume.Steps
+		t.p, t.plan, t.sw.list, t.addPoint = resume.Progress, resume.Plan, resume.Steps, resume.AddPoints
 		in.Resume, t.in.Resume = nil, nil
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (TestingProgress, error) { return t.p, nil }); err != nil {
@@ -142,6 +181,9 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateAddPoint, t.onAddPoint, workflow.UpdateHandlerOptions{
 		Validator: func(ctx workflow.Context, a AddPointInput) error {
+			if err := limitText("site", a.Site, "reason", a.Reason, "by", a.By); err != nil {
+				return err
+			}
 			if strings.TrimSpace(a.Site) == "" {
 				return fmt.Errorf("name the sampling point to open (a site code)")
 			}
@@ -184,10 +226,17 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 			}
 		}
 		var pr store.RoundProgress
+		asked := workflow.Now(ctx)
 		if err := t.sw.r.run(ctx, "check", "Count samples per point", a.RoundProgress,
 			activities.RoundRef{Ref: t.sw.ref("muster"), RoundID: t.plan.RoundID}, &pr,
 			func() string { return fmt.Sprintf("%d of %d sampled", pr.Sampled, pr.Expected) }); err != nil {
 			return StepResult{}, err
+		}
+		// A check that took longer than a quarter of the time between
+		// checks was retried through an outage: the stations could not
+		// upload either, and the round lost that time.
+		if took := workflow.Now(ctx).Sub(asked); evidence && took > max(scaled(every, in.TimeScale)/4, time.Second) {
+			t.p.Lost += took
 		}
 		t.update(ctx, pr)
 		// At the deadline the round closes: another point helps nobody.
@@ -206,6 +255,13 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 				return StepResult{}, err
 			}
 		}
+		if evidence && !now.Before(t.p.Deadline) && pr.Sampled < pr.Expected && t.p.Lost > 0 && !t.p.Extended && extendBy > 0 &&
+			coverage(pr.Sampled, pr.Expected) < minCoverage {
+			if err := t.extend(ctx, extendBy, minCoverage); err != nil {
+				return StepResult{}, err
+			}
+			continue
+		}
 		if pr.Sampled >= pr.Expected || !now.Before(t.p.Deadline) {
 			break
 		}
@@ -219,12 +275,15 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 		// decision independent of how the server reports history length.
 		checks++
 		if info := workflow.GetInfo(ctx); info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > limit || checks*eventsPerCheck > limit {
-			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
-				return StepResult{}, err
-			}
-			next := t.in
-			next.Resume = &RoundState{Plan: t.plan, Progress: t.p, Steps: t.sw.list, LastRevisit: lastRevisit}
-			return StepResult{}, workflow.NewContinueAsNewError(ctx, MassTestingStepName, next)
+			return StepResult{}, continueAsNewWhenQuiet(ctx, canPlan{
+				name: MassTestingStepName, inbox: t.sw.inbox,
+				next: func() any {
+					next := t.in
+					next.Resume = &RoundState{Plan: t.plan, Progress: t.p, Steps: t.sw.list, LastRevisit: lastRevisit, AddPoints: t.addPoint}
+					next.Retries = pendingRetries(t.sw.r.retry)
+					return next
+				},
+			})
 		}
 	}
 
@@ -236,6 +295,9 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 		return StepResult{}, err
 	}
 	t.p.Missing, t.p.State = closed.Missing, StateDone
+	if evidence {
+		return t.closeWithEvidence(ctx, closed, minCoverage), nil
+	}
 	t.gauge(ctx)
 	t.render(ctx)
 	return StepResult{
@@ -247,11 +309,84 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 	}, nil
 }
 
+// DefaultExtendBy is how long a round that lost time to an outage is
+// extended when the step's params do not say (a round started alone).
+const DefaultExtendBy = 2 * time.Hour
+
+// coverage is sampled ÷ expected; a round that expected nobody is covered.
+func coverage(sampled, expected int) float64 {
+	if expected <= 0 {
+		return 1
+	}
+	return float64(sampled) / float64(expected)
+}
+
+// extend moves the deadline of a round that lost time to an outage, once,
+// and tells the command center.
+func (t *round) extend(ctx workflow.Context, by time.Duration, minCoverage float64) error {
+	old := t.p.Deadline
+	t.p.Deadline = old.Add(scaled(by, t.in.TimeScale))
+	t.p.Extended, t.p.Behind, t.p.Escalated = true, false, false
+	reason := fmt.Sprintf("%s lost to an outage; %s sampled (min %s)", t.p.Lost.Round(time.Minute), percent(coverage(t.p.Sampled, t.p.Expected)), percent(minCoverage))
+	var d time.Time
+	if err := t.sw.r.run(ctx, "extend", "Extend the round after an outage", a.ExtendRound,
+		activities.ExtendRoundInput{Ref: t.sw.ref("muster"), RoundID: t.plan.RoundID, Deadline: t.p.Deadline, Reason: reason}, &d,
+		func() string { return "extended by " + by.String() }); err != nil {
+		return err
+	}
+	body := fmt.Sprintf("Testing round %d of %s (incident %s) lost time to an outage (%s) and had %s sampled (%d of %d, min %s) at its deadline %s: it is extended by %s to %s. It closes then, and counts as clean only at %s or more.",
+		t.p.Round, t.p.Area, t.in.Incident, t.p.Lost.Round(time.Minute), percent(coverage(t.p.Sampled, t.p.Expected)), t.p.Sampled, t.p.Expected, percent(minCoverage),
+		t.clock(old).Format("15:04"), by, t.clock(t.p.Deadline).Format("15:04"), percent(minCoverage))
+	_ = t.sw.r.run(ctx, "escalate-extended", "Tell the command center the round is extended", a.PublishNotice, activities.NoticeInput{
+		Ref: t.sw.ref("muster"), Step: t.in.Path + "/extended", AreaID: t.in.Area.ID,
+		Kind: fmt.Sprintf("testing/%d/extended", t.p.Round), Audience: "command center", Body: body,
+	}, nil, func() string { return "extension reported" })
+	t.render(ctx)
+	return nil
+}
+
+// closeWithEvidence reports the figures the database counted as the round
+// closed, and whether they are evidence: a round below its minimum
+// coverage is never clean, whatever its positives, and the command center
+// is told.
+func (t *round) closeWithEvidence(ctx workflow.Context, closed activities.CloseRoundResult, minCoverage float64) StepResult {
+	t.p.Sampled, t.p.Expected, t.p.Positives = closed.Sampled, closed.Expected, closed.Positives
+	t.p.HomeVisitsOpen, t.p.MinCoverage = closed.HomeVisitsOpen, minCoverage
+	t.p.Coverage = coverage(t.p.Sampled, t.p.Expected)
+	t.p.Clean = t.p.Coverage >= minCoverage
+	t.p.Behind = false
+	t.gauge(ctx)
+	t.render(ctx)
+	clean := 0.0
+	detail := fmt.Sprintf("round %d: %d of %d sampled (%s), %d positive, %d missing", t.p.Round, t.p.Sampled, t.p.Expected, percent(t.p.Coverage), t.p.Positives, t.p.Missing)
+	if t.p.Clean {
+		clean = 1
+	} else {
+		detail = fmt.Sprintf("round %d: not clean: %s sampled (min %s) · %d of %d sampled, %d positive, %d missing",
+			t.p.Round, percent(t.p.Coverage), percent(minCoverage), t.p.Sampled, t.p.Expected, t.p.Positives, t.p.Missing)
+		body := fmt.Sprintf("Testing round %d of %s (incident %s) closed below its minimum coverage: %s sampled (%d of %d, min %s), %d missing. It is no evidence for a lift, whatever its positives (%d); the residents missing are on the call-back list (`starter testing missing %s`).",
+			t.p.Round, t.p.Area, t.in.Incident, percent(t.p.Coverage), t.p.Sampled, t.p.Expected, percent(minCoverage), t.p.Missing, t.p.Positives, t.sw.id)
+		_ = t.sw.r.run(ctx, "escalate-not-clean", "Tell the command center the round is not clean", a.PublishNotice, activities.NoticeInput{
+			Ref: t.sw.ref("muster"), Step: t.in.Path + "/not-clean", AreaID: t.in.Area.ID,
+			Kind: fmt.Sprintf("testing/%d/not-clean", t.p.Round), Audience: "command center", Body: body,
+		}, nil, func() string { return "not clean reported" })
+	}
+	return StepResult{
+		Outputs: map[string]float64{
+			"positives": float64(t.p.Positives), "sampled": float64(t.p.Sampled),
+			"expected": float64(t.p.Expected), "missing": float64(t.p.Missing),
+			"coverage": t.p.Coverage, "home_visits_open": float64(t.p.HomeVisitsOpen), OutputClean: clean,
+		},
+		Detail: detail,
+	}
+}
+
 // open opens the round, calls the cohorts and assigns the home visits.
 func (t *round) open(ctx workflow.Context, number int) error {
 	in := t.in
 	if err := t.sw.r.run(ctx, "open-round", fmt.Sprintf("Open testing round %d of %s", number, in.Area.Name), a.OpenRound,
-		activities.OpenRoundInput{Ref: t.sw.ref("muster"), AreaID: in.Area.ID, Round: number, OpensAt: t.p.OpensAt, Deadline: t.p.Deadline},
+		activities.OpenRoundInput{Ref: t.sw.ref("muster"), AreaID: in.Area.ID, Round: number, OpensAt: t.p.OpensAt, Deadline: t.p.Deadline,
+			LateGrace: scaled(paramDuration(in.Params, "grace"), in.TimeScale)},
 		&t.plan, func() string {
 			return fmt.Sprintf("%d residents, %d points, %d home visits", t.plan.Expected, len(t.plan.Points), t.plan.HomeVisits)
 		}); err != nil {
@@ -260,6 +395,9 @@ func (t *round) open(ctx workflow.Context, number int) error {
 	t.p.RoundID, t.p.Expected = t.plan.RoundID, t.plan.Expected
 	t.p.Slots = cohortSlots(t.plan, strings.Split(paramString(in.Params, "cohorts"), ","), t.p.OpensAt, in.TimeScale)
 	t.points(nil)
+	if t.evidence {
+		t.warnShort(ctx)
+	}
 
 	for _, s := range t.p.Slots {
 		body := fmt.Sprintf("Testing round %d of %s (incident %s): %s residents, please come to your sampling point between %s and %s. Residents who cannot come are visited at home.",
@@ -279,6 +417,38 @@ func (t *round) open(ctx workflow.Context, number int) error {
 	}
 
 	return nil
+}
+
+// warnShort tells the command center, as the round opens, when its plan
+// cannot meet the deadline: which point finishes last, and how many more
+// points of the round's usual capacity would let it finish in time.
+func (t *round) warnShort(ctx workflow.Context) {
+	last, ok := t.latestPoint()
+	if !ok || !last.Planned.After(t.p.Deadline) {
+		return
+	}
+	var ps []plan.Point
+	work, capacity := 0, 0
+	for _, p := range t.plan.Points {
+		ps = append(ps, plan.Point{Capacity: p.CapacityPerHour, Load: p.Expected})
+		work += p.Expected
+		capacity += p.CapacityPerHour
+	}
+	per := capacity / max(len(ps), 1)
+	hours := t.p.Deadline.Sub(t.p.OpensAt).Hours() * t.p.TimeScale
+	more := plan.Needed(ps, nil, hours, per)
+	advice := fmt.Sprintf("%d more sampling point(s) of about %d an hour would let it finish by %s", more, per, t.clock(t.p.Deadline).Format("15:04"))
+	if more == 0 {
+		advice = "the points together have the capacity: move compounds from the last point to the others (`starter testing add-point` rebalances)"
+	}
+	t.p.Short = advice
+	body := fmt.Sprintf("The plan of testing round %d of %s (incident %s) cannot meet its deadline %s: %d residents over %d points (%d an hour together); %s (%d an hour, %d residents) finishes last, at %s. %s.",
+		t.p.Round, t.p.Area, t.in.Incident, t.clock(t.p.Deadline).Format("15:04"), work, len(ps), capacity,
+		last.Code, last.Capacity, last.Expected, t.clock(last.Planned).Format("15:04"), advice)
+	_ = t.sw.r.run(ctx, "plan-short", "Tell the command center the plan cannot meet the deadline", a.PublishNotice, activities.NoticeInput{
+		Ref: t.sw.ref("muster"), Step: t.in.Path + "/plan-short", AreaID: t.in.Area.ID,
+		Kind: fmt.Sprintf("testing/%d/plan-short", t.p.Round), Audience: "command center", Body: body,
+	}, nil, func() string { return advice })
 }
 
 func (t *round) onAddPoint(ctx workflow.Context, in AddPointInput) error {
@@ -342,7 +512,7 @@ func cohortSlots(plan store.RoundPlan, priority []string, opens time.Time, scale
 func (t *round) points(pr *store.RoundProgress) {
 	t.p.Points = t.p.Points[:0]
 	for _, pt := range t.plan.Points {
-		ps := PointStatus{Code: pt.Code, Expected: pt.Expected}
+		ps := PointStatus{Code: pt.Code, Expected: pt.Expected, Capacity: pt.CapacityPerHour}
 		if pr != nil {
 			for _, q := range pr.Points {
 				if q.SiteID == pt.SiteID {
@@ -353,8 +523,38 @@ func (t *round) points(pr *store.RoundProgress) {
 				}
 			}
 		}
+		if pt.CapacityPerHour > 0 {
+			ps.Planned = t.p.OpensAt.Add(scenarioHours(float64(pt.Expected)/float64(pt.CapacityPerHour), t.p.TimeScale))
+			rate := float64(pt.CapacityPerHour)
+			if ps.PerHour > 0 {
+				rate = ps.PerHour
+			}
+			left := float64(max(pt.Expected-ps.Sampled, 0))
+			from := t.p.OpensAt
+			if pr != nil && pr.LastAt.After(from) {
+				from = pr.LastAt
+			}
+			ps.Projected = from.Add(scenarioHours(left/rate, t.p.TimeScale))
+		}
 		t.p.Points = append(t.p.Points, ps)
 	}
+}
+
+// scenarioHours is a duration of scenario hours in workflow time.
+func scenarioHours(h float64, scale float64) time.Duration {
+	return time.Duration(h * float64(time.Hour) / max(scale, 1))
+}
+
+// latestPoint is the point projected to finish last.
+func (t *round) latestPoint() (PointStatus, bool) {
+	var out PointStatus
+	found := false
+	for _, p := range t.p.Points {
+		if !p.Projected.IsZero() && (!found || p.Projected.After(out.Projected)) {
+			out, found = p, true
+		}
+	}
+	return out, found
 }
 
 // update takes in a count and projects the finish from the rate so far.
@@ -420,6 +620,10 @@ func (t *round) escalate(ctx workflow.Context) {
 	body := fmt.Sprintf("Testing round %d of %s (incident %s) is behind: %d of %d sampled at %.0f an hour over %d points; at this rate it finishes at %s, after the deadline %s. Another sampling point (about %d an hour) would bring the finish to about %s. Open one with `starter testing add-point %s SITE`.",
 		t.p.Round, t.p.Area, t.in.Incident, t.p.Sampled, t.p.Expected, rate, len(t.plan.Points),
 		finishNow.Format("15:04"), t.clock(t.p.Deadline).Format("15:04"), per, finishMore.Format("15:04"), t.sw.id)
+	if pt, ok := t.latestPoint(); ok && t.evidence {
+		body += fmt.Sprintf(" The point furthest behind is %s (%d of %d sampled, %.0f an hour, projected to finish at %s): open the new point in %s next to it, and it takes over part of %s's compounds.",
+			pt.Code, pt.Sampled, pt.Expected, pt.PerHour, t.clock(pt.Projected).Format("15:04"), t.p.Area, pt.Code)
+	}
 	_ = t.sw.r.run(ctx, "escalate", "Recommend another sampling point", a.PublishNotice, activities.NoticeInput{
 		Ref: t.sw.ref("muster"), Step: t.in.Path + "/behind", AreaID: t.in.Area.ID,
 		Kind: fmt.Sprintf("testing/%d/behind", t.p.Round), Audience: "command center", Body: body,
@@ -435,19 +639,35 @@ func (t *round) render(ctx workflow.Context) {
 		fmt.Fprintf(&b, " · projected finish %s", t.clock(p.Projected).Format("15:04"))
 	}
 	fmt.Fprintf(&b, " · deadline %s", t.clock(p.Deadline).Format("15:04"))
-	if p.Behind {
+	if p.Behind && p.State != StateDone {
 		b.WriteString(" · **behind**")
+	}
+	if p.Short != "" && p.State != StateDone {
+		b.WriteString(" · **the plan cannot meet the deadline**: " + p.Short)
 	}
 	if p.Positives > 0 {
 		fmt.Fprintf(&b, " · **%d positive**", p.Positives)
 	}
-	b.WriteString("\n\n| Point | Sampled | Expected | Per hour |\n|---|---|---|---|\n")
+	b.WriteString("\n\n| Point | Sampled | Expected | Per hour | Capacity | Planned finish | Projected finish |\n|---|---|---|---|---|---|---|\n")
 	for _, pt := range p.Points {
-		fmt.Fprintf(&b, "| %s | %d | %d | %.0f |\n", pt.Code, pt.Sampled, pt.Expected, pt.PerHour)
+		planned, projected := "", ""
+		if !pt.Planned.IsZero() {
+			planned = t.clock(pt.Planned).Format("15:04")
+		}
+		if !pt.Projected.IsZero() && p.State != StateDone {
+			projected = t.clock(pt.Projected).Format("15:04")
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %d | %s | %s |\n", pt.Code, pt.Sampled, pt.Expected, pt.PerHour, pt.Capacity, planned, projected)
 	}
 	fmt.Fprintf(&b, "\nHome visits: %d sampled, %d missed, %d pending", p.Visits.Sampled, p.Visits.Missed, p.Visits.Pending)
 	if p.State == StateDone {
 		fmt.Fprintf(&b, " · round closed, %d missing", p.Missing)
+		if p.MinCoverage > 0 && !p.Clean {
+			fmt.Fprintf(&b, " · **not clean: %s sampled (min %s)**", percent(p.Coverage), percent(p.MinCoverage))
+		}
+	}
+	if p.Extended {
+		fmt.Fprintf(&b, "\n\nExtended after an outage (%s lost)", p.Lost.Round(time.Minute))
 	}
 	workflow.SetCurrentDetails(ctx, b.String())
 }

@@ -63,7 +63,10 @@ type testingTest struct {
 	Sampled func(elapsed time.Duration) int
 	Missed  func(elapsed time.Duration) int
 	// CloseRound returns the missing count; by default expected - sampled.
-	CloseRound    func(activities.RoundRef) (activities.CloseRoundResult, error)
+	CloseRound func(activities.RoundRef) (activities.CloseRoundResult, error)
+	// Down, when set, makes the progress checks fail while it is true:
+	// the database is out.
+	Down          func(elapsed time.Duration) bool
 	AddRoundPoint func(activities.AddRoundPointInput) (store.RoundPlan, error)
 }
 
@@ -79,9 +82,7 @@ func newTestingTest(t *testing.T) *testingTest {
 	tt.OpenRound = func(activities.OpenRoundInput) (store.RoundPlan, error) { return testPlan(), nil }
 	tt.Sampled = atRate(1200)
 	tt.Missed = func(time.Duration) int { return 0 }
-	tt.CloseRound = func(activities.RoundRef) (activities.CloseRoundResult, error) {
-		return activities.CloseRoundResult{Missing: testExpected - tt.Sampled(tt.elapsed())}, nil
-	}
+	tt.CloseRound = func(activities.RoundRef) (activities.CloseRoundResult, error) { return tt.closed(0), nil }
 	tt.AddRoundPoint = func(in activities.AddRoundPointInput) (store.RoundPlan, error) {
 		p := testPlan()
 		p.Points = append(p.Points, store.RoundPoint{SiteID: 105, Code: in.Site, CapacityPerHour: 250})
@@ -97,7 +98,15 @@ func newTestingTest(t *testing.T) *testingTest {
 		return func(activities.RoundRef) (int, error) { return tt.Missed(tt.elapsed()), nil }
 	})
 	mockActivity(st, a.RoundProgress, "RoundProgress", func() func(activities.RoundRef) (store.RoundProgress, error) {
-		return func(activities.RoundRef) (store.RoundProgress, error) { return tt.progress(), nil }
+		return func(activities.RoundRef) (store.RoundProgress, error) {
+			if tt.Down != nil && tt.Down(tt.elapsed()) {
+				return store.RoundProgress{}, errors.New("connection refused")
+			}
+			return tt.progress(), nil
+		}
+	})
+	mockActivity(st, a.ExtendRound, "ExtendRound", func() func(activities.ExtendRoundInput) (time.Time, error) {
+		return func(in activities.ExtendRoundInput) (time.Time, error) { return in.Deadline, nil }
 	})
 	mockActivity(st, a.CloseRound, "CloseRound", func() func(activities.RoundRef) (activities.CloseRoundResult, error) { return tt.CloseRound })
 	mockActivity(st, a.AddRoundPoint, "AddRoundPoint", func() func(activities.AddRoundPointInput) (store.RoundPlan, error) {
@@ -128,6 +137,15 @@ func (tt *testingTest) progress() store.RoundProgress {
 		p.FirstAt, p.LastAt = testStart, now
 	}
 	return p
+}
+
+// closed is what the store's close would count now: the samples so far,
+// and late more that the workflow's last count had not seen.
+func (tt *testingTest) closed(late int) activities.CloseRoundResult {
+	p := tt.progress()
+	n := min(p.Sampled+late, p.Expected)
+	return activities.CloseRoundResult{Missing: p.Expected - n, Expected: p.Expected, Sampled: n, Positives: n / 1000,
+		HomeVisitsOpen: p.HomeVisits.Missed + p.HomeVisits.Pending}
 }
 
 // Run runs MassTestingStep to its end.
@@ -382,8 +400,10 @@ func TestMassTestingBehind(t *testing.T) {
 	if len(behind) != 1 {
 		t.Fatalf("behind notices = %d, want exactly 1", len(behind))
 	}
-	if at := tt.Calls("PublishNotice"); at[len(at)-1].At.Sub(testStart) != 15*time.Minute {
-		t.Errorf("behind notice at %s, want 15m (the first check)", at[len(at)-1].At.Sub(testStart))
+	for _, c := range tt.Calls("PublishNotice") {
+		if n, ok := c.Input.(activities.NoticeInput); ok && n.Kind == "testing/1/behind" && c.At.Sub(testStart) != 15*time.Minute {
+			t.Errorf("behind notice at %s, want 15m (the first check)", c.At.Sub(testStart))
+		}
 	}
 	// At 15m: 200 of 7,013 at 800 an hour; 6,813 left finish at 16:45,
 	// after the deadline 15:00; with a fifth point (1,000 an hour) at 15:03.
@@ -462,9 +482,7 @@ func TestMassTestingDeadline(t *testing.T) {
 	tt := newTestingTest(t)
 	// 1,200 an hour until 6,900, then no more: the last 113 never come.
 	tt.Sampled = func(d time.Duration) int { return min(int(1200*d.Hours()), 6900) }
-	tt.CloseRound = func(activities.RoundRef) (activities.CloseRoundResult, error) {
-		return activities.CloseRoundResult{Missing: 113}, nil
-	}
+	tt.CloseRound = func(activities.RoundRef) (activities.CloseRoundResult, error) { return tt.closed(0), nil }
 	tt.Run(testingInput())
 	res, err := tt.Result()
 	if err != nil {
@@ -565,9 +583,7 @@ func TestMassTestingContinuesAsNew(t *testing.T) {
 
 	tt2 := newTestingTest(t)
 	tt2.Sampled = tt.Sampled
-	tt2.CloseRound = func(activities.RoundRef) (activities.CloseRoundResult, error) {
-		return activities.CloseRoundResult{Missing: 113}, nil
-	}
+	tt2.CloseRound = func(activities.RoundRef) (activities.CloseRoundResult, error) { return tt2.closed(0), nil }
 	next.HistoryLimit = 0
 	tt2.Run(next)
 	res, err := tt2.Result()

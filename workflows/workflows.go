@@ -1,6 +1,13 @@
 // Package workflows holds Muster's deterministic workflow code. Workflows use
 // only workflow.Now, timers and activities; records live in PostgreSQL and
 // workflows carry IDs and counts.
+//
+// Every step kind is built on one step core: the step runner (runner.go)
+// runs activities as named steps that stall instead of failing; steps.go
+// reports to the parent response; core.go receives signals in the main
+// loop, continues as new only when quiet (every channel drained, every
+// handler finished, what arrived carried into the next run, the carried
+// state checked against a budget) and bounds operators' free text.
 package workflows
 
 import (

@@ -29,8 +29,6 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-const testToken = "test-token-3f9a1c"
-
 // syncBuffer collects the server's log lines from concurrent requests.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -49,12 +47,63 @@ func (b *syncBuffer) String() string {
 	return b.b.String()
 }
 
-// apiClient talks to a running API over real HTTP.
+// apiClient talks to a running API over real HTTP. It holds a credential
+// of every role and sends, on each route, the token of the first role the
+// route allows; token, when set, is sent instead on every route.
 type apiClient struct {
-	t     *testing.T
-	base  string
-	token string
-	logs  *syncBuffer
+	t      *testing.T
+	base   string
+	token  string
+	tokens map[string]string
+	st     *store.Store
+	logs   *syncBuffer
+}
+
+// routeMux finds the Route of a request, to pick its role.
+var routeMux = sync.OnceValue(func() *http.ServeMux {
+	mux := http.NewServeMux()
+	for _, rt := range Routes() {
+		mux.Handle(rt.Method+" "+rt.Path, http.NotFoundHandler())
+	}
+	return mux
+})
+
+// routeOf returns the route a method and path reach.
+func routeOf(method, path string) (Route, bool) {
+	req, _ := http.NewRequest(method, "http://x"+path, nil)
+	_, pattern := routeMux().Handler(req)
+	for _, rt := range Routes() {
+		if rt.Method+" "+rt.Path == pattern {
+			return rt, true
+		}
+	}
+	return Route{}, false
+}
+
+// testCredential makes a credential and returns its token.
+func testCredential(t *testing.T, st *store.Store, name, role string, scope ...string) string {
+	t.Helper()
+	tok, digest, err := NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateCredential(context.Background(), store.Credential{Name: name, Role: role, Scope: scope}, digest, "api-test"); err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// as returns the client acting with one credential on every route.
+func (c *apiClient) as(token string) *apiClient {
+	cp := *c
+	cp.token = token
+	return &cp
+}
+
+// asNew makes a credential and returns the client acting with it.
+func (c *apiClient) asNew(name, role string, scope ...string) *apiClient {
+	c.t.Helper()
+	return c.as(testCredential(c.t, c.st, name, role, scope...))
 }
 
 // with returns the client reporting to t.
@@ -67,14 +116,40 @@ func (c *apiClient) with(t *testing.T) *apiClient {
 // newAPI serves the real handler on a local port.
 func newAPI(t *testing.T, st *store.Store, c client.Client, taskQueue string) *apiClient {
 	t.Helper()
+	return newAPIWith(t, st, c, taskQueue, Limits{})
+}
+
+// newAPIWith is newAPI with limits on requests at once.
+func newAPIWith(t *testing.T, st *store.Store, c client.Client, taskQueue string, limits Limits) *apiClient {
+	t.Helper()
 	logs := &syncBuffer{}
-	s, err := New(Options{Store: st, Temporal: c, TaskQueue: taskQueue, Token: testToken, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	s, err := New(Options{Store: st, Temporal: c, TaskQueue: taskQueue, Limits: limits, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	return &apiClient{t: t, base: srv.URL, token: testToken, logs: logs}
+	var points []string
+	if err := st.DB().SelectContext(context.Background(), &points, `SELECT code FROM sites WHERE kind = 'sampling-point' ORDER BY code`); err != nil {
+		t.Fatal(err)
+	}
+	tokens := map[string]string{}
+	for _, role := range Roles {
+		var scope []string
+		if role == RoleStation {
+			scope = points
+		}
+		var n int
+		st.DB().GetContext(context.Background(), &n, `SELECT count(*) FROM api_credentials WHERE name = $1 AND revoked_at IS NULL`, "test-"+role)
+		if n > 0 {
+			// A second server over the same database: fresh tokens.
+			if _, err := st.RevokeCredential(context.Background(), "test-"+role, "api-test"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tokens[role] = testCredential(t, st, "test-"+role, role, scope...)
+	}
+	return &apiClient{t: t, base: srv.URL, tokens: tokens, st: st, logs: logs}
 }
 
 // reply is an answer: its status, headers and body.
@@ -104,7 +179,28 @@ func (r reply) errorBody(t *testing.T) errorBody {
 // do sends a request; body is JSON unless it is a string (sent as is).
 func (c *apiClient) do(method, path string, body any) reply {
 	c.t.Helper()
-	return c.doWith(method, path, body, map[string]string{"Authorization": "Bearer " + c.token})
+	return c.doWith(method, path, body, map[string]string{"Authorization": "Bearer " + c.tokenFor(method, path)})
+}
+
+// tokenFor is the token the client sends on a route.
+func (c *apiClient) tokenFor(method, path string) string {
+	if c.token != "" {
+		return c.token
+	}
+	if rt, ok := routeOf(method, path); ok && len(rt.Roles) > 0 {
+		return c.tokens[rt.Roles[0]]
+	}
+	return c.tokens[RoleCommand]
+}
+
+// doAs sends a request with the route's token and extra headers.
+func (c *apiClient) doAs(method, path string, body any, header map[string]string) reply {
+	c.t.Helper()
+	h := map[string]string{"Authorization": "Bearer " + c.tokenFor(method, path)}
+	for k, v := range header {
+		h[k] = v
+	}
+	return c.doWith(method, path, body, h)
 }
 
 func (c *apiClient) doWith(method, path string, body any, header map[string]string) reply {
@@ -195,31 +291,31 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 // built-in runbooks.
 func referenceStore(t *testing.T) *store.Store {
 	t.Helper()
-	ctx := context.Background()
-	st := pgtest.New(t)
 	ref, err := scenario.Reference()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.LoadScenario(ctx, ref.Rows()); err != nil {
-		t.Fatal(err)
-	}
-	if err := service.PublishBuiltins(ctx, st); err != nil {
-		t.Fatal(err)
-	}
-	return st
+	// Loaded once per test process; each test copies it.
+	return pgtest.Seeded(t, "reference+builtins", func(ctx context.Context, st *store.Store) error {
+		if _, err := st.LoadScenario(ctx, ref.Rows()); err != nil {
+			return err
+		}
+		return service.PublishBuiltins(ctx, st)
+	})
 }
 
-func TestNewRefusesAMissingToken(t *testing.T) {
-	_, err := New(Options{Token: "  "})
-	if err == nil || !strings.Contains(err.Error(), EnvToken) {
-		t.Errorf("New without a token = %v, want an error naming %s", err, EnvToken)
+func TestNewRefusesAMissingStore(t *testing.T) {
+	t.Parallel()
+	_, err := New(Options{})
+	if err == nil || !strings.Contains(err.Error(), "store") {
+		t.Errorf("New without a store = %v, want an error naming the store", err)
 	}
 }
 
 // TestOpenAPIDocument checks that the document describes exactly the
 // routes the mux serves, and that it holds together.
 func TestOpenAPIDocument(t *testing.T) {
+	t.Parallel()
 	var doc struct {
 		OpenAPI    string                               `json:"openapi"`
 		Security   []map[string][]string                `json:"security"`
@@ -280,6 +376,21 @@ func TestOpenAPIDocument(t *testing.T) {
 		responses, _ := op["responses"].(map[string]any)
 		if _, ok := responses["401"]; !rt.Public && !ok {
 			t.Errorf("%s: openapi.json lists no 401", key)
+		}
+		if _, ok := responses["403"]; !rt.Public && !ok {
+			t.Errorf("%s: openapi.json lists no 403", key)
+		}
+		if _, ok := responses["503"]; !rt.Public && !ok {
+			t.Errorf("%s: openapi.json lists no 503 (too many requests at once)", key)
+		}
+		var roles []string
+		if rs, ok := op["x-muster-roles"].([]any); ok {
+			for _, r := range rs {
+				roles = append(roles, fmt.Sprint(r))
+			}
+		}
+		if !rt.Public && !slices.Equal(roles, rt.Roles) {
+			t.Errorf("%s: openapi.json x-muster-roles = %v, want %v (the route's rule)", key, roles, rt.Roles)
 		}
 	}
 	for key := range documented {
@@ -357,6 +468,7 @@ func resolve(doc any, ref string) any {
 // TestBeforeTheEngine covers what the API answers from its own checks and
 // the database alone; Temporal is unreachable.
 func TestBeforeTheEngine(t *testing.T) {
+	t.Parallel()
 	st := referenceStore(t)
 	nowhere, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1"})
 	if err != nil {
@@ -371,9 +483,10 @@ func TestBeforeTheEngine(t *testing.T) {
 			name, header, want string
 		}{
 			{"missing", "", "missing token"},
-			{"wrong", "Bearer not-the-token", "wrong token"},
-			{"other scheme", "Basic " + testToken, "Bearer"},
-			{"token alone", testToken, "Bearer"},
+			{"short", "Bearer not-the-token", "too short"},
+			{"unknown", "Bearer " + strings.Repeat("0", 64), "unknown or revoked"},
+			{"other scheme", "Basic " + c.tokens[RoleCommand], "Bearer"},
+			{"token alone", c.tokens[RoleCommand], "Bearer"},
 		} {
 			h := map[string]string{}
 			if tt.header != "" {
@@ -388,7 +501,7 @@ func TestBeforeTheEngine(t *testing.T) {
 			}
 		}
 		// The scheme is case-insensitive.
-		if r := c.doWith("GET", "/v1/runbooks", nil, map[string]string{"Authorization": "bearer " + testToken}); r.status != http.StatusOK {
+		if r := c.doWith("GET", "/v1/runbooks", nil, map[string]string{"Authorization": "bearer " + c.tokens[RoleSupervisor]}); r.status != http.StatusOK {
 			t.Errorf("lower-case bearer = %s, want 200", r)
 		}
 		// A 401 comes before anything else: no validation without a token.
@@ -603,7 +716,7 @@ steps:
 		c.wantError(404, "name", "GET", "/v1/runbooks/broken-runbook", nil)
 
 		var p service.Published
-		r = c.want(201, "POST", "/v1/runbooks?by=api-test", good)
+		r = c.want(201, "POST", "/v1/runbooks?by=test-admin", good)
 		r.decode(t, &p)
 		if p.Name != "api-test-runbook" || p.Version != 1 || !p.Created || r.header.Get("Location") != "/v1/runbooks/api-test-runbook?version=1" {
 			t.Errorf("publish = %+v (Location %q), want version 1 created", p, r.header.Get("Location"))
@@ -618,10 +731,10 @@ steps:
 		}
 		var rb RunbookDetail
 		c.want(200, "GET", "/v1/runbooks/api-test-runbook?version=1", nil).decode(t, &rb)
-		if rb.PublishedBy != "api-test" || rb.Versions != 2 {
-			t.Errorf("version 1 = published by %q, %d versions; want api-test, 2", rb.PublishedBy, rb.Versions)
+		if rb.PublishedBy != "test-admin" || rb.Versions != 2 {
+			t.Errorf("version 1 = published by %q, %d versions; want test-admin (the credential), 2", rb.PublishedBy, rb.Versions)
 		}
-		c.wantError(400, "by", "POST", "/v1/runbooks?by=", good)
+		c.wantError(403, "by", "POST", "/v1/runbooks?by=someone-else", good, "you act as test-admin")
 	})
 
 	t.Run("not routed", func(t *testing.T) {
@@ -636,7 +749,7 @@ steps:
 
 	t.Run("log", func(t *testing.T) {
 		logs := base.logs.String()
-		if strings.Contains(logs, testToken) {
+		if strings.Contains(logs, base.tokens[RoleCommand]) {
 			t.Error("the request log holds the token")
 		}
 		for _, w := range []string{"method=GET", "path=/v1/runbooks", "status=401", "status=200", "duration="} {
@@ -678,6 +791,7 @@ func (c *apiClient) awaitStep(incident, step, state string) {
 }
 
 func TestResponsesOverHTTP(t *testing.T) {
+	t.Parallel()
 	base := engine(t)
 	outbreak := pgtest.Name("api")
 
@@ -692,7 +806,7 @@ func TestResponsesOverHTTP(t *testing.T) {
 
 	t.Run("open twice", func(t *testing.T) {
 		c := base.with(t)
-		body := map[string]any{"incident": outbreak, "runbook": "community-outbreak-level-1", "area": "longbao", "time_scale": 3600, "by": "api-test"}
+		body := map[string]any{"incident": outbreak, "runbook": "community-outbreak-level-1", "area": "longbao", "time_scale": 3600, "by": "test-command"}
 		var first, second StartResult
 		r := c.want(201, "POST", "/v1/responses", body)
 		r.decode(t, &first)
@@ -756,7 +870,7 @@ func TestResponsesOverHTTP(t *testing.T) {
 		c := base.with(t)
 		path := "/v1/responses/" + outbreak
 		var res ActionResult
-		c.want(200, "POST", path+"/escalate", map[string]any{"level": 2, "reason": "cases contained", "by": "district-command"}).decode(t, &res)
+		c.want(200, "POST", path+"/escalate", map[string]any{"level": 2, "reason": "cases contained"}).decode(t, &res)
 		if res.Action != workflows.UpdateEscalate || res.WorkflowID != "response/"+outbreak {
 			t.Errorf("escalate = %+v", res)
 		}
@@ -803,7 +917,7 @@ func TestResponsesOverHTTP(t *testing.T) {
 	t.Run("lift", func(t *testing.T) {
 		c := base.with(t)
 		path := "/v1/responses/" + outbreak
-		c.want(200, "POST", path+"/lift", map[string]any{"reason": "two rounds negative", "by": "duty-officer"})
+		c.want(200, "POST", path+"/lift", map[string]any{"reason": "two rounds negative"})
 		// A second lift is refused: the response is being lifted, or closed.
 		r := c.do("POST", path+"/lift", map[string]any{"reason": "again"})
 		if e := r.errorBody(t); r.status != http.StatusConflict || !(strings.Contains(e.Error, "being lifted") || strings.Contains(e.Error, "ended")) {
@@ -813,8 +927,8 @@ func TestResponsesOverHTTP(t *testing.T) {
 			p := c.progress(outbreak)
 			return p.State == workflows.ResponseClosed, p.State
 		})
-		if p := c.progress(outbreak); p.LiftedBy != "duty-officer" {
-			t.Errorf("lifted by %q, want duty-officer", p.LiftedBy)
+		if p := c.progress(outbreak); p.LiftedBy != "test-command" {
+			t.Errorf("lifted by %q, want test-command (the credential)", p.LiftedBy)
 		}
 		c.wantError(409, "", "POST", path+"/lift", map[string]any{"reason": "again"}, "closed")
 		c.wantError(409, "", "POST", "/v1/responses", map[string]any{"incident": outbreak, "runbook": "community-outbreak-level-1", "area": "longbao"}, "already ended")
@@ -829,7 +943,7 @@ func TestResponsesOverHTTP(t *testing.T) {
 			seen[e.Step+" "+e.State] = e.Actor
 		}
 		for k, actor := range map[string]string{
-			"response opened": "api-test", "response level-changed": "district-command", "response area-added": "command-center", "response closed": "",
+			"response opened": "test-command", "response level-changed": "test-command", "response area-added": "test-command", "response closed": "",
 		} {
 			got, ok := seen[k]
 			if !ok || (actor != "" && got != actor) {
@@ -867,7 +981,7 @@ func TestResponsesOverHTTP(t *testing.T) {
 		}
 		c.wantError(409, "", "POST", path+"/steps/pause", map[string]any{"step": "approve-lift"}, "already paused")
 		c.want(200, "POST", path+"/steps/resume", map[string]any{"step": "approve-lift"})
-		c.want(200, "POST", path+"/steps/decide", map[string]any{"step": "approve-lift", "decision": "approve", "reason": "two clean rounds", "by": "district-command"})
+		c.want(200, "POST", path+"/steps/decide", map[string]any{"step": "approve-lift", "decision": "approve", "reason": "two clean rounds"})
 		eventually(t, 60*time.Second, "closed", func() (bool, string) {
 			p := c.progress(incident)
 			return p.State == workflows.ResponseClosed, p.State
@@ -893,7 +1007,7 @@ func TestResponsesOverHTTP(t *testing.T) {
 	})
 
 	t.Run("log", func(t *testing.T) {
-		if strings.Contains(base.logs.String(), testToken) {
+		if strings.Contains(base.logs.String(), base.tokens[RoleCommand]) {
 			t.Error("the request log holds the token")
 		}
 	})

@@ -34,7 +34,11 @@ func TestCodecEndpoint(t *testing.T) {
 	}
 	defer nowhere.Close()
 	logs := &syncBuffer{}
-	s, err := New(Options{Store: pgtest.New(t), Temporal: nowhere, TaskQueue: "api-test", Token: testToken, Logger: slog.New(slog.NewTextHandler(logs, nil)),
+	st := pgtest.New(t)
+	// A supervisor reads histories in the Web UI; a station may not.
+	testToken := testCredential(t, st, "wall-screen", RoleSupervisor)
+	stationToken := testCredential(t, st, "a-station", RoleStation, "longbao-sampling-01")
+	s, err := New(Options{Store: st, Temporal: nowhere, TaskQueue: "api-test", Logger: slog.New(slog.NewTextHandler(logs, nil)),
 		Codec: cd, CodecOrigins: []string{codec.DefaultOrigin}})
 	if err != nil {
 		t.Fatal(err)
@@ -92,6 +96,9 @@ func TestCodecEndpoint(t *testing.T) {
 		if r := c.doWith("POST", "/codec/wrong/decode", body, nil); r.status != http.StatusUnauthorized {
 			t.Errorf("POST /codec/wrong/decode = %s, want 401", r)
 		}
+		if r := c.doWith("POST", "/codec/decode", body, map[string]string{"Authorization": "Bearer " + stationToken}); r.status != http.StatusForbidden || strings.Contains(string(r.body), "insulin") {
+			t.Errorf("POST /codec/decode as a station = %s, want 403", r)
+		}
 	})
 	t.Run("preflight", func(t *testing.T) {
 		c := c.with(t)
@@ -106,7 +113,7 @@ func TestCodecEndpoint(t *testing.T) {
 		}
 	})
 	t.Run("not mounted without a codec", func(t *testing.T) {
-		plain, err := New(Options{Store: pgtest.New(t), Temporal: nowhere, TaskQueue: "api-test", Token: testToken})
+		plain, err := New(Options{Store: st, Temporal: nowhere, TaskQueue: "api-test"})
 		if err != nil {
 			t.Fatal(err)
 		}

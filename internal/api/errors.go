@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+
+	"github.com/musterhq/muster/internal/input"
 )
 
 // Error is an answer other than success: its status, a message for a
@@ -55,14 +57,22 @@ func conflict(format string, args ...any) *Error {
 }
 
 // writeError answers with err: an *Error as it says, anything else as a
-// 500 with its message.
+// 500 that carries only the request's ID. The detail of a 500 (a driver's
+// or Temporal's message, which may name tables, values or hosts) goes to
+// the server's log under that ID, never to the caller.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
+	detail := ""
 	if !errors.As(err, &e) {
-		e = &Error{Status: http.StatusInternalServerError, Msg: err.Error()}
+		id := w.Header().Get(requestIDHeader)
+		e = &Error{Status: http.StatusInternalServerError, Msg: fmt.Sprintf("internal error (request %s): the server's log has the detail", id)}
+		detail = err.Error()
 	}
 	if lw, ok := w.(*loggedWriter); ok {
 		lw.err = e.Msg
+		if detail != "" {
+			lw.err = detail
+		}
 	}
 	writeJSON(w, e.Status, errorBody{Error: e.Msg, Field: e.Field, Errors: e.Problems})
 }
@@ -98,6 +108,18 @@ func decodeJSON(r *http.Request, v any) error {
 			return bodyTooLarge()
 		}
 		return badRequest("", "the body holds more than one JSON value: send one object")
+	}
+	return checkInput(v)
+}
+
+// checkInput refuses a request whose strings break the input limits
+// (lengths, NUL and control characters, invalid UTF-8), naming the field.
+func checkInput(v any) error {
+	var ie *input.Error
+	if err := input.Struct(v); errors.As(err, &ie) {
+		return badRequest(ie.Field, "%v", ie)
+	} else if err != nil {
+		return err
 	}
 	return nil
 }

@@ -177,7 +177,14 @@ func (s *Server) reportSite(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), updateTimeout)
 	defer cancel()
-	res, err := ReportSite(ctx, s.tc, s.st, inc, workflows.ReportSiteInput{Site: req.Site, Inspector: req.Inspector, Findings: req.Findings})
+	inspector, err := actor(r, "inspector", req.Inspector)
+	if err != nil {
+		return err
+	}
+	if err := inScope(r, "site", req.Site); err != nil {
+		return err
+	}
+	res, err := ReportSite(ctx, s.tc, s.st, inc, workflows.ReportSiteInput{Site: req.Site, Inspector: inspector, Findings: req.Findings})
 	if err != nil {
 		return err
 	}
@@ -200,7 +207,11 @@ func (s *Server) rectify(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), updateTimeout)
 	defer cancel()
-	res, err := Rectify(ctx, s.tc, s.st, inc, id, workflows.RectifyInput{By: req.By, Note: req.Note})
+	who, err := actor(r, "by", req.By)
+	if err != nil {
+		return err
+	}
+	res, err := Rectify(ctx, s.tc, s.st, inc, id, workflows.RectifyInput{By: who, Note: req.Note})
 	if err != nil {
 		return err
 	}
@@ -226,7 +237,14 @@ func (s *Server) reinspect(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), updateTimeout)
 	defer cancel()
-	res, err := Reinspect(ctx, s.tc, s.st, inc, id, workflows.ReinspectInput{By: req.By, Passed: *req.Passed, Note: req.Note})
+	// Only the assigned inspector may re-inspect: the workflow compares
+	// the credential's name with the assignment, so claiming another
+	// inspector's name gets a 403 here.
+	who, err := actor(r, "by", req.By)
+	if err != nil {
+		return err
+	}
+	res, err := Reinspect(ctx, s.tc, s.st, inc, id, workflows.ReinspectInput{By: who, Passed: *req.Passed, Note: req.Note})
 	if err != nil {
 		return err
 	}

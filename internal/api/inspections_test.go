@@ -17,6 +17,7 @@ import (
 // that the records settle before any workflow is asked: unknown incidents
 // and findings, missing fields, a closed finding.
 func TestInspectionOverHTTPBadInput(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := referenceStore(t)
 	nowhere, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1"})
@@ -74,9 +75,9 @@ func TestInspectionOverHTTPBadInput(t *testing.T) {
 		{"POST", "/v1/incidents/" + inc + "/findings/999999/rectify", map[string]any{}, 404, "finding", "no finding 999999"},
 		{"POST", "/v1/incidents/other-incident/findings/" + fmt.Sprint(id) + "/rectify", map[string]any{}, 404, "finding", "no finding"},
 		{"POST", "/v1/incidents/" + inc + "/findings/" + fmt.Sprint(id) + "/rectify", map[string]any{}, 409, "", "is closed"},
-		{"POST", "/v1/incidents/" + inc + "/findings/" + fmt.Sprint(id) + "/reinspect", map[string]any{"by": "inspector-01"}, 400, "passed", "passed is required"},
-		{"POST", "/v1/incidents/" + inc + "/findings/" + fmt.Sprint(id) + "/reinspect", map[string]any{"passed": true}, 400, "by", "by is required"},
-		{"POST", "/v1/incidents/" + inc + "/findings/" + fmt.Sprint(id) + "/reinspect", map[string]any{"by": "inspector-01", "passed": true}, 409, "", "is closed"},
+		{"POST", "/v1/incidents/" + inc + "/findings/" + fmt.Sprint(id) + "/reinspect", map[string]any{}, 400, "passed", "passed is required"},
+		{"POST", "/v1/incidents/" + inc + "/findings/" + fmt.Sprint(id) + "/reinspect", map[string]any{"by": "inspector-01", "passed": true}, 403, "by", "you act as test-inspector"},
+		{"POST", "/v1/incidents/" + inc + "/findings/" + fmt.Sprint(id) + "/reinspect", map[string]any{"passed": true}, 409, "", "is closed"},
 	} {
 		r := c.do(tt.method, tt.path, tt.body)
 		e := r.errorBody(t)

@@ -19,9 +19,6 @@ import (
 	"github.com/musterhq/muster/workflows"
 )
 
-// DefaultBy is who acts when a request does not say.
-const DefaultBy = "command-center"
-
 // StartRequest opens an incident's response.
 type StartRequest struct {
 	Incident string `json:"incident"`
@@ -97,13 +94,6 @@ type ActionResult struct {
 	Area *AreaView `json:"area,omitempty"`
 }
 
-func by(s string) string {
-	if strings.TrimSpace(s) == "" {
-		return DefaultBy
-	}
-	return strings.TrimSpace(s)
-}
-
 // validFlag maps the CLI flag a workflows validator names to the API's
 // field.
 var validFlag = regexp.MustCompile(`^--([a-z-]+)`)
@@ -143,7 +133,11 @@ func (s *Server) startResponse(w http.ResponseWriter, r *http.Request) error {
 	if req.Version < 0 {
 		return badRequest("version", "version %d: versions count from 1 (leave it out for the latest)", req.Version)
 	}
-	in := workflows.ResponseInput{Incident: req.Incident, Runbook: req.Runbook, Version: req.Version, Area: req.Area, RequestedBy: by(req.By)}
+	who, err := actor(r, "by", req.By)
+	if err != nil {
+		return err
+	}
+	in := workflows.ResponseInput{Incident: req.Incident, Runbook: req.Runbook, Version: req.Version, Area: req.Area, RequestedBy: who}
 	if req.Level != nil {
 		if *req.Level < 1 || *req.Level > 4 {
 			return badRequest("level", "level %d: response levels run from 1 (highest) to 4 (leave it out for the runbook's)", *req.Level)
@@ -317,7 +311,7 @@ func (s *Server) getResponse(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return temporalError(ctx, err)
 	}
-	writeJSON(w, http.StatusOK, p)
+	writeJSON(w, http.StatusOK, s.withNotices(ctx, p))
 	return nil
 }
 
@@ -416,7 +410,11 @@ func (s *Server) lift(w http.ResponseWriter, r *http.Request) error {
 	if err := required("reason", req.Reason, "say why the response is lifted, for the event log"); err != nil {
 		return err
 	}
-	in := workflows.LiftInput{Reason: req.Reason, By: by(req.By)}
+	who, err := actor(r, "by", req.By)
+	if err != nil {
+		return err
+	}
+	in := workflows.LiftInput{Reason: req.Reason, By: who}
 	if err := s.act(r, inc, workflows.UpdateLift, "", in, nil); err != nil {
 		return err
 	}
@@ -439,7 +437,11 @@ func (s *Server) escalate(w http.ResponseWriter, r *http.Request) error {
 	if err := required("reason", req.Reason, "say why the level changes, for the event log"); err != nil {
 		return err
 	}
-	in := workflows.EscalateInput{Level: req.Level, Reason: req.Reason, By: by(req.By)}
+	who, err := actor(r, "by", req.By)
+	if err != nil {
+		return err
+	}
+	in := workflows.EscalateInput{Level: req.Level, Reason: req.Reason, By: who}
 	if err := s.act(r, inc, workflows.UpdateEscalate, "", in, nil); err != nil {
 		return err
 	}
@@ -472,7 +474,11 @@ func (s *Server) addArea(w http.ResponseWriter, r *http.Request) error {
 	} else if err != nil {
 		return err
 	}
-	in := workflows.AddAreaInput{Area: req.Area, Reason: req.Reason, By: by(req.By)}
+	who, err := actor(r, "by", req.By)
+	if err != nil {
+		return err
+	}
+	in := workflows.AddAreaInput{Area: req.Area, Reason: req.Reason, By: who}
 	var added activities.Area
 	if err := s.act(r, inc, workflows.UpdateAddArea, "", in, &added); err != nil {
 		return err
@@ -494,7 +500,11 @@ func (s *Server) retryStep(w http.ResponseWriter, r *http.Request) error {
 	if err := required("step", req.Step, "the step's path, e.g. seal/longbao-jiayuan (GET /v1/responses/"+inc+" shows them)"); err != nil {
 		return err
 	}
-	in := workflows.RetryInput{Step: req.Step, By: by(req.By)}
+	who, err := actor(r, "by", req.By)
+	if err != nil {
+		return err
+	}
+	in := workflows.RetryInput{Step: req.Step, By: who}
 	if err := s.act(r, inc, workflows.UpdateRetry, req.Step, in, nil); err != nil {
 		return err
 	}
@@ -534,7 +544,11 @@ func (s *Server) stepAction(act stepAct) func(http.ResponseWriter, *http.Request
 				return err
 			}
 		}
-		in := workflows.StepAction{Step: req.Step, Reason: req.Reason, By: by(req.By)}
+		who, err := actor(r, "by", req.By)
+		if err != nil {
+			return err
+		}
+		in := workflows.StepAction{Step: req.Step, Reason: req.Reason, By: who}
 		if err := s.act(r, inc, act.update, req.Step, in, nil); err != nil {
 			return err
 		}
@@ -558,7 +572,11 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) error {
 	if req.Decision != "approve" && req.Decision != "reject" {
 		return badRequest("decision", "decision %q: want approve or reject", req.Decision)
 	}
-	in := workflows.Decision{Step: req.Step, Decision: req.Decision, Reason: req.Reason, By: by(req.By)}
+	who, err := actor(r, "by", req.By)
+	if err != nil {
+		return err
+	}
+	in := workflows.Decision{Step: req.Step, Decision: req.Decision, Reason: req.Reason, By: who}
 	if err := s.act(r, inc, workflows.UpdateDecide, req.Step, in, nil); err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/musterhq/muster/internal/runbook"
@@ -143,21 +142,27 @@ func (s *Server) validateRunbook(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) publishRunbook(w http.ResponseWriter, r *http.Request) error {
-	publisher := DefaultBy
+	// The publisher is the credential; ?by= may only name it.
+	publisher, err := actor(r, "by", "")
+	if err != nil {
+		return err
+	}
 	for k, v := range r.URL.Query() {
 		if k != "by" {
 			return badRequest(k, "unknown query parameter %q (parameters: by)", k)
 		}
-		if strings.TrimSpace(v[0]) == "" {
-			return badRequest("by", "by is empty: say who publishes the runbook, or leave the parameter out")
+		if publisher, err = actor(r, "by", v[0]); err != nil {
+			return err
 		}
-		publisher = strings.TrimSpace(v[0])
 	}
 	data, err := readBody(r)
 	if err != nil {
 		return err
 	}
 	p, err := service.PublishRunbook(r.Context(), s.st, requestSource, data, publisher)
+	if errors.Is(err, service.ErrReserved) {
+		return &Error{Status: http.StatusForbidden, Field: "name", Msg: err.Error() + "; nothing was published"}
+	}
 	if ps, ok := problems(err); ok {
 		msg := "the runbook does not validate; nothing was published"
 		if len(ps) > 1 {

@@ -1,20 +1,25 @@
 package api
 
 import (
-	"bytes"
+	"bufio"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"strconv"
+	"unicode"
+
+	"github.com/musterhq/muster/internal/input"
 
 	"github.com/musterhq/muster/internal/samples"
 	"github.com/musterhq/muster/internal/store"
 )
 
 // MaxSamplesBodyBytes is the largest batch of samples the API reads: a
-// batch of store.DefaultMaxBatch rows is a few MiB of CSV.
-const MaxSamplesBodyBytes = 32 << 20
+// batch of store.DefaultMaxBatch rows is about 4 MiB of CSV.
+const MaxSamplesBodyBytes = MaxBodyBytes
 
 // SampleBatch is a batch of samples sent as JSON.
 type SampleBatch struct {
@@ -40,63 +45,72 @@ func (s *Server) uploadSamples(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	batch := q.Get("batch")
+	// The server's limit holds: ?max= may only lower it.
 	max := store.DefaultMaxBatch
 	if v := q.Get("max"); v != "" {
-		if max, err = strconv.Atoi(v); err != nil || max < 1 {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
 			return badRequest("max", "max %q: want a number of rows above 0", v)
 		}
+		max = min(n, store.DefaultMaxBatch)
 	}
-	data, err := io.ReadAll(r.Body)
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		return &Error{Status: http.StatusRequestEntityTooLarge, Msg: "the batch is larger than 32 MiB: split it"}
-	case err != nil:
-		return badRequest("", "read the body: %v", err)
+	if err := input.ID("batch", batch); err != nil {
+		return badRequest("batch", "%v", err)
 	}
 
 	var (
 		rows   []store.SampleRow
 		unread []samples.RowError
 	)
+	// The body is read as a stream, row by row, and refused at the first
+	// row over the limit: a body of many tiny rows never becomes millions
+	// of rows in memory.
+	body := bufio.NewReaderSize(r.Body, 4096)
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch mt {
 	case "", "text/plain", "application/octet-stream", "application/x-www-form-urlencoded":
 		// No type, or curl's default: a JSON object starts with a brace,
 		// a CSV file with its header.
-		if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '{' {
+		mt = "text/csv"
+		if firstByte(body) == '{' {
 			mt = "application/json"
-		} else {
-			mt = "text/csv"
 		}
 	}
 	switch mt {
 	case "application/json":
-		var body SampleBatch
-		r.Body = io.NopCloser(bytes.NewReader(data))
-		if err := decodeJSON(r, &body); err != nil {
+		var sb SampleBatch
+		if err := decodeSampleBatch(body, max, &sb); err != nil {
 			return err
 		}
-		if body.Batch != "" && batch != "" && body.Batch != batch {
-			return badRequest("batch", "the query names batch %q and the body %q: give one", batch, body.Batch)
+		if sb.Batch != "" && batch != "" && sb.Batch != batch {
+			return badRequest("batch", "the query names batch %q and the body %q: give one", batch, sb.Batch)
 		}
-		if body.Batch != "" {
-			batch = body.Batch
+		if sb.Batch != "" {
+			batch = sb.Batch
 		}
-		rows = body.Rows
+		rows = sb.Rows
 	case "text/csv":
-		rows, unread, err = samples.Read(bytes.NewReader(data), "body", max)
+		rows, unread, err = samples.Read(body, "body", max)
 		var fe *samples.FileError
-		if errors.As(err, &fe) {
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooLarge):
+			return bodyTooLarge()
+		case errors.As(err, &fe):
 			return badRequest("body", "%v; nothing was recorded", err)
-		}
-		if err != nil {
+		case err != nil:
 			return err
 		}
 	default:
 		return &Error{Status: http.StatusUnsupportedMediaType, Msg: "send the batch as text/csv (tube,resident,point,taken_at,result) or application/json ({\"rows\": [...]}), not " + mt}
 	}
 
+	// A station uploads for its own sampling points only.
+	for i, row := range rows {
+		if err := inScope(r, fmt.Sprintf("rows[%d].point", i), row.Point); err != nil {
+			return err
+		}
+	}
 	var res store.IngestResult
 	if len(rows) > 0 || len(unread) == 0 {
 		res, err = s.st.IngestSamples(r.Context(), store.IngestBatch{ID: batch, Incident: inc, Rows: rows, Max: max})
@@ -118,4 +132,111 @@ func (s *Server) uploadSamples(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, status, res)
 	return nil
+}
+
+// firstByte is the first byte of the body that is not white space, left
+// unread; 0 when there is none.
+func firstByte(r *bufio.Reader) byte {
+	for n := 1; n <= r.Size(); n++ {
+		b, err := r.Peek(n)
+		if len(b) < n {
+			return 0
+		}
+		if c := b[n-1]; !unicode.IsSpace(rune(c)) {
+			return c
+		}
+		if err != nil {
+			return 0
+		}
+	}
+	return 0
+}
+
+// decodeSampleBatch reads {"batch": "...", "rows": [...]} as a stream of
+// tokens: each row is decoded alone and counted, and the body is refused
+// at the row past max, so memory holds at most max rows whatever is sent.
+func decodeSampleBatch(r io.Reader, max int, sb *SampleBatch) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := expectDelim(dec, '{', sb); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return jsonError(err, sb)
+		}
+		key, _ := tok.(string)
+		if seen[key] {
+			return badRequest(key, "%s is given twice", key)
+		}
+		seen[key] = true
+		switch key {
+		case "batch":
+			if err := dec.Decode(&sb.Batch); err != nil {
+				return jsonError(err, sb)
+			}
+		case "rows":
+			if err := expectDelim(dec, '[', sb); err != nil {
+				var e *Error
+				if errors.As(err, &e) && e.Field == "" {
+					e.Field = "rows"
+				}
+				return err
+			}
+			sb.Rows = []store.SampleRow{}
+			for dec.More() {
+				if len(sb.Rows) == max {
+					return badRequest("rows", "more than the %d rows a batch may hold: split it; nothing was recorded", max)
+				}
+				var row store.SampleRow
+				if err := dec.Decode(&row); err != nil {
+					return jsonError(prefixField(err, fmt.Sprintf("rows[%d]", len(sb.Rows))), &row)
+				}
+				sb.Rows = append(sb.Rows, row)
+			}
+			if _, err := dec.Token(); err != nil {
+				return jsonError(err, sb)
+			}
+		default:
+			return badRequest(key, "unknown field %q (fields: batch, rows)", key)
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return jsonError(err, sb)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return bodyTooLarge()
+		}
+		return badRequest("", "the body holds more than one JSON value: send one object")
+	}
+	return checkInput(sb)
+}
+
+// expectDelim reads the next token and refuses anything but d.
+func expectDelim(dec *json.Decoder, d json.Delim, v any) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return jsonError(err, v)
+	}
+	if got, ok := tok.(json.Delim); !ok || got != d {
+		what := "a JSON object"
+		if d == '[' {
+			what = "a JSON array"
+		}
+		return badRequest("", "want %s here, not %v", what, tok)
+	}
+	return nil
+}
+
+// prefixField puts a row's place before the field a type error names.
+func prefixField(err error, prefix string) error {
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &typ) && typ.Field != "" {
+		typ.Field = prefix + "." + typ.Field
+	}
+	return err
 }

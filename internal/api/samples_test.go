@@ -16,6 +16,7 @@ import (
 // TestSamplesOverHTTP uploads batches of samples over real HTTP; Temporal is
 // not needed.
 func TestSamplesOverHTTP(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := referenceStore(t)
 	nowhere, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1"})
@@ -56,7 +57,7 @@ func TestSamplesOverHTTP(t *testing.T) {
 		line("H-4", people[3], "soon")
 	post := func(t *testing.T, path, contentType, body string) reply {
 		t.Helper()
-		return c.with(t).doWith("POST", path, body, map[string]string{"Authorization": "Bearer " + testToken, "Content-Type": contentType})
+		return c.with(t).doAs("POST", path, body, map[string]string{"Content-Type": contentType})
 	}
 
 	t.Run("csv", func(t *testing.T) {
@@ -121,7 +122,7 @@ func TestSamplesOverHTTP(t *testing.T) {
 			{"unknown parameter", "/v1/incidents/xd-0403/samples?round=1", "text/csv", csv, 400, "round", "unknown query parameter"},
 			{"other media type", "/v1/incidents/xd-0403/samples", "application/xml", "<rows/>", 415, "", "text/csv"},
 		} {
-			r := cc.doWith("POST", tt.path, tt.body, map[string]string{"Authorization": "Bearer " + testToken, "Content-Type": tt.ct})
+			r := cc.doAs("POST", tt.path, tt.body, map[string]string{"Content-Type": tt.ct})
 			e := r.errorBody(t)
 			if r.status != tt.status || e.Field != tt.field || !strings.Contains(e.Error, tt.words) {
 				t.Errorf("POST samples (%s) = %s (field %q), want %d, field %q, mentioning %q", tt.name, r, e.Field, tt.status, tt.field, tt.words)

@@ -113,9 +113,14 @@ func (s *Server) ackAssignment(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
+	// A field credential is a person's: its name is their staff code.
+	staff, err := actor(r, "staff", req.Staff)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), updateTimeout)
 	defer cancel()
-	as, err := Acknowledge(ctx, s.st, s.tc, id, req.Staff)
+	as, err := Acknowledge(ctx, s.st, s.tc, id, staff)
 	if err != nil {
 		return temporalError(ctx, storeError(err))
 	}
@@ -162,7 +167,11 @@ func (s *Server) reportStock(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &rep); err != nil {
 		return err
 	}
-	n, err := s.st.ReportStock(r.Context(), rep.Rows, rep.By)
+	who, err := actor(r, "by", rep.By)
+	if err != nil {
+		return err
+	}
+	n, err := s.st.ReportStock(r.Context(), rep.Rows, who)
 	if err != nil {
 		return storeError(err)
 	}
@@ -214,7 +223,11 @@ func (s *Server) confirmDelivery(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	sh, err := s.st.ConfirmDelivery(r.Context(), store.Delivery{Shipment: id, Tonnes: req.Tonnes, By: req.By}, time.Now())
+	who, err := actor(r, "by", req.By)
+	if err != nil {
+		return err
+	}
+	sh, err := s.st.ConfirmDelivery(r.Context(), store.Delivery{Shipment: id, Tonnes: req.Tonnes, By: who}, time.Now())
 	if err != nil {
 		return storeError(err)
 	}

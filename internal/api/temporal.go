@@ -131,7 +131,7 @@ func QueryResponse(ctx context.Context, c client.Client, id string) (workflows.R
 // response finds an incident's response: 404 when there is none.
 func (s *Server) response(ctx context.Context, incident string) (id string, status enums.WorkflowExecutionStatus, err error) {
 	id = workflows.ResponseWorkflowID(incident)
-	desc, err := s.tc.DescribeWorkflowExecution(ctx, id, "")
+	desc, err := s.tc.DescribeWorkflow(ctx, id, "")
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
 		return id, 0, notFound("incident", "no response for incident %q (list them with GET /v1/responses)", incident)
@@ -139,11 +139,10 @@ func (s *Server) response(ctx context.Context, incident string) (id string, stat
 	if err != nil {
 		return id, 0, temporalError(ctx, fmt.Errorf("describe %s: %w", id, err))
 	}
-	info := desc.GetWorkflowExecutionInfo()
-	if info.GetType().GetName() != workflows.ResponseName {
-		return id, 0, notFound("incident", "no response for incident %q: %s is a %s", incident, id, info.GetType().GetName())
+	if desc.WorkflowType.Name != workflows.ResponseName {
+		return id, 0, notFound("incident", "no response for incident %q: %s is a %s", incident, id, desc.WorkflowType.Name)
 	}
-	return id, info.GetStatus(), nil
+	return id, desc.Status, nil
 }
 
 // temporalError says what to do about a failed call to Temporal; a call

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // The compose file checked against this package's defaults, and the names and
@@ -22,7 +22,7 @@ const (
 	composeFilePath = "../../docker-compose.yml"
 
 	postgresService   = "postgres"
-	temporalService   = "temporal"
+	temporalService   = "temporal-frontend"
 	temporalUIService = "temporal-ui"
 	workerService     = "worker"
 
@@ -58,6 +58,20 @@ func (e *composeEnvironment) UnmarshalYAML(n *yaml.Node) error {
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
+			if k.Value == "<<" && v.Kind == yaml.AliasNode {
+				// A merge key (<<: *anchor): the anchored map's variables,
+				// which the service's own may override.
+				var merged composeEnvironment
+				if err := merged.UnmarshalYAML(v.Alias); err != nil {
+					return err
+				}
+				for mk, mv := range merged {
+					if _, ok := env[mk]; !ok {
+						env[mk] = mv
+					}
+				}
+				continue
+			}
 			if v.Kind != yaml.ScalarNode {
 				return fmt.Errorf("line %d: environment %s: want a scalar value", v.Line, k.Value)
 			}
@@ -291,7 +305,7 @@ func parseCompose(data []byte) (composeFile, error) {
 // defaults of this package, one message per problem. dir is the directory of
 // the compose file, against which build contexts are resolved, and exists
 // reports whether a file exists.
-func composeProblems(c composeFile, dir string, exists func(path string) bool) []string {
+func composeProblems(c composeFile, dir string, exists func(path string) bool, roles map[string]string) []string {
 	var problems []string
 	add := func(format string, args ...any) {
 		problems = append(problems, fmt.Sprintf(format, args...))
@@ -313,8 +327,7 @@ func composeProblems(c composeFile, dir string, exists func(path string) bool) [
 	// What the postgres image does with its variables: the user defaults to
 	// postgres and the database to the user's name.
 	pgUser := pg.Environment.or("postgres", "POSTGRES_USER")
-	pgPassword, pgPasswordSet := pg.Environment.lookup("POSTGRES_PASSWORD")
-	if !pgPasswordSet {
+	if _, ok := pg.Environment.lookup("POSTGRES_PASSWORD"); !ok {
 		add("%s POSTGRES_PASSWORD = unset, want a password", postgresService)
 	}
 	if !pg.Healthcheck.enabled() {
@@ -328,9 +341,7 @@ func composeProblems(c composeFile, dir string, exists func(path string) bool) [
 		set   bool
 		want  string
 	}
-	rows := []row{
-		{thing: postgresService + " POSTGRES_DB", got: pg.Environment.or(pgUser, "POSTGRES_DB"), set: true, want: DatabaseName},
-	}
+	rows := []row{}
 	env := func(s composeService, service, key string, want string) row {
 		v, ok := s.Environment[key]
 		return row{thing: service + " " + key, got: v, set: ok, want: want}
@@ -356,14 +367,19 @@ func composeProblems(c composeFile, dir string, exists func(path string) bool) [
 		}
 		rows = append(rows,
 			derived(thing+" database", strings.TrimPrefix(u.Path, "/"), DatabaseName),
-			derived(thing+" user", u.User.Username(), pgUser),
+			derived(thing+" user", u.User.Username(), musterRole),
 			derived(thing+" host", u.Hostname(), postgresService),
 			derived(thing+" port", port, postgresContainerPort),
 			// The postgres image serves no TLS; lib/pq requires it unless told otherwise.
 			derived(thing+" sslmode", u.Query().Get("sslmode"), "disable"),
 		)
-		if pgPasswordSet {
-			rows = append(rows, derived(thing+" password", password, pgPassword))
+		if u.User.Username() == pgUser {
+			add("%s user = %q, the superuser, want Muster's own role %q", thing, pgUser, musterRole)
+		}
+		if want, ok := roles[musterRole]; !ok {
+			add("role %s = not created by the init script, want created with a password", musterRole)
+		} else {
+			rows = append(rows, derived(thing+" password", password, want))
 		}
 	}
 
@@ -453,11 +469,13 @@ func composeProblems(c composeFile, dir string, exists func(path string) bool) [
 	rows = append(rows,
 		row{thing: temporalService + " POSTGRES_SEEDS", got: strings.TrimSpace(seed), set: seedsSet, want: postgresService},
 		row{thing: temporalService + " DB_PORT", got: dbPort, set: dbPortSet, want: postgresContainerPort},
-		row{thing: temporalService + " POSTGRES_USER", got: dbUser, set: dbUserSet, want: pgUser},
+		row{thing: temporalService + " POSTGRES_USER", got: dbUser, set: dbUserSet, want: temporalRole},
 		derived(temporalService+" DEFAULT_NAMESPACE", temporal.Environment.or("default", "DEFAULT_NAMESPACE"), DefaultNamespace),
 	)
-	if pgPasswordSet {
-		rows = append(rows, row{thing: temporalService + " POSTGRES_PWD", got: dbPassword, set: dbPasswordSet, want: pgPassword})
+	if want, ok := roles[temporalRole]; !ok {
+		add("role %s = not created by the init script, want created with a password", temporalRole)
+	} else {
+		rows = append(rows, row{thing: temporalService + " POSTGRES_PWD", got: dbPassword, set: dbPasswordSet, want: want})
 	}
 	for _, db := range []struct{ def, key, newKey string }{
 		{"temporal", "DBNAME", "SQL_DATABASE"},
@@ -493,7 +511,11 @@ func TestComposeMatchesDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("parse %s: %v", composeFilePath, err)
 	}
-	for _, p := range composeProblems(c, filepath.Dir(composeFilePath), fileExists) {
+	roles, err := initRoles(initSQLPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range composeProblems(c, filepath.Dir(composeFilePath), fileExists, roles) {
 		t.Errorf("docker-compose.yml: %s", p)
 	}
 }
@@ -505,27 +527,26 @@ services:
   postgres:
     image: postgres:15
     environment:
-      - POSTGRES_USER=muster
-      - POSTGRES_PASSWORD=muster
-      - POSTGRES_DB=muster
+      - POSTGRES_USER=postgres
+      - POSTGRES_PASSWORD=postgres
     healthcheck:
-      test: pg_isready -U muster
+      test: pg_isready -U postgres
     ports:
       - "5432:5432"
-  temporal:
-    image: temporalio/auto-setup:1.29.7
+  temporal-frontend:
+    image: temporalio/server:1.29.7
     depends_on: [postgres]
     environment:
       - DB=postgres12
       - DB_PORT=5432
       - POSTGRES_SEEDS=postgres
-      - POSTGRES_USER=muster
-      - POSTGRES_PWD=muster
+      - POSTGRES_USER=temporal
+      - POSTGRES_PWD=temporal
   temporal-ui:
     image: temporalio/ui:2.42.1
-    depends_on: [temporal]
+    depends_on: [temporal-frontend]
     environment:
-      TEMPORAL_ADDRESS: "temporal:7233"
+      TEMPORAL_ADDRESS: "temporal-frontend:7233"
     ports:
       - target: 8080
         published: 8233
@@ -534,7 +555,7 @@ services:
     build: .
     environment:
       - DATABASE_URL=postgres://muster:muster@postgres:5432/muster?sslmode=disable
-      - TEMPORAL_ADDRESS=temporal:7233
+      - TEMPORAL_ADDRESS=temporal-frontend:7233
       - TEMPORAL_NAMESPACE=default
       - MUSTER_TASK_QUEUE=muster
       - MUSTER_METRICS_ADDR=0.0.0.0:9464
@@ -543,7 +564,7 @@ services:
     depends_on:
       postgres:
         condition: service_healthy
-      temporal:
+      temporal-frontend:
         condition: service_started
 `
 
@@ -558,13 +579,12 @@ func TestComposeChecksReportMismatches(t *testing.T) {
 	}{
 		{name: "fixture as is", want: ""},
 		{name: "SQL_* persistence settings", old: "DB=postgres12", new: "SQL_PLUGIN=postgres12_pgx", want: ""},
-		{name: "interpolated default", old: "POSTGRES_PASSWORD=muster", new: "POSTGRES_PASSWORD=${PG_PASSWORD:-muster}", want: ""},
-		{name: "interpolated default differs", old: "POSTGRES_PASSWORD=muster", new: "POSTGRES_PASSWORD=${PG_PASSWORD:-secret}", want: `worker DATABASE_URL password = "muster", want "secret"`},
+		{name: "interpolated default", old: "POSTGRES_PWD=temporal", new: "POSTGRES_PWD=${PW:-temporal}", want: ""},
+		{name: "interpolated default differs", old: "POSTGRES_PWD=temporal", new: "POSTGRES_PWD=${PW:-secret}", want: `temporal-frontend POSTGRES_PWD = "secret", want "temporal"`},
 		{name: "service missing", old: "  worker:", new: "  runner:", want: `service "worker" = missing`},
-		{name: "postgres healthcheck missing", old: "    healthcheck:\n      test: pg_isready -U muster\n", new: "", want: "postgres healthcheck = none"},
-		{name: "postgres healthcheck disabled", old: "test: pg_isready -U muster", new: "disable: true", want: "postgres healthcheck = none"},
-		{name: "POSTGRES_DB", old: "POSTGRES_DB=muster", new: "POSTGRES_DB=records", want: `postgres POSTGRES_DB = "records", want "muster"`},
-		{name: "POSTGRES_DB unset, so named after the user", old: "      - POSTGRES_DB=muster\n", new: "", want: ""},
+		{name: "postgres healthcheck missing", old: "    healthcheck:\n      test: pg_isready -U postgres\n", new: "", want: "postgres healthcheck = none"},
+		{name: "postgres healthcheck disabled", old: "test: pg_isready -U postgres", new: "disable: true", want: "postgres healthcheck = none"},
+		{name: "Muster as the superuser", old: "//muster:muster@", new: "//postgres:postgres@", want: `worker DATABASE_URL user = "postgres", the superuser`},
 		{name: "DATABASE_URL unparsable", old: "postgres://muster:muster@postgres:5432", new: "postgres://muster:muster@postgres:54x32", want: "worker DATABASE_URL = "},
 		{name: "DATABASE_URL database", old: "5432/muster?", new: "5432/runbooks?", want: `worker DATABASE_URL database = "runbooks", want "muster"`},
 		{name: "DATABASE_URL user", old: "//muster:muster@", new: "//admin:muster@", want: `worker DATABASE_URL user = "admin", want "muster"`},
@@ -577,27 +597,27 @@ func TestComposeChecksReportMismatches(t *testing.T) {
 		{name: "metrics unset", old: "      - MUSTER_METRICS_ADDR=0.0.0.0:9464\n", new: "", want: "worker MUSTER_METRICS_ADDR = unset"},
 		{name: "metrics port not published", old: `      - "9464:9464"`, new: `      - "9465:9465"`, want: "worker published ports"},
 		{name: "metrics published elsewhere", old: `      - "9464:9464"`, new: `      - "19464:9464"`, want: `worker metrics host port = "19464", want "9464"`},
-		{name: "TEMPORAL_ADDRESS host", old: "- TEMPORAL_ADDRESS=temporal:7233", new: "- TEMPORAL_ADDRESS=localhost:7233", want: `worker TEMPORAL_ADDRESS host = "localhost", want "temporal"`},
-		{name: "TEMPORAL_ADDRESS port", old: "- TEMPORAL_ADDRESS=temporal:7233", new: "- TEMPORAL_ADDRESS=temporal:7234", want: `worker TEMPORAL_ADDRESS port = "7234", want "7233"`},
-		{name: "TEMPORAL_ADDRESS without port", old: "- TEMPORAL_ADDRESS=temporal:7233", new: "- TEMPORAL_ADDRESS=temporal", want: "worker TEMPORAL_ADDRESS = \"temporal\", want host:port"},
+		{name: "TEMPORAL_ADDRESS host", old: "- TEMPORAL_ADDRESS=temporal-frontend:7233", new: "- TEMPORAL_ADDRESS=localhost:7233", want: `worker TEMPORAL_ADDRESS host = "localhost", want "temporal-frontend"`},
+		{name: "TEMPORAL_ADDRESS port", old: "- TEMPORAL_ADDRESS=temporal-frontend:7233", new: "- TEMPORAL_ADDRESS=temporal-frontend:7234", want: `worker TEMPORAL_ADDRESS port = "7234", want "7233"`},
+		{name: "TEMPORAL_ADDRESS without port", old: "- TEMPORAL_ADDRESS=temporal-frontend:7233", new: "- TEMPORAL_ADDRESS=temporal", want: "worker TEMPORAL_ADDRESS = \"temporal\", want host:port"},
 		{name: "TEMPORAL_NAMESPACE", old: "TEMPORAL_NAMESPACE=default", new: "TEMPORAL_NAMESPACE=prod", want: `worker TEMPORAL_NAMESPACE = "prod", want "default"`},
 		{name: "MUSTER_TASK_QUEUE", old: "MUSTER_TASK_QUEUE=muster", new: "MUSTER_TASK_QUEUE=other", want: `worker MUSTER_TASK_QUEUE = "other", want "muster"`},
 		{name: "MUSTER_TASK_QUEUE unset", old: "      - MUSTER_TASK_QUEUE=muster\n", new: "", want: `worker MUSTER_TASK_QUEUE = unset, want "muster"`},
 		{name: "UI host port", old: "published: 8233", new: "published: 8080", want: "temporal-ui published ports = [8080->8080], want host port 8233"},
 		{name: "UI container port", old: "target: 8080", new: "target: 8233", want: `temporal-ui host port 8233 container port = "8233", want "8080"`},
-		{name: "UI TEMPORAL_ADDRESS", old: `TEMPORAL_ADDRESS: "temporal:7233"`, new: `TEMPORAL_ADDRESS: "temporal:7000"`, want: `temporal-ui TEMPORAL_ADDRESS = "temporal:7000", want "temporal:7233"`},
+		{name: "UI TEMPORAL_ADDRESS", old: `TEMPORAL_ADDRESS: "temporal-frontend:7233"`, new: `TEMPORAL_ADDRESS: "temporal-frontend:7000"`, want: `temporal-ui TEMPORAL_ADDRESS = "temporal-frontend:7000", want "temporal-frontend:7233"`},
 		{name: "worker waits for postgres to start only", old: "condition: service_healthy", new: "condition: service_started", want: `worker depends_on postgres condition = "service_started", want "service_healthy"`},
 		{name: "worker does not wait for postgres", old: "      postgres:\n        condition: service_healthy\n", new: "", want: `worker depends_on postgres condition = unset, want "service_healthy"`},
-		{name: "worker does not wait for temporal", old: "      temporal:\n        condition: service_started\n", new: "", want: "worker depends_on temporal = absent"},
+		{name: "worker does not wait for temporal", old: "      temporal-frontend:\n        condition: service_started\n", new: "", want: "worker depends_on temporal-frontend = absent"},
 		{name: "worker not built", old: "build: .", new: "image: muster:dev", want: "worker build = none"},
 		{name: "worker Dockerfile missing", old: "build: .", new: "build: {context: ., dockerfile: Containerfile}", want: "worker Dockerfile /repo/Containerfile = missing"},
-		{name: "temporal persistence", old: "DB=postgres12", new: "DB=mysql8", want: `temporal DB = "mysql8", want "postgres12" or "postgres12_pgx"`},
-		{name: "temporal seeds", old: "POSTGRES_SEEDS=postgres", new: "POSTGRES_SEEDS=db", want: `temporal POSTGRES_SEEDS = "db", want "postgres"`},
-		{name: "temporal DB_PORT", old: "DB_PORT=5432", new: "DB_PORT=3306", want: `temporal DB_PORT = "3306", want "5432"`},
-		{name: "temporal DB_PORT unset", old: "      - DB_PORT=5432\n", new: "", want: `temporal DB_PORT = unset, want "5432"`},
-		{name: "temporal password", old: "POSTGRES_PWD=muster", new: "POSTGRES_PWD=temporal", want: `temporal POSTGRES_PWD = "temporal", want "muster"`},
-		{name: "temporal in Muster's database", old: "      - DB_PORT=5432\n", new: "      - DB_PORT=5432\n      - DBNAME=muster\n", want: `temporal DBNAME = "muster", want a database other than Muster's`},
-		{name: "temporal namespace", old: "      - DB_PORT=5432\n", new: "      - DB_PORT=5432\n      - DEFAULT_NAMESPACE=prod\n", want: `temporal DEFAULT_NAMESPACE = "prod", want "default"`},
+		{name: "temporal persistence", old: "DB=postgres12", new: "DB=mysql8", want: `temporal-frontend DB = "mysql8", want "postgres12" or "postgres12_pgx"`},
+		{name: "temporal seeds", old: "POSTGRES_SEEDS=postgres", new: "POSTGRES_SEEDS=db", want: `temporal-frontend POSTGRES_SEEDS = "db", want "postgres"`},
+		{name: "temporal DB_PORT", old: "DB_PORT=5432", new: "DB_PORT=3306", want: `temporal-frontend DB_PORT = "3306", want "5432"`},
+		{name: "temporal DB_PORT unset", old: "      - DB_PORT=5432\n", new: "", want: `temporal-frontend DB_PORT = unset, want "5432"`},
+		{name: "temporal password", old: "POSTGRES_PWD=temporal", new: "POSTGRES_PWD=muster", want: `temporal-frontend POSTGRES_PWD = "muster", want "temporal"`},
+		{name: "temporal in Muster's database", old: "      - DB_PORT=5432\n", new: "      - DB_PORT=5432\n      - DBNAME=muster\n", want: `temporal-frontend DBNAME = "muster", want a database other than Muster's`},
+		{name: "temporal namespace", old: "      - DB_PORT=5432\n", new: "      - DB_PORT=5432\n      - DEFAULT_NAMESPACE=prod\n", want: `temporal-frontend DEFAULT_NAMESPACE = "prod", want "default"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -612,7 +632,7 @@ func TestComposeChecksReportMismatches(t *testing.T) {
 			if err != nil {
 				t.Fatalf("parse: %v", err)
 			}
-			problems := composeProblems(c, dir, exists)
+			problems := composeProblems(c, dir, exists, map[string]string{musterRole: "muster", temporalRole: "temporal"})
 			if tt.want == "" {
 				for _, p := range problems {
 					t.Errorf("unexpected problem: %s", p)

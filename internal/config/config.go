@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/contrib/envconfig"
 
 	"github.com/musterhq/muster/internal/codec"
+	"github.com/musterhq/muster/internal/dsn"
 )
 
 // Defaults shared by the worker, the CLI, the demo and docker-compose.yml
@@ -47,6 +48,9 @@ const (
 	// deployments whose worker logs in as the application role and migrate
 	// with `starter migrate` as the owner.
 	EnvMigrate = "MUSTER_MIGRATE"
+	// EnvNoticeRoutes is the routes file the worker delivers notices by;
+	// unset, notices stay in the outbox undelivered.
+	EnvNoticeRoutes = "MUSTER_NOTICE_ROUTES"
 )
 
 // Config is what a Muster process needs to reach its dependencies.
@@ -59,6 +63,9 @@ type Config struct {
 	// Migrate says whether the worker applies pending migrations at start
 	// (on unless MUSTER_MIGRATE=false). No other process migrates.
 	Migrate bool
+	// NoticeRoutes is the routes file of notice delivery; empty means the
+	// worker delivers none.
+	NoticeRoutes string
 	// Temporal's options carry the payload codec (Codec) as their data
 	// and failure converters.
 	Temporal client.Options
@@ -108,6 +115,9 @@ func fromLookup(lookup func(string) (string, bool)) (Config, error) {
 		}
 		c.Migrate = on
 	}
+	if v, ok := lookup(EnvNoticeRoutes); ok {
+		c.NoticeRoutes = strings.TrimSpace(v)
+	}
 	opts, err := envconfig.LoadDefaultClientOptions()
 	if err != nil {
 		return Config{}, fmt.Errorf("read Temporal client settings (TEMPORAL_* variables or profile): %w", err)
@@ -132,17 +142,7 @@ func fromLookup(lookup func(string) (string, bool)) (Config, error) {
 	return c, nil
 }
 
-// RedactedDatabaseURL returns the database URL without its password, for logs
-// and error messages.
-func RedactedDatabaseURL(raw string) string {
-	i := strings.Index(raw, "://")
-	at := strings.LastIndex(raw, "@")
-	if i < 0 || at < i {
-		return raw
-	}
-	userinfo := raw[i+3 : at]
-	if j := strings.Index(userinfo, ":"); j >= 0 {
-		userinfo = userinfo[:j] + ":***"
-	}
-	return raw[:i+3] + userinfo + raw[at:]
-}
+// RedactedDatabaseURL describes the database URL for logs and error
+// messages: host:port/database only, never a user, password or parameter,
+// in both the URL and the key=value forms.
+func RedactedDatabaseURL(raw string) string { return dsn.Describe(raw) }

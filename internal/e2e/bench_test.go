@@ -480,11 +480,11 @@ func scanHistories(ctx context.Context, b *testing.B, c client.Client, incident,
 	var h histories
 	h.executions = len(execs)
 	for _, e := range execs {
-		desc, err := c.DescribeWorkflowExecution(ctx, e.id, e.run)
+		desc, err := c.DescribeWorkflow(ctx, e.id, e.run)
 		if err != nil {
 			b.Fatal(err)
 		}
-		n := int(desc.GetWorkflowExecutionInfo().GetHistoryLength())
+		n := int(desc.RawResponse.GetWorkflowExecutionInfo().GetHistoryLength())
 		h.events += n
 		if n > h.maxEvents {
 			h.maxEvents, h.longest = n, e.id

@@ -34,6 +34,7 @@ import (
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/scenario"
 	"github.com/musterhq/muster/internal/service"
+	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/internal/temporaltest"
 	"github.com/musterhq/muster/workflows"
 )
@@ -165,10 +166,11 @@ func TestPayloadCodecEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, "workflow task retried by the worker without k1", func() (bool, string) {
-		d, err := plain.DescribeWorkflowExecution(ctx, id, "")
+		desc, err := plain.DescribeWorkflow(ctx, id, "")
 		if err != nil {
 			return false, err.Error()
 		}
+		d := desc.RawResponse
 		attempt := d.GetPendingWorkflowTask().GetAttempt()
 		return d.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING && attempt >= 2,
 			fmt.Sprintf("%s, workflow task attempt %d", d.GetWorkflowExecutionInfo().GetStatus(), attempt)
@@ -257,8 +259,15 @@ func TestPayloadCodecEndToEnd(t *testing.T) {
 	})
 
 	t.Run("codec server", func(t *testing.T) {
-		const token = "codec-e2e-token-51c0"
-		s, err := api.New(api.Options{Store: st, Temporal: c2, TaskQueue: taskQueue, Token: token, Codec: cd2, CodecOrigins: []string{codec.DefaultOrigin}})
+		// A supervisor's credential: the role that reads histories.
+		token, digest, err := api.NewToken()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.CreateCredential(ctx, store.Credential{Name: "codec-e2e", Role: api.RoleSupervisor}, digest, "e2e"); err != nil {
+			t.Fatal(err)
+		}
+		s, err := api.New(api.Options{Store: st, Temporal: c2, TaskQueue: taskQueue, Codec: cd2, CodecOrigins: []string{codec.DefaultOrigin}})
 		if err != nil {
 			t.Fatal(err)
 		}

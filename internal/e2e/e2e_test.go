@@ -12,7 +12,6 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/musterhq/muster/internal/metrics"
@@ -138,12 +137,11 @@ func TestSealAndLiftEndToEnd(t *testing.T) {
 		}
 	}
 
-	desc, err := s.c.DescribeWorkflowExecution(ctx, id, "")
+	desc, err := s.c.DescribeWorkflow(ctx, id, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var summary string
-	if err := converter.GetDefaultDataConverter().FromPayload(desc.GetExecutionConfig().GetUserMetadata().GetSummary(), &summary); err != nil || !strings.Contains(summary, area.Name) {
+	if summary, err := desc.GetStaticSummary(); err != nil || !strings.Contains(summary, area.Name) {
 		t.Errorf("static summary = %q (%v), want it to name %s", summary, err, area.Name)
 	}
 

@@ -198,6 +198,11 @@ func logTail(t *testing.T, path string, n int) {
 // startResponse starts the level-1 response over Longbao.
 func (fs *faultStack) startResponse(t *testing.T, incident string) string {
 	t.Helper()
+	// The field tests everyone in every round (see testEveryone): a round
+	// that samples nobody is no evidence for the lift.
+	fctx, stopField := context.WithCancel(context.Background())
+	t.Cleanup(stopField)
+	go testEveryone(fctx, fs.st, incident)
 	in := workflows.ResponseInput{Incident: incident, Runbook: faultRunbook, Area: "longbao", TimeScale: faultTimeScale, RequestedBy: "e2e"}
 	id, existing, err := service.StartResponse(context.Background(), fs.c, fs.taskQueue, in, "fault test")
 	if err != nil || existing {
@@ -223,11 +228,12 @@ func (fs *faultStack) diagnose(t *testing.T, incident string) {
 	}
 	for _, e := range resp.GetExecutions() {
 		wid := e.GetExecution().GetWorkflowId()
-		desc, err := fs.c.DescribeWorkflowExecution(ctx, wid, "")
+		d, err := fs.c.DescribeWorkflow(ctx, wid, "")
 		if err != nil {
 			t.Logf("diagnose: %s: %v", wid, err)
 			continue
 		}
+		desc := d.RawResponse
 		info := desc.GetWorkflowExecutionInfo()
 		line := fmt.Sprintf("%s: %s, %d events", wid, info.GetStatus(), info.GetHistoryLength())
 		if wt := desc.GetPendingWorkflowTask(); wt != nil {
@@ -722,12 +728,12 @@ func TestStoreOutageHeals(t *testing.T) {
 				continue
 			}
 			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			desc, err := fs.c.DescribeWorkflowExecution(dctx, workflows.SealWorkflowID(incident, n.Area.Code), "")
+			desc, err := fs.c.DescribeWorkflow(dctx, workflows.SealWorkflowID(incident, n.Area.Code), "")
 			cancel()
 			if err != nil {
 				continue
 			}
-			for _, a := range desc.GetPendingActivities() {
+			for _, a := range desc.RawResponse.GetPendingActivities() {
 				if a.GetAttempt() > 1 && a.GetLastFailure() != nil {
 					return true, ""
 				}

@@ -318,11 +318,11 @@ func TestInspectionFirstDayEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 60*time.Second, "inspection step closed", func() (bool, string) {
-		d, err := s.c.DescribeWorkflowExecution(ctx, stepID, "")
+		d, err := s.c.DescribeWorkflow(ctx, stepID, "")
 		if err != nil {
 			return false, err.Error()
 		}
-		st := d.GetWorkflowExecutionInfo().GetStatus()
+		st := d.Status
 		return st == enums.WORKFLOW_EXECUTION_STATUS_COMPLETED, st.String()
 	})
 	eventually(t, 30*time.Second, "schedule deleted", func() (bool, string) {

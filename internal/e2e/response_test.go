@@ -13,6 +13,7 @@ import (
 	"github.com/musterhq/muster/internal/runbook"
 	"github.com/musterhq/muster/internal/runbook/builtin"
 	"github.com/musterhq/muster/internal/service"
+	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
 )
 
@@ -51,6 +52,38 @@ func outbreakVariant(t *testing.T, name string) []byte {
 	return nil
 }
 
+// testEveryone plays the field until ctx ends: in every open round of the
+// incident, every resident comes to their point and every home visit
+// samples, so each round closes with everyone sampled.
+func testEveryone(ctx context.Context, st *store.Store, incident string) {
+	for ctx.Err() == nil {
+		rounds, _ := st.OpenRoundsFor(ctx, incident)
+		for _, r := range rounds {
+			queues, err := st.RoundQueues(ctx, r.ID, nil)
+			if err != nil {
+				continue
+			}
+			var rows []store.SampleRow
+			for _, q := range queues {
+				for _, code := range q.Residents {
+					rows = append(rows, store.SampleRow{Tube: fmt.Sprintf("T-%d-%s", r.ID, code), Resident: code, Point: q.PointCode, TakenAt: time.Now(), Result: "negative"})
+				}
+			}
+			for i := 0; i < len(rows); i += 5000 {
+				_, _ = st.IngestSamples(ctx, store.IngestBatch{Incident: incident, Rows: rows[i:min(i+5000, len(rows))], Max: 10000})
+			}
+			visits, _ := st.PendingVisits(ctx, r.ID)
+			for _, v := range visits {
+				_ = st.RecordHomeVisit(ctx, r.ID, v.Resident, v.Attempt, true, fmt.Sprintf("H-%d-%s", r.ID, v.Resident), time.Now())
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 // responseProgress queries a response; a response still opening answers
 // with an empty tree.
 func (s *stack) responseProgress(t *testing.T, id string) workflows.ResponseProgress {
@@ -87,6 +120,12 @@ func TestCommunityOutbreakLevel1EndToEnd(t *testing.T) {
 	}
 
 	incident := pgtest.Name("lvl1")
+	// The field tests everyone in every round: no lift without evidence,
+	// so rounds that sample nobody would never let the response reach
+	// its lift decision.
+	fctx, stopField := context.WithCancel(ctx)
+	defer stopField()
+	go testEveryone(fctx, s.st, incident)
 	in := workflows.ResponseInput{Incident: incident, Runbook: name, Area: "longbao", TimeScale: 3600, RequestedBy: "e2e"}
 	id, existing, err := service.StartResponse(ctx, s.c, s.taskQueue, in, "test")
 	if err != nil || existing {
@@ -148,6 +187,14 @@ func TestCommunityOutbreakLevel1EndToEnd(t *testing.T) {
 	p = s.responseProgress(t, id)
 	if n := p.Find(schools); n.State != workflows.StateDone {
 		t.Errorf("schools notice after retry = %s, want done", n.State)
+	}
+	// The question shows each testing round's coverage and positives,
+	// from the database's figures at the close.
+	if ask := p.Find("approve-lift").Detail; !strings.Contains(ask, "Lift the seals of Longbao Community? Testing: round 1 of Longbao Community: 100% sampled (7013 of 7013), 0 positive; round 2") {
+		t.Errorf("approve-lift asks %q, want the area and every round's coverage", ask)
+	}
+	if n := p.Find("testing"); n.State != workflows.StateDone || n.Round != 2 {
+		t.Errorf("testing = %s after %d rounds (%s), want done after 2 clean rounds", n.State, n.Round, n.Detail)
 	}
 	rounds := p.Find("rounds")
 	if rounds.State != workflows.StateDone || rounds.Round < 2 {
@@ -367,6 +414,9 @@ func TestResponseContinuesAsNew(t *testing.T) {
 		t.Fatal(err)
 	}
 	incident := pgtest.Name("can")
+	fctx, stopField := context.WithCancel(ctx)
+	defer stopField()
+	go testEveryone(fctx, s.st, incident)
 	in := workflows.ResponseInput{Incident: incident, Runbook: "community-outbreak-level-1", Area: "longbao", TimeScale: 3600, HistoryLimit: 150}
 	id, _, err := service.StartResponse(ctx, s.c, s.taskQueue, in, "test")
 	if err != nil {
@@ -428,13 +478,13 @@ func (s *stack) unfinished(n *workflows.Node) string {
 			fmt.Fprintf(&b, "%s=%s (%s)", n.Path, n.State, n.Detail)
 			if n.WorkflowID != "" {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				d, err := s.c.DescribeWorkflowExecution(ctx, n.WorkflowID, "")
+				d, err := s.c.DescribeWorkflow(ctx, n.WorkflowID, "")
 				cancel()
 				if err != nil {
 					fmt.Fprintf(&b, " [describe: %v]", err)
 				} else {
-					fmt.Fprintf(&b, " [%s", d.GetWorkflowExecutionInfo().GetStatus())
-					for _, pa := range d.GetPendingActivities() {
+					fmt.Fprintf(&b, " [%s", d.Status)
+					for _, pa := range d.RawResponse.GetPendingActivities() {
 						fmt.Fprintf(&b, "; activity %s attempt %d: %s", pa.GetActivityType().GetName(), pa.GetAttempt(), pa.GetLastFailure().GetMessage())
 					}
 					b.WriteString("]")

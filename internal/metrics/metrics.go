@@ -51,6 +51,17 @@ func New() (*Metrics, error) {
 	}, nil
 }
 
+// Register adds collectors of a process's own, such as the notice
+// dispatcher's, to the registry.
+func (m *Metrics) Register(cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := m.registry.Register(c); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
+	return nil
+}
+
 // HTTPHandler serves the registry in Prometheus' text format.
 func (m *Metrics) HTTPHandler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})

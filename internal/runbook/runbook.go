@@ -85,17 +85,22 @@ type Repeat struct {
 	Line  int      `yaml:"-" json:"-"`
 }
 
-// Condition tests an output of the round's steps (summed over the steps
-// and areas of the round), e.g. positives = 0 in 2 consecutive rounds.
+// Condition tests the outputs of a round's steps (summed over the steps and
+// areas of the round, or the lowest for outputs that are fractions, such
+// as coverage), e.g. positives = 0 in 2 consecutive rounds. It is either
+// one output with one comparison, or All (every condition holds) or Any
+// (at least one holds) of conditions; Consecutive belongs to the top.
 type Condition struct {
-	Output      string   `yaml:"output" json:"output"`
-	Equals      *float64 `yaml:"equals" json:"equals,omitempty"`
-	AtMost      *float64 `yaml:"at_most" json:"at_most,omitempty"`
-	AtLeast     *float64 `yaml:"at_least" json:"at_least,omitempty"`
-	Consecutive int      `yaml:"consecutive" json:"consecutive,omitempty"`
+	Output      string      `yaml:"output" json:"output,omitempty"`
+	Equals      *float64    `yaml:"equals" json:"equals,omitempty"`
+	AtMost      *float64    `yaml:"at_most" json:"at_most,omitempty"`
+	AtLeast     *float64    `yaml:"at_least" json:"at_least,omitempty"`
+	All         []Condition `yaml:"all" json:"all,omitempty"`
+	Any         []Condition `yaml:"any" json:"any,omitempty"`
+	Consecutive int         `yaml:"consecutive" json:"consecutive,omitempty"`
 }
 
-// Holds reports whether a round's value meets the condition.
+// Holds reports whether a round's value meets a condition on one output.
 func (c Condition) Holds(v float64) bool {
 	switch {
 	case c.Equals != nil:
@@ -108,8 +113,72 @@ func (c Condition) Holds(v float64) bool {
 	return false
 }
 
-// String renders the condition for people: "positives = 0 in 2 consecutive rounds".
+// HoldsFor reports whether a round's outputs meet the condition. An output
+// the round did not report never meets a comparison: a missing figure is
+// no evidence.
+func (c Condition) HoldsFor(outputs map[string]float64) bool {
+	switch {
+	case c.All != nil:
+		for _, x := range c.All {
+			if !x.HoldsFor(outputs) {
+				return false
+			}
+		}
+		return len(c.All) > 0
+	case c.Any != nil:
+		for _, x := range c.Any {
+			if x.HoldsFor(outputs) {
+				return true
+			}
+		}
+		return false
+	}
+	v, ok := outputs[c.Output]
+	return ok && c.Holds(v)
+}
+
+// Outputs lists the outputs the condition reads, sorted.
+func (c Condition) Outputs() []string {
+	set := map[string]bool{}
+	c.outputs(set)
+	return sortedKeys(set)
+}
+
+func (c Condition) outputs(set map[string]bool) {
+	if c.Output != "" {
+		set[c.Output] = true
+	}
+	for _, x := range append(append([]Condition(nil), c.All...), c.Any...) {
+		x.outputs(set)
+	}
+}
+
+// String renders the condition for people: "positives = 0 in 2 consecutive
+// rounds", "positives = 0 and coverage ≥ 0.99 in 2 consecutive rounds".
 func (c Condition) String() string {
+	s := c.expr(true)
+	if c.Consecutive > 1 {
+		s += fmt.Sprintf(" in %d consecutive rounds", c.Consecutive)
+	}
+	return s
+}
+
+func (c Condition) expr(top bool) string {
+	list, sep := c.All, " and "
+	if c.Any != nil {
+		list, sep = c.Any, " or "
+	}
+	if c.All != nil || c.Any != nil {
+		parts := make([]string, len(list))
+		for i, x := range list {
+			parts[i] = x.expr(false)
+		}
+		s := strings.Join(parts, sep)
+		if !top && len(list) > 1 {
+			s = "(" + s + ")"
+		}
+		return s
+	}
 	var op string
 	var v float64
 	switch {
@@ -120,11 +189,7 @@ func (c Condition) String() string {
 	case c.AtLeast != nil:
 		op, v = "≥", *c.AtLeast
 	}
-	s := fmt.Sprintf("%s %s %g", c.Output, op, v)
-	if c.Consecutive > 1 {
-		s += fmt.Sprintf(" in %d consecutive rounds", c.Consecutive)
-	}
-	return s
+	return fmt.Sprintf("%s %s %g", c.Output, op, v)
 }
 
 // Escalation tells someone when a step is still not done after a while.
@@ -225,7 +290,9 @@ type Param struct {
 	Default any
 	// OneOf lists the allowed values of a string parameter.
 	OneOf []string
-	Doc   string
+	// Fraction marks a number parameter that is a share, 0 to 1.
+	Fraction bool
+	Doc      string
 }
 
 // Kind describes a registered step kind.
@@ -237,6 +304,13 @@ type Kind struct {
 	// Outputs name the figures a step of this kind reports, for repeat
 	// conditions (e.g. positives).
 	Outputs []string
+	// Fractions name the outputs that are shares (coverage): a round
+	// reports the lowest of its steps', not their sum.
+	Fractions []string
+	// Placeholders name what a text param of the kind may contain in
+	// braces and the step fills in, e.g. body: {area}, {incident}. A
+	// placeholder outside this list is a validation error.
+	Placeholders map[string][]string
 	// PerArea kinds run once per area and must sit inside a for_each whose
 	// areas have one of these levels (e.g. seal: compound).
 	PerArea []string

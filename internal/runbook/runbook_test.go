@@ -81,9 +81,16 @@ func TestCommunityOutbreakTree(t *testing.T) {
 	if seal.Deadline.D() != 2*time.Hour || len(seal.Escalate) != 1 || seal.Escalate[0].Notify != "district-command" {
 		t.Errorf("seal step deadline, escalate = %v, %+v; want 2h and district-command", seal.Deadline, seal.Escalate)
 	}
+	// The lift needs evidence: no positives and the coverage the rounds
+	// require, twice in a row.
 	tr := d.Steps[4].Repeat
-	if tr.Until.Output != "positives" || !tr.Until.Holds(0) || tr.Until.Consecutive != 2 {
-		t.Errorf("testing = until %s, want positives = 0 in 2 consecutive rounds", tr.Until)
+	clean := map[string]float64{"positives": 0, "coverage": 0.995}
+	empty := map[string]float64{"positives": 0, "coverage": 0}
+	if tr.Until.Consecutive != 2 || !tr.Until.HoldsFor(clean) || tr.Until.HoldsFor(empty) {
+		t.Errorf("testing = until %s, want positives = 0 and coverage ≥ 0.99 in 2 consecutive rounds", tr.Until)
+	}
+	if got := tr.Steps[0].Params["min_coverage"]; got != 0.99 {
+		t.Errorf("testing min_coverage = %v, want 0.99", got)
 	}
 	r := d.Steps[5].Repeat
 	if r.Until.Output != "failed_checks" || !r.Until.Holds(0) || r.Until.Consecutive != 2 || r.Max != 12 || r.Every.D() != 2*time.Hour {
@@ -243,6 +250,24 @@ func TestParseErrors(t *testing.T) {
 			11, "steps[1].repeat.max", "must be 1 to 1000"},
 		{"repeat with two comparisons", base + "  - id: r\n    repeat:\n      max: 3\n      until: {output: failed_checks, equals: 0, at_most: 1}\n      steps: [{id: s, kind: compliance-sweep}]\n",
 			12, "steps[1].repeat.until", "give exactly one of equals, at_most, at_least"},
+		{"until all and output", base + "  - id: r\n    repeat:\n      max: 3\n      until:\n        output: failed_checks\n        equals: 0\n        all: [{output: checked, at_least: 1}]\n      steps: [{id: s, kind: compliance-sweep}]\n",
+			12, "steps[1].repeat.until", "give output with one comparison, or all, or any"},
+		{"until all empty", base + "  - id: r\n    repeat:\n      max: 3\n      until: {all: []}\n      steps: [{id: s, kind: compliance-sweep}]\n",
+			12, "steps[1].repeat.until.all", "is empty"},
+		{"until all unknown output", base + "  - id: r\n    repeat:\n      max: 3\n      until:\n        all:\n          - {output: failed_checks, equals: 0}\n          - {output: coverage, at_least: 0.99}\n      steps: [{id: s, kind: compliance-sweep}]\n",
+			15, "steps[1].repeat.until.all[1].output", `"coverage" is not reported by the steps of this repeat: they report checked, failed_checks`},
+		{"until any without comparison", base + "  - id: r\n    repeat:\n      max: 3\n      until:\n        any:\n          - {output: failed_checks}\n      steps: [{id: s, kind: compliance-sweep}]\n",
+			14, "steps[1].repeat.until.any[0]", "give exactly one of equals, at_most, at_least"},
+		{"until consecutive inside all", base + "  - id: r\n    repeat:\n      max: 3\n      until:\n        all:\n          - {output: failed_checks, equals: 0, consecutive: 2}\n      steps: [{id: s, kind: compliance-sweep}]\n",
+			14, "steps[1].repeat.until.all[0].consecutive", "say consecutive once, beside all or any"},
+		{"unknown placeholder in a notice", base + "  - id: x\n    kind: notice\n    params: {audience: residents, topic: u, body: \"{area} closes at {time}\"}\n",
+			11, "steps[1].params.body", "{time} cannot be replaced: kind notice replaces {area}, {incident}"},
+		{"unknown placeholder in a question", base + "  - id: x\n    kind: approval\n    params:\n      question: \"Lift {compound}?\"\n      timeout: 1h\n      default: reject\n",
+			12, "steps[1].params.question", "{compound} cannot be replaced: kind approval replaces {area}, {evidence}, {incident}"},
+		{"unknown placeholder in an escalation", base + "    escalate:\n      - after: 1h\n        notify: district-command\n        message: \"{area} late by {delay}\"\n",
+			12, "steps[0].escalate[0].message", "{delay} cannot be replaced: an escalation replaces {area}, {incident}"},
+		{"mass-testing min_coverage above 1", base + "  - id: t\n    kind: mass-testing\n    params: {deadline: 7h, min_coverage: 99}\n",
+			11, "steps[1].params.min_coverage", "is a fraction from 0 to 1"},
 		{"escalate without notify", base + "    escalate:\n      - after: 1h\n",
 			10, "steps[0].escalate[0].notify", "is required"},
 		{"escalate without after", base + "    escalate:\n      - notify: district-command\n",
@@ -547,5 +572,57 @@ func TestDocsExampleValidates(t *testing.T) {
 	}
 	if got := d.Steps[1].ForEach.Steps[0].Params["staff_per_checkpoint"]; got != 2 {
 		t.Errorf("docs example staff_per_checkpoint = %v, want the default 2 as the comment says", got)
+	}
+}
+
+func TestUntilAllAny(t *testing.T) {
+	d, err := runbook.Parse("evidence.yaml", []byte(`name: evidence
+title: Evidence
+level: 1
+area: community
+steps:
+  - id: testing
+    repeat:
+      max: 6
+      until:
+        all:
+          - {output: positives, equals: 0}
+          - any:
+              - {output: coverage, at_least: 0.99}
+              - {output: missing, at_most: 5}
+        consecutive: 2
+      steps:
+        - id: test
+          kind: mass-testing
+          params: {deadline: 7h}
+`), workflows.Kinds)
+	if err != nil {
+		t.Fatalf("Parse() error = %v", err)
+	}
+	u := d.Steps[0].Repeat.Until
+	if got, want := u.String(), "positives = 0 and (coverage ≥ 0.99 or missing ≤ 5) in 2 consecutive rounds"; got != want {
+		t.Errorf("Until.String() = %q, want %q", got, want)
+	}
+	if got, want := u.Outputs(), []string{"coverage", "missing", "positives"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Until.Outputs() = %v, want %v", got, want)
+	}
+	tests := []struct {
+		name string
+		out  map[string]float64
+		want bool
+	}{
+		{"clean and covered", map[string]float64{"positives": 0, "coverage": 0.995, "missing": 60}, true},
+		{"clean, few missing", map[string]float64{"positives": 0, "coverage": 0.9, "missing": 3}, true},
+		{"nobody sampled", map[string]float64{"positives": 0, "coverage": 0, "missing": 12650}, false},
+		{"a positive", map[string]float64{"positives": 1, "coverage": 1, "missing": 0}, false},
+		{"output not reported", map[string]float64{"positives": 0}, false},
+	}
+	for _, tt := range tests {
+		if got := u.HoldsFor(tt.out); got != tt.want {
+			t.Errorf("HoldsFor(%s %v) = %v, want %v", tt.name, tt.out, got, tt.want)
+		}
+	}
+	if got := d.Steps[0].Repeat.Steps[0].Params["min_coverage"]; got != 0.99 {
+		t.Errorf("min_coverage default = %v, want 0.99", got)
 	}
 }

@@ -213,9 +213,34 @@ func (v *validator) step(s *Step, path string, depth int, sc scope) {
 		if strings.TrimSpace(e.Notify) == "" {
 			v.add(p+".notify", "is required: who is told, e.g. district-command")
 		}
+		v.placeholders(p+".message", e.Message, EscalationPlaceholders, "an escalation")
 	}
 	if s.Retry != nil {
 		v.retry(s, path+".retry")
+	}
+}
+
+// EscalationPlaceholders are what an escalation's message may contain.
+var EscalationPlaceholders = []string{"area", "incident"}
+
+var placeholder = regexp.MustCompile(`\{[^{}\s]*\}`)
+
+// placeholders reports every {word} of a text that the step cannot fill
+// in: a notice or question must never reach people with braces in it.
+func (v *validator) placeholders(path, text string, known []string, who string) {
+	for _, m := range placeholder.FindAllString(text, -1) {
+		if slices.Contains(known, strings.Trim(m, "{}")) {
+			continue
+		}
+		if len(known) == 0 {
+			v.add(path, "%s cannot be replaced: %s replaces no placeholders here", m, who)
+			continue
+		}
+		list := make([]string, len(known))
+		for i, k := range slices.Sorted(slices.Values(known)) {
+			list[i] = "{" + k + "}"
+		}
+		v.add(path, "%s cannot be replaced: %s replaces %s", m, who, strings.Join(list, ", "))
 	}
 }
 
@@ -275,6 +300,9 @@ func (v *validator) kind(s *Step, path string, sc scope) {
 			continue
 		}
 		s.Params[name] = norm
+		if text, ok := norm.(string); ok && p.Type == TypeString {
+			v.placeholders(pp, text, k.Placeholders[name], "kind "+s.Kind)
+		}
 	}
 	for _, name := range sortedKeys(s.Params) {
 		if _, ok := k.Params[name]; ok {
@@ -321,15 +349,19 @@ func normalize(p Param, val any) (any, error) {
 	case TypeNumber:
 		switch n := val.(type) {
 		case int:
-			return float64(n), nil
+			return normalize(p, float64(n))
 		case int64:
-			return float64(n), nil
+			return normalize(p, float64(n))
 		case uint64:
-			return float64(n), nil
+			return normalize(p, float64(n))
 		case float64:
-			if !math.IsNaN(n) && !math.IsInf(n, 0) {
-				return n, nil
+			if math.IsNaN(n) || math.IsInf(n, 0) {
+				break
 			}
+			if p.Fraction && (n < 0 || n > 1) {
+				return nil, fmt.Errorf("is a fraction from 0 to 1 (0.99 is 99%%), got %g", n)
+			}
+			return n, nil
 		}
 		return nil, fmt.Errorf("want a number, got %v", quoteText(val))
 	case TypeBool:
@@ -426,24 +458,7 @@ func (v *validator) repeat(r *Repeat, path string, depth int, sc scope) {
 
 	u := &r.Until
 	up := path + ".until"
-	if u.Output == "" {
-		v.add(up+".output", "is required: the figure the round's steps report, e.g. failed_checks")
-	} else if outputs := v.outputs(r.Steps); !slices.Contains(outputs, u.Output) {
-		if len(outputs) == 0 {
-			v.add(up+".output", "%q is not reported by the steps of this repeat: none of them reports any figure", u.Output)
-		} else {
-			v.add(up+".output", "%q is not reported by the steps of this repeat: they report %s", u.Output, strings.Join(outputs, ", "))
-		}
-	}
-	n := 0
-	for _, p := range []*float64{u.Equals, u.AtMost, u.AtLeast} {
-		if p != nil {
-			n++
-		}
-	}
-	if n != 1 {
-		v.add(up, "give exactly one of equals, at_most, at_least")
-	}
+	v.condition(u, up, v.outputs(r.Steps), true)
 	switch {
 	case u.Consecutive < 0:
 		v.add(up+".consecutive", "must be 1 or more, got %d", u.Consecutive)
@@ -458,6 +473,49 @@ func (v *validator) repeat(r *Repeat, path string, depth int, sc scope) {
 	}
 	if r.Every < 0 {
 		v.add(path+".every", "must not be negative")
+	}
+}
+
+// condition checks one condition of an until: an output with exactly one
+// comparison, or a non-empty all or any of conditions.
+func (v *validator) condition(c *Condition, path string, outputs []string, top bool) {
+	if !top && c.Consecutive != 0 {
+		v.add(path+".consecutive", "say consecutive once, beside all or any at the top of until")
+	}
+	n := 0
+	for _, p := range []*float64{c.Equals, c.AtMost, c.AtLeast} {
+		if p != nil {
+			n++
+		}
+	}
+	switch {
+	case (c.All != nil || c.Any != nil) && (c.Output != "" || n > 0 || (c.All != nil && c.Any != nil)):
+		v.add(path, "give output with one comparison, or all, or any: not several of them")
+		return
+	case c.All != nil || c.Any != nil:
+		list, key := c.All, "all"
+		if c.Any != nil {
+			list, key = c.Any, "any"
+		}
+		if len(list) == 0 {
+			v.add(path+"."+key, "is empty: list the conditions, e.g. - {output: positives, equals: 0}")
+		}
+		for i := range list {
+			v.condition(&list[i], fmt.Sprintf("%s.%s[%d]", path, key, i), outputs, false)
+		}
+		return
+	}
+	if c.Output == "" {
+		v.add(path+".output", "is required: the figure the round's steps report, e.g. failed_checks (or give all or any)")
+	} else if !slices.Contains(outputs, c.Output) {
+		if len(outputs) == 0 {
+			v.add(path+".output", "%q is not reported by the steps of this repeat: none of them reports any figure", c.Output)
+		} else {
+			v.add(path+".output", "%q is not reported by the steps of this repeat: they report %s", c.Output, strings.Join(outputs, ", "))
+		}
+	}
+	if n != 1 {
+		v.add(path, "give exactly one of equals, at_most, at_least")
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/musterhq/muster/internal/input"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -39,7 +40,11 @@ type FileError struct {
 	// Line is the line at fault, or 0 for the file as a whole.
 	Line int
 	Msg  string
+	// Err is the reading error behind Msg, when there is one.
+	Err error
 }
+
+func (e *FileError) Unwrap() error { return e.Err }
 
 func (e *FileError) Error() string {
 	if e.Line > 0 {
@@ -116,6 +121,7 @@ func ReadIn(r io.Reader, source string, max int, loc *time.Location) ([]store.Sa
 		reason := ""
 		at := get(rec, "taken_at")
 		switch {
+		case badCell(rec, col, &reason):
 		case row.Tube == "":
 			reason = "tube is empty"
 		case row.Resident == "":
@@ -142,6 +148,23 @@ func ReadIn(r io.Reader, source string, max int, loc *time.Location) ([]store.Sa
 	return rows, bad, nil
 }
 
+// badCell reports whether a cell of the line breaks the input limits
+// (length, NUL and control characters, invalid UTF-8), with the reason
+// naming its column. Such a line is refused; the others are kept.
+func badCell(rec []string, col map[string]int, reason *string) bool {
+	for _, name := range Columns {
+		i, ok := col[name]
+		if !ok {
+			continue
+		}
+		if err := input.ID(name, rec[i]); err != nil {
+			*reason = err.Error()
+			return true
+		}
+	}
+	return false
+}
+
 func parseTime(s string, loc *time.Location) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
@@ -166,7 +189,7 @@ func csvError(source string, err error) error {
 		}
 		return &FileError{Source: source, Line: pe.StartLine, Msg: msg}
 	}
-	return &FileError{Source: source, Msg: err.Error()}
+	return &FileError{Source: source, Msg: err.Error(), Err: err}
 }
 
 // Merge returns a batch's result with the lines that could not be read

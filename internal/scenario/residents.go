@@ -284,6 +284,12 @@ func readResidents(path string, f *File) ([]ResidentRow, error) {
 		return nil, &Error{Source: f.source, Field: "residents", Msg: fmt.Sprintf("cannot read the residents file: %v", err)}
 	}
 	defer file.Close()
+	// A device or a pipe (residents: /dev/zero) would be read for ever.
+	if fi, err := file.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, &Error{Source: f.source, Field: "residents", Msg: fmt.Sprintf("%s is not a regular file", path)}
+	} else if fi.Size() > MaxResidentsFileBytes {
+		return nil, &Error{Source: f.source, Field: "residents", Msg: fmt.Sprintf("%s is larger than %d MiB: split the scenario into several districts", path, MaxResidentsFileBytes>>20)}
+	}
 	return parseResidents(file, path, f.areaLevels())
 }
 
@@ -388,6 +394,9 @@ func parseResidents(r io.Reader, source string, areas map[string]Level) ([]Resid
 			row.HomeVisit = true
 		default:
 			add(line, "home_visit", "%q is not true or false", hv)
+		}
+		if len(out) == MaxResidents {
+			return nil, &Error{Source: source, Line: line, Msg: fmt.Sprintf("more than %d residents: split the scenario into several districts", MaxResidents)}
 		}
 		out = append(out, row)
 	}

@@ -5,7 +5,6 @@
 package scenario
 
 import (
-	"bytes"
 	"embed"
 	"errors"
 	"fmt"
@@ -16,7 +15,7 @@ import (
 	"regexp"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Level is an area's place in the tree.
@@ -161,9 +160,29 @@ func Reference() (*File, error) {
 	return Parse("xiaodian.yaml (built in)", b)
 }
 
+// Limits of a scenario file. A district's areas, staff and sites fit in a
+// few hundred KiB; the limits keep a mistaken or hostile file from
+// exhausting memory before validation can say what is wrong.
+const (
+	// MaxFileBytes is the largest scenario file read.
+	MaxFileBytes = 16 << 20
+	// MaxPopulation is the most residents one area or site may count.
+	MaxPopulation = 2_000_000
+	// MaxResidentsFileBytes is the largest residents CSV file read.
+	MaxResidentsFileBytes = 1 << 30
+	// MaxResidents is the most residents a whole scenario may count
+	// (each generated resident is a row in memory before it is loaded).
+	MaxResidents = 5_000_000
+)
+
 // ReadFile reads and validates a scenario file.
 func ReadFile(path string) (*File, error) {
-	b, err := os.ReadFile(path)
+	file, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read scenario: %w", err)
+	}
+	defer file.Close()
+	b, err := io.ReadAll(io.LimitReader(file, MaxFileBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("read scenario: %w", err)
 	}
@@ -207,12 +226,25 @@ var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 // Parse decodes and validates a scenario. Every problem is reported with the
 // source name, the line and the field path.
 func Parse(source string, data []byte) (*File, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if len(data) > MaxFileBytes {
+		return nil, &Error{Source: source, Msg: fmt.Sprintf("the file is larger than %d MiB: a scenario lists areas and sites, and residents go in a CSV file (residents:)", MaxFileBytes>>20)}
+	}
+	// The text is read into nodes first and refused if it holds an alias:
+	// decodeStrict decodes each mapping on its own, which resets yaml.v3's
+	// guard against alias expansion, so a file of a few hundred bytes of
+	// nested aliases could otherwise grow without bound.
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, decodeError(source, err)
+	}
+	if len(root.Content) == 0 {
+		return nil, &Error{Source: source, Msg: "file is empty; see docs/scenario.md for the format"}
+	}
+	if a := findAlias(&root); a != nil {
+		return nil, &Error{Source: source, Line: a.Line, Msg: fmt.Sprintf("YAML aliases (*%s) are not allowed: write each entry out in full", a.Value)}
+	}
 	var f File
-	if err := dec.Decode(&f); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, &Error{Source: source, Msg: "file is empty; see docs/scenario.md for the format"}
-		}
+	if err := root.Content[0].Decode(&f); err != nil {
 		return nil, decodeError(source, err)
 	}
 	f.source = source
@@ -283,6 +315,20 @@ func decodeStrict(node *yaml.Node, what string, v any) error {
 		}
 	}
 	return node.Decode(v)
+}
+
+// findAlias returns the first alias (or merge of an anchor) in a node
+// tree, or nil.
+func findAlias(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.AliasNode {
+		return n
+	}
+	for _, c := range n.Content {
+		if a := findAlias(c); a != nil {
+			return a
+		}
+	}
+	return nil
 }
 
 func kindName(n *yaml.Node) string {

@@ -18,6 +18,9 @@ type validator struct {
 	errs   Errors
 	codes  map[string]string // area, site and staff codes → field path of first use
 	serves []servesRef       // suppliers' areas, checked once every area is known
+	// residents counts the populations seen, against MaxResidents.
+	residents int
+	overTotal bool
 }
 
 func (v *validator) add(line int, field, format string, args ...any) {
@@ -63,6 +66,24 @@ func (f *File) validate() Errors {
 		v.cohorts(g.Cohorts.line, "generate_residents.cohorts.campus", g.Cohorts.Campus)
 	}
 	return v.errs
+}
+
+// population checks one area's or site's residents, and counts them
+// against the scenario's total.
+// A site entry with a count stands for times sites of n residents each.
+func (v *validator) population(line int, field string, n, times int) {
+	switch {
+	case n < 0:
+		v.add(line, field, "must not be negative (got %d)", n)
+	case n > MaxPopulation:
+		v.add(line, field, "%d is more than %d residents: split the area", n, MaxPopulation)
+	default:
+		v.residents += n * min(times, maxGenerated)
+		if v.residents > MaxResidents && !v.overTotal {
+			v.overTotal = true
+			v.add(line, field, "the scenario counts more than %d residents by here: split it into several districts", MaxResidents)
+		}
+	}
 }
 
 // share checks a share of people: a number from 0 to 1.
@@ -114,9 +135,7 @@ func (v *validator) area(a *Area, path string, parent Level) {
 	case parent != "" && a.Level.rank() <= parent.rank():
 		v.add(a.line, path+".level", "a %s cannot sit inside a %s: children must be lower in the tree (%s)", a.Level, parent, levelList())
 	}
-	if a.Population < 0 {
-		v.add(a.line, path+".population", "must not be negative (got %d)", a.Population)
-	}
+	v.population(a.line, path+".population", a.Population, 1)
 	if a.Buildings < 0 {
 		v.add(a.line, path+".buildings", "must not be negative (got %d)", a.Buildings)
 	}
@@ -177,9 +196,7 @@ func (v *validator) area(a *Area, path string, parent Level) {
 		if !slices.Contains(SiteKinds, s.Kind) {
 			v.add(s.line, p+".kind", "unknown kind %q: want one of %s", s.Kind, strings.Join(SiteKinds, ", "))
 		}
-		if s.Population < 0 {
-			v.add(s.line, p+".population", "must not be negative (got %d)", s.Population)
-		}
+		v.population(s.line, p+".population", s.Population, max(s.Count, 1))
 		if s.CapacityPerHour < 0 {
 			v.add(s.line, p+".capacity_per_hour", "must not be negative (got %d)", s.CapacityPerHour)
 		}

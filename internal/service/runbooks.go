@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/musterhq/muster/internal/runbook"
 	"github.com/musterhq/muster/internal/runbook/builtin"
@@ -23,15 +24,42 @@ type Published struct {
 	Created bool `json:"created"`
 }
 
+// ErrReserved is returned for a runbook published under a built-in's name,
+// or by someone claiming to be the built-in publisher: those names and
+// that publisher are the worker's alone (PublishBuiltins), so a response
+// that asks for a built-in runbook always runs the text Muster ships.
+var ErrReserved = errors.New("reserved to the built-in runbooks")
+
+// IsBuiltinName reports whether a runbook name is a built-in's.
+func IsBuiltinName(name string) bool {
+	srcs, err := builtin.Builtin()
+	if err != nil {
+		return false
+	}
+	for _, s := range srcs {
+		if strings.TrimSuffix(s.Name, ".yaml") == name {
+			return true
+		}
+	}
+	return false
+}
+
 // PublishRunbook validates a runbook definition against the registered
 // step kinds and publishes it as the next version of its name, unless that
 // name already has a version with exactly this text. An invalid definition,
 // or one naming an area the loaded scenario does not have, publishes
-// nothing; its error is runbook.Errors.
+// nothing; its error is runbook.Errors. A built-in's name, or the built-in
+// publisher, is ErrReserved.
 func PublishRunbook(ctx context.Context, st *store.Store, source string, data []byte, by string) (Published, error) {
+	if strings.EqualFold(strings.TrimSpace(by), BuiltinPublisher) {
+		return Published{}, fmt.Errorf("publisher %q is %w: publish as yourself", by, ErrReserved)
+	}
 	d, err := runbook.Parse(source, data, workflows.Kinds)
 	if err != nil {
 		return Published{}, err
+	}
+	if IsBuiltinName(d.Name) {
+		return Published{}, fmt.Errorf("runbook name %q is %w: give your runbook a name of its own (e.g. %s-local)", d.Name, ErrReserved, d.Name)
 	}
 	if err := CheckAreas(ctx, st, source, d); err != nil {
 		return Published{}, err

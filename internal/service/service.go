@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/musterhq/muster/internal/codec"
 	"github.com/musterhq/muster/internal/config"
 	"github.com/musterhq/muster/internal/metrics"
+	"github.com/musterhq/muster/internal/notify"
 	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
 )
@@ -127,7 +129,11 @@ func RegisterSearchAttributes(ctx context.Context, c client.Client, namespace st
 // NewWorker returns a worker for Muster's task queue with every workflow
 // and activity registered.
 func NewWorker(c client.Client, taskQueue string, s *store.Store) worker.Worker {
-	w := worker.New(c, taskQueue, worker.Options{})
+	return newWorker(c, taskQueue, s, worker.Options{})
+}
+
+func newWorker(c client.Client, taskQueue string, s *store.Store, opts worker.Options) worker.Worker {
+	w := worker.New(c, taskQueue, opts)
 	acts := activities.New(s)
 	acts.Schedules, acts.TaskQueue = c.ScheduleClient(), taskQueue
 	acts.Kinds = workflows.Kinds
@@ -136,24 +142,34 @@ func NewWorker(c client.Client, taskQueue string, s *store.Store) worker.Worker 
 }
 
 // RunWorker connects everything a worker needs and runs it until ctx ends.
+//
+// The worker polls as soon as Temporal answers, even while PostgreSQL is
+// down: workflows then still fire their timers and answer queries, and
+// their activities fail with a retryable error until the database is back,
+// its migrations applied and the built-in runbooks published. That is done
+// in the background, retried with backoff and logged, for as long as the
+// worker runs.
 func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
-	open := OpenStore
-	if !cfg.Migrate {
-		open = func(ctx context.Context, url string, _ *slog.Logger) (*store.Store, error) {
-			return ConnectStore(ctx, url)
-		}
-	}
-	s, err := open(ctx, cfg.DatabaseURL, logger)
+	s, err := store.Connect(cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	var dispatcher *notify.Dispatcher
+	if cfg.NoticeRoutes != "" {
+		dispatcher = &notify.Dispatcher{Store: s, RoutesFile: cfg.NoticeRoutes, Logger: logger}
+	}
 	if cfg.MetricsAddr != "" {
 		m, err := metrics.New()
 		if err != nil {
 			return err
 		}
 		defer m.Close(context.WithoutCancel(ctx))
+		if dispatcher != nil {
+			if err := m.Register(dispatcher.Collectors()...); err != nil {
+				return err
+			}
+		}
 		if err := m.Serve(ctx, cfg.MetricsAddr, logger); err != nil {
 			return err
 		}
@@ -167,18 +183,80 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger) erro
 	if err := RegisterSearchAttributes(ctx, c, cfg.Temporal.Namespace); err != nil {
 		return err
 	}
-	if err := PublishBuiltins(ctx, s); err != nil {
-		return err
-	}
 	LogCodec(logger, cfg.Codec)
-	w := NewWorker(c, cfg.TaskQueue, s)
+	gate := &storeGate{}
+	gate.fail(errors.New("not reached yet"))
+	w := newWorker(c, cfg.TaskQueue, s, worker.Options{Interceptors: []interceptor.WorkerInterceptor{gate}})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	defer w.Stop()
+	if dispatcher != nil {
+		if err := startDispatcher(ctx, dispatcher, logger); err != nil {
+			return err
+		}
+	}
 	logger.Info("Worker polling", "task_queue", cfg.TaskQueue, "temporal", cfg.Temporal.HostPort,
 		"namespace", cfg.Temporal.Namespace, "database", config.RedactedDatabaseURL(cfg.DatabaseURL))
+	prepared := make(chan struct{})
+	go func() {
+		defer close(prepared)
+		prepareStore(ctx, s, gate, logger, cfg.Migrate)
+	}()
 	<-ctx.Done()
+	<-prepared
 	logger.Info("Worker stopping")
 	return nil
+}
+
+// prepareStore applies pending migrations and publishes the built-in
+// runbooks, retrying while the database is unavailable, then opens the
+// gate to activities. An error no retry can fix (a migration that does not
+// apply) is logged and retried on the slowest cadence: the worker keeps
+// serving workflows meanwhile, and the log says what to mend.
+//
+// With migrate false (MUSTER_MIGRATE=false, a worker logged in as
+// muster_app) it checks the schema instead, and waits for `starter migrate`.
+func prepareStore(ctx context.Context, s *store.Store, gate *storeGate, logger *slog.Logger, migrate bool) {
+	b := Backoff{First: time.Second, Max: 30 * time.Second}
+	for ctx.Err() == nil {
+		err := RetryStore(ctx, b, "prepare the database (migrations, built-in runbooks)", func(msg string) { logger.Warn(msg) },
+			func(ctx context.Context) error {
+				err := prepareOnce(ctx, s, logger, migrate)
+				if err != nil {
+					gate.fail(err)
+				}
+				return err
+			})
+		if err == nil {
+			gate.open()
+			logger.Info("Database ready")
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		logger.Error("Cannot prepare the database; activities wait", "error", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(b.Max):
+		}
+	}
+}
+
+func prepareOnce(ctx context.Context, s *store.Store, logger *slog.Logger, migrate bool) error {
+	if !migrate {
+		if err := s.CheckSchema(ctx); err != nil {
+			return err
+		}
+		return PublishBuiltins(ctx, s)
+	}
+	applied, err := s.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	if len(applied) > 0 {
+		logger.Info("Applied migrations", "migrations", strings.Join(applied, ", "))
+	}
+	return PublishBuiltins(ctx, s)
 }

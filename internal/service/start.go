@@ -40,12 +40,12 @@ func StartSeal(ctx context.Context, c client.Client, taskQueue string, in workfl
 			workflows.SALevel.ValueSet(int64(max(in.Level, 1))),
 		),
 	}
-	if desc, err := c.DescribeWorkflowExecution(ctx, id, ""); err == nil {
-		if desc.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+	if desc, err := c.DescribeWorkflow(ctx, id, ""); err == nil {
+		if desc.Status == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
 			return id, true, nil
 		}
 		return id, false, fmt.Errorf("%s has already run and ended (%s); a compound is sealed once per incident: use a new incident ID: %w",
-			id, strings.ToLower(strings.TrimPrefix(desc.GetWorkflowExecutionInfo().GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_")), ErrEnded)
+			id, strings.ToLower(strings.TrimPrefix(desc.Status.String(), "WORKFLOW_EXECUTION_STATUS_")), ErrEnded)
 	}
 	// A trigger racing this one is answered with the running seal.
 	if _, err := c.ExecuteWorkflow(ctx, opts, workflows.SealCompoundName, in); err != nil {
@@ -62,12 +62,12 @@ func StartSeal(ctx context.Context, c client.Client, taskQueue string, in workfl
 // a second trigger for the same incident never starts a second response.
 func StartResponse(ctx context.Context, c client.Client, taskQueue string, in workflows.ResponseInput, title string) (id string, existing bool, err error) {
 	id = workflows.ResponseWorkflowID(in.Incident)
-	if desc, err := c.DescribeWorkflowExecution(ctx, id, ""); err == nil {
-		if desc.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+	if desc, err := c.DescribeWorkflow(ctx, id, ""); err == nil {
+		if desc.Status == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
 			return id, true, nil
 		}
 		return id, false, fmt.Errorf("the response to incident %s has already ended (%s); open a new incident ID: %w",
-			in.Incident, strings.ToLower(strings.TrimPrefix(desc.GetWorkflowExecutionInfo().GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_")), ErrEnded)
+			in.Incident, strings.ToLower(strings.TrimPrefix(desc.Status.String(), "WORKFLOW_EXECUTION_STATUS_")), ErrEnded)
 	}
 	level := in.Level
 	if level == 0 {

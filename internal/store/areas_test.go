@@ -36,6 +36,7 @@ func tableCounts(t *testing.T, s *store.Store) map[string]int {
 }
 
 func TestLoadScenario(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r := reference(t)
 	want := rowCounts(r)
@@ -175,6 +176,7 @@ func areaStamps(t *testing.T, s *store.Store) map[string]time.Time {
 }
 
 func TestAreaByCode(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := loaded(t, reference(t))
 	beiying, err := s.AreaByCode(ctx, "beiying")
@@ -219,6 +221,7 @@ func TestAreaByCode(t *testing.T) {
 }
 
 func TestDescendants(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r := reference(t)
 	s := loaded(t, r)

@@ -377,11 +377,11 @@ func BenchmarkSampleIngestion(b *testing.B) {
 		row(fmt.Sprintf("RoundProgress, run %d", i+1), "%7.3f s   (%d / %d sampled, %d points)", time.Since(start).Seconds(), p.Sampled, p.Expected, len(p.Points))
 	}
 	start = time.Now()
-	missing, err := s.CloseRound(ctx, plan.RoundID, roundEvent("bench", "close"))
+	closed, err := s.CloseRound(ctx, plan.RoundID, roundEvent("bench", "close"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	row(fmt.Sprintf("CloseRound (writes %d missing)", missing), "%7.3f s", time.Since(start).Seconds())
+	row(fmt.Sprintf("CloseRound (writes %d missing)", closed.Missing), "%7.3f s", time.Since(start).Seconds())
 	start = time.Now()
 	pages, listed := 0, 0
 	for after := int64(0); ; pages++ {

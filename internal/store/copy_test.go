@@ -13,6 +13,7 @@ import (
 // holds what COPY's text format escapes (backslash, tab, newline, carriage
 // return) and reads them back unchanged.
 func TestCopyTextKeepsEveryCharacter(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := loaded(t, reference(t))
 	odd := []scenario.ResidentRow{

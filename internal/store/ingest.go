@@ -91,6 +91,35 @@ type IngestResult struct {
 	// ResultsUpdated counts known tubes whose result this batch brought.
 	ResultsUpdated int        `json:"results_updated"`
 	Rejected       []RowError `json:"rejected"`
+	// Late counts new samples recorded against a closed round (taken
+	// during it, uploaded after it closed, within its late grace or
+	// positive): each takes its resident off the round's missing list.
+	Late int `json:"late,omitempty"`
+	// LatePositives counts positive results for closed rounds, new or for
+	// known tubes; the command center is told of them.
+	LatePositives int `json:"late_positives,omitempty"`
+}
+
+type latePositive struct {
+	round int64
+	n     int
+}
+
+// noticeLatePositive tells the command center of positive results that
+// arrived after their round closed and reported its positives: counts,
+// never who.
+func noticeLatePositive(ctx context.Context, tx *sqlx.Tx, lp latePositive, batch int64) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO notices (dedup_key, incident, area_id, audience, kind, body)
+		SELECT format('late-positive/%s/%s', r.id, $2::bigint), r.incident, r.area_id, 'command center',
+		       format('testing/%s/late-positive', r.round),
+		       format('%s positive result(s) arrived after testing round %s of %s (incident %s) closed: the round''s figures now count them. See the round''s samples for who to follow up.',
+		              $3::int, r.round, a.name, r.incident)
+		FROM testing_rounds r JOIN areas a ON a.id = r.area_id WHERE r.id = $1
+		ON CONFLICT (dedup_key) DO NOTHING`, lp.round, batch, lp.n)
+	if err != nil {
+		return fmt.Errorf("notice late positives of round %d: %w", lp.round, err)
+	}
+	return nil
 }
 
 // BatchDigest is the ID of a batch sent without one: the sha256 of its
@@ -202,6 +231,14 @@ func (s *Store) IngestSamples(ctx context.Context, in IngestBatch) (IngestResult
 		// repeat) goes to the full statement looking everything up at once,
 		// so that which line of a repeat is kept never depends on a skipped
 		// probe.
+		// The incident's open rounds are held FOR SHARE until the batch
+		// commits: a close (FOR UPDATE) waits for the batch, and a batch
+		// that waited for a close finds the round closed, so no sample
+		// lands in a round whose missing list is written.
+		if _, err := tx.ExecContext(ctx, `SELECT id FROM testing_rounds WHERE incident = $1 AND closed_at IS NULL ORDER BY id FOR SHARE`,
+			in.Incident); err != nil {
+			return fmt.Errorf("hold open rounds: %w", err)
+		}
 		// The batch's row comes first: its number marks the samples, and
 		// its lock makes a copy of the batch sent at the same time wait.
 		var seq int64
@@ -244,6 +281,7 @@ func (s *Store) IngestSamples(ctx context.Context, in IngestBatch) (IngestResult
 			}
 		}
 		var accepted, updated, updates int
+		var latePositives []latePositive
 		var round *int64
 		for _, o := range out {
 			switch {
@@ -251,6 +289,11 @@ func (s *Store) IngestSamples(ctx context.Context, in IngestBatch) (IngestResult
 				accepted, round = o.N, o.Round
 			case o.Line == nil && o.Status == "updated":
 				updated = o.N
+			case o.Line == nil && o.Status == "late":
+				res.Late = o.N
+			case o.Line == nil && o.Status == "late-positive" && o.Round != nil:
+				latePositives = append(latePositives, latePositive{round: *o.Round, n: o.N})
+				res.LatePositives += o.N
 			case o.Status == "already":
 				res.AlreadyRecorded++
 			case o.Status == "update":
@@ -264,6 +307,11 @@ func (s *Store) IngestSamples(ctx context.Context, in IngestBatch) (IngestResult
 		// A result another batch brought meanwhile leaves the row as it was.
 		res.AlreadyRecorded += updates - updated
 		slices.SortFunc(res.Rejected, func(a, b RowError) int { return a.Line - b.Line })
+		for _, lp := range latePositives {
+			if err := noticeLatePositive(ctx, tx, lp, seq); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE sample_batches SET round_id = coalesce(round_id, $2),
 			    accepted = accepted + $3, results_updated = results_updated + $4,
 			    rows = $5, rejected = $6, already_recorded = $7
@@ -365,18 +413,20 @@ const ingestSettings = `SET LOCAL work_mem = '64MB'; SET LOCAL jit = off; SET LO
 // it, so a unique violation means a batch committed meanwhile.
 const ingestSQL = `
 WITH ra AS MATERIALIZED (
-    -- Every area under an open round of the incident, with that round.
+    -- Every area under a round of the incident, with that round: open
+    -- rounds take samples, closed ones late results (see late_until).
     SELECT a.id AS area_id, r.id AS round_id, r.round, ar.code AS round_area, r.opens_at, r.deadline,
-           r.deadline + $2::interval AS until, count(*) OVER (PARTITION BY a.id) AS n
+           r.deadline + $2::interval AS until, r.closed_at, r.closed_at + r.late_grace AS late_until,
+           count(*) OVER (PARTITION BY a.id) AS n
     FROM testing_rounds r
     JOIN areas ar ON ar.id = r.area_id
     JOIN areas a ON a.path = ar.path OR a.path LIKE ar.path || '/%'
-    WHERE r.incident = $1 AND r.closed_at IS NULL
+    WHERE r.incident = $1
 ),
 pts AS MATERIALIZED (
     SELECT rp.round_id, si.code, si.id
     FROM round_points rp JOIN sites si ON si.id = rp.site_id JOIN testing_rounds r ON r.id = rp.round_id
-    WHERE r.incident = $1 AND r.closed_at IS NULL
+    WHERE r.incident = $1
 ),
 dt AS (
     -- Tubes on several lines: the first line is kept. $4 is false when the
@@ -385,7 +435,7 @@ dt AS (
 ),
 v AS MATERIALIZED (
     SELECT st.line, st.tube, st.taken_at, nullif(st.result, '') AS result, res.id AS resident_id, res.cohort, res.home_visit,
-           rr.round_id, pt.id AS point_id,
+           rr.round_id, pt.id AS point_id, rr.closed_at IS NOT NULL AS late,
            CASE
              WHEN st.tube IS NULL OR st.tube = '' THEN '!tube is empty'
              WHEN st.result NOT IN ('', 'negative', 'positive') THEN format('!result "%s" is not negative, positive or empty', st.result)
@@ -404,6 +454,11 @@ v AS MATERIALIZED (
                            to_char(rr.opens_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
                            to_char(rr.deadline AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
                            to_char(rr.until AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+             WHEN rr.closed_at IS NOT NULL AND st.result <> 'positive' AND now() > rr.late_until
+               THEN format('!round %s of %s closed at %s; after its grace (until %s) only positive results are taken',
+                           rr.round, rr.round_area,
+                           to_char(rr.closed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                           to_char(rr.late_until AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
              WHEN st.point = '' AND NOT res.home_visit
                THEN format('!no point: only residents on the home-visit list are sampled at home, and %s is not', st.resident)
              WHEN st.point <> '' AND pt.id IS NULL AND NOT EXISTS (SELECT 1 FROM sites s WHERE s.code = st.point)
@@ -444,16 +499,29 @@ dr AS (
     SELECT round_id, resident_id, min(line) AS first FROM v WHERE $5 AND status = 'new' GROUP BY 1, 2 HAVING count(*) > 1
 ),
 ins AS (
-    INSERT INTO samples (tube, round_id, resident_id, point_id, taken_at, result, batch_id, cohort, home_visit)
-    SELECT v.tube, v.round_id, v.resident_id, v.point_id, v.taken_at, v.result, $3::bigint, v.cohort, v.home_visit
+    INSERT INTO samples (tube, round_id, resident_id, point_id, taken_at, result, batch_id, cohort, home_visit, late)
+    SELECT v.tube, v.round_id, v.resident_id, v.point_id, v.taken_at, v.result, $3::bigint, v.cohort, v.home_visit, v.late
     FROM v LEFT JOIN dr ON dr.round_id = v.round_id AND dr.resident_id = v.resident_id
     WHERE v.status = 'new' AND (dr.first IS NULL OR v.line = dr.first)
-    RETURNING round_id
+    RETURNING round_id, resident_id, late, result
+),
+-- A late sample takes its resident off the closed round's missing list.
+dm AS (
+    DELETE FROM round_missing m USING ins
+    WHERE ins.late AND m.round_id = ins.round_id AND m.resident_id = ins.resident_id
+    RETURNING m.resident_id
 ),
 upd AS (
     UPDATE samples s SET result = v.result FROM v
     WHERE v.status = 'update' AND s.tube = v.tube AND s.result IS NULL
-    RETURNING s.tube
+    RETURNING s.tube, s.round_id, s.result
+),
+-- Positive results for rounds already closed: the round reported its
+-- positives, so the command center is told of these.
+lp AS (
+    SELECT round_id FROM ins WHERE late AND result = 'positive'
+    UNION ALL
+    SELECT upd.round_id FROM upd JOIN testing_rounds r ON r.id = upd.round_id WHERE r.closed_at IS NOT NULL AND upd.result = 'positive'
 )
 SELECT v.line, v.tube,
        CASE WHEN v.status = 'new' THEN format('!resident is also on line %s of this batch, with another tube', dr.first) ELSE v.status END AS status,
@@ -462,6 +530,8 @@ FROM v LEFT JOIN dr ON dr.round_id = v.round_id AND dr.resident_id = v.resident_
 WHERE v.status <> 'new' OR v.line > dr.first
 UNION ALL SELECT NULL, NULL, 'accepted', count(*), CASE WHEN min(round_id) = max(round_id) THEN min(round_id) END FROM ins
 UNION ALL SELECT NULL, NULL, 'updated', count(*), NULL FROM upd
+UNION ALL SELECT NULL, NULL, 'late', count(*), NULL FROM ins WHERE late
+UNION ALL SELECT NULL, NULL, 'late-positive', count(*), round_id FROM lp GROUP BY round_id
 `
 
 // ingestLeanSQL writes the staged rows that pass every check of ingestSQL

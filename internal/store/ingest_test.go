@@ -33,6 +33,7 @@ func openLongbao(t *testing.T) longbaoRound {
 }
 
 func TestIngestSamples(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	lb := openLongbao(t)
 	s := lb.s
@@ -220,6 +221,7 @@ func TestIngestSamples(t *testing.T) {
 // TestIngestRoundResolution checks which round a row lands in when two
 // rounds over Longbao are open: the one whose window holds its time.
 func TestIngestRoundResolution(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	lb := openLongbao(t)
 	s := lb.s
@@ -248,6 +250,7 @@ func TestIngestRoundResolution(t *testing.T) {
 // one records it, the others find it recorded (or are told to send again),
 // and nothing is recorded twice.
 func TestIngestConcurrent(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	lb := openLongbao(t)
 	rows := sampleRows(lb.comers[:150], lb.assigned["longbao-jiayuan"], "C")

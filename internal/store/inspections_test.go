@@ -25,6 +25,7 @@ func countRows(t *testing.T, s *store.Store, query string, args ...any) int {
 // site reports with bad input and duplicates, a finding reopened and closed,
 // a repeat, talks, and the report.
 func TestInspectionRoundAndFindings(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := loaded(t, reference(t))
 	const inc, wf = "inc-inspect", "response/inc-inspect/inspect"
@@ -183,6 +184,7 @@ func perInspectorOf(p store.InspectionPlan, site string) string {
 // finding in its own transaction, once per check, and that it is claimed by
 // one inspection over its sub-district: its own incident's, or another's.
 func TestComplianceOpensFinding(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := loaded(t, reference(t))
 	const inc = "inc-auto"
@@ -252,6 +254,7 @@ func TestComplianceOpensFinding(t *testing.T) {
 // checkpoints inspects every checkpoint open in its area, as compound/gate
 // under its sub-district; a closed one is not inspected.
 func TestInspectionRoundTakesCheckpoints(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := loaded(t, reference(t))
 	p, err := s.SealPlan(ctx, "longbao-jiayuan")

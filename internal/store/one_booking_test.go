@@ -108,6 +108,7 @@ func wantRefused(t *testing.T, what string, err error, other string) {
 // person off a checkpoint, in the store's pick and in the database; one
 // that is over, lapsed or released does not.
 func TestSupplyBookingBlocksCheckpoint(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newSolo(t)
 	now := time.Now()
@@ -166,6 +167,7 @@ func TestSupplyBookingBlocksCheckpoint(t *testing.T) {
 // a supply shift that overlaps it, in the store's pick and in the database;
 // lifting the seal frees them.
 func TestCheckpointDutyBlocksSupply(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newSolo(t)
 	now := time.Now()
@@ -213,6 +215,7 @@ func TestCheckpointDutyBlocksSupply(t *testing.T) {
 // response and a supply shift of another at the same moment, many times:
 // exactly one booking wins; the other finds nobody or is refused.
 func TestOneBookingRace(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newSolo(t)
 	now := time.Now()

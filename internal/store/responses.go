@@ -32,6 +32,15 @@ func (s *Store) SetResponseState(ctx context.Context, incident, state string, le
 			WHERE incident = $1`, incident, state, level); err != nil {
 			return fmt.Errorf("response %s state: %w", incident, err)
 		}
+		// A response that has ended needs nobody any more: its supply
+		// assignments are released, so the people may be booked again and
+		// nobody acknowledges a post that no longer exists.
+		if state == "closed" || state == "aborted" {
+			if _, err := tx.ExecContext(ctx, `UPDATE staff_assignments SET state = 'released', ended_at = now()
+				WHERE incident = $1 AND state IN ('notified', 'acknowledged')`, incident); err != nil {
+				return fmt.Errorf("release the staff of response %s: %w", incident, err)
+			}
+		}
 		return appendEvent(ctx, tx, e)
 	})
 }

@@ -41,7 +41,7 @@ func wantDenied(t *testing.T, s *store.Store, who, query string) {
 // with the reader.
 func TestDatabaseRoles(t *testing.T) {
 	ctx := context.Background()
-	dbURL := pgtest.URL(t)
+	dbURL := pgtest.EmptyURL(t)
 	owner := openAs(t, dbURL)
 	if _, err := owner.Migrate(ctx); err != nil {
 		t.Fatalf("Migrate() = %v", err)
@@ -134,7 +134,7 @@ func TestRolesMigrationConcurrent(t *testing.T) {
 	errs := make([]error, 4)
 	stores := make([]*store.Store, len(errs))
 	for i := range stores {
-		stores[i] = openAs(t, pgtest.URL(t))
+		stores[i] = openAs(t, pgtest.EmptyURL(t))
 	}
 	for i, s := range stores {
 		wg.Add(1)
@@ -156,7 +156,7 @@ func TestRolesMigrationConcurrent(t *testing.T) {
 // grant, and the roles migration leaves nothing behind.
 func TestMigrateWithoutRoleRights(t *testing.T) {
 	ctx := context.Background()
-	dbURL := pgtest.URL(t)
+	dbURL := pgtest.EmptyURL(t)
 	admin := openAs(t, dbURL)
 	loginURL := pgtest.LoginAs(t, dbURL)
 	u, _ := url.Parse(loginURL)

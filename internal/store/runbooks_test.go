@@ -13,6 +13,7 @@ import (
 )
 
 func TestPublishRunbook(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := pgtest.New(t)
 	v1 := []byte("name: r\ntitle: R\n# first\n")
@@ -76,6 +77,7 @@ func TestPublishRunbook(t *testing.T) {
 }
 
 func TestRunbookNotFound(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := pgtest.New(t)
 	if _, _, err := s.PublishRunbook(ctx, "r", "R", []byte("x"), "alice"); err != nil {
@@ -105,6 +107,7 @@ func TestRunbookNotFound(t *testing.T) {
 }
 
 func TestPublishRunbookRejects(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := pgtest.New(t)
 	tests := []struct {
@@ -129,6 +132,7 @@ func TestPublishRunbookRejects(t *testing.T) {
 // many connections at once: each gets its own version, and the versions are
 // 1…n without gaps. Publishing the same text at once yields one version.
 func TestPublishRunbookConcurrent(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	url := pgtest.URL(t)
 	first := open(t, url)

@@ -37,6 +37,7 @@ func staffFor(r scenario.Rows, code string) int {
 }
 
 func TestSealPlan(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r := reference(t)
 	s := loaded(t, r)
@@ -115,6 +116,7 @@ func TestSealPlan(t *testing.T) {
 // TestSealPlanDefaultZones checks that a compound listing no public areas is
 // disinfected in the default zones.
 func TestSealPlanDefaultZones(t *testing.T) {
+	t.Parallel()
 	s := loaded(t, parse(t, tiny))
 	p, err := s.SealPlan(context.Background(), "elm-court")
 	if err != nil {
@@ -153,6 +155,7 @@ func snapshot(t *testing.T, s *store.Store) map[string]string {
 // retried activity does, and checks that the second call returns the same and
 // writes nothing.
 func TestWritesIdempotent(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := loaded(t, reference(t))
 	const inc, wf = "inc-twice", "seal/inc-twice/longbao-jiayuan"
@@ -314,6 +317,7 @@ func TestWritesIdempotent(t *testing.T) {
 // TestOpenResponseKeepsFirst checks that a later call for the same incident
 // keeps the first record.
 func TestOpenResponseKeepsFirst(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := loaded(t, parse(t, tiny))
 	for i, level := range []int{1, 2} {
@@ -383,6 +387,7 @@ areas:
 // TestNoDoubleBooking seals two compounds for two incidents at once from one
 // pool of three staff, asking for more than there are.
 func TestNoDoubleBooking(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := loaded(t, parse(t, tiny))
 	const pool, perGate = 3, 2
@@ -473,6 +478,7 @@ func TestNoDoubleBooking(t *testing.T) {
 
 // TestReassignAfterReopen lifts one seal and gives its staff to another.
 func TestReassignAfterReopen(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := loaded(t, parse(t, tiny))
 	oak, err := s.SealPlan(ctx, "oak-court")
@@ -512,6 +518,7 @@ func TestReassignAfterReopen(t *testing.T) {
 }
 
 func TestCompliance(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := loaded(t, parse(t, tiny))
 	const inc = "inc-check"
@@ -582,6 +589,7 @@ func TestCompliance(t *testing.T) {
 }
 
 func TestStepEventsAppendOnly(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := loaded(t, parse(t, tiny))
 	if err := s.AppendEvent(ctx, event("inc-log", "wf", "plan", "")); err != nil {
@@ -604,6 +612,7 @@ func TestStepEventsAppendOnly(t *testing.T) {
 }
 
 func TestEvents(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := loaded(t, parse(t, tiny))
 	appends := []store.Event{

@@ -11,6 +11,8 @@ import (
 // field simulation calls them: by cohort priority, then by code.
 type PointQueue struct {
 	PointCode string
+	// Capacity is the point's residents per hour in this round.
+	Capacity  int
 	Residents []string
 }
 
@@ -18,9 +20,10 @@ type PointQueue struct {
 // there and not sampled yet. Cohorts named in priority come first.
 func (s *Store) RoundQueues(ctx context.Context, roundID int64, priority []string) ([]PointQueue, error) {
 	rows, err := s.db.QueryContext(ctx, `
-		SELECT st.code, r.code
+		SELECT st.code, rp.capacity_per_hour, r.code
 		FROM round_assignments ra
 		JOIN sites st ON st.id = ra.site_id
+		JOIN round_points rp ON rp.round_id = ra.round_id AND rp.site_id = ra.site_id
 		JOIN residents r ON r.area_id = ra.area_id AND (ra.building = '' OR ra.building = r.building) AND NOT r.home_visit
 		WHERE ra.round_id = $1
 		  AND NOT EXISTS (SELECT 1 FROM samples sm WHERE sm.round_id = $1 AND sm.resident_id = r.id)
@@ -32,11 +35,12 @@ func (s *Store) RoundQueues(ctx context.Context, roundID int64, priority []strin
 	var out []PointQueue
 	for rows.Next() {
 		var point, resident string
-		if err := rows.Scan(&point, &resident); err != nil {
+		var capacity int
+		if err := rows.Scan(&point, &capacity, &resident); err != nil {
 			return nil, err
 		}
 		if len(out) == 0 || out[len(out)-1].PointCode != point {
-			out = append(out, PointQueue{PointCode: point})
+			out = append(out, PointQueue{PointCode: point, Capacity: capacity})
 		}
 		out[len(out)-1].Residents = append(out[len(out)-1].Residents, resident)
 	}

@@ -527,7 +527,8 @@ func (s *Store) Assignments(ctx context.Context, incident, staff string) ([]Assi
 
 // Acknowledge records that the holder of an assignment acknowledged it.
 // Only the person assigned may acknowledge; a lapsed or ended assignment
-// cannot be; acknowledging twice is the same as once.
+// cannot be, nor one past its acknowledgement deadline, nor one of a
+// response that has closed; acknowledging twice is the same as once.
 func (s *Store) Acknowledge(ctx context.Context, id int64, staff string, at time.Time) (Assignment, error) {
 	var a Assignment
 	staff = strings.TrimSpace(staff)
@@ -552,6 +553,16 @@ func (s *Store) Acknowledge(ctx context.Context, id int64, staff string, at time
 			return fmt.Errorf("assignment %d lapsed: it was not acknowledged by %s and the post went to someone else: %w", id, a.AckBy.Format(time.RFC3339), ErrConflict)
 		case a.State == "released":
 			return fmt.Errorf("assignment %d has ended: %w", id, ErrConflict)
+		case at.After(a.AckBy):
+			return fmt.Errorf("assignment %d was to be acknowledged by %s: too late, the post goes to someone else: %w", id, a.AckBy.Format(time.RFC3339), ErrConflict)
+		}
+		var state string
+		err = tx.GetContext(ctx, &state, `SELECT state FROM responses WHERE incident = $1`, a.Incident)
+		switch {
+		case err == nil && (state == "closed" || state == "aborted"):
+			return fmt.Errorf("assignment %d: the response of incident %s has %s: %w", id, a.Incident, state, ErrConflict)
+		case err != nil && !errors.Is(err, sql.ErrNoRows):
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE staff_assignments SET state = 'acknowledged', acknowledged_at = $2 WHERE id = $1`, id, at); err != nil {
 			return fmt.Errorf("acknowledge %d: %w", id, err)

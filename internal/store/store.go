@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/musterhq/muster/internal/dsn"
 )
 
 // ErrNotFound is returned when a looked-up record does not exist.
@@ -30,23 +31,48 @@ type Store struct {
 // Open connects to PostgreSQL and checks the connection. The error says what
 // to do when the database cannot be reached.
 func Open(ctx context.Context, databaseURL string) (*Store, error) {
-	db, err := sqlx.Open("postgres", databaseURL)
+	s, err := Connect(databaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL is not a PostgreSQL URL: %w", err)
+		return nil, err
 	}
-	db.SetMaxOpenConns(16)
-	db.SetMaxIdleConns(8)
-	db.SetConnMaxIdleTime(5 * time.Minute)
+	db := s.db
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {
 		db.Close()
 		var pe *pq.Error
 		if errors.As(err, &pe) && pe.Code == "3D000" {
-			return nil, fmt.Errorf("%v at %s: create it (e.g. `createdb -h HOST -U USER NAME`) or point DATABASE_URL at an existing database", pe.Message, redact(databaseURL))
+			return nil, fmt.Errorf("%v at %s: create it (e.g. `createdb -h HOST -U USER NAME`) or point DATABASE_URL at an existing database", dsn.Scrub(pe.Message, databaseURL), dsn.Describe(databaseURL))
 		}
-		return nil, fmt.Errorf("cannot reach PostgreSQL at %s: %v (start PostgreSQL or set DATABASE_URL to a reachable database)", redact(databaseURL), err)
+		// The error still wraps the driver's, for errors.Is, but its text
+		// has no password.
+		return nil, &scrubbedError{msg: fmt.Sprintf("cannot reach PostgreSQL at %s: %s (start PostgreSQL or set DATABASE_URL to a reachable database)", dsn.Describe(databaseURL), dsn.Scrub(err.Error(), databaseURL)), err: err}
 	}
+	return s, nil
+}
+
+// scrubbedError is a driver's error whose message was cleaned of the
+// connection string's secrets.
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+// Connect returns a store for databaseURL without reaching the database:
+// connections are made when a call needs one, so a process can start while
+// PostgreSQL is down and its calls succeed once it is back.
+func Connect(databaseURL string) (*Store, error) {
+	db, err := sqlx.Open("postgres", databaseURL)
+	if err != nil {
+		// The driver's message may quote the string, password and all.
+		return nil, fmt.Errorf("DATABASE_URL is not a PostgreSQL URL or key=value string (%s)", dsn.Describe(databaseURL))
+	}
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(8)
+	db.SetConnMaxIdleTime(5 * time.Minute)
 	return &Store{db: db}, nil
 }
 
@@ -55,17 +81,6 @@ func (s *Store) DB() *sqlx.DB { return s.db }
 
 // Close closes the connection pool.
 func (s *Store) Close() error { return s.db.Close() }
-
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "***")
-	}
-	return u.String()
-}
 
 //go:embed migrations/*.sql
 var migrations embed.FS

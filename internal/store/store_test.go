@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"reflect"
 	"slices"
 	"sync"
@@ -63,9 +65,10 @@ func appliedVersions(t *testing.T, s *store.Store) []string {
 }
 
 func TestMigrate(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	want := migrationNames(t)
-	s := open(t, pgtest.URL(t))
+	s := open(t, pgtest.EmptyURL(t))
 
 	if v, err := s.SchemaVersion(ctx); err != nil || v != 0 {
 		t.Fatalf("SchemaVersion() on a fresh database = %d, %v, want 0, nil", v, err)
@@ -102,9 +105,10 @@ func TestMigrate(t *testing.T) {
 // TestMigrateConcurrent starts several workers on one fresh database at once,
 // as a deployment does; the advisory lock lets exactly one apply each file.
 func TestMigrateConcurrent(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	want := migrationNames(t)
-	url := pgtest.URL(t)
+	url := pgtest.EmptyURL(t)
 	const workers = 4
 	stores := make([]*store.Store, workers)
 	for i := range stores {
@@ -150,14 +154,17 @@ func reference(t *testing.T) scenario.Rows {
 	return f.Rows()
 }
 
-// loaded returns a store with the given scenario rows loaded.
+// loaded returns a store with the given scenario rows loaded. The rows are
+// loaded once per test process into a template that each test copies.
 func loaded(t *testing.T, r scenario.Rows) *store.Store {
 	t.Helper()
-	s := pgtest.New(t)
-	if _, err := s.LoadScenario(context.Background(), r); err != nil {
-		t.Fatalf("LoadScenario(%s) error = %v", r.Scenario, err)
-	}
-	return s
+	key := fmt.Sprintf("%x", sha256.Sum256(fmt.Appendf(nil, "%#v", r)))
+	return pgtest.Seeded(t, key, func(ctx context.Context, s *store.Store) error {
+		if _, err := s.LoadScenario(ctx, r); err != nil {
+			return fmt.Errorf("LoadScenario(%s): %w", r.Scenario, err)
+		}
+		return nil
+	})
 }
 
 // parse reads a scenario written inline in a test.

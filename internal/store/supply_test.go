@@ -52,6 +52,7 @@ areas:
 // one scarce team, many times: nobody is ever booked twice for overlapping
 // shifts, and what one response could not get it reports as short.
 func TestAssignUnderContention(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := loaded(t, parse(t, supplyTown))
 	town := areaID(t, s, "town")
@@ -114,6 +115,7 @@ func TestAssignUnderContention(t *testing.T) {
 // the district's, and the shift limit keeps the 4-hour teacher off a
 // longer shift.
 func TestAssignNearestFirst(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := loaded(t, parse(t, supplyTown))
 	town := areaID(t, s, "town")
@@ -153,6 +155,7 @@ func TestAssignNearestFirst(t *testing.T) {
 // TestAcknowledgeRemindReassign covers the mobilization cycle and its bad
 // input: someone else's assignment, an unknown one, a lapsed one.
 func TestAcknowledgeRemindReassign(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := loaded(t, parse(t, supplyTown))
 	east := areaID(t, s, "east")
@@ -216,6 +219,7 @@ func TestAcknowledgeRemindReassign(t *testing.T) {
 // TestPassesRevokedOnLift issues passes in a sealed community and lifts the
 // seal: the passes are revoked once, and verification says so.
 func TestPassesRevokedOnLift(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := loaded(t, parse(t, supplyTown))
 	east, oak := areaID(t, s, "east"), areaID(t, s, "oak-court")
@@ -291,6 +295,7 @@ func TestPassesRevokedOnLift(t *testing.T) {
 // TestRestockCycle: low stock orders a restock once, a delivery raises the
 // stock, a shipment past due is late; bad reports write nothing.
 func TestRestockCycle(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := loaded(t, parse(t, supplyTown))
 	town := areaID(t, s, "town")
@@ -382,6 +387,7 @@ func TestRestockCycle(t *testing.T) {
 
 // TestVolunteerSignUp: sign-ups until the quota or the close, each once.
 func TestVolunteerSignUp(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := loaded(t, parse(t, supplyTown))
 	east := areaID(t, s, "east")
@@ -422,5 +428,39 @@ func TestVolunteerSignUp(t *testing.T) {
 		if _, err := s.SignUpVolunteer(ctx, c.u, c.at); !errors.Is(err, c.want) {
 			t.Errorf("SignUpVolunteer(%s) = %v, want %v", c.name, err, c.want)
 		}
+	}
+}
+
+// An acknowledgement after its deadline, or after the response has
+// closed, is refused; closing the response releases its assignments.
+func TestAcknowledgeRefusedLateOrClosed(t *testing.T) {
+	ctx := context.Background()
+	s := loaded(t, parse(t, supplyTown))
+	east := areaID(t, s, "east")
+	from := time.Date(2022, 4, 3, 17, 0, 0, 0, time.UTC)
+	ackBy := from.Add(time.Hour)
+	if _, err := s.DB().ExecContext(ctx, `INSERT INTO responses (incident, runbook, area_path) VALUES ('inc', 'test', 'town')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PlanPosts(ctx, store.PostOrder{Incident: "inc", Step: "wf", AreaID: east, From: from, To: from.Add(4 * time.Hour), Hours: 4, PerSamplingPoint: 2},
+		event("inc", "wf", "posts", "")); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.AssignStaff(ctx, store.AssignOrder{Incident: "inc", Step: "wf", AreaID: east, AckBy: ackBy}, event("inc", "wf", "assign", ""))
+	if err != nil || len(m.PendingAcks) != 2 {
+		t.Fatalf("AssignStaff() = %+v, %v; want 2 pending", m, err)
+	}
+	first, second := m.PendingAcks[0], m.PendingAcks[1]
+	if _, err := s.Acknowledge(ctx, first.ID, first.Staff, ackBy.Add(time.Minute)); !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), "too late") {
+		t.Errorf("Acknowledge(after its deadline) = %v, want ErrConflict: too late", err)
+	}
+	if err := s.SetResponseState(ctx, "inc", "closed", 1, event("inc", "response/inc", "response", "closed")); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, s, `SELECT count(*) FROM staff_assignments WHERE incident = 'inc' AND state IN ('notified', 'acknowledged')`); n != 0 {
+		t.Errorf("assignments still active after the response closed = %d, want 0", n)
+	}
+	if _, err := s.Acknowledge(ctx, second.ID, second.Staff, from); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("Acknowledge(after the response closed) = %v, want ErrConflict", err)
 	}
 }

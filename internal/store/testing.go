@@ -13,6 +13,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/musterhq/muster/internal/plan"
 	"github.com/musterhq/muster/internal/scenario"
 )
 
@@ -269,10 +271,23 @@ const roundColumns = `r.id, r.incident, r.area_id, a.code AS area_code, a.path A
 // getRound reads a round; lock takes its row lock, so changes to one round
 // (points, visits, closing) happen one at a time.
 func getRound(ctx context.Context, q sqlx.QueryerContext, id int64, lock bool) (round, error) {
-	query := `SELECT ` + roundColumns + ` FROM testing_rounds r JOIN areas a ON a.id = r.area_id WHERE r.id = $1`
+	mode := ""
 	if lock {
-		query += ` FOR UPDATE OF r`
+		mode = ` FOR UPDATE OF r`
 	}
+	return readRound(ctx, q, id, mode)
+}
+
+// shareRound reads a round holding its row FOR SHARE: an intake (a home
+// visit's sample) runs beside other intakes, but a close, which takes the
+// row FOR UPDATE, waits for it, and an intake that waited for a close
+// reads the round closed.
+func shareRound(ctx context.Context, q sqlx.QueryerContext, id int64) (round, error) {
+	return readRound(ctx, q, id, ` FOR SHARE OF r`)
+}
+
+func readRound(ctx context.Context, q sqlx.QueryerContext, id int64, mode string) (round, error) {
+	query := `SELECT ` + roundColumns + ` FROM testing_rounds r JOIN areas a ON a.id = r.area_id WHERE r.id = $1` + mode
 	var r round
 	err := sqlx.GetContext(ctx, q, &r, query, id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -411,6 +426,9 @@ type unit struct {
 	SiteID    int64  `db:"site_id"`
 	community int64
 	sampled   int
+	// parts counts a compound's residents by building, for a plan that
+	// splits it.
+	parts map[string]int
 }
 
 // lessLoaded reports whether point a has fewer residents per hour of
@@ -501,16 +519,17 @@ func planRound(ctx context.Context, tx *sqlx.Tx, roundID int64, area areaNode) e
 
 	var groups []struct {
 		AreaID    int64  `db:"area_id"`
+		Compound  bool   `db:"compound"`
 		Building  string `db:"building"`
 		Cohort    string `db:"cohort"`
 		HomeVisit bool   `db:"home_visit"`
 		N         int    `db:"n"`
 	}
 	if err := tx.SelectContext(ctx, &groups, `
-		SELECT r.area_id, CASE WHEN a.level = 'compound' THEN '' ELSE r.building END AS building, r.cohort, r.home_visit, count(*) AS n
+		SELECT r.area_id, a.level = 'compound' AS compound, r.building, r.cohort, r.home_visit, count(*) AS n
 		FROM residents r JOIN areas a ON a.id = r.area_id
 		WHERE a.path = $1 OR a.path LIKE $2
-		GROUP BY 1, 2, 3, 4`, area.Path, under(area.Path)); err != nil {
+		GROUP BY 1, 2, 3, 4, 5`, area.Path, under(area.Path)); err != nil {
 		return fmt.Errorf("residents of %s: %w", area.Code, err)
 	}
 	type unitKey struct {
@@ -522,10 +541,15 @@ func planRound(ctx context.Context, tx *sqlx.Tx, roundID int64, area areaNode) e
 	cohorts := map[string]*cohortCount{}
 	comers := 0
 	for _, g := range groups {
+		// A compound is one unit, which the plan may split by building;
+		// campus people are planned by building from the start.
 		k := unitKey{g.AreaID, g.Building}
+		if g.Compound {
+			k.building = ""
+		}
 		u := units[k]
 		if u == nil {
-			u = &unit{AreaID: g.AreaID, Building: g.Building, community: tree.community(g.AreaID)}
+			u = &unit{AreaID: g.AreaID, Building: k.building, community: tree.community(g.AreaID)}
 			units[k] = u
 		}
 		c := cohorts[g.Cohort]
@@ -540,6 +564,12 @@ func planRound(ctx context.Context, tx *sqlx.Tx, roundID int64, area areaNode) e
 		c.residents += g.N
 		u.Residents += g.N
 		comers += g.N
+		if g.Compound {
+			if u.parts == nil {
+				u.parts = map[string]int{}
+			}
+			u.parts[g.Building] += g.N
+		}
 	}
 	if len(points) == 0 && comers > 0 {
 		return fmt.Errorf("no sampling point in, under or above area %s for its %d residents (add sites of kind sampling-point): %w", area.Code, comers, ErrNotFound)
@@ -552,11 +582,7 @@ func planRound(ctx context.Context, tx *sqlx.Tx, roundID int64, area areaNode) e
 		return cmp.Or(cmp.Compare(b.Residents, a.Residents), cmp.Compare(a.AreaID, b.AreaID), cmp.Compare(a.Building, b.Building))
 	})
 	if len(points) > 0 {
-		for _, u := range ordered {
-			best := leastLoaded(points, u.community)
-			best.load += u.Residents
-			u.SiteID, u.Expected = best.SiteID, u.Residents
-		}
+		ordered = planUnits(points, ordered)
 	}
 
 	siteIDs, caps := make([]int64, len(points)), make([]int64, len(points))
@@ -589,6 +615,40 @@ func planRound(ctx context.Context, tx *sqlx.Tx, roundID int64, area areaNode) e
 	return nil
 }
 
+// planUnits assigns the units to the points with the planner (see package
+// plan): the largest first to the point where it finishes earliest, among
+// the points of its community when it has any, and a compound split by
+// building when that finishes sooner. It returns the assignments to
+// write: whole units, and a compound's buildings where it was split.
+func planUnits(points []*point, units []*unit) []*unit {
+	ps := make([]plan.Point, len(points))
+	for i, p := range points {
+		ps[i] = plan.Point{Capacity: p.Capacity, Load: p.load, Group: p.community}
+	}
+	us := make([]plan.Unit, len(units))
+	names := make([][]string, len(units))
+	for i, u := range units {
+		us[i] = plan.Unit{Size: u.Residents, Group: u.community}
+		names[i] = slices.Sorted(maps.Keys(u.parts))
+		for _, b := range names[i] {
+			us[i].Parts = append(us[i].Parts, u.parts[b])
+		}
+	}
+	var out []*unit
+	for _, a := range plan.Assign(ps, us).Assignments {
+		u, p := units[a.Unit], points[a.Point]
+		p.load += a.Size
+		if a.Part < 0 {
+			u.SiteID, u.Expected = p.SiteID, u.Residents
+			out = append(out, u)
+			continue
+		}
+		out = append(out, &unit{AreaID: u.AreaID, Building: names[a.Unit][a.Part], Residents: a.Size, Expected: a.Size,
+			SiteID: p.SiteID, community: u.community})
+	}
+	return out
+}
+
 // pickPoints keeps the points in or under the round's area, or else those
 // of the nearest area above it that has any.
 func pickPoints(candidates []*point, path string) []*point {
@@ -611,26 +671,6 @@ func pickPoints(candidates []*point, path string) []*point {
 		}
 	}
 	return in
-}
-
-// leastLoaded returns the least-loaded point of a community, or of all the
-// points when the community has none.
-func leastLoaded(points []*point, community int64) *point {
-	var best *point
-	for _, p := range points {
-		if p.community == community && (best == nil || lessLoaded(p, best)) {
-			best = p
-		}
-	}
-	if best != nil {
-		return best
-	}
-	for _, p := range points {
-		if best == nil || lessLoaded(p, best) {
-			best = p
-		}
-	}
-	return best
 }
 
 func writeAssignments(ctx context.Context, tx *sqlx.Tx, roundID int64, units []*unit) error {
@@ -800,8 +840,8 @@ func rebalance(ctx context.Context, tx *sqlx.Tx, r round, added *point) error {
 		N        int    `db:"n"`
 	}
 	if err := tx.SelectContext(ctx, &sampled, `
-		SELECT r.area_id, CASE WHEN a.level = 'compound' THEN '' ELSE r.building END AS building, count(*) AS n
-		FROM samples s JOIN residents r ON r.id = s.resident_id JOIN areas a ON a.id = r.area_id
+		SELECT r.area_id, r.building, count(*) AS n
+		FROM samples s JOIN residents r ON r.id = s.resident_id
 		WHERE s.round_id = $1 AND NOT s.home_visit GROUP BY 1, 2`, r.ID); err != nil {
 		return fmt.Errorf("samples of round %d: %w", r.ID, err)
 	}
@@ -814,9 +854,13 @@ func rebalance(ctx context.Context, tx *sqlx.Tx, r round, added *point) error {
 		u.community = tree.community(u.AreaID)
 		byKey[unitKey{u.AreaID, u.Building}] = u
 	}
+	// A compound planned whole is assigned under building ''; one the
+	// plan split, by building.
 	for _, s := range sampled {
 		if u := byKey[unitKey{s.AreaID, s.Building}]; u != nil {
-			u.sampled = s.N
+			u.sampled += s.N
+		} else if u := byKey[unitKey{s.AreaID, ""}]; u != nil {
+			u.sampled += s.N
 		}
 	}
 	var points []*point
@@ -988,9 +1032,15 @@ func loadWorkers(ctx context.Context, tx *sqlx.Tx, r round) (*workers, error) {
 		return nil, err
 	}
 	var staff []worker
+	// One booking per person: someone on checkpoint duty, or on a supply
+	// shift that overlaps the round, is not sent on home visits.
 	if err := tx.SelectContext(ctx, &staff, `SELECT st.id, st.code, st.role, st.area_id FROM staff st JOIN areas a ON a.id = st.area_id
-		WHERE st.role = ANY($1) AND (a.path = ANY($2) OR a.path LIKE $3) ORDER BY st.code`,
-		pq.Array([]string{RoleGridWorker, RoleCommunityWorker}), pq.Array(PathPrefixes(r.AreaPath)), under(r.AreaPath)); err != nil {
+		WHERE st.role = ANY($1) AND (a.path = ANY($2) OR a.path LIKE $3)
+		  AND NOT EXISTS (SELECT 1 FROM checkpoint_staff cs WHERE cs.staff_id = st.id AND cs.released_at IS NULL)
+		  AND NOT EXISTS (SELECT 1 FROM staff_assignments x WHERE x.staff_id = st.id AND x.state IN ('notified', 'acknowledged')
+		                    AND x.shift && tstzrange($4, $5))
+		ORDER BY st.code`,
+		pq.Array([]string{RoleGridWorker, RoleCommunityWorker}), pq.Array(PathPrefixes(r.AreaPath)), under(r.AreaPath), r.OpensAt, r.Deadline); err != nil {
 		return nil, fmt.Errorf("grid workers: %w", err)
 	}
 	w := &workers{tree: tree, byArea: map[int64]map[string][]worker{}, load: map[int64]int{}, pools: map[int64][]worker{}}
@@ -1049,7 +1099,7 @@ func (s *Store) RecordHomeVisit(ctx context.Context, roundID int64, residentCode
 		}
 	}
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
-		r, err := getRound(ctx, tx, roundID, false)
+		r, err := shareRound(ctx, tx, roundID)
 		if err != nil {
 			return err
 		}
@@ -1361,12 +1411,70 @@ func latest(a, b time.Time) time.Time {
 	return a
 }
 
-// CloseRound closes a round: everyone in its area without a sample is
-// written to the missing list (one INSERT … SELECT), and the round stops
-// taking samples. It returns how many are missing; closing a closed round
-// changes nothing and returns the same figure.
-func (s *Store) CloseRound(ctx context.Context, roundID int64, e Event) (int, error) {
-	var missing int
+// SetLateGrace sets how long after a round closes a late sample (taken
+// during the round, uploaded after the close) is still recorded against
+// it; positive results are taken whenever they come.
+func (s *Store) SetLateGrace(ctx context.Context, roundID int64, grace time.Duration) error {
+	if grace < 0 {
+		return fmt.Errorf("late grace %s of round %d: %w", grace, roundID, ErrInvalid)
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE testing_rounds SET late_grace = make_interval(secs => $2) WHERE id = $1`, roundID, grace.Seconds())
+	if err != nil {
+		return fmt.Errorf("late grace of round %d: %w", roundID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("testing round %d: %w", roundID, ErrNotFound)
+	}
+	return nil
+}
+
+// ExtendRound moves an open round's deadline later, so that samples taken
+// in the extension are accepted; an earlier deadline, or a closed round,
+// changes nothing. It returns the round's deadline.
+func (s *Store) ExtendRound(ctx context.Context, roundID int64, deadline time.Time, e Event) (time.Time, error) {
+	var out time.Time
+	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
+		r, err := getRound(ctx, tx, roundID, true)
+		if err != nil {
+			return err
+		}
+		out = r.Deadline
+		if !r.Open() || !deadline.After(r.Deadline) {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE testing_rounds SET deadline = $2 WHERE id = $1`, roundID, deadline); err != nil {
+			return err
+		}
+		out = deadline
+		return appendEvent(ctx, tx, e)
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("extend round %d: %w", roundID, err)
+	}
+	return out, nil
+}
+
+// RoundClose is a closed round's final figures, counted by the database in
+// the transaction that closed it: these are the figures a workflow reports.
+type RoundClose struct {
+	Expected  int `db:"expected"`
+	Sampled   int `db:"sampled"`
+	Positives int `db:"positives"`
+	Missing   int `db:"missing"`
+	// HomeVisitsOpen counts residents on the home-visit list without a
+	// sample.
+	HomeVisitsOpen int `db:"home_visits_open"`
+}
+
+// CloseRound closes a round: it takes the round's row FOR UPDATE, which
+// waits for every intake that holds the round (IngestSamples and
+// RecordHomeVisit take it FOR SHARE and re-check that it is open), writes
+// everyone in its area without a sample to the missing list (one INSERT …
+// SELECT), and the round stops taking samples. It returns the final
+// figures; closing a closed round changes nothing and returns the same
+// figures.
+func (s *Store) CloseRound(ctx context.Context, roundID int64, e Event) (RoundClose, error) {
+	var out RoundClose
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		r, err := getRound(ctx, tx, roundID, true)
 		if err != nil {
@@ -1384,15 +1492,22 @@ func (s *Store) CloseRound(ctx context.Context, roundID int64, e Event) (int, er
 				return err
 			}
 		}
-		if err := tx.GetContext(ctx, &missing, `SELECT count(*) FROM round_missing WHERE round_id = $1`, roundID); err != nil {
-			return err
+		if err := tx.GetContext(ctx, &out, `SELECT
+			    (SELECT coalesce(sum(residents + home_visits), 0) FROM round_cohorts WHERE round_id = $1) AS expected,
+			    (SELECT count(*) FROM samples WHERE round_id = $1) AS sampled,
+			    (SELECT count(*) FROM samples WHERE round_id = $1 AND result = 'positive') AS positives,
+			    (SELECT count(*) FROM round_missing WHERE round_id = $1) AS missing,
+			    (SELECT count(DISTINCT h.resident_id) FROM home_visits h WHERE h.round_id = $1
+			       AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.round_id = $1 AND s.resident_id = h.resident_id)) AS home_visits_open`,
+			roundID); err != nil {
+			return fmt.Errorf("final figures: %w", err)
 		}
 		return appendEvent(ctx, tx, e)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("close round %d: %w", roundID, err)
+		return RoundClose{}, fmt.Errorf("close round %d: %w", roundID, err)
 	}
-	return missing, nil
+	return out, nil
 }
 
 // MissingResident is a resident without a sample in a round: no personal
@@ -1498,7 +1613,8 @@ func (s *Store) missing(ctx context.Context, roundID, afterID int64, limit int, 
 				JOIN areas a ON a.id = res.area_id
 				WHERE m.round_id = $1 AND m.resident_id > $2 ORDER BY m.resident_id LIMIT $3`, roundID, afterID, limit)
 		} else {
-			areas, err := areaIDsUnder(ctx, tx, r.AreaPath)
+			var areas []int64
+			areas, err = areaIDsUnder(ctx, tx, r.AreaPath)
 			if err != nil {
 				return err
 			}
@@ -1548,7 +1664,7 @@ func (s *Store) Roster(ctx context.Context, roundID, afterID int64, limit int) (
 			FROM (SELECT * FROM residents WHERE area_id = ANY($2) AND id > $3 ORDER BY id LIMIT $4) res
 			JOIN areas a ON a.id = res.area_id
 			LEFT JOIN round_assignments ra ON ra.round_id = $1 AND ra.area_id = res.area_id
-			     AND ra.building = CASE WHEN a.level = 'compound' THEN '' ELSE res.building END
+			     AND (ra.building = '' OR ra.building = res.building)
 			LEFT JOIN sites si ON si.id = ra.site_id
 			ORDER BY res.id`, roundID, pq.Array(areas), afterID, limit)
 	})

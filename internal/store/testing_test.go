@@ -71,20 +71,40 @@ func residentCodes(t *testing.T, s *store.Store, area string, home bool, n int) 
 // assignedPoints maps each compound (or building) of a round to its point's code.
 func assignedPoints(t *testing.T, s *store.Store, roundID int64) map[string]string {
 	t.Helper()
+	out, _ := assignments(t, s, roundID)
+	return out
+}
+
+// assignments returns the units of a round with their points (see
+// assignedPoints), and the compounds the plan split by building, each
+// with the points of its buildings.
+func assignments(t *testing.T, s *store.Store, roundID int64) (map[string]string, map[string][]string) {
+	t.Helper()
 	var rows []struct {
-		Unit  string `db:"unit"`
-		Point string `db:"point"`
+		Unit     string `db:"unit"`
+		Compound string `db:"compound"`
+		Point    string `db:"point"`
 	}
-	if err := s.DB().SelectContext(context.Background(), &rows, `SELECT a.code || coalesce(nullif('/' || ra.building, '/'), '') AS unit, s.code AS point
+	if err := s.DB().SelectContext(context.Background(), &rows, `SELECT a.code || coalesce(nullif('/' || ra.building, '/'), '') AS unit,
+		    CASE WHEN a.level = 'compound' AND ra.building <> '' THEN a.code ELSE '' END AS compound, s.code AS point
 		FROM round_assignments ra JOIN areas a ON a.id = ra.area_id JOIN sites s ON s.id = ra.site_id
-		WHERE ra.round_id = $1`, roundID); err != nil {
+		WHERE ra.round_id = $1 ORDER BY 1`, roundID); err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]string{}
+	out, split := map[string]string{}, map[string][]string{}
 	for _, r := range rows {
 		out[r.Unit] = r.Point
+		if r.Compound != "" {
+			split[r.Compound] = append(split[r.Compound], r.Point)
+		}
 	}
-	return out
+	// A compound the plan split by building is sampled, in these tests,
+	// at the point of its first building: any point of the round may
+	// sample any of its residents.
+	for c, ps := range split {
+		out[c] = ps[0]
+	}
+	return out, split
 }
 
 func sumPoints(ps []store.RoundPoint) int {
@@ -96,6 +116,7 @@ func sumPoints(ps []store.RoundPoint) int {
 }
 
 func TestLoadResidents(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := loaded(t, parse(t, `name: t
 areas:
@@ -160,6 +181,7 @@ areas:
 }
 
 func TestOpenRound(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := testingStore(t)
 
@@ -173,9 +195,10 @@ func TestOpenRound(t *testing.T) {
 	if n := sumPoints(plan.Points); n != 6943 {
 		t.Errorf("OpenRound(longbao) points expect %d in all, want the 6,943 who come to points", n)
 	}
-	// Largest compound first to the least-loaded point: the six compounds'
-	// point-comers (1,471, 1,289, 1,203, 1,127, 986, 867) land as
-	// 1,471 | 1,289 | 1,203 + 867 | 1,127 + 986.
+	// The six compounds' point-comers (1,471, 1,289, 1,203, 1,127, 986,
+	// 867) kept whole would leave one point 2,113 residents (8.5 hours at
+	// 250 an hour, after the 7-hour deadline): the plan splits the two
+	// largest by building, and every point finishes in about 7 hours.
 	var got []int
 	for _, p := range plan.Points {
 		got = append(got, p.Expected)
@@ -184,12 +207,18 @@ func TestOpenRound(t *testing.T) {
 		}
 	}
 	slices.Sort(got)
-	if want := []int{1289, 1471, 2070, 2113}; !reflect.DeepEqual(got, want) {
+	if want := []int{1700, 1741, 1750, 1752}; !reflect.DeepEqual(got, want) {
 		t.Errorf("OpenRound(longbao) points expect %v, want %v", got, want)
 	}
-	assigned := assignedPoints(t, s, plan.RoundID)
-	if len(assigned) != 6 {
-		t.Errorf("compounds assigned = %v, want Longbao's 6", assigned)
+	assigned, split := assignments(t, s, plan.RoundID)
+	compounds := 0
+	for unit := range assigned {
+		if !strings.Contains(unit, "/") {
+			compounds++
+		}
+	}
+	if compounds != 6 || len(split) != 2 || len(split["longbao-jiayuan"]) != 12 {
+		t.Errorf("compounds assigned = %v, split %v; want Longbao's 6, Longbao Jiayuan and one more split by building", assigned, split)
 	}
 
 	t.Run("again", func(t *testing.T) {
@@ -242,8 +271,8 @@ func TestOpenRound(t *testing.T) {
 		if hi-lo > 500 {
 			t.Errorf("OpenRound(shanxi-university) points expect %d to %d, want them within one building (500)", lo, hi)
 		}
-		if n := len(assignedPoints(t, s, p.RoundID)); n != 44 {
-			t.Errorf("campus buildings assigned = %d, want 44", n)
+		if assigned, split := assignments(t, s, p.RoundID); len(assigned) != 44 || len(split) != 0 {
+			t.Errorf("campus buildings assigned = %d, want 44", len(assigned))
 		}
 	})
 
@@ -286,6 +315,7 @@ func TestOpenRound(t *testing.T) {
 }
 
 func TestRoundLookups(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := testingStore(t)
 	plan := openRound(t, s, "xd-0403", "longbao", 1)
@@ -341,6 +371,7 @@ func ingest(t *testing.T, s *store.Store, incident string, rows []store.SampleRo
 }
 
 func TestAddRoundPoint(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := testingStore(t)
 	plan := openRound(t, s, "xd-0403", "longbao", 1)
@@ -387,10 +418,17 @@ func TestAddRoundPoint(t *testing.T) {
 	if newPoint.Expected == 0 {
 		t.Errorf("AddRoundPoint() new point expects nobody, want a compound moved to it: %v", after)
 	}
-	// The busiest point (Taihang Xinyuan and Nanli's, 2,070 to go) gives
-	// Taihang Xinyuan (1,203) to the new point.
-	if after["taihang-xinyuan"] != "longbao-sampling-05" {
-		t.Errorf("assignments after AddRoundPoint = %v, want Taihang Xinyuan at the new point", after)
+	// The new point takes work off the busiest points: none expects more
+	// than before.
+	busiest := func(ps []store.RoundPoint) int {
+		m := 0
+		for _, p := range ps {
+			m = max(m, p.Expected)
+		}
+		return m
+	}
+	if b, a := busiest(plan.Points), busiest(added.Points); a > b {
+		t.Errorf("busiest point expects %d after AddRoundPoint, %d before; want no more", a, b)
 	}
 
 	again, err := s.AddRoundPoint(ctx, plan.RoundID, "longbao-sampling-05", e)
@@ -412,6 +450,7 @@ func TestAddRoundPoint(t *testing.T) {
 }
 
 func TestHomeVisits(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := testingStore(t)
 	plan := openRound(t, s, "xd-0403", "zhongfuyuan", 1)
@@ -538,6 +577,7 @@ func TestHomeVisits(t *testing.T) {
 }
 
 func TestRoundProgress(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := testingStore(t)
 	plan := openRound(t, s, "xd-0403", "longbao", 1)
@@ -593,6 +633,7 @@ func TestRoundProgress(t *testing.T) {
 }
 
 func TestCloseRoundAndMissing(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := testingStore(t)
 	plan := openRound(t, s, "xd-0403", "longbao", 1)
@@ -611,12 +652,13 @@ func TestCloseRoundAndMissing(t *testing.T) {
 	}
 
 	e := roundEvent("xd-0403", "close")
-	missing, err := s.CloseRound(ctx, plan.RoundID, e)
-	if err != nil || missing != 7013-1000 {
-		t.Fatalf("CloseRound() = %d, %v, want %d", missing, err, 7013-1000)
+	closed, err := s.CloseRound(ctx, plan.RoundID, e)
+	want := store.RoundClose{Expected: 7013, Sampled: 1000, Missing: 7013 - 1000, HomeVisitsOpen: closed.HomeVisitsOpen}
+	if err != nil || closed != want {
+		t.Fatalf("CloseRound() = %+v, %v, want %+v", closed, err, want)
 	}
-	if again, err := s.CloseRound(ctx, plan.RoundID, e); err != nil || again != missing {
-		t.Errorf("CloseRound() again = %d, %v, want %d", again, err, missing)
+	if again, err := s.CloseRound(ctx, plan.RoundID, e); err != nil || again != closed {
+		t.Errorf("CloseRound() again = %+v, %v, want %+v", again, err, closed)
 	}
 	if n := count(t, s, `SELECT count(*) FROM step_events WHERE step = 'close'`); n != 1 {
 		t.Errorf("close events = %d, want 1", n)
@@ -635,8 +677,8 @@ func TestCloseRoundAndMissing(t *testing.T) {
 		all = append(all, page...)
 		after = page[len(page)-1].ID
 	}
-	if len(all) != missing {
-		t.Errorf("Missing() pages hold %d residents, want %d", len(all), missing)
+	if len(all) != closed.Missing {
+		t.Errorf("Missing() pages hold %d residents, want %d", len(all), closed.Missing)
 	}
 	sampled := map[string]bool{}
 	for _, c := range codes {
@@ -675,14 +717,48 @@ func TestCloseRoundAndMissing(t *testing.T) {
 	if res.AlreadyRecorded != 5 || res.Accepted != 0 {
 		t.Errorf("IngestSamples(re-sent after close) = %+v, want 5 already recorded", res)
 	}
+	// After its late grace a closed round takes positives only (see
+	// TestLateResults for samples within the grace).
+	if err := s.SetLateGrace(ctx, plan.RoundID, 0); err != nil {
+		t.Fatal(err)
+	}
 	late := sampleRows(residentCodes(t, s, "heping-yuan", false, 1), assigned["heping-yuan"], "LATE")
 	res = ingest(t, s, "xd-0403", late)
-	if len(res.Rejected) != 1 || !strings.Contains(res.Rejected[0].Reason, "no open testing round") {
-		t.Errorf("IngestSamples(after close) = %+v, want the row rejected: no open round", res)
+	if len(res.Rejected) != 1 || !strings.Contains(res.Rejected[0].Reason, "only positive results are taken") {
+		t.Errorf("IngestSamples(after close and grace) = %+v, want the row rejected: only positives after the grace", res)
+	}
+}
+
+// TestMissingOfOpenRoundFails checks that a failed read of an open round's
+// missing list is an error, not an empty list: an empty call-back list
+// reads as "everybody has been sampled".
+func TestMissingOfOpenRoundFails(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := testingStore(t)
+	plan := openRound(t, s, "xd-0403", "longbao", 1)
+	live, err := s.Missing(ctx, plan.RoundID, 0, 5)
+	if err != nil || len(live) != 5 {
+		t.Fatalf("Missing(open round) = %d rows, %v, want a page of 5", len(live), err)
+	}
+	// A row the list cannot read: the driver refuses a NULL building, an
+	// error on the reader's side that leaves the transaction able to commit.
+	if _, err := s.DB().ExecContext(ctx, `ALTER TABLE residents ALTER COLUMN building DROP NOT NULL`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB().ExecContext(ctx, `UPDATE residents SET building = NULL WHERE id = $1`, live[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Missing(ctx, plan.RoundID, 0, 5); err == nil {
+		t.Errorf("Missing(open round, a row unreadable) = %d rows, nil; want an error", len(got))
+	}
+	if got, err := s.MissingContacts(ctx, plan.RoundID, 0, 5, "call-back test"); err == nil {
+		t.Errorf("MissingContacts(open round, a row unreadable) = %d rows, nil; want an error", len(got))
 	}
 }
 
 func TestRoster(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := testingStore(t)
 	plan := openRound(t, s, "xd-0403", "longbao", 1)
@@ -703,11 +779,17 @@ func TestRoster(t *testing.T) {
 	if len(all) != 7013 {
 		t.Fatalf("Roster() = %d residents, want 7013", len(all))
 	}
+	_, split := assignments(t, s, plan.RoundID)
 	for _, r := range all {
 		compound := strings.TrimSuffix(r.Code[2:], r.Code[strings.LastIndex(r.Code, "-"):])
 		switch {
 		case r.HomeVisit && r.Point != "":
 			t.Errorf("Roster() %s is visited at home but has point %s", r.Code, r.Point)
+		case !r.HomeVisit && split[compound] != nil:
+			// Split by building: the point of the resident's building.
+			if !slices.Contains(split[compound], r.Point) {
+				t.Errorf("Roster() %s point = %q, want one of its compound's buildings' %v", r.Code, r.Point, split[compound])
+			}
 		case !r.HomeVisit && r.Point != assigned[compound]:
 			t.Errorf("Roster() %s point = %s, want %s (its compound's)", r.Code, r.Point, assigned[compound])
 		}
@@ -717,6 +799,7 @@ func TestRoster(t *testing.T) {
 // TestResidentsOfScenario checks that the reference scenario loads its
 // generated residents and their fake contacts.
 func TestResidentsOfScenario(t *testing.T) {
+	t.Parallel()
 	s := pgtest.New(t)
 	f, err := scenario.Reference()
 	if err != nil {

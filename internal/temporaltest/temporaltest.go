@@ -1,8 +1,10 @@
 // Package temporaltest starts what end-to-end tests run against: a Temporal
 // dev server from the pinned temporal CLI, with Muster's search attributes,
 // and a worker with every workflow and activity on a task queue of the
-// test's own. Tests that stop and restart the server or the worker on
-// purpose (the fault tests) start their own.
+// test's own. The tests of a package share one dev server: each has its own
+// task queue and incident IDs, so they do not see each other's workflows.
+// Tests that stop and restart the server or the worker on purpose (the
+// fault tests) start their own.
 package temporaltest
 
 import (
@@ -10,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,34 +28,69 @@ import (
 	"github.com/musterhq/muster/workflows"
 )
 
-// Server starts a dev server for the test, with the settings the demo uses
-// on a small machine, and stops it when the test ends. Its log goes to a
-// file in the test's temporary directory. Under -short the test is skipped:
-// it needs the temporal CLI (`make tools`, or MUSTER_TEMPORAL_BIN).
+// shared is the dev server the tests of this process share.
+var shared struct {
+	sync.Mutex
+	srv *testsuite.DevServer
+}
+
+// Server returns the dev server of the package's tests, with the settings
+// the demo uses on a small machine, starting it for the first test that
+// asks. pgtest.Main stops it once the tests have run; in a package whose
+// TestMain does not call pgtest.Main, each test gets a server of its own,
+// stopped when the test ends. The server's log goes to a temporary file,
+// removed with it. Under -short the test is skipped: it needs the temporal
+// CLI (`make tools`, or MUSTER_TEMPORAL_BIN).
 func Server(t testing.TB) *testsuite.DevServer {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs the temporal CLI and a dev server (run `make test`)")
 	}
+	shared.Lock()
+	defer shared.Unlock()
+	if shared.srv != nil {
+		return shared.srv
+	}
+	srv, stop, err := start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pgtest.AfterAll(stop) {
+		shared.srv = srv
+	} else {
+		t.Cleanup(stop)
+	}
+	return srv
+}
+
+// start starts a dev server and returns the function that stops it.
+func start() (*testsuite.DevServer, func(), error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	bin, err := devenv.TemporalBinary()
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "temporal.log"))
+	dir, err := os.MkdirTemp("", "muster-temporal-")
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
+	}
+	logFile, err := os.Create(filepath.Join(dir, "temporal.log"))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
 	}
 	srv, err := devenv.StartTemporal(ctx, devenv.TemporalOptions{Bin: bin, SearchAttributes: workflows.SearchAttributes, Output: logFile})
 	if err != nil {
-		t.Fatal(err)
+		logFile.Close()
+		os.RemoveAll(dir)
+		return nil, nil, err
 	}
-	t.Cleanup(func() {
+	return srv, func() {
 		srv.Stop()
 		logFile.Close()
-	})
-	return srv
+		os.RemoveAll(dir)
+	}, nil
 }
 
 // Worker runs Muster's workflows and activities against st on a task

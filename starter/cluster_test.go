@@ -1,0 +1,145 @@
+package main
+
+import (
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/musterhq/muster/internal/config"
+	"github.com/musterhq/muster/internal/devenv"
+	"github.com/musterhq/muster/internal/pgtest"
+)
+
+// TestClusterRunsAResponse brings the native cluster up from the binaries
+// `make cluster` builds, runs a seal-compound response over one compound
+// of the reference scenario on it, and tears it down. It takes about half
+// a minute once the binaries are built.
+func TestClusterRunsAResponse(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Temporal cluster (run `make cluster` once to build its binaries)")
+	}
+	bin, err := filepath.Abs("../bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{devenv.TemporalServerBin, devenv.TemporalSQLToolBin, devenv.TemporalUIBin, devenv.MusterWorkerBin} {
+		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
+			t.Skipf("needs bin/%s: run `make cluster` (or `make build` and the cluster binaries) first", b)
+		}
+	}
+	if _, err := devenv.PostgresBinDir(); err != nil {
+		t.Skipf("needs PostgreSQL server binaries for the cluster's private PostgreSQL: %v", err)
+	}
+	frontend := 0
+	for range 50 {
+		p := 20000 + rand.IntN(10000)
+		if _, err := devenv.ServerPortsFrom(p); err == nil {
+			frontend = p
+			break
+		}
+	}
+	uiPort, err := devenv.FreePort()
+	if err != nil || frontend == 0 {
+		t.Fatalf("no free ports: %v", err)
+	}
+	dir, err := os.MkdirTemp("", "muster-cluster-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A private PostgreSQL, whatever the environment says.
+	t.Setenv(config.EnvDatabaseURL, "")
+	// A task queue of the test's own keeps its workers apart from any other.
+	t.Setenv(config.EnvTaskQueue, pgtest.Name("cluster"))
+	start := time.Now()
+	out, err := runCLI(t, "cluster", "up", "--data-dir", dir, "--bin", bin, "--temporal-port", strconv.Itoa(frontend), "--ui-port", strconv.Itoa(uiPort))
+	st, _ := devenv.LoadClusterState(dir)
+	t.Cleanup(func() {
+		if out, err := runCLI(t, "cluster", "down", "--data-dir", dir); err != nil {
+			t.Errorf("cluster down = %v\n%s", err, out)
+		}
+		for _, p := range st.Processes {
+			if p.Alive() {
+				t.Errorf("%s (pid %d) still runs after cluster down", p.Name, p.PID)
+			}
+		}
+		if st.PostgresDir != "" {
+			os.RemoveAll(st.PostgresDir)
+		}
+		if t.Failed() {
+			for _, p := range st.Processes {
+				if b, err := os.ReadFile(p.Log); err == nil {
+					t.Logf("%s:\n%s", p.Name, lastLinesOf(string(b), 10))
+				}
+			}
+		}
+		os.RemoveAll(dir)
+	})
+	if err != nil {
+		t.Fatalf("cluster up = %v\n%s", err, out)
+	}
+	t.Logf("cluster up in %s", time.Since(start).Round(time.Millisecond))
+	counts := map[string]int{}
+	for _, p := range st.Processes {
+		counts[strings.TrimRight(p.Name, "-0123456789")]++
+		if !p.Alive() {
+			t.Errorf("%s = stopped after cluster up, want running", p.Name)
+		}
+	}
+	for _, svc := range devenv.TemporalServices {
+		if counts["temporal-"+svc] != 1 {
+			t.Errorf("temporal-%s processes = %d, want 1", svc, counts["temporal-"+svc])
+		}
+	}
+	if counts["temporal-ui"] != 1 || counts["muster-worker"] < 2 {
+		t.Errorf("processes = %v, want the UI and at least two workers", counts)
+	}
+	if strings.Contains(st.DatabaseURL, "postgres@") || !strings.Contains(st.DatabaseURL, "://"+devenv.MusterRole+":") {
+		t.Errorf("DATABASE_URL = %s, want Muster's own role", config.RedactedDatabaseURL(st.DatabaseURL))
+	}
+	out, err = runCLI(t, "cluster", "status", "--data-dir", dir)
+	if err != nil || !strings.Contains(out, "answering") || strings.Contains(out, "stopped") {
+		t.Errorf("cluster status = %v\n%s", err, out)
+	}
+
+	t.Setenv(config.EnvDatabaseURL, st.DatabaseURL)
+	t.Setenv("TEMPORAL_ADDRESS", st.FrontendAddr)
+	if out, err := runCLI(t, "scenario", "load", "--reference"); err != nil {
+		t.Fatalf("scenario load = %v\n%s", err, out)
+	}
+	incident := pgtest.Name("cluster")
+	if out, err := runCLI(t, "respond", "--incident", incident, "--runbook", "seal-compound", "--area", "longbao-jiayuan", "--time-scale", "3600"); err != nil {
+		t.Fatalf("respond = %v\n%s", err, out)
+	}
+	waitStatus := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			out, err := runCLI(t, "status", incident)
+			if err == nil && strings.Contains(out, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("status of %s: no %q within 90 s; last:\n%s (%v)", incident, want, out, err)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	waitStatus("awaiting-decision")
+	if out, err := runCLI(t, "step", "decide", incident, "approve-lift", "approve", "--reason", "cluster test"); err != nil {
+		t.Fatalf("decide = %v\n%s", err, out)
+	}
+	waitStatus("· closed")
+	t.Logf("response sealed and lifted on the cluster; %s in all", time.Since(start).Round(time.Millisecond))
+}
+
+func lastLinesOf(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
