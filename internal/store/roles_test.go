@@ -10,6 +10,7 @@ import (
 
 	"github.com/lib/pq"
 
+	"github.com/musterhq/muster/internal/devenv"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/store"
 )
@@ -166,6 +167,7 @@ func TestMigrateWithoutRoleRights(t *testing.T) {
 	// The database's owner gives it back before it is dropped.
 	t.Cleanup(func() {
 		admin.DB().ExecContext(ctx, `ALTER DATABASE `+pq.QuoteIdentifier(strings.TrimPrefix(u.Path, "/"))+` OWNER TO CURRENT_USER`)
+		admin.DB().ExecContext(ctx, `REASSIGN OWNED BY `+pq.QuoteIdentifier(u.User.Username())+` TO CURRENT_USER`)
 	})
 	login := openAs(t, loginURL)
 	_, err := login.Migrate(ctx)
@@ -178,5 +180,17 @@ func TestMigrateWithoutRoleRights(t *testing.T) {
 	}
 	if n := count(t, admin, `SELECT count(*) FROM pg_tables WHERE tablename IN ('contact_key', 'contact_reads')`); n != 0 {
 		t.Errorf("tables of the roles migration left behind = %d, want 0", n)
+	}
+
+	// Granted the owner's role, as the native cluster grants its Muster
+	// login, the same login migrates.
+	if err := devenv.GrantSchemaOwner(ctx, dbURL, u.User.Username()); err != nil {
+		t.Fatalf("GrantSchemaOwner() = %v", err)
+	}
+	if _, err := login.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate() after GrantSchemaOwner = %v", err)
+	}
+	if n := count(t, admin, `SELECT count(*) FROM schema_migrations WHERE version = 17`); n != 1 {
+		t.Errorf("roles migration recorded = %d, want 1", n)
 	}
 }
