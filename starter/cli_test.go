@@ -68,6 +68,9 @@ areas:
 		t.Fatal(err)
 	}
 	t.Setenv("DATABASE_URL", pgtest.URL(t))
+	if _, err := runCLI(t, "migrate"); err != nil {
+		t.Fatalf("starter migrate = %v", err)
+	}
 	tests := []struct {
 		name string
 		args []string

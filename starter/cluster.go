@@ -195,6 +195,11 @@ func (a *app) clusterUp(ctx context.Context, o clusterOptions) (devenv.ClusterSt
 	if err := devenv.EnsureRole(ctx, adminURL, devenv.MusterRole, musterPW, config.DatabaseName); err != nil {
 		return st, err
 	}
+	// Muster's login may not create roles: it gets the schema owner's role
+	// that its migrations need.
+	if err := devenv.GrantSchemaOwner(ctx, adminURL, devenv.MusterRole); err != nil {
+		return st, err
+	}
 	schemaDir, err := devenv.TemporalSchemaDir(ctx)
 	if err != nil {
 		return st, err

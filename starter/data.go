@@ -17,8 +17,14 @@ import (
 func (a *app) migrateCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "migrate",
-		Short: "Apply pending database migrations (the worker also does this at start)",
-		Args:  cobra.NoArgs,
+		Short: "Apply pending database migrations as the schema's owner (the worker also does this at start)",
+		Long: `Apply pending database migrations. Only this command and the worker (unless
+MUSTER_MIGRATE=false) migrate; every other command checks the schema and asks
+for this one when it is behind. The first run creates the roles muster_owner,
+muster_app and muster_callback, so its login needs CREATEROLE and must own the
+database (or be a superuser); later runs act as muster_owner. See README,
+"Database roles".`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := store.Open(cmd.Context(), a.cfg.DatabaseURL)
 			if err != nil {

@@ -2,17 +2,22 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/lib/pq"
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
@@ -167,7 +172,15 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 	}
 	defer wlog.Close()
 	logger := slog.New(slog.NewTextHandler(wlog, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	st, err := service.OpenStore(ctx, dbURL, logger)
+	// Migrations ran as the owner when the demo owns the cluster; with
+	// DATABASE_URL, the worker migrates as that user, as a worker does.
+	open := service.OpenStore
+	if os.Getenv(config.EnvDatabaseURL) == "" {
+		open = func(ctx context.Context, url string, _ *slog.Logger) (*store.Store, error) {
+			return service.ConnectStore(ctx, url)
+		}
+	}
+	st, err := open(ctx, dbURL, logger)
 	if err != nil {
 		return err
 	}
@@ -342,7 +355,79 @@ func (a *app) demoPostgres(ctx context.Context, dataDir string) (string, func(),
 		stop()
 		return "", nil, err
 	}
-	return pg.URL(config.DatabaseName), stop, nil
+	ownerURL, appURL, err := demoRoles(ctx, pg.URL(config.DatabaseName))
+	if err != nil {
+		stop()
+		return "", nil, err
+	}
+	a.say("Migrated as %s (the schema's owner); the worker and the CLI log in as muster_worker (muster_app: no DDL, no read of contacts).", config.RedactedDatabaseURL(ownerURL))
+	return appURL, stop, nil
+}
+
+// demoRoles gives the private cluster Muster's database logins, each with a
+// password of its own made on every run: muster_migrator owns the database
+// and runs the migrations (which create the group roles), muster_worker is
+// granted muster_app once they exist. The cluster's superuser only sets
+// them up. It returns the migrator's URL and the URL the worker and the CLI
+// use.
+func demoRoles(ctx context.Context, adminURL string) (ownerURL, appURL string, err error) {
+	db, err := sql.Open("postgres", adminURL)
+	if err != nil {
+		return "", "", err
+	}
+	defer db.Close()
+	migratorPW, workerPW := randomPassword(), randomPassword()
+	stmts := []string{
+		`DO $$ BEGIN
+			IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'muster_migrator') THEN
+				CREATE ROLE muster_migrator LOGIN CREATEROLE;
+			END IF;
+			IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'muster_worker') THEN
+				CREATE ROLE muster_worker LOGIN;
+			END IF;
+		END $$`,
+		`ALTER ROLE muster_migrator PASSWORD ` + pq.QuoteLiteral(migratorPW),
+		`ALTER ROLE muster_worker PASSWORD ` + pq.QuoteLiteral(workerPW),
+		`ALTER DATABASE ` + pq.QuoteIdentifier(config.DatabaseName) + ` OWNER TO muster_migrator`,
+	}
+	for _, q := range stmts {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return "", "", fmt.Errorf("demo database roles: %w", err)
+		}
+	}
+	withUser := func(user, pw string) (string, error) {
+		u, err := url.Parse(adminURL)
+		if err != nil {
+			return "", err
+		}
+		u.User = url.UserPassword(user, pw)
+		return u.String(), nil
+	}
+	if ownerURL, err = withUser("muster_migrator", migratorPW); err != nil {
+		return "", "", err
+	}
+	// The owner migrates first so that muster_app exists to be granted.
+	owner, err := store.Open(ctx, ownerURL)
+	if err != nil {
+		return "", "", err
+	}
+	defer owner.Close()
+	if _, err := owner.Migrate(ctx); err != nil {
+		return "", "", err
+	}
+	if _, err := db.ExecContext(ctx, `GRANT muster_app TO muster_worker`); err != nil {
+		return "", "", fmt.Errorf("demo database roles: %w", err)
+	}
+	if appURL, err = withUser("muster_worker", workerPW); err != nil {
+		return "", "", err
+	}
+	return ownerURL, appURL, nil
+}
+
+func randomPassword() string {
+	b := make([]byte, 18)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // demoWatch prints a progress line every two seconds. When the runbook asks

@@ -175,12 +175,14 @@ func checkInput(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// store opens PostgreSQL and applies pending migrations once per command.
+// store opens PostgreSQL once per command. It never migrates (only
+// `starter migrate` does), so a command's login needs no DDL rights; a
+// schema behind this build is an error naming `starter migrate`.
 func (a *app) store(ctx context.Context) (*store.Store, error) {
 	if a.st != nil {
 		return a.st, nil
 	}
-	s, err := service.OpenStore(ctx, a.cfg.DatabaseURL, nil)
+	s, err := service.ConnectStore(ctx, a.cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
 	}

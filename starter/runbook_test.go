@@ -111,6 +111,9 @@ func TestRunbookCommands(t *testing.T) {
 
 	// With a database.
 	t.Setenv("DATABASE_URL", pgtest.URL(t))
+	if _, err := runCLI(t, "migrate"); err != nil {
+		t.Fatalf("starter migrate = %v", err)
+	}
 	want := func(args []string, wantErr bool, contains ...string) string {
 		t.Helper()
 		out, err := runCLI(t, args...)

@@ -131,6 +131,7 @@ be sent.`,
 		area     string
 		round    int
 		contacts bool
+		reason   string
 	)
 	missing := &cobra.Command{
 		Use:   "missing INCIDENT --area CODE --round N",
@@ -164,6 +165,9 @@ list must not be shared beyond the people calling back.`,
 			if err != nil {
 				return err
 			}
+			if reason == "" {
+				reason = fmt.Sprintf("call-back list of incident %s, %s round %d", args[0], area, round)
+			}
 			if contacts {
 				fmt.Fprintln(a.errOut, "This list holds residents' names and phone numbers: personal data for the authorised call-back team only.")
 			}
@@ -171,7 +175,7 @@ list must not be shared beyond the people calling back.`,
 			for after := int64(0); ; {
 				var page []store.MissingContact
 				if contacts {
-					page, err = s.MissingContacts(ctx, r.ID, after, store.MaxMissingPage)
+					page, err = s.MissingContacts(ctx, r.ID, after, store.MaxMissingPage, reason)
 				} else {
 					var plain []store.MissingResident
 					plain, err = s.Missing(ctx, r.ID, after, store.MaxMissingPage)
@@ -193,7 +197,8 @@ list must not be shared beyond the people calling back.`,
 	}
 	missing.Flags().StringVar(&area, "area", "", "the round's area code or path (required)")
 	missing.Flags().IntVar(&round, "round", 0, "the round's number (required)")
-	missing.Flags().BoolVar(&contacts, "contacts", false, "add names and phone numbers (personal data) for an authorised call-back list")
+	missing.Flags().BoolVar(&contacts, "contacts", false, "add names and phone numbers (personal data) for an authorised call-back list; needs a login granted muster_callback, and every read is logged")
+	missing.Flags().StringVar(&reason, "reason", "", "why the contacts are read, kept in the database's read log (default: the call-back list of the round)")
 	cmd.AddCommand(upload, missing)
 	return cmd
 }

@@ -20,6 +20,9 @@ func TestSamplesCommands(t *testing.T) {
 	ctx := context.Background()
 	dbURL := pgtest.URL(t)
 	t.Setenv("DATABASE_URL", dbURL)
+	if out, err := runCLI(t, "migrate"); err != nil {
+		t.Fatalf("migrate: %v %s", err, out)
+	}
 	if out, err := runCLI(t, "scenario", "load", "--reference"); err != nil {
 		t.Fatalf("scenario load: %v %s", err, out)
 	}

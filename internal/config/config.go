@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 
 	"go.temporal.io/sdk/client"
@@ -43,6 +44,10 @@ const (
 	EnvLogLevel    = "MUSTER_LOG_LEVEL"
 	// EnvMetricsAddr is the worker's metrics address; "off" turns it off.
 	EnvMetricsAddr = "MUSTER_METRICS_ADDR"
+	// EnvMigrate turns the worker's migrations at start off ("false"), for
+	// deployments whose worker logs in as the application role and migrate
+	// with `starter migrate` as the owner.
+	EnvMigrate = "MUSTER_MIGRATE"
 	// EnvNoticeRoutes is the routes file the worker delivers notices by;
 	// unset, notices stay in the outbox undelivered.
 	EnvNoticeRoutes = "MUSTER_NOTICE_ROUTES"
@@ -55,6 +60,9 @@ type Config struct {
 	LogLevel    slog.Level
 	// MetricsAddr is where the worker serves /metrics; empty means none.
 	MetricsAddr string
+	// Migrate says whether the worker applies pending migrations at start
+	// (on unless MUSTER_MIGRATE=false). No other process migrates.
+	Migrate bool
 	// NoticeRoutes is the routes file of notice delivery; empty means the
 	// worker delivers none.
 	NoticeRoutes string
@@ -81,6 +89,7 @@ func fromLookup(lookup func(string) (string, bool)) (Config, error) {
 		TaskQueue:   DefaultTaskQueue,
 		LogLevel:    slog.LevelInfo,
 		MetricsAddr: DefaultMetricsAddr,
+		Migrate:     true,
 	}
 	if v, ok := lookup(EnvDatabaseURL); ok && strings.TrimSpace(v) != "" {
 		c.DatabaseURL = strings.TrimSpace(v)
@@ -98,6 +107,13 @@ func fromLookup(lookup func(string) (string, bool)) (Config, error) {
 		if strings.EqualFold(c.MetricsAddr, "off") {
 			c.MetricsAddr = ""
 		}
+	}
+	if v, ok := lookup(EnvMigrate); ok && strings.TrimSpace(v) != "" {
+		on, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return Config{}, fmt.Errorf("%s=%q: want true or false", EnvMigrate, v)
+		}
+		c.Migrate = on
 	}
 	if v, ok := lookup(EnvNoticeRoutes); ok {
 		c.NoticeRoutes = strings.TrimSpace(v)

@@ -78,3 +78,36 @@ func TestCodecSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestMigrateSetting: the worker migrates at start unless MUSTER_MIGRATE
+// turns it off; a value that is not a boolean names the variable.
+func TestMigrateSetting(t *testing.T) {
+	tests := []struct {
+		env     string
+		want    bool
+		wantErr bool
+	}{
+		{env: "", want: true},
+		{env: "false", want: false},
+		{env: " 0 ", want: false},
+		{env: "true", want: true},
+		{env: "sometimes", wantErr: true},
+	}
+	for _, tt := range tests {
+		c, err := fromLookup(func(k string) (string, bool) {
+			if k == EnvMigrate && tt.env != "" {
+				return tt.env, true
+			}
+			return "", false
+		})
+		if tt.wantErr {
+			if err == nil || !strings.Contains(err.Error(), EnvMigrate) {
+				t.Errorf("fromLookup(%s=%q) = %v, want an error naming %s", EnvMigrate, tt.env, err, EnvMigrate)
+			}
+			continue
+		}
+		if err != nil || c.Migrate != tt.want {
+			t.Errorf("fromLookup(%s=%q).Migrate = %v, %v, want %v", EnvMigrate, tt.env, c.Migrate, err, tt.want)
+		}
+	}
+}

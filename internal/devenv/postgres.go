@@ -216,3 +216,31 @@ func WithDatabase(rawURL, name string) (string, error) {
 	}
 	return rawURL[:i+3] + rest + "/" + name + q, nil
 }
+
+// GrantSchemaOwner lets a login that may not create roles run Muster's
+// migrations: it creates the group roles the migrations would create
+// (muster_owner, muster_app, muster_callback; see
+// internal/store/migrations/0017_database_roles.sql) unless they exist,
+// and grants muster_owner to the login. It runs through an admin URL.
+func GrantSchemaOwner(ctx context.Context, adminURL, login string) error {
+	db, err := openPing(ctx, adminURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	for _, r := range []string{"muster_owner", "muster_app", "muster_callback"} {
+		_, err := db.ExecContext(ctx, `DO $$ BEGIN
+			IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = `+pq.QuoteLiteral(r)+`) THEN
+				CREATE ROLE `+pq.QuoteIdentifier(r)+` NOLOGIN;
+			END IF;
+		EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+		END $$`)
+		if err != nil {
+			return fmt.Errorf("create role %s: %w", r, err)
+		}
+	}
+	if _, err := db.ExecContext(ctx, `GRANT muster_owner TO `+pq.QuoteIdentifier(login)); err != nil {
+		return fmt.Errorf("grant muster_owner to %s: %w", login, err)
+	}
+	return nil
+}

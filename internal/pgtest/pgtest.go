@@ -19,6 +19,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -471,4 +472,48 @@ func dropTemplate(ctx context.Context, db interface {
 		return fmt.Errorf("drop %s: %w", name, err)
 	}
 	return nil
+}
+
+// LoginAs creates a login role of the test's own, granted the given group
+// roles (such as muster_app or muster_callback, which the migrations
+// create), and returns dbURL with that login as its user. The login is
+// dropped when the test ends.
+func LoginAs(t testing.TB, dbURL string, roles ...string) string {
+	t.Helper()
+	a, err := admin()
+	if err != nil {
+		t.Fatalf("no PostgreSQL for tests: %v (set %s to an admin URL)", err, EnvAdminURL)
+	}
+	login := strings.ReplaceAll(Name("muster_login"), "-", "_")
+	db, err := sql.Open("postgres", a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	password := Name("pw")
+	if _, err := db.ExecContext(ctx, fmt.Sprintf(`CREATE ROLE %s LOGIN PASSWORD '%s'`, login, password)); err != nil {
+		t.Fatalf("create login %s: %v", login, err)
+	}
+	t.Cleanup(func() {
+		db, err := sql.Open("postgres", a)
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		if _, err := db.Exec(`DROP ROLE IF EXISTS ` + login); err != nil {
+			t.Logf("drop login %s: %v", login, err)
+		}
+	})
+	for _, r := range roles {
+		if _, err := db.ExecContext(ctx, fmt.Sprintf(`GRANT %s TO %s`, pq.QuoteIdentifier(r), login)); err != nil {
+			t.Fatalf("grant %s to %s: %v", r, login, err)
+		}
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatalf("database URL: %v", err)
+	}
+	u.User = url.UserPassword(login, password)
+	return u.String()
 }

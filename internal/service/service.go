@@ -77,6 +77,21 @@ func OpenStore(ctx context.Context, databaseURL string, logger *slog.Logger) (*s
 	return s, nil
 }
 
+// ConnectStore connects to PostgreSQL without migrating: every process but
+// `starter migrate` and the worker uses it, so its login needs no DDL
+// rights. A schema behind this build is an error naming `starter migrate`.
+func ConnectStore(ctx context.Context, databaseURL string) (*store.Store, error) {
+	s, err := store.Open(ctx, databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.CheckSchema(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
 // RegisterSearchAttributes adds Muster's search attributes to the namespace
 // unless they are there already.
 func RegisterSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
@@ -186,7 +201,7 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger) erro
 	prepared := make(chan struct{})
 	go func() {
 		defer close(prepared)
-		prepareStore(ctx, s, gate, logger)
+		prepareStore(ctx, s, gate, logger, cfg.Migrate)
 	}()
 	<-ctx.Done()
 	<-prepared
@@ -199,12 +214,15 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger) erro
 // gate to activities. An error no retry can fix (a migration that does not
 // apply) is logged and retried on the slowest cadence: the worker keeps
 // serving workflows meanwhile, and the log says what to mend.
-func prepareStore(ctx context.Context, s *store.Store, gate *storeGate, logger *slog.Logger) {
+//
+// With migrate false (MUSTER_MIGRATE=false, a worker logged in as
+// muster_app) it checks the schema instead, and waits for `starter migrate`.
+func prepareStore(ctx context.Context, s *store.Store, gate *storeGate, logger *slog.Logger, migrate bool) {
 	b := Backoff{First: time.Second, Max: 30 * time.Second}
 	for ctx.Err() == nil {
 		err := RetryStore(ctx, b, "prepare the database (migrations, built-in runbooks)", func(msg string) { logger.Warn(msg) },
 			func(ctx context.Context) error {
-				err := prepareOnce(ctx, s, logger)
+				err := prepareOnce(ctx, s, logger, migrate)
 				if err != nil {
 					gate.fail(err)
 				}
@@ -226,7 +244,13 @@ func prepareStore(ctx context.Context, s *store.Store, gate *storeGate, logger *
 	}
 }
 
-func prepareOnce(ctx context.Context, s *store.Store, logger *slog.Logger) error {
+func prepareOnce(ctx context.Context, s *store.Store, logger *slog.Logger, migrate bool) error {
+	if !migrate {
+		if err := s.CheckSchema(ctx); err != nil {
+			return err
+		}
+		return PublishBuiltins(ctx, s)
+	}
 	applied, err := s.Migrate(ctx)
 	if err != nil {
 		return err

@@ -141,11 +141,20 @@ func (s *Store) Migrate(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("migrate: lock: %w", err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock)
-	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version integer PRIMARY KEY,
-		name text NOT NULL,
-		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+	// The version table is created only when missing: CREATE … IF NOT
+	// EXISTS needs the right to create even when the table is there, and a
+	// login without DDL rights may still ask whether anything is pending.
+	var exists bool
+	if err := conn.GetContext(ctx, &exists, `SELECT to_regclass('schema_migrations') IS NOT NULL`); err != nil {
 		return nil, fmt.Errorf("migrate: version table: %w", err)
+	}
+	if !exists {
+		if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version integer PRIMARY KEY,
+			name text NOT NULL,
+			applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+			return nil, fmt.Errorf("migrate: version table: %w", err)
+		}
 	}
 	var applied []string
 	for _, m := range ms {
@@ -156,7 +165,11 @@ func (s *Store) Migrate(ctx context.Context) ([]string, error) {
 		if done {
 			continue
 		}
-		if err := applyMigration(ctx, conn, m); err != nil {
+		asOwner, err := migrateAsOwner(ctx, conn)
+		if err != nil {
+			return applied, err
+		}
+		if err := applyMigration(ctx, conn, m, asOwner); err != nil {
 			return applied, err
 		}
 		applied = append(applied, m.Name)
@@ -164,13 +177,40 @@ func (s *Store) Migrate(ctx context.Context) ([]string, error) {
 	return applied, nil
 }
 
-func applyMigration(ctx context.Context, conn *sqlx.Conn, m Migration) error {
+// rolesMigration is the migration that creates the database roles and
+// hands the schema to muster_owner.
+const rolesMigration = 17
+
+// migrateAsOwner says whether migrations run as muster_owner: once the
+// roles migration is applied in this database and the migrating login may
+// act as the owner, so that what later migrations create is the owner's and
+// gets the application's grants by default privileges.
+func migrateAsOwner(ctx context.Context, conn *sqlx.Conn) (bool, error) {
+	var ok bool
+	err := conn.GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)
+		AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'muster_owner')
+		AND pg_has_role(current_user, 'muster_owner', 'MEMBER')`, rolesMigration)
+	if err != nil {
+		return false, fmt.Errorf("migrate: check owner role: %w", err)
+	}
+	return ok, nil
+}
+
+func applyMigration(ctx context.Context, conn *sqlx.Conn, m Migration, asOwner bool) error {
 	tx, err := conn.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("migrate %s: %w", m.Name, err)
 	}
 	defer tx.Rollback()
+	if asOwner {
+		if _, err := tx.ExecContext(ctx, `SET LOCAL ROLE muster_owner`); err != nil {
+			return fmt.Errorf("migrate %s: act as muster_owner: %w", m.Name, err)
+		}
+	}
 	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+		if isInsufficientPrivilege(err) && !strings.Contains(err.Error(), "muster_owner") {
+			return fmt.Errorf("migrate %s: %w (migrate as the schema's owner: a login granted muster_owner, or the database's owner with CREATEROLE for the first migration)", m.Name, err)
+		}
 		return fmt.Errorf("migrate %s: %w", m.Name, err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
@@ -187,6 +227,51 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	return v, err
+}
+
+// ErrSchemaBehind is returned by CheckSchema when the database needs
+// migrating.
+var ErrSchemaBehind = errors.New("database schema is behind")
+
+// CheckSchema returns an error wrapping ErrSchemaBehind, naming the command
+// to run, when migrations this build has are not applied. Commands other
+// than `starter migrate` and the worker check instead of migrating, so their
+// logins need no DDL rights.
+func (s *Store) CheckSchema(ctx context.Context) error {
+	ms, err := Migrations()
+	if err != nil {
+		return err
+	}
+	var have []int
+	err = s.db.SelectContext(ctx, &have, `SELECT version FROM schema_migrations`)
+	if err != nil && !isUndefinedTable(err) {
+		return fmt.Errorf("check schema: %w", err)
+	}
+	done := make(map[int]bool, len(have))
+	for _, v := range have {
+		done[v] = true
+	}
+	var pending []string
+	for _, m := range ms {
+		if !done[m.Version] {
+			pending = append(pending, m.Name)
+		}
+	}
+	switch {
+	case len(pending) == 0:
+		return nil
+	case len(have) == 0:
+		return fmt.Errorf("%w: the database has no Muster schema yet: run `starter migrate` as the schema's owner first", ErrSchemaBehind)
+	case len(pending) <= 3:
+		return fmt.Errorf("%w: %s not applied: run `starter migrate` as the schema's owner first", ErrSchemaBehind, strings.Join(pending, ", "))
+	default:
+		return fmt.Errorf("%w: %d migrations not applied: run `starter migrate` as the schema's owner first", ErrSchemaBehind, len(pending))
+	}
+}
+
+func isInsufficientPrivilege(err error) bool {
+	var pe *pq.Error
+	return errors.As(err, &pe) && pe.Code == "42501"
 }
 
 func isUndefinedTable(err error) bool {

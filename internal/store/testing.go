@@ -150,11 +150,15 @@ func loadResidents(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, scenarioNa
 			SELECT s.code, a.id, s.building, s.cohort, s.home_visit, $1
 			FROM resident_stage s JOIN areas a ON a.code = s.area
 			WHERE NOT EXISTS (SELECT 1 FROM residents r WHERE r.code = s.code)`},
-		{"resident_contacts", "updated", `UPDATE resident_contacts c SET name = s.name, id_number = s.id_number, phone = s.phone
-			FROM resident_stage s JOIN residents r ON r.code = s.code
-			WHERE c.resident_id = r.id AND (c.name, c.id_number, c.phone) IS DISTINCT FROM (s.name, s.id_number, s.phone)`},
-		{"resident_contacts", "inserted", `INSERT INTO resident_contacts (resident_id, name, id_number, phone)
-			SELECT r.id, s.name, s.id_number, s.phone
+		// Contacts are sealed by the database (see 0017_database_roles.sql):
+		// a keyed digest says which changed, and the application never reads
+		// them back.
+		{"resident_contacts", "updated", `UPDATE resident_contacts c SET sealed = muster_seal_contact(d.name, d.id_number, d.phone), digest = d.digest
+			FROM (SELECT r.id, s.name, s.id_number, s.phone, muster_contact_digest(s.name, s.id_number, s.phone) AS digest
+			      FROM resident_stage s JOIN residents r ON r.code = s.code) d
+			WHERE c.resident_id = d.id AND c.digest IS DISTINCT FROM d.digest`},
+		{"resident_contacts", "inserted", `INSERT INTO resident_contacts (resident_id, sealed, digest)
+			SELECT r.id, muster_seal_contact(s.name, s.id_number, s.phone), muster_contact_digest(s.name, s.id_number, s.phone)
 			FROM resident_stage s JOIN residents r ON r.code = s.code
 			WHERE (s.name <> '' OR s.id_number <> '' OR s.phone <> '')
 			  AND NOT EXISTS (SELECT 1 FROM resident_contacts c WHERE c.resident_id = r.id)`},
@@ -183,7 +187,7 @@ func loadResidents(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, scenarioNa
 	// Fresh statistics keep the plans of rounds and ingestion sound after
 	// a large load.
 	if changed >= 10_000 {
-		if _, err := tx.ExecContext(ctx, `ANALYZE residents; ANALYZE resident_contacts`); err != nil {
+		if _, err := tx.ExecContext(ctx, `SELECT muster_analyze_residents()`); err != nil {
 			return err
 		}
 	}
@@ -1540,29 +1544,65 @@ const (
 // without a sample so far.
 func (s *Store) Missing(ctx context.Context, roundID, afterID int64, limit int) ([]MissingResident, error) {
 	var out []MissingResident
-	err := s.missing(ctx, roundID, afterID, limit, false, &out)
+	err := s.missing(ctx, roundID, afterID, limit, &out)
 	return out, err
 }
 
 // MissingContacts is Missing with the names and phones of the residents,
-// for an authorised call-back list. Nothing else reads personal details.
-func (s *Store) MissingContacts(ctx context.Context, roundID, afterID int64, limit int) ([]MissingContact, error) {
-	var out []MissingContact
-	err := s.missing(ctx, roundID, afterID, limit, true, &out)
-	return out, err
+// for an authorised call-back list. The contacts come through the
+// database's audited function muster_read_contacts, which logs the reader
+// (the login), each resident, the time and the reason; the login must hold
+// the muster_callback role. Nothing else reads personal details.
+func (s *Store) MissingContacts(ctx context.Context, roundID, afterID int64, limit int, reason string) ([]MissingContact, error) {
+	if strings.TrimSpace(reason) == "" {
+		return nil, fmt.Errorf("missing contacts of round %d: reason is required: %w", roundID, ErrInvalid)
+	}
+	var page []MissingResident
+	if err := s.missing(ctx, roundID, afterID, limit, &page); err != nil {
+		return nil, err
+	}
+	out := make([]MissingContact, len(page))
+	ids := make([]int64, len(page))
+	for i, m := range page {
+		out[i].MissingResident = m
+		ids[i] = m.ID
+	}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var contacts []struct {
+		ResidentID int64  `db:"resident_id"`
+		Name       string `db:"name"`
+		Phone      string `db:"phone"`
+	}
+	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
+		return tx.SelectContext(ctx, &contacts, `SELECT resident_id, coalesce(name, '') AS name, coalesce(phone, '') AS phone
+			FROM muster_read_contacts($1, $2)`, pq.Array(ids), reason)
+	})
+	if isInsufficientPrivilege(err) {
+		return nil, fmt.Errorf("missing contacts of round %d: this database user may not read contacts: connect as a login granted the muster_callback role (GRANT muster_callback TO <login>)", roundID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("missing contacts of round %d: %w", roundID, err)
+	}
+	byID := make(map[int64]int, len(out))
+	for i, m := range out {
+		byID[m.ID] = i
+	}
+	for _, c := range contacts {
+		if i, ok := byID[c.ResidentID]; ok {
+			out[i].Name, out[i].Phone = c.Name, c.Phone
+		}
+	}
+	return out, nil
 }
 
-func (s *Store) missing(ctx context.Context, roundID, afterID int64, limit int, contacts bool, dest any) error {
+func (s *Store) missing(ctx context.Context, roundID, afterID int64, limit int, dest *[]MissingResident) error {
 	if limit <= 0 {
 		limit = DefaultMissingPage
 	}
 	limit = min(limit, MaxMissingPage)
 	cols := `res.id, res.code, a.code AS area_code, res.building, res.cohort, res.home_visit`
-	join := ``
-	if contacts {
-		cols += `, coalesce(c.name, '') AS name, coalesce(c.phone, '') AS phone`
-		join = ` LEFT JOIN resident_contacts c ON c.resident_id = res.id`
-	}
 	return s.withReadTx(ctx, func(tx *sqlx.Tx) error {
 		r, err := getRound(ctx, tx, roundID, false)
 		if err != nil {
@@ -1570,7 +1610,7 @@ func (s *Store) missing(ctx context.Context, roundID, afterID int64, limit int, 
 		}
 		if !r.Open() {
 			err = tx.SelectContext(ctx, dest, `SELECT `+cols+` FROM round_missing m JOIN residents res ON res.id = m.resident_id
-				JOIN areas a ON a.id = res.area_id`+join+`
+				JOIN areas a ON a.id = res.area_id
 				WHERE m.round_id = $1 AND m.resident_id > $2 ORDER BY m.resident_id LIMIT $3`, roundID, afterID, limit)
 		} else {
 			var areas []int64
@@ -1582,7 +1622,7 @@ func (s *Store) missing(ctx context.Context, roundID, afterID int64, limit int, 
 				    SELECT * FROM residents r WHERE r.area_id = ANY($2) AND r.id > $3
 				      AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.round_id = $1 AND s.resident_id = r.id)
 				    ORDER BY r.id LIMIT $4) res
-				JOIN areas a ON a.id = res.area_id`+join+` ORDER BY res.id`, roundID, pq.Array(areas), afterID, limit)
+				JOIN areas a ON a.id = res.area_id ORDER BY res.id`, roundID, pq.Array(areas), afterID, limit)
 		}
 		if err != nil {
 			return fmt.Errorf("missing of round %d: %w", roundID, err)

@@ -699,7 +699,7 @@ func TestCloseRoundAndMissing(t *testing.T) {
 	if home != 70 {
 		t.Errorf("Missing() home-visit residents = %d, want 70", home)
 	}
-	contacts, err := s.MissingContacts(ctx, plan.RoundID, 0, 3)
+	contacts, err := s.MissingContacts(ctx, plan.RoundID, 0, 3, "call-back test")
 	if err != nil || len(contacts) != 3 {
 		t.Fatalf("MissingContacts() = %v, %v, want 3", contacts, err)
 	}
@@ -752,7 +752,7 @@ func TestMissingOfOpenRoundFails(t *testing.T) {
 	if got, err := s.Missing(ctx, plan.RoundID, 0, 5); err == nil {
 		t.Errorf("Missing(open round, a row unreadable) = %d rows, nil; want an error", len(got))
 	}
-	if got, err := s.MissingContacts(ctx, plan.RoundID, 0, 5); err == nil {
+	if got, err := s.MissingContacts(ctx, plan.RoundID, 0, 5, "call-back test"); err == nil {
 		t.Errorf("MissingContacts(open round, a row unreadable) = %d rows, nil; want an error", len(got))
 	}
 }
