@@ -25,6 +25,7 @@ const (
 	temporalService   = "temporal-frontend"
 	temporalUIService = "temporal-ui"
 	workerService     = "worker"
+	migrateService    = "migrate"
 
 	// postgresContainerPort is the port PostgreSQL listens on inside its container.
 	postgresContainerPort = "5432"
@@ -43,6 +44,7 @@ type composeService struct {
 	Build       *composeBuild       `yaml:"build"`
 	Environment composeEnvironment  `yaml:"environment"`
 	Ports       []composePort       `yaml:"ports"`
+	Command     composeCommand      `yaml:"command"`
 	DependsOn   composeDependsOn    `yaml:"depends_on"`
 	Healthcheck *composeHealthcheck `yaml:"healthcheck"`
 }
@@ -311,7 +313,7 @@ func composeProblems(c composeFile, dir string, exists func(path string) bool, r
 		problems = append(problems, fmt.Sprintf(format, args...))
 	}
 
-	for _, name := range []string{postgresService, temporalService, temporalUIService, workerService} {
+	for _, name := range []string{postgresService, temporalService, temporalUIService, migrateService, workerService} {
 		if _, ok := c.Services[name]; !ok {
 			add("service %q = missing, want present", name)
 		}
@@ -323,6 +325,7 @@ func composeProblems(c composeFile, dir string, exists func(path string) bool, r
 	temporal := c.Services[temporalService]
 	ui := c.Services[temporalUIService]
 	worker := c.Services[workerService]
+	migrate := c.Services[migrateService]
 
 	// What the postgres image does with its variables: the user defaults to
 	// postgres and the database to the user's name.
@@ -350,13 +353,22 @@ func composeProblems(c composeFile, dir string, exists func(path string) bool, r
 		return row{thing: thing, got: got, set: true, want: want}
 	}
 
-	// The worker's database.
-	if raw, ok := worker.Environment[EnvDatabaseURL]; !ok {
-		add("%s %s = unset, want a postgres:// URL", workerService, EnvDatabaseURL)
-	} else if u, err := url.Parse(raw); err != nil {
-		add("%s %s = %q, want a URL: %v", workerService, EnvDatabaseURL, raw, err)
-	} else {
-		thing := workerService + " " + EnvDatabaseURL
+	// The databases of the worker and of the migrate service: Muster's
+	// database under a login of their own each, never the superuser. The
+	// migrate service migrates as the login granted muster_owner; the
+	// worker logs in as the one granted muster_app and does not migrate.
+	databaseURL := func(service string, s composeService, login string) {
+		raw, ok := s.Environment[EnvDatabaseURL]
+		if !ok {
+			add("%s %s = unset, want a postgres:// URL", service, EnvDatabaseURL)
+			return
+		}
+		u, err := url.Parse(raw)
+		if err != nil {
+			add("%s %s = %q, want a URL: %v", service, EnvDatabaseURL, raw, err)
+			return
+		}
+		thing := service + " " + EnvDatabaseURL
 		if u.Scheme != "postgres" && u.Scheme != "postgresql" {
 			add("%s scheme = %q, want \"postgres\"", thing, u.Scheme)
 		}
@@ -367,21 +379,34 @@ func composeProblems(c composeFile, dir string, exists func(path string) bool, r
 		}
 		rows = append(rows,
 			derived(thing+" database", strings.TrimPrefix(u.Path, "/"), DatabaseName),
-			derived(thing+" user", u.User.Username(), musterRole),
+			derived(thing+" user", u.User.Username(), login),
 			derived(thing+" host", u.Hostname(), postgresService),
 			derived(thing+" port", port, postgresContainerPort),
 			// The postgres image serves no TLS; lib/pq requires it unless told otherwise.
 			derived(thing+" sslmode", u.Query().Get("sslmode"), "disable"),
 		)
 		if u.User.Username() == pgUser {
-			add("%s user = %q, the superuser, want Muster's own role %q", thing, pgUser, musterRole)
+			add("%s user = %q, the superuser, want Muster's own login %q", thing, pgUser, login)
 		}
-		if want, ok := roles[musterRole]; !ok {
-			add("role %s = not created by the init script, want created with a password", musterRole)
+		if want, ok := roles[login]; !ok {
+			add("role %s = not created by the init script, want created with a password", login)
 		} else {
 			rows = append(rows, derived(thing+" password", password, want))
 		}
 	}
+	databaseURL(workerService, worker, musterAppLogin)
+	databaseURL(migrateService, migrate, musterRole)
+	rows = append(rows, env(worker, workerService, EnvMigrate, "false"))
+	if got := strings.Join(migrate.Command, " "); !strings.HasSuffix(got, "starter migrate") {
+		add("%s command = %q, want starter migrate", migrateService, got)
+	}
+	if migrate.Build == nil {
+		add("%s build = none, want the workers' image, which holds the starter CLI", migrateService)
+	}
+	condition, ok := migrate.DependsOn[postgresService]
+	rows = append(rows, row{thing: migrateService + " depends_on " + postgresService + " condition", got: condition, set: ok, want: "service_healthy"})
+	condition, ok = worker.DependsOn[migrateService]
+	rows = append(rows, row{thing: workerService + " depends_on " + migrateService + " condition", got: condition, set: ok, want: "service_completed_successfully"})
 
 	// The worker's Temporal settings.
 	_, defaultTemporalPort, err := net.SplitHostPort(DefaultTemporalAddress)
@@ -433,7 +458,7 @@ func composeProblems(c composeFile, dir string, exists func(path string) bool, r
 	}
 
 	// How the worker starts.
-	condition, ok := worker.DependsOn[postgresService]
+	condition, ok = worker.DependsOn[postgresService]
 	rows = append(rows, row{thing: workerService + " depends_on " + postgresService + " condition", got: condition, set: ok, want: "service_healthy"})
 	if _, ok := worker.DependsOn[temporalService]; !ok {
 		add("%s depends_on %s = absent, want present", workerService, temporalService)
@@ -551,10 +576,20 @@ services:
       - target: 8080
         published: 8233
         host_ip: 127.0.0.1
+  migrate:
+    build:
+      context: .
+    command: ["/usr/local/bin/starter", "migrate"]
+    environment:
+      DATABASE_URL: postgresql://muster:muster@postgres/muster?connect_timeout=10&sslmode=disable
+    depends_on:
+      postgres:
+        condition: "service_healthy"
   worker:
     build: .
     environment:
-      - DATABASE_URL=postgres://muster:muster@postgres:5432/muster?sslmode=disable
+      - DATABASE_URL=postgres://muster_worker:muster_worker@postgres:5432/muster?sslmode=disable
+      - MUSTER_MIGRATE=false
       - TEMPORAL_ADDRESS=temporal-frontend:7233
       - TEMPORAL_NAMESPACE=default
       - MUSTER_TASK_QUEUE=muster
@@ -564,6 +599,8 @@ services:
     depends_on:
       postgres:
         condition: service_healthy
+      migrate:
+        condition: service_completed_successfully
       temporal-frontend:
         condition: service_started
 `
@@ -584,15 +621,28 @@ func TestComposeChecksReportMismatches(t *testing.T) {
 		{name: "service missing", old: "  worker:", new: "  runner:", want: `service "worker" = missing`},
 		{name: "postgres healthcheck missing", old: "    healthcheck:\n      test: pg_isready -U postgres\n", new: "", want: "postgres healthcheck = none"},
 		{name: "postgres healthcheck disabled", old: "test: pg_isready -U postgres", new: "disable: true", want: "postgres healthcheck = none"},
-		{name: "Muster as the superuser", old: "//muster:muster@", new: "//postgres:postgres@", want: `worker DATABASE_URL user = "postgres", the superuser`},
-		{name: "DATABASE_URL unparsable", old: "postgres://muster:muster@postgres:5432", new: "postgres://muster:muster@postgres:54x32", want: "worker DATABASE_URL = "},
+		{name: "Muster as the superuser", old: "//muster_worker:muster_worker@", new: "//postgres:postgres@", want: `worker DATABASE_URL user = "postgres", the superuser`},
+		{name: "DATABASE_URL unparsable", old: "postgres://muster_worker:muster_worker@postgres:5432", new: "postgres://muster_worker:muster_worker@postgres:54x32", want: "worker DATABASE_URL = "},
 		{name: "DATABASE_URL database", old: "5432/muster?", new: "5432/runbooks?", want: `worker DATABASE_URL database = "runbooks", want "muster"`},
-		{name: "DATABASE_URL user", old: "//muster:muster@", new: "//admin:muster@", want: `worker DATABASE_URL user = "admin", want "muster"`},
-		{name: "DATABASE_URL password", old: "//muster:muster@", new: "//muster:hunter2@", want: `worker DATABASE_URL password = "hunter2", want "muster"`},
+		{name: "DATABASE_URL user", old: "//muster_worker:muster_worker@", new: "//admin:muster_worker@", want: `worker DATABASE_URL user = "admin", want "muster_worker"`},
+		{name: "worker as the migrating login", old: "//muster_worker:muster_worker@", new: "//muster:muster@", want: `worker DATABASE_URL user = "muster", want "muster_worker"`},
+		{name: "DATABASE_URL password", old: "//muster_worker:muster_worker@", new: "//muster_worker:hunter2@", want: `worker DATABASE_URL password = "hunter2", want "muster_worker"`},
 		{name: "DATABASE_URL host", old: "@postgres:5432", new: "@localhost:5432", want: `worker DATABASE_URL host = "localhost", want "postgres"`},
 		{name: "DATABASE_URL port", old: "@postgres:5432", new: "@postgres:15432", want: `worker DATABASE_URL port = "15432", want "5432"`},
 		{name: "DATABASE_URL without sslmode", old: "?sslmode=disable", new: "", want: `worker DATABASE_URL sslmode = "", want "disable"`},
-		{name: "DATABASE_URL unset", old: "      - DATABASE_URL=postgres://muster:muster@postgres:5432/muster?sslmode=disable\n", new: "", want: "worker DATABASE_URL = unset"},
+		{name: "DATABASE_URL unset", old: "      - DATABASE_URL=postgres://muster_worker:muster_worker@postgres:5432/muster?sslmode=disable\n", new: "", want: "worker DATABASE_URL = unset"},
+		{name: "worker migrates", old: "MUSTER_MIGRATE=false", new: "MUSTER_MIGRATE=true", want: `worker MUSTER_MIGRATE = "true", want "false"`},
+		{name: "worker MUSTER_MIGRATE unset", old: "      - MUSTER_MIGRATE=false\n", new: "", want: `worker MUSTER_MIGRATE = unset, want "false"`},
+		{name: "migrate service missing", old: "\n  migrate:\n", new: "\n  setup:\n", want: `service "migrate" = missing`},
+		{name: "migrate as the worker login", old: "//muster:muster@", new: "//muster_worker:muster_worker@", want: `migrate DATABASE_URL user = "muster_worker", want "muster"`},
+		{name: "migrate as the superuser", old: "//muster:muster@", new: "//postgres:postgres@", want: `migrate DATABASE_URL user = "postgres", the superuser`},
+		{name: "migrate password", old: "//muster:muster@", new: "//muster:hunter2@", want: `migrate DATABASE_URL password = "hunter2", want "muster"`},
+		{name: "migrate database", old: "@postgres/muster?", new: "@postgres/runbooks?", want: `migrate DATABASE_URL database = "runbooks", want "muster"`},
+		{name: "migrate command", old: `"/usr/local/bin/starter", "migrate"`, new: `"/usr/local/bin/starter", "status"`, want: `migrate command = "/usr/local/bin/starter status", want starter migrate`},
+		{name: "migrate not built", old: "    build:\n      context: .\n", new: "    image: muster:dev\n", want: "migrate build = none"},
+		{name: "migrate does not wait for postgres", old: `condition: "service_healthy"`, new: `condition: "service_started"`, want: `migrate depends_on postgres condition = "service_started", want "service_healthy"`},
+		{name: "worker does not wait for migrate", old: "      migrate:\n        condition: service_completed_successfully\n", new: "", want: `worker depends_on migrate condition = unset, want "service_completed_successfully"`},
+		{name: "worker waits for migrate to start only", old: "condition: service_completed_successfully", new: "condition: service_started", want: `worker depends_on migrate condition = "service_started", want "service_completed_successfully"`},
 		{name: "metrics on loopback", old: "MUSTER_METRICS_ADDR=0.0.0.0:9464", new: "MUSTER_METRICS_ADDR=127.0.0.1:9464", want: `worker MUSTER_METRICS_ADDR = "127.0.0.1:9464", want 0.0.0.0:9464`},
 		{name: "metrics unset", old: "      - MUSTER_METRICS_ADDR=0.0.0.0:9464\n", new: "", want: "worker MUSTER_METRICS_ADDR = unset"},
 		{name: "metrics port not published", old: `      - "9464:9464"`, new: `      - "9465:9465"`, want: "worker published ports"},
@@ -632,7 +682,7 @@ func TestComposeChecksReportMismatches(t *testing.T) {
 			if err != nil {
 				t.Fatalf("parse: %v", err)
 			}
-			problems := composeProblems(c, dir, exists, map[string]string{musterRole: "muster", temporalRole: "temporal"})
+			problems := composeProblems(c, dir, exists, map[string]string{musterRole: "muster", musterAppLogin: "muster_worker", temporalRole: "temporal"})
 			if tt.want == "" {
 				for _, p := range problems {
 					t.Errorf("unexpected problem: %s", p)
@@ -683,5 +733,39 @@ func TestComposeEnvironmentForms(t *testing.T) {
 	var env composeEnvironment
 	if err := yaml.Unmarshal([]byte("- A=${X:?set X}\n"), &env); err == nil {
 		t.Errorf("environment with a required variable: error = nil, want one")
+	}
+}
+
+// TestDockerfileHoldsStarter checks that the image the migrate service runs
+// builds the starter CLI and installs it where the service's command looks.
+func TestDockerfileHoldsStarter(t *testing.T) {
+	data, err := os.ReadFile(composeFilePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := parseCompose(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	migrate := c.Services[migrateService]
+	if len(migrate.Command) == 0 || migrate.Build == nil {
+		t.Fatalf("%s command = %q, build = %v; want starter migrate, built", migrateService, migrate.Command, migrate.Build)
+	}
+	dockerfile := migrate.Build.Dockerfile
+	if dockerfile == "" {
+		dockerfile = "Dockerfile"
+	}
+	df, err := os.ReadFile(filepath.Join(filepath.Dir(composeFilePath), migrate.Build.Context, dockerfile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := migrate.Command[0]
+	built := regexp.MustCompile(`go build [^\n]*-o (\S+)/` + regexp.QuoteMeta(filepath.Base(bin)) + ` \./starter\b`).FindSubmatch(df)
+	if built == nil {
+		t.Fatalf("Dockerfile builds ./starter as %s = no", filepath.Base(bin))
+	}
+	copied := regexp.MustCompile(`(?m)^COPY --from=\S+ [^\n]*` + regexp.QuoteMeta(string(built[1])+"/"+filepath.Base(bin)) + `[^\n]* ` + regexp.QuoteMeta(filepath.Dir(bin)) + `/?$`)
+	if !copied.Match(df) {
+		t.Errorf("Dockerfile copies %s/%s to %s = no, want it where the %s command runs it", built[1], filepath.Base(bin), filepath.Dir(bin), migrateService)
 	}
 }
