@@ -1,0 +1,763 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/taskqueue/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/musterhq/muster/internal/config"
+	"github.com/musterhq/muster/internal/devenv"
+	"github.com/musterhq/muster/internal/scenario"
+	"github.com/musterhq/muster/internal/service"
+	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/workflows"
+)
+
+// chaosRunbook tests every community of the generated city at once. The
+// deadline is long enough (at chaosTimeScale) that rounds close on coverage
+// even while the harness takes the cluster apart.
+const chaosRunbook = `name: chaos-round
+title: A testing round over the city, under faults
+level: 1
+area: district
+steps:
+  - id: test
+    for_each:
+      areas: {level: community}
+      steps:
+        - id: round
+          kind: mass-testing
+          params: {deadline: 600h, check_every: 1h, revisit_after: 1h, cohorts: "student,teacher"}
+`
+
+// chaosTimeScale makes a scenario hour a real second.
+const chaosTimeScale = 3600
+
+// chaosBatch is the rows a station sends in one upload.
+const chaosBatch = 5000
+
+type chaosOptions struct {
+	cluster       clusterOptions
+	residents     int
+	communities   int
+	seed          int64
+	workerKills   int
+	pgRestarts    int
+	historyKills  int
+	frontendKills int
+	sameBatch     int
+	timeout       time.Duration
+	keep          bool
+}
+
+func (a *app) chaosCommand() *cobra.Command {
+	o := chaosOptions{}
+	cmd := &cobra.Command{
+		Use:   "chaos",
+		Short: "Run a testing round over a generated city on the native cluster while killing its parts, and check nothing was lost or doubled",
+		Long: `chaos brings the native cluster up (as ` + "`starter cluster up`" + ` does, with a
+private PostgreSQL), loads a generated city, and runs a testing round over
+every community twice: once clean, to measure its wall time, and once while
+it does faults at random moments drawn from --seed: SIGKILL of a Muster
+worker (restarted at once), a PostgreSQL restart, SIGKILL of Temporal's
+history or frontend service (restarted), and the same batch sent by several
+stations at once. After every fault and at the end it checks invariants with
+SQL: no resident sampled twice in a round, none both sampled and missing,
+checkpoints and notices once, no step event twice, no overlapping bookings,
+the workflow's figures equal the database's, every workflow completed.
+
+It prints a table of faults (count, recovery time) and invariants, and exits
+non-zero on any violation. The cluster is stopped at the end unless --keep.`,
+		Example: `  starter chaos                                   # 100,000 residents, the full battery
+  starter chaos --residents 5000 --communities 5 --worker-kills 2 --pg-restarts 1 --history-kills 1 --frontend-kills 1`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.chaos(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.cluster.dataDir, "data-dir", ".muster/chaos", "folder for the cluster's logs, state and private PostgreSQL")
+	f.StringVar(&o.cluster.binDir, "bin", "bin", "folder holding temporal-server, temporal-sql-tool, temporal-ui-server and muster-worker")
+	f.IntVar(&o.cluster.temporalPort, "temporal-port", 17233, "port of Temporal's frontend")
+	f.IntVar(&o.cluster.uiPort, "ui-port", 18233, "port of the Temporal Web UI")
+	f.IntVar(&o.residents, "residents", 100_000, "residents of the generated city")
+	f.IntVar(&o.communities, "communities", 20, "communities of the generated city (one testing round each)")
+	f.Int64Var(&o.seed, "seed", 0, "seed of the city and of the faults' moments (0 picks one, printed)")
+	f.IntVar(&o.workerKills, "worker-kills", 10, "SIGKILLs of a Muster worker")
+	f.IntVar(&o.pgRestarts, "pg-restarts", 3, "PostgreSQL restarts")
+	f.IntVar(&o.historyKills, "history-kills", 2, "SIGKILLs of Temporal's history service")
+	f.IntVar(&o.frontendKills, "frontend-kills", 2, "SIGKILLs of Temporal's frontend service")
+	f.IntVar(&o.sameBatch, "same-batch", 2, "batches sent by three stations at once")
+	f.DurationVar(&o.timeout, "timeout", 20*time.Minute, "give up after this long")
+	f.BoolVar(&o.keep, "keep", false, "leave the cluster running at the end (stop it with `starter cluster down --data-dir ...`)")
+	return cmd
+}
+
+// chaosFault is one kind of fault: how many times it happened and how long
+// the cluster took to serve again each time.
+type chaosFault struct {
+	name     string
+	count    int
+	recovery []time.Duration
+	failed   []string
+}
+
+// chaosInvariant is one invariant and the violations found.
+type chaosInvariant struct {
+	name       string
+	checks     int
+	violations []string
+}
+
+// chaosRun is the harness's state while it runs.
+type chaosRun struct {
+	a     *app
+	st    devenv.ClusterState
+	ms    *store.Store
+	c     client.Client
+	bins  map[string]string
+	rng   *rand.Rand
+	mu    sync.Mutex
+	inv   map[string]*chaosInvariant
+	order []string
+}
+
+func (a *app) chaos(ctx context.Context, o chaosOptions) error {
+	if o.residents < o.communities || o.communities < 1 {
+		return fmt.Errorf("--residents %d, --communities %d: want at least one community and one resident a community", o.residents, o.communities)
+	}
+	for name, n := range map[string]int{"--worker-kills": o.workerKills, "--pg-restarts": o.pgRestarts, "--history-kills": o.historyKills, "--frontend-kills": o.frontendKills, "--same-batch": o.sameBatch} {
+		if n < 0 {
+			return fmt.Errorf("%s %d: want 0 or more", name, n)
+		}
+	}
+	if o.seed == 0 {
+		o.seed = time.Now().UnixNano() % 1_000_000
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	fmt.Fprintf(a.out, "Fault battery: seed %d, %d residents in %d communities.\n", o.seed, o.residents, o.communities)
+
+	// The cluster always gets a private PostgreSQL: the harness restarts it.
+	os.Setenv(config.EnvDatabaseURL, "")
+	o.cluster.workers = devenv.ClusterWorkers
+	o.cluster.retention = 24 * time.Hour
+	started := time.Now()
+	st, err := a.clusterUp(ctx, o.cluster)
+	if err != nil {
+		return err
+	}
+	if !o.keep {
+		defer func() {
+			// The state file holds the processes the harness restarted too.
+			a.clusterDown(context.WithoutCancel(ctx), st.Dir)
+		}()
+	}
+	fmt.Fprintf(a.out, "Cluster up in %s.\n", time.Since(started).Round(time.Second))
+	r := &chaosRun{a: a, st: st, rng: rand.New(rand.NewPCG(uint64(o.seed), 0x6368616f73)), inv: map[string]*chaosInvariant{}}
+	r.bins = map[string]string{}
+	for _, b := range []string{devenv.TemporalServerBin, devenv.MusterWorkerBin} {
+		p, err := filepath.Abs(filepath.Join(o.cluster.binDir, b))
+		if err != nil {
+			return err
+		}
+		r.bins[b] = p
+	}
+	if r.ms, err = service.OpenStore(ctx, st.DatabaseURL, nil); err != nil {
+		return err
+	}
+	defer r.ms.Close()
+	if r.c, err = client.Dial(client.Options{HostPort: st.FrontendAddr, Namespace: st.Namespace, Logger: quiet{}}); err != nil {
+		return err
+	}
+	defer r.c.Close()
+
+	// The city.
+	t := time.Now()
+	city, err := scenario.GenerateCity(o.residents, o.communities, o.seed)
+	if err != nil {
+		return err
+	}
+	rows := city.Rows()
+	registry := rows.Registry
+	rows.Registry = nil
+	if _, err := r.ms.LoadScenario(ctx, rows); err != nil {
+		return err
+	}
+	if _, err := r.ms.LoadResidents(ctx, rows.Scenario, registry); err != nil {
+		return err
+	}
+	if _, _, err := r.ms.PublishRunbook(ctx, "chaos-round", "A testing round over the city, under faults", []byte(chaosRunbook), "chaos"); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.out, "City generated and loaded in %s.\n", time.Since(t).Round(time.Second))
+
+	// The clean run.
+	clean := fmt.Sprintf("chaos-clean-%d", o.seed)
+	cleanWall, err := r.response(ctx, clean, o.communities, nil)
+	if err != nil {
+		return fmt.Errorf("clean run: %w", err)
+	}
+	r.check(ctx, clean, true)
+	fmt.Fprintf(a.out, "Clean run: %s.\n", cleanWall.Round(time.Millisecond))
+
+	// The run under faults, at moments spread over about the clean run's
+	// wall time.
+	var plan []string
+	for name, n := range map[string]int{"kill worker": o.workerKills, "restart PostgreSQL": o.pgRestarts, "kill history": o.historyKills, "kill frontend": o.frontendKills, "same batch at once": o.sameBatch} {
+		for range n {
+			plan = append(plan, name)
+		}
+	}
+	sort.Strings(plan)
+	r.rng.Shuffle(len(plan), func(i, j int) { plan[i], plan[j] = plan[j], plan[i] })
+	faulty := fmt.Sprintf("chaos-%d", o.seed)
+	faults := map[string]*chaosFault{}
+	var faultOrder []string
+	for _, name := range plan {
+		if faults[name] == nil {
+			faults[name] = &chaosFault{name: name}
+			faultOrder = append(faultOrder, name)
+		}
+	}
+	sort.Strings(faultOrder)
+	inject := func(ctx context.Context, ingest func([]store.SampleRow) error, sample func() []store.SampleRow) {
+		span := max(cleanWall, 5*time.Second)
+		for i, name := range plan {
+			// A random moment in this fault's slice of the span.
+			slot := span / time.Duration(len(plan))
+			wait := time.Duration(r.rng.Int64N(int64(slot)))
+			if i == 0 {
+				wait = wait/2 + time.Second
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			f := faults[name]
+			d, err := r.fault(ctx, name, ingest, sample)
+			f.count++
+			f.recovery = append(f.recovery, d)
+			if err != nil {
+				f.failed = append(f.failed, err.Error())
+			}
+			fmt.Fprintf(a.out, "  %-20s recovered in %s\n", name, d.Round(time.Millisecond))
+			r.check(ctx, faulty, false)
+		}
+	}
+	faultyWall, err := r.response(ctx, faulty, o.communities, inject)
+	if err != nil {
+		return fmt.Errorf("run under faults: %w", err)
+	}
+	r.check(ctx, faulty, true)
+	fmt.Fprintf(a.out, "Run under faults: %s.\n\n", faultyWall.Round(time.Millisecond))
+
+	// The table.
+	tw := tabwriter.NewWriter(a.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "FAULT\tCOUNT\tRECOVERY (MEDIAN)\tRECOVERY (MAX)\tRESULT")
+	bad := 0
+	for _, name := range faultOrder {
+		f := faults[name]
+		sort.Slice(f.recovery, func(i, j int) bool { return f.recovery[i] < f.recovery[j] })
+		med, most := time.Duration(0), time.Duration(0)
+		if len(f.recovery) > 0 {
+			med, most = f.recovery[len(f.recovery)/2], f.recovery[len(f.recovery)-1]
+		}
+		result := "ok"
+		if len(f.failed) > 0 {
+			bad++
+			result = "FAILED: " + f.failed[0]
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", name, f.count, med.Round(time.Millisecond), most.Round(time.Millisecond), result)
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "INVARIANT\tCHECKS\tVIOLATIONS\t\t")
+	for _, name := range r.order {
+		v := r.inv[name]
+		fmt.Fprintf(tw, "%s\t%d\t%d\t\t%s\n", name, v.checks, len(v.violations), strings.Join(first(v.violations, 3), "; "))
+		bad += len(v.violations)
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintf(tw, "clean run, wall time\t\t%s\t\t\n", cleanWall.Round(time.Millisecond))
+	fmt.Fprintf(tw, "run under faults, wall time\t\t%s\t\t(%.2f× the clean run)\n", faultyWall.Round(time.Millisecond), faultyWall.Seconds()/cleanWall.Seconds())
+	tw.Flush()
+	if bad > 0 {
+		return fmt.Errorf("fault battery (seed %d): %d violations or failed faults", o.seed, bad)
+	}
+	fmt.Fprintf(a.out, "\nNo violation (seed %d).\n", o.seed)
+	return nil
+}
+
+func first(s []string, n int) []string {
+	if len(s) > n {
+		return append(s[:n:n], fmt.Sprintf("and %d more", len(s)-n))
+	}
+	return s
+}
+
+// response starts a response over the city, plays the field until every
+// round has closed, waits for the response to complete and returns its wall
+// time. inject, when given, runs beside the field.
+func (r *chaosRun) response(ctx context.Context, incident string, rounds int,
+	inject func(ctx context.Context, ingest func([]store.SampleRow) error, sample func() []store.SampleRow)) (time.Duration, error) {
+	start := time.Now()
+	id, err := retrying(ctx, func() (string, error) {
+		id, _, err := service.StartResponse(ctx, r.c, r.st.TaskQueue, workflows.ResponseInput{Incident: incident, Runbook: "chaos-round", Area: "city", TimeScale: chaosTimeScale}, "chaos")
+		return id, err
+	})
+	if err != nil {
+		return 0, err
+	}
+	ingest := func(rows []store.SampleRow) error {
+		_, err := retrying(ctx, func() (store.IngestResult, error) {
+			out, err := r.ms.IngestSamples(ctx, store.IngestBatch{Incident: incident, Rows: rows, Max: chaosBatch})
+			if err == nil && out.Accepted+out.AlreadyRecorded != len(rows) {
+				return out, fmt.Errorf("batch of %d: %d accepted, %d already recorded, %d refused", len(rows), out.Accepted, out.AlreadyRecorded, len(out.Rejected))
+			}
+			return out, err
+		})
+		return err
+	}
+	var lastBatch atomic.Pointer[[]store.SampleRow]
+	fctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	if inject != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			inject(fctx, ingest, func() []store.SampleRow {
+				if p := lastBatch.Load(); p != nil {
+					return *p
+				}
+				return nil
+			})
+		}()
+	}
+	err = r.field(ctx, incident, rounds, func(rows []store.SampleRow) error {
+		cp := append([]store.SampleRow(nil), rows...)
+		lastBatch.Store(&cp)
+		return ingest(rows)
+	})
+	if err == nil {
+		_, err = retrying(ctx, func() (struct{}, error) {
+			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			return struct{}{}, r.c.GetWorkflow(wctx, id, "").Get(wctx, nil)
+		})
+	}
+	wall := time.Since(start)
+	// The faults still planned wait for nothing more.
+	stop()
+	wg.Wait()
+	return wall, err
+}
+
+// field plays the stations and grid workers at full speed: a sample for
+// every resident of each round as it opens, and every home visit sampled.
+// It returns when rounds rounds have opened and none is open.
+func (r *chaosRun) field(ctx context.Context, incident string, rounds int, ingest func([]store.SampleRow) error) error {
+	uploaded := map[int64]bool{}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		open, err := r.ms.OpenRoundsFor(ctx, incident)
+		if err != nil {
+			// The database may be restarting.
+			time.Sleep(500 * time.Millisecond)
+			continue
+		}
+		if len(open) == 0 && len(uploaded) >= rounds {
+			return nil
+		}
+		for _, info := range open {
+			if !uploaded[info.ID] {
+				qs, err := r.ms.RoundQueues(ctx, info.ID, []string{"student", "teacher"})
+				if err != nil {
+					continue
+				}
+				now := time.Now()
+				var batch []store.SampleRow
+				for _, q := range qs {
+					for _, code := range q.Residents {
+						batch = append(batch, store.SampleRow{Tube: fmt.Sprintf("%s-%d-%s", incident, info.ID, code), Resident: code, Point: q.PointCode, TakenAt: now, Result: "negative"})
+						if len(batch) == chaosBatch {
+							if err := ingest(batch); err != nil {
+								return err
+							}
+							batch = batch[:0]
+						}
+					}
+				}
+				if len(batch) > 0 {
+					if err := ingest(batch); err != nil {
+						return err
+					}
+				}
+				uploaded[info.ID] = true
+			}
+			vs, err := r.ms.PendingVisits(ctx, info.ID)
+			if err != nil {
+				continue
+			}
+			for _, v := range vs {
+				if _, err := retrying(ctx, func() (struct{}, error) {
+					return struct{}{}, r.ms.RecordHomeVisit(ctx, info.ID, v.Resident, v.Attempt, true, fmt.Sprintf("%s-%d-%s", incident, info.ID, v.Resident), time.Now())
+				}); err != nil {
+					return err
+				}
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// retrying calls f until it succeeds, backing off up to 2 s between tries,
+// for as long as ctx allows: the harness's own calls must outlast the
+// faults it causes.
+func retrying[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	wait := 100 * time.Millisecond
+	for {
+		v, err := f()
+		if err == nil || ctx.Err() != nil {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// fault does one fault and returns how long the cluster took to serve
+// again: a workflow query through the frontend, history and a worker, and
+// a read of Muster's database.
+func (r *chaosRun) fault(ctx context.Context, name string, ingest func([]store.SampleRow) error, sample func() []store.SampleRow) (time.Duration, error) {
+	start := time.Now()
+	var err error
+	switch name {
+	case "kill worker":
+		workers := r.processes("muster-worker-")
+		err = r.killAndRestart(workers[r.rng.IntN(len(workers))])
+	case "kill history":
+		err = r.killAndRestart(r.processes("temporal-history")[0])
+	case "kill frontend":
+		err = r.killAndRestart(r.processes("temporal-frontend")[0])
+	case "restart PostgreSQL":
+		err = r.restartPostgres(ctx)
+	case "same batch at once":
+		rows := sample()
+		if len(rows) == 0 {
+			break
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, 3)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = ingest(rows)
+			}()
+		}
+		wg.Wait()
+		err = errors.Join(errs...)
+	default:
+		return 0, fmt.Errorf("no fault %q", name)
+	}
+	if err != nil {
+		return time.Since(start), err
+	}
+	return r.serving(ctx, start)
+}
+
+func (r *chaosRun) processes(prefix string) []devenv.ClusterProcess {
+	var ps []devenv.ClusterProcess
+	for _, p := range r.st.Processes {
+		if strings.HasPrefix(p.Name, prefix) {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+// killAndRestart SIGKILLs a process of the cluster and starts it again as
+// `cluster up` did, recording the new process in the state file so
+// `cluster down` stops it.
+func (r *chaosRun) killAndRestart(p devenv.ClusterProcess) error {
+	if err := syscall.Kill(p.PID, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("kill %s (pid %d): %w", p.Name, p.PID, err)
+	}
+	for p.Alive() && !zombieProcess(p.PID) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	var np devenv.ClusterProcess
+	var err error
+	if svc, ok := strings.CutPrefix(p.Name, "temporal-"); ok {
+		np, err = devenv.StartProcess(p.Name, p.Log, nil, r.bins[devenv.TemporalServerBin],
+			"--root", filepath.Join(r.st.Dir, "temporal"), "--config", "config", "--env", svc, "--allow-no-auth", "start", "--service", svc)
+	} else {
+		mport, perr := devenv.FreePort()
+		if perr != nil {
+			return perr
+		}
+		np, err = devenv.StartProcess(p.Name, p.Log, []string{
+			config.EnvDatabaseURL + "=" + r.st.DatabaseURL,
+			"TEMPORAL_ADDRESS=" + r.st.FrontendAddr,
+			"TEMPORAL_NAMESPACE=" + r.st.Namespace,
+			config.EnvTaskQueue + "=" + r.st.TaskQueue,
+			config.EnvMetricsAddr + fmt.Sprintf("=127.0.0.1:%d", mport),
+		}, r.bins[devenv.MusterWorkerBin])
+	}
+	if err != nil {
+		return err
+	}
+	for i := range r.st.Processes {
+		if r.st.Processes[i].PID == p.PID {
+			r.st.Processes[i] = np
+		}
+	}
+	return devenv.SaveClusterState(r.st)
+}
+
+func zombieProcess(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && s[i+2] == 'Z'
+}
+
+// restartPostgres stops the private PostgreSQL (fast shutdown: every
+// connection is cut) and starts it again on the same port.
+func (r *chaosRun) restartPostgres(ctx context.Context) error {
+	u, err := url.Parse(r.st.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		return fmt.Errorf("port of the cluster's database: %w", err)
+	}
+	if err := devenv.StopPostgresDir(ctx, r.st.PostgresDir); err != nil {
+		return err
+	}
+	_, err = devenv.StartPostgres(ctx, r.st.PostgresDir, port, nil)
+	return err
+}
+
+// serving waits until a query of a workflow answers (frontend, history,
+// matching and a worker) and Muster's database does, and returns the time
+// since start.
+func (r *chaosRun) serving(ctx context.Context, start time.Time) (time.Duration, error) {
+	_, err := retrying(ctx, func() (struct{}, error) {
+		if err := r.ms.DB().PingContext(ctx); err != nil {
+			return struct{}{}, err
+		}
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		resp, err := r.c.WorkflowService().DescribeTaskQueue(qctx, &workflowservice.DescribeTaskQueueRequest{
+			Namespace: r.st.Namespace, TaskQueue: &taskqueue.TaskQueue{Name: r.st.TaskQueue},
+		})
+		if err != nil {
+			return struct{}{}, err
+		}
+		if len(resp.GetPollers()) == 0 {
+			return struct{}{}, errors.New("no worker polls")
+		}
+		return struct{}{}, nil
+	})
+	return time.Since(start), err
+}
+
+// check runs the invariants over an incident; final adds those that hold
+// only once the response has completed.
+func (r *chaosRun) check(ctx context.Context, incident string, final bool) {
+	count := func(name, query string, args ...any) {
+		n, err := retrying(ctx, func() (int, error) {
+			var n int
+			err := r.ms.DB().GetContext(ctx, &n, query, args...)
+			return n, err
+		})
+		switch {
+		case err != nil:
+			r.violation(name, fmt.Sprintf("%s: cannot check: %v", incident, err))
+		case n != 0:
+			r.violation(name, fmt.Sprintf("%s: %d", incident, n))
+		default:
+			r.violation(name, "")
+		}
+	}
+	count("no resident sampled twice in a round", `SELECT count(*) FROM (
+		SELECT s.round_id, s.resident_id FROM samples s JOIN testing_rounds t ON t.id = s.round_id
+		WHERE t.incident = $1 GROUP BY 1, 2 HAVING count(*) > 1) x`, incident)
+	count("none both sampled and missing", `SELECT count(*) FROM round_missing m
+		JOIN samples s ON s.round_id = m.round_id AND s.resident_id = m.resident_id
+		JOIN testing_rounds t ON t.id = m.round_id WHERE t.incident = $1`, incident)
+	count("checkpoints once", `SELECT count(*) FROM (
+		SELECT gate_id FROM checkpoints WHERE incident = $1 GROUP BY 1 HAVING count(*) > 1) x`, incident)
+	count("notices once", `SELECT count(*) FROM (
+		SELECT 1 FROM notices WHERE incident = $1 GROUP BY area_id, audience, kind, body HAVING count(*) > 1) x`, incident)
+	// A step event twice is the same state written twice in a row for one
+	// step of one workflow.
+	count("no step event twice", `SELECT count(*) FROM (
+		SELECT state, reason, lag(state) OVER w AS prev_state, lag(reason) OVER w AS prev_reason
+		FROM step_events WHERE incident = $1 WINDOW w AS (PARTITION BY workflow_id, step ORDER BY id)) x
+		WHERE state = prev_state AND reason = prev_reason`, incident)
+	count("no overlapping bookings", `SELECT
+		(SELECT count(*) FROM staff_assignments a JOIN staff_assignments b
+		   ON a.staff_id = b.staff_id AND a.id < b.id AND a.shift && b.shift
+		 WHERE a.state IN ('notified', 'acknowledged') AND b.state IN ('notified', 'acknowledged'))
+		+ (SELECT count(*) FROM (SELECT staff_id FROM checkpoint_staff WHERE released_at IS NULL GROUP BY 1 HAVING count(*) > 1) x)`)
+	if !final {
+		return
+	}
+	r.figures(ctx, incident)
+	r.completed(ctx, incident)
+}
+
+// figures compares every round's figures the response reports with the
+// database's.
+func (r *chaosRun) figures(ctx context.Context, incident string) {
+	const name = "workflow figures = database"
+	id := workflows.ResponseWorkflowID(incident)
+	var final workflows.ResponseProgress
+	_, err := retrying(ctx, func() (struct{}, error) {
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		return struct{}{}, r.c.GetWorkflow(wctx, id, "").Get(wctx, &final)
+	})
+	if err != nil {
+		r.violation(name, fmt.Sprintf("%s: %v", incident, err))
+		return
+	}
+	type dbRound struct {
+		Area    string `db:"code"`
+		Sampled int    `db:"sampled"`
+		Missing int    `db:"missing"`
+	}
+	var rows []dbRound
+	if err := r.ms.DB().SelectContext(ctx, &rows, `SELECT a.code,
+		(SELECT count(*) FROM samples s WHERE s.round_id = t.id) AS sampled,
+		(SELECT count(*) FROM round_missing m WHERE m.round_id = t.id) AS missing
+		FROM testing_rounds t JOIN areas a ON a.id = t.area_id WHERE t.incident = $1`, incident); err != nil {
+		r.violation(name, fmt.Sprintf("%s: %v", incident, err))
+		return
+	}
+	db := map[string]dbRound{}
+	for _, d := range rows {
+		db[d.Area] = d
+	}
+	var bad []string
+	seen := 0
+	var walk func(n *workflows.Node)
+	walk = func(n *workflows.Node) {
+		if n == nil {
+			return
+		}
+		if n.Type == workflows.KindMassTesting && n.Area != nil {
+			seen++
+			d, ok := db[n.Area.Code]
+			switch {
+			case !ok:
+				bad = append(bad, fmt.Sprintf("%s: no round in the database", n.Area.Code))
+			case int(n.Outputs["sampled"]) != d.Sampled || int(n.Outputs["missing"]) != d.Missing:
+				bad = append(bad, fmt.Sprintf("%s: workflow %v sampled, %v missing; database %d, %d", n.Area.Code, n.Outputs["sampled"], n.Outputs["missing"], d.Sampled, d.Missing))
+			}
+		}
+		for _, c := range n.Children {
+			walk(c)
+		}
+	}
+	walk(final.Root)
+	if seen != len(db) {
+		bad = append(bad, fmt.Sprintf("%d rounds reported, %d in the database", seen, len(db)))
+	}
+	if len(bad) == 0 {
+		r.violation(name, "")
+	}
+	for _, b := range bad {
+		r.violation(name, incident+": "+b)
+	}
+}
+
+// completed checks that no execution of the incident still runs or ended
+// other than completed.
+func (r *chaosRun) completed(ctx context.Context, incident string) {
+	const name = "every workflow completed"
+	var bad []string
+	n := 0
+	_, err := retrying(ctx, func() (struct{}, error) {
+		bad, n = nil, 0
+		var token []byte
+		for {
+			resp, err := r.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+				Namespace: r.st.Namespace, Query: fmt.Sprintf("%s = '%s'", workflows.SAIncident.GetName(), incident), NextPageToken: token,
+			})
+			if err != nil {
+				return struct{}{}, err
+			}
+			for _, e := range resp.GetExecutions() {
+				n++
+				if s := e.GetStatus(); s != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED && s != enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
+					bad = append(bad, fmt.Sprintf("%s: %s", e.GetExecution().GetWorkflowId(), s))
+				}
+			}
+			if token = resp.GetNextPageToken(); len(token) == 0 {
+				return struct{}{}, nil
+			}
+		}
+	})
+	switch {
+	case err != nil:
+		r.violation(name, fmt.Sprintf("%s: %v", incident, err))
+	case n == 0:
+		r.violation(name, incident+": no execution listed")
+	case len(bad) == 0:
+		r.violation(name, "")
+	}
+	for _, b := range bad {
+		r.violation(name, incident+": "+b)
+	}
+}
+
+// violation counts a check of an invariant, with what broke it if
+// anything.
+func (r *chaosRun) violation(name, what string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v := r.inv[name]
+	if v == nil {
+		v = &chaosInvariant{name: name}
+		r.inv[name] = v
+		r.order = append(r.order, name)
+	}
+	v.checks++
+	if what != "" {
+		v.violations = append(v.violations, what)
+		fmt.Fprintf(r.a.out, "  VIOLATION %s: %s\n", name, what)
+	}
+}
