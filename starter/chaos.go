@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -17,6 +20,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/lib/pq"
 	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/taskqueue/v1"
@@ -31,9 +35,10 @@ import (
 	"github.com/musterhq/muster/workflows"
 )
 
-// chaosRunbook tests every community of the generated city at once. The
-// deadline is long enough (at chaosTimeScale) that rounds close on coverage
-// even while the harness takes the cluster apart.
+// chaosRunbook tests every community of the generated city at once. One
+// resident in a hundred never comes, so every round closes at its deadline
+// (--deadline scenario hours, a second each at chaosTimeScale) with its
+// missing list.
 const chaosRunbook = `name: chaos-round
 title: A testing round over the city, under faults
 level: 1
@@ -45,7 +50,7 @@ steps:
       steps:
         - id: round
           kind: mass-testing
-          params: {deadline: 600h, check_every: 1h, revisit_after: 1h, cohorts: "student,teacher"}
+          params: {deadline: %dh, check_every: 1h, revisit_after: 1h, cohorts: "student,teacher"}
 `
 
 // chaosTimeScale makes a scenario hour a real second.
@@ -64,6 +69,9 @@ type chaosOptions struct {
 	historyKills  int
 	frontendKills int
 	sameBatch     int
+	uploaderKills int
+	dbDownStarts  int
+	deadline      int
 	timeout       time.Duration
 	keep          bool
 }
@@ -106,6 +114,9 @@ non-zero on any violation. The cluster is stopped at the end unless --keep.`,
 	f.IntVar(&o.historyKills, "history-kills", 2, "SIGKILLs of Temporal's history service")
 	f.IntVar(&o.frontendKills, "frontend-kills", 2, "SIGKILLs of Temporal's frontend service")
 	f.IntVar(&o.sameBatch, "same-batch", 2, "batches sent by three stations at once")
+	f.IntVar(&o.uploaderKills, "uploader-kills", 2, "uploads (starter samples upload) killed mid-statement and sent again")
+	f.IntVar(&o.dbDownStarts, "db-down-starts", 1, "workers killed and started again while PostgreSQL is down")
+	f.IntVar(&o.deadline, "deadline", 60, "the rounds' deadline in scenario hours (a second each); one PostgreSQL restart spans it")
 	f.DurationVar(&o.timeout, "timeout", 20*time.Minute, "give up after this long")
 	f.BoolVar(&o.keep, "keep", false, "leave the cluster running at the end (stop it with `starter cluster down --data-dir ...`)")
 	return cmd
@@ -138,16 +149,30 @@ type chaosRun struct {
 	mu    sync.Mutex
 	inv   map[string]*chaosInvariant
 	order []string
+
+	// deadline is the rounds' deadline in wall time after the response
+	// starts.
+	deadline   time.Duration
+	incident   string
+	responseID string
+	lastBatch  atomic.Pointer[[]store.SampleRow]
+	lateMu     sync.Mutex
+	late       map[int64][]store.SampleRow
+	refused    atomic.Int64
 }
 
 func (a *app) chaos(ctx context.Context, o chaosOptions) error {
 	if o.residents < o.communities || o.communities < 1 {
 		return fmt.Errorf("--residents %d, --communities %d: want at least one community and one resident a community", o.residents, o.communities)
 	}
-	for name, n := range map[string]int{"--worker-kills": o.workerKills, "--pg-restarts": o.pgRestarts, "--history-kills": o.historyKills, "--frontend-kills": o.frontendKills, "--same-batch": o.sameBatch} {
+	for name, n := range map[string]int{"--worker-kills": o.workerKills, "--pg-restarts": o.pgRestarts, "--history-kills": o.historyKills, "--frontend-kills": o.frontendKills, "--same-batch": o.sameBatch,
+		"--uploader-kills": o.uploaderKills, "--db-down-starts": o.dbDownStarts} {
 		if n < 0 {
 			return fmt.Errorf("%s %d: want 0 or more", name, n)
 		}
+	}
+	if o.deadline < 10 {
+		return fmt.Errorf("--deadline %d: want at least 10 scenario hours (10 s), time for the faults", o.deadline)
 	}
 	if o.seed == 0 {
 		o.seed = time.Now().UnixNano() % 1_000_000
@@ -174,7 +199,7 @@ func (a *app) chaos(ctx context.Context, o chaosOptions) error {
 	fmt.Fprintf(a.out, "Cluster up in %s.\n", time.Since(started).Round(time.Second))
 	r := &chaosRun{a: a, st: st, rng: rand.New(rand.NewPCG(uint64(o.seed), 0x6368616f73)), inv: map[string]*chaosInvariant{}}
 	r.bins = map[string]string{}
-	for _, b := range []string{devenv.TemporalServerBin, devenv.MusterWorkerBin} {
+	for _, b := range []string{devenv.TemporalServerBin, devenv.MusterWorkerBin, "starter"} {
 		p, err := filepath.Abs(filepath.Join(o.cluster.binDir, b))
 		if err != nil {
 			return err
@@ -205,12 +230,13 @@ func (a *app) chaos(ctx context.Context, o chaosOptions) error {
 	if _, err := r.ms.LoadResidents(ctx, rows.Scenario, registry); err != nil {
 		return err
 	}
-	if _, _, err := r.ms.PublishRunbook(ctx, "chaos-round", "A testing round over the city, under faults", []byte(chaosRunbook), "chaos"); err != nil {
+	if _, _, err := r.ms.PublishRunbook(ctx, "chaos-round", "A testing round over the city, under faults", []byte(fmt.Sprintf(chaosRunbook, o.deadline)), "chaos"); err != nil {
 		return err
 	}
 	fmt.Fprintf(a.out, "City generated and loaded in %s.\n", time.Since(t).Round(time.Second))
 
 	// The clean run.
+	r.deadline = time.Duration(o.deadline) * time.Hour / chaosTimeScale
 	clean := fmt.Sprintf("chaos-clean-%d", o.seed)
 	cleanWall, err := r.response(ctx, clean, o.communities, nil)
 	if err != nil {
@@ -219,48 +245,64 @@ func (a *app) chaos(ctx context.Context, o chaosOptions) error {
 	r.check(ctx, clean, true)
 	fmt.Fprintf(a.out, "Clean run: %s.\n", cleanWall.Round(time.Millisecond))
 
-	// The run under faults, at moments spread over about the clean run's
-	// wall time.
-	var plan []string
-	for name, n := range map[string]int{"kill worker": o.workerKills, "restart PostgreSQL": o.pgRestarts, "kill history": o.historyKills, "kill frontend": o.frontendKills, "same batch at once": o.sameBatch} {
+	// The run under faults: most at random moments before the rounds'
+	// deadline, one PostgreSQL restart across it and one worker killed
+	// while the rounds close.
+	var random []string
+	counts := map[string]int{faultWorker: o.workerKills, faultPostgres: o.pgRestarts, faultHistory: o.historyKills, faultFrontend: o.frontendKills,
+		faultSameBatch: o.sameBatch, faultUploader: o.uploaderKills, faultDBDownStart: o.dbDownStarts}
+	var plan []plannedFault
+	if counts[faultPostgres] > 0 {
+		counts[faultPostgres]--
+		plan = append(plan, plannedFault{at: r.deadline - time.Second, name: faultPostgresAcross})
+	}
+	if counts[faultWorker] > 1 {
+		counts[faultWorker]--
+		plan = append(plan, plannedFault{at: r.deadline + time.Second, name: faultWorker})
+	}
+	for name, n := range counts {
 		for range n {
-			plan = append(plan, name)
+			random = append(random, name)
 		}
 	}
-	sort.Strings(plan)
-	r.rng.Shuffle(len(plan), func(i, j int) { plan[i], plan[j] = plan[j], plan[i] })
+	sort.Strings(random)
+	r.rng.Shuffle(len(random), func(i, j int) { random[i], random[j] = random[j], random[i] })
+	window := max(r.deadline-6*time.Second, 2*time.Second)
+	for _, name := range random {
+		plan = append(plan, plannedFault{at: time.Second + time.Duration(r.rng.Int64N(int64(window-time.Second))), name: name})
+	}
+	sort.SliceStable(plan, func(i, j int) bool { return plan[i].at < plan[j].at })
+	fmt.Fprintln(a.out, "Faults planned (seconds after the response starts):")
+	for _, p := range plan {
+		fmt.Fprintf(a.out, "  %6.1f  %s\n", p.at.Seconds(), p.name)
+	}
 	faulty := fmt.Sprintf("chaos-%d", o.seed)
 	faults := map[string]*chaosFault{}
 	var faultOrder []string
-	for _, name := range plan {
-		if faults[name] == nil {
-			faults[name] = &chaosFault{name: name}
-			faultOrder = append(faultOrder, name)
+	for _, p := range plan {
+		if faults[p.name] == nil {
+			faults[p.name] = &chaosFault{name: p.name}
+			faultOrder = append(faultOrder, p.name)
 		}
 	}
 	sort.Strings(faultOrder)
-	inject := func(ctx context.Context, ingest func([]store.SampleRow) error, sample func() []store.SampleRow) {
-		span := max(cleanWall, 5*time.Second)
-		for i, name := range plan {
-			// A random moment in this fault's slice of the span.
-			slot := span / time.Duration(len(plan))
-			wait := time.Duration(r.rng.Int64N(int64(slot)))
-			if i == 0 {
-				wait = wait/2 + time.Second
-			}
+	inject := func(ctx context.Context, start time.Time) {
+		for _, p := range plan {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(wait):
+			case <-time.After(time.Until(start.Add(p.at))):
 			}
-			f := faults[name]
-			d, err := r.fault(ctx, name, ingest, sample)
+			f := faults[p.name]
+			d, err := r.fault(ctx, p.name, start)
 			f.count++
 			f.recovery = append(f.recovery, d)
 			if err != nil {
 				f.failed = append(f.failed, err.Error())
+				fmt.Fprintf(a.out, "  %6.1f s  %-40s FAILED: %v\n", time.Since(start).Seconds(), p.name, err)
+			} else {
+				fmt.Fprintf(a.out, "  %6.1f s  %-40s recovered in %s\n", time.Since(start).Seconds(), p.name, d.Round(time.Millisecond))
 			}
-			fmt.Fprintf(a.out, "  %-20s recovered in %s\n", name, d.Round(time.Millisecond))
 			r.check(ctx, faulty, false)
 		}
 	}
@@ -297,6 +339,7 @@ func (a *app) chaos(ctx context.Context, o chaosOptions) error {
 		bad += len(v.violations)
 	}
 	fmt.Fprintln(tw)
+	fmt.Fprintf(tw, "samples refused (round closed)\t\t%d\t\t\n", r.refused.Load())
 	fmt.Fprintf(tw, "clean run, wall time\t\t%s\t\t\n", cleanWall.Round(time.Millisecond))
 	fmt.Fprintf(tw, "run under faults, wall time\t\t%s\t\t(%.2f× the clean run)\n", faultyWall.Round(time.Millisecond), faultyWall.Seconds()/cleanWall.Seconds())
 	tw.Flush()
@@ -314,12 +357,32 @@ func first(s []string, n int) []string {
 	return s
 }
 
+// The faults.
+const (
+	faultWorker         = "kill worker"
+	faultPostgres       = "restart PostgreSQL"
+	faultPostgresAcross = "restart PostgreSQL across the deadline"
+	faultHistory        = "kill history"
+	faultFrontend       = "kill frontend"
+	faultSameBatch      = "same batch, 3 stations at once"
+	faultUploader       = "kill uploader mid-statement, re-send"
+	faultDBDownStart    = "start worker while Muster's database down"
+)
+
+type plannedFault struct {
+	at   time.Duration
+	name string
+}
+
 // response starts a response over the city, plays the field until every
 // round has closed, waits for the response to complete and returns its wall
-// time. inject, when given, runs beside the field.
-func (r *chaosRun) response(ctx context.Context, incident string, rounds int,
-	inject func(ctx context.Context, ingest func([]store.SampleRow) error, sample func() []store.SampleRow)) (time.Duration, error) {
+// time. inject, when given, runs beside the field; the response is not
+// done until inject has returned.
+func (r *chaosRun) response(ctx context.Context, incident string, rounds int, inject func(ctx context.Context, start time.Time)) (time.Duration, error) {
 	start := time.Now()
+	r.incident = incident
+	r.late = map[int64][]store.SampleRow{}
+	r.lastBatch.Store(nil)
 	id, err := retrying(ctx, func() (string, error) {
 		id, _, err := service.StartResponse(ctx, r.c, r.st.TaskQueue, workflows.ResponseInput{Incident: incident, Runbook: "chaos-round", Area: "city", TimeScale: chaosTimeScale}, "chaos")
 		return id, err
@@ -327,37 +390,17 @@ func (r *chaosRun) response(ctx context.Context, incident string, rounds int,
 	if err != nil {
 		return 0, err
 	}
-	ingest := func(rows []store.SampleRow) error {
-		_, err := retrying(ctx, func() (store.IngestResult, error) {
-			out, err := r.ms.IngestSamples(ctx, store.IngestBatch{Incident: incident, Rows: rows, Max: chaosBatch})
-			if err == nil && out.Accepted+out.AlreadyRecorded != len(rows) {
-				return out, fmt.Errorf("batch of %d: %d accepted, %d already recorded, %d refused", len(rows), out.Accepted, out.AlreadyRecorded, len(out.Rejected))
-			}
-			return out, err
-		})
-		return err
-	}
-	var lastBatch atomic.Pointer[[]store.SampleRow]
-	fctx, stop := context.WithCancel(ctx)
-	defer stop()
-	var wg sync.WaitGroup
+	r.responseID = id
+	injected := make(chan struct{})
 	if inject != nil {
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
-			inject(fctx, ingest, func() []store.SampleRow {
-				if p := lastBatch.Load(); p != nil {
-					return *p
-				}
-				return nil
-			})
+			defer close(injected)
+			inject(ctx, start)
 		}()
+	} else {
+		close(injected)
 	}
-	err = r.field(ctx, incident, rounds, func(rows []store.SampleRow) error {
-		cp := append([]store.SampleRow(nil), rows...)
-		lastBatch.Store(&cp)
-		return ingest(rows)
-	})
+	err = r.field(ctx, start, rounds)
 	if err == nil {
 		_, err = retrying(ctx, func() (struct{}, error) {
 			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -366,22 +409,40 @@ func (r *chaosRun) response(ctx context.Context, incident string, rounds int,
 		})
 	}
 	wall := time.Since(start)
-	// The faults still planned wait for nothing more.
-	stop()
-	wg.Wait()
+	<-injected
 	return wall, err
 }
 
-// field plays the stations and grid workers at full speed: a sample for
-// every resident of each round as it opens, and every home visit sampled.
-// It returns when rounds rounds have opened and none is open.
-func (r *chaosRun) field(ctx context.Context, incident string, rounds int, ingest func([]store.SampleRow) error) error {
+// ingest sends a batch as a station does, again and again until the
+// database takes it. Rows refused (a round already closed) are counted.
+func (r *chaosRun) ingest(ctx context.Context, rows []store.SampleRow) error {
+	out, err := retrying(ctx, func() (store.IngestResult, error) {
+		return r.ms.IngestSamples(ctx, store.IngestBatch{Incident: r.incident, Rows: rows, Max: max(chaosBatch, len(rows))})
+	})
+	if err != nil {
+		return err
+	}
+	if out.Accepted+out.AlreadyRecorded+len(out.Rejected) != len(rows) {
+		return fmt.Errorf("batch of %d: %d accepted, %d already recorded, %d refused", len(rows), out.Accepted, out.AlreadyRecorded, len(out.Rejected))
+	}
+	r.refused.Add(int64(len(out.Rejected)))
+	return nil
+}
+
+// field plays the stations and grid workers at full speed: for every
+// round as it opens, a sample for each resident but one in a hundred who
+// never comes and one in a hundred who comes late (two thirds into the
+// round's time, unless a killed upload brought them earlier), and every
+// home visit sampled. It returns when rounds rounds have opened and none
+// is open.
+func (r *chaosRun) field(ctx context.Context, start time.Time, rounds int) error {
 	uploaded := map[int64]bool{}
+	lateAt := start.Add(r.deadline * 2 / 3)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		open, err := r.ms.OpenRoundsFor(ctx, incident)
+		open, err := r.ms.OpenRoundsFor(ctx, r.incident)
 		if err != nil {
 			// The database may be restarting.
 			time.Sleep(500 * time.Millisecond)
@@ -397,24 +458,48 @@ func (r *chaosRun) field(ctx context.Context, incident string, rounds int, inges
 					continue
 				}
 				now := time.Now()
-				var batch []store.SampleRow
+				var batch, late []store.SampleRow
+				k := 0
 				for _, q := range qs {
 					for _, code := range q.Residents {
-						batch = append(batch, store.SampleRow{Tube: fmt.Sprintf("%s-%d-%s", incident, info.ID, code), Resident: code, Point: q.PointCode, TakenAt: now, Result: "negative"})
+						k++
+						row := store.SampleRow{Tube: fmt.Sprintf("%s-%d-%s", r.incident, info.ID, code), Resident: code, Point: q.PointCode, TakenAt: now, Result: "negative"}
+						switch k % 100 {
+						case 7:
+							continue
+						case 3:
+							late = append(late, row)
+							continue
+						}
+						batch = append(batch, row)
 						if len(batch) == chaosBatch {
-							if err := ingest(batch); err != nil {
+							if err := r.ingest(ctx, batch); err != nil {
 								return err
 							}
-							batch = batch[:0]
+							sent := batch
+							r.lastBatch.Store(&sent)
+							batch = nil
 						}
 					}
 				}
 				if len(batch) > 0 {
-					if err := ingest(batch); err != nil {
+					if err := r.ingest(ctx, batch); err != nil {
+						return err
+					}
+					sent := batch
+					r.lastBatch.Store(&sent)
+				}
+				r.lateMu.Lock()
+				r.late[info.ID] = late
+				r.lateMu.Unlock()
+				uploaded[info.ID] = true
+			}
+			if time.Now().After(lateAt) {
+				if rows := r.takeLate(info.ID); len(rows) > 0 {
+					if err := r.ingest(ctx, rows); err != nil {
 						return err
 					}
 				}
-				uploaded[info.ID] = true
 			}
 			vs, err := r.ms.PendingVisits(ctx, info.ID)
 			if err != nil {
@@ -422,7 +507,7 @@ func (r *chaosRun) field(ctx context.Context, incident string, rounds int, inges
 			}
 			for _, v := range vs {
 				if _, err := retrying(ctx, func() (struct{}, error) {
-					return struct{}{}, r.ms.RecordHomeVisit(ctx, info.ID, v.Resident, v.Attempt, true, fmt.Sprintf("%s-%d-%s", incident, info.ID, v.Resident), time.Now())
+					return struct{}{}, r.ms.RecordHomeVisit(ctx, info.ID, v.Resident, v.Attempt, true, fmt.Sprintf("%s-%d-%s", r.incident, info.ID, v.Resident), time.Now())
 				}); err != nil {
 					return err
 				}
@@ -430,6 +515,23 @@ func (r *chaosRun) field(ctx context.Context, incident string, rounds int, inges
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// takeLate takes the late comers of a round (any round when id is 0) once.
+func (r *chaosRun) takeLate(id int64) []store.SampleRow {
+	r.lateMu.Lock()
+	defer r.lateMu.Unlock()
+	if id == 0 {
+		for k, rows := range r.late {
+			if len(rows) > 0 {
+				id = k
+				break
+			}
+		}
+	}
+	rows := r.late[id]
+	delete(r.late, id)
+	return rows
 }
 
 // retrying calls f until it succeeds, backing off up to 2 s between tries,
@@ -452,44 +554,139 @@ func retrying[T any](ctx context.Context, f func() (T, error)) (T, error) {
 }
 
 // fault does one fault and returns how long the cluster took to serve
-// again: a workflow query through the frontend, history and a worker, and
-// a read of Muster's database.
-func (r *chaosRun) fault(ctx context.Context, name string, ingest func([]store.SampleRow) error, sample func() []store.SampleRow) (time.Duration, error) {
-	start := time.Now()
+// again (see serving).
+func (r *chaosRun) fault(ctx context.Context, name string, start time.Time) (time.Duration, error) {
+	began := time.Now()
 	var err error
+	newWorker := 0
 	switch name {
-	case "kill worker":
+	case faultWorker:
 		workers := r.processes("muster-worker-")
-		err = r.killAndRestart(workers[r.rng.IntN(len(workers))])
-	case "kill history":
-		err = r.killAndRestart(r.processes("temporal-history")[0])
-	case "kill frontend":
-		err = r.killAndRestart(r.processes("temporal-frontend")[0])
-	case "restart PostgreSQL":
-		err = r.restartPostgres(ctx)
-	case "same batch at once":
-		rows := sample()
-		if len(rows) == 0 {
+		newWorker, err = r.killAndRestart(workers[r.rng.IntN(len(workers))])
+	case faultHistory:
+		_, err = r.killAndRestart(r.processes("temporal-history")[0])
+	case faultFrontend:
+		_, err = r.killAndRestart(r.processes("temporal-frontend")[0])
+	case faultPostgres:
+		if err = r.stopPostgres(ctx); err == nil {
+			err = r.startPostgres(ctx)
+		}
+	case faultPostgresAcross:
+		deadlineAt := start.Add(r.deadline)
+		if time.Now().After(deadlineAt) {
+			return 0, fmt.Errorf("began %s after the deadline (faults before it ran late)", time.Since(deadlineAt).Round(time.Millisecond))
+		}
+		if err = r.stopPostgres(ctx); err == nil {
+			time.Sleep(time.Until(deadlineAt.Add(2 * time.Second)))
+			err = r.startPostgres(ctx)
+		}
+	case faultDBDownStart:
+		// Muster's database alone goes away (Temporal's, on the same
+		// server, stays): no connection is allowed and those open are cut.
+		if err = r.musterDatabase(ctx, false); err != nil {
 			break
 		}
+		workers := r.processes("muster-worker-")
+		newWorker, err = r.killAndRestart(workers[r.rng.IntN(len(workers))])
+		if err == nil {
+			// The new worker must serve (poll the task queue) before the
+			// database is back.
+			wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			_, err = retrying(wctx, func() (struct{}, error) { return struct{}{}, r.polls(wctx, newWorker) })
+			cancel()
+			if err != nil {
+				err = fmt.Errorf("the worker started while the database was down does not poll: %w (its log: %s)", err, r.logTail(newWorker))
+			}
+		}
+		if serr := r.musterDatabase(ctx, true); serr != nil {
+			err = errors.Join(err, serr)
+		}
+	case faultSameBatch:
+		p := r.lastBatch.Load()
+		if p == nil {
+			return 0, errors.New("no batch sent yet")
+		}
+		rows := *p
 		var wg sync.WaitGroup
 		errs := make([]error, 3)
 		for i := range errs {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				errs[i] = ingest(rows)
+				errs[i] = r.ingest(ctx, rows)
 			}()
 		}
 		wg.Wait()
 		err = errors.Join(errs...)
+	case faultUploader:
+		err = r.killedUpload(ctx)
 	default:
 		return 0, fmt.Errorf("no fault %q", name)
 	}
 	if err != nil {
-		return time.Since(start), err
+		return time.Since(began), err
 	}
-	return r.serving(ctx, start)
+	return r.serving(ctx, began, newWorker)
+}
+
+// killedUpload writes late comers (or the last batch) to a file, starts
+// `starter samples upload` on it and SIGKILLs it a random moment later,
+// most likely mid-statement, then sends the file again to completion and
+// checks that every row of it is recorded once.
+func (r *chaosRun) killedUpload(ctx context.Context) error {
+	rows := r.takeLate(0)
+	if len(rows) == 0 {
+		if p := r.lastBatch.Load(); p != nil {
+			rows = *p
+		}
+	}
+	if len(rows) == 0 {
+		return errors.New("no rows to upload")
+	}
+	var b strings.Builder
+	b.WriteString("tube,resident,point,taken_at,result\n")
+	tubes := make([]string, len(rows))
+	for i, row := range rows {
+		fmt.Fprintf(&b, "%s,%s,%s,%s,%s\n", row.Tube, row.Resident, row.Point, row.TakenAt.Format(time.RFC3339Nano), row.Result)
+		tubes[i] = row.Tube
+	}
+	file := filepath.Join(r.st.Dir, fmt.Sprintf("upload-%d.csv", time.Now().UnixNano()))
+	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+		return err
+	}
+	defer os.Remove(file)
+	upload := func() *exec.Cmd {
+		cmd := exec.CommandContext(ctx, r.bins["starter"], "samples", "upload", file, "--incident", r.incident, "-o", "json")
+		cmd.Env = append(os.Environ(), config.EnvDatabaseURL+"="+r.st.DatabaseURL)
+		return cmd
+	}
+	killed := upload()
+	if err := killed.Start(); err != nil {
+		return err
+	}
+	time.Sleep(time.Duration(50+r.rng.IntN(250)) * time.Millisecond)
+	killed.Process.Kill()
+	killed.Wait()
+	out, err := upload().Output()
+	if err != nil {
+		return fmt.Errorf("upload sent again: %v: %s", err, out)
+	}
+	var res store.IngestResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		return fmt.Errorf("upload sent again: %v: %s", err, out)
+	}
+	if res.Accepted+res.AlreadyRecorded+len(res.Rejected) != len(rows) {
+		return fmt.Errorf("upload sent again: %d accepted, %d already recorded, %d refused of %d rows", res.Accepted, res.AlreadyRecorded, len(res.Rejected), len(rows))
+	}
+	r.refused.Add(int64(len(res.Rejected)))
+	var n int
+	if err := r.ms.DB().GetContext(ctx, &n, `SELECT count(*) FROM samples WHERE tube = ANY($1)`, pq.Array(tubes)); err != nil {
+		return err
+	}
+	if n != len(rows)-len(res.Rejected) {
+		return fmt.Errorf("after the killed upload was sent again, %d of its %d rows are recorded (%d refused)", n, len(rows), len(res.Rejected))
+	}
+	return nil
 }
 
 func (r *chaosRun) processes(prefix string) []devenv.ClusterProcess {
@@ -504,10 +701,10 @@ func (r *chaosRun) processes(prefix string) []devenv.ClusterProcess {
 
 // killAndRestart SIGKILLs a process of the cluster and starts it again as
 // `cluster up` did, recording the new process in the state file so
-// `cluster down` stops it.
-func (r *chaosRun) killAndRestart(p devenv.ClusterProcess) error {
+// `cluster down` stops it. It returns the new process's id.
+func (r *chaosRun) killAndRestart(p devenv.ClusterProcess) (int, error) {
 	if err := syscall.Kill(p.PID, syscall.SIGKILL); err != nil {
-		return fmt.Errorf("kill %s (pid %d): %w", p.Name, p.PID, err)
+		return 0, fmt.Errorf("kill %s (pid %d): %w", p.Name, p.PID, err)
 	}
 	for p.Alive() && !zombieProcess(p.PID) {
 		time.Sleep(20 * time.Millisecond)
@@ -520,7 +717,7 @@ func (r *chaosRun) killAndRestart(p devenv.ClusterProcess) error {
 	} else {
 		mport, perr := devenv.FreePort()
 		if perr != nil {
-			return perr
+			return 0, perr
 		}
 		np, err = devenv.StartProcess(p.Name, p.Log, []string{
 			config.EnvDatabaseURL + "=" + r.st.DatabaseURL,
@@ -531,14 +728,14 @@ func (r *chaosRun) killAndRestart(p devenv.ClusterProcess) error {
 		}, r.bins[devenv.MusterWorkerBin])
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for i := range r.st.Processes {
 		if r.st.Processes[i].PID == p.PID {
 			r.st.Processes[i] = np
 		}
 	}
-	return devenv.SaveClusterState(r.st)
+	return np.PID, devenv.SaveClusterState(r.st)
 }
 
 func zombieProcess(pid int) bool {
@@ -551,9 +748,14 @@ func zombieProcess(pid int) bool {
 	return i >= 0 && i+2 < len(s) && s[i+2] == 'Z'
 }
 
-// restartPostgres stops the private PostgreSQL (fast shutdown: every
-// connection is cut) and starts it again on the same port.
-func (r *chaosRun) restartPostgres(ctx context.Context) error {
+// stopPostgres stops the private PostgreSQL with a fast shutdown: every
+// connection is cut.
+func (r *chaosRun) stopPostgres(ctx context.Context) error {
+	return devenv.StopPostgresDir(ctx, r.st.PostgresDir)
+}
+
+// startPostgres starts the private PostgreSQL again on its port.
+func (r *chaosRun) startPostgres(ctx context.Context) error {
 	u, err := url.Parse(r.st.DatabaseURL)
 	if err != nil {
 		return err
@@ -562,35 +764,89 @@ func (r *chaosRun) restartPostgres(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("port of the cluster's database: %w", err)
 	}
-	if err := devenv.StopPostgresDir(ctx, r.st.PostgresDir); err != nil {
-		return err
-	}
 	_, err = devenv.StartPostgres(ctx, r.st.PostgresDir, port, nil)
 	return err
 }
 
-// serving waits until a query of a workflow answers (frontend, history,
-// matching and a worker) and Muster's database does, and returns the time
-// since start.
-func (r *chaosRun) serving(ctx context.Context, start time.Time) (time.Duration, error) {
+// musterDatabase allows or refuses connections to Muster's database,
+// cutting those open when it refuses, as the private PostgreSQL's
+// superuser.
+func (r *chaosRun) musterDatabase(ctx context.Context, allow bool) error {
+	u, err := url.Parse(r.st.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	admin := fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable", u.Host)
+	_, err = retrying(ctx, func() (struct{}, error) {
+		db, err := sql.Open("postgres", admin)
+		if err != nil {
+			return struct{}{}, err
+		}
+		defer db.Close()
+		if _, err := db.ExecContext(ctx, fmt.Sprintf("ALTER DATABASE %s WITH ALLOW_CONNECTIONS %t", pq.QuoteIdentifier(config.DatabaseName), allow)); err != nil {
+			return struct{}{}, err
+		}
+		if !allow {
+			_, err = db.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, config.DatabaseName)
+		}
+		return struct{}{}, err
+	})
+	return err
+}
+
+// logTail is the last lines of the log of the cluster's process pid.
+func (r *chaosRun) logTail(pid int) string {
+	for _, p := range r.st.Processes {
+		if p.PID == pid {
+			b, err := os.ReadFile(p.Log)
+			if err != nil {
+				return err.Error()
+			}
+			return tailLines(string(b), 3)
+		}
+	}
+	return "no log"
+}
+
+// polls reports whether the worker with the process id pid polls the task
+// queue (the SDK's default identity begins with the process id).
+func (r *chaosRun) polls(ctx context.Context, pid int) error {
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	resp, err := r.c.WorkflowService().DescribeTaskQueue(qctx, &workflowservice.DescribeTaskQueueRequest{
+		Namespace: r.st.Namespace, TaskQueue: &taskqueue.TaskQueue{Name: r.st.TaskQueue},
+	})
+	if err != nil {
+		return err
+	}
+	for _, p := range resp.GetPollers() {
+		if strings.HasPrefix(p.GetIdentity(), fmt.Sprintf("%d@", pid)) {
+			return nil
+		}
+	}
+	return fmt.Errorf("worker pid %d does not poll yet", pid)
+}
+
+// serving waits until the cluster serves again: Muster's database answers,
+// a query of the response answers (frontend, history, matching and a
+// worker), and a restarted worker (pid, when not 0) polls. It returns the
+// time since began.
+func (r *chaosRun) serving(ctx context.Context, began time.Time, pid int) (time.Duration, error) {
 	_, err := retrying(ctx, func() (struct{}, error) {
 		if err := r.ms.DB().PingContext(ctx); err != nil {
 			return struct{}{}, err
 		}
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		resp, err := r.c.WorkflowService().DescribeTaskQueue(qctx, &workflowservice.DescribeTaskQueueRequest{
-			Namespace: r.st.Namespace, TaskQueue: &taskqueue.TaskQueue{Name: r.st.TaskQueue},
-		})
-		if err != nil {
+		if _, err := r.c.QueryWorkflow(qctx, r.responseID, "", workflows.QueryProgress); err != nil {
 			return struct{}{}, err
 		}
-		if len(resp.GetPollers()) == 0 {
-			return struct{}{}, errors.New("no worker polls")
+		if pid != 0 {
+			return struct{}{}, r.polls(ctx, pid)
 		}
 		return struct{}{}, nil
 	})
-	return time.Since(start), err
+	return time.Since(began), err
 }
 
 // check runs the invariants over an incident; final adds those that hold
@@ -760,4 +1016,13 @@ func (r *chaosRun) violation(name, what string) {
 		v.violations = append(v.violations, what)
 		fmt.Fprintf(r.a.out, "  VIOLATION %s: %s\n", name, what)
 	}
+}
+
+// tailLines is the last n lines of s, on one line.
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
 }

@@ -15,8 +15,10 @@ import (
 
 // TestChaosShort runs the short fault battery: a testing round over a small
 // generated city on the native cluster, clean and then while a worker is
-// killed twice, PostgreSQL restarted, Temporal's history and frontend
-// killed and the same batch sent three times at once. It fails on any
+// killed twice (once as the rounds close), PostgreSQL restarted across the
+// rounds' deadline, Temporal's history and frontend killed, an upload
+// killed mid-statement and sent again, the same batch sent three times at
+// once, and a worker started while PostgreSQL is down. It fails on any
 // violated invariant or fault the cluster did not recover from. `make
 // chaos` runs the full battery.
 func TestChaosShort(t *testing.T) {
@@ -27,7 +29,7 @@ func TestChaosShort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, b := range []string{devenv.TemporalServerBin, devenv.TemporalSQLToolBin, devenv.TemporalUIBin, devenv.MusterWorkerBin} {
+	for _, b := range []string{devenv.TemporalServerBin, devenv.TemporalSQLToolBin, devenv.TemporalUIBin, devenv.MusterWorkerBin, "starter"} {
 		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
 			t.Skipf("needs bin/%s: run `make cluster` (or `make build` and the cluster binaries) first", b)
 		}
@@ -55,7 +57,8 @@ func TestChaosShort(t *testing.T) {
 	t.Setenv(config.EnvTaskQueue, pgtest.Name("chaos"))
 	out, err := runCLI(t, "chaos", "--data-dir", dir, "--bin", bin, "--temporal-port", strconv.Itoa(frontend), "--ui-port", strconv.Itoa(uiPort),
 		"--residents", "4000", "--communities", "4", "--seed", "7",
-		"--worker-kills", "2", "--pg-restarts", "1", "--history-kills", "1", "--frontend-kills", "1", "--same-batch", "1", "--timeout", "100s")
+		"--worker-kills", "2", "--pg-restarts", "1", "--history-kills", "1", "--frontend-kills", "1", "--same-batch", "1",
+		"--uploader-kills", "1", "--db-down-starts", "1", "--deadline", "30", "--timeout", "150s")
 	st, _ := devenv.LoadClusterState(dir)
 	for _, p := range st.Processes {
 		if p.Alive() {
@@ -77,7 +80,8 @@ func TestChaosShort(t *testing.T) {
 	if err != nil {
 		t.Fatalf("chaos = %v", err)
 	}
-	for _, want := range []string{"seed 7", "kill worker", "restart PostgreSQL", "kill history", "kill frontend", "same batch at once",
+	for _, want := range []string{"seed 7", "kill worker", "restart PostgreSQL", "kill history", "kill frontend", "same batch, 3 stations at once",
+		"restart PostgreSQL across the deadline", "kill uploader mid-statement", "start worker while Muster's database down",
 		"no resident sampled twice in a round", "every workflow completed", "workflow figures = database", "clean run, wall time", "No violation"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
