@@ -20,7 +20,7 @@ TEMPORAL_UI_VERSION     := v2.42.1
 CLUSTER_DIR   ?= $(DATA_DIR)/cluster
 CLUSTER_BINS  := $(BIN)/temporal-server $(BIN)/temporal-sql-tool $(BIN)/temporal-ui-server
 
-.PHONY: demo test test-short bench build tools dev worker cluster cluster-down cluster-status vet fmt-check clean help record-histories
+.PHONY: demo test test-short bench build tools dev worker cluster cluster-down cluster-status chaos vet fmt-check clean help record-histories
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -72,6 +72,10 @@ cluster-down: ## Stop everything `make cluster` started
 
 cluster-status: ## Show the cluster's processes
 	$(BIN)/starter cluster status --data-dir $(CLUSTER_DIR)
+
+# SEED=n replays the faults' moments of an earlier run.
+chaos: build $(CLUSTER_BINS) ## Run the fault battery: a round over 100,000 residents on the cluster while its parts are killed (about 5 minutes)
+	$(BIN)/starter chaos --data-dir $(DATA_DIR)/chaos --bin $(BIN) $(if $(SEED),--seed $(SEED))
 
 # Each is installed into a folder of its own, then renamed: the modules name
 # them all "server" or "sql". The first build takes a few minutes.

@@ -82,20 +82,31 @@ func (a *app) chaosCommand() *cobra.Command {
 		Use:   "chaos",
 		Short: "Run a testing round over a generated city on the native cluster while killing its parts, and check nothing was lost or doubled",
 		Long: `chaos brings the native cluster up (as ` + "`starter cluster up`" + ` does, with a
-private PostgreSQL), loads a generated city, and runs a testing round over
-every community twice: once clean, to measure its wall time, and once while
-it does faults at random moments drawn from --seed: SIGKILL of a Muster
-worker (restarted at once), a PostgreSQL restart, SIGKILL of Temporal's
-history or frontend service (restarted), and the same batch sent by several
-stations at once. After every fault and at the end it checks invariants with
-SQL: no resident sampled twice in a round, none both sampled and missing,
-checkpoints and notices once, no step event twice, no overlapping bookings,
-the workflow's figures equal the database's, every workflow completed.
+private PostgreSQL it may restart), loads a generated city, and runs a
+testing round over every community twice: once clean, to measure its wall
+time, and once under faults. One resident in a hundred never comes, so the
+rounds close at their deadline with a missing list.
 
-It prints a table of faults (count, recovery time) and invariants, and exits
-non-zero on any violation. The cluster is stopped at the end unless --keep.`,
+The faults, at moments drawn from --seed (printed): SIGKILL of a Muster
+worker (restarted at once; one as the rounds close), PostgreSQL restarts
+(one across the rounds' deadline), SIGKILL of Temporal's history and
+frontend services (restarted), an upload (starter samples upload) killed
+mid-statement and sent again, the same batch sent by three stations at
+once, and a worker started while Muster's database refuses connections.
+Recovery is the time until a query of the response answers again (and a
+restarted worker polls).
+
+After every fault and at the end it checks invariants with SQL: no resident
+sampled twice in a round, none both sampled and missing, checkpoints and
+notices once, no step event twice, no overlapping bookings; at the end also
+the workflow's figures against the database's and every workflow completed.
+It prints a table of faults and invariants and exits non-zero on any
+violation or fault the cluster did not recover from. The cluster is
+stopped at the end unless --keep.`,
 		Example: `  starter chaos                                   # 100,000 residents, the full battery
-  starter chaos --residents 5000 --communities 5 --worker-kills 2 --pg-restarts 1 --history-kills 1 --frontend-kills 1`,
+  starter chaos --seed 7                          # the same moments again
+  starter chaos --residents 4000 --communities 4 --deadline 30 --worker-kills 2 --pg-restarts 1 \
+    --history-kills 1 --frontend-kills 1 --same-batch 1 --uploader-kills 1 --db-down-starts 1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.chaos(cmd.Context(), o)
