@@ -27,6 +27,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/musterhq/muster/internal/api"
 	"github.com/musterhq/muster/internal/config"
 	"github.com/musterhq/muster/internal/devenv"
 	"github.com/musterhq/muster/internal/scenario"
@@ -170,6 +171,11 @@ type chaosRun struct {
 	lateMu     sync.Mutex
 	late       map[int64][]store.SampleRow
 	refused    atomic.Int64
+	// faultMu lets one fault happen at a time; faults holds their counts
+	// and recovery times; watched are the incidents checked after each.
+	faultMu sync.Mutex
+	faults  map[string]*chaosFault
+	watched []string
 }
 
 func (a *app) chaos(ctx context.Context, o chaosOptions) error {
@@ -208,7 +214,7 @@ func (a *app) chaos(ctx context.Context, o chaosOptions) error {
 		}()
 	}
 	fmt.Fprintf(a.out, "Cluster up in %s.\n", time.Since(started).Round(time.Second))
-	r := &chaosRun{a: a, st: st, rng: rand.New(rand.NewPCG(uint64(o.seed), 0x6368616f73)), inv: map[string]*chaosInvariant{}}
+	r := &chaosRun{a: a, st: st, faults: map[string]*chaosFault{}, rng: rand.New(rand.NewPCG(uint64(o.seed), 0x6368616f73)), inv: map[string]*chaosInvariant{}}
 	r.bins = map[string]string{}
 	for _, b := range []string{devenv.TemporalServerBin, devenv.MusterWorkerBin, "starter"} {
 		p, err := filepath.Abs(filepath.Join(o.cluster.binDir, b))
@@ -239,6 +245,9 @@ func (a *app) chaos(ctx context.Context, o chaosOptions) error {
 		return err
 	}
 	if _, err := r.ms.LoadResidents(ctx, rows.Scenario, registry); err != nil {
+		return err
+	}
+	if _, _, err := r.ms.PublishRunbook(ctx, "chaos-steer", "Seal a community and staff it, then lift it", []byte(chaosSteerRunbook), "chaos"); err != nil {
 		return err
 	}
 	if _, _, err := r.ms.PublishRunbook(ctx, "chaos-round", "A testing round over the city, under faults", []byte(fmt.Sprintf(chaosRunbook, o.deadline)), "chaos"); err != nil {
@@ -288,48 +297,44 @@ func (a *app) chaos(ctx context.Context, o chaosOptions) error {
 		fmt.Fprintf(a.out, "  %6.1f  %s\n", p.at.Seconds(), p.name)
 	}
 	faulty := fmt.Sprintf("chaos-%d", o.seed)
-	faults := map[string]*chaosFault{}
-	var faultOrder []string
-	for _, p := range plan {
-		if faults[p.name] == nil {
-			faults[p.name] = &chaosFault{name: p.name}
-			faultOrder = append(faultOrder, p.name)
-		}
-	}
-	sort.Strings(faultOrder)
+	steer := fmt.Sprintf("chaos-%d-steer", o.seed)
+	r.watched = []string{faulty, steer}
 	inject := func(ctx context.Context, start time.Time) {
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.steer(ctx, start, steer, "c-001")
+		}()
 		for _, p := range plan {
 			select {
 			case <-ctx.Done():
 				return
 			case <-time.After(time.Until(start.Add(p.at))):
 			}
-			f := faults[p.name]
-			d, err := r.fault(ctx, p.name, start)
-			f.count++
-			f.recovery = append(f.recovery, d)
-			if err != nil {
-				f.failed = append(f.failed, err.Error())
-				fmt.Fprintf(a.out, "  %6.1f s  %-40s FAILED: %v\n", time.Since(start).Seconds(), p.name, err)
-			} else {
-				fmt.Fprintf(a.out, "  %6.1f s  %-40s recovered in %s\n", time.Since(start).Seconds(), p.name, d.Round(time.Millisecond))
-			}
-			r.check(ctx, faulty, false)
+			r.do(ctx, p.name, "", start)
 		}
+		wg.Wait()
 	}
 	faultyWall, err := r.response(ctx, faulty, o.communities, inject)
 	if err != nil {
 		return fmt.Errorf("run under faults: %w", err)
 	}
 	r.check(ctx, faulty, true)
+	r.check(ctx, steer, true)
 	fmt.Fprintf(a.out, "Run under faults: %s.\n\n", faultyWall.Round(time.Millisecond))
 
 	// The table.
 	tw := tabwriter.NewWriter(a.out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "FAULT\tCOUNT\tRECOVERY (MEDIAN)\tRECOVERY (MAX)\tRESULT")
 	bad := 0
+	var faultOrder []string
+	for name := range r.faults {
+		faultOrder = append(faultOrder, name)
+	}
+	sort.Strings(faultOrder)
 	for _, name := range faultOrder {
-		f := faults[name]
+		f := r.faults[name]
 		sort.Slice(f.recovery, func(i, j int) bool { return f.recovery[i] < f.recovery[j] })
 		med, most := time.Duration(0), time.Duration(0)
 		if len(f.recovery) > 0 {
@@ -378,11 +383,184 @@ const (
 	faultSameBatch      = "same batch, 3 stations at once"
 	faultUploader       = "kill uploader mid-statement, re-send"
 	faultDBDownStart    = "start worker while Muster's database down"
+	faultRespondTwice   = "respond twice at once"
+	faultLiftTwice      = "lift during supply, twice at once"
 )
 
 type plannedFault struct {
 	at   time.Duration
 	name string
+}
+
+// chaosSteerRunbook seals every compound of a community, then staffs its
+// sampling points; the harness lifts it while the staffing runs.
+const chaosSteerRunbook = `name: chaos-steer
+title: Seal a community and staff it, then lift it
+level: 1
+area: community
+steps:
+  - id: seal
+    for_each:
+      areas: {level: compound, under: response}
+      steps:
+        - id: seal-compound
+          kind: seal
+  - id: supply
+    kind: staff-supply
+    params: {duration: 24h, shift: 12h, check_every: 1h, per_sampling_point: 2, ack_within: 1h}
+`
+
+// do does one fault, records it, says how it went (phase, when not empty,
+// says what the cluster was doing) and checks the invariants of the
+// watched incidents.
+func (r *chaosRun) do(ctx context.Context, name, phase string, start time.Time) {
+	r.faultMu.Lock()
+	defer r.faultMu.Unlock()
+	d, err := r.fault(ctx, name, start)
+	r.record(name, phase, start, d, err)
+	for _, incident := range r.watched {
+		r.check(ctx, incident, false)
+	}
+}
+
+func (r *chaosRun) record(name, phase string, start time.Time, d time.Duration, err error) {
+	f := r.faults[name]
+	if f == nil {
+		f = &chaosFault{name: name}
+		r.faults[name] = f
+	}
+	f.count++
+	f.recovery = append(f.recovery, d)
+	label := name
+	if phase != "" {
+		label += " (" + phase + ")"
+	}
+	if err != nil {
+		f.failed = append(f.failed, err.Error())
+		fmt.Fprintf(r.a.out, "  %6.1f s  %-44s FAILED: %v\n", time.Since(start).Seconds(), label, err)
+	} else {
+		fmt.Fprintf(r.a.out, "  %6.1f s  %-44s recovered in %s\n", time.Since(start).Seconds(), label, d.Round(time.Millisecond))
+	}
+}
+
+// steer runs a second response beside the testing round: it is started
+// twice at once, a worker is killed while its compounds are sealed and
+// while its sampling points are staffed, it is lifted twice at once while
+// the staffing runs, and a worker is killed while the lift is carried out.
+func (r *chaosRun) steer(ctx context.Context, start time.Time, incident, area string) {
+	time.Sleep(2 * time.Second)
+	began := time.Now()
+	type started struct {
+		id       string
+		existing bool
+		err      error
+	}
+	var both [2]started
+	var wg sync.WaitGroup
+	for i := range both {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, both[i].err = retrying(ctx, func() (struct{}, error) {
+				var err error
+				both[i].id, both[i].existing, err = service.StartResponse(ctx, r.c, r.st.TaskQueue, workflows.ResponseInput{Incident: incident, Runbook: "chaos-steer", Area: area, TimeScale: chaosTimeScale}, "chaos")
+				return struct{}{}, err
+			})
+		}()
+	}
+	wg.Wait()
+	var err error
+	switch {
+	case both[0].err != nil || both[1].err != nil:
+		err = errors.Join(both[0].err, both[1].err)
+	case both[0].id != both[1].id:
+		err = fmt.Errorf("two responses: %s and %s", both[0].id, both[1].id)
+	default:
+		// Both calls may say they started it (the second start joins the
+		// first execution); what counts is that one execution runs.
+		err = r.oneExecution(ctx, both[0].id)
+	}
+	r.faultMu.Lock()
+	r.record(faultRespondTwice, "", start, time.Since(began), err)
+	r.faultMu.Unlock()
+	if err != nil {
+		return
+	}
+	id := both[0].id
+	r.do(ctx, faultWorker, "seal", start)
+	// Wait for the staffing to run.
+	state := ""
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline) && ctx.Err() == nil; time.Sleep(500 * time.Millisecond) {
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		v, err := r.c.QueryWorkflow(qctx, id, "", workflows.QueryProgress)
+		cancel()
+		var p workflows.ResponseProgress
+		if err != nil || v.Get(&p) != nil {
+			continue
+		}
+		if n := p.Find("supply"); n != nil {
+			state = n.State
+		}
+		if state == workflows.StateRunning {
+			break
+		}
+	}
+	if state != workflows.StateRunning {
+		r.faultMu.Lock()
+		r.record(faultLiftTwice, "", start, 0, fmt.Errorf("the staffing step never ran (last state %q)", state))
+		r.faultMu.Unlock()
+		return
+	}
+	r.do(ctx, faultWorker, "supply", start)
+	r.faultMu.Lock()
+	began = time.Now()
+	errs := make([]error, 2)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			uctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			errs[i] = api.Update(uctx, r.c, id, workflows.UpdateLift, workflows.LiftInput{Reason: "fault battery", By: "chaos"}, nil)
+		}()
+	}
+	wg.Wait()
+	err = nil
+	if errs[0] != nil && errs[1] != nil {
+		err = fmt.Errorf("neither lift was taken: %w", errors.Join(errs...))
+	}
+	r.record(faultLiftTwice, "", start, time.Since(began), err)
+	r.faultMu.Unlock()
+	r.do(ctx, faultWorker, "lift", start)
+	_, err = retrying(ctx, func() (struct{}, error) {
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		return struct{}{}, r.c.GetWorkflow(wctx, id, "").Get(wctx, nil)
+	})
+	if err != nil {
+		r.violation("every workflow completed", fmt.Sprintf("%s: %v", id, err))
+	}
+}
+
+// oneExecution checks that a workflow ID has one execution, as the
+// visibility store lists them once it has caught up.
+func (r *chaosRun) oneExecution(ctx context.Context, id string) error {
+	n := 0
+	for range 20 {
+		resp, err := r.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace: r.st.Namespace, Query: fmt.Sprintf("WorkflowId = '%s'", id),
+		})
+		if err == nil {
+			if n = len(resp.GetExecutions()); n == 1 {
+				return nil
+			}
+			if n > 1 {
+				break
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return fmt.Errorf("%s has %d executions, want 1", id, n)
 }
 
 // response starts a response over the city, plays the field until every

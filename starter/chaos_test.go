@@ -15,10 +15,12 @@ import (
 
 // TestChaosShort runs the short fault battery: a testing round over a small
 // generated city on the native cluster, clean and then while a worker is
-// killed twice (once as the rounds close), PostgreSQL restarted across the
-// rounds' deadline, Temporal's history and frontend killed, an upload
+// killed, PostgreSQL restarted across the rounds' deadline, Temporal's history and frontend killed, an upload
 // killed mid-statement and sent again, the same batch sent three times at
-// once, and a worker started while PostgreSQL is down. It fails on any
+// once, and a worker started while Muster's database is down; beside it a
+// response is started twice at once, a worker killed during its seal and
+// its staffing, the response lifted twice at once during the staffing and
+// a worker killed during the lift. It fails on any
 // violated invariant or fault the cluster did not recover from. `make
 // chaos` runs the full battery.
 func TestChaosShort(t *testing.T) {
@@ -57,7 +59,7 @@ func TestChaosShort(t *testing.T) {
 	t.Setenv(config.EnvTaskQueue, pgtest.Name("chaos"))
 	out, err := runCLI(t, "chaos", "--data-dir", dir, "--bin", bin, "--temporal-port", strconv.Itoa(frontend), "--ui-port", strconv.Itoa(uiPort),
 		"--residents", "4000", "--communities", "4", "--seed", "7",
-		"--worker-kills", "2", "--pg-restarts", "1", "--history-kills", "1", "--frontend-kills", "1", "--same-batch", "1",
+		"--worker-kills", "1", "--pg-restarts", "1", "--history-kills", "1", "--frontend-kills", "1", "--same-batch", "1",
 		"--uploader-kills", "1", "--db-down-starts", "1", "--deadline", "30", "--timeout", "150s")
 	st, _ := devenv.LoadClusterState(dir)
 	for _, p := range st.Processes {
@@ -82,6 +84,7 @@ func TestChaosShort(t *testing.T) {
 	}
 	for _, want := range []string{"seed 7", "kill worker", "restart PostgreSQL", "kill history", "kill frontend", "same batch, 3 stations at once",
 		"restart PostgreSQL across the deadline", "kill uploader mid-statement", "start worker while Muster's database down",
+		"respond twice at once", "lift during supply, twice at once", "kill worker (seal)", "kill worker (supply)", "kill worker (lift)",
 		"no resident sampled twice in a round", "every workflow completed", "workflow figures = database", "clean run, wall time", "No violation"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
