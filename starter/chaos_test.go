@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -11,6 +14,7 @@ import (
 	"github.com/musterhq/muster/internal/config"
 	"github.com/musterhq/muster/internal/devenv"
 	"github.com/musterhq/muster/internal/pgtest"
+	"github.com/musterhq/muster/internal/store"
 )
 
 // TestChaosShort runs the short fault battery: a testing round over a small
@@ -88,6 +92,50 @@ func TestChaosShort(t *testing.T) {
 		"no resident sampled twice in a round", "every workflow completed", "workflow figures = database", "clean run, wall time", "No violation"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
+		}
+	}
+}
+
+// The invariants' SQL finds what it looks for: a step event written twice
+// in a row and a notice sent twice are reported, and a step going back to
+// a state it had before (running, retrying, running) is not.
+func TestChaosInvariantsFindViolations(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	r := &chaosRun{a: &app{out: &out}, ms: st, inv: map[string]*chaosInvariant{}}
+	for i, ev := range []struct{ incident, wf, state string }{
+		{"clean", "response/clean", "running"}, {"clean", "response/clean", "retrying"}, {"clean", "response/clean", "running"},
+		{"twice", "response/twice", "running"}, {"twice", "response/twice", "running"},
+	} {
+		if _, err := st.DB().ExecContext(ctx, `INSERT INTO step_events (incident, workflow_id, step, state, actor, dedup_key) VALUES ($1, $2, 'seal', $3, 'test', $4)`,
+			ev.incident, ev.wf, ev.state, fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, incident := range []string{"clean", "twice", "twice"} {
+		if _, err := st.DB().ExecContext(ctx, `INSERT INTO notices (dedup_key, incident, audience, kind, body) VALUES ($1, $2, 'residents', 'sealed', 'Sealed.')`,
+			fmt.Sprint(i), incident); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.check(ctx, "clean", false)
+	for _, v := range r.inv {
+		if len(v.violations) > 0 {
+			t.Errorf("clean incident: %s = %v, want none", v.name, v.violations)
+		}
+	}
+	r.check(ctx, "twice", false)
+	for _, name := range []string{"no step event twice", "notices once"} {
+		if v := r.inv[name]; v == nil || len(v.violations) != 1 {
+			t.Errorf("incident with duplicates: %s violations = %v, want 1", name, v)
 		}
 	}
 }
