@@ -176,6 +176,8 @@ type chaosRun struct {
 	faultMu sync.Mutex
 	faults  map[string]*chaosFault
 	watched []string
+	// lifted are the incidents the harness lifted.
+	lifted map[string]bool
 }
 
 func (a *app) chaos(ctx context.Context, o chaosOptions) error {
@@ -214,7 +216,7 @@ func (a *app) chaos(ctx context.Context, o chaosOptions) error {
 		}()
 	}
 	fmt.Fprintf(a.out, "Cluster up in %s.\n", time.Since(started).Round(time.Second))
-	r := &chaosRun{a: a, st: st, faults: map[string]*chaosFault{}, rng: rand.New(rand.NewPCG(uint64(o.seed), 0x6368616f73)), inv: map[string]*chaosInvariant{}}
+	r := &chaosRun{a: a, st: st, faults: map[string]*chaosFault{}, lifted: map[string]bool{}, rng: rand.New(rand.NewPCG(uint64(o.seed), 0x6368616f73)), inv: map[string]*chaosInvariant{}}
 	r.bins = map[string]string{}
 	for _, b := range []string{devenv.TemporalServerBin, devenv.MusterWorkerBin, "starter"} {
 		p, err := filepath.Abs(filepath.Join(o.cluster.binDir, b))
@@ -322,6 +324,17 @@ func (a *app) chaos(ctx context.Context, o chaosOptions) error {
 	}
 	r.check(ctx, faulty, true)
 	r.check(ctx, steer, true)
+	var made struct {
+		Checkpoints int `db:"checkpoints"`
+		Posted      int `db:"posted"`
+		Bookings    int `db:"bookings"`
+	}
+	if err := r.ms.DB().GetContext(ctx, &made, `SELECT
+		(SELECT count(*) FROM checkpoints WHERE incident = $1) AS checkpoints,
+		(SELECT count(*) FROM checkpoint_staff cs JOIN checkpoints c ON c.id = cs.checkpoint_id WHERE c.incident = $1) AS posted,
+		(SELECT count(*) FROM staff_assignments WHERE incident = $1) AS bookings`, steer); err == nil {
+		fmt.Fprintf(a.out, "Lifted response %s: %d checkpoints, %d staff posted at them, %d supply bookings.\n", steer, made.Checkpoints, made.Posted, made.Bookings)
+	}
 	fmt.Fprintf(a.out, "Run under faults: %s.\n\n", faultyWall.Round(time.Millisecond))
 
 	// The table.
@@ -528,6 +541,10 @@ func (r *chaosRun) steer(ctx context.Context, start time.Time, incident, area st
 	err = nil
 	if errs[0] != nil && errs[1] != nil {
 		err = fmt.Errorf("neither lift was taken: %w", errors.Join(errs...))
+	} else {
+		r.mu.Lock()
+		r.lifted[incident] = true
+		r.mu.Unlock()
 	}
 	r.record(faultLiftTwice, "", start, time.Since(began), err)
 	r.faultMu.Unlock()
@@ -1082,6 +1099,14 @@ func (r *chaosRun) check(ctx context.Context, incident string, final bool) {
 	}
 	r.figures(ctx, incident)
 	r.completed(ctx, incident)
+	r.mu.Lock()
+	lifted := r.lifted[incident]
+	r.mu.Unlock()
+	if lifted {
+		// A lifted seal closes its checkpoints and releases their staff.
+		count("a lift releases checkpoint staff", `SELECT count(*) FROM checkpoint_staff cs
+			JOIN checkpoints c ON c.id = cs.checkpoint_id WHERE c.incident = $1 AND cs.released_at IS NULL`, incident)
+	}
 }
 
 // figures compares every round's figures the response reports with the
@@ -1153,6 +1178,9 @@ func (r *chaosRun) figures(ctx context.Context, incident string) {
 // other than completed.
 func (r *chaosRun) completed(ctx context.Context, incident string) {
 	const name = "every workflow completed"
+	r.mu.Lock()
+	lifted := r.lifted[incident]
+	r.mu.Unlock()
 	var bad []string
 	n := 0
 	_, err := retrying(ctx, func() (struct{}, error) {
@@ -1167,7 +1195,13 @@ func (r *chaosRun) completed(ctx context.Context, incident string) {
 			}
 			for _, e := range resp.GetExecutions() {
 				n++
-				if s := e.GetStatus(); s != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED && s != enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
+				s := e.GetStatus()
+				// A lift cancels the steps that still run, by design; the
+				// response itself must still complete.
+				if s == enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED && lifted && e.GetExecution().GetWorkflowId() != workflows.ResponseWorkflowID(incident) {
+					continue
+				}
+				if s != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED && s != enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
 					bad = append(bad, fmt.Sprintf("%s: %s", e.GetExecution().GetWorkflowId(), s))
 				}
 			}
