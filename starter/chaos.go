@@ -259,7 +259,10 @@ func (a *app) chaos(ctx context.Context, o chaosOptions) error {
 
 	// The clean run.
 	r.deadline = time.Duration(o.deadline) * time.Hour / chaosTimeScale
-	clean := fmt.Sprintf("chaos-clean-%d", o.seed)
+	// Incidents are named after the seed and the run's start, so a seed
+	// replayed on the same cluster data starts new responses.
+	run := fmt.Sprintf("%d-%s", o.seed, started.UTC().Format("150405"))
+	clean := "chaos-clean-" + run
 	cleanWall, err := r.response(ctx, clean, o.communities, nil)
 	if err != nil {
 		return fmt.Errorf("clean run: %w", err)
@@ -298,8 +301,8 @@ func (a *app) chaos(ctx context.Context, o chaosOptions) error {
 	for _, p := range plan {
 		fmt.Fprintf(a.out, "  %6.1f  %s\n", p.at.Seconds(), p.name)
 	}
-	faulty := fmt.Sprintf("chaos-%d", o.seed)
-	steer := fmt.Sprintf("chaos-%d-steer", o.seed)
+	faulty := "chaos-" + run
+	steer := "chaos-steer-" + run
 	r.watched = []string{faulty, steer}
 	inject := func(ctx context.Context, start time.Time) {
 		var wg sync.WaitGroup
