@@ -176,6 +176,10 @@ type chaosRun struct {
 	faultMu sync.Mutex
 	faults  map[string]*chaosFault
 	watched []string
+	// acrossAt is when the restart across the deadline begins; acrossDone
+	// is closed once it is done.
+	acrossAt   time.Time
+	acrossDone chan struct{}
 	// lifted are the incidents the harness lifted.
 	lifted map[string]bool
 }
@@ -277,9 +281,9 @@ func (a *app) chaos(ctx context.Context, o chaosOptions) error {
 	counts := map[string]int{faultWorker: o.workerKills, faultPostgres: o.pgRestarts, faultHistory: o.historyKills, faultFrontend: o.frontendKills,
 		faultSameBatch: o.sameBatch, faultUploader: o.uploaderKills, faultDBDownStart: o.dbDownStarts}
 	var plan []plannedFault
-	if counts[faultPostgres] > 0 {
+	across := counts[faultPostgres] > 0
+	if across {
 		counts[faultPostgres]--
-		plan = append(plan, plannedFault{at: r.deadline - time.Second, name: faultPostgresAcross})
 	}
 	if counts[faultWorker] > 1 {
 		counts[faultWorker]--
@@ -301,6 +305,9 @@ func (a *app) chaos(ctx context.Context, o chaosOptions) error {
 	for _, p := range plan {
 		fmt.Fprintf(a.out, "  %6.1f  %s\n", p.at.Seconds(), p.name)
 	}
+	if across {
+		fmt.Fprintf(a.out, "  %6.1f  %s\n", (r.deadline - time.Second).Seconds(), faultPostgresAcross)
+	}
 	faulty := "chaos-" + run
 	steer := "chaos-steer-" + run
 	r.watched = []string{faulty, steer}
@@ -311,6 +318,23 @@ func (a *app) chaos(ctx context.Context, o chaosOptions) error {
 			defer wg.Done()
 			r.steer(ctx, start, steer, "c-001")
 		}()
+		if across {
+			// The restart across the deadline keeps its moment: other
+			// faults wait from acrossReserve before it until it is done.
+			r.acrossAt = start.Add(r.deadline - time.Second)
+			r.acrossDone = make(chan struct{})
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer close(r.acrossDone)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(time.Until(r.acrossAt)):
+				}
+				r.do(ctx, faultPostgresAcross, "", start)
+			}()
+		}
 		for _, p := range plan {
 			select {
 			case <-ctx.Done():
@@ -423,13 +447,14 @@ steps:
           kind: seal
   - id: supply
     kind: staff-supply
-    params: {duration: 24h, shift: 12h, check_every: 1h, per_sampling_point: 2, ack_within: 1h}
+    params: {duration: 24h, shift: 12h, check_every: 1h, per_sampling_point: 1, ack_within: 1h}
 `
 
 // do does one fault, records it, says how it went (phase, when not empty,
 // says what the cluster was doing) and checks the invariants of the
 // watched incidents.
 func (r *chaosRun) do(ctx context.Context, name, phase string, start time.Time) {
+	r.reserve(ctx, name)
 	r.faultMu.Lock()
 	defer r.faultMu.Unlock()
 	d, err := r.fault(ctx, name, start)
@@ -456,6 +481,22 @@ func (r *chaosRun) record(name, phase string, start time.Time, d time.Duration, 
 		fmt.Fprintf(r.a.out, "  %6.1f s  %-44s FAILED: %v\n", time.Since(start).Seconds(), label, err)
 	} else {
 		fmt.Fprintf(r.a.out, "  %6.1f s  %-44s recovered in %s\n", time.Since(start).Seconds(), label, d.Round(time.Millisecond))
+	}
+}
+
+// acrossReserve is how long before the restart across the deadline no
+// other fault begins: longer than the slowest recovery seen.
+const acrossReserve = 12 * time.Second
+
+// reserve waits, for any fault but the restart across the deadline, while
+// that restart is near or under way.
+func (r *chaosRun) reserve(ctx context.Context, name string) {
+	if name == faultPostgresAcross || r.acrossDone == nil || time.Now().Before(r.acrossAt.Add(-acrossReserve)) {
+		return
+	}
+	select {
+	case <-ctx.Done():
+	case <-r.acrossDone:
 	}
 }
 
@@ -528,6 +569,7 @@ func (r *chaosRun) steer(ctx context.Context, start time.Time, incident, area st
 		return
 	}
 	r.do(ctx, faultWorker, "supply", start)
+	r.reserve(ctx, faultLiftTwice)
 	r.faultMu.Lock()
 	began = time.Now()
 	errs := make([]error, 2)
