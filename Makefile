@@ -28,7 +28,7 @@ help: ## List the targets
 demo: tools build ## Run the stack and seal Longbao's compounds (about a minute; Ctrl-C stops everything)
 	$(BIN)/starter demo --data-dir $(DATA_DIR) --ui-port $(UI_PORT)
 
-test: tools vet fmt-check ## Run every test: workflow, store, activity, CLI and end-to-end
+test: tools build vet fmt-check ## Run every test: workflow, store, activity, CLI and end-to-end (the cluster and fault-battery tests once `make cluster` built their binaries)
 	MUSTER_TEMPORAL_BIN=$(TEMPORAL) $(GO) test -count=1 -timeout 20m ./...
 
 test-short: ## Run the tests that need neither Temporal nor the end-to-end stack
