@@ -27,7 +27,7 @@ TEMPORAL_UI_VERSION     := v2.42.1
 CLUSTER_DIR   ?= $(DATA_DIR)/cluster
 CLUSTER_BINS  := $(BIN)/temporal-server $(BIN)/temporal-sql-tool $(BIN)/temporal-ui-server
 
-.PHONY: demo test test-all test-short bench fuzz build tools checkers check dev worker cluster cluster-down cluster-status vet fmt-check staticcheck workflowcheck clean help record-histories
+.PHONY: demo test test-all test-short bench fuzz build tools checkers check dev worker cluster cluster-down cluster-status chaos vet fmt-check staticcheck workflowcheck clean help record-histories
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -35,11 +35,13 @@ help: ## List the targets
 demo: tools build ## Run the stack and seal Longbao's compounds (about a minute; Ctrl-C stops everything)
 	$(BIN)/starter demo --data-dir $(DATA_DIR) --ui-port $(UI_PORT)
 
-test: ## Run the static checks and every test: workflow, store, activity, CLI and end-to-end
+test: ## Run the static checks and every test: workflow, store, activity, CLI, end to end, the native cluster and the short fault battery
 	@start=$$(date +%s); $(MAKE) --no-print-directory test-all; rc=$$?; \
 	echo "make test: $$(( $$(date +%s) - start )) s wall time"; exit $$rc
 
-test-all: tools check
+# The cluster's binaries are built too, so the cluster and fault-battery
+# tests run instead of skipping.
+test-all: tools build $(CLUSTER_BINS) check
 	MUSTER_TEMPORAL_BIN=$(TEMPORAL) $(GO) test -count=1 -timeout 20m ./...
 
 test-short: ## Run the tests that need neither Temporal nor the end-to-end stack
@@ -113,6 +115,10 @@ cluster-down: ## Stop everything `make cluster` started
 
 cluster-status: ## Show the cluster's processes
 	$(BIN)/starter cluster status --data-dir $(CLUSTER_DIR)
+
+# SEED=n replays the faults' moments of an earlier run.
+chaos: build $(CLUSTER_BINS) ## Run the fault battery: a round over 100,000 residents on the cluster while its parts are killed (about 5 minutes)
+	$(BIN)/starter chaos --data-dir $(DATA_DIR)/chaos --bin $(BIN) $(if $(SEED),--seed $(SEED))
 
 # Each is installed into a folder of its own, then renamed: the modules name
 # them all "server" or "sql". The first build takes a few minutes.
