@@ -92,6 +92,10 @@ func ConnectStore(ctx context.Context, databaseURL string) (*store.Store, error)
 	return s, nil
 }
 
+// ErrSearchAttributeMismatch says a search attribute Muster needs is
+// registered with another type: no retry mends it.
+var ErrSearchAttributeMismatch = errors.New("search attribute of another type")
+
 // RegisterSearchAttributes adds Muster's search attributes to the namespace
 // unless they are there already.
 func RegisterSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
@@ -105,7 +109,7 @@ func RegisterSearchAttributes(ctx context.Context, c client.Client, namespace st
 	for name, t := range workflows.SearchAttributes {
 		if got, ok := have.GetCustomAttributes()[name]; ok {
 			if got != t {
-				return fmt.Errorf("search attribute %s is registered as %s, Muster needs %s: remove it or use another namespace", name, got, t)
+				return fmt.Errorf("search attribute %s is registered as %s, Muster needs %s: remove it or use another namespace: %w", name, got, t, ErrSearchAttributeMismatch)
 			}
 			continue
 		}
@@ -180,9 +184,13 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger) erro
 		return err
 	}
 	defer c.Close()
-	if err := RegisterSearchAttributes(ctx, c, cfg.Temporal.Namespace); err != nil {
+	registered := make(chan struct{})
+	if err := registerWhenReachable(ctx, logger, Backoff{First: time.Second, Max: 30 * time.Second}, registered, func(ctx context.Context) error {
+		return RegisterSearchAttributes(ctx, c, cfg.Temporal.Namespace)
+	}); err != nil {
 		return err
 	}
+	defer func() { <-registered }()
 	LogCodec(logger, cfg.Codec)
 	gate := &storeGate{}
 	gate.fail(errors.New("not reached yet"))
@@ -259,4 +267,42 @@ func prepareOnce(ctx context.Context, s *store.Store, logger *slog.Logger, migra
 		logger.Info("Applied migrations", "migrations", strings.Join(applied, ", "))
 	}
 	return PublishBuiltins(ctx, s)
+}
+
+// registerWhenReachable registers the search attributes, and when Temporal
+// cannot answer yet (its own database down, say) keeps trying in the
+// background instead of stopping the worker: timers and queries need no
+// new attributes, and workflow tasks that set them are retried until they
+// exist. Only a mismatch, which no retry mends, is returned. done is closed
+// once the background attempts end.
+func registerWhenReachable(ctx context.Context, logger *slog.Logger, b Backoff, done chan<- struct{}, register func(context.Context) error) error {
+	err := register(ctx)
+	if err == nil || errors.Is(err, ErrSearchAttributeMismatch) {
+		close(done)
+		return err
+	}
+	logger.Warn("Search attributes not registered yet; retrying in the background", "error", err)
+	go func() {
+		defer close(done)
+		wait := b.First
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			err := register(ctx)
+			if err == nil {
+				logger.Info("Search attributes registered")
+				return
+			}
+			if errors.Is(err, ErrSearchAttributeMismatch) {
+				logger.Error("Search attributes cannot be registered", "error", err)
+				return
+			}
+			logger.Warn("Search attributes not registered yet; retrying", "error", err, "in", min(2*wait, b.Max))
+			wait = min(2*wait, b.Max)
+		}
+	}()
+	return nil
 }
