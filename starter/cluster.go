@@ -187,8 +187,8 @@ func (a *app) clusterUp(ctx context.Context, o clusterOptions) (devenv.ClusterSt
 		pgPort, _ = strconv.Atoi(p)
 	}
 
-	a.say("Preparing roles and databases: %s (Temporal), %s (Muster)…", devenv.TemporalRole, devenv.MusterRole)
-	temporalPW, musterPW := devenv.RandomPassword(), devenv.RandomPassword()
+	a.say("Preparing roles and databases: %s (Temporal), %s and %s (Muster)…", devenv.TemporalRole, devenv.MusterRole, devenv.MusterAppLogin)
+	temporalPW, musterPW, appPW := devenv.RandomPassword(), devenv.RandomPassword(), devenv.RandomPassword()
 	if err := devenv.EnsureRole(ctx, adminURL, devenv.TemporalRole, temporalPW, devenv.TemporalDatabase, devenv.TemporalVisibilityDatabase); err != nil {
 		return st, err
 	}
@@ -198,6 +198,14 @@ func (a *app) clusterUp(ctx context.Context, o clusterOptions) (devenv.ClusterSt
 	// Muster's login may not create roles: it gets the schema owner's role
 	// that its migrations need.
 	if err := devenv.GrantSchemaOwner(ctx, adminURL, devenv.MusterRole); err != nil {
+		return st, err
+	}
+	// The workers and the CLI log in as the application login: records
+	// only, no DDL, no direct read of contacts.
+	if err := devenv.EnsureRole(ctx, adminURL, devenv.MusterAppLogin, appPW); err != nil {
+		return st, err
+	}
+	if err := devenv.GrantSchemaApp(ctx, adminURL, devenv.MusterAppLogin); err != nil {
 		return st, err
 	}
 	schemaDir, err := devenv.TemporalSchemaDir(ctx)
@@ -215,8 +223,12 @@ func (a *app) clusterUp(ctx context.Context, o clusterOptions) (devenv.ClusterSt
 	mu := *au
 	mu.User = url.UserPassword(devenv.MusterRole, musterPW)
 	mu.Path = "/" + config.DatabaseName
+	st.MigrateDatabaseURL = mu.String()
+	mu.User = url.UserPassword(devenv.MusterAppLogin, appPW)
 	st.DatabaseURL = mu.String()
-	ms, err := service.OpenStore(ctx, st.DatabaseURL, nil)
+	// Migrate once, as the owner; the workers then start without
+	// migrating (MUSTER_MIGRATE=false), which their login could not do.
+	ms, err := service.OpenStore(ctx, st.MigrateDatabaseURL, nil)
 	if err != nil {
 		return st, fmt.Errorf("the Muster database as role %s: %w", devenv.MusterRole, err)
 	}
@@ -322,6 +334,7 @@ func (a *app) clusterUp(ctx context.Context, o clusterOptions) (devenv.ClusterSt
 		}
 		env := []string{
 			config.EnvDatabaseURL + "=" + st.DatabaseURL,
+			config.EnvMigrate + "=false",
 			"TEMPORAL_ADDRESS=" + st.FrontendAddr,
 			"TEMPORAL_NAMESPACE=" + st.Namespace,
 			config.EnvTaskQueue + "=" + st.TaskQueue,
@@ -353,7 +366,8 @@ func (a *app) clusterUp(ctx context.Context, o clusterOptions) (devenv.ClusterSt
 
 `, devenv.TemporalServerVersion, devenv.TemporalUIVersion, o.workers, st.UIURL, st.Namespace, st.FrontendAddr, st.Namespace,
 		config.RedactedDatabaseURL(st.DatabaseURL), logs, o.dataDir)
-	fmt.Fprintf(a.out, "  The full DATABASE_URL, with its password, is in %s (readable by you only).\n\n", devenv.ClusterStateFile(dir))
+	fmt.Fprintf(a.out, "  The full DATABASE_URL (login %s, for the workers and the CLI) and migrate_database_url (login %s, for `starter migrate`), with their passwords, are in %s (readable by you only).\n\n",
+		devenv.MusterAppLogin, devenv.MusterRole, devenv.ClusterStateFile(dir))
 	return st, nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"database/sql"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -97,8 +98,21 @@ func TestClusterRunsAResponse(t *testing.T) {
 	if counts["temporal-ui"] != 1 || counts["muster-worker"] < 2 {
 		t.Errorf("processes = %v, want the UI and at least two workers", counts)
 	}
-	if strings.Contains(st.DatabaseURL, "postgres@") || !strings.Contains(st.DatabaseURL, "://"+devenv.MusterRole+":") {
-		t.Errorf("DATABASE_URL = %s, want Muster's own role", config.RedactedDatabaseURL(st.DatabaseURL))
+	// The workers and the CLI log in as the application login, which may
+	// not migrate; the owner's login is kept apart for `starter migrate`.
+	if !strings.Contains(st.DatabaseURL, "://"+devenv.MusterAppLogin+":") {
+		t.Errorf("DATABASE_URL = %s, want the application login %s", config.RedactedDatabaseURL(st.DatabaseURL), devenv.MusterAppLogin)
+	}
+	if !strings.Contains(st.MigrateDatabaseURL, "://"+devenv.MusterRole+":") {
+		t.Errorf("migrate_database_url = %s, want Muster's owner login %s", config.RedactedDatabaseURL(st.MigrateDatabaseURL), devenv.MusterRole)
+	}
+	if db, err := sql.Open("postgres", st.DatabaseURL); err != nil {
+		t.Error(err)
+	} else {
+		if _, err := db.Exec(`CREATE TABLE worker_ddl_probe (id int)`); err == nil {
+			t.Errorf("the workers' login created a table, want no DDL")
+		}
+		db.Close()
 	}
 	out, err = runCLI(t, "cluster", "status", "--data-dir", dir)
 	if err != nil || !strings.Contains(out, "answering") || strings.Contains(out, "stopped") {

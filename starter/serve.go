@@ -119,9 +119,10 @@ func (a *app) serveCommand() *cobra.Command {
 	var (
 		addr, uiURL string
 		to          serveTLS
+		oc          api.OIDCConfig
 	)
 	cmd := &cobra.Command{
-		Use:   "serve [--addr HOST:PORT] [--tls-cert FILE --tls-key FILE | --tls-dir DIR | --insecure]",
+		Use:   "serve [--addr HOST:PORT] [--tls-cert FILE --tls-key FILE | --tls-dir DIR | --insecure] [--oidc-issuer URL --oidc-audience AUD]",
 		Short: "Run the HTTP API: the command center's operations as JSON",
 		Long: `Run Muster's HTTP API until Ctrl-C: the same operations as this CLI, as JSON
 over HTTP, described by an OpenAPI 3.1 document. docs/api.md shows every
@@ -133,6 +134,15 @@ routes it may call, and its name is the actor recorded for what it does:
 
   TOKEN=$(starter token create --name duty-officer --role command)
   curl -H "Authorization: Bearer $TOKEN" http://` + api.DefaultAddr + `/v1/runbooks
+
+Districts with an identity provider may also accept its tokens: with
+--oidc-issuer and --oidc-audience, a bearer token shaped like a JWT is
+verified against the issuer's published keys (OpenID discovery, JWKS): its
+signature, issuer, audience and expiry. Its role is the claim named by
+--oidc-role-claim (default ` + api.DefaultOIDCRoleClaim + `, one of the roles, else 403), its
+scope the list in --oidc-scope-claim (default ` + api.DefaultOIDCScopeClaim + `), and the actor
+recorded its preferred_username, else its sub. Other tokens are still
+credentials. The issuer is read once at start: it must be reachable.
 
 TLS: --tls-cert and --tls-key (PEM files), or --tls-dir holding tls.crt and
 tls.key (or cert.pem and key.pem). Without them the API listens on a
@@ -159,7 +169,8 @@ Endpoints:
 		Example: `  starter serve
   starter serve --addr 0.0.0.0:8443 --tls-cert /etc/muster/tls.crt --tls-key /etc/muster/tls.key
   starter serve --addr 0.0.0.0:8443 --tls-dir /etc/muster/tls
-  starter serve --addr 10.0.0.5:8080 --insecure   # plain HTTP behind a TLS proxy`,
+  starter serve --addr 10.0.0.5:8080 --insecure   # plain HTTP behind a TLS proxy
+  starter serve --oidc-issuer https://login.district.example/realms/muster --oidc-audience muster-api`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -173,6 +184,15 @@ Endpoints:
 			if err != nil {
 				return err
 			}
+			if oc.Audience != "" && oc.Issuer == "" {
+				return errors.New("--oidc-audience needs --oidc-issuer: the identity provider whose tokens to accept")
+			}
+			var verifier *api.OIDC
+			if oc.Issuer != "" {
+				if verifier, err = api.NewOIDC(ctx, oc); err != nil {
+					return err
+				}
+			}
 			logger := slog.New(slog.NewTextHandler(a.errOut, &slog.HandlerOptions{Level: a.cfg.LogLevel}))
 			st, err := a.store(ctx)
 			if err != nil {
@@ -183,7 +203,7 @@ Endpoints:
 				return err
 			}
 			s, err := api.New(api.Options{Store: st, Temporal: c, TaskQueue: a.cfg.TaskQueue, Logger: logger,
-				Codec: a.cfg.Codec, CodecOrigins: a.cfg.CodecOrigins, UIURL: uiURL, Namespace: a.cfg.Temporal.Namespace})
+				Codec: a.cfg.Codec, CodecOrigins: a.cfg.CodecOrigins, UIURL: uiURL, Namespace: a.cfg.Temporal.Namespace, OIDC: verifier})
 			if err != nil {
 				return err
 			}
@@ -223,6 +243,10 @@ Endpoints:
 	cmd.Flags().StringVar(&to.cert, "tls-cert", "", "TLS certificate (PEM), with --tls-key")
 	cmd.Flags().StringVar(&to.key, "tls-key", "", "TLS private key (PEM), with --tls-cert")
 	cmd.Flags().StringVar(&to.dir, "tls-dir", "", "folder holding tls.crt and tls.key (or cert.pem and key.pem)")
+	cmd.Flags().StringVar(&oc.Issuer, "oidc-issuer", envOr(api.EnvOIDCIssuer, ""), "identity provider whose JWT bearer tokens are accepted (issuer URL; $"+api.EnvOIDCIssuer+")")
+	cmd.Flags().StringVar(&oc.Audience, "oidc-audience", envOr(api.EnvOIDCAudience, ""), "audience (client ID) its tokens must be issued for ($"+api.EnvOIDCAudience+")")
+	cmd.Flags().StringVar(&oc.RoleClaim, "oidc-role-claim", envOr(api.EnvOIDCRoleClaim, api.DefaultOIDCRoleClaim), "claim holding the role ($"+api.EnvOIDCRoleClaim+")")
+	cmd.Flags().StringVar(&oc.ScopeClaim, "oidc-scope-claim", envOr(api.EnvOIDCScopeClaim, api.DefaultOIDCScopeClaim), "claim holding the scope, a list of codes ($"+api.EnvOIDCScopeClaim+")")
 	cmd.Flags().BoolVar(&to.insecure, "insecure", false, "serve plain HTTP on a non-loopback address (e.g. behind a proxy that terminates TLS)")
 	return cmd
 }

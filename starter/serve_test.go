@@ -158,3 +158,19 @@ func TestServeOverTLS(t *testing.T) {
 		t.Error("plain HTTP got the document from the TLS listener")
 	}
 }
+
+// TestServeOIDCFlags: an audience without an issuer, or an issuer whose
+// discovery document cannot be read, stop `starter serve` before it
+// listens.
+func TestServeOIDCFlags(t *testing.T) {
+	if _, err := runCLI(t, "serve", "--oidc-audience", "muster"); err == nil || !strings.Contains(err.Error(), "--oidc-issuer") {
+		t.Errorf("serve --oidc-audience without an issuer = %v, want a refusal naming --oidc-issuer", err)
+	}
+	if _, err := runCLI(t, "serve", "--oidc-issuer", "http://127.0.0.1:1/realms/x", "--oidc-audience", "muster"); err == nil || !strings.Contains(err.Error(), "discovery document") {
+		t.Errorf("serve with an unreachable issuer = %v, want a refusal naming its discovery document", err)
+	}
+	t.Setenv("MUSTER_OIDC_ISSUER", "http://127.0.0.1:1/realms/x")
+	if _, err := runCLI(t, "serve"); err == nil || !strings.Contains(err.Error(), "no audience") {
+		t.Errorf("serve with %s and no audience = %v, want a refusal naming the audience", "MUSTER_OIDC_ISSUER", err)
+	}
+}

@@ -69,6 +69,9 @@ type Options struct {
 	// to, and Namespace their namespace; no links when UIURL is empty.
 	UIURL     string
 	Namespace string
+	// OIDC, when set, verifies bearer tokens shaped like a JWT with an
+	// identity provider; other tokens are looked up as credentials.
+	OIDC *OIDC
 }
 
 // Server serves the API. Build it with New.
@@ -81,6 +84,7 @@ type Server struct {
 	limits    *limiter
 	uiURL     string
 	namespace string
+	oidc      *OIDC
 }
 
 // New returns a Server; it refuses to build one without a store (which
@@ -94,7 +98,7 @@ func New(o Options) (*Server, error) {
 	case strings.TrimSpace(o.TaskQueue) == "":
 		return nil, errors.New("api: no task queue")
 	}
-	s := &Server{st: o.Store, tc: o.Temporal, taskQueue: o.TaskQueue, log: o.Logger, uiURL: o.UIURL, namespace: o.Namespace}
+	s := &Server{st: o.Store, tc: o.Temporal, taskQueue: o.TaskQueue, log: o.Logger, uiURL: o.UIURL, namespace: o.Namespace, oidc: o.OIDC}
 	if s.namespace == "" {
 		s.namespace = "default"
 	}

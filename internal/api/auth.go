@@ -86,7 +86,9 @@ func principal(r *http.Request) Principal {
 }
 
 // authenticate finds the credential of the request's bearer token: 401
-// when there is none, the token is short, unknown or revoked.
+// when there is none, the token is short, unknown or revoked. With an
+// identity provider configured, a token shaped like a JWT is verified by
+// it instead (see oidc.go).
 func (s *Server) authenticate(r *http.Request) (Principal, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
@@ -97,6 +99,13 @@ func (s *Server) authenticate(r *http.Request) (Principal, error) {
 		return Principal{}, &Error{Status: http.StatusUnauthorized, Msg: "the Authorization header must read: Bearer <token>"}
 	}
 	token = strings.TrimSpace(token)
+	if s.oidc != nil && looksLikeJWT(token) {
+		p, err, reason := s.oidc.principal(r.Context(), token)
+		if reason != nil {
+			s.log.Info("identity provider token refused", "reason", reason.Error())
+		}
+		return p, err
+	}
 	if len(token) < MinTokenBytes {
 		return Principal{}, &Error{Status: http.StatusUnauthorized, Msg: fmt.Sprintf("the token is too short (at least %d characters): use one made by `starter token create`", MinTokenBytes)}
 	}

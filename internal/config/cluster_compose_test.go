@@ -24,9 +24,9 @@ const (
 	makefilePath = "../../Makefile"
 	musterRole   = devenv.MusterRole
 	temporalRole = devenv.TemporalRole
-	// musterAppLogin is compose's login for the workers and the CLI,
-	// granted muster_app; the native cluster has no such login.
-	musterAppLogin = "muster_worker"
+	// musterAppLogin is the workers' and the CLI's login in both, granted
+	// muster_app.
+	musterAppLogin = devenv.MusterAppLogin
 )
 
 // makeVariable matches a simple Makefile assignment: NAME := value.
@@ -154,16 +154,14 @@ func clusterProblems(compose, makefile []byte, repo string) []string {
 	}
 
 	// Muster's migrations run as the login the native cluster migrates
-	// with. The two differ on purpose after that: compose's workers log in
-	// as the application login and leave migrating to the migrate service,
-	// while the native cluster's workers use that one login and migrate at
-	// start (compose_test.go checks the application login).
+	// with (the owner's); in both, the workers then log in as the
+	// application login and do not migrate (MUSTER_MIGRATE=false).
 	if u := c.Services[migrateService].Environment[EnvDatabaseURL]; !strings.Contains(u, "://"+musterRole+":") {
 		add("%s %s = %q, want Muster's migrating role %q as in `make cluster`", migrateService, EnvDatabaseURL, RedactedDatabaseURL(u), musterRole)
 	}
 
-	// The Muster workers: as many as the native cluster runs, none as the
-	// migrating login.
+	// The Muster workers: as many as the native cluster runs, as its
+	// application login, none migrating.
 	workers := 0
 	for name, s := range c.Services {
 		if s.Build == nil || !strings.Contains(strings.Join(s.Command, " "), "muster-worker") {
@@ -171,7 +169,10 @@ func clusterProblems(compose, makefile []byte, repo string) []string {
 		}
 		workers++
 		if u := s.Environment[EnvDatabaseURL]; !strings.Contains(u, "://"+musterAppLogin+":") {
-			add("%s %s = %q, want the application login %q", name, EnvDatabaseURL, RedactedDatabaseURL(u), musterAppLogin)
+			add("%s %s = %q, want the application login %q as in `make cluster`", name, EnvDatabaseURL, RedactedDatabaseURL(u), musterAppLogin)
+		}
+		if got := s.Environment[EnvMigrate]; got != "false" {
+			add("%s %s = %q, want \"false\" as in `make cluster`: the migrate service migrates", name, EnvMigrate, got)
 		}
 	}
 	if workers != devenv.ClusterWorkers {
@@ -241,6 +242,7 @@ func TestClusterChecksReportMismatches(t *testing.T) {
 		{name: "search attribute missing", old: "--name MusterLevel --type Int ", new: "--name MusterLevel --type Keyword ", want: "temporal-setup registers MusterLevel = no"},
 		{name: "one worker", old: "  worker-2:\n    <<: *muster-worker\n", new: "  worker-2:\n    image: busybox\n", want: "Muster workers = 1, want 2"},
 		{name: "worker as superuser", old: "postgres://muster_worker:muster_worker@postgres:5432/muster?sslmode=disable\n      # The migrate service has migrated; this login could not anyway.\n      MUSTER_MIGRATE: \"false\"\n      TEMPORAL_ADDRESS: temporal-frontend:7233\n      TEMPORAL_NAMESPACE: default\n      MUSTER_TASK_QUEUE: muster\n      MUSTER_LOG_LEVEL: info\n      MUSTER_METRICS_ADDR: 0.0.0.0:9464\n    ports:\n      - \"127.0.0.1:9465", new: "postgres://postgres:postgres@postgres:5432/muster?sslmode=disable\n      TEMPORAL_ADDRESS: temporal-frontend:7233\n      TEMPORAL_NAMESPACE: default\n      MUSTER_TASK_QUEUE: muster\n      MUSTER_LOG_LEVEL: info\n      MUSTER_METRICS_ADDR: 0.0.0.0:9464\n    ports:\n      - \"127.0.0.1:9465", want: "worker-2 DATABASE_URL"},
+		{name: "worker migrates", old: "      # The migrate service has migrated; this login could not anyway.\n      MUSTER_MIGRATE: \"false\"\n", new: "", want: "MUSTER_MIGRATE = \"\", want \"false\""},
 		{name: "migrate as another login", old: "      DATABASE_URL: postgres://muster:muster@postgres:5432/muster?sslmode=disable\n    restart", new: "      DATABASE_URL: postgres://muster_worker:muster_worker@postgres:5432/muster?sslmode=disable\n    restart", want: "migrate DATABASE_URL"},
 		{name: "makefile version", makefile: true, old: "TEMPORAL_SERVER_VERSION := v1.29.7", new: "TEMPORAL_SERVER_VERSION := v1.29.1", want: "Makefile builds go.temporal.io/server/cmd/server@v1.29.7 = no"},
 		{name: "makefile attribute", makefile: true, old: "MusterStepState=Keyword", new: "MusterStepState=Text", want: "Makefile SEARCH_ATTRS MusterStepState = missing"},

@@ -47,12 +47,16 @@ const (
 var TemporalServices = []string{"history", "matching", "frontend", "worker"}
 
 // Databases and roles of the cluster. Temporal and Muster each own theirs;
-// neither role is a superuser.
+// no login is a superuser. MusterRole owns Muster's database and migrates
+// it (granted muster_owner); the workers and the CLI log in as
+// MusterAppLogin (granted muster_app), which can neither migrate nor read
+// contacts, as in docker-compose.yml.
 const (
 	TemporalRole               = "temporal"
 	TemporalDatabase           = "temporal"
 	TemporalVisibilityDatabase = "temporal_visibility"
 	MusterRole                 = "muster"
+	MusterAppLogin             = "muster_worker"
 )
 
 //go:embed cluster/temporal.yaml
@@ -162,7 +166,10 @@ type ClusterState struct {
 	UIURL        string `json:"ui"`
 	Namespace    string `json:"namespace"`
 	TaskQueue    string `json:"task_queue"`
-	DatabaseURL  string `json:"database_url"`
+	// DatabaseURL is the application login's, for the workers and the
+	// CLI; MigrateDatabaseURL is the owner's, for `starter migrate`.
+	DatabaseURL        string `json:"database_url"`
+	MigrateDatabaseURL string `json:"migrate_database_url,omitempty"`
 	// PostgresDir is the private PostgreSQL cluster's folder, when the
 	// cluster started one.
 	PostgresDir string           `json:"postgres_dir,omitempty"`

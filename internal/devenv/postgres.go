@@ -244,3 +244,19 @@ func GrantSchemaOwner(ctx context.Context, adminURL, login string) error {
 	}
 	return nil
 }
+
+// GrantSchemaApp makes a login Muster's application login: it grants
+// muster_app (records, no DDL, no direct read of contacts) to it, through
+// an admin URL. The role exists once GrantSchemaOwner or the migrations
+// have run.
+func GrantSchemaApp(ctx context.Context, adminURL, login string) error {
+	db, err := openPing(ctx, adminURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `GRANT muster_app TO `+pq.QuoteIdentifier(login)); err != nil {
+		return fmt.Errorf("grant muster_app to %s: %w", login, err)
+	}
+	return nil
+}

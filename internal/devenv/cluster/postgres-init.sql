@@ -23,5 +23,7 @@ GRANT muster_owner TO muster;
 CREATE DATABASE muster OWNER muster;
 
 -- muster_worker is the workers' and the CLI's login: records only.
+-- `starter cluster up` creates it too, with a random password
+-- (internal/devenv.GrantSchemaApp).
 CREATE ROLE muster_worker LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD 'muster_worker';
 GRANT muster_app TO muster_worker;
