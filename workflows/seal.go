@@ -173,9 +173,16 @@ type SealProgress struct {
 	Residents    int
 	Steps        []StepProgress
 	Checkpoints  []CheckpointProgress
-	RoadsClosed  int
-	Entrances    []string
-	Zones        int
+	// OpenGates counts the checkpoints short of their staff while the seal
+	// holds.
+	OpenGates int `json:",omitempty"`
+	// Shortfalls counts the episodes in which checkpoints were short;
+	// Escalated says the current one was escalated to the district command.
+	Shortfalls  int  `json:",omitempty"`
+	Escalated   bool `json:",omitempty"`
+	RoadsClosed int
+	Entrances   []string
+	Zones       int
 	// Compliance rounds so far and the last one's figures.
 	ComplianceRounds int
 	FailedChecks     int
@@ -215,6 +222,11 @@ type seal struct {
 	// continue-as-new is never reported as the seal's end.
 	core  bool
 	inbox *inbox
+	// staffing is set for seals that hold only when staffed (workflow
+	// version "seal-staffing" ≥ 1): a seal whose checkpoints are short reads
+	// understaffed, is escalated, and draws staff before every round. Older
+	// seals read awaiting-decision while they hold.
+	staffing bool
 }
 
 // SealCompound seals a compound: residents are notified, every gate gets a
@@ -233,6 +245,7 @@ func SealCompound(ctx workflow.Context, in SealCompoundInput) (SealCompoundResul
 		list: &s.progress.Steps, retry: map[string]bool{}, abandon: s.liftEnds, changed: s.changed,
 	}
 	s.core = workflow.GetVersion(ctx, "seal-step-core", workflow.DefaultVersion, 1) >= 1
+	s.staffing = workflow.GetVersion(ctx, "seal-staffing", workflow.DefaultVersion, 1) >= 1
 	if err := s.setup(ctx); err != nil {
 		return SealCompoundResult{}, err
 	}
@@ -517,7 +530,11 @@ func (s *seal) hold(ctx workflow.Context) error {
 		if hold := s.r.ref("hold"); hold.Title == "" {
 			hold.Title, hold.StartedAt = "Hold the seal, check checkpoints", workflow.Now(ctx)
 		}
-		s.mark(ctx, "hold", StateAwaitingDecision, fmt.Sprintf("sealed; next check %s", s.progress.NextCheckAt.Format("15:04")))
+		if s.staffing {
+			s.holdState(ctx)
+		} else {
+			s.mark(ctx, "hold", StateAwaitingDecision, fmt.Sprintf("sealed; next check %s", s.progress.NextCheckAt.Format("15:04")))
+		}
 		timerCtx, cancel := workflow.WithCancel(ctx)
 		timer := workflow.NewTimerWithOptions(timerCtx, every, workflow.TimerOptions{Summary: "Next checkpoint compliance round"})
 		if err := s.await(ctx, func() bool { return s.lift != nil || timer.IsReady() }); err != nil {
@@ -527,6 +544,19 @@ func (s *seal) hold(ctx workflow.Context) error {
 		cancel()
 		if s.lift != nil {
 			return nil
+		}
+		if s.staffing && s.progress.OpenGates > 0 {
+			// Staff who came free since the last round fill the gates
+			// left open, nearest first, before the round counts them.
+			if err := s.restaff(ctx); err != nil {
+				if errors.Is(err, errLifted) {
+					return nil
+				}
+				return err
+			}
+			if s.lift != nil {
+				return nil
+			}
 		}
 		round := s.progress.ComplianceRounds + 1
 		var res activities.ComplianceResult
@@ -643,7 +673,14 @@ func (s *seal) reopen(ctx workflow.Context) (SealCompoundResult, error) {
 var errLifted = errAbandoned
 
 func (s *seal) liftEnds(step string) bool {
-	return step == "compliance-check" && s.lift != nil
+	if s.lift == nil {
+		return false
+	}
+	// A stalled escalation or a stalled draw of staff for a gate left open
+	// is no longer needed either once the seal is being lifted.
+	held := s.staffing && s.progress.Phase == PhaseSealed &&
+		(step == "escalate-understaffed" || strings.HasPrefix(step, "checkpoint/"))
+	return step == "compliance-check" || held
 }
 
 func (s *seal) step(ctx workflow.Context, name, title string, fn, arg, out any, detail func() string) error {
@@ -688,6 +725,9 @@ func (s *seal) render(ctx workflow.Context) {
 	fmt.Fprintf(&b, "**Seal of %s** · incident %s · %s", name, p.Incident, p.Phase)
 	if p.Residents > 0 {
 		fmt.Fprintf(&b, " · %d residents", p.Residents)
+	}
+	if p.OpenGates > 0 && p.Phase == PhaseSealed {
+		fmt.Fprintf(&b, " · **%d of %d gates unstaffed**", p.OpenGates, len(p.Checkpoints))
 	}
 	b.WriteString("\n\n| Step | State | Detail |\n|---|---|---|\n")
 	gates, gatesDone, staff := 0, 0, 0

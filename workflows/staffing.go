@@ -1,0 +1,129 @@
+package workflows
+
+import (
+	"fmt"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/musterhq/muster/activities"
+)
+
+// A seal holds only when its gates are staffed. While it holds, the hold
+// step reads holding when every checkpoint has its staff and understaffed
+// when some stand short; each shortfall is escalated once to the district
+// command with the numbers, and before every compliance round the short
+// checkpoints draw again on the district's pool through the same
+// assignment as when they opened.
+
+// openGates counts the checkpoints short of their staff.
+func (s *seal) openGates() int {
+	n := 0
+	for _, c := range s.progress.Checkpoints {
+		if c.Shortfall > 0 || c.Staff < c.Required {
+			n++
+		}
+	}
+	return n
+}
+
+// understaffedText says how many gates stand open, for details, reports
+// and the escalation: "Beiyuan New Compound 2: 9 of 12 gates unstaffed".
+func (s *seal) understaffedText() string {
+	return fmt.Sprintf("%d of %d gates unstaffed", s.progress.OpenGates, len(s.progress.Checkpoints))
+}
+
+// holdState marks the hold step holding or understaffed, tells the parent
+// response when that changes, and escalates a new shortfall.
+func (s *seal) holdState(ctx workflow.Context) {
+	was := s.r.ref("hold").State
+	s.progress.OpenGates = s.openGates()
+	next := fmt.Sprintf("next check %s", s.progress.NextCheckAt.Format("15:04"))
+	if s.progress.OpenGates == 0 {
+		s.progress.Escalated = false
+		s.mark(ctx, "hold", StateHolding, "sealed, every gate staffed; "+next)
+		if was == StateUnderstaffed {
+			s.report(ctx, StepReport{State: StateDone, Ready: true, Detail: "every gate staffed again"})
+		}
+		return
+	}
+	if !s.progress.Escalated {
+		s.escalate(ctx)
+	}
+	short := s.understaffedText()
+	s.mark(ctx, "hold", StateUnderstaffed, short+"; "+next)
+	if was != StateUnderstaffed {
+		s.report(ctx, StepReport{State: StateUnderstaffed, Detail: short})
+	}
+}
+
+// escalate tells the district command, once per shortfall, how many gates
+// stand open and how many posts that leaves unfilled.
+func (s *seal) escalate(ctx workflow.Context) {
+	s.progress.Shortfalls++
+	s.progress.Escalated = true
+	posts := 0
+	for _, c := range s.progress.Checkpoints {
+		posts += max(c.Shortfall, c.Required-c.Staff)
+	}
+	name := s.plan.Name
+	if name == "" {
+		name = s.plan.Code
+	}
+	body := fmt.Sprintf("%s: %s (%d staff per checkpoint, %d posts open; incident %s). The district's pool is drawn on again before every compliance round; send staff or volunteers to the gates, or ask the command center for staff from outside the district.",
+		name, s.understaffedText(), s.in.StaffPerCheckpoint, posts, s.in.Incident)
+	kind := fmt.Sprintf("seal-understaffed-%d", s.progress.Shortfalls)
+	// The seal goes on holding whether or not the notice goes out: a
+	// notice that stalls is logged, and the state still reads understaffed.
+	if err := s.step(ctx, "escalate-understaffed", "Escalate gates left unstaffed to the district command",
+		a.PublishNotice, activities.NoticeInput{Ref: s.ref("muster"), Step: "escalate-understaffed", AreaID: s.plan.AreaID,
+			Kind: kind, Audience: "district command", Body: body},
+		nil, func() string { return name + ": " + s.understaffedText() }); err != nil {
+		workflow.GetLogger(ctx).Error("Escalate understaffed seal", "compound", s.plan.Code, "error", err)
+	}
+}
+
+// restaff draws staff for every short checkpoint at once, through the same
+// assignment that opened it.
+func (s *seal) restaff(ctx workflow.Context) error {
+	var short []int
+	for i, c := range s.progress.Checkpoints {
+		if c.Shortfall > 0 || c.Staff < c.Required {
+			short = append(short, i)
+		}
+	}
+	errs := make([]error, len(short))
+	wg := workflow.NewWaitGroup(ctx)
+	for k, i := range short {
+		var g activities.GatePlan
+		for _, pg := range s.plan.Gates {
+			if pg.Code == s.progress.Checkpoints[i].Gate {
+				g = pg
+			}
+		}
+		wg.Add(1)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer wg.Done()
+			var res activities.CheckpointResult
+			errs[k] = s.step(ctx, "checkpoint/"+g.Code, fmt.Sprintf("Checkpoint at %s (%s)", g.Name, s.progress.Checkpoints[i].Mode),
+				a.OpenCheckpoint, activities.CheckpointInput{Ref: s.ref("muster"), AreaID: s.plan.AreaID, Gate: g, RequiredStaff: s.in.StaffPerCheckpoint},
+				&res, func() string {
+					d := fmt.Sprintf("%d of %d staff", len(res.Staff), s.in.StaffPerCheckpoint)
+					if res.Shortfall > 0 {
+						d += fmt.Sprintf(" (%d short)", res.Shortfall)
+					}
+					return d
+				})
+			if errs[k] == nil {
+				s.progress.Checkpoints[i].Staff, s.progress.Checkpoints[i].Shortfall = len(res.Staff), res.Shortfall
+			}
+		})
+	}
+	wg.Wait(ctx)
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	s.holdState(ctx)
+	return nil
+}

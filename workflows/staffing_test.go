@@ -1,0 +1,119 @@
+package workflows
+
+import (
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/musterhq/muster/activities"
+)
+
+// shortPool makes the district's pool cover only the north gate until
+// refilled is set: east and west get nobody.
+func shortPool(st *sealTest, refilled *atomic.Bool) {
+	st.OpenCheckpoint = func(in activities.CheckpointInput) (activities.CheckpointResult, error) {
+		res := activities.CheckpointResult{Gate: in.Gate.Code, Mode: "closed"}
+		if in.Gate.Entrance {
+			res.Mode = "entry"
+		}
+		if in.Gate.Code != "north" && !refilled.Load() {
+			res.Shortfall = in.RequiredStaff
+			return res, nil
+		}
+		for i := range in.RequiredStaff {
+			res.Staff = append(res.Staff, "worker-"+in.Gate.Code+"-"+string(rune('a'+i)))
+		}
+		return res, nil
+	}
+}
+
+func TestSealCompoundUnderstaffed(t *testing.T) {
+	st := newSealTest(t)
+	var refilled atomic.Bool
+	shortPool(st, &refilled)
+	in := testInput()
+	in.CheckEveryHours = 2
+
+	type look struct {
+		p       SealProgress
+		sa      map[string]any
+		details string
+	}
+	var short, staffed look
+	st.At(time.Hour, func() { short = look{st.Progress(), st.SearchAttributes(), currentDetails(t, st)} })
+	// Staff come back to the pool after the first round drew nobody.
+	st.At(3*time.Hour, func() { refilled.Store(true) })
+	st.At(5*time.Hour, func() { staffed = look{st.Progress(), st.SearchAttributes(), currentDetails(t, st)} })
+	st.UpdateAt(7*time.Hour, UpdateLift, LiftInput{Reason: "all tested negative", By: "district-hq"})
+	st.Run(in)
+	if _, err := st.Result(); err != nil {
+		t.Fatalf("SealCompound() error = %v, want nil", err)
+	}
+
+	t.Run("understaffed until staffed", func(t *testing.T) {
+		if got := stepNamed(short.p, "hold").State; got != StateUnderstaffed {
+			t.Errorf("hold state with 2 gates short = %q, want %q", got, StateUnderstaffed)
+		}
+		if got := short.sa["MusterStepState"]; got != StateUnderstaffed {
+			t.Errorf("MusterStepState with 2 gates short = %v, want %q", got, StateUnderstaffed)
+		}
+		if short.p.OpenGates != 2 {
+			t.Errorf("Progress().OpenGates with 2 gates short = %d, want 2", short.p.OpenGates)
+		}
+		if !strings.Contains(short.details, "2 of 3 gates unstaffed") {
+			t.Errorf("current details = %q, want 2 of 3 gates unstaffed", short.details)
+		}
+		if got := stepNamed(staffed.p, "hold").State; got != StateHolding {
+			t.Errorf("hold state once staffed = %q, want %q", got, StateHolding)
+		}
+		if got := staffed.sa["MusterStepState"]; got != StateHolding {
+			t.Errorf("MusterStepState once staffed = %v, want %q", got, StateHolding)
+		}
+		if staffed.p.OpenGates != 0 {
+			t.Errorf("Progress().OpenGates once staffed = %d, want 0", staffed.p.OpenGates)
+		}
+	})
+
+	t.Run("shortfalls draw from the pool before each round", func(t *testing.T) {
+		var east []time.Duration
+		for _, c := range st.Calls("OpenCheckpoint") {
+			if c.Input.(activities.CheckpointInput).Gate.Code == "east" {
+				east = append(east, c.At.Sub(testStart))
+			}
+		}
+		// Set up at 0, drawn again before round 1 (2h, pool still empty)
+		// and round 2 (4h, refilled); staffed from then on.
+		if want := []time.Duration{0, 2 * time.Hour, 4 * time.Hour}; !slices.Equal(east, want) {
+			t.Errorf("OpenCheckpoint(east) at %v, want %v", east, want)
+		}
+		north := 0
+		for _, c := range st.Calls("OpenCheckpoint") {
+			if c.Input.(activities.CheckpointInput).Gate.Code == "north" {
+				north++
+			}
+		}
+		if north != 1 {
+			t.Errorf("OpenCheckpoint(north) called %d times, want 1: it was staffed", north)
+		}
+	})
+
+	t.Run("escalated once with the numbers", func(t *testing.T) {
+		var esc []activities.NoticeInput
+		for _, n := range inputs[activities.NoticeInput](st, "PublishNotice") {
+			if strings.HasPrefix(n.Kind, "seal-understaffed") {
+				esc = append(esc, n)
+			}
+		}
+		if len(esc) != 1 {
+			t.Fatalf("seal-understaffed notices = %d, want 1 for one shortfall", len(esc))
+		}
+		if esc[0].Audience != "district command" {
+			t.Errorf("escalation audience = %q, want district command", esc[0].Audience)
+		}
+		if want := "Longbao Jiayuan: 2 of 3 gates unstaffed"; !strings.Contains(esc[0].Body, want) {
+			t.Errorf("escalation body = %q, want it to contain %q", esc[0].Body, want)
+		}
+	})
+}
