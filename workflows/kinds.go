@@ -24,7 +24,8 @@ var Kinds = runbook.Registry{
 		Doc:  "Seal a compound (SealCompound): notify residents, a staffed checkpoint at every gate, roads closed except the entrance, public areas disinfected, compliance checks until lifted. The step is done once the compound is sealed; the seal holds until a lift step or the response's lift.",
 		Params: map[string]runbook.Param{
 			"check_every":          {Type: runbook.TypeDuration, Default: "2h", Doc: "time between checkpoint compliance rounds"},
-			"staff_per_checkpoint": {Type: runbook.TypeInt, Default: 2, Doc: "staff needed at each checkpoint"},
+			"staff_per_checkpoint": {Type: runbook.TypeInt, Default: 2, Doc: "staff needed at each checkpoint on every shift"},
+			"shift":                {Type: runbook.TypeDuration, Default: "8h", Doc: "how long checkpoint staff stand before others relieve them: 8h makes 3 shifts a day, so a gate needs 3 × staff_per_checkpoint people a day"},
 		},
 		Outputs: []string{"checkpoints", "staff", "roads_closed"},
 		PerArea: []string{"compound"},

@@ -2,10 +2,12 @@ package workflows
 
 import (
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/runbook"
 )
 
 // A seal holds only when its gates are staffed. While it holds, the hold
@@ -126,4 +128,89 @@ func (s *seal) restaff(ctx workflow.Context) error {
 	}
 	s.holdState(ctx)
 	return nil
+}
+
+// StaffingNeed is what a runbook's seals ask of an area's checkpoint
+// staff, against what its registry holds.
+type StaffingNeed struct {
+	Gates         int
+	PerCheckpoint int
+	Shifts        int
+	Registry      int
+}
+
+// Needed is how many people the checkpoints take over a day.
+func (n StaffingNeed) Needed() int { return n.Gates * n.PerCheckpoint * n.Shifts }
+
+// Short reports whether the registry cannot cover every shift.
+func (n StaffingNeed) Short() bool { return n.Needed() > n.Registry }
+
+// String reads "1,086 gates × 2 per shift × 3 shifts = 6,516 staff; the
+// registry has 336".
+func (n StaffingNeed) String() string {
+	return fmt.Sprintf("%s %s × %d per shift × %d %s = %s staff; the registry has %s",
+		thousands(n.Gates), pluralWord(n.Gates, "gate"), n.PerCheckpoint, n.Shifts, pluralWord(n.Shifts, "shift"), thousands(n.Needed()), thousands(n.Registry))
+}
+
+// SealStaffing reads what the seal steps of a runbook need per gate: the
+// most staff per checkpoint any seal step asks for, and the shifts a day
+// its shift length makes. ok is false when the runbook seals nothing.
+func SealStaffing(def *runbook.Definition) (perCheckpoint, shifts int, ok bool) {
+	var walk func(steps []runbook.Step)
+	walk = func(steps []runbook.Step) {
+		for _, st := range steps {
+			if st.Kind == KindSeal {
+				ok = true
+				per := paramInt(st.Params, "staff_per_checkpoint")
+				if per == 0 {
+					per = DefaultStaffPerCheckpoint
+				}
+				n := shiftsPerDay(paramDuration(st.Params, "shift"))
+				if per*n > perCheckpoint*shifts {
+					perCheckpoint, shifts = per, n
+				}
+			}
+			walk(st.Sequence)
+			walk(st.Parallel)
+			if st.ForEach != nil {
+				walk(st.ForEach.Steps)
+			}
+			if st.Repeat != nil {
+				walk(st.Repeat.Steps)
+			}
+		}
+	}
+	walk(def.Steps)
+	return perCheckpoint, shifts, ok
+}
+
+// DefaultShift is how long checkpoint staff stand when a runbook does not
+// say.
+const DefaultShift = 8 * time.Hour
+
+// shiftsPerDay is how many shifts of length d cover a day.
+func shiftsPerDay(d time.Duration) int {
+	if d <= 0 {
+		d = DefaultShift
+	}
+	return int((24*time.Hour + d - 1) / d)
+}
+
+func pluralWord(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
+
+// thousands writes n with commas between groups of three digits.
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return "-" + thousands(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }

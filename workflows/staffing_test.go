@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/runbook"
 )
 
 // shortPool makes the district's pool cover only the north gate until
@@ -116,4 +117,45 @@ func TestSealCompoundUnderstaffed(t *testing.T) {
 			t.Errorf("escalation body = %q, want it to contain %q", esc[0].Body, want)
 		}
 	})
+}
+
+func TestSealStaffing(t *testing.T) {
+	parse := func(t *testing.T, src string) *runbook.Definition {
+		t.Helper()
+		def, err := runbook.Parse("test", []byte(src), Kinds)
+		if err != nil {
+			t.Fatalf("Parse() error = %v", err)
+		}
+		return def
+	}
+	const head = "name: t\ntitle: T\nlevel: 1\nsteps:\n  - id: seal\n    for_each:\n      areas: {level: compound}\n      steps:\n        - id: s\n          kind: seal\n"
+	tests := []struct {
+		name        string
+		src         string
+		per, shifts int
+		ok          bool
+	}{
+		{"defaults", head, 2, 3, true},
+		{"12h shifts", head + "          params: {staff_per_checkpoint: 3, shift: 12h}\n", 3, 2, true},
+		{"a shift that does not divide the day", head + "          params: {shift: 10h}\n", 2, 3, true},
+		{"no seal", "name: t\ntitle: T\nlevel: 1\nsteps:\n  - id: w\n    kind: wait\n    params: {duration: 1h}\n", 0, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			per, shifts, ok := SealStaffing(parse(t, tt.src))
+			if per != tt.per || shifts != tt.shifts || ok != tt.ok {
+				t.Errorf("SealStaffing() = %d, %d, %v; want %d, %d, %v", per, shifts, ok, tt.per, tt.shifts, tt.ok)
+			}
+		})
+	}
+	n := StaffingNeed{Gates: 1086, PerCheckpoint: 2, Shifts: 3, Registry: 336}
+	if got, want := n.String(), "1,086 gates × 2 per shift × 3 shifts = 6,516 staff; the registry has 336"; got != want {
+		t.Errorf("StaffingNeed.String() = %q, want %q", got, want)
+	}
+	if !n.Short() {
+		t.Errorf("StaffingNeed%+v.Short() = false, want true", n)
+	}
+	if (StaffingNeed{Gates: 3, PerCheckpoint: 2, Shifts: 3, Registry: 18}).Short() {
+		t.Error("StaffingNeed{3 gates, 2, 3 shifts, 18}.Short() = true, want false: 18 cover every shift")
+	}
 }
