@@ -1,0 +1,173 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/musterhq/muster/internal/pgtest"
+	"github.com/musterhq/muster/internal/scenario"
+	"github.com/musterhq/muster/internal/service"
+	"github.com/musterhq/muster/workflows"
+)
+
+// ridge generates a district shaped unlike the reference: one community
+// of compounds with many gates each, and a registry of far fewer staff
+// than gates. With volunteers, each compound registers two per gate.
+func ridge(compounds, gates, staff int, volunteers bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `name: ridge
+areas:
+  - code: ridge
+    name: Ridge District
+    level: district
+    areas:
+      - code: ridge-east
+        name: Ridge East Community
+        level: community
+        staff:
+          - code: ridge-east-worker
+            name: Community worker
+            role: community-worker
+            count: %d
+        areas:
+`, staff)
+	for c := range compounds {
+		fmt.Fprintf(&b, "          - code: ridge-k%d\n            name: Ridge Compound %d\n            level: compound\n            population: 400\n            gates:\n", c+1, c+1)
+		for g := range gates {
+			fmt.Fprintf(&b, "              - {code: g%d, name: Gate %d, entrance: %v}\n", g+1, g+1, g == 0)
+		}
+		if volunteers {
+			fmt.Fprintf(&b, "            staff:\n              - code: ridge-k%d-volunteer\n                name: Resident volunteer\n                role: volunteer\n                count: %d\n", c+1, 2*gates)
+		}
+	}
+	return b.String()
+}
+
+func loadRidge(t *testing.T, s *stack, yaml string) {
+	t.Helper()
+	f, err := scenario.Parse("ridge", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.st.LoadScenario(context.Background(), f.Rows()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A district with fewer staff than gates: its seals read understaffed with
+// the open gates counted, each is escalated once with the numbers, the
+// compliance rounds fail the open checkpoints, and once residents
+// volunteer the next round draws them and the seals read holding.
+func TestUnderstaffedSealsEndToEnd(t *testing.T) {
+	s := newStack(t)
+	ctx := context.Background()
+	const compounds, gates, staff = 3, 5, 4
+	loadRidge(t, s, ridge(compounds, gates, staff, false))
+	name := "ridge-seal"
+	src := `name: ridge-seal
+title: Seal every compound
+level: 1
+area: community
+steps:
+  - id: seal
+    for_each:
+      areas: {level: compound, under: response}
+      steps:
+        - id: seal-compound
+          kind: seal
+          params: {check_every: 2h, staff_per_checkpoint: 2}
+`
+	if _, _, err := s.st.PublishRunbook(ctx, name, "Seal every compound", []byte(src), "e2e"); err != nil {
+		t.Fatal(err)
+	}
+	incident := pgtest.Name("short")
+	in := workflows.ResponseInput{Incident: incident, Runbook: name, Area: "ridge-east", TimeScale: 3600, RequestedBy: "e2e"}
+	if _, _, err := service.StartResponse(ctx, s.c, s.taskQueue, in, "test"); err != nil {
+		t.Fatal(err)
+	}
+	seals := make([]string, compounds)
+	for c := range seals {
+		seals[c] = workflows.ResponseWorkflowID(incident) + fmt.Sprintf("/seal/ridge-k%d", c+1)
+	}
+	progress := func(id string) (workflows.SealProgress, bool) {
+		var p workflows.SealProgress
+		v, err := s.c.QueryWorkflow(ctx, id, "", workflows.QueryProgress)
+		return p, err == nil && v.Get(&p) == nil
+	}
+	list := func(state string) int {
+		q := fmt.Sprintf("MusterIncident = '%s' AND MusterStepState = '%s' AND WorkflowType = '%s'", incident, state, workflows.SealCompoundName)
+		resp, err := s.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: q})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(resp.GetExecutions())
+	}
+
+	// 15 gates × 2 = 30 posts and 4 staff: 2 gates staffed, 13 open.
+	eventually(t, 60*time.Second, "seals understaffed", func() (bool, string) {
+		open, failed := 0, 0
+		for _, id := range seals {
+			p, ok := progress(id)
+			if !ok || p.Phase != workflows.PhaseSealed {
+				return false, id + " " + p.Phase
+			}
+			open += p.OpenGates
+			failed += p.FailedChecks
+		}
+		n := list(workflows.StateUnderstaffed)
+		return open == compounds*gates-staff/2 && n == compounds && failed > 0,
+			fmt.Sprintf("%d gates open, %d failed checks, %d executions understaffed", open, failed, n)
+	})
+	var bodies []string
+	if err := s.st.DB().SelectContext(ctx, &bodies, `SELECT body FROM notices WHERE incident = $1 AND kind LIKE 'seal-understaffed%' AND audience = 'district command' ORDER BY body`, incident); err != nil {
+		t.Fatal(err)
+	}
+	if len(bodies) != compounds {
+		t.Fatalf("escalations = %d (%q), want one per compound", len(bodies), bodies)
+	}
+	// Whichever compound drew the 4 staff has 3 gates open; the others 5.
+	total := 0
+	for c, body := range bodies {
+		var open, of int
+		prefix := fmt.Sprintf("Ridge Compound %d: ", c+1)
+		if _, err := fmt.Sscanf(strings.TrimPrefix(body, prefix), "%d of %d gates unstaffed", &open, &of); err != nil || !strings.HasPrefix(body, prefix) || of != gates {
+			t.Errorf("escalation %d = %q, want %q and the count of %d gates", c, body, prefix+"N of 5 gates unstaffed", gates)
+		}
+		total += open
+	}
+	if total != compounds*gates-staff/2 {
+		t.Errorf("escalations count %d gates unstaffed, want %d", total, compounds*gates-staff/2)
+	}
+	t.Logf("staffing: %d gates × 2 per shift, %d staff in the registry; escalated: %q", compounds*gates, staff, bodies)
+
+	// A volunteer drive: residents of each compound register, two a gate.
+	loadRidge(t, s, ridge(compounds, gates, staff, true))
+	eventually(t, 60*time.Second, "seals holding", func() (bool, string) {
+		open := 0
+		for _, id := range seals {
+			p, _ := progress(id)
+			open += p.OpenGates
+		}
+		n := list(workflows.StateHolding)
+		return open == 0 && n == compounds, fmt.Sprintf("%d gates open, %d executions holding", open, n)
+	})
+	var doubled int
+	if err := s.st.DB().GetContext(ctx, &doubled, `SELECT count(*) FROM (SELECT staff_id FROM checkpoint_staff WHERE released_at IS NULL GROUP BY staff_id HAVING count(*) > 1) x`); err != nil {
+		t.Fatal(err)
+	}
+	if doubled != 0 {
+		t.Errorf("%d people stand at two checkpoints at once, want none", doubled)
+	}
+	var escalations int
+	if err := s.st.DB().GetContext(ctx, &escalations, `SELECT count(*) FROM notices WHERE incident = $1 AND kind LIKE 'seal-understaffed%'`, incident); err != nil {
+		t.Fatal(err)
+	}
+	if escalations != compounds {
+		t.Errorf("escalations after the shortfall was filled = %d, want still %d: one per shortfall", escalations, compounds)
+	}
+}
