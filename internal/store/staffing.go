@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 )
 
@@ -29,4 +30,24 @@ func (s *Store) StaffingOf(ctx context.Context, path string) (Staffing, error) {
 		return Staffing{}, fmt.Errorf("staffing of %s: %w", path, err)
 	}
 	return out, nil
+}
+
+// RelieveShift ends the duty of every person standing at the open
+// checkpoints of an area's seal who was booked for a shift before shift,
+// and returns how many were relieved. Staff booked for shift itself stay,
+// so a repeated call relieves nobody.
+func (s *Store) RelieveShift(ctx context.Context, incident string, areaID int64, shift int, e Event) (int, error) {
+	var n int64
+	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
+		r, err := tx.ExecContext(ctx, `UPDATE checkpoint_staff cs SET released_at = now()
+			FROM checkpoints c
+			WHERE c.id = cs.checkpoint_id AND c.incident = $1 AND c.area_id = $2 AND c.closed_at IS NULL
+			  AND cs.released_at IS NULL AND cs.shift < $3`, incident, areaID, shift)
+		if err != nil {
+			return fmt.Errorf("relieve shift %d of area %d: %w", shift-1, areaID, err)
+		}
+		n, _ = r.RowsAffected()
+		return appendEvent(ctx, tx, e)
+	})
+	return int(n), err
 }
