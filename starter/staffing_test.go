@@ -31,7 +31,10 @@ func TestSealStatusShowsOpenGates(t *testing.T) {
 	}
 	var b bytes.Buffer
 	renderSeal(&b, execution{ID: "response/inc-1/seal/bx-2", Status: "running"}, p)
-	for _, want := range []string{"hold  understaffed", "Understaffed: 9 of 12 gates unstaffed"} {
+	p.Shift, p.ShiftHours = 2, 12
+	b.Reset()
+	renderSeal(&b, execution{ID: "response/inc-1/seal/bx-2", Status: "running"}, p)
+	for _, want := range []string{"hold  understaffed", "Understaffed: 9 of 12 gates unstaffed", "Shifts of 12h: shift 2 on duty", "2 staff per gate each shift"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("renderSeal() = %q, want it to contain %q", b.String(), want)
 		}

@@ -138,6 +138,14 @@ func checkpointSummary(p workflows.SealProgress) string {
 	return s
 }
 
+// requiredPerGate is the staff a checkpoint of the seal needs on a shift.
+func requiredPerGate(p workflows.SealProgress) int {
+	if len(p.Checkpoints) == 0 {
+		return 0
+	}
+	return p.Checkpoints[0].Required
+}
+
 func lastRound(p workflows.SealProgress) string {
 	if p.ComplianceRounds == 0 {
 		return "-"
@@ -158,6 +166,10 @@ func renderSeal(w io.Writer, e execution, p workflows.SealProgress) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", st.Name, st.State, bar(st.State), detail)
 	}
 	tw.Flush()
+	if p.Shift > 0 && p.Phase == workflows.PhaseSealed {
+		fmt.Fprintf(w, "  Shifts of %gh: shift %d on duty, relieved at %s (workflow time); %d staff per gate each shift\n",
+			p.ShiftHours, p.Shift, p.ShiftEndsAt.Local().Format("15:04:05"), requiredPerGate(p))
+	}
 	if p.OpenGates > 0 && p.Phase == workflows.PhaseSealed {
 		fmt.Fprintf(w, "  Understaffed: %d of %d gates unstaffed; the district command was told, and the pool is drawn on before every round\n", p.OpenGates, len(p.Checkpoints))
 	}

@@ -149,6 +149,7 @@ func sealInput(in StepInput) any {
 		Incident: in.Incident, Runbook: in.Runbook, Level: in.Level, TimeScale: in.TimeScale,
 		CheckEveryHours:    paramDuration(in.Params, "check_every").Hours(),
 		StaffPerCheckpoint: paramInt(in.Params, "staff_per_checkpoint"),
+		ShiftHours:         paramDuration(in.Params, "shift").Hours(),
 		RequestedBy:        "runbook " + in.Runbook, Retry: in.Retry, StepPath: in.Path,
 	}
 	if in.Area != nil {

@@ -27,6 +27,9 @@ type SealCompoundInput struct {
 	CheckEveryHours float64
 	// StaffPerCheckpoint is how many staff each checkpoint needs.
 	StaffPerCheckpoint int
+	// ShiftHours is how long checkpoint staff stand before others relieve
+	// them; 0 keeps the first staff on until the lift.
+	ShiftHours float64 `json:",omitempty"`
 	// StallRetryMinutes is how long a stalled step waits before it is tried
 	// again automatically.
 	StallRetryMinutes float64
@@ -90,6 +93,8 @@ func (in SealCompoundInput) Validate() error {
 		return fmt.Errorf("--check-every %gh: want more than 0 and at most 168 hours", in.CheckEveryHours)
 	case in.StaffPerCheckpoint < 1 || in.StaffPerCheckpoint > 50:
 		return fmt.Errorf("--staff-per-checkpoint %d: want 1 to 50", in.StaffPerCheckpoint)
+	case in.ShiftHours < 0 || in.ShiftHours > 168:
+		return fmt.Errorf("--shift %gh: want 0 (no relief) or more, up to 168 hours", in.ShiftHours)
 	case in.StallRetryMinutes <= 0:
 		return fmt.Errorf("stall retry interval %g minutes: want more than 0", in.StallRetryMinutes)
 	case in.TimeScale < 1 || in.TimeScale > 100000:
@@ -178,8 +183,13 @@ type SealProgress struct {
 	OpenGates int `json:",omitempty"`
 	// Shortfalls counts the episodes in which checkpoints were short;
 	// Escalated says the current one was escalated to the district command.
-	Shortfalls  int  `json:",omitempty"`
-	Escalated   bool `json:",omitempty"`
+	Shortfalls int  `json:",omitempty"`
+	Escalated  bool `json:",omitempty"`
+	// Shift numbers the checkpoint shift on duty, from 1; ShiftEndsAt is
+	// when the next relieves it. Both stay empty for seals without shifts.
+	Shift       int       `json:",omitempty"`
+	ShiftHours  float64   `json:",omitempty"`
+	ShiftEndsAt time.Time `json:",omitempty"`
 	RoadsClosed int
 	Entrances   []string
 	Zones       int
@@ -526,7 +536,15 @@ func (s *seal) hold(ctx workflow.Context) error {
 	every := scaled(time.Duration(s.in.CheckEveryHours*float64(time.Hour)), s.in.TimeScale)
 	roundsThisRun := 0
 	for {
-		s.progress.NextCheckAt = workflow.Now(ctx).Add(every)
+		now := workflow.Now(ctx)
+		// A round keeps its time when a shift changes before it.
+		if !s.shifts() || !s.progress.NextCheckAt.After(now) {
+			s.progress.NextCheckAt = now.Add(every)
+		}
+		if s.shifts() && s.progress.Shift == 0 {
+			s.progress.Shift, s.progress.ShiftHours = 1, s.in.ShiftHours
+			s.progress.ShiftEndsAt = s.progress.SealedAt.Add(s.shiftLength())
+		}
 		if hold := s.r.ref("hold"); hold.Title == "" {
 			hold.Title, hold.StartedAt = "Hold the seal, check checkpoints", workflow.Now(ctx)
 		}
@@ -536,14 +554,35 @@ func (s *seal) hold(ctx workflow.Context) error {
 			s.mark(ctx, "hold", StateAwaitingDecision, fmt.Sprintf("sealed; next check %s", s.progress.NextCheckAt.Format("15:04")))
 		}
 		timerCtx, cancel := workflow.WithCancel(ctx)
-		timer := workflow.NewTimerWithOptions(timerCtx, every, workflow.TimerOptions{Summary: "Next checkpoint compliance round"})
-		if err := s.await(ctx, func() bool { return s.lift != nil || timer.IsReady() }); err != nil {
+		timer := workflow.NewTimerWithOptions(timerCtx, s.progress.NextCheckAt.Sub(now), workflow.TimerOptions{Summary: "Next checkpoint compliance round"})
+		var relief workflow.Future
+		if s.shifts() {
+			relief = workflow.NewTimerWithOptions(timerCtx, s.progress.ShiftEndsAt.Sub(now),
+				workflow.TimerOptions{Summary: fmt.Sprintf("End of checkpoint shift %d", s.progress.Shift)})
+		}
+		relieved := func() bool { return relief != nil && relief.IsReady() }
+		if err := s.await(ctx, func() bool { return s.lift != nil || timer.IsReady() || relieved() }); err != nil {
 			cancel()
 			return err
 		}
+		checkDue, shiftDue := timer.IsReady(), relieved()
 		cancel()
 		if s.lift != nil {
 			return nil
+		}
+		if shiftDue {
+			if err := s.relieve(ctx); err != nil {
+				if errors.Is(err, errLifted) {
+					return nil
+				}
+				return err
+			}
+			if s.lift != nil {
+				return nil
+			}
+			if !checkDue {
+				continue
+			}
 		}
 		if s.staffing && s.progress.OpenGates > 0 {
 			// Staff who came free since the last round fill the gates
@@ -679,7 +718,7 @@ func (s *seal) liftEnds(step string) bool {
 	// A stalled escalation or a stalled draw of staff for a gate left open
 	// is no longer needed either once the seal is being lifted.
 	held := s.staffing && s.progress.Phase == PhaseSealed &&
-		(step == "escalate-understaffed" || strings.HasPrefix(step, "checkpoint/"))
+		(step == "escalate-understaffed" || step == "shift" || strings.HasPrefix(step, "checkpoint/"))
 	return step == "compliance-check" || held
 }
 
@@ -728,6 +767,9 @@ func (s *seal) render(ctx workflow.Context) {
 	}
 	if p.OpenGates > 0 && p.Phase == PhaseSealed {
 		fmt.Fprintf(&b, " · **%d of %d gates unstaffed**", p.OpenGates, len(p.Checkpoints))
+	}
+	if p.Shift > 0 && p.Phase == PhaseSealed {
+		fmt.Fprintf(&b, " · shift %d of %gh, relieved at %s", p.Shift, p.ShiftHours, p.ShiftEndsAt.Format("15:04"))
 	}
 	b.WriteString("\n\n| Step | State | Detail |\n|---|---|---|\n")
 	gates, gatesDone, staff := 0, 0, 0

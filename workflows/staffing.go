@@ -107,7 +107,8 @@ func (s *seal) restaff(ctx workflow.Context) error {
 			defer wg.Done()
 			var res activities.CheckpointResult
 			errs[k] = s.step(ctx, "checkpoint/"+g.Code, fmt.Sprintf("Checkpoint at %s (%s)", g.Name, s.progress.Checkpoints[i].Mode),
-				a.OpenCheckpoint, activities.CheckpointInput{Ref: s.ref("muster"), AreaID: s.plan.AreaID, Gate: g, RequiredStaff: s.in.StaffPerCheckpoint},
+				a.OpenCheckpoint, activities.CheckpointInput{Ref: s.ref("muster"), AreaID: s.plan.AreaID, Gate: g, RequiredStaff: s.in.StaffPerCheckpoint,
+					Shift: s.progress.Shift, Rest: s.rest()},
 				&res, func() string {
 					d := fmt.Sprintf("%d of %d staff", len(res.Staff), s.in.StaffPerCheckpoint)
 					if res.Shortfall > 0 {
@@ -213,4 +214,43 @@ func thousands(n int) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// shifts reports whether the seal relieves its checkpoint staff shift by
+// shift.
+func (s *seal) shifts() bool { return s.staffing && s.in.ShiftHours > 0 }
+
+// shiftLength is a shift in workflow time.
+func (s *seal) shiftLength() time.Duration {
+	return scaled(time.Duration(s.in.ShiftHours*float64(time.Hour)), s.in.TimeScale)
+}
+
+// rest is how long, in real time, staff relieved from a shift rest before
+// they stand again: the rest of the day, so nobody works two shifts in a
+// row. The database measures it, so it is scaled like every duration.
+func (s *seal) rest() time.Duration {
+	if !s.shifts() {
+		return 0
+	}
+	shift := time.Duration(s.in.ShiftHours * float64(time.Hour))
+	return scaled(max(shift, 24*time.Hour-shift), s.in.TimeScale)
+}
+
+// relieve ends the shift on duty: its staff go off, and every checkpoint
+// is staffed afresh for the next shift from those who are rested.
+func (s *seal) relieve(ctx workflow.Context) error {
+	next := s.progress.Shift + 1
+	var res activities.RelieveResult
+	if err := s.step(ctx, "shift", fmt.Sprintf("Shift %d takes over", next),
+		a.RelieveShift, activities.RelieveInput{Ref: s.ref("muster"), AreaID: s.plan.AreaID, Shift: next},
+		&res, func() string { return fmt.Sprintf("shift %d: %d staff relieved", next-1, res.Relieved) }); err != nil {
+		return err
+	}
+	s.progress.Shift = next
+	s.progress.ShiftEndsAt = s.progress.ShiftEndsAt.Add(s.shiftLength())
+	for i := range s.progress.Checkpoints {
+		c := &s.progress.Checkpoints[i]
+		c.Staff, c.Shortfall = 0, c.Required
+	}
+	return s.restaff(ctx)
 }

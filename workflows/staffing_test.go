@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -157,5 +158,59 @@ func TestSealStaffing(t *testing.T) {
 	}
 	if (StaffingNeed{Gates: 3, PerCheckpoint: 2, Shifts: 3, Registry: 18}).Short() {
 		t.Error("StaffingNeed{3 gates, 2, 3 shifts, 18}.Short() = true, want false: 18 cover every shift")
+	}
+}
+
+// Shifts: every 8 hours the staff on duty are relieved and every gate is
+// staffed afresh for the next shift from those rested; compliance rounds
+// keep their time across shift changes.
+func TestSealCompoundShifts(t *testing.T) {
+	st := newSealTest(t)
+	in := testInput()
+	in.CheckEveryHours, in.ShiftHours = 3, 8
+
+	var mid SealProgress
+	var midDetails string
+	st.At(9*time.Hour, func() { mid, midDetails = st.Progress(), currentDetails(t, st) })
+	st.UpdateAt(20*time.Hour, UpdateLift, LiftInput{Reason: "all tested negative", By: "district-hq"})
+	st.Run(in)
+	if _, err := st.Result(); err != nil {
+		t.Fatalf("SealCompound() error = %v, want nil", err)
+	}
+
+	var relieved []int
+	var at []time.Duration
+	for _, c := range st.Calls("RelieveShift") {
+		relieved = append(relieved, c.Input.(activities.RelieveInput).Shift)
+		at = append(at, c.At.Sub(testStart))
+	}
+	if want := []int{2, 3}; !slices.Equal(relieved, want) {
+		t.Errorf("RelieveShift shifts = %v, want %v", relieved, want)
+	}
+	if want := []time.Duration{8 * time.Hour, 16 * time.Hour}; !slices.Equal(at, want) {
+		t.Errorf("RelieveShift at %v, want %v", at, want)
+	}
+	perShift := map[int]int{}
+	for _, c := range inputs[activities.CheckpointInput](st, "OpenCheckpoint") {
+		perShift[c.Shift]++
+		if c.Shift > 1 && c.Rest != 16*time.Hour {
+			t.Errorf("OpenCheckpoint(%s, shift %d).Rest = %s, want 16h: the rest of the day", c.Gate.Code, c.Shift, c.Rest)
+		}
+	}
+	if want := map[int]int{0: 3, 2: 3, 3: 3}; !maps.Equal(perShift, want) {
+		t.Errorf("OpenCheckpoint calls per shift = %v, want %v: every gate staffed afresh each shift", perShift, want)
+	}
+	var rounds []time.Duration
+	for _, c := range st.Calls("CheckCompliance") {
+		rounds = append(rounds, c.At.Sub(testStart))
+	}
+	if want := []time.Duration{3 * time.Hour, 6 * time.Hour, 9 * time.Hour, 12 * time.Hour, 15 * time.Hour, 18 * time.Hour}; !slices.Equal(rounds, want) {
+		t.Errorf("CheckCompliance at %v, want every 3h regardless of shifts: %v", rounds, want)
+	}
+	if mid.Shift != 2 || !mid.ShiftEndsAt.Equal(testStart.Add(16*time.Hour)) {
+		t.Errorf("Progress() at 9h: shift %d ending %s, want shift 2 ending 16h in", mid.Shift, mid.ShiftEndsAt.Sub(testStart))
+	}
+	if want := "shift 2 of 8h"; !strings.Contains(midDetails, want) {
+		t.Errorf("current details at 9h = %q, want it to contain %q", midDetails, want)
 	}
 }
