@@ -252,5 +252,7 @@ func (s *seal) relieve(ctx workflow.Context) error {
 		c := &s.progress.Checkpoints[i]
 		c.Staff, c.Shortfall = 0, c.Required
 	}
+	// Until the next shift stands, every gate is open.
+	s.progress.OpenGates = s.openGates()
 	return s.restaff(ctx)
 }

@@ -17,7 +17,8 @@ import (
 
 // ridge generates a district shaped unlike the reference: one community
 // of compounds with many gates each, and a registry of far fewer staff
-// than gates. With volunteers, each compound registers two per gate.
+// than gates. With volunteers, each compound registers six per gate: two
+// for each of three shifts.
 func ridge(compounds, gates, staff int, volunteers bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `name: ridge
@@ -42,7 +43,7 @@ areas:
 			fmt.Fprintf(&b, "              - {code: g%d, name: Gate %d, entrance: %v}\n", g+1, g+1, g == 0)
 		}
 		if volunteers {
-			fmt.Fprintf(&b, "            staff:\n              - code: ridge-k%d-volunteer\n                name: Resident volunteer\n                role: volunteer\n                count: %d\n", c+1, 2*gates)
+			fmt.Fprintf(&b, "            staff:\n              - code: ridge-k%d-volunteer\n                name: Resident volunteer\n                role: volunteer\n                count: %d\n", c+1, 6*gates)
 		}
 	}
 	return b.String()
@@ -62,7 +63,8 @@ func loadRidge(t *testing.T, s *stack, yaml string) {
 // A district with fewer staff than gates: its seals read understaffed with
 // the open gates counted, each is escalated once with the numbers, the
 // compliance rounds fail the open checkpoints, and once residents
-// volunteer the next round draws them and the seals read holding.
+// volunteer the next round draws them and the seals read holding; shifts
+// then rotate with nobody on duty twice and nobody on two shifts in a row.
 func TestUnderstaffedSealsEndToEnd(t *testing.T) {
 	s := newStack(t)
 	ctx := context.Background()
@@ -80,7 +82,7 @@ steps:
       steps:
         - id: seal-compound
           kind: seal
-          params: {check_every: 2h, staff_per_checkpoint: 2}
+          params: {check_every: 2h, staff_per_checkpoint: 2, shift: 8h}
 `
 	if _, _, err := s.st.PublishRunbook(ctx, name, "Seal every compound", []byte(src), "e2e"); err != nil {
 		t.Fatal(err)
@@ -156,6 +158,33 @@ steps:
 		n := list(workflows.StateHolding)
 		return open == 0 && n == compounds, fmt.Sprintf("%d gates open, %d executions holding", open, n)
 	})
+	// Shift 2 takes over (8 hours in, 8 seconds at this time scale).
+	eventually(t, 60*time.Second, "shift 2 on duty", func() (bool, string) {
+		var states []string
+		done := true
+		for _, id := range seals {
+			p, _ := progress(id)
+			states = append(states, fmt.Sprintf("shift %d, %d open", p.Shift, p.OpenGates))
+			done = done && p.Shift >= 2 && p.OpenGates == 0
+		}
+		return done, strings.Join(states, "; ")
+	})
+	var twice int
+	if err := s.st.DB().GetContext(ctx, &twice, `SELECT count(*) FROM checkpoint_staff a
+		JOIN checkpoint_staff b ON b.staff_id = a.staff_id AND b.shift = a.shift + 1
+		JOIN checkpoints ca ON ca.id = a.checkpoint_id JOIN checkpoints cb ON cb.id = b.checkpoint_id
+		WHERE ca.incident = $1 AND cb.incident = $1 AND ca.area_id = cb.area_id`, incident); err != nil {
+		t.Fatal(err)
+	}
+	if twice != 0 {
+		t.Errorf("%d people stood two shifts in a row at one seal, want none: the relieved rest", twice)
+	}
+	var figures []string
+	if err := s.st.DB().SelectContext(ctx, &figures, `SELECT format('shift %s: %s people in %s bookings, %s on duty', cs.shift, count(DISTINCT cs.staff_id), count(*), count(*) FILTER (WHERE cs.released_at IS NULL))
+		FROM checkpoint_staff cs JOIN checkpoints c ON c.id = cs.checkpoint_id WHERE c.incident = $1 GROUP BY cs.shift ORDER BY cs.shift`, incident); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("staffing by shift: %s", strings.Join(figures, "; "))
 	var doubled int
 	if err := s.st.DB().GetContext(ctx, &doubled, `SELECT count(*) FROM (SELECT staff_id FROM checkpoint_staff WHERE released_at IS NULL GROUP BY staff_id HAVING count(*) > 1) x`); err != nil {
 		t.Fatal(err)
