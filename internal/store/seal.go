@@ -240,6 +240,8 @@ func (s *Store) OpenCheckpoint(ctx context.Context, o CheckpointOrder, eventFor 
 			if need <= 0 {
 				break
 			}
+			// The district's pool stands first, nearest first; resident
+			// volunteers fill what it cannot (a volunteer drive).
 			// A concurrent order that commits after this statement's
 			// snapshot was taken releases its row locks, so SKIP LOCKED no
 			// longer hides the staff it took, yet NOT EXISTS still misses
@@ -264,7 +266,7 @@ func (s *Store) OpenCheckpoint(ctx context.Context, o CheckpointOrder, eventFor 
 					                      AND cs.released_at > now() - $6 * interval '1 microsecond')
 					      AND NOT EXISTS (SELECT 1 FROM staff_assignments x WHERE x.staff_id = st.id
 					                      AND x.state IN ('notified', 'acknowledged') AND x.shift && tstzrange(now(), NULL))
-					    ORDER BY length(sa.path) DESC, st.code
+					    ORDER BY st.role = 'volunteer', length(sa.path) DESC, st.code
 					    LIMIT $4
 					    FOR UPDATE OF st SKIP LOCKED) free
 					ON CONFLICT DO NOTHING`,

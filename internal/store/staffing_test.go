@@ -109,3 +109,70 @@ func TestCheckpointShifts(t *testing.T) {
 		t.Errorf("on duty for shift 3 = %d, want 2", n)
 	}
 }
+
+// The district's pool stands first, nearest first; resident volunteers of
+// the compound fill what the pool cannot.
+func TestCheckpointDrawsPoolBeforeVolunteers(t *testing.T) {
+	ctx := context.Background()
+	s := loaded(t, parse(t, `
+name: vale
+areas:
+  - code: vale
+    name: Vale
+    level: district
+    staff:
+      - {code: vale-cadre, name: Cadre, role: cadre, count: 1}
+    areas:
+      - code: vale-north
+        name: Vale North
+        level: community
+        staff:
+          - {code: vale-worker, name: Worker, role: community-worker, count: 2}
+        areas:
+          - code: vale-court
+            name: Vale Court
+            level: compound
+            population: 200
+            staff:
+              - {code: vale-court-volunteer, name: Resident volunteer, role: volunteer, count: 3}
+            gates:
+              - {code: a, name: Gate A, entrance: true}
+              - {code: b, name: Gate B}
+              - {code: c, name: Gate C}
+`))
+	p, err := s.SealPlan(ctx, "vale-court")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got [][]string
+	for _, g := range p.Gates {
+		res, err := s.OpenCheckpoint(ctx, store.CheckpointOrder{Incident: "inc-vale", GateID: g.ID, AreaID: p.Compound.ID, Mode: "closed", RequiredStaff: 2},
+			func(store.CheckpointResult) store.Event { return event("inc-vale", "wf", "checkpoint/"+g.Code, "") })
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, res.Staff)
+	}
+	roles := func(staff []string) string {
+		var out []string
+		for _, code := range staff {
+			switch {
+			case strings.HasPrefix(code, "vale-court-volunteer"):
+				out = append(out, "volunteer")
+			case strings.HasPrefix(code, "vale-worker"):
+				out = append(out, "worker")
+			case strings.HasPrefix(code, "vale-cadre"):
+				out = append(out, "cadre")
+			}
+		}
+		slices.Sort(out)
+		return strings.Join(out, "+")
+	}
+	var shape []string
+	for _, staff := range got {
+		shape = append(shape, roles(staff))
+	}
+	if want := []string{"worker+worker", "cadre+volunteer", "volunteer+volunteer"}; !slices.Equal(shape, want) {
+		t.Errorf("checkpoint staff by gate = %v (%v), want %v: the pool nearest first, then volunteers", shape, got, want)
+	}
+}
