@@ -27,7 +27,7 @@ var Kinds = runbook.Registry{
 			"staff_per_checkpoint": {Type: runbook.TypeInt, Default: 2, Doc: "staff needed at each checkpoint on every shift"},
 			"shift":                {Type: runbook.TypeDuration, Default: "8h", Doc: "how long checkpoint staff stand before others relieve them: 8h makes 3 shifts a day, so a gate needs 3 × staff_per_checkpoint people a day"},
 		},
-		Outputs: []string{"checkpoints", "staff", "roads_closed"},
+		Outputs: []string{"checkpoints", "staff", "roads_closed", "open_gates"},
 		PerArea: []string{"compound"},
 	},
 	KindNotice: {

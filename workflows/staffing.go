@@ -44,7 +44,7 @@ func (s *seal) holdState(ctx workflow.Context) {
 		s.progress.Escalated = false
 		s.mark(ctx, "hold", StateHolding, "sealed, every gate staffed; "+next)
 		if was == StateUnderstaffed {
-			s.report(ctx, StepReport{State: StateDone, Ready: true, Detail: "every gate staffed again"})
+			s.report(ctx, StepReport{State: StateDone, Ready: true, Detail: "every gate staffed again", Outputs: s.outputs()})
 		}
 		return
 	}
@@ -54,7 +54,7 @@ func (s *seal) holdState(ctx workflow.Context) {
 	short := s.understaffedText()
 	s.mark(ctx, "hold", StateUnderstaffed, short+"; "+next)
 	if was != StateUnderstaffed {
-		s.report(ctx, StepReport{State: StateUnderstaffed, Detail: short})
+		s.report(ctx, StepReport{State: StateUnderstaffed, Detail: short, Outputs: s.outputs()})
 	}
 }
 
@@ -255,4 +255,14 @@ func (s *seal) relieve(ctx workflow.Context) error {
 	// Until the next shift stands, every gate is open.
 	s.progress.OpenGates = s.openGates()
 	return s.restaff(ctx)
+}
+
+// outputs are the figures a seal reports to its response while it holds.
+func (s *seal) outputs() map[string]float64 {
+	staff := 0
+	for _, c := range s.progress.Checkpoints {
+		staff += c.Staff
+	}
+	return map[string]float64{"checkpoints": float64(len(s.progress.Checkpoints)), "staff": float64(staff),
+		"roads_closed": float64(s.progress.RoadsClosed), "open_gates": float64(s.progress.OpenGates)}
 }

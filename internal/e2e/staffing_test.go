@@ -125,6 +125,18 @@ steps:
 		return open == compounds*gates-staff/2 && n == compounds && failed > 0,
 			fmt.Sprintf("%d gates open, %d failed checks, %d executions understaffed", open, failed, n)
 	})
+	// The response shows each seal understaffed with its open gates.
+	eventually(t, 20*time.Second, "response shows the seals understaffed", func() (bool, string) {
+		p := s.responseProgress(t, workflows.ResponseWorkflowID(incident))
+		open, short := 0.0, 0
+		for _, n := range p.Leaves() {
+			if n.Type == workflows.KindSeal && n.State == workflows.StateUnderstaffed {
+				short++
+				open += n.Outputs["open_gates"]
+			}
+		}
+		return short == compounds && open == float64(compounds*gates-staff/2), fmt.Sprintf("%d seals understaffed, %g gates open", short, open)
+	})
 	var bodies []string
 	if err := s.st.DB().SelectContext(ctx, &bodies, `SELECT body FROM notices WHERE incident = $1 AND kind LIKE 'seal-understaffed%' AND audience = 'district command' ORDER BY body`, incident); err != nil {
 		t.Fatal(err)
