@@ -132,6 +132,8 @@ type CheckpointInput struct {
 	// Rest keeps anyone relieved less than that long ago (real time) off it.
 	Shift int           `json:",omitempty"`
 	Rest  time.Duration `json:",omitempty"`
+	// Outside draws on staff from outside the district too.
+	Outside bool `json:",omitempty"`
 }
 
 // CheckpointResult is the checkpoint's staff.
@@ -168,7 +170,7 @@ func (a *Activities) OpenCheckpoint(ctx context.Context, in CheckpointInput) (Ch
 	}
 	res, err := a.Store.OpenCheckpoint(ctx, store.CheckpointOrder{
 		Incident: in.Ref.Incident, GateID: in.Gate.ID, AreaID: in.AreaID, Mode: mode, RequiredStaff: in.RequiredStaff,
-		Shift: in.Shift, Rest: in.Rest,
+		Shift: in.Shift, Rest: in.Rest, Outside: in.Outside,
 	}, func(r store.CheckpointResult) store.Event {
 		res = r
 		return in.Ref.event("checkpoint/"+in.Gate.Code, "done", reason())

@@ -1595,7 +1595,7 @@ func (r *response) validateDecide(ctx workflow.Context, in Decision) error {
 	switch {
 	case err != nil:
 		return err
-	case n.Type != KindApproval:
+	case n.Type != KindApproval && n.Type != KindSeal:
 		return fmt.Errorf("step %s is a %s step, not an approval", in.Step, n.Type)
 	case n.State != StateAwaitingDecision:
 		return fmt.Errorf("step %s is %s, not awaiting a decision", in.Step, n.State)

@@ -190,6 +190,11 @@ type SealProgress struct {
 	Shift       int       `json:",omitempty"`
 	ShiftHours  float64   `json:",omitempty"`
 	ShiftEndsAt time.Time `json:",omitempty"`
+	// Request is the seal's request to the command center for staff from
+	// outside the district, while it waits or until it is carried out;
+	// Requested says the current shortfall already asked.
+	Request     *OutsideRequest `json:",omitempty"`
+	Requested   bool            `json:",omitempty"`
 	RoadsClosed int
 	Entrances   []string
 	Zones       int
@@ -237,6 +242,9 @@ type seal struct {
 	// understaffed, is escalated, and draws staff before every round. Older
 	// seals read awaiting-decision while they hold.
 	staffing bool
+	// outside is set while an approved request draws staff from outside
+	// the district.
+	outside bool
 }
 
 // SealCompound seals a compound: residents are notified, every gate gets a
@@ -295,6 +303,9 @@ func (s *seal) listen(ctx workflow.Context) {
 		s.inbox = &inbox{}
 		receive(ctx, s.inbox, SignalLift, s.liftSignal)
 		receive(ctx, s.inbox, SignalRetry, func(in RetryInput) { s.r.retry[in.Step] = true })
+		if s.staffing {
+			receive(ctx, s.inbox, SignalDecide, s.decide)
+		}
 	}
 	lifts := workflow.GetSignalChannel(ctx, SignalLift)
 	workflow.Go(ctx, func(ctx workflow.Context) {
@@ -561,9 +572,27 @@ func (s *seal) hold(ctx workflow.Context) error {
 				workflow.TimerOptions{Summary: fmt.Sprintf("End of checkpoint shift %d", s.progress.Shift)})
 		}
 		relieved := func() bool { return relief != nil && relief.IsReady() }
-		if err := s.await(ctx, func() bool { return s.lift != nil || timer.IsReady() || relieved() }); err != nil {
+		var deadline workflow.Future
+		if q := s.progress.Request; q != nil && q.Decision == "" {
+			deadline = workflow.NewTimerWithOptions(timerCtx, q.Deadline.Sub(now), workflow.TimerOptions{Summary: "Deadline of the request for outside staff"})
+		}
+		answered := func() bool {
+			q := s.progress.Request
+			return q != nil && (q.Decision != "" || (deadline != nil && deadline.IsReady()))
+		}
+		if err := s.await(ctx, func() bool { return s.lift != nil || timer.IsReady() || relieved() || answered() }); err != nil {
 			cancel()
 			return err
+		}
+		if answered() && s.lift == nil {
+			cancel()
+			if err := s.answer(ctx); err != nil {
+				if errors.Is(err, errLifted) {
+					return nil
+				}
+				return err
+			}
+			continue
 		}
 		checkDue, shiftDue := timer.IsReady(), relieved()
 		cancel()
@@ -595,6 +624,11 @@ func (s *seal) hold(ctx workflow.Context) error {
 			}
 			if s.lift != nil {
 				return nil
+			}
+			if s.progress.OpenGates > 0 && !s.progress.Requested {
+				// The pool and the volunteers are drawn; what is left is
+				// asked of the command center.
+				s.ask(ctx)
 			}
 		}
 		round := s.progress.ComplianceRounds + 1
@@ -743,6 +777,11 @@ func (s *seal) changed(ctx workflow.Context, name, state string) {
 	saStep, saState := name, state
 	if strings.HasPrefix(name, "checkpoint/") {
 		saStep = "checkpoints"
+	}
+	if q := s.progress.Request; q != nil && q.Decision == "" {
+		// A request waiting on the command center is the seal's state
+		// until it is answered.
+		saStep, saState = "request-outside-staff", StateAwaitingDecision
 	}
 	if saStep != s.saStep || saState != s.saState {
 		s.saStep, s.saState = saStep, saState

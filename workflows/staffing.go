@@ -41,7 +41,12 @@ func (s *seal) holdState(ctx workflow.Context) {
 	s.progress.OpenGates = s.openGates()
 	next := fmt.Sprintf("next check %s", s.progress.NextCheckAt.Format("15:04"))
 	if s.progress.OpenGates == 0 {
-		s.progress.Escalated = false
+		s.progress.Escalated, s.progress.Requested = false, false
+		if q := s.progress.Request; q != nil && q.Decision == "" {
+			// Staffed before anyone answered: the request is withdrawn.
+			s.progress.Request = nil
+			s.mark(ctx, "request-outside-staff", StateDone, "withdrawn: every gate staffed")
+		}
 		s.mark(ctx, "hold", StateHolding, "sealed, every gate staffed; "+next)
 		if was == StateUnderstaffed {
 			s.report(ctx, StepReport{State: StateDone, Ready: true, Detail: "every gate staffed again", Outputs: s.outputs()})
@@ -108,7 +113,7 @@ func (s *seal) restaff(ctx workflow.Context) error {
 			var res activities.CheckpointResult
 			errs[k] = s.step(ctx, "checkpoint/"+g.Code, fmt.Sprintf("Checkpoint at %s (%s)", g.Name, s.progress.Checkpoints[i].Mode),
 				a.OpenCheckpoint, activities.CheckpointInput{Ref: s.ref("muster"), AreaID: s.plan.AreaID, Gate: g, RequiredStaff: s.in.StaffPerCheckpoint,
-					Shift: s.progress.Shift, Rest: s.rest()},
+					Shift: s.progress.Shift, Rest: s.rest(), Outside: s.outside},
 				&res, func() string {
 					d := fmt.Sprintf("%d of %d staff", len(res.Staff), s.in.StaffPerCheckpoint)
 					if res.Shortfall > 0 {
@@ -265,4 +270,74 @@ func (s *seal) outputs() map[string]float64 {
 	}
 	return map[string]float64{"checkpoints": float64(len(s.progress.Checkpoints)), "staff": float64(staff),
 		"roads_closed": float64(s.progress.RoadsClosed), "open_gates": float64(s.progress.OpenGates)}
+}
+
+// OutsideRequest asks the command center for staff from outside the
+// district, for the gates the district's pool and the compound's
+// volunteers left open. A person answers it through the response (`starter
+// step decide INCIDENT seal/COMPOUND approve|reject`); without an answer
+// by Deadline it lapses and the seal stays understaffed.
+type OutsideRequest struct {
+	Gates    int
+	Posts    int
+	AskedAt  time.Time
+	Deadline time.Time
+	// Decision is approve or reject once answered; By and Reason say who
+	// and why.
+	Decision string `json:",omitempty"`
+	By       string `json:",omitempty"`
+	Reason   string `json:",omitempty"`
+}
+
+// OutsideStaffWithin is how long a request for outside staff waits for an
+// answer.
+const OutsideStaffWithin = 2 * time.Hour
+
+// ask sends the request for outside staff, once per shortfall.
+func (s *seal) ask(ctx workflow.Context) {
+	posts := 0
+	for _, c := range s.progress.Checkpoints {
+		posts += max(c.Shortfall, c.Required-c.Staff)
+	}
+	now := workflow.Now(ctx)
+	s.progress.Requested = true
+	s.progress.Request = &OutsideRequest{Gates: s.progress.OpenGates, Posts: posts, AskedAt: now,
+		Deadline: now.Add(scaled(OutsideStaffWithin, s.in.TimeScale))}
+	detail := fmt.Sprintf("%d staff from outside the district for %d open gates? Answer by %s, or the seal stays understaffed",
+		posts, s.progress.OpenGates, s.progress.Request.Deadline.Format("15:04"))
+	st := s.r.ref("request-outside-staff")
+	st.Title, st.StartedAt, st.FinishedAt = "Ask the command center for staff from outside the district", now, time.Time{}
+	s.mark(ctx, "request-outside-staff", StateAwaitingDecision, detail)
+	s.report(ctx, StepReport{State: StateAwaitingDecision, Detail: detail, Outputs: s.outputs()})
+}
+
+// decide takes an answer relayed by the response: the first one counts.
+func (s *seal) decide(d Decision) {
+	q := s.progress.Request
+	if q == nil || q.Decision != "" || (d.Decision != "approve" && d.Decision != "reject") {
+		return
+	}
+	q.Decision, q.By, q.Reason = d.Decision, d.By, d.Reason
+}
+
+// answer carries out the command center's answer, or the lapse of the
+// request: approved, the open gates draw on staff from outside the
+// district too.
+func (s *seal) answer(ctx workflow.Context) error {
+	q := s.progress.Request
+	s.progress.Request = nil
+	if q.Decision != "approve" {
+		why := "no answer by the deadline"
+		if q.Decision == "reject" {
+			why = "rejected by " + q.By
+		}
+		s.mark(ctx, "request-outside-staff", StateDone, why+"; the gates stay open")
+		s.holdState(ctx)
+		s.report(ctx, StepReport{State: StateUnderstaffed, Detail: s.understaffedText() + "; outside staff " + why, Outputs: s.outputs()})
+		return nil
+	}
+	s.outside = true
+	defer func() { s.outside = false }()
+	s.mark(ctx, "request-outside-staff", StateDone, fmt.Sprintf("approved by %s: %d staff from outside the district", q.By, q.Posts))
+	return s.restaff(ctx)
 }

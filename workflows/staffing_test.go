@@ -214,3 +214,74 @@ func TestSealCompoundShifts(t *testing.T) {
 		t.Errorf("current details at 9h = %q, want it to contain %q", midDetails, want)
 	}
 }
+
+// What the pool and the volunteers cannot fill is asked of the command
+// center: the seal awaits a decision; approved, the open gates draw on
+// staff from outside the district; unanswered, the request lapses.
+func TestSealCompoundOutsideStaff(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		decide    bool
+		wantState string
+		wantStep  string
+	}{
+		{"approved", true, StateHolding, "approved by duty-officer: 4 staff from outside the district"},
+		{"unanswered", false, StateUnderstaffed, "no answer by the deadline; the gates stay open"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			st := newSealTest(t)
+			var never atomic.Bool
+			shortPool(st, &never)
+			pool := st.OpenCheckpoint
+			st.OpenCheckpoint = func(in activities.CheckpointInput) (activities.CheckpointResult, error) {
+				if !in.Outside {
+					return pool(in)
+				}
+				res := activities.CheckpointResult{Gate: in.Gate.Code, Mode: "closed"}
+				for i := range in.RequiredStaff {
+					res.Staff = append(res.Staff, "outside-"+in.Gate.Code+"-"+string(rune('a'+i)))
+				}
+				return res, nil
+			}
+			in := testInput()
+			in.CheckEveryHours = 2
+			var asked SealProgress
+			var askedSA map[string]any
+			st.At(2*time.Hour+30*time.Minute, func() { asked, askedSA = st.Progress(), st.SearchAttributes() })
+			if tt.decide {
+				st.At(3*time.Hour, func() {
+					st.env.SignalWorkflow(SignalDecide, Decision{Step: "seal/longbao-jiayuan", Decision: "approve", By: "duty-officer"})
+				})
+			}
+			var after SealProgress
+			var afterSA map[string]any
+			st.At(5*time.Hour, func() { after, afterSA = st.Progress(), st.SearchAttributes() })
+			st.UpdateAt(7*time.Hour, UpdateLift, LiftInput{Reason: "all tested negative", By: "district-hq"})
+			st.Run(in)
+			if _, err := st.Result(); err != nil {
+				t.Fatalf("SealCompound() error = %v", err)
+			}
+			if got := stepNamed(asked, "request-outside-staff"); got.State != StateAwaitingDecision || !strings.Contains(got.Detail, "4 staff from outside the district for 2 open gates") {
+				t.Errorf("request step when asked = %s %q, want awaiting-decision for 4 staff and 2 gates", got.State, got.Detail)
+			}
+			if askedSA["MusterStepState"] != StateAwaitingDecision || askedSA["MusterStep"] != "request-outside-staff" {
+				t.Errorf("search attributes when asked = %v / %v, want request-outside-staff awaiting-decision", askedSA["MusterStep"], askedSA["MusterStepState"])
+			}
+			if got := stepNamed(after, "request-outside-staff"); got.State != StateDone || got.Detail != tt.wantStep {
+				t.Errorf("request step after = %s %q, want done %q", got.State, got.Detail, tt.wantStep)
+			}
+			if got := stepNamed(after, "hold").State; got != tt.wantState || afterSA["MusterStepState"] != tt.wantState {
+				t.Errorf("hold after = %s (search attribute %v), want %s", got, afterSA["MusterStepState"], tt.wantState)
+			}
+			outside := 0
+			for _, c := range inputs[activities.CheckpointInput](st, "OpenCheckpoint") {
+				if c.Outside {
+					outside++
+				}
+			}
+			if want := map[bool]int{true: 2, false: 0}[tt.decide]; outside != want {
+				t.Errorf("OpenCheckpoint calls drawing outside staff = %d, want %d", outside, want)
+			}
+		})
+	}
+}

@@ -121,7 +121,9 @@ steps:
 			open += p.OpenGates
 			failed += p.FailedChecks
 		}
-		n := list(workflows.StateUnderstaffed)
+		// Short seals read understaffed, or awaiting-decision once they
+		// asked for outside staff.
+		n := list(workflows.StateUnderstaffed) + list(workflows.StateAwaitingDecision)
 		return open == compounds*gates-staff/2 && n == compounds && failed > 0,
 			fmt.Sprintf("%d gates open, %d failed checks, %d executions understaffed", open, failed, n)
 	})
@@ -130,7 +132,7 @@ steps:
 		p := s.responseProgress(t, workflows.ResponseWorkflowID(incident))
 		open, short := 0.0, 0
 		for _, n := range p.Leaves() {
-			if n.Type == workflows.KindSeal && n.State == workflows.StateUnderstaffed {
+			if n.Type == workflows.KindSeal && (n.State == workflows.StateUnderstaffed || n.State == workflows.StateAwaitingDecision) {
 				short++
 				open += n.Outputs["open_gates"]
 			}
@@ -158,6 +160,33 @@ steps:
 		t.Errorf("escalations count %d gates unstaffed, want %d", total, compounds*gates-staff/2)
 	}
 	t.Logf("staffing: %d gates × 2 per shift, %d staff in the registry; escalated: %q", compounds*gates, staff, bodies)
+
+	// What the pool could not fill is asked of the command center: each
+	// seal awaits a decision, and filtering for decisions finds them.
+	eventually(t, 30*time.Second, "seals asking for outside staff", func() (bool, string) {
+		n := list(workflows.StateAwaitingDecision)
+		return n == compounds, fmt.Sprintf("%d seals awaiting a decision", n)
+	})
+	// Approved for the first compound: staff from outside the district (the
+	// reference district's) fill its gates.
+	rid := workflows.ResponseWorkflowID(incident)
+	if err := sendUpdate(ctx, s.c, rid, workflows.UpdateDecide, workflows.Decision{Step: "seal/ridge-k1", Decision: "approve", By: "duty-officer", Reason: "borrow from Xiaodian"}); err != nil {
+		t.Fatalf("approve outside staff for ridge-k1 = %v", err)
+	}
+	eventually(t, 30*time.Second, "ridge-k1 staffed from outside", func() (bool, string) {
+		p, _ := progress(seals[0])
+		return p.OpenGates == 0 && p.Request == nil, fmt.Sprintf("%d gates open, request %+v", p.OpenGates, p.Request)
+	})
+	var outsiders int
+	if err := s.st.DB().GetContext(ctx, &outsiders, `SELECT count(*) FROM checkpoint_staff cs JOIN checkpoints c ON c.id = cs.checkpoint_id
+		JOIN staff st ON st.id = cs.staff_id JOIN areas sa ON sa.id = st.area_id
+		WHERE c.incident = $1 AND cs.released_at IS NULL AND sa.path NOT LIKE 'ridge%'`, incident); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("outside staff on duty at ridge-k1 after the approval: %d", outsiders)
+	if outsiders == 0 {
+		t.Error("no staff from outside the district on duty after the approval")
+	}
 
 	// A volunteer drive: residents of each compound register, two a gate.
 	loadRidge(t, s, ridge(compounds, gates, staff, true))

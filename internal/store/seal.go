@@ -193,6 +193,9 @@ type CheckpointOrder struct {
 	// first); Rest keeps anyone relieved less than that long ago off it.
 	Shift int
 	Rest  time.Duration
+	// Outside draws on staff from outside the compound's district too,
+	// once the command center approved such a request.
+	Outside bool
 }
 
 // CheckpointResult is a checkpoint and who stands at it.
@@ -259,7 +262,8 @@ func (s *Store) OpenCheckpoint(ctx context.Context, o CheckpointOrder, eventFor 
 					    SELECT st.id FROM staff st
 					    JOIN areas sa ON sa.id = st.area_id
 					    JOIN areas ca ON ca.id = $2
-					    WHERE (ca.path = sa.path OR ca.path LIKE sa.path || '/%')
+					    WHERE (ca.path = sa.path OR ca.path LIKE sa.path || '/%'
+					           OR ($7 AND split_part(sa.path, '/', 1) <> split_part(ca.path, '/', 1)))
 					      AND st.role = ANY($3)
 					      AND NOT EXISTS (SELECT 1 FROM checkpoint_staff cs WHERE cs.staff_id = st.id AND cs.released_at IS NULL)
 					      AND NOT EXISTS (SELECT 1 FROM checkpoint_staff cs WHERE cs.staff_id = st.id
@@ -270,7 +274,7 @@ func (s *Store) OpenCheckpoint(ctx context.Context, o CheckpointOrder, eventFor 
 					    LIMIT $4
 					    FOR UPDATE OF st SKIP LOCKED) free
 					ON CONFLICT DO NOTHING`,
-					res.CheckpointID, o.AreaID, pq.Array(CheckpointRoles), need, max(o.Shift, 1), o.Rest.Microseconds())
+					res.CheckpointID, o.AreaID, pq.Array(CheckpointRoles), need, max(o.Shift, 1), o.Rest.Microseconds(), o.Outside)
 				return err
 			})
 			if err != nil {
