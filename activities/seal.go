@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/musterhq/muster/internal/store"
 )
@@ -127,6 +128,12 @@ type CheckpointInput struct {
 	AreaID        int64
 	Gate          GatePlan
 	RequiredStaff int
+	// Shift numbers the shift the staff are booked for (0: the first);
+	// Rest keeps anyone relieved less than that long ago (real time) off it.
+	Shift int           `json:",omitempty"`
+	Rest  time.Duration `json:",omitempty"`
+	// Outside draws on staff from outside the district too.
+	Outside bool `json:",omitempty"`
 }
 
 // CheckpointResult is the checkpoint's staff.
@@ -163,6 +170,7 @@ func (a *Activities) OpenCheckpoint(ctx context.Context, in CheckpointInput) (Ch
 	}
 	res, err := a.Store.OpenCheckpoint(ctx, store.CheckpointOrder{
 		Incident: in.Ref.Incident, GateID: in.Gate.ID, AreaID: in.AreaID, Mode: mode, RequiredStaff: in.RequiredStaff,
+		Shift: in.Shift, Rest: in.Rest, Outside: in.Outside,
 	}, func(r store.CheckpointResult) store.Event {
 		res = r
 		return in.Ref.event("checkpoint/"+in.Gate.Code, "done", reason())

@@ -74,6 +74,13 @@ starts a second one. List runbooks with ` + "`starter runbook list`" + ` and are
 			if err := service.CheckAreas(ctx, s, fmt.Sprintf("%s version %d", rb.Name, rb.Version), def); err != nil {
 				return fmt.Errorf("runbook %s version %d names areas the scenario does not have (publish a fixed version):\n%w", rb.Name, rb.Version, err)
 			}
+			warn, err := staffingWarning(ctx, s, def, area.Path)
+			if err != nil {
+				return err
+			}
+			if warn != "" {
+				fmt.Fprintln(a.out, warn)
+			}
 			c, err := a.client(ctx)
 			if err != nil {
 				return err
@@ -99,6 +106,25 @@ starts a second one. List runbooks with ` + "`starter runbook list`" + ` and are
 	f.Float64Var(&in.TimeScale, "time-scale", 1, "speed up every duration (720: two hours last ten seconds)")
 	f.StringVar(&in.RequestedBy, "by", "command-center", "who opens the response, for the event log")
 	return cmd
+}
+
+// staffingWarning says when a runbook's seals will need more checkpoint
+// staff over a day than the registry of the area holds, with the figures;
+// it is empty when they need no more, or the runbook seals nothing.
+func staffingWarning(ctx context.Context, s *store.Store, def *runbook.Definition, path string) (string, error) {
+	per, shifts, ok := workflows.SealStaffing(def)
+	if !ok {
+		return "", nil
+	}
+	have, err := s.StaffingOf(ctx, path)
+	if err != nil {
+		return "", err
+	}
+	need := workflows.StaffingNeed{Gates: have.Gates, PerCheckpoint: per, Shifts: shifts, Registry: have.Staff}
+	if !need.Short() {
+		return "", nil
+	}
+	return fmt.Sprintf("Staffing: %s. Seals read understaffed while gates stand open; they draw on the pool before every round, and the district command is told.", need), nil
 }
 
 func parseRunbookRef(ref string) (string, int, error) {
@@ -169,7 +195,7 @@ func renderResponse(w io.Writer, p workflows.ResponseProgress) {
 	walk = func(n *workflows.Node, depth int) {
 		if n.Path != "" {
 			state := n.State
-			if n.Held {
+			if n.Held && n.State != workflows.StateUnderstaffed {
 				state = "holding"
 			}
 			if n.Paused {
@@ -354,8 +380,9 @@ func (a *app) stepActionCommands() []*cobra.Command {
 	var d workflows.Decision
 	decide := &cobra.Command{
 		Use:     "decide INCIDENT STEP approve|reject",
-		Short:   "Answer an approval step",
-		Example: `  starter step decide inc-0403 approve-lift approve --reason "two rounds negative"`,
+		Short:   "Answer an approval step, or a seal's request for staff from outside the district",
+		Example: `  starter step decide inc-0403 approve-lift approve --reason "two rounds negative"
+  starter step decide inc-0403 seal/COMPOUND approve --reason "borrow from the next district"`,
 		Args:    cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			d.Step, d.Decision = args[1], args[2]

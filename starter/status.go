@@ -132,7 +132,18 @@ func checkpointSummary(p workflows.SealProgress) string {
 	if short > 0 {
 		s += fmt.Sprintf(", %d short", short)
 	}
+	if p.OpenGates > 0 && p.Phase == workflows.PhaseSealed {
+		s += fmt.Sprintf(", %d of %d gates unstaffed", p.OpenGates, len(p.Checkpoints))
+	}
 	return s
+}
+
+// requiredPerGate is the staff a checkpoint of the seal needs on a shift.
+func requiredPerGate(p workflows.SealProgress) int {
+	if len(p.Checkpoints) == 0 {
+		return 0
+	}
+	return p.Checkpoints[0].Required
 }
 
 func lastRound(p workflows.SealProgress) string {
@@ -155,6 +166,13 @@ func renderSeal(w io.Writer, e execution, p workflows.SealProgress) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", st.Name, st.State, bar(st.State), detail)
 	}
 	tw.Flush()
+	if p.Shift > 0 && p.Phase == workflows.PhaseSealed {
+		fmt.Fprintf(w, "  Shifts of %gh: shift %d on duty, relieved at %s (workflow time); %d staff per gate each shift\n",
+			p.ShiftHours, p.Shift, p.ShiftEndsAt.Local().Format("15:04:05"), requiredPerGate(p))
+	}
+	if p.OpenGates > 0 && p.Phase == workflows.PhaseSealed {
+		fmt.Fprintf(w, "  Understaffed: %d of %d gates unstaffed; the district command was told, and the pool is drawn on before every round\n", p.OpenGates, len(p.Checkpoints))
+	}
 	if p.ComplianceRounds > 0 {
 		fmt.Fprintf(w, "  Compliance: %d rounds, %d failed checks; last round %s", p.ComplianceRounds, p.FailedChecks, lastRound(p))
 		if len(p.LastCompliance.Problems) > 0 {
@@ -174,8 +192,10 @@ func bar(state string) string {
 	switch state {
 	case workflows.StateDone:
 		return "[##########]"
-	case workflows.StateAwaitingDecision:
+	case workflows.StateAwaitingDecision, workflows.StateHolding:
 		return "[#########.]"
+	case workflows.StateUnderstaffed:
+		return "[######!!!.]"
 	case workflows.StateRunning, workflows.StateRetrying:
 		return "[#####.....]"
 	case workflows.StateStalled, workflows.StateFailed:

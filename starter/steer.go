@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -180,6 +181,9 @@ func (a *app) listCommand() *cobra.Command {
 				q = append(q, workflows.SAAreaPath.GetName()+" = "+quote(area))
 			}
 			if state != "" {
+				if !slices.Contains(workflows.StepStates, state) {
+					return fmt.Errorf("--state %q: want one of %s", state, strings.Join(workflows.StepStates, ", "))
+				}
 				q = append(q, workflows.SAStepState.GetName()+" = "+quote(state))
 			}
 			if running {
@@ -210,7 +214,7 @@ func (a *app) listCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&incident, "incident", "", "only this incident")
 	cmd.Flags().StringVar(&area, "area", "", "only executions in or under this area path, e.g. DISTRICT/SUB-DISTRICT")
-	cmd.Flags().StringVar(&state, "state", "", "only steps in this state: running, retrying, stalled, awaiting-decision, done")
+	cmd.Flags().StringVar(&state, "state", "", "only steps in this state: running, retrying, stalled, awaiting-decision (a person's decision), holding, understaffed (a seal with gates open), overdue, done, …")
 	cmd.Flags().BoolVar(&running, "running", false, "only running executions")
 	return cmd
 }

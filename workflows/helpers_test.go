@@ -66,6 +66,7 @@ type sealTest struct {
 	CheckCompliance func(activities.ComplianceInput) (activities.ComplianceResult, error)
 	Reopen          func(activities.ReopenInput) (activities.ReopenResult, error)
 	RecordEvent     func(store.Event) error
+	RelieveShift    func(activities.RelieveInput) (activities.RelieveResult, error)
 	// Delay makes the named activity take that long on the workflow clock.
 	Delay map[string]time.Duration
 
@@ -131,6 +132,9 @@ func newSealTest(t *testing.T) *sealTest {
 		return activities.ReopenResult{Checkpoints: 3, StaffReleased: 6, RoadsReopened: 2}, nil
 	}
 	st.RecordEvent = func(store.Event) error { return nil }
+	st.RelieveShift = func(in activities.RelieveInput) (activities.RelieveResult, error) {
+		return activities.RelieveResult{Relieved: 2 * len(testCompound.Gates)}, nil
+	}
 
 	mockActivity(st, a.PlanSeal, "PlanSeal", func() func(activities.PlanSealInput) (activities.PlanSealResult, error) { return st.PlanSeal })
 	mockActivity(st, a.OpenCheckpoint, "OpenCheckpoint", func() func(activities.CheckpointInput) (activities.CheckpointResult, error) { return st.OpenCheckpoint })
@@ -139,6 +143,7 @@ func newSealTest(t *testing.T) *sealTest {
 	mockActivity(st, a.CheckCompliance, "CheckCompliance", func() func(activities.ComplianceInput) (activities.ComplianceResult, error) {
 		return st.CheckCompliance
 	})
+	mockActivity(st, a.RelieveShift, "RelieveShift", func() func(activities.RelieveInput) (activities.RelieveResult, error) { return st.RelieveShift })
 	mockActivity(st, a.Reopen, "Reopen", func() func(activities.ReopenInput) (activities.ReopenResult, error) { return st.Reopen })
 	st.mockErrActivity(a.PublishNotice, "PublishNotice", func(ctx context.Context, in activities.NoticeInput) error {
 		st.record("PublishNotice", in)

@@ -254,10 +254,14 @@ type response struct {
 	// recordStates is set for responses that record running and holding
 	// in the responses table (workflow version "response-states" ≥ 1).
 	recordStates bool
-	saStep       string
-	saState      string
-	saPaths      int
-	events       int
+	// sealStates is set for responses whose held seals read holding or
+	// understaffed rather than awaiting-decision (workflow version
+	// "response-seal-states" ≥ 1), so that state finds only decisions.
+	sealStates bool
+	saStep     string
+	saState    string
+	saPaths    int
+	events     int
 	// adding holds the areas an accepted add-area update is looking up:
 	// the handler records the area here before it waits, so the validator
 	// of a second update for the same area sees the first.
@@ -284,6 +288,7 @@ func Response(ctx workflow.Context, in ResponseInput) (ResponseProgress, error) 
 	if err := r.open(ctx); err != nil {
 		return ResponseProgress{}, err
 	}
+	r.sealStates = workflow.GetVersion(ctx, "response-seal-states", workflow.DefaultVersion, 1) >= 1
 	workflow.Go(ctx, r.receiveReports)
 	r.changed(ctx)
 	// Responses started before version 1 record only their close in the
@@ -1706,7 +1711,7 @@ func (r *response) validateDecide(ctx workflow.Context, in Decision) error {
 	switch {
 	case err != nil:
 		return err
-	case n.Type != KindApproval:
+	case n.Type != KindApproval && n.Type != KindSeal:
 		return fmt.Errorf("step %s is a %s step, not an approval", in.Step, n.Type)
 	case n.State != StateAwaitingDecision:
 		return fmt.Errorf("step %s is %s, not awaiting a decision", in.Step, n.State)
@@ -1770,7 +1775,11 @@ func (r *response) focus() (string, string) {
 		}
 	}
 	leaves := r.p.Leaves()
-	for _, want := range []string{StateStalled, StateRetrying, StateAwaitingDecision, StateOverdue, StateRunning} {
+	order := []string{StateStalled, StateRetrying, StateAwaitingDecision, StateOverdue, StateRunning}
+	if r.sealStates {
+		order = []string{StateStalled, StateRetrying, StateAwaitingDecision, StateUnderstaffed, StateOverdue, StateRunning}
+	}
+	for _, want := range order {
 		for _, n := range leaves {
 			if n.State == want {
 				return n.Path, want
@@ -1778,6 +1787,9 @@ func (r *response) focus() (string, string) {
 		}
 	}
 	if r.heldCount() > 0 {
+		if r.sealStates {
+			return "hold", StateHolding
+		}
 		return "hold", StateAwaitingDecision
 	}
 	return "response", StateRunning
@@ -1795,7 +1807,7 @@ func (r *response) render() string {
 		counts[n.State]++
 	}
 	var parts []string
-	for _, s := range []string{StateDone, StateRunning, StateRetrying, StateStalled, StateAwaitingDecision, StateOverdue, StatePending, StateSkipped, StateAborted, StateFailed} {
+	for _, s := range []string{StateDone, StateRunning, StateRetrying, StateStalled, StateAwaitingDecision, StateUnderstaffed, StateOverdue, StatePending, StateSkipped, StateAborted, StateFailed} {
 		if counts[s] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 		}
@@ -1814,7 +1826,7 @@ func (r *response) render() string {
 			break
 		}
 		state := n.State
-		if n.Held {
+		if n.Held && n.State != StateUnderstaffed {
 			state = "holding"
 		}
 		if n.State == StateStalled || n.Overdue {

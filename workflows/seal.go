@@ -27,6 +27,9 @@ type SealCompoundInput struct {
 	CheckEveryHours float64
 	// StaffPerCheckpoint is how many staff each checkpoint needs.
 	StaffPerCheckpoint int
+	// ShiftHours is how long checkpoint staff stand before others relieve
+	// them; 0 keeps the first staff on until the lift.
+	ShiftHours float64 `json:",omitempty"`
 	// StallRetryMinutes is how long a stalled step waits before it is tried
 	// again automatically.
 	StallRetryMinutes float64
@@ -90,6 +93,8 @@ func (in SealCompoundInput) Validate() error {
 		return fmt.Errorf("--check-every %gh: want more than 0 and at most 168 hours", in.CheckEveryHours)
 	case in.StaffPerCheckpoint < 1 || in.StaffPerCheckpoint > 50:
 		return fmt.Errorf("--staff-per-checkpoint %d: want 1 to 50", in.StaffPerCheckpoint)
+	case in.ShiftHours < 0 || in.ShiftHours > 168:
+		return fmt.Errorf("--shift %gh: want 0 (no relief) or more, up to 168 hours", in.ShiftHours)
 	case in.StallRetryMinutes <= 0:
 		return fmt.Errorf("stall retry interval %g minutes: want more than 0", in.StallRetryMinutes)
 	case in.TimeScale < 1 || in.TimeScale > 100000:
@@ -173,9 +178,26 @@ type SealProgress struct {
 	Residents    int
 	Steps        []StepProgress
 	Checkpoints  []CheckpointProgress
-	RoadsClosed  int
-	Entrances    []string
-	Zones        int
+	// OpenGates counts the checkpoints short of their staff while the seal
+	// holds.
+	OpenGates int `json:",omitempty"`
+	// Shortfalls counts the episodes in which checkpoints were short;
+	// Escalated says the current one was escalated to the district command.
+	Shortfalls int  `json:",omitempty"`
+	Escalated  bool `json:",omitempty"`
+	// Shift numbers the checkpoint shift on duty, from 1; ShiftEndsAt is
+	// when the next relieves it. Both stay empty for seals without shifts.
+	Shift       int       `json:",omitempty"`
+	ShiftHours  float64   `json:",omitempty"`
+	ShiftEndsAt time.Time `json:",omitempty"`
+	// Request is the seal's request to the command center for staff from
+	// outside the district, while it waits or until it is carried out;
+	// Requested says the current shortfall already asked.
+	Request     *OutsideRequest `json:",omitempty"`
+	Requested   bool            `json:",omitempty"`
+	RoadsClosed int
+	Entrances   []string
+	Zones       int
 	// Compliance rounds so far and the last one's figures.
 	ComplianceRounds int
 	FailedChecks     int
@@ -215,6 +237,14 @@ type seal struct {
 	// continue-as-new is never reported as the seal's end.
 	core  bool
 	inbox *inbox
+	// staffing is set for seals that hold only when staffed (workflow
+	// version "seal-staffing" ≥ 1): a seal whose checkpoints are short reads
+	// understaffed, is escalated, and draws staff before every round. Older
+	// seals read awaiting-decision while they hold.
+	staffing bool
+	// outside is set while an approved request draws staff from outside
+	// the district.
+	outside bool
 }
 
 // SealCompound seals a compound: residents are notified, every gate gets a
@@ -233,6 +263,7 @@ func SealCompound(ctx workflow.Context, in SealCompoundInput) (SealCompoundResul
 		list: &s.progress.Steps, retry: map[string]bool{}, abandon: s.liftEnds, changed: s.changed,
 	}
 	s.core = workflow.GetVersion(ctx, "seal-step-core", workflow.DefaultVersion, 1) >= 1
+	s.staffing = workflow.GetVersion(ctx, "seal-staffing", workflow.DefaultVersion, 1) >= 1
 	if err := s.setup(ctx); err != nil {
 		return SealCompoundResult{}, err
 	}
@@ -272,6 +303,9 @@ func (s *seal) listen(ctx workflow.Context) {
 		s.inbox = &inbox{}
 		receive(ctx, s.inbox, SignalLift, s.liftSignal)
 		receive(ctx, s.inbox, SignalRetry, func(in RetryInput) { s.r.retry[in.Step] = true })
+		if s.staffing {
+			receive(ctx, s.inbox, SignalDecide, s.decide)
+		}
 	}
 	lifts := workflow.GetSignalChannel(ctx, SignalLift)
 	workflow.Go(ctx, func(ctx workflow.Context) {
@@ -513,20 +547,89 @@ func (s *seal) hold(ctx workflow.Context) error {
 	every := scaled(time.Duration(s.in.CheckEveryHours*float64(time.Hour)), s.in.TimeScale)
 	roundsThisRun := 0
 	for {
-		s.progress.NextCheckAt = workflow.Now(ctx).Add(every)
+		now := workflow.Now(ctx)
+		// A round keeps its time when a shift changes before it.
+		if !s.shifts() || !s.progress.NextCheckAt.After(now) {
+			s.progress.NextCheckAt = now.Add(every)
+		}
+		if s.shifts() && s.progress.Shift == 0 {
+			s.progress.Shift, s.progress.ShiftHours = 1, s.in.ShiftHours
+			s.progress.ShiftEndsAt = s.progress.SealedAt.Add(s.shiftLength())
+		}
 		if hold := s.r.ref("hold"); hold.Title == "" {
 			hold.Title, hold.StartedAt = "Hold the seal, check checkpoints", workflow.Now(ctx)
 		}
-		s.mark(ctx, "hold", StateAwaitingDecision, fmt.Sprintf("sealed; next check %s", s.progress.NextCheckAt.Format("15:04")))
+		if s.staffing {
+			s.holdState(ctx)
+		} else {
+			s.mark(ctx, "hold", StateAwaitingDecision, fmt.Sprintf("sealed; next check %s", s.progress.NextCheckAt.Format("15:04")))
+		}
 		timerCtx, cancel := workflow.WithCancel(ctx)
-		timer := workflow.NewTimerWithOptions(timerCtx, every, workflow.TimerOptions{Summary: "Next checkpoint compliance round"})
-		if err := s.await(ctx, func() bool { return s.lift != nil || timer.IsReady() }); err != nil {
+		timer := workflow.NewTimerWithOptions(timerCtx, s.progress.NextCheckAt.Sub(now), workflow.TimerOptions{Summary: "Next checkpoint compliance round"})
+		var relief workflow.Future
+		if s.shifts() {
+			relief = workflow.NewTimerWithOptions(timerCtx, s.progress.ShiftEndsAt.Sub(now),
+				workflow.TimerOptions{Summary: fmt.Sprintf("End of checkpoint shift %d", s.progress.Shift)})
+		}
+		relieved := func() bool { return relief != nil && relief.IsReady() }
+		var deadline workflow.Future
+		if q := s.progress.Request; q != nil && q.Decision == "" {
+			deadline = workflow.NewTimerWithOptions(timerCtx, q.Deadline.Sub(now), workflow.TimerOptions{Summary: "Deadline of the request for outside staff"})
+		}
+		answered := func() bool {
+			q := s.progress.Request
+			return q != nil && (q.Decision != "" || (deadline != nil && deadline.IsReady()))
+		}
+		if err := s.await(ctx, func() bool { return s.lift != nil || timer.IsReady() || relieved() || answered() }); err != nil {
 			cancel()
 			return err
 		}
+		if answered() && s.lift == nil {
+			cancel()
+			if err := s.answer(ctx); err != nil {
+				if errors.Is(err, errLifted) {
+					return nil
+				}
+				return err
+			}
+			continue
+		}
+		checkDue, shiftDue := timer.IsReady(), relieved()
 		cancel()
 		if s.lift != nil {
 			return nil
+		}
+		if shiftDue {
+			if err := s.relieve(ctx); err != nil {
+				if errors.Is(err, errLifted) {
+					return nil
+				}
+				return err
+			}
+			if s.lift != nil {
+				return nil
+			}
+			if !checkDue {
+				continue
+			}
+		}
+		if s.staffing && s.progress.OpenGates > 0 {
+			// Staff who came free since the last round fill the gates
+			// left open, nearest first, before the round counts them.
+			if err := s.restaff(ctx); err != nil {
+				if errors.Is(err, errLifted) {
+					return nil
+				}
+				return err
+			}
+			if s.lift != nil {
+				return nil
+			}
+			if s.progress.OpenGates > 0 && !s.progress.Requested {
+				// The pool and the volunteers are drawn; what is left is
+				// asked of the command center.
+				s.ask(ctx)
+			}
 		}
 		round := s.progress.ComplianceRounds + 1
 		var res activities.ComplianceResult
@@ -644,7 +747,14 @@ func (s *seal) reopen(ctx workflow.Context) (SealCompoundResult, error) {
 var errLifted = errAbandoned
 
 func (s *seal) liftEnds(step string) bool {
-	return step == "compliance-check" && s.lift != nil
+	if s.lift == nil {
+		return false
+	}
+	// A stalled escalation or a stalled draw of staff for a gate left open
+	// is no longer needed either once the seal is being lifted.
+	held := s.staffing && s.progress.Phase == PhaseSealed &&
+		(step == "escalate-understaffed" || step == "shift" || strings.HasPrefix(step, "checkpoint/"))
+	return step == "compliance-check" || held
 }
 
 func (s *seal) step(ctx workflow.Context, name, title string, fn, arg, out any, detail func() string) error {
@@ -669,6 +779,11 @@ func (s *seal) changed(ctx workflow.Context, name, state string) {
 	if strings.HasPrefix(name, "checkpoint/") {
 		saStep = "checkpoints"
 	}
+	if q := s.progress.Request; q != nil && q.Decision == "" {
+		// A request waiting on the command center is the seal's state
+		// until it is answered.
+		saStep, saState = "request-outside-staff", StateAwaitingDecision
+	}
 	if saStep != s.saStep || saState != s.saState {
 		s.saStep, s.saState = saStep, saState
 		if err := workflow.UpsertTypedSearchAttributes(ctx, SAStep.ValueSet(saStep), SAStepState.ValueSet(saState)); err != nil {
@@ -689,6 +804,12 @@ func (s *seal) render(ctx workflow.Context) {
 	fmt.Fprintf(&b, "**Seal of %s** · incident %s · %s", name, p.Incident, p.Phase)
 	if p.Residents > 0 {
 		fmt.Fprintf(&b, " · %d residents", p.Residents)
+	}
+	if p.OpenGates > 0 && p.Phase == PhaseSealed {
+		fmt.Fprintf(&b, " · **%d of %d gates unstaffed**", p.OpenGates, len(p.Checkpoints))
+	}
+	if p.Shift > 0 && p.Phase == PhaseSealed {
+		fmt.Fprintf(&b, " · shift %d of %gh, relieved at %s", p.Shift, p.ShiftHours, p.ShiftEndsAt.Format("15:04"))
 	}
 	b.WriteString("\n\n| Step | State | Detail |\n|---|---|---|\n")
 	gates, gatesDone, staff := 0, 0, 0

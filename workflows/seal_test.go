@@ -41,7 +41,7 @@ func stepNamed(p SealProgress, name string) StepProgress {
 var sealedSteps = map[string]string{
 	"plan": StateDone, "notify-residents": StateDone,
 	"checkpoint/north": StateDone, "checkpoint/east": StateDone, "checkpoint/west": StateDone,
-	"close-roads": StateDone, "disinfect": StateDone, "hold": StateAwaitingDecision,
+	"close-roads": StateDone, "disinfect": StateDone, "hold": StateHolding,
 }
 
 func TestSealCompoundHappyPath(t *testing.T) {
@@ -220,7 +220,7 @@ func TestSealCompoundHappyPath(t *testing.T) {
 			{"sealed", midSA, "MusterLevel", int64(1)},
 			{"sealed", midSA, "MusterAreaPath", path},
 			{"sealed", midSA, "MusterStep", "hold"},
-			{"sealed", midSA, "MusterStepState", StateAwaitingDecision},
+			{"sealed", midSA, "MusterStepState", StateHolding},
 			{"lifted", st.SearchAttributes(), "MusterStep", "notify-lifted"},
 			{"lifted", st.SearchAttributes(), "MusterStepState", StateDone},
 		} {

@@ -35,6 +35,19 @@ const (
 	StateRetrying         = "retrying"
 	StateStalled          = "stalled"
 	StateAwaitingDecision = "awaiting-decision"
-	StateDone             = "done"
-	StateFailed           = "failed"
+	// StateHolding is a seal in place with every checkpoint staffed.
+	StateHolding = "holding"
+	// StateUnderstaffed is a seal in place with checkpoints short of staff:
+	// gates stand open until the shortfall is filled.
+	StateUnderstaffed = "understaffed"
+	StateDone         = "done"
+	StateFailed       = "failed"
 )
+
+// StepStates lists every value of MusterStepState, in the order a
+// supervisor reads them (README.md, "What to look for in the Web UI").
+var StepStates = []string{
+	StatePending, StateRunning, StateRetrying, StateStalled, StateAwaitingDecision,
+	StateHolding, StateUnderstaffed, StateOverdue, StateDone, StateFailed,
+	StateSkipped, StateAborted, StateCancelled,
+}

@@ -283,7 +283,8 @@ var areaPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*(/[a-z0-9][a-z0-9-]*)*$
 // stepStates are the values of MusterStepState.
 var stepStates = []string{
 	workflows.StatePending, workflows.StateRunning, workflows.StateRetrying, workflows.StateStalled,
-	workflows.StateAwaitingDecision, workflows.StateOverdue, workflows.StateDone, workflows.StateFailed,
+	workflows.StateAwaitingDecision, workflows.StateHolding, workflows.StateUnderstaffed,
+	workflows.StateOverdue, workflows.StateDone, workflows.StateFailed,
 	workflows.StateSkipped, workflows.StateAborted, workflows.StateCancelled,
 }
 

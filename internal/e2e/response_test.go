@@ -3,11 +3,13 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
 
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/runbook"
@@ -184,6 +186,42 @@ func TestCommunityOutbreakLevel1EndToEnd(t *testing.T) {
 		}
 		return n.State == workflows.StateAwaitingDecision, n.State + "; unfinished: " + s.unfinished(p.Root)
 	})
+	// Filtering for decisions finds the approval that waits and the
+	// response, which names it as its step; the six holding seals are
+	// found under holding instead.
+	approval := id + "/approve-lift"
+	list := func(state string) (map[string]string, error) {
+		q := fmt.Sprintf("MusterIncident = '%s' AND MusterStepState = '%s'", incident, state)
+		resp, err := s.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: q, PageSize: 100})
+		if err != nil {
+			return nil, err
+		}
+		found := map[string]string{}
+		for _, e := range resp.GetExecutions() {
+			var step string
+			if f := e.GetSearchAttributes().GetIndexedFields()[workflows.SAStep.GetName()]; f != nil {
+				_ = converter.GetDefaultDataConverter().FromPayload(f, &step)
+			}
+			found[e.GetExecution().GetWorkflowId()] = step
+		}
+		return found, nil
+	}
+	eventually(t, 20*time.Second, "only the approval awaiting a decision", func() (bool, string) {
+		found, err := list(workflows.StateAwaitingDecision)
+		if err != nil {
+			return false, err.Error()
+		}
+		want := map[string]string{approval: "approve-lift", id: "approve-lift"}
+		return maps.Equal(found, want), fmt.Sprintf("awaiting-decision finds %v, want %v", found, want)
+	})
+	eventually(t, 20*time.Second, "seals holding", func() (bool, string) {
+		found, err := list(workflows.StateHolding)
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(found) == 6, fmt.Sprintf("holding finds %d executions, want the 6 seals: %v", len(found), found)
+	})
+
 	p = s.responseProgress(t, id)
 	if n := p.Find(schools); n.State != workflows.StateDone {
 		t.Errorf("schools notice after retry = %s, want done", n.State)

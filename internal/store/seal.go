@@ -189,6 +189,13 @@ type CheckpointOrder struct {
 	AreaID        int64
 	Mode          string // "entry" or "closed"
 	RequiredStaff int
+	// Shift numbers the shift the staff are booked for (0 means the
+	// first); Rest keeps anyone relieved less than that long ago off it.
+	Shift int
+	Rest  time.Duration
+	// Outside draws on staff from outside the compound's district too,
+	// once the command center approved such a request.
+	Outside bool
 }
 
 // CheckpointResult is a checkpoint and who stands at it.
@@ -236,6 +243,8 @@ func (s *Store) OpenCheckpoint(ctx context.Context, o CheckpointOrder, eventFor 
 			if need <= 0 {
 				break
 			}
+			// The district's pool stands first, nearest first; resident
+			// volunteers fill what it cannot (a volunteer drive).
 			// A concurrent order that commits after this statement's
 			// snapshot was taken releases its row locks, so SKIP LOCKED no
 			// longer hides the staff it took, yet NOT EXISTS still misses
@@ -248,21 +257,24 @@ func (s *Store) OpenCheckpoint(ctx context.Context, o CheckpointOrder, eventFor 
 			var r sql.Result
 			lost, err := book(ctx, tx, func() (err error) {
 				r, err = tx.ExecContext(ctx, `
-					INSERT INTO checkpoint_staff (checkpoint_id, staff_id)
-					SELECT $1, id FROM (
+					INSERT INTO checkpoint_staff (checkpoint_id, staff_id, shift)
+					SELECT $1, id, $5 FROM (
 					    SELECT st.id FROM staff st
 					    JOIN areas sa ON sa.id = st.area_id
 					    JOIN areas ca ON ca.id = $2
-					    WHERE (ca.path = sa.path OR ca.path LIKE sa.path || '/%')
+					    WHERE (ca.path = sa.path OR ca.path LIKE sa.path || '/%'
+					           OR ($7 AND split_part(sa.path, '/', 1) <> split_part(ca.path, '/', 1)))
 					      AND st.role = ANY($3)
 					      AND NOT EXISTS (SELECT 1 FROM checkpoint_staff cs WHERE cs.staff_id = st.id AND cs.released_at IS NULL)
+					      AND NOT EXISTS (SELECT 1 FROM checkpoint_staff cs WHERE cs.staff_id = st.id
+					                      AND cs.released_at > now() - $6 * interval '1 microsecond')
 					      AND NOT EXISTS (SELECT 1 FROM staff_assignments x WHERE x.staff_id = st.id
 					                      AND x.state IN ('notified', 'acknowledged') AND x.shift && tstzrange(now(), NULL))
-					    ORDER BY length(sa.path) DESC, st.code
+					    ORDER BY st.role = 'volunteer', length(sa.path) DESC, st.code
 					    LIMIT $4
 					    FOR UPDATE OF st SKIP LOCKED) free
 					ON CONFLICT DO NOTHING`,
-					res.CheckpointID, o.AreaID, pq.Array(CheckpointRoles), need)
+					res.CheckpointID, o.AreaID, pq.Array(CheckpointRoles), need, max(o.Shift, 1), o.Rest.Microseconds(), o.Outside)
 				return err
 			})
 			if err != nil {
