@@ -391,3 +391,14 @@ func (a *Activities) ComplianceSweep(ctx context.Context, in SweepInput) (SweepR
 	})
 	return out, classify(err)
 }
+
+// CountNotices counts an incident's notices per delivery state (pending,
+// sent, delivered, undelivered), every state present, for the response's
+// current details and progress.
+func (a *Activities) CountNotices(ctx context.Context, incident string) (map[string]int, error) {
+	if incident == "" {
+		return nil, badInput("counting notices needs an incident")
+	}
+	c, err := a.Store.NoticeCounts(ctx, incident)
+	return c, classify(err)
+}
