@@ -34,3 +34,36 @@ func TestCountNotices(t *testing.T) {
 		t.Errorf("CountNotices() = %v, %v; want %v", got, err, want)
 	}
 }
+
+// TestPublishNoticeMessage: a notice keeps the message key and arguments it
+// was written from, for the dispatcher to render in each route's locale.
+func TestPublishNoticeMessage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, _ := newActivities(t)
+	rf := ref("inc-message")
+	plan, err := a.PlanSeal(ctx, PlanSealInput{Ref: rf, Compound: "longbao-jiayuan"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := NoticeInput{Ref: rf, Step: "notify-lifted", AreaID: plan.AreaID, Kind: "seal-lifted", Audience: "residents",
+		Body: "The seal is lifted.", Message: "seal-lifted", Args: map[string]string{"compound": "Longbao Jiayuan", "incident": rf.Incident}}
+	bad := in
+	bad.Message = ""
+	checkAppError(t, "PublishNotice args without a message", a.PublishNotice(ctx, bad), ErrBadInput)
+	for range 2 {
+		if err := a.PublishNotice(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var key, args string
+	if err := a.Store.DB().QueryRowContext(ctx, `SELECT message_key, message_args->>'compound' FROM notices WHERE incident = $1`, rf.Incident).Scan(&key, &args); err != nil {
+		t.Fatal(err)
+	}
+	if key != "seal-lifted" || args != "Longbao Jiayuan" {
+		t.Errorf("notice message = %q, compound %q; want seal-lifted, Longbao Jiayuan", key, args)
+	}
+	if n := count(t, a, `SELECT count(*) FROM notices WHERE incident = $1 AND message_key IS NULL`, rf.Incident); n != 0 {
+		t.Errorf("notices without a message key = %d, want 0", n)
+	}
+}

@@ -8,8 +8,59 @@ import (
 
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/musterhq/muster/activities"
 	"github.com/musterhq/muster/internal/store"
 )
+
+// noticeMessagesChange gates writing a message key and arguments with the
+// seal's notices to residents: runs recorded before it wrote only the
+// English text.
+const noticeMessagesChange = "seal-notice-messages"
+
+// Message keys of the notices the workflows write: the dispatcher renders
+// the body from the catalogue (internal/notify/messages) in each route's
+// locale, and sends the English text the workflow wrote where it cannot.
+const (
+	MsgSealAnnounced = "seal-announced"
+	MsgSealLifted    = "seal-lifted"
+)
+
+// NoticeMessages lists every message key the workflows write; each must be
+// in every catalogue.
+var NoticeMessages = []string{
+	MsgSealAnnounced, MsgSealAnnounced + "/closed", MsgSealAnnounced + "/open", MsgSealAnnounced + "/closed-open",
+	MsgSealLifted,
+}
+
+// sealAnnouncedMessage is the seal's notice to residents as a message: the
+// key names which road clauses it has, so each language words them whole.
+func sealAnnouncedMessage(incident string, plan activities.PlanSealResult) (string, map[string]string) {
+	var closed, open []string
+	for _, r := range plan.Roads {
+		if r.Entrance {
+			open = append(open, r.Name)
+		} else {
+			closed = append(closed, r.Name)
+		}
+	}
+	key := MsgSealAnnounced
+	args := map[string]string{"compound": plan.Name, "incident": incident, "entrance": entranceName(plan.Gates)}
+	switch {
+	case len(closed) > 0 && len(open) > 0:
+		key += "/closed-open"
+	case len(closed) > 0:
+		key += "/closed"
+	case len(open) > 0:
+		key += "/open"
+	}
+	if len(closed) > 0 {
+		args["closed"] = strings.Join(closed, ", ")
+	}
+	if len(open) > 0 {
+		args["open"] = strings.Join(open, ", ")
+	}
+	return key, args
+}
 
 // noticeCountsChange gates the response's reading of its notice counts:
 // runs recorded before it never read them.
