@@ -21,15 +21,25 @@ const noticeMessagesChange = "seal-notice-messages"
 // the body from the catalogue (internal/notify/messages) in each route's
 // locale, and sends the English text the workflow wrote where it cannot.
 const (
-	MsgSealAnnounced = "seal-announced"
-	MsgSealLifted    = "seal-lifted"
+	MsgSealAnnounced  = "seal-announced"
+	MsgSealLifted     = "seal-lifted"
+	MsgTestingCall    = "testing-call"
+	MsgInspectionTalk = "inspection-talk"
+)
+
+// testingMessagesChange and inspectionMessagesChange gate the message keys
+// of a testing round's calls to residents and an inspection round's talk
+// with a unit, as noticeMessagesChange does the seal's.
+const (
+	testingMessagesChange    = "testing-notice-messages"
+	inspectionMessagesChange = "inspection-notice-messages"
 )
 
 // NoticeMessages lists every message key the workflows write; each must be
 // in every catalogue.
 var NoticeMessages = []string{
 	MsgSealAnnounced, MsgSealAnnounced + "/closed", MsgSealAnnounced + "/open", MsgSealAnnounced + "/closed-open",
-	MsgSealLifted,
+	MsgSealLifted, MsgTestingCall, MsgInspectionTalk,
 }
 
 // sealAnnouncedMessage is the seal's notice to residents as a message: the
