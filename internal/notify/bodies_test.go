@@ -2,9 +2,11 @@ package notify
 
 import (
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
 )
 
@@ -16,7 +18,7 @@ func TestCatalogueBodies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range workflows.NoticeMessages {
+	for _, key := range append(slices.Clone(workflows.NoticeMessages), store.MsgMobilization) {
 		for _, l := range Locales() {
 			if _, ok := cs[l].Bodies[key]; !ok {
 				t.Errorf("%s.yaml has no body %s, which the workflows write", l, key)
