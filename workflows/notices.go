@@ -21,10 +21,11 @@ const noticeMessagesChange = "seal-notice-messages"
 // the body from the catalogue (internal/notify/messages) in each route's
 // locale, and sends the English text the workflow wrote where it cannot.
 const (
-	MsgSealAnnounced  = "seal-announced"
-	MsgSealLifted     = "seal-lifted"
-	MsgTestingCall    = "testing-call"
-	MsgInspectionTalk = "inspection-talk"
+	MsgSealAnnounced   = "seal-announced"
+	MsgSealLifted      = "seal-lifted"
+	MsgTestingCall     = "testing-call"
+	MsgInspectionTalk  = "inspection-talk"
+	MsgFindingReminder = "finding-reminder"
 )
 
 // testingMessagesChange and inspectionMessagesChange gate the message keys
@@ -33,6 +34,7 @@ const (
 const (
 	testingMessagesChange    = "testing-notice-messages"
 	inspectionMessagesChange = "inspection-notice-messages"
+	findingMessagesChange    = "finding-notice-messages"
 )
 
 // NoticeMessages lists every message key the workflows write; each must be
@@ -40,6 +42,7 @@ const (
 var NoticeMessages = []string{
 	MsgSealAnnounced, MsgSealAnnounced + "/closed", MsgSealAnnounced + "/open", MsgSealAnnounced + "/closed-open",
 	MsgSealLifted, MsgTestingCall, MsgInspectionTalk,
+	MsgFindingReminder, MsgFindingReminder + "/overdue", MsgFindingReminder + "/reinspect",
 }
 
 // sealAnnouncedMessage is the seal's notice to residents as a message: the
