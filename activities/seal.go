@@ -102,7 +102,12 @@ type NoticeInput struct {
 	AreaID   int64
 	Kind     string
 	Audience string
-	Body     string
+	// Body is the English text, sent where the message has no translation.
+	Body string
+	// Message and Args name the catalogue's message the body was written
+	// from, so the dispatcher renders it in each route's locale.
+	Message string            `json:",omitempty"`
+	Args    map[string]string `json:",omitempty"`
 }
 
 // PublishNotice puts a notice in the outbox once per incident, area and kind.
@@ -113,9 +118,13 @@ func (a *Activities) PublishNotice(ctx context.Context, in NoticeInput) error {
 	if in.Step == "" || in.Kind == "" || in.Body == "" || in.Audience == "" {
 		return badInput("a notice needs a step, a kind, an audience and a body")
 	}
+	if in.Message == "" && len(in.Args) > 0 {
+		return badInput("a notice's args need a message key")
+	}
 	n := store.Notice{
 		Key:      fmt.Sprintf("%s/%d/%s", in.Ref.Incident, in.AreaID, in.Kind),
 		Incident: in.Ref.Incident, AreaID: in.AreaID, Audience: in.Audience, Kind: in.Kind, Body: in.Body,
+		Message: in.Message, Args: in.Args,
 	}
 	e := in.Ref.event(in.Step, "done", in.Kind+" notice to "+in.Audience)
 	e.Seq = in.Kind
@@ -398,4 +407,15 @@ func (a *Activities) ComplianceSweep(ctx context.Context, in SweepInput) (SweepR
 		return e
 	})
 	return out, classify(err)
+}
+
+// CountNotices counts an incident's notices per delivery state (pending,
+// sent, delivered, undelivered), every state present, for the response's
+// current details and progress.
+func (a *Activities) CountNotices(ctx context.Context, incident string) (map[string]int, error) {
+	if incident == "" {
+		return nil, badInput("counting notices needs an incident")
+	}
+	c, err := a.Store.NoticeCounts(ctx, incident)
+	return c, classify(err)
 }

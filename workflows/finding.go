@@ -369,15 +369,36 @@ func (f *finding) remind(ctx workflow.Context) error {
 		body = fmt.Sprintf("Reminder %d (incident %s): finding %d is reported rectified and waits for your re-inspection: `starter inspection reinspect %s %d --by %s --pass|--fail`.",
 			n, f.in.Incident, f.s.ID, f.in.Incident, f.s.ID, f.s.Inspector)
 	}
-	err := f.r.run(ctx, "remind", "Send a reminder", a.PublishNotice, activities.NoticeInput{
+	reminder := activities.NoticeInput{
 		Ref: f.ref("muster"), Step: fmt.Sprintf("finding/%d/remind", f.s.ID), Kind: fmt.Sprintf("finding/%d/reminder/%d", f.s.ID, n),
 		Audience: audience, Body: body,
-	}, nil, func() string { return fmt.Sprintf("%d reminders", n) })
+	}
+	if workflow.GetVersion(ctx, findingMessagesChange, workflow.DefaultVersion, 1) >= 1 {
+		reminder.Message, reminder.Args = f.reminderMessage(n)
+	}
+	err := f.r.run(ctx, "remind", "Send a reminder", a.PublishNotice, reminder, nil, func() string { return fmt.Sprintf("%d reminders", n) })
 	if err != nil && !errors.Is(err, errAbandoned) {
 		return err
 	}
 	f.render(ctx)
 	return nil
+}
+
+// reminderMessage is the reminder as a message of the catalogue, with the
+// same facts as its English text.
+func (f *finding) reminderMessage(n int) (string, map[string]string) {
+	args := map[string]string{"reminder": fmt.Sprint(n), "incident": f.in.Incident, "finding": fmt.Sprint(f.s.ID)}
+	if f.s.State == store.FindingRectified {
+		args["inspector"] = f.s.Inspector
+		return MsgFindingReminder + "/reinspect", args
+	}
+	args["site"], args["category"], args["severity"] = f.s.Site, f.s.Category, f.s.Severity
+	args["description"] = strings.TrimSuffix(f.in.Finding.Description, ".")
+	args["deadline"] = f.s.DeadlineAt.Format("2006-01-02 15:04")
+	if f.s.Overdue {
+		return MsgFindingReminder + "/overdue", args
+	}
+	return MsgFindingReminder, args
 }
 
 func (f *finding) summary() string {

@@ -658,13 +658,20 @@ func (t *inspection) groupNotice(ctx workflow.Context) {
 		}
 		return keys[i].category < keys[j].category
 	})
+	messages := len(keys) > 0 && workflow.GetVersion(ctx, inspectionMessagesChange, workflow.DefaultVersion, 1) >= 1
 	for _, k := range keys {
 		body := fmt.Sprintf("Inspection round %d (incident %s) found the same problem, %s, at %d of your sites: %s. The discipline office takes it up with your unit as a whole; each finding is still followed to its rectification.",
 			t.p.Round, t.in.Incident, k.category, len(sites[k]), strings.Join(sites[k], ", "))
-		_ = t.sw.r.run(ctx, "group/"+k.unit+"/"+k.category, "Address "+k.unit+" once about "+k.category, a.PublishNotice, activities.NoticeInput{
+		talk := activities.NoticeInput{
 			Ref: t.sw.ref("discipline-office"), Step: t.in.Path + "/group", AreaID: t.in.Area.ID,
 			Kind: fmt.Sprintf("inspection/%s/%d/group/%s/%s", t.in.Path, t.p.Round, k.unit, k.category), Audience: k.unit, Body: body,
-		}, nil, func() string { return fmt.Sprintf("%d sites", len(sites[k])) })
+		}
+		if messages {
+			talk.Message, talk.Args = MsgInspectionTalk, map[string]string{"round": fmt.Sprint(t.p.Round), "incident": t.in.Incident,
+				"category": k.category, "count": fmt.Sprint(len(sites[k])), "sites": strings.Join(sites[k], ", ")}
+		}
+		_ = t.sw.r.run(ctx, "group/"+k.unit+"/"+k.category, "Address "+k.unit+" once about "+k.category, a.PublishNotice, talk,
+			nil, func() string { return fmt.Sprintf("%d sites", len(sites[k])) })
 	}
 }
 

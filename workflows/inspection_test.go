@@ -412,8 +412,26 @@ func TestInspectionRoundToAllRectified(t *testing.T) {
 	if n := len(it.notices("finding/3/reminder/")); n < 30 || n > 45 {
 		t.Errorf("reminders of finding 3 = %d, want about 40 (every 2 h for 80 h)", n)
 	}
-	if n := len(it.notices("inspection/inspect/1/group/beiying-office/mask-checks")); n != 1 {
-		t.Errorf("group notices to beiying-office about mask-checks = %d, want 1", n)
+	// Each reminder names its message, overdue ones the overdue message.
+	var overdue int
+	for _, r := range it.notices("finding/3/reminder/") {
+		switch {
+		case r.Message == MsgFindingReminder+"/overdue":
+			overdue++
+		case r.Message != MsgFindingReminder:
+			t.Errorf("reminder %s message = %q, want %s or its overdue variant", r.Kind, r.Message, MsgFindingReminder)
+		}
+		if r.Args["finding"] != "3" || r.Args["deadline"] == "" || r.Args["site"] == "" {
+			t.Errorf("reminder %s args = %v, want finding 3 with its site and deadline", r.Kind, r.Args)
+		}
+	}
+	if overdue == 0 {
+		t.Errorf("no overdue reminder of finding 3, want the reminders after its deadline to say so")
+	}
+	if g := it.notices("inspection/inspect/1/group/beiying-office/mask-checks"); len(g) != 1 {
+		t.Errorf("group notices to beiying-office about mask-checks = %d, want 1", len(g))
+	} else if g[0].Message != MsgInspectionTalk || g[0].Args["category"] != "mask-checks" || g[0].Args["round"] != "1" || g[0].Args["count"] == "" {
+		t.Errorf("group notice message = %q %v, want %s about mask-checks in round 1", g[0].Message, g[0].Args, MsgInspectionTalk)
 	}
 	if mid.Total.Found != 3 || mid.Total.Open != 1 || mid.Reported != len(allSites) || len(mid.Groups) != 1 {
 		t.Errorf("progress at 50 h = %+v, want 3 found, 1 open, every site reported, one shared problem", mid.Total)

@@ -174,6 +174,10 @@ type ResponseProgress struct {
 	FinishedAt time.Time `json:",omitzero"`
 	LiftedBy   string    `json:",omitempty"`
 	LiftReason string    `json:",omitempty"`
+	// Notices counts the incident's notices per delivery state, as last
+	// read from the store (see watchNotices); an undelivered one makes the
+	// response stalled.
+	Notices map[string]int `json:",omitempty"`
 }
 
 // Leaves returns the steps that run work (kinds), in path order.
@@ -262,6 +266,10 @@ type response struct {
 	saState    string
 	saPaths    int
 	events     int
+	// noticesDirty is set when something happened that may have written a
+	// notice (a step report, a notice of the response's own), so the
+	// notice counts are read again.
+	noticesDirty bool
 	// adding holds the areas an accepted add-area update is looking up:
 	// the handler records the area here before it waits, so the validator
 	// of a second update for the same area sees the first.
@@ -296,6 +304,9 @@ func Response(ctx workflow.Context, in ResponseInput) (ResponseProgress, error) 
 	r.recordStates = workflow.GetVersion(ctx, "response-states", workflow.DefaultVersion, 1) >= 1
 	if r.recordStates && in.Resume == nil {
 		r.setState(ctx, ResponseRunning, fmt.Sprintf("runbook %s v%d over %s", r.p.Runbook, r.p.Version, r.p.Area.Path))
+	}
+	if workflow.GetVersion(ctx, noticeCountsChange, workflow.DefaultVersion, 1) >= 1 {
+		workflow.Go(ctx, r.watchNotices)
 	}
 
 	treeCtx, cancelTree := workflow.WithCancel(ctx)
@@ -480,6 +491,7 @@ func (r *response) notice(ctx workflow.Context, topic, audience, body string, ar
 	if area != nil {
 		areaID = area.ID
 	}
+	r.noticesDirty = true
 	if err := r.activity(ctx, "Notice: "+topic, a.PublishNotice, activities.NoticeInput{
 		Ref: r.ref("muster"), Step: "notice/" + topic, AreaID: areaID, Kind: topic, Audience: audience, Body: body,
 	}, nil); err != nil {
@@ -1166,6 +1178,7 @@ func (r *response) apply(ctx workflow.Context, rep StepReport) {
 	if rep.Outputs != nil {
 		n.Outputs = rep.Outputs
 	}
+	r.noticesDirty = true
 	switch {
 	case rep.Final:
 		n.Held = false
@@ -1780,6 +1793,12 @@ func (r *response) focus() (string, string) {
 		order = []string{StateStalled, StateRetrying, StateAwaitingDecision, StateUnderstaffed, StateOverdue, StateRunning}
 	}
 	for _, want := range order {
+		if want == StateRetrying && r.p.Notices[store.DeliveryUndelivered] > 0 {
+			// An undelivered notice waits for a person (a route fixed, a
+			// resend), like a stalled step: MusterStepState = 'stalled'
+			// finds the response with MusterStep = notices.
+			return NoticesStep, StateStalled
+		}
 		for _, n := range leaves {
 			if n.State == want {
 				return n.Path, want
@@ -1817,6 +1836,9 @@ func (r *response) render() string {
 	}
 	if h := r.heldCount(); h > 0 {
 		fmt.Fprintf(&b, " · %d seals holding", h)
+	}
+	if line := noticesLine(p.Notices); line != "" {
+		b.WriteString("\n\n" + line)
 	}
 	b.WriteString("\n\n| Area | Step | State | Detail |\n|---|---|---|---|\n")
 	sort.SliceStable(leaves, func(i, j int) bool { return areaName(leaves[i]) < areaName(leaves[j]) })

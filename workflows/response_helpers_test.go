@@ -57,6 +57,9 @@ type responseTest struct {
 	SelectAreas      func(activities.SelectAreasInput) ([]activities.Area, error)
 	SetResponseState func(activities.ResponseStateInput) error
 	ComplianceSweep  func(activities.SweepInput) (activities.SweepResult, error)
+	// CountNotices answers the response's reading of its notice counts;
+	// by default there are none.
+	CountNotices func(incident string) (map[string]int, error)
 
 	sweepMu sync.Mutex
 	sweeps  int
@@ -102,6 +105,7 @@ func newResponseTest(t *testing.T, source string) *responseTest {
 		return testCompounds[in.Under], nil
 	}
 	rt.SetResponseState = func(activities.ResponseStateInput) error { return nil }
+	rt.CountNotices = func(string) (map[string]int, error) { return map[string]int{}, nil }
 	rt.ComplianceSweep = func(activities.SweepInput) (activities.SweepResult, error) {
 		return activities.SweepResult{Checked: 9}, nil
 	}
@@ -121,6 +125,7 @@ func newResponseTest(t *testing.T, source string) *responseTest {
 	mockActivity(st, a.ComplianceSweep, "ComplianceSweep", func() func(activities.SweepInput) (activities.SweepResult, error) {
 		return rt.ComplianceSweep
 	})
+	mockActivity(st, a.CountNotices, "CountNotices", func() func(string) (map[string]int, error) { return rt.CountNotices })
 	st.mockErrActivity(a.SetResponseState, "SetResponseState", func(ctx context.Context, in activities.ResponseStateInput) error {
 		st.record("SetResponseState", in)
 		return rt.SetResponseState(in)

@@ -468,9 +468,13 @@ func (s *seal) setUp(ctx workflow.Context) error {
 
 	body := fmt.Sprintf("%s is sealed from now (incident %s). Enter and leave only through the checkpoint at %s%s. Stay at home except for testing; staff at the gates will help with deliveries and emergencies.",
 		s.plan.Name, s.in.Incident, entranceName(s.plan.Gates), roadsClause(s.plan.Roads))
+	announced := activities.NoticeInput{Ref: s.ref("muster"), Step: "notify-residents", AreaID: s.plan.AreaID,
+		Kind: "seal-announced", Audience: "residents of " + s.plan.Name, Body: body}
+	if workflow.GetVersion(ctx, noticeMessagesChange, workflow.DefaultVersion, 1) >= 1 {
+		announced.Message, announced.Args = sealAnnouncedMessage(s.in.Incident, s.plan)
+	}
 	if err := s.step(ctx, "notify-residents", "Notify residents of the seal",
-		a.PublishNotice, activities.NoticeInput{Ref: s.ref("muster"), Step: "notify-residents", AreaID: s.plan.AreaID,
-			Kind: "seal-announced", Audience: "residents of " + s.plan.Name, Body: body},
+		a.PublishNotice, announced,
 		nil, func() string { return "seal notice in the outbox" }); err != nil {
 		return err
 	}
@@ -725,9 +729,13 @@ func (s *seal) reopen(ctx workflow.Context) (SealCompoundResult, error) {
 		return SealCompoundResult{}, err
 	}
 	body := fmt.Sprintf("The seal of %s is lifted (incident %s): gates reopen and road closures end. Thank you for your patience.", s.plan.Name, s.in.Incident)
+	lifted := activities.NoticeInput{Ref: s.ref(lift.By), Step: "notify-lifted", AreaID: s.plan.AreaID,
+		Kind: "seal-lifted", Audience: "residents of " + s.plan.Name, Body: body}
+	if workflow.GetVersion(ctx, noticeMessagesChange, workflow.DefaultVersion, 1) >= 1 {
+		lifted.Message, lifted.Args = MsgSealLifted, map[string]string{"compound": s.plan.Name, "incident": s.in.Incident}
+	}
 	if err := s.step(ctx, "notify-lifted", "Notify residents of the lift",
-		a.PublishNotice, activities.NoticeInput{Ref: s.ref(lift.By), Step: "notify-lifted", AreaID: s.plan.AreaID,
-			Kind: "seal-lifted", Audience: "residents of " + s.plan.Name, Body: body},
+		a.PublishNotice, lifted,
 		nil, func() string { return "lift notice in the outbox" }); err != nil {
 		return SealCompoundResult{}, err
 	}

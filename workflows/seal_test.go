@@ -202,6 +202,16 @@ func TestSealCompoundHappyPath(t *testing.T) {
 		if notices[1].Ref.Actor != "duty-officer" {
 			t.Errorf("lift notice actor = %q, want duty-officer", notices[1].Ref.Actor)
 		}
+		// The notices name their message, so each route gets them in its
+		// own language.
+		wantArgs := map[string]string{"compound": "Longbao Jiayuan", "incident": "xd-0403", "entrance": "North gate",
+			"closed": "Taihang East Street South Lane 3, Wucheng East Road extension", "open": "Longbao Street"}
+		if notices[0].Message != "seal-announced/closed-open" || !maps.Equal(notices[0].Args, wantArgs) {
+			t.Errorf("seal notice message = %q %v, want seal-announced/closed-open %v", notices[0].Message, notices[0].Args, wantArgs)
+		}
+		if want := map[string]string{"compound": "Longbao Jiayuan", "incident": "xd-0403"}; notices[1].Message != MsgSealLifted || !maps.Equal(notices[1].Args, want) {
+			t.Errorf("lift notice message = %q %v, want %s %v", notices[1].Message, notices[1].Args, MsgSealLifted, want)
+		}
 		if n := len(st.Calls("RecordEvent")); n != 0 {
 			t.Errorf("RecordEvent called %d times, want 0: nothing stalled", n)
 		}

@@ -399,13 +399,21 @@ func (t *round) open(ctx workflow.Context, number int) error {
 		t.warnShort(ctx)
 	}
 
+	messages := len(t.p.Slots) > 0 && workflow.GetVersion(ctx, testingMessagesChange, workflow.DefaultVersion, 1) >= 1
 	for _, s := range t.p.Slots {
+		from, to := t.clock(s.From).Format("15:04"), t.clock(s.To).Format("15:04")
 		body := fmt.Sprintf("Testing round %d of %s (incident %s): %s residents, please come to your sampling point between %s and %s. Residents who cannot come are visited at home.",
-			number, in.Area.Name, in.Incident, s.Cohort, t.clock(s.From).Format("15:04"), t.clock(s.To).Format("15:04"))
-		if err := t.sw.r.run(ctx, "call/"+s.Cohort, "Call "+s.Cohort, a.PublishNotice, activities.NoticeInput{
+			number, in.Area.Name, in.Incident, s.Cohort, from, to)
+		call := activities.NoticeInput{
 			Ref: t.sw.ref("muster"), Step: in.Path + "/call/" + s.Cohort, AreaID: in.Area.ID,
 			Kind: fmt.Sprintf("testing/%d/%s", number, s.Cohort), Audience: s.Cohort + "s of " + in.Area.Name, Body: body,
-		}, nil, func() string { return fmt.Sprintf("%d called", s.Expected) }); err != nil {
+		}
+		if messages {
+			call.Message, call.Args = MsgTestingCall, map[string]string{"round": fmt.Sprint(number), "area": in.Area.Name,
+				"incident": in.Incident, "cohort": s.Cohort, "from": from, "to": to}
+		}
+		if err := t.sw.r.run(ctx, "call/"+s.Cohort, "Call "+s.Cohort, a.PublishNotice, call,
+			nil, func() string { return fmt.Sprintf("%d called", s.Expected) }); err != nil {
 			return err
 		}
 	}

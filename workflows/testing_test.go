@@ -269,6 +269,9 @@ func TestMassTestingCohortsInOrder(t *testing.T) {
 		if between := "between " + w.from + " and " + w.to; !strings.Contains(n.Body, between) {
 			t.Errorf("notice %d (%s) Body = %q, want it to contain %q", i, w.cohort, n.Body, between)
 		}
+		if n.Message != MsgTestingCall || n.Args["cohort"] != w.cohort || n.Args["from"] != w.from || n.Args["to"] != w.to || n.Args["round"] != "1" {
+			t.Errorf("notice %d (%s) message = %q %v, want %s with its cohort, round 1, %s to %s", i, w.cohort, n.Message, n.Args, MsgTestingCall, w.from, w.to)
+		}
 		if aud := w.cohort + "s of Longbao"; n.Audience != aud {
 			t.Errorf("notice %d Audience = %q, want %q", i, n.Audience, aud)
 		}

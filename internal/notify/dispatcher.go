@@ -297,8 +297,9 @@ func (d *Dispatcher) render(j store.NoticeJob) Message {
 	if area == "" {
 		area = j.AreaCode
 	}
+	body := d.catalogues.Body(j.Locale, j.Message, j.MessageArgs, j.Body)
 	title, text := d.catalogues.Render(j.Locale, map[string]string{
-		"incident": j.Incident, "area": area, "audience": j.Audience, "kind": j.Kind, "body": j.Body,
+		"incident": j.Incident, "area": area, "audience": j.Audience, "kind": j.Kind, "body": body,
 	})
 	return Message{Key: j.IdempotencyKey, NoticeID: j.NoticeID, Incident: j.Incident, Kind: j.Kind, Audience: j.Audience,
 		Area: j.AreaCode, Locale: j.Locale, Title: title, Text: text, Target: j.Target}

@@ -2,8 +2,10 @@ package notify
 
 import (
 	"embed"
+	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -27,6 +29,10 @@ type catalogue struct {
 		Title string   `yaml:"title"`
 		Text  string   `yaml:"text"`
 	} `yaml:"messages"`
+	// Bodies are the texts the workflows write, by message key, with their
+	// own placeholders (the message's arguments). A notice that names a key
+	// gets its body from here in the route's locale.
+	Bodies map[string]string `yaml:"bodies"`
 }
 
 // Catalogues holds the message catalogue of each locale.
@@ -60,7 +66,77 @@ func LoadCatalogues() (Catalogues, error) {
 		}
 		cs[l] = c
 	}
+	if err := cs.checkBodies(); err != nil {
+		return nil, err
+	}
 	return cs, nil
+}
+
+// checkBodies makes sure every locale has every body the English catalogue
+// has, and no other, each with the same placeholders: a notice must not
+// lose an argument, or fall back to English, in one language only.
+func (cs Catalogues) checkBodies() error {
+	en, ok := cs["en"]
+	if !ok {
+		return errors.New("no en catalogue")
+	}
+	for l, c := range cs {
+		for key, text := range c.Bodies {
+			want, ok := en.Bodies[key]
+			if !ok {
+				return fmt.Errorf("%s.yaml: bodies.%s is not in en.yaml", l, key)
+			}
+			if got, w := placeholderNames(text), placeholderNames(want); !slices.Equal(got, w) {
+				return fmt.Errorf("%s.yaml: bodies.%s has placeholders %v, en.yaml has %v", l, key, got, w)
+			}
+		}
+		for key := range en.Bodies {
+			if _, ok := c.Bodies[key]; !ok {
+				return fmt.Errorf("%s.yaml: bodies.%s is missing (en.yaml has it)", l, key)
+			}
+		}
+	}
+	return nil
+}
+
+// placeholderNames lists a template's placeholders, sorted, once each.
+func placeholderNames(tmpl string) []string {
+	var out []string
+	for _, m := range placeholderRe.FindAllStringSubmatch(tmpl, -1) {
+		out = append(out, m[1])
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// HasBody says whether the catalogues have a body for a message key.
+func (cs Catalogues) HasBody(key string) bool {
+	_, ok := cs["en"].Bodies[key]
+	return ok
+}
+
+// Body renders a notice's body from its message key and arguments in a
+// locale (en when the locale has none). It returns fallback, the English
+// text the workflow wrote, when the key is unknown or an argument the
+// message needs is missing.
+func (cs Catalogues) Body(locale, key string, args map[string]string, fallback string) string {
+	if key == "" {
+		return fallback
+	}
+	c, ok := cs[locale]
+	if !ok {
+		c = cs["en"]
+	}
+	tmpl, ok := c.Bodies[key]
+	if !ok {
+		return fallback
+	}
+	for _, name := range placeholderNames(tmpl) {
+		if _, ok := args[name]; !ok {
+			return fallback
+		}
+	}
+	return fill(tmpl, args)
 }
 
 func parseCatalogue(name string, b []byte) (catalogue, error) {
@@ -84,6 +160,15 @@ func parseCatalogue(name string, b []byte) (catalogue, error) {
 		}
 		if contains(m.Kinds, "default") {
 			hasDefault = true
+		}
+	}
+	for key, text := range c.Bodies {
+		if strings.TrimSpace(text) == "" {
+			return c, fmt.Errorf("%s: bodies.%s is empty", name, key)
+		}
+		rest := placeholderRe.ReplaceAllString(text, "")
+		if strings.Contains(rest, "{{") || strings.Contains(rest, "}}") {
+			return c, fmt.Errorf("%s: bodies.%s: unbalanced {{ }}", name, key)
 		}
 	}
 	if !hasDefault {

@@ -6,6 +6,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -140,9 +141,31 @@ type NoticeJob struct {
 	Kind           string    `db:"kind"`
 	Audience       string    `db:"audience"`
 	Body           string    `db:"body"`
+	Message        string    `db:"message_key"`
+	MessageArgs    JSONArgs  `db:"message_args"`
 	AreaCode       string    `db:"area_code"`
 	AreaName       string    `db:"area_name"`
 	CreatedAt      time.Time `db:"created_at"`
+}
+
+// JSONArgs are a message's arguments, kept as a JSON object.
+type JSONArgs map[string]string
+
+// Scan reads a JSON object column.
+func (a *JSONArgs) Scan(src any) error {
+	var b []byte
+	switch v := src.(type) {
+	case nil:
+		*a = nil
+		return nil
+	case []byte:
+		b = v
+	case string:
+		b = []byte(v)
+	default:
+		return fmt.Errorf("message args: unexpected %T", src)
+	}
+	return json.Unmarshal(b, (*map[string]string)(a))
 }
 
 // ClaimDeliveries leases up to limit due pending deliveries to owner until
@@ -159,7 +182,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, lease time.Du
 			    UPDATE notice_deliveries d SET lease_owner = $1, lease_until = now() + $2 * interval '1 millisecond', attempts = d.attempts + 1
 			    FROM due WHERE d.id = due.id RETURNING d.*)
 			SELECT c.id, c.notice_id, c.channel, c.channel_type, c.target, c.audience_class, c.locale, c.idempotency_key, c.attempts,
-			       n.incident, n.kind, n.audience, n.body, n.created_at, coalesce(a.code, '') AS area_code, coalesce(a.name, '') AS area_name
+			       n.incident, n.kind, n.audience, n.body, coalesce(n.message_key, '') AS message_key, n.message_args, n.created_at, coalesce(a.code, '') AS area_code, coalesce(a.name, '') AS area_name
 			FROM claimed c JOIN notices n ON n.id = c.notice_id LEFT JOIN areas a ON a.id = n.area_id
 			ORDER BY c.id`, owner, lease.Milliseconds(), limit)
 	})

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -168,14 +169,22 @@ type Notice struct {
 	Audience string
 	Kind     string
 	Body     string
+	// Message and Args name the catalogue's message the body was written
+	// from, for rendering it in another locale; empty for a free text.
+	Message string
+	Args    map[string]string
 }
 
 // PublishNotice puts a notice in the outbox once per key.
 func (s *Store) PublishNotice(ctx context.Context, n Notice, e Event) error {
 	return s.withTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO notices (dedup_key, incident, area_id, audience, kind, body)
-			VALUES ($1, $2, nullif($3, 0), $4, $5, $6) ON CONFLICT (dedup_key) DO NOTHING`,
-			n.Key, n.Incident, n.AreaID, n.Audience, n.Kind, n.Body); err != nil {
+		args, err := json.Marshal(n.Args)
+		if err != nil || n.Args == nil {
+			args = []byte("{}")
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO notices (dedup_key, incident, area_id, audience, kind, body, message_key, message_args)
+			VALUES ($1, $2, nullif($3, 0), $4, $5, $6, nullif($7, ''), $8) ON CONFLICT (dedup_key) DO NOTHING`,
+			n.Key, n.Incident, n.AreaID, n.Audience, n.Kind, n.Body, n.Message, args); err != nil {
 			return fmt.Errorf("notice %s: %w", n.Key, err)
 		}
 		return appendEvent(ctx, tx, e)

@@ -220,6 +220,9 @@ type Mobilization struct {
 	PendingAcks []PendingAck `db:"-" json:"pending_acks,omitempty"`
 }
 
+// MsgMobilization is the message key of a mobilization notice.
+const MsgMobilization = "mobilization"
+
 // AssignStaff fills the step's open posts, nearest first and fairly: each
 // post takes staff from its own area before its parent's and so on up the
 // tree; among equals, people with fewer hours booked go first; posts are
@@ -365,14 +368,19 @@ func assign(ctx context.Context, tx *sqlx.Tx, o AssignOrder) (int, error) {
 		return 0, nil
 	}
 	// Everyone newly assigned is told, and gets a pass for the area.
-	if _, err := tx.ExecContext(ctx, `INSERT INTO notices (dedup_key, incident, area_id, audience, kind, body)
+	// The notice keeps its message key and arguments, so each route gets it
+	// in its own language (internal/notify/messages).
+	if _, err := tx.ExecContext(ctx, `INSERT INTO notices (dedup_key, incident, area_id, audience, kind, body, message_key, message_args)
 		SELECT 'mobilize|' || x.id, x.incident, p.area_id, 'staff ' || st.code, 'mobilization/' || x.id,
 		       format('You are assigned to %s (%s) for incident %s, shift %s to %s. Acknowledge by %s: starter supply ack %s --staff %s',
-		              p.post, p.kind, x.incident, to_char(lower(x.shift), 'YYYY-MM-DD HH24:MI'), to_char(upper(x.shift), 'YYYY-MM-DD HH24:MI'),
-		              to_char(x.ack_by, 'YYYY-MM-DD HH24:MI:SS'), x.id, st.code)
-		FROM staff_assignments x JOIN staff_posts p ON p.id = x.post_id JOIN staff st ON st.id = x.staff_id
+		              y.post, y.kind, x.incident, y.shift_from, y.shift_to, y.ack_by, x.id, st.code),
+		       $2, jsonb_build_object('post', y.post, 'post_kind', y.kind, 'incident', x.incident, 'from', y.shift_from, 'to', y.shift_to,
+		              'ack_by', y.ack_by, 'assignment', x.id::text, 'staff', st.code)
+		FROM staff_assignments x JOIN staff_posts p ON p.id = x.post_id JOIN staff st ON st.id = x.staff_id,
+		     LATERAL (SELECT p.post, p.kind, to_char(lower(x.shift), 'YYYY-MM-DD HH24:MI') AS shift_from,
+		              to_char(upper(x.shift), 'YYYY-MM-DD HH24:MI') AS shift_to, to_char(x.ack_by, 'YYYY-MM-DD HH24:MI:SS') AS ack_by) y
 		WHERE x.step = $1 AND x.state = 'notified'
-		ON CONFLICT (dedup_key) DO NOTHING`, o.Step); err != nil {
+		ON CONFLICT (dedup_key) DO NOTHING`, o.Step, MsgMobilization); err != nil {
 		return 0, fmt.Errorf("mobilization notices: %w", err)
 	}
 	if o.AreaID > 0 {

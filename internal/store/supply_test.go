@@ -150,6 +150,14 @@ func TestAssignNearestFirst(t *testing.T) {
 	if n := count(t, s, `SELECT count(*) FROM notices WHERE kind LIKE 'mobilization/%'`); n != 2 {
 		t.Errorf("mobilization notices = %d, want 2", n)
 	}
+	// Each keeps its message and the arguments its English text was written
+	// from, so a route in another language gets the same facts.
+	if n := count(t, s, `SELECT count(*) FROM notices WHERE kind LIKE 'mobilization/%' AND message_key = 'mobilization'
+		AND body LIKE '%' || (message_args->>'post') || ' (' || (message_args->>'post_kind') || ')%'
+		AND body LIKE '%shift ' || (message_args->>'from') || ' to ' || (message_args->>'to') || '%'
+		AND body LIKE '%ack ' || (message_args->>'assignment') || ' --staff ' || (message_args->>'staff')`); n != 2 {
+		t.Errorf("mobilization notices with their message and arguments = %d, want 2", n)
+	}
 }
 
 // TestAcknowledgeRemindReassign covers the mobilization cycle and its bad
