@@ -379,11 +379,11 @@ func (a *app) stepActionCommands() []*cobra.Command {
 	}
 	var d workflows.Decision
 	decide := &cobra.Command{
-		Use:     "decide INCIDENT STEP approve|reject",
-		Short:   "Answer an approval step, or a seal's request for staff from outside the district",
+		Use:   "decide INCIDENT STEP approve|reject",
+		Short: "Answer an approval step, or a seal's request for staff from outside the district",
 		Example: `  starter step decide inc-0403 approve-lift approve --reason "two rounds negative"
   starter step decide inc-0403 seal/COMPOUND approve --reason "borrow from the next district"`,
-		Args:    cobra.ExactArgs(3),
+		Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			d.Step, d.Decision = args[1], args[2]
 			return a.responseUpdate(cmd.Context(), args[0], workflows.UpdateDecide, d, fmt.Sprintf("%s: %s of %s.", d.Decision, args[1], args[0]))
