@@ -1,0 +1,168 @@
+package workflows
+
+import (
+	"maps"
+	"testing"
+	"time"
+)
+
+// kindRun is what one run of a response with a single long step gave: the
+// step's node at the end, the response's states sampled every half hour,
+// the final reports the response took, and the step's runs.
+type kindRun struct {
+	node    Node
+	result  ResponseProgress
+	states  map[string]int
+	finals  int
+	calls   map[string]int
+	runs    int
+	largest int
+}
+
+// runStepUnderResponse runs a response over runbook, whose one step at
+// path is a long step, with the steps' history limit stepLimit (0: the
+// default), for at most span of workflow time. setup installs the step's
+// fakes and any signals.
+func runStepUnderResponse(t *testing.T, runbook, path string, stepLimit int, span time.Duration, setup func(rt *responseTest)) kindRun {
+	t.Helper()
+	rt := newResponseTest(t, runbook)
+	runs := watchRuns(rt)
+	setup(rt)
+	var samples []*ResponseProgress
+	for d := 30 * time.Minute; d < span; d += 30 * time.Minute {
+		samples = append(samples, rt.ProgressAt(d))
+	}
+	in := testResponseInput()
+	in.StepHistoryLimit = stepLimit
+	rt.Run(in)
+	p, err := rt.Result()
+	if err != nil {
+		t.Fatalf("Response() with step history limit %d: error = %v", stepLimit, err)
+	}
+	out := kindRun{node: nodeOf(p, path), result: p, states: map[string]int{}, calls: map[string]int{}}
+	for _, s := range samples {
+		// A sample taken after the response ended is empty.
+		if s.State != "" {
+			out.states[s.State]++
+		}
+	}
+	for _, c := range rt.Calls("") {
+		out.calls[c.Name]++
+	}
+	for _, st := range rt.EventStates(path) {
+		if terminal(st) {
+			out.finals++
+		}
+	}
+	stepRuns := runs.Runs("/" + path)
+	out.runs = len(stepRuns)
+	for _, r := range stepRuns {
+		out.largest = max(out.largest, r.InputSize)
+	}
+	return out
+}
+
+// checkSplitLikeWhole compares a step run under a response in one piece
+// with the same step continuing as new at least three times.
+func checkSplitLikeWhole(t *testing.T, whole, split kindRun) {
+	t.Helper()
+	t.Logf("split: %d runs, largest carried input %d bytes; outputs %v", split.runs, split.largest, split.node.Outputs)
+	if whole.runs != 1 || split.runs < 4 {
+		t.Errorf("step runs = %d in one piece, %d split; want 1 and at least 4 (three continue-as-new)", whole.runs, split.runs)
+	}
+	for name, r := range map[string]kindRun{"whole": whole, "split": split} {
+		if r.result.State != ResponseClosed || r.node.State != StateDone {
+			t.Errorf("%s: Response() = %s with the step %s (%s), want closed with the step done", name, r.result.State, r.node.State, r.node.Detail)
+		}
+		for st, n := range r.states {
+			if st != ResponseRunning && st != ResponseHolding {
+				t.Errorf("%s: response read %s %d times while the step ran, want running or holding throughout", name, st, n)
+			}
+		}
+		if r.finals != 1 {
+			t.Errorf("%s: the response recorded %d final reports of the step, want 1", name, r.finals)
+		}
+	}
+	if !maps.Equal(whole.node.Outputs, split.node.Outputs) || whole.node.Detail != split.node.Detail {
+		t.Errorf("split step = %v %q, want as in one piece: %v %q", split.node.Outputs, split.node.Detail, whole.node.Outputs, whole.node.Detail)
+	}
+	if !maps.Equal(whole.calls, split.calls) {
+		t.Errorf("split run's activity calls = %v, want as in one piece: %v", split.calls, whole.calls)
+	}
+}
+
+const testingOnlyRunbook = `
+name: test-outbreak
+title: Test outbreak
+level: 1
+area: community
+steps:
+  - id: testing
+    kind: mass-testing
+    params: {deadline: 7h, check_every: 15m, revisit_after: 1h, cohorts: "student,teacher"}
+`
+
+// A testing round of 7 hours under a response, continuing as new every six
+// checks, ends as the same round run in one piece, a retry signalled on
+// the way included; the response runs throughout and takes one final
+// report.
+func TestResponseMassTestingContinuesAsNew(t *testing.T) {
+	run := func(limit int) kindRun {
+		return runStepUnderResponse(t, testingOnlyRunbook, "testing", limit, 12*time.Hour, func(rt *responseTest) {
+			tt := &testingTest{sealTest: rt.sealTest}
+			tt.mockRound()
+			tt.Sampled = atRate(900)
+			rt.At(90*time.Minute, func() {
+				if err := rt.env.SignalWorkflowByID(ResponseWorkflowID("xd-0403")+"/testing", SignalRetry, RetryInput{Step: "check", By: "district-hq"}); err != nil {
+					t.Errorf("signal retry: %v", err)
+				}
+			})
+		})
+	}
+	checkSplitLikeWhole(t, run(0), run(6*eventsPerCheck))
+}
+
+const supplyOnlyRunbook = `
+name: test-outbreak
+title: Test outbreak
+level: 1
+area: community
+steps:
+  - id: supply
+    kind: staff-supply
+    params:
+      duration: 14h
+      check_every: 1h
+      ack_within: 1h
+      reassign_rounds: 2
+      per_sampling_point: 2
+      need: vegetables=0.5
+      min_days: 3
+      target_days: 7
+      delivery_within: 3h
+      escalate_after: 4h
+      volunteers: 0
+`
+
+// A staff-supply step of 14 hours under a response, continuing as new
+// every three checks, ends as the same step run in one piece, with the
+// acknowledgements signalled across the runs counted once each; the
+// response runs throughout and takes one final report.
+func TestResponseStaffSupplyContinuesAsNew(t *testing.T) {
+	run := func(limit int) kindRun {
+		return runStepUnderResponse(t, supplyOnlyRunbook, "supply", limit, 20*time.Hour, func(rt *responseTest) {
+			mockSupply(rt.sealTest, 0)
+			for _, sig := range []struct {
+				at time.Duration
+				id int64
+			}{{10 * time.Minute, 1}, {3*time.Hour + 10*time.Minute, 2}, {6 * time.Hour, 1}, {9*time.Hour + 5*time.Minute, 3}} {
+				rt.At(sig.at, func() {
+					if err := rt.env.SignalWorkflowByID(ResponseWorkflowID("xd-0403")+"/supply", SignalAcknowledged, AcknowledgeInput{Assignment: sig.id}); err != nil {
+						t.Errorf("signal acknowledgement %d at %s: %v", sig.id, sig.at, err)
+					}
+				})
+			}
+		})
+	}
+	checkSplitLikeWhole(t, run(0), run(3*eventsPerSupplyCheck))
+}
