@@ -4,6 +4,8 @@ import (
 	"maps"
 	"testing"
 	"time"
+
+	"github.com/musterhq/muster/internal/store"
 )
 
 // kindRun is what one run of a response with a single long step gave: the
@@ -66,7 +68,7 @@ func runStepUnderResponse(t *testing.T, runbook, path string, stepLimit int, spa
 // with the same step continuing as new at least three times.
 func checkSplitLikeWhole(t *testing.T, whole, split kindRun) {
 	t.Helper()
-	t.Logf("split: %d runs, largest carried input %d bytes; outputs %v", split.runs, split.largest, split.node.Outputs)
+	t.Logf("split: %d runs, largest carried input %d bytes; outputs %v; response states sampled %v", split.runs, split.largest, split.node.Outputs, split.states)
 	if whole.runs != 1 || split.runs < 4 {
 		t.Errorf("step runs = %d in one piece, %d split; want 1 and at least 4 (three continue-as-new)", whole.runs, split.runs)
 	}
@@ -151,13 +153,25 @@ steps:
 func TestResponseStaffSupplyContinuesAsNew(t *testing.T) {
 	run := func(limit int) kindRun {
 		return runStepUnderResponse(t, supplyOnlyRunbook, "supply", limit, 20*time.Hour, func(rt *responseTest) {
-			mockSupply(rt.sealTest, 0)
+			f := mockSupply(rt.sealTest, 0)
+			// Two of the first four acknowledge in time, one of them twice
+			// (the second time in a later run); a third one too late.
 			for _, sig := range []struct {
-				at time.Duration
-				id int64
-			}{{10 * time.Minute, 1}, {3*time.Hour + 10*time.Minute, 2}, {6 * time.Hour, 1}, {9*time.Hour + 5*time.Minute, 3}} {
+				at    time.Duration
+				id    int64
+				staff string
+			}{{10 * time.Minute, 1, "teacher-01"}, {20 * time.Minute, 2, "teacher-02"}, {6 * time.Hour, 1, "teacher-01"}, {9*time.Hour + 5*time.Minute, 3, "teacher-03"}} {
 				rt.At(sig.at, func() {
-					if err := rt.env.SignalWorkflowByID(ResponseWorkflowID("xd-0403")+"/supply", SignalAcknowledged, AcknowledgeInput{Assignment: sig.id}); err != nil {
+					// As the API does: the acknowledgement is recorded in
+					// the store, then signalled.
+					f.mu.Lock()
+					for i, as := range f.assigned {
+						if as.id == sig.id && as.staff == sig.staff && as.state == "notified" {
+							f.assigned[i].state = "acknowledged"
+						}
+					}
+					f.mu.Unlock()
+					if err := rt.env.SignalWorkflowByID(ResponseWorkflowID("xd-0403")+"/supply", SignalAcknowledged, AcknowledgeInput{Assignment: sig.id, Staff: sig.staff}); err != nil {
 						t.Errorf("signal acknowledgement %d at %s: %v", sig.id, sig.at, err)
 					}
 				})
@@ -165,4 +179,47 @@ func TestResponseStaffSupplyContinuesAsNew(t *testing.T) {
 		})
 	}
 	checkSplitLikeWhole(t, run(0), run(3*eventsPerSupplyCheck))
+}
+
+const inspectionOnlyRunbook = `
+name: test-outbreak
+title: Test outbreak
+level: 1
+area: community
+steps:
+  - id: inspect
+    kind: inspection-follow-up
+    params:
+      site_kinds: key-site
+      inspectors: 2
+      round_deadline: 12h
+      rectify_high: 6h
+      rectify_medium: 24h
+      rectify_low: 72h
+      remind_every: 2h
+      check_every: 1h
+`
+
+// An inspection under a response whose one finding takes a day to rectify,
+// continuing as new on the way at least three times, ends as the same
+// inspection run in one piece; the response never reads anything but
+// running or holding, and takes one final report.
+func TestResponseInspectionContinuesAsNew(t *testing.T) {
+	run := func(limit int) kindRun {
+		return runStepUnderResponse(t, inspectionOnlyRunbook, "inspect", limit, 30*time.Hour, func(rt *responseTest) {
+			it := &inspectionTest{t: t, env: rt.env, fake: mockInspections(rt.env)}
+			step := ResponseWorkflowID("xd-0403") + "/inspect"
+			for i, s := range allSites {
+				var fs []store.NewFinding
+				if s == "qinxian-key-02" {
+					fs = []store.NewFinding{{Category: "staffing", Severity: "low", Description: "night shift missing"}}
+				}
+				it.update(time.Duration(i+1)*time.Minute, step, UpdateReportSite, ReportSiteInput{Site: s, Findings: fs})
+			}
+			fid := FindingWorkflowID("xd-0403", 1)
+			it.update(20*time.Hour, fid, UpdateRectify, RectifyInput{By: "qinxian-office", Note: "night shift staffed"})
+			it.update(21*time.Hour, fid, UpdateReinspect, ReinspectInput{By: "inspector-02", Passed: true})
+		})
+	}
+	checkSplitLikeWhole(t, run(0), run(60))
 }
