@@ -1,9 +1,16 @@
 package workflows
 
 import (
+	"encoding/json"
 	"maps"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/internal/store"
 )
@@ -222,4 +229,79 @@ func TestResponseInspectionContinuesAsNew(t *testing.T) {
 		})
 	}
 	checkSplitLikeWhole(t, run(0), run(60))
+}
+
+// A low finding left for days: reminders every 2 hours, overdue at 72 h,
+// rectified on day 2, failed at re-inspection, reopened, overdue again and
+// closed on day 7. Continuing as new every ten reminders or so, it ends as
+// the same finding followed in one piece: the same status, the same calls,
+// the same reminders numbered on without a gap or a repeat.
+func TestFindingContinuesAsNew(t *testing.T) {
+	type outcome struct {
+		status  string
+		calls   map[string]int
+		notices []string
+		runs    int
+		largest int
+	}
+	fid := FindingWorkflowID("xd-0403", 3)
+	run := func(limit int) outcome {
+		it := newInspectionTest(t)
+		runs := &runLog{}
+		it.env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{runs}})
+		it.fake.findings[3] = &store.Finding{ID: 3, Incident: "xd-0403", Source: "inspection", Site: "qinxian-key-01", SubDistrict: "qinxian",
+			Unit: "market-regulation", Category: "registration", Severity: "low", Description: "visitor register incomplete",
+			Inspector: "inspector-02", State: store.FindingOpen}
+		parent := func(ctx workflow.Context, in FindingInput) (FindingStatus, error) {
+			var res FindingStatus
+			err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: fid}),
+				FindingFollowUpName, in).Get(ctx, &res)
+			return res, err
+		}
+		it.update(30*time.Hour, fid, UpdateRectify, RectifyInput{By: "market-regulation", Note: "register kept"})
+		it.update(31*time.Hour, fid, UpdateReinspect, ReinspectInput{By: "inspector-02", Passed: false, Note: "two pages missing"})
+		it.update(110*time.Hour, fid, UpdateRectify, RectifyInput{})
+		it.update(160*time.Hour, fid, UpdateReinspect, ReinspectInput{By: "inspector-02", Passed: true})
+		it.env.RegisterWorkflow(parent)
+		it.env.ExecuteWorkflow(parent, FindingInput{Incident: "xd-0403", Finding: *it.fake.findings[3], DeadlineHours: 72,
+			RemindEveryHours: 2, HistoryLimit: limit})
+		if err := it.env.GetWorkflowError(); err != nil {
+			t.Fatalf("FindingFollowUp() with history limit %d: error = %v", limit, err)
+		}
+		var res FindingStatus
+		if err := it.env.GetWorkflowResult(&res); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(res)
+		out := outcome{status: string(b), calls: map[string]int{}}
+		for _, c := range it.fake.notices {
+			out.notices = append(out.notices, c.Kind)
+		}
+		out.calls["talks"] = len(it.fake.talks)
+		out.calls["overdue"] = len(it.fake.overdue)
+		out.calls["notices"] = len(it.fake.notices)
+		for _, r := range runs.Runs(fid) {
+			out.runs++
+			out.largest = max(out.largest, r.InputSize)
+		}
+		return out
+	}
+	whole := run(0)
+	split := run(10 * eventsPerFindingWait)
+	t.Logf("split: %d runs, largest carried input %d bytes; %d notices; status %s", split.runs, split.largest, len(split.notices), split.status)
+	if whole.runs != 1 || split.runs < 4 {
+		t.Errorf("finding runs = %d in one piece, %d split; want 1 and at least 4 (three continue-as-new)", whole.runs, split.runs)
+	}
+	if whole.status != split.status {
+		t.Errorf("split FindingFollowUp() = %s\nwant as in one piece: %s", split.status, whole.status)
+	}
+	if !maps.Equal(whole.calls, split.calls) {
+		t.Errorf("split finding's calls = %v, want as in one piece: %v", split.calls, whole.calls)
+	}
+	if !slices.Equal(whole.notices, split.notices) {
+		t.Errorf("split finding's notices = %v\nwant as in one piece: %v", split.notices, whole.notices)
+	}
+	if len(whole.notices) < 60 || !strings.Contains(whole.status, `"Reopened":1`) || !strings.Contains(whole.status, `"closed"`) {
+		t.Errorf("finding in one piece: %d notices, status %s; want about 80 reminders, reopened once, closed", len(whole.notices), whole.status)
+	}
 }
