@@ -328,14 +328,21 @@ func (f *finding) run(ctx workflow.Context) error {
 func (f *finding) follow(ctx workflow.Context, every time.Duration, nextRemind time.Time) error {
 	for f.s.Open() {
 		if f.longHistory(ctx) && workflow.GetVersion(ctx, findingContinueAsNew, workflow.DefaultVersion, 1) >= 1 {
+			version := f.version
 			err := continueAsNewWhenQuiet(ctx, canPlan{
 				name: FindingFollowUpName,
 				// An update that closed the finding while the run was
 				// getting quiet ends it here instead.
 				stop: func() bool { return !f.s.Open() },
 				next: func() any {
+					remind := nextRemind
+					if f.version != version {
+						// A transition while the run got quiet restarts
+						// the reminders, as it does in the loop.
+						remind = workflow.Now(ctx).Add(every)
+					}
 					next := f.in
-					next.Resume = &FindingState{Status: f.s, Rectifications: f.rectifications, Steps: f.list, NextRemind: nextRemind}
+					next.Resume = &FindingState{Status: f.s, Rectifications: f.rectifications, Steps: f.list, NextRemind: remind}
 					return next
 				},
 				shrink: func() {
