@@ -42,7 +42,31 @@ type FindingInput struct {
 	TimeScale         float64              `json:",omitempty"`
 	StallRetryMinutes float64              `json:",omitempty"`
 	Retry             *runbook.RetryPolicy `json:",omitempty"`
+	// HistoryLimit is the history length after which the finding continues
+	// as new; 0 means DefaultHistoryLimit. A finding left for days gets a
+	// reminder every few hours, and its history grows with each.
+	HistoryLimit int `json:",omitempty"`
+	// Resume carries the finding's state across continue-as-new.
+	Resume *FindingState `json:",omitempty"`
 }
+
+// FindingState is what a finding carries into its next run: where it
+// stands, its rectifications so far, its steps and its next reminder.
+type FindingState struct {
+	Status         FindingStatus
+	Rectifications int            `json:",omitempty"`
+	Steps          []StepProgress `json:",omitempty"`
+	NextRemind     time.Time
+}
+
+// findingContinueAsNew marks the runs that continue as new when their
+// history grows long; runs recorded before it never did.
+const findingContinueAsNew = "finding-continue-as-new"
+
+// eventsPerFindingWait is about how many history events one turn of the
+// finding's loop adds: a timer, an activity, a report to the inspection
+// and a workflow task.
+const eventsPerFindingWait = 12
 
 // FindingStatus is where a finding stands: the answer to its progress
 // query and its report to the inspection step.
@@ -95,6 +119,8 @@ type finding struct {
 	version        int
 	rectifications int
 	saState        string
+	// waits counts the turns of the main loop in this run.
+	waits int
 }
 
 // FindingFollowUp follows one finding to its close: assigned with a
@@ -114,6 +140,10 @@ func FindingFollowUp(ctx workflow.Context, in FindingInput) (FindingStatus, erro
 	if stall <= 0 {
 		stall = DefaultStallRetryMinutes
 	}
+	if in.Resume != nil {
+		f.s, f.rectifications, f.list = in.Resume.Status, in.Resume.Rectifications, in.Resume.Steps
+		f.s.WorkflowID = f.id
+	}
 	f.r = &steps{
 		incident: in.Incident, workflowID: f.id, timeScale: in.TimeScale, stallRetry: time.Duration(stall * float64(time.Minute)),
 		policy: in.Retry, list: &f.list, retry: map[string]bool{},
@@ -123,6 +153,10 @@ func FindingFollowUp(ctx workflow.Context, in FindingInput) (FindingStatus, erro
 		return f.s, err
 	}
 	err := f.run(ctx)
+	var can *workflow.ContinueAsNewError
+	if errors.As(err, &can) {
+		return f.s, err
+	}
 	if err != nil && ctx.Err() != nil {
 		// The response ended: the finding is withdrawn, out of the
 		// cancellation's reach.
@@ -255,6 +289,16 @@ func (f *finding) report(ctx workflow.Context) {
 }
 
 func (f *finding) run(ctx workflow.Context) error {
+	every := scaled(hours(f.in.RemindEveryHours), f.in.TimeScale)
+	if every <= 0 {
+		every = scaled(2*time.Hour, f.in.TimeScale)
+	}
+	if f.in.Resume != nil {
+		// A run continued from an earlier one: assigned already, its
+		// talks held, its reminders counted.
+		f.render(ctx)
+		return f.follow(ctx, every, f.in.Resume.NextRemind)
+	}
 	deadline := workflow.Now(ctx).Add(scaled(hours(f.in.DeadlineHours), f.in.TimeScale))
 	var rec store.Finding
 	if err := f.r.run(ctx, "assign", "Assign the finding with its rectification deadline", a.AssignFinding,
@@ -276,12 +320,43 @@ func (f *finding) run(ctx workflow.Context) error {
 			return err
 		}
 	}
-	every := scaled(hours(f.in.RemindEveryHours), f.in.TimeScale)
-	if every <= 0 {
-		every = scaled(2*time.Hour, f.in.TimeScale)
-	}
-	nextRemind := workflow.Now(ctx).Add(every)
+	return f.follow(ctx, every, workflow.Now(ctx).Add(every))
+}
+
+// follow reminds and marks the deadline until the finding is closed,
+// continuing as new when the run's history has grown long.
+func (f *finding) follow(ctx workflow.Context, every time.Duration, nextRemind time.Time) error {
 	for f.s.Open() {
+		if f.longHistory(ctx) && workflow.GetVersion(ctx, findingContinueAsNew, workflow.DefaultVersion, 1) >= 1 {
+			version := f.version
+			err := continueAsNewWhenQuiet(ctx, canPlan{
+				name: FindingFollowUpName,
+				// An update that closed the finding while the run was
+				// getting quiet ends it here instead.
+				stop: func() bool { return !f.s.Open() },
+				next: func() any {
+					remind := nextRemind
+					if f.version != version {
+						// A transition while the run got quiet restarts
+						// the reminders, as it does in the loop.
+						remind = workflow.Now(ctx).Add(every)
+					}
+					next := f.in
+					next.Resume = &FindingState{Status: f.s, Rectifications: f.rectifications, Steps: f.list, NextRemind: remind}
+					return next
+				},
+				shrink: func() {
+					for i := range f.list {
+						f.list[i].Detail = short(f.list[i].Detail)
+					}
+				},
+			})
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		f.waits++
 		version := f.version
 		wake := nextRemind
 		pending := f.s.State == store.FindingAssigned || f.s.State == store.FindingReopened
@@ -319,6 +394,16 @@ func (f *finding) run(ctx workflow.Context) error {
 		}
 	}
 	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+}
+
+// longHistory says the run should continue as new.
+func (f *finding) longHistory(ctx workflow.Context) bool {
+	limit := f.in.HistoryLimit
+	if limit == 0 {
+		limit = DefaultHistoryLimit
+	}
+	info := workflow.GetInfo(ctx)
+	return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > limit || f.waits*eventsPerFindingWait > limit
 }
 
 // overdue marks the finding overdue and calls in the person responsible.

@@ -811,7 +811,7 @@ func (t *inspection) follow(ctx workflow.Context, f store.Finding) {
 	}
 	in := FindingInput{
 		Incident: t.in.Incident, Finding: f, DeadlineHours: t.cfg.deadline[f.Severity], RemindEveryHours: t.cfg.remindEvery,
-		TimeScale: t.in.TimeScale, StallRetryMinutes: t.in.StallRetryMinutes, Retry: t.in.Retry,
+		TimeScale: t.in.TimeScale, StallRetryMinutes: t.in.StallRetryMinutes, Retry: t.in.Retry, HistoryLimit: t.in.HistoryLimit,
 	}
 	fut := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, opts), FindingFollowUpName, in)
 	if err := fut.GetChildWorkflowExecution().Get(ctx, nil); err != nil {

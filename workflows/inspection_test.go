@@ -87,8 +87,13 @@ func newInspectionTest(t *testing.T) *inspectionTest {
 	// Findings are abandoned children; the test ends with the step.
 	env.SetDetachedChildWait(false)
 	Register(env, nil)
+	return &inspectionTest{t: t, env: env, fake: mockInspections(env)}
+}
+
+// mockInspections makes the inspection activities of env answer from a
+// fakeInspections, as the store would.
+func mockInspections(env *testsuite.TestWorkflowEnvironment) *fakeInspections {
 	f := &fakeInspections{env: env, reported: map[string]bool{}, findings: map[int64]*store.Finding{}}
-	it := &inspectionTest{t: t, env: env, fake: f}
 
 	env.OnActivity(a.OpenInspectionRound, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.OpenInspectionRoundInput) (store.InspectionPlan, error) {
 		f.mu.Lock()
@@ -226,7 +231,7 @@ func newInspectionTest(t *testing.T) *inspectionTest {
 			f.states = append(f.states, v)
 		}
 	}).Return().Maybe()
-	return it
+	return f
 }
 
 func sortedIDs(m map[int64]*store.Finding) []int64 {

@@ -67,6 +67,14 @@ type ResponseInput struct {
 	// HistoryLimit is the history length after which the response continues
 	// as new; 0 means the default.
 	HistoryLimit int
+	// StepHistoryLimit, when set, is the history length after which the
+	// response's long steps (testing rounds, staff supply and
+	// inspections) continue as new; 0 leaves each step its default. It
+	// keeps step histories short for an operator who wants them so, and
+	// lets a test reach the threshold in hours of workflow time. A step
+	// started without it gets the same input as before, so its commands
+	// do not change.
+	StepHistoryLimit int `json:",omitempty"`
 	// Resume carries the response's state across continue-as-new.
 	Resume *ResponseState `json:",omitempty"`
 }
@@ -1008,7 +1016,7 @@ func (r *response) leaf(ctx workflow.Context, n *Node, st *runbook.Step, area *a
 		in := StepInput{
 			Incident: r.in.Incident, Runbook: r.p.Runbook, Level: r.p.Level, Path: n.Path, Kind: st.Kind,
 			Title: titleOf(st, n), Params: st.Params, Area: area, TimeScale: r.in.TimeScale, Retry: st.Retry,
-			Round: r.roundOf(n.Path),
+			Round: r.roundOf(n.Path), HistoryLimit: r.in.StepHistoryLimit,
 		}
 		if st.Kind == KindApproval {
 			// The question is filled in here, where the rounds run so far

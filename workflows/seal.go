@@ -775,13 +775,28 @@ func (s *seal) mark(ctx workflow.Context, name, state, detail string) {
 	s.r.mark(ctx, name, state, detail)
 }
 
+// sealReportsRetrying marks the seals that tell their response when a step
+// is retrying and when it has recovered; seals recorded before it told only
+// stalls.
+const sealReportsRetrying = "seal-reports-retrying"
+
 // changed mirrors a step's state into the search attributes and the
-// current details.
+// current details, and tells the response of stalls, retries and
+// recoveries.
 func (s *seal) changed(ctx workflow.Context, name, state string) {
 	if st := s.r.ref(name); state == StateStalled {
 		s.report(ctx, StepReport{State: StateStalled, Inner: name, Stalls: st.Stalls, LastError: st.LastError, Detail: st.Detail})
 	} else if state == StateRunning && st.Stalls > 0 {
 		s.report(ctx, StepReport{State: StateRunning, Detail: name + " retrying after stall"})
+	} else if (state == StateRetrying || state == StateRunning && s.r.recovering(name)) &&
+		workflow.GetVersion(ctx, sealReportsRetrying, workflow.DefaultVersion, 1) >= 1 {
+		// The response shows the seal retrying from the first failed
+		// attempt, and holding (or running) again once it recovered.
+		if state == StateRetrying {
+			s.report(ctx, StepReport{State: StateRetrying, Inner: name, LastError: st.LastError, Detail: st.Detail})
+		} else {
+			s.report(ctx, StepReport{State: StateRunning, Detail: st.Detail})
+		}
 	}
 	saStep, saState := name, state
 	if strings.HasPrefix(name, "checkpoint/") {

@@ -86,6 +86,12 @@ func supplyInput() StepInput {
 func newSupplyTest(t *testing.T, lateFrom int) (*sealTest, *fakeStaff) {
 	st := newSealTest(t)
 	st.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "response/xd-0403/supply"})
+	return st, mockSupply(st, lateFrom)
+}
+
+// mockSupply makes the staff-supply activities of st's environment answer
+// from a fake pool of six for four places (see newSupplyTest).
+func mockSupply(st *sealTest, lateFrom int) *fakeStaff {
 	f := &fakeStaff{needed: 4, pool: []string{"teacher-01", "teacher-02", "teacher-03", "teacher-04", "teacher-05", "teacher-06"}, lateFrom: lateFrom}
 	mockActivity(st, a.PlanStaff, "PlanStaff", func() func(activities.PlanStaffInput) (store.PostSummary, error) {
 		return func(activities.PlanStaffInput) (store.PostSummary, error) {
@@ -151,7 +157,7 @@ func newSupplyTest(t *testing.T, lateFrom int) (*sealTest, *fakeStaff) {
 			return st, nil
 		}
 	})
-	return st, f
+	return f
 }
 
 func (st *sealTest) supplyResult() (StepResult, error) {

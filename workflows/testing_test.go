@@ -79,6 +79,13 @@ func newTestingTest(t *testing.T) *testingTest {
 	t.Helper()
 	tt := &testingTest{sealTest: newSealTest(t)}
 	tt.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: ResponseWorkflowID("xd-0403") + "/testing/longbao"})
+	tt.mockRound()
+	return tt
+}
+
+// mockRound makes the round's activities of tt's environment answer from
+// tt's fakes, with healthy defaults.
+func (tt *testingTest) mockRound() {
 	tt.OpenRound = func(activities.OpenRoundInput) (store.RoundPlan, error) { return testPlan(), nil }
 	tt.Sampled = atRate(1200)
 	tt.Missed = func(time.Duration) int { return 0 }
@@ -112,7 +119,6 @@ func newTestingTest(t *testing.T) *testingTest {
 	mockActivity(st, a.AddRoundPoint, "AddRoundPoint", func() func(activities.AddRoundPointInput) (store.RoundPlan, error) {
 		return tt.AddRoundPoint
 	})
-	return tt
 }
 
 func (tt *testingTest) elapsed() time.Duration { return tt.env.Now().Sub(testStart) }
