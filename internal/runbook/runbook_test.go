@@ -42,6 +42,11 @@ func TestBuiltinsValidate(t *testing.T) {
 			if got := d.Kinds(); !reflect.DeepEqual(got, want[d.Name]) {
 				t.Errorf("Parse(%s).Kinds() = %v, want %v", src.Name, got, want[d.Name])
 			}
+			// The built-in runbooks serve Chinese districts: every notice
+			// has its Chinese text.
+			if n, zh := strings.Count(string(src.Data), "kind: notice"), strings.Count(string(src.Data), "body_zh:"); zh != n {
+				t.Errorf("%s: %d notices, %d with body_zh; want every notice in Chinese too", src.Name, n, zh)
+			}
 			// Validating a parsed definition again finds nothing and
 			// changes nothing: normalised params are stable.
 			before := fmt.Sprint(d)
