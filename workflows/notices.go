@@ -32,6 +32,8 @@ const (
 	// have the capacity but not the right compounds).
 	MsgTestingNotClean  = "testing-not-clean"
 	MsgTestingPlanShort = "testing-plan-short"
+	// MsgSealUnderstaffed escalates a seal whose gates are not all staffed.
+	MsgSealUnderstaffed = "seal-understaffed"
 )
 
 // testingMessagesChange and inspectionMessagesChange gate the message keys
@@ -41,8 +43,8 @@ const (
 	testingMessagesChange    = "testing-notice-messages"
 	inspectionMessagesChange = "inspection-notice-messages"
 	findingMessagesChange    = "finding-notice-messages"
-	// escalationMessagesChange gates the message keys of a testing round's
-	// escalations to the command center.
+	// escalationMessagesChange gates the message keys of the escalations to
+	// the command center: a testing round's and an understaffed seal's.
 	escalationMessagesChange = "escalation-notice-messages"
 )
 
@@ -53,6 +55,7 @@ var NoticeMessages = []string{
 	MsgSealLifted, MsgTestingCall, MsgInspectionTalk,
 	MsgFindingReminder, MsgFindingReminder + "/overdue", MsgFindingReminder + "/reinspect",
 	MsgTestingNotClean, MsgTestingPlanShort + "/more-points", MsgTestingPlanShort + "/rebalance",
+	MsgSealUnderstaffed,
 }
 
 // sealAnnouncedMessage is the seal's notice to residents as a message: the
