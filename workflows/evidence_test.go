@@ -1,6 +1,8 @@
 package workflows
 
 import (
+	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/notify"
 )
 
 // A round is clean only when its coverage reaches min_coverage: a round
@@ -42,6 +45,17 @@ func TestMassTestingNotCleanBelowCoverage(t *testing.T) {
 			notices := tt.notices("testing/1/not-clean")
 			if tc.clean == 0 && (len(notices) != 1 || notices[0].Audience != "command center" || !strings.Contains(notices[0].Body, "no evidence for a lift")) {
 				t.Errorf("not-clean notices = %+v, want one to the command center", notices)
+			}
+			if tc.clean == 0 && len(notices) == 1 {
+				// The command center reads it in its own language too.
+				n := notices[0]
+				want := map[string]string{"round": "1", "area": "Longbao", "incident": n.Ref.Incident, "coverage": percent(float64(tc.sampled) / 7013),
+					"sampled": fmt.Sprint(tc.sampled), "expected": "7013", "min": "99%", "missing": fmt.Sprint(7013 - tc.sampled),
+					"positives": fmt.Sprint(tc.sampled / 1000), "response": n.Args["response"]}
+				if n.Message != MsgTestingNotClean || !maps.Equal(n.Args, want) || n.Args["response"] == "" {
+					t.Errorf("not-clean notice message = %q %v, want %q %v", n.Message, n.Args, MsgTestingNotClean, want)
+				}
+				checkRendersInChinese(t, n, "未达最低覆盖率")
 			}
 			if tc.clean == 1 && len(notices) != 0 {
 				t.Errorf("not-clean notices = %d, want none for a clean round", len(notices))
@@ -181,6 +195,10 @@ func TestMassTestingPlanShort(t *testing.T) {
 	if len(short) != 1 || !strings.Contains(short[0].Body, "2 more sampling point(s) of about 250 an hour") || !strings.Contains(short[0].Body, "finishes last") {
 		t.Fatalf("plan-short notices = %+v, want one naming 2 more points of 250 an hour", short)
 	}
+	if n := short[0]; n.Message != MsgTestingPlanShort+"/more-points" || n.Args["more"] != "2" || n.Args["per"] != "250" || n.Args["deadline"] == "" || n.Args["last"] == "" {
+		t.Errorf("plan-short notice message = %q %v, want %q with 2 more points of 250", n.Message, n.Args, MsgTestingPlanShort+"/more-points")
+	}
+	checkRendersInChinese(t, short[0], "再增设2个每小时约250人的采样点")
 	for _, p := range start.Points {
 		if p.Capacity != 250 || !p.Planned.Equal(testStart.Add(time.Duration(float64(p.Expected)/250*float64(time.Hour)))) || p.Projected.IsZero() {
 			t.Errorf("point %s = %+v, want its capacity, planned finish at %d/250 h and a projection", p.Code, p, p.Expected)
@@ -190,5 +208,20 @@ func TestMassTestingPlanShort(t *testing.T) {
 	within.Run(testingInput())
 	if got := within.notices("testing/1/plan-short"); len(got) != 0 {
 		t.Errorf("plan-short notices for a plan within the deadline = %d, want none", len(got))
+	}
+}
+
+// checkRendersInChinese renders a notice as a zh-CN route gets it: the
+// arguments the workflow wrote must fill every placeholder of the
+// catalogue's body, or the command center would get the English text.
+func checkRendersInChinese(t *testing.T, n activities.NoticeInput, want string) {
+	t.Helper()
+	cs, err := notify.LoadCatalogues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const fallback = "(the English text)"
+	if got := cs.Body("zh-CN", n.Message, n.Args, fallback); got == fallback || !strings.Contains(got, want) || strings.Contains(got, "{{") {
+		t.Errorf("notice %s in zh-CN = %q, want it rendered from %q with %q", n.Kind, got, n.Message, want)
 	}
 }

@@ -37,8 +37,10 @@ var Kinds = runbook.Registry{
 			"audience": {Type: runbook.TypeString, Required: true, Doc: "who the notice is for, e.g. residents, all schools of the district"},
 			"topic":    {Type: runbook.TypeString, Required: true, Doc: "what kind of notice, e.g. level-1-declared; one notice per topic, area and incident"},
 			"body":     {Type: runbook.TypeString, Required: true, Doc: "the text"},
+			"body_zh":  {Type: runbook.TypeString, Doc: "the text in Simplified Chinese, sent to zh-CN routes; the same placeholders as body"},
 		},
-		Placeholders: map[string][]string{"audience": {"area", "incident"}, "body": {"area", "incident"}},
+		Placeholders: map[string][]string{"audience": {"area", "incident"}, "body": {"area", "incident"}, "body_zh": {"area", "incident"}},
+		Translations: map[string]string{"body_zh": "body"},
 	},
 	KindApproval: {
 		Name: KindApproval,

@@ -26,6 +26,14 @@ const (
 	MsgTestingCall     = "testing-call"
 	MsgInspectionTalk  = "inspection-talk"
 	MsgFindingReminder = "finding-reminder"
+	// Escalations of a testing round to the command center: a round closed
+	// below its minimum coverage, and a plan that cannot meet its deadline
+	// (/more-points when more points would, /rebalance when the points
+	// have the capacity but not the right compounds).
+	MsgTestingNotClean  = "testing-not-clean"
+	MsgTestingPlanShort = "testing-plan-short"
+	// MsgSealUnderstaffed escalates a seal whose gates are not all staffed.
+	MsgSealUnderstaffed = "seal-understaffed"
 )
 
 // testingMessagesChange and inspectionMessagesChange gate the message keys
@@ -35,6 +43,9 @@ const (
 	testingMessagesChange    = "testing-notice-messages"
 	inspectionMessagesChange = "inspection-notice-messages"
 	findingMessagesChange    = "finding-notice-messages"
+	// escalationMessagesChange gates the message keys of the escalations to
+	// the command center: a testing round's and an understaffed seal's.
+	escalationMessagesChange = "escalation-notice-messages"
 )
 
 // NoticeMessages lists every message key the workflows write; each must be
@@ -43,6 +54,8 @@ var NoticeMessages = []string{
 	MsgSealAnnounced, MsgSealAnnounced + "/closed", MsgSealAnnounced + "/open", MsgSealAnnounced + "/closed-open",
 	MsgSealLifted, MsgTestingCall, MsgInspectionTalk,
 	MsgFindingReminder, MsgFindingReminder + "/overdue", MsgFindingReminder + "/reinspect",
+	MsgTestingNotClean, MsgTestingPlanShort + "/more-points", MsgTestingPlanShort + "/rebalance",
+	MsgSealUnderstaffed,
 }
 
 // sealAnnouncedMessage is the seal's notice to residents as a message: the

@@ -1,10 +1,16 @@
 package workflows
 
 import (
+	"context"
 	"maps"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/store"
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/testsuite"
 )
 
 // noticeRunbook tells the residents, then waits for an approval that is
@@ -109,5 +115,54 @@ func TestNoticesLine(t *testing.T) {
 		if got := noticesLine(tt.counts); got != tt.want {
 			t.Errorf("noticesLine(%v) = %q, want %q", tt.counts, got, tt.want)
 		}
+	}
+}
+
+// TestNoticeCarriesBothTexts: a runbook notice with a Chinese text is
+// published with both texts, placeholders filled in each, under the
+// message key the dispatcher renders per route locale; a notice with one
+// text stays a free text.
+func TestNoticeCarriesBothTexts(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		params  map[string]any
+		message string
+		args    map[string]string
+	}{
+		{"both", map[string]any{"topic": "schools-postponed", "audience": "all schools of {area}",
+			"body":    "All schools of {area} postpone reopening (incident {incident}).",
+			"body_zh": "{area}各学校推迟开学（事件{incident}）。"},
+			store.MessageRunbookText, map[string]string{
+				"en":    "All schools of 小店区 postpone reopening (incident xd-0403).",
+				"zh-CN": "小店区各学校推迟开学（事件xd-0403）。"}},
+		{"english only", map[string]any{"topic": "t", "audience": "residents", "body": "{area}: stay at home."},
+			"", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestWorkflowEnvironment()
+			env.OnUpsertTypedSearchAttributes(mock.Anything).Return().Maybe()
+			env.OnActivity(a.RecordEvent, mock.Anything, mock.Anything).Return(nil).Maybe()
+			var got []activities.NoticeInput
+			env.OnActivity(a.PublishNotice, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.NoticeInput) error {
+				got = append(got, in)
+				return nil
+			})
+			env.ExecuteWorkflow(NoticeStep, StepInput{Incident: "xd-0403", Path: "schools", Kind: KindNotice, Title: "Schools",
+				Area: &AreaRef{ID: 7, Name: "小店区"}, Params: tt.params})
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 1 {
+				t.Fatalf("PublishNotice calls = %d, want 1", len(got))
+			}
+			n := got[0]
+			if n.Message != tt.message || !maps.Equal(n.Args, tt.args) {
+				t.Errorf("notice message = %q %v, want %q %v", n.Message, n.Args, tt.message, tt.args)
+			}
+			if want := strings.NewReplacer("{area}", "小店区", "{incident}", "xd-0403").Replace(tt.params["body"].(string)); n.Body != want {
+				t.Errorf("notice body = %q, want the English text %q", n.Body, want)
+			}
+		})
 	}
 }

@@ -81,10 +81,15 @@ func (s *seal) escalate(ctx workflow.Context) {
 	kind := fmt.Sprintf("seal-understaffed-%d", s.progress.Shortfalls)
 	// The seal goes on holding whether or not the notice goes out: a
 	// notice that stalls is logged, and the state still reads understaffed.
+	n := activities.NoticeInput{Ref: s.ref("muster"), Step: "escalate-understaffed", AreaID: s.plan.AreaID,
+		Kind: kind, Audience: "district command", Body: body}
+	if workflow.GetVersion(ctx, escalationMessagesChange, workflow.DefaultVersion, 1) >= 1 {
+		n.Message, n.Args = MsgSealUnderstaffed, map[string]string{"compound": name, "open": fmt.Sprint(s.progress.OpenGates),
+			"gates": fmt.Sprint(len(s.progress.Checkpoints)), "per": fmt.Sprint(s.in.StaffPerCheckpoint), "posts": fmt.Sprint(posts),
+			"incident": s.in.Incident}
+	}
 	if err := s.step(ctx, "escalate-understaffed", "Escalate gates left unstaffed to the district command",
-		a.PublishNotice, activities.NoticeInput{Ref: s.ref("muster"), Step: "escalate-understaffed", AreaID: s.plan.AreaID,
-			Kind: kind, Audience: "district command", Body: body},
-		nil, func() string { return name + ": " + s.understaffedText() }); err != nil {
+		a.PublishNotice, n, nil, func() string { return name + ": " + s.understaffedText() }); err != nil {
 		workflow.GetLogger(ctx).Error("Escalate understaffed seal", "compound", s.plan.Code, "error", err)
 	}
 }

@@ -117,6 +117,10 @@ func TestSealCompoundUnderstaffed(t *testing.T) {
 		if want := "Longbao Jiayuan: 2 of 3 gates unstaffed"; !strings.Contains(esc[0].Body, want) {
 			t.Errorf("escalation body = %q, want it to contain %q", esc[0].Body, want)
 		}
+		if esc[0].Message != MsgSealUnderstaffed || esc[0].Args["open"] != "2" || esc[0].Args["gates"] != "3" {
+			t.Errorf("escalation message = %q %v, want %q with 2 of 3 gates", esc[0].Message, esc[0].Args, MsgSealUnderstaffed)
+		}
+		checkRendersInChinese(t, esc[0], "Longbao Jiayuan：3个卡口中有2个无人值守")
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/musterhq/muster/activities"
 	"github.com/musterhq/muster/internal/runbook"
+	"github.com/musterhq/muster/internal/store"
 )
 
 // Signals between a response and its step workflows. Operators never send
@@ -267,9 +268,18 @@ func NoticeStep(ctx workflow.Context, in StepInput) (StepResult, error) {
 	}
 	topic := paramString(in.Params, "topic")
 	audience := fill(paramString(in.Params, "audience"), in)
-	err := sw.r.run(ctx, "publish", "Notice: "+topic, a.PublishNotice, activities.NoticeInput{
+	n := activities.NoticeInput{
 		Ref: sw.ref("muster"), Step: in.Path, AreaID: areaID, Kind: topic, Audience: audience, Body: fill(paramString(in.Params, "body"), in),
-	}, nil, func() string { return "notice to " + audience })
+	}
+	// A notice written in Chinese too carries both texts, so the
+	// dispatcher sends each route its locale's. Only the activity's input
+	// changes, not the commands, so histories of notices without a
+	// Chinese text (all there were before body_zh) replay unchanged.
+	if zh := paramString(in.Params, "body_zh"); zh != "" {
+		n.Message = store.MessageRunbookText
+		n.Args = map[string]string{"en": n.Body, "zh-CN": fill(zh, in)}
+	}
+	err := sw.r.run(ctx, "publish", "Notice: "+topic, a.PublishNotice, n, nil, func() string { return "notice to " + audience })
 	return sw.finish(ctx, StepResult{Detail: "notice to " + audience}, err)
 }
 

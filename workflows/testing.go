@@ -366,10 +366,17 @@ func (t *round) closeWithEvidence(ctx workflow.Context, closed activities.CloseR
 			t.p.Round, percent(t.p.Coverage), percent(minCoverage), t.p.Sampled, t.p.Expected, t.p.Positives, t.p.Missing)
 		body := fmt.Sprintf("Testing round %d of %s (incident %s) closed below its minimum coverage: %s sampled (%d of %d, min %s), %d missing. It is no evidence for a lift, whatever its positives (%d); the residents missing are on the call-back list (`starter testing missing %s`).",
 			t.p.Round, t.p.Area, t.in.Incident, percent(t.p.Coverage), t.p.Sampled, t.p.Expected, percent(minCoverage), t.p.Missing, t.p.Positives, t.sw.id)
-		_ = t.sw.r.run(ctx, "escalate-not-clean", "Tell the command center the round is not clean", a.PublishNotice, activities.NoticeInput{
+		n := activities.NoticeInput{
 			Ref: t.sw.ref("muster"), Step: t.in.Path + "/not-clean", AreaID: t.in.Area.ID,
 			Kind: fmt.Sprintf("testing/%d/not-clean", t.p.Round), Audience: "command center", Body: body,
-		}, nil, func() string { return "not clean reported" })
+		}
+		if workflow.GetVersion(ctx, escalationMessagesChange, workflow.DefaultVersion, 1) >= 1 {
+			n.Message, n.Args = MsgTestingNotClean, map[string]string{"round": fmt.Sprint(t.p.Round), "area": t.p.Area, "incident": t.in.Incident,
+				"coverage": percent(t.p.Coverage), "sampled": fmt.Sprint(t.p.Sampled), "expected": fmt.Sprint(t.p.Expected), "min": percent(minCoverage),
+				"missing": fmt.Sprint(t.p.Missing), "positives": fmt.Sprint(t.p.Positives), "response": t.sw.id}
+		}
+		_ = t.sw.r.run(ctx, "escalate-not-clean", "Tell the command center the round is not clean", a.PublishNotice, n,
+			nil, func() string { return "not clean reported" })
 	}
 	return StepResult{
 		Outputs: map[string]float64{
@@ -453,10 +460,23 @@ func (t *round) warnShort(ctx workflow.Context) {
 	body := fmt.Sprintf("The plan of testing round %d of %s (incident %s) cannot meet its deadline %s: %d residents over %d points (%d an hour together); %s (%d an hour, %d residents) finishes last, at %s. %s.",
 		t.p.Round, t.p.Area, t.in.Incident, t.clock(t.p.Deadline).Format("15:04"), work, len(ps), capacity,
 		last.Code, last.Capacity, last.Expected, t.clock(last.Planned).Format("15:04"), advice)
-	_ = t.sw.r.run(ctx, "plan-short", "Tell the command center the plan cannot meet the deadline", a.PublishNotice, activities.NoticeInput{
+	n := activities.NoticeInput{
 		Ref: t.sw.ref("muster"), Step: t.in.Path + "/plan-short", AreaID: t.in.Area.ID,
 		Kind: fmt.Sprintf("testing/%d/plan-short", t.p.Round), Audience: "command center", Body: body,
-	}, nil, func() string { return advice })
+	}
+	if workflow.GetVersion(ctx, escalationMessagesChange, workflow.DefaultVersion, 1) >= 1 {
+		key := MsgTestingPlanShort + "/more-points"
+		if more == 0 {
+			key = MsgTestingPlanShort + "/rebalance"
+		}
+		n.Message, n.Args = key, map[string]string{"round": fmt.Sprint(t.p.Round), "area": t.p.Area, "incident": t.in.Incident,
+			"deadline": t.clock(t.p.Deadline).Format("15:04"), "residents": fmt.Sprint(work), "points": fmt.Sprint(len(ps)),
+			"capacity": fmt.Sprint(capacity), "last": last.Code, "last_capacity": fmt.Sprint(last.Capacity),
+			"last_residents": fmt.Sprint(last.Expected), "last_at": t.clock(last.Planned).Format("15:04"),
+			"more": fmt.Sprint(more), "per": fmt.Sprint(per)}
+	}
+	_ = t.sw.r.run(ctx, "plan-short", "Tell the command center the plan cannot meet the deadline", a.PublishNotice, n,
+		nil, func() string { return advice })
 }
 
 func (t *round) onAddPoint(ctx workflow.Context, in AddPointInput) error {

@@ -2,6 +2,7 @@ package notify_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -57,5 +58,76 @@ func TestNoticeBodyInRouteLocale(t *testing.T) {
 	}
 	if strings.Contains(all, "Thank you for your patience") {
 		t.Errorf("delivered messages = %s\nwant the lift notice in Chinese, not the stored English text", all)
+	}
+}
+
+// TestRunbookNoticeInEachRouteLocale: a runbook notice written in English
+// and Chinese reaches a zh-CN route with the Chinese text and an en route
+// with the English one; a runbook notice with only English reaches both
+// in English.
+func TestRunbookNoticeInEachRouteLocale(t *testing.T) {
+	f := newFixture(t, 1, 800)
+	received := func() (*httptest.Server, func() string) {
+		var mu sync.Mutex
+		var got []string
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			mu.Lock()
+			got = append(got, string(b))
+			mu.Unlock()
+			w.WriteHeader(http.StatusOK)
+		}))
+		t.Cleanup(srv.Close)
+		return srv, func() string {
+			mu.Lock()
+			defer mu.Unlock()
+			return strings.Join(got, "\n")
+		}
+	}
+	zhSrv, zhGot := received()
+	enSrv, enGot := received()
+	routes := writeRoutes(t, t.TempDir(), fmt.Sprintf(`districts:
+  xiaodian:
+    locale: en
+    channels:
+      schools-zh:
+        type: webhook
+        url: %s
+        secret: ${TEST_HOOK_SECRET}
+      schools-en:
+        type: webhook
+        url: %s
+        secret: ${TEST_HOOK_SECRET}
+    routes:
+      - audience: [school]
+        channels: [schools-zh]
+        locale: zh-CN
+      - audience: [school]
+        channels: [schools-en]
+        locale: en
+`, zhSrv.URL, enSrv.URL))
+
+	ctx := context.Background()
+	en := "All schools of Xiaodian postpone reopening and teach online (incident " + f.incident + ")."
+	zh := "全区各学校推迟开学，实行线上教学（事件" + f.incident + "）。"
+	err := f.s.PublishNotice(ctx, store.Notice{Key: f.incident + "/0/schools-postponed", Incident: f.incident,
+		Audience: "all schools of the district", Kind: "schools-postponed", Body: en,
+		Message: store.MessageRunbookText, Args: map[string]string{"en": en, "zh-CN": zh}},
+		store.Event{Incident: f.incident, WorkflowID: "response/" + f.incident, Step: "schools", State: "done"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.notice(t, "", "all schools of the district", "schools-reopen", "Schools reopen on Monday.")
+
+	runDispatcher(t, dispatcher(t, f.s, routes, "d1"))
+	// Two notices, each delivered on both routes.
+	waitCounts(t, f.s, f.incident, 10*time.Second, allDone(4))
+
+	// JSON escapes no Chinese, so the texts are found as written.
+	if got := zhGot(); !strings.Contains(got, zh) || strings.Contains(got, "teach online") || !strings.Contains(got, "Schools reopen on Monday.") {
+		t.Errorf("zh-CN route received %s\nwant %q, not the English text, and the English-only notice as written", got, zh)
+	}
+	if got := enGot(); !strings.Contains(got, en) || strings.Contains(got, "线上教学") || !strings.Contains(got, "Schools reopen on Monday.") {
+		t.Errorf("en route received %s\nwant %q, not the Chinese text", got, en)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/musterhq/muster/internal/store"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -81,6 +82,9 @@ func (cs Catalogues) checkBodies() error {
 		return errors.New("no en catalogue")
 	}
 	for l, c := range cs {
+		if _, ok := c.Bodies[store.MessageRunbookText]; ok {
+			return fmt.Errorf("%s.yaml: bodies.%s is reserved for runbook notices, whose texts come from the runbook", l, store.MessageRunbookText)
+		}
 		for key, text := range c.Bodies {
 			want, ok := en.Bodies[key]
 			if !ok {
@@ -119,8 +123,18 @@ func (cs Catalogues) HasBody(key string) bool {
 // locale (en when the locale has none). It returns fallback, the English
 // text the workflow wrote, when the key is unknown or an argument the
 // message needs is missing.
+//
+// A runbook notice (store.MessageRunbookText) is not in the catalogues: its
+// args hold the runbook author's text per locale, and fallback, the English
+// text, goes to a locale the author did not write.
 func (cs Catalogues) Body(locale, key string, args map[string]string, fallback string) string {
 	if key == "" {
+		return fallback
+	}
+	if key == store.MessageRunbookText {
+		if text := args[locale]; strings.TrimSpace(text) != "" {
+			return text
+		}
 		return fallback
 	}
 	c, ok := cs[locale]

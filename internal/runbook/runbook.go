@@ -319,6 +319,10 @@ type Kind struct {
 	// braces and the step fills in, e.g. body: {area}, {incident}. A
 	// placeholder outside this list is a validation error.
 	Placeholders map[string][]string
+	// Translations name the text params that are another param in another
+	// language, e.g. body_zh: body. A translation must use the same
+	// placeholders as its original, so no language loses a fact.
+	Translations map[string]string
 	// PerArea kinds run once per area and must sit inside a for_each whose
 	// areas have one of these levels (e.g. seal: compound).
 	PerArea []string

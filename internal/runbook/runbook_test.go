@@ -42,6 +42,11 @@ func TestBuiltinsValidate(t *testing.T) {
 			if got := d.Kinds(); !reflect.DeepEqual(got, want[d.Name]) {
 				t.Errorf("Parse(%s).Kinds() = %v, want %v", src.Name, got, want[d.Name])
 			}
+			// The built-in runbooks serve Chinese districts: every notice
+			// has its Chinese text.
+			if n, zh := strings.Count(string(src.Data), "kind: notice"), strings.Count(string(src.Data), "body_zh:"); zh != n {
+				t.Errorf("%s: %d notices, %d with body_zh; want every notice in Chinese too", src.Name, n, zh)
+			}
 			// Validating a parsed definition again finds nothing and
 			// changes nothing: normalised params are stable.
 			before := fmt.Sprint(d)
@@ -262,6 +267,12 @@ func TestParseErrors(t *testing.T) {
 			14, "steps[1].repeat.until.all[0].consecutive", "say consecutive once, beside all or any"},
 		{"unknown placeholder in a notice", base + "  - id: x\n    kind: notice\n    params: {audience: residents, topic: u, body: \"{area} closes at {time}\"}\n",
 			11, "steps[1].params.body", "{time} cannot be replaced: kind notice replaces {area}, {incident}"},
+		{"unknown placeholder in a notice's Chinese text", base + "  - id: x\n    kind: notice\n    params:\n      audience: residents\n      topic: u\n      body: \"{area} closes\"\n      body_zh: \"{area}{time}关闭\"\n",
+			15, "steps[1].params.body_zh", "{time} cannot be replaced: kind notice replaces {area}, {incident}"},
+		{"placeholder missing from a notice's Chinese text", base + "  - id: x\n    kind: notice\n    params:\n      audience: residents\n      topic: u\n      body: \"{area} closes (incident {incident})\"\n      body_zh: \"{area}关闭。\"\n",
+			15, "steps[1].params.body_zh", "lacks {incident}, which body has: every language says the same"},
+		{"placeholder only in a notice's Chinese text", base + "  - id: x\n    kind: notice\n    params:\n      audience: residents\n      topic: u\n      body: \"Schools close\"\n      body_zh: \"{area}学校关闭\"\n",
+			15, "steps[1].params.body_zh", "has {area}, which body lacks: every language says the same"},
 		{"unknown placeholder in a question", base + "  - id: x\n    kind: approval\n    params:\n      question: \"Lift {compound}?\"\n      timeout: 1h\n      default: reject\n",
 			12, "steps[1].params.question", "{compound} cannot be replaced: kind approval replaces {area}, {evidence}, {incident}"},
 		{"unknown placeholder in an escalation", base + "    escalate:\n      - after: 1h\n        notify: district-command\n        message: \"{area} late by {delay}\"\n",

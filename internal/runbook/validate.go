@@ -2,6 +2,7 @@ package runbook
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -244,6 +245,36 @@ func (v *validator) placeholders(path, text string, known []string, who string) 
 	}
 }
 
+// sameFacts refuses a translation whose placeholders differ from its
+// original's: a reader of one language must learn what a reader of the
+// other does.
+func (v *validator) sameFacts(s *Step, path, name, original string) {
+	tr, ok := s.Params[name].(string)
+	if !ok {
+		return
+	}
+	orig, _ := s.Params[original].(string)
+	have, want := placeholderSet(tr), placeholderSet(orig)
+	for _, m := range slices.Sorted(maps.Keys(want)) {
+		if !have[m] {
+			v.add(path, "lacks %s, which %s has: every language says the same", m, original)
+		}
+	}
+	for _, m := range slices.Sorted(maps.Keys(have)) {
+		if !want[m] {
+			v.add(path, "has %s, which %s lacks: every language says the same", m, original)
+		}
+	}
+}
+
+func placeholderSet(text string) map[string]bool {
+	out := map[string]bool{}
+	for _, m := range placeholder.FindAllString(text, -1) {
+		out[m] = true
+	}
+	return out
+}
+
 func orSomeone(s string) string {
 	if strings.TrimSpace(s) == "" {
 		return "someone"
@@ -303,6 +334,9 @@ func (v *validator) kind(s *Step, path string, sc scope) {
 		if text, ok := norm.(string); ok && p.Type == TypeString {
 			v.placeholders(pp, text, k.Placeholders[name], "kind "+s.Kind)
 		}
+	}
+	for _, name := range sortedKeys(k.Translations) {
+		v.sameFacts(s, path+".params."+name, name, k.Translations[name])
 	}
 	for _, name := range sortedKeys(s.Params) {
 		if _, ok := k.Params[name]; ok {

@@ -175,6 +175,11 @@ type Notice struct {
 	Args    map[string]string
 }
 
+// MessageRunbookText is the message key of a runbook notice written in
+// several languages: its args hold the text per locale ("en", "zh-CN"),
+// its body the English text for any other locale.
+const MessageRunbookText = "runbook-text"
+
 // PublishNotice puts a notice in the outbox once per key.
 func (s *Store) PublishNotice(ctx context.Context, n Notice, e Event) error {
 	return s.withTx(ctx, func(tx *sqlx.Tx) error {
