@@ -255,6 +255,25 @@ func nodeBar(n *workflows.Node) string {
 	return "[" + strings.Repeat(mark, full) + strings.Repeat(".", 10-full) + "]"
 }
 
+// watchSnapshot is one line of `watch --output json`.
+type watchSnapshot struct {
+	At       time.Time                  `json:"at"`
+	Progress workflows.ResponseProgress `json:"progress"`
+}
+
+// stepsFinished counts the response's steps that have ended and how many
+// it has.
+func stepsFinished(p workflows.ResponseProgress) (done, total int) {
+	for _, n := range p.Leaves() {
+		total++
+		switch n.State {
+		case workflows.StateDone, workflows.StateFailed, workflows.StateSkipped, workflows.StateAborted, workflows.StateCancelled:
+			done++
+		}
+	}
+	return done, total
+}
+
 func (a *app) watchCommand() *cobra.Command {
 	var every time.Duration
 	cmd := &cobra.Command{
@@ -271,13 +290,25 @@ func (a *app) watchCommand() *cobra.Command {
 			if !ok {
 				return fmt.Errorf("no response %q: give an incident with a response (see `starter list`), or use `starter status` for seals", args[0])
 			}
+			b := a.newBar(-1, "steps finished")
+			defer b.Finish()
 			for {
 				p, err := queryResponse(ctx, c, id)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(a.out, "\n%s\n", time.Now().Format("15:04:05"))
-				renderResponse(a.out, p)
+				if a.output == "json" {
+					// One compact JSON object a line, so a program reads
+					// each snapshot as it comes.
+					if err := json.NewEncoder(a.out).Encode(watchSnapshot{At: time.Now().UTC(), Progress: p}); err != nil {
+						return err
+					}
+				} else {
+					b.Clear()
+					fmt.Fprintf(a.out, "\n%s\n", time.Now().Format("15:04:05"))
+					renderResponse(a.out, p)
+					b.Progress(stepsFinished(p))
+				}
 				if p.State == workflows.ResponseClosed || p.State == workflows.ResponseFailed && !p.FinishedAt.IsZero() {
 					return nil
 				}
@@ -379,11 +410,11 @@ func (a *app) stepActionCommands() []*cobra.Command {
 	}
 	var d workflows.Decision
 	decide := &cobra.Command{
-		Use:     "decide INCIDENT STEP approve|reject",
-		Short:   "Answer an approval step, or a seal's request for staff from outside the district",
+		Use:   "decide INCIDENT STEP approve|reject",
+		Short: "Answer an approval step, or a seal's request for staff from outside the district",
 		Example: `  starter step decide inc-0403 approve-lift approve --reason "two rounds negative"
   starter step decide inc-0403 seal/COMPOUND approve --reason "borrow from the next district"`,
-		Args:    cobra.ExactArgs(3),
+		Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			d.Step, d.Decision = args[1], args[2]
 			return a.responseUpdate(cmd.Context(), args[0], workflows.UpdateDecide, d, fmt.Sprintf("%s: %s of %s.", d.Decision, args[1], args[0]))
