@@ -26,16 +26,24 @@ func (a *app) newBar(max int64, desc string) *progressBar {
 	if a.output == "json" || !isTerminal(a.errOut) {
 		return nil
 	}
-	return &progressBar{progressbar.NewOptions64(max,
+	opts := []progressbar.Option{
 		progressbar.OptionSetWriter(a.errOut),
 		progressbar.OptionSetDescription(desc),
-		progressbar.OptionShowCount(),
 		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionThrottle(100 * time.Millisecond),
 		progressbar.OptionClearOnFinish(),
 		progressbar.OptionSpinnerType(14),
-		progressbar.OptionFullWidth(),
-	)}
+	}
+	if max >= 0 {
+		opts = append(opts, progressbar.OptionShowCount())
+	}
+	pb := progressbar.NewOptions64(max, opts...)
+	if max < 0 {
+		// A spinner turns on its own once started, while the work it
+		// stands for (one statement, one upload) gives no steps.
+		pb.StartWithoutRender()
+	}
+	return &progressBar{pb}
 }
 
 // Add moves the bar on by n units.

@@ -290,8 +290,8 @@ func (a *app) watchCommand() *cobra.Command {
 			if !ok {
 				return fmt.Errorf("no response %q: give an incident with a response (see `starter list`), or use `starter status` for seals", args[0])
 			}
-			b := a.newBar(-1, "steps finished")
-			defer b.Finish()
+			var b *progressBar
+			defer func() { b.Finish() }()
 			for {
 				p, err := queryResponse(ctx, c, id)
 				if err != nil {
@@ -307,7 +307,11 @@ func (a *app) watchCommand() *cobra.Command {
 					b.Clear()
 					fmt.Fprintf(a.out, "\n%s\n", time.Now().Format("15:04:05"))
 					renderResponse(a.out, p)
-					b.Progress(stepsFinished(p))
+					done, total := stepsFinished(p)
+					if b == nil {
+						b = a.newBar(int64(total), "steps finished")
+					}
+					b.Progress(done, total)
 				}
 				if p.State == workflows.ResponseClosed || p.State == workflows.ResponseFailed && !p.FinishedAt.IsZero() {
 					return nil
