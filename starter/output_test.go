@@ -5,13 +5,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/musterhq/muster/internal/devenv"
 	"github.com/musterhq/muster/internal/pgtest"
+	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/workflows"
 )
 
@@ -73,6 +77,22 @@ func TestOutputJSONOnEveryRead(t *testing.T) {
 	if out, err := runCLI(t, "scenario", "load", "--reference"); err != nil {
 		t.Fatalf("starter scenario load --reference = %v: %s", err, out)
 	}
+	st, err := service.OpenStore(context.Background(), os.Getenv("DATABASE_URL"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := service.PublishBuiltins(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	// A cluster folder as `cluster up` leaves it, its frontend not
+	// answering; the application login's password must not be printed.
+	clusterDir := t.TempDir()
+	if err := devenv.SaveClusterState(devenv.ClusterState{Dir: clusterDir, FrontendAddr: "127.0.0.1:1", Namespace: "default",
+		DatabaseURL: "postgres://muster_app:s3cret-pw@127.0.0.1:5432/muster",
+		Processes:   []devenv.ClusterProcess{{Name: "muster-worker-1", PID: os.Getpid(), Log: "worker-1.log"}}}); err != nil {
+		t.Fatal(err)
+	}
 	a := &app{}
 	seen := map[string]bool{}
 	var walk func(cmd *cobra.Command)
@@ -104,13 +124,20 @@ func TestOutputJSONOnEveryRead(t *testing.T) {
 			if rc.args == nil {
 				return
 			}
+			args := slices.Clone(rc.args)
+			for i, v := range args {
+				args[i] = strings.ReplaceAll(v, "{cluster}", clusterDir)
+			}
 			var out, errOut bytes.Buffer
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			if err := run(ctx, append(rc.args, "--output", "json"), &out, &errOut); err != nil {
-				t.Fatalf("starter %s -o json = %v: %s", strings.Join(rc.args, " "), err, errOut.String())
+			if err := run(ctx, append(args, "--output", "json"), &out, &errOut); err != nil {
+				t.Fatalf("starter %s -o json = %v: %s", strings.Join(args, " "), err, errOut.String())
 			}
 			checkJSON(t, out.Bytes(), rc.jsonLines)
+			if strings.Contains(out.String(), "s3cret-pw") {
+				t.Errorf("the output holds a password:\n%s", out.String())
+			}
 		})
 	}
 	walk(a.rootCommand())
