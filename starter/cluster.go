@@ -543,16 +543,6 @@ func (a *app) clusterStatus(ctx context.Context, dataDir string) error {
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(a.out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROCESS\tPID\tSTATE\tLOG")
-	for _, p := range st.Processes {
-		state := "running"
-		if !p.Alive() {
-			state = "stopped"
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", p.Name, p.PID, state, p.Log)
-	}
-	tw.Flush()
 	frontend := "not answering"
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -560,8 +550,35 @@ func (a *app) clusterStatus(ctx context.Context, dataDir string) error {
 		frontend = "answering"
 		c.Close()
 	}
+	if a.output == "json" {
+		type process struct {
+			Name  string `json:"name"`
+			PID   int    `json:"pid"`
+			State string `json:"state"`
+			Log   string `json:"log"`
+		}
+		ps := []process{}
+		for _, p := range st.Processes {
+			ps = append(ps, process{p.Name, p.PID, processState(p.Alive()), p.Log})
+		}
+		return printJSON(a.out, map[string]any{"processes": ps, "frontend": st.FrontendAddr, "frontend_state": frontend,
+			"web_ui": st.UIURL, "database": config.RedactedDatabaseURL(st.DatabaseURL)})
+	}
+	tw := tabwriter.NewWriter(a.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROCESS\tPID\tSTATE\tLOG")
+	for _, p := range st.Processes {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", p.Name, p.PID, processState(p.Alive()), p.Log)
+	}
+	tw.Flush()
 	fmt.Fprintf(a.out, "Temporal frontend %s: %s. Web UI: %s. Database: %s.\n", st.FrontendAddr, frontend, st.UIURL, config.RedactedDatabaseURL(st.DatabaseURL))
 	return nil
+}
+
+func processState(alive bool) string {
+	if alive {
+		return "running"
+	}
+	return "stopped"
 }
 
 // quiet drops the SDK client's own log lines while the cluster starts.

@@ -74,7 +74,9 @@ place. --reference loads the built-in scenario of Xiaodian District.`,
 				return err
 			}
 			rows := f.Rows()
+			b := a.newBar(-1, "loading "+f.Name)
 			res, err := s.LoadScenario(cmd.Context(), rows)
+			b.Finish()
 			if err != nil {
 				return err
 			}
@@ -106,6 +108,10 @@ place. --reference loads the built-in scenario of Xiaodian District.`,
 				return err
 			}
 			rows := f.Rows()
+			if a.output == "json" {
+				return printJSON(a.out, map[string]any{"name": f.Name, "valid": true, "areas": len(rows.Areas),
+					"gates": len(rows.Gates), "staff": len(rows.Staff), "sites": len(rows.Sites), "residents": rows.Residents()})
+			}
 			fmt.Fprintf(a.out, "%s is valid: %d areas, %d gates, %d staff, %d sites, %d residents.\n",
 				f.Name, len(rows.Areas), len(rows.Gates), len(rows.Staff), len(rows.Sites), rows.Residents())
 			return nil

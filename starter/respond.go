@@ -255,6 +255,25 @@ func nodeBar(n *workflows.Node) string {
 	return "[" + strings.Repeat(mark, full) + strings.Repeat(".", 10-full) + "]"
 }
 
+// watchSnapshot is one line of `watch --output json`.
+type watchSnapshot struct {
+	At       time.Time                  `json:"at"`
+	Progress workflows.ResponseProgress `json:"progress"`
+}
+
+// stepsFinished counts the response's steps that have ended and how many
+// it has.
+func stepsFinished(p workflows.ResponseProgress) (done, total int) {
+	for _, n := range p.Leaves() {
+		total++
+		switch n.State {
+		case workflows.StateDone, workflows.StateFailed, workflows.StateSkipped, workflows.StateAborted, workflows.StateCancelled:
+			done++
+		}
+	}
+	return done, total
+}
+
 func (a *app) watchCommand() *cobra.Command {
 	var every time.Duration
 	cmd := &cobra.Command{
@@ -271,13 +290,29 @@ func (a *app) watchCommand() *cobra.Command {
 			if !ok {
 				return fmt.Errorf("no response %q: give an incident with a response (see `starter list`), or use `starter status` for seals", args[0])
 			}
+			var b *progressBar
+			defer func() { b.Finish() }()
 			for {
 				p, err := queryResponse(ctx, c, id)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(a.out, "\n%s\n", time.Now().Format("15:04:05"))
-				renderResponse(a.out, p)
+				if a.output == "json" {
+					// One compact JSON object a line, so a program reads
+					// each snapshot as it comes.
+					if err := json.NewEncoder(a.out).Encode(watchSnapshot{At: time.Now().UTC(), Progress: p}); err != nil {
+						return err
+					}
+				} else {
+					b.Clear()
+					fmt.Fprintf(a.out, "\n%s\n", time.Now().Format("15:04:05"))
+					renderResponse(a.out, p)
+					done, total := stepsFinished(p)
+					if b == nil {
+						b = a.newBar(int64(total), "steps finished")
+					}
+					b.Progress(done, total)
+				}
 				if p.State == workflows.ResponseClosed || p.State == workflows.ResponseFailed && !p.FinishedAt.IsZero() {
 					return nil
 				}

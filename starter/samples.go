@@ -98,7 +98,9 @@ be sent.`,
 			if len(rows) > 0 {
 				// The batch is keyed (its ID or its rows' digest), so
 				// sending it again after a lost reply records it once.
+				b := a.newBar(-1, fmt.Sprintf("uploading %d rows", len(rows)))
 				err := a.retry(cmd.Context(), retryFor, fmt.Sprintf("upload %s (%d rows)", args[0], len(rows)), func(ctx context.Context) error {
+					b.Clear()
 					s, err := a.store(ctx)
 					if err != nil {
 						return err
@@ -106,6 +108,7 @@ be sent.`,
 					res, err = s.IngestSamples(ctx, store.IngestBatch{ID: batch, Incident: incident, Rows: rows, Max: max})
 					return err
 				})
+				b.Finish()
 				if err != nil {
 					return err
 				}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -90,6 +91,8 @@ type simRound struct {
 	next   []int
 	quota  []float64
 	sent   int
+	total  int
+	bar    *progressBar
 }
 
 // retry runs fn, retrying database outages for up to retryFor and saying
@@ -147,6 +150,13 @@ func (a *app) simulateLoop(ctx context.Context, o simOptions) error {
 		}); err != nil {
 			return err
 		}
+		for _, r := range rounds {
+			if r.bar != nil && !slices.ContainsFunc(open, func(i store.RoundInfo) bool { return i.ID == r.info.ID }) {
+				// The round has closed: its bar gives way to the messages.
+				r.bar.Finish()
+				r.bar = nil
+			}
+		}
 		if len(open) == 0 {
 			done, why, err := a.simDone(ctx, st, o, len(rounds))
 			if err != nil {
@@ -186,6 +196,8 @@ func (a *app) simulateLoop(ctx context.Context, o simOptions) error {
 					caps = append(caps, fmt.Sprintf("%s %d/h", q.PointCode, q.Capacity))
 				}
 				a.say("Round %d of %s: %d points (%s), %d residents to sample.", info.Round, info.AreaCode, len(qs), strings.Join(caps, ", "), total)
+				r.total = total
+				r.bar = a.newBar(int64(total), fmt.Sprintf("round %d of %s: residents called", info.Round, info.AreaCode))
 			}
 			var rows []store.SampleRow
 			for i, q := range r.queues {
@@ -206,6 +218,7 @@ func (a *app) simulateLoop(ctx context.Context, o simOptions) error {
 					rows = append(rows, store.SampleRow{Tube: fmt.Sprintf("T%d-%s", info.ID, code), Resident: code, Point: q.PointCode, TakenAt: now, Result: result})
 				}
 				r.next[i] += n
+				r.bar.Add(n)
 			}
 			for len(rows) > 0 {
 				chunk := rows[:min(len(rows), o.batch)]
@@ -222,6 +235,7 @@ func (a *app) simulateLoop(ctx context.Context, o simOptions) error {
 				}
 				r.sent += res.Accepted
 				for _, e := range res.Rejected {
+					r.bar.Clear()
 					a.say("rejected %s: %s", e.Tube, e.Reason)
 				}
 			}

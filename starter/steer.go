@@ -238,6 +238,10 @@ func (a *app) eventsCommand() *cobra.Command {
 				return err
 			}
 			if a.output == "json" {
+				if evs == nil {
+					// An incident without events is an empty list, not null.
+					evs = []store.Event{}
+				}
 				return json.NewEncoder(a.out).Encode(evs)
 			}
 			if len(evs) == 0 {
