@@ -1192,11 +1192,17 @@ func (r *response) apply(ctx workflow.Context, rep StepReport) {
 		n.Held = false
 		r.finish(ctx, n, rep.State, rep.Detail)
 	case rep.Ready:
+		again := n.Held
 		n.Held = true
 		n.State, n.Detail = StateDone, short(rep.Detail)
 		n.FinishedAt = workflow.Now(ctx)
 		r.changed(ctx)
-		r.event(ctx, n.Path, "holding", rep.Detail, "")
+		// A seal says it is in place again after a spell of retrying or
+		// understaffing; the event log has its holding once, as one
+		// transition.
+		if !again || workflow.GetVersion(ctx, "response-holding-logged-once", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			r.event(ctx, n.Path, "holding", rep.Detail, "")
+		}
 	case rep.State == StateStalled:
 		n.State, n.Inner, n.Stalls, n.LastError, n.Detail = StateStalled, rep.Inner, rep.Stalls, short(rep.LastError), short(rep.Detail)
 		r.changed(ctx)
