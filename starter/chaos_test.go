@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/musterhq/muster/internal/config"
 	"github.com/musterhq/muster/internal/devenv"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/store"
@@ -31,36 +28,7 @@ func TestChaosShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Temporal cluster (run `make cluster` once to build its binaries)")
 	}
-	bin, err := filepath.Abs("../bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, b := range []string{devenv.TemporalServerBin, devenv.TemporalSQLToolBin, devenv.TemporalUIBin, devenv.MusterWorkerBin, "starter"} {
-		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
-			t.Skipf("needs bin/%s: run `make cluster` (or `make build` and the cluster binaries) first", b)
-		}
-	}
-	if _, err := devenv.PostgresBinDir(); err != nil {
-		t.Skipf("needs PostgreSQL server binaries for the cluster's private PostgreSQL: %v", err)
-	}
-	frontend := 0
-	for range 50 {
-		p := 20000 + rand.IntN(10000)
-		if _, err := devenv.ServerPortsFrom(p); err == nil {
-			frontend = p
-			break
-		}
-	}
-	uiPort, err := devenv.FreePort()
-	if err != nil || frontend == 0 {
-		t.Fatalf("no free ports: %v", err)
-	}
-	dir, err := os.MkdirTemp("", "muster-chaos-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(config.EnvDatabaseURL, "")
-	t.Setenv(config.EnvTaskQueue, pgtest.Name("chaos"))
+	bin, frontend, uiPort, dir := clusterTest(t, "chaos", "starter")
 	out, err := runCLI(t, "chaos", "--data-dir", dir, "--bin", bin, "--temporal-port", strconv.Itoa(frontend), "--ui-port", strconv.Itoa(uiPort),
 		"--residents", "4000", "--communities", "4", "--seed", "7",
 		"--worker-kills", "1", "--pg-restarts", "1", "--history-kills", "1", "--frontend-kills", "1", "--same-batch", "1",

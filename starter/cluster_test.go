@@ -23,38 +23,7 @@ func TestClusterRunsAResponse(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Temporal cluster (run `make cluster` once to build its binaries)")
 	}
-	bin, err := filepath.Abs("../bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, b := range []string{devenv.TemporalServerBin, devenv.TemporalSQLToolBin, devenv.TemporalUIBin, devenv.MusterWorkerBin} {
-		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
-			t.Skipf("needs bin/%s: run `make cluster` (or `make build` and the cluster binaries) first", b)
-		}
-	}
-	if _, err := devenv.PostgresBinDir(); err != nil {
-		t.Skipf("needs PostgreSQL server binaries for the cluster's private PostgreSQL: %v", err)
-	}
-	frontend := 0
-	for range 50 {
-		p := 20000 + rand.IntN(10000)
-		if _, err := devenv.ServerPortsFrom(p); err == nil {
-			frontend = p
-			break
-		}
-	}
-	uiPort, err := devenv.FreePort()
-	if err != nil || frontend == 0 {
-		t.Fatalf("no free ports: %v", err)
-	}
-	dir, err := os.MkdirTemp("", "muster-cluster-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A private PostgreSQL, whatever the environment says.
-	t.Setenv(config.EnvDatabaseURL, "")
-	// A task queue of the test's own keeps its workers apart from any other.
-	t.Setenv(config.EnvTaskQueue, pgtest.Name("cluster"))
+	bin, frontend, uiPort, dir := clusterTest(t, "cluster")
 	start := time.Now()
 	out, err := runCLI(t, "cluster", "up", "--data-dir", dir, "--bin", bin, "--temporal-port", strconv.Itoa(frontend), "--ui-port", strconv.Itoa(uiPort))
 	st, _ := devenv.LoadClusterState(dir)
@@ -156,4 +125,42 @@ func lastLinesOf(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// clusterTest skips a test when the cluster's binaries or PostgreSQL's
+// server binaries are missing, and gives it free ports for Temporal's
+// frontend and Web UI, a data folder, a private PostgreSQL (DATABASE_URL
+// cleared) and a task queue of its own. needs names binaries besides the
+// cluster's that the test runs.
+func clusterTest(t *testing.T, name string, needs ...string) (bin string, frontend, uiPort int, dir string) {
+	t.Helper()
+	bin, err := filepath.Abs("../bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range append([]string{devenv.TemporalServerBin, devenv.TemporalSQLToolBin, devenv.TemporalUIBin, devenv.MusterWorkerBin}, needs...) {
+		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
+			t.Skipf("needs bin/%s: run `make cluster` (or `make build` and the cluster binaries) first", b)
+		}
+	}
+	if _, err := devenv.PostgresBinDir(); err != nil {
+		t.Skipf("needs PostgreSQL server binaries for the cluster's private PostgreSQL: %v", err)
+	}
+	for range 50 {
+		p := 20000 + rand.IntN(10000)
+		if _, err := devenv.ServerPortsFrom(p); err == nil {
+			frontend = p
+			break
+		}
+	}
+	uiPort, err = devenv.FreePort()
+	if err != nil || frontend == 0 {
+		t.Fatalf("no free ports: %v", err)
+	}
+	if dir, err = os.MkdirTemp("", "muster-"+name+"-test-"); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(config.EnvDatabaseURL, "")
+	t.Setenv(config.EnvTaskQueue, pgtest.Name(name))
+	return bin, frontend, uiPort, dir
 }
