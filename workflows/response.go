@@ -1002,11 +1002,11 @@ func (r *response) paused(n *Node) bool {
 }
 
 // leaf runs a step of a registered kind as a child workflow, or in the
-// response itself for kinds that act on other steps (lift).
+// response itself for the kind that acts on other steps (lift).
 func (r *response) leaf(ctx workflow.Context, n *Node, st *runbook.Step, area *activities.Area) error {
-	b := bindings[st.Kind]
-	if b.local {
-		return r.localStep(ctx, n, st, area)
+	k := stepKinds[st.Kind]
+	if k.local {
+		return r.liftStep(ctx, n, st, area)
 	}
 	if area == nil {
 		// Steps outside a for_each work on the response's own area.
@@ -1025,7 +1025,7 @@ func (r *response) leaf(ctx workflow.Context, n *Node, st *runbook.Step, area *a
 			in.Params["question"] = strings.NewReplacer("{incident}", r.in.Incident, "{area}", area.Name, "{evidence}", r.evidence()).
 				Replace(paramString(st.Params, "question"))
 		}
-		if err := r.startChild(ctx, n, b, in); err != nil {
+		if err := r.startChild(ctx, n, k, in); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -1033,7 +1033,7 @@ func (r *response) leaf(ctx workflow.Context, n *Node, st *runbook.Step, area *a
 			return nil
 		}
 	}
-	return workflow.Await(ctx, func() bool { return terminal(n.State) || (b.holds && n.Held) })
+	return workflow.Await(ctx, func() bool { return terminal(n.State) || (k.holds && n.Held) })
 }
 
 // roundOf returns the round of the nearest enclosing repeat, or 0.
@@ -1067,7 +1067,7 @@ func titleOf(st *runbook.Step, n *Node) string {
 // startChild starts the step's workflow. Children outlive a response that
 // continues as new (they report by signal), and a response's cancellation
 // does not reach them: a seal is lifted, never dropped.
-func (r *response) startChild(ctx workflow.Context, n *Node, b binding, in StepInput) error {
+func (r *response) startChild(ctx workflow.Context, n *Node, k kind, in StepInput) error {
 	id := r.id + "/" + n.Path
 	paths := store.PathPrefixes(r.p.Area.Path)
 	if in.Area != nil {
@@ -1084,7 +1084,7 @@ func (r *response) startChild(ctx workflow.Context, n *Node, b binding, in StepI
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	r.inflight++
-	fut := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(dctx, opts), b.name, b.input(in))
+	fut := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(dctx, opts), k.name, k.stepInput(in))
 	err := fut.GetChildWorkflowExecution().Get(dctx, nil)
 	r.inflight--
 	if err != nil {
@@ -1293,7 +1293,7 @@ func (r *response) watch(ctx workflow.Context, n *Node, st *runbook.Step) {
 func (r *response) held(under string) []*Node {
 	var out []*Node
 	for _, n := range r.p.Leaves() {
-		if !bindings[n.Type].holds || n.WorkflowID == "" || (terminal(n.State) && !n.Held) {
+		if !stepKinds[n.Type].holds || n.WorkflowID == "" || (terminal(n.State) && !n.Held) {
 			continue
 		}
 		if under != "" && (n.Area == nil || !(n.Area.Path == under || strings.HasPrefix(n.Area.Path, under+"/"))) {
@@ -1333,7 +1333,7 @@ func (r *response) liftAll(ctx workflow.Context) {
 	r.changed(ctx)
 	r.event(ctx, "response", ResponseLifting, r.lift.Reason, r.lift.By)
 	for _, n := range r.p.Leaves() {
-		if terminal(n.State) || bindings[n.Type].holds {
+		if terminal(n.State) || stepKinds[n.Type].holds {
 			continue
 		}
 		if n.WorkflowID != "" {
@@ -1352,22 +1352,6 @@ func (r *response) liftAll(ctx workflow.Context) {
 		}
 	}
 	close(r.p.Root)
-}
-
-// localStep carries out the kinds the response runs itself. The lift step
-// lifts the seals in its scope: the area of an enclosing for_each, or the
-// whole response.
-func (r *response) localStep(ctx workflow.Context, n *Node, st *runbook.Step, area *activities.Area) error {
-	under := ""
-	if area != nil {
-		under = area.Path
-	}
-	targets := r.held(under)
-	lift := LiftInput{Reason: paramString(st.Params, "reason"), By: "runbook " + r.p.Runbook}
-	r.liftSteps(ctx, targets, lift)
-	n.Outputs = map[string]float64{"lifted": float64(len(targets))}
-	r.finish(ctx, n, StateDone, fmt.Sprintf("lifted %d seals", len(targets)))
-	return ctx.Err()
 }
 
 func (r *response) setState(ctx workflow.Context, state, reason string) {
