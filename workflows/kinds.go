@@ -53,12 +53,12 @@ var kinds = []kind{
 }
 
 // Kinds is the registry of step kinds, by name.
-var Kinds = registry(kinds)
+var Kinds = kindRegistry(kinds)
 
 // stepKinds finds a step's kind by its name.
-var stepKinds = index(kinds)
+var stepKinds = kindIndex(kinds)
 
-func registry(list []kind) runbook.Registry {
+func kindRegistry(list []kind) runbook.Registry {
 	reg := runbook.Registry{}
 	for _, k := range list {
 		reg[k.spec.Name] = k.spec
@@ -66,7 +66,7 @@ func registry(list []kind) runbook.Registry {
 	return reg
 }
 
-func index(list []kind) map[string]kind {
+func kindIndex(list []kind) map[string]kind {
 	byName := map[string]kind{}
 	for _, k := range list {
 		byName[k.spec.Name] = k
