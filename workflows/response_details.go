@@ -15,6 +15,7 @@ import (
 
 	"github.com/musterhq/muster/activities"
 	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/table"
 )
 
 // changed mirrors the tree into the search attributes and the current
@@ -75,7 +76,11 @@ func (r *response) focus() (string, string) {
 	return "response", StateRunning
 }
 
-// render writes the markdown the Web UI shows: a line for the response and
+// maxDetailRows is how many steps the table in a response's current
+// details lists; a line counts the rest.
+const maxDetailRows = 40
+
+// render writes the Markdown the Web UI shows: a line for the response and
 // a table of its steps, area by area.
 func (r *response) render() string {
 	p := r.p
@@ -101,11 +106,11 @@ func (r *response) render() string {
 	if line := noticesLine(p.Notices); line != "" {
 		b.WriteString("\n\n" + line)
 	}
-	b.WriteString("\n\n| Area | Step | State | Detail |\n|---|---|---|---|\n")
+	steps := table.New("Area", "Step", "State", "Detail")
 	sort.SliceStable(leaves, func(i, j int) bool { return areaName(leaves[i]) < areaName(leaves[j]) })
 	for i, n := range leaves {
-		if i == 40 {
-			fmt.Fprintf(&b, "| … | %d more | | |\n", len(leaves)-40)
+		if i == maxDetailRows {
+			steps.Row("…", fmt.Sprintf("%d more", len(leaves)-maxDetailRows))
 			break
 		}
 		state := n.State
@@ -115,8 +120,10 @@ func (r *response) render() string {
 		if n.State == StateStalled || n.Overdue {
 			state = "**" + state + "**"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", areaName(n), n.Path, state, strings.ReplaceAll(n.Detail, "|", "/"))
+		steps.Row(areaName(n), n.Path, state, n.Detail)
 	}
+	b.WriteString("\n\n")
+	steps.Render(&b)
 	return b.String()
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/musterhq/muster/activities"
 	"github.com/musterhq/muster/internal/runbook"
+	"github.com/musterhq/muster/internal/table"
 )
 
 // Signals between a response and its step workflows. Operators never send
@@ -185,10 +186,12 @@ func (sw *stepWorkflow) render(ctx workflow.Context) {
 		b.WriteString(" · " + sw.detail)
 	}
 	if len(sw.list) > 0 {
-		b.WriteString("\n\n| Step | State | Detail |\n|---|---|---|\n")
+		steps := table.New("Step", "State", "Detail")
 		for _, st := range sw.list {
-			fmt.Fprintf(&b, "| %s | %s | %s |\n", st.Name, st.State, st.Detail)
+			steps.Row(st.Name, st.State, st.Detail)
 		}
+		b.WriteString("\n\n")
+		steps.Render(&b)
 	}
 	workflow.SetCurrentDetails(ctx, b.String())
 }
