@@ -94,21 +94,22 @@ type Decision struct {
 
 // reportToParent signals the step's response, if it has one. A response
 // that has ended no longer listens; the step goes on regardless.
-func reportToParent(ctx workflow.Context, r StepReport) {
+func reportToParent(ctx workflow.Context, rep StepReport) {
 	parent := workflow.GetInfo(ctx).ParentWorkflowExecution
-	if parent == nil || r.Path == "" {
+	if parent == nil || rep.Path == "" {
 		return
 	}
-	_ = workflow.SignalExternalWorkflow(ctx, parent.ID, "", SignalStepReport, r).Get(ctx, nil)
+	_ = workflow.SignalExternalWorkflow(ctx, parent.ID, "", SignalStepReport, rep).Get(ctx, nil)
 }
 
 // stepWorkflow is what every step kind's workflow shares: the step runner,
 // operator retries relayed by the response, reports to the response and a
 // final report however the step ends.
 type stepWorkflow struct {
-	in     StepInput
-	id     string
-	list   []StepProgress
+	in   StepInput
+	id   string
+	list []StepProgress
+	// r is the step runner (runner.go) the kind runs its activities with.
 	r      *steps
 	detail string
 	// details, when set, writes the current details instead of the
