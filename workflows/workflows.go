@@ -24,8 +24,8 @@ import (
 // a lets workflow code name activities by method; it is never called.
 var a *activities.Activities
 
-// Names of the query and updates every long workflow answers, shared with
-// the CLI.
+// Names of the progress query and of the lift and retry updates, which the
+// Response and SealCompound answer alike; the CLI and the API send them.
 const (
 	QueryProgress = "progress"
 	UpdateLift    = "lift"
