@@ -17,6 +17,13 @@ import (
 	"github.com/musterhq/muster/internal/store"
 )
 
+// The inspection-follow-up step kind: InspectionFollowUpStep runs the
+// rounds, and a FindingFollowUp follows each finding. Its spec is
+// inspectionKind, below.
+const KindInspection = "inspection-follow-up"
+
+var inspectionFollowUpKind = kind{spec: inspectionKind, name: InspectionStepName, holds: true, registerAll: registerInspection}
+
 // Names of the inspection step's workflows, updates and signals.
 const (
 	InspectionStepName = "InspectionFollowUpStep"

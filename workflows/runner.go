@@ -71,32 +71,32 @@ func activityOptions(summary string, p *runbook.RetryPolicy) workflow.ActivityOp
 const retryingChange = "retrying-state"
 
 // run runs one activity as the named step.
-func (r *steps) run(ctx workflow.Context, name, title string, fn, arg, out any, detail func() string) error {
-	r.begin(ctx, name, title)
+func (sr *steps) run(ctx workflow.Context, name, title string, fn, arg, out any, detail func() string) error {
+	sr.begin(ctx, name, title)
 	for {
-		err := r.attempts(ctx, name, title, fn, arg, out)
+		err := sr.attempts(ctx, name, title, fn, arg, out)
 		if err == nil {
-			r.mark(ctx, name, StateDone, detail())
+			sr.mark(ctx, name, StateDone, detail())
 			return nil
 		}
 		if permanent(err) {
-			r.mark(ctx, name, StateFailed, appMessage(err))
+			sr.mark(ctx, name, StateFailed, appMessage(err))
 			return err
 		}
-		r.stall(ctx, name, err)
-		abandon := func() bool { return r.abandon != nil && r.abandon(name) }
+		sr.stall(ctx, name, err)
+		abandon := func() bool { return sr.abandon != nil && sr.abandon(name) }
 		if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
-			Timeout:      scaled(r.stallRetry, r.timeScale),
+			Timeout:      scaled(sr.stallRetry, sr.timeScale),
 			TimerOptions: workflow.TimerOptions{Summary: "Automatic retry of stalled step " + name},
-		}, func() bool { return r.retry[name] || abandon() }); err != nil {
+		}, func() bool { return sr.retry[name] || abandon() }); err != nil {
 			return err
 		}
 		if abandon() {
-			r.mark(ctx, name, StateDone, "abandoned: no longer needed")
+			sr.mark(ctx, name, StateDone, "abandoned: no longer needed")
 			return errAbandoned
 		}
-		r.retry[name] = false
-		r.mark(ctx, name, StateRunning, "retrying after stall")
+		sr.retry[name] = false
+		sr.mark(ctx, name, StateRunning, "retrying after stall")
 	}
 }
 
@@ -114,8 +114,8 @@ func permanent(err error) bool {
 // with the error and since when) while Temporal retries the rest of the
 // attempts, so an outage shows at once instead of as a step that runs with
 // frozen counts until its retries run out.
-func (r *steps) attempts(ctx workflow.Context, name, title string, fn, arg, out any) error {
-	opts := activityOptions(title, r.policy)
+func (sr *steps) attempts(ctx workflow.Context, name, title string, fn, arg, out any) error {
+	opts := activityOptions(title, sr.policy)
 	if opts.RetryPolicy.MaximumAttempts == 1 || workflow.GetVersion(ctx, retryingChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), fn, arg).Get(ctx, out)
 	}
@@ -133,34 +133,34 @@ func (r *steps) attempts(ctx workflow.Context, name, title string, fn, arg, out 
 	if err == nil || permanent(err) {
 		return err
 	}
-	st := r.ref(name)
+	st := sr.ref(name)
 	st.LastError = appMessage(err)
 	since := workflow.Now(ctx)
-	r.mark(ctx, name, StateRetrying, fmt.Sprintf("retrying since %s: %s", since.Format("15:04:05"), st.LastError))
+	sr.mark(ctx, name, StateRetrying, fmt.Sprintf("retrying since %s: %s", since.Format("15:04:05"), st.LastError))
 	if err := workflow.NewTimerWithOptions(ctx, fp.InitialInterval, workflow.TimerOptions{Summary: "Retry " + name + " after a failed attempt"}).Get(ctx, nil); err != nil {
 		return err
 	}
 	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, rest), fn, arg).Get(ctx, out)
 	if err == nil {
-		if r.recovered == nil {
-			r.recovered = map[string]bool{}
+		if sr.recovered == nil {
+			sr.recovered = map[string]bool{}
 		}
-		r.recovered[name] = true
-		r.mark(ctx, name, StateRunning, fmt.Sprintf("recovered after retrying since %s", since.Format("15:04:05")))
-		delete(r.recovered, name)
+		sr.recovered[name] = true
+		sr.mark(ctx, name, StateRunning, fmt.Sprintf("recovered after retrying since %s", since.Format("15:04:05")))
+		delete(sr.recovered, name)
 	}
 	return err
 }
 
 // recovering reports whether the step is back to running after retrying,
 // which its response is told about.
-func (r *steps) recovering(name string) bool { return r.recovered[name] }
+func (sr *steps) recovering(name string) bool { return sr.recovered[name] }
 
-func (r *steps) stall(ctx workflow.Context, name string, cause error) {
-	st := r.ref(name)
+func (sr *steps) stall(ctx workflow.Context, name string, cause error) {
+	st := sr.ref(name)
 	st.Stalls++
 	st.LastError = appMessage(cause)
-	r.mark(ctx, name, StateStalled, fmt.Sprintf("retries ran out (%d times): %s", st.Stalls, st.LastError))
+	sr.mark(ctx, name, StateStalled, fmt.Sprintf("retries ran out (%d times): %s", st.Stalls, st.LastError))
 	workflow.GetLogger(ctx).Warn("Step stalled", "step", name, "stalls", st.Stalls, "error", st.LastError)
 	countStall(ctx, name)
 	// Recording the stall may fail for the reason the step stalled; the
@@ -170,32 +170,32 @@ func (r *steps) stall(ctx workflow.Context, name string, cause error) {
 		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3},
 	})
 	_ = workflow.ExecuteActivity(rctx, a.RecordEvent, store.Event{
-		Incident: r.incident, WorkflowID: r.workflowID, Step: name, State: StateStalled, Actor: "muster",
+		Incident: sr.incident, WorkflowID: sr.workflowID, Step: name, State: StateStalled, Actor: "muster",
 		Reason: fmt.Sprintf("retries ran out: %s", st.LastError), Seq: fmt.Sprint(st.Stalls),
 	}).Get(ctx, nil)
 }
 
-func (r *steps) ref(name string) *StepProgress {
-	for i := range *r.list {
-		if (*r.list)[i].Name == name {
-			return &(*r.list)[i]
+func (sr *steps) ref(name string) *StepProgress {
+	for i := range *sr.list {
+		if (*sr.list)[i].Name == name {
+			return &(*sr.list)[i]
 		}
 	}
-	*r.list = append(*r.list, StepProgress{Name: name, State: StatePending})
-	return &(*r.list)[len(*r.list)-1]
+	*sr.list = append(*sr.list, StepProgress{Name: name, State: StatePending})
+	return &(*sr.list)[len(*sr.list)-1]
 }
 
-func (r *steps) begin(ctx workflow.Context, name, title string) {
-	st := r.ref(name)
+func (sr *steps) begin(ctx workflow.Context, name, title string) {
+	st := sr.ref(name)
 	st.Title = title
 	st.StartedAt = workflow.Now(ctx)
 	st.FinishedAt = time.Time{}
-	r.mark(ctx, name, StateRunning, "")
+	sr.mark(ctx, name, StateRunning, "")
 }
 
 // mark records a step's state and detail.
-func (r *steps) mark(ctx workflow.Context, name, state, detail string) {
-	st := r.ref(name)
+func (sr *steps) mark(ctx workflow.Context, name, state, detail string) {
+	st := sr.ref(name)
 	st.State = state
 	if detail != "" || state == StateRunning {
 		st.Detail = detail
@@ -203,15 +203,15 @@ func (r *steps) mark(ctx workflow.Context, name, state, detail string) {
 	if state == StateDone || state == StateFailed {
 		st.FinishedAt = workflow.Now(ctx)
 	}
-	if r.changed != nil {
-		r.changed(ctx, name, state)
+	if sr.changed != nil {
+		sr.changed(ctx, name, state)
 	}
 }
 
 // validateRetry accepts a retry only for a stalled step.
-func (r *steps) validateRetry(step string) error {
+func (sr *steps) validateRetry(step string) error {
 	var names []string
-	for _, st := range *r.list {
+	for _, st := range *sr.list {
 		if st.Name == step {
 			if st.State != StateStalled {
 				return fmt.Errorf("step %s is %s, not stalled: only a stalled step can be retried", step, st.State)

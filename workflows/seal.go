@@ -15,6 +15,46 @@ import (
 	"github.com/musterhq/muster/internal/store"
 )
 
+// The seal step kind: SealCompound seals a compound and holds until lifted.
+const (
+	KindSeal         = "seal"
+	SealCompoundName = "SealCompound"
+)
+
+var sealKind = kind{
+	spec: runbook.Kind{
+		Name: KindSeal,
+		Doc:  "Seal a compound (SealCompound): notify residents, a staffed checkpoint at every gate, roads closed except the entrance, public areas disinfected, compliance checks until lifted. The step is done once the compound is sealed; the seal holds until a lift step or the response's lift.",
+		Params: map[string]runbook.Param{
+			"check_every":          {Type: runbook.TypeDuration, Default: "2h", Doc: "time between checkpoint compliance rounds"},
+			"staff_per_checkpoint": {Type: runbook.TypeInt, Default: 2, Doc: "staff needed at each checkpoint on every shift"},
+			"shift":                {Type: runbook.TypeDuration, Default: "8h", Doc: "how long checkpoint staff stand before others relieve them: 8h makes 3 shifts a day, so a gate needs 3 × staff_per_checkpoint people a day"},
+		},
+		Outputs: []string{"checkpoints", "staff", "roads_closed", "open_gates"},
+		PerArea: []string{"compound"},
+	},
+	workflow: SealCompound, name: SealCompoundName, input: sealInput, holds: true,
+}
+
+// sealInput turns a seal step's input into SealCompound's: SealCompound is
+// also started on its own (internal/service), with an input of its own.
+func sealInput(in StepInput) any {
+	out := SealCompoundInput{
+		Incident: in.Incident, Runbook: in.Runbook, Level: in.Level, TimeScale: in.TimeScale,
+		CheckEveryHours:    paramDuration(in.Params, "check_every").Hours(),
+		StaffPerCheckpoint: paramInt(in.Params, "staff_per_checkpoint"),
+		ShiftHours:         paramDuration(in.Params, "shift").Hours(),
+		RequestedBy:        "runbook " + in.Runbook, Retry: in.Retry, StepPath: in.Path,
+	}
+	if in.Area != nil {
+		out.Compound = in.Area.Code
+	}
+	if in.Retry != nil && in.Retry.StallRetry > 0 {
+		out.StallRetryMinutes = in.Retry.StallRetry.D().Minutes()
+	}
+	return out
+}
+
 // SealCompoundInput starts the seal of one compound.
 type SealCompoundInput struct {
 	Incident string

@@ -14,8 +14,42 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/runbook"
 	"github.com/musterhq/muster/internal/store"
 )
+
+// The staff-supply step kind: StaffSupplyStep sends people and goods.
+const (
+	KindStaffSupply     = "staff-supply"
+	StaffSupplyStepName = "StaffSupplyStep"
+)
+
+var staffSupplyKind = kind{
+	spec: runbook.Kind{
+		Name: KindStaffSupply,
+		Doc:  "Send people and goods where the response needs them (StaffSupplyStep): posts derived from the response (sampling points, communities, suppliers, open checkpoints) staffed nearest first and fairly within shift limits, never one person twice at once; mobilization notices with passes, acknowledged before a deadline (a reminder halfway, reassignment when none comes); volunteer sign-ups until a quota or a deadline; days of supply per area from population and daily need, restock shipments when short, confirmed on delivery; shortages escalated when a shipment is late or stock stays low. See docs/supply.md.",
+		Params: map[string]runbook.Param{
+			"duration":           {Type: runbook.TypeDuration, Default: "12h", Doc: "how long the step runs"},
+			"shift":              {Type: runbook.TypeDuration, Default: "12h", Doc: "the staff's shift from the step's start, at most 24h; staff are released at the step's end when the shift is over by then"},
+			"check_every":        {Type: runbook.TypeDuration, Default: "1h", Doc: "time between supply checks (and top-ups of short posts)"},
+			"ack_within":         {Type: runbook.TypeDuration, Default: "1h", Doc: "time a person has to acknowledge an assignment; a reminder goes halfway"},
+			"reassign_rounds":    {Type: runbook.TypeInt, Default: 2, Doc: "how many times posts not acknowledged are given to someone else"},
+			"per_sampling_point": {Type: runbook.TypeInt, Default: 4, Doc: "samplers and registrars per sampling point (teachers, medical staff, volunteers)"},
+			"per_community":      {Type: runbook.TypeInt, Default: 0, Doc: "cadres per community"},
+			"per_supplier":       {Type: runbook.TypeInt, Default: 0, Doc: "volunteers per supermarket or market"},
+			"per_checkpoint":     {Type: runbook.TypeInt, Default: 0, Doc: "relief staff per open checkpoint of the response"},
+			"volunteers":         {Type: runbook.TypeInt, Default: 0, Doc: "volunteer sign-ups wanted (0: no drive)"},
+			"signup_for":         {Type: runbook.TypeDuration, Default: "1h", Doc: "how long sign-ups stay open"},
+			"need":               {Type: runbook.TypeString, Default: DefaultNeed, Doc: "daily need per person in kilograms, commodity=kg, comma-separated"},
+			"min_days":           {Type: runbook.TypeNumber, Default: 3, Doc: "days of supply below which an area is restocked"},
+			"target_days":        {Type: runbook.TypeNumber, Default: 7, Doc: "days of supply a restock brings an area up to"},
+			"delivery_within":    {Type: runbook.TypeDuration, Default: "6h", Doc: "time a shipment has before it is late and escalated"},
+			"escalate_after":     {Type: runbook.TypeDuration, Default: "12h", Doc: "time stock may stay below min_days before it is escalated"},
+		},
+		Outputs: []string{"assigned", "acknowledged", "shortfall", "lapsed", "orders", "delivered", "late", "escalations"},
+	},
+	workflow: StaffSupplyStep, name: StaffSupplyStepName,
+}
 
 // Acknowledgements reach a staff-supply step in two ways. The field's path
 // (the CLI and the API) records the acknowledgement in PostgreSQL first and

@@ -12,8 +12,39 @@ import (
 
 	"github.com/musterhq/muster/activities"
 	"github.com/musterhq/muster/internal/plan"
+	"github.com/musterhq/muster/internal/runbook"
 	"github.com/musterhq/muster/internal/store"
 )
+
+// The mass-testing step kind: MassTestingStep runs one round.
+const (
+	KindMassTesting     = "mass-testing"
+	MassTestingStepName = "MassTestingStep"
+)
+
+// DefaultMinCoverage is the share of residents a testing round samples to
+// be clean when the runbook does not say.
+const DefaultMinCoverage = 0.99
+
+var massTestingKind = kind{
+	spec: runbook.Kind{
+		Name: KindMassTesting,
+		Doc:  "Test every resident of the area once (MassTesting): sampling points with their compounds, cohorts called in priority order into time slots, home visits by grid workers with a revisit when one misses, samples arriving in batches, coverage and a projected finish against the deadline (a notice recommends another point when behind), and the list of who is still missing at the end.",
+		Params: map[string]runbook.Param{
+			"deadline":      {Type: runbook.TypeDuration, Required: true, Doc: "how long the round may take, e.g. 7h"},
+			"check_every":   {Type: runbook.TypeDuration, Default: "15m", Doc: "time between coverage checks"},
+			"revisit_after": {Type: runbook.TypeDuration, Default: "1h", Doc: "time between revisits of missed home visits"},
+			"cohorts":       {Type: runbook.TypeString, Default: "", Doc: "cohorts called first, in order, comma-separated, e.g. student,teacher"},
+			"round":         {Type: runbook.TypeInt, Doc: "the round number (default: the enclosing repeat's round, else 1)"},
+			"min_coverage":  {Type: runbook.TypeNumber, Fraction: true, Default: DefaultMinCoverage, Doc: "share of the expected residents a round must sample to be clean (0.99 is 99%); a round below it is never clean, whatever its positives"},
+			"grace":         {Type: runbook.TypeDuration, Default: "6h", Doc: "how long after the round closes a sample taken during it is still recorded against it (and taken off the missing list); positive results are taken whenever they come, and the command center is told"},
+			"extend_by":     {Type: runbook.TypeDuration, Default: "2h", Doc: "how long a round that lost time to an outage (coverage checks that could not run) and is below min_coverage at its deadline is extended, once; at most the round's deadline"},
+		},
+		Outputs:   []string{"positives", "sampled", "expected", "missing", "coverage", "home_visits_open", "clean"},
+		Fractions: []string{"coverage", "clean"},
+	},
+	workflow: MassTestingStep, name: MassTestingStepName,
+}
 
 // Update names of a testing round.
 const (

@@ -3,7 +3,7 @@
 // workflows carry IDs and counts.
 //
 // Every step kind is built on one step core: the step runner (runner.go)
-// runs activities as named steps that stall instead of failing; steps.go
+// runs activities as named steps that stall instead of failing; step.go
 // reports to the parent response; core.go receives signals in the main
 // loop, continues as new only when quiet (every channel drained, every
 // handler finished, what arrived carried into the next run, the carried
@@ -24,12 +24,12 @@ import (
 // a lets workflow code name activities by method; it is never called.
 var a *activities.Activities
 
-// Names of workflows, queries and updates, shared with the CLI.
+// Names of the progress query and of the lift and retry updates, which the
+// Response and SealCompound answer alike; the CLI and the API send them.
 const (
-	SealCompoundName = "SealCompound"
-	QueryProgress    = "progress"
-	UpdateLift       = "lift"
-	UpdateRetry      = "retry"
+	QueryProgress = "progress"
+	UpdateLift    = "lift"
+	UpdateRetry   = "retry"
 )
 
 var incidentPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
@@ -51,17 +51,13 @@ func SealWorkflowID(incident, compound string) string {
 	return ResponseWorkflowID(incident) + "/seal/" + compound
 }
 
-// Register adds Muster's workflows and activities to a worker.
+// Register adds Muster's workflows and activities to a worker: the
+// Response and the workflows of every step kind in kinds.
 func Register(w worker.Registry, acts *activities.Activities) {
-	registerInspection(w)
-	w.RegisterWorkflowWithOptions(SealCompound, workflow.RegisterOptions{Name: SealCompoundName})
 	w.RegisterWorkflowWithOptions(Response, workflow.RegisterOptions{Name: ResponseName})
-	w.RegisterWorkflowWithOptions(NoticeStep, workflow.RegisterOptions{Name: NoticeStepName})
-	w.RegisterWorkflowWithOptions(ApprovalStep, workflow.RegisterOptions{Name: ApprovalStepName})
-	w.RegisterWorkflowWithOptions(WaitStep, workflow.RegisterOptions{Name: WaitStepName})
-	w.RegisterWorkflowWithOptions(ComplianceSweepStep, workflow.RegisterOptions{Name: ComplianceSweepStepName})
-	w.RegisterWorkflowWithOptions(MassTestingStep, workflow.RegisterOptions{Name: MassTestingStepName})
-	w.RegisterWorkflowWithOptions(StaffSupplyStep, workflow.RegisterOptions{Name: StaffSupplyStepName})
+	for _, k := range kinds {
+		k.register(w)
+	}
 	w.RegisterActivity(acts)
 }
 

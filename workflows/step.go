@@ -10,7 +10,7 @@ import (
 
 	"github.com/musterhq/muster/activities"
 	"github.com/musterhq/muster/internal/runbook"
-	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/table"
 )
 
 // Signals between a response and its step workflows. Operators never send
@@ -94,21 +94,22 @@ type Decision struct {
 
 // reportToParent signals the step's response, if it has one. A response
 // that has ended no longer listens; the step goes on regardless.
-func reportToParent(ctx workflow.Context, r StepReport) {
+func reportToParent(ctx workflow.Context, rep StepReport) {
 	parent := workflow.GetInfo(ctx).ParentWorkflowExecution
-	if parent == nil || r.Path == "" {
+	if parent == nil || rep.Path == "" {
 		return
 	}
-	_ = workflow.SignalExternalWorkflow(ctx, parent.ID, "", SignalStepReport, r).Get(ctx, nil)
+	_ = workflow.SignalExternalWorkflow(ctx, parent.ID, "", SignalStepReport, rep).Get(ctx, nil)
 }
 
 // stepWorkflow is what every step kind's workflow shares: the step runner,
 // operator retries relayed by the response, reports to the response and a
 // final report however the step ends.
 type stepWorkflow struct {
-	in     StepInput
-	id     string
-	list   []StepProgress
+	in   StepInput
+	id   string
+	list []StepProgress
+	// r is the step runner (runner.go) the kind runs its activities with.
 	r      *steps
 	detail string
 	// details, when set, writes the current details instead of the
@@ -186,10 +187,12 @@ func (sw *stepWorkflow) render(ctx workflow.Context) {
 		b.WriteString(" · " + sw.detail)
 	}
 	if len(sw.list) > 0 {
-		b.WriteString("\n\n| Step | State | Detail |\n|---|---|---|\n")
+		steps := table.New("Step", "State", "Detail")
 		for _, st := range sw.list {
-			fmt.Fprintf(&b, "| %s | %s | %s |\n", st.Name, st.State, st.Detail)
+			steps.Row(st.Name, st.State, st.Detail)
 		}
+		b.WriteString("\n\n")
+		steps.Render(&b)
 	}
 	workflow.SetCurrentDetails(ctx, b.String())
 }
@@ -257,99 +260,4 @@ func fill(text string, in StepInput) string {
 		area = in.Area.Name
 	}
 	return strings.NewReplacer("{incident}", in.Incident, "{area}", area).Replace(text)
-}
-
-// NoticeStep publishes a notice to the outbox.
-func NoticeStep(ctx workflow.Context, in StepInput) (StepResult, error) {
-	sw := newStepWorkflow(ctx, in)
-	var areaID int64
-	if in.Area != nil {
-		areaID = in.Area.ID
-	}
-	topic := paramString(in.Params, "topic")
-	audience := fill(paramString(in.Params, "audience"), in)
-	n := activities.NoticeInput{
-		Ref: sw.ref("muster"), Step: in.Path, AreaID: areaID, Kind: topic, Audience: audience, Body: fill(paramString(in.Params, "body"), in),
-	}
-	// A notice written in Chinese too carries both texts, so the
-	// dispatcher sends each route its locale's. Only the activity's input
-	// changes, not the commands, so histories of notices without a
-	// Chinese text (all there were before body_zh) replay unchanged.
-	if zh := paramString(in.Params, "body_zh"); zh != "" {
-		n.Message = store.MessageRunbookText
-		n.Args = map[string]string{"en": n.Body, "zh-CN": fill(zh, in)}
-	}
-	err := sw.r.run(ctx, "publish", "Notice: "+topic, a.PublishNotice, n, nil, func() string { return "notice to " + audience })
-	return sw.finish(ctx, StepResult{Detail: "notice to " + audience}, err)
-}
-
-// WaitStep waits for a period, e.g. an observation period.
-func WaitStep(ctx workflow.Context, in StepInput) (StepResult, error) {
-	sw := newStepWorkflow(ctx, in)
-	d := paramDuration(in.Params, "duration")
-	sw.detail = fmt.Sprintf("waiting %s until %s", d, workflow.Now(ctx).Add(scaled(d, in.TimeScale)).Format("15:04"))
-	sw.render(ctx)
-	err := workflow.NewTimerWithOptions(ctx, scaled(d, in.TimeScale), workflow.TimerOptions{Summary: "Wait " + d.String()}).Get(ctx, nil)
-	return sw.finish(ctx, StepResult{Detail: "waited " + d.String()}, err)
-}
-
-// ApprovalStep waits for a decision relayed by the response, or applies
-// the default when the timeout passes.
-func ApprovalStep(ctx workflow.Context, in StepInput) (StepResult, error) {
-	sw := newStepWorkflow(ctx, in)
-	timeout := paramDuration(in.Params, "timeout")
-	def := paramString(in.Params, "default")
-	sw.detail = fmt.Sprintf("%s — asking %s; %s after %s", paramString(in.Params, "question"), paramString(in.Params, "approver"), def, timeout)
-	_ = workflow.UpsertTypedSearchAttributes(ctx, SAStepState.ValueSet(StateAwaitingDecision))
-	sw.render(ctx)
-	reportToParent(ctx, StepReport{Path: in.Path, State: StateAwaitingDecision, Detail: sw.detail})
-
-	var d Decision
-	decided := false
-	sel := workflow.NewSelector(ctx)
-	sel.AddReceive(workflow.GetSignalChannel(ctx, SignalDecide), func(c workflow.ReceiveChannel, _ bool) {
-		c.Receive(ctx, &d)
-		decided = true
-	})
-	timerCtx, cancel := workflow.WithCancel(ctx)
-	sel.AddFuture(workflow.NewTimerWithOptions(timerCtx, scaled(timeout, in.TimeScale), workflow.TimerOptions{Summary: "Decision timeout; then " + def}), func(workflow.Future) {})
-	sel.Select(ctx)
-	cancel()
-	if err := ctx.Err(); err != nil {
-		return sw.finish(ctx, StepResult{}, temporal.NewCanceledError())
-	}
-	res := StepResult{Outputs: map[string]float64{"approved": 0}}
-	if !decided {
-		d = Decision{Decision: def, By: "timeout", Reason: fmt.Sprintf("no decision within %s", timeout)}
-	}
-	if d.Decision == "approve" {
-		res.Outputs["approved"] = 1
-	}
-	res.Detail = fmt.Sprintf("%s by %s", pastTense(d.Decision), d.By)
-	if d.Reason != "" {
-		res.Detail += ": " + d.Reason
-	}
-	return sw.finish(ctx, res, nil)
-}
-
-// pastTense turns a decision into what happened: approved, rejected.
-func pastTense(decision string) string {
-	return strings.TrimSuffix(decision, "e") + "ed"
-}
-
-// ComplianceSweepStep checks every checkpoint of the response's seals.
-func ComplianceSweepStep(ctx workflow.Context, in StepInput) (StepResult, error) {
-	sw := newStepWorkflow(ctx, in)
-	var res activities.SweepResult
-	err := sw.r.run(ctx, "sweep", "Check every checkpoint of the response", a.ComplianceSweep,
-		activities.SweepInput{Ref: sw.ref("muster"), Sweep: in.Path}, &res,
-		func() string { return fmt.Sprintf("%d of %d checkpoints passed", res.Checked-res.Failed, res.Checked) })
-	out := StepResult{
-		Outputs: map[string]float64{"checked": float64(res.Checked), "failed_checks": float64(res.Failed)},
-		Detail:  fmt.Sprintf("%d of %d checkpoints passed", res.Checked-res.Failed, res.Checked),
-	}
-	if len(res.Problems) > 0 {
-		out.Detail += ": " + strings.Join(res.Problems, "; ")
-	}
-	return sw.finish(ctx, out, err)
 }

@@ -1,0 +1,172 @@
+package workflows
+
+// What supervisors see of a response besides its progress query: the
+// search attributes and the Markdown current details of the Web UI, and
+// the evidence an approval's question quotes.
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/table"
+)
+
+// changed mirrors the tree into the search attributes and the current
+// details.
+func (r *response) changed(ctx workflow.Context) {
+	step, state := r.focus()
+	if step != r.saStep || state != r.saState {
+		r.saStep, r.saState = step, state
+		_ = workflow.UpsertTypedSearchAttributes(ctx, SAStep.ValueSet(step), SAStepState.ValueSet(state))
+	}
+	if n := 1 + len(r.p.Added); n != r.saPaths {
+		r.saPaths = n
+		var paths []string
+		for _, x := range append([]activities.Area{r.p.Area}, r.p.Added...) {
+			paths = append(paths, store.PathPrefixes(x.Path)...)
+		}
+		slices.Sort(paths)
+		_ = workflow.UpsertTypedSearchAttributes(ctx, SAAreaPath.ValueSet(slices.Compact(paths)))
+	}
+	workflow.SetCurrentDetails(ctx, r.render())
+}
+
+// focus picks what a supervisor should see first: a stalled step, then one
+// awaiting a decision, an overdue one, a running one.
+func (r *response) focus() (string, string) {
+	if r.p.State == ResponseClosed {
+		return "response", StateDone
+	}
+	if r.p.State == ResponseFailed && r.heldCount() == 0 {
+		if l := failedLeaf(r.p.Root); l != nil {
+			return l.Path, StateFailed
+		}
+	}
+	leaves := r.p.Leaves()
+	order := []string{StateStalled, StateRetrying, StateAwaitingDecision, StateOverdue, StateRunning}
+	if r.sealStates {
+		order = []string{StateStalled, StateRetrying, StateAwaitingDecision, StateUnderstaffed, StateOverdue, StateRunning}
+	}
+	for _, want := range order {
+		if want == StateRetrying && r.p.Notices[store.DeliveryUndelivered] > 0 {
+			// An undelivered notice waits for a person (a route fixed, a
+			// resend), like a stalled step: MusterStepState = 'stalled'
+			// finds the response with MusterStep = notices.
+			return NoticesStep, StateStalled
+		}
+		for _, n := range leaves {
+			if n.State == want {
+				return n.Path, want
+			}
+		}
+	}
+	if r.heldCount() > 0 {
+		if r.sealStates {
+			return "hold", StateHolding
+		}
+		return "hold", StateAwaitingDecision
+	}
+	return "response", StateRunning
+}
+
+// maxDetailRows is how many steps the table in a response's current
+// details lists; a line counts the rest.
+const maxDetailRows = 40
+
+// render writes the Markdown the Web UI shows: a line for the response and
+// a table of its steps, area by area.
+func (r *response) render() string {
+	p := r.p
+	var b strings.Builder
+	fmt.Fprintf(&b, "**Response %s** · %s v%d · level %d · %s · %s", p.Incident, p.Runbook, p.Version, p.Level, p.Area.Name, r.stateName())
+	leaves := p.Leaves()
+	counts := map[string]int{}
+	for _, n := range leaves {
+		counts[n.State]++
+	}
+	var parts []string
+	for _, s := range []string{StateDone, StateRunning, StateRetrying, StateStalled, StateAwaitingDecision, StateUnderstaffed, StateOverdue, StatePending, StateSkipped, StateAborted, StateFailed} {
+		if counts[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
+	if len(parts) > 0 {
+		b.WriteString("\n\nSteps: " + strings.Join(parts, " · "))
+	}
+	if h := r.heldCount(); h > 0 {
+		fmt.Fprintf(&b, " · %d seals holding", h)
+	}
+	if line := noticesLine(p.Notices); line != "" {
+		b.WriteString("\n\n" + line)
+	}
+	steps := table.New("Area", "Step", "State", "Detail")
+	sort.SliceStable(leaves, func(i, j int) bool { return areaName(leaves[i]) < areaName(leaves[j]) })
+	for i, n := range leaves {
+		if i == maxDetailRows {
+			steps.Row("…", fmt.Sprintf("%d more", len(leaves)-maxDetailRows))
+			break
+		}
+		state := n.State
+		if n.Held && n.State != StateUnderstaffed {
+			state = "holding"
+		}
+		if n.State == StateStalled || n.Overdue {
+			state = "**" + state + "**"
+		}
+		steps.Row(areaName(n), n.Path, state, n.Detail)
+	}
+	b.WriteString("\n\n")
+	steps.Render(&b)
+	return b.String()
+}
+
+func areaName(n *Node) string {
+	if n.Area == nil {
+		return "—"
+	}
+	return n.Area.Name
+}
+
+// evidence lists the testing rounds of the response so far, each with its
+// coverage and positives, for an approval's {evidence}.
+func (r *response) evidence() string {
+	var parts []string
+	for _, n := range r.p.Leaves() {
+		if n.Type != KindMassTesting || n.State != StateDone || n.Outputs == nil {
+			continue
+		}
+		o := n.Outputs
+		area := r.p.Area.Name
+		if n.Area != nil {
+			area = n.Area.Name
+		}
+		round := max(r.roundOf(n.Path), 1)
+		s := fmt.Sprintf("round %d of %s: %s sampled (%.0f of %.0f), %.0f positive", round, area,
+			percent(o["coverage"]), o["sampled"], o["expected"], o["positives"])
+		if v, ok := o[OutputClean]; ok && v == 0 {
+			s += ", not clean"
+		}
+		parts = append(parts, s)
+	}
+	if len(parts) == 0 {
+		return "no testing round has closed"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// percent renders a share for people: 99.4%, 83%, 0%. It never rounds a
+// share below one up to 100%.
+func percent(f float64) string {
+	p := math.Floor(f*1000) / 10
+	if p == math.Trunc(p) {
+		return fmt.Sprintf("%.0f%%", p)
+	}
+	return fmt.Sprintf("%.1f%%", p)
+}
