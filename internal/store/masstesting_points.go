@@ -1,0 +1,207 @@
+// Sampling points added to a running testing round, and the unfinished
+// work moved to them.
+
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+)
+
+// AddRoundPoint opens another sampling point in a running round (an
+// escalation's recommendation, once a person accepts it) and moves work to
+// it. Compounds that are finished stay where they are. Of the unfinished
+// ones (those in the new point's community, or all of them when it has
+// none), the busiest point — the most residents still to sample per hour of
+// capacity — gives its largest compound to the new point as long as that
+// leaves the new point less busy than the giver was; the samples a point
+// already took from a compound it gives away stay in its expected figure.
+// Opening a point that is open already changes nothing and returns the
+// plan.
+func (s *Store) AddRoundPoint(ctx context.Context, roundID int64, siteCode string, e Event) (RoundPlan, error) {
+	var plan RoundPlan
+	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
+		r, err := getRound(ctx, tx, roundID, true)
+		if err != nil {
+			return err
+		}
+		var site point
+		err = tx.GetContext(ctx, &site, `SELECT s.id, s.code, s.name, s.capacity_per_hour, s.area_id, a.path AS area_path
+			FROM sites s JOIN areas a ON a.id = s.area_id WHERE s.code = $1 AND s.kind = $2`, siteCode, SamplingPointKind)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sampling point %q: %w", siteCode, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		var added bool
+		if err := tx.GetContext(ctx, &added, `SELECT NOT EXISTS (SELECT 1 FROM round_points WHERE round_id = $1 AND site_id = $2)`, roundID, site.SiteID); err != nil {
+			return err
+		}
+		if added {
+			if !r.Open() {
+				return fmt.Errorf("round %d closed at %s: %w", roundID, r.ClosedAt.Time.Format(time.RFC3339), ErrRoundClosed)
+			}
+			if site.Capacity <= 0 {
+				return fmt.Errorf("sampling point %s has no capacity: %w", siteCode, ErrInvalid)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO round_points (round_id, site_id, capacity_per_hour) VALUES ($1, $2, $3)`,
+				roundID, site.SiteID, site.Capacity); err != nil {
+				return fmt.Errorf("open point %s: %w", siteCode, err)
+			}
+			if err := rebalance(ctx, tx, r, &site); err != nil {
+				return err
+			}
+		}
+		if plan, err = readPlan(ctx, tx, roundID); err != nil {
+			return err
+		}
+		return appendEvent(ctx, tx, e)
+	})
+	if err != nil {
+		return RoundPlan{}, fmt.Errorf("add point %s to round %d: %w", siteCode, roundID, err)
+	}
+	return plan, nil
+}
+
+// rebalance moves unfinished compounds to a newly opened point (see
+// AddRoundPoint).
+func rebalance(ctx context.Context, tx *sqlx.Tx, r round, added *point) error {
+	tree, err := loadAreaTree(ctx, tx, r.AreaPath)
+	if err != nil {
+		return err
+	}
+	if _, ok := tree[added.AreaID]; !ok {
+		// A point borrowed from outside the round's area.
+		var n areaNode
+		if err := tx.GetContext(ctx, &n, `SELECT id, code, path, level, parent_id FROM areas WHERE id = $1`, added.AreaID); err != nil {
+			return err
+		}
+		tree[n.ID] = n
+	}
+	added.community = tree.community(added.AreaID)
+	var units []*unit
+	if err := tx.SelectContext(ctx, &units, `SELECT area_id, building, residents, expected, site_id FROM round_assignments WHERE round_id = $1`, r.ID); err != nil {
+		return fmt.Errorf("assignments of round %d: %w", r.ID, err)
+	}
+	var sampled []struct {
+		AreaID   int64  `db:"area_id"`
+		Building string `db:"building"`
+		N        int    `db:"n"`
+	}
+	if err := tx.SelectContext(ctx, &sampled, `
+		SELECT r.area_id, r.building, count(*) AS n
+		FROM samples s JOIN residents r ON r.id = s.resident_id
+		WHERE s.round_id = $1 AND NOT s.home_visit GROUP BY 1, 2`, r.ID); err != nil {
+		return fmt.Errorf("samples of round %d: %w", r.ID, err)
+	}
+	type unitKey struct {
+		area     int64
+		building string
+	}
+	byKey := map[unitKey]*unit{}
+	for _, u := range units {
+		u.community = tree.community(u.AreaID)
+		byKey[unitKey{u.AreaID, u.Building}] = u
+	}
+	// A compound planned whole is assigned under building ''; one the
+	// plan split, by building.
+	for _, s := range sampled {
+		if u := byKey[unitKey{s.AreaID, s.Building}]; u != nil {
+			u.sampled += s.N
+		} else if u := byKey[unitKey{s.AreaID, ""}]; u != nil {
+			u.sampled += s.N
+		}
+	}
+	var points []*point
+	if err := tx.SelectContext(ctx, &points, `SELECT s.id, s.code, s.name, rp.capacity_per_hour, s.area_id, a.path AS area_path
+		FROM round_points rp JOIN sites s ON s.id = rp.site_id JOIN areas a ON a.id = s.area_id
+		WHERE rp.round_id = $1 AND rp.site_id <> $2`, r.ID, added.SiteID); err != nil {
+		return err
+	}
+	bySite := map[int64]*point{}
+	for _, p := range points {
+		bySite[p.SiteID] = p
+	}
+	remaining := func(u *unit) int { return max(u.Residents-u.sampled, 0) }
+	local := false
+	for _, u := range units {
+		if remaining(u) > 0 && u.community == added.community {
+			local = true
+		}
+		if p := bySite[u.SiteID]; p != nil {
+			p.load += remaining(u)
+		}
+	}
+	movable := func(u *unit) bool {
+		return u.SiteID != added.SiteID && remaining(u) > 0 && (!local || u.community == added.community)
+	}
+	busiestFirst := func(a, b *point) int {
+		switch {
+		case lessLoaded(b, a):
+			return -1
+		case lessLoaded(a, b):
+			return 1
+		}
+		return 0
+	}
+	carried := map[int64]int{}
+	var moved []*unit
+	for {
+		// The busiest point that has a compound worth moving gives it.
+		var from *point
+		var pick *unit
+		slices.SortFunc(points, busiestFirst)
+		for _, p := range points {
+			for _, u := range units {
+				if u.SiteID != p.SiteID || !movable(u) {
+					continue
+				}
+				// Moving must leave the new point less busy than the giver is now.
+				after := &point{Code: added.Code, Capacity: added.Capacity, load: added.load + remaining(u)}
+				if !lessLoaded(after, p) {
+					continue
+				}
+				if pick == nil || remaining(u) > remaining(pick) || (remaining(u) == remaining(pick) && (u.AreaID < pick.AreaID || (u.AreaID == pick.AreaID && u.Building < pick.Building))) {
+					pick = u
+				}
+			}
+			if pick != nil {
+				from = p
+				break
+			}
+		}
+		if pick == nil {
+			break
+		}
+		// The giver keeps the samples it took from the compound since it was
+		// assigned; the new point expects those still to come.
+		sinceAssigned := pick.sampled - (pick.Residents - pick.Expected)
+		carried[from.SiteID] += max(sinceAssigned, 0)
+		from.load -= remaining(pick)
+		added.load += remaining(pick)
+		pick.SiteID, pick.Expected = added.SiteID, remaining(pick)
+		moved = append(moved, pick)
+	}
+	if len(moved) == 0 {
+		return nil
+	}
+	if err := writeAssignments(ctx, tx, r.ID, moved); err != nil {
+		return err
+	}
+	sites, counts := make([]int64, 0, len(carried)), make([]int64, 0, len(carried))
+	for site, n := range carried {
+		sites, counts = append(sites, site), append(counts, int64(n))
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE round_points rp SET carried = rp.carried + u.n
+		FROM unnest($2::bigint[], $3::int[]) AS u(site, n) WHERE rp.round_id = $1 AND rp.site_id = u.site`,
+		r.ID, pq.Array(sites), pq.Array(counts))
+	return err
+}
