@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -23,7 +22,7 @@ import (
 // SamplingPointKind is the site kind a round's points have.
 const SamplingPointKind = "sampling-point"
 
-// areaNode is an area as the planning code walks the tree.
+// areaNode is an area as the planning code reads it.
 type areaNode struct {
 	ID       int64         `db:"id"`
 	Code     string        `db:"code"`
@@ -32,50 +31,23 @@ type areaNode struct {
 	ParentID sql.NullInt64 `db:"parent_id"`
 }
 
-// areaTree holds an area's subtree and its ancestors.
-type areaTree map[int64]areaNode
+// planArea is the area as package plan walks the tree.
+func (n areaNode) planArea() plan.Area {
+	return plan.Area{Parent: n.ParentID.Int64, Community: n.Level == string(scenario.LevelCommunity)}
+}
 
-func loadAreaTree(ctx context.Context, q sqlx.QueryerContext, path string) (areaTree, error) {
+// loadAreaTree reads an area's subtree and its ancestors.
+func loadAreaTree(ctx context.Context, q sqlx.QueryerContext, path string) (plan.Tree, error) {
 	var nodes []areaNode
 	if err := sqlx.SelectContext(ctx, q, &nodes, `SELECT id, code, path, level, parent_id FROM areas
 		WHERE path = ANY($1) OR path LIKE $2`, pq.Array(PathPrefixes(path)), under(path)); err != nil {
 		return nil, fmt.Errorf("areas of %s: %w", path, err)
 	}
-	t := areaTree{}
+	tree := plan.Tree{}
 	for _, n := range nodes {
-		t[n.ID] = n
+		tree[n.ID] = n.planArea()
 	}
-	return t, nil
-}
-
-// community returns the community an area belongs to: the nearest
-// community at or above it, or its parent (itself at the top) when there is
-// none, so compounds that sit straight in a sub-district share one.
-func (t areaTree) community(id int64) int64 {
-	for cur, ok := t[id]; ok; cur, ok = t[cur.ParentID.Int64] {
-		if cur.Level == string(scenario.LevelCommunity) {
-			return cur.ID
-		}
-		if !cur.ParentID.Valid {
-			break
-		}
-	}
-	if n, ok := t[id]; ok && n.ParentID.Valid {
-		return n.ParentID.Int64
-	}
-	return id
-}
-
-// ancestors returns the area and the areas above it, nearest first.
-func (t areaTree) ancestors(id int64) []int64 {
-	var out []int64
-	for cur, ok := t[id]; ok; cur, ok = t[cur.ParentID.Int64] {
-		out = append(out, cur.ID)
-		if !cur.ParentID.Valid {
-			break
-		}
-	}
-	return out
+	return tree, nil
 }
 
 // point is a sampling point being planned.
@@ -87,7 +59,6 @@ type point struct {
 	AreaID    int64  `db:"area_id"`
 	AreaPath  string `db:"area_path"`
 	community int64
-	load      int
 }
 
 // unit is what a point is assigned: a compound, or a building of a
@@ -105,15 +76,13 @@ type unit struct {
 	parts map[string]int
 }
 
-// lessLoaded reports whether point a has fewer residents per hour of
-// capacity than b; ties go to the lower code, so plans are deterministic.
-func lessLoaded(a, b *point) bool {
-	l, r := int64(a.load)*int64(b.Capacity), int64(b.load)*int64(a.Capacity)
-	if l != r {
-		return l < r
-	}
-	return a.Code < b.Code
-}
+// remaining is how many of the unit's residents are still to come to a
+// point.
+func (u *unit) remaining() int { return max(u.Residents-u.sampled, 0) }
+
+// cohortCount counts a cohort's residents who come to points and those
+// sampled at home.
+type cohortCount struct{ residents, home int }
 
 // planRound writes a new round's points, assignments and cohort counts.
 func planRound(ctx context.Context, tx *sqlx.Tx, roundID int64, area areaNode) error {
@@ -121,18 +90,63 @@ func planRound(ctx context.Context, tx *sqlx.Tx, roundID int64, area areaNode) e
 	if err != nil {
 		return err
 	}
+	points, err := roundPoints(ctx, tx, area.Path, tree)
+	if err != nil {
+		return err
+	}
+	units, cohorts, err := roundUnits(ctx, tx, area, tree)
+	if err != nil {
+		return err
+	}
+	comers := 0
+	for _, u := range units {
+		comers += u.Residents
+	}
+	if len(points) == 0 && comers > 0 {
+		return fmt.Errorf("no sampling point in, under or above area %s for its %d residents (add sites of kind sampling-point): %w", area.Code, comers, ErrNotFound)
+	}
+	siteIDs, caps := make([]int64, len(points)), make([]int64, len(points))
+	for i, p := range points {
+		siteIDs[i], caps[i] = p.SiteID, int64(p.Capacity)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO round_points (round_id, site_id, capacity_per_hour)
+		SELECT $1, u.site, u.cap FROM unnest($2::bigint[], $3::int[]) AS u(site, cap)`, roundID, pq.Array(siteIDs), pq.Array(caps)); err != nil {
+		return fmt.Errorf("round points: %w", err)
+	}
+	if len(points) > 0 {
+		if err := writeAssignments(ctx, tx, roundID, planUnits(points, units)); err != nil {
+			return err
+		}
+	}
+	return writeCohorts(ctx, tx, roundID, cohorts)
+}
+
+// roundPoints reads the sampling points of a round over an area: those in
+// or under it, else those of the nearest area above it that has any.
+func roundPoints(ctx context.Context, tx *sqlx.Tx, path string, tree plan.Tree) ([]*point, error) {
 	var candidates []*point
 	if err := tx.SelectContext(ctx, &candidates, `SELECT s.id, s.code, s.name, s.capacity_per_hour, s.area_id, sa.path AS area_path
 		FROM sites s JOIN areas sa ON sa.id = s.area_id
 		WHERE s.kind = $1 AND s.capacity_per_hour > 0 AND (sa.path = ANY($2) OR sa.path LIKE $3)
-		ORDER BY s.code`, SamplingPointKind, pq.Array(PathPrefixes(area.Path)), under(area.Path)); err != nil {
-		return fmt.Errorf("sampling points: %w", err)
+		ORDER BY s.code`, SamplingPointKind, pq.Array(PathPrefixes(path)), under(path)); err != nil {
+		return nil, fmt.Errorf("sampling points: %w", err)
 	}
-	points := pickPoints(candidates, area.Path)
-	for _, p := range points {
-		p.community = tree.community(p.AreaID)
+	paths := make([]string, len(candidates))
+	for i, p := range candidates {
+		paths[i] = p.AreaPath
 	}
+	var points []*point
+	for _, i := range plan.Nearest(paths, path) {
+		p := candidates[i]
+		p.community = tree.Community(p.AreaID)
+		points = append(points, p)
+	}
+	return points, nil
+}
 
+// roundUnits counts the residents of an area: the units the points are
+// assigned, the largest first, and the residents of each cohort.
+func roundUnits(ctx context.Context, tx *sqlx.Tx, area areaNode, tree plan.Tree) ([]*unit, map[string]*cohortCount, error) {
 	var groups []struct {
 		AreaID    int64  `db:"area_id"`
 		Compound  bool   `db:"compound"`
@@ -146,16 +160,14 @@ func planRound(ctx context.Context, tx *sqlx.Tx, roundID int64, area areaNode) e
 		FROM residents r JOIN areas a ON a.id = r.area_id
 		WHERE a.path = $1 OR a.path LIKE $2
 		GROUP BY 1, 2, 3, 4, 5`, area.Path, under(area.Path)); err != nil {
-		return fmt.Errorf("residents of %s: %w", area.Code, err)
+		return nil, nil, fmt.Errorf("residents of %s: %w", area.Code, err)
 	}
 	type unitKey struct {
 		area     int64
 		building string
 	}
-	type cohortCount struct{ residents, home int }
 	units := map[unitKey]*unit{}
 	cohorts := map[string]*cohortCount{}
-	comers := 0
 	for _, g := range groups {
 		// A compound is one unit, which the plan may split by building;
 		// campus people are planned by building from the start.
@@ -165,7 +177,7 @@ func planRound(ctx context.Context, tx *sqlx.Tx, roundID int64, area areaNode) e
 		}
 		u := units[k]
 		if u == nil {
-			u = &unit{AreaID: g.AreaID, Building: k.building, community: tree.community(g.AreaID)}
+			u = &unit{AreaID: g.AreaID, Building: k.building, community: tree.Community(g.AreaID)}
 			units[k] = u
 		}
 		c := cohorts[g.Cohort]
@@ -179,7 +191,6 @@ func planRound(ctx context.Context, tx *sqlx.Tx, roundID int64, area areaNode) e
 		}
 		c.residents += g.N
 		u.Residents += g.N
-		comers += g.N
 		if g.Compound {
 			if u.parts == nil {
 				u.parts = map[string]int{}
@@ -187,38 +198,16 @@ func planRound(ctx context.Context, tx *sqlx.Tx, roundID int64, area areaNode) e
 			u.parts[g.Building] += g.N
 		}
 	}
-	if len(points) == 0 && comers > 0 {
-		return fmt.Errorf("no sampling point in, under or above area %s for its %d residents (add sites of kind sampling-point): %w", area.Code, comers, ErrNotFound)
-	}
-	ordered := make([]*unit, 0, len(units))
-	for _, u := range units {
-		ordered = append(ordered, u)
-	}
+	ordered := slices.Collect(maps.Values(units))
 	slices.SortFunc(ordered, func(a, b *unit) int {
 		return cmp.Or(cmp.Compare(b.Residents, a.Residents), cmp.Compare(a.AreaID, b.AreaID), cmp.Compare(a.Building, b.Building))
 	})
-	if len(points) > 0 {
-		ordered = planUnits(points, ordered)
-	}
+	return ordered, cohorts, nil
+}
 
-	siteIDs, caps := make([]int64, len(points)), make([]int64, len(points))
-	for i, p := range points {
-		siteIDs[i], caps[i] = p.SiteID, int64(p.Capacity)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO round_points (round_id, site_id, capacity_per_hour)
-		SELECT $1, u.site, u.cap FROM unnest($2::bigint[], $3::int[]) AS u(site, cap)`, roundID, pq.Array(siteIDs), pq.Array(caps)); err != nil {
-		return fmt.Errorf("round points: %w", err)
-	}
-	if len(points) > 0 {
-		if err := writeAssignments(ctx, tx, roundID, ordered); err != nil {
-			return err
-		}
-	}
-	names := make([]string, 0, len(cohorts))
-	for c := range cohorts {
-		names = append(names, c)
-	}
-	slices.Sort(names)
+// writeCohorts writes the residents a new round expects, by cohort.
+func writeCohorts(ctx context.Context, tx *sqlx.Tx, roundID int64, cohorts map[string]*cohortCount) error {
+	names := slices.Sorted(maps.Keys(cohorts))
 	res, home := make([]int64, len(names)), make([]int64, len(names))
 	for i, c := range names {
 		res[i], home[i] = int64(cohorts[c].residents), int64(cohorts[c].home)
@@ -239,7 +228,7 @@ func planRound(ctx context.Context, tx *sqlx.Tx, roundID int64, area areaNode) e
 func planUnits(points []*point, units []*unit) []*unit {
 	ps := make([]plan.Point, len(points))
 	for i, p := range points {
-		ps[i] = plan.Point{Capacity: p.Capacity, Load: p.load, Group: p.community}
+		ps[i] = plan.Point{Capacity: p.Capacity, Group: p.community}
 	}
 	us := make([]plan.Unit, len(units))
 	names := make([][]string, len(units))
@@ -253,7 +242,6 @@ func planUnits(points []*point, units []*unit) []*unit {
 	var out []*unit
 	for _, a := range plan.Assign(ps, us).Assignments {
 		u, p := units[a.Unit], points[a.Point]
-		p.load += a.Size
 		if a.Part < 0 {
 			u.SiteID, u.Expected = p.SiteID, u.Residents
 			out = append(out, u)
@@ -265,30 +253,8 @@ func planUnits(points []*point, units []*unit) []*unit {
 	return out
 }
 
-// pickPoints keeps the points in or under the round's area, or else those
-// of the nearest area above it that has any.
-func pickPoints(candidates []*point, path string) []*point {
-	var in []*point
-	deepest := ""
-	for _, p := range candidates {
-		switch {
-		case p.AreaPath == path || strings.HasPrefix(p.AreaPath, path+"/"):
-			in = append(in, p)
-		case len(p.AreaPath) > len(deepest):
-			deepest = p.AreaPath
-		}
-	}
-	if len(in) > 0 {
-		return in
-	}
-	for _, p := range candidates {
-		if p.AreaPath == deepest {
-			in = append(in, p)
-		}
-	}
-	return in
-}
-
+// writeAssignments writes which point serves each unit, or moves a unit
+// to another point.
 func writeAssignments(ctx context.Context, tx *sqlx.Tx, roundID int64, units []*unit) error {
 	n := len(units)
 	areas, sites, residents, expected := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)

@@ -4,6 +4,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/musterhq/muster/internal/plan"
 )
 
 // AddRoundPoint opens another sampling point in a running round (an
@@ -72,7 +75,7 @@ func (s *Store) AddRoundPoint(ctx context.Context, roundID int64, siteCode strin
 }
 
 // rebalance moves unfinished compounds to a newly opened point (see
-// AddRoundPoint).
+// AddRoundPoint and plan.Rebalance).
 func rebalance(ctx context.Context, tx *sqlx.Tx, r round, added *point) error {
 	tree, err := loadAreaTree(ctx, tx, r.AreaPath)
 	if err != nil {
@@ -84,114 +87,46 @@ func rebalance(ctx context.Context, tx *sqlx.Tx, r round, added *point) error {
 		if err := tx.GetContext(ctx, &n, `SELECT id, code, path, level, parent_id FROM areas WHERE id = $1`, added.AreaID); err != nil {
 			return err
 		}
-		tree[n.ID] = n
+		tree[n.ID] = n.planArea()
 	}
-	added.community = tree.community(added.AreaID)
-	var units []*unit
-	if err := tx.SelectContext(ctx, &units, `SELECT area_id, building, residents, expected, site_id FROM round_assignments WHERE round_id = $1`, r.ID); err != nil {
-		return fmt.Errorf("assignments of round %d: %w", r.ID, err)
-	}
-	var sampled []struct {
-		AreaID   int64  `db:"area_id"`
-		Building string `db:"building"`
-		N        int    `db:"n"`
-	}
-	if err := tx.SelectContext(ctx, &sampled, `
-		SELECT r.area_id, r.building, count(*) AS n
-		FROM samples s JOIN residents r ON r.id = s.resident_id
-		WHERE s.round_id = $1 AND NOT s.home_visit GROUP BY 1, 2`, r.ID); err != nil {
-		return fmt.Errorf("samples of round %d: %w", r.ID, err)
-	}
-	type unitKey struct {
-		area     int64
-		building string
-	}
-	byKey := map[unitKey]*unit{}
-	for _, u := range units {
-		u.community = tree.community(u.AreaID)
-		byKey[unitKey{u.AreaID, u.Building}] = u
-	}
-	// A compound planned whole is assigned under building ''; one the
-	// plan split, by building.
-	for _, s := range sampled {
-		if u := byKey[unitKey{s.AreaID, s.Building}]; u != nil {
-			u.sampled += s.N
-		} else if u := byKey[unitKey{s.AreaID, ""}]; u != nil {
-			u.sampled += s.N
-		}
+	added.community = tree.Community(added.AreaID)
+	units, err := heldUnits(ctx, tx, r.ID, tree)
+	if err != nil {
+		return err
 	}
 	var points []*point
 	if err := tx.SelectContext(ctx, &points, `SELECT s.id, s.code, s.name, rp.capacity_per_hour, s.area_id, a.path AS area_path
 		FROM round_points rp JOIN sites s ON s.id = rp.site_id JOIN areas a ON a.id = s.area_id
 		WHERE rp.round_id = $1 AND rp.site_id <> $2`, r.ID, added.SiteID); err != nil {
-		return err
+		return fmt.Errorf("points of round %d: %w", r.ID, err)
 	}
-	bySite := map[int64]*point{}
-	for _, p := range points {
-		bySite[p.SiteID] = p
+	ps := make([]plan.Point, len(points))
+	at := map[int64]int{}
+	for i, p := range points {
+		ps[i] = plan.Point{Capacity: p.Capacity, Name: p.Code}
+		at[p.SiteID] = i
 	}
-	remaining := func(u *unit) int { return max(u.Residents-u.sampled, 0) }
-	local := false
-	for _, u := range units {
-		if remaining(u) > 0 && u.community == added.community {
-			local = true
+	held := make([]plan.Held, len(units))
+	for i, u := range units {
+		held[i] = plan.Held{Point: -1, Remaining: u.remaining(), Group: u.community}
+		if j, ok := at[u.SiteID]; ok {
+			held[i].Point = j
 		}
-		if p := bySite[u.SiteID]; p != nil {
-			p.load += remaining(u)
-		}
 	}
-	movable := func(u *unit) bool {
-		return u.SiteID != added.SiteID && remaining(u) > 0 && (!local || u.community == added.community)
-	}
-	busiestFirst := func(a, b *point) int {
-		switch {
-		case lessLoaded(b, a):
-			return -1
-		case lessLoaded(a, b):
-			return 1
-		}
-		return 0
+	moves := plan.Rebalance(ps, plan.Point{Capacity: added.Capacity, Group: added.community, Name: added.Code}, held)
+	if len(moves) == 0 {
+		return nil
 	}
 	carried := map[int64]int{}
-	var moved []*unit
-	for {
-		// The busiest point that has a compound worth moving gives it.
-		var from *point
-		var pick *unit
-		slices.SortFunc(points, busiestFirst)
-		for _, p := range points {
-			for _, u := range units {
-				if u.SiteID != p.SiteID || !movable(u) {
-					continue
-				}
-				// Moving must leave the new point less busy than the giver is now.
-				after := &point{Code: added.Code, Capacity: added.Capacity, load: added.load + remaining(u)}
-				if !lessLoaded(after, p) {
-					continue
-				}
-				if pick == nil || remaining(u) > remaining(pick) || (remaining(u) == remaining(pick) && (u.AreaID < pick.AreaID || (u.AreaID == pick.AreaID && u.Building < pick.Building))) {
-					pick = u
-				}
-			}
-			if pick != nil {
-				from = p
-				break
-			}
-		}
-		if pick == nil {
-			break
-		}
+	moved := make([]*unit, len(moves))
+	for i, m := range moves {
+		u := units[m.Held]
 		// The giver keeps the samples it took from the compound since it was
 		// assigned; the new point expects those still to come.
-		sinceAssigned := pick.sampled - (pick.Residents - pick.Expected)
-		carried[from.SiteID] += max(sinceAssigned, 0)
-		from.load -= remaining(pick)
-		added.load += remaining(pick)
-		pick.SiteID, pick.Expected = added.SiteID, remaining(pick)
-		moved = append(moved, pick)
-	}
-	if len(moved) == 0 {
-		return nil
+		sinceAssigned := u.sampled - (u.Residents - u.Expected)
+		carried[points[m.From].SiteID] += max(sinceAssigned, 0)
+		u.SiteID, u.Expected = added.SiteID, u.remaining()
+		moved[i] = u
 	}
 	if err := writeAssignments(ctx, tx, r.ID, moved); err != nil {
 		return err
@@ -203,5 +138,51 @@ func rebalance(ctx context.Context, tx *sqlx.Tx, r round, added *point) error {
 	_, err = tx.ExecContext(ctx, `UPDATE round_points rp SET carried = rp.carried + u.n
 		FROM unnest($2::bigint[], $3::int[]) AS u(site, n) WHERE rp.round_id = $1 AND rp.site_id = u.site`,
 		r.ID, pq.Array(sites), pq.Array(counts))
-	return err
+	if err != nil {
+		return fmt.Errorf("samples carried by the points of round %d: %w", r.ID, err)
+	}
+	return nil
+}
+
+// heldUnits reads a round's assignments with the samples taken from each
+// at points so far, by area and building (the order plan.Rebalance breaks
+// ties in).
+func heldUnits(ctx context.Context, tx *sqlx.Tx, roundID int64, tree plan.Tree) ([]*unit, error) {
+	var units []*unit
+	if err := tx.SelectContext(ctx, &units, `SELECT area_id, building, residents, expected, site_id FROM round_assignments WHERE round_id = $1`, roundID); err != nil {
+		return nil, fmt.Errorf("assignments of round %d: %w", roundID, err)
+	}
+	slices.SortFunc(units, func(a, b *unit) int {
+		return cmp.Or(cmp.Compare(a.AreaID, b.AreaID), cmp.Compare(a.Building, b.Building))
+	})
+	var sampled []struct {
+		AreaID   int64  `db:"area_id"`
+		Building string `db:"building"`
+		N        int    `db:"n"`
+	}
+	if err := tx.SelectContext(ctx, &sampled, `
+		SELECT r.area_id, r.building, count(*) AS n
+		FROM samples s JOIN residents r ON r.id = s.resident_id
+		WHERE s.round_id = $1 AND NOT s.home_visit GROUP BY 1, 2`, roundID); err != nil {
+		return nil, fmt.Errorf("samples of round %d: %w", roundID, err)
+	}
+	type unitKey struct {
+		area     int64
+		building string
+	}
+	byKey := map[unitKey]*unit{}
+	for _, u := range units {
+		u.community = tree.Community(u.AreaID)
+		byKey[unitKey{u.AreaID, u.Building}] = u
+	}
+	// A compound planned whole is assigned under building ''; one the
+	// plan split, by building.
+	for _, s := range sampled {
+		if u := byKey[unitKey{s.AreaID, s.Building}]; u != nil {
+			u.sampled += s.N
+		} else if u := byKey[unitKey{s.AreaID, ""}]; u != nil {
+			u.sampled += s.N
+		}
+	}
+	return units, nil
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/musterhq/muster/internal/plan"
 )
 
 // Staff roles that make home visits, in order of preference.
@@ -25,11 +27,11 @@ const (
 // AssignHomeVisits creates the first visit of every home-visit resident of
 // the round's area not yet sampled, each assigned to a worker: the grid
 // workers of the nearest area at or above the resident's compound that has
-// any, else the nearest community workers, the least-busy of them first
-// (round-robin, by staff code on ties). It returns how many residents have
-// a first visit in the round, so calling it again changes nothing and
-// returns the same figure (residents added to the registry since get
-// theirs).
+// any, else the nearest community workers, the least busy of them (the
+// first by staff code on ties; see plan.Visits). It returns how many
+// residents have a first visit in the round, so calling it again changes
+// nothing and returns the same figure (residents added to the registry
+// since get theirs).
 func (s *Store) AssignHomeVisits(ctx context.Context, roundID int64) (int, error) {
 	var total int
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
@@ -38,41 +40,8 @@ func (s *Store) AssignHomeVisits(ctx context.Context, roundID int64) (int, error
 			return err
 		}
 		if r.Open() {
-			var todo []struct {
-				ID     int64 `db:"id"`
-				AreaID int64 `db:"area_id"`
-			}
-			if err := tx.SelectContext(ctx, &todo, `SELECT res.id, res.area_id FROM residents res JOIN areas a ON a.id = res.area_id
-				WHERE res.home_visit AND (a.path = $1 OR a.path LIKE $2)
-				  AND NOT EXISTS (SELECT 1 FROM home_visits h WHERE h.round_id = $3 AND h.resident_id = res.id)
-				  AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.round_id = $3 AND s.resident_id = res.id)
-				ORDER BY res.code`, r.AreaPath, under(r.AreaPath), roundID); err != nil {
-				return fmt.Errorf("home-visit residents: %w", err)
-			}
-			if len(todo) > 0 {
-				w, err := loadWorkers(ctx, tx, r)
-				if err != nil {
-					return err
-				}
-				residents, staff := make([]int64, len(todo)), make([]int64, len(todo))
-				for i, t := range todo {
-					residents[i] = t.ID
-					if p := w.pool(t.AreaID); len(p) > 0 {
-						best := p[0]
-						for _, st := range p[1:] {
-							if w.load[st.ID] < w.load[best.ID] {
-								best = st
-							}
-						}
-						w.load[best.ID]++
-						staff[i] = best.ID
-					}
-				}
-				if _, err := tx.ExecContext(ctx, `INSERT INTO home_visits (round_id, resident_id, attempt, staff_id)
-					SELECT $1, u.resident, 1, nullif(u.staff, 0) FROM unnest($2::bigint[], $3::bigint[]) AS u(resident, staff)
-					ON CONFLICT DO NOTHING`, roundID, pq.Array(residents), pq.Array(staff)); err != nil {
-					return fmt.Errorf("home visits: %w", err)
-				}
+			if err := assignHomeVisits(ctx, tx, r); err != nil {
+				return err
 			}
 		}
 		return tx.GetContext(ctx, &total, `SELECT count(*) FROM home_visits WHERE round_id = $1 AND attempt = 1`, roundID)
@@ -83,6 +52,40 @@ func (s *Store) AssignHomeVisits(ctx context.Context, roundID int64) (int, error
 	return total, nil
 }
 
+// assignHomeVisits creates the first visits of an open round's residents
+// who have none yet (see AssignHomeVisits).
+func assignHomeVisits(ctx context.Context, tx *sqlx.Tx, r round) error {
+	var todo []struct {
+		ID     int64 `db:"id"`
+		AreaID int64 `db:"area_id"`
+	}
+	if err := tx.SelectContext(ctx, &todo, `SELECT res.id, res.area_id FROM residents res JOIN areas a ON a.id = res.area_id
+		WHERE res.home_visit AND (a.path = $1 OR a.path LIKE $2)
+		  AND NOT EXISTS (SELECT 1 FROM home_visits h WHERE h.round_id = $3 AND h.resident_id = res.id)
+		  AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.round_id = $3 AND s.resident_id = res.id)
+		ORDER BY res.code`, r.AreaPath, under(r.AreaPath), r.ID); err != nil {
+		return fmt.Errorf("home-visit residents: %w", err)
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	w, err := loadWorkers(ctx, tx, r)
+	if err != nil {
+		return err
+	}
+	residents, pools := make([]int64, len(todo)), make([][]int64, len(todo))
+	for i, t := range todo {
+		residents[i], pools[i] = t.ID, w.pool(t.AreaID)
+	}
+	staff := plan.Visits(pools, w.busy)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO home_visits (round_id, resident_id, attempt, staff_id)
+		SELECT $1, u.resident, 1, nullif(u.staff, 0) FROM unnest($2::bigint[], $3::bigint[]) AS u(resident, staff)
+		ON CONFLICT DO NOTHING`, r.ID, pq.Array(residents), pq.Array(staff)); err != nil {
+		return fmt.Errorf("home visits: %w", err)
+	}
+	return nil
+}
+
 // worker is a member of staff who can make home visits.
 type worker struct {
 	ID     int64  `db:"id"`
@@ -91,14 +94,17 @@ type worker struct {
 	AreaID int64  `db:"area_id"`
 }
 
-// workers holds who can visit in a round and how busy each is.
+// workers holds who can visit in a round, by staff ID, and how busy each
+// is.
 type workers struct {
-	tree   areaTree
-	byArea map[int64]map[string][]worker // area → role → staff by code
-	load   map[int64]int
-	pools  map[int64][]worker
+	tree   plan.Tree
+	byArea map[int64]map[string][]int64 // area → role → staff by code
+	busy   map[int64]int
+	pools  map[int64][]int64
 }
 
+// loadWorkers reads who can make a round's home visits and how many
+// visits each has already.
 func loadWorkers(ctx context.Context, tx *sqlx.Tx, r round) (*workers, error) {
 	tree, err := loadAreaTree(ctx, tx, r.AreaPath)
 	if err != nil {
@@ -116,22 +122,22 @@ func loadWorkers(ctx context.Context, tx *sqlx.Tx, r round) (*workers, error) {
 		pq.Array([]string{RoleGridWorker, RoleCommunityWorker}), pq.Array(PathPrefixes(r.AreaPath)), under(r.AreaPath), r.OpensAt, r.Deadline); err != nil {
 		return nil, fmt.Errorf("grid workers: %w", err)
 	}
-	w := &workers{tree: tree, byArea: map[int64]map[string][]worker{}, load: map[int64]int{}, pools: map[int64][]worker{}}
+	w := &workers{tree: tree, byArea: map[int64]map[string][]int64{}, busy: map[int64]int{}, pools: map[int64][]int64{}}
 	for _, st := range staff {
 		if w.byArea[st.AreaID] == nil {
-			w.byArea[st.AreaID] = map[string][]worker{}
+			w.byArea[st.AreaID] = map[string][]int64{}
 		}
-		w.byArea[st.AreaID][st.Role] = append(w.byArea[st.AreaID][st.Role], st)
+		w.byArea[st.AreaID][st.Role] = append(w.byArea[st.AreaID][st.Role], st.ID)
 	}
 	var loads []struct {
 		Staff int64 `db:"staff_id"`
 		N     int   `db:"n"`
 	}
 	if err := tx.SelectContext(ctx, &loads, `SELECT staff_id, count(*) AS n FROM home_visits WHERE round_id = $1 AND staff_id IS NOT NULL GROUP BY staff_id`, r.ID); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("visits per worker: %w", err)
 	}
 	for _, l := range loads {
-		w.load[l.Staff] = l.N
+		w.busy[l.Staff] = l.N
 	}
 	return w, nil
 }
@@ -139,13 +145,13 @@ func loadWorkers(ctx context.Context, tx *sqlx.Tx, r round) (*workers, error) {
 // pool returns who visits the residents of an area: the grid workers of
 // the nearest area at or above it that has any, else the nearest community
 // workers.
-func (w *workers) pool(areaID int64) []worker {
+func (w *workers) pool(areaID int64) []int64 {
 	if p, ok := w.pools[areaID]; ok {
 		return p
 	}
-	var p []worker
+	var p []int64
 	for _, role := range []string{RoleGridWorker, RoleCommunityWorker} {
-		for _, a := range w.tree.ancestors(areaID) {
+		for _, a := range w.tree.Ancestors(areaID) {
 			if p = w.byArea[a][role]; len(p) > 0 {
 				break
 			}
@@ -277,21 +283,13 @@ func (s *Store) RevisitMissed(ctx context.Context, roundID int64) (int, error) {
 		if err != nil {
 			return err
 		}
-		residents, attempts, staff := make([]int64, len(missed)), make([]int64, len(missed)), make([]int64, len(missed))
+		residents, attempts := make([]int64, len(missed)), make([]int64, len(missed))
+		pools, last := make([][]int64, len(missed)), make([]int64, len(missed))
 		for i, m := range missed {
 			residents[i], attempts[i] = m.Resident, int64(m.Attempt+1)
-			p := w.pool(m.AreaID)
-			if len(p) == 0 {
-				continue
-			}
-			next := 0
-			for j, st := range p {
-				if st.ID == m.Staff {
-					next = (j + 1) % len(p)
-				}
-			}
-			staff[i] = p[next].ID
+			pools[i], last[i] = w.pool(m.AreaID), m.Staff
 		}
+		staff := plan.Revisits(pools, last)
 		res, err := tx.ExecContext(ctx, `INSERT INTO home_visits (round_id, resident_id, attempt, staff_id)
 			SELECT $1, u.resident, u.attempt, nullif(u.staff, 0) FROM unnest($2::bigint[], $3::int[], $4::bigint[]) AS u(resident, attempt, staff)
 			ON CONFLICT DO NOTHING`, roundID, pq.Array(residents), pq.Array(attempts), pq.Array(staff))
