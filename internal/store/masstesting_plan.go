@@ -275,7 +275,7 @@ func writeAssignments(ctx context.Context, tx *sqlx.Tx, roundID int64, units []*
 
 // readPlan reads a round's plan as recorded.
 func readPlan(ctx context.Context, q sqlx.QueryerContext, roundID int64) (RoundPlan, error) {
-	plan := RoundPlan{RoundID: roundID, Points: []RoundPoint{}, Cohorts: []CohortCount{}}
+	rp := RoundPlan{RoundID: roundID, Points: []RoundPoint{}, Cohorts: []CohortCount{}}
 	var points []struct {
 		SiteID   int64  `db:"site_id"`
 		Code     string `db:"code"`
@@ -291,7 +291,7 @@ func readPlan(ctx context.Context, q sqlx.QueryerContext, roundID int64) (RoundP
 		return RoundPlan{}, fmt.Errorf("points of round %d: %w", roundID, err)
 	}
 	for _, p := range points {
-		plan.Points = append(plan.Points, RoundPoint{SiteID: p.SiteID, Code: p.Code, Name: p.Name, CapacityPerHour: p.Capacity, Expected: p.Expected})
+		rp.Points = append(rp.Points, RoundPoint{SiteID: p.SiteID, Code: p.Code, Name: p.Name, CapacityPerHour: p.Capacity, Expected: p.Expected})
 	}
 	var cohorts []struct {
 		Cohort     string `db:"cohort"`
@@ -304,25 +304,25 @@ func readPlan(ctx context.Context, q sqlx.QueryerContext, roundID int64) (RoundP
 	}
 	for _, c := range cohorts {
 		if c.Residents > 0 {
-			plan.Cohorts = append(plan.Cohorts, CohortCount{Cohort: c.Cohort, Count: c.Residents})
+			rp.Cohorts = append(rp.Cohorts, CohortCount{Cohort: c.Cohort, Count: c.Residents})
 		}
-		plan.HomeVisits += c.HomeVisits
-		plan.Expected += c.Residents + c.HomeVisits
+		rp.HomeVisits += c.HomeVisits
+		rp.Expected += c.Residents + c.HomeVisits
 	}
-	return plan, nil
+	return rp, nil
 }
 
 // RoundPlan returns the plan of a round as it stands (after any points
 // added).
 func (s *Store) RoundPlan(ctx context.Context, roundID int64) (RoundPlan, error) {
-	var plan RoundPlan
+	var rp RoundPlan
 	err := s.withReadTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := getRound(ctx, tx, roundID, false); err != nil {
 			return err
 		}
 		var err error
-		plan, err = readPlan(ctx, tx, roundID)
+		rp, err = readPlan(ctx, tx, roundID)
 		return err
 	})
-	return plan, err
+	return rp, err
 }

@@ -29,7 +29,7 @@ import (
 // Opening a point that is open already changes nothing and returns the
 // plan.
 func (s *Store) AddRoundPoint(ctx context.Context, roundID int64, siteCode string, e Event) (RoundPlan, error) {
-	var plan RoundPlan
+	var rp RoundPlan
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		r, err := getRound(ctx, tx, roundID, true)
 		if err != nil {
@@ -63,7 +63,7 @@ func (s *Store) AddRoundPoint(ctx context.Context, roundID int64, siteCode strin
 				return err
 			}
 		}
-		if plan, err = readPlan(ctx, tx, roundID); err != nil {
+		if rp, err = readPlan(ctx, tx, roundID); err != nil {
 			return err
 		}
 		return appendEvent(ctx, tx, e)
@@ -71,7 +71,7 @@ func (s *Store) AddRoundPoint(ctx context.Context, roundID int64, siteCode strin
 	if err != nil {
 		return RoundPlan{}, fmt.Errorf("add point %s to round %d: %w", siteCode, roundID, err)
 	}
-	return plan, nil
+	return rp, nil
 }
 
 // rebalance moves unfinished compounds to a newly opened point (see

@@ -38,10 +38,23 @@ func (s *Store) LoadResidents(ctx context.Context, scenarioName string, rows []R
 	return res, nil
 }
 
+// loadResidents is LoadResidents in its transaction.
 func loadResidents(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, scenarioName string, rows []ResidentRow, res *LoadResult) error {
 	if len(rows) == 0 {
 		return nil
 	}
+	if err := checkResidentRows(rows); err != nil {
+		return err
+	}
+	if err := stageResidents(ctx, conn, tx, rows); err != nil {
+		return err
+	}
+	return mergeResidents(ctx, tx, scenarioName, res)
+}
+
+// checkResidentRows refuses rows without a code or an area, and a code
+// listed twice.
+func checkResidentRows(rows []ResidentRow) error {
 	seen := make(map[string]struct{}, len(rows))
 	for i, r := range rows {
 		switch {
@@ -55,10 +68,16 @@ func loadResidents(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, scenarioNa
 		}
 		seen[r.Code] = struct{}{}
 	}
+	return nil
+}
+
+// stageResidents copies the rows into the temporary table resident_stage
+// and refuses them (ErrNotFound) when an area is unknown.
+func stageResidents(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, rows []ResidentRow) error {
 	// Loads take turns, so the split INSERT and UPDATE below never race for
 	// a new code.
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, residentsLock); err != nil {
-		return err
+		return fmt.Errorf("wait for other loads: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `SET LOCAL work_mem = '256MB'; SET LOCAL jit = off`); err != nil {
 		return err
@@ -104,6 +123,12 @@ func loadResidents(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, scenarioNa
 		}
 		return fmt.Errorf("%s (load the scenario's areas first): %w", b.String(), ErrNotFound)
 	}
+	return nil
+}
+
+// mergeResidents writes the staged residents and their contacts, counting
+// what changed in res.
+func mergeResidents(ctx context.Context, tx *sqlx.Tx, scenarioName string, res *LoadResult) error {
 	// Changed residents are updated, new ones inserted: two plain
 	// statements cost half what one INSERT … ON CONFLICT does at a million.
 	steps := []struct {
@@ -156,7 +181,7 @@ func loadResidents(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, scenarioNa
 	// a large load.
 	if changed >= 10_000 {
 		if _, err := tx.ExecContext(ctx, `SELECT muster_analyze_residents()`); err != nil {
-			return err
+			return fmt.Errorf("analyze residents: %w", err)
 		}
 	}
 	return nil

@@ -139,10 +139,11 @@ func (s *Store) OpenRoundsFor(ctx context.Context, incident string) ([]RoundInfo
 // The round's sampling points are the sites of kind sampling-point in the
 // area or under it; when there are none, those of the nearest area above it
 // that has some (a round over one compound uses its community's points).
-// Each compound under the area is assigned one point, largest compound
-// first to the least-loaded point (residents coming to points per hour of
-// capacity), choosing among the points of the compound's own community
-// when it has any. People who live in a community rather than a compound
+// The compounds under the area are assigned to them by plan.Assign: the
+// largest first, each to the point where it would finish earliest, among
+// the points of the compound's own community when it has any; a compound
+// is split by building across points when kept whole it would finish well
+// after the rest. People who live in a community rather than a compound
 // (campus people) are assigned by building. The residents expected, by
 // cohort and home visit, are counted as the round opens. The event is
 // appended in the same transaction.
@@ -155,7 +156,7 @@ func (s *Store) OpenRound(ctx context.Context, incident string, areaID int64, n 
 	case !deadline.After(opensAt):
 		return RoundPlan{}, fmt.Errorf("open round %d: deadline %s is not after it opens (%s): %w", n, deadline.Format(time.RFC3339), opensAt.Format(time.RFC3339), ErrInvalid)
 	}
-	var plan RoundPlan
+	var rp RoundPlan
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		var area areaNode
 		err := tx.GetContext(ctx, &area, `SELECT id, code, path, level, parent_id FROM areas WHERE id = $1`, areaID)
@@ -179,7 +180,7 @@ func (s *Store) OpenRound(ctx context.Context, incident string, areaID int64, n 
 		} else if err := planRound(ctx, tx, id, area); err != nil {
 			return err
 		}
-		if plan, err = readPlan(ctx, tx, id); err != nil {
+		if rp, err = readPlan(ctx, tx, id); err != nil {
 			return err
 		}
 		return appendEvent(ctx, tx, e)
@@ -187,7 +188,7 @@ func (s *Store) OpenRound(ctx context.Context, incident string, areaID int64, n 
 	if err != nil {
 		return RoundPlan{}, fmt.Errorf("open round %d of %s over area %d: %w", n, incident, areaID, err)
 	}
-	return plan, nil
+	return rp, nil
 }
 
 // SetLateGrace sets how long after a round closes a late sample (taken
@@ -201,7 +202,11 @@ func (s *Store) SetLateGrace(ctx context.Context, roundID int64, grace time.Dura
 	if err != nil {
 		return fmt.Errorf("late grace of round %d: %w", roundID, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("late grace of round %d: %w", roundID, err)
+	}
+	if n == 0 {
 		return fmt.Errorf("testing round %d: %w", roundID, ErrNotFound)
 	}
 	return nil
