@@ -54,6 +54,7 @@ type round struct {
 	ClosedAt sql.NullTime `db:"closed_at"`
 }
 
+// info is the round as the store's callers see it.
 func (r round) info() RoundInfo {
 	return RoundInfo{ID: r.ID, Incident: r.Incident, AreaID: r.AreaID, AreaCode: r.AreaCode, Round: r.Round,
 		OpensAt: r.OpensAt, Deadline: r.Deadline, ClosedAt: r.ClosedAt.Time}
@@ -62,6 +63,8 @@ func (r round) info() RoundInfo {
 // Open reports whether the round is still open.
 func (r round) Open() bool { return !r.ClosedAt.Valid }
 
+// roundColumns are the columns a round is read with, from testing_rounds r
+// joined with areas a.
 const roundColumns = `r.id, r.incident, r.area_id, a.code AS area_code, a.path AS area_path, r.round, r.opens_at, r.deadline, r.closed_at`
 
 // getRound reads a round; lock takes its row lock, so changes to one round
@@ -82,6 +85,7 @@ func shareRound(ctx context.Context, q sqlx.QueryerContext, id int64) (round, er
 	return readRound(ctx, q, id, ` FOR SHARE OF r`)
 }
 
+// readRound reads a round with a locking clause (mode) after the query.
 func readRound(ctx context.Context, q sqlx.QueryerContext, id int64, mode string) (round, error) {
 	query := `SELECT ` + roundColumns + ` FROM testing_rounds r JOIN areas a ON a.id = r.area_id WHERE r.id = $1` + mode
 	var r round

@@ -209,28 +209,8 @@ func (s *Store) RecordHomeVisit(ctx context.Context, roundID int64, residentCode
 			return fmt.Errorf("round %d: %w", roundID, ErrRoundClosed)
 		}
 		if sampled {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO samples (tube, round_id, resident_id, point_id, taken_at, cohort, home_visit)
-				SELECT $1, $2, $3, NULL, $4, $5, true ON CONFLICT DO NOTHING`, tube, roundID, res.ID, at, res.Cohort); err != nil {
-				return fmt.Errorf("sample %s: %w", tube, err)
-			}
-			var got struct {
-				Resident int64 `db:"resident_id"`
-				Round    int64 `db:"round_id"`
-			}
-			err := tx.GetContext(ctx, &got, `SELECT resident_id, round_id FROM samples WHERE tube = $1`, tube)
-			if errors.Is(err, sql.ErrNoRows) {
-				// The resident's unique key refused the row: sampled already.
-				var other string
-				if err := tx.GetContext(ctx, &other, `SELECT tube FROM samples WHERE round_id = $1 AND resident_id = $2`, roundID, res.ID); err != nil {
-					return err
-				}
-				return fmt.Errorf("resident %s is already sampled in round %d with tube %s: %w", residentCode, roundID, other, ErrConflict)
-			}
-			if err != nil {
+			if err := recordVisitSample(ctx, tx, roundID, res.ID, res.Cohort, residentCode, tube, at); err != nil {
 				return err
-			}
-			if got.Resident != res.ID || got.Round != roundID {
-				return fmt.Errorf("tube %s is recorded for another resident or round: %w", tube, ErrConflict)
 			}
 		}
 		if current == state {
@@ -242,6 +222,36 @@ func (s *Store) RecordHomeVisit(ctx context.Context, roundID int64, residentCode
 	})
 	if err != nil {
 		return fmt.Errorf("record home visit: %w", err)
+	}
+	return nil
+}
+
+// recordVisitSample records the sample a home visit took, once: the same
+// tube again changes nothing, a tube recorded for someone else or a second
+// tube for a resident already sampled in the round is ErrConflict.
+func recordVisitSample(ctx context.Context, tx *sqlx.Tx, roundID, residentID int64, cohort, residentCode, tube string, at time.Time) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO samples (tube, round_id, resident_id, point_id, taken_at, cohort, home_visit)
+		SELECT $1, $2, $3, NULL, $4, $5, true ON CONFLICT DO NOTHING`, tube, roundID, residentID, at, cohort); err != nil {
+		return fmt.Errorf("sample %s: %w", tube, err)
+	}
+	var got struct {
+		Resident int64 `db:"resident_id"`
+		Round    int64 `db:"round_id"`
+	}
+	err := tx.GetContext(ctx, &got, `SELECT resident_id, round_id FROM samples WHERE tube = $1`, tube)
+	if errors.Is(err, sql.ErrNoRows) {
+		// The resident's unique key refused the row: sampled already.
+		var other string
+		if err := tx.GetContext(ctx, &other, `SELECT tube FROM samples WHERE round_id = $1 AND resident_id = $2`, roundID, residentID); err != nil {
+			return err
+		}
+		return fmt.Errorf("resident %s is already sampled in round %d with tube %s: %w", residentCode, roundID, other, ErrConflict)
+	}
+	if err != nil {
+		return err
+	}
+	if got.Resident != residentID || got.Round != roundID {
+		return fmt.Errorf("tube %s is recorded for another resident or round: %w", tube, ErrConflict)
 	}
 	return nil
 }
