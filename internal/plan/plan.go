@@ -3,8 +3,10 @@
 // each to the point where it would finish earliest (longest processing
 // time first on points of different speeds), a large compound split by
 // building across points when it would otherwise finish after all the
-// rest. It is pure: the store reads the points and the residents and
-// writes what Assign returns.
+// rest (Assign). It also moves work to a point opened in a running round
+// (Rebalance), chooses who makes each home visit (Visits, Revisits), and
+// walks the area tree these rules refer to (Tree). It is pure: the store
+// reads the rows, calls these functions and writes what they return.
 package plan
 
 import (
@@ -16,10 +18,13 @@ import (
 // Point is a sampling point: its capacity in residents an hour, the work
 // it already has (Load, residents), and its group (the community it
 // belongs to; units of a group go to the group's points when it has any).
+// Name (its site code) breaks ties between equally busy points in
+// Rebalance, so that a plan is reproducible.
 type Point struct {
 	Capacity int
 	Load     int
 	Group    int64
+	Name     string
 }
 
 // Unit is work that goes to one point: a compound, or a community's
