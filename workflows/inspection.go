@@ -217,9 +217,9 @@ func inspectionParams(in StepInput) inspectionConfig {
 // round each period until the response is lifted. Without it, the step is
 // done once the round has closed and every finding is closed.
 func InspectionFollowUpStep(ctx workflow.Context, in StepInput) (StepResult, error) {
-	t := &inspection{sw: newStepWorkflow(ctx, in), in: in, sites: map[string]*SiteStatus{}, findings: map[int64]*FindingStatus{}}
-	t.sw.details = t.render
-	res, err := t.run(ctx)
+	insp := &inspection{sw: newStepWorkflow(ctx, in), in: in, sites: map[string]*SiteStatus{}, findings: map[int64]*FindingStatus{}}
+	insp.sw.details = insp.render
+	res, err := insp.run(ctx)
 	if workflow.IsContinueAsNewError(err) {
 		// The new run goes on with the schedule, the findings and the
 		// response's step: nothing ends here.
@@ -230,116 +230,116 @@ func InspectionFollowUpStep(ctx workflow.Context, in StepInput) (StepResult, err
 		// the schedule goes, and open findings are withdrawn when
 		// cancelled, out of the cancellation's reach.
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
-		t.end(dctx, ctx.Err() != nil)
+		insp.end(dctx, ctx.Err() != nil)
 	}
-	return t.sw.finish(ctx, res, err)
+	return insp.sw.finish(ctx, res, err)
 }
 
-func (t *inspection) run(ctx workflow.Context) (StepResult, error) {
-	in := t.in
+func (insp *inspection) run(ctx workflow.Context) (StepResult, error) {
+	in := insp.in
 	if in.Area == nil {
 		return StepResult{}, temporal.NewNonRetryableApplicationError("an inspection needs an area", activities.ErrBadInput, nil)
 	}
-	t.cfg = inspectionParams(in)
-	t.p = InspectionProgress{Incident: in.Incident, Area: in.Area.Name, State: StateRunning, TimeScale: max(in.TimeScale, 1)}
-	if t.cfg.every > 0 {
-		t.p.Schedule, t.p.Every = InspectionScheduleID(t.sw.id), t.cfg.every.String()
+	insp.cfg = inspectionParams(in)
+	insp.p = InspectionProgress{Incident: in.Incident, Area: in.Area.Name, State: StateRunning, TimeScale: max(in.TimeScale, 1)}
+	if insp.cfg.every > 0 {
+		insp.p.Schedule, insp.p.Every = InspectionScheduleID(insp.sw.id), insp.cfg.every.String()
 	}
 	// The step runner marks the step running whenever one of its
 	// activities starts; the inspection's own state wins.
-	changed := t.sw.r.changed
-	t.sw.r.changed = func(ctx workflow.Context, name, state string) {
+	changed := insp.sw.r.changed
+	insp.sw.r.changed = func(ctx workflow.Context, name, state string) {
 		changed(ctx, name, state)
-		if state == StateRunning && t.saState != "" && t.saState != StateRunning {
-			_ = workflow.UpsertTypedSearchAttributes(ctx, SAStepState.ValueSet(t.saState))
+		if state == StateRunning && insp.saState != "" && insp.saState != StateRunning {
+			_ = workflow.UpsertTypedSearchAttributes(ctx, SAStepState.ValueSet(insp.saState))
 		}
 	}
-	if err := t.handlers(ctx); err != nil {
+	if err := insp.handlers(ctx); err != nil {
 		return StepResult{}, err
 	}
 	if r := in.ResumeInspection; r != nil {
-		t.resume(ctx, r)
-		in.ResumeInspection, t.in.ResumeInspection = nil, nil
-	} else if err := t.start(ctx); err != nil {
+		insp.resume(ctx, r)
+		in.ResumeInspection, insp.in.ResumeInspection = nil, nil
+	} else if err := insp.start(ctx); err != nil {
 		return StepResult{}, err
 	}
 	for {
 		// A look costs a timer, an activity and workflow tasks.
-		t.events += 10
-		roundOpen := t.p.RoundState == "open"
-		wait := scaled(t.cfg.checkEvery, in.TimeScale)
+		insp.events += 10
+		roundOpen := insp.p.RoundState == "open"
+		wait := scaled(insp.cfg.checkEvery, in.TimeScale)
 		if roundOpen {
-			wait = min(wait, max(t.p.RoundDeadline.Sub(workflow.Now(ctx)), time.Millisecond))
+			wait = min(wait, max(insp.p.RoundDeadline.Sub(workflow.Now(ctx)), time.Millisecond))
 		}
 		if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: wait, TimerOptions: workflow.TimerOptions{Summary: "Next look for automatic findings"}},
 			func() bool {
-				return t.lift != nil || t.nextRound || (roundOpen && t.allReported() && t.reports == 0) || (t.settled() && !t.ready)
+				return insp.lift != nil || insp.nextRound || (roundOpen && insp.allReported() && insp.reports == 0) || (insp.settled() && !insp.ready)
 			}); err != nil {
 			return StepResult{}, err
 		}
-		if t.lift != nil {
+		if insp.lift != nil {
 			break
 		}
-		if t.p.RoundState == "open" && t.reports == 0 && (t.allReported() || !workflow.Now(ctx).Before(t.p.RoundDeadline)) {
-			if err := t.closeRound(ctx); err != nil {
+		if insp.p.RoundState == "open" && insp.reports == 0 && (insp.allReported() || !workflow.Now(ctx).Before(insp.p.RoundDeadline)) {
+			if err := insp.closeRound(ctx); err != nil {
 				return StepResult{}, err
 			}
 		}
-		if err := t.pickUpAutomatic(ctx); err != nil {
+		if err := insp.pickUpAutomatic(ctx); err != nil {
 			return StepResult{}, err
 		}
-		if t.nextRound {
-			t.nextRound = false
-			if err := workflow.Await(ctx, func() bool { return t.reports == 0 }); err != nil {
+		if insp.nextRound {
+			insp.nextRound = false
+			if err := workflow.Await(ctx, func() bool { return insp.reports == 0 }); err != nil {
 				return StepResult{}, err
 			}
-			if t.p.RoundState == "open" {
-				if err := t.closeRound(ctx); err != nil {
+			if insp.p.RoundState == "open" {
+				if err := insp.closeRound(ctx); err != nil {
 					return StepResult{}, err
 				}
 			}
-			if err := t.openRound(ctx, t.p.Round+1, nil); err != nil {
+			if err := insp.openRound(ctx, insp.p.Round+1, nil); err != nil {
 				return StepResult{}, err
 			}
 		}
-		if t.longHistory(ctx) {
-			if err := t.continueAsNew(ctx); err != nil {
+		if insp.longHistory(ctx) {
+			if err := insp.continueAsNew(ctx); err != nil {
 				return StepResult{}, err
 			}
-			if t.lift != nil {
+			if insp.lift != nil {
 				break
 			}
 		}
-		if t.settled() {
-			if t.cfg.every <= 0 {
+		if insp.settled() {
+			if insp.cfg.every <= 0 {
 				break
 			}
-			if !t.ready {
-				t.ready, t.p.Holding = true, true
-				reportToParent(ctx, StepReport{Path: in.Path, State: StateDone, Ready: true, Detail: t.summary(), Outputs: t.outputs()})
+			if !insp.ready {
+				insp.ready, insp.p.Holding = true, true
+				reportToParent(ctx, StepReport{Path: in.Path, State: StateDone, Ready: true, Detail: insp.summary(), Outputs: insp.outputs()})
 			}
 		}
 	}
-	t.end(ctx, t.lift != nil)
+	insp.end(ctx, insp.lift != nil)
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 		return StepResult{}, err
 	}
-	t.p.State = StateDone
-	t.tally(ctx)
-	detail := t.summary()
-	if t.lift != nil {
-		detail = "lifted by " + t.lift.By + ": " + detail
+	insp.p.State = StateDone
+	insp.tally(ctx)
+	detail := insp.summary()
+	if insp.lift != nil {
+		detail = "lifted by " + insp.lift.By + ": " + detail
 	}
-	return StepResult{Outputs: t.outputs(), Detail: detail}, nil
+	return StepResult{Outputs: insp.outputs(), Detail: detail}, nil
 }
 
 // start opens the first round and, with `every`, the schedule of the next.
-func (t *inspection) start(ctx workflow.Context) error {
-	if err := t.openRound(ctx, 1, nil); err != nil {
+func (insp *inspection) start(ctx workflow.Context) error {
+	if err := insp.openRound(ctx, 1, nil); err != nil {
 		return err
 	}
-	if t.cfg.every > 0 {
-		in := t.scheduleInput()
+	if insp.cfg.every > 0 {
+		in := insp.scheduleInput()
 		// The next round comes a period after the first, not when the
 		// clock next reaches a multiple of the period: a tick before the
 		// first round is settled would open round 2 over it, and the step
@@ -348,79 +348,79 @@ func (t *inspection) start(ctx workflow.Context) error {
 		if workflow.GetVersion(ctx, "inspection-schedule-start", workflow.DefaultVersion, 1) >= 1 {
 			in.Start = workflow.Now(ctx)
 		}
-		return t.sw.r.run(ctx, "schedule", "Schedule a round every "+t.cfg.every.String(), a.EnsureInspectionSchedule,
-			in, nil, func() string { return "schedule " + t.p.Schedule })
+		return insp.sw.r.run(ctx, "schedule", "Schedule a round every "+insp.cfg.every.String(), a.EnsureInspectionSchedule,
+			in, nil, func() string { return "schedule " + insp.p.Schedule })
 	}
 	return nil
 }
 
 // resume takes up the state a previous run carried over.
-func (t *inspection) resume(ctx workflow.Context, r *InspectionState) {
-	t.p, t.plan, t.ready, t.nextRound = r.Progress, r.Plan, r.Ready, r.NextRound
-	t.sites = map[string]*SiteStatus{}
-	for i := range t.p.Sites {
-		t.sites[t.p.Sites[i].Site] = &t.p.Sites[i]
+func (insp *inspection) resume(ctx workflow.Context, r *InspectionState) {
+	insp.p, insp.plan, insp.ready, insp.nextRound = r.Progress, r.Plan, r.Ready, r.NextRound
+	insp.sites = map[string]*SiteStatus{}
+	for i := range insp.p.Sites {
+		insp.sites[insp.p.Sites[i].Site] = &insp.p.Sites[i]
 	}
-	t.units = nil
-	for _, u := range t.plan.Units {
-		t.units = append(t.units, u.Code)
+	insp.units = nil
+	for _, u := range insp.plan.Units {
+		insp.units = append(insp.units, u.Code)
 	}
 	for _, f := range r.Findings {
-		t.findings[f.ID] = &f
+		insp.findings[f.ID] = &f
 	}
-	t.tally(ctx)
+	insp.tally(ctx)
 }
 
 // continueAsNew hands the state to a new run once the history is long:
 // after the handlers in flight have finished and the signals received so
 // far are applied. A lift that arrives meanwhile is taken here instead.
-func (t *inspection) continueAsNew(ctx workflow.Context) error {
-	b := t.sw.inbox
+func (insp *inspection) continueAsNew(ctx workflow.Context) error {
+	b := insp.sw.inbox
 	receive(ctx, b, SignalFindingReport, func(s FindingStatus) {
-		if f, ok := t.findings[s.ID]; ok {
+		if f, ok := insp.findings[s.ID]; ok {
 			*f = s
 		}
 	})
-	receive(ctx, b, SignalNextRound, func(struct{}) { t.nextRound = true })
+	receive(ctx, b, SignalNextRound, func(struct{}) { insp.nextRound = true })
 	receive(ctx, b, SignalLift, func(l LiftInput) {
-		if t.lift == nil {
-			t.lift = &l
+		if insp.lift == nil {
+			insp.lift = &l
 		}
 	})
 	return continueAsNewWhenQuiet(ctx, canPlan{
 		name: InspectionStepName, inbox: b,
-		busy: func() bool { return t.reports > 0 },
-		stop: func() bool { return t.lift != nil },
+		busy: func() bool { return insp.reports > 0 },
+		stop: func() bool { return insp.lift != nil },
 		next: func() any {
-			state := &InspectionState{Progress: t.p, Plan: t.plan, Ready: t.ready, NextRound: t.nextRound}
-			for _, id := range t.findingIDs() {
-				state.Findings = append(state.Findings, *t.findings[id])
+			state := &InspectionState{Progress: insp.p, Plan: insp.plan, Ready: insp.ready, NextRound: insp.nextRound}
+			for _, id := range insp.findingIDs() {
+				state.Findings = append(state.Findings, *insp.findings[id])
 			}
-			next := t.in
+			next := insp.in
 			next.ResumeInspection = state
-			next.Retries = pendingRetries(t.sw.r.retry)
+			next.Retries = pendingRetries(insp.sw.r.retry)
 			return next
 		},
 	})
 }
 
 // longHistory says the run should continue as new.
-func (t *inspection) longHistory(ctx workflow.Context) bool {
-	limit := t.in.HistoryLimit
+func (insp *inspection) longHistory(ctx workflow.Context) bool {
+	limit := insp.in.HistoryLimit
 	if limit == 0 {
 		limit = DefaultHistoryLimit
 	}
 	info := workflow.GetInfo(ctx)
-	return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > limit || t.events > limit
+	return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > limit || insp.events > limit
 }
 
 // settled says the round has closed and every finding is closed.
-func (t *inspection) settled() bool {
-	if t.p.RoundState != "closed" || t.reports > 0 {
+func (insp *inspection) settled() bool {
+	if insp.p.RoundState != "closed" || insp.reports > 0 {
 		return false
 	}
 	//workflowcheck:ignore the answer is the same in any order
-	for _, f := range t.findings {
+	for _, f := range insp.findings {
 		if f.Open() {
 			return false
 		}
@@ -428,22 +428,22 @@ func (t *inspection) settled() bool {
 	return true
 }
 
-func (t *inspection) allReported() bool {
-	return len(t.sites) > 0 && t.p.Reported == len(t.sites)
+func (insp *inspection) allReported() bool {
+	return len(insp.sites) > 0 && insp.p.Reported == len(insp.sites)
 }
 
 // end deletes the schedule and, when the response ends the step, withdraws
 // the findings still open.
-func (t *inspection) end(ctx workflow.Context, withdraw bool) {
-	if t.cfg.every > 0 && t.p.Schedule != "" {
-		_ = t.sw.r.run(ctx, "unschedule", "Delete the round schedule", a.DeleteInspectionSchedule, t.scheduleInput(), nil,
+func (insp *inspection) end(ctx workflow.Context, withdraw bool) {
+	if insp.cfg.every > 0 && insp.p.Schedule != "" {
+		_ = insp.sw.r.run(ctx, "unschedule", "Delete the round schedule", a.DeleteInspectionSchedule, insp.scheduleInput(), nil,
 			func() string { return "schedule deleted" })
 	}
 	if !withdraw {
 		return
 	}
-	for _, id := range t.findingIDs() {
-		if f := t.findings[id]; f.Open() {
+	for _, id := range insp.findingIDs() {
+		if f := insp.findings[id]; f.Open() {
 			// A cancelled finding withdraws itself: it is counted as
 			// withdrawn from here on, never as rectified or still open.
 			if err := workflow.RequestCancelExternalWorkflow(ctx, f.WorkflowID, "").Get(ctx, nil); err == nil {
@@ -453,53 +453,53 @@ func (t *inspection) end(ctx workflow.Context, withdraw bool) {
 	}
 }
 
-func (t *inspection) scheduleInput() activities.InspectionScheduleInput {
+func (insp *inspection) scheduleInput() activities.InspectionScheduleInput {
 	return activities.InspectionScheduleInput{
-		Ref: t.sw.ref("muster"), ScheduleID: t.p.Schedule, Every: scaled(t.cfg.every, t.in.TimeScale),
-		Workflow: InspectionTickName, WorkflowID: t.sw.id + "/tick", Arg: InspectionTickInput{WorkflowID: t.sw.id},
+		Ref: insp.sw.ref("muster"), ScheduleID: insp.p.Schedule, Every: scaled(insp.cfg.every, insp.in.TimeScale),
+		Workflow: InspectionTickName, WorkflowID: insp.sw.id + "/tick", Arg: InspectionTickInput{WorkflowID: insp.sw.id},
 	}
 }
 
-func (t *inspection) handlers(ctx workflow.Context) error {
-	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryProgress, func() (InspectionProgress, error) { return t.p, nil },
+func (insp *inspection) handlers(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryProgress, func() (InspectionProgress, error) { return insp.p, nil },
 		workflow.QueryHandlerOptions{Description: "Sites, findings per sub-district and unit, shared problems and the open list"}); err != nil {
 		return err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateReportSite, t.onReportSite, workflow.UpdateHandlerOptions{
-		Validator:   t.validateReportSite,
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateReportSite, insp.onReportSite, workflow.UpdateHandlerOptions{
+		Validator:   insp.validateReportSite,
 		Description: "Report one site's inspection: its findings, or none",
 	}); err != nil {
 		return err
 	}
-	t.reportsCh = workflow.GetSignalChannel(ctx, SignalFindingReport)
-	t.roundsCh = workflow.GetSignalChannel(ctx, SignalNextRound)
-	t.liftsCh = workflow.GetSignalChannel(ctx, SignalLift)
+	insp.reportsCh = workflow.GetSignalChannel(ctx, SignalFindingReport)
+	insp.roundsCh = workflow.GetSignalChannel(ctx, SignalNextRound)
+	insp.liftsCh = workflow.GetSignalChannel(ctx, SignalLift)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
 			var s FindingStatus
-			if !t.reportsCh.Receive(ctx, &s) {
+			if !insp.reportsCh.Receive(ctx, &s) {
 				return
 			}
-			if f, ok := t.findings[s.ID]; ok {
+			if f, ok := insp.findings[s.ID]; ok {
 				*f = s
-				t.events += 3
-				t.tally(ctx)
+				insp.events += 3
+				insp.tally(ctx)
 			}
 		}
 	})
 	workflow.Go(ctx, func(ctx workflow.Context) {
-		for t.roundsCh.Receive(ctx, nil) {
-			t.nextRound = true
+		for insp.roundsCh.Receive(ctx, nil) {
+			insp.nextRound = true
 		}
 	})
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
 			var l LiftInput
-			if !t.liftsCh.Receive(ctx, &l) {
+			if !insp.liftsCh.Receive(ctx, &l) {
 				return
 			}
-			if t.lift == nil {
-				t.lift = &l
+			if insp.lift == nil {
+				insp.lift = &l
 			}
 		}
 	})
@@ -508,36 +508,38 @@ func (t *inspection) handlers(ctx workflow.Context) error {
 
 // openRound opens a round over the area's sites or, with only, a follow-up
 // round over those sites of the previous one.
-func (t *inspection) openRound(ctx workflow.Context, number int, only []string) error {
+func (insp *inspection) openRound(ctx workflow.Context, number int, only []string) error {
 	var plan store.InspectionPlan
 	title := fmt.Sprintf("Open inspection round %d", number)
 	if len(only) > 0 {
 		title = fmt.Sprintf("Open follow-up inspection round %d of %d unreported sites", number, len(only))
 	}
-	if err := t.sw.r.run(ctx, fmt.Sprintf("round/%d", number), title, a.OpenInspectionRound,
+	if err := insp.sw.r.run(ctx, fmt.Sprintf("round/%d", number), title, a.OpenInspectionRound,
 		activities.OpenInspectionRoundInput{
-			Ref: t.sw.ref("discipline-office"), Step: t.in.Path, Round: number, Area: t.in.Area.Path,
-			SiteKinds: t.cfg.siteKinds, Departments: t.cfg.departments, Inspectors: t.cfg.inspectors, Only: only,
-		}, &plan, func() string { return fmt.Sprintf("%d sites, %d inspectors", len(plan.Sites), len(t.cfg.inspectors)) }); err != nil {
+			Ref: insp.sw.ref("discipline-office"), Step: insp.in.Path, Round: number, Area: insp.in.Area.Path,
+			SiteKinds: insp.cfg.siteKinds, Departments: insp.cfg.departments, Inspectors: insp.cfg.inspectors, Only: only,
+		}, &plan, func() string {
+			return fmt.Sprintf("%d sites, %d inspectors", len(plan.Sites), len(insp.cfg.inspectors))
+		}); err != nil {
 		return err
 	}
-	t.plan = plan
-	t.p.Round, t.p.RoundID, t.p.RoundState = number, plan.RoundID, "open"
-	t.p.RoundDeadline = workflow.Now(ctx).Add(scaled(t.cfg.roundFor, t.in.TimeScale))
-	t.sites = map[string]*SiteStatus{}
-	t.p.Sites, t.p.Reported = nil, 0
+	insp.plan = plan
+	insp.p.Round, insp.p.RoundID, insp.p.RoundState = number, plan.RoundID, "open"
+	insp.p.RoundDeadline = workflow.Now(ctx).Add(scaled(insp.cfg.roundFor, insp.in.TimeScale))
+	insp.sites = map[string]*SiteStatus{}
+	insp.p.Sites, insp.p.Reported = nil, 0
 	for _, s := range plan.Sites {
-		t.p.Sites = append(t.p.Sites, SiteStatus{Site: s.Site, SubDistrict: s.SubDistrict, Kind: s.Kind, Inspector: s.Inspector, Reported: s.Reported})
+		insp.p.Sites = append(insp.p.Sites, SiteStatus{Site: s.Site, SubDistrict: s.SubDistrict, Kind: s.Kind, Inspector: s.Inspector, Reported: s.Reported})
 	}
-	for i := range t.p.Sites {
-		t.sites[t.p.Sites[i].Site] = &t.p.Sites[i]
-		if t.p.Sites[i].Reported {
-			t.p.Reported++
+	for i := range insp.p.Sites {
+		insp.sites[insp.p.Sites[i].Site] = &insp.p.Sites[i]
+		if insp.p.Sites[i].Reported {
+			insp.p.Reported++
 		}
 	}
-	t.units = t.units[:0]
+	insp.units = insp.units[:0]
 	for _, u := range plan.Units {
-		t.units = append(t.units, u.Code)
+		insp.units = append(insp.units, u.Code)
 	}
 	// Inspectors hear which sites are theirs, once per round.
 	per := map[string][]string{}
@@ -549,14 +551,14 @@ func (t *inspection) openRound(ctx workflow.Context, number int, only []string) 
 		lines = append(lines, fmt.Sprintf("%s: %s", who, strings.Join(per[who], ", ")))
 	}
 	body := fmt.Sprintf("Inspection round %d of %s (incident %s): %d sites. Report each site with `starter inspection report-site %s SITE --inspector YOU [--finding ...]`. Assignments — %s.",
-		number, t.in.Area.Name, t.in.Incident, len(plan.Sites), t.in.Incident, strings.Join(lines, "; "))
-	if err := t.sw.r.run(ctx, fmt.Sprintf("assign/%d", number), "Tell inspectors their sites", a.PublishNotice, activities.NoticeInput{
-		Ref: t.sw.ref("discipline-office"), Step: t.in.Path + "/assign", AreaID: t.in.Area.ID,
-		Kind: fmt.Sprintf("inspection/%s/%d/assign", t.in.Path, number), Audience: "inspectors of the discipline office", Body: body,
+		number, insp.in.Area.Name, insp.in.Incident, len(plan.Sites), insp.in.Incident, strings.Join(lines, "; "))
+	if err := insp.sw.r.run(ctx, fmt.Sprintf("assign/%d", number), "Tell inspectors their sites", a.PublishNotice, activities.NoticeInput{
+		Ref: insp.sw.ref("discipline-office"), Step: insp.in.Path + "/assign", AreaID: insp.in.Area.ID,
+		Kind: fmt.Sprintf("inspection/%s/%d/assign", insp.in.Path, number), Audience: "inspectors of the discipline office", Body: body,
 	}, nil, func() string { return fmt.Sprintf("%d inspectors told", len(per)) }); err != nil {
 		return err
 	}
-	t.tally(ctx)
+	insp.tally(ctx)
 	return nil
 }
 
@@ -570,19 +572,19 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-func (t *inspection) closeRound(ctx workflow.Context) error {
-	if err := t.sw.r.run(ctx, fmt.Sprintf("close/%d", t.p.Round), fmt.Sprintf("Close inspection round %d", t.p.Round), a.CloseInspectionRound,
-		activities.CloseInspectionRoundInput{Ref: t.sw.ref("discipline-office"), RoundID: t.p.RoundID, Round: t.p.Round, Reported: t.p.Reported, Sites: len(t.sites)},
-		nil, func() string { return fmt.Sprintf("%d of %d sites reported", t.p.Reported, len(t.sites)) }); err != nil {
+func (insp *inspection) closeRound(ctx workflow.Context) error {
+	if err := insp.sw.r.run(ctx, fmt.Sprintf("close/%d", insp.p.Round), fmt.Sprintf("Close inspection round %d", insp.p.Round), a.CloseInspectionRound,
+		activities.CloseInspectionRoundInput{Ref: insp.sw.ref("discipline-office"), RoundID: insp.p.RoundID, Round: insp.p.Round, Reported: insp.p.Reported, Sites: len(insp.sites)},
+		nil, func() string { return fmt.Sprintf("%d of %d sites reported", insp.p.Reported, len(insp.sites)) }); err != nil {
 		return err
 	}
-	t.p.RoundState = "closed"
-	t.groupNotice(ctx)
-	t.tally(ctx)
+	insp.p.RoundState = "closed"
+	insp.groupNotice(ctx)
+	insp.tally(ctx)
 	// Runs that closed rounds before unreported sites were escalated let
 	// them go silently; they keep doing so.
 	if workflow.GetVersion(ctx, "inspection-unreported-escalation", workflow.DefaultVersion, 1) >= 1 {
-		return t.escalateUnreported(ctx)
+		return insp.escalateUnreported(ctx)
 	}
 	return nil
 }
@@ -591,55 +593,55 @@ func (t *inspection) closeRound(ctx workflow.Context) error {
 // without, and who had them, and marks the step overdue. The sites go to
 // another inspector: in the next scheduled round or, for a step of one
 // round, in one follow-up round of those sites alone.
-func (t *inspection) escalateUnreported(ctx workflow.Context) error {
-	was := len(t.p.Unreported) > 0
-	t.p.Unreported = nil
+func (insp *inspection) escalateUnreported(ctx workflow.Context) error {
+	was := len(insp.p.Unreported) > 0
+	insp.p.Unreported = nil
 	var lines []string
-	for _, s := range t.p.Sites {
+	for _, s := range insp.p.Sites {
 		if !s.Reported {
-			t.p.Unreported = append(t.p.Unreported, s.Site)
+			insp.p.Unreported = append(insp.p.Unreported, s.Site)
 			lines = append(lines, fmt.Sprintf("%s (%s)", s.Site, s.Inspector))
 		}
 	}
-	t.tally(ctx)
-	if len(t.p.Unreported) == 0 {
-		if was && !t.ready {
-			reportToParent(ctx, StepReport{Path: t.in.Path, State: StateRunning, Detail: t.summary()})
+	insp.tally(ctx)
+	if len(insp.p.Unreported) == 0 {
+		if was && !insp.ready {
+			reportToParent(ctx, StepReport{Path: insp.in.Path, State: StateRunning, Detail: insp.summary()})
 		}
 		return nil
 	}
-	followUp := t.cfg.every <= 0 && t.p.Round == 1
+	followUp := insp.cfg.every <= 0 && insp.p.Round == 1
 	next := "They go to another inspector in the next round."
 	switch {
 	case followUp:
-		next = fmt.Sprintf("A follow-up round %d of these sites alone opens now, each with another inspector, for %s.", t.p.Round+1, t.cfg.roundFor)
-	case t.cfg.every <= 0:
+		next = fmt.Sprintf("A follow-up round %d of these sites alone opens now, each with another inspector, for %s.", insp.p.Round+1, insp.cfg.roundFor)
+	case insp.cfg.every <= 0:
 		next = "No further round follows: send an inspector to each by hand."
 	}
 	body := fmt.Sprintf("Inspection round %d of %s (incident %s) closed with %d of %d sites unreported: %s. %s",
-		t.p.Round, t.in.Area.Name, t.in.Incident, len(t.p.Unreported), len(t.p.Sites), strings.Join(lines, ", "), next)
-	if err := t.sw.r.run(ctx, fmt.Sprintf("unreported/%d", t.p.Round), "Escalate the unreported sites", a.PublishNotice, activities.NoticeInput{
-		Ref: t.sw.ref("discipline-office"), Step: t.in.Path + "/unreported", AreaID: t.in.Area.ID,
-		Kind: fmt.Sprintf("inspection/%s/%d/unreported", t.in.Path, t.p.Round), Audience: "command center", Body: body,
-	}, nil, func() string { return fmt.Sprintf("%d sites unreported", len(t.p.Unreported)) }); err != nil {
+		insp.p.Round, insp.in.Area.Name, insp.in.Incident, len(insp.p.Unreported), len(insp.p.Sites), strings.Join(lines, ", "), next)
+	if err := insp.sw.r.run(ctx, fmt.Sprintf("unreported/%d", insp.p.Round), "Escalate the unreported sites", a.PublishNotice, activities.NoticeInput{
+		Ref: insp.sw.ref("discipline-office"), Step: insp.in.Path + "/unreported", AreaID: insp.in.Area.ID,
+		Kind: fmt.Sprintf("inspection/%s/%d/unreported", insp.in.Path, insp.p.Round), Audience: "command center", Body: body,
+	}, nil, func() string { return fmt.Sprintf("%d sites unreported", len(insp.p.Unreported)) }); err != nil {
 		return err
 	}
-	if !t.ready {
-		reportToParent(ctx, StepReport{Path: t.in.Path, State: StateOverdue, Detail: t.summary()})
+	if !insp.ready {
+		reportToParent(ctx, StepReport{Path: insp.in.Path, State: StateOverdue, Detail: insp.summary()})
 	}
 	if followUp {
-		return t.openRound(ctx, t.p.Round+1, t.p.Unreported)
+		return insp.openRound(ctx, insp.p.Round+1, insp.p.Unreported)
 	}
 	return nil
 }
 
 // groupNotice tells each unit once about a problem found at several of its
 // sites, so the office takes it up with the department as a whole.
-func (t *inspection) groupNotice(ctx workflow.Context) {
+func (insp *inspection) groupNotice(ctx workflow.Context) {
 	type key struct{ unit, category string }
 	sites := map[key][]string{}
-	for _, id := range t.findingIDs() {
-		f := t.findings[id]
+	for _, id := range insp.findingIDs() {
+		f := insp.findings[id]
 		k := key{f.Unit, f.Category}
 		if !contains(sites[k], f.Site) {
 			sites[k] = append(sites[k], f.Site)
@@ -661,16 +663,16 @@ func (t *inspection) groupNotice(ctx workflow.Context) {
 	messages := len(keys) > 0 && workflow.GetVersion(ctx, inspectionMessagesChange, workflow.DefaultVersion, 1) >= 1
 	for _, k := range keys {
 		body := fmt.Sprintf("Inspection round %d (incident %s) found the same problem, %s, at %d of your sites: %s. The discipline office takes it up with your unit as a whole; each finding is still followed to its rectification.",
-			t.p.Round, t.in.Incident, k.category, len(sites[k]), strings.Join(sites[k], ", "))
+			insp.p.Round, insp.in.Incident, k.category, len(sites[k]), strings.Join(sites[k], ", "))
 		talk := activities.NoticeInput{
-			Ref: t.sw.ref("discipline-office"), Step: t.in.Path + "/group", AreaID: t.in.Area.ID,
-			Kind: fmt.Sprintf("inspection/%s/%d/group/%s/%s", t.in.Path, t.p.Round, k.unit, k.category), Audience: k.unit, Body: body,
+			Ref: insp.sw.ref("discipline-office"), Step: insp.in.Path + "/group", AreaID: insp.in.Area.ID,
+			Kind: fmt.Sprintf("inspection/%s/%d/group/%s/%s", insp.in.Path, insp.p.Round, k.unit, k.category), Audience: k.unit, Body: body,
 		}
 		if messages {
-			talk.Message, talk.Args = MsgInspectionTalk, map[string]string{"round": fmt.Sprint(t.p.Round), "incident": t.in.Incident,
+			talk.Message, talk.Args = MsgInspectionTalk, map[string]string{"round": fmt.Sprint(insp.p.Round), "incident": insp.in.Incident,
 				"category": k.category, "count": fmt.Sprint(len(sites[k])), "sites": strings.Join(sites[k], ", ")}
 		}
-		_ = t.sw.r.run(ctx, "group/"+k.unit+"/"+k.category, "Address "+k.unit+" once about "+k.category, a.PublishNotice, talk,
+		_ = insp.sw.r.run(ctx, "group/"+k.unit+"/"+k.category, "Address "+k.unit+" once about "+k.category, a.PublishNotice, talk,
 			nil, func() string { return fmt.Sprintf("%d sites", len(sites[k])) })
 	}
 }
@@ -684,7 +686,7 @@ func contains(list []string, v string) bool {
 	return false
 }
 
-func (t *inspection) validateReportSite(ctx workflow.Context, in ReportSiteInput) error {
+func (insp *inspection) validateReportSite(ctx workflow.Context, in ReportSiteInput) error {
 	if err := limitText("site", in.Site, "inspector", in.Inspector); err != nil {
 		return err
 	}
@@ -693,27 +695,27 @@ func (t *inspection) validateReportSite(ctx workflow.Context, in ReportSiteInput
 			return err
 		}
 	}
-	s, ok := t.sites[in.Site]
+	s, ok := insp.sites[in.Site]
 	switch {
 	case strings.TrimSpace(in.Site) == "":
 		return errors.New("site: name the site inspected (a sub-district or site code; `starter inspection report INCIDENT` lists them)")
-	case t.p.RoundState == "":
+	case insp.p.RoundState == "":
 		return errors.New("the inspection round is still opening; try again in a moment")
 	case !ok:
-		return fmt.Errorf("site %q: not a site of inspection round %d of %s (%d sites; `starter inspection report %s` lists them)", in.Site, t.p.Round, t.p.Area, len(t.sites), t.in.Incident)
+		return fmt.Errorf("site %q: not a site of inspection round %d of %s (%d sites; `starter inspection report %s` lists them)", in.Site, insp.p.Round, insp.p.Area, len(insp.sites), insp.in.Incident)
 	case s.Reported:
 		// A duplicated report is a no-op, answered by the handler.
 		return nil
-	case t.p.RoundState != "open":
-		return fmt.Errorf("inspection round %d is closed: site %s was not reported in time", t.p.Round, in.Site)
+	case insp.p.RoundState != "open":
+		return fmt.Errorf("inspection round %d is closed: site %s was not reported in time", insp.p.Round, in.Site)
 	case in.Inspector != "" && in.Inspector != s.Inspector:
 		return fmt.Errorf("inspector %q: site %s is assigned to %s", in.Inspector, in.Site, s.Inspector)
 	}
 	for i, f := range in.Findings {
 		if f.Unit == "" {
-			f.Unit = t.unitOf(in.Site)
+			f.Unit = insp.unitOf(in.Site)
 		}
-		if err := store.CheckFinding(i, f, t.units); err != nil {
+		if err := store.CheckFinding(i, f, insp.units); err != nil {
 			return errors.New(strings.TrimSuffix(err.Error(), ": "+store.ErrInvalid.Error()))
 		}
 	}
@@ -721,8 +723,8 @@ func (t *inspection) validateReportSite(ctx workflow.Context, in ReportSiteInput
 }
 
 // unitOf returns the unit responsible for a site of the round.
-func (t *inspection) unitOf(site string) string {
-	for _, s := range t.plan.Sites {
+func (insp *inspection) unitOf(site string) string {
+	for _, s := range insp.plan.Sites {
 		if s.Site == site {
 			return s.Unit
 		}
@@ -730,69 +732,69 @@ func (t *inspection) unitOf(site string) string {
 	return ""
 }
 
-func (t *inspection) onReportSite(ctx workflow.Context, in ReportSiteInput) (ReportSiteResult, error) {
-	s := t.sites[in.Site]
-	out := ReportSiteResult{Site: in.Site, Round: t.p.Round}
+func (insp *inspection) onReportSite(ctx workflow.Context, in ReportSiteInput) (ReportSiteResult, error) {
+	s := insp.sites[in.Site]
+	out := ReportSiteResult{Site: in.Site, Round: insp.p.Round}
 	if s.Reported {
 		out.Duplicate = true
-		for _, id := range t.findingIDs() {
-			if f := t.findings[id]; f.Site == in.Site && f.Source == "inspection" {
+		for _, id := range insp.findingIDs() {
+			if f := insp.findings[id]; f.Site == in.Site && f.Source == "inspection" {
 				out.Findings = append(out.Findings, id)
 			}
 		}
 		return out, nil
 	}
-	t.reports++
-	defer func() { t.reports-- }()
+	insp.reports++
+	defer func() { insp.reports-- }()
 	// An update, its activity and its findings' child workflows.
-	t.events += 8 + 6*len(in.Findings)
+	insp.events += 8 + 6*len(in.Findings)
 	by := in.Inspector
 	if by == "" {
 		by = s.Inspector
 	}
 	var res store.SiteReportResult
-	if err := t.sw.r.run(ctx, "report/"+in.Site, "Record the report of "+in.Site, a.ReportSite,
-		activities.ReportSiteInput{Ref: t.sw.ref(by), RoundID: t.p.RoundID, Site: in.Site, Findings: in.Findings}, &res,
+	if err := insp.sw.r.run(ctx, "report/"+in.Site, "Record the report of "+in.Site, a.ReportSite,
+		activities.ReportSiteInput{Ref: insp.sw.ref(by), RoundID: insp.p.RoundID, Site: in.Site, Findings: in.Findings}, &res,
 		func() string { return fmt.Sprintf("%d findings", len(res.Findings)) }); err != nil {
 		return out, err
 	}
 	if !s.Reported {
 		s.Reported, s.Findings = true, len(res.Findings)
-		t.p.Reported++
+		insp.p.Reported++
 	}
 	out.Duplicate = res.Duplicate
 	for _, f := range res.Findings {
 		out.Findings = append(out.Findings, f.ID)
-		t.follow(ctx, f)
+		insp.follow(ctx, f)
 	}
-	t.tally(ctx)
+	insp.tally(ctx)
 	return out, nil
 }
 
 // pickUpAutomatic follows the findings failed compliance checks opened.
-func (t *inspection) pickUpAutomatic(ctx workflow.Context) error {
+func (insp *inspection) pickUpAutomatic(ctx workflow.Context) error {
 	var found []store.Finding
-	if err := t.sw.r.run(ctx, "automatic", "Look for findings of failed compliance checks", a.ClaimFindings,
-		activities.ClaimFindingsInput{Incident: t.in.Incident, Area: t.in.Area.Path}, &found,
+	if err := insp.sw.r.run(ctx, "automatic", "Look for findings of failed compliance checks", a.ClaimFindings,
+		activities.ClaimFindingsInput{Incident: insp.in.Incident, Area: insp.in.Area.Path}, &found,
 		func() string { return fmt.Sprintf("%d new", len(found)) }); err != nil {
 		return err
 	}
 	for _, f := range found {
-		t.follow(ctx, f)
+		insp.follow(ctx, f)
 	}
 	if len(found) > 0 {
-		t.tally(ctx)
+		insp.tally(ctx)
 	}
 	return nil
 }
 
 // follow starts the finding's own workflow once.
-func (t *inspection) follow(ctx workflow.Context, f store.Finding) {
-	if _, ok := t.findings[f.ID]; ok {
+func (insp *inspection) follow(ctx workflow.Context, f store.Finding) {
+	if _, ok := insp.findings[f.ID]; ok {
 		return
 	}
-	id := FindingWorkflowID(t.in.Incident, f.ID)
-	t.findings[f.ID] = &FindingStatus{
+	id := FindingWorkflowID(insp.in.Incident, f.ID)
+	insp.findings[f.ID] = &FindingStatus{
 		ID: f.ID, WorkflowID: id, Site: f.Site, SubDistrict: f.SubDistrict, Unit: f.Unit, Category: f.Category,
 		Severity: f.Severity, Inspector: f.Inspector, Source: f.Source, State: store.FindingOpen,
 	}
@@ -802,16 +804,16 @@ func (t *inspection) follow(ctx workflow.Context, f store.Finding) {
 		// A cancelled finding withdraws itself before it ends.
 		WaitForCancellation:   true,
 		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		StaticSummary:         fmt.Sprintf("Finding %d · %s at %s · %s · incident %s", f.ID, f.Category, f.Site, f.Severity, t.in.Incident),
+		StaticSummary:         fmt.Sprintf("Finding %d · %s at %s · %s · incident %s", f.ID, f.Category, f.Site, f.Severity, insp.in.Incident),
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			SAIncident.ValueSet(t.in.Incident), SAAreaPath.ValueSet(store.PathPrefixes(t.in.Area.Path)),
-			SARunbook.ValueSet(t.in.Runbook), SAStep.ValueSet(t.in.Path+"/finding"), SAStepState.ValueSet(StateRunning),
-			SALevel.ValueSet(int64(t.in.Level)),
+			SAIncident.ValueSet(insp.in.Incident), SAAreaPath.ValueSet(store.PathPrefixes(insp.in.Area.Path)),
+			SARunbook.ValueSet(insp.in.Runbook), SAStep.ValueSet(insp.in.Path+"/finding"), SAStepState.ValueSet(StateRunning),
+			SALevel.ValueSet(int64(insp.in.Level)),
 		),
 	}
 	in := FindingInput{
-		Incident: t.in.Incident, Finding: f, DeadlineHours: t.cfg.deadline[f.Severity], RemindEveryHours: t.cfg.remindEvery,
-		TimeScale: t.in.TimeScale, StallRetryMinutes: t.in.StallRetryMinutes, Retry: t.in.Retry, HistoryLimit: t.in.HistoryLimit,
+		Incident: insp.in.Incident, Finding: f, DeadlineHours: insp.cfg.deadline[f.Severity], RemindEveryHours: insp.cfg.remindEvery,
+		TimeScale: insp.in.TimeScale, StallRetryMinutes: insp.in.StallRetryMinutes, Retry: insp.in.Retry, HistoryLimit: insp.in.HistoryLimit,
 	}
 	fut := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, opts), FindingFollowUpName, in)
 	if err := fut.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
@@ -820,10 +822,10 @@ func (t *inspection) follow(ctx workflow.Context, f store.Finding) {
 	}
 }
 
-func (t *inspection) findingIDs() []int64 {
-	ids := make([]int64, 0, len(t.findings))
+func (insp *inspection) findingIDs() []int64 {
+	ids := make([]int64, 0, len(insp.findings))
 	//workflowcheck:ignore the IDs are sorted below
-	for id := range t.findings {
+	for id := range insp.findings {
 		ids = append(ids, id)
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
@@ -832,14 +834,14 @@ func (t *inspection) findingIDs() []int64 {
 
 // tally recounts the findings per sub-district and unit, groups shared
 // problems, and refreshes the search attribute and current details.
-func (t *inspection) tally(ctx workflow.Context) {
+func (insp *inspection) tally(ctx workflow.Context) {
 	bySub, byUnit := map[string]*store.Tally{}, map[string]*store.Tally{}
 	total := store.Tally{Key: "total"}
 	type gkey struct{ unit, category string }
 	groups := map[gkey]*store.FindingGroup{}
-	t.p.Open = nil
-	for _, id := range t.findingIDs() {
-		f := t.findings[id]
+	insp.p.Open = nil
+	for _, id := range insp.findingIDs() {
+		f := insp.findings[id]
 		for _, tl := range []*store.Tally{entry(bySub, f.SubDistrict), entry(byUnit, f.Unit), &total} {
 			tl.Found++
 			switch {
@@ -867,29 +869,29 @@ func (t *inspection) tally(ctx workflow.Context) {
 		}
 		if f.Open() {
 			g.Open++
-			t.p.Open = append(t.p.Open, *f)
+			insp.p.Open = append(insp.p.Open, *f)
 		}
 	}
-	t.p.Total = total
-	m := workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"incident": t.in.Incident})
+	insp.p.Total = total
+	m := workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"incident": insp.in.Incident})
 	m.Gauge(MetricFindingsOpen).Update(float64(total.Open))
 	overdueOpen := 0
-	for _, f := range t.p.Open {
+	for _, f := range insp.p.Open {
 		if f.Overdue {
 			overdueOpen++
 		}
 	}
 	m.Gauge(MetricFindingsOverdue).Update(float64(overdueOpen))
-	t.p.BySubDistrict, t.p.ByUnit = flatten(bySub), flatten(byUnit)
-	t.p.Groups = nil
+	insp.p.BySubDistrict, insp.p.ByUnit = flatten(bySub), flatten(byUnit)
+	insp.p.Groups = nil
 	//workflowcheck:ignore the groups are sorted below
 	for _, g := range groups {
 		if len(g.Sites) > 1 {
-			t.p.Groups = append(t.p.Groups, *g)
+			insp.p.Groups = append(insp.p.Groups, *g)
 		}
 	}
-	sort.Slice(t.p.Groups, func(i, j int) bool {
-		a, b := t.p.Groups[i], t.p.Groups[j]
+	sort.Slice(insp.p.Groups, func(i, j int) bool {
+		a, b := insp.p.Groups[i], insp.p.Groups[j]
 		if len(a.Sites) != len(b.Sites) {
 			return len(a.Sites) > len(b.Sites)
 		}
@@ -899,18 +901,18 @@ func (t *inspection) tally(ctx workflow.Context) {
 	if total.Overdue > 0 && total.Open > 0 {
 		state = StateOverdue
 	}
-	if t.ready {
+	if insp.ready {
 		state = StateDone
 	}
-	if len(t.p.Unreported) > 0 {
+	if len(insp.p.Unreported) > 0 {
 		state = StateOverdue
 	}
-	if state != t.saState {
-		t.saState = state
+	if state != insp.saState {
+		insp.saState = state
 		_ = workflow.UpsertTypedSearchAttributes(ctx, SAStepState.ValueSet(state))
 	}
-	t.sw.detail = t.summary()
-	t.render(ctx)
+	insp.sw.detail = insp.summary()
+	insp.render(ctx)
 }
 
 func entry(m map[string]*store.Tally, key string) *store.Tally {
@@ -928,10 +930,10 @@ func flatten(m map[string]*store.Tally) []store.Tally {
 	return out
 }
 
-func (t *inspection) summary() string {
-	tl := t.p.Total
-	out := fmt.Sprintf("round %d: %d of %d sites reported", t.p.Round, t.p.Reported, len(t.sites))
-	if n := len(t.p.Unreported); n > 0 {
+func (insp *inspection) summary() string {
+	tl := insp.p.Total
+	out := fmt.Sprintf("round %d: %d of %d sites reported", insp.p.Round, insp.p.Reported, len(insp.sites))
+	if n := len(insp.p.Unreported); n > 0 {
 		out += fmt.Sprintf(" · %d sites unreported by the last close, escalated", n)
 	}
 	out += fmt.Sprintf(" · %d findings: %d rectified, ", tl.Found, tl.Rectified)
@@ -941,18 +943,18 @@ func (t *inspection) summary() string {
 	return out + fmt.Sprintf("%d open, %d overdue, %d escalated", tl.Open, tl.Overdue, tl.Escalated)
 }
 
-func (t *inspection) outputs() map[string]float64 {
-	tl := t.p.Total
+func (insp *inspection) outputs() map[string]float64 {
+	tl := insp.p.Total
 	return map[string]float64{
 		"found": float64(tl.Found), "rectified": float64(tl.Rectified), "open": float64(tl.Open),
-		"overdue": float64(tl.Overdue), "escalated": float64(tl.Escalated), "rounds": float64(t.p.Round),
+		"overdue": float64(tl.Overdue), "escalated": float64(tl.Escalated), "rounds": float64(insp.p.Round),
 		"withdrawn": float64(tl.Withdrawn),
 	}
 }
 
 // render writes the per-sub-district table the Web UI shows.
-func (t *inspection) render(ctx workflow.Context) {
-	p := t.p
+func (insp *inspection) render(ctx workflow.Context) {
+	p := insp.p
 	var b strings.Builder
 	fmt.Fprintf(&b, "**Inspection of %s**, round %d (%s) · %d / %d sites reported · %d findings: %d rectified, %d open",
 		p.Area, p.Round, p.RoundState, p.Reported, len(p.Sites), p.Total.Found, p.Total.Rectified, p.Total.Open)

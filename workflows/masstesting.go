@@ -123,23 +123,23 @@ type round struct {
 // is behind), and the round closes with the list of who is still missing.
 // Only counts travel through the workflow.
 func MassTestingStep(ctx workflow.Context, in StepInput) (StepResult, error) {
-	t := &round{sw: newStepWorkflow(ctx, in), in: in}
+	rnd := &round{sw: newStepWorkflow(ctx, in), in: in}
 	// The step runner marks the step running whenever one of its
 	// activities starts; a round that is behind stays overdue.
-	changed := t.sw.r.changed
-	t.sw.r.changed = func(ctx workflow.Context, name, state string) {
+	changed := rnd.sw.r.changed
+	rnd.sw.r.changed = func(ctx workflow.Context, name, state string) {
 		changed(ctx, name, state)
-		if state == StateRunning && t.p.Behind && t.p.State == StateRunning {
+		if state == StateRunning && rnd.p.Behind && rnd.p.State == StateRunning {
 			_ = workflow.UpsertTypedSearchAttributes(ctx, SAStepState.ValueSet(StateOverdue))
 		}
 	}
-	t.sw.details = t.render
-	res, err := t.run(ctx)
-	return t.sw.finish(ctx, res, err)
+	rnd.sw.details = rnd.render
+	res, err := rnd.run(ctx)
+	return rnd.sw.finish(ctx, res, err)
 }
 
-func (t *round) run(ctx workflow.Context) (StepResult, error) {
-	in := t.in
+func (rnd *round) run(ctx workflow.Context) (StepResult, error) {
+	in := rnd.in
 	if in.Area == nil {
 		return StepResult{}, temporal.NewNonRetryableApplicationError("a testing round needs an area", activities.ErrBadInput, nil)
 	}
@@ -156,7 +156,7 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 	// Rounds before this version closed with the workflow's last count and
 	// no coverage rule; their histories replay as they ran.
 	evidence := workflow.GetVersion(ctx, "testing-evidence", workflow.DefaultVersion, 1) >= 1
-	t.evidence = evidence
+	rnd.evidence = evidence
 	minCoverage := DefaultMinCoverage
 	if _, ok := in.Params["min_coverage"]; ok {
 		minCoverage = paramNumber(in.Params, "min_coverage")
@@ -167,19 +167,19 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 	}
 	extendBy = min(extendBy, deadline)
 	opens := workflow.Now(ctx)
-	t.p = TestingProgress{
+	rnd.p = TestingProgress{
 		Incident: in.Incident, Area: in.Area.Name, Round: number, State: StateRunning,
 		OpensAt: opens, Deadline: opens.Add(scaled(deadline, in.TimeScale)), TimeScale: max(in.TimeScale, 1),
 	}
 	resume := in.Resume
 	if resume != nil {
-		t.p, t.plan, t.sw.list, t.addPoint = resume.Progress, resume.Plan, resume.Steps, resume.AddPoints
-		in.Resume, t.in.Resume = nil, nil
+		rnd.p, rnd.plan, rnd.sw.list, rnd.addPoint = resume.Progress, resume.Plan, resume.Steps, resume.AddPoints
+		in.Resume, rnd.in.Resume = nil, nil
 	}
-	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (TestingProgress, error) { return t.p, nil }); err != nil {
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (TestingProgress, error) { return rnd.p, nil }); err != nil {
 		return StepResult{}, err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateAddPoint, t.onAddPoint, workflow.UpdateHandlerOptions{
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateAddPoint, rnd.onAddPoint, workflow.UpdateHandlerOptions{
 		Validator: func(ctx workflow.Context, a AddPointInput) error {
 			if err := limitText("site", a.Site, "reason", a.Reason, "by", a.By); err != nil {
 				return err
@@ -187,8 +187,8 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 			if strings.TrimSpace(a.Site) == "" {
 				return fmt.Errorf("name the sampling point to open (a site code)")
 			}
-			if t.p.State != StateRunning {
-				return fmt.Errorf("round %d of %s is %s", t.p.Round, t.p.Area, t.p.State)
+			if rnd.p.State != StateRunning {
+				return fmt.Errorf("round %d of %s is %s", rnd.p.Round, rnd.p.Area, rnd.p.State)
 			}
 			return nil
 		},
@@ -201,7 +201,7 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 	if resume != nil {
 		lastRevisit = resume.LastRevisit
 	} else {
-		if err := t.open(ctx, number); err != nil {
+		if err := rnd.open(ctx, number); err != nil {
 			return StepResult{}, err
 		}
 		lastRevisit = workflow.Now(ctx)
@@ -209,26 +209,26 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 	checks := 0
 	for {
 		wait := scaled(every, in.TimeScale)
-		if left := t.p.Deadline.Sub(workflow.Now(ctx)); left < wait {
+		if left := rnd.p.Deadline.Sub(workflow.Now(ctx)); left < wait {
 			wait = max(left, time.Millisecond)
 		}
 		if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: wait, TimerOptions: workflow.TimerOptions{Summary: "Next coverage check"}},
-			func() bool { return len(t.addPoint) > 0 }); err != nil {
+			func() bool { return len(rnd.addPoint) > 0 }); err != nil {
 			return StepResult{}, err
 		}
-		for len(t.addPoint) > 0 {
-			add := t.addPoint[0]
-			t.addPoint = t.addPoint[1:]
-			if err := t.sw.r.run(ctx, "add-point/"+add.Site, "Open sampling point "+add.Site, a.AddRoundPoint,
-				activities.AddRoundPointInput{Ref: t.sw.ref(add.By), RoundID: t.plan.RoundID, Site: add.Site}, &t.plan,
-				func() string { return fmt.Sprintf("%d points", len(t.plan.Points)) }); err != nil {
+		for len(rnd.addPoint) > 0 {
+			add := rnd.addPoint[0]
+			rnd.addPoint = rnd.addPoint[1:]
+			if err := rnd.sw.r.run(ctx, "add-point/"+add.Site, "Open sampling point "+add.Site, a.AddRoundPoint,
+				activities.AddRoundPointInput{Ref: rnd.sw.ref(add.By), RoundID: rnd.plan.RoundID, Site: add.Site}, &rnd.plan,
+				func() string { return fmt.Sprintf("%d points", len(rnd.plan.Points)) }); err != nil {
 				workflow.GetLogger(ctx).Warn("Add point", "site", add.Site, "error", err)
 			}
 		}
 		var pr store.RoundProgress
 		asked := workflow.Now(ctx)
-		if err := t.sw.r.run(ctx, "check", "Count samples per point", a.RoundProgress,
-			activities.RoundRef{Ref: t.sw.ref("muster"), RoundID: t.plan.RoundID}, &pr,
+		if err := rnd.sw.r.run(ctx, "check", "Count samples per point", a.RoundProgress,
+			activities.RoundRef{Ref: rnd.sw.ref("muster"), RoundID: rnd.plan.RoundID}, &pr,
 			func() string { return fmt.Sprintf("%d of %d sampled", pr.Sampled, pr.Expected) }); err != nil {
 			return StepResult{}, err
 		}
@@ -236,33 +236,33 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 		// checks was retried through an outage: the stations could not
 		// upload either, and the round lost that time.
 		if took := workflow.Now(ctx).Sub(asked); evidence && took > max(scaled(every, in.TimeScale)/4, time.Second) {
-			t.p.Lost += took
+			rnd.p.Lost += took
 		}
-		t.update(ctx, pr)
+		rnd.update(ctx, pr)
 		// At the deadline the round closes: another point helps nobody.
-		if t.p.Behind && !t.p.Escalated && workflow.Now(ctx).Before(t.p.Deadline) {
-			t.p.Escalated = true
+		if rnd.p.Behind && !rnd.p.Escalated && workflow.Now(ctx).Before(rnd.p.Deadline) {
+			rnd.p.Escalated = true
 			countOverdue(ctx, KindMassTesting)
-			t.escalate(ctx)
+			rnd.escalate(ctx)
 		}
 		now := workflow.Now(ctx)
 		if now.Sub(lastRevisit) >= scaled(revisit, in.TimeScale) && pr.HomeVisits.Missed > 0 {
 			lastRevisit = now
 			var n int
-			if err := t.sw.r.run(ctx, "revisit", "Visit again where a visit missed", a.RevisitMissed,
-				activities.RoundRef{Ref: t.sw.ref("muster"), RoundID: t.plan.RoundID}, &n,
+			if err := rnd.sw.r.run(ctx, "revisit", "Visit again where a visit missed", a.RevisitMissed,
+				activities.RoundRef{Ref: rnd.sw.ref("muster"), RoundID: rnd.plan.RoundID}, &n,
 				func() string { return fmt.Sprintf("%d revisits", n) }); err != nil {
 				return StepResult{}, err
 			}
 		}
-		if evidence && !now.Before(t.p.Deadline) && pr.Sampled < pr.Expected && t.p.Lost > 0 && !t.p.Extended && extendBy > 0 &&
+		if evidence && !now.Before(rnd.p.Deadline) && pr.Sampled < pr.Expected && rnd.p.Lost > 0 && !rnd.p.Extended && extendBy > 0 &&
 			coverage(pr.Sampled, pr.Expected) < minCoverage {
-			if err := t.extend(ctx, extendBy, minCoverage); err != nil {
+			if err := rnd.extend(ctx, extendBy, minCoverage); err != nil {
 				return StepResult{}, err
 			}
 			continue
 		}
-		if pr.Sampled >= pr.Expected || !now.Before(t.p.Deadline) {
+		if pr.Sampled >= pr.Expected || !now.Before(rnd.p.Deadline) {
 			break
 		}
 		// A long round with frequent checks continues as new before its
@@ -276,36 +276,36 @@ func (t *round) run(ctx workflow.Context) (StepResult, error) {
 		checks++
 		if info := workflow.GetInfo(ctx); info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > limit || checks*eventsPerCheck > limit {
 			return StepResult{}, continueAsNewWhenQuiet(ctx, canPlan{
-				name: MassTestingStepName, inbox: t.sw.inbox,
+				name: MassTestingStepName, inbox: rnd.sw.inbox,
 				next: func() any {
-					next := t.in
-					next.Resume = &RoundState{Plan: t.plan, Progress: t.p, Steps: t.sw.list, LastRevisit: lastRevisit, AddPoints: t.addPoint}
-					next.Retries = pendingRetries(t.sw.r.retry)
+					next := rnd.in
+					next.Resume = &RoundState{Plan: rnd.plan, Progress: rnd.p, Steps: rnd.sw.list, LastRevisit: lastRevisit, AddPoints: rnd.addPoint}
+					next.Retries = pendingRetries(rnd.sw.r.retry)
 					return next
 				},
 			})
 		}
 	}
 
-	t.p.State = "closing"
+	rnd.p.State = "closing"
 	var closed activities.CloseRoundResult
-	if err := t.sw.r.run(ctx, "close-round", "Close the round, list who is missing", a.CloseRound,
-		activities.RoundRef{Ref: t.sw.ref("muster"), RoundID: t.plan.RoundID}, &closed,
+	if err := rnd.sw.r.run(ctx, "close-round", "Close the round, list who is missing", a.CloseRound,
+		activities.RoundRef{Ref: rnd.sw.ref("muster"), RoundID: rnd.plan.RoundID}, &closed,
 		func() string { return fmt.Sprintf("%d missing", closed.Missing) }); err != nil {
 		return StepResult{}, err
 	}
-	t.p.Missing, t.p.State = closed.Missing, StateDone
+	rnd.p.Missing, rnd.p.State = closed.Missing, StateDone
 	if evidence {
-		return t.closeWithEvidence(ctx, closed, minCoverage), nil
+		return rnd.closeWithEvidence(ctx, closed, minCoverage), nil
 	}
-	t.gauge(ctx)
-	t.render(ctx)
+	rnd.gauge(ctx)
+	rnd.render(ctx)
 	return StepResult{
 		Outputs: map[string]float64{
-			"positives": float64(t.p.Positives), "sampled": float64(t.p.Sampled),
-			"expected": float64(t.p.Expected), "missing": float64(t.p.Missing),
+			"positives": float64(rnd.p.Positives), "sampled": float64(rnd.p.Sampled),
+			"expected": float64(rnd.p.Expected), "missing": float64(rnd.p.Missing),
 		},
-		Detail: fmt.Sprintf("round %d: %d of %d sampled, %d positive, %d missing", number, t.p.Sampled, t.p.Expected, t.p.Positives, t.p.Missing),
+		Detail: fmt.Sprintf("round %d: %d of %d sampled, %d positive, %d missing", number, rnd.p.Sampled, rnd.p.Expected, rnd.p.Positives, rnd.p.Missing),
 	}, nil
 }
 
@@ -323,25 +323,25 @@ func coverage(sampled, expected int) float64 {
 
 // extend moves the deadline of a round that lost time to an outage, once,
 // and tells the command center.
-func (t *round) extend(ctx workflow.Context, by time.Duration, minCoverage float64) error {
-	old := t.p.Deadline
-	t.p.Deadline = old.Add(scaled(by, t.in.TimeScale))
-	t.p.Extended, t.p.Behind, t.p.Escalated = true, false, false
-	reason := fmt.Sprintf("%s lost to an outage; %s sampled (min %s)", t.p.Lost.Round(time.Minute), percent(coverage(t.p.Sampled, t.p.Expected)), percent(minCoverage))
+func (rnd *round) extend(ctx workflow.Context, by time.Duration, minCoverage float64) error {
+	old := rnd.p.Deadline
+	rnd.p.Deadline = old.Add(scaled(by, rnd.in.TimeScale))
+	rnd.p.Extended, rnd.p.Behind, rnd.p.Escalated = true, false, false
+	reason := fmt.Sprintf("%s lost to an outage; %s sampled (min %s)", rnd.p.Lost.Round(time.Minute), percent(coverage(rnd.p.Sampled, rnd.p.Expected)), percent(minCoverage))
 	var d time.Time
-	if err := t.sw.r.run(ctx, "extend", "Extend the round after an outage", a.ExtendRound,
-		activities.ExtendRoundInput{Ref: t.sw.ref("muster"), RoundID: t.plan.RoundID, Deadline: t.p.Deadline, Reason: reason}, &d,
+	if err := rnd.sw.r.run(ctx, "extend", "Extend the round after an outage", a.ExtendRound,
+		activities.ExtendRoundInput{Ref: rnd.sw.ref("muster"), RoundID: rnd.plan.RoundID, Deadline: rnd.p.Deadline, Reason: reason}, &d,
 		func() string { return "extended by " + by.String() }); err != nil {
 		return err
 	}
 	body := fmt.Sprintf("Testing round %d of %s (incident %s) lost time to an outage (%s) and had %s sampled (%d of %d, min %s) at its deadline %s: it is extended by %s to %s. It closes then, and counts as clean only at %s or more.",
-		t.p.Round, t.p.Area, t.in.Incident, t.p.Lost.Round(time.Minute), percent(coverage(t.p.Sampled, t.p.Expected)), t.p.Sampled, t.p.Expected, percent(minCoverage),
-		t.clock(old).Format("15:04"), by, t.clock(t.p.Deadline).Format("15:04"), percent(minCoverage))
-	_ = t.sw.r.run(ctx, "escalate-extended", "Tell the command center the round is extended", a.PublishNotice, activities.NoticeInput{
-		Ref: t.sw.ref("muster"), Step: t.in.Path + "/extended", AreaID: t.in.Area.ID,
-		Kind: fmt.Sprintf("testing/%d/extended", t.p.Round), Audience: "command center", Body: body,
+		rnd.p.Round, rnd.p.Area, rnd.in.Incident, rnd.p.Lost.Round(time.Minute), percent(coverage(rnd.p.Sampled, rnd.p.Expected)), rnd.p.Sampled, rnd.p.Expected, percent(minCoverage),
+		rnd.clock(old).Format("15:04"), by, rnd.clock(rnd.p.Deadline).Format("15:04"), percent(minCoverage))
+	_ = rnd.sw.r.run(ctx, "escalate-extended", "Tell the command center the round is extended", a.PublishNotice, activities.NoticeInput{
+		Ref: rnd.sw.ref("muster"), Step: rnd.in.Path + "/extended", AreaID: rnd.in.Area.ID,
+		Kind: fmt.Sprintf("testing/%d/extended", rnd.p.Round), Audience: "command center", Body: body,
 	}, nil, func() string { return "extension reported" })
-	t.render(ctx)
+	rnd.render(ctx)
 	return nil
 }
 
@@ -349,84 +349,84 @@ func (t *round) extend(ctx workflow.Context, by time.Duration, minCoverage float
 // closed, and whether they are evidence: a round below its minimum
 // coverage is never clean, whatever its positives, and the command center
 // is told.
-func (t *round) closeWithEvidence(ctx workflow.Context, closed activities.CloseRoundResult, minCoverage float64) StepResult {
-	t.p.Sampled, t.p.Expected, t.p.Positives = closed.Sampled, closed.Expected, closed.Positives
-	t.p.HomeVisitsOpen, t.p.MinCoverage = closed.HomeVisitsOpen, minCoverage
-	t.p.Coverage = coverage(t.p.Sampled, t.p.Expected)
-	t.p.Clean = t.p.Coverage >= minCoverage
-	t.p.Behind = false
-	t.gauge(ctx)
-	t.render(ctx)
+func (rnd *round) closeWithEvidence(ctx workflow.Context, closed activities.CloseRoundResult, minCoverage float64) StepResult {
+	rnd.p.Sampled, rnd.p.Expected, rnd.p.Positives = closed.Sampled, closed.Expected, closed.Positives
+	rnd.p.HomeVisitsOpen, rnd.p.MinCoverage = closed.HomeVisitsOpen, minCoverage
+	rnd.p.Coverage = coverage(rnd.p.Sampled, rnd.p.Expected)
+	rnd.p.Clean = rnd.p.Coverage >= minCoverage
+	rnd.p.Behind = false
+	rnd.gauge(ctx)
+	rnd.render(ctx)
 	clean := 0.0
-	detail := fmt.Sprintf("round %d: %d of %d sampled (%s), %d positive, %d missing", t.p.Round, t.p.Sampled, t.p.Expected, percent(t.p.Coverage), t.p.Positives, t.p.Missing)
-	if t.p.Clean {
+	detail := fmt.Sprintf("round %d: %d of %d sampled (%s), %d positive, %d missing", rnd.p.Round, rnd.p.Sampled, rnd.p.Expected, percent(rnd.p.Coverage), rnd.p.Positives, rnd.p.Missing)
+	if rnd.p.Clean {
 		clean = 1
 	} else {
 		detail = fmt.Sprintf("round %d: not clean: %s sampled (min %s) · %d of %d sampled, %d positive, %d missing",
-			t.p.Round, percent(t.p.Coverage), percent(minCoverage), t.p.Sampled, t.p.Expected, t.p.Positives, t.p.Missing)
+			rnd.p.Round, percent(rnd.p.Coverage), percent(minCoverage), rnd.p.Sampled, rnd.p.Expected, rnd.p.Positives, rnd.p.Missing)
 		body := fmt.Sprintf("Testing round %d of %s (incident %s) closed below its minimum coverage: %s sampled (%d of %d, min %s), %d missing. It is no evidence for a lift, whatever its positives (%d); the residents missing are on the call-back list (`starter testing missing %s`).",
-			t.p.Round, t.p.Area, t.in.Incident, percent(t.p.Coverage), t.p.Sampled, t.p.Expected, percent(minCoverage), t.p.Missing, t.p.Positives, t.sw.id)
+			rnd.p.Round, rnd.p.Area, rnd.in.Incident, percent(rnd.p.Coverage), rnd.p.Sampled, rnd.p.Expected, percent(minCoverage), rnd.p.Missing, rnd.p.Positives, rnd.sw.id)
 		n := activities.NoticeInput{
-			Ref: t.sw.ref("muster"), Step: t.in.Path + "/not-clean", AreaID: t.in.Area.ID,
-			Kind: fmt.Sprintf("testing/%d/not-clean", t.p.Round), Audience: "command center", Body: body,
+			Ref: rnd.sw.ref("muster"), Step: rnd.in.Path + "/not-clean", AreaID: rnd.in.Area.ID,
+			Kind: fmt.Sprintf("testing/%d/not-clean", rnd.p.Round), Audience: "command center", Body: body,
 		}
 		if workflow.GetVersion(ctx, escalationMessagesChange, workflow.DefaultVersion, 1) >= 1 {
-			n.Message, n.Args = MsgTestingNotClean, map[string]string{"round": fmt.Sprint(t.p.Round), "area": t.p.Area, "incident": t.in.Incident,
-				"coverage": percent(t.p.Coverage), "sampled": fmt.Sprint(t.p.Sampled), "expected": fmt.Sprint(t.p.Expected), "min": percent(minCoverage),
-				"missing": fmt.Sprint(t.p.Missing), "positives": fmt.Sprint(t.p.Positives), "response": t.sw.id}
+			n.Message, n.Args = MsgTestingNotClean, map[string]string{"round": fmt.Sprint(rnd.p.Round), "area": rnd.p.Area, "incident": rnd.in.Incident,
+				"coverage": percent(rnd.p.Coverage), "sampled": fmt.Sprint(rnd.p.Sampled), "expected": fmt.Sprint(rnd.p.Expected), "min": percent(minCoverage),
+				"missing": fmt.Sprint(rnd.p.Missing), "positives": fmt.Sprint(rnd.p.Positives), "response": rnd.sw.id}
 		}
-		_ = t.sw.r.run(ctx, "escalate-not-clean", "Tell the command center the round is not clean", a.PublishNotice, n,
+		_ = rnd.sw.r.run(ctx, "escalate-not-clean", "Tell the command center the round is not clean", a.PublishNotice, n,
 			nil, func() string { return "not clean reported" })
 	}
 	return StepResult{
 		Outputs: map[string]float64{
-			"positives": float64(t.p.Positives), "sampled": float64(t.p.Sampled),
-			"expected": float64(t.p.Expected), "missing": float64(t.p.Missing),
-			"coverage": t.p.Coverage, "home_visits_open": float64(t.p.HomeVisitsOpen), OutputClean: clean,
+			"positives": float64(rnd.p.Positives), "sampled": float64(rnd.p.Sampled),
+			"expected": float64(rnd.p.Expected), "missing": float64(rnd.p.Missing),
+			"coverage": rnd.p.Coverage, "home_visits_open": float64(rnd.p.HomeVisitsOpen), OutputClean: clean,
 		},
 		Detail: detail,
 	}
 }
 
 // open opens the round, calls the cohorts and assigns the home visits.
-func (t *round) open(ctx workflow.Context, number int) error {
-	in := t.in
-	if err := t.sw.r.run(ctx, "open-round", fmt.Sprintf("Open testing round %d of %s", number, in.Area.Name), a.OpenRound,
-		activities.OpenRoundInput{Ref: t.sw.ref("muster"), AreaID: in.Area.ID, Round: number, OpensAt: t.p.OpensAt, Deadline: t.p.Deadline,
+func (rnd *round) open(ctx workflow.Context, number int) error {
+	in := rnd.in
+	if err := rnd.sw.r.run(ctx, "open-round", fmt.Sprintf("Open testing round %d of %s", number, in.Area.Name), a.OpenRound,
+		activities.OpenRoundInput{Ref: rnd.sw.ref("muster"), AreaID: in.Area.ID, Round: number, OpensAt: rnd.p.OpensAt, Deadline: rnd.p.Deadline,
 			LateGrace: scaled(paramDuration(in.Params, "grace"), in.TimeScale)},
-		&t.plan, func() string {
-			return fmt.Sprintf("%d residents, %d points, %d home visits", t.plan.Expected, len(t.plan.Points), t.plan.HomeVisits)
+		&rnd.plan, func() string {
+			return fmt.Sprintf("%d residents, %d points, %d home visits", rnd.plan.Expected, len(rnd.plan.Points), rnd.plan.HomeVisits)
 		}); err != nil {
 		return err
 	}
-	t.p.RoundID, t.p.Expected = t.plan.RoundID, t.plan.Expected
-	t.p.Slots = cohortSlots(t.plan, strings.Split(paramString(in.Params, "cohorts"), ","), t.p.OpensAt, in.TimeScale)
-	t.points(nil)
-	if t.evidence {
-		t.warnShort(ctx)
+	rnd.p.RoundID, rnd.p.Expected = rnd.plan.RoundID, rnd.plan.Expected
+	rnd.p.Slots = cohortSlots(rnd.plan, strings.Split(paramString(in.Params, "cohorts"), ","), rnd.p.OpensAt, in.TimeScale)
+	rnd.points(nil)
+	if rnd.evidence {
+		rnd.warnShort(ctx)
 	}
 
-	messages := len(t.p.Slots) > 0 && workflow.GetVersion(ctx, testingMessagesChange, workflow.DefaultVersion, 1) >= 1
-	for _, s := range t.p.Slots {
-		from, to := t.clock(s.From).Format("15:04"), t.clock(s.To).Format("15:04")
+	messages := len(rnd.p.Slots) > 0 && workflow.GetVersion(ctx, testingMessagesChange, workflow.DefaultVersion, 1) >= 1
+	for _, s := range rnd.p.Slots {
+		from, to := rnd.clock(s.From).Format("15:04"), rnd.clock(s.To).Format("15:04")
 		body := fmt.Sprintf("Testing round %d of %s (incident %s): %s residents, please come to your sampling point between %s and %s. Residents who cannot come are visited at home.",
 			number, in.Area.Name, in.Incident, s.Cohort, from, to)
 		call := activities.NoticeInput{
-			Ref: t.sw.ref("muster"), Step: in.Path + "/call/" + s.Cohort, AreaID: in.Area.ID,
+			Ref: rnd.sw.ref("muster"), Step: in.Path + "/call/" + s.Cohort, AreaID: in.Area.ID,
 			Kind: fmt.Sprintf("testing/%d/%s", number, s.Cohort), Audience: s.Cohort + "s of " + in.Area.Name, Body: body,
 		}
 		if messages {
 			call.Message, call.Args = MsgTestingCall, map[string]string{"round": fmt.Sprint(number), "area": in.Area.Name,
 				"incident": in.Incident, "cohort": s.Cohort, "from": from, "to": to}
 		}
-		if err := t.sw.r.run(ctx, "call/"+s.Cohort, "Call "+s.Cohort, a.PublishNotice, call,
+		if err := rnd.sw.r.run(ctx, "call/"+s.Cohort, "Call "+s.Cohort, a.PublishNotice, call,
 			nil, func() string { return fmt.Sprintf("%d called", s.Expected) }); err != nil {
 			return err
 		}
 	}
 	var visits int
-	if err := t.sw.r.run(ctx, "home-visits", "Assign home visits to grid workers", a.AssignHomeVisits,
-		activities.RoundRef{Ref: t.sw.ref("muster"), RoundID: t.plan.RoundID}, &visits,
+	if err := rnd.sw.r.run(ctx, "home-visits", "Assign home visits to grid workers", a.AssignHomeVisits,
+		activities.RoundRef{Ref: rnd.sw.ref("muster"), RoundID: rnd.plan.RoundID}, &visits,
 		func() string { return fmt.Sprintf("%d residents to visit", visits) }); err != nil {
 		return err
 	}
@@ -437,60 +437,60 @@ func (t *round) open(ctx workflow.Context, number int) error {
 // warnShort tells the command center, as the round opens, when its plan
 // cannot meet the deadline: which point finishes last, and how many more
 // points of the round's usual capacity would let it finish in time.
-func (t *round) warnShort(ctx workflow.Context) {
-	last, ok := t.latestPoint()
-	if !ok || !last.Planned.After(t.p.Deadline) {
+func (rnd *round) warnShort(ctx workflow.Context) {
+	last, ok := rnd.latestPoint()
+	if !ok || !last.Planned.After(rnd.p.Deadline) {
 		return
 	}
 	var ps []plan.Point
 	work, capacity := 0, 0
-	for _, p := range t.plan.Points {
+	for _, p := range rnd.plan.Points {
 		ps = append(ps, plan.Point{Capacity: p.CapacityPerHour, Load: p.Expected})
 		work += p.Expected
 		capacity += p.CapacityPerHour
 	}
 	per := capacity / max(len(ps), 1)
-	hours := t.p.Deadline.Sub(t.p.OpensAt).Hours() * t.p.TimeScale
+	hours := rnd.p.Deadline.Sub(rnd.p.OpensAt).Hours() * rnd.p.TimeScale
 	more := plan.Needed(ps, nil, hours, per)
-	advice := fmt.Sprintf("%d more sampling point(s) of about %d an hour would let it finish by %s", more, per, t.clock(t.p.Deadline).Format("15:04"))
+	advice := fmt.Sprintf("%d more sampling point(s) of about %d an hour would let it finish by %s", more, per, rnd.clock(rnd.p.Deadline).Format("15:04"))
 	if more == 0 {
 		advice = "the points together have the capacity: move compounds from the last point to the others (`starter testing add-point` rebalances)"
 	}
-	t.p.Short = advice
+	rnd.p.Short = advice
 	body := fmt.Sprintf("The plan of testing round %d of %s (incident %s) cannot meet its deadline %s: %d residents over %d points (%d an hour together); %s (%d an hour, %d residents) finishes last, at %s. %s.",
-		t.p.Round, t.p.Area, t.in.Incident, t.clock(t.p.Deadline).Format("15:04"), work, len(ps), capacity,
-		last.Code, last.Capacity, last.Expected, t.clock(last.Planned).Format("15:04"), advice)
+		rnd.p.Round, rnd.p.Area, rnd.in.Incident, rnd.clock(rnd.p.Deadline).Format("15:04"), work, len(ps), capacity,
+		last.Code, last.Capacity, last.Expected, rnd.clock(last.Planned).Format("15:04"), advice)
 	n := activities.NoticeInput{
-		Ref: t.sw.ref("muster"), Step: t.in.Path + "/plan-short", AreaID: t.in.Area.ID,
-		Kind: fmt.Sprintf("testing/%d/plan-short", t.p.Round), Audience: "command center", Body: body,
+		Ref: rnd.sw.ref("muster"), Step: rnd.in.Path + "/plan-short", AreaID: rnd.in.Area.ID,
+		Kind: fmt.Sprintf("testing/%d/plan-short", rnd.p.Round), Audience: "command center", Body: body,
 	}
 	if workflow.GetVersion(ctx, escalationMessagesChange, workflow.DefaultVersion, 1) >= 1 {
 		key := MsgTestingPlanShort + "/more-points"
 		if more == 0 {
 			key = MsgTestingPlanShort + "/rebalance"
 		}
-		n.Message, n.Args = key, map[string]string{"round": fmt.Sprint(t.p.Round), "area": t.p.Area, "incident": t.in.Incident,
-			"deadline": t.clock(t.p.Deadline).Format("15:04"), "residents": fmt.Sprint(work), "points": fmt.Sprint(len(ps)),
+		n.Message, n.Args = key, map[string]string{"round": fmt.Sprint(rnd.p.Round), "area": rnd.p.Area, "incident": rnd.in.Incident,
+			"deadline": rnd.clock(rnd.p.Deadline).Format("15:04"), "residents": fmt.Sprint(work), "points": fmt.Sprint(len(ps)),
 			"capacity": fmt.Sprint(capacity), "last": last.Code, "last_capacity": fmt.Sprint(last.Capacity),
-			"last_residents": fmt.Sprint(last.Expected), "last_at": t.clock(last.Planned).Format("15:04"),
+			"last_residents": fmt.Sprint(last.Expected), "last_at": rnd.clock(last.Planned).Format("15:04"),
 			"more": fmt.Sprint(more), "per": fmt.Sprint(per)}
 	}
-	_ = t.sw.r.run(ctx, "plan-short", "Tell the command center the plan cannot meet the deadline", a.PublishNotice, n,
+	_ = rnd.sw.r.run(ctx, "plan-short", "Tell the command center the plan cannot meet the deadline", a.PublishNotice, n,
 		nil, func() string { return advice })
 }
 
-func (t *round) onAddPoint(ctx workflow.Context, in AddPointInput) error {
+func (rnd *round) onAddPoint(ctx workflow.Context, in AddPointInput) error {
 	if in.By == "" {
 		in.By = "command-center"
 	}
-	t.addPoint = append(t.addPoint, in)
+	rnd.addPoint = append(rnd.addPoint, in)
 	return nil
 }
 
 // clock turns workflow time into scenario time: with a time scale the
 // round's hours pass in seconds, and supervisors read scenario hours.
-func (t *round) clock(at time.Time) time.Time {
-	return t.p.OpensAt.Add(time.Duration(float64(at.Sub(t.p.OpensAt)) * t.p.TimeScale))
+func (rnd *round) clock(at time.Time) time.Time {
+	return rnd.p.OpensAt.Add(time.Duration(float64(at.Sub(rnd.p.OpensAt)) * rnd.p.TimeScale))
 }
 
 // cohortSlots calls cohorts in priority order, each for as long as the
@@ -537,34 +537,34 @@ func cohortSlots(plan store.RoundPlan, priority []string, opens time.Time, scale
 	return out
 }
 
-func (t *round) points(pr *store.RoundProgress) {
-	t.p.Points = t.p.Points[:0]
-	for _, pt := range t.plan.Points {
+func (rnd *round) points(pr *store.RoundProgress) {
+	rnd.p.Points = rnd.p.Points[:0]
+	for _, pt := range rnd.plan.Points {
 		ps := PointStatus{Code: pt.Code, Expected: pt.Expected, Capacity: pt.CapacityPerHour}
 		if pr != nil {
 			for _, q := range pr.Points {
 				if q.SiteID == pt.SiteID {
 					ps.Sampled = q.Sampled
-					if h := q.LastAt.Sub(t.p.OpensAt).Hours() * t.p.TimeScale; h > 0 {
+					if h := q.LastAt.Sub(rnd.p.OpensAt).Hours() * rnd.p.TimeScale; h > 0 {
 						ps.PerHour = float64(q.Sampled) / h
 					}
 				}
 			}
 		}
 		if pt.CapacityPerHour > 0 {
-			ps.Planned = t.p.OpensAt.Add(scenarioHours(float64(pt.Expected)/float64(pt.CapacityPerHour), t.p.TimeScale))
+			ps.Planned = rnd.p.OpensAt.Add(scenarioHours(float64(pt.Expected)/float64(pt.CapacityPerHour), rnd.p.TimeScale))
 			rate := float64(pt.CapacityPerHour)
 			if ps.PerHour > 0 {
 				rate = ps.PerHour
 			}
 			left := float64(max(pt.Expected-ps.Sampled, 0))
-			from := t.p.OpensAt
+			from := rnd.p.OpensAt
 			if pr != nil && pr.LastAt.After(from) {
 				from = pr.LastAt
 			}
-			ps.Projected = from.Add(scenarioHours(left/rate, t.p.TimeScale))
+			ps.Projected = from.Add(scenarioHours(left/rate, rnd.p.TimeScale))
 		}
-		t.p.Points = append(t.p.Points, ps)
+		rnd.p.Points = append(rnd.p.Points, ps)
 	}
 }
 
@@ -574,10 +574,10 @@ func scenarioHours(h float64, scale float64) time.Duration {
 }
 
 // latestPoint is the point projected to finish last.
-func (t *round) latestPoint() (PointStatus, bool) {
+func (rnd *round) latestPoint() (PointStatus, bool) {
 	var out PointStatus
 	found := false
-	for _, p := range t.p.Points {
+	for _, p := range rnd.p.Points {
 		if !p.Projected.IsZero() && (!found || p.Projected.After(out.Projected)) {
 			out, found = p, true
 		}
@@ -586,87 +586,87 @@ func (t *round) latestPoint() (PointStatus, bool) {
 }
 
 // update takes in a count and projects the finish from the rate so far.
-func (t *round) update(ctx workflow.Context, pr store.RoundProgress) {
-	t.p.Sampled, t.p.Expected, t.p.Positives = pr.Sampled, pr.Expected, pr.Positives
-	t.p.Cohorts, t.p.Visits = pr.Cohorts, pr.HomeVisits
-	t.points(&pr)
+func (rnd *round) update(ctx workflow.Context, pr store.RoundProgress) {
+	rnd.p.Sampled, rnd.p.Expected, rnd.p.Positives = pr.Sampled, pr.Expected, pr.Positives
+	rnd.p.Cohorts, rnd.p.Visits = pr.Cohorts, pr.HomeVisits
+	rnd.points(&pr)
 	now := workflow.Now(ctx)
-	elapsed := now.Sub(t.p.OpensAt)
-	t.p.Projected, t.p.Behind = time.Time{}, false
+	elapsed := now.Sub(rnd.p.OpensAt)
+	rnd.p.Projected, rnd.p.Behind = time.Time{}, false
 	if pr.Sampled > 0 && elapsed > 0 && pr.Sampled < pr.Expected {
 		rate := float64(pr.Sampled) / float64(elapsed)
-		t.p.Projected = now.Add(time.Duration(float64(pr.Expected-pr.Sampled) / rate))
-		t.p.Behind = t.p.Projected.After(t.p.Deadline)
+		rnd.p.Projected = now.Add(time.Duration(float64(pr.Expected-pr.Sampled) / rate))
+		rnd.p.Behind = rnd.p.Projected.After(rnd.p.Deadline)
 	}
 	// Nobody has come after a quarter of the round: behind, with no rate
 	// to project from.
-	if pr.Sampled == 0 && pr.Expected > 0 && elapsed > t.p.Deadline.Sub(t.p.OpensAt)/4 {
-		t.p.Behind = true
+	if pr.Sampled == 0 && pr.Expected > 0 && elapsed > rnd.p.Deadline.Sub(rnd.p.OpensAt)/4 {
+		rnd.p.Behind = true
 	}
 	state := StateRunning
-	if t.p.Behind {
+	if rnd.p.Behind {
 		state = StateOverdue
 	}
 	_ = workflow.UpsertTypedSearchAttributes(ctx, SAStepState.ValueSet(state))
-	t.gauge(ctx)
-	t.render(ctx)
+	rnd.gauge(ctx)
+	rnd.render(ctx)
 }
 
 // gauge reports the round's coverage to the worker's metrics, labelled with
 // the area's code; a closed round is no longer behind.
-func (t *round) gauge(ctx workflow.Context) {
-	area := t.p.Area
-	if t.in.Area != nil {
-		area = t.in.Area.Code
+func (rnd *round) gauge(ctx workflow.Context) {
+	area := rnd.p.Area
+	if rnd.in.Area != nil {
+		area = rnd.in.Area.Code
 	}
-	gaugeRound(ctx, area, t.p.Incident, t.p.Round, t.p.Sampled, t.p.Expected, t.p.Behind && t.p.State != StateDone)
+	gaugeRound(ctx, area, rnd.p.Incident, rnd.p.Round, rnd.p.Sampled, rnd.p.Expected, rnd.p.Behind && rnd.p.State != StateDone)
 }
 
 // escalate recommends another sampling point, with the numbers.
-func (t *round) escalate(ctx workflow.Context) {
+func (rnd *round) escalate(ctx workflow.Context) {
 	capacity, per := 0, 0
-	for _, p := range t.plan.Points {
+	for _, p := range rnd.plan.Points {
 		capacity += p.CapacityPerHour
 	}
-	if len(t.plan.Points) > 0 {
-		per = capacity / len(t.plan.Points)
+	if len(rnd.plan.Points) > 0 {
+		per = capacity / len(rnd.plan.Points)
 	}
-	left := t.p.Expected - t.p.Sampled
-	rate := float64(t.p.Sampled) / (workflow.Now(ctx).Sub(t.p.OpensAt).Hours() * t.p.TimeScale)
+	left := rnd.p.Expected - rnd.p.Sampled
+	rate := float64(rnd.p.Sampled) / (workflow.Now(ctx).Sub(rnd.p.OpensAt).Hours() * rnd.p.TimeScale)
 	if rate == 0 {
 		body := fmt.Sprintf("Testing round %d of %s (incident %s) is behind: no sample has arrived since it opened at %s, with %d residents expected at %d points by %s. Check that the points are open and their stations upload; `starter testing status %s` shows each point.",
-			t.p.Round, t.p.Area, t.in.Incident, t.clock(t.p.OpensAt).Format("15:04"), t.p.Expected, len(t.plan.Points), t.clock(t.p.Deadline).Format("15:04"), t.sw.id)
-		_ = t.sw.r.run(ctx, "escalate", "Report a round with no samples", a.PublishNotice, activities.NoticeInput{
-			Ref: t.sw.ref("muster"), Step: t.in.Path + "/behind", AreaID: t.in.Area.ID,
-			Kind: fmt.Sprintf("testing/%d/behind", t.p.Round), Audience: "command center", Body: body,
+			rnd.p.Round, rnd.p.Area, rnd.in.Incident, rnd.clock(rnd.p.OpensAt).Format("15:04"), rnd.p.Expected, len(rnd.plan.Points), rnd.clock(rnd.p.Deadline).Format("15:04"), rnd.sw.id)
+		_ = rnd.sw.r.run(ctx, "escalate", "Report a round with no samples", a.PublishNotice, activities.NoticeInput{
+			Ref: rnd.sw.ref("muster"), Step: rnd.in.Path + "/behind", AreaID: rnd.in.Area.ID,
+			Kind: fmt.Sprintf("testing/%d/behind", rnd.p.Round), Audience: "command center", Body: body,
 		}, nil, func() string { return "no samples reported" })
 		return
 	}
-	withOne := rate * float64(len(t.plan.Points)+1) / float64(max(len(t.plan.Points), 1))
-	finishNow := t.clock(t.p.Projected)
-	finishMore := t.clock(workflow.Now(ctx)).Add(time.Duration(float64(left) / withOne * float64(time.Hour)))
+	withOne := rate * float64(len(rnd.plan.Points)+1) / float64(max(len(rnd.plan.Points), 1))
+	finishNow := rnd.clock(rnd.p.Projected)
+	finishMore := rnd.clock(workflow.Now(ctx)).Add(time.Duration(float64(left) / withOne * float64(time.Hour)))
 	body := fmt.Sprintf("Testing round %d of %s (incident %s) is behind: %d of %d sampled at %.0f an hour over %d points; at this rate it finishes at %s, after the deadline %s. Another sampling point (about %d an hour) would bring the finish to about %s. Open one with `starter testing add-point %s SITE`.",
-		t.p.Round, t.p.Area, t.in.Incident, t.p.Sampled, t.p.Expected, rate, len(t.plan.Points),
-		finishNow.Format("15:04"), t.clock(t.p.Deadline).Format("15:04"), per, finishMore.Format("15:04"), t.sw.id)
-	if pt, ok := t.latestPoint(); ok && t.evidence {
+		rnd.p.Round, rnd.p.Area, rnd.in.Incident, rnd.p.Sampled, rnd.p.Expected, rate, len(rnd.plan.Points),
+		finishNow.Format("15:04"), rnd.clock(rnd.p.Deadline).Format("15:04"), per, finishMore.Format("15:04"), rnd.sw.id)
+	if pt, ok := rnd.latestPoint(); ok && rnd.evidence {
 		body += fmt.Sprintf(" The point furthest behind is %s (%d of %d sampled, %.0f an hour, projected to finish at %s): open the new point in %s next to it, and it takes over part of %s's compounds.",
-			pt.Code, pt.Sampled, pt.Expected, pt.PerHour, t.clock(pt.Projected).Format("15:04"), t.p.Area, pt.Code)
+			pt.Code, pt.Sampled, pt.Expected, pt.PerHour, rnd.clock(pt.Projected).Format("15:04"), rnd.p.Area, pt.Code)
 	}
-	_ = t.sw.r.run(ctx, "escalate", "Recommend another sampling point", a.PublishNotice, activities.NoticeInput{
-		Ref: t.sw.ref("muster"), Step: t.in.Path + "/behind", AreaID: t.in.Area.ID,
-		Kind: fmt.Sprintf("testing/%d/behind", t.p.Round), Audience: "command center", Body: body,
+	_ = rnd.sw.r.run(ctx, "escalate", "Recommend another sampling point", a.PublishNotice, activities.NoticeInput{
+		Ref: rnd.sw.ref("muster"), Step: rnd.in.Path + "/behind", AreaID: rnd.in.Area.ID,
+		Kind: fmt.Sprintf("testing/%d/behind", rnd.p.Round), Audience: "command center", Body: body,
 	}, nil, func() string { return "recommended another point" })
 }
 
 // render writes the per-point table the Web UI shows.
-func (t *round) render(ctx workflow.Context) {
-	p := t.p
+func (rnd *round) render(ctx workflow.Context) {
+	p := rnd.p
 	var b strings.Builder
 	fmt.Fprintf(&b, "**%s round %d**: %d / %d sampled · %d points", p.Area, p.Round, p.Sampled, p.Expected, len(p.Points))
 	if !p.Projected.IsZero() {
-		fmt.Fprintf(&b, " · projected finish %s", t.clock(p.Projected).Format("15:04"))
+		fmt.Fprintf(&b, " · projected finish %s", rnd.clock(p.Projected).Format("15:04"))
 	}
-	fmt.Fprintf(&b, " · deadline %s", t.clock(p.Deadline).Format("15:04"))
+	fmt.Fprintf(&b, " · deadline %s", rnd.clock(p.Deadline).Format("15:04"))
 	if p.Behind && p.State != StateDone {
 		b.WriteString(" · **behind**")
 	}
@@ -680,10 +680,10 @@ func (t *round) render(ctx workflow.Context) {
 	for _, pt := range p.Points {
 		planned, projected := "", ""
 		if !pt.Planned.IsZero() {
-			planned = t.clock(pt.Planned).Format("15:04")
+			planned = rnd.clock(pt.Planned).Format("15:04")
 		}
 		if !pt.Projected.IsZero() && p.State != StateDone {
-			projected = t.clock(pt.Projected).Format("15:04")
+			projected = rnd.clock(pt.Projected).Format("15:04")
 		}
 		fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %d | %s | %s |\n", pt.Code, pt.Sampled, pt.Expected, pt.PerHour, pt.Capacity, planned, projected)
 	}
