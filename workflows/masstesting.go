@@ -2,8 +2,6 @@ package workflows
 
 import (
 	"fmt"
-	"math"
-	"sort"
 	"strings"
 	"time"
 
@@ -11,7 +9,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
-	"github.com/musterhq/muster/internal/plan"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -138,48 +135,107 @@ func MassTestingStep(ctx workflow.Context, in StepInput) (StepResult, error) {
 	return rnd.sw.finish(ctx, res, err)
 }
 
+// roundParams are a testing round's parameters, read from its step.
+type roundParams struct {
+	number                             int
+	deadline, every, revisit, extendBy time.Duration
+	minCoverage                        float64
+}
+
+func roundParamsOf(in StepInput) roundParams {
+	c := roundParams{
+		number:   max(in.Round, 1),
+		deadline: paramDuration(in.Params, "deadline"),
+		every:    paramDuration(in.Params, "check_every"),
+		revisit:  paramDuration(in.Params, "revisit_after"),
+	}
+	if r := paramInt(in.Params, "round"); r > 0 {
+		c.number = r
+	}
+	c.minCoverage = DefaultMinCoverage
+	if _, ok := in.Params["min_coverage"]; ok {
+		c.minCoverage = paramNumber(in.Params, "min_coverage")
+	}
+	c.extendBy = DefaultExtendBy
+	if _, ok := in.Params["extend_by"]; ok {
+		c.extendBy = paramDuration(in.Params, "extend_by")
+	}
+	c.extendBy = min(c.extendBy, c.deadline)
+	return c
+}
+
+// run opens the round (or takes up the state a previous run carried over),
+// checks its coverage until everyone is sampled or the deadline passes,
+// and closes it.
 func (rnd *round) run(ctx workflow.Context) (StepResult, error) {
 	in := rnd.in
 	if in.Area == nil {
 		return StepResult{}, temporal.NewNonRetryableApplicationError("a testing round needs an area", activities.ErrBadInput, nil)
 	}
-	number := in.Round
-	if r := paramInt(in.Params, "round"); r > 0 {
-		number = r
-	}
-	if number < 1 {
-		number = 1
-	}
-	deadline := paramDuration(in.Params, "deadline")
-	every := paramDuration(in.Params, "check_every")
-	revisit := paramDuration(in.Params, "revisit_after")
+	cfg := roundParamsOf(in)
 	// Rounds before this version closed with the workflow's last count and
 	// no coverage rule; their histories replay as they ran.
-	evidence := workflow.GetVersion(ctx, "testing-evidence", workflow.DefaultVersion, 1) >= 1
-	rnd.evidence = evidence
-	minCoverage := DefaultMinCoverage
-	if _, ok := in.Params["min_coverage"]; ok {
-		minCoverage = paramNumber(in.Params, "min_coverage")
-	}
-	extendBy := DefaultExtendBy
-	if _, ok := in.Params["extend_by"]; ok {
-		extendBy = paramDuration(in.Params, "extend_by")
-	}
-	extendBy = min(extendBy, deadline)
+	rnd.evidence = workflow.GetVersion(ctx, "testing-evidence", workflow.DefaultVersion, 1) >= 1
 	opens := workflow.Now(ctx)
 	rnd.p = TestingProgress{
-		Incident: in.Incident, Area: in.Area.Name, Round: number, State: StateRunning,
-		OpensAt: opens, Deadline: opens.Add(scaled(deadline, in.TimeScale)), TimeScale: max(in.TimeScale, 1),
+		Incident: in.Incident, Area: in.Area.Name, Round: cfg.number, State: StateRunning,
+		OpensAt: opens, Deadline: opens.Add(scaled(cfg.deadline, in.TimeScale)), TimeScale: max(in.TimeScale, 1),
 	}
 	resume := in.Resume
 	if resume != nil {
 		rnd.p, rnd.plan, rnd.sw.list, rnd.addPoint = resume.Progress, resume.Plan, resume.Steps, resume.AddPoints
-		in.Resume, rnd.in.Resume = nil, nil
+		rnd.in.Resume = nil
 	}
-	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (TestingProgress, error) { return rnd.p, nil }); err != nil {
+	if err := rnd.handlers(ctx); err != nil {
 		return StepResult{}, err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateAddPoint, rnd.onAddPoint, workflow.UpdateHandlerOptions{
+	var lastRevisit time.Time
+	if resume != nil {
+		lastRevisit = resume.LastRevisit
+	} else {
+		if err := rnd.open(ctx, cfg.number); err != nil {
+			return StepResult{}, err
+		}
+		lastRevisit = workflow.Now(ctx)
+	}
+	checks := 0
+	for {
+		extended, over, err := rnd.check(ctx, cfg, &lastRevisit)
+		if err != nil {
+			return StepResult{}, err
+		}
+		if extended {
+			continue
+		}
+		if over {
+			break
+		}
+		// A check costs about a dozen events; counting them keeps the
+		// decision independent of how the server reports history length.
+		checks++
+		if rnd.longHistory(ctx, checks) {
+			// The response hears from the new run.
+			return StepResult{}, continueAsNewWhenQuiet(ctx, canPlan{
+				name: MassTestingStepName, inbox: rnd.sw.inbox,
+				next: func() any {
+					next := rnd.in
+					next.Resume = &RoundState{Plan: rnd.plan, Progress: rnd.p, Steps: rnd.sw.list, LastRevisit: lastRevisit, AddPoints: rnd.addPoint}
+					next.Retries = pendingRetries(rnd.sw.r.retry)
+					return next
+				},
+			})
+		}
+	}
+	return rnd.close(ctx, cfg)
+}
+
+// handlers answers the progress query and takes operators' requests for
+// another sampling point.
+func (rnd *round) handlers(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (TestingProgress, error) { return rnd.p, nil }); err != nil {
+		return err
+	}
+	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateAddPoint, rnd.onAddPoint, workflow.UpdateHandlerOptions{
 		Validator: func(ctx workflow.Context, a AddPointInput) error {
 			if err := limitText("site", a.Site, "reason", a.Reason, "by", a.By); err != nil {
 				return err
@@ -193,100 +249,87 @@ func (rnd *round) run(ctx workflow.Context) (StepResult, error) {
 			return nil
 		},
 		Description: "Open another sampling point in this round",
-	}); err != nil {
-		return StepResult{}, err
-	}
+	})
+}
 
-	var lastRevisit time.Time
-	if resume != nil {
-		lastRevisit = resume.LastRevisit
-	} else {
-		if err := rnd.open(ctx, number); err != nil {
-			return StepResult{}, err
-		}
-		lastRevisit = workflow.Now(ctx)
+// check waits for the next coverage check (or a point an operator asked
+// for), counts the samples, escalates a round that is behind, sends
+// revisits, and extends a round that lost time to an outage. extended says
+// the deadline moved; over says the round is to close.
+func (rnd *round) check(ctx workflow.Context, cfg roundParams, lastRevisit *time.Time) (extended, over bool, err error) {
+	wait := scaled(cfg.every, rnd.in.TimeScale)
+	if left := rnd.p.Deadline.Sub(workflow.Now(ctx)); left < wait {
+		wait = max(left, time.Millisecond)
 	}
-	checks := 0
-	for {
-		wait := scaled(every, in.TimeScale)
-		if left := rnd.p.Deadline.Sub(workflow.Now(ctx)); left < wait {
-			wait = max(left, time.Millisecond)
-		}
-		if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: wait, TimerOptions: workflow.TimerOptions{Summary: "Next coverage check"}},
-			func() bool { return len(rnd.addPoint) > 0 }); err != nil {
-			return StepResult{}, err
-		}
-		for len(rnd.addPoint) > 0 {
-			add := rnd.addPoint[0]
-			rnd.addPoint = rnd.addPoint[1:]
-			if err := rnd.sw.r.run(ctx, "add-point/"+add.Site, "Open sampling point "+add.Site, a.AddRoundPoint,
-				activities.AddRoundPointInput{Ref: rnd.sw.ref(add.By), RoundID: rnd.plan.RoundID, Site: add.Site}, &rnd.plan,
-				func() string { return fmt.Sprintf("%d points", len(rnd.plan.Points)) }); err != nil {
-				workflow.GetLogger(ctx).Warn("Add point", "site", add.Site, "error", err)
-			}
-		}
-		var pr store.RoundProgress
-		asked := workflow.Now(ctx)
-		if err := rnd.sw.r.run(ctx, "check", "Count samples per point", a.RoundProgress,
-			activities.RoundRef{Ref: rnd.sw.ref("muster"), RoundID: rnd.plan.RoundID}, &pr,
-			func() string { return fmt.Sprintf("%d of %d sampled", pr.Sampled, pr.Expected) }); err != nil {
-			return StepResult{}, err
-		}
-		// A check that took longer than a quarter of the time between
-		// checks was retried through an outage: the stations could not
-		// upload either, and the round lost that time.
-		if took := workflow.Now(ctx).Sub(asked); evidence && took > max(scaled(every, in.TimeScale)/4, time.Second) {
-			rnd.p.Lost += took
-		}
-		rnd.update(ctx, pr)
-		// At the deadline the round closes: another point helps nobody.
-		if rnd.p.Behind && !rnd.p.Escalated && workflow.Now(ctx).Before(rnd.p.Deadline) {
-			rnd.p.Escalated = true
-			countOverdue(ctx, KindMassTesting)
-			rnd.escalate(ctx)
-		}
-		now := workflow.Now(ctx)
-		if now.Sub(lastRevisit) >= scaled(revisit, in.TimeScale) && pr.HomeVisits.Missed > 0 {
-			lastRevisit = now
-			var n int
-			if err := rnd.sw.r.run(ctx, "revisit", "Visit again where a visit missed", a.RevisitMissed,
-				activities.RoundRef{Ref: rnd.sw.ref("muster"), RoundID: rnd.plan.RoundID}, &n,
-				func() string { return fmt.Sprintf("%d revisits", n) }); err != nil {
-				return StepResult{}, err
-			}
-		}
-		if evidence && !now.Before(rnd.p.Deadline) && pr.Sampled < pr.Expected && rnd.p.Lost > 0 && !rnd.p.Extended && extendBy > 0 &&
-			coverage(pr.Sampled, pr.Expected) < minCoverage {
-			if err := rnd.extend(ctx, extendBy, minCoverage); err != nil {
-				return StepResult{}, err
-			}
-			continue
-		}
-		if pr.Sampled >= pr.Expected || !now.Before(rnd.p.Deadline) {
-			break
-		}
-		// A long round with frequent checks continues as new before its
-		// history grows large; the response hears from the new run.
-		limit := in.HistoryLimit
-		if limit == 0 {
-			limit = DefaultHistoryLimit
-		}
-		// A check costs about a dozen events; counting them keeps the
-		// decision independent of how the server reports history length.
-		checks++
-		if info := workflow.GetInfo(ctx); info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > limit || checks*eventsPerCheck > limit {
-			return StepResult{}, continueAsNewWhenQuiet(ctx, canPlan{
-				name: MassTestingStepName, inbox: rnd.sw.inbox,
-				next: func() any {
-					next := rnd.in
-					next.Resume = &RoundState{Plan: rnd.plan, Progress: rnd.p, Steps: rnd.sw.list, LastRevisit: lastRevisit, AddPoints: rnd.addPoint}
-					next.Retries = pendingRetries(rnd.sw.r.retry)
-					return next
-				},
-			})
+	if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: wait, TimerOptions: workflow.TimerOptions{Summary: "Next coverage check"}},
+		func() bool { return len(rnd.addPoint) > 0 }); err != nil {
+		return false, false, err
+	}
+	rnd.openAddedPoints(ctx)
+	var pr store.RoundProgress
+	asked := workflow.Now(ctx)
+	if err := rnd.sw.r.run(ctx, "check", "Count samples per point", a.RoundProgress,
+		activities.RoundRef{Ref: rnd.sw.ref("muster"), RoundID: rnd.plan.RoundID}, &pr,
+		func() string { return fmt.Sprintf("%d of %d sampled", pr.Sampled, pr.Expected) }); err != nil {
+		return false, false, err
+	}
+	// A check that took longer than a quarter of the time between
+	// checks was retried through an outage: the stations could not
+	// upload either, and the round lost that time.
+	if took := workflow.Now(ctx).Sub(asked); rnd.evidence && took > max(scaled(cfg.every, rnd.in.TimeScale)/4, time.Second) {
+		rnd.p.Lost += took
+	}
+	rnd.update(ctx, pr)
+	// At the deadline the round closes: another point helps nobody.
+	if rnd.p.Behind && !rnd.p.Escalated && workflow.Now(ctx).Before(rnd.p.Deadline) {
+		rnd.p.Escalated = true
+		countOverdue(ctx, KindMassTesting)
+		rnd.escalate(ctx)
+	}
+	now := workflow.Now(ctx)
+	if now.Sub(*lastRevisit) >= scaled(cfg.revisit, rnd.in.TimeScale) && pr.HomeVisits.Missed > 0 {
+		*lastRevisit = now
+		var n int
+		if err := rnd.sw.r.run(ctx, "revisit", "Visit again where a visit missed", a.RevisitMissed,
+			activities.RoundRef{Ref: rnd.sw.ref("muster"), RoundID: rnd.plan.RoundID}, &n,
+			func() string { return fmt.Sprintf("%d revisits", n) }); err != nil {
+			return false, false, err
 		}
 	}
+	if rnd.evidence && !now.Before(rnd.p.Deadline) && pr.Sampled < pr.Expected && rnd.p.Lost > 0 && !rnd.p.Extended && cfg.extendBy > 0 &&
+		coverage(pr.Sampled, pr.Expected) < cfg.minCoverage {
+		return true, false, rnd.extend(ctx, cfg.extendBy, cfg.minCoverage)
+	}
+	return false, pr.Sampled >= pr.Expected || !now.Before(rnd.p.Deadline), nil
+}
 
+// openAddedPoints opens the sampling points operators asked for; a point
+// that cannot open is logged and the round goes on.
+func (rnd *round) openAddedPoints(ctx workflow.Context) {
+	for len(rnd.addPoint) > 0 {
+		add := rnd.addPoint[0]
+		rnd.addPoint = rnd.addPoint[1:]
+		if err := rnd.sw.r.run(ctx, "add-point/"+add.Site, "Open sampling point "+add.Site, a.AddRoundPoint,
+			activities.AddRoundPointInput{Ref: rnd.sw.ref(add.By), RoundID: rnd.plan.RoundID, Site: add.Site}, &rnd.plan,
+			func() string { return fmt.Sprintf("%d points", len(rnd.plan.Points)) }); err != nil {
+			workflow.GetLogger(ctx).Warn("Add point", "site", add.Site, "error", err)
+		}
+	}
+}
+
+// longHistory says a long round with frequent checks should continue as
+// new before its history grows large.
+func (rnd *round) longHistory(ctx workflow.Context, checks int) bool {
+	limit := rnd.in.HistoryLimit
+	if limit == 0 {
+		limit = DefaultHistoryLimit
+	}
+	info := workflow.GetInfo(ctx)
+	return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > limit || checks*eventsPerCheck > limit
+}
+
+// close closes the round and lists who is missing.
+func (rnd *round) close(ctx workflow.Context, cfg roundParams) (StepResult, error) {
 	rnd.p.State = "closing"
 	var closed activities.CloseRoundResult
 	if err := rnd.sw.r.run(ctx, "close-round", "Close the round, list who is missing", a.CloseRound,
@@ -295,8 +338,8 @@ func (rnd *round) run(ctx workflow.Context) (StepResult, error) {
 		return StepResult{}, err
 	}
 	rnd.p.Missing, rnd.p.State = closed.Missing, StateDone
-	if evidence {
-		return rnd.closeWithEvidence(ctx, closed, minCoverage), nil
+	if rnd.evidence {
+		return rnd.closeWithEvidence(ctx, closed, cfg.minCoverage), nil
 	}
 	rnd.gauge(ctx)
 	rnd.render(ctx)
@@ -305,7 +348,7 @@ func (rnd *round) run(ctx workflow.Context) (StepResult, error) {
 			"positives": float64(rnd.p.Positives), "sampled": float64(rnd.p.Sampled),
 			"expected": float64(rnd.p.Expected), "missing": float64(rnd.p.Missing),
 		},
-		Detail: fmt.Sprintf("round %d: %d of %d sampled, %d positive, %d missing", number, rnd.p.Sampled, rnd.p.Expected, rnd.p.Positives, rnd.p.Missing),
+		Detail: fmt.Sprintf("round %d: %d of %d sampled, %d positive, %d missing", cfg.number, rnd.p.Sampled, rnd.p.Expected, rnd.p.Positives, rnd.p.Missing),
 	}, nil
 }
 
@@ -388,314 +431,10 @@ func (rnd *round) closeWithEvidence(ctx workflow.Context, closed activities.Clos
 	}
 }
 
-// open opens the round, calls the cohorts and assigns the home visits.
-func (rnd *round) open(ctx workflow.Context, number int) error {
-	in := rnd.in
-	if err := rnd.sw.r.run(ctx, "open-round", fmt.Sprintf("Open testing round %d of %s", number, in.Area.Name), a.OpenRound,
-		activities.OpenRoundInput{Ref: rnd.sw.ref("muster"), AreaID: in.Area.ID, Round: number, OpensAt: rnd.p.OpensAt, Deadline: rnd.p.Deadline,
-			LateGrace: scaled(paramDuration(in.Params, "grace"), in.TimeScale)},
-		&rnd.plan, func() string {
-			return fmt.Sprintf("%d residents, %d points, %d home visits", rnd.plan.Expected, len(rnd.plan.Points), rnd.plan.HomeVisits)
-		}); err != nil {
-		return err
-	}
-	rnd.p.RoundID, rnd.p.Expected = rnd.plan.RoundID, rnd.plan.Expected
-	rnd.p.Slots = cohortSlots(rnd.plan, strings.Split(paramString(in.Params, "cohorts"), ","), rnd.p.OpensAt, in.TimeScale)
-	rnd.points(nil)
-	if rnd.evidence {
-		rnd.warnShort(ctx)
-	}
-
-	messages := len(rnd.p.Slots) > 0 && workflow.GetVersion(ctx, testingMessagesChange, workflow.DefaultVersion, 1) >= 1
-	for _, s := range rnd.p.Slots {
-		from, to := rnd.clock(s.From).Format("15:04"), rnd.clock(s.To).Format("15:04")
-		body := fmt.Sprintf("Testing round %d of %s (incident %s): %s residents, please come to your sampling point between %s and %s. Residents who cannot come are visited at home.",
-			number, in.Area.Name, in.Incident, s.Cohort, from, to)
-		call := activities.NoticeInput{
-			Ref: rnd.sw.ref("muster"), Step: in.Path + "/call/" + s.Cohort, AreaID: in.Area.ID,
-			Kind: fmt.Sprintf("testing/%d/%s", number, s.Cohort), Audience: s.Cohort + "s of " + in.Area.Name, Body: body,
-		}
-		if messages {
-			call.Message, call.Args = MsgTestingCall, map[string]string{"round": fmt.Sprint(number), "area": in.Area.Name,
-				"incident": in.Incident, "cohort": s.Cohort, "from": from, "to": to}
-		}
-		if err := rnd.sw.r.run(ctx, "call/"+s.Cohort, "Call "+s.Cohort, a.PublishNotice, call,
-			nil, func() string { return fmt.Sprintf("%d called", s.Expected) }); err != nil {
-			return err
-		}
-	}
-	var visits int
-	if err := rnd.sw.r.run(ctx, "home-visits", "Assign home visits to grid workers", a.AssignHomeVisits,
-		activities.RoundRef{Ref: rnd.sw.ref("muster"), RoundID: rnd.plan.RoundID}, &visits,
-		func() string { return fmt.Sprintf("%d residents to visit", visits) }); err != nil {
-		return err
-	}
-
-	return nil
-}
-
-// warnShort tells the command center, as the round opens, when its plan
-// cannot meet the deadline: which point finishes last, and how many more
-// points of the round's usual capacity would let it finish in time.
-func (rnd *round) warnShort(ctx workflow.Context) {
-	last, ok := rnd.latestPoint()
-	if !ok || !last.Planned.After(rnd.p.Deadline) {
-		return
-	}
-	var ps []plan.Point
-	work, capacity := 0, 0
-	for _, p := range rnd.plan.Points {
-		ps = append(ps, plan.Point{Capacity: p.CapacityPerHour, Load: p.Expected})
-		work += p.Expected
-		capacity += p.CapacityPerHour
-	}
-	per := capacity / max(len(ps), 1)
-	hours := rnd.p.Deadline.Sub(rnd.p.OpensAt).Hours() * rnd.p.TimeScale
-	more := plan.Needed(ps, nil, hours, per)
-	advice := fmt.Sprintf("%d more sampling point(s) of about %d an hour would let it finish by %s", more, per, rnd.clock(rnd.p.Deadline).Format("15:04"))
-	if more == 0 {
-		advice = "the points together have the capacity: move compounds from the last point to the others (`starter testing add-point` rebalances)"
-	}
-	rnd.p.Short = advice
-	body := fmt.Sprintf("The plan of testing round %d of %s (incident %s) cannot meet its deadline %s: %d residents over %d points (%d an hour together); %s (%d an hour, %d residents) finishes last, at %s. %s.",
-		rnd.p.Round, rnd.p.Area, rnd.in.Incident, rnd.clock(rnd.p.Deadline).Format("15:04"), work, len(ps), capacity,
-		last.Code, last.Capacity, last.Expected, rnd.clock(last.Planned).Format("15:04"), advice)
-	n := activities.NoticeInput{
-		Ref: rnd.sw.ref("muster"), Step: rnd.in.Path + "/plan-short", AreaID: rnd.in.Area.ID,
-		Kind: fmt.Sprintf("testing/%d/plan-short", rnd.p.Round), Audience: "command center", Body: body,
-	}
-	if workflow.GetVersion(ctx, escalationMessagesChange, workflow.DefaultVersion, 1) >= 1 {
-		key := MsgTestingPlanShort + "/more-points"
-		if more == 0 {
-			key = MsgTestingPlanShort + "/rebalance"
-		}
-		n.Message, n.Args = key, map[string]string{"round": fmt.Sprint(rnd.p.Round), "area": rnd.p.Area, "incident": rnd.in.Incident,
-			"deadline": rnd.clock(rnd.p.Deadline).Format("15:04"), "residents": fmt.Sprint(work), "points": fmt.Sprint(len(ps)),
-			"capacity": fmt.Sprint(capacity), "last": last.Code, "last_capacity": fmt.Sprint(last.Capacity),
-			"last_residents": fmt.Sprint(last.Expected), "last_at": rnd.clock(last.Planned).Format("15:04"),
-			"more": fmt.Sprint(more), "per": fmt.Sprint(per)}
-	}
-	_ = rnd.sw.r.run(ctx, "plan-short", "Tell the command center the plan cannot meet the deadline", a.PublishNotice, n,
-		nil, func() string { return advice })
-}
-
 func (rnd *round) onAddPoint(ctx workflow.Context, in AddPointInput) error {
 	if in.By == "" {
 		in.By = "command-center"
 	}
 	rnd.addPoint = append(rnd.addPoint, in)
 	return nil
-}
-
-// clock turns workflow time into scenario time: with a time scale the
-// round's hours pass in seconds, and supervisors read scenario hours.
-func (rnd *round) clock(at time.Time) time.Time {
-	return rnd.p.OpensAt.Add(time.Duration(float64(at.Sub(rnd.p.OpensAt)) * rnd.p.TimeScale))
-}
-
-// cohortSlots calls cohorts in priority order, each for as long as the
-// points need to sample it at their capacity.
-func cohortSlots(plan store.RoundPlan, priority []string, opens time.Time, scale float64) []CohortSlot {
-	capacity := 0
-	for _, p := range plan.Points {
-		capacity += p.CapacityPerHour
-	}
-	rank := map[string]int{}
-	for i, c := range priority {
-		if c = strings.TrimSpace(c); c != "" {
-			rank[c] = i + 1
-		}
-	}
-	cohorts := append([]store.CohortCount(nil), plan.Cohorts...)
-	sort.SliceStable(cohorts, func(i, j int) bool {
-		ri, rj := rank[cohorts[i].Cohort], rank[cohorts[j].Cohort]
-		if ri == 0 {
-			ri = len(rank) + 1
-		}
-		if rj == 0 {
-			rj = len(rank) + 1
-		}
-		if ri != rj {
-			return ri < rj
-		}
-		return cohorts[i].Cohort < cohorts[j].Cohort
-	})
-	var out []CohortSlot
-	at := opens
-	for _, c := range cohorts {
-		if c.Count == 0 {
-			continue
-		}
-		hours := 1.0
-		if capacity > 0 {
-			hours = math.Max(float64(c.Count)/float64(capacity), 0.25)
-		}
-		d := scaled(time.Duration(hours*float64(time.Hour)), scale)
-		out = append(out, CohortSlot{Cohort: c.Cohort, Expected: c.Count, From: at, To: at.Add(d)})
-		at = at.Add(d)
-	}
-	return out
-}
-
-func (rnd *round) points(pr *store.RoundProgress) {
-	rnd.p.Points = rnd.p.Points[:0]
-	for _, pt := range rnd.plan.Points {
-		ps := PointStatus{Code: pt.Code, Expected: pt.Expected, Capacity: pt.CapacityPerHour}
-		if pr != nil {
-			for _, q := range pr.Points {
-				if q.SiteID == pt.SiteID {
-					ps.Sampled = q.Sampled
-					if h := q.LastAt.Sub(rnd.p.OpensAt).Hours() * rnd.p.TimeScale; h > 0 {
-						ps.PerHour = float64(q.Sampled) / h
-					}
-				}
-			}
-		}
-		if pt.CapacityPerHour > 0 {
-			ps.Planned = rnd.p.OpensAt.Add(scenarioHours(float64(pt.Expected)/float64(pt.CapacityPerHour), rnd.p.TimeScale))
-			rate := float64(pt.CapacityPerHour)
-			if ps.PerHour > 0 {
-				rate = ps.PerHour
-			}
-			left := float64(max(pt.Expected-ps.Sampled, 0))
-			from := rnd.p.OpensAt
-			if pr != nil && pr.LastAt.After(from) {
-				from = pr.LastAt
-			}
-			ps.Projected = from.Add(scenarioHours(left/rate, rnd.p.TimeScale))
-		}
-		rnd.p.Points = append(rnd.p.Points, ps)
-	}
-}
-
-// scenarioHours is a duration of scenario hours in workflow time.
-func scenarioHours(h float64, scale float64) time.Duration {
-	return time.Duration(h * float64(time.Hour) / max(scale, 1))
-}
-
-// latestPoint is the point projected to finish last.
-func (rnd *round) latestPoint() (PointStatus, bool) {
-	var out PointStatus
-	found := false
-	for _, p := range rnd.p.Points {
-		if !p.Projected.IsZero() && (!found || p.Projected.After(out.Projected)) {
-			out, found = p, true
-		}
-	}
-	return out, found
-}
-
-// update takes in a count and projects the finish from the rate so far.
-func (rnd *round) update(ctx workflow.Context, pr store.RoundProgress) {
-	rnd.p.Sampled, rnd.p.Expected, rnd.p.Positives = pr.Sampled, pr.Expected, pr.Positives
-	rnd.p.Cohorts, rnd.p.Visits = pr.Cohorts, pr.HomeVisits
-	rnd.points(&pr)
-	now := workflow.Now(ctx)
-	elapsed := now.Sub(rnd.p.OpensAt)
-	rnd.p.Projected, rnd.p.Behind = time.Time{}, false
-	if pr.Sampled > 0 && elapsed > 0 && pr.Sampled < pr.Expected {
-		rate := float64(pr.Sampled) / float64(elapsed)
-		rnd.p.Projected = now.Add(time.Duration(float64(pr.Expected-pr.Sampled) / rate))
-		rnd.p.Behind = rnd.p.Projected.After(rnd.p.Deadline)
-	}
-	// Nobody has come after a quarter of the round: behind, with no rate
-	// to project from.
-	if pr.Sampled == 0 && pr.Expected > 0 && elapsed > rnd.p.Deadline.Sub(rnd.p.OpensAt)/4 {
-		rnd.p.Behind = true
-	}
-	state := StateRunning
-	if rnd.p.Behind {
-		state = StateOverdue
-	}
-	_ = workflow.UpsertTypedSearchAttributes(ctx, SAStepState.ValueSet(state))
-	rnd.gauge(ctx)
-	rnd.render(ctx)
-}
-
-// gauge reports the round's coverage to the worker's metrics, labelled with
-// the area's code; a closed round is no longer behind.
-func (rnd *round) gauge(ctx workflow.Context) {
-	area := rnd.p.Area
-	if rnd.in.Area != nil {
-		area = rnd.in.Area.Code
-	}
-	gaugeRound(ctx, area, rnd.p.Incident, rnd.p.Round, rnd.p.Sampled, rnd.p.Expected, rnd.p.Behind && rnd.p.State != StateDone)
-}
-
-// escalate recommends another sampling point, with the numbers.
-func (rnd *round) escalate(ctx workflow.Context) {
-	capacity, per := 0, 0
-	for _, p := range rnd.plan.Points {
-		capacity += p.CapacityPerHour
-	}
-	if len(rnd.plan.Points) > 0 {
-		per = capacity / len(rnd.plan.Points)
-	}
-	left := rnd.p.Expected - rnd.p.Sampled
-	rate := float64(rnd.p.Sampled) / (workflow.Now(ctx).Sub(rnd.p.OpensAt).Hours() * rnd.p.TimeScale)
-	if rate == 0 {
-		body := fmt.Sprintf("Testing round %d of %s (incident %s) is behind: no sample has arrived since it opened at %s, with %d residents expected at %d points by %s. Check that the points are open and their stations upload; `starter testing status %s` shows each point.",
-			rnd.p.Round, rnd.p.Area, rnd.in.Incident, rnd.clock(rnd.p.OpensAt).Format("15:04"), rnd.p.Expected, len(rnd.plan.Points), rnd.clock(rnd.p.Deadline).Format("15:04"), rnd.sw.id)
-		_ = rnd.sw.r.run(ctx, "escalate", "Report a round with no samples", a.PublishNotice, activities.NoticeInput{
-			Ref: rnd.sw.ref("muster"), Step: rnd.in.Path + "/behind", AreaID: rnd.in.Area.ID,
-			Kind: fmt.Sprintf("testing/%d/behind", rnd.p.Round), Audience: "command center", Body: body,
-		}, nil, func() string { return "no samples reported" })
-		return
-	}
-	withOne := rate * float64(len(rnd.plan.Points)+1) / float64(max(len(rnd.plan.Points), 1))
-	finishNow := rnd.clock(rnd.p.Projected)
-	finishMore := rnd.clock(workflow.Now(ctx)).Add(time.Duration(float64(left) / withOne * float64(time.Hour)))
-	body := fmt.Sprintf("Testing round %d of %s (incident %s) is behind: %d of %d sampled at %.0f an hour over %d points; at this rate it finishes at %s, after the deadline %s. Another sampling point (about %d an hour) would bring the finish to about %s. Open one with `starter testing add-point %s SITE`.",
-		rnd.p.Round, rnd.p.Area, rnd.in.Incident, rnd.p.Sampled, rnd.p.Expected, rate, len(rnd.plan.Points),
-		finishNow.Format("15:04"), rnd.clock(rnd.p.Deadline).Format("15:04"), per, finishMore.Format("15:04"), rnd.sw.id)
-	if pt, ok := rnd.latestPoint(); ok && rnd.evidence {
-		body += fmt.Sprintf(" The point furthest behind is %s (%d of %d sampled, %.0f an hour, projected to finish at %s): open the new point in %s next to it, and it takes over part of %s's compounds.",
-			pt.Code, pt.Sampled, pt.Expected, pt.PerHour, rnd.clock(pt.Projected).Format("15:04"), rnd.p.Area, pt.Code)
-	}
-	_ = rnd.sw.r.run(ctx, "escalate", "Recommend another sampling point", a.PublishNotice, activities.NoticeInput{
-		Ref: rnd.sw.ref("muster"), Step: rnd.in.Path + "/behind", AreaID: rnd.in.Area.ID,
-		Kind: fmt.Sprintf("testing/%d/behind", rnd.p.Round), Audience: "command center", Body: body,
-	}, nil, func() string { return "recommended another point" })
-}
-
-// render writes the per-point table the Web UI shows.
-func (rnd *round) render(ctx workflow.Context) {
-	p := rnd.p
-	var b strings.Builder
-	fmt.Fprintf(&b, "**%s round %d**: %d / %d sampled · %d points", p.Area, p.Round, p.Sampled, p.Expected, len(p.Points))
-	if !p.Projected.IsZero() {
-		fmt.Fprintf(&b, " · projected finish %s", rnd.clock(p.Projected).Format("15:04"))
-	}
-	fmt.Fprintf(&b, " · deadline %s", rnd.clock(p.Deadline).Format("15:04"))
-	if p.Behind && p.State != StateDone {
-		b.WriteString(" · **behind**")
-	}
-	if p.Short != "" && p.State != StateDone {
-		b.WriteString(" · **the plan cannot meet the deadline**: " + p.Short)
-	}
-	if p.Positives > 0 {
-		fmt.Fprintf(&b, " · **%d positive**", p.Positives)
-	}
-	b.WriteString("\n\n| Point | Sampled | Expected | Per hour | Capacity | Planned finish | Projected finish |\n|---|---|---|---|---|---|---|\n")
-	for _, pt := range p.Points {
-		planned, projected := "", ""
-		if !pt.Planned.IsZero() {
-			planned = rnd.clock(pt.Planned).Format("15:04")
-		}
-		if !pt.Projected.IsZero() && p.State != StateDone {
-			projected = rnd.clock(pt.Projected).Format("15:04")
-		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %d | %s | %s |\n", pt.Code, pt.Sampled, pt.Expected, pt.PerHour, pt.Capacity, planned, projected)
-	}
-	fmt.Fprintf(&b, "\nHome visits: %d sampled, %d missed, %d pending", p.Visits.Sampled, p.Visits.Missed, p.Visits.Pending)
-	if p.State == StateDone {
-		fmt.Fprintf(&b, " · round closed, %d missing", p.Missing)
-		if p.MinCoverage > 0 && !p.Clean {
-			fmt.Fprintf(&b, " · **not clean: %s sampled (min %s)**", percent(p.Coverage), percent(p.MinCoverage))
-		}
-	}
-	if p.Extended {
-		fmt.Fprintf(&b, "\n\nExtended after an outage (%s lost)", p.Lost.Round(time.Minute))
-	}
-	workflow.SetCurrentDetails(ctx, b.String())
 }
