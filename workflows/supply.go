@@ -190,6 +190,21 @@ func paramNumber(p map[string]any, name string) float64 {
 	return f
 }
 
+// supplyClock is where a staff-supply step's clock stands: its span, the
+// shift on duty, the next check and the wave of assignments waiting for
+// acknowledgement.
+type supplyClock struct {
+	start, end, shiftEnd       time.Time
+	ackBy, remindAt, nextCheck time.Time
+	reminded                   bool
+	waves                      int
+	// checks counts this run's supply checks.
+	checks int
+}
+
+// run opens the step (or takes up the state a previous run carried over),
+// then reminds, reassigns and checks until the step's duration is over,
+// and releases the staff.
 func (s *supply) run(ctx workflow.Context) (StepResult, error) {
 	in := s.in
 	if in.Area == nil {
@@ -202,157 +217,195 @@ func (s *supply) run(ctx workflow.Context) (StepResult, error) {
 	if sp.shift <= 0 {
 		sp.shift = min(sp.duration, 24*time.Hour)
 	}
+	c, err := s.begin(ctx, sp)
+	if err != nil {
+		return StepResult{}, err
+	}
+	for workflow.Now(ctx).Before(c.end) {
+		if err := s.turn(ctx, sp, &c); err != nil {
+			return StepResult{}, err
+		}
+	}
+	return s.close(ctx, c.shiftEnd)
+}
+
+// begin sets the step up: its progress, handlers and first assignments,
+// or the state a previous run carried over.
+func (s *supply) begin(ctx workflow.Context, sp supplyParams) (supplyClock, error) {
+	in := s.in
 	start := workflow.Now(ctx)
-	end := start.Add(scaled(sp.duration, in.TimeScale))
-	shiftEnd := start.Add(scaled(sp.shift, in.TimeScale))
-	s.p = SupplyProgress{Incident: in.Incident, Area: in.Area.Name, State: StateRunning, From: start, To: end, TimeScale: max(in.TimeScale, 1)}
+	c := supplyClock{start: start, end: start.Add(scaled(sp.duration, in.TimeScale)), shiftEnd: start.Add(scaled(sp.shift, in.TimeScale))}
+	s.p = SupplyProgress{Incident: in.Incident, Area: in.Area.Name, State: StateRunning, From: c.start, To: c.end, TimeScale: max(in.TimeScale, 1)}
 	resume := in.ResumeSupply
 	if resume != nil {
-		s.p, s.sw.list, s.overdue = resume.Progress, resume.Steps, resume.Overdue
-		start, end, shiftEnd = s.p.From, s.p.To, resume.ShiftEnd
-		//workflowcheck:ignore copying a map into a map: the order does not matter
-		for id, staff := range resume.Pending {
-			s.pending[id] = staff
-		}
-		//workflowcheck:ignore copying a map into a map: the order does not matter
-		for k, v := range resume.LowSince {
-			s.lowSince[k] = v
-		}
-		//workflowcheck:ignore copying a map into a map: the order does not matter
-		for k, v := range resume.Escalated {
-			s.escalated[k] = v
-		}
-		in.ResumeSupply, s.in.ResumeSupply = nil, nil
+		s.resume(resume)
+		c = supplyClock{start: s.p.From, end: s.p.To, shiftEnd: resume.ShiftEnd,
+			ackBy: resume.AckBy, remindAt: resume.RemindAt, nextCheck: resume.NextCheck, reminded: resume.Reminded, waves: resume.Waves}
+		s.in.ResumeSupply = nil
 	}
+	if err := s.handlers(ctx); err != nil {
+		return c, err
+	}
+	if resume != nil {
+		return c, nil
+	}
+	if err := s.open(ctx, sp, c.start, c.shiftEnd); err != nil {
+		return c, err
+	}
+	ackWithin := scaled(sp.ackWithin, in.TimeScale)
+	c.ackBy, c.remindAt, c.nextCheck = c.start.Add(ackWithin), c.start.Add(ackWithin/2), c.start.Add(scaled(sp.every, in.TimeScale))
+	return c, nil
+}
+
+// resume takes up the progress, steps, assignments and shortages a
+// previous run carried over.
+func (s *supply) resume(r *SupplyState) {
+	s.p, s.sw.list, s.overdue = r.Progress, r.Steps, r.Overdue
+	//workflowcheck:ignore copying a map into a map: the order does not matter
+	for id, staff := range r.Pending {
+		s.pending[id] = staff
+	}
+	//workflowcheck:ignore copying a map into a map: the order does not matter
+	for k, v := range r.LowSince {
+		s.lowSince[k] = v
+	}
+	//workflowcheck:ignore copying a map into a map: the order does not matter
+	for k, v := range r.Escalated {
+		s.escalated[k] = v
+	}
+}
+
+// handlers answers the progress query and takes acknowledgements, as
+// updates and as signals from the field's path.
+func (s *supply) handlers(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (SupplyProgress, error) { return s.p, nil }); err != nil {
-		return StepResult{}, err
+		return err
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateAcknowledge, s.onAcknowledge, workflow.UpdateHandlerOptions{
 		Validator:   s.validateAck,
 		Description: "Acknowledge an assignment (only the person assigned)",
 	}); err != nil {
-		return StepResult{}, err
+		return err
 	}
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		ch := workflow.GetSignalChannel(ctx, SignalAcknowledged)
-		for {
-			var in AcknowledgeInput
-			if !ch.Receive(ctx, &in) {
-				return
-			}
-			if s.acknowledged(in.Assignment) {
-				s.render(ctx)
-			}
+	receiveAlways(ctx, SignalAcknowledged, func(ctx workflow.Context, in AcknowledgeInput) {
+		if s.acknowledged(in.Assignment) {
+			s.render(ctx)
 		}
 	})
-	ref := s.sw.ref("muster")
-	ackWithin := scaled(sp.ackWithin, in.TimeScale)
-	every := scaled(sp.every, in.TimeScale)
-	var (
-		ackBy, remindAt, nextCheck time.Time
-		reminded                   bool
-		waves                      int
-	)
-	if resume != nil {
-		ackBy, remindAt, nextCheck, reminded, waves = resume.AckBy, resume.RemindAt, resume.NextCheck, resume.Reminded, resume.Waves
-	} else {
-		if err := s.open(ctx, sp, start, shiftEnd); err != nil {
-			return StepResult{}, err
-		}
-		ackBy, remindAt, nextCheck = start.Add(ackWithin), start.Add(ackWithin/2), start.Add(every)
-	}
-	checks := 0
-	for {
-		now := workflow.Now(ctx)
-		if !now.Before(end) {
-			break
-		}
-		wake := nextCheck
-		if end.Before(wake) {
-			wake = end
-		}
-		if len(s.pending) > 0 {
-			if !reminded && remindAt.Before(wake) {
-				wake = remindAt
-			}
-			if ackBy.Before(wake) {
-				wake = ackBy
-			}
-		}
-		s.p.AckBy = time.Time{}
-		if len(s.pending) > 0 {
-			s.p.AckBy = ackBy
-		}
-		if err := workflow.NewTimerWithOptions(ctx, max(wake.Sub(now), time.Millisecond),
-			workflow.TimerOptions{Summary: "Next supply check, reminder or acknowledgement deadline"}).Get(ctx, nil); err != nil {
-			return StepResult{}, err
-		}
-		now = workflow.Now(ctx)
-		if len(s.pending) > 0 && !reminded && !now.Before(remindAt) {
-			reminded = true
-			var n int
-			if err := s.sw.r.run(ctx, fmt.Sprintf("remind/%d", waves), "Remind who has not acknowledged", a.RemindStaff,
-				activities.RemindInput{Ref: ref, At: now, Name: fmt.Sprintf("remind/%d", waves)}, &n, func() string { return fmt.Sprintf("%d reminded", n) }); err != nil {
-				return StepResult{}, err
-			}
-		}
-		if len(s.pending) > 0 && !now.Before(ackBy) && waves < sp.waves {
-			waves++
-			if err := s.assign(ctx, a.ReassignLapsed, activities.ReassignInput{Ref: ref, AreaID: in.Area.ID, Now: now, AckBy: now.Add(ackWithin), Name: fmt.Sprintf("reassign/%d", waves)},
-				fmt.Sprintf("reassign/%d", waves)); err != nil {
-				return StepResult{}, err
-			}
-			ackBy, remindAt, reminded = now.Add(ackWithin), now.Add(ackWithin/2), false
-		}
-		if !now.Before(nextCheck) {
-			nextCheck = nextCheck.Add(every)
-			// Posts still short take whoever became free or signed up; the
-			// counts catch up with acknowledgements made in the field.
-			before := len(s.pending)
-			if err := s.assign(ctx, a.AssignStaff, activities.AssignStaffInput{Ref: ref, AreaID: in.Area.ID, AckBy: now.Add(ackWithin), Name: fmt.Sprintf("top-up/%d", s.p.Checks)}, "top-up"); err != nil {
-				return StepResult{}, err
-			}
-			if before == 0 && len(s.pending) > 0 {
-				ackBy, remindAt, reminded = now.Add(ackWithin), now.Add(ackWithin/2), false
-			}
-			if s.p.Volunteers != nil && now.Before(start.Add(scaled(sp.signupFor, in.TimeScale))) {
-				if err := s.sw.r.run(ctx, "volunteers", "Count volunteer sign-ups", a.VolunteerDrive, activities.VolunteerDriveInput{
-					Ref: ref, AreaID: in.Area.ID, Quota: sp.volunteers, ClosesAt: start.Add(scaled(sp.signupFor, in.TimeScale)),
-				}, s.p.Volunteers, func() string { return fmt.Sprintf("%d of %d signed up", s.p.Volunteers.SignedUp, s.p.Volunteers.Quota) }); err != nil {
-					return StepResult{}, err
-				}
-			}
-			if err := s.check(ctx, sp); err != nil {
-				return StepResult{}, err
-			}
-			// A step of weeks continues as new before its history grows
-			// large; runs recorded before this never did.
-			checks++
-			if s.longHistory(ctx, checks) && workflow.Now(ctx).Before(end) &&
-				workflow.GetVersion(ctx, "supply-continue-as-new", workflow.DefaultVersion, 1) >= 1 {
-				receive(ctx, s.sw.inbox, SignalAcknowledged, func(in AcknowledgeInput) { s.acknowledged(in.Assignment) })
-				return StepResult{}, continueAsNewWhenQuiet(ctx, canPlan{
-					name: StaffSupplyStepName, inbox: s.sw.inbox,
-					next: func() any {
-						next := s.in
-						next.ResumeSupply = &SupplyState{
-							Progress: s.p, Steps: s.sw.list, Pending: s.pending, LowSince: s.lowSince, Escalated: s.escalated, Overdue: s.overdue,
-							ShiftEnd: shiftEnd, AckBy: ackBy, RemindAt: remindAt, NextCheck: nextCheck, Reminded: reminded, Waves: waves,
-						}
-						next.Retries = pendingRetries(s.sw.r.retry)
-						return next
-					},
-				})
-			}
-		}
-	}
+	return nil
+}
 
+// turn waits for the next check, reminder or acknowledgement deadline,
+// whichever comes first, and does what is due.
+func (s *supply) turn(ctx workflow.Context, sp supplyParams, c *supplyClock) error {
+	ref := s.sw.ref("muster")
+	ackWithin := scaled(sp.ackWithin, s.in.TimeScale)
+	now := workflow.Now(ctx)
+	wake := c.nextCheck
+	if c.end.Before(wake) {
+		wake = c.end
+	}
+	if len(s.pending) > 0 {
+		if !c.reminded && c.remindAt.Before(wake) {
+			wake = c.remindAt
+		}
+		if c.ackBy.Before(wake) {
+			wake = c.ackBy
+		}
+	}
+	s.p.AckBy = time.Time{}
+	if len(s.pending) > 0 {
+		s.p.AckBy = c.ackBy
+	}
+	if err := workflow.NewTimerWithOptions(ctx, max(wake.Sub(now), time.Millisecond),
+		workflow.TimerOptions{Summary: "Next supply check, reminder or acknowledgement deadline"}).Get(ctx, nil); err != nil {
+		return err
+	}
+	now = workflow.Now(ctx)
+	if len(s.pending) > 0 && !c.reminded && !now.Before(c.remindAt) {
+		c.reminded = true
+		var n int
+		if err := s.sw.r.run(ctx, fmt.Sprintf("remind/%d", c.waves), "Remind who has not acknowledged", a.RemindStaff,
+			activities.RemindInput{Ref: ref, At: now, Name: fmt.Sprintf("remind/%d", c.waves)}, &n, func() string { return fmt.Sprintf("%d reminded", n) }); err != nil {
+			return err
+		}
+	}
+	if len(s.pending) > 0 && !now.Before(c.ackBy) && c.waves < sp.waves {
+		c.waves++
+		if err := s.assign(ctx, a.ReassignLapsed, activities.ReassignInput{Ref: ref, AreaID: s.in.Area.ID, Now: now, AckBy: now.Add(ackWithin), Name: fmt.Sprintf("reassign/%d", c.waves)},
+			fmt.Sprintf("reassign/%d", c.waves)); err != nil {
+			return err
+		}
+		c.ackBy, c.remindAt, c.reminded = now.Add(ackWithin), now.Add(ackWithin/2), false
+	}
+	if !now.Before(c.nextCheck) {
+		return s.checkDue(ctx, sp, c, now)
+	}
+	return nil
+}
+
+// checkDue tops up the posts still short, counts volunteer sign-ups and
+// checks supplies; a step of weeks then continues as new before its
+// history grows large.
+func (s *supply) checkDue(ctx workflow.Context, sp supplyParams, c *supplyClock, now time.Time) error {
+	ref := s.sw.ref("muster")
+	ackWithin := scaled(sp.ackWithin, s.in.TimeScale)
+	c.nextCheck = c.nextCheck.Add(scaled(sp.every, s.in.TimeScale))
+	// Posts still short take whoever became free or signed up; the
+	// counts catch up with acknowledgements made in the field.
+	before := len(s.pending)
+	if err := s.assign(ctx, a.AssignStaff, activities.AssignStaffInput{Ref: ref, AreaID: s.in.Area.ID, AckBy: now.Add(ackWithin), Name: fmt.Sprintf("top-up/%d", s.p.Checks)}, "top-up"); err != nil {
+		return err
+	}
+	if before == 0 && len(s.pending) > 0 {
+		c.ackBy, c.remindAt, c.reminded = now.Add(ackWithin), now.Add(ackWithin/2), false
+	}
+	if closes := c.start.Add(scaled(sp.signupFor, s.in.TimeScale)); s.p.Volunteers != nil && now.Before(closes) {
+		if err := s.sw.r.run(ctx, "volunteers", "Count volunteer sign-ups", a.VolunteerDrive, activities.VolunteerDriveInput{
+			Ref: ref, AreaID: s.in.Area.ID, Quota: sp.volunteers, ClosesAt: closes,
+		}, s.p.Volunteers, func() string { return fmt.Sprintf("%d of %d signed up", s.p.Volunteers.SignedUp, s.p.Volunteers.Quota) }); err != nil {
+			return err
+		}
+	}
+	if err := s.check(ctx, sp); err != nil {
+		return err
+	}
+	// Runs recorded before continue-as-new never did.
+	c.checks++
+	if s.longHistory(ctx, c.checks) && workflow.Now(ctx).Before(c.end) &&
+		workflow.GetVersion(ctx, "supply-continue-as-new", workflow.DefaultVersion, 1) >= 1 {
+		return s.continueAsNew(ctx, *c)
+	}
+	return nil
+}
+
+// continueAsNew hands the step to its next run, with the acknowledgements
+// received meanwhile.
+func (s *supply) continueAsNew(ctx workflow.Context, c supplyClock) error {
+	receive(ctx, s.sw.inbox, SignalAcknowledged, func(in AcknowledgeInput) { s.acknowledged(in.Assignment) })
+	return continueAsNewWhenQuiet(ctx, canPlan{
+		name: StaffSupplyStepName, inbox: s.sw.inbox,
+		next: func() any {
+			next := s.in
+			next.ResumeSupply = &SupplyState{
+				Progress: s.p, Steps: s.sw.list, Pending: s.pending, LowSince: s.lowSince, Escalated: s.escalated, Overdue: s.overdue,
+				ShiftEnd: c.shiftEnd, AckBy: c.ackBy, RemindAt: c.remindAt, NextCheck: c.nextCheck, Reminded: c.reminded, Waves: c.waves,
+			}
+			next.Retries = pendingRetries(s.sw.r.retry)
+			return next
+		},
+	})
+}
+
+// close releases the staff whose shift ends with the step and reports
+// the step's figures.
+func (s *supply) close(ctx workflow.Context, shiftEnd time.Time) (StepResult, error) {
 	// Staff whose shift outlasts the step stay on it; their booking ends
 	// with the shift.
 	if !shiftEnd.After(workflow.Now(ctx)) {
 		s.p.State = "releasing"
 		var released int
-		if err := s.sw.r.run(ctx, "release", "Release the staff", a.ReleaseStaff, activities.ReleaseStaffInput{Ref: ref, At: workflow.Now(ctx)}, &released,
+		if err := s.sw.r.run(ctx, "release", "Release the staff", a.ReleaseStaff, activities.ReleaseStaffInput{Ref: s.sw.ref("muster"), At: workflow.Now(ctx)}, &released,
 			func() string { return fmt.Sprintf("%d released", released) }); err != nil {
 			return StepResult{}, err
 		}
