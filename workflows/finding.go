@@ -11,6 +11,7 @@ import (
 	"github.com/musterhq/muster/activities"
 	"github.com/musterhq/muster/internal/runbook"
 	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/table"
 )
 
 // Names of the finding workflow's updates and of its report to the
@@ -490,6 +491,8 @@ func (f *finding) summary() string {
 	return fmt.Sprintf("Finding %d at %s (%s, %s): %s.", f.s.ID, f.s.Site, f.s.Category, f.s.Severity, strings.TrimSuffix(f.in.Finding.Description, "."))
 }
 
+// render writes the current details the Web UI shows and keeps the step
+// state search attribute in step with the finding's state.
 func (f *finding) render(ctx workflow.Context) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "**Finding %d** · %s · %s at %s · unit %s · **%s**", f.s.ID, f.s.Severity, f.s.Category, f.s.Site, f.s.Unit, f.s.State)
@@ -507,10 +510,12 @@ func (f *finding) render(ctx workflow.Context) {
 	}
 	fmt.Fprintf(&b, " · inspector %s", f.s.Inspector)
 	if len(f.list) > 0 {
-		b.WriteString("\n\n| Step | State | Detail |\n|---|---|---|\n")
+		b.WriteString("\n\n")
+		t := table.New("Step", "State", "Detail")
 		for _, st := range f.list {
-			fmt.Fprintf(&b, "| %s | %s | %s |\n", st.Name, st.State, st.Detail)
+			t.Row(st.Name, st.State, st.Detail)
 		}
+		t.Render(&b)
 	}
 	workflow.SetCurrentDetails(ctx, b.String())
 	state := StateRunning
