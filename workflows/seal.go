@@ -141,7 +141,9 @@ const (
 	PhaseFailed    = "failed"
 )
 
-// StepProgress is one step of the seal.
+// StepProgress is one activity step of a step workflow (a seal's plan,
+// checkpoints and compliance rounds; a testing round's checks): its state,
+// as the step runner keeps it.
 type StepProgress struct {
 	Name       string
 	Title      string
@@ -221,6 +223,7 @@ type SealState struct {
 	Retries []string   `json:",omitempty"`
 }
 
+// seal is the state of one SealCompound run.
 type seal struct {
 	in       SealCompoundInput
 	id       string
@@ -228,10 +231,12 @@ type seal struct {
 	progress SealProgress
 	lift     *LiftInput
 	r        *steps
-	// step and state mirror the search attributes, to upsert only changes.
+	// saStep and saState mirror the search attributes, to upsert only
+	// changes.
 	saStep, saState string
 	// core is set for seals on the step core (workflow version
-	// "seal-step-core" ≥ 1): signals are taken in the main loop and a
+	// "seal-step-core" ≥ 1, or a seal recorded before it that continues
+	// as new): signals are taken in the main loop through inbox and a
 	// continue-as-new is never reported as the seal's end.
 	core  bool
 	inbox *inbox
