@@ -328,7 +328,7 @@ func (f *finding) run(ctx workflow.Context) error {
 // continuing as new when the run's history has grown long.
 func (f *finding) follow(ctx workflow.Context, every time.Duration, nextRemind time.Time) error {
 	for f.s.Open() {
-		if f.longHistory(ctx) && workflow.GetVersion(ctx, findingContinueAsNew, workflow.DefaultVersion, 1) >= 1 {
+		if longHistory(ctx, f.in.HistoryLimit, f.waits*eventsPerFindingWait) && workflow.GetVersion(ctx, findingContinueAsNew, workflow.DefaultVersion, 1) >= 1 {
 			version := f.version
 			err := continueAsNewWhenQuiet(ctx, canPlan{
 				name: FindingFollowUpName,
@@ -395,16 +395,6 @@ func (f *finding) follow(ctx workflow.Context, every time.Duration, nextRemind t
 		}
 	}
 	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
-}
-
-// longHistory says the run should continue as new.
-func (f *finding) longHistory(ctx workflow.Context) bool {
-	limit := f.in.HistoryLimit
-	if limit == 0 {
-		limit = DefaultHistoryLimit
-	}
-	info := workflow.GetInfo(ctx)
-	return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > limit || f.waits*eventsPerFindingWait > limit
 }
 
 // overdue marks the finding overdue and calls in the person responsible.

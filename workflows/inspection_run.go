@@ -107,7 +107,7 @@ func (insp *inspection) look(ctx workflow.Context) (done bool, err error) {
 			return false, err
 		}
 	}
-	if insp.longHistory(ctx) {
+	if longHistory(ctx, insp.in.HistoryLimit, insp.events) {
 		if err := insp.continueAsNew(ctx); err != nil {
 			return false, err
 		}
@@ -214,16 +214,6 @@ func (insp *inspection) takeLift(l LiftInput) {
 	if insp.lift == nil {
 		insp.lift = &l
 	}
-}
-
-// longHistory says the run should continue as new.
-func (insp *inspection) longHistory(ctx workflow.Context) bool {
-	limit := insp.in.HistoryLimit
-	if limit == 0 {
-		limit = DefaultHistoryLimit
-	}
-	info := workflow.GetInfo(ctx)
-	return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > limit || insp.events > limit
 }
 
 // settled says the round has closed and every finding is closed.

@@ -213,7 +213,7 @@ func (rnd *round) run(ctx workflow.Context) (StepResult, error) {
 		// A check costs about a dozen events; counting them keeps the
 		// decision independent of how the server reports history length.
 		checks++
-		if rnd.longHistory(ctx, checks) {
+		if longHistory(ctx, rnd.in.HistoryLimit, checks*eventsPerCheck) {
 			// The response hears from the new run.
 			return StepResult{}, continueAsNewWhenQuiet(ctx, canPlan{
 				name: MassTestingStepName, inbox: rnd.sw.inbox,
@@ -315,17 +315,6 @@ func (rnd *round) openAddedPoints(ctx workflow.Context) {
 			workflow.GetLogger(ctx).Warn("Add point", "site", add.Site, "error", err)
 		}
 	}
-}
-
-// longHistory says a long round with frequent checks should continue as
-// new before its history grows large.
-func (rnd *round) longHistory(ctx workflow.Context, checks int) bool {
-	limit := rnd.in.HistoryLimit
-	if limit == 0 {
-		limit = DefaultHistoryLimit
-	}
-	info := workflow.GetInfo(ctx)
-	return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > limit || checks*eventsPerCheck > limit
 }
 
 // close closes the round and lists who is missing.

@@ -370,7 +370,7 @@ func (s *supply) checkDue(ctx workflow.Context, sp supplyParams, c *supplyClock,
 	}
 	// Runs recorded before continue-as-new never did.
 	c.checks++
-	if s.longHistory(ctx, c.checks) && workflow.Now(ctx).Before(c.end) &&
+	if longHistory(ctx, s.in.HistoryLimit, c.checks*eventsPerSupplyCheck) && workflow.Now(ctx).Before(c.end) &&
 		workflow.GetVersion(ctx, "supply-continue-as-new", workflow.DefaultVersion, 1) >= 1 {
 		return s.continueAsNew(ctx, *c)
 	}
@@ -423,14 +423,4 @@ func (s *supply) close(ctx workflow.Context, shiftEnd time.Time) (StepResult, er
 		Detail: fmt.Sprintf("%d of %d staff assigned (%d acknowledged, %d reassigned); %d restock orders, %d delivered, %d late",
 			m.Assigned, m.Needed, m.Acknowledged, m.Lapsed, s.p.Orders, s.p.Delivered, s.p.Late),
 	}, nil
-}
-
-// longHistory says the run should continue as new.
-func (s *supply) longHistory(ctx workflow.Context, checks int) bool {
-	limit := s.in.HistoryLimit
-	if limit == 0 {
-		limit = DefaultHistoryLimit
-	}
-	info := workflow.GetInfo(ctx)
-	return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > limit || checks*eventsPerSupplyCheck > limit
 }
