@@ -71,6 +71,7 @@ func (insp *inspection) openRound(ctx workflow.Context, number int, only []strin
 	return nil
 }
 
+// sortedKeys returns the keys of m in order.
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	//workflowcheck:ignore the keys are sorted below
@@ -81,6 +82,8 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
+// closeRound closes the open round, tells units about shared problems and
+// escalates the sites left unreported.
 func (insp *inspection) closeRound(ctx workflow.Context) error {
 	if err := insp.sw.r.run(ctx, fmt.Sprintf("close/%d", insp.p.Round), fmt.Sprintf("Close inspection round %d", insp.p.Round), a.CloseInspectionRound,
 		activities.CloseInspectionRoundInput{Ref: insp.sw.ref("discipline-office"), RoundID: insp.p.RoundID, Round: insp.p.Round, Reported: insp.p.Reported, Sites: len(insp.sites)},
@@ -186,6 +189,7 @@ func (insp *inspection) groupNotice(ctx workflow.Context) {
 	}
 }
 
+// contains says list holds v.
 func contains(list []string, v string) bool {
 	for _, x := range list {
 		if x == v {

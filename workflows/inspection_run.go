@@ -230,6 +230,7 @@ func (insp *inspection) settled() bool {
 	return true
 }
 
+// allReported says every site of the round has been reported.
 func (insp *inspection) allReported() bool {
 	return len(insp.sites) > 0 && insp.p.Reported == len(insp.sites)
 }
@@ -255,6 +256,8 @@ func (insp *inspection) end(ctx workflow.Context, withdraw bool) {
 	}
 }
 
+// scheduleInput is the round schedule: a tick every period that asks this
+// step for its next round.
 func (insp *inspection) scheduleInput() activities.InspectionScheduleInput {
 	return activities.InspectionScheduleInput{
 		Ref: insp.sw.ref("muster"), ScheduleID: insp.p.Schedule, Every: scaled(insp.cfg.every, insp.in.TimeScale),
@@ -262,6 +265,8 @@ func (insp *inspection) scheduleInput() activities.InspectionScheduleInput {
 	}
 }
 
+// handlers answers the progress query, takes site reports (an update) and
+// takes the findings' reports, the schedule's ticks and a lift as signals.
 func (insp *inspection) handlers(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryProgress, func() (InspectionProgress, error) { return insp.p, nil },
 		workflow.QueryHandlerOptions{Description: "Sites, findings per sub-district and unit, shared problems and the open list"}); err != nil {

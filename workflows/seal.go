@@ -303,6 +303,9 @@ func (s *seal) finish(ctx workflow.Context, res SealCompoundResult, err error) (
 	return res, nil
 }
 
+// setup takes up the state a previous run carried over, or starts the
+// progress afresh, and registers the progress query and the lift and retry
+// updates.
 func (s *seal) setup(ctx workflow.Context) error {
 	if r := s.in.Resume; r != nil {
 		s.plan, s.progress, s.lift = r.Plan, r.Progress, r.Lift
@@ -334,10 +337,13 @@ func (s *seal) setup(ctx workflow.Context) error {
 	})
 }
 
+// ref names the seal's workflow and the actor for an activity's event.
 func (s *seal) ref(actor string) activities.StepRef {
 	return activities.StepRef{Incident: s.in.Incident, WorkflowID: s.id, Actor: actor}
 }
 
+// run seals the compound (unless a previous run did), tells the response
+// it is in place, holds until a lift and reopens.
 func (s *seal) run(ctx workflow.Context) (SealCompoundResult, error) {
 	logger := workflow.GetLogger(ctx)
 	if err := workflow.UpsertTypedSearchAttributes(ctx,

@@ -53,6 +53,8 @@ func (s *seal) takeLift(ctx workflow.Context, in LiftInput) {
 // takeRetry marks a stalled step to be tried again now.
 func (s *seal) takeRetry(in RetryInput) { s.r.retry[in.Step] = true }
 
+// validateLift accepts a lift, with a reason, only for a sealed seal not
+// yet being lifted.
 func (s *seal) validateLift(ctx workflow.Context, in LiftInput) error {
 	if err := limitText("reason", in.Reason, "by", in.By); err != nil {
 		return err
@@ -73,6 +75,7 @@ func (s *seal) validateLift(ctx workflow.Context, in LiftInput) error {
 	}
 }
 
+// onLift takes an operator's lift; the hold ends and the seal reopens.
 func (s *seal) onLift(ctx workflow.Context, in LiftInput) (LiftAccepted, error) {
 	if in.By == "" {
 		in.By = "command-center"
@@ -83,6 +86,7 @@ func (s *seal) onLift(ctx workflow.Context, in LiftInput) (LiftAccepted, error) 
 	return LiftAccepted{At: s.progress.LiftRequestedAt}, nil
 }
 
+// validateRetry accepts a retry only for a stalled step.
 func (s *seal) validateRetry(ctx workflow.Context, in RetryInput) error {
 	if err := limitText("by", in.By); err != nil {
 		return err
@@ -90,11 +94,14 @@ func (s *seal) validateRetry(ctx workflow.Context, in RetryInput) error {
 	return s.r.validateRetry(in.Step)
 }
 
+// onRetry takes an operator's retry of a stalled step.
 func (s *seal) onRetry(ctx workflow.Context, in RetryInput) error {
 	s.takeRetry(in)
 	return nil
 }
 
+// reopen carries out the lift: gates and roads reopen, staff go home and
+// residents are told.
 func (s *seal) reopen(ctx workflow.Context) (SealCompoundResult, error) {
 	lift := *s.lift
 	if s.progress.LiftRequestedAt.IsZero() {
