@@ -11,6 +11,7 @@ import (
 	"github.com/musterhq/muster/activities"
 	"github.com/musterhq/muster/internal/runbook"
 	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/table"
 )
 
 // Names of the finding workflow's updates and of its report to the
@@ -327,7 +328,7 @@ func (f *finding) run(ctx workflow.Context) error {
 // continuing as new when the run's history has grown long.
 func (f *finding) follow(ctx workflow.Context, every time.Duration, nextRemind time.Time) error {
 	for f.s.Open() {
-		if f.longHistory(ctx) && workflow.GetVersion(ctx, findingContinueAsNew, workflow.DefaultVersion, 1) >= 1 {
+		if longHistory(ctx, f.in.HistoryLimit, f.waits*eventsPerFindingWait) && workflow.GetVersion(ctx, findingContinueAsNew, workflow.DefaultVersion, 1) >= 1 {
 			version := f.version
 			err := continueAsNewWhenQuiet(ctx, canPlan{
 				name: FindingFollowUpName,
@@ -394,16 +395,6 @@ func (f *finding) follow(ctx workflow.Context, every time.Duration, nextRemind t
 		}
 	}
 	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
-}
-
-// longHistory says the run should continue as new.
-func (f *finding) longHistory(ctx workflow.Context) bool {
-	limit := f.in.HistoryLimit
-	if limit == 0 {
-		limit = DefaultHistoryLimit
-	}
-	info := workflow.GetInfo(ctx)
-	return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > limit || f.waits*eventsPerFindingWait > limit
 }
 
 // overdue marks the finding overdue and calls in the person responsible.
@@ -490,6 +481,8 @@ func (f *finding) summary() string {
 	return fmt.Sprintf("Finding %d at %s (%s, %s): %s.", f.s.ID, f.s.Site, f.s.Category, f.s.Severity, strings.TrimSuffix(f.in.Finding.Description, "."))
 }
 
+// render writes the current details the Web UI shows and keeps the step
+// state search attribute in step with the finding's state.
 func (f *finding) render(ctx workflow.Context) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "**Finding %d** · %s · %s at %s · unit %s · **%s**", f.s.ID, f.s.Severity, f.s.Category, f.s.Site, f.s.Unit, f.s.State)
@@ -507,10 +500,12 @@ func (f *finding) render(ctx workflow.Context) {
 	}
 	fmt.Fprintf(&b, " · inspector %s", f.s.Inspector)
 	if len(f.list) > 0 {
-		b.WriteString("\n\n| Step | State | Detail |\n|---|---|---|\n")
+		b.WriteString("\n\n")
+		t := table.New("Step", "State", "Detail")
 		for _, st := range f.list {
-			fmt.Fprintf(&b, "| %s | %s | %s |\n", st.Name, st.State, st.Detail)
+			t.Row(st.Name, st.State, st.Detail)
 		}
+		t.Render(&b)
 	}
 	workflow.SetCurrentDetails(ctx, b.String())
 	state := StateRunning

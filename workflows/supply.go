@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -224,6 +222,21 @@ func paramNumber(p map[string]any, name string) float64 {
 	return f
 }
 
+// supplyClock is where a staff-supply step's clock stands: its span, the
+// shift on duty, the next check and the wave of assignments waiting for
+// acknowledgement.
+type supplyClock struct {
+	start, end, shiftEnd       time.Time
+	ackBy, remindAt, nextCheck time.Time
+	reminded                   bool
+	waves                      int
+	// checks counts this run's supply checks.
+	checks int
+}
+
+// run opens the step (or takes up the state a previous run carried over),
+// then reminds, reassigns and checks until the step's duration is over,
+// and releases the staff.
 func (s *supply) run(ctx workflow.Context) (StepResult, error) {
 	in := s.in
 	if in.Area == nil {
@@ -236,157 +249,195 @@ func (s *supply) run(ctx workflow.Context) (StepResult, error) {
 	if sp.shift <= 0 {
 		sp.shift = min(sp.duration, 24*time.Hour)
 	}
+	c, err := s.begin(ctx, sp)
+	if err != nil {
+		return StepResult{}, err
+	}
+	for workflow.Now(ctx).Before(c.end) {
+		if err := s.turn(ctx, sp, &c); err != nil {
+			return StepResult{}, err
+		}
+	}
+	return s.close(ctx, c.shiftEnd)
+}
+
+// begin sets the step up: its progress, handlers and first assignments,
+// or the state a previous run carried over.
+func (s *supply) begin(ctx workflow.Context, sp supplyParams) (supplyClock, error) {
+	in := s.in
 	start := workflow.Now(ctx)
-	end := start.Add(scaled(sp.duration, in.TimeScale))
-	shiftEnd := start.Add(scaled(sp.shift, in.TimeScale))
-	s.p = SupplyProgress{Incident: in.Incident, Area: in.Area.Name, State: StateRunning, From: start, To: end, TimeScale: max(in.TimeScale, 1)}
+	c := supplyClock{start: start, end: start.Add(scaled(sp.duration, in.TimeScale)), shiftEnd: start.Add(scaled(sp.shift, in.TimeScale))}
+	s.p = SupplyProgress{Incident: in.Incident, Area: in.Area.Name, State: StateRunning, From: c.start, To: c.end, TimeScale: max(in.TimeScale, 1)}
 	resume := in.ResumeSupply
 	if resume != nil {
-		s.p, s.sw.list, s.overdue = resume.Progress, resume.Steps, resume.Overdue
-		start, end, shiftEnd = s.p.From, s.p.To, resume.ShiftEnd
-		//workflowcheck:ignore copying a map into a map: the order does not matter
-		for id, staff := range resume.Pending {
-			s.pending[id] = staff
-		}
-		//workflowcheck:ignore copying a map into a map: the order does not matter
-		for k, v := range resume.LowSince {
-			s.lowSince[k] = v
-		}
-		//workflowcheck:ignore copying a map into a map: the order does not matter
-		for k, v := range resume.Escalated {
-			s.escalated[k] = v
-		}
-		in.ResumeSupply, s.in.ResumeSupply = nil, nil
+		s.resume(resume)
+		c = supplyClock{start: s.p.From, end: s.p.To, shiftEnd: resume.ShiftEnd,
+			ackBy: resume.AckBy, remindAt: resume.RemindAt, nextCheck: resume.NextCheck, reminded: resume.Reminded, waves: resume.Waves}
+		s.in.ResumeSupply = nil
 	}
+	if err := s.handlers(ctx); err != nil {
+		return c, err
+	}
+	if resume != nil {
+		return c, nil
+	}
+	if err := s.open(ctx, sp, c.start, c.shiftEnd); err != nil {
+		return c, err
+	}
+	ackWithin := scaled(sp.ackWithin, in.TimeScale)
+	c.ackBy, c.remindAt, c.nextCheck = c.start.Add(ackWithin), c.start.Add(ackWithin/2), c.start.Add(scaled(sp.every, in.TimeScale))
+	return c, nil
+}
+
+// resume takes up the progress, steps, assignments and shortages a
+// previous run carried over.
+func (s *supply) resume(r *SupplyState) {
+	s.p, s.sw.list, s.overdue = r.Progress, r.Steps, r.Overdue
+	//workflowcheck:ignore copying a map into a map: the order does not matter
+	for id, staff := range r.Pending {
+		s.pending[id] = staff
+	}
+	//workflowcheck:ignore copying a map into a map: the order does not matter
+	for k, v := range r.LowSince {
+		s.lowSince[k] = v
+	}
+	//workflowcheck:ignore copying a map into a map: the order does not matter
+	for k, v := range r.Escalated {
+		s.escalated[k] = v
+	}
+}
+
+// handlers answers the progress query and takes acknowledgements, as
+// updates and as signals from the field's path.
+func (s *supply) handlers(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (SupplyProgress, error) { return s.p, nil }); err != nil {
-		return StepResult{}, err
+		return err
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateAcknowledge, s.onAcknowledge, workflow.UpdateHandlerOptions{
 		Validator:   s.validateAck,
 		Description: "Acknowledge an assignment (only the person assigned)",
 	}); err != nil {
-		return StepResult{}, err
+		return err
 	}
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		ch := workflow.GetSignalChannel(ctx, SignalAcknowledged)
-		for {
-			var in AcknowledgeInput
-			if !ch.Receive(ctx, &in) {
-				return
-			}
-			if s.acknowledged(in.Assignment) {
-				s.render(ctx)
-			}
+	receiveAlways(ctx, SignalAcknowledged, func(ctx workflow.Context, in AcknowledgeInput) {
+		if s.acknowledged(in.Assignment) {
+			s.render(ctx)
 		}
 	})
-	ref := s.sw.ref("muster")
-	ackWithin := scaled(sp.ackWithin, in.TimeScale)
-	every := scaled(sp.every, in.TimeScale)
-	var (
-		ackBy, remindAt, nextCheck time.Time
-		reminded                   bool
-		waves                      int
-	)
-	if resume != nil {
-		ackBy, remindAt, nextCheck, reminded, waves = resume.AckBy, resume.RemindAt, resume.NextCheck, resume.Reminded, resume.Waves
-	} else {
-		if err := s.open(ctx, sp, start, shiftEnd); err != nil {
-			return StepResult{}, err
-		}
-		ackBy, remindAt, nextCheck = start.Add(ackWithin), start.Add(ackWithin/2), start.Add(every)
-	}
-	checks := 0
-	for {
-		now := workflow.Now(ctx)
-		if !now.Before(end) {
-			break
-		}
-		wake := nextCheck
-		if end.Before(wake) {
-			wake = end
-		}
-		if len(s.pending) > 0 {
-			if !reminded && remindAt.Before(wake) {
-				wake = remindAt
-			}
-			if ackBy.Before(wake) {
-				wake = ackBy
-			}
-		}
-		s.p.AckBy = time.Time{}
-		if len(s.pending) > 0 {
-			s.p.AckBy = ackBy
-		}
-		if err := workflow.NewTimerWithOptions(ctx, max(wake.Sub(now), time.Millisecond),
-			workflow.TimerOptions{Summary: "Next supply check, reminder or acknowledgement deadline"}).Get(ctx, nil); err != nil {
-			return StepResult{}, err
-		}
-		now = workflow.Now(ctx)
-		if len(s.pending) > 0 && !reminded && !now.Before(remindAt) {
-			reminded = true
-			var n int
-			if err := s.sw.r.run(ctx, fmt.Sprintf("remind/%d", waves), "Remind who has not acknowledged", a.RemindStaff,
-				activities.RemindInput{Ref: ref, At: now, Name: fmt.Sprintf("remind/%d", waves)}, &n, func() string { return fmt.Sprintf("%d reminded", n) }); err != nil {
-				return StepResult{}, err
-			}
-		}
-		if len(s.pending) > 0 && !now.Before(ackBy) && waves < sp.waves {
-			waves++
-			if err := s.assign(ctx, a.ReassignLapsed, activities.ReassignInput{Ref: ref, AreaID: in.Area.ID, Now: now, AckBy: now.Add(ackWithin), Name: fmt.Sprintf("reassign/%d", waves)},
-				fmt.Sprintf("reassign/%d", waves)); err != nil {
-				return StepResult{}, err
-			}
-			ackBy, remindAt, reminded = now.Add(ackWithin), now.Add(ackWithin/2), false
-		}
-		if !now.Before(nextCheck) {
-			nextCheck = nextCheck.Add(every)
-			// Posts still short take whoever became free or signed up; the
-			// counts catch up with acknowledgements made in the field.
-			before := len(s.pending)
-			if err := s.assign(ctx, a.AssignStaff, activities.AssignStaffInput{Ref: ref, AreaID: in.Area.ID, AckBy: now.Add(ackWithin), Name: fmt.Sprintf("top-up/%d", s.p.Checks)}, "top-up"); err != nil {
-				return StepResult{}, err
-			}
-			if before == 0 && len(s.pending) > 0 {
-				ackBy, remindAt, reminded = now.Add(ackWithin), now.Add(ackWithin/2), false
-			}
-			if s.p.Volunteers != nil && now.Before(start.Add(scaled(sp.signupFor, in.TimeScale))) {
-				if err := s.sw.r.run(ctx, "volunteers", "Count volunteer sign-ups", a.VolunteerDrive, activities.VolunteerDriveInput{
-					Ref: ref, AreaID: in.Area.ID, Quota: sp.volunteers, ClosesAt: start.Add(scaled(sp.signupFor, in.TimeScale)),
-				}, s.p.Volunteers, func() string { return fmt.Sprintf("%d of %d signed up", s.p.Volunteers.SignedUp, s.p.Volunteers.Quota) }); err != nil {
-					return StepResult{}, err
-				}
-			}
-			if err := s.check(ctx, sp); err != nil {
-				return StepResult{}, err
-			}
-			// A step of weeks continues as new before its history grows
-			// large; runs recorded before this never did.
-			checks++
-			if s.longHistory(ctx, checks) && workflow.Now(ctx).Before(end) &&
-				workflow.GetVersion(ctx, "supply-continue-as-new", workflow.DefaultVersion, 1) >= 1 {
-				receive(ctx, s.sw.inbox, SignalAcknowledged, func(in AcknowledgeInput) { s.acknowledged(in.Assignment) })
-				return StepResult{}, continueAsNewWhenQuiet(ctx, canPlan{
-					name: StaffSupplyStepName, inbox: s.sw.inbox,
-					next: func() any {
-						next := s.in
-						next.ResumeSupply = &SupplyState{
-							Progress: s.p, Steps: s.sw.list, Pending: s.pending, LowSince: s.lowSince, Escalated: s.escalated, Overdue: s.overdue,
-							ShiftEnd: shiftEnd, AckBy: ackBy, RemindAt: remindAt, NextCheck: nextCheck, Reminded: reminded, Waves: waves,
-						}
-						next.Retries = pendingRetries(s.sw.r.retry)
-						return next
-					},
-				})
-			}
-		}
-	}
+	return nil
+}
 
+// turn waits for the next check, reminder or acknowledgement deadline,
+// whichever comes first, and does what is due.
+func (s *supply) turn(ctx workflow.Context, sp supplyParams, c *supplyClock) error {
+	ref := s.sw.ref("muster")
+	ackWithin := scaled(sp.ackWithin, s.in.TimeScale)
+	now := workflow.Now(ctx)
+	wake := c.nextCheck
+	if c.end.Before(wake) {
+		wake = c.end
+	}
+	if len(s.pending) > 0 {
+		if !c.reminded && c.remindAt.Before(wake) {
+			wake = c.remindAt
+		}
+		if c.ackBy.Before(wake) {
+			wake = c.ackBy
+		}
+	}
+	s.p.AckBy = time.Time{}
+	if len(s.pending) > 0 {
+		s.p.AckBy = c.ackBy
+	}
+	if err := workflow.NewTimerWithOptions(ctx, max(wake.Sub(now), time.Millisecond),
+		workflow.TimerOptions{Summary: "Next supply check, reminder or acknowledgement deadline"}).Get(ctx, nil); err != nil {
+		return err
+	}
+	now = workflow.Now(ctx)
+	if len(s.pending) > 0 && !c.reminded && !now.Before(c.remindAt) {
+		c.reminded = true
+		var n int
+		if err := s.sw.r.run(ctx, fmt.Sprintf("remind/%d", c.waves), "Remind who has not acknowledged", a.RemindStaff,
+			activities.RemindInput{Ref: ref, At: now, Name: fmt.Sprintf("remind/%d", c.waves)}, &n, func() string { return fmt.Sprintf("%d reminded", n) }); err != nil {
+			return err
+		}
+	}
+	if len(s.pending) > 0 && !now.Before(c.ackBy) && c.waves < sp.waves {
+		c.waves++
+		if err := s.assign(ctx, a.ReassignLapsed, activities.ReassignInput{Ref: ref, AreaID: s.in.Area.ID, Now: now, AckBy: now.Add(ackWithin), Name: fmt.Sprintf("reassign/%d", c.waves)},
+			fmt.Sprintf("reassign/%d", c.waves)); err != nil {
+			return err
+		}
+		c.ackBy, c.remindAt, c.reminded = now.Add(ackWithin), now.Add(ackWithin/2), false
+	}
+	if !now.Before(c.nextCheck) {
+		return s.checkDue(ctx, sp, c, now)
+	}
+	return nil
+}
+
+// checkDue tops up the posts still short, counts volunteer sign-ups and
+// checks supplies; a step of weeks then continues as new before its
+// history grows large.
+func (s *supply) checkDue(ctx workflow.Context, sp supplyParams, c *supplyClock, now time.Time) error {
+	ref := s.sw.ref("muster")
+	ackWithin := scaled(sp.ackWithin, s.in.TimeScale)
+	c.nextCheck = c.nextCheck.Add(scaled(sp.every, s.in.TimeScale))
+	// Posts still short take whoever became free or signed up; the
+	// counts catch up with acknowledgements made in the field.
+	before := len(s.pending)
+	if err := s.assign(ctx, a.AssignStaff, activities.AssignStaffInput{Ref: ref, AreaID: s.in.Area.ID, AckBy: now.Add(ackWithin), Name: fmt.Sprintf("top-up/%d", s.p.Checks)}, "top-up"); err != nil {
+		return err
+	}
+	if before == 0 && len(s.pending) > 0 {
+		c.ackBy, c.remindAt, c.reminded = now.Add(ackWithin), now.Add(ackWithin/2), false
+	}
+	if closes := c.start.Add(scaled(sp.signupFor, s.in.TimeScale)); s.p.Volunteers != nil && now.Before(closes) {
+		if err := s.sw.r.run(ctx, "volunteers", "Count volunteer sign-ups", a.VolunteerDrive, activities.VolunteerDriveInput{
+			Ref: ref, AreaID: s.in.Area.ID, Quota: sp.volunteers, ClosesAt: closes,
+		}, s.p.Volunteers, func() string { return fmt.Sprintf("%d of %d signed up", s.p.Volunteers.SignedUp, s.p.Volunteers.Quota) }); err != nil {
+			return err
+		}
+	}
+	if err := s.check(ctx, sp); err != nil {
+		return err
+	}
+	// Runs recorded before continue-as-new never did.
+	c.checks++
+	if longHistory(ctx, s.in.HistoryLimit, c.checks*eventsPerSupplyCheck) && workflow.Now(ctx).Before(c.end) &&
+		workflow.GetVersion(ctx, "supply-continue-as-new", workflow.DefaultVersion, 1) >= 1 {
+		return s.continueAsNew(ctx, *c)
+	}
+	return nil
+}
+
+// continueAsNew hands the step to its next run, with the acknowledgements
+// received meanwhile.
+func (s *supply) continueAsNew(ctx workflow.Context, c supplyClock) error {
+	receive(ctx, s.sw.inbox, SignalAcknowledged, func(in AcknowledgeInput) { s.acknowledged(in.Assignment) })
+	return continueAsNewWhenQuiet(ctx, canPlan{
+		name: StaffSupplyStepName, inbox: s.sw.inbox,
+		next: func() any {
+			next := s.in
+			next.ResumeSupply = &SupplyState{
+				Progress: s.p, Steps: s.sw.list, Pending: s.pending, LowSince: s.lowSince, Escalated: s.escalated, Overdue: s.overdue,
+				ShiftEnd: c.shiftEnd, AckBy: c.ackBy, RemindAt: c.remindAt, NextCheck: c.nextCheck, Reminded: c.reminded, Waves: c.waves,
+			}
+			next.Retries = pendingRetries(s.sw.r.retry)
+			return next
+		},
+	})
+}
+
+// close releases the staff whose shift ends with the step and reports
+// the step's figures.
+func (s *supply) close(ctx workflow.Context, shiftEnd time.Time) (StepResult, error) {
 	// Staff whose shift outlasts the step stay on it; their booking ends
 	// with the shift.
 	if !shiftEnd.After(workflow.Now(ctx)) {
 		s.p.State = "releasing"
 		var released int
-		if err := s.sw.r.run(ctx, "release", "Release the staff", a.ReleaseStaff, activities.ReleaseStaffInput{Ref: ref, At: workflow.Now(ctx)}, &released,
+		if err := s.sw.r.run(ctx, "release", "Release the staff", a.ReleaseStaff, activities.ReleaseStaffInput{Ref: s.sw.ref("muster"), At: workflow.Now(ctx)}, &released,
 			func() string { return fmt.Sprintf("%d released", released) }); err != nil {
 			return StepResult{}, err
 		}
@@ -406,230 +457,4 @@ func (s *supply) run(ctx workflow.Context) (StepResult, error) {
 		Detail: fmt.Sprintf("%d of %d staff assigned (%d acknowledged, %d reassigned); %d restock orders, %d delivered, %d late",
 			m.Assigned, m.Needed, m.Acknowledged, m.Lapsed, s.p.Orders, s.p.Delivered, s.p.Late),
 	}, nil
-}
-
-// longHistory says the run should continue as new.
-func (s *supply) longHistory(ctx workflow.Context, checks int) bool {
-	limit := s.in.HistoryLimit
-	if limit == 0 {
-		limit = DefaultHistoryLimit
-	}
-	info := workflow.GetInfo(ctx)
-	return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > limit || checks*eventsPerSupplyCheck > limit
-}
-
-// open plans the posts, assigns the first staff, opens the volunteer
-// drive and checks supplies once.
-func (s *supply) open(ctx workflow.Context, sp supplyParams, start, shiftEnd time.Time) error {
-	in := s.in
-	ref := s.sw.ref("muster")
-	if err := s.sw.r.run(ctx, "plan-staff", "Derive staff posts from the response", a.PlanStaff, activities.PlanStaffInput{
-		Ref: ref, AreaID: in.Area.ID, From: start, To: shiftEnd, Hours: sp.shift.Hours(),
-		PerSamplingPoint: sp.perPoint, PerCommunity: sp.perCommunity, PerSupplier: sp.perSupplier, PerCheckpoint: sp.perCheckpoint,
-	}, &s.p.Posts, func() string { return fmt.Sprintf("%d posts need %d staff", s.p.Posts.Posts, s.p.Posts.Needed) }); err != nil {
-		return err
-	}
-	ackWithin := scaled(sp.ackWithin, in.TimeScale)
-	if err := s.assign(ctx, a.AssignStaff, activities.AssignStaffInput{Ref: ref, AreaID: in.Area.ID, AckBy: start.Add(ackWithin), Name: "assign"}, "assign"); err != nil {
-		return err
-	}
-	if sp.volunteers > 0 {
-		s.p.Volunteers = &store.VolunteerDrive{}
-		if err := s.sw.r.run(ctx, "volunteers", "Open volunteer sign-ups", a.VolunteerDrive, activities.VolunteerDriveInput{
-			Ref: ref, AreaID: in.Area.ID, Quota: sp.volunteers, ClosesAt: start.Add(scaled(sp.signupFor, in.TimeScale)),
-		}, s.p.Volunteers, func() string { return fmt.Sprintf("%d of %d signed up", s.p.Volunteers.SignedUp, s.p.Volunteers.Quota) }); err != nil {
-			return err
-		}
-	}
-	return s.check(ctx, sp)
-}
-
-// assign runs an assignment activity and takes in its counts.
-func (s *supply) assign(ctx workflow.Context, fn, arg any, name string) error {
-	var m store.Mobilization
-	if err := s.sw.r.run(ctx, name, "Assign staff nearest first", fn, arg, &m, func() string {
-		return fmt.Sprintf("%d of %d assigned, %d acknowledged, %d short", m.Assigned, m.Needed, m.Acknowledged, m.Shortfall)
-	}); err != nil {
-		return err
-	}
-	s.take(m)
-	return nil
-}
-
-func (s *supply) take(m store.Mobilization) {
-	s.pending = map[int64]string{}
-	for _, p := range m.PendingAcks {
-		s.pending[p.ID] = p.Staff
-	}
-	m.PendingAcks = nil
-	s.p.Staff = m
-}
-
-// check runs a supply check and escalates late shipments and stock that
-// stays low.
-func (s *supply) check(ctx workflow.Context, sp supplyParams) error {
-	s.p.Checks++
-	now := workflow.Now(ctx)
-	var st store.SupplyStatus
-	if err := s.sw.r.run(ctx, "supply-check", "Check days of supply, order restocks", a.CheckSupply, activities.CheckSupplyInput{
-		Ref: s.sw.ref("muster"), AreaID: s.in.Area.ID, Check: s.p.Checks, Need: sp.need, MinDays: sp.minDays, TargetDays: sp.targetDays,
-		Now: now, Due: now.Add(scaled(sp.deliveryWithin, s.in.TimeScale)),
-	}, &st, func() string {
-		return fmt.Sprintf("%d restock orders, %d delivered, %d late", st.Orders, st.Delivered, len(st.Late))
-	}); err != nil {
-		return err
-	}
-	s.p.Levels, s.p.Orders, s.p.Delivered, s.p.Late = st.Levels, st.Orders, st.Delivered, len(st.Late)
-	if late := len(st.Late) > 0; late != s.overdue {
-		s.overdue = late
-		state := StateRunning
-		if late {
-			state = StateOverdue
-		}
-		_ = workflow.UpsertTypedSearchAttributes(ctx, SAStepState.ValueSet(state))
-	}
-	for _, sh := range st.Late {
-		key := fmt.Sprintf("late/%d", sh.ID)
-		if s.escalated[key] {
-			continue
-		}
-		body := fmt.Sprintf("Shortage risk in %s (incident %s): shipment %d of %g t of %s to %s was due at %s and has not been confirmed delivered. Chase the supplier, or confirm it with `starter supply deliver %d --tonnes T`.",
-			sh.Area, s.in.Incident, sh.ID, sh.Tonnes, sh.Commodity, sh.Site, s.clock(sh.DueAt).Format("15:04"), sh.ID)
-		if err := s.escalate(ctx, key, body); err != nil {
-			return err
-		}
-	}
-	for _, l := range st.Levels {
-		key := l.Area + "/" + l.Commodity
-		if !l.Low {
-			delete(s.lowSince, key)
-			continue
-		}
-		since, ok := s.lowSince[key]
-		if !ok {
-			s.lowSince[key] = now
-			continue
-		}
-		esc := fmt.Sprintf("low/%s/%s", key, since.Format(time.RFC3339))
-		if now.Sub(since) >= scaled(sp.escalateAfter, s.in.TimeScale) && !s.escalated[esc] {
-			body := fmt.Sprintf("Shortage in %s (incident %s): %s has stayed below %g days of supply since %s (%.1f days: %.1f t for %.1f t a day).",
-				l.Area, s.in.Incident, l.Commodity, sp.minDays, s.clock(since).Format("15:04"), l.Days, l.Stock, l.NeedPerDay)
-			if err := s.escalate(ctx, esc, body); err != nil {
-				return err
-			}
-		}
-	}
-	s.render(ctx)
-	return nil
-}
-
-func (s *supply) escalate(ctx workflow.Context, key, body string) error {
-	s.escalated[key] = true
-	if err := s.sw.r.run(ctx, "escalate/"+key, "Escalate a shortage", a.PublishNotice, activities.NoticeInput{
-		Ref: s.sw.ref("muster"), Step: s.in.Path + "/shortage/" + key, AreaID: s.in.Area.ID,
-		Kind: "supply/shortage/" + key, Audience: "district command", Body: body,
-	}, nil, func() string { return "escalated to the district command" }); err != nil {
-		return err
-	}
-	s.p.Escalations = append(s.p.Escalations, body)
-	return nil
-}
-
-func (s *supply) validateAck(ctx workflow.Context, in AcknowledgeInput) error {
-	if err := limitText("staff", in.Staff); err != nil {
-		return err
-	}
-	staff := strings.TrimSpace(in.Staff)
-	switch {
-	case in.Assignment <= 0:
-		return fmt.Errorf("assignment: give the assignment's number (from the mobilization notice)")
-	case staff == "":
-		return fmt.Errorf("staff: give your staff code")
-	case s.p.State != StateRunning:
-		return fmt.Errorf("the staff-supply step of %s is %s", s.p.Area, s.p.State)
-	}
-	holder, ok := s.pending[in.Assignment]
-	switch {
-	case !ok:
-		return fmt.Errorf("assignment %d is not waiting for an acknowledgement in this step (unknown, lapsed or already acknowledged)", in.Assignment)
-	case holder != staff:
-		return fmt.Errorf("assignment %d is not %s's: only the person assigned can acknowledge it", in.Assignment, staff)
-	}
-	return nil
-}
-
-func (s *supply) onAcknowledge(ctx workflow.Context, in AcknowledgeInput) (store.Assignment, error) {
-	actx := workflow.WithActivityOptions(ctx, activityOptions("Acknowledge assignment "+strconv.FormatInt(in.Assignment, 10), s.sw.r.policy))
-	var as store.Assignment
-	err := workflow.ExecuteActivity(actx, a.AcknowledgeAssignment, activities.AcknowledgeInput{
-		Ref: s.sw.ref("staff " + in.Staff), Assignment: in.Assignment, Staff: strings.TrimSpace(in.Staff), At: workflow.Now(ctx),
-	}).Get(ctx, &as)
-	if err != nil {
-		return as, err
-	}
-	s.acknowledged(in.Assignment)
-	s.render(ctx)
-	return as, nil
-}
-
-// acknowledged counts an assignment acknowledged, once; it reports whether
-// the counts changed.
-func (s *supply) acknowledged(id int64) bool {
-	if _, ok := s.pending[id]; !ok {
-		return false
-	}
-	delete(s.pending, id)
-	s.p.Staff.Acknowledged++
-	s.p.Staff.Pending = len(s.pending)
-	return true
-}
-
-// clock turns workflow time into scenario time.
-func (s *supply) clock(at time.Time) time.Time {
-	return s.p.From.Add(time.Duration(float64(at.Sub(s.p.From)) * s.p.TimeScale))
-}
-
-// render writes the staff line and the per-area supply table the Web UI
-// shows.
-func (s *supply) render(ctx workflow.Context) {
-	gaugeSupply(ctx, s.p)
-	p := s.p
-	m := p.Staff
-	var b strings.Builder
-	fmt.Fprintf(&b, "**%s staff supply** · %d / %d staff assigned · %d acknowledged · %d waiting", p.Area, m.Assigned, m.Needed, m.Acknowledged, m.Pending)
-	if !p.AckBy.IsZero() {
-		fmt.Fprintf(&b, " (by %s)", s.clock(p.AckBy).Format("15:04"))
-	}
-	if m.Lapsed > 0 {
-		fmt.Fprintf(&b, " · %d reassigned", m.Lapsed)
-	}
-	if m.Shortfall > 0 {
-		fmt.Fprintf(&b, " · **%d short**", m.Shortfall)
-	}
-	if v := p.Volunteers; v != nil && v.Quota > 0 {
-		fmt.Fprintf(&b, " · volunteers %d / %d", v.SignedUp, v.Quota)
-	}
-	fmt.Fprintf(&b, " · %d passes", m.Passes)
-	b.WriteString("\n\n| Area | Commodity | Stock (t) | Need (t/day) | Days | Restock |\n|---|---|---|---|---|---|\n")
-	levels := slices.Clone(p.Levels)
-	sort.SliceStable(levels, func(i, j int) bool { return levels[i].Days < levels[j].Days })
-	for _, l := range levels {
-		days := "—"
-		if l.NeedPerDay > 0 {
-			days = fmt.Sprintf("%.1f", l.Days)
-			if l.Low {
-				days = "**" + days + "**"
-			}
-		}
-		order := ""
-		if o := l.Order; o != nil {
-			order = fmt.Sprintf("%g t from %s, %s", o.Tonnes, o.Site, o.State)
-			if o.State == "late" {
-				order = "**" + order + "**"
-			}
-		}
-		fmt.Fprintf(&b, "| %s | %s | %.1f | %.2f | %s | %s |\n", l.Area, l.Commodity, l.Stock, l.NeedPerDay, days, order)
-	}
-	fmt.Fprintf(&b, "\n%d restock orders · %d delivered · %d late · %d escalations", p.Orders, p.Delivered, p.Late, len(p.Escalations))
-	workflow.SetCurrentDetails(ctx, b.String())
 }

@@ -45,11 +45,11 @@ func (s *seal) holdState(ctx workflow.Context) {
 		if q := s.progress.Request; q != nil && q.Decision == "" {
 			// Staffed before anyone answered: the request is withdrawn.
 			s.progress.Request = nil
-			s.mark(ctx, "request-outside-staff", StateDone, "withdrawn: every gate staffed")
+			s.r.mark(ctx, "request-outside-staff", StateDone, "withdrawn: every gate staffed")
 		}
-		s.mark(ctx, "hold", StateHolding, "sealed, every gate staffed; "+next)
+		s.r.mark(ctx, "hold", StateHolding, "sealed, every gate staffed; "+next)
 		if was == StateUnderstaffed {
-			s.report(ctx, StepReport{State: StateDone, Ready: true, Detail: "every gate staffed again", Outputs: s.outputs()})
+			reportToParent(ctx, StepReport{Path: s.in.StepPath, State: StateDone, Ready: true, Detail: "every gate staffed again", Outputs: s.outputs()})
 		}
 		return
 	}
@@ -57,9 +57,9 @@ func (s *seal) holdState(ctx workflow.Context) {
 		s.escalate(ctx)
 	}
 	short := s.understaffedText()
-	s.mark(ctx, "hold", StateUnderstaffed, short+"; "+next)
+	s.r.mark(ctx, "hold", StateUnderstaffed, short+"; "+next)
 	if was != StateUnderstaffed {
-		s.report(ctx, StepReport{State: StateUnderstaffed, Detail: short, Outputs: s.outputs()})
+		reportToParent(ctx, StepReport{Path: s.in.StepPath, State: StateUnderstaffed, Detail: short, Outputs: s.outputs()})
 	}
 }
 
@@ -88,7 +88,7 @@ func (s *seal) escalate(ctx workflow.Context) {
 			"gates": fmt.Sprint(len(s.progress.Checkpoints)), "per": fmt.Sprint(s.in.StaffPerCheckpoint), "posts": fmt.Sprint(posts),
 			"incident": s.in.Incident}
 	}
-	if err := s.step(ctx, "escalate-understaffed", "Escalate gates left unstaffed to the district command",
+	if err := s.r.run(ctx, "escalate-understaffed", "Escalate gates left unstaffed to the district command",
 		a.PublishNotice, n, nil, func() string { return name + ": " + s.understaffedText() }); err != nil {
 		workflow.GetLogger(ctx).Error("Escalate understaffed seal", "compound", s.plan.Code, "error", err)
 	}
@@ -116,16 +116,10 @@ func (s *seal) restaff(ctx workflow.Context) error {
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			defer wg.Done()
 			var res activities.CheckpointResult
-			errs[k] = s.step(ctx, "checkpoint/"+g.Code, fmt.Sprintf("Checkpoint at %s (%s)", g.Name, s.progress.Checkpoints[i].Mode),
+			errs[k] = s.r.run(ctx, "checkpoint/"+g.Code, fmt.Sprintf("Checkpoint at %s (%s)", g.Name, s.progress.Checkpoints[i].Mode),
 				a.OpenCheckpoint, activities.CheckpointInput{Ref: s.ref("muster"), AreaID: s.plan.AreaID, Gate: g, RequiredStaff: s.in.StaffPerCheckpoint,
 					Shift: s.progress.Shift, Rest: s.rest(), Outside: s.outside},
-				&res, func() string {
-					d := fmt.Sprintf("%d of %d staff", len(res.Staff), s.in.StaffPerCheckpoint)
-					if res.Shortfall > 0 {
-						d += fmt.Sprintf(" (%d short)", res.Shortfall)
-					}
-					return d
-				})
+				&res, func() string { return s.checkpointDetail(res) })
 			if errs[k] == nil {
 				s.progress.Checkpoints[i].Staff, s.progress.Checkpoints[i].Shortfall = len(res.Staff), res.Shortfall
 			}
@@ -251,7 +245,7 @@ func (s *seal) rest() time.Duration {
 func (s *seal) relieve(ctx workflow.Context) error {
 	next := s.progress.Shift + 1
 	var res activities.RelieveResult
-	if err := s.step(ctx, "shift", fmt.Sprintf("Shift %d takes over", next),
+	if err := s.r.run(ctx, "shift", fmt.Sprintf("Shift %d takes over", next),
 		a.RelieveShift, activities.RelieveInput{Ref: s.ref("muster"), AreaID: s.plan.AreaID, Shift: next},
 		&res, func() string { return fmt.Sprintf("shift %d: %d staff relieved", next-1, res.Relieved) }); err != nil {
 		return err
@@ -312,8 +306,8 @@ func (s *seal) ask(ctx workflow.Context) {
 		posts, s.progress.OpenGates, s.progress.Request.Deadline.Format("15:04"))
 	st := s.r.ref("request-outside-staff")
 	st.Title, st.StartedAt, st.FinishedAt = "Ask the command center for staff from outside the district", now, time.Time{}
-	s.mark(ctx, "request-outside-staff", StateAwaitingDecision, detail)
-	s.report(ctx, StepReport{State: StateAwaitingDecision, Detail: detail, Outputs: s.outputs()})
+	s.r.mark(ctx, "request-outside-staff", StateAwaitingDecision, detail)
+	reportToParent(ctx, StepReport{Path: s.in.StepPath, State: StateAwaitingDecision, Detail: detail, Outputs: s.outputs()})
 }
 
 // decide takes an answer relayed by the response: the first one counts.
@@ -336,13 +330,13 @@ func (s *seal) answer(ctx workflow.Context) error {
 		if q.Decision == "reject" {
 			why = "rejected by " + q.By
 		}
-		s.mark(ctx, "request-outside-staff", StateDone, why+"; the gates stay open")
+		s.r.mark(ctx, "request-outside-staff", StateDone, why+"; the gates stay open")
 		s.holdState(ctx)
-		s.report(ctx, StepReport{State: StateUnderstaffed, Detail: s.understaffedText() + "; outside staff " + why, Outputs: s.outputs()})
+		reportToParent(ctx, StepReport{Path: s.in.StepPath, State: StateUnderstaffed, Detail: s.understaffedText() + "; outside staff " + why, Outputs: s.outputs()})
 		return nil
 	}
 	s.outside = true
 	defer func() { s.outside = false }()
-	s.mark(ctx, "request-outside-staff", StateDone, fmt.Sprintf("approved by %s: %d staff from outside the district", q.By, q.Posts))
+	s.r.mark(ctx, "request-outside-staff", StateDone, fmt.Sprintf("approved by %s: %d staff from outside the district", q.By, q.Posts))
 	return s.restaff(ctx)
 }
