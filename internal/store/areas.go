@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/scenario"
 )
 
@@ -25,18 +26,6 @@ type Area struct {
 	Buildings   int            `db:"buildings"`
 	PublicAreas pq.StringArray `db:"public_areas"`
 	Scenario    string         `db:"scenario"`
-}
-
-// PathPrefixes returns the area's path and every ancestor's path, top first:
-// "xiaodian", "xiaodian/beiying", … . A keyword-list search attribute holding
-// them lets a supervisor filter everything under any area.
-func PathPrefixes(path string) []string {
-	parts := strings.Split(path, "/")
-	out := make([]string, len(parts))
-	for i := range parts {
-		out[i] = strings.Join(parts[:i+1], "/")
-	}
-	return out
 }
 
 // LoadResult counts what loading a scenario changed, per table.
@@ -237,7 +226,7 @@ func (s *Store) AreaByCode(ctx context.Context, codeOrPath string) (Area, error)
 	err := s.db.GetContext(ctx, &a, `SELECT id, code, path, parent_id, level, name, population, buildings, public_areas, scenario
 		FROM areas WHERE code = $1 OR path = $1`, codeOrPath)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Area{}, fmt.Errorf("area %q: %w", codeOrPath, ErrNotFound)
+		return Area{}, fmt.Errorf("area %q: %w", codeOrPath, domain.ErrAreaNotFound)
 	}
 	if err != nil {
 		return Area{}, fmt.Errorf("area %q: %w", codeOrPath, err)

@@ -45,9 +45,9 @@ func (s *Store) CreateCredential(ctx context.Context, c Credential, tokenSHA256 
 		var pe *pq.Error
 		switch {
 		case errors.As(err, &pe) && pe.Code == "23505":
-			return fmt.Errorf("credential %q already exists: revoke it first: %w", c.Name, ErrConflict)
+			return fmt.Errorf("credential %q already exists: revoke it first: %w", c.Name, errConflict)
 		case errors.As(err, &pe) && pe.Code == "23514":
-			return fmt.Errorf("credential %q (role %q): a name is lower-case letters, digits, '.', '_' and '-', up to 64: %w", c.Name, c.Role, ErrInvalid)
+			return fmt.Errorf("credential %q (role %q): a name is lower-case letters, digits, '.', '_' and '-', up to 64: %w", c.Name, c.Role, errInvalid)
 		case err != nil:
 			return fmt.Errorf("create credential %s: %w", c.Name, err)
 		}

@@ -6,54 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/musterhq/muster/internal/domain"
 )
-
-// Finding states.
-const (
-	FindingOpen      = "open"
-	FindingAssigned  = "assigned"
-	FindingRectified = "rectified"
-	FindingReopened  = "reopened"
-	FindingClosed    = "closed"
-	FindingWithdrawn = "withdrawn"
-)
-
-// Severities of a finding, lowest first.
-var Severities = []string{"low", "medium", "high"}
-
-// CategoryCompliance is the category of findings opened by failed
-// checkpoint compliance checks.
-const CategoryCompliance = "checkpoint-compliance"
 
 // SiteKindCheckpoint in a round's site kinds adds the checkpoints open in
 // its area to the sites inspected.
 const SiteKindCheckpoint = "checkpoint"
-
-// Unit is a unit a finding is laid at: a sub-district's office or a
-// department, with the post of the person responsible.
-type Unit struct {
-	Code   string `db:"code" json:"code"`
-	Name   string `db:"name" json:"name"`
-	Kind   string `db:"kind" json:"kind"`
-	Person string `db:"person" json:"person"`
-}
-
-// InspectionSite is one site of a round and who inspects it.
-type InspectionSite struct {
-	Site        string `db:"site" json:"site"`
-	Name        string `db:"name" json:"name"`
-	Kind        string `db:"kind" json:"kind"`
-	SubDistrict string `db:"sub_district" json:"sub_district"`
-	Unit        string `db:"unit" json:"unit"`
-	Inspector   string `db:"inspector" json:"inspector"`
-	Reported    bool   `db:"reported" json:"reported"`
-}
 
 // RoundOrder opens an inspection round.
 type RoundOrder struct {
@@ -72,15 +36,6 @@ type RoundOrder struct {
 	Only []string
 }
 
-// InspectionPlan is an open round: its sites with their inspectors, and the
-// units findings may name.
-type InspectionPlan struct {
-	RoundID int64
-	Round   int
-	Sites   []InspectionSite
-	Units   []Unit
-}
-
 // OpenInspectionRound records a round over the sub-districts under the area
 // and its sites of the given kinds, spread over the inspectors (see
 // assignInspectors); the sites the previous round closed without go to
@@ -88,9 +43,9 @@ type InspectionPlan struct {
 func (s *Store) OpenInspectionRound(ctx context.Context, o RoundOrder, e Event) (InspectionPlan, error) {
 	switch {
 	case o.Round < 1:
-		return InspectionPlan{}, fmt.Errorf("round %d: want 1 or more: %w", o.Round, ErrInvalid)
+		return InspectionPlan{}, fmt.Errorf("round %d: want 1 or more: %w", o.Round, errInvalid)
 	case len(o.Inspectors) == 0:
-		return InspectionPlan{}, fmt.Errorf("inspectors: name at least one: %w", ErrInvalid)
+		return InspectionPlan{}, fmt.Errorf("inspectors: name at least one: %w", errInvalid)
 	}
 	area, err := s.AreaByCode(ctx, o.Area)
 	if err != nil {
@@ -263,15 +218,6 @@ func (s *Store) CloseInspectionRound(ctx context.Context, roundID int64, e Event
 	})
 }
 
-// NewFinding is one problem an inspector reports at a site.
-type NewFinding struct {
-	Category    string `json:"category"`
-	Severity    string `json:"severity"`
-	Description string `json:"description"`
-	// Unit is the unit responsible; empty means the site's own unit.
-	Unit string `json:"unit,omitempty"`
-}
-
 // SiteReport is an inspector's report of one site.
 type SiteReport struct {
 	RoundID   int64
@@ -280,49 +226,8 @@ type SiteReport struct {
 	Findings  []NewFinding
 }
 
-// Finding is a recorded finding.
-type Finding struct {
-	ID          int64      `db:"id" json:"id"`
-	Incident    string     `db:"incident" json:"incident"`
-	Source      string     `db:"source" json:"source"`
-	Site        string     `db:"site" json:"site"`
-	SubDistrict string     `db:"sub_district" json:"sub_district"`
-	Unit        string     `db:"unit" json:"unit"`
-	Category    string     `db:"category" json:"category"`
-	Severity    string     `db:"severity" json:"severity"`
-	Description string     `db:"description" json:"description"`
-	Inspector   string     `db:"inspector" json:"inspector"`
-	State       string     `db:"state" json:"state"`
-	Repeat      bool       `db:"repeat" json:"repeat"`
-	Overdue     bool       `db:"overdue" json:"overdue"`
-	Escalated   bool       `db:"escalated" json:"escalated"`
-	Reopened    int        `db:"reopened" json:"reopened"`
-	DeadlineAt  *time.Time `db:"deadline_at" json:"deadline_at,omitempty"`
-	OpenedAt    time.Time  `db:"opened_at" json:"opened_at"`
-	ClosedAt    *time.Time `db:"closed_at" json:"closed_at,omitempty"`
-	// FollowedBy is the incident whose inspection follows the finding;
-	// empty until an inspection claims a finding of a compliance check.
-	FollowedBy string `db:"followed_by" json:"followed_by,omitempty"`
-}
-
-// Follower is the incident whose inspection follows the finding, and so
-// the one its workflow ID is under.
-func (f Finding) Follower() string {
-	if f.FollowedBy != "" {
-		return f.FollowedBy
-	}
-	return f.Incident
-}
-
 const findingColumns = `id, incident, source, site, sub_district, unit, category, severity, description, inspector,
 	state, repeat, overdue, escalated, reopened, deadline_at, opened_at, closed_at, coalesce(followed_by, '') AS followed_by`
-
-// SiteReportResult is the findings a report recorded; Duplicate says the
-// site had been reported already and nothing was written.
-type SiteReportResult struct {
-	Findings  []Finding
-	Duplicate bool
-}
 
 // ReportSite records an inspector's report of a site and its findings in
 // one transaction. A site outside the round, or a finding naming an unknown
@@ -340,7 +245,7 @@ func (s *Store) ReportSite(ctx context.Context, r SiteReport, e Event) (SiteRepo
 			FROM inspection_sites s JOIN inspection_rounds r ON r.id = s.round_id
 			WHERE s.round_id = $1 AND s.site = $2 FOR UPDATE OF s`, r.RoundID, r.Site)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("site %q is not in inspection round %d: %w", r.Site, r.RoundID, ErrInvalid)
+			return fmt.Errorf("site %q is not in inspection round %d: %w", r.Site, r.RoundID, errInvalid)
 		}
 		if err != nil {
 			return fmt.Errorf("site %s: %w", r.Site, err)
@@ -359,8 +264,8 @@ func (s *Store) ReportSite(ctx context.Context, r SiteReport, e Event) (SiteRepo
 			if f.Unit == "" {
 				f.Unit = site.Unit
 			}
-			if err := CheckFinding(i, f, units); err != nil {
-				return err
+			if err := domain.CheckFinding(i, f, units); err != nil {
+				return &twinError{err, ErrInvalid}
 			}
 			keys = append(keys, fmt.Sprintf("round/%d/%s/%d", r.RoundID, r.Site, i+1))
 			unitCol, cats, sevs, descs = append(unitCol, f.Unit), append(cats, f.Category), append(sevs, f.Severity), append(descs, f.Description)
@@ -390,39 +295,12 @@ func (s *Store) ReportSite(ctx context.Context, r SiteReport, e Event) (SiteRepo
 	return out, err
 }
 
-// CheckFinding names the first bad field of the i-th finding of a report;
-// units are the codes of the units a finding may name.
-func CheckFinding(i int, f NewFinding, units []string) error {
-	switch {
-	case strings.TrimSpace(f.Category) == "":
-		return fmt.Errorf("findings[%d].category is required (e.g. mask-checks, registration, staffing): %w", i, ErrInvalid)
-	case !contains(Severities, f.Severity):
-		return fmt.Errorf("findings[%d].severity %q: want one of %s: %w", i, f.Severity, strings.Join(Severities, ", "), ErrInvalid)
-	case strings.TrimSpace(f.Description) == "":
-		return fmt.Errorf("findings[%d].description is required: %w", i, ErrInvalid)
-	case !contains(units, f.Unit):
-		sorted := append([]string(nil), units...)
-		sort.Strings(sorted)
-		return fmt.Errorf("findings[%d].unit %q: unknown unit (units: %s): %w", i, f.Unit, strings.Join(sorted, ", "), ErrInvalid)
-	}
-	return nil
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
 // FindingByID returns a finding.
 func (s *Store) FindingByID(ctx context.Context, id int64) (Finding, error) {
 	var f Finding
 	err := s.db.GetContext(ctx, &f, `SELECT `+findingColumns+` FROM findings WHERE id = $1`, id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Finding{}, fmt.Errorf("finding %d: %w", id, ErrNotFound)
+		return Finding{}, fmt.Errorf("finding %d: %w", id, domain.ErrFindingNotFound)
 	}
 	if err != nil {
 		return Finding{}, fmt.Errorf("finding %d: %w", id, err)
@@ -482,7 +360,7 @@ func (s *Store) AssignFinding(ctx context.Context, id int64, deadline time.Time,
 func getFinding(ctx context.Context, tx *sqlx.Tx, id int64, f *Finding) error {
 	err := tx.GetContext(ctx, f, `SELECT `+findingColumns+` FROM findings WHERE id = $1 FOR UPDATE`, id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("finding %d: %w", id, ErrNotFound)
+		return fmt.Errorf("finding %d: %w", id, domain.ErrFindingNotFound)
 	}
 	if err != nil {
 		return fmt.Errorf("finding %d: %w", id, err)
@@ -502,7 +380,7 @@ func (s *Store) RectifyFinding(ctx context.Context, id int64, e Event) (Finding,
 		case FindingRectified:
 			return nil
 		case FindingClosed, FindingWithdrawn:
-			return fmt.Errorf("finding %d is %s: nothing to rectify: %w", id, f.State, ErrInvalid)
+			return fmt.Errorf("finding %d is %s: nothing to rectify: %w", id, f.State, errInvalid)
 		}
 		if err := tx.GetContext(ctx, &f.State, `UPDATE findings SET state = 'rectified', rectified_at = now() WHERE id = $1 RETURNING state`, id); err != nil {
 			return fmt.Errorf("rectify finding %d: %w", id, err)
@@ -534,13 +412,13 @@ func (s *Store) ReinspectFinding(ctx context.Context, r Reinspection, e Event) (
 			return err
 		}
 		if r.By != f.Inspector {
-			return fmt.Errorf("by %q: finding %d is assigned to inspector %s: %w", r.By, f.ID, f.Inspector, ErrInvalid)
+			return fmt.Errorf("by %q: finding %d is assigned to inspector %s: %w", r.By, f.ID, f.Inspector, errInvalid)
 		}
 		switch {
 		case r.Passed && f.State == FindingClosed, !r.Passed && f.Reopened >= r.Reopen:
 			return nil
 		case f.State != FindingRectified:
-			return fmt.Errorf("finding %d is %s, not rectified: nothing to re-inspect: %w", f.ID, f.State, ErrInvalid)
+			return fmt.Errorf("finding %d is %s, not rectified: nothing to re-inspect: %w", f.ID, f.State, errInvalid)
 		}
 		var err error
 		if r.Passed {
@@ -579,17 +457,6 @@ func (s *Store) WithdrawFinding(ctx context.Context, id int64, e Event) error {
 	})
 }
 
-// Talk is a recorded talk with the person responsible for a unit.
-type Talk struct {
-	Incident  string    `db:"incident" json:"incident"`
-	FindingID int64     `db:"finding_id" json:"finding_id"`
-	Unit      string    `db:"unit" json:"unit"`
-	UnitName  string    `db:"unit_name" json:"unit_name"`
-	Person    string    `db:"person" json:"person"`
-	Reason    string    `db:"reason" json:"reason"`
-	At        time.Time `db:"at" json:"at"`
-}
-
 // RecordTalk calls in the person responsible for a finding's unit, because
 // the finding is overdue or repeats an earlier one: the talk, the notice to
 // the person and the event are written together, once per finding and reason.
@@ -622,28 +489,6 @@ func (s *Store) RecordTalk(ctx context.Context, findingID int64, reason string, 
 		return appendEvent(ctx, tx, e)
 	})
 	return t, err
-}
-
-// Tally counts findings of one sub-district or unit.
-type Tally struct {
-	Key       string `db:"key" json:"key"`
-	Found     int    `db:"found" json:"found"`
-	Rectified int    `db:"rectified" json:"rectified"`
-	// Withdrawn findings were still open when their response ended: they
-	// were never rectified.
-	Withdrawn int `db:"withdrawn" json:"withdrawn"`
-	Open      int `db:"open" json:"open"`
-	Overdue   int `db:"overdue" json:"overdue"`
-	Escalated int `db:"escalated" json:"escalated"`
-}
-
-// FindingGroup is a category of problem found at several sites of one unit:
-// the office takes it up with the unit once.
-type FindingGroup struct {
-	Category string         `db:"category" json:"category"`
-	Unit     string         `db:"unit" json:"unit"`
-	Sites    pq.StringArray `db:"sites" json:"sites"`
-	Open     int            `db:"open" json:"open"`
 }
 
 // InspectionReport is an incident's inspection follow-up in figures.
@@ -694,9 +539,7 @@ func (s *Store) InspectionReport(ctx context.Context, incident string) (Inspecti
 		r.Total = total[0]
 	}
 	r.Total.Key = "total"
-	if err := tx.SelectContext(ctx, &r.Groups, `SELECT category, unit, array_agg(DISTINCT site ORDER BY site) AS sites,
-		count(*) FILTER (WHERE state NOT IN ('closed', 'withdrawn')) AS open
-		FROM findings WHERE coalesce(followed_by, incident) = $1 GROUP BY category, unit HAVING count(DISTINCT site) > 1 ORDER BY count(DISTINCT site) DESC, category, unit`, incident); err != nil {
+	if r.Groups, err = findingGroups(ctx, tx, incident); err != nil {
 		return r, fmt.Errorf("inspection report of %s: %w", incident, err)
 	}
 	if err := tx.SelectContext(ctx, &r.Open, `SELECT `+findingColumns+` FROM findings
@@ -710,6 +553,27 @@ func (s *Store) InspectionReport(ctx context.Context, incident string) (Inspecti
 		return r, fmt.Errorf("inspection report of %s: %w", incident, err)
 	}
 	return r, nil
+}
+
+// findingGroups returns the categories of problem found at several sites of
+// one unit, the most widespread first.
+func findingGroups(ctx context.Context, tx *sqlx.Tx, incident string) ([]FindingGroup, error) {
+	var rows []struct {
+		FindingGroup
+		Sites pq.StringArray `db:"sites"`
+	}
+	if err := tx.SelectContext(ctx, &rows, `SELECT category, unit, array_agg(DISTINCT site ORDER BY site) AS sites,
+		count(*) FILTER (WHERE state NOT IN ('closed', 'withdrawn')) AS open
+		FROM findings WHERE coalesce(followed_by, incident) = $1 GROUP BY category, unit HAVING count(DISTINCT site) > 1 ORDER BY count(DISTINCT site) DESC, category, unit`, incident); err != nil {
+		return nil, err
+	}
+	var out []FindingGroup
+	for _, row := range rows {
+		g := row.FindingGroup
+		g.Sites = row.Sites
+		out = append(out, g)
+	}
+	return out, nil
 }
 
 // InspectionWorkflow returns the workflow ID of the incident's latest

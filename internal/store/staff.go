@@ -18,32 +18,9 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/scenario"
 )
-
-// ErrStaffBusy is returned when the database refused to book a person who
-// another transaction, of this response or another, booked elsewhere for
-// overlapping hours first. Picking again finds someone free, so a retry
-// mends it: it is never bad input.
-var ErrStaffBusy = errors.New("staff already booked")
-
-// oneBookingCode is the SQLSTATE the one_booking_per_person triggers raise
-// when a supply assignment and checkpoint duty of one person would overlap.
-const oneBookingCode = "23M01"
-
-func isStaffBusy(err error) bool {
-	var pe *pq.Error
-	return errors.As(err, &pe) && pe.Code == oneBookingCode
-}
-
-// staffBusy marks a refused booking as ErrStaffBusy, keeping the database's
-// message, which names the person and the booking in the way.
-func staffBusy(err error) error {
-	if isStaffBusy(err) && !errors.Is(err, ErrStaffBusy) {
-		return fmt.Errorf("%w: %w", ErrStaffBusy, err)
-	}
-	return err
-}
 
 // book runs one booking statement under a savepoint. When the database
 // refuses it because someone picked was booked elsewhere meanwhile, the
@@ -91,27 +68,20 @@ type PostOrder struct {
 	PerCheckpoint    int
 }
 
-// PostSummary counts a step's posts and the staff they need.
-type PostSummary struct {
-	Posts  int            `json:"posts"`
-	Needed int            `json:"needed"`
-	ByKind map[string]int `json:"by_kind"`
-}
-
 func (o PostOrder) check() error {
 	switch {
 	case o.Incident == "" || o.Step == "":
-		return fmt.Errorf("posts: incident and step are required: %w", ErrInvalid)
+		return fmt.Errorf("posts: incident and step are required: %w", errInvalid)
 	case o.AreaID <= 0:
-		return fmt.Errorf("posts: area ID %d: %w", o.AreaID, ErrNotFound)
+		return fmt.Errorf("posts: area ID %d: %w", o.AreaID, domain.ErrAreaNotFound)
 	case !o.To.After(o.From):
-		return fmt.Errorf("posts: shift ends (%s) before it starts (%s): %w", o.To.Format(time.RFC3339), o.From.Format(time.RFC3339), ErrInvalid)
+		return fmt.Errorf("posts: shift ends (%s) before it starts (%s): %w", o.To.Format(time.RFC3339), o.From.Format(time.RFC3339), errInvalid)
 	case o.Hours <= 0 || o.Hours > 24:
-		return fmt.Errorf("posts: shift of %g hours: want more than 0 and at most 24: %w", o.Hours, ErrInvalid)
+		return fmt.Errorf("posts: shift of %g hours: want more than 0 and at most 24: %w", o.Hours, errInvalid)
 	}
 	for name, n := range map[string]int{"per_sampling_point": o.PerSamplingPoint, "per_community": o.PerCommunity, "per_supplier": o.PerSupplier, "per_checkpoint": o.PerCheckpoint} {
 		if n < 0 || n > 1000 {
-			return fmt.Errorf("posts: %s = %d: want 0 to 1000: %w", name, n, ErrInvalid)
+			return fmt.Errorf("posts: %s = %d: want 0 to 1000: %w", name, n, errInvalid)
 		}
 	}
 	return nil
@@ -130,7 +100,7 @@ func (s *Store) PlanPosts(ctx context.Context, o PostOrder, e Event) (PostSummar
 		var scope string
 		if err := tx.GetContext(ctx, &scope, `SELECT path FROM areas WHERE id = $1`, o.AreaID); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("posts: area ID %d: %w", o.AreaID, ErrNotFound)
+				return fmt.Errorf("posts: area ID %d: %w", o.AreaID, domain.ErrAreaNotFound)
 			}
 			return err
 		}
@@ -195,29 +165,6 @@ type AssignOrder struct {
 	AreaID int64
 	// AckBy is when new assignments must be acknowledged.
 	AckBy time.Time
-}
-
-// PendingAck is an assignment waiting for its holder's acknowledgement.
-type PendingAck struct {
-	ID    int64  `db:"id" json:"id"`
-	Staff string `db:"staff" json:"staff"`
-}
-
-// Mobilization counts a step's staff.
-type Mobilization struct {
-	Posts        int `db:"posts" json:"posts"`
-	Needed       int `db:"needed" json:"needed"`
-	Assigned     int `db:"assigned" json:"assigned"`
-	Acknowledged int `db:"acknowledged" json:"acknowledged"`
-	Pending      int `db:"pending" json:"pending"`
-	Lapsed       int `db:"lapsed" json:"lapsed"`
-	Reminded     int `db:"reminded" json:"reminded"`
-	Shortfall    int `db:"shortfall" json:"shortfall"`
-	Passes       int `db:"passes" json:"passes"`
-	// New counts the assignments this call made.
-	New int `db:"-" json:"new"`
-	// PendingAcks lists who still has to acknowledge.
-	PendingAcks []PendingAck `db:"-" json:"pending_acks,omitempty"`
 }
 
 // MsgMobilization is the message key of a mobilization notice.
@@ -498,19 +445,6 @@ func (s *Store) MobilizationOf(ctx context.Context, step string) (Mobilization, 
 	return m, err
 }
 
-// Assignment is one person's assignment, as the field sees it.
-type Assignment struct {
-	ID       int64     `db:"id" json:"id"`
-	Incident string    `db:"incident" json:"incident"`
-	Step     string    `db:"step" json:"step"`
-	Post     string    `db:"post" json:"post"`
-	Staff    string    `db:"staff" json:"staff"`
-	State    string    `db:"state" json:"state"`
-	AckBy    time.Time `db:"ack_by" json:"ack_by"`
-	From     time.Time `db:"shift_from" json:"shift_from"`
-	To       time.Time `db:"shift_to" json:"shift_to"`
-}
-
 const assignmentColumns = `x.id, x.incident, x.step, p.post, st.code AS staff, x.state, x.ack_by, lower(x.shift) AS shift_from, upper(x.shift) AS shift_to`
 
 // AssignmentByID returns an assignment.
@@ -519,7 +453,7 @@ func (s *Store) AssignmentByID(ctx context.Context, id int64) (Assignment, error
 	err := s.db.GetContext(ctx, &a, `SELECT `+assignmentColumns+` FROM staff_assignments x
 		JOIN staff_posts p ON p.id = x.post_id JOIN staff st ON st.id = x.staff_id WHERE x.id = $1`, id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return a, fmt.Errorf("assignment %d: %w", id, ErrNotFound)
+		return a, fmt.Errorf("assignment %d: %w", id, domain.ErrAssignmentNotFound)
 	}
 	return a, err
 }
@@ -541,34 +475,34 @@ func (s *Store) Acknowledge(ctx context.Context, id int64, staff string, at time
 	var a Assignment
 	staff = strings.TrimSpace(staff)
 	if staff == "" {
-		return a, fmt.Errorf("staff: name the person acknowledging (their staff code): %w", ErrInvalid)
+		return a, fmt.Errorf("staff: name the person acknowledging (their staff code): %w", errInvalid)
 	}
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		err := tx.GetContext(ctx, &a, `SELECT `+assignmentColumns+` FROM staff_assignments x
 			JOIN staff_posts p ON p.id = x.post_id JOIN staff st ON st.id = x.staff_id WHERE x.id = $1 FOR UPDATE OF x`, id)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("assignment %d: %w", id, ErrNotFound)
+			return fmt.Errorf("assignment %d: %w", id, domain.ErrAssignmentNotFound)
 		}
 		if err != nil {
 			return err
 		}
 		switch {
 		case a.Staff != staff:
-			return fmt.Errorf("assignment %d is not %s's: only the person assigned can acknowledge it: %w", id, staff, ErrConflict)
+			return fmt.Errorf("assignment %d is not %s's: only the person assigned can acknowledge it: %w", id, staff, errConflict)
 		case a.State == "acknowledged":
 			return nil
 		case a.State == "lapsed":
-			return fmt.Errorf("assignment %d lapsed: it was not acknowledged by %s and the post went to someone else: %w", id, a.AckBy.Format(time.RFC3339), ErrConflict)
+			return fmt.Errorf("assignment %d lapsed: it was not acknowledged by %s and the post went to someone else: %w", id, a.AckBy.Format(time.RFC3339), errConflict)
 		case a.State == "released":
-			return fmt.Errorf("assignment %d has ended: %w", id, ErrConflict)
+			return fmt.Errorf("assignment %d has ended: %w", id, errConflict)
 		case at.After(a.AckBy):
-			return fmt.Errorf("assignment %d was to be acknowledged by %s: too late, the post goes to someone else: %w", id, a.AckBy.Format(time.RFC3339), ErrConflict)
+			return fmt.Errorf("assignment %d was to be acknowledged by %s: too late, the post goes to someone else: %w", id, a.AckBy.Format(time.RFC3339), errConflict)
 		}
 		var state string
 		err = tx.GetContext(ctx, &state, `SELECT state FROM responses WHERE incident = $1`, a.Incident)
 		switch {
 		case err == nil && (state == "closed" || state == "aborted"):
-			return fmt.Errorf("assignment %d: the response of incident %s has %s: %w", id, a.Incident, state, ErrConflict)
+			return fmt.Errorf("assignment %d: the response of incident %s has %s: %w", id, a.Incident, state, errConflict)
 		case err != nil && !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
@@ -663,22 +597,10 @@ func (s *Store) ReleaseStaff(ctx context.Context, step string, at time.Time, e E
 	return n, err
 }
 
-// VolunteerDrive takes volunteer sign-ups for an incident's area until the
-// quota is reached or it closes.
-type VolunteerDrive struct {
-	Incident string    `db:"incident" json:"incident"`
-	AreaID   int64     `db:"area_id" json:"-"`
-	Area     string    `db:"area" json:"area"`
-	Step     string    `db:"step" json:"step"`
-	Quota    int       `db:"quota" json:"quota"`
-	ClosesAt time.Time `db:"closes_at" json:"closes_at"`
-	SignedUp int       `db:"signed_up" json:"signed_up"`
-}
-
 // OpenVolunteerDrive opens the drive once; a repeated call returns it.
 func (s *Store) OpenVolunteerDrive(ctx context.Context, d VolunteerDrive, e Event) (VolunteerDrive, error) {
 	if d.Quota < 0 || d.Quota > 100000 {
-		return d, fmt.Errorf("volunteer quota %d: want 0 to 100000: %w", d.Quota, ErrInvalid)
+		return d, fmt.Errorf("volunteer quota %d: want 0 to 100000: %w", d.Quota, errInvalid)
 	}
 	var out VolunteerDrive
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
@@ -751,20 +673,20 @@ func (s *Store) SignUpVolunteer(ctx context.Context, u SignUp, at time.Time) (Si
 	u.Name, u.Key = strings.TrimSpace(u.Name), strings.TrimSpace(u.Key)
 	switch {
 	case u.Name == "" || len(u.Name) > 100:
-		return res, fmt.Errorf("name: give the volunteer's name (at most 100 characters): %w", ErrInvalid)
+		return res, fmt.Errorf("name: give the volunteer's name (at most 100 characters): %w", errInvalid)
 	case u.Key == "" || len(u.Key) > 100:
-		return res, fmt.Errorf("key: give the sign-up's ID (at most 100 characters): %w", ErrInvalid)
+		return res, fmt.Errorf("key: give the sign-up's ID (at most 100 characters): %w", errInvalid)
 	}
 	for i, sk := range u.Skills {
 		if !codeLike(sk) {
-			return res, fmt.Errorf("skills[%d]: %q is not a skill code (lower-case letters, digits and '-'): %w", i, sk, ErrInvalid)
+			return res, fmt.Errorf("skills[%d]: %q is not a skill code (lower-case letters, digits and '-'): %w", i, sk, errInvalid)
 		}
 	}
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		var areaID int64
 		if err := tx.GetContext(ctx, &areaID, `SELECT id FROM areas WHERE code = $1`, u.Area); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("area: unknown area %q: %w", u.Area, ErrNotFound)
+				return fmt.Errorf("area: unknown area %q: %w", u.Area, domain.ErrAreaNotFound)
 			}
 			return err
 		}
@@ -784,9 +706,9 @@ func (s *Store) SignUpVolunteer(ctx context.Context, u SignUp, at time.Time) (Si
 		}
 		switch {
 		case !at.Before(d.ClosesAt):
-			return fmt.Errorf("the volunteer drive of %s closed at %s: %w", d.Area, d.ClosesAt.Format(time.RFC3339), ErrConflict)
+			return fmt.Errorf("the volunteer drive of %s closed at %s: %w", d.Area, d.ClosesAt.Format(time.RFC3339), errConflict)
 		case d.SignedUp >= d.Quota:
-			return fmt.Errorf("the volunteer drive of %s is full (%d of %d): %w", d.Area, d.SignedUp, d.Quota, ErrConflict)
+			return fmt.Errorf("the volunteer drive of %s is full (%d of %d): %w", d.Area, d.SignedUp, d.Quota, errConflict)
 		}
 		res.Staff = fmt.Sprintf("vol-%s-%s-%03d", u.Incident, d.Area, d.SignedUp+1)
 		var staffID int64
