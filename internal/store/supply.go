@@ -183,32 +183,11 @@ func (s *Store) CheckSupply(ctx context.Context, o SupplyOrder, e Event) (Supply
 			return err
 		}
 		for i := range st.Levels {
-			l := &st.Levels[i]
-			l.NeedPerDay = float64(l.Population) * o.Need[l.Commodity] / 1000
-			// Nobody to feed: as good as endless (JSON has no infinity).
-			l.Days = NoNeedDays
-			if l.NeedPerDay > 0 {
-				l.Days = math.Round(l.Stock/l.NeedPerDay*100) / 100
-			}
-			l.Low = l.Days < o.MinDays
-			if !l.Low {
-				continue
-			}
-			order := math.Ceil((o.TargetDays*l.NeedPerDay-l.Stock)*10) / 10
-			if order <= 0 {
-				continue
-			}
-			r, err := tx.ExecContext(ctx, `INSERT INTO shipments (incident, step, area_id, site_id, commodity, seq, tonnes, ordered_at, due_at)
-				SELECT $1, $2, $3, (SELECT sp.site_id FROM suppliers sp JOIN sites si ON si.id = sp.site_id
-				                    LEFT JOIN supplier_stock ss ON ss.site_id = sp.site_id AND ss.commodity = $4
-				                    WHERE sp.area_id = $3 ORDER BY coalesce(ss.tonnes, 0), si.code LIMIT 1),
-				       $4, 1 + coalesce((SELECT max(seq) FROM shipments WHERE step = $2 AND area_id = $3 AND commodity = $4), 0), $5, $6, $7
-				WHERE NOT EXISTS (SELECT 1 FROM shipments WHERE step = $2 AND area_id = $3 AND commodity = $4 AND state IN ('ordered', 'late'))
-				ON CONFLICT DO NOTHING`, o.Incident, o.Step, l.AreaID, l.Commodity, order, o.Now, o.Due)
+			ordered, err := restock(ctx, tx, o, &st.Levels[i])
 			if err != nil {
-				return fmt.Errorf("restock %s %s: %w", l.Area, l.Commodity, err)
+				return err
 			}
-			if n, _ := r.RowsAffected(); n > 0 {
+			if ordered {
 				st.Ordered++
 			}
 		}
@@ -247,6 +226,39 @@ func (s *Store) CheckSupply(ctx context.Context, o SupplyOrder, e Event) (Supply
 		return appendEvent(ctx, tx, e)
 	})
 	return st, err
+}
+
+// restock works out a level's days of supply and, when they are below the
+// order's threshold, orders from the area's supplier with the least stock
+// what brings the area up to the target; it reports whether it ordered.
+// An area with an open order for the commodity gets no second one.
+func restock(ctx context.Context, tx *sqlx.Tx, o SupplyOrder, l *SupplyLevel) (bool, error) {
+	l.NeedPerDay = float64(l.Population) * o.Need[l.Commodity] / 1000
+	// Nobody to feed: as good as endless (JSON has no infinity).
+	l.Days = NoNeedDays
+	if l.NeedPerDay > 0 {
+		l.Days = math.Round(l.Stock/l.NeedPerDay*100) / 100
+	}
+	l.Low = l.Days < o.MinDays
+	if !l.Low {
+		return false, nil
+	}
+	order := math.Ceil((o.TargetDays*l.NeedPerDay-l.Stock)*10) / 10
+	if order <= 0 {
+		return false, nil
+	}
+	r, err := tx.ExecContext(ctx, `INSERT INTO shipments (incident, step, area_id, site_id, commodity, seq, tonnes, ordered_at, due_at)
+		SELECT $1, $2, $3, (SELECT sp.site_id FROM suppliers sp JOIN sites si ON si.id = sp.site_id
+		                    LEFT JOIN supplier_stock ss ON ss.site_id = sp.site_id AND ss.commodity = $4
+		                    WHERE sp.area_id = $3 ORDER BY coalesce(ss.tonnes, 0), si.code LIMIT 1),
+		       $4, 1 + coalesce((SELECT max(seq) FROM shipments WHERE step = $2 AND area_id = $3 AND commodity = $4), 0), $5, $6, $7
+		WHERE NOT EXISTS (SELECT 1 FROM shipments WHERE step = $2 AND area_id = $3 AND commodity = $4 AND state IN ('ordered', 'late'))
+		ON CONFLICT DO NOTHING`, o.Incident, o.Step, l.AreaID, l.Commodity, order, o.Now, o.Due)
+	if err != nil {
+		return false, fmt.Errorf("restock %s %s: %w", l.Area, l.Commodity, err)
+	}
+	n, _ := r.RowsAffected()
+	return n > 0, nil
 }
 
 // levels reads, for each area a supplier serves at or under the given
