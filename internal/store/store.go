@@ -1,6 +1,11 @@
 // Package store keeps Muster's records in PostgreSQL: the area tree, the rows
-// each step writes and the step event log. Every exported method runs in one
-// transaction, and every write is keyed so that repeating it changes nothing.
+// each step writes and the step event log. Every exported method that writes
+// does so in one transaction, and every write is keyed so that repeating it
+// changes nothing. Methods that only read may take several statements outside
+// a transaction (SealPlan reads the compound, then its gates, roads and free
+// staff): what they return is advice that the writes after them check again.
+// The store maps rows to the types of internal/domain and the driver's errors
+// to the domain's errors (pgerrors.go); nothing else reaches the database.
 package store
 
 import (
