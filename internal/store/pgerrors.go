@@ -17,9 +17,11 @@ import (
 	"github.com/musterhq/muster/internal/domain"
 )
 
-// The store is the one place that reads PostgreSQL's error codes: it turns
-// the driver's errors into the domain's, so callers classify failures with
-// errors.Is and never import the driver.
+// PostgreSQL's error codes are read here: the store turns the driver's
+// errors into the domain's, so callers classify failures with errors.Is and
+// never import the driver. (Open's advice on a missing database and the
+// ingest's choice of a slower path after a conflict read a code of their
+// own, as neither leaves the store.)
 
 // translate returns err, when it is a driver error that means the request
 // itself is wrong, as an error that is also domain.ErrInvalid: the same
