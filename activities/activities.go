@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/lib/pq"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/runbook"
 	"github.com/musterhq/muster/internal/store"
 )
@@ -20,6 +20,9 @@ import (
 const (
 	ErrBadInput    = "BadInput"
 	ErrUnknownArea = "UnknownArea"
+	// ErrNotFound marks any other record that does not exist: a finding,
+	// an assignment, a response.
+	ErrNotFound    = "NotFound"
 	ErrNotCompound = "NotACompound"
 	// ErrUnknownRunbook marks a runbook name or version that is not published.
 	ErrUnknownRunbook = "UnknownRunbook"
@@ -30,7 +33,7 @@ const (
 )
 
 // NonRetryable lists the error types no retry can fix.
-var NonRetryable = []string{ErrBadInput, ErrUnknownArea, ErrNotCompound, ErrUnknownRunbook}
+var NonRetryable = []string{ErrBadInput, ErrUnknownArea, ErrNotFound, ErrNotCompound, ErrUnknownRunbook}
 
 // Activities holds what the activities need.
 type Activities struct {
@@ -56,7 +59,8 @@ func badInput(format string, args ...any) error {
 // classify turns errors that no retry can fix into non-retryable ones; every
 // activity returns its errors through it, so a workflow's retry policy sees
 // each failure classified once. An error classified already is returned as
-// it is.
+// it is. The store has turned driver errors into the domain's: a request
+// the database refuses as malformed is domain.ErrInvalid.
 func classify(err error) error {
 	var ae *temporal.ApplicationError
 	switch {
@@ -64,42 +68,20 @@ func classify(err error) error {
 		return nil
 	case errors.As(err, &ae):
 		return err
-	case errors.Is(err, store.ErrStaffBusy):
+	case errors.Is(err, domain.ErrStaffBusy):
 		// Someone picked was booked elsewhere first: a retry picks again.
 		return temporal.NewApplicationError(err.Error(), ErrStaffBusy, err)
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, domain.ErrAreaNotFound):
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrUnknownArea, err)
-	case errors.Is(err, store.ErrNotCompound):
+	case errors.Is(err, domain.ErrNotFound):
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrNotFound, err)
+	case errors.Is(err, domain.ErrNotCompound):
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrNotCompound, err)
-	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrRoundClosed), errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrInvalidBatch):
-		return temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, err)
-	}
-	var pe *pq.Error
-	if errors.As(err, &pe) && badInputSQLState(string(pe.Code)) {
+	case errors.Is(err, domain.ErrInvalid), errors.Is(err, domain.ErrConflict),
+		// Mass testing's own errors, until they are the domain's too.
+		errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrConflict),
+		errors.Is(err, store.ErrRoundClosed), errors.Is(err, store.ErrInvalidBatch):
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, err)
 	}
 	return err
-}
-
-// badInputSQLState reports whether a PostgreSQL error code means the
-// request itself is wrong, so the same request fails the same way on every
-// retry: a data exception (class 22: a NUL byte, invalid UTF-8, a value too
-// long or out of range), a syntax or access rule violation (class 42), or an
-// integrity violation that a value caused (a missing value, a check, a
-// reference that points nowhere). Unique and exclusion violations stay
-// retryable: a concurrent writer causes them and a retry finds its row or
-// picks again; so do lost connections, deadlocks and serialization failures.
-func badInputSQLState(code string) bool {
-	if len(code) != 5 {
-		return false
-	}
-	switch code[:2] {
-	case "22", "42":
-		return true
-	}
-	switch code {
-	case "23502", "23503", "23514":
-		return true
-	}
-	return false
 }

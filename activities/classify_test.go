@@ -6,10 +6,9 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/lib/pq"
-	"github.com/lib/pq/pqerror"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -29,37 +28,34 @@ func TestClassifyStaffBusy(t *testing.T) {
 	}
 }
 
-// TestClassifySQLState: data exceptions (class 22), syntax and access
-// errors (class 42) and the integrity errors that mean bad input are not
-// retryable; a lost connection, a deadlock or a serialization failure is.
-func TestClassifySQLState(t *testing.T) {
+// TestClassifyDomainErrors: the store returns the domain's errors (a data
+// exception, a syntax or access error or an integrity error a value caused
+// is domain.ErrInvalid, see the store's TestTranslate); bad input and
+// records that do not exist are not retryable, anything else, such as a
+// lost connection, a deadlock or a serialization failure, is.
+func TestClassifyDomainErrors(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
-		code      string
-		retryable bool
+		name string
+		err  error
+		typ  string // "" for retryable
 	}{
-		{"22021", false}, // invalid byte sequence (a NUL byte)
-		{"22001", false}, // value too long
-		{"22P02", false}, // invalid text representation
-		{"42703", false}, // undefined column
-		{"42601", false}, // syntax error
-		{"23502", false}, // not null
-		{"23503", false}, // foreign key
-		{"23514", false}, // check
-		{"23505", true},  // unique: a concurrent insert, a retry finds the row
-		{"40001", true},  // serialization failure
-		{"40P01", true},  // deadlock
-		{"08006", true},  // connection failure
-		{"57P01", true},  // admin shutdown
+		{"invalid", fmt.Errorf("write: %w", domain.ErrInvalid), ErrBadInput},
+		{"conflict", fmt.Errorf("ack: %w", domain.ErrConflict), ErrBadInput},
+		{"unknown area", fmt.Errorf(`area "x": %w`, domain.ErrAreaNotFound), ErrUnknownArea},
+		{"unknown finding", fmt.Errorf("finding 7: %w", domain.ErrFindingNotFound), ErrNotFound},
+		{"not a compound", fmt.Errorf("area x is a community: %w", domain.ErrNotCompound), ErrNotCompound},
+		{"lost connection", fmt.Errorf("write: %w", errors.New("connection reset by peer")), ""},
 	} {
-		t.Run(c.code, func(t *testing.T) {
-			err := classify(fmt.Errorf("write: %w", &pq.Error{Code: pqerror.Code(c.code), Message: "m"}))
+		t.Run(c.name, func(t *testing.T) {
+			err := classify(c.err)
 			var ae *temporal.ApplicationError
 			nonRetryable := errors.As(err, &ae) && ae.NonRetryable()
-			if nonRetryable == c.retryable {
-				t.Errorf("classify(%s) = %v, non-retryable %v; want retryable %v", c.code, err, nonRetryable, c.retryable)
+			if nonRetryable != (c.typ != "") {
+				t.Errorf("classify(%v) = %v, non-retryable %v; want non-retryable %v", c.err, err, nonRetryable, c.typ != "")
 			}
-			if nonRetryable && ae.Type() != ErrBadInput {
-				t.Errorf("classify(%s) type = %s, want %s", c.code, ae.Type(), ErrBadInput)
+			if nonRetryable && ae.Type() != c.typ {
+				t.Errorf("classify(%v) type = %s, want %s", c.err, ae.Type(), c.typ)
 			}
 		})
 	}

@@ -54,7 +54,7 @@ func TestSupplyBadInputIsNonRetryable(t *testing.T) {
 		{"AcknowledgeAssignment unknown", func() error {
 			_, err := a.AcknowledgeAssignment(ctx, AcknowledgeInput{Ref: rf, Assignment: 999999, Staff: mine.Staff, At: now})
 			return err
-		}, ErrUnknownArea},
+		}, ErrNotFound},
 		{"ReassignLapsed deadline in the past", func() error {
 			_, err := a.ReassignLapsed(ctx, ReassignInput{Ref: rf, AreaID: longbao.ID, Now: now, AckBy: now})
 			return err

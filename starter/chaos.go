@@ -351,16 +351,10 @@ func (a *app) chaos(ctx context.Context, o chaosOptions) error {
 	}
 	r.check(ctx, faulty, true)
 	r.check(ctx, steer, true)
-	var made struct {
-		Checkpoints int `db:"checkpoints"`
-		Posted      int `db:"posted"`
-		Bookings    int `db:"bookings"`
-	}
-	if err := r.ms.DB().GetContext(ctx, &made, `SELECT
-		(SELECT count(*) FROM checkpoints WHERE incident = $1) AS checkpoints,
-		(SELECT count(*) FROM checkpoint_staff cs JOIN checkpoints c ON c.id = cs.checkpoint_id WHERE c.incident = $1) AS posted,
-		(SELECT count(*) FROM staff_assignments WHERE incident = $1) AS bookings`, steer); err == nil {
-		fmt.Fprintf(a.out, "Lifted response %s: %d checkpoints, %d staff posted at them, %d supply bookings.\n", steer, made.Checkpoints, made.Posted, made.Bookings)
+	if made, err := r.ms.SealRecords(ctx, steer, 0); err == nil {
+		if supply, err := r.ms.SupplyTotals(ctx, steer); err == nil {
+			fmt.Fprintf(a.out, "Lifted response %s: %d checkpoints, %d staff posted at them, %d supply bookings.\n", steer, made.Checkpoints, made.StaffAssigned, supply.Assigned)
+		}
 	}
 	fmt.Fprintf(a.out, "Run under faults: %s.\n\n", faultyWall.Round(time.Millisecond))
 
@@ -930,8 +924,8 @@ func (r *chaosRun) killedUpload(ctx context.Context) error {
 		return fmt.Errorf("upload sent again: %d accepted, %d already recorded, %d refused of %d rows", res.Accepted, res.AlreadyRecorded, len(res.Rejected), len(rows))
 	}
 	r.refused.Add(int64(len(res.Rejected)))
-	var n int
-	if err := r.ms.DB().GetContext(ctx, &n, `SELECT count(*) FROM samples WHERE tube = ANY($1)`, pq.Array(tubes)); err != nil {
+	n, err := r.ms.SampledTubes(ctx, tubes)
+	if err != nil {
 		return err
 	}
 	if n != len(rows)-len(res.Rejected) {
@@ -1084,7 +1078,7 @@ func (r *chaosRun) polls(ctx context.Context, pid int) error {
 // time since began.
 func (r *chaosRun) serving(ctx context.Context, began time.Time, pid int) (time.Duration, error) {
 	_, err := retrying(ctx, func() (struct{}, error) {
-		if err := r.ms.DB().PingContext(ctx); err != nil {
+		if err := r.ms.Ping(ctx); err != nil {
 			return struct{}{}, err
 		}
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -1103,42 +1097,13 @@ func (r *chaosRun) serving(ctx context.Context, began time.Time, pid int) (time.
 // check runs the invariants over an incident; final adds those that hold
 // only once the response has completed.
 func (r *chaosRun) check(ctx context.Context, incident string, final bool) {
-	count := func(name, query string, args ...any) {
-		n, err := retrying(ctx, func() (int, error) {
-			var n int
-			err := r.ms.DB().GetContext(ctx, &n, query, args...)
-			return n, err
-		})
-		switch {
-		case err != nil:
-			r.violation(name, fmt.Sprintf("%s: cannot check: %v", incident, err))
-		case n != 0:
-			r.violation(name, fmt.Sprintf("%s: %d", incident, n))
-		default:
-			r.violation(name, "")
-		}
+	breaches, err := retrying(ctx, func() ([]store.Breach, error) { return r.ms.Breaches(ctx, incident) })
+	if err != nil {
+		r.violation("records keep their rules", fmt.Sprintf("%s: cannot check: %v", incident, err))
 	}
-	count("no resident sampled twice in a round", `SELECT count(*) FROM (
-		SELECT s.round_id, s.resident_id FROM samples s JOIN testing_rounds t ON t.id = s.round_id
-		WHERE t.incident = $1 GROUP BY 1, 2 HAVING count(*) > 1) x`, incident)
-	count("none both sampled and missing", `SELECT count(*) FROM round_missing m
-		JOIN samples s ON s.round_id = m.round_id AND s.resident_id = m.resident_id
-		JOIN testing_rounds t ON t.id = m.round_id WHERE t.incident = $1`, incident)
-	count("checkpoints once", `SELECT count(*) FROM (
-		SELECT gate_id FROM checkpoints WHERE incident = $1 GROUP BY 1 HAVING count(*) > 1) x`, incident)
-	count("notices once", `SELECT count(*) FROM (
-		SELECT 1 FROM notices WHERE incident = $1 GROUP BY area_id, audience, kind, body HAVING count(*) > 1) x`, incident)
-	// A step event twice is the same state written twice in a row for one
-	// step of one workflow.
-	count("no step event twice", `SELECT count(*) FROM (
-		SELECT state, reason, lag(state) OVER w AS prev_state, lag(reason) OVER w AS prev_reason
-		FROM step_events WHERE incident = $1 WINDOW w AS (PARTITION BY workflow_id, step ORDER BY id)) x
-		WHERE state = prev_state AND reason = prev_reason`, incident)
-	count("no overlapping bookings", `SELECT
-		(SELECT count(*) FROM staff_assignments a JOIN staff_assignments b
-		   ON a.staff_id = b.staff_id AND a.id < b.id AND a.shift && b.shift
-		 WHERE a.state IN ('notified', 'acknowledged') AND b.state IN ('notified', 'acknowledged'))
-		+ (SELECT count(*) FROM (SELECT staff_id FROM checkpoint_staff WHERE released_at IS NULL GROUP BY 1 HAVING count(*) > 1) x)`)
+	for _, b := range breaches {
+		r.countViolation(b.Rule, incident, b.Count)
+	}
 	if !final {
 		return
 	}
@@ -1149,8 +1114,13 @@ func (r *chaosRun) check(ctx context.Context, incident string, final bool) {
 	r.mu.Unlock()
 	if lifted {
 		// A lifted seal closes its checkpoints and releases their staff.
-		count("a lift releases checkpoint staff", `SELECT count(*) FROM checkpoint_staff cs
-			JOIN checkpoints c ON c.id = cs.checkpoint_id WHERE c.incident = $1 AND cs.released_at IS NULL`, incident)
+		const name = "a lift releases checkpoint staff"
+		rec, err := retrying(ctx, func() (store.SealRecords, error) { return r.ms.SealRecords(ctx, incident, 0) })
+		if err != nil {
+			r.violation(name, fmt.Sprintf("%s: cannot check: %v", incident, err))
+		} else {
+			r.countViolation(name, incident, rec.StaffOnDuty)
+		}
 	}
 }
 
@@ -1169,20 +1139,12 @@ func (r *chaosRun) figures(ctx context.Context, incident string) {
 		r.violation(name, fmt.Sprintf("%s: %v", incident, err))
 		return
 	}
-	type dbRound struct {
-		Area    string `db:"code"`
-		Sampled int    `db:"sampled"`
-		Missing int    `db:"missing"`
-	}
-	var rows []dbRound
-	if err := r.ms.DB().SelectContext(ctx, &rows, `SELECT a.code,
-		(SELECT count(*) FROM samples s WHERE s.round_id = t.id) AS sampled,
-		(SELECT count(*) FROM round_missing m WHERE m.round_id = t.id) AS missing
-		FROM testing_rounds t JOIN areas a ON a.id = t.area_id WHERE t.incident = $1`, incident); err != nil {
+	rows, err := r.ms.RoundFigures(ctx, incident)
+	if err != nil {
 		r.violation(name, fmt.Sprintf("%s: %v", incident, err))
 		return
 	}
-	db := map[string]dbRound{}
+	db := map[string]store.RoundFigures{}
 	for _, d := range rows {
 		db[d.Area] = d
 	}
@@ -1284,6 +1246,16 @@ func (r *chaosRun) violation(name, what string) {
 		v.violations = append(v.violations, what)
 		fmt.Fprintf(r.a.out, "  VIOLATION %s: %s\n", name, what)
 	}
+}
+
+// countViolation records a check of an invariant that n records of the
+// incident break.
+func (r *chaosRun) countViolation(name, incident string, n int) {
+	if n != 0 {
+		r.violation(name, fmt.Sprintf("%s: %d", incident, n))
+		return
+	}
+	r.violation(name, "")
 }
 
 // tailLines is the last n lines of s, on one line.

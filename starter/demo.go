@@ -512,25 +512,12 @@ func demoLine(p workflows.ResponseProgress) string {
 // demoReport prints the rows the response wrote and what the visibility
 // API reports.
 func (a *app) demoReport(ctx context.Context, c client.Client, st *store.Store, incident string) error {
-	var r struct {
-		Checkpoints int `db:"checkpoints"`
-		Staff       int `db:"staff"`
-		Closures    int `db:"closures"`
-		Disinfected int `db:"disinfected"`
-		Checks      int `db:"checks"`
-		Failed      int `db:"failed"`
-		Notices     int `db:"notices"`
-		Events      int `db:"events"`
+	r, err := st.SealRecords(ctx, incident, 0)
+	if err != nil {
+		return err
 	}
-	if err := st.DB().GetContext(ctx, &r, `SELECT
-		(SELECT count(*) FROM checkpoints WHERE incident = $1) AS checkpoints,
-		(SELECT count(*) FROM checkpoint_staff cs JOIN checkpoints c ON c.id = cs.checkpoint_id WHERE c.incident = $1) AS staff,
-		(SELECT count(*) FROM road_closures WHERE incident = $1) AS closures,
-		(SELECT count(*) FROM disinfection_tasks WHERE incident = $1) AS disinfected,
-		(SELECT count(*) FROM compliance_checks WHERE incident = $1) AS checks,
-		(SELECT count(*) FROM compliance_checks WHERE incident = $1 AND NOT passed) AS failed,
-		(SELECT count(*) FROM notices WHERE incident = $1) AS notices,
-		(SELECT count(*) FROM step_events WHERE incident = $1) AS events`, incident); err != nil {
+	events, err := st.Events(ctx, incident, "")
+	if err != nil {
 		return err
 	}
 	execs, err := listExecutions(ctx, c, workflows.SAIncident.GetName()+" = "+quote(incident))
@@ -542,7 +529,7 @@ func (a *app) demoReport(ctx context.Context, c client.Client, st *store.Store, 
 		types[e.Status]++
 	}
 	fmt.Fprintf(a.out, "\n  Recorded in PostgreSQL: %d checkpoints, %d staff assignments, %d road closures, %d disinfection tasks, %d compliance checks (%d failed), %d notices, %d events in the log.\n",
-		r.Checkpoints, r.Staff, r.Closures, r.Disinfected, r.Checks, r.Failed, r.Notices, r.Events)
+		r.Checkpoints, r.StaffAssigned, r.RoadClosures, r.DisinfectionTasks, r.ComplianceChecks, r.ComplianceFailed, r.Notices, len(events))
 	if line, err := supplyReport(ctx, st, incident); err == nil {
 		fmt.Fprintf(a.out, "  %s\n", line)
 	}

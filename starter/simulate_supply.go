@@ -81,25 +81,8 @@ func (a *app) simulateSupply(ctx context.Context, c client.Client, st *store.Sto
 
 // supplyReport sums up what the incident's staff-supply steps did.
 func supplyReport(ctx context.Context, st *store.Store, incident string) (string, error) {
-	var r struct {
-		Assigned     int     `db:"assigned"`
-		Acknowledged int     `db:"acknowledged"`
-		Lapsed       int     `db:"lapsed"`
-		Passes       int     `db:"passes"`
-		Revoked      int     `db:"revoked"`
-		Orders       int     `db:"orders"`
-		Delivered    int     `db:"delivered"`
-		Tonnes       float64 `db:"tonnes"`
-	}
-	if err := st.DB().GetContext(ctx, &r, `SELECT
-		(SELECT count(*) FROM staff_assignments WHERE incident = $1) AS assigned,
-		(SELECT count(*) FROM staff_assignments WHERE incident = $1 AND acknowledged_at IS NOT NULL) AS acknowledged,
-		(SELECT count(*) FROM staff_assignments WHERE incident = $1 AND state = 'lapsed') AS lapsed,
-		(SELECT count(*) FROM passes WHERE incident = $1) AS passes,
-		(SELECT count(*) FROM passes WHERE incident = $1 AND revoked_at IS NOT NULL) AS revoked,
-		(SELECT count(*) FROM shipments WHERE incident = $1) AS orders,
-		(SELECT count(*) FROM shipments WHERE incident = $1 AND state = 'delivered') AS delivered,
-		(SELECT coalesce(sum(delivered_tonnes), 0)::float8 FROM shipments WHERE incident = $1) AS tonnes`, incident); err != nil {
+	r, err := st.SupplyTotals(ctx, incident)
+	if err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("Staff supply: %d assignments (%d acknowledged, %d lapsed and reassigned), %d passes (%d revoked with the seals), %d restock orders, %d delivered (%.1f t).",

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/lib/pq"
 	"github.com/spf13/cobra"
 
 	"github.com/musterhq/muster/internal/api"
@@ -118,14 +117,12 @@ func checkScope(cmd *cobra.Command, st *store.Store, role string, scope []string
 	if len(scope) == 0 {
 		return nil
 	}
-	var known []string
-	q := `SELECT code FROM sites WHERE code = ANY($1)`
+	kind := "" // a site or an area
 	if role == api.RoleStation {
-		q += ` AND kind = 'sampling-point'`
-	} else {
-		q = `SELECT code FROM sites WHERE code = ANY($1) UNION SELECT code FROM areas WHERE code = ANY($1)`
+		kind = "sampling-point"
 	}
-	if err := st.DB().SelectContext(cmd.Context(), &known, q, pq.Array(scope)); err != nil {
+	known, err := st.KnownPlaces(cmd.Context(), scope, kind)
+	if err != nil {
 		return fmt.Errorf("check --scope: %w", err)
 	}
 	for _, code := range scope {

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"sort"
@@ -42,9 +41,9 @@ var ErrNoAreas = errors.New("no areas loaded: run `starter scenario load --refer
 // empty, ordered by path. An unknown area is store.ErrNotFound.
 func Areas(ctx context.Context, st *store.Store, under, level string) ([]store.Area, error) {
 	if under == "" {
-		var top []string
-		if err := st.DB().SelectContext(ctx, &top, `SELECT code FROM areas WHERE parent_id IS NULL ORDER BY code`); err != nil {
-			return nil, fmt.Errorf("top-level areas: %w", err)
+		top, err := st.TopAreas(ctx)
+		if err != nil {
+			return nil, err
 		}
 		if len(top) == 0 {
 			return nil, ErrNoAreas

@@ -20,7 +20,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 	status := http.StatusOK
 	dctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 	defer cancel()
-	if err := s.st.DB().PingContext(dctx); err != nil {
+	if err := s.st.Ping(dctx); err != nil {
 		s.log.Warn("Health: database unavailable", "error", err)
 		h.Status, h.Database, status = "unavailable", "unavailable", http.StatusServiceUnavailable
 	}

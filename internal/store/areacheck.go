@@ -24,3 +24,24 @@ func (s *Store) KnownAreas(ctx context.Context, codes []string) (known map[strin
 	}
 	return known, loaded, nil
 }
+
+// KnownPlaces returns which of the codes name a site of siteKind or, when
+// siteKind is empty, a site or an area of any kind.
+func (s *Store) KnownPlaces(ctx context.Context, codes []string, siteKind string) ([]string, error) {
+	var known []string
+	err := s.db.SelectContext(ctx, &known, `SELECT code FROM sites WHERE code = ANY($1) AND ($2 = '' OR kind = $2)
+		UNION SELECT code FROM areas WHERE $2 = '' AND code = ANY($1)`, pq.Array(codes), siteKind)
+	if err != nil {
+		return nil, fmt.Errorf("known places: %w", err)
+	}
+	return known, nil
+}
+
+// TopAreas returns the codes of the areas at the top of the tree, in order.
+func (s *Store) TopAreas(ctx context.Context) ([]string, error) {
+	var top []string
+	if err := s.db.SelectContext(ctx, &top, `SELECT code FROM areas WHERE parent_id IS NULL ORDER BY code`); err != nil {
+		return nil, fmt.Errorf("top-level areas: %w", err)
+	}
+	return top, nil
+}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // BoardData is the figures of the board's summary of one incident.
@@ -140,7 +142,7 @@ func (s *Store) AreaChildren(ctx context.Context, incident, parent string) ([]Bo
 		if parent != "" {
 			if err := tx.GetContext(ctx, &parentID, `SELECT id FROM areas WHERE code = $1`, parent); err != nil {
 				if errors.Is(err, sql.ErrNoRows) {
-					return fmt.Errorf("area %s: %w", parent, ErrNotFound)
+					return fmt.Errorf("area %s: %w", parent, domain.ErrAreaNotFound)
 				}
 				return fmt.Errorf("area %s: %w", parent, err)
 			}

@@ -42,12 +42,11 @@ func (s *Store) CreateCredential(ctx context.Context, c Credential, tokenSHA256 
 		err := tx.GetContext(ctx, &out, `INSERT INTO api_credentials (name, role, scope, token_sha256, created_by)
 			VALUES ($1, $2, $3, $4, $5) RETURNING `+credentialColumns,
 			c.Name, c.Role, pq.StringArray(append([]string{}, c.Scope...)), tokenSHA256, by)
-		var pe *pq.Error
 		switch {
-		case errors.As(err, &pe) && pe.Code == "23505":
-			return fmt.Errorf("credential %q already exists: revoke it first: %w", c.Name, ErrConflict)
-		case errors.As(err, &pe) && pe.Code == "23514":
-			return fmt.Errorf("credential %q (role %q): a name is lower-case letters, digits, '.', '_' and '-', up to 64: %w", c.Name, c.Role, ErrInvalid)
+		case sqlState(err) == "23505":
+			return fmt.Errorf("credential %q already exists: revoke it first: %w", c.Name, errConflict)
+		case sqlState(err) == "23514":
+			return fmt.Errorf("credential %q (role %q): a name is lower-case letters, digits, '.', '_' and '-', up to 64: %w", c.Name, c.Role, errInvalid)
 		case err != nil:
 			return fmt.Errorf("create credential %s: %w", c.Name, err)
 		}

@@ -1,59 +1,26 @@
 package store
 
+// Inspection rounds: the sites of a round spread over the inspectors, the
+// inspectors' reports of their sites, and an incident's inspection
+// follow-up in figures. Findings themselves are in findings.go.
+
 import (
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/musterhq/muster/internal/domain"
 )
-
-// Finding states.
-const (
-	FindingOpen      = "open"
-	FindingAssigned  = "assigned"
-	FindingRectified = "rectified"
-	FindingReopened  = "reopened"
-	FindingClosed    = "closed"
-	FindingWithdrawn = "withdrawn"
-)
-
-// Severities of a finding, lowest first.
-var Severities = []string{"low", "medium", "high"}
-
-// CategoryCompliance is the category of findings opened by failed
-// checkpoint compliance checks.
-const CategoryCompliance = "checkpoint-compliance"
 
 // SiteKindCheckpoint in a round's site kinds adds the checkpoints open in
 // its area to the sites inspected.
 const SiteKindCheckpoint = "checkpoint"
-
-// Unit is a unit a finding is laid at: a sub-district's office or a
-// department, with the post of the person responsible.
-type Unit struct {
-	Code   string `db:"code" json:"code"`
-	Name   string `db:"name" json:"name"`
-	Kind   string `db:"kind" json:"kind"`
-	Person string `db:"person" json:"person"`
-}
-
-// InspectionSite is one site of a round and who inspects it.
-type InspectionSite struct {
-	Site        string `db:"site" json:"site"`
-	Name        string `db:"name" json:"name"`
-	Kind        string `db:"kind" json:"kind"`
-	SubDistrict string `db:"sub_district" json:"sub_district"`
-	Unit        string `db:"unit" json:"unit"`
-	Inspector   string `db:"inspector" json:"inspector"`
-	Reported    bool   `db:"reported" json:"reported"`
-}
 
 // RoundOrder opens an inspection round.
 type RoundOrder struct {
@@ -72,15 +39,6 @@ type RoundOrder struct {
 	Only []string
 }
 
-// InspectionPlan is an open round: its sites with their inspectors, and the
-// units findings may name.
-type InspectionPlan struct {
-	RoundID int64
-	Round   int
-	Sites   []InspectionSite
-	Units   []Unit
-}
-
 // OpenInspectionRound records a round over the sub-districts under the area
 // and its sites of the given kinds, spread over the inspectors (see
 // assignInspectors); the sites the previous round closed without go to
@@ -88,9 +46,9 @@ type InspectionPlan struct {
 func (s *Store) OpenInspectionRound(ctx context.Context, o RoundOrder, e Event) (InspectionPlan, error) {
 	switch {
 	case o.Round < 1:
-		return InspectionPlan{}, fmt.Errorf("round %d: want 1 or more: %w", o.Round, ErrInvalid)
+		return InspectionPlan{}, fmt.Errorf("round %d: want 1 or more: %w", o.Round, errInvalid)
 	case len(o.Inspectors) == 0:
-		return InspectionPlan{}, fmt.Errorf("inspectors: name at least one: %w", ErrInvalid)
+		return InspectionPlan{}, fmt.Errorf("inspectors: name at least one: %w", errInvalid)
 	}
 	area, err := s.AreaByCode(ctx, o.Area)
 	if err != nil {
@@ -104,61 +62,9 @@ func (s *Store) OpenInspectionRound(ctx context.Context, o RoundOrder, e Event) 
 			return fmt.Errorf("open inspection round %d: %w", o.Round, err)
 		}
 		plan.Round = o.Round
-		var subs []Area
-		if err := tx.SelectContext(ctx, &subs, `SELECT id, code, path, parent_id, level, name, population, buildings, public_areas, scenario
-			FROM areas WHERE level = 'sub-district' AND (path = $1 OR path LIKE $1 || '/%' OR $1 LIKE path || '/%') ORDER BY path`, area.Path); err != nil {
-			return fmt.Errorf("sub-districts of %s: %w", area.Code, err)
-		}
-		type siteRow struct {
-			Code string `db:"code"`
-			Name string `db:"name"`
-			Kind string `db:"kind"`
-			Path string `db:"path"`
-		}
-		var sites []siteRow
-		if err := tx.SelectContext(ctx, &sites, `SELECT s.code, s.name, s.kind, a.path FROM sites s JOIN areas a ON a.id = s.area_id
-			WHERE (a.path = $1 OR a.path LIKE $1 || '/%') AND s.kind = ANY($2) ORDER BY a.path, s.code`,
-			area.Path, pq.Array(o.SiteKinds)); err != nil {
-			return fmt.Errorf("sites of %s: %w", area.Code, err)
-		}
-		// Checkpoints are inspected where the runbook names them: every
-		// checkpoint open in the area, whichever response set it up, as
-		// compound/gate (the site a failed compliance check names).
-		if slices.Contains(o.SiteKinds, SiteKindCheckpoint) {
-			var cps []siteRow
-			if err := tx.SelectContext(ctx, &cps, `SELECT DISTINCT a.code || '/' || g.code AS code, a.name || ', ' || g.name AS name,
-				    'checkpoint' AS kind, a.path
-				FROM checkpoints c JOIN gates g ON g.id = c.gate_id JOIN areas a ON a.id = c.area_id
-				WHERE c.closed_at IS NULL AND (a.path = $1 OR a.path LIKE $1 || '/%')
-				ORDER BY a.path, code`, area.Path); err != nil {
-				return fmt.Errorf("checkpoints of %s: %w", area.Code, err)
-			}
-			sites = append(sites, cps...)
-		}
-		var units []Unit
-		var rows []InspectionSite
-		for _, sd := range subs {
-			u := Unit{Code: sd.Code + "-office", Name: sd.Name + " office", Kind: "sub-district", Person: "head of " + sd.Name}
-			units = append(units, u)
-			// A round over one community inspects its sites, not the
-			// whole sub-district around it.
-			if sd.Path == area.Path || strings.HasPrefix(sd.Path, area.Path+"/") {
-				rows = append(rows, InspectionSite{Site: sd.Code, Name: sd.Name, Kind: "sub-district", SubDistrict: sd.Code, Unit: u.Code})
-			}
-			for _, st := range sites {
-				if st.Path == sd.Path || strings.HasPrefix(st.Path, sd.Path+"/") {
-					rows = append(rows, InspectionSite{Site: st.Code, Name: st.Name, Kind: st.Kind, SubDistrict: sd.Code, Unit: u.Code})
-				}
-			}
-		}
-		if len(o.Only) > 0 {
-			kept := rows[:0]
-			for _, r := range rows {
-				if slices.Contains(o.Only, r.Site) {
-					kept = append(kept, r)
-				}
-			}
-			rows = kept
+		rows, units, err := roundSites(ctx, tx, o, area)
+		if err != nil {
+			return err
 		}
 		var previous []InspectionSite
 		if o.Round > 1 {
@@ -173,16 +79,8 @@ func (s *Store) OpenInspectionRound(ctx context.Context, o RoundOrder, e Event) 
 		if err := insertUnits(ctx, tx, o.Incident, units); err != nil {
 			return err
 		}
-		var codes, names, kinds, sds, us, insp []string
-		for _, r := range rows {
-			codes, names, kinds = append(codes, r.Site), append(names, r.Name), append(kinds, r.Kind)
-			sds, us, insp = append(sds, r.SubDistrict), append(us, r.Unit), append(insp, r.Inspector)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO inspection_sites (round_id, site, name, kind, sub_district, unit, inspector)
-			SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-			ON CONFLICT (round_id, site) DO NOTHING`, plan.RoundID, pq.Array(codes), pq.Array(names), pq.Array(kinds),
-			pq.Array(sds), pq.Array(us), pq.Array(insp)); err != nil {
-			return fmt.Errorf("sites of inspection round %d: %w", o.Round, err)
+		if err := insertRoundSites(ctx, tx, plan.RoundID, o.Round, rows); err != nil {
+			return err
 		}
 		if err := tx.SelectContext(ctx, &plan.Sites, `SELECT site, name, kind, sub_district, unit, inspector, reported_at IS NOT NULL AS reported
 			FROM inspection_sites WHERE round_id = $1 ORDER BY sub_district, kind <> 'sub-district', site`, plan.RoundID); err != nil {
@@ -194,6 +92,87 @@ func (s *Store) OpenInspectionRound(ctx context.Context, o RoundOrder, e Event) 
 		return appendEvent(ctx, tx, e)
 	})
 	return plan, err
+}
+
+// roundSites returns the sites a round inspects, each with its
+// sub-district and the unit responsible, and the sub-districts' offices as
+// units: every sub-district under the area (or around it, when the area is
+// a community) and its sites of the order's kinds, or only the order's
+// sites when it names some.
+func roundSites(ctx context.Context, tx *sqlx.Tx, o RoundOrder, area Area) ([]InspectionSite, []Unit, error) {
+	var subs []Area
+	if err := tx.SelectContext(ctx, &subs, `SELECT id, code, path, parent_id, level, name, population, buildings, public_areas, scenario
+		FROM areas WHERE level = 'sub-district' AND (path = $1 OR path LIKE $1 || '/%' OR $1 LIKE path || '/%') ORDER BY path`, area.Path); err != nil {
+		return nil, nil, fmt.Errorf("sub-districts of %s: %w", area.Code, err)
+	}
+	type siteRow struct {
+		Code string `db:"code"`
+		Name string `db:"name"`
+		Kind string `db:"kind"`
+		Path string `db:"path"`
+	}
+	var sites []siteRow
+	if err := tx.SelectContext(ctx, &sites, `SELECT s.code, s.name, s.kind, a.path FROM sites s JOIN areas a ON a.id = s.area_id
+		WHERE (a.path = $1 OR a.path LIKE $1 || '/%') AND s.kind = ANY($2) ORDER BY a.path, s.code`,
+		area.Path, pq.Array(o.SiteKinds)); err != nil {
+		return nil, nil, fmt.Errorf("sites of %s: %w", area.Code, err)
+	}
+	// Checkpoints are inspected where the runbook names them: every
+	// checkpoint open in the area, whichever response set it up, as
+	// compound/gate (the site a failed compliance check names).
+	if slices.Contains(o.SiteKinds, SiteKindCheckpoint) {
+		var cps []siteRow
+		if err := tx.SelectContext(ctx, &cps, `SELECT DISTINCT a.code || '/' || g.code AS code, a.name || ', ' || g.name AS name,
+			    'checkpoint' AS kind, a.path
+			FROM checkpoints c JOIN gates g ON g.id = c.gate_id JOIN areas a ON a.id = c.area_id
+			WHERE c.closed_at IS NULL AND (a.path = $1 OR a.path LIKE $1 || '/%')
+			ORDER BY a.path, code`, area.Path); err != nil {
+			return nil, nil, fmt.Errorf("checkpoints of %s: %w", area.Code, err)
+		}
+		sites = append(sites, cps...)
+	}
+	var units []Unit
+	var rows []InspectionSite
+	for _, sd := range subs {
+		u := Unit{Code: sd.Code + "-office", Name: sd.Name + " office", Kind: "sub-district", Person: "head of " + sd.Name}
+		units = append(units, u)
+		// A round over one community inspects its sites, not the
+		// whole sub-district around it.
+		if sd.Path == area.Path || strings.HasPrefix(sd.Path, area.Path+"/") {
+			rows = append(rows, InspectionSite{Site: sd.Code, Name: sd.Name, Kind: "sub-district", SubDistrict: sd.Code, Unit: u.Code})
+		}
+		for _, st := range sites {
+			if st.Path == sd.Path || strings.HasPrefix(st.Path, sd.Path+"/") {
+				rows = append(rows, InspectionSite{Site: st.Code, Name: st.Name, Kind: st.Kind, SubDistrict: sd.Code, Unit: u.Code})
+			}
+		}
+	}
+	if len(o.Only) > 0 {
+		kept := rows[:0]
+		for _, r := range rows {
+			if slices.Contains(o.Only, r.Site) {
+				kept = append(kept, r)
+			}
+		}
+		rows = kept
+	}
+	return rows, units, nil
+}
+
+// insertRoundSites records the sites of a round once.
+func insertRoundSites(ctx context.Context, tx *sqlx.Tx, roundID int64, round int, rows []InspectionSite) error {
+	var codes, names, kinds, sds, us, insp []string
+	for _, r := range rows {
+		codes, names, kinds = append(codes, r.Site), append(names, r.Name), append(kinds, r.Kind)
+		sds, us, insp = append(sds, r.SubDistrict), append(us, r.Unit), append(insp, r.Inspector)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO inspection_sites (round_id, site, name, kind, sub_district, unit, inspector)
+		SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+		ON CONFLICT (round_id, site) DO NOTHING`, roundID, pq.Array(codes), pq.Array(names), pq.Array(kinds),
+		pq.Array(sds), pq.Array(us), pq.Array(insp)); err != nil {
+		return fmt.Errorf("sites of inspection round %d: %w", round, err)
+	}
+	return nil
 }
 
 // assignInspectors spreads the sites, in sub-district order, over the
@@ -263,65 +242,12 @@ func (s *Store) CloseInspectionRound(ctx context.Context, roundID int64, e Event
 	})
 }
 
-// NewFinding is one problem an inspector reports at a site.
-type NewFinding struct {
-	Category    string `json:"category"`
-	Severity    string `json:"severity"`
-	Description string `json:"description"`
-	// Unit is the unit responsible; empty means the site's own unit.
-	Unit string `json:"unit,omitempty"`
-}
-
 // SiteReport is an inspector's report of one site.
 type SiteReport struct {
 	RoundID   int64
 	Site      string
 	Inspector string
 	Findings  []NewFinding
-}
-
-// Finding is a recorded finding.
-type Finding struct {
-	ID          int64      `db:"id" json:"id"`
-	Incident    string     `db:"incident" json:"incident"`
-	Source      string     `db:"source" json:"source"`
-	Site        string     `db:"site" json:"site"`
-	SubDistrict string     `db:"sub_district" json:"sub_district"`
-	Unit        string     `db:"unit" json:"unit"`
-	Category    string     `db:"category" json:"category"`
-	Severity    string     `db:"severity" json:"severity"`
-	Description string     `db:"description" json:"description"`
-	Inspector   string     `db:"inspector" json:"inspector"`
-	State       string     `db:"state" json:"state"`
-	Repeat      bool       `db:"repeat" json:"repeat"`
-	Overdue     bool       `db:"overdue" json:"overdue"`
-	Escalated   bool       `db:"escalated" json:"escalated"`
-	Reopened    int        `db:"reopened" json:"reopened"`
-	DeadlineAt  *time.Time `db:"deadline_at" json:"deadline_at,omitempty"`
-	OpenedAt    time.Time  `db:"opened_at" json:"opened_at"`
-	ClosedAt    *time.Time `db:"closed_at" json:"closed_at,omitempty"`
-	// FollowedBy is the incident whose inspection follows the finding;
-	// empty until an inspection claims a finding of a compliance check.
-	FollowedBy string `db:"followed_by" json:"followed_by,omitempty"`
-}
-
-// Follower is the incident whose inspection follows the finding, and so
-// the one its workflow ID is under.
-func (f Finding) Follower() string {
-	if f.FollowedBy != "" {
-		return f.FollowedBy
-	}
-	return f.Incident
-}
-
-const findingColumns = `id, incident, source, site, sub_district, unit, category, severity, description, inspector,
-	state, repeat, overdue, escalated, reopened, deadline_at, opened_at, closed_at, coalesce(followed_by, '') AS followed_by`
-
-// SiteReportResult is the findings a report recorded; Duplicate says the
-// site had been reported already and nothing was written.
-type SiteReportResult struct {
-	Findings  []Finding
-	Duplicate bool
 }
 
 // ReportSite records an inspector's report of a site and its findings in
@@ -340,7 +266,7 @@ func (s *Store) ReportSite(ctx context.Context, r SiteReport, e Event) (SiteRepo
 			FROM inspection_sites s JOIN inspection_rounds r ON r.id = s.round_id
 			WHERE s.round_id = $1 AND s.site = $2 FOR UPDATE OF s`, r.RoundID, r.Site)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("site %q is not in inspection round %d: %w", r.Site, r.RoundID, ErrInvalid)
+			return fmt.Errorf("site %q is not in inspection round %d: %w", r.Site, r.RoundID, errInvalid)
 		}
 		if err != nil {
 			return fmt.Errorf("site %s: %w", r.Site, err)
@@ -359,8 +285,8 @@ func (s *Store) ReportSite(ctx context.Context, r SiteReport, e Event) (SiteRepo
 			if f.Unit == "" {
 				f.Unit = site.Unit
 			}
-			if err := CheckFinding(i, f, units); err != nil {
-				return err
+			if err := domain.CheckFinding(i, f, units); err != nil {
+				return &twinError{err, ErrInvalid}
 			}
 			keys = append(keys, fmt.Sprintf("round/%d/%s/%d", r.RoundID, r.Site, i+1))
 			unitCol, cats, sevs, descs = append(unitCol, f.Unit), append(cats, f.Category), append(sevs, f.Severity), append(descs, f.Description)
@@ -388,262 +314,6 @@ func (s *Store) ReportSite(ctx context.Context, r SiteReport, e Event) (SiteRepo
 		return appendEvent(ctx, tx, e)
 	})
 	return out, err
-}
-
-// CheckFinding names the first bad field of the i-th finding of a report;
-// units are the codes of the units a finding may name.
-func CheckFinding(i int, f NewFinding, units []string) error {
-	switch {
-	case strings.TrimSpace(f.Category) == "":
-		return fmt.Errorf("findings[%d].category is required (e.g. mask-checks, registration, staffing): %w", i, ErrInvalid)
-	case !contains(Severities, f.Severity):
-		return fmt.Errorf("findings[%d].severity %q: want one of %s: %w", i, f.Severity, strings.Join(Severities, ", "), ErrInvalid)
-	case strings.TrimSpace(f.Description) == "":
-		return fmt.Errorf("findings[%d].description is required: %w", i, ErrInvalid)
-	case !contains(units, f.Unit):
-		sorted := append([]string(nil), units...)
-		sort.Strings(sorted)
-		return fmt.Errorf("findings[%d].unit %q: unknown unit (units: %s): %w", i, f.Unit, strings.Join(sorted, ", "), ErrInvalid)
-	}
-	return nil
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
-// FindingByID returns a finding.
-func (s *Store) FindingByID(ctx context.Context, id int64) (Finding, error) {
-	var f Finding
-	err := s.db.GetContext(ctx, &f, `SELECT `+findingColumns+` FROM findings WHERE id = $1`, id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Finding{}, fmt.Errorf("finding %d: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return Finding{}, fmt.Errorf("finding %d: %w", id, err)
-	}
-	return f, nil
-}
-
-// ClaimFindings returns the findings the incident's inspection over an
-// area follows but has not assigned yet: failed compliance checks of any
-// incident whose sub-district lies in the area (or of the incident itself)
-// that no inspection has claimed are claimed for it first. An inspection
-// claims each finding once, and two inspections never claim the same one;
-// a repeated call returns the same findings until they are assigned.
-func (s *Store) ClaimFindings(ctx context.Context, incident, area string) ([]Finding, error) {
-	var out []Finding
-	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
-		// A finding opened before any round of its own incident is
-		// re-inspected by the claiming round's inspector of its sub-district.
-		if _, err := tx.ExecContext(ctx, `UPDATE findings SET followed_by = $1,
-			inspector = CASE WHEN inspector <> 'discipline-office' THEN inspector
-			    ELSE coalesce((SELECT s.inspector FROM inspection_sites s JOIN inspection_rounds r ON r.id = s.round_id
-			                   WHERE r.incident = $1 AND s.sub_district = findings.sub_district ORDER BY r.id DESC, s.site = s.sub_district DESC, s.site LIMIT 1), inspector) END
-			WHERE id IN (
-			SELECT f.id FROM findings f
-			WHERE f.followed_by IS NULL AND f.state = 'open' AND f.source = 'compliance'
-			  AND (f.incident = $1 OR f.sub_district IN (SELECT code FROM areas WHERE level = 'sub-district'
-			       AND (path = $2 OR path LIKE $2 || '/%' OR $2 LIKE path || '/%')))
-			ORDER BY f.id LIMIT 500 FOR UPDATE SKIP LOCKED)`, incident, area); err != nil {
-			return fmt.Errorf("claim findings for %s: %w", incident, err)
-		}
-		return tx.SelectContext(ctx, &out, `SELECT `+findingColumns+` FROM findings
-			WHERE followed_by = $1 AND state = 'open' ORDER BY id LIMIT 500`, incident)
-	})
-	return out, err
-}
-
-// AssignFinding starts following a finding: its rectification deadline is
-// set and it is marked a repeat when the same category was found at the same
-// unit before. A repeated call changes nothing and returns the finding.
-func (s *Store) AssignFinding(ctx context.Context, id int64, deadline time.Time, e Event) (Finding, error) {
-	var f Finding
-	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE findings f SET state = 'assigned', deadline_at = $2,
-			repeat = EXISTS (SELECT 1 FROM findings p WHERE coalesce(p.followed_by, p.incident) = coalesce(f.followed_by, f.incident)
-			                 AND p.unit = f.unit AND p.category = f.category AND p.id < f.id)
-			WHERE id = $1 AND state = 'open'`, id, deadline); err != nil {
-			return fmt.Errorf("assign finding %d: %w", id, err)
-		}
-		if err := getFinding(ctx, tx, id, &f); err != nil {
-			return err
-		}
-		return appendEvent(ctx, tx, e)
-	})
-	return f, err
-}
-
-func getFinding(ctx context.Context, tx *sqlx.Tx, id int64, f *Finding) error {
-	err := tx.GetContext(ctx, f, `SELECT `+findingColumns+` FROM findings WHERE id = $1 FOR UPDATE`, id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("finding %d: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("finding %d: %w", id, err)
-	}
-	return nil
-}
-
-// RectifyFinding records that the unit reports the finding rectified. A
-// closed or withdrawn finding is rejected; a repeated report changes nothing.
-func (s *Store) RectifyFinding(ctx context.Context, id int64, e Event) (Finding, error) {
-	var f Finding
-	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
-		if err := getFinding(ctx, tx, id, &f); err != nil {
-			return err
-		}
-		switch f.State {
-		case FindingRectified:
-			return nil
-		case FindingClosed, FindingWithdrawn:
-			return fmt.Errorf("finding %d is %s: nothing to rectify: %w", id, f.State, ErrInvalid)
-		}
-		if err := tx.GetContext(ctx, &f.State, `UPDATE findings SET state = 'rectified', rectified_at = now() WHERE id = $1 RETURNING state`, id); err != nil {
-			return fmt.Errorf("rectify finding %d: %w", id, err)
-		}
-		return appendEvent(ctx, tx, e)
-	})
-	return f, err
-}
-
-// Reinspection is the assigned inspector's verdict on a rectification.
-type Reinspection struct {
-	FindingID int64
-	By        string
-	Passed    bool
-	// Reopen is the finding's reopen count after a failed re-inspection,
-	// and NewDeadline its next deadline; a retried call with the same count
-	// changes nothing.
-	Reopen      int
-	NewDeadline time.Time
-}
-
-// ReinspectFinding records a re-inspection: a pass closes the finding, a
-// fail reopens it with a new deadline. Only the assigned inspector may
-// re-inspect, and only a rectified finding.
-func (s *Store) ReinspectFinding(ctx context.Context, r Reinspection, e Event) (Finding, error) {
-	var f Finding
-	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
-		if err := getFinding(ctx, tx, r.FindingID, &f); err != nil {
-			return err
-		}
-		if r.By != f.Inspector {
-			return fmt.Errorf("by %q: finding %d is assigned to inspector %s: %w", r.By, f.ID, f.Inspector, ErrInvalid)
-		}
-		switch {
-		case r.Passed && f.State == FindingClosed, !r.Passed && f.Reopened >= r.Reopen:
-			return nil
-		case f.State != FindingRectified:
-			return fmt.Errorf("finding %d is %s, not rectified: nothing to re-inspect: %w", f.ID, f.State, ErrInvalid)
-		}
-		var err error
-		if r.Passed {
-			err = tx.GetContext(ctx, &f, `UPDATE findings SET state = 'closed', closed_at = now() WHERE id = $1 RETURNING `+findingColumns, f.ID)
-		} else {
-			err = tx.GetContext(ctx, &f, `UPDATE findings SET state = 'reopened', reopened = $2, deadline_at = $3, rectified_at = NULL
-				WHERE id = $1 RETURNING `+findingColumns, f.ID, r.Reopen, r.NewDeadline)
-		}
-		if err != nil {
-			return fmt.Errorf("re-inspect finding %d: %w", f.ID, err)
-		}
-		return appendEvent(ctx, tx, e)
-	})
-	return f, err
-}
-
-// MarkFindingOverdue records that a finding passed its deadline unrectified.
-func (s *Store) MarkFindingOverdue(ctx context.Context, id int64, e Event) error {
-	return s.withTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE findings SET overdue = true WHERE id = $1`, id); err != nil {
-			return fmt.Errorf("finding %d overdue: %w", id, err)
-		}
-		return appendEvent(ctx, tx, e)
-	})
-}
-
-// WithdrawFinding ends the follow-up of a finding still open when its
-// response ends.
-func (s *Store) WithdrawFinding(ctx context.Context, id int64, e Event) error {
-	return s.withTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE findings SET state = 'withdrawn'
-			WHERE id = $1 AND state NOT IN ('closed', 'withdrawn')`, id); err != nil {
-			return fmt.Errorf("withdraw finding %d: %w", id, err)
-		}
-		return appendEvent(ctx, tx, e)
-	})
-}
-
-// Talk is a recorded talk with the person responsible for a unit.
-type Talk struct {
-	Incident  string    `db:"incident" json:"incident"`
-	FindingID int64     `db:"finding_id" json:"finding_id"`
-	Unit      string    `db:"unit" json:"unit"`
-	UnitName  string    `db:"unit_name" json:"unit_name"`
-	Person    string    `db:"person" json:"person"`
-	Reason    string    `db:"reason" json:"reason"`
-	At        time.Time `db:"at" json:"at"`
-}
-
-// RecordTalk calls in the person responsible for a finding's unit, because
-// the finding is overdue or repeats an earlier one: the talk, the notice to
-// the person and the event are written together, once per finding and reason.
-func (s *Store) RecordTalk(ctx context.Context, findingID int64, reason string, body func(Talk) string, e Event) (Talk, error) {
-	var t Talk
-	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
-		var f Finding
-		if err := getFinding(ctx, tx, findingID, &f); err != nil {
-			return err
-		}
-		err := tx.GetContext(ctx, &t, `SELECT coalesce(f.followed_by, f.incident) AS incident, f.id AS finding_id, f.unit, coalesce(u.name, f.unit) AS unit_name,
-			coalesce(u.person, 'head of ' || f.unit) AS person, $2::text AS reason, now() AS at
-			FROM findings f LEFT JOIN inspection_units u ON u.incident = coalesce(f.followed_by, f.incident) AND u.code = f.unit WHERE f.id = $1`, findingID, reason)
-		if err != nil {
-			return fmt.Errorf("talk about finding %d: %w", findingID, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO inspection_talks (incident, finding_id, unit, person, reason)
-			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (finding_id, reason) DO NOTHING`, t.Incident, t.FindingID, t.Unit, t.Person, reason); err != nil {
-			return fmt.Errorf("talk about finding %d: %w", findingID, err)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE findings SET escalated = true WHERE id = $1`, findingID); err != nil {
-			return fmt.Errorf("talk about finding %d: %w", findingID, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO notices (dedup_key, incident, audience, kind, body)
-			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dedup_key) DO NOTHING`,
-			fmt.Sprintf("%s/finding/%d/talk/%s", t.Incident, findingID, reason), t.Incident, t.Person+", "+t.UnitName,
-			"inspection/talk", body(t)); err != nil {
-			return fmt.Errorf("talk notice for finding %d: %w", findingID, err)
-		}
-		return appendEvent(ctx, tx, e)
-	})
-	return t, err
-}
-
-// Tally counts findings of one sub-district or unit.
-type Tally struct {
-	Key       string `db:"key" json:"key"`
-	Found     int    `db:"found" json:"found"`
-	Rectified int    `db:"rectified" json:"rectified"`
-	// Withdrawn findings were still open when their response ended: they
-	// were never rectified.
-	Withdrawn int `db:"withdrawn" json:"withdrawn"`
-	Open      int `db:"open" json:"open"`
-	Overdue   int `db:"overdue" json:"overdue"`
-	Escalated int `db:"escalated" json:"escalated"`
-}
-
-// FindingGroup is a category of problem found at several sites of one unit:
-// the office takes it up with the unit once.
-type FindingGroup struct {
-	Category string         `db:"category" json:"category"`
-	Unit     string         `db:"unit" json:"unit"`
-	Sites    pq.StringArray `db:"sites" json:"sites"`
-	Open     int            `db:"open" json:"open"`
 }
 
 // InspectionReport is an incident's inspection follow-up in figures.
@@ -694,9 +364,7 @@ func (s *Store) InspectionReport(ctx context.Context, incident string) (Inspecti
 		r.Total = total[0]
 	}
 	r.Total.Key = "total"
-	if err := tx.SelectContext(ctx, &r.Groups, `SELECT category, unit, array_agg(DISTINCT site ORDER BY site) AS sites,
-		count(*) FILTER (WHERE state NOT IN ('closed', 'withdrawn')) AS open
-		FROM findings WHERE coalesce(followed_by, incident) = $1 GROUP BY category, unit HAVING count(DISTINCT site) > 1 ORDER BY count(DISTINCT site) DESC, category, unit`, incident); err != nil {
+	if r.Groups, err = findingGroups(ctx, tx, incident); err != nil {
 		return r, fmt.Errorf("inspection report of %s: %w", incident, err)
 	}
 	if err := tx.SelectContext(ctx, &r.Open, `SELECT `+findingColumns+` FROM findings
@@ -712,6 +380,27 @@ func (s *Store) InspectionReport(ctx context.Context, incident string) (Inspecti
 	return r, nil
 }
 
+// findingGroups returns the categories of problem found at several sites of
+// one unit, the most widespread first.
+func findingGroups(ctx context.Context, tx *sqlx.Tx, incident string) ([]FindingGroup, error) {
+	var rows []struct {
+		FindingGroup
+		Sites pq.StringArray `db:"sites"`
+	}
+	if err := tx.SelectContext(ctx, &rows, `SELECT category, unit, array_agg(DISTINCT site ORDER BY site) AS sites,
+		count(*) FILTER (WHERE state NOT IN ('closed', 'withdrawn')) AS open
+		FROM findings WHERE coalesce(followed_by, incident) = $1 GROUP BY category, unit HAVING count(DISTINCT site) > 1 ORDER BY count(DISTINCT site) DESC, category, unit`, incident); err != nil {
+		return nil, err
+	}
+	var out []FindingGroup
+	for _, row := range rows {
+		g := row.FindingGroup
+		g.Sites = row.Sites
+		out = append(out, g)
+	}
+	return out, nil
+}
+
 // InspectionWorkflow returns the workflow ID of the incident's latest
 // inspection round, where site reports go.
 func (s *Store) InspectionWorkflow(ctx context.Context, incident string) (string, error) {
@@ -724,33 +413,4 @@ func (s *Store) InspectionWorkflow(ctx context.Context, incident string) (string
 		return "", fmt.Errorf("inspection of %s: %w", incident, err)
 	}
 	return id, nil
-}
-
-// openComplianceFindings opens a finding for every failed check of a
-// compliance round, in the check's own transaction: the check key makes a
-// repeated round open nothing twice. The finding is laid at the office of
-// the compound's sub-district and re-inspected by the inspector who has
-// that sub-district in the incident's latest round (the one with the
-// sub-district's own site, when its sites are split between inspectors),
-// else by the office.
-func openComplianceFindings(ctx context.Context, tx *sqlx.Tx, incident string, areaID int64, sweep string, round int) error {
-	_, err := tx.ExecContext(ctx, `
-		INSERT INTO findings (key, incident, source, site, sub_district, unit, category, severity, description, inspector)
-		SELECT 'check/' || cc.incident || '/' || cc.checkpoint_id || '/' || cc.sweep || '/' || cc.round,
-		       cc.incident, 'compliance', a.code || '/' || g.code, coalesce(sd.code, a.code),
-		       coalesce(sd.code, a.code) || '-office', $5,
-		       'high', a.name || ', ' || g.name || ': ' || array_to_string(cc.problems, '; '),
-		       coalesce((SELECT s.inspector FROM inspection_sites s JOIN inspection_rounds r ON r.id = s.round_id
-		                 WHERE r.incident = cc.incident AND s.sub_district = sd.code ORDER BY r.id DESC, s.site = s.sub_district DESC, s.site LIMIT 1), 'discipline-office')
-		FROM compliance_checks cc
-		JOIN checkpoints c ON c.id = cc.checkpoint_id
-		JOIN gates g ON g.id = c.gate_id
-		JOIN areas a ON a.id = c.area_id
-		LEFT JOIN areas sd ON sd.level = 'sub-district' AND a.path LIKE sd.path || '/%'
-		WHERE cc.incident = $1 AND ($2 = 0 OR c.area_id = $2) AND cc.sweep = $3 AND cc.round = $4 AND NOT cc.passed
-		ON CONFLICT (key) DO NOTHING`, incident, areaID, sweep, round, CategoryCompliance)
-	if err != nil {
-		return fmt.Errorf("findings of compliance round %d: %w", round, err)
-	}
-	return nil
 }

@@ -17,17 +17,6 @@ import (
 	"github.com/lib/pq"
 )
 
-// Delivery states.
-const (
-	DeliveryPending     = "pending"
-	DeliverySent        = "sent"
-	DeliveryDelivered   = "delivered"
-	DeliveryUndelivered = "undelivered"
-)
-
-// DeliveryStates lists the states in the order a notice moves through them.
-var DeliveryStates = []string{DeliveryPending, DeliverySent, DeliveryDelivered, DeliveryUndelivered}
-
 // RoutableNotice is a notice waiting to be routed, with what routing needs:
 // the district it belongs to (the first segment of its area's path, or of its
 // response's area when it has none) and its area's code, path and name.

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // passCode makes a pass code that cannot be guessed from its number.
@@ -73,13 +75,13 @@ func (s *Store) IssueVehiclePass(ctx context.Context, v VehiclePass) (Pass, erro
 	v.Plate, v.For = strings.TrimSpace(v.Plate), strings.TrimSpace(v.For)
 	switch {
 	case v.Plate == "" || len(v.Plate) > 20:
-		return Pass{}, fmt.Errorf("plate: give the vehicle's plate (at most 20 characters): %w", ErrInvalid)
+		return Pass{}, fmt.Errorf("plate: give the vehicle's plate (at most 20 characters): %w", errInvalid)
 	case v.From.IsZero() || v.To.IsZero():
-		return Pass{}, fmt.Errorf("from, to: give the pass's window: %w", ErrInvalid)
+		return Pass{}, fmt.Errorf("from, to: give the pass's window: %w", errInvalid)
 	case !v.To.After(v.From):
-		return Pass{}, fmt.Errorf("to: the window ends (%s) before it starts (%s): %w", v.To.Format(time.RFC3339), v.From.Format(time.RFC3339), ErrInvalid)
+		return Pass{}, fmt.Errorf("to: the window ends (%s) before it starts (%s): %w", v.To.Format(time.RFC3339), v.From.Format(time.RFC3339), errInvalid)
 	case v.To.Sub(v.From) > MaxPassWindow:
-		return Pass{}, fmt.Errorf("to: a pass covers at most 31 days (asked: %s): %w", v.To.Sub(v.From).Round(time.Hour), ErrInvalid)
+		return Pass{}, fmt.Errorf("to: a pass covers at most 31 days (asked: %s): %w", v.To.Sub(v.From).Round(time.Hour), errInvalid)
 	}
 	if v.For == "" {
 		v.For = "vehicle/" + v.Plate
@@ -89,7 +91,7 @@ func (s *Store) IssueVehiclePass(ctx context.Context, v VehiclePass) (Pass, erro
 		var areaID int64
 		if err := tx.GetContext(ctx, &areaID, `SELECT id FROM areas WHERE code = $1`, v.Area); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("area: unknown area %q: %w", v.Area, ErrNotFound)
+				return fmt.Errorf("area: unknown area %q: %w", v.Area, domain.ErrAreaNotFound)
 			}
 			return err
 		}
@@ -98,7 +100,7 @@ func (s *Store) IssueVehiclePass(ctx context.Context, v VehiclePass) (Pass, erro
 			return err
 		}
 		if !known {
-			return fmt.Errorf("incident: no response for incident %q: %w", v.Incident, ErrNotFound)
+			return fmt.Errorf("incident: no response for incident %q: %w", v.Incident, domain.ErrResponseNotFound)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO passes (code, incident, holder_kind, plate, area_id, valid, issued_for)
 			VALUES (`+passCode+`, $1, 'vehicle', $2, $3, tstzrange($4, $5), $6) ON CONFLICT (incident, issued_for) DO NOTHING`,
@@ -110,7 +112,7 @@ func (s *Store) IssueVehiclePass(ctx context.Context, v VehiclePass) (Pass, erro
 			return err
 		}
 		if p.Holder != v.Plate {
-			return fmt.Errorf("for: %q already has a pass for %s: %w", v.For, p.Holder, ErrConflict)
+			return fmt.Errorf("for: %q already has a pass for %s: %w", v.For, p.Holder, errConflict)
 		}
 		return appendEvent(ctx, tx, Event{Incident: v.Incident, WorkflowID: "passes/" + v.Incident, Step: "pass/" + p.Code, State: "done", Actor: "command-center", Reason: "vehicle pass issued"})
 	})
@@ -145,7 +147,7 @@ func (s *Store) VerifyPass(ctx context.Context, code string, at time.Time, area 
 		var path string
 		if err := s.db.GetContext(ctx, &path, `SELECT path FROM areas WHERE code = $1`, area); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
-				return c, fmt.Errorf("area: unknown area %q: %w", area, ErrNotFound)
+				return c, fmt.Errorf("area: unknown area %q: %w", area, domain.ErrAreaNotFound)
 			}
 			return c, err
 		}

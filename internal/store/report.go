@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // CoverageBuckets is how many time slices a round's coverage is counted in.
@@ -115,7 +117,7 @@ func (s *Store) ReportData(ctx context.Context, incident string) (ReportData, er
 		if err := tx.GetContext(ctx, &d.Response, `SELECT incident, runbook, level, area_path, state, opened_at, closed_at
 			FROM responses WHERE incident = $1`, incident); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("response %s: %w", incident, ErrNotFound)
+				return fmt.Errorf("response %s: %w", incident, domain.ErrResponseNotFound)
 			}
 			return fmt.Errorf("response %s: %w", incident, err)
 		}

@@ -11,10 +11,9 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
-)
 
-// ErrNotCompound is returned when a seal names an area that is not a compound.
-var ErrNotCompound = errors.New("not a compound")
+	"github.com/musterhq/muster/internal/domain"
+)
 
 // DefaultPublicAreas are disinfected when a compound lists none.
 var DefaultPublicAreas = []string{"gates", "stairwells", "lift lobbies", "refuse points"}
@@ -82,21 +81,9 @@ func (s *Store) SealPlan(ctx context.Context, compound string) (SealPlan, error)
 	return p, nil
 }
 
-// Event is one step transition for the event log.
-type Event struct {
-	Incident   string    `db:"incident" json:"incident"`
-	WorkflowID string    `db:"workflow_id" json:"workflow_id"`
-	Step       string    `db:"step" json:"step"`
-	State      string    `db:"state" json:"state"`
-	Reason     string    `db:"reason" json:"reason"`
-	Actor      string    `db:"actor" json:"actor"`
-	At         time.Time `db:"at" json:"at"`
-	// Seq tells apart repeated transitions of one step, such as the rounds
-	// of a periodic check. It is part of the dedup key, not stored alone.
-	Seq string `db:"-" json:"seq,omitempty"`
-}
-
-func (e Event) key() string {
+// eventKey is the dedup key of an event: a repeated transition is logged
+// once.
+func eventKey(e Event) string {
 	return strings.Join([]string{e.WorkflowID, e.Step, e.State, e.Seq}, "|")
 }
 
@@ -106,7 +93,7 @@ func appendEvent(ctx context.Context, tx *sqlx.Tx, e Event) error {
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO step_events (incident, workflow_id, step, state, reason, actor, dedup_key)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedup_key) DO NOTHING`,
-		e.Incident, e.WorkflowID, e.Step, e.State, e.Reason, e.Actor, e.key())
+		e.Incident, e.WorkflowID, e.Step, e.State, e.Reason, e.Actor, eventKey(e))
 	if err != nil {
 		return fmt.Errorf("append event %s %s: %w", e.Step, e.State, err)
 	}
@@ -156,7 +143,7 @@ func (s *Store) ResponseByIncident(ctx context.Context, incident string) (Respon
 	var r Response
 	err := s.db.GetContext(ctx, &r, `SELECT incident, runbook, level, area_path, state FROM responses WHERE incident = $1`, incident)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Response{}, fmt.Errorf("response %q: %w", incident, ErrNotFound)
+		return Response{}, fmt.Errorf("response %q: %w", incident, domain.ErrResponseNotFound)
 	}
 	return r, err
 }
@@ -174,11 +161,6 @@ type Notice struct {
 	Message string
 	Args    map[string]string
 }
-
-// MessageRunbookText is the message key of a runbook notice written in
-// several languages: its args hold the text per locale ("en", "zh-CN"),
-// its body the English text for any other locale.
-const MessageRunbookText = "runbook-text"
 
 // PublishNotice puts a notice in the outbox once per key.
 func (s *Store) PublishNotice(ctx context.Context, n Notice, e Event) error {
@@ -227,7 +209,8 @@ type CheckpointResult struct {
 // at a checkpoint while a supply assignment books them, whichever response
 // asks; a person booked meanwhile is passed over and someone else picked,
 // and if the last pick was refused the error is ErrStaffBusy, for a retry.
-// eventFor builds the log entry from the result.
+// eventFor builds the log entry from the result. The staffing attempts stay
+// inline (85 lines): their comments explain one snapshot's reasoning.
 func (s *Store) OpenCheckpoint(ctx context.Context, o CheckpointOrder, eventFor func(CheckpointResult) Event) (CheckpointResult, error) {
 	var res CheckpointResult
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
@@ -365,7 +348,7 @@ type ComplianceResult struct {
 // eventFor builds the log entry from the results.
 func (s *Store) CheckCompliance(ctx context.Context, incident string, areaID int64, round int, eventFor func([]ComplianceResult) Event) ([]ComplianceResult, error) {
 	if areaID <= 0 {
-		return nil, fmt.Errorf("compliance round %d: area ID %d: %w", round, areaID, ErrNotFound)
+		return nil, fmt.Errorf("compliance round %d: area ID %d: %w", round, areaID, domain.ErrAreaNotFound)
 	}
 	return s.checkCompliance(ctx, incident, areaID, "", round, eventFor)
 }
@@ -389,7 +372,7 @@ func (s *Store) checkCompliance(ctx context.Context, incident string, areaID int
 			    SELECT c.id, c.area_id, c.required_staff,
 			           (SELECT count(*) FROM checkpoint_staff cs WHERE cs.checkpoint_id = c.id AND cs.released_at IS NULL) AS on_duty
 			    FROM checkpoints c
-			    WHERE c.incident = $1 AND ($2 = 0 OR c.area_id = $2) AND c.closed_at IS NULL),
+			    WHERE c.incident = $1 AND ($2::bigint = 0 OR c.area_id = $2) AND c.closed_at IS NULL),
 			checked AS (
 			    SELECT d.id, d.on_duty,
 			           CASE WHEN d.on_duty < d.required_staff
@@ -411,7 +394,7 @@ func (s *Store) checkCompliance(ctx context.Context, incident string, areaID int
 		if err := tx.SelectContext(ctx, &out, `SELECT a.code AS area, g.code AS gate, cc.passed, cc.staff_on_duty, cc.problems
 			FROM compliance_checks cc JOIN checkpoints c ON c.id = cc.checkpoint_id
 			JOIN gates g ON g.id = c.gate_id JOIN areas a ON a.id = c.area_id
-			WHERE cc.incident = $1 AND ($2 = 0 OR c.area_id = $2) AND cc.sweep = $3 AND cc.round = $4
+			WHERE cc.incident = $1 AND ($2::bigint = 0 OR c.area_id = $2) AND cc.sweep = $3 AND cc.round = $4
 			ORDER BY a.code, g.code`, incident, areaID, sweep, round); err != nil {
 			return err
 		}
@@ -473,24 +456,25 @@ type SealRecords struct {
 	Notices           int `db:"notices"`
 }
 
-// SealRecords counts the rows of an area's seal.
+// SealRecords counts the rows of an area's seal; with areaID 0, of every
+// seal of the incident, with every notice of the incident.
 func (s *Store) SealRecords(ctx context.Context, incident string, areaID int64) (SealRecords, error) {
 	var r SealRecords
 	err := s.db.GetContext(ctx, &r, `SELECT
-		(SELECT count(*) FROM checkpoints WHERE incident = $1 AND area_id = $2) AS checkpoints,
-		(SELECT count(*) FROM checkpoints WHERE incident = $1 AND area_id = $2 AND closed_at IS NULL) AS open_checkpoints,
+		(SELECT count(*) FROM checkpoints WHERE incident = $1 AND ($2::bigint = 0 OR area_id = $2)) AS checkpoints,
+		(SELECT count(*) FROM checkpoints WHERE incident = $1 AND ($2::bigint = 0 OR area_id = $2) AND closed_at IS NULL) AS open_checkpoints,
 		(SELECT count(*) FROM checkpoint_staff cs JOIN checkpoints c ON c.id = cs.checkpoint_id
-		  WHERE c.incident = $1 AND c.area_id = $2 AND cs.released_at IS NULL) AS staff_on_duty,
+		  WHERE c.incident = $1 AND ($2::bigint = 0 OR c.area_id = $2) AND cs.released_at IS NULL) AS staff_on_duty,
 		(SELECT count(*) FROM checkpoint_staff cs JOIN checkpoints c ON c.id = cs.checkpoint_id
-		  WHERE c.incident = $1 AND c.area_id = $2) AS staff_assigned,
-		(SELECT count(*) FROM road_closures WHERE incident = $1 AND area_id = $2) AS road_closures,
-		(SELECT count(*) FROM road_closures WHERE incident = $1 AND area_id = $2 AND reopened_at IS NULL) AS roads_closed_now,
-		(SELECT count(*) FROM disinfection_tasks WHERE incident = $1 AND area_id = $2) AS disinfection_tasks,
+		  WHERE c.incident = $1 AND ($2::bigint = 0 OR c.area_id = $2)) AS staff_assigned,
+		(SELECT count(*) FROM road_closures WHERE incident = $1 AND ($2::bigint = 0 OR area_id = $2)) AS road_closures,
+		(SELECT count(*) FROM road_closures WHERE incident = $1 AND ($2::bigint = 0 OR area_id = $2) AND reopened_at IS NULL) AS roads_closed_now,
+		(SELECT count(*) FROM disinfection_tasks WHERE incident = $1 AND ($2::bigint = 0 OR area_id = $2)) AS disinfection_tasks,
 		(SELECT count(*) FROM compliance_checks cc JOIN checkpoints c ON c.id = cc.checkpoint_id
-		  WHERE cc.incident = $1 AND c.area_id = $2) AS compliance_checks,
+		  WHERE cc.incident = $1 AND ($2::bigint = 0 OR c.area_id = $2)) AS compliance_checks,
 		(SELECT count(*) FROM compliance_checks cc JOIN checkpoints c ON c.id = cc.checkpoint_id
-		  WHERE cc.incident = $1 AND c.area_id = $2 AND NOT cc.passed) AS compliance_failed,
-		(SELECT count(*) FROM notices WHERE incident = $1 AND area_id = $2) AS notices`, incident, areaID)
+		  WHERE cc.incident = $1 AND ($2::bigint = 0 OR c.area_id = $2) AND NOT cc.passed) AS compliance_failed,
+		(SELECT count(*) FROM notices WHERE incident = $1 AND ($2::bigint = 0 OR area_id = $2)) AS notices`, incident, areaID)
 	if err != nil {
 		return SealRecords{}, fmt.Errorf("seal records of area %d: %w", areaID, err)
 	}

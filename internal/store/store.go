@@ -1,6 +1,11 @@
 // Package store keeps Muster's records in PostgreSQL: the area tree, the rows
-// each step writes and the step event log. Every exported method runs in one
-// transaction, and every write is keyed so that repeating it changes nothing.
+// each step writes and the step event log. Every exported method that writes
+// does so in one transaction, and every write is keyed so that repeating it
+// changes nothing. Methods that only read may take several statements outside
+// a transaction (SealPlan reads the compound, then its gates, roads and free
+// staff): what they return is advice that the writes after them check again.
+// The store maps rows to the types of internal/domain and the driver's errors
+// to the domain's errors (pgerrors.go); nothing else reaches the database.
 package store
 
 import (
@@ -20,12 +25,9 @@ import (
 	"github.com/musterhq/muster/internal/dsn"
 )
 
-// ErrNotFound is returned when a looked-up record does not exist.
-var ErrNotFound = errors.New("not found")
-
 // Store is Muster's PostgreSQL store.
 type Store struct {
-	db *sqlx.DB
+	db pool
 }
 
 // Open connects to PostgreSQL and checks the connection. The error says what
@@ -35,7 +37,7 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := s.db
+	db := s.db.DB
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {
@@ -73,11 +75,14 @@ func Connect(databaseURL string) (*Store, error) {
 	db.SetMaxOpenConns(16)
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	return &Store{db: db}, nil
+	return &Store{db: pool{db}}, nil
 }
 
-// DB exposes the connection pool for tests and tools.
-func (s *Store) DB() *sqlx.DB { return s.db }
+// DB exposes the connection pool to tests, which check rows directly.
+func (s *Store) DB() *sqlx.DB { return s.db.DB }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // Close closes the connection pool.
 func (s *Store) Close() error { return s.db.Close() }
@@ -269,19 +274,9 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 	}
 }
 
-func isInsufficientPrivilege(err error) bool {
-	var pe *pq.Error
-	return errors.As(err, &pe) && pe.Code == "42501"
-}
-
-func isUndefinedTable(err error) bool {
-	var pe *pq.Error
-	return errors.As(err, &pe) && pe.Code == "42P01"
-}
-
-// withTx runs fn in a transaction and commits it when fn succeeds.
 // withConnTx runs fn in a transaction on a connection of its own, for
-// statements that need the driver's connection too (COPY in text format).
+// statements that need the driver's connection too (COPY in text format),
+// and commits it when fn succeeds. Its errors are the domain's (translate).
 func (s *Store) withConnTx(ctx context.Context, fn func(conn *sqlx.Conn, tx *sqlx.Tx) error) error {
 	conn, err := s.db.Connx(ctx)
 	if err != nil {
@@ -294,11 +289,13 @@ func (s *Store) withConnTx(ctx context.Context, fn func(conn *sqlx.Conn, tx *sql
 	}
 	defer tx.Rollback()
 	if err := fn(conn, tx); err != nil {
-		return err
+		return translate(err)
 	}
-	return tx.Commit()
+	return translate(tx.Commit())
 }
 
+// withTx runs fn in a transaction and commits it when fn succeeds. Its
+// errors are the domain's (translate).
 func (s *Store) withTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
@@ -306,7 +303,7 @@ func (s *Store) withTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	}
 	defer tx.Rollback()
 	if err := fn(tx); err != nil {
-		return err
+		return translate(err)
 	}
-	return tx.Commit()
+	return translate(tx.Commit())
 }

@@ -35,10 +35,10 @@ type StockRow struct {
 // the whole report with every problem named by row, and nothing is written.
 func (s *Store) ReportStock(ctx context.Context, rows []StockRow, by string) (int, error) {
 	if len(rows) == 0 {
-		return 0, fmt.Errorf("rows: the report has no rows: %w", ErrInvalid)
+		return 0, fmt.Errorf("rows: the report has no rows: %w", errInvalid)
 	}
 	if len(rows) > 10000 {
-		return 0, fmt.Errorf("rows: %d rows is more than 10000: split the report: %w", len(rows), ErrInvalid)
+		return 0, fmt.Errorf("rows: %d rows is more than 10000: split the report: %w", len(rows), errInvalid)
 	}
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		known, err := commodityCodes(ctx, tx)
@@ -70,7 +70,7 @@ func (s *Store) ReportStock(ctx context.Context, rows []StockRow, by string) (in
 			sites[i], commodities[i], tonnes[i] = r.Site, r.Commodity, r.Tonnes
 		}
 		if len(problems) > 0 {
-			return fmt.Errorf("%s; nothing was recorded: %w", strings.Join(problems, "; "), ErrInvalid)
+			return fmt.Errorf("%s; nothing was recorded: %w", strings.Join(problems, "; "), errInvalid)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO supplier_stock (site_id, commodity, tonnes, updated_at)
 			SELECT s.id, u.commodity, u.tonnes, now() FROM unnest($1::text[], $2::text[], $3::numeric[]) AS u(site, commodity, tonnes)
@@ -125,71 +125,29 @@ type SupplyOrder struct {
 	Now, Due time.Time
 }
 
-// SupplyLevel is one area's supply of one commodity.
-type SupplyLevel struct {
-	Area       string  `db:"area" json:"area"`
-	AreaID     int64   `db:"area_id" json:"-"`
-	Population int     `db:"population" json:"population"`
-	Commodity  string  `db:"commodity" json:"commodity"`
-	Stock      float64 `db:"stock" json:"stock_tonnes"`
-	NeedPerDay float64 `db:"-" json:"need_tonnes_per_day"`
-	Days       float64 `db:"-" json:"days"`
-	// Low says the days of supply are below the threshold.
-	Low bool `db:"-" json:"low"`
-	// Order is the open restock order, if any.
-	Order *Shipment `db:"-" json:"order,omitempty"`
-}
-
-// Shipment is a restock order and its delivery.
-type Shipment struct {
-	ID          int64      `db:"id" json:"id"`
-	Incident    string     `db:"incident" json:"incident"`
-	Step        string     `db:"step" json:"step"`
-	Area        string     `db:"area" json:"area"`
-	Site        string     `db:"site" json:"site"`
-	Commodity   string     `db:"commodity" json:"commodity"`
-	Tonnes      float64    `db:"tonnes" json:"tonnes"`
-	State       string     `db:"state" json:"state"`
-	OrderedAt   time.Time  `db:"ordered_at" json:"ordered_at"`
-	DueAt       time.Time  `db:"due_at" json:"due_at"`
-	DeliveredAt *time.Time `db:"delivered_at" json:"delivered_at,omitempty"`
-	Delivered   *float64   `db:"delivered_tonnes" json:"delivered_tonnes,omitempty"`
-}
-
 const shipmentColumns = `sh.id, sh.incident, sh.step, a.code AS area, s.code AS site, sh.commodity, sh.tonnes, sh.state,
 	sh.ordered_at, sh.due_at, sh.delivered_at, sh.delivered_tonnes`
 
-// SupplyStatus is the outcome of a supply check.
-type SupplyStatus struct {
-	Levels []SupplyLevel `json:"levels"`
-	// Ordered counts restock orders this check placed.
-	Ordered int `json:"ordered"`
-	// Late lists open shipments past their due time.
-	Late      []Shipment `json:"late,omitempty"`
-	Delivered int        `json:"delivered"`
-	Orders    int        `json:"orders"`
-}
-
 func (o SupplyOrder) check(known map[string]bool) error {
 	if len(o.Need) == 0 {
-		return fmt.Errorf("need: give the daily need per person of at least one commodity: %w", ErrInvalid)
+		return fmt.Errorf("need: give the daily need per person of at least one commodity: %w", errInvalid)
 	}
 	for _, c := range sortedKeys(o.Need) {
 		kg := o.Need[c]
 		switch {
 		case !known[c]:
-			return fmt.Errorf("need.%s: unknown commodity %q (known: %s): %w", c, c, strings.Join(sortedKeys(known), ", "), ErrInvalid)
+			return fmt.Errorf("need.%s: unknown commodity %q (known: %s): %w", c, c, strings.Join(sortedKeys(known), ", "), errInvalid)
 		case math.IsNaN(kg) || kg < 0 || kg > 10:
-			return fmt.Errorf("need.%s: %g kg per person and day: want 0 to 10: %w", c, kg, ErrInvalid)
+			return fmt.Errorf("need.%s: %g kg per person and day: want 0 to 10: %w", c, kg, errInvalid)
 		}
 	}
 	switch {
 	case o.MinDays <= 0 || o.MinDays > 90:
-		return fmt.Errorf("min_days: %g: want more than 0 and at most 90: %w", o.MinDays, ErrInvalid)
+		return fmt.Errorf("min_days: %g: want more than 0 and at most 90: %w", o.MinDays, errInvalid)
 	case o.TargetDays < o.MinDays || o.TargetDays > 180:
-		return fmt.Errorf("target_days: %g: want at least min_days (%g) and at most 180: %w", o.TargetDays, o.MinDays, ErrInvalid)
+		return fmt.Errorf("target_days: %g: want at least min_days (%g) and at most 180: %w", o.TargetDays, o.MinDays, errInvalid)
 	case !o.Due.After(o.Now):
-		return fmt.Errorf("delivery window: a shipment is due after it is ordered: %w", ErrInvalid)
+		return fmt.Errorf("delivery window: a shipment is due after it is ordered: %w", errInvalid)
 	}
 	return nil
 }
@@ -225,32 +183,11 @@ func (s *Store) CheckSupply(ctx context.Context, o SupplyOrder, e Event) (Supply
 			return err
 		}
 		for i := range st.Levels {
-			l := &st.Levels[i]
-			l.NeedPerDay = float64(l.Population) * o.Need[l.Commodity] / 1000
-			// Nobody to feed: as good as endless (JSON has no infinity).
-			l.Days = NoNeedDays
-			if l.NeedPerDay > 0 {
-				l.Days = math.Round(l.Stock/l.NeedPerDay*100) / 100
-			}
-			l.Low = l.Days < o.MinDays
-			if !l.Low {
-				continue
-			}
-			order := math.Ceil((o.TargetDays*l.NeedPerDay-l.Stock)*10) / 10
-			if order <= 0 {
-				continue
-			}
-			r, err := tx.ExecContext(ctx, `INSERT INTO shipments (incident, step, area_id, site_id, commodity, seq, tonnes, ordered_at, due_at)
-				SELECT $1, $2, $3, (SELECT sp.site_id FROM suppliers sp JOIN sites si ON si.id = sp.site_id
-				                    LEFT JOIN supplier_stock ss ON ss.site_id = sp.site_id AND ss.commodity = $4
-				                    WHERE sp.area_id = $3 ORDER BY coalesce(ss.tonnes, 0), si.code LIMIT 1),
-				       $4, 1 + coalesce((SELECT max(seq) FROM shipments WHERE step = $2 AND area_id = $3 AND commodity = $4), 0), $5, $6, $7
-				WHERE NOT EXISTS (SELECT 1 FROM shipments WHERE step = $2 AND area_id = $3 AND commodity = $4 AND state IN ('ordered', 'late'))
-				ON CONFLICT DO NOTHING`, o.Incident, o.Step, l.AreaID, l.Commodity, order, o.Now, o.Due)
+			ordered, err := restock(ctx, tx, o, &st.Levels[i])
 			if err != nil {
-				return fmt.Errorf("restock %s %s: %w", l.Area, l.Commodity, err)
+				return err
 			}
-			if n, _ := r.RowsAffected(); n > 0 {
+			if ordered {
 				st.Ordered++
 			}
 		}
@@ -289,6 +226,39 @@ func (s *Store) CheckSupply(ctx context.Context, o SupplyOrder, e Event) (Supply
 		return appendEvent(ctx, tx, e)
 	})
 	return st, err
+}
+
+// restock works out a level's days of supply and, when they are below the
+// order's threshold, orders from the area's supplier with the least stock
+// what brings the area up to the target; it reports whether it ordered.
+// An area with an open order for the commodity gets no second one.
+func restock(ctx context.Context, tx *sqlx.Tx, o SupplyOrder, l *SupplyLevel) (bool, error) {
+	l.NeedPerDay = float64(l.Population) * o.Need[l.Commodity] / 1000
+	// Nobody to feed: as good as endless (JSON has no infinity).
+	l.Days = NoNeedDays
+	if l.NeedPerDay > 0 {
+		l.Days = math.Round(l.Stock/l.NeedPerDay*100) / 100
+	}
+	l.Low = l.Days < o.MinDays
+	if !l.Low {
+		return false, nil
+	}
+	order := math.Ceil((o.TargetDays*l.NeedPerDay-l.Stock)*10) / 10
+	if order <= 0 {
+		return false, nil
+	}
+	r, err := tx.ExecContext(ctx, `INSERT INTO shipments (incident, step, area_id, site_id, commodity, seq, tonnes, ordered_at, due_at)
+		SELECT $1, $2, $3, (SELECT sp.site_id FROM suppliers sp JOIN sites si ON si.id = sp.site_id
+		                    LEFT JOIN supplier_stock ss ON ss.site_id = sp.site_id AND ss.commodity = $4
+		                    WHERE sp.area_id = $3 ORDER BY coalesce(ss.tonnes, 0), si.code LIMIT 1),
+		       $4, 1 + coalesce((SELECT max(seq) FROM shipments WHERE step = $2 AND area_id = $3 AND commodity = $4), 0), $5, $6, $7
+		WHERE NOT EXISTS (SELECT 1 FROM shipments WHERE step = $2 AND area_id = $3 AND commodity = $4 AND state IN ('ordered', 'late'))
+		ON CONFLICT DO NOTHING`, o.Incident, o.Step, l.AreaID, l.Commodity, order, o.Now, o.Due)
+	if err != nil {
+		return false, fmt.Errorf("restock %s %s: %w", l.Area, l.Commodity, err)
+	}
+	n, _ := r.RowsAffected()
+	return n > 0, nil
 }
 
 // levels reads, for each area a supplier serves at or under the given
@@ -340,9 +310,9 @@ func (s *Store) ConfirmDelivery(ctx context.Context, d Delivery, at time.Time) (
 	var sh Shipment
 	switch {
 	case math.IsNaN(d.Tonnes) || d.Tonnes <= 0:
-		return sh, fmt.Errorf("tonnes: %g: a delivery brings more than 0 tonnes: %w", d.Tonnes, ErrInvalid)
+		return sh, fmt.Errorf("tonnes: %g: a delivery brings more than 0 tonnes: %w", d.Tonnes, errInvalid)
 	case d.Tonnes > MaxTonnes:
-		return sh, fmt.Errorf("tonnes: %g is more than %d: give tonnes, not kilograms: %w", d.Tonnes, MaxTonnes, ErrInvalid)
+		return sh, fmt.Errorf("tonnes: %g is more than %d: give tonnes, not kilograms: %w", d.Tonnes, MaxTonnes, errInvalid)
 	case strings.TrimSpace(d.By) == "":
 		d.By = "supplier"
 	}
@@ -359,10 +329,10 @@ func (s *Store) ConfirmDelivery(ctx context.Context, d Delivery, at time.Time) (
 			if sh.Delivered != nil && math.Abs(*sh.Delivered-d.Tonnes) < 0.0005 {
 				return nil
 			}
-			return fmt.Errorf("shipment %d was already delivered (%g tonnes): %w", d.Shipment, deref64(sh.Delivered), ErrConflict)
+			return fmt.Errorf("shipment %d was already delivered (%g tonnes): %w", d.Shipment, deref64(sh.Delivered), errConflict)
 		}
 		if d.Tonnes > 3*sh.Tonnes {
-			return fmt.Errorf("tonnes: %g is more than three times the %g tonnes ordered: check the figure: %w", d.Tonnes, sh.Tonnes, ErrInvalid)
+			return fmt.Errorf("tonnes: %g is more than three times the %g tonnes ordered: check the figure: %w", d.Tonnes, sh.Tonnes, errInvalid)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE shipments SET state = 'delivered', delivered_at = $2, delivered_tonnes = $3, delivered_by = $4 WHERE id = $1`,
 			d.Shipment, at, d.Tonnes, d.By); err != nil {
@@ -404,4 +374,34 @@ func (s *Store) Stock(ctx context.Context, area string) ([]StockRow, error) {
 		JOIN areas a ON a.id = sp.area_id, areas top
 		WHERE top.code = $1 AND (a.path = top.path OR a.path LIKE top.path || '/%') ORDER BY si.code, ss.commodity`, area)
 	return out, err
+}
+
+// SupplyTotals sums up what an incident's staff-supply steps did.
+type SupplyTotals struct {
+	Assigned     int     `db:"assigned"`
+	Acknowledged int     `db:"acknowledged"`
+	Lapsed       int     `db:"lapsed"`
+	Passes       int     `db:"passes"`
+	Revoked      int     `db:"revoked"`
+	Orders       int     `db:"orders"`
+	Delivered    int     `db:"delivered"`
+	Tonnes       float64 `db:"tonnes"`
+}
+
+// SupplyTotals counts an incident's assignments, passes and restock orders.
+func (s *Store) SupplyTotals(ctx context.Context, incident string) (SupplyTotals, error) {
+	var r SupplyTotals
+	err := s.db.GetContext(ctx, &r, `SELECT
+		(SELECT count(*) FROM staff_assignments WHERE incident = $1) AS assigned,
+		(SELECT count(*) FROM staff_assignments WHERE incident = $1 AND acknowledged_at IS NOT NULL) AS acknowledged,
+		(SELECT count(*) FROM staff_assignments WHERE incident = $1 AND state = 'lapsed') AS lapsed,
+		(SELECT count(*) FROM passes WHERE incident = $1) AS passes,
+		(SELECT count(*) FROM passes WHERE incident = $1 AND revoked_at IS NOT NULL) AS revoked,
+		(SELECT count(*) FROM shipments WHERE incident = $1) AS orders,
+		(SELECT count(*) FROM shipments WHERE incident = $1 AND state = 'delivered') AS delivered,
+		(SELECT coalesce(sum(delivered_tonnes), 0)::float8 FROM shipments WHERE incident = $1) AS tonnes`, incident)
+	if err != nil {
+		return SupplyTotals{}, fmt.Errorf("supply totals of %s: %w", incident, err)
+	}
+	return r, nil
 }
