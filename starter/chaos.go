@@ -82,7 +82,7 @@ func (a *app) chaosCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "chaos",
 		Short: "Run a testing round over a generated city on the native cluster while killing its parts, and check nothing was lost or doubled",
-		Long: `chaos brings the native cluster up (as ` + "`starter cluster up`" + ` does, with a
+		Long: `chaos brings the native cluster up (as ` + "`muster cluster up`" + ` does, with a
 private PostgreSQL it may restart), loads a generated city, and runs a
 testing round over every community twice: once clean, to measure its wall
 time, and once under faults. One resident in a hundred never comes, so the
@@ -91,7 +91,7 @@ rounds close at their deadline with a missing list.
 The faults, at moments drawn from --seed (printed): SIGKILL of a Muster
 worker (restarted at once; one as the rounds close), PostgreSQL restarts
 (one across the rounds' deadline), SIGKILL of Temporal's history and
-frontend services (restarted), an upload (starter samples upload) killed
+frontend services (restarted), an upload (muster samples upload) killed
 mid-statement and sent again, the same batch sent by three stations at
 once, and a worker started while Muster's database refuses connections.
 Recovery is the time until a query of the response answers again (and a
@@ -104,9 +104,9 @@ the workflow's figures against the database's and every workflow completed.
 It prints a table of faults and invariants and exits non-zero on any
 violation or fault the cluster did not recover from. The cluster is
 stopped at the end unless --keep.`,
-		Example: `  starter chaos                                   # 100,000 residents, the full battery
-  starter chaos --seed 7                          # the same moments again
-  starter chaos --residents 4000 --communities 4 --deadline 30 --worker-kills 2 --pg-restarts 1 \
+		Example: `  muster chaos                                   # 100,000 residents, the full battery
+  muster chaos --seed 7                          # the same moments again
+  muster chaos --residents 4000 --communities 4 --deadline 30 --worker-kills 2 --pg-restarts 1 \
     --history-kills 1 --frontend-kills 1 --same-batch 1 --uploader-kills 1 --db-down-starts 1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -126,11 +126,11 @@ stopped at the end unless --keep.`,
 	f.IntVar(&o.historyKills, "history-kills", 2, "SIGKILLs of Temporal's history service")
 	f.IntVar(&o.frontendKills, "frontend-kills", 2, "SIGKILLs of Temporal's frontend service")
 	f.IntVar(&o.sameBatch, "same-batch", 2, "batches sent by three stations at once")
-	f.IntVar(&o.uploaderKills, "uploader-kills", 2, "uploads (starter samples upload) killed mid-statement and sent again")
+	f.IntVar(&o.uploaderKills, "uploader-kills", 2, "uploads (muster samples upload) killed mid-statement and sent again")
 	f.IntVar(&o.dbDownStarts, "db-down-starts", 1, "workers killed and started again while PostgreSQL is down")
 	f.IntVar(&o.deadline, "deadline", 60, "the rounds' deadline in scenario hours (a second each); one PostgreSQL restart spans it")
 	f.DurationVar(&o.timeout, "timeout", 20*time.Minute, "give up after this long")
-	f.BoolVar(&o.keep, "keep", false, "leave the cluster running at the end (stop it with `starter cluster down --data-dir ...`)")
+	f.BoolVar(&o.keep, "keep", false, "leave the cluster running at the end (stop it with `muster cluster down --data-dir ...`)")
 	return cmd
 }
 
@@ -222,7 +222,7 @@ func (a *app) chaos(ctx context.Context, o chaosOptions) error {
 	fmt.Fprintf(a.out, "Cluster up in %s.\n", time.Since(started).Round(time.Second))
 	r := &chaosRun{a: a, st: st, faults: map[string]*chaosFault{}, lifted: map[string]bool{}, rng: rand.New(rand.NewPCG(uint64(o.seed), 0x6368616f73)), inv: map[string]*chaosInvariant{}}
 	r.bins = map[string]string{}
-	for _, b := range []string{devenv.TemporalServerBin, devenv.MusterWorkerBin, "starter"} {
+	for _, b := range []string{devenv.TemporalServerBin, devenv.MusterWorkerBin, "muster"} {
 		p, err := filepath.Abs(filepath.Join(o.cluster.binDir, b))
 		if err != nil {
 			return err
@@ -881,7 +881,7 @@ func (r *chaosRun) fault(ctx context.Context, name string, start time.Time) (tim
 }
 
 // killedUpload writes late comers (or the last batch) to a file, starts
-// `starter samples upload` on it and SIGKILLs it a random moment later,
+// `muster samples upload` on it and SIGKILLs it a random moment later,
 // most likely mid-statement, then sends the file again to completion and
 // checks that every row of it is recorded once.
 func (r *chaosRun) killedUpload(ctx context.Context) error {
@@ -907,7 +907,7 @@ func (r *chaosRun) killedUpload(ctx context.Context) error {
 	}
 	defer os.Remove(file)
 	upload := func() *exec.Cmd {
-		cmd := exec.CommandContext(ctx, r.bins["starter"], "samples", "upload", file, "--incident", r.incident, "-o", "json")
+		cmd := exec.CommandContext(ctx, r.bins["muster"], "samples", "upload", file, "--incident", r.incident, "-o", "json")
 		cmd.Env = append(os.Environ(), config.EnvDatabaseURL+"="+r.st.DatabaseURL)
 		return cmd
 	}

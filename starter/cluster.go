@@ -64,9 +64,9 @@ binaries come from bin/ (` + "`make cluster`" + ` builds them). Logs and state a
 SQL tool, Muster's migrations), starts the four Temporal services, registers
 the namespace and Muster's search attributes, starts the Web UI and the
 workers, and prints how to reach them. It returns once everything answers;
-the processes keep running until ` + "`starter cluster down`" + `.`,
-		Example: `  starter cluster up
-  starter cluster up --workers 4 --admin-url postgres://postgres@db.internal:5432/postgres`,
+the processes keep running until ` + "`muster cluster down`" + `.`,
+		Example: `  muster cluster up
+  muster cluster up --workers 4 --admin-url postgres://postgres@db.internal:5432/postgres`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, err := a.clusterUp(cmd.Context(), o)
@@ -110,7 +110,7 @@ func (a *app) clusterUp(ctx context.Context, o clusterOptions) (devenv.ClusterSt
 	if old, err := devenv.LoadClusterState(dir); err == nil {
 		for _, p := range old.Processes {
 			if p.Alive() {
-				return devenv.ClusterState{}, fmt.Errorf("the cluster in %s is running (%s, pid %d): run `starter cluster down --data-dir %s` first", dir, p.Name, p.PID, o.dataDir)
+				return devenv.ClusterState{}, fmt.Errorf("the cluster in %s is running (%s, pid %d): run `muster cluster down --data-dir %s` first", dir, p.Name, p.PID, o.dataDir)
 			}
 		}
 		// An earlier run that ended without `down` may have left its
@@ -362,11 +362,11 @@ func (a *app) clusterUp(ctx context.Context, o clusterOptions) (devenv.ClusterSt
   Temporal:  TEMPORAL_ADDRESS=%s TEMPORAL_NAMESPACE=%s
   Database:  %s (host:port/database)
   Logs:      %s
-  Stop:      starter cluster down --data-dir %s
+  Stop:      muster cluster down --data-dir %s
 
 `, devenv.TemporalServerVersion, devenv.TemporalUIVersion, o.workers, st.UIURL, st.Namespace, st.FrontendAddr, st.Namespace,
 		config.RedactedDatabaseURL(st.DatabaseURL), logs, o.dataDir)
-	fmt.Fprintf(a.out, "  The full DATABASE_URL (login %s, for the workers and the CLI) and migrate_database_url (login %s, for `starter migrate`), with their passwords, are in %s (readable by you only).\n\n",
+	fmt.Fprintf(a.out, "  The full DATABASE_URL (login %s, for the workers and the CLI) and migrate_database_url (login %s, for `muster migrate`), with their passwords, are in %s (readable by you only).\n\n",
 		devenv.MusterAppLogin, devenv.MusterRole, devenv.ClusterStateFile(dir))
 	return st, nil
 }
@@ -538,7 +538,7 @@ func (a *app) clusterStatus(ctx context.Context, dataDir string) error {
 	}
 	st, err := devenv.LoadClusterState(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("no cluster in %s: start one with `make cluster` or `starter cluster up`", dir)
+		return fmt.Errorf("no cluster in %s: start one with `make cluster` or `muster cluster up`", dir)
 	}
 	if err != nil {
 		return err

@@ -31,7 +31,7 @@ func (a *app) inspectionReportCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:     "report INCIDENT",
 		Short:   "Found / rectified / overdue / escalated per sub-district and unit, shared problems and the open list",
-		Example: "  starter inspection report inc-0403\n  starter inspection report inc-0403 -o json",
+		Example: "  muster inspection report inc-0403\n  muster inspection report inc-0403 -o json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := workflows.ValidIncident(args[0]); err != nil {
@@ -154,9 +154,9 @@ func (a *app) reportSiteCommand() *cobra.Command {
 is "category=C,severity=low|medium|high[,unit=U],description=TEXT" (the
 description last; unit defaults to the site's sub-district office). A site
 reported twice is a no-op: the first report stands.`,
-		Example: `  starter inspection report-site inc-0403 SITE --inspector inspector-01 \
+		Example: `  muster inspection report-site inc-0403 SITE --inspector inspector-01 \
     --finding "category=mask-checks,severity=high,description=masks not checked at the door"
-  starter inspection report-site inc-0403 SUB-DISTRICT --none`,
+  muster inspection report-site inc-0403 SUB-DISTRICT --none`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := workflows.ValidIncident(args[0]); err != nil {
@@ -194,7 +194,7 @@ reported twice is a no-op: the first report stands.`,
 			case len(res.Findings) == 0:
 				fmt.Fprintf(a.out, "%s reported in round %d: no findings.\n", res.Site, res.Round)
 			default:
-				fmt.Fprintf(a.out, "%s reported in round %d: findings %v, each followed until rectified (starter inspection report %s).\n", res.Site, res.Round, res.Findings, args[0])
+				fmt.Fprintf(a.out, "%s reported in round %d: findings %v, each followed until rectified (muster inspection report %s).\n", res.Site, res.Round, res.Findings, args[0])
 			}
 			return nil
 		},
@@ -208,7 +208,7 @@ reported twice is a no-op: the first report stands.`,
 func findingArg(s string) (int64, error) {
 	id, err := strconv.ParseInt(strings.TrimPrefix(s, "#"), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, fmt.Errorf("finding %q: want a finding number such as 12 (starter inspection report INCIDENT lists them)", s)
+		return 0, fmt.Errorf("finding %q: want a finding number such as 12 (muster inspection report INCIDENT lists them)", s)
 	}
 	return id, nil
 }
@@ -230,7 +230,7 @@ func (a *app) rectifyCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "rectify INCIDENT FINDING",
 		Short:   "Report a finding rectified; its assigned inspector then re-inspects it",
-		Example: `  starter inspection rectify inc-0403 12 --by OFFICE --note "door staff back on duty"`,
+		Example: `  muster inspection rectify inc-0403 12 --by OFFICE --note "door staff back on duty"`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := workflows.ValidIncident(args[0]); err != nil {
@@ -266,7 +266,7 @@ func (a *app) reinspectCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "reinspect INCIDENT FINDING --by INSPECTOR --pass|--fail",
 		Short:   "Re-inspect a rectified finding (the assigned inspector only): --pass closes it, --fail reopens it",
-		Example: `  starter inspection reinspect inc-0403 12 --by inspector-01 --pass`,
+		Example: `  muster inspection reinspect inc-0403 12 --by inspector-01 --pass`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := workflows.ValidIncident(args[0]); err != nil {

@@ -31,10 +31,10 @@ pins the runbook's version, runs its steps as child workflows under
 response/<incident>/..., and holds until its seals are lifted.
 
 Triggering the same incident again returns the running response and never
-starts a second one. List runbooks with ` + "`starter runbook list`" + ` and areas with
-` + "`starter areas`" + `.`,
-		Example: `  starter respond --incident inc-0403 --runbook community-outbreak-level-1 --area COMMUNITY
-  starter respond --incident inc-0404 --runbook seal-compound@1 --area COMPOUND --time-scale 720`,
+starts a second one. List runbooks with ` + "`muster runbook list`" + ` and areas with
+` + "`muster areas`" + `.`,
+		Example: `  muster respond --incident inc-0403 --runbook community-outbreak-level-1 --area COMMUNITY
+  muster respond --incident inc-0404 --runbook seal-compound@1 --area COMPOUND --time-scale 720`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -52,14 +52,14 @@ starts a second one. List runbooks with ` + "`starter runbook list`" + ` and are
 			}
 			rb, err := s.Runbook(ctx, name, version)
 			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("%w: list runbooks with `starter runbook list`, publish one with `starter runbook publish FILE`", err)
+				return fmt.Errorf("%w: list runbooks with `muster runbook list`, publish one with `muster runbook publish FILE`", err)
 			}
 			if err != nil {
 				return err
 			}
 			area, err := s.AreaByCode(ctx, in.Area)
 			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("unknown area %q: list areas with `starter areas` (is the scenario loaded?)", in.Area)
+				return fmt.Errorf("unknown area %q: list areas with `muster areas` (is the scenario loaded?)", in.Area)
 			}
 			if err != nil {
 				return err
@@ -69,7 +69,7 @@ starts a second one. List runbooks with ` + "`starter runbook list`" + ` and are
 				return fmt.Errorf("runbook %s version %d does not validate (publish a fixed version): %w", rb.Name, rb.Version, err)
 			}
 			if def.Area != "" && def.Area != area.Level {
-				return fmt.Errorf("runbook %s is for a %s, and %s is a %s: pick an area of that level (`starter areas --level %s`)", rb.Name, def.Area, area.Code, area.Level, def.Area)
+				return fmt.Errorf("runbook %s is for a %s, and %s is a %s: pick an area of that level (`muster areas --level %s`)", rb.Name, def.Area, area.Code, area.Level, def.Area)
 			}
 			if err := service.CheckAreas(ctx, s, fmt.Sprintf("%s version %d", rb.Name, rb.Version), def); err != nil {
 				return fmt.Errorf("runbook %s version %d names areas the scenario does not have (publish a fixed version):\n%w", rb.Name, rb.Version, err)
@@ -94,7 +94,7 @@ starts a second one. List runbooks with ` + "`starter runbook list`" + ` and are
 			} else {
 				fmt.Fprintf(a.out, "Opened %s: runbook %s version %d over %s (%s).\n", id, rb.Name, rb.Version, area.Name, area.Path)
 			}
-			fmt.Fprintf(a.out, "Follow it: starter watch %s   (Web UI: MusterIncident = '%s')\n", in.Incident, in.Incident)
+			fmt.Fprintf(a.out, "Follow it: muster watch %s   (Web UI: MusterIncident = '%s')\n", in.Incident, in.Incident)
 			return nil
 		},
 	}
@@ -130,7 +130,7 @@ func staffingWarning(ctx context.Context, s *store.Store, def *runbook.Definitio
 func parseRunbookRef(ref string) (string, int, error) {
 	name, v, ok := strings.Cut(ref, "@")
 	if strings.TrimSpace(name) == "" {
-		return "", 0, errors.New("--runbook is required: a runbook name such as community-outbreak-level-1 (list them with `starter runbook list`)")
+		return "", 0, errors.New("--runbook is required: a runbook name such as community-outbreak-level-1 (list them with `muster runbook list`)")
 	}
 	if !ok {
 		return name, 0, nil
@@ -210,7 +210,7 @@ func renderResponse(w io.Writer, p workflows.ResponseProgress) {
 			}
 			detail := n.Detail
 			if n.State == workflows.StateStalled {
-				detail = fmt.Sprintf("%s failed %d×: %s — `starter step retry|skip|abort %s %s`", n.Inner, n.Stalls, n.LastError, p.Incident, n.Path)
+				detail = fmt.Sprintf("%s failed %d×: %s — `muster step retry|skip|abort %s %s`", n.Inner, n.Stalls, n.LastError, p.Incident, n.Path)
 			}
 			fmt.Fprintf(tw, "  %s%s\t%s\t%s\t%s\t%s\n", strings.Repeat("  ", depth), n.Path, area, state, nodeBar(n), detail)
 			depth++
@@ -288,7 +288,7 @@ func (a *app) watchCommand() *cobra.Command {
 			}
 			id, ok := responseID(ctx, c, args[0])
 			if !ok {
-				return fmt.Errorf("no response %q: give an incident with a response (see `starter list`), or use `starter status` for seals", args[0])
+				return fmt.Errorf("no response %q: give an incident with a response (see `muster list`), or use `muster status` for seals", args[0])
 			}
 			var b *progressBar
 			defer func() { b.Finish() }()
@@ -333,7 +333,7 @@ func (a *app) escalateCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "escalate INCIDENT --level N --reason TEXT",
 		Short:   "Change a response's level (1 highest to 4)",
-		Example: `  starter escalate inc-0403 --level 1 --reason "cases found in a second compound"`,
+		Example: `  muster escalate inc-0403 --level 1 --reason "cases found in a second compound"`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.responseUpdate(cmd.Context(), args[0], workflows.UpdateEscalate, in,
@@ -351,7 +351,7 @@ func (a *app) addAreaCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "add-area INCIDENT --area CODE --reason TEXT",
 		Short:   "Widen a response to another area: its for_each steps take in the new area's compounds",
-		Example: `  starter add-area inc-0403 --area COMMUNITY --reason "cases next door"`,
+		Example: `  muster add-area inc-0403 --area COMMUNITY --reason "cases next door"`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.responseUpdate(cmd.Context(), args[0], workflows.UpdateAddArea, in,
@@ -372,7 +372,7 @@ func (a *app) responseUpdate(ctx context.Context, arg, name string, in any, done
 	}
 	id, ok := responseID(ctx, c, arg)
 	if !ok {
-		return fmt.Errorf("no response for %q: check the incident with `starter list`", arg)
+		return fmt.Errorf("no response for %q: check the incident with `muster list`", arg)
 	}
 	if err := update(ctx, c, id, name, in); err != nil {
 		return err
@@ -416,8 +416,8 @@ func (a *app) stepActionCommands() []*cobra.Command {
 	decide := &cobra.Command{
 		Use:   "decide INCIDENT STEP approve|reject",
 		Short: "Answer an approval step, or a seal's request for staff from outside the district",
-		Example: `  starter step decide inc-0403 approve-lift approve --reason "two rounds negative"
-  starter step decide inc-0403 seal/COMPOUND approve --reason "borrow from the next district"`,
+		Example: `  muster step decide inc-0403 approve-lift approve --reason "two rounds negative"
+  muster step decide inc-0403 seal/COMPOUND approve --reason "borrow from the next district"`,
 		Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			d.Step, d.Decision = args[1], args[2]

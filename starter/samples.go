@@ -17,7 +17,7 @@ import (
 )
 
 // errNothingAccepted is returned when an upload brought no good row; the
-// starter exits with status 2 so a station's script can tell "fix the file"
+// muster exits with status 2 so a station's script can tell "fix the file"
 // from "could not send it" (status 1).
 type errNothingAccepted struct{ rejected int }
 
@@ -75,8 +75,8 @@ Exit status: 0 when the batch was taken, even if some rows were rejected
 (they are listed); 2 when rows were rejected and none was accepted or
 already recorded (fix the file); 1 when the file was refused or could not
 be sent.`,
-		Example: `  starter samples upload point-3-1900.csv --incident inc-0403
-  starter samples upload lab-results.csv --incident inc-0403 --batch lab-0404-01`,
+		Example: `  muster samples upload point-3-1900.csv --incident inc-0403
+  muster samples upload lab-results.csv --incident inc-0403 --batch lab-0404-01`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := workflows.ValidIncident(incident); err != nil {
@@ -146,8 +146,8 @@ are shown by their pseudonymous code, compound, building and cohort.
 --contacts adds their names and phone numbers for an authorised call-back
 list. That is personal data: the command says so on standard error, and the
 list must not be shared beyond the people calling back.`,
-		Example: `  starter samples missing inc-0403 --area COMMUNITY --round 1
-  starter samples missing inc-0403 --area COMMUNITY --round 1 --contacts -o json`,
+		Example: `  muster samples missing inc-0403 --area COMMUNITY --round 1
+  muster samples missing inc-0403 --area COMMUNITY --round 1 --contacts -o json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()

@@ -24,7 +24,7 @@ import (
 // Ctrl-C; an operator action waits for its update at most this long.
 const shutdownGrace = 35 * time.Second
 
-// serveTLS is how `starter serve` listens: the TLS settings, or nil for
+// serveTLS is how `muster serve` listens: the TLS settings, or nil for
 // plain HTTP.
 type serveTLS struct {
 	cert, key, dir string
@@ -129,10 +129,10 @@ over HTTP, described by an OpenAPI 3.1 document. docs/api.md shows every
 endpoint with curl.
 
 Every request but /healthz and /openapi.json carries a credential's token,
-made with ` + "`starter token create`" + `; the credential's role says which
+made with ` + "`muster token create`" + `; the credential's role says which
 routes it may call, and its name is the actor recorded for what it does:
 
-  TOKEN=$(starter token create --name duty-officer --role command)
+  TOKEN=$(muster token create --name duty-officer --role command)
   curl -H "Authorization: Bearer $TOKEN" http://` + api.DefaultAddr + `/v1/runbooks
 
 Districts with an identity provider may also accept its tokens: with
@@ -161,16 +161,16 @@ browsers from the origins in ` + codec.EnvOrigins + ` (default ` + codec.Default
 
 The address comes from --addr, else ` + api.EnvAddr + `, else ` + api.DefaultAddr + `.
 The database, Temporal and the task queue are configured as for every command
-(see ` + "`starter --help`" + `). The OpenAPI document is served at
+(see ` + "`muster --help`" + `). The OpenAPI document is served at
 /openapi.json.
 
 Endpoints:
 ` + endpointList(),
-		Example: `  starter serve
-  starter serve --addr 0.0.0.0:8443 --tls-cert /etc/muster/tls.crt --tls-key /etc/muster/tls.key
-  starter serve --addr 0.0.0.0:8443 --tls-dir /etc/muster/tls
-  starter serve --addr 10.0.0.5:8080 --insecure   # plain HTTP behind a TLS proxy
-  starter serve --oidc-issuer https://login.district.example/realms/muster --oidc-audience muster-api`,
+		Example: `  muster serve
+  muster serve --addr 0.0.0.0:8443 --tls-cert /etc/muster/tls.crt --tls-key /etc/muster/tls.key
+  muster serve --addr 0.0.0.0:8443 --tls-dir /etc/muster/tls
+  muster serve --addr 10.0.0.5:8080 --insecure   # plain HTTP behind a TLS proxy
+  muster serve --oidc-issuer https://login.district.example/realms/muster --oidc-audience muster-api`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()

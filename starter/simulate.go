@@ -59,9 +59,9 @@ and ends once the response has closed and its last round with it.
 Database errors that a retry can mend (PostgreSQL down or restarting) are
 retried with backoff for up to --retry-for, saying what is retried; the
 batches are keyed, so a batch sent twice is recorded once.`,
-		Example: `  starter simulate testing --incident inc-0403 --time-scale 420
-  starter simulate testing --incident inc-0403 --time-scale 2880 --pace 0.8 --follow
-  starter simulate testing --incident city-1 --pace 0`,
+		Example: `  muster simulate testing --incident inc-0403 --time-scale 420
+  muster simulate testing --incident inc-0403 --time-scale 2880 --pace 0.8 --follow
+  muster simulate testing --incident city-1 --pace 0`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.simulate(cmd.Context(), o)

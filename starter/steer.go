@@ -30,8 +30,8 @@ func (a *app) liftCommand() *cobra.Command {
 residents are notified. ID is a seal's workflow ID or an incident ID (then
 every compound of the incident that is sealed is lifted). A lift is refused
 when the compound is not sealed (still being set up, or already lifted).`,
-		Example: `  starter lift inc-0403 --reason "two rounds negative"
-  starter lift response/inc-0403/seal/COMPOUND --reason "cleared by the health bureau" --by duty-officer`,
+		Example: `  muster lift inc-0403 --reason "two rounds negative"
+  muster lift response/inc-0403/seal/COMPOUND --reason "cleared by the health bureau" --by duty-officer`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -54,7 +54,7 @@ when the compound is not sealed (still being set up, or already lifted).`,
 				defer cancel()
 				var p workflows.ResponseProgress
 				if err := c.GetWorkflow(wctx, id, "").Get(wctx, &p); err != nil {
-					return fmt.Errorf("%s has not closed within %s; follow it with `starter watch %s`", id, wait, args[0])
+					return fmt.Errorf("%s has not closed within %s; follow it with `muster watch %s`", id, wait, args[0])
 				}
 				renderResponse(a.out, p)
 				return nil
@@ -86,7 +86,7 @@ when the compound is not sealed (still being set up, or already lifted).`,
 				fmt.Fprintf(a.out, "Refused: %s\n", r)
 			}
 			if len(lifted) == 0 {
-				return fmt.Errorf("nothing was lifted: no compound of %s is sealed (see `starter status %s`)", args[0], args[0])
+				return fmt.Errorf("nothing was lifted: no compound of %s is sealed (see `muster status %s`)", args[0], args[0])
 			}
 			if wait <= 0 {
 				return nil
@@ -115,7 +115,7 @@ func (a *app) awaitLifted(ctx context.Context, c client.Client, execs []executio
 		var res workflows.SealCompoundResult
 		if err := c.GetWorkflow(wctx, e.ID, "").Get(wctx, &res); err != nil {
 			if wctx.Err() != nil {
-				return fmt.Errorf("%s has not reopened within %s; follow it with `starter status %s`", e.ID, wait, e.ID)
+				return fmt.Errorf("%s has not reopened within %s; follow it with `muster status %s`", e.ID, wait, e.ID)
 			}
 			return fmt.Errorf("%s: %w", e.ID, err)
 		}
@@ -136,9 +136,9 @@ func (a *app) stepCommand() *cobra.Command {
 		Short: "Retry a stalled step now instead of waiting for the automatic retry",
 		Long: `A step whose retries ran out is marked stalled and retried automatically on a
 slower cadence. retry tries it again now. It is refused for an unknown step or
-one that is not stalled; ` + "`starter status WORKFLOW_ID`" + ` lists the steps.`,
-		Example: `  starter step retry inc-0403 seal/COMPOUND
-  starter step retry response/inc-0403/seal/COMPOUND close-roads`,
+one that is not stalled; ` + "`muster status WORKFLOW_ID`" + ` lists the steps.`,
+		Example: `  muster step retry inc-0403 seal/COMPOUND
+  muster step retry response/inc-0403/seal/COMPOUND close-roads`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client(cmd.Context())
@@ -168,9 +168,9 @@ func (a *app) listCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List Muster executions, filtered by incident, area or step state",
-		Example: `  starter list --area DISTRICT/SUB-DISTRICT
-  starter list --state stalled
-  starter list --incident inc-0403 --running`,
+		Example: `  muster list --area DISTRICT/SUB-DISTRICT
+  muster list --state stalled
+  muster list --incident inc-0403 --running`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q := []string{workflows.SAIncident.GetName() + " IS NOT NULL"}
@@ -245,7 +245,7 @@ func (a *app) eventsCommand() *cobra.Command {
 				return json.NewEncoder(a.out).Encode(evs)
 			}
 			if len(evs) == 0 {
-				return fmt.Errorf("no events for incident %q (check the ID with `starter list`)", args[0])
+				return fmt.Errorf("no events for incident %q (check the ID with `muster list`)", args[0])
 			}
 			return renderEvents(a, evs)
 		},

@@ -1,6 +1,6 @@
 package main
 
-// starter supply: the field's and the command center's side of staff
+// muster supply: the field's and the command center's side of staff
 // supply (docs/supply.md).
 
 import (
@@ -39,14 +39,14 @@ func (a *app) supplyStatusCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:     "status WORKFLOW_ID",
 		Short:   "Show a staff-supply step: staff assigned and acknowledged, days of supply per area, orders",
-		Example: `  starter supply status response/inc-0403/supply`,
+		Example: `  muster supply status response/inc-0403/supply`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client(cmd.Context())
 			if err != nil {
 				return err
 			}
-			p, err := queryProgress[workflows.SupplyProgress](cmd.Context(), c, args[0], "is it a staff-supply step? find it with `starter status INCIDENT`")
+			p, err := queryProgress[workflows.SupplyProgress](cmd.Context(), c, args[0], "is it a staff-supply step? find it with `muster status INCIDENT`")
 			if err != nil {
 				return err
 			}
@@ -92,7 +92,7 @@ func (a *app) supplyAssignmentsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "assignments INCIDENT",
 		Short:   "List an incident's staff assignments (of one person with --staff)",
-		Example: `  starter supply assignments inc-0403 --staff teacher-007`,
+		Example: `  muster supply assignments inc-0403 --staff teacher-007`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := a.store(cmd.Context())
@@ -128,7 +128,7 @@ func (a *app) supplyAckCommand() *cobra.Command {
 acknowledges in time goes to someone else. Only the person assigned can
 acknowledge it. While the step runs, the acknowledgement is a validated
 update of its workflow.`,
-		Example: `  starter supply ack 1234 --staff teacher-007`,
+		Example: `  muster supply ack 1234 --staff teacher-007`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseInt(args[0], 10, 64)
@@ -161,7 +161,7 @@ func (a *app) supplySignupCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "signup INCIDENT --area AREA --key ID --name NAME",
 		Short:   "Sign up a volunteer for an incident's volunteer drive (until its quota or deadline)",
-		Example: `  starter supply signup inc-0403 --area CAMPUS --key form-0001 --name "Wang Fang" --skill registration`,
+		Example: `  muster supply signup inc-0403 --area CAMPUS --key form-0001 --name "Wang Fang" --skill registration`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := a.store(cmd.Context())
@@ -199,7 +199,7 @@ func (a *app) supplyReportStockCommand() *cobra.Command {
 one SITE COMMODITY TONNES triple per row. Commodities: ` + strings.Join(scenario.Commodities, ", ") + `, and those the loaded scenarios add.
 An unknown supplier or commodity, a negative figure or one above 100,000 t
 refuses the report; nothing is recorded.`,
-		Example: `  starter supply report-stock meiteihao-kangning vegetables 4.5 meiteihao-kangning milk 2`,
+		Example: `  muster supply report-stock meiteihao-kangning vegetables 4.5 meiteihao-kangning milk 2`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 || len(args)%3 != 0 {
 				return fmt.Errorf("give SITE COMMODITY TONNES triples (got %d arguments)", len(args))
@@ -235,7 +235,7 @@ func (a *app) supplyStockCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:     "stock AREA",
 		Short:   "Show the stock of the suppliers serving an area",
-		Example: `  starter supply stock COMMUNITY`,
+		Example: `  muster supply stock COMMUNITY`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := a.store(cmd.Context())
@@ -243,7 +243,7 @@ func (a *app) supplyStockCommand() *cobra.Command {
 				return err
 			}
 			if _, err := st.AreaByCode(cmd.Context(), args[0]); err != nil {
-				return fmt.Errorf("area %q: %w (list them with `starter areas`)", args[0], err)
+				return fmt.Errorf("area %q: %w (list them with `muster areas`)", args[0], err)
 			}
 			rows, err := st.Stock(cmd.Context(), args[0])
 			if err != nil {
@@ -267,7 +267,7 @@ func (a *app) supplyShipmentsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "shipments INCIDENT",
 		Short:   "List an incident's restock shipments",
-		Example: `  starter supply shipments inc-0403 --open`,
+		Example: `  muster supply shipments inc-0403 --open`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := a.store(cmd.Context())
@@ -298,12 +298,12 @@ func (a *app) supplyDeliverCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "deliver SHIPMENT --tonnes T",
 		Short:   "Confirm a restock shipment's delivery; the supplier's stock grows by what arrived",
-		Example: `  starter supply deliver 12 --tonnes 16.5 --by meiteihao-kangning`,
+		Example: `  muster supply deliver 12 --tonnes 16.5 --by meiteihao-kangning`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseInt(args[0], 10, 64)
 			if err != nil || id <= 0 {
-				return fmt.Errorf("shipment %q: want the shipment's number (see `starter supply shipments INCIDENT`)", args[0])
+				return fmt.Errorf("shipment %q: want the shipment's number (see `muster supply shipments INCIDENT`)", args[0])
 			}
 			st, err := a.store(cmd.Context())
 			if err != nil {
@@ -334,7 +334,7 @@ func (a *app) supplyPassCommand() *cobra.Command {
 	issue := &cobra.Command{
 		Use:     "issue INCIDENT --plate PLATE --area AREA --from TIME --to TIME",
 		Short:   "Issue a pass to a vehicle for an area and a window (at most 31 days)",
-		Example: `  starter supply pass issue inc-0403 --plate JIN-A12345 --area COMMUNITY --from 2022-04-03T08:00:00+08:00 --to 2022-04-04T08:00:00+08:00`,
+		Example: `  muster supply pass issue inc-0403 --plate JIN-A12345 --area COMMUNITY --from 2022-04-03T08:00:00+08:00 --to 2022-04-04T08:00:00+08:00`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
@@ -373,7 +373,7 @@ func (a *app) supplyPassCommand() *cobra.Command {
 	verify := &cobra.Command{
 		Use:     "verify CODE",
 		Short:   "Verify a pass: valid, expired, not-yet-valid, revoked or wrong-area (exit status 3 unless valid)",
-		Example: `  starter supply pass verify PS-3F2A9C01B7D4 --area COMPOUND`,
+		Example: `  muster supply pass verify PS-3F2A9C01B7D4 --area COMPOUND`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			when := time.Now()
