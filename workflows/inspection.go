@@ -548,7 +548,7 @@ func (t *inspection) openRound(ctx workflow.Context, number int, only []string) 
 	for _, who := range sortedKeys(per) {
 		lines = append(lines, fmt.Sprintf("%s: %s", who, strings.Join(per[who], ", ")))
 	}
-	body := fmt.Sprintf("Inspection round %d of %s (incident %s): %d sites. Report each site with `starter inspection report-site %s SITE --inspector YOU [--finding ...]`. Assignments — %s.",
+	body := fmt.Sprintf("Inspection round %d of %s (incident %s): %d sites. Report each site with `muster inspection report-site %s SITE --inspector YOU [--finding ...]`. Assignments — %s.",
 		number, t.in.Area.Name, t.in.Incident, len(plan.Sites), t.in.Incident, strings.Join(lines, "; "))
 	if err := t.sw.r.run(ctx, fmt.Sprintf("assign/%d", number), "Tell inspectors their sites", a.PublishNotice, activities.NoticeInput{
 		Ref: t.sw.ref("discipline-office"), Step: t.in.Path + "/assign", AreaID: t.in.Area.ID,
@@ -696,11 +696,11 @@ func (t *inspection) validateReportSite(ctx workflow.Context, in ReportSiteInput
 	s, ok := t.sites[in.Site]
 	switch {
 	case strings.TrimSpace(in.Site) == "":
-		return errors.New("site: name the site inspected (a sub-district or site code; `starter inspection report INCIDENT` lists them)")
+		return errors.New("site: name the site inspected (a sub-district or site code; `muster inspection report INCIDENT` lists them)")
 	case t.p.RoundState == "":
 		return errors.New("the inspection round is still opening; try again in a moment")
 	case !ok:
-		return fmt.Errorf("site %q: not a site of inspection round %d of %s (%d sites; `starter inspection report %s` lists them)", in.Site, t.p.Round, t.p.Area, len(t.sites), t.in.Incident)
+		return fmt.Errorf("site %q: not a site of inspection round %d of %s (%d sites; `muster inspection report %s` lists them)", in.Site, t.p.Round, t.p.Area, len(t.sites), t.in.Incident)
 	case s.Reported:
 		// A duplicated report is a no-op, answered by the handler.
 		return nil

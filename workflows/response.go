@@ -102,11 +102,11 @@ func (in ResponseInput) Validate() error {
 	case ValidIncident(in.Incident) != nil:
 		return fmt.Errorf("--incident: %w", ValidIncident(in.Incident))
 	case strings.TrimSpace(in.Runbook) == "":
-		return errors.New("--runbook is required (list them with `starter runbook list`)")
+		return errors.New("--runbook is required (list them with `muster runbook list`)")
 	case in.Version < 0:
 		return fmt.Errorf("--runbook version %d: want 1 or more", in.Version)
 	case strings.TrimSpace(in.Area) == "":
-		return errors.New("--area is required: an area code or path such as longbao (list them with `starter areas`)")
+		return errors.New("--area is required: an area code or path such as longbao (list them with `muster areas`)")
 	case in.Level < 0 || in.Level > 4:
 		return fmt.Errorf("--level %d: response levels run from 1 (highest) to 4", in.Level)
 	case in.TimeScale < 1 || in.TimeScale > 100000:
@@ -1208,7 +1208,7 @@ func (r *response) apply(ctx workflow.Context, rep StepReport) {
 		r.changed(ctx)
 		r.event(ctx, n.Path, StateStalled, fmt.Sprintf("%s: retries ran out %d times: %s", rep.Inner, rep.Stalls, rep.LastError), "")
 		r.notice(ctx, fmt.Sprintf("stalled/%s/%d", n.Path, rep.Stalls), "command center",
-			fmt.Sprintf("Step %s of incident %s is stalled: %s failed %d times (%s). It is retried automatically; retry now, skip or abort it with `starter step retry|skip|abort %s %s`.",
+			fmt.Sprintf("Step %s of incident %s is stalled: %s failed %d times (%s). It is retried automatically; retry now, skip or abort it with `muster step retry|skip|abort %s %s`.",
 				n.Path, r.in.Incident, rep.Inner, rep.Stalls, rep.LastError, r.in.Incident, n.Path), n.Area)
 	default:
 		state := rep.State
@@ -1477,7 +1477,7 @@ func (r *response) validateAddArea(ctx workflow.Context, in AddAreaInput) error 
 	}
 	switch {
 	case !codePattern(in.Area):
-		return fmt.Errorf("area %q: give an area code such as nanpingtou (list them with `starter areas`)", in.Area)
+		return fmt.Errorf("area %q: give an area code such as nanpingtou (list them with `muster areas`)", in.Area)
 	case in.Area == r.p.Area.Code || in.Area == r.p.Area.Path:
 		return fmt.Errorf("%s is the response's own area", in.Area)
 	case strings.TrimSpace(in.Reason) == "":

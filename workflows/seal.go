@@ -86,7 +86,7 @@ func (in SealCompoundInput) Validate() error {
 	case ValidIncident(in.Incident) != nil:
 		return fmt.Errorf("--incident: %w", ValidIncident(in.Incident))
 	case strings.TrimSpace(in.Compound) == "":
-		return errors.New("--compound is required: a compound code such as longbao-1 (list them with `starter areas`)")
+		return errors.New("--compound is required: a compound code such as longbao-1 (list them with `muster areas`)")
 	case in.Level < 1 || in.Level > 4:
 		return fmt.Errorf("--level %d: response levels run from 1 (highest) to 4", in.Level)
 	case in.CheckEveryHours <= 0 || in.CheckEveryHours > 168:
@@ -393,7 +393,7 @@ func (s *seal) validateLift(ctx workflow.Context, in LiftInput) error {
 		}
 		return nil
 	case PhaseSettingUp:
-		return fmt.Errorf("the seal of %s is still being set up; lift it once it is sealed (see `starter status`)", s.progress.Compound)
+		return fmt.Errorf("the seal of %s is still being set up; lift it once it is sealed (see `muster status`)", s.progress.Compound)
 	default:
 		return fmt.Errorf("the seal of %s is %s, not sealed: nothing to lift", s.progress.Compound, s.progress.Phase)
 	}

@@ -364,7 +364,7 @@ func (t *round) closeWithEvidence(ctx workflow.Context, closed activities.CloseR
 	} else {
 		detail = fmt.Sprintf("round %d: not clean: %s sampled (min %s) · %d of %d sampled, %d positive, %d missing",
 			t.p.Round, percent(t.p.Coverage), percent(minCoverage), t.p.Sampled, t.p.Expected, t.p.Positives, t.p.Missing)
-		body := fmt.Sprintf("Testing round %d of %s (incident %s) closed below its minimum coverage: %s sampled (%d of %d, min %s), %d missing. It is no evidence for a lift, whatever its positives (%d); the residents missing are on the call-back list (`starter testing missing %s`).",
+		body := fmt.Sprintf("Testing round %d of %s (incident %s) closed below its minimum coverage: %s sampled (%d of %d, min %s), %d missing. It is no evidence for a lift, whatever its positives (%d); the residents missing are on the call-back list (`muster testing missing %s`).",
 			t.p.Round, t.p.Area, t.in.Incident, percent(t.p.Coverage), t.p.Sampled, t.p.Expected, percent(minCoverage), t.p.Missing, t.p.Positives, t.sw.id)
 		n := activities.NoticeInput{
 			Ref: t.sw.ref("muster"), Step: t.in.Path + "/not-clean", AreaID: t.in.Area.ID,
@@ -454,7 +454,7 @@ func (t *round) warnShort(ctx workflow.Context) {
 	more := plan.Needed(ps, nil, hours, per)
 	advice := fmt.Sprintf("%d more sampling point(s) of about %d an hour would let it finish by %s", more, per, t.clock(t.p.Deadline).Format("15:04"))
 	if more == 0 {
-		advice = "the points together have the capacity: move compounds from the last point to the others (`starter testing add-point` rebalances)"
+		advice = "the points together have the capacity: move compounds from the last point to the others (`muster testing add-point` rebalances)"
 	}
 	t.p.Short = advice
 	body := fmt.Sprintf("The plan of testing round %d of %s (incident %s) cannot meet its deadline %s: %d residents over %d points (%d an hour together); %s (%d an hour, %d residents) finishes last, at %s. %s.",
@@ -634,7 +634,7 @@ func (t *round) escalate(ctx workflow.Context) {
 	left := t.p.Expected - t.p.Sampled
 	rate := float64(t.p.Sampled) / (workflow.Now(ctx).Sub(t.p.OpensAt).Hours() * t.p.TimeScale)
 	if rate == 0 {
-		body := fmt.Sprintf("Testing round %d of %s (incident %s) is behind: no sample has arrived since it opened at %s, with %d residents expected at %d points by %s. Check that the points are open and their stations upload; `starter testing status %s` shows each point.",
+		body := fmt.Sprintf("Testing round %d of %s (incident %s) is behind: no sample has arrived since it opened at %s, with %d residents expected at %d points by %s. Check that the points are open and their stations upload; `muster testing status %s` shows each point.",
 			t.p.Round, t.p.Area, t.in.Incident, t.clock(t.p.OpensAt).Format("15:04"), t.p.Expected, len(t.plan.Points), t.clock(t.p.Deadline).Format("15:04"), t.sw.id)
 		_ = t.sw.r.run(ctx, "escalate", "Report a round with no samples", a.PublishNotice, activities.NoticeInput{
 			Ref: t.sw.ref("muster"), Step: t.in.Path + "/behind", AreaID: t.in.Area.ID,
@@ -645,7 +645,7 @@ func (t *round) escalate(ctx workflow.Context) {
 	withOne := rate * float64(len(t.plan.Points)+1) / float64(max(len(t.plan.Points), 1))
 	finishNow := t.clock(t.p.Projected)
 	finishMore := t.clock(workflow.Now(ctx)).Add(time.Duration(float64(left) / withOne * float64(time.Hour)))
-	body := fmt.Sprintf("Testing round %d of %s (incident %s) is behind: %d of %d sampled at %.0f an hour over %d points; at this rate it finishes at %s, after the deadline %s. Another sampling point (about %d an hour) would bring the finish to about %s. Open one with `starter testing add-point %s SITE`.",
+	body := fmt.Sprintf("Testing round %d of %s (incident %s) is behind: %d of %d sampled at %.0f an hour over %d points; at this rate it finishes at %s, after the deadline %s. Another sampling point (about %d an hour) would bring the finish to about %s. Open one with `muster testing add-point %s SITE`.",
 		t.p.Round, t.p.Area, t.in.Incident, t.p.Sampled, t.p.Expected, rate, len(t.plan.Points),
 		finishNow.Format("15:04"), t.clock(t.p.Deadline).Format("15:04"), per, finishMore.Format("15:04"), t.sw.id)
 	if pt, ok := t.latestPoint(); ok && t.evidence {

@@ -294,19 +294,19 @@ func commandsFor(incident, path, state string) []string {
 	switch state {
 	case workflows.StateStalled:
 		return []string{
-			fmt.Sprintf("starter step retry %s %s", incident, path),
-			fmt.Sprintf("starter step skip %s %s --reason \"…\"", incident, path),
-			fmt.Sprintf("starter step abort %s %s --reason \"…\"", incident, path),
+			fmt.Sprintf("muster step retry %s %s", incident, path),
+			fmt.Sprintf("muster step skip %s %s --reason \"…\"", incident, path),
+			fmt.Sprintf("muster step abort %s %s --reason \"…\"", incident, path),
 		}
 	case workflows.StateAwaitingDecision:
 		return []string{
-			fmt.Sprintf("starter step decide %s %s approve --reason \"…\"", incident, path),
-			fmt.Sprintf("starter step decide %s %s reject --reason \"…\"", incident, path),
+			fmt.Sprintf("muster step decide %s %s approve --reason \"…\"", incident, path),
+			fmt.Sprintf("muster step decide %s %s reject --reason \"…\"", incident, path),
 		}
 	case workflows.StateRetrying, workflows.StateRunning:
 		return []string{
-			fmt.Sprintf("starter step skip %s %s --reason \"…\"", incident, path),
-			fmt.Sprintf("starter status %s", incident),
+			fmt.Sprintf("muster step skip %s %s --reason \"…\"", incident, path),
+			fmt.Sprintf("muster status %s", incident),
 		}
 	}
 	return nil

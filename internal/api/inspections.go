@@ -86,7 +86,7 @@ func isCompleted(err error) bool {
 func finding(ctx context.Context, st *store.Store, incident string, id int64) (store.Finding, error) {
 	f, err := st.FindingByID(ctx, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && f.Incident != incident && f.FollowedBy != incident) {
-		return f, notFound("finding", "incident %s has no finding %d (`starter inspection report %s` lists them)", incident, id, incident)
+		return f, notFound("finding", "incident %s has no finding %d (`muster inspection report %s` lists them)", incident, id, incident)
 	}
 	return f, err
 }

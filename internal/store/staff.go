@@ -372,7 +372,7 @@ func assign(ctx context.Context, tx *sqlx.Tx, o AssignOrder) (int, error) {
 	// in its own language (internal/notify/messages).
 	if _, err := tx.ExecContext(ctx, `INSERT INTO notices (dedup_key, incident, area_id, audience, kind, body, message_key, message_args)
 		SELECT 'mobilize|' || x.id, x.incident, p.area_id, 'staff ' || st.code, 'mobilization/' || x.id,
-		       format('You are assigned to %s (%s) for incident %s, shift %s to %s. Acknowledge by %s: starter supply ack %s --staff %s',
+		       format('You are assigned to %s (%s) for incident %s, shift %s to %s. Acknowledge by %s: muster supply ack %s --staff %s',
 		              y.post, y.kind, x.incident, y.shift_from, y.shift_to, y.ack_by, x.id, st.code),
 		       $2, jsonb_build_object('post', y.post, 'post_kind', y.kind, 'incident', x.incident, 'from', y.shift_from, 'to', y.shift_to,
 		              'ack_by', y.ack_by, 'assignment', x.id::text, 'staff', st.code)
@@ -590,7 +590,7 @@ func (s *Store) Remind(ctx context.Context, step string, at time.Time, e Event) 
 			    UPDATE staff_assignments SET reminded_at = $2 WHERE step = $1 AND state = 'notified' AND reminded_at IS NULL RETURNING id)
 			INSERT INTO notices (dedup_key, incident, area_id, audience, kind, body)
 			SELECT 'remind|' || x.id, x.incident, p.area_id, 'staff ' || st.code, 'mobilization-reminder/' || x.id,
-			       format('Reminder: acknowledge your assignment to %s by %s or it goes to someone else: starter supply ack %s --staff %s',
+			       format('Reminder: acknowledge your assignment to %s by %s or it goes to someone else: muster supply ack %s --staff %s',
 			              p.post, to_char(x.ack_by, 'YYYY-MM-DD HH24:MI:SS'), x.id, st.code)
 			FROM r JOIN staff_assignments x ON x.id = r.id JOIN staff_posts p ON p.id = x.post_id JOIN staff st ON st.id = x.staff_id
 			ON CONFLICT (dedup_key) DO NOTHING`, step, at); err != nil {
