@@ -181,19 +181,11 @@ func (s *Server) uiLink(workflowID string) string {
 }
 
 func (s *Server) board(w http.ResponseWriter, r *http.Request) error {
-	inc, err := incident(r)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
 	defer cancel()
-	id, _, err := s.response(ctx, inc)
+	inc, id, p, err := s.progressOf(ctx, r)
 	if err != nil {
 		return err
-	}
-	p, err := QueryResponse(ctx, s.tc, id)
-	if err != nil {
-		return temporalError(ctx, err)
 	}
 	d, err := s.st.BoardData(ctx, inc)
 	if err != nil {
