@@ -429,6 +429,27 @@ func (a *app) stepActionCommands() []*cobra.Command {
 	return append(cmds, decide)
 }
 
+// showProgress is the RunE of a command that shows one step's progress:
+// it queries the workflow ID given (hint says what to check when it does
+// not answer) and prints the progress as JSON (-o json) or with render.
+func showProgress[P any](a *app, hint string, render func(w io.Writer, id string, p P)) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c, err := a.client(cmd.Context())
+		if err != nil {
+			return err
+		}
+		p, err := queryProgress[P](cmd.Context(), c, args[0], hint)
+		if err != nil {
+			return err
+		}
+		if a.output == "json" {
+			return printJSON(a.out, p)
+		}
+		render(a.out, args[0], p)
+		return nil
+	}
+}
+
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -4,6 +4,7 @@ package main
 // supply (docs/supply.md).
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strconv"
@@ -41,21 +42,7 @@ func (a *app) supplyStatusCommand() *cobra.Command {
 		Short:   "Show a staff-supply step: staff assigned and acknowledged, days of supply per area, orders",
 		Example: `  muster supply status response/inc-0403/supply`,
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			p, err := queryProgress[workflows.SupplyProgress](cmd.Context(), c, args[0], "is it a staff-supply step? find it with `muster status INCIDENT`")
-			if err != nil {
-				return err
-			}
-			if a.output == "json" {
-				return printJSON(a.out, p)
-			}
-			renderSupply(a.out, args[0], p)
-			return nil
-		},
+		RunE:    showProgress(a, "is it a staff-supply step? find it with `muster status INCIDENT`", renderSupply),
 	}
 }
 
@@ -94,26 +81,12 @@ func (a *app) supplyAssignmentsCommand() *cobra.Command {
 		Short:   "List an incident's staff assignments (of one person with --staff)",
 		Example: `  muster supply assignments inc-0403 --staff teacher-007`,
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.store(cmd.Context())
-			if err != nil {
-				return err
-			}
-			as, err := st.Assignments(cmd.Context(), args[0], staff)
-			if err != nil {
-				return err
-			}
-			if a.output == "json" {
-				return printJSON(a.out, as)
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tSTAFF\tPOST\tSTATE\tACK BY\tSHIFT")
-			for _, x := range as {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s–%s\n", x.ID, x.Staff, x.Post, x.State, x.AckBy.Local().Format("15:04:05"),
-					x.From.Local().Format("01-02 15:04"), x.To.Local().Format("01-02 15:04"))
-			}
-			return tw.Flush()
-		},
+		RunE: listRows(a, func(ctx context.Context, st *store.Store, args []string) ([]store.Assignment, error) {
+			return st.Assignments(ctx, args[0], staff)
+		}, "ID\tSTAFF\tPOST\tSTATE\tACK BY\tSHIFT", func(x store.Assignment) string {
+			return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s–%s", x.ID, x.Staff, x.Post, x.State, x.AckBy.Local().Format("15:04:05"),
+				x.From.Local().Format("01-02 15:04"), x.To.Local().Format("01-02 15:04"))
+		}),
 	}
 	cmd.Flags().StringVar(&staff, "staff", "", "only this person's (a staff code)")
 	return cmd
@@ -237,28 +210,14 @@ func (a *app) supplyStockCommand() *cobra.Command {
 		Short:   "Show the stock of the suppliers serving an area",
 		Example: `  muster supply stock COMMUNITY`,
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.store(cmd.Context())
-			if err != nil {
-				return err
+		RunE: listRows(a, func(ctx context.Context, st *store.Store, args []string) ([]store.StockRow, error) {
+			if _, err := st.AreaByCode(ctx, args[0]); err != nil {
+				return nil, fmt.Errorf("area %q: %w (list them with `muster areas`)", args[0], err)
 			}
-			if _, err := st.AreaByCode(cmd.Context(), args[0]); err != nil {
-				return fmt.Errorf("area %q: %w (list them with `muster areas`)", args[0], err)
-			}
-			rows, err := st.Stock(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if a.output == "json" {
-				return printJSON(a.out, rows)
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SUPPLIER\tCOMMODITY\tTONNES")
-			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%s\t%.3f\n", r.Site, r.Commodity, r.Tonnes)
-			}
-			return tw.Flush()
-		},
+			return st.Stock(ctx, args[0])
+		}, "SUPPLIER\tCOMMODITY\tTONNES", func(r store.StockRow) string {
+			return fmt.Sprintf("%s\t%s\t%.3f", r.Site, r.Commodity, r.Tonnes)
+		}),
 	}
 }
 
@@ -269,25 +228,11 @@ func (a *app) supplyShipmentsCommand() *cobra.Command {
 		Short:   "List an incident's restock shipments",
 		Example: `  muster supply shipments inc-0403 --open`,
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.store(cmd.Context())
-			if err != nil {
-				return err
-			}
-			sh, err := st.Shipments(cmd.Context(), args[0], open)
-			if err != nil {
-				return err
-			}
-			if a.output == "json" {
-				return printJSON(a.out, sh)
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tAREA\tSUPPLIER\tCOMMODITY\tTONNES\tSTATE\tDUE")
-			for _, s := range sh {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%g\t%s\t%s\n", s.ID, s.Area, s.Site, s.Commodity, s.Tonnes, s.State, s.DueAt.Local().Format("01-02 15:04:05"))
-			}
-			return tw.Flush()
-		},
+		RunE: listRows(a, func(ctx context.Context, st *store.Store, args []string) ([]store.Shipment, error) {
+			return st.Shipments(ctx, args[0], open)
+		}, "ID\tAREA\tSUPPLIER\tCOMMODITY\tTONNES\tSTATE\tDUE", func(s store.Shipment) string {
+			return fmt.Sprintf("%d\t%s\t%s\t%s\t%g\t%s\t%s", s.ID, s.Area, s.Site, s.Commodity, s.Tonnes, s.State, s.DueAt.Local().Format("01-02 15:04:05"))
+		}),
 	}
 	cmd.Flags().BoolVar(&open, "open", false, "only shipments not yet delivered")
 	return cmd
@@ -412,30 +357,16 @@ func (a *app) supplyPassCommand() *cobra.Command {
 		Use:   "list --incident ID",
 		Short: "List an incident's passes",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.store(cmd.Context())
-			if err != nil {
-				return err
+		RunE: listRows(a, func(ctx context.Context, st *store.Store, args []string) ([]store.Pass, error) {
+			return st.PassesOf(ctx, incident)
+		}, "CODE\tHOLDER\tAREA\tFROM\tTO\tREVOKED", func(p store.Pass) string {
+			rev := ""
+			if p.RevokedAt != nil {
+				rev = p.RevokedAt.Local().Format("01-02 15:04") + " " + *p.RevokedReason
 			}
-			ps, err := st.PassesOf(cmd.Context(), incident)
-			if err != nil {
-				return err
-			}
-			if a.output == "json" {
-				return printJSON(a.out, ps)
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "CODE\tHOLDER\tAREA\tFROM\tTO\tREVOKED")
-			for _, p := range ps {
-				rev := ""
-				if p.RevokedAt != nil {
-					rev = p.RevokedAt.Local().Format("01-02 15:04") + " " + *p.RevokedReason
-				}
-				fmt.Fprintf(tw, "%s\t%s %s\t%s\t%s\t%s\t%s\n", p.Code, p.HolderKind, p.Holder, p.Area,
-					p.From.Local().Format("01-02 15:04"), p.To.Local().Format("01-02 15:04"), rev)
-			}
-			return tw.Flush()
-		},
+			return fmt.Sprintf("%s\t%s %s\t%s\t%s\t%s\t%s", p.Code, p.HolderKind, p.Holder, p.Area,
+				p.From.Local().Format("01-02 15:04"), p.To.Local().Format("01-02 15:04"), rev)
+		}),
 	}
 	list.Flags().StringVar(&incident, "incident", "", "the incident (required)")
 	_ = list.MarkFlagRequired("incident")
@@ -448,3 +379,28 @@ func (a *app) supplyPassCommand() *cobra.Command {
 type errPassNotValid string
 
 func (e errPassNotValid) Error() string { return "pass not valid: " + string(e) }
+
+// listRows is the RunE of a command that lists rows from the store: rows
+// reads them, and they print as JSON (-o json) or as a table of header and
+// one line a row, its cells separated by tabs.
+func listRows[T any](a *app, rows func(ctx context.Context, st *store.Store, args []string) ([]T, error), header string, line func(T) string) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		st, err := a.store(cmd.Context())
+		if err != nil {
+			return err
+		}
+		rs, err := rows(cmd.Context(), st, args)
+		if err != nil {
+			return err
+		}
+		if a.output == "json" {
+			return printJSON(a.out, rs)
+		}
+		tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, header)
+		for _, r := range rs {
+			fmt.Fprintln(tw, line(r))
+		}
+		return tw.Flush()
+	}
+}

@@ -22,21 +22,7 @@ func (a *app) testingCommand() *cobra.Command {
 		Short:   "Show a testing round: per-point progress, cohorts, home visits, projected finish",
 		Example: `  muster testing status response/inc-0403/test`,
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			p, err := queryProgress[workflows.TestingProgress](cmd.Context(), c, args[0], "is it a testing round? find it with `muster status INCIDENT`")
-			if err != nil {
-				return err
-			}
-			if a.output == "json" {
-				return printJSON(a.out, p)
-			}
-			renderTesting(a.out, args[0], p)
-			return nil
-		},
+		RunE:    showProgress(a, "is it a testing round? find it with `muster status INCIDENT`", renderTesting),
 	}
 	var add workflows.AddPointInput
 	addPoint := &cobra.Command{
