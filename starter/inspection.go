@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
 
 	"github.com/musterhq/muster/internal/api"
 	"github.com/musterhq/muster/internal/store"
@@ -213,6 +215,34 @@ func findingArg(s string) (int64, error) {
 	return id, nil
 }
 
+// findingArgs reads the INCIDENT and FINDING arguments of an action on a
+// finding.
+func findingArgs(args []string) (string, int64, error) {
+	if err := workflows.ValidIncident(args[0]); err != nil {
+		return "", 0, err
+	}
+	id, err := findingArg(args[1])
+	return args[0], id, err
+}
+
+// actOnFinding connects to the store and Temporal, runs act and prints the
+// finding as act left it, saying what was done.
+func (a *app) actOnFinding(ctx context.Context, done string, act func(ctx context.Context, c client.Client, st *store.Store) (workflows.FindingStatus, error)) error {
+	st, err := a.store(ctx)
+	if err != nil {
+		return err
+	}
+	c, err := a.client(ctx)
+	if err != nil {
+		return err
+	}
+	s, err := act(ctx, c, st)
+	if err != nil {
+		return err
+	}
+	return a.printFinding(s, done)
+}
+
 func (a *app) printFinding(s workflows.FindingStatus, what string) error {
 	if a.output == "json" {
 		return printJSON(a.out, s)
@@ -233,26 +263,13 @@ func (a *app) rectifyCommand() *cobra.Command {
 		Example: `  muster inspection rectify inc-0403 12 --by OFFICE --note "door staff back on duty"`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := workflows.ValidIncident(args[0]); err != nil {
-				return err
-			}
-			id, err := findingArg(args[1])
+			inc, id, err := findingArgs(args)
 			if err != nil {
 				return err
 			}
-			st, err := a.store(cmd.Context())
-			if err != nil {
-				return err
-			}
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			s, err := api.Rectify(cmd.Context(), c, st, args[0], id, in)
-			if err != nil {
-				return err
-			}
-			return a.printFinding(s, "reported rectified")
+			return a.actOnFinding(cmd.Context(), "reported rectified", func(ctx context.Context, c client.Client, st *store.Store) (workflows.FindingStatus, error) {
+				return api.Rectify(ctx, c, st, inc, id, in)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&in.By, "by", "", "who reports (default the unit responsible)")
@@ -269,10 +286,7 @@ func (a *app) reinspectCommand() *cobra.Command {
 		Example: `  muster inspection reinspect inc-0403 12 --by inspector-01 --pass`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := workflows.ValidIncident(args[0]); err != nil {
-				return err
-			}
-			id, err := findingArg(args[1])
+			inc, id, err := findingArgs(args)
 			if err != nil {
 				return err
 			}
@@ -280,19 +294,9 @@ func (a *app) reinspectCommand() *cobra.Command {
 				return fmt.Errorf("say --pass or --fail")
 			}
 			in.Passed = pass
-			st, err := a.store(cmd.Context())
-			if err != nil {
-				return err
-			}
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			s, err := api.Reinspect(cmd.Context(), c, st, args[0], id, in)
-			if err != nil {
-				return err
-			}
-			return a.printFinding(s, "re-inspected")
+			return a.actOnFinding(cmd.Context(), "re-inspected", func(ctx context.Context, c client.Client, st *store.Store) (workflows.FindingStatus, error) {
+				return api.Reinspect(ctx, c, st, inc, id, in)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&in.By, "by", "", "the inspector re-inspecting (required; only the assigned inspector may)")
