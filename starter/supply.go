@@ -274,6 +274,11 @@ func (a *app) supplyPassCommand() *cobra.Command {
 		Use:   "pass",
 		Short: "Issue, list and verify passes",
 	}
+	cmd.AddCommand(a.passIssueCommand(), a.passVerifyCommand(), a.passListCommand())
+	return cmd
+}
+
+func (a *app) passIssueCommand() *cobra.Command {
 	var v store.VehiclePass
 	var from, to string
 	issue := &cobra.Command{
@@ -313,7 +318,10 @@ func (a *app) supplyPassCommand() *cobra.Command {
 	for _, f := range []string{"plate", "area", "from", "to"} {
 		_ = issue.MarkFlagRequired(f)
 	}
+	return issue
+}
 
+func (a *app) passVerifyCommand() *cobra.Command {
 	var at, area string
 	verify := &cobra.Command{
 		Use:     "verify CODE",
@@ -351,7 +359,10 @@ func (a *app) supplyPassCommand() *cobra.Command {
 	}
 	verify.Flags().StringVar(&at, "at", "", "the time to check, RFC 3339 (default now)")
 	verify.Flags().StringVar(&area, "area", "", "the area the holder wants to enter")
+	return verify
+}
 
+func (a *app) passListCommand() *cobra.Command {
 	var incident string
 	list := &cobra.Command{
 		Use:   "list --incident ID",
@@ -370,8 +381,7 @@ func (a *app) supplyPassCommand() *cobra.Command {
 	}
 	list.Flags().StringVar(&incident, "incident", "", "the incident (required)")
 	_ = list.MarkFlagRequired("incident")
-	cmd.AddCommand(issue, verify, list)
-	return cmd
+	return list
 }
 
 // errPassNotValid makes `supply pass verify` exit with status 3 for a pass
