@@ -37,65 +37,7 @@ starts a second one. List runbooks with ` + "`muster runbook list`" + ` and area
   muster respond --incident inc-0404 --runbook seal-compound@1 --area COMPOUND --time-scale 720`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			name, version, err := parseRunbookRef(runbookRef)
-			if err != nil {
-				return err
-			}
-			in.Runbook, in.Version = name, version
-			if err := in.WithDefaults().Validate(); err != nil {
-				return err
-			}
-			s, err := a.store(ctx)
-			if err != nil {
-				return err
-			}
-			rb, err := s.Runbook(ctx, name, version)
-			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("%w: list runbooks with `muster runbook list`, publish one with `muster runbook publish FILE`", err)
-			}
-			if err != nil {
-				return err
-			}
-			area, err := s.AreaByCode(ctx, in.Area)
-			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("unknown area %q: list areas with `muster areas` (is the scenario loaded?)", in.Area)
-			}
-			if err != nil {
-				return err
-			}
-			def, err := runbook.Parse(fmt.Sprintf("%s version %d", rb.Name, rb.Version), []byte(rb.Source), workflows.Kinds)
-			if err != nil {
-				return fmt.Errorf("runbook %s version %d does not validate (publish a fixed version): %w", rb.Name, rb.Version, err)
-			}
-			if def.Area != "" && def.Area != area.Level {
-				return fmt.Errorf("runbook %s is for a %s, and %s is a %s: pick an area of that level (`muster areas --level %s`)", rb.Name, def.Area, area.Code, area.Level, def.Area)
-			}
-			if err := service.CheckAreas(ctx, s, fmt.Sprintf("%s version %d", rb.Name, rb.Version), def); err != nil {
-				return fmt.Errorf("runbook %s version %d names areas the scenario does not have (publish a fixed version):\n%w", rb.Name, rb.Version, err)
-			}
-			warn, err := staffingWarning(ctx, s, def, area.Path)
-			if err != nil {
-				return err
-			}
-			if warn != "" {
-				fmt.Fprintln(a.out, warn)
-			}
-			c, err := a.client(ctx)
-			if err != nil {
-				return err
-			}
-			id, existing, err := service.StartResponse(ctx, c, a.cfg.TaskQueue, in, fmt.Sprintf("%s v%d · %s", rb.Name, rb.Version, area.Name))
-			if err != nil {
-				return err
-			}
-			if existing {
-				fmt.Fprintf(a.out, "The response to %s is already running: %s (a second trigger does not start another).\n", in.Incident, id)
-			} else {
-				fmt.Fprintf(a.out, "Opened %s: runbook %s version %d over %s (%s).\n", id, rb.Name, rb.Version, area.Name, area.Path)
-			}
-			fmt.Fprintf(a.out, "Follow it: muster watch %s   (Web UI: MusterIncident = '%s')\n", in.Incident, in.Incident)
-			return nil
+			return a.respond(cmd.Context(), in, runbookRef)
 		},
 	}
 	f := cmd.Flags()
@@ -106,6 +48,69 @@ starts a second one. List runbooks with ` + "`muster runbook list`" + ` and area
 	f.Float64Var(&in.TimeScale, "time-scale", 1, "speed up every duration (720: two hours last ten seconds)")
 	f.StringVar(&in.RequestedBy, "by", "command-center", "who opens the response, for the event log")
 	return cmd
+}
+
+// respond checks the runbook against the area and the registry, then
+// opens the response (or finds it running).
+func (a *app) respond(ctx context.Context, in workflows.ResponseInput, runbookRef string) error {
+	name, version, err := parseRunbookRef(runbookRef)
+	if err != nil {
+		return err
+	}
+	in.Runbook, in.Version = name, version
+	if err := in.WithDefaults().Validate(); err != nil {
+		return err
+	}
+	s, err := a.store(ctx)
+	if err != nil {
+		return err
+	}
+	rb, err := s.Runbook(ctx, name, version)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: list runbooks with `muster runbook list`, publish one with `muster runbook publish FILE`", err)
+	}
+	if err != nil {
+		return err
+	}
+	area, err := s.AreaByCode(ctx, in.Area)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("unknown area %q: list areas with `muster areas` (is the scenario loaded?)", in.Area)
+	}
+	if err != nil {
+		return err
+	}
+	def, err := runbook.Parse(fmt.Sprintf("%s version %d", rb.Name, rb.Version), []byte(rb.Source), workflows.Kinds)
+	if err != nil {
+		return fmt.Errorf("runbook %s version %d does not validate (publish a fixed version): %w", rb.Name, rb.Version, err)
+	}
+	if def.Area != "" && def.Area != area.Level {
+		return fmt.Errorf("runbook %s is for a %s, and %s is a %s: pick an area of that level (`muster areas --level %s`)", rb.Name, def.Area, area.Code, area.Level, def.Area)
+	}
+	if err := service.CheckAreas(ctx, s, fmt.Sprintf("%s version %d", rb.Name, rb.Version), def); err != nil {
+		return fmt.Errorf("runbook %s version %d names areas the scenario does not have (publish a fixed version):\n%w", rb.Name, rb.Version, err)
+	}
+	warn, err := staffingWarning(ctx, s, def, area.Path)
+	if err != nil {
+		return err
+	}
+	if warn != "" {
+		fmt.Fprintln(a.out, warn)
+	}
+	c, err := a.client(ctx)
+	if err != nil {
+		return err
+	}
+	id, existing, err := service.StartResponse(ctx, c, a.cfg.TaskQueue, in, fmt.Sprintf("%s v%d · %s", rb.Name, rb.Version, area.Name))
+	if err != nil {
+		return err
+	}
+	if existing {
+		fmt.Fprintf(a.out, "The response to %s is already running: %s (a second trigger does not start another).\n", in.Incident, id)
+	} else {
+		fmt.Fprintf(a.out, "Opened %s: runbook %s version %d over %s (%s).\n", id, rb.Name, rb.Version, area.Name, area.Path)
+	}
+	fmt.Fprintf(a.out, "Follow it: muster watch %s   (Web UI: MusterIncident = '%s')\n", in.Incident, in.Incident)
+	return nil
 }
 
 // staffingWarning says when a runbook's seals will need more checkpoint

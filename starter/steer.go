@@ -25,11 +25,15 @@ func (a *app) liftCommand() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "lift ID --reason TEXT",
-		Short: "Lift a seal (workflow ID) or every sealed compound of an incident",
+		Short: "Lift a response, a seal (workflow ID) or every sealed compound of an incident",
 		Long: `Lift a seal: its checkpoints close, staff are released, roads reopen and
-residents are notified. ID is a seal's workflow ID or an incident ID (then
-every compound of the incident that is sealed is lifted). A lift is refused
-when the compound is not sealed (still being set up, or already lifted).`,
+residents are notified. ID is an incident ID or a workflow ID. When the
+incident has a response, the response is lifted: what runs is cancelled and
+every seal lifted, and --wait waits for it to close and shows its steps.
+Otherwise ID names seals started with ` + "`muster seal start`" + `: a seal's
+workflow ID, or an incident ID (then every compound of the incident that is
+sealed is lifted). A lift is refused when the compound is not sealed (still
+being set up, or already lifted).`,
 		Example: `  muster lift inc-0403 --reason "two rounds negative"
   muster lift response/inc-0403/seal/COMPOUND --reason "cleared by the health bureau" --by duty-officer`,
 		Args: cobra.ExactArgs(1),
@@ -43,61 +47,73 @@ when the compound is not sealed (still being set up, or already lifted).`,
 				return err
 			}
 			if id, ok := responseID(ctx, c, args[0]); ok {
-				if err := update(ctx, c, id, workflows.UpdateLift, in); err != nil {
-					return err
-				}
-				fmt.Fprintf(a.out, "Lift accepted: %s\n", id)
-				if wait <= 0 {
-					return nil
-				}
-				wctx, cancel := context.WithTimeout(ctx, wait)
-				defer cancel()
-				var p workflows.ResponseProgress
-				if err := c.GetWorkflow(wctx, id, "").Get(wctx, &p); err != nil {
-					return fmt.Errorf("%s has not closed within %s; follow it with `muster watch %s`", id, wait, args[0])
-				}
-				renderResponse(a.out, p)
-				return nil
+				return a.liftResponse(ctx, c, id, args[0], in, wait)
 			}
-			execs, err := targets(ctx, c, args[0])
-			if err != nil {
-				return err
-			}
-			var lifted []execution
-			var refused []string
-			for _, e := range execs {
-				if !running(e) {
-					if len(execs) == 1 {
-						return fmt.Errorf("%s is %s, not sealed: nothing to lift", e.ID, e.Status)
-					}
-					continue
-				}
-				if err := update(ctx, c, e.ID, workflows.UpdateLift, in); err != nil {
-					if len(execs) == 1 {
-						return err
-					}
-					refused = append(refused, fmt.Sprintf("%s: %v", e.ID, err))
-					continue
-				}
-				fmt.Fprintf(a.out, "Lift accepted: %s\n", e.ID)
-				lifted = append(lifted, e)
-			}
-			for _, r := range refused {
-				fmt.Fprintf(a.out, "Refused: %s\n", r)
-			}
-			if len(lifted) == 0 {
-				return fmt.Errorf("nothing was lifted: no compound of %s is sealed (see `muster status %s`)", args[0], args[0])
-			}
-			if wait <= 0 {
-				return nil
-			}
-			return a.awaitLifted(ctx, c, lifted, wait)
+			return a.liftSeals(ctx, c, args[0], in, wait)
 		},
 	}
 	cmd.Flags().StringVar(&in.Reason, "reason", "", "why the seal is lifted (required, kept in the event log)")
 	cmd.Flags().StringVar(&in.By, "by", "command-center", "who lifts the seal")
 	cmd.Flags().DurationVar(&wait, "wait", 2*time.Minute, "wait this long for the compounds to reopen (0: do not wait)")
 	return cmd
+}
+
+// liftResponse lifts the response id (given as arg) and, unless wait is 0,
+// waits for it to close and shows its steps.
+func (a *app) liftResponse(ctx context.Context, c client.Client, id, arg string, in workflows.LiftInput, wait time.Duration) error {
+	if err := update(ctx, c, id, workflows.UpdateLift, in); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.out, "Lift accepted: %s\n", id)
+	if wait <= 0 {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	var p workflows.ResponseProgress
+	if err := c.GetWorkflow(wctx, id, "").Get(wctx, &p); err != nil {
+		return fmt.Errorf("%s has not closed within %s; follow it with `muster watch %s`", id, wait, arg)
+	}
+	renderResponse(a.out, p)
+	return nil
+}
+
+// liftSeals lifts the seal arg names, or every sealed compound of the
+// incident arg, and unless wait is 0 waits for them to reopen.
+func (a *app) liftSeals(ctx context.Context, c client.Client, arg string, in workflows.LiftInput, wait time.Duration) error {
+	execs, err := targets(ctx, c, arg)
+	if err != nil {
+		return err
+	}
+	var lifted []execution
+	var refused []string
+	for _, e := range execs {
+		if !running(e) {
+			if len(execs) == 1 {
+				return fmt.Errorf("%s is %s, not sealed: nothing to lift", e.ID, e.Status)
+			}
+			continue
+		}
+		if err := update(ctx, c, e.ID, workflows.UpdateLift, in); err != nil {
+			if len(execs) == 1 {
+				return err
+			}
+			refused = append(refused, fmt.Sprintf("%s: %v", e.ID, err))
+			continue
+		}
+		fmt.Fprintf(a.out, "Lift accepted: %s\n", e.ID)
+		lifted = append(lifted, e)
+	}
+	for _, r := range refused {
+		fmt.Fprintf(a.out, "Refused: %s\n", r)
+	}
+	if len(lifted) == 0 {
+		return fmt.Errorf("nothing was lifted: no compound of %s is sealed (see `muster status %s`)", arg, arg)
+	}
+	if wait <= 0 {
+		return nil
+	}
+	return a.awaitLifted(ctx, c, lifted, wait)
 }
 
 // update sends a validated update and waits until the workflow has carried
