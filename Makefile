@@ -33,7 +33,7 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 demo: tools build ## Run the stack and seal Longbao's compounds (about a minute; Ctrl-C stops everything)
-	$(BIN)/starter demo --data-dir $(DATA_DIR) --ui-port $(UI_PORT)
+	$(BIN)/muster demo --data-dir $(DATA_DIR) --ui-port $(UI_PORT)
 
 test: ## Run the static checks and every test: workflow, store, activity, CLI, end to end, the native cluster and the short fault battery
 	@start=$$(date +%s); $(MAKE) --no-print-directory test-all; rc=$$?; \
@@ -82,8 +82,8 @@ record-histories: $(TEMPORAL) ## Record a history of every workflow type from en
 		MUSTER_TEMPORAL_BIN=$(TEMPORAL) MUSTER_RECORD_HISTORIES=$(RECORD_DIR) $(GO) test -count=1 -timeout 15m -run "^$$t$$" ./internal/e2e/ || status=1; \
 	done; cat $(RECORD_DIR)/index.json; exit $$status
 
-build: ## Build bin/starter and bin/muster-worker
-	$(GO) build -o $(BIN)/starter ./starter
+build: ## Build bin/muster and bin/muster-worker
+	$(GO) build -o $(BIN)/muster ./starter
 	$(GO) build -o $(BIN)/muster-worker ./worker
 
 tools: $(TEMPORAL) ## Install the pinned temporal CLI into bin/
@@ -108,17 +108,17 @@ dev: tools ## Run only Temporal's dev server with the Web UI (then run bin/muste
 		$(DEV_ARGS) $(SEARCH_ATTRS)
 
 cluster: build $(CLUSTER_BINS) ## Start the production topology natively: Temporal services on PostgreSQL, Web UI, two workers
-	$(BIN)/starter cluster up --data-dir $(CLUSTER_DIR) --ui-port $(UI_PORT) $(if $(ADMIN_URL),--admin-url '$(ADMIN_URL)')
+	$(BIN)/muster cluster up --data-dir $(CLUSTER_DIR) --ui-port $(UI_PORT) $(if $(ADMIN_URL),--admin-url '$(ADMIN_URL)')
 
 cluster-down: ## Stop everything `make cluster` started
-	$(BIN)/starter cluster down --data-dir $(CLUSTER_DIR)
+	$(BIN)/muster cluster down --data-dir $(CLUSTER_DIR)
 
 cluster-status: ## Show the cluster's processes
-	$(BIN)/starter cluster status --data-dir $(CLUSTER_DIR)
+	$(BIN)/muster cluster status --data-dir $(CLUSTER_DIR)
 
 # SEED=n replays the faults' moments of an earlier run.
 chaos: build $(CLUSTER_BINS) ## Run the fault battery: a round over 100,000 residents on the cluster while its parts are killed (about 5 minutes)
-	$(BIN)/starter chaos --data-dir $(DATA_DIR)/chaos --bin $(BIN) $(if $(SEED),--seed $(SEED))
+	$(BIN)/muster chaos --data-dir $(DATA_DIR)/chaos --bin $(BIN) $(if $(SEED),--seed $(SEED))
 
 # Each is installed into a folder of its own, then renamed: the modules name
 # them all "server" or "sql". The first build takes a few minutes.

@@ -28,7 +28,7 @@ func TestChaosShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Temporal cluster (run `make cluster` once to build its binaries)")
 	}
-	bin, frontend, uiPort, dir := clusterTest(t, "chaos", "starter")
+	bin, frontend, uiPort, dir := clusterTest(t, "chaos", "muster")
 	out, err := runCLI(t, "chaos", "--data-dir", dir, "--bin", bin, "--temporal-port", strconv.Itoa(frontend), "--ui-port", strconv.Itoa(uiPort),
 		"--residents", "4000", "--communities", "4", "--seed", "7",
 		"--worker-kills", "1", "--pg-restarts", "1", "--history-kills", "1", "--frontend-kills", "1", "--same-batch", "1",

@@ -19,7 +19,7 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// runCLI runs the starter with args and returns what it printed.
+// runCLI runs the CLI with args and returns what it printed.
 func runCLI(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
@@ -39,11 +39,11 @@ func TestHelpOnEveryCommand(t *testing.T) {
 		if cmd.Hidden || cmd.Name() == "help" {
 			return
 		}
-		args := append(strings.Fields(strings.TrimPrefix(cmd.CommandPath(), "starter")), "--help")
+		args := append(strings.Fields(strings.TrimPrefix(cmd.CommandPath(), "muster")), "--help")
 		t.Run(cmd.CommandPath(), func(t *testing.T) {
 			out, err := runCLI(t, args...)
 			if err != nil || !strings.Contains(out, "Usage:") {
-				t.Errorf("starter %s = %v, %q; want usage", strings.Join(args, " "), err, out)
+				t.Errorf("muster %s = %v, %q; want usage", strings.Join(args, " "), err, out)
 			}
 		})
 	}
@@ -69,7 +69,7 @@ areas:
 	}
 	t.Setenv("DATABASE_URL", pgtest.URL(t))
 	if _, err := runCLI(t, "migrate"); err != nil {
-		t.Fatalf("starter migrate = %v", err)
+		t.Fatalf("muster migrate = %v", err)
 	}
 	tests := []struct {
 		name string
@@ -103,11 +103,11 @@ areas:
 			}
 			out, err := runCLI(t, tt.args...)
 			if err == nil {
-				t.Fatalf("starter %s succeeded (%q), want an error", strings.Join(tt.args, " "), out)
+				t.Fatalf("muster %s succeeded (%q), want an error", strings.Join(tt.args, " "), out)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
-					t.Errorf("starter %s error = %q, want it to mention %q", strings.Join(tt.args, " "), err, w)
+					t.Errorf("muster %s error = %q, want it to mention %q", strings.Join(tt.args, " "), err, w)
 				}
 			}
 		})
@@ -138,14 +138,14 @@ func TestCommandCenter(t *testing.T) {
 		t.Helper()
 		out, err := runCLI(t, args...)
 		if (err != nil) != wantErr {
-			t.Fatalf("starter %s = %v (%q), want error %v", strings.Join(args, " "), err, out, wantErr)
+			t.Fatalf("muster %s = %v (%q), want error %v", strings.Join(args, " "), err, out, wantErr)
 		}
 		if err != nil {
 			out += err.Error()
 		}
 		for _, c := range contains {
 			if !strings.Contains(out, c) {
-				t.Errorf("starter %s printed %q, want it to contain %q", strings.Join(args, " "), out, c)
+				t.Errorf("muster %s printed %q, want it to contain %q", strings.Join(args, " "), out, c)
 			}
 		}
 		return out
@@ -155,7 +155,7 @@ func TestCommandCenter(t *testing.T) {
 	want([]string{"scenario", "load", "--reference"}, false, "areas", "added")
 	want([]string{"scenario", "load", "--reference"}, false, "nothing changed")
 	want([]string{"areas", "--level", "compound", "longbao"}, false, "longbao-jiayuan")
-	want([]string{"seal", "start", "--incident", incident, "--compound", "nowhere"}, true, `unknown compound "nowhere"`, "starter areas")
+	want([]string{"seal", "start", "--incident", incident, "--compound", "nowhere"}, true, `unknown compound "nowhere"`, "muster areas")
 	want([]string{"seal", "start", "--incident", incident, "--compound", "longbao"}, true, "is a community", "--community longbao")
 	want([]string{"seal", "start", "--incident", incident, "--community", "longbao", "--time-scale", "3600"}, false, "Started response/"+incident+"/seal/longbao-jiayuan")
 	want([]string{"seal", "start", "--incident", incident, "--community", "longbao", "--time-scale", "3600"}, false, "already running")

@@ -2,30 +2,18 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
-	"net/http"
-	"net/url"
-	"os"
 	"path/filepath"
-	"strconv"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/api/taskqueue/v1"
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/musterhq/muster/internal/config"
 	"github.com/musterhq/muster/internal/devenv"
-	"github.com/musterhq/muster/internal/service"
 )
 
 type clusterOptions struct {
@@ -64,9 +52,9 @@ binaries come from bin/ (` + "`make cluster`" + ` builds them). Logs and state a
 SQL tool, Muster's migrations), starts the four Temporal services, registers
 the namespace and Muster's search attributes, starts the Web UI and the
 workers, and prints how to reach them. It returns once everything answers;
-the processes keep running until ` + "`starter cluster down`" + `.`,
-		Example: `  starter cluster up
-  starter cluster up --workers 4 --admin-url postgres://postgres@db.internal:5432/postgres`,
+the processes keep running until ` + "`muster cluster down`" + `.`,
+		Example: `  muster cluster up
+  muster cluster up --workers 4 --admin-url postgres://postgres@db.internal:5432/postgres`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, err := a.clusterUp(cmd.Context(), o)
@@ -99,400 +87,11 @@ the processes keep running until ` + "`starter cluster down`" + `.`,
 	return cmd
 }
 
-func (a *app) clusterUp(ctx context.Context, o clusterOptions) (devenv.ClusterState, error) {
-	dir, err := filepath.Abs(o.dataDir)
-	if err != nil {
-		return devenv.ClusterState{}, err
-	}
-	if o.workers < 1 {
-		return devenv.ClusterState{}, fmt.Errorf("--workers %d: want at least 1", o.workers)
-	}
-	if old, err := devenv.LoadClusterState(dir); err == nil {
-		for _, p := range old.Processes {
-			if p.Alive() {
-				return devenv.ClusterState{}, fmt.Errorf("the cluster in %s is running (%s, pid %d): run `starter cluster down --data-dir %s` first", dir, p.Name, p.PID, o.dataDir)
-			}
-		}
-		// An earlier run that ended without `down` may have left its
-		// private PostgreSQL running.
-		if old.PostgresDir != "" {
-			devenv.StopPostgresDir(ctx, old.PostgresDir)
-		}
-	}
-	bins := map[string]string{}
-	for _, b := range []string{devenv.TemporalServerBin, devenv.TemporalSQLToolBin, devenv.TemporalUIBin, devenv.MusterWorkerBin} {
-		p, err := filepath.Abs(filepath.Join(o.binDir, b))
-		if err == nil {
-			_, err = os.Stat(p)
-		}
-		if err != nil {
-			return devenv.ClusterState{}, fmt.Errorf("%s not found in %s: run `make cluster`, which builds it", b, o.binDir)
-		}
-		bins[b] = p
-	}
-	for _, p := range []int{o.temporalPort, o.uiPort} {
-		if !portFree(p) {
-			return devenv.ClusterState{}, fmt.Errorf("port %d is in use: stop what uses it (a demo or dev server?) or pick others with --temporal-port and --ui-port", p)
-		}
-	}
-	logs := filepath.Join(dir, "logs")
-	if err := os.MkdirAll(logs, 0o755); err != nil {
-		return devenv.ClusterState{}, err
-	}
-	st := devenv.ClusterState{Dir: dir, Namespace: a.cfg.Temporal.Namespace, TaskQueue: a.cfg.TaskQueue, StartedAt: time.Now()}
-	// Whatever fails from here on stops what was started.
-	ok := false
-	defer func() {
-		if !ok {
-			a.say("Start failed: stopping what was started (logs stay in %s).", logs)
-			SaveOrLog(a, st)
-			a.clusterDown(context.WithoutCancel(ctx), dir)
-		}
-	}()
-	setupLog, err := os.OpenFile(filepath.Join(logs, "setup.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return st, err
-	}
-	defer setupLog.Close()
-
-	adminURL := o.adminURL
-	if adminURL == "" && os.Getenv(config.EnvDatabaseURL) != "" {
-		adminURL = os.Getenv(config.EnvDatabaseURL)
-		a.say("Using DATABASE_URL as the admin URL: its role must be able to create roles and databases (unset it for a private PostgreSQL).")
-	}
-	if adminURL == "" {
-		pgDir := filepath.Join(dir, "postgres")
-		if os.Geteuid() == 0 {
-			// The cluster runs as the postgres user, who may not reach a
-			// folder under root's home; keep it in the temp folder.
-			sum := sha256.Sum256([]byte(dir))
-			pgDir = filepath.Join(os.TempDir(), "muster-cluster-pg-"+hex.EncodeToString(sum[:4]))
-		}
-		a.say("Starting a private PostgreSQL cluster in %s…", pgDir)
-		pg, err := devenv.StartPostgres(ctx, pgDir, 0, setupLog)
-		if err != nil {
-			return st, err
-		}
-		st.PostgresDir = pgDir
-		adminURL = pg.URL("postgres")
-	} else {
-		a.say("Using PostgreSQL at %s.", config.RedactedDatabaseURL(adminURL))
-	}
-	au, err := url.Parse(adminURL)
-	if err != nil {
-		return st, fmt.Errorf("--admin-url: %w", err)
-	}
-	pgHost, pgPort := au.Hostname(), 5432
-	if p := au.Port(); p != "" {
-		pgPort, _ = strconv.Atoi(p)
-	}
-
-	a.say("Preparing roles and databases: %s (Temporal), %s and %s (Muster)…", devenv.TemporalRole, devenv.MusterRole, devenv.MusterAppLogin)
-	temporalPW, musterPW, appPW := devenv.RandomPassword(), devenv.RandomPassword(), devenv.RandomPassword()
-	if err := devenv.EnsureRole(ctx, adminURL, devenv.TemporalRole, temporalPW, devenv.TemporalDatabase, devenv.TemporalVisibilityDatabase); err != nil {
-		return st, err
-	}
-	if err := devenv.EnsureRole(ctx, adminURL, devenv.MusterRole, musterPW, config.DatabaseName); err != nil {
-		return st, err
-	}
-	// Muster's login may not create roles: it gets the schema owner's role
-	// that its migrations need.
-	if err := devenv.GrantSchemaOwner(ctx, adminURL, devenv.MusterRole); err != nil {
-		return st, err
-	}
-	// The workers and the CLI log in as the application login: records
-	// only, no DDL, no direct read of contacts.
-	if err := devenv.EnsureRole(ctx, adminURL, devenv.MusterAppLogin, appPW); err != nil {
-		return st, err
-	}
-	if err := devenv.GrantSchemaApp(ctx, adminURL, devenv.MusterAppLogin); err != nil {
-		return st, err
-	}
-	schemaDir, err := devenv.TemporalSchemaDir(ctx)
-	if err != nil {
-		return st, err
-	}
-	for _, db := range []struct{ name, dir string }{
-		{devenv.TemporalDatabase, "temporal"}, {devenv.TemporalVisibilityDatabase, "visibility"},
-	} {
-		if err := devenv.SetupTemporalSchema(ctx, bins[devenv.TemporalSQLToolBin], pgHost, pgPort, devenv.TemporalRole, temporalPW,
-			db.name, filepath.Join(schemaDir, db.dir, "versioned"), setupLog); err != nil {
-			return st, fmt.Errorf("%w (log: %s)", err, setupLog.Name())
-		}
-	}
-	mu := *au
-	mu.User = url.UserPassword(devenv.MusterRole, musterPW)
-	mu.Path = "/" + config.DatabaseName
-	st.MigrateDatabaseURL = mu.String()
-	mu.User = url.UserPassword(devenv.MusterAppLogin, appPW)
-	st.DatabaseURL = mu.String()
-	// Migrate once, as the owner; the workers then start without
-	// migrating (MUSTER_MIGRATE=false), which their login could not do.
-	ms, err := service.OpenStore(ctx, st.MigrateDatabaseURL, nil)
-	if err != nil {
-		return st, fmt.Errorf("the Muster database as role %s: %w", devenv.MusterRole, err)
-	}
-	ms.Close()
-
-	// The Temporal services.
-	ports, err := devenv.ServerPortsFrom(o.temporalPort)
-	if err != nil {
-		return st, err
-	}
-	tdir := filepath.Join(dir, "temporal")
-	if err := os.MkdirAll(filepath.Join(tdir, "config"), 0o755); err != nil {
-		return st, err
-	}
-	dynamic := filepath.Join(tdir, "dynamicconfig.yaml")
-	if err := os.WriteFile(dynamic, devenv.DynamicConfig, 0o644); err != nil {
-		return st, err
-	}
-	for _, svc := range devenv.TemporalServices {
-		metricsPort, err := devenv.FreePort()
-		if err != nil {
-			return st, err
-		}
-		cfg, err := devenv.RenderTemporalConfig(devenv.TemporalConfig{
-			Service: svc, LogLevel: "warn", HistoryShards: 4, PostgresAddr: fmt.Sprintf("%s:%d", pgHost, pgPort),
-			User: devenv.TemporalRole, Password: temporalPW, Database: devenv.TemporalDatabase, VisibilityDatabase: devenv.TemporalVisibilityDatabase,
-			MetricsPort: metricsPort, Ports: ports, DynamicConfig: dynamic,
-		})
-		if err != nil {
-			return st, err
-		}
-		if err := os.WriteFile(filepath.Join(tdir, "config", svc+".yaml"), cfg, 0o600); err != nil {
-			return st, err
-		}
-		p, err := devenv.StartProcess("temporal-"+svc, filepath.Join(logs, "temporal-"+svc+".log"), nil, bins[devenv.TemporalServerBin],
-			"--root", tdir, "--config", "config", "--env", svc, "--allow-no-auth", "start", "--service", svc)
-		if err != nil {
-			return st, err
-		}
-		st.Processes = append(st.Processes, p)
-		// One at a time: on a new database the first service writes the
-		// cluster's metadata, and services started together race to do it.
-		// The system worker serves no gRPC clients; nothing waits for it.
-		if svc != "worker" {
-			if err := waitForPort(ctx, fmt.Sprintf("127.0.0.1:%d", ports.Of(svc)), p); err != nil {
-				return st, err
-			}
-		}
-		a.say("Started Temporal %s (pid %d, log %s).", svc, p.PID, p.Log)
-	}
-	SaveOrLog(a, st)
-	st.FrontendAddr = fmt.Sprintf("127.0.0.1:%d", ports.Frontend)
-	c, err := waitForFrontend(ctx, st.FrontendAddr, st.Processes)
-	if err != nil {
-		return st, err
-	}
-	defer c.Close()
-	if err := ensureNamespace(ctx, c, st.Namespace, o.retention); err != nil {
-		return st, err
-	}
-	nc, err := client.NewClientFromExisting(c, client.Options{Namespace: st.Namespace})
-	if err != nil {
-		return st, err
-	}
-	defer nc.Close()
-	// A new namespace reaches the services' namespace caches within about
-	// ten seconds; until then they say it is not found.
-	for start := time.Now(); ; {
-		err := service.RegisterSearchAttributes(ctx, nc, st.Namespace)
-		var nf *serviceerror.NamespaceNotFound
-		if err == nil {
-			break
-		}
-		if !errors.As(err, &nf) || time.Since(start) > time.Minute {
-			return st, err
-		}
-		time.Sleep(time.Second)
-	}
-	a.say("Namespace %s ready with Muster's search attributes.", st.Namespace)
-
-	// The Web UI.
-	udir := filepath.Join(dir, "ui", "config")
-	if err := os.MkdirAll(udir, 0o755); err != nil {
-		return st, err
-	}
-	uiCfg := fmt.Sprintf("temporalGrpcAddress: %s\nport: %d\nenableUi: true\ndefaultNamespace: %s\nnotifyOnNewVersion: false\n", st.FrontendAddr, o.uiPort, st.Namespace)
-	if err := os.WriteFile(filepath.Join(udir, "cluster.yaml"), []byte(uiCfg), 0o644); err != nil {
-		return st, err
-	}
-	p, err := devenv.StartProcess("temporal-ui", filepath.Join(logs, "temporal-ui.log"), nil, bins[devenv.TemporalUIBin],
-		"--root", filepath.Join(dir, "ui"), "--config", "config", "--env", "cluster", "start")
-	if err != nil {
-		return st, err
-	}
-	st.Processes = append(st.Processes, p)
-	st.UIURL = fmt.Sprintf("http://localhost:%d", o.uiPort)
-
-	// The workers.
-	for i := 1; i <= o.workers; i++ {
-		mport, err := devenv.FreePort()
-		if err != nil {
-			return st, err
-		}
-		env := []string{
-			config.EnvDatabaseURL + "=" + st.DatabaseURL,
-			config.EnvMigrate + "=false",
-			"TEMPORAL_ADDRESS=" + st.FrontendAddr,
-			"TEMPORAL_NAMESPACE=" + st.Namespace,
-			config.EnvTaskQueue + "=" + st.TaskQueue,
-			config.EnvMetricsAddr + fmt.Sprintf("=127.0.0.1:%d", mport),
-		}
-		name := fmt.Sprintf("muster-worker-%d", i)
-		p, err := devenv.StartProcess(name, filepath.Join(logs, name+".log"), env, bins[devenv.MusterWorkerBin])
-		if err != nil {
-			return st, err
-		}
-		st.Processes = append(st.Processes, p)
-		a.say("Started %s (pid %d, metrics on 127.0.0.1:%d).", name, p.PID, mport)
-	}
-	SaveOrLog(a, st)
-	if err := waitForUI(ctx, st.UIURL, st.Processes); err != nil {
-		return st, err
-	}
-	if err := waitForPollers(ctx, nc, st.Namespace, st.TaskQueue, o.workers, st.Processes); err != nil {
-		return st, err
-	}
-	ok = true
-	fmt.Fprintf(a.out, `
-  Cluster up: Temporal %s (frontend, history, matching, worker), Web UI %s, %d Muster workers.
-  Web UI:    %s/namespaces/%s/workflows
-  Temporal:  TEMPORAL_ADDRESS=%s TEMPORAL_NAMESPACE=%s
-  Database:  %s (host:port/database)
-  Logs:      %s
-  Stop:      starter cluster down --data-dir %s
-
-`, devenv.TemporalServerVersion, devenv.TemporalUIVersion, o.workers, st.UIURL, st.Namespace, st.FrontendAddr, st.Namespace,
-		config.RedactedDatabaseURL(st.DatabaseURL), logs, o.dataDir)
-	fmt.Fprintf(a.out, "  The full DATABASE_URL (login %s, for the workers and the CLI) and migrate_database_url (login %s, for `starter migrate`), with their passwords, are in %s (readable by you only).\n\n",
-		devenv.MusterAppLogin, devenv.MusterRole, devenv.ClusterStateFile(dir))
-	return st, nil
-}
-
 // SaveOrLog writes the state file, saying so when it cannot.
 func SaveOrLog(a *app, st devenv.ClusterState) {
 	if err := devenv.SaveClusterState(st); err != nil {
 		a.say("Cannot write %s: %v", devenv.ClusterStateFile(st.Dir), err)
 	}
-}
-
-// exited names the first process that is no longer running.
-func exited(ps []devenv.ClusterProcess) error {
-	for _, p := range ps {
-		if !p.Alive() {
-			return fmt.Errorf("%s exited: see %s", p.Name, p.Log)
-		}
-	}
-	return nil
-}
-
-// waitForPort waits until addr accepts connections, or p exits.
-func waitForPort(ctx context.Context, addr string, p devenv.ClusterProcess) error {
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
-		if !p.Alive() {
-			return fmt.Errorf("%s exited: see %s", p.Name, p.Log)
-		}
-		if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			conn.Close()
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("%s does not listen on %s after 2 minutes: see %s", p.Name, addr, p.Log)
-}
-
-func waitForFrontend(ctx context.Context, addr string, ps []devenv.ClusterProcess) (client.Client, error) {
-	deadline := time.Now().Add(3 * time.Minute)
-	var last error
-	for time.Now().Before(deadline) {
-		if err := exited(ps); err != nil {
-			return nil, err
-		}
-		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		c, err := client.DialContext(dctx, client.Options{HostPort: addr, Namespace: "temporal-system", Logger: quiet{}})
-		cancel()
-		if err == nil {
-			return c, nil
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
-	return nil, fmt.Errorf("the Temporal frontend at %s did not answer within 3 minutes: %v", addr, last)
-}
-
-func ensureNamespace(ctx context.Context, c client.Client, ns string, retention time.Duration) error {
-	ws := c.WorkflowService()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		_, err := ws.DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: ns})
-		if err == nil {
-			return nil
-		}
-		var nf *serviceerror.NamespaceNotFound
-		if errors.As(err, &nf) {
-			_, err = ws.RegisterNamespace(ctx, &workflowservice.RegisterNamespaceRequest{Namespace: ns, WorkflowExecutionRetentionPeriod: durationpb.New(retention)})
-			var exists *serviceerror.NamespaceAlreadyExists
-			if err == nil || errors.As(err, &exists) {
-				continue
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("namespace %s: %w", ns, err)
-		}
-		time.Sleep(time.Second)
-	}
-}
-
-func waitForUI(ctx context.Context, u string, ps []devenv.ClusterProcess) error {
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		if err := exited(ps); err != nil {
-			return err
-		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	return fmt.Errorf("the Web UI at %s did not answer within a minute", u)
-}
-
-// waitForPollers waits until every worker polls the task queue.
-func waitForPollers(ctx context.Context, c client.Client, namespace, taskQueue string, n int, ps []devenv.ClusterProcess) error {
-	deadline := time.Now().Add(2 * time.Minute)
-	got := 0
-	for time.Now().Before(deadline) {
-		if err := exited(ps); err != nil {
-			return err
-		}
-		resp, err := c.WorkflowService().DescribeTaskQueue(ctx, &workflowservice.DescribeTaskQueueRequest{
-			Namespace: namespace, TaskQueue: &taskqueue.TaskQueue{Name: taskQueue},
-		})
-		if err == nil {
-			ids := map[string]bool{}
-			for _, p := range resp.GetPollers() {
-				ids[p.GetIdentity()] = true
-			}
-			if got = len(ids); got >= n {
-				return nil
-			}
-		}
-		time.Sleep(time.Second)
-	}
-	return fmt.Errorf("%d of %d workers poll task queue %s after 2 minutes: see their logs", got, n, taskQueue)
 }
 
 func (a *app) clusterDown(ctx context.Context, dataDir string) error {
@@ -538,7 +137,7 @@ func (a *app) clusterStatus(ctx context.Context, dataDir string) error {
 	}
 	st, err := devenv.LoadClusterState(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("no cluster in %s: start one with `make cluster` or `starter cluster up`", dir)
+		return fmt.Errorf("no cluster in %s: start one with `make cluster` or `muster cluster up`", dir)
 	}
 	if err != nil {
 		return err

@@ -68,7 +68,7 @@ func TestClusterRunsAResponse(t *testing.T) {
 		t.Errorf("processes = %v, want the UI and at least two workers", counts)
 	}
 	// The workers and the CLI log in as the application login, which may
-	// not migrate; the owner's login is kept apart for `starter migrate`.
+	// not migrate; the owner's login is kept apart for `muster migrate`.
 	if !strings.Contains(st.DatabaseURL, "://"+devenv.MusterAppLogin+":") {
 		t.Errorf("DATABASE_URL = %s, want the application login %s", config.RedactedDatabaseURL(st.DatabaseURL), devenv.MusterAppLogin)
 	}

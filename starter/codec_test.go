@@ -68,7 +68,7 @@ func TestCLIWithCodecKeys(t *testing.T) {
 		{"seal", "start", "--incident", incident, "--compound", "longbao-jiayuan", "--time-scale", "3600"},
 	} {
 		if out, err := runCLI(t, args...); err != nil {
-			t.Fatalf("starter %s = %v, %q", strings.Join(args, " "), err, out)
+			t.Fatalf("muster %s = %v, %q", strings.Join(args, " "), err, out)
 		}
 	}
 	deadline := time.Now().Add(60 * time.Second)

@@ -144,8 +144,8 @@ func (a *app) areasCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "areas [CODE|PATH]",
 		Short: "List areas of the loaded scenario, e.g. the compounds of a community",
-		Example: `  starter areas --level compound COMMUNITY
-  starter areas DISTRICT/SUB-DISTRICT`,
+		Example: `  muster areas --level compound COMMUNITY
+  muster areas DISTRICT/SUB-DISTRICT`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := a.store(cmd.Context())
@@ -158,7 +158,7 @@ func (a *app) areasCommand() *cobra.Command {
 			}
 			all, err := api.Areas(cmd.Context(), s, under, level)
 			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("%w (list top-level areas with `starter areas`)", err)
+				return fmt.Errorf("%w (list top-level areas with `muster areas`)", err)
 			}
 			if err != nil {
 				return err

@@ -264,9 +264,9 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
             open %s for the response's summary, its step table (current details) and search attributes;
             each step is a child workflow under it: the seals are %s/seal/<compound>
             payloads are encrypted (key %s); the UI decodes them through the codec server on 127.0.0.1:%d
-  CLI:      %s bin/starter watch %s
+  CLI:      %s bin/muster watch %s
   Metrics:  %s   (muster_round_sampled, muster_step_stalled_total, muster_notice_deliveries, temporal_*)
-  Notices:  %s bin/starter notices list --incident %s   (delivered to the local receivers above)
+  Notices:  %s bin/muster notices list --incident %s   (delivered to the local receivers above)
 
 `, o.incident, o.runbook, area.Name, area.Path, ui, copts.Namespace, o.incident, path.Dir(area.Path), id, id,
 		cd.CurrentKeyID(), o.codecPort, cliEnv, o.incident, metricsURL, cliEnv, o.incident)
@@ -454,7 +454,7 @@ func (a *app) demoWatch(ctx context.Context, c client.Client, id string, o demoO
 		case p.Root != nil && p.Root.State != "" && p.Root.State != workflows.StateRunning && p.Root.State != workflows.StatePending:
 			// The runbook ended without lifting (a rejected approval):
 			// the command center lifts the response.
-			a.say("The runbook ended with the seals held; lifting the response: starter lift %s --reason ...", o.incident)
+			a.say("The runbook ended with the seals held; lifting the response: muster lift %s --reason ...", o.incident)
 			return update(ctx, c, id, workflows.UpdateLift, workflows.LiftInput{Reason: "demo: runbook ended", By: "demo"})
 		}
 		ask := p.Find("approve-lift")
@@ -464,7 +464,7 @@ func (a *app) demoWatch(ctx context.Context, c client.Client, id string, o demoO
 		if askedAt.IsZero() {
 			askedAt = time.Now()
 			a.say("The runbook asks the command center: lift the seals? The demo approves in %s, as you would with:", o.hold)
-			a.say("  starter step decide %s approve-lift approve --reason \"two clean rounds\"", o.incident)
+			a.say("  muster step decide %s approve-lift approve --reason \"two clean rounds\"", o.incident)
 		}
 		if time.Since(askedAt) >= o.hold {
 			if err := update(ctx, c, id, workflows.UpdateDecide, workflows.Decision{Step: "approve-lift", Decision: "approve", By: "demo", Reason: "two clean rounds"}); err != nil {
@@ -534,7 +534,7 @@ func (a *app) demoReport(ctx context.Context, c client.Client, st *store.Store, 
 		fmt.Fprintf(a.out, "  %s\n", line)
 	}
 	fmt.Fprintf(a.out, "  Visibility: %d executions with MusterIncident = '%s' (%d completed).\n", len(execs), incident, types["completed"])
-	fmt.Fprintf(a.out, "  Event log: starter events %s\n", incident)
+	fmt.Fprintf(a.out, "  Event log: muster events %s\n", incident)
 	return nil
 }
 

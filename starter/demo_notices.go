@@ -41,7 +41,7 @@ func (a *app) startDemoNotices(ctx context.Context, dataDir string, st *store.St
 		dn.receiver.Close()
 		return nil, fmt.Errorf("mail sink: %w", err)
 	}
-	routes := fmt.Sprintf(`# Written by starter demo for this run: the reference district's notices go
+	routes := fmt.Sprintf(`# Written by muster demo for this run: the reference district's notices go
 # to a local webhook receiver (every audience) and a local SMTP sink (the
 # district command, departments and staff). See docs/notices.md.
 districts:
@@ -109,5 +109,5 @@ func (dn *demoNotices) report(ctx context.Context, a *app, st *store.Store, inci
 	taken, dups, bad := dn.receiver.Counts()
 	fmt.Fprintf(a.out, "  Notices delivered: %d delivered · %d sent · %d pending · %d undelivered; the webhook receiver took %d (%d repeats refused, %d bad signatures), the SMTP sink holds %d mails.\n",
 		c[store.DeliveryDelivered], c[store.DeliverySent], c[store.DeliveryPending], c[store.DeliveryUndelivered], taken, dups, bad, dn.mail.Count())
-	fmt.Fprintf(a.out, "  See them: starter notices list --incident %s · received: %s · mail: %s\n", incident, dn.webLog, dn.mail.Dir)
+	fmt.Fprintf(a.out, "  See them: muster notices list --incident %s · received: %s · mail: %s\n", incident, dn.webLog, dn.mail.Dir)
 }

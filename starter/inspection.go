@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
 
 	"github.com/musterhq/muster/internal/api"
 	"github.com/musterhq/muster/internal/store"
@@ -31,7 +33,7 @@ func (a *app) inspectionReportCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:     "report INCIDENT",
 		Short:   "Found / rectified / overdue / escalated per sub-district and unit, shared problems and the open list",
-		Example: "  starter inspection report inc-0403\n  starter inspection report inc-0403 -o json",
+		Example: "  muster inspection report inc-0403\n  muster inspection report inc-0403 -o json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := workflows.ValidIncident(args[0]); err != nil {
@@ -154,9 +156,9 @@ func (a *app) reportSiteCommand() *cobra.Command {
 is "category=C,severity=low|medium|high[,unit=U],description=TEXT" (the
 description last; unit defaults to the site's sub-district office). A site
 reported twice is a no-op: the first report stands.`,
-		Example: `  starter inspection report-site inc-0403 SITE --inspector inspector-01 \
+		Example: `  muster inspection report-site inc-0403 SITE --inspector inspector-01 \
     --finding "category=mask-checks,severity=high,description=masks not checked at the door"
-  starter inspection report-site inc-0403 SUB-DISTRICT --none`,
+  muster inspection report-site inc-0403 SUB-DISTRICT --none`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := workflows.ValidIncident(args[0]); err != nil {
@@ -194,7 +196,7 @@ reported twice is a no-op: the first report stands.`,
 			case len(res.Findings) == 0:
 				fmt.Fprintf(a.out, "%s reported in round %d: no findings.\n", res.Site, res.Round)
 			default:
-				fmt.Fprintf(a.out, "%s reported in round %d: findings %v, each followed until rectified (starter inspection report %s).\n", res.Site, res.Round, res.Findings, args[0])
+				fmt.Fprintf(a.out, "%s reported in round %d: findings %v, each followed until rectified (muster inspection report %s).\n", res.Site, res.Round, res.Findings, args[0])
 			}
 			return nil
 		},
@@ -208,9 +210,37 @@ reported twice is a no-op: the first report stands.`,
 func findingArg(s string) (int64, error) {
 	id, err := strconv.ParseInt(strings.TrimPrefix(s, "#"), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, fmt.Errorf("finding %q: want a finding number such as 12 (starter inspection report INCIDENT lists them)", s)
+		return 0, fmt.Errorf("finding %q: want a finding number such as 12 (muster inspection report INCIDENT lists them)", s)
 	}
 	return id, nil
+}
+
+// findingArgs reads the INCIDENT and FINDING arguments of an action on a
+// finding.
+func findingArgs(args []string) (string, int64, error) {
+	if err := workflows.ValidIncident(args[0]); err != nil {
+		return "", 0, err
+	}
+	id, err := findingArg(args[1])
+	return args[0], id, err
+}
+
+// actOnFinding connects to the store and Temporal, runs act and prints the
+// finding as act left it, saying what was done.
+func (a *app) actOnFinding(ctx context.Context, done string, act func(ctx context.Context, c client.Client, st *store.Store) (workflows.FindingStatus, error)) error {
+	st, err := a.store(ctx)
+	if err != nil {
+		return err
+	}
+	c, err := a.client(ctx)
+	if err != nil {
+		return err
+	}
+	s, err := act(ctx, c, st)
+	if err != nil {
+		return err
+	}
+	return a.printFinding(s, done)
 }
 
 func (a *app) printFinding(s workflows.FindingStatus, what string) error {
@@ -230,29 +260,16 @@ func (a *app) rectifyCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "rectify INCIDENT FINDING",
 		Short:   "Report a finding rectified; its assigned inspector then re-inspects it",
-		Example: `  starter inspection rectify inc-0403 12 --by OFFICE --note "door staff back on duty"`,
+		Example: `  muster inspection rectify inc-0403 12 --by OFFICE --note "door staff back on duty"`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := workflows.ValidIncident(args[0]); err != nil {
-				return err
-			}
-			id, err := findingArg(args[1])
+			inc, id, err := findingArgs(args)
 			if err != nil {
 				return err
 			}
-			st, err := a.store(cmd.Context())
-			if err != nil {
-				return err
-			}
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			s, err := api.Rectify(cmd.Context(), c, st, args[0], id, in)
-			if err != nil {
-				return err
-			}
-			return a.printFinding(s, "reported rectified")
+			return a.actOnFinding(cmd.Context(), "reported rectified", func(ctx context.Context, c client.Client, st *store.Store) (workflows.FindingStatus, error) {
+				return api.Rectify(ctx, c, st, inc, id, in)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&in.By, "by", "", "who reports (default the unit responsible)")
@@ -266,13 +283,10 @@ func (a *app) reinspectCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "reinspect INCIDENT FINDING --by INSPECTOR --pass|--fail",
 		Short:   "Re-inspect a rectified finding (the assigned inspector only): --pass closes it, --fail reopens it",
-		Example: `  starter inspection reinspect inc-0403 12 --by inspector-01 --pass`,
+		Example: `  muster inspection reinspect inc-0403 12 --by inspector-01 --pass`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := workflows.ValidIncident(args[0]); err != nil {
-				return err
-			}
-			id, err := findingArg(args[1])
+			inc, id, err := findingArgs(args)
 			if err != nil {
 				return err
 			}
@@ -280,19 +294,9 @@ func (a *app) reinspectCommand() *cobra.Command {
 				return fmt.Errorf("say --pass or --fail")
 			}
 			in.Passed = pass
-			st, err := a.store(cmd.Context())
-			if err != nil {
-				return err
-			}
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			s, err := api.Reinspect(cmd.Context(), c, st, args[0], id, in)
-			if err != nil {
-				return err
-			}
-			return a.printFinding(s, "re-inspected")
+			return a.actOnFinding(cmd.Context(), "re-inspected", func(ctx context.Context, c client.Client, st *store.Store) (workflows.FindingStatus, error) {
+				return api.Reinspect(ctx, c, st, inc, id, in)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&in.By, "by", "", "the inspector re-inspecting (required; only the assigned inspector may)")

@@ -47,7 +47,7 @@ func TestInspectionFlagsBadInput(t *testing.T) {
 	} {
 		out, err := runCLI(t, tt.args...)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("starter %s = %v (%q), want an error containing %q", strings.Join(tt.args, " "), err, out, tt.want)
+			t.Errorf("muster %s = %v (%q), want an error containing %q", strings.Join(tt.args, " "), err, out, tt.want)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-// Command starter is Muster's command-center CLI: it loads scenarios, starts
+// Command muster is Muster's command-center CLI: it loads scenarios, starts
 // and steers responses, and shows their progress.
 package main
 
@@ -27,10 +27,10 @@ func main() {
 	stop()
 	if err != nil {
 		if interrupted {
-			fmt.Fprintln(os.Stderr, "starter: interrupted")
+			fmt.Fprintln(os.Stderr, "muster: interrupted")
 			os.Exit(130)
 		}
-		fmt.Fprintln(os.Stderr, "starter:", err)
+		fmt.Fprintln(os.Stderr, "muster:", err)
 		os.Exit(exitCode(err))
 	}
 }
@@ -58,9 +58,9 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 
 func (a *app) rootCommand() *cobra.Command {
 	root := &cobra.Command{
-		Use:   "starter",
+		Use:   "muster",
 		Short: "Muster's command-center CLI: trigger, watch and steer emergency responses",
-		Long: `starter is Muster's command-center CLI. It loads a district's scenario,
+		Long: `muster is Muster's command-center CLI. It loads a district's scenario,
 triggers responses with runbooks (seal compounds, test every resident, send
 staff and supplies, follow inspection findings), shows their progress, and
 steers them: retry, skip or abort a step, decide, escalate, add an area,
@@ -177,8 +177,8 @@ func checkInput(cmd *cobra.Command, args []string) error {
 }
 
 // store opens PostgreSQL once per command. It never migrates (only
-// `starter migrate` does), so a command's login needs no DDL rights; a
-// schema behind this build is an error naming `starter migrate`.
+// `muster migrate` does), so a command's login needs no DDL rights; a
+// schema behind this build is an error naming `muster migrate`.
 func (a *app) store(ctx context.Context) (*store.Store, error) {
 	if a.st != nil {
 		return a.st, nil

@@ -34,8 +34,8 @@ func (a *app) noticesListCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list --incident ID [--state STATE]",
 		Short: "List an incident's notice deliveries, optionally in one state",
-		Example: `  starter notices list --incident xd-0403
-  starter notices list --incident xd-0403 --state undelivered --output json`,
+		Example: `  muster notices list --incident xd-0403
+  muster notices list --incident xd-0403 --state undelivered --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -88,17 +88,17 @@ func (a *app) noticesResendCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "resend ID",
 		Short: "Send an undelivered notice delivery again (after its route is fixed)",
-		Long: `Put an undelivered delivery (ID from 'starter notices list') back in the
+		Long: `Put an undelivered delivery (ID from 'muster notices list') back in the
 queue. It goes out with the same idempotency key, so a receiver that took it
 after all does not act on it twice. Fix the route in the routes file first:
 the dispatcher reads the file again when it changes.`,
-		Example: `  starter notices resend 42 --by duty-officer --reason "hook URL corrected"`,
+		Example: `  muster notices resend 42 --by duty-officer --reason "hook URL corrected"`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			id, err := strconv.ParseInt(args[0], 10, 64)
 			if err != nil || id <= 0 {
-				return fmt.Errorf("ID %q: want a delivery ID (a positive number from `starter notices list`)", args[0])
+				return fmt.Errorf("ID %q: want a delivery ID (a positive number from `muster notices list`)", args[0])
 			}
 			s, err := a.store(ctx)
 			if err != nil {
@@ -111,7 +111,7 @@ the dispatcher reads the file again when it changes.`,
 			if a.output == "json" {
 				return printJSON(a.out, d)
 			}
-			fmt.Fprintf(a.out, "Delivery %d of notice %d (%s) is pending again; follow it with `starter notices list --incident %s`\n", d.ID, d.NoticeID, d.Channel, d.Incident)
+			fmt.Fprintf(a.out, "Delivery %d of notice %d (%s) is pending again; follow it with `muster notices list --incident %s`\n", d.ID, d.NoticeID, d.Channel, d.Incident)
 			return nil
 		},
 	}
@@ -129,7 +129,7 @@ func renderNoticeCounts(w io.Writer, incident string, c map[string]int) {
 	fmt.Fprintf(w, "Notices: %d pending · %d sent · %d delivered · %d undelivered\n",
 		c[store.DeliveryPending], c[store.DeliverySent], c[store.DeliveryDelivered], c[store.DeliveryUndelivered])
 	if c[store.DeliveryUndelivered] > 0 {
-		fmt.Fprintf(w, "  undelivered notices are stalled: `starter notices list --incident %s --state undelivered`, then `starter notices resend ID`\n", incident)
+		fmt.Fprintf(w, "  undelivered notices are stalled: `muster notices list --incident %s --state undelivered`, then `muster notices resend ID`\n", incident)
 	}
 }
 

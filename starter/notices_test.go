@@ -35,7 +35,7 @@ func TestNoticesListAndResend(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err := runCLI(t, "notices", "list", "--incident", "xd-0403", "--state", "undelivered")
-	if err != nil || !strings.Contains(out, "undelivered") || !strings.Contains(out, "no routes for district") || !strings.Contains(out, "starter notices resend ID") {
+	if err != nil || !strings.Contains(out, "undelivered") || !strings.Contains(out, "no routes for district") || !strings.Contains(out, "muster notices resend ID") {
 		t.Fatalf("notices list = %v, %q", err, out)
 	}
 	out, err = runCLI(t, "notices", "list", "--incident", "xd-0403", "--output", "json")
@@ -52,7 +52,7 @@ func TestNoticesListAndResend(t *testing.T) {
 		{"notices", "resend", "abc"},
 	} {
 		if out, err := runCLI(t, bad...); err == nil {
-			t.Errorf("starter %s = %q, want an error", strings.Join(bad, " "), out)
+			t.Errorf("muster %s = %q, want an error", strings.Join(bad, " "), out)
 		}
 	}
 	id := fmt.Sprint(list.Deliveries[0].ID)

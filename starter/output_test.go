@@ -27,42 +27,42 @@ var readCommands = map[string]struct {
 	args      []string
 	jsonLines bool
 }{
-	"starter scenario check":     {args: []string{"scenario", "check", "--reference"}},
-	"starter areas":              {args: []string{"areas"}},
-	"starter status":             {},
-	"starter list":               {},
-	"starter events":             {args: []string{"events", "inc-none"}},
-	"starter watch":              {jsonLines: true},
-	"starter cluster status":     {args: []string{"cluster", "status", "--data-dir", "{cluster}"}},
-	"starter runbook validate":   {args: []string{"runbook", "validate", "../internal/runbook/builtin/seal-compound.yaml"}},
-	"starter runbook list":       {args: []string{"runbook", "list"}},
-	"starter runbook show":       {args: []string{"runbook", "show", "seal-compound"}},
-	"starter runbook kinds":      {args: []string{"runbook", "kinds"}},
-	"starter samples missing":    {},
-	"starter testing status":     {},
-	"starter supply status":      {},
-	"starter supply assignments": {args: []string{"supply", "assignments", "inc-none"}},
-	"starter supply stock":       {args: []string{"supply", "stock", "xiaodian"}},
-	"starter supply shipments":   {args: []string{"supply", "shipments", "inc-none"}},
-	"starter supply pass verify": {},
-	"starter supply pass list":   {args: []string{"supply", "pass", "list", "--incident", "inc-none"}},
-	"starter notices list":       {args: []string{"notices", "list", "--incident", "inc-none"}},
-	"starter token list":         {args: []string{"token", "list"}},
-	"starter inspection report":  {},
-	"starter report":             {},
+	"muster scenario check":     {args: []string{"scenario", "check", "--reference"}},
+	"muster areas":              {args: []string{"areas"}},
+	"muster status":             {},
+	"muster list":               {},
+	"muster events":             {args: []string{"events", "inc-none"}},
+	"muster watch":              {jsonLines: true},
+	"muster cluster status":     {args: []string{"cluster", "status", "--data-dir", "{cluster}"}},
+	"muster runbook validate":   {args: []string{"runbook", "validate", "../internal/runbook/builtin/seal-compound.yaml"}},
+	"muster runbook list":       {args: []string{"runbook", "list"}},
+	"muster runbook show":       {args: []string{"runbook", "show", "seal-compound"}},
+	"muster runbook kinds":      {args: []string{"runbook", "kinds"}},
+	"muster samples missing":    {},
+	"muster testing status":     {},
+	"muster supply status":      {},
+	"muster supply assignments": {args: []string{"supply", "assignments", "inc-none"}},
+	"muster supply stock":       {args: []string{"supply", "stock", "xiaodian"}},
+	"muster supply shipments":   {args: []string{"supply", "shipments", "inc-none"}},
+	"muster supply pass verify": {},
+	"muster supply pass list":   {args: []string{"supply", "pass", "list", "--incident", "inc-none"}},
+	"muster notices list":       {args: []string{"notices", "list", "--incident", "inc-none"}},
+	"muster token list":         {args: []string{"token", "list"}},
+	"muster inspection report":  {},
+	"muster report":             {},
 }
 
 // writeCommands change state or run services; their output is not a read.
 var writeCommands = map[string]bool{
-	"starter migrate": true, "starter scenario load": true, "starter seal start": true,
-	"starter inspection report-site": true, "starter inspection rectify": true, "starter inspection reinspect": true,
-	"starter lift": true, "starter step retry": true, "starter step skip": true, "starter step abort": true, "starter step pause": true, "starter step resume": true,
-	"starter step decide": true, "starter demo": true, "starter cluster up": true, "starter cluster down": true,
-	"starter chaos": true, "starter runbook publish": true, "starter respond": true, "starter escalate": true,
-	"starter add-area": true, "starter serve": true, "starter token create": true, "starter token revoke": true,
-	"starter samples upload": true, "starter simulate testing": true, "starter testing add-point": true,
-	"starter supply ack": true, "starter supply signup": true, "starter supply report-stock": true,
-	"starter supply deliver": true, "starter supply pass issue": true, "starter notices resend": true,
+	"muster migrate": true, "muster scenario load": true, "muster seal start": true,
+	"muster inspection report-site": true, "muster inspection rectify": true, "muster inspection reinspect": true,
+	"muster lift": true, "muster step retry": true, "muster step skip": true, "muster step abort": true, "muster step pause": true, "muster step resume": true,
+	"muster step decide": true, "muster demo": true, "muster cluster up": true, "muster cluster down": true,
+	"muster chaos": true, "muster runbook publish": true, "muster respond": true, "muster escalate": true,
+	"muster add-area": true, "muster serve": true, "muster token create": true, "muster token revoke": true,
+	"muster samples upload": true, "muster simulate testing": true, "muster testing add-point": true,
+	"muster supply ack": true, "muster supply signup": true, "muster supply report-stock": true,
+	"muster supply deliver": true, "muster supply pass issue": true, "muster notices resend": true,
 }
 
 // TestOutputJSONOnEveryRead walks the command tree: every command is either
@@ -72,10 +72,10 @@ var writeCommands = map[string]bool{
 func TestOutputJSONOnEveryRead(t *testing.T) {
 	t.Setenv("DATABASE_URL", pgtest.URL(t))
 	if _, err := runCLI(t, "migrate"); err != nil {
-		t.Fatalf("starter migrate = %v", err)
+		t.Fatalf("muster migrate = %v", err)
 	}
 	if out, err := runCLI(t, "scenario", "load", "--reference"); err != nil {
-		t.Fatalf("starter scenario load --reference = %v: %s", err, out)
+		t.Fatalf("muster scenario load --reference = %v: %s", err, out)
 	}
 	st, err := service.OpenStore(context.Background(), os.Getenv("DATABASE_URL"), nil)
 	if err != nil {
@@ -132,7 +132,7 @@ func TestOutputJSONOnEveryRead(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			if err := run(ctx, append(args, "--output", "json"), &out, &errOut); err != nil {
-				t.Fatalf("starter %s -o json = %v: %s", strings.Join(args, " "), err, errOut.String())
+				t.Fatalf("muster %s -o json = %v: %s", strings.Join(args, " "), err, errOut.String())
 			}
 			checkJSON(t, out.Bytes(), rc.jsonLines)
 			if strings.Contains(out.String(), "s3cret-pw") {

@@ -48,9 +48,9 @@ report-INCIDENT.html and report-INCIDENT.md in --out.
 The language is --locale, else the scenario's locale:, else English. The
 scenario is --scenario, else the built-in reference scenario when the
 response's area was loaded from it.`,
-		Example: `  starter report xd-0403
-  starter report xd-0403 --out reports --format html --locale zh-CN
-  starter report xd-0403 --time-scale 2880   # a demo run: hours read as the runbook's`,
+		Example: `  muster report xd-0403
+  muster report xd-0403 --out reports --format html --locale zh-CN
+  muster report xd-0403 --time-scale 2880   # a demo run: hours read as the runbook's`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := workflows.ValidIncident(args[0]); err != nil {

@@ -31,71 +31,13 @@ pins the runbook's version, runs its steps as child workflows under
 response/<incident>/..., and holds until its seals are lifted.
 
 Triggering the same incident again returns the running response and never
-starts a second one. List runbooks with ` + "`starter runbook list`" + ` and areas with
-` + "`starter areas`" + `.`,
-		Example: `  starter respond --incident inc-0403 --runbook community-outbreak-level-1 --area COMMUNITY
-  starter respond --incident inc-0404 --runbook seal-compound@1 --area COMPOUND --time-scale 720`,
+starts a second one. List runbooks with ` + "`muster runbook list`" + ` and areas with
+` + "`muster areas`" + `.`,
+		Example: `  muster respond --incident inc-0403 --runbook community-outbreak-level-1 --area COMMUNITY
+  muster respond --incident inc-0404 --runbook seal-compound@1 --area COMPOUND --time-scale 720`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			name, version, err := parseRunbookRef(runbookRef)
-			if err != nil {
-				return err
-			}
-			in.Runbook, in.Version = name, version
-			if err := in.WithDefaults().Validate(); err != nil {
-				return err
-			}
-			s, err := a.store(ctx)
-			if err != nil {
-				return err
-			}
-			rb, err := s.Runbook(ctx, name, version)
-			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("%w: list runbooks with `starter runbook list`, publish one with `starter runbook publish FILE`", err)
-			}
-			if err != nil {
-				return err
-			}
-			area, err := s.AreaByCode(ctx, in.Area)
-			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("unknown area %q: list areas with `starter areas` (is the scenario loaded?)", in.Area)
-			}
-			if err != nil {
-				return err
-			}
-			def, err := runbook.Parse(fmt.Sprintf("%s version %d", rb.Name, rb.Version), []byte(rb.Source), workflows.Kinds)
-			if err != nil {
-				return fmt.Errorf("runbook %s version %d does not validate (publish a fixed version): %w", rb.Name, rb.Version, err)
-			}
-			if def.Area != "" && def.Area != area.Level {
-				return fmt.Errorf("runbook %s is for a %s, and %s is a %s: pick an area of that level (`starter areas --level %s`)", rb.Name, def.Area, area.Code, area.Level, def.Area)
-			}
-			if err := service.CheckAreas(ctx, s, fmt.Sprintf("%s version %d", rb.Name, rb.Version), def); err != nil {
-				return fmt.Errorf("runbook %s version %d names areas the scenario does not have (publish a fixed version):\n%w", rb.Name, rb.Version, err)
-			}
-			warn, err := staffingWarning(ctx, s, def, area.Path)
-			if err != nil {
-				return err
-			}
-			if warn != "" {
-				fmt.Fprintln(a.out, warn)
-			}
-			c, err := a.client(ctx)
-			if err != nil {
-				return err
-			}
-			id, existing, err := service.StartResponse(ctx, c, a.cfg.TaskQueue, in, fmt.Sprintf("%s v%d · %s", rb.Name, rb.Version, area.Name))
-			if err != nil {
-				return err
-			}
-			if existing {
-				fmt.Fprintf(a.out, "The response to %s is already running: %s (a second trigger does not start another).\n", in.Incident, id)
-			} else {
-				fmt.Fprintf(a.out, "Opened %s: runbook %s version %d over %s (%s).\n", id, rb.Name, rb.Version, area.Name, area.Path)
-			}
-			fmt.Fprintf(a.out, "Follow it: starter watch %s   (Web UI: MusterIncident = '%s')\n", in.Incident, in.Incident)
-			return nil
+			return a.respond(cmd.Context(), in, runbookRef)
 		},
 	}
 	f := cmd.Flags()
@@ -106,6 +48,69 @@ starts a second one. List runbooks with ` + "`starter runbook list`" + ` and are
 	f.Float64Var(&in.TimeScale, "time-scale", 1, "speed up every duration (720: two hours last ten seconds)")
 	f.StringVar(&in.RequestedBy, "by", "command-center", "who opens the response, for the event log")
 	return cmd
+}
+
+// respond checks the runbook against the area and the registry, then
+// opens the response (or finds it running).
+func (a *app) respond(ctx context.Context, in workflows.ResponseInput, runbookRef string) error {
+	name, version, err := parseRunbookRef(runbookRef)
+	if err != nil {
+		return err
+	}
+	in.Runbook, in.Version = name, version
+	if err := in.WithDefaults().Validate(); err != nil {
+		return err
+	}
+	s, err := a.store(ctx)
+	if err != nil {
+		return err
+	}
+	rb, err := s.Runbook(ctx, name, version)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: list runbooks with `muster runbook list`, publish one with `muster runbook publish FILE`", err)
+	}
+	if err != nil {
+		return err
+	}
+	area, err := s.AreaByCode(ctx, in.Area)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("unknown area %q: list areas with `muster areas` (is the scenario loaded?)", in.Area)
+	}
+	if err != nil {
+		return err
+	}
+	def, err := runbook.Parse(fmt.Sprintf("%s version %d", rb.Name, rb.Version), []byte(rb.Source), workflows.Kinds)
+	if err != nil {
+		return fmt.Errorf("runbook %s version %d does not validate (publish a fixed version): %w", rb.Name, rb.Version, err)
+	}
+	if def.Area != "" && def.Area != area.Level {
+		return fmt.Errorf("runbook %s is for a %s, and %s is a %s: pick an area of that level (`muster areas --level %s`)", rb.Name, def.Area, area.Code, area.Level, def.Area)
+	}
+	if err := service.CheckAreas(ctx, s, fmt.Sprintf("%s version %d", rb.Name, rb.Version), def); err != nil {
+		return fmt.Errorf("runbook %s version %d names areas the scenario does not have (publish a fixed version):\n%w", rb.Name, rb.Version, err)
+	}
+	warn, err := staffingWarning(ctx, s, def, area.Path)
+	if err != nil {
+		return err
+	}
+	if warn != "" {
+		fmt.Fprintln(a.out, warn)
+	}
+	c, err := a.client(ctx)
+	if err != nil {
+		return err
+	}
+	id, existing, err := service.StartResponse(ctx, c, a.cfg.TaskQueue, in, fmt.Sprintf("%s v%d · %s", rb.Name, rb.Version, area.Name))
+	if err != nil {
+		return err
+	}
+	if existing {
+		fmt.Fprintf(a.out, "The response to %s is already running: %s (a second trigger does not start another).\n", in.Incident, id)
+	} else {
+		fmt.Fprintf(a.out, "Opened %s: runbook %s version %d over %s (%s).\n", id, rb.Name, rb.Version, area.Name, area.Path)
+	}
+	fmt.Fprintf(a.out, "Follow it: muster watch %s   (Web UI: MusterIncident = '%s')\n", in.Incident, in.Incident)
+	return nil
 }
 
 // staffingWarning says when a runbook's seals will need more checkpoint
@@ -130,7 +135,7 @@ func staffingWarning(ctx context.Context, s *store.Store, def *runbook.Definitio
 func parseRunbookRef(ref string) (string, int, error) {
 	name, v, ok := strings.Cut(ref, "@")
 	if strings.TrimSpace(name) == "" {
-		return "", 0, errors.New("--runbook is required: a runbook name such as community-outbreak-level-1 (list them with `starter runbook list`)")
+		return "", 0, errors.New("--runbook is required: a runbook name such as community-outbreak-level-1 (list them with `muster runbook list`)")
 	}
 	if !ok {
 		return name, 0, nil
@@ -210,7 +215,7 @@ func renderResponse(w io.Writer, p workflows.ResponseProgress) {
 			}
 			detail := n.Detail
 			if n.State == workflows.StateStalled {
-				detail = fmt.Sprintf("%s failed %d×: %s — `starter step retry|skip|abort %s %s`", n.Inner, n.Stalls, n.LastError, p.Incident, n.Path)
+				detail = fmt.Sprintf("%s failed %d×: %s — `muster step retry|skip|abort %s %s`", n.Inner, n.Stalls, n.LastError, p.Incident, n.Path)
 			}
 			fmt.Fprintf(tw, "  %s%s\t%s\t%s\t%s\t%s\n", strings.Repeat("  ", depth), n.Path, area, state, nodeBar(n), detail)
 			depth++
@@ -288,7 +293,7 @@ func (a *app) watchCommand() *cobra.Command {
 			}
 			id, ok := responseID(ctx, c, args[0])
 			if !ok {
-				return fmt.Errorf("no response %q: give an incident with a response (see `starter list`), or use `starter status` for seals", args[0])
+				return fmt.Errorf("no response %q: give an incident with a response (see `muster list`), or use `muster status` for seals", args[0])
 			}
 			var b *progressBar
 			defer func() { b.Finish() }()
@@ -333,7 +338,7 @@ func (a *app) escalateCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "escalate INCIDENT --level N --reason TEXT",
 		Short:   "Change a response's level (1 highest to 4)",
-		Example: `  starter escalate inc-0403 --level 1 --reason "cases found in a second compound"`,
+		Example: `  muster escalate inc-0403 --level 1 --reason "cases found in a second compound"`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.responseUpdate(cmd.Context(), args[0], workflows.UpdateEscalate, in,
@@ -351,7 +356,7 @@ func (a *app) addAreaCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "add-area INCIDENT --area CODE --reason TEXT",
 		Short:   "Widen a response to another area: its for_each steps take in the new area's compounds",
-		Example: `  starter add-area inc-0403 --area COMMUNITY --reason "cases next door"`,
+		Example: `  muster add-area inc-0403 --area COMMUNITY --reason "cases next door"`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.responseUpdate(cmd.Context(), args[0], workflows.UpdateAddArea, in,
@@ -372,7 +377,7 @@ func (a *app) responseUpdate(ctx context.Context, arg, name string, in any, done
 	}
 	id, ok := responseID(ctx, c, arg)
 	if !ok {
-		return fmt.Errorf("no response for %q: check the incident with `starter list`", arg)
+		return fmt.Errorf("no response for %q: check the incident with `muster list`", arg)
 	}
 	if err := update(ctx, c, id, name, in); err != nil {
 		return err
@@ -416,8 +421,8 @@ func (a *app) stepActionCommands() []*cobra.Command {
 	decide := &cobra.Command{
 		Use:   "decide INCIDENT STEP approve|reject",
 		Short: "Answer an approval step, or a seal's request for staff from outside the district",
-		Example: `  starter step decide inc-0403 approve-lift approve --reason "two rounds negative"
-  starter step decide inc-0403 seal/COMPOUND approve --reason "borrow from the next district"`,
+		Example: `  muster step decide inc-0403 approve-lift approve --reason "two rounds negative"
+  muster step decide inc-0403 seal/COMPOUND approve --reason "borrow from the next district"`,
 		Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			d.Step, d.Decision = args[1], args[2]
@@ -427,6 +432,27 @@ func (a *app) stepActionCommands() []*cobra.Command {
 	decide.Flags().StringVar(&d.Reason, "reason", "", "why")
 	decide.Flags().StringVar(&d.By, "by", "command-center", "who decides")
 	return append(cmds, decide)
+}
+
+// showProgress is the RunE of a command that shows one step's progress:
+// it queries the workflow ID given (hint says what to check when it does
+// not answer) and prints the progress as JSON (-o json) or with render.
+func showProgress[P any](a *app, hint string, render func(w io.Writer, id string, p P)) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c, err := a.client(cmd.Context())
+		if err != nil {
+			return err
+		}
+		p, err := queryProgress[P](cmd.Context(), c, args[0], hint)
+		if err != nil {
+			return err
+		}
+		if a.output == "json" {
+			return printJSON(a.out, p)
+		}
+		render(a.out, args[0], p)
+		return nil
+	}
 }
 
 func printJSON(w io.Writer, v any) error {

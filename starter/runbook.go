@@ -23,7 +23,7 @@ func (a *app) runbookCommand() *cobra.Command {
 		Short: "Validate, publish and read runbook definitions (which steps a response runs)",
 		Long: `A runbook is a YAML definition of the steps a response runs: in what order,
 over which areas, with what parameters, deadlines and escalation. The format is
-documented in docs/runbooks.md; ` + "`starter runbook kinds`" + ` lists the step kinds.
+documented in docs/runbooks.md; ` + "`muster runbook kinds`" + ` lists the step kinds.
 
 Publishing stores a new version only when the text changed; a running response
 keeps the version it started with.`,
@@ -74,7 +74,7 @@ func (a *app) runbookValidateCommand() *cobra.Command {
 with the file, the line and the path in the YAML structure, e.g.
   rb.yaml:14: steps[2].for_each.areas.level: unknown level "compund"
 With --output json a valid definition is printed with its params completed.`,
-		Example: `  starter runbook validate community-outbreak-level-1.yaml`,
+		Example: `  muster runbook validate community-outbreak-level-1.yaml`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			d, _, err := readRunbook(args[0])
@@ -100,8 +100,8 @@ func (a *app) runbookPublishCommand() *cobra.Command {
 invalid file publishes nothing. Publishing a text the name already has changes
 nothing and says which version has it. --builtin publishes the built-in
 runbooks (the worker also does this when it starts).`,
-		Example: `  starter runbook publish my-runbook.yaml --by duty-officer
-  starter runbook publish --builtin`,
+		Example: `  muster runbook publish my-runbook.yaml --by duty-officer
+  muster runbook publish --builtin`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -188,7 +188,7 @@ func (a *app) runbookListCommand() *cobra.Command {
 				return json.NewEncoder(a.out).Encode(out)
 			}
 			if len(rs) == 0 {
-				fmt.Fprintln(a.out, "No runbooks are published. Publish the built-in ones with `starter runbook publish --builtin`.")
+				fmt.Fprintln(a.out, "No runbooks are published. Publish the built-in ones with `muster runbook publish --builtin`.")
 				return nil
 			}
 			tw := tabwriter.NewWriter(a.out, 0, 0, 2, ' ', 0)
@@ -210,8 +210,8 @@ func (a *app) runbookShowCommand() *cobra.Command {
 		Long: `Print a published runbook's YAML exactly as it was published, so it can be
 saved, edited and published again. With --output json it prints the version's
 record and the definition as the engine reads it, params completed.`,
-		Example: `  starter runbook show community-outbreak-level-1
-  starter runbook show community-outbreak-level-1@2 -o json`,
+		Example: `  muster runbook show community-outbreak-level-1
+  muster runbook show community-outbreak-level-1@2 -o json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, v, err := runbook.ParseRef(args[0])
@@ -232,7 +232,7 @@ record and the definition as the engine reads it, params completed.`,
 			}
 			r, err := s.Runbook(cmd.Context(), name, v)
 			if err != nil {
-				return fmt.Errorf("%w (see `starter runbook list`)", err)
+				return fmt.Errorf("%w (see `muster runbook list`)", err)
 			}
 			if a.output != "json" {
 				_, err := fmt.Fprint(a.out, r.Source)

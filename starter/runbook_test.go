@@ -88,14 +88,14 @@ func TestRunbookCommands(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			out, err := runCLI(t, tt.args...)
 			if (err != nil) != tt.wantErr {
-				t.Fatalf("starter %s = %v (%q), want error %v", strings.Join(tt.args, " "), err, out, tt.wantErr)
+				t.Fatalf("muster %s = %v (%q), want error %v", strings.Join(tt.args, " "), err, out, tt.wantErr)
 			}
 			if err != nil {
 				out += err.Error()
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(out, w) {
-					t.Errorf("starter %s printed %q, want it to contain %q", strings.Join(tt.args, " "), out, w)
+					t.Errorf("muster %s printed %q, want it to contain %q", strings.Join(tt.args, " "), out, w)
 				}
 			}
 		})
@@ -105,27 +105,27 @@ func TestRunbookCommands(t *testing.T) {
 		out, err := runCLI(t, "runbook", "kinds", "-o", "json")
 		var kinds []kindView
 		if err != nil || json.Unmarshal([]byte(out), &kinds) != nil || len(kinds) != len(workflows.Kinds) {
-			t.Fatalf("starter runbook kinds -o json = %v, %q; want %d kinds", err, out, len(workflows.Kinds))
+			t.Fatalf("muster runbook kinds -o json = %v, %q; want %d kinds", err, out, len(workflows.Kinds))
 		}
 	})
 
 	// With a database.
 	t.Setenv("DATABASE_URL", pgtest.URL(t))
 	if _, err := runCLI(t, "migrate"); err != nil {
-		t.Fatalf("starter migrate = %v", err)
+		t.Fatalf("muster migrate = %v", err)
 	}
 	want := func(args []string, wantErr bool, contains ...string) string {
 		t.Helper()
 		out, err := runCLI(t, args...)
 		if (err != nil) != wantErr {
-			t.Fatalf("starter %s = %v (%q), want error %v", strings.Join(args, " "), err, out, wantErr)
+			t.Fatalf("muster %s = %v (%q), want error %v", strings.Join(args, " "), err, out, wantErr)
 		}
 		if err != nil {
 			out += err.Error()
 		}
 		for _, c := range contains {
 			if !strings.Contains(out, c) {
-				t.Errorf("starter %s printed %q, want it to contain %q", strings.Join(args, " "), out, c)
+				t.Errorf("muster %s printed %q, want it to contain %q", strings.Join(args, " "), out, c)
 			}
 		}
 		return out
@@ -134,13 +134,13 @@ func TestRunbookCommands(t *testing.T) {
 	want([]string{"runbook", "list", "-o", "json"}, false, "[]")
 	want([]string{"runbook", "publish", bad}, true, "nothing was published")
 	want([]string{"runbook", "list"}, false, "No runbooks are published")
-	want([]string{"runbook", "show", "drill"}, true, `runbook "drill" is not published`, "starter runbook list")
+	want([]string{"runbook", "show", "drill"}, true, `runbook "drill" is not published`, "muster runbook list")
 
 	want([]string{"runbook", "publish", good, "--by", "duty-officer"}, false, "published drill version 1")
 	want([]string{"runbook", "publish", good}, false, "drill version 1 already has this text")
 	want([]string{"runbook", "publish", changed}, false, "published drill version 2")
 	if out := want([]string{"runbook", "show", "drill", "--version", "1"}, false); out != goodRunbook {
-		t.Errorf("starter runbook show drill --version 1 = %q, want the published text %q", out, goodRunbook)
+		t.Errorf("muster runbook show drill --version 1 = %q, want the published text %q", out, goodRunbook)
 	}
 	want([]string{"runbook", "show", "drill"}, false, "This is still a drill.")
 	want([]string{"runbook", "show", "drill@1", "-o", "json"}, false, `"version":1`, `"versions":2`, `"published_by":"duty-officer"`, `"check_every":"2h"`)
@@ -159,7 +159,7 @@ func TestRunbookCommands(t *testing.T) {
 		Versions int    `json:"versions"`
 	}
 	if err := json.Unmarshal([]byte(out), &rows); err != nil {
-		t.Fatalf("starter runbook list -o json = %q: %v", out, err)
+		t.Fatalf("muster runbook list -o json = %q: %v", out, err)
 	}
 	srcs, _ := builtin.Builtin()
 	var drill *struct {
@@ -173,6 +173,6 @@ func TestRunbookCommands(t *testing.T) {
 		}
 	}
 	if len(rows) != len(srcs)+1 || drill == nil || drill.Version != 2 || drill.Versions != 2 {
-		t.Errorf("starter runbook list -o json = %+v, want the built-ins and drill at version 2 of 2", rows)
+		t.Errorf("muster runbook list -o json = %+v, want the built-ins and drill at version 2 of 2", rows)
 	}
 }

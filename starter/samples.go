@@ -17,7 +17,7 @@ import (
 )
 
 // errNothingAccepted is returned when an upload brought no good row; the
-// starter exits with status 2 so a station's script can tell "fix the file"
+// muster exits with status 2 so a station's script can tell "fix the file"
 // from "could not send it" (status 1).
 type errNothingAccepted struct{ rejected int }
 
@@ -44,11 +44,21 @@ func (a *app) samplesCommand() *cobra.Command {
 		Use:   "samples",
 		Short: "Upload batches of samples from sampling stations and list residents still missing",
 	}
-	var (
-		incident, batch string
-		max             int
-		retryFor        time.Duration
-	)
+	cmd.AddCommand(a.samplesUploadCommand(), a.samplesMissingCommand())
+	return cmd
+}
+
+// uploadOptions are the flags of samples upload.
+type uploadOptions struct {
+	incident, batch string
+	max             int
+	retryFor        time.Duration
+}
+
+// samplesUploadCommand is samples upload; its help documents the file
+// format and the exit statuses.
+func (a *app) samplesUploadCommand() *cobra.Command {
+	var o uploadOptions
 	upload := &cobra.Command{
 		Use:   "upload FILE.csv --incident ID",
 		Short: "Upload a batch of samples (CSV); bad rows are listed, good rows kept",
@@ -75,61 +85,71 @@ Exit status: 0 when the batch was taken, even if some rows were rejected
 (they are listed); 2 when rows were rejected and none was accepted or
 already recorded (fix the file); 1 when the file was refused or could not
 be sent.`,
-		Example: `  starter samples upload point-3-1900.csv --incident inc-0403
-  starter samples upload lab-results.csv --incident inc-0403 --batch lab-0404-01`,
+		Example: `  muster samples upload point-3-1900.csv --incident inc-0403
+  muster samples upload lab-results.csv --incident inc-0403 --batch lab-0404-01`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := workflows.ValidIncident(incident); err != nil {
-				return fmt.Errorf("--incident: %w", err)
-			}
-			if max < 0 {
-				return fmt.Errorf("--max %d: want a number of rows above 0", max)
-			}
-			f, err := os.Open(args[0])
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			rows, unread, err := samples.Read(f, args[0], max)
-			if err != nil {
-				return fmt.Errorf("%w; nothing was sent", err)
-			}
-			var res store.IngestResult
-			if len(rows) > 0 {
-				// The batch is keyed (its ID or its rows' digest), so
-				// sending it again after a lost reply records it once.
-				b := a.newBar(-1, fmt.Sprintf("uploading %d rows", len(rows)))
-				err := a.retry(cmd.Context(), retryFor, fmt.Sprintf("upload %s (%d rows)", args[0], len(rows)), func(ctx context.Context) error {
-					b.Clear()
-					s, err := a.store(ctx)
-					if err != nil {
-						return err
-					}
-					res, err = s.IngestSamples(ctx, store.IngestBatch{ID: batch, Incident: incident, Rows: rows, Max: max})
-					return err
-				})
-				b.Finish()
-				if err != nil {
-					return err
-				}
-			} else {
-				res.BatchID = batch
-			}
-			res = samples.Merge(res, unread)
-			if err := a.printIngest(res); err != nil {
-				return err
-			}
-			if samples.NothingAccepted(res) {
-				return errNothingAccepted{len(res.Rejected)}
-			}
-			return nil
+			return a.uploadSamples(cmd.Context(), args[0], o)
 		},
 	}
-	upload.Flags().StringVar(&incident, "incident", "", "the incident the samples belong to (required)")
-	upload.Flags().StringVar(&batch, "batch", "", "the batch's ID (default: the sha256 of its rows, so a re-sent file is known)")
-	upload.Flags().IntVar(&max, "max", store.DefaultMaxBatch, "the most rows one file may hold")
-	upload.Flags().DurationVar(&retryFor, "retry-for", 5*time.Minute, "how long to retry while the database is unavailable before giving up (exit status 1)")
+	upload.Flags().StringVar(&o.incident, "incident", "", "the incident the samples belong to (required)")
+	upload.Flags().StringVar(&o.batch, "batch", "", "the batch's ID (default: the sha256 of its rows, so a re-sent file is known)")
+	upload.Flags().IntVar(&o.max, "max", store.DefaultMaxBatch, "the most rows one file may hold")
+	upload.Flags().DurationVar(&o.retryFor, "retry-for", 5*time.Minute, "how long to retry while the database is unavailable before giving up (exit status 1)")
 
+	return upload
+}
+
+// uploadSamples reads a station's file and sends its rows, retrying while
+// PostgreSQL is unavailable, then prints what was recorded.
+func (a *app) uploadSamples(ctx context.Context, file string, o uploadOptions) error {
+	if err := workflows.ValidIncident(o.incident); err != nil {
+		return fmt.Errorf("--incident: %w", err)
+	}
+	if o.max < 0 {
+		return fmt.Errorf("--max %d: want a number of rows above 0", o.max)
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rows, unread, err := samples.Read(f, file, o.max)
+	if err != nil {
+		return fmt.Errorf("%w; nothing was sent", err)
+	}
+	var res store.IngestResult
+	if len(rows) > 0 {
+		// The batch is keyed (its ID or its rows' digest), so
+		// sending it again after a lost reply records it once.
+		b := a.newBar(-1, fmt.Sprintf("uploading %d rows", len(rows)))
+		err := a.retry(ctx, o.retryFor, fmt.Sprintf("upload %s (%d rows)", file, len(rows)), func(ctx context.Context) error {
+			b.Clear()
+			s, err := a.store(ctx)
+			if err != nil {
+				return err
+			}
+			res, err = s.IngestSamples(ctx, store.IngestBatch{ID: o.batch, Incident: o.incident, Rows: rows, Max: o.max})
+			return err
+		})
+		b.Finish()
+		if err != nil {
+			return err
+		}
+	} else {
+		res.BatchID = o.batch
+	}
+	res = samples.Merge(res, unread)
+	if err := a.printIngest(res); err != nil {
+		return err
+	}
+	if samples.NothingAccepted(res) {
+		return errNothingAccepted{len(res.Rejected)}
+	}
+	return nil
+}
+
+func (a *app) samplesMissingCommand() *cobra.Command {
 	var (
 		area     string
 		round    int
@@ -146,8 +166,8 @@ are shown by their pseudonymous code, compound, building and cohort.
 --contacts adds their names and phone numbers for an authorised call-back
 list. That is personal data: the command says so on standard error, and the
 list must not be shared beyond the people calling back.`,
-		Example: `  starter samples missing inc-0403 --area COMMUNITY --round 1
-  starter samples missing inc-0403 --area COMMUNITY --round 1 --contacts -o json`,
+		Example: `  muster samples missing inc-0403 --area COMMUNITY --round 1
+  muster samples missing inc-0403 --area COMMUNITY --round 1 --contacts -o json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -174,26 +194,9 @@ list must not be shared beyond the people calling back.`,
 			if contacts {
 				fmt.Fprintln(a.errOut, "This list holds residents' names and phone numbers: personal data for the authorised call-back team only.")
 			}
-			var list []store.MissingContact
-			for after := int64(0); ; {
-				var page []store.MissingContact
-				if contacts {
-					page, err = s.MissingContacts(ctx, r.ID, after, store.MaxMissingPage, reason)
-				} else {
-					var plain []store.MissingResident
-					plain, err = s.Missing(ctx, r.ID, after, store.MaxMissingPage)
-					for _, m := range plain {
-						page = append(page, store.MissingContact{MissingResident: m})
-					}
-				}
-				if err != nil {
-					return err
-				}
-				if len(page) == 0 {
-					break
-				}
-				list = append(list, page...)
-				after = page[len(page)-1].ID
+			list, err := readMissing(ctx, s, r.ID, contacts, reason)
+			if err != nil {
+				return err
 			}
 			return a.printMissing(r, list, contacts)
 		},
@@ -202,8 +205,35 @@ list must not be shared beyond the people calling back.`,
 	missing.Flags().IntVar(&round, "round", 0, "the round's number (required)")
 	missing.Flags().BoolVar(&contacts, "contacts", false, "add names and phone numbers (personal data) for an authorised call-back list; needs a login granted muster_callback, and every read is logged")
 	missing.Flags().StringVar(&reason, "reason", "", "why the contacts are read, kept in the database's read log (default: the call-back list of the round)")
-	cmd.AddCommand(upload, missing)
-	return cmd
+	return missing
+}
+
+// readMissing reads a round's missing list page by page, with names and
+// phone numbers when contacts is set (each read logged with reason).
+func readMissing(ctx context.Context, s *store.Store, round int64, contacts bool, reason string) ([]store.MissingContact, error) {
+	var err error
+	var list []store.MissingContact
+	for after := int64(0); ; {
+		var page []store.MissingContact
+		if contacts {
+			page, err = s.MissingContacts(ctx, round, after, store.MaxMissingPage, reason)
+		} else {
+			var plain []store.MissingResident
+			plain, err = s.Missing(ctx, round, after, store.MaxMissingPage)
+			for _, m := range plain {
+				page = append(page, store.MissingContact{MissingResident: m})
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(page) == 0 {
+			break
+		}
+		list = append(list, page...)
+		after = page[len(page)-1].ID
+	}
+	return list, nil
 }
 
 func (a *app) printIngest(res store.IngestResult) error {

@@ -29,17 +29,17 @@ func (a *app) sealCommand() *cobra.Command {
 every gate gets a staffed checkpoint (the entrance gate checks people
 through), roads close except the entrance street, public areas are
 disinfected, and checkpoints are checked every --check-every hours until the
-seal is lifted with ` + "`starter lift`" + `.
+seal is lifted with ` + "`muster lift`" + `.
 
 Each seal's workflow ID is response/<incident>/seal/<compound>; starting it
 again for the same incident and compound returns the existing seal.`,
-		Example: `  starter seal start --incident inc-0403 --community COMMUNITY --time-scale 720
-  starter seal start --incident inc-0403 --compound COMPOUND-1 --compound COMPOUND-2`,
+		Example: `  muster seal start --incident inc-0403 --community COMMUNITY --time-scale 720
+  muster seal start --incident inc-0403 --compound COMPOUND-1 --compound COMPOUND-2`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			if len(compounds) == 0 && community == "" {
-				return errors.New("name the compounds: --compound CODE (repeatable) or --community CODE for all its compounds (list them with `starter areas --level compound`)")
+				return errors.New("name the compounds: --compound CODE (repeatable) or --community CODE for all its compounds (list them with `muster areas --level compound`)")
 			}
 			// Compounds are checked against the area tree below; check the
 			// other flags before touching any service.
@@ -73,7 +73,7 @@ again for the same incident and compound returns the existing seal.`,
 					fmt.Fprintf(a.out, "Started %s (seal of %s, %d residents).\n", id, ar.Name, ar.Population)
 				}
 			}
-			fmt.Fprintf(a.out, "Watch it: starter status %s   (or the Web UI, filter MusterIncident = '%s')\n", in.Incident, in.Incident)
+			fmt.Fprintf(a.out, "Watch it: muster status %s   (or the Web UI, filter MusterIncident = '%s')\n", in.Incident, in.Incident)
 			return nil
 		},
 	}
@@ -97,7 +97,7 @@ func resolveCompounds(ctx context.Context, s *store.Store, compounds []string, c
 	for _, code := range compounds {
 		ar, err := s.AreaByCode(ctx, code)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, fmt.Errorf("unknown compound %q: list compounds with `starter areas --level compound` (is the scenario loaded?)", code)
+			return nil, fmt.Errorf("unknown compound %q: list compounds with `muster areas --level compound` (is the scenario loaded?)", code)
 		}
 		if err != nil {
 			return nil, err
@@ -110,7 +110,7 @@ func resolveCompounds(ctx context.Context, s *store.Store, compounds []string, c
 	if community != "" {
 		as, err := s.Descendants(ctx, community, "compound")
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, fmt.Errorf("unknown area %q: list areas with `starter areas` (is the scenario loaded?)", community)
+			return nil, fmt.Errorf("unknown area %q: list areas with `muster areas` (is the scenario loaded?)", community)
 		}
 		if err != nil {
 			return nil, err

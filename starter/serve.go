@@ -24,7 +24,7 @@ import (
 // Ctrl-C; an operator action waits for its update at most this long.
 const shutdownGrace = 35 * time.Second
 
-// serveTLS is how `starter serve` listens: the TLS settings, or nil for
+// serveTLS is how `muster serve` listens: the TLS settings, or nil for
 // plain HTTP.
 type serveTLS struct {
 	cert, key, dir string
@@ -124,15 +124,42 @@ func (a *app) serveCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve [--addr HOST:PORT] [--tls-cert FILE --tls-key FILE | --tls-dir DIR | --insecure] [--oidc-issuer URL --oidc-audience AUD]",
 		Short: "Run the HTTP API: the command center's operations as JSON",
-		Long: `Run Muster's HTTP API until Ctrl-C: the same operations as this CLI, as JSON
+		Long:  serveHelp(),
+		Example: `  muster serve
+  muster serve --addr 0.0.0.0:8443 --tls-cert /etc/muster/tls.crt --tls-key /etc/muster/tls.key
+  muster serve --addr 0.0.0.0:8443 --tls-dir /etc/muster/tls
+  muster serve --addr 10.0.0.5:8080 --insecure   # plain HTTP behind a TLS proxy
+  muster serve --oidc-issuer https://login.district.example/realms/muster --oidc-audience muster-api`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runAPI(cmd.Context(), addr, uiURL, to, oc)
+		},
+	}
+	cmd.Flags().StringVar(&uiURL, "ui-url", envOr(api.EnvUIURL, api.DefaultUIURL), "the Temporal Web UI's base URL the board links executions to (empty: no links)")
+	cmd.Flags().StringVar(&addr, "addr", "", "address to listen on (default $"+api.EnvAddr+" or "+api.DefaultAddr+")")
+	cmd.Flags().StringVar(&to.cert, "tls-cert", "", "TLS certificate (PEM), with --tls-key")
+	cmd.Flags().StringVar(&to.key, "tls-key", "", "TLS private key (PEM), with --tls-cert")
+	cmd.Flags().StringVar(&to.dir, "tls-dir", "", "folder holding tls.crt and tls.key (or cert.pem and key.pem)")
+	cmd.Flags().StringVar(&oc.Issuer, "oidc-issuer", envOr(api.EnvOIDCIssuer, ""), "identity provider whose JWT bearer tokens are accepted (issuer URL; $"+api.EnvOIDCIssuer+")")
+	cmd.Flags().StringVar(&oc.Audience, "oidc-audience", envOr(api.EnvOIDCAudience, ""), "audience (client ID) its tokens must be issued for ($"+api.EnvOIDCAudience+")")
+	cmd.Flags().StringVar(&oc.RoleClaim, "oidc-role-claim", envOr(api.EnvOIDCRoleClaim, api.DefaultOIDCRoleClaim), "claim holding the role ($"+api.EnvOIDCRoleClaim+")")
+	cmd.Flags().StringVar(&oc.ScopeClaim, "oidc-scope-claim", envOr(api.EnvOIDCScopeClaim, api.DefaultOIDCScopeClaim), "claim holding the scope, a list of codes ($"+api.EnvOIDCScopeClaim+")")
+	cmd.Flags().BoolVar(&to.insecure, "insecure", false, "serve plain HTTP on a non-loopback address (e.g. behind a proxy that terminates TLS)")
+	return cmd
+}
+
+// serveHelp is serve's --help: authentication, TLS, the codec server and
+// the list of endpoints.
+func serveHelp() string {
+	return `Run Muster's HTTP API until Ctrl-C: the same operations as this CLI, as JSON
 over HTTP, described by an OpenAPI 3.1 document. docs/api.md shows every
 endpoint with curl.
 
 Every request but /healthz and /openapi.json carries a credential's token,
-made with ` + "`starter token create`" + `; the credential's role says which
+made with ` + "`muster token create`" + `; the credential's role says which
 routes it may call, and its name is the actor recorded for what it does:
 
-  TOKEN=$(starter token create --name duty-officer --role command)
+  TOKEN=$(muster token create --name duty-officer --role command)
   curl -H "Authorization: Bearer $TOKEN" http://` + api.DefaultAddr + `/v1/runbooks
 
 Districts with an identity provider may also accept its tokens: with
@@ -161,94 +188,78 @@ browsers from the origins in ` + codec.EnvOrigins + ` (default ` + codec.Default
 
 The address comes from --addr, else ` + api.EnvAddr + `, else ` + api.DefaultAddr + `.
 The database, Temporal and the task queue are configured as for every command
-(see ` + "`starter --help`" + `). The OpenAPI document is served at
+(see ` + "`muster --help`" + `). The OpenAPI document is served at
 /openapi.json.
 
 Endpoints:
-` + endpointList(),
-		Example: `  starter serve
-  starter serve --addr 0.0.0.0:8443 --tls-cert /etc/muster/tls.crt --tls-key /etc/muster/tls.key
-  starter serve --addr 0.0.0.0:8443 --tls-dir /etc/muster/tls
-  starter serve --addr 10.0.0.5:8080 --insecure   # plain HTTP behind a TLS proxy
-  starter serve --oidc-issuer https://login.district.example/realms/muster --oidc-audience muster-api`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			if addr == "" {
-				addr = strings.TrimSpace(os.Getenv(api.EnvAddr))
-			}
-			if addr == "" {
-				addr = api.DefaultAddr
-			}
-			tc, err := to.config(addr)
-			if err != nil {
-				return err
-			}
-			if oc.Audience != "" && oc.Issuer == "" {
-				return errors.New("--oidc-audience needs --oidc-issuer: the identity provider whose tokens to accept")
-			}
-			var verifier *api.OIDC
-			if oc.Issuer != "" {
-				if verifier, err = api.NewOIDC(ctx, oc); err != nil {
-					return err
-				}
-			}
-			logger := slog.New(slog.NewTextHandler(a.errOut, &slog.HandlerOptions{Level: a.cfg.LogLevel}))
-			st, err := a.store(ctx)
-			if err != nil {
-				return err
-			}
-			c, err := a.client(ctx)
-			if err != nil {
-				return err
-			}
-			s, err := api.New(api.Options{Store: st, Temporal: c, TaskQueue: a.cfg.TaskQueue, Logger: logger,
-				Codec: a.cfg.Codec, CodecOrigins: a.cfg.CodecOrigins, UIURL: uiURL, Namespace: a.cfg.Temporal.Namespace, OIDC: verifier})
-			if err != nil {
-				return err
-			}
-			ln, err := net.Listen("tcp", addr)
-			if err != nil {
-				return fmt.Errorf("listen on %s: %w (choose another with --addr or %s)", addr, err, api.EnvAddr)
-			}
-			srv := newHTTPServer(s.Handler(), tc, logger)
-			served := make(chan error, 1)
-			go func() { served <- serve(srv, ln) }()
-			scheme := "http"
-			if tc != nil {
-				scheme = "https"
-			}
-			base := scheme + "://" + ln.Addr().String()
-			fmt.Fprintf(a.out, "Muster API on %s (OpenAPI: %s/openapi.json, task queue %s). Ctrl-C stops it.\n", base, base, a.cfg.TaskQueue)
-			select {
-			case err := <-served:
-				return fmt.Errorf("serve %s: %w", addr, err)
-			case <-ctx.Done():
-			}
-			logger.Info("API stopping: finishing requests in flight", "grace", shutdownGrace)
-			sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-			defer cancel()
-			if err := srv.Shutdown(sctx); err != nil {
-				return fmt.Errorf("stop the API: %w", err)
-			}
-			if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			fmt.Fprintln(a.out, "Muster API stopped.")
-			return nil
-		},
+` + endpointList()
+}
+
+// runAPI serves the HTTP API on addr until ctx ends, then lets requests in
+// flight finish for shutdownGrace.
+func (a *app) runAPI(ctx context.Context, addr, uiURL string, to serveTLS, oc api.OIDCConfig) error {
+	if addr == "" {
+		addr = strings.TrimSpace(os.Getenv(api.EnvAddr))
 	}
-	cmd.Flags().StringVar(&uiURL, "ui-url", envOr(api.EnvUIURL, api.DefaultUIURL), "the Temporal Web UI's base URL the board links executions to (empty: no links)")
-	cmd.Flags().StringVar(&addr, "addr", "", "address to listen on (default $"+api.EnvAddr+" or "+api.DefaultAddr+")")
-	cmd.Flags().StringVar(&to.cert, "tls-cert", "", "TLS certificate (PEM), with --tls-key")
-	cmd.Flags().StringVar(&to.key, "tls-key", "", "TLS private key (PEM), with --tls-cert")
-	cmd.Flags().StringVar(&to.dir, "tls-dir", "", "folder holding tls.crt and tls.key (or cert.pem and key.pem)")
-	cmd.Flags().StringVar(&oc.Issuer, "oidc-issuer", envOr(api.EnvOIDCIssuer, ""), "identity provider whose JWT bearer tokens are accepted (issuer URL; $"+api.EnvOIDCIssuer+")")
-	cmd.Flags().StringVar(&oc.Audience, "oidc-audience", envOr(api.EnvOIDCAudience, ""), "audience (client ID) its tokens must be issued for ($"+api.EnvOIDCAudience+")")
-	cmd.Flags().StringVar(&oc.RoleClaim, "oidc-role-claim", envOr(api.EnvOIDCRoleClaim, api.DefaultOIDCRoleClaim), "claim holding the role ($"+api.EnvOIDCRoleClaim+")")
-	cmd.Flags().StringVar(&oc.ScopeClaim, "oidc-scope-claim", envOr(api.EnvOIDCScopeClaim, api.DefaultOIDCScopeClaim), "claim holding the scope, a list of codes ($"+api.EnvOIDCScopeClaim+")")
-	cmd.Flags().BoolVar(&to.insecure, "insecure", false, "serve plain HTTP on a non-loopback address (e.g. behind a proxy that terminates TLS)")
-	return cmd
+	if addr == "" {
+		addr = api.DefaultAddr
+	}
+	tc, err := to.config(addr)
+	if err != nil {
+		return err
+	}
+	if oc.Audience != "" && oc.Issuer == "" {
+		return errors.New("--oidc-audience needs --oidc-issuer: the identity provider whose tokens to accept")
+	}
+	var verifier *api.OIDC
+	if oc.Issuer != "" {
+		if verifier, err = api.NewOIDC(ctx, oc); err != nil {
+			return err
+		}
+	}
+	logger := slog.New(slog.NewTextHandler(a.errOut, &slog.HandlerOptions{Level: a.cfg.LogLevel}))
+	st, err := a.store(ctx)
+	if err != nil {
+		return err
+	}
+	c, err := a.client(ctx)
+	if err != nil {
+		return err
+	}
+	s, err := api.New(api.Options{Store: st, Temporal: c, TaskQueue: a.cfg.TaskQueue, Logger: logger,
+		Codec: a.cfg.Codec, CodecOrigins: a.cfg.CodecOrigins, UIURL: uiURL, Namespace: a.cfg.Temporal.Namespace, OIDC: verifier})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (choose another with --addr or %s)", addr, err, api.EnvAddr)
+	}
+	srv := newHTTPServer(s.Handler(), tc, logger)
+	served := make(chan error, 1)
+	go func() { served <- serve(srv, ln) }()
+	scheme := "http"
+	if tc != nil {
+		scheme = "https"
+	}
+	base := scheme + "://" + ln.Addr().String()
+	fmt.Fprintf(a.out, "Muster API on %s (OpenAPI: %s/openapi.json, task queue %s). Ctrl-C stops it.\n", base, base, a.cfg.TaskQueue)
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve %s: %w", addr, err)
+	case <-ctx.Done():
+	}
+	logger.Info("API stopping: finishing requests in flight", "grace", shutdownGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("stop the API: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	fmt.Fprintln(a.out, "Muster API stopped.")
+	return nil
 }
 
 // endpointList renders the API's routes for --help.

@@ -99,7 +99,7 @@ func TestServeTLSChoices(t *testing.T) {
 		}
 	}
 	if _, err := runCLI(t, "serve", "--addr", "0.0.0.0:0"); err == nil || !strings.Contains(err.Error(), "--insecure") {
-		t.Errorf("starter serve --addr 0.0.0.0:0 = %v, want a refusal naming --insecure", err)
+		t.Errorf("muster serve --addr 0.0.0.0:0 = %v, want a refusal naming --insecure", err)
 	}
 }
 
@@ -160,7 +160,7 @@ func TestServeOverTLS(t *testing.T) {
 }
 
 // TestServeOIDCFlags: an audience without an issuer, or an issuer whose
-// discovery document cannot be read, stop `starter serve` before it
+// discovery document cannot be read, stop `muster serve` before it
 // listens.
 func TestServeOIDCFlags(t *testing.T) {
 	if _, err := runCLI(t, "serve", "--oidc-audience", "muster"); err == nil || !strings.Contains(err.Error(), "--oidc-issuer") {

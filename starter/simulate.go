@@ -59,9 +59,9 @@ and ends once the response has closed and its last round with it.
 Database errors that a retry can mend (PostgreSQL down or restarting) are
 retried with backoff for up to --retry-for, saying what is retried; the
 batches are keyed, so a batch sent twice is recorded once.`,
-		Example: `  starter simulate testing --incident inc-0403 --time-scale 420
-  starter simulate testing --incident inc-0403 --time-scale 2880 --pace 0.8 --follow
-  starter simulate testing --incident city-1 --pace 0`,
+		Example: `  muster simulate testing --incident inc-0403 --time-scale 420
+  muster simulate testing --incident inc-0403 --time-scale 2880 --pace 0.8 --follow
+  muster simulate testing --incident city-1 --pace 0`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.simulate(cmd.Context(), o)
@@ -179,85 +179,17 @@ func (a *app) simulateLoop(ctx context.Context, o simOptions) error {
 		for _, info := range open {
 			r, ok := rounds[info.ID]
 			if !ok {
-				var qs []store.PointQueue
-				if err := a.retry(ctx, o.retryFor, fmt.Sprintf("read the queues of round %d of %s", info.Round, info.AreaCode), func(ctx context.Context) error {
-					var err error
-					qs, err = st.RoundQueues(ctx, info.ID, priority)
-					return err
-				}); err != nil {
-					return err
-				}
-				r = &simRound{info: info, queues: qs, next: make([]int, len(qs)), quota: make([]float64, len(qs))}
-				rounds[info.ID] = r
-				total := 0
-				var caps []string
-				for _, q := range qs {
-					total += len(q.Residents)
-					caps = append(caps, fmt.Sprintf("%s %d/h", q.PointCode, q.Capacity))
-				}
-				a.say("Round %d of %s: %d points (%s), %d residents to sample.", info.Round, info.AreaCode, len(qs), strings.Join(caps, ", "), total)
-				r.total = total
-				r.bar = a.newBar(int64(total), fmt.Sprintf("round %d of %s: residents called", info.Round, info.AreaCode))
-			}
-			var rows []store.SampleRow
-			for i, q := range r.queues {
-				n := len(q.Residents) - r.next[i]
-				if o.pace > 0 {
-					var take int
-					take, r.quota[i] = pointQuota(r.quota[i], q.Capacity, o.pace, o.timeScale, elapsed)
-					n = min(n, take)
-				}
-				for _, code := range q.Residents[r.next[i] : r.next[i]+n] {
-					if rng.Float64() < o.noShow {
-						continue
-					}
-					result := "negative"
-					if rng.Float64() < o.positives {
-						result = "positive"
-					}
-					rows = append(rows, store.SampleRow{Tube: fmt.Sprintf("T%d-%s", info.ID, code), Resident: code, Point: q.PointCode, TakenAt: now, Result: result})
-				}
-				r.next[i] += n
-				r.bar.Add(n)
-			}
-			for len(rows) > 0 {
-				chunk := rows[:min(len(rows), o.batch)]
-				rows = rows[len(chunk):]
-				var res store.IngestResult
-				// The batch's ID is the digest of its rows, so a batch
-				// re-sent after a lost reply is recorded once.
-				if err := a.retry(ctx, o.retryFor, fmt.Sprintf("upload %d samples for round %d of %s", len(chunk), info.Round, info.AreaCode), func(ctx context.Context) error {
-					var err error
-					res, err = st.IngestSamples(ctx, store.IngestBatch{Incident: o.incident, Rows: chunk, Max: o.batch})
-					return err
-				}); err != nil {
-					return err
-				}
-				r.sent += res.Accepted
-				for _, e := range res.Rejected {
-					r.bar.Clear()
-					a.say("rejected %s: %s", e.Tube, e.Reason)
-				}
-			}
-			var visits []store.PendingVisit
-			if err := a.retry(ctx, o.retryFor, fmt.Sprintf("list the home visits of round %d of %s", info.Round, info.AreaCode), func(ctx context.Context) error {
 				var err error
-				visits, err = st.PendingVisits(ctx, info.ID)
-				return err
-			}); err != nil {
-				return err
-			}
-			for _, v := range visits {
-				sampled := v.Attempt > 1 || rng.Float64() >= o.homeMiss
-				tube := ""
-				if sampled {
-					tube = fmt.Sprintf("T%d-%s", info.ID, v.Resident)
-				}
-				if err := a.retry(ctx, o.retryFor, "record a home visit of round "+fmt.Sprint(info.Round), func(ctx context.Context) error {
-					return st.RecordHomeVisit(ctx, info.ID, v.Resident, v.Attempt, sampled, tube, now)
-				}); err != nil {
+				if r, err = a.simOpenRound(ctx, st, o, info, priority); err != nil {
 					return err
 				}
+				rounds[info.ID] = r
+			}
+			if err := a.simSample(ctx, st, o, rng, r, now, elapsed); err != nil {
+				return err
+			}
+			if err := a.simVisits(ctx, st, o, rng, info, now); err != nil {
+				return err
 			}
 		}
 		select {
@@ -266,6 +198,104 @@ func (a *app) simulateLoop(ctx context.Context, o simOptions) error {
 		case <-time.After(o.tick):
 		}
 	}
+}
+
+// simOpenRound reads the queues of a round that has just opened and
+// starts its progress bar.
+func (a *app) simOpenRound(ctx context.Context, st *store.Store, o simOptions, info store.RoundInfo, priority []string) (*simRound, error) {
+	var qs []store.PointQueue
+	if err := a.retry(ctx, o.retryFor, fmt.Sprintf("read the queues of round %d of %s", info.Round, info.AreaCode), func(ctx context.Context) error {
+		var err error
+		qs, err = st.RoundQueues(ctx, info.ID, priority)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	r := &simRound{info: info, queues: qs, next: make([]int, len(qs)), quota: make([]float64, len(qs))}
+	total := 0
+	var caps []string
+	for _, q := range qs {
+		total += len(q.Residents)
+		caps = append(caps, fmt.Sprintf("%s %d/h", q.PointCode, q.Capacity))
+	}
+	a.say("Round %d of %s: %d points (%s), %d residents to sample.", info.Round, info.AreaCode, len(qs), strings.Join(caps, ", "), total)
+	r.total = total
+	r.bar = a.newBar(int64(total), fmt.Sprintf("round %d of %s: residents called", info.Round, info.AreaCode))
+	return r, nil
+}
+
+// simSample calls the residents each point can sample in elapsed (all of
+// them with --pace 0), draws who does not come and who is positive, and
+// uploads the samples in batches.
+func (a *app) simSample(ctx context.Context, st *store.Store, o simOptions, rng *rand.Rand, r *simRound, now time.Time, elapsed time.Duration) error {
+	info := r.info
+	var rows []store.SampleRow
+	for i, q := range r.queues {
+		n := len(q.Residents) - r.next[i]
+		if o.pace > 0 {
+			var take int
+			take, r.quota[i] = pointQuota(r.quota[i], q.Capacity, o.pace, o.timeScale, elapsed)
+			n = min(n, take)
+		}
+		for _, code := range q.Residents[r.next[i] : r.next[i]+n] {
+			if rng.Float64() < o.noShow {
+				continue
+			}
+			result := "negative"
+			if rng.Float64() < o.positives {
+				result = "positive"
+			}
+			rows = append(rows, store.SampleRow{Tube: fmt.Sprintf("T%d-%s", info.ID, code), Resident: code, Point: q.PointCode, TakenAt: now, Result: result})
+		}
+		r.next[i] += n
+		r.bar.Add(n)
+	}
+	for len(rows) > 0 {
+		chunk := rows[:min(len(rows), o.batch)]
+		rows = rows[len(chunk):]
+		var res store.IngestResult
+		// The batch's ID is the digest of its rows, so a batch
+		// re-sent after a lost reply is recorded once.
+		if err := a.retry(ctx, o.retryFor, fmt.Sprintf("upload %d samples for round %d of %s", len(chunk), info.Round, info.AreaCode), func(ctx context.Context) error {
+			var err error
+			res, err = st.IngestSamples(ctx, store.IngestBatch{Incident: o.incident, Rows: chunk, Max: o.batch})
+			return err
+		}); err != nil {
+			return err
+		}
+		r.sent += res.Accepted
+		for _, e := range res.Rejected {
+			r.bar.Clear()
+			a.say("rejected %s: %s", e.Tube, e.Reason)
+		}
+	}
+	return nil
+}
+
+// simVisits plays the home visits a round waits for: a visit finds the
+// resident unless --home-miss says otherwise; a second visit always does.
+func (a *app) simVisits(ctx context.Context, st *store.Store, o simOptions, rng *rand.Rand, info store.RoundInfo, now time.Time) error {
+	var visits []store.PendingVisit
+	if err := a.retry(ctx, o.retryFor, fmt.Sprintf("list the home visits of round %d of %s", info.Round, info.AreaCode), func(ctx context.Context) error {
+		var err error
+		visits, err = st.PendingVisits(ctx, info.ID)
+		return err
+	}); err != nil {
+		return err
+	}
+	for _, v := range visits {
+		sampled := v.Attempt > 1 || rng.Float64() >= o.homeMiss
+		tube := ""
+		if sampled {
+			tube = fmt.Sprintf("T%d-%s", info.ID, v.Resident)
+		}
+		if err := a.retry(ctx, o.retryFor, "record a home visit of round "+fmt.Sprint(info.Round), func(ctx context.Context) error {
+			return st.RecordHomeVisit(ctx, info.ID, v.Resident, v.Attempt, sampled, tube, now)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // simDone says whether a simulation with no open round should end: without

@@ -23,13 +23,16 @@ func (a *app) statusCommand() *cobra.Command {
 	var detail bool
 	cmd := &cobra.Command{
 		Use:   "status ID",
-		Short: "Show the progress of a seal (workflow ID) or of every seal of an incident",
-		Long: `Show progress from the workflows' progress query. ID is a workflow ID such as
-response/inc-0403/seal/COMPOUND (shown step by step) or an incident ID such as
-inc-0403 (one line per seal; --detail for the steps of each).`,
-		Example: `  starter status inc-0403
-  starter status response/inc-0403/seal/COMPOUND
-  starter status inc-0403 --output json`,
+		Short: "Show the progress of a response, a seal, or every seal of an incident",
+		Long: `Show progress from the workflows' progress query. ID is an incident ID such
+as inc-0403 or a workflow ID. When the incident has a response, its step tree
+is shown (as one frame of ` + "`muster watch`" + `) with the counts of its notices.
+Otherwise ID names seals started with ` + "`muster seal start`" + `: a seal's
+workflow ID such as response/inc-0403/seal/COMPOUND (shown step by step), or
+an incident ID (one line per seal; --detail for the steps of each).`,
+		Example: `  muster status inc-0403
+  muster status response/inc-0403/seal/COMPOUND
+  muster status inc-0403 --output json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -161,7 +164,7 @@ func renderSeal(w io.Writer, e execution, p workflows.SealProgress) {
 	for _, st := range p.Steps {
 		detail := st.Detail
 		if st.State == workflows.StateStalled && st.LastError != "" {
-			detail = fmt.Sprintf("stalled %d×: %s — retry now with `starter step retry %s %s`", st.Stalls, st.LastError, e.ID, st.Name)
+			detail = fmt.Sprintf("stalled %d×: %s — retry now with `muster step retry %s %s`", st.Stalls, st.LastError, e.ID, st.Name)
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", st.Name, st.State, bar(st.State), detail)
 	}
@@ -181,7 +184,7 @@ func renderSeal(w io.Writer, e execution, p workflows.SealProgress) {
 		fmt.Fprintln(w)
 	}
 	if !p.NextCheckAt.IsZero() && p.Phase == workflows.PhaseSealed {
-		fmt.Fprintf(w, "  Next check at %s (workflow time). Lift with: starter lift %s --reason \"...\"\n", p.NextCheckAt.Local().Format("15:04:05"), e.ID)
+		fmt.Fprintf(w, "  Next check at %s (workflow time). Lift with: muster lift %s --reason \"...\"\n", p.NextCheckAt.Local().Format("15:04:05"), e.ID)
 	}
 	if !p.LiftedAt.IsZero() {
 		fmt.Fprintf(w, "  Lifted at %s by %s: %s\n", p.LiftedAt.Local().Format("2006-01-02 15:04:05"), p.LiftedBy, p.LiftReason)

@@ -25,13 +25,17 @@ func (a *app) liftCommand() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "lift ID --reason TEXT",
-		Short: "Lift a seal (workflow ID) or every sealed compound of an incident",
+		Short: "Lift a response, a seal (workflow ID) or every sealed compound of an incident",
 		Long: `Lift a seal: its checkpoints close, staff are released, roads reopen and
-residents are notified. ID is a seal's workflow ID or an incident ID (then
-every compound of the incident that is sealed is lifted). A lift is refused
-when the compound is not sealed (still being set up, or already lifted).`,
-		Example: `  starter lift inc-0403 --reason "two rounds negative"
-  starter lift response/inc-0403/seal/COMPOUND --reason "cleared by the health bureau" --by duty-officer`,
+residents are notified. ID is an incident ID or a workflow ID. When the
+incident has a response, the response is lifted: what runs is cancelled and
+every seal lifted, and --wait waits for it to close and shows its steps.
+Otherwise ID names seals started with ` + "`muster seal start`" + `: a seal's
+workflow ID, or an incident ID (then every compound of the incident that is
+sealed is lifted). A lift is refused when the compound is not sealed (still
+being set up, or already lifted).`,
+		Example: `  muster lift inc-0403 --reason "two rounds negative"
+  muster lift response/inc-0403/seal/COMPOUND --reason "cleared by the health bureau" --by duty-officer`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -43,61 +47,73 @@ when the compound is not sealed (still being set up, or already lifted).`,
 				return err
 			}
 			if id, ok := responseID(ctx, c, args[0]); ok {
-				if err := update(ctx, c, id, workflows.UpdateLift, in); err != nil {
-					return err
-				}
-				fmt.Fprintf(a.out, "Lift accepted: %s\n", id)
-				if wait <= 0 {
-					return nil
-				}
-				wctx, cancel := context.WithTimeout(ctx, wait)
-				defer cancel()
-				var p workflows.ResponseProgress
-				if err := c.GetWorkflow(wctx, id, "").Get(wctx, &p); err != nil {
-					return fmt.Errorf("%s has not closed within %s; follow it with `starter watch %s`", id, wait, args[0])
-				}
-				renderResponse(a.out, p)
-				return nil
+				return a.liftResponse(ctx, c, id, args[0], in, wait)
 			}
-			execs, err := targets(ctx, c, args[0])
-			if err != nil {
-				return err
-			}
-			var lifted []execution
-			var refused []string
-			for _, e := range execs {
-				if !running(e) {
-					if len(execs) == 1 {
-						return fmt.Errorf("%s is %s, not sealed: nothing to lift", e.ID, e.Status)
-					}
-					continue
-				}
-				if err := update(ctx, c, e.ID, workflows.UpdateLift, in); err != nil {
-					if len(execs) == 1 {
-						return err
-					}
-					refused = append(refused, fmt.Sprintf("%s: %v", e.ID, err))
-					continue
-				}
-				fmt.Fprintf(a.out, "Lift accepted: %s\n", e.ID)
-				lifted = append(lifted, e)
-			}
-			for _, r := range refused {
-				fmt.Fprintf(a.out, "Refused: %s\n", r)
-			}
-			if len(lifted) == 0 {
-				return fmt.Errorf("nothing was lifted: no compound of %s is sealed (see `starter status %s`)", args[0], args[0])
-			}
-			if wait <= 0 {
-				return nil
-			}
-			return a.awaitLifted(ctx, c, lifted, wait)
+			return a.liftSeals(ctx, c, args[0], in, wait)
 		},
 	}
 	cmd.Flags().StringVar(&in.Reason, "reason", "", "why the seal is lifted (required, kept in the event log)")
 	cmd.Flags().StringVar(&in.By, "by", "command-center", "who lifts the seal")
 	cmd.Flags().DurationVar(&wait, "wait", 2*time.Minute, "wait this long for the compounds to reopen (0: do not wait)")
 	return cmd
+}
+
+// liftResponse lifts the response id (given as arg) and, unless wait is 0,
+// waits for it to close and shows its steps.
+func (a *app) liftResponse(ctx context.Context, c client.Client, id, arg string, in workflows.LiftInput, wait time.Duration) error {
+	if err := update(ctx, c, id, workflows.UpdateLift, in); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.out, "Lift accepted: %s\n", id)
+	if wait <= 0 {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	var p workflows.ResponseProgress
+	if err := c.GetWorkflow(wctx, id, "").Get(wctx, &p); err != nil {
+		return fmt.Errorf("%s has not closed within %s; follow it with `muster watch %s`", id, wait, arg)
+	}
+	renderResponse(a.out, p)
+	return nil
+}
+
+// liftSeals lifts the seal arg names, or every sealed compound of the
+// incident arg, and unless wait is 0 waits for them to reopen.
+func (a *app) liftSeals(ctx context.Context, c client.Client, arg string, in workflows.LiftInput, wait time.Duration) error {
+	execs, err := targets(ctx, c, arg)
+	if err != nil {
+		return err
+	}
+	var lifted []execution
+	var refused []string
+	for _, e := range execs {
+		if !running(e) {
+			if len(execs) == 1 {
+				return fmt.Errorf("%s is %s, not sealed: nothing to lift", e.ID, e.Status)
+			}
+			continue
+		}
+		if err := update(ctx, c, e.ID, workflows.UpdateLift, in); err != nil {
+			if len(execs) == 1 {
+				return err
+			}
+			refused = append(refused, fmt.Sprintf("%s: %v", e.ID, err))
+			continue
+		}
+		fmt.Fprintf(a.out, "Lift accepted: %s\n", e.ID)
+		lifted = append(lifted, e)
+	}
+	for _, r := range refused {
+		fmt.Fprintf(a.out, "Refused: %s\n", r)
+	}
+	if len(lifted) == 0 {
+		return fmt.Errorf("nothing was lifted: no compound of %s is sealed (see `muster status %s`)", arg, arg)
+	}
+	if wait <= 0 {
+		return nil
+	}
+	return a.awaitLifted(ctx, c, lifted, wait)
 }
 
 // update sends a validated update and waits until the workflow has carried
@@ -115,7 +131,7 @@ func (a *app) awaitLifted(ctx context.Context, c client.Client, execs []executio
 		var res workflows.SealCompoundResult
 		if err := c.GetWorkflow(wctx, e.ID, "").Get(wctx, &res); err != nil {
 			if wctx.Err() != nil {
-				return fmt.Errorf("%s has not reopened within %s; follow it with `starter status %s`", e.ID, wait, e.ID)
+				return fmt.Errorf("%s has not reopened within %s; follow it with `muster status %s`", e.ID, wait, e.ID)
 			}
 			return fmt.Errorf("%s: %w", e.ID, err)
 		}
@@ -136,9 +152,9 @@ func (a *app) stepCommand() *cobra.Command {
 		Short: "Retry a stalled step now instead of waiting for the automatic retry",
 		Long: `A step whose retries ran out is marked stalled and retried automatically on a
 slower cadence. retry tries it again now. It is refused for an unknown step or
-one that is not stalled; ` + "`starter status WORKFLOW_ID`" + ` lists the steps.`,
-		Example: `  starter step retry inc-0403 seal/COMPOUND
-  starter step retry response/inc-0403/seal/COMPOUND close-roads`,
+one that is not stalled; ` + "`muster status WORKFLOW_ID`" + ` lists the steps.`,
+		Example: `  muster step retry inc-0403 seal/COMPOUND
+  muster step retry response/inc-0403/seal/COMPOUND close-roads`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client(cmd.Context())
@@ -168,9 +184,9 @@ func (a *app) listCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List Muster executions, filtered by incident, area or step state",
-		Example: `  starter list --area DISTRICT/SUB-DISTRICT
-  starter list --state stalled
-  starter list --incident inc-0403 --running`,
+		Example: `  muster list --area DISTRICT/SUB-DISTRICT
+  muster list --state stalled
+  muster list --incident inc-0403 --running`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q := []string{workflows.SAIncident.GetName() + " IS NOT NULL"}
@@ -245,7 +261,7 @@ func (a *app) eventsCommand() *cobra.Command {
 				return json.NewEncoder(a.out).Encode(evs)
 			}
 			if len(evs) == 0 {
-				return fmt.Errorf("no events for incident %q (check the ID with `starter list`)", args[0])
+				return fmt.Errorf("no events for incident %q (check the ID with `muster list`)", args[0])
 			}
 			return renderEvents(a, evs)
 		},

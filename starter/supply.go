@@ -1,9 +1,10 @@
 package main
 
-// starter supply: the field's and the command center's side of staff
+// muster supply: the field's and the command center's side of staff
 // supply (docs/supply.md).
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strconv"
@@ -39,23 +40,9 @@ func (a *app) supplyStatusCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:     "status WORKFLOW_ID",
 		Short:   "Show a staff-supply step: staff assigned and acknowledged, days of supply per area, orders",
-		Example: `  starter supply status response/inc-0403/supply`,
+		Example: `  muster supply status response/inc-0403/supply`,
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			p, err := queryProgress[workflows.SupplyProgress](cmd.Context(), c, args[0], "is it a staff-supply step? find it with `starter status INCIDENT`")
-			if err != nil {
-				return err
-			}
-			if a.output == "json" {
-				return printJSON(a.out, p)
-			}
-			renderSupply(a.out, args[0], p)
-			return nil
-		},
+		RunE:    showProgress(a, "is it a staff-supply step? find it with `muster status INCIDENT`", renderSupply),
 	}
 }
 
@@ -92,28 +79,14 @@ func (a *app) supplyAssignmentsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "assignments INCIDENT",
 		Short:   "List an incident's staff assignments (of one person with --staff)",
-		Example: `  starter supply assignments inc-0403 --staff teacher-007`,
+		Example: `  muster supply assignments inc-0403 --staff teacher-007`,
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.store(cmd.Context())
-			if err != nil {
-				return err
-			}
-			as, err := st.Assignments(cmd.Context(), args[0], staff)
-			if err != nil {
-				return err
-			}
-			if a.output == "json" {
-				return printJSON(a.out, as)
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tSTAFF\tPOST\tSTATE\tACK BY\tSHIFT")
-			for _, x := range as {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s–%s\n", x.ID, x.Staff, x.Post, x.State, x.AckBy.Local().Format("15:04:05"),
-					x.From.Local().Format("01-02 15:04"), x.To.Local().Format("01-02 15:04"))
-			}
-			return tw.Flush()
-		},
+		RunE: listRows(a, func(ctx context.Context, st *store.Store, args []string) ([]store.Assignment, error) {
+			return st.Assignments(ctx, args[0], staff)
+		}, "ID\tSTAFF\tPOST\tSTATE\tACK BY\tSHIFT", func(x store.Assignment) string {
+			return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s–%s", x.ID, x.Staff, x.Post, x.State, x.AckBy.Local().Format("15:04:05"),
+				x.From.Local().Format("01-02 15:04"), x.To.Local().Format("01-02 15:04"))
+		}),
 	}
 	cmd.Flags().StringVar(&staff, "staff", "", "only this person's (a staff code)")
 	return cmd
@@ -128,7 +101,7 @@ func (a *app) supplyAckCommand() *cobra.Command {
 acknowledges in time goes to someone else. Only the person assigned can
 acknowledge it. While the step runs, the acknowledgement is a validated
 update of its workflow.`,
-		Example: `  starter supply ack 1234 --staff teacher-007`,
+		Example: `  muster supply ack 1234 --staff teacher-007`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseInt(args[0], 10, 64)
@@ -161,7 +134,7 @@ func (a *app) supplySignupCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "signup INCIDENT --area AREA --key ID --name NAME",
 		Short:   "Sign up a volunteer for an incident's volunteer drive (until its quota or deadline)",
-		Example: `  starter supply signup inc-0403 --area CAMPUS --key form-0001 --name "Wang Fang" --skill registration`,
+		Example: `  muster supply signup inc-0403 --area CAMPUS --key form-0001 --name "Wang Fang" --skill registration`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := a.store(cmd.Context())
@@ -199,7 +172,7 @@ func (a *app) supplyReportStockCommand() *cobra.Command {
 one SITE COMMODITY TONNES triple per row. Commodities: ` + strings.Join(scenario.Commodities, ", ") + `, and those the loaded scenarios add.
 An unknown supplier or commodity, a negative figure or one above 100,000 t
 refuses the report; nothing is recorded.`,
-		Example: `  starter supply report-stock meiteihao-kangning vegetables 4.5 meiteihao-kangning milk 2`,
+		Example: `  muster supply report-stock meiteihao-kangning vegetables 4.5 meiteihao-kangning milk 2`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 || len(args)%3 != 0 {
 				return fmt.Errorf("give SITE COMMODITY TONNES triples (got %d arguments)", len(args))
@@ -235,30 +208,16 @@ func (a *app) supplyStockCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:     "stock AREA",
 		Short:   "Show the stock of the suppliers serving an area",
-		Example: `  starter supply stock COMMUNITY`,
+		Example: `  muster supply stock COMMUNITY`,
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.store(cmd.Context())
-			if err != nil {
-				return err
+		RunE: listRows(a, func(ctx context.Context, st *store.Store, args []string) ([]store.StockRow, error) {
+			if _, err := st.AreaByCode(ctx, args[0]); err != nil {
+				return nil, fmt.Errorf("area %q: %w (list them with `muster areas`)", args[0], err)
 			}
-			if _, err := st.AreaByCode(cmd.Context(), args[0]); err != nil {
-				return fmt.Errorf("area %q: %w (list them with `starter areas`)", args[0], err)
-			}
-			rows, err := st.Stock(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if a.output == "json" {
-				return printJSON(a.out, rows)
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SUPPLIER\tCOMMODITY\tTONNES")
-			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%s\t%.3f\n", r.Site, r.Commodity, r.Tonnes)
-			}
-			return tw.Flush()
-		},
+			return st.Stock(ctx, args[0])
+		}, "SUPPLIER\tCOMMODITY\tTONNES", func(r store.StockRow) string {
+			return fmt.Sprintf("%s\t%s\t%.3f", r.Site, r.Commodity, r.Tonnes)
+		}),
 	}
 }
 
@@ -267,27 +226,13 @@ func (a *app) supplyShipmentsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "shipments INCIDENT",
 		Short:   "List an incident's restock shipments",
-		Example: `  starter supply shipments inc-0403 --open`,
+		Example: `  muster supply shipments inc-0403 --open`,
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.store(cmd.Context())
-			if err != nil {
-				return err
-			}
-			sh, err := st.Shipments(cmd.Context(), args[0], open)
-			if err != nil {
-				return err
-			}
-			if a.output == "json" {
-				return printJSON(a.out, sh)
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tAREA\tSUPPLIER\tCOMMODITY\tTONNES\tSTATE\tDUE")
-			for _, s := range sh {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%g\t%s\t%s\n", s.ID, s.Area, s.Site, s.Commodity, s.Tonnes, s.State, s.DueAt.Local().Format("01-02 15:04:05"))
-			}
-			return tw.Flush()
-		},
+		RunE: listRows(a, func(ctx context.Context, st *store.Store, args []string) ([]store.Shipment, error) {
+			return st.Shipments(ctx, args[0], open)
+		}, "ID\tAREA\tSUPPLIER\tCOMMODITY\tTONNES\tSTATE\tDUE", func(s store.Shipment) string {
+			return fmt.Sprintf("%d\t%s\t%s\t%s\t%g\t%s\t%s", s.ID, s.Area, s.Site, s.Commodity, s.Tonnes, s.State, s.DueAt.Local().Format("01-02 15:04:05"))
+		}),
 	}
 	cmd.Flags().BoolVar(&open, "open", false, "only shipments not yet delivered")
 	return cmd
@@ -298,12 +243,12 @@ func (a *app) supplyDeliverCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "deliver SHIPMENT --tonnes T",
 		Short:   "Confirm a restock shipment's delivery; the supplier's stock grows by what arrived",
-		Example: `  starter supply deliver 12 --tonnes 16.5 --by meiteihao-kangning`,
+		Example: `  muster supply deliver 12 --tonnes 16.5 --by meiteihao-kangning`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseInt(args[0], 10, 64)
 			if err != nil || id <= 0 {
-				return fmt.Errorf("shipment %q: want the shipment's number (see `starter supply shipments INCIDENT`)", args[0])
+				return fmt.Errorf("shipment %q: want the shipment's number (see `muster supply shipments INCIDENT`)", args[0])
 			}
 			st, err := a.store(cmd.Context())
 			if err != nil {
@@ -329,12 +274,17 @@ func (a *app) supplyPassCommand() *cobra.Command {
 		Use:   "pass",
 		Short: "Issue, list and verify passes",
 	}
+	cmd.AddCommand(a.passIssueCommand(), a.passVerifyCommand(), a.passListCommand())
+	return cmd
+}
+
+func (a *app) passIssueCommand() *cobra.Command {
 	var v store.VehiclePass
 	var from, to string
 	issue := &cobra.Command{
 		Use:     "issue INCIDENT --plate PLATE --area AREA --from TIME --to TIME",
 		Short:   "Issue a pass to a vehicle for an area and a window (at most 31 days)",
-		Example: `  starter supply pass issue inc-0403 --plate JIN-A12345 --area COMMUNITY --from 2022-04-03T08:00:00+08:00 --to 2022-04-04T08:00:00+08:00`,
+		Example: `  muster supply pass issue inc-0403 --plate JIN-A12345 --area COMMUNITY --from 2022-04-03T08:00:00+08:00 --to 2022-04-04T08:00:00+08:00`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
@@ -368,12 +318,15 @@ func (a *app) supplyPassCommand() *cobra.Command {
 	for _, f := range []string{"plate", "area", "from", "to"} {
 		_ = issue.MarkFlagRequired(f)
 	}
+	return issue
+}
 
+func (a *app) passVerifyCommand() *cobra.Command {
 	var at, area string
 	verify := &cobra.Command{
 		Use:     "verify CODE",
 		Short:   "Verify a pass: valid, expired, not-yet-valid, revoked or wrong-area (exit status 3 unless valid)",
-		Example: `  starter supply pass verify PS-3F2A9C01B7D4 --area COMPOUND`,
+		Example: `  muster supply pass verify PS-3F2A9C01B7D4 --area COMPOUND`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			when := time.Now()
@@ -406,41 +359,29 @@ func (a *app) supplyPassCommand() *cobra.Command {
 	}
 	verify.Flags().StringVar(&at, "at", "", "the time to check, RFC 3339 (default now)")
 	verify.Flags().StringVar(&area, "area", "", "the area the holder wants to enter")
+	return verify
+}
 
+func (a *app) passListCommand() *cobra.Command {
 	var incident string
 	list := &cobra.Command{
 		Use:   "list --incident ID",
 		Short: "List an incident's passes",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.store(cmd.Context())
-			if err != nil {
-				return err
+		RunE: listRows(a, func(ctx context.Context, st *store.Store, args []string) ([]store.Pass, error) {
+			return st.PassesOf(ctx, incident)
+		}, "CODE\tHOLDER\tAREA\tFROM\tTO\tREVOKED", func(p store.Pass) string {
+			rev := ""
+			if p.RevokedAt != nil {
+				rev = p.RevokedAt.Local().Format("01-02 15:04") + " " + *p.RevokedReason
 			}
-			ps, err := st.PassesOf(cmd.Context(), incident)
-			if err != nil {
-				return err
-			}
-			if a.output == "json" {
-				return printJSON(a.out, ps)
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "CODE\tHOLDER\tAREA\tFROM\tTO\tREVOKED")
-			for _, p := range ps {
-				rev := ""
-				if p.RevokedAt != nil {
-					rev = p.RevokedAt.Local().Format("01-02 15:04") + " " + *p.RevokedReason
-				}
-				fmt.Fprintf(tw, "%s\t%s %s\t%s\t%s\t%s\t%s\n", p.Code, p.HolderKind, p.Holder, p.Area,
-					p.From.Local().Format("01-02 15:04"), p.To.Local().Format("01-02 15:04"), rev)
-			}
-			return tw.Flush()
-		},
+			return fmt.Sprintf("%s\t%s %s\t%s\t%s\t%s\t%s", p.Code, p.HolderKind, p.Holder, p.Area,
+				p.From.Local().Format("01-02 15:04"), p.To.Local().Format("01-02 15:04"), rev)
+		}),
 	}
 	list.Flags().StringVar(&incident, "incident", "", "the incident (required)")
 	_ = list.MarkFlagRequired("incident")
-	cmd.AddCommand(issue, verify, list)
-	return cmd
+	return list
 }
 
 // errPassNotValid makes `supply pass verify` exit with status 3 for a pass
@@ -448,3 +389,28 @@ func (a *app) supplyPassCommand() *cobra.Command {
 type errPassNotValid string
 
 func (e errPassNotValid) Error() string { return "pass not valid: " + string(e) }
+
+// listRows is the RunE of a command that lists rows from the store: rows
+// reads them, and they print as JSON (-o json) or as a table of header and
+// one line a row, its cells separated by tabs.
+func listRows[T any](a *app, rows func(ctx context.Context, st *store.Store, args []string) ([]T, error), header string, line func(T) string) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		st, err := a.store(cmd.Context())
+		if err != nil {
+			return err
+		}
+		rs, err := rows(cmd.Context(), st, args)
+		if err != nil {
+			return err
+		}
+		if a.output == "json" {
+			return printJSON(a.out, rs)
+		}
+		tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, header)
+		for _, r := range rs {
+			fmt.Fprintln(tw, line(r))
+		}
+		return tw.Flush()
+	}
+}

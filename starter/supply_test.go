@@ -64,7 +64,7 @@ func TestSupplyCommands(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			out, err := runCLI(t, c.args...)
 			if err == nil || !strings.Contains(err.Error()+out, c.want) {
-				t.Errorf("starter %s = %v %q, want an error containing %q", strings.Join(c.args, " "), err, out, c.want)
+				t.Errorf("muster %s = %v %q, want an error containing %q", strings.Join(c.args, " "), err, out, c.want)
 			}
 		})
 	}

@@ -20,23 +20,9 @@ func (a *app) testingCommand() *cobra.Command {
 	status := &cobra.Command{
 		Use:     "status WORKFLOW_ID",
 		Short:   "Show a testing round: per-point progress, cohorts, home visits, projected finish",
-		Example: `  starter testing status response/inc-0403/test`,
+		Example: `  muster testing status response/inc-0403/test`,
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			p, err := queryProgress[workflows.TestingProgress](cmd.Context(), c, args[0], "is it a testing round? find it with `starter status INCIDENT`")
-			if err != nil {
-				return err
-			}
-			if a.output == "json" {
-				return printJSON(a.out, p)
-			}
-			renderTesting(a.out, args[0], p)
-			return nil
-		},
+		RunE:    showProgress(a, "is it a testing round? find it with `muster status INCIDENT`", renderTesting),
 	}
 	var add workflows.AddPointInput
 	addPoint := &cobra.Command{
@@ -45,7 +31,7 @@ func (a *app) testingCommand() *cobra.Command {
 		Long: `Open another sampling point in a running testing round: the site (a
 sampling point of the scenario) takes over compounds from the busiest point.
 WORKFLOW_ID is the round's workflow ID, as the behind-schedule notice names it.`,
-		Example: `  starter testing add-point response/inc-0403/test SITE --reason "behind schedule"`,
+		Example: `  muster testing add-point response/inc-0403/test SITE --reason "behind schedule"`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client(cmd.Context())
@@ -91,7 +77,7 @@ func renderTesting(w io.Writer, id string, p workflows.TestingProgress) {
 			line += " · projected finish " + clock(p.Projected)
 		}
 		if p.Behind {
-			line += " · BEHIND SCHEDULE (`starter testing add-point " + id + " SITE`)"
+			line += " · BEHIND SCHEDULE (`muster testing add-point " + id + " SITE`)"
 		}
 		if p.Short != "" {
 			line += " · PLAN SHORT: " + p.Short
@@ -121,6 +107,6 @@ func renderTesting(w io.Writer, id string, p workflows.TestingProgress) {
 	}
 	fmt.Fprintf(w, "  home visits: %d sampled, %d missed, %d pending\n", p.Visits.Sampled, p.Visits.Missed, p.Visits.Pending)
 	if p.State == workflows.StateDone {
-		fmt.Fprintf(w, "  closed: %d missing — the call-back list: starter samples missing %s --area CODE --round %d\n", p.Missing, p.Incident, p.Round)
+		fmt.Fprintf(w, "  closed: %d missing — the call-back list: muster samples missing %s --area CODE --round %d\n", p.Missing, p.Incident, p.Round)
 	}
 }

@@ -1,6 +1,6 @@
 package main
 
-// `starter token`: the credentials of the HTTP API's clients.
+// `muster token`: the credentials of the HTTP API's clients.
 
 import (
 	"encoding/json"
@@ -34,7 +34,7 @@ func (a *app) tokenCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "token",
 		Short: "Create, list and revoke the HTTP API's credentials",
-		Long: `Each client of the HTTP API (starter serve) has its own credential: a name,
+		Long: `Each client of the HTTP API (muster serve) has its own credential: a name,
 which is the actor recorded for everything it does, a role, which says what
 it may do, and for some roles a scope:
 
@@ -62,9 +62,9 @@ func (a *app) tokenCreateCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create --name NAME --role ROLE [--scope CODE,...]",
 		Short: "Make a credential and print its token (shown only this once)",
-		Example: `  starter token create --name duty-officer --role command
-  starter token create --name longbao-station-1 --role station --scope longbao-sampling-01,longbao-sampling-02
-  TOKEN=$(starter token create --name wall-screen --role supervisor)`,
+		Example: `  muster token create --name duty-officer --role command
+  muster token create --name longbao-station-1 --role station --scope longbao-sampling-01,longbao-sampling-02
+  TOKEN=$(muster token create --name wall-screen --role supervisor)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -128,7 +128,7 @@ func checkScope(cmd *cobra.Command, st *store.Store, role string, scope []string
 	for _, code := range scope {
 		if !slices.Contains(known, code) {
 			if role == api.RoleStation {
-				return fmt.Errorf("--scope %q: not a sampling point of the loaded scenario (`starter areas` lists the areas; sampling points are sites of kind sampling-point)", code)
+				return fmt.Errorf("--scope %q: not a sampling point of the loaded scenario (`muster areas` lists the areas; sampling points are sites of kind sampling-point)", code)
 			}
 			return fmt.Errorf("--scope %q: not a site or area of the loaded scenario", code)
 		}
@@ -141,7 +141,7 @@ func (a *app) tokenListCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "list [--all]",
 		Short:   "List the credentials (never their tokens)",
-		Example: "  starter token list\n  starter token list --all -o json",
+		Example: "  muster token list\n  muster token list --all -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := a.store(cmd.Context())
@@ -179,7 +179,7 @@ func (a *app) tokenRevokeCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "revoke NAME",
 		Short:   "Revoke a credential: its token is refused from the next request on",
-		Example: "  starter token revoke longbao-station-1",
+		Example: "  muster token revoke longbao-station-1",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := a.store(cmd.Context())

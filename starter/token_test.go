@@ -13,7 +13,7 @@ import (
 	"github.com/musterhq/muster/internal/store"
 )
 
-// runSplit runs the starter and returns its output and its error output
+// runSplit runs the CLI and returns its output and its error output
 // apart.
 func runSplit(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
@@ -76,7 +76,7 @@ func TestTokenLifecycle(t *testing.T) {
 		{[]string{"token", "revoke", "nobody"}, "no live credential"},
 	} {
 		if _, _, err := runSplit(t, tt.args...); err == nil || !strings.Contains(err.Error(), tt.words) {
-			t.Errorf("starter %s = %v, want an error mentioning %q", strings.Join(tt.args, " "), err, tt.words)
+			t.Errorf("muster %s = %v, want an error mentioning %q", strings.Join(tt.args, " "), err, tt.words)
 		}
 	}
 	if _, _, err := runSplit(t, "token", "create", "--name", "longbao-station", "--role", "station", "--scope", "longbao-sampling-01"); err != nil {

@@ -29,7 +29,7 @@ func targets(ctx context.Context, c client.Client, idOrIncident string) ([]execu
 	if strings.HasPrefix(idOrIncident, "response/") {
 		desc, err := c.DescribeWorkflow(ctx, idOrIncident, "")
 		if err != nil {
-			return nil, fmt.Errorf("no execution %s: %v (list them with `starter list`)", idOrIncident, err)
+			return nil, fmt.Errorf("no execution %s: %v (list them with `muster list`)", idOrIncident, err)
 		}
 		e := execution{ID: idOrIncident, RunID: desc.WorkflowExecution.RunID, Status: api.StatusName(desc.Status), StartedAt: desc.WorkflowStartTime}
 		return []execution{e}, nil
@@ -52,5 +52,5 @@ func targets(ctx context.Context, c client.Client, idOrIncident string) ([]execu
 type errNoExecutions struct{ incident string }
 
 func (e errNoExecutions) Error() string {
-	return fmt.Sprintf("no executions for incident %q: check the ID with `starter list`, or start one with `starter seal start --incident %s ...`", e.incident, e.incident)
+	return fmt.Sprintf("no executions for incident %q: check the ID with `muster list`, or start one with `muster seal start --incident %s ...`", e.incident, e.incident)
 }

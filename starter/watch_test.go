@@ -53,7 +53,7 @@ func TestWatchJSONLines(t *testing.T) {
 		{"respond", "--incident", incident, "--runbook", "seal-compound", "--area", "longbao-jiayuan", "--time-scale", "3600"},
 	} {
 		if out, err := runCLI(t, args...); err != nil {
-			t.Fatalf("starter %s = %v, %q", strings.Join(args, " "), err, out)
+			t.Fatalf("muster %s = %v, %q", strings.Join(args, " "), err, out)
 		}
 	}
 	var out, errOut bytes.Buffer

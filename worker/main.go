@@ -30,7 +30,7 @@ runbooks published as soon as the database answers.
 Configuration comes from the environment:
   DATABASE_URL         PostgreSQL URL (default %s; sslmode honoured, require when absent)
   MUSTER_MIGRATE       apply pending migrations at start (default true; false when
-                       the login is muster_app and the owner runs starter migrate)
+                       the login is muster_app and the owner runs muster migrate)
   MUSTER_TASK_QUEUE    task queue to poll (default %s)
   MUSTER_LOG_LEVEL     debug, info, warn or error (default info)
   MUSTER_METRICS_ADDR  where to serve /metrics for Prometheus (default %s; off for none)

@@ -434,15 +434,15 @@ func (f *finding) talk(ctx workflow.Context, reason string) error {
 func (f *finding) remind(ctx workflow.Context) error {
 	f.s.Reminders++
 	n := f.s.Reminders
-	audience, body := f.s.Unit, fmt.Sprintf("Reminder %d (incident %s): %s Rectify it by %s and report it with `starter inspection rectify %s %d`.",
+	audience, body := f.s.Unit, fmt.Sprintf("Reminder %d (incident %s): %s Rectify it by %s and report it with `muster inspection rectify %s %d`.",
 		n, f.in.Incident, f.summary(), f.s.DeadlineAt.Format("Jan 2 15:04"), f.in.Incident, f.s.ID)
 	if f.s.Overdue {
-		body = fmt.Sprintf("Reminder %d (incident %s): OVERDUE since %s. %s Report it with `starter inspection rectify %s %d`.",
+		body = fmt.Sprintf("Reminder %d (incident %s): OVERDUE since %s. %s Report it with `muster inspection rectify %s %d`.",
 			n, f.in.Incident, f.s.DeadlineAt.Format("Jan 2 15:04"), f.summary(), f.in.Incident, f.s.ID)
 	}
 	if f.s.State == store.FindingRectified {
 		audience = "inspector " + f.s.Inspector
-		body = fmt.Sprintf("Reminder %d (incident %s): finding %d is reported rectified and waits for your re-inspection: `starter inspection reinspect %s %d --by %s --pass|--fail`.",
+		body = fmt.Sprintf("Reminder %d (incident %s): finding %d is reported rectified and waits for your re-inspection: `muster inspection reinspect %s %d --by %s --pass|--fail`.",
 			n, f.in.Incident, f.s.ID, f.in.Incident, f.s.ID, f.s.Inspector)
 	}
 	reminder := activities.NoticeInput{

@@ -30,11 +30,11 @@ func (insp *inspection) validateReportSite(ctx workflow.Context, in ReportSiteIn
 	s, ok := insp.sites[in.Site]
 	switch {
 	case strings.TrimSpace(in.Site) == "":
-		return errors.New("site: name the site inspected (a sub-district or site code; `starter inspection report INCIDENT` lists them)")
+		return errors.New("site: name the site inspected (a sub-district or site code; `muster inspection report INCIDENT` lists them)")
 	case insp.p.RoundState == "":
 		return errors.New("the inspection round is still opening; try again in a moment")
 	case !ok:
-		return fmt.Errorf("site %q: not a site of inspection round %d of %s (%d sites; `starter inspection report %s` lists them)", in.Site, insp.p.Round, insp.p.Area, len(insp.sites), insp.in.Incident)
+		return fmt.Errorf("site %q: not a site of inspection round %d of %s (%d sites; `muster inspection report %s` lists them)", in.Site, insp.p.Round, insp.p.Area, len(insp.sites), insp.in.Incident)
 	case s.Reported:
 		// A duplicated report is a no-op, answered by the handler.
 		return nil

@@ -59,7 +59,7 @@ func (insp *inspection) openRound(ctx workflow.Context, number int, only []strin
 	for _, who := range sortedKeys(per) {
 		lines = append(lines, fmt.Sprintf("%s: %s", who, strings.Join(per[who], ", ")))
 	}
-	body := fmt.Sprintf("Inspection round %d of %s (incident %s): %d sites. Report each site with `starter inspection report-site %s SITE --inspector YOU [--finding ...]`. Assignments — %s.",
+	body := fmt.Sprintf("Inspection round %d of %s (incident %s): %d sites. Report each site with `muster inspection report-site %s SITE --inspector YOU [--finding ...]`. Assignments — %s.",
 		number, insp.in.Area.Name, insp.in.Incident, len(plan.Sites), insp.in.Incident, strings.Join(lines, "; "))
 	if err := insp.sw.r.run(ctx, fmt.Sprintf("assign/%d", number), "Tell inspectors their sites", a.PublishNotice, activities.NoticeInput{
 		Ref: insp.sw.ref("discipline-office"), Step: insp.in.Path + "/assign", AreaID: insp.in.Area.ID,

@@ -10,7 +10,7 @@ import (
 // A step kind is one value of type kind, declared at the top of the file
 // named for it (seal.go, notice.go, testing.go, …), and one entry in kinds
 // below. Everything else derives from that list: Kinds, the registry the
-// runbook validator, `starter runbook kinds`, the docs and the API read;
+// runbook validator, `muster runbook kinds`, the docs and the API read;
 // stepKinds, which the response looks a step's kind up in; and the worker's
 // registration of the kinds' workflows (Register).
 // docs/adding-a-step-kind.md shows how to add one.

@@ -427,7 +427,7 @@ func (rnd *round) closeWithEvidence(ctx workflow.Context, closed activities.Clos
 	} else {
 		detail = fmt.Sprintf("round %d: not clean: %s sampled (min %s) · %d of %d sampled, %d positive, %d missing",
 			rnd.p.Round, percent(rnd.p.Coverage), percent(minCoverage), rnd.p.Sampled, rnd.p.Expected, rnd.p.Positives, rnd.p.Missing)
-		body := fmt.Sprintf("Testing round %d of %s (incident %s) closed below its minimum coverage: %s sampled (%d of %d, min %s), %d missing. It is no evidence for a lift, whatever its positives (%d); the residents missing are on the call-back list (`starter testing missing %s`).",
+		body := fmt.Sprintf("Testing round %d of %s (incident %s) closed below its minimum coverage: %s sampled (%d of %d, min %s), %d missing. It is no evidence for a lift, whatever its positives (%d); the residents missing are on the call-back list (`muster testing missing %s`).",
 			rnd.p.Round, rnd.p.Area, rnd.in.Incident, percent(rnd.p.Coverage), rnd.p.Sampled, rnd.p.Expected, percent(minCoverage), rnd.p.Missing, rnd.p.Positives, rnd.sw.id)
 		n := activities.NoticeInput{
 			Ref: rnd.sw.ref("muster"), Step: rnd.in.Path + "/not-clean", AreaID: rnd.in.Area.ID,

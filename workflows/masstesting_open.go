@@ -84,7 +84,7 @@ func (rnd *round) warnShort(ctx workflow.Context) {
 	more := plan.Needed(ps, nil, hours, per)
 	advice := fmt.Sprintf("%d more sampling point(s) of about %d an hour would let it finish by %s", more, per, rnd.clock(rnd.p.Deadline).Format("15:04"))
 	if more == 0 {
-		advice = "the points together have the capacity: move compounds from the last point to the others (`starter testing add-point` rebalances)"
+		advice = "the points together have the capacity: move compounds from the last point to the others (`muster testing add-point` rebalances)"
 	}
 	rnd.p.Short = advice
 	body := fmt.Sprintf("The plan of testing round %d of %s (incident %s) cannot meet its deadline %s: %d residents over %d points (%d an hour together); %s (%d an hour, %d residents) finishes last, at %s. %s.",

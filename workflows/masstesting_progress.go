@@ -108,7 +108,7 @@ func (rnd *round) escalate(ctx workflow.Context) {
 	left := rnd.p.Expected - rnd.p.Sampled
 	rate := float64(rnd.p.Sampled) / (workflow.Now(ctx).Sub(rnd.p.OpensAt).Hours() * rnd.p.TimeScale)
 	if rate == 0 {
-		body := fmt.Sprintf("Testing round %d of %s (incident %s) is behind: no sample has arrived since it opened at %s, with %d residents expected at %d points by %s. Check that the points are open and their stations upload; `starter testing status %s` shows each point.",
+		body := fmt.Sprintf("Testing round %d of %s (incident %s) is behind: no sample has arrived since it opened at %s, with %d residents expected at %d points by %s. Check that the points are open and their stations upload; `muster testing status %s` shows each point.",
 			rnd.p.Round, rnd.p.Area, rnd.in.Incident, rnd.clock(rnd.p.OpensAt).Format("15:04"), rnd.p.Expected, len(rnd.plan.Points), rnd.clock(rnd.p.Deadline).Format("15:04"), rnd.sw.id)
 		_ = rnd.sw.r.run(ctx, "escalate", "Report a round with no samples", a.PublishNotice, activities.NoticeInput{
 			Ref: rnd.sw.ref("muster"), Step: rnd.in.Path + "/behind", AreaID: rnd.in.Area.ID,
@@ -119,7 +119,7 @@ func (rnd *round) escalate(ctx workflow.Context) {
 	withOne := rate * float64(len(rnd.plan.Points)+1) / float64(max(len(rnd.plan.Points), 1))
 	finishNow := rnd.clock(rnd.p.Projected)
 	finishMore := rnd.clock(workflow.Now(ctx)).Add(time.Duration(float64(left) / withOne * float64(time.Hour)))
-	body := fmt.Sprintf("Testing round %d of %s (incident %s) is behind: %d of %d sampled at %.0f an hour over %d points; at this rate it finishes at %s, after the deadline %s. Another sampling point (about %d an hour) would bring the finish to about %s. Open one with `starter testing add-point %s SITE`.",
+	body := fmt.Sprintf("Testing round %d of %s (incident %s) is behind: %d of %d sampled at %.0f an hour over %d points; at this rate it finishes at %s, after the deadline %s. Another sampling point (about %d an hour) would bring the finish to about %s. Open one with `muster testing add-point %s SITE`.",
 		rnd.p.Round, rnd.p.Area, rnd.in.Incident, rnd.p.Sampled, rnd.p.Expected, rate, len(rnd.plan.Points),
 		finishNow.Format("15:04"), rnd.clock(rnd.p.Deadline).Format("15:04"), per, finishMore.Format("15:04"), rnd.sw.id)
 	if pt, ok := rnd.latestPoint(); ok && rnd.evidence {

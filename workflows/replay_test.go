@@ -12,7 +12,7 @@ import (
 )
 
 // TestReplaySealCompound replays the history of a real seal (recorded from
-// `starter demo`: set up, compliance rounds, lift, reopen). A change to the
+// `muster demo`: set up, compliance rounds, lift, reopen). A change to the
 // workflow that would break running seals fails here; gate such a change
 // with workflow.GetVersion and record a new history beside this one.
 func TestReplaySealCompound(t *testing.T) {
@@ -24,7 +24,7 @@ func TestReplaySealCompound(t *testing.T) {
 	}
 }
 
-// TestReplayResponse replays a real response (recorded from `starter demo`:
+// TestReplayResponse replays a real response (recorded from `muster demo`:
 // the community-outbreak-level-1 runbook over Longbao, from the first
 // notice to the lift). Its child workflow IDs derive from its own ID, so the
 // replay runs under the recorded ID.
@@ -49,7 +49,7 @@ func TestReplayResponse(t *testing.T) {
 }
 
 // TestReplayStaffSupply replays a real staff-supply step (recorded from
-// `starter demo`: Longbao's sampling points and suppliers staffed,
+// `muster demo`: Longbao's sampling points and suppliers staffed,
 // acknowledgements as updates, one reassignment, restock orders delivered).
 func TestReplayStaffSupply(t *testing.T) {
 	f, err := os.Open("testdata/staff-supply.json")

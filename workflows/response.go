@@ -97,11 +97,11 @@ func (in ResponseInput) Validate() error {
 	case ValidIncident(in.Incident) != nil:
 		return fmt.Errorf("--incident: %w", ValidIncident(in.Incident))
 	case strings.TrimSpace(in.Runbook) == "":
-		return errors.New("--runbook is required (list them with `starter runbook list`)")
+		return errors.New("--runbook is required (list them with `muster runbook list`)")
 	case in.Version < 0:
 		return fmt.Errorf("--runbook version %d: want 1 or more", in.Version)
 	case strings.TrimSpace(in.Area) == "":
-		return errors.New("--area is required: an area code or path such as longbao (list them with `starter areas`)")
+		return errors.New("--area is required: an area code or path such as longbao (list them with `muster areas`)")
 	case in.Level < 0 || in.Level > 4:
 		return fmt.Errorf("--level %d: response levels run from 1 (highest) to 4", in.Level)
 	case in.TimeScale < 1 || in.TimeScale > 100000:

@@ -114,7 +114,7 @@ func (r *response) apply(ctx workflow.Context, rep StepReport) {
 		r.changed(ctx)
 		r.event(ctx, n.Path, StateStalled, fmt.Sprintf("%s: retries ran out %d times: %s", rep.Inner, rep.Stalls, rep.LastError), "")
 		r.notice(ctx, fmt.Sprintf("stalled/%s/%d", n.Path, rep.Stalls), "command center",
-			fmt.Sprintf("Step %s of incident %s is stalled: %s failed %d times (%s). It is retried automatically; retry now, skip or abort it with `starter step retry|skip|abort %s %s`.",
+			fmt.Sprintf("Step %s of incident %s is stalled: %s failed %d times (%s). It is retried automatically; retry now, skip or abort it with `muster step retry|skip|abort %s %s`.",
 				n.Path, r.in.Incident, rep.Inner, rep.Stalls, rep.LastError, r.in.Incident, n.Path), n.Area)
 	default:
 		state := rep.State

@@ -69,7 +69,7 @@ func (s *seal) validateLift(ctx workflow.Context, in LiftInput) error {
 		}
 		return nil
 	case PhaseSettingUp:
-		return fmt.Errorf("the seal of %s is still being set up; lift it once it is sealed (see `starter status`)", s.progress.Compound)
+		return fmt.Errorf("the seal of %s is still being set up; lift it once it is sealed (see `muster status`)", s.progress.Compound)
 	default:
 		return fmt.Errorf("the seal of %s is %s, not sealed: nothing to lift", s.progress.Compound, s.progress.Phase)
 	}

@@ -273,7 +273,7 @@ func (s *seal) outputs() map[string]float64 {
 
 // OutsideRequest asks the command center for staff from outside the
 // district, for the gates the district's pool and the compound's
-// volunteers left open. A person answers it through the response (`starter
+// volunteers left open. A person answers it through the response (`muster
 // step decide INCIDENT seal/COMPOUND approve|reject`); without an answer
 // by Deadline it lapses and the seal stays understaffed.
 type OutsideRequest struct {

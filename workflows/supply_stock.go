@@ -45,7 +45,7 @@ func (s *supply) check(ctx workflow.Context, sp supplyParams) error {
 		if s.escalated[key] {
 			continue
 		}
-		body := fmt.Sprintf("Shortage risk in %s (incident %s): shipment %d of %g t of %s to %s was due at %s and has not been confirmed delivered. Chase the supplier, or confirm it with `starter supply deliver %d --tonnes T`.",
+		body := fmt.Sprintf("Shortage risk in %s (incident %s): shipment %d of %g t of %s to %s was due at %s and has not been confirmed delivered. Chase the supplier, or confirm it with `muster supply deliver %d --tonnes T`.",
 			sh.Area, s.in.Incident, sh.ID, sh.Tonnes, sh.Commodity, sh.Site, s.clock(sh.DueAt).Format("15:04"), sh.ID)
 		if err := s.escalate(ctx, key, body); err != nil {
 			return err

@@ -1,7 +1,7 @@
 // Package api is Muster's HTTP API: the command center's operations (open
 // and steer responses, read progress, events, runbooks and areas) as JSON
 // over HTTP, described by the OpenAPI document served at /openapi.json.
-// `starter serve` runs it; docs/api.md shows every endpoint with curl.
+// `muster serve` runs it; docs/api.md shows every endpoint with curl.
 package api
 
 import (
@@ -23,7 +23,7 @@ import (
 	"github.com/musterhq/muster/internal/store"
 )
 
-// Settings of `starter serve`, read from the environment.
+// Settings of `muster serve`, read from the environment.
 const (
 	// EnvAddr names the variable holding the listen address, when no
 	// --addr flag is given.

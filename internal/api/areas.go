@@ -34,7 +34,7 @@ func viewOf(a store.Area) AreaView {
 }
 
 // ErrNoAreas means no scenario is loaded.
-var ErrNoAreas = errors.New("no areas loaded: run `starter scenario load --reference` or load a scenario file")
+var ErrNoAreas = errors.New("no areas loaded: run `muster scenario load --reference` or load a scenario file")
 
 // Areas returns the areas under an area code or path (the first top-level
 // area when under is empty) of one level, or of every level when level is

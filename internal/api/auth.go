@@ -1,7 +1,7 @@
 package api
 
 // Identities and roles. Every client of the API has its own credential
-// (`starter token create`): a random token whose SHA-256 digest is kept in
+// (`muster token create`): a random token whose SHA-256 digest is kept in
 // PostgreSQL, with a name, a role and a scope. The role says which routes
 // the client may call (Route.Roles); the name is the actor recorded for
 // whatever it does, whatever the request says; the scope narrows a station
@@ -92,7 +92,7 @@ func principal(r *http.Request) Principal {
 func (s *Server) authenticate(r *http.Request) (Principal, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return Principal{}, &Error{Status: http.StatusUnauthorized, Msg: "missing token: send Authorization: Bearer <token> (`starter token create` makes one)"}
+		return Principal{}, &Error{Status: http.StatusUnauthorized, Msg: "missing token: send Authorization: Bearer <token> (`muster token create` makes one)"}
 	}
 	scheme, token, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
@@ -107,7 +107,7 @@ func (s *Server) authenticate(r *http.Request) (Principal, error) {
 		return p, err
 	}
 	if len(token) < MinTokenBytes {
-		return Principal{}, &Error{Status: http.StatusUnauthorized, Msg: fmt.Sprintf("the token is too short (at least %d characters): use one made by `starter token create`", MinTokenBytes)}
+		return Principal{}, &Error{Status: http.StatusUnauthorized, Msg: fmt.Sprintf("the token is too short (at least %d characters): use one made by `muster token create`", MinTokenBytes)}
 	}
 	digest := TokenDigest(token)
 	c, err := s.st.CredentialByToken(r.Context(), digest)

@@ -181,19 +181,11 @@ func (s *Server) uiLink(workflowID string) string {
 }
 
 func (s *Server) board(w http.ResponseWriter, r *http.Request) error {
-	inc, err := incident(r)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
 	defer cancel()
-	id, _, err := s.response(ctx, inc)
+	inc, id, p, err := s.progressOf(ctx, r)
 	if err != nil {
 		return err
-	}
-	p, err := QueryResponse(ctx, s.tc, id)
-	if err != nil {
-		return temporalError(ctx, err)
 	}
 	d, err := s.st.BoardData(ctx, inc)
 	if err != nil {
@@ -294,19 +286,19 @@ func commandsFor(incident, path, state string) []string {
 	switch state {
 	case workflows.StateStalled:
 		return []string{
-			fmt.Sprintf("starter step retry %s %s", incident, path),
-			fmt.Sprintf("starter step skip %s %s --reason \"…\"", incident, path),
-			fmt.Sprintf("starter step abort %s %s --reason \"…\"", incident, path),
+			fmt.Sprintf("muster step retry %s %s", incident, path),
+			fmt.Sprintf("muster step skip %s %s --reason \"…\"", incident, path),
+			fmt.Sprintf("muster step abort %s %s --reason \"…\"", incident, path),
 		}
 	case workflows.StateAwaitingDecision:
 		return []string{
-			fmt.Sprintf("starter step decide %s %s approve --reason \"…\"", incident, path),
-			fmt.Sprintf("starter step decide %s %s reject --reason \"…\"", incident, path),
+			fmt.Sprintf("muster step decide %s %s approve --reason \"…\"", incident, path),
+			fmt.Sprintf("muster step decide %s %s reject --reason \"…\"", incident, path),
 		}
 	case workflows.StateRetrying, workflows.StateRunning:
 		return []string{
-			fmt.Sprintf("starter step skip %s %s --reason \"…\"", incident, path),
-			fmt.Sprintf("starter status %s", incident),
+			fmt.Sprintf("muster step skip %s %s --reason \"…\"", incident, path),
+			fmt.Sprintf("muster status %s", incident),
 		}
 	}
 	return nil

@@ -174,10 +174,10 @@ func TestAttentionOrderAndCommands(t *testing.T) {
 			t.Errorf("needsAttention(%s, overdue %v) = %v, want %v", c.state, c.overdue, got, c.want)
 		}
 	}
-	if got := commandsFor("xd-1", "schools", "stalled"); len(got) != 3 || got[0] != "starter step retry xd-1 schools" {
+	if got := commandsFor("xd-1", "schools", "stalled"); len(got) != 3 || got[0] != "muster step retry xd-1 schools" {
 		t.Errorf("commandsFor(stalled) = %v", got)
 	}
-	if got := commandsFor("xd-1", "approve-lift", "awaiting-decision"); len(got) != 2 || !strings.HasPrefix(got[0], "starter step decide xd-1 approve-lift approve") {
+	if got := commandsFor("xd-1", "approve-lift", "awaiting-decision"); len(got) != 2 || !strings.HasPrefix(got[0], "muster step decide xd-1 approve-lift approve") {
 		t.Errorf("commandsFor(awaiting-decision) = %v", got)
 	}
 	s := &Server{uiURL: "http://ui:8233/", namespace: "default"}

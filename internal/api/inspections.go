@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"go.temporal.io/api/serviceerror"
@@ -86,7 +85,7 @@ func isCompleted(err error) bool {
 func finding(ctx context.Context, st *store.Store, incident string, id int64) (store.Finding, error) {
 	f, err := st.FindingByID(ctx, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && f.Incident != incident && f.FollowedBy != incident) {
-		return f, notFound("finding", "incident %s has no finding %d (`starter inspection report %s` lists them)", incident, id, incident)
+		return f, notFound("finding", "incident %s has no finding %d (`muster inspection report %s` lists them)", incident, id, incident)
 	}
 	return f, err
 }
@@ -141,15 +140,6 @@ func findingUpdate(ctx context.Context, c client.Client, st *store.Store, incide
 	return res, nil
 }
 
-func findingID(r *http.Request) (int64, error) {
-	v := r.PathValue("finding")
-	id, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || id <= 0 {
-		return 0, badRequest("finding", "finding %q: want a finding number such as 12", v)
-	}
-	return id, nil
-}
-
 func (s *Server) inspectionReport(w http.ResponseWriter, r *http.Request) error {
 	inc, err := incident(r)
 	if err != nil {
@@ -167,12 +157,8 @@ func (s *Server) inspectionReport(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Server) reportSite(w http.ResponseWriter, r *http.Request) error {
-	inc, err := incident(r)
+	inc, req, err := withBody[ReportSiteRequest](r, incident)
 	if err != nil {
-		return err
-	}
-	var req ReportSiteRequest
-	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), updateTimeout)
@@ -197,12 +183,8 @@ func (s *Server) rectify(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id, err := findingID(r)
+	id, req, err := withBody[RectifyRequest](r, findingID)
 	if err != nil {
-		return err
-	}
-	var req RectifyRequest
-	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), updateTimeout)
@@ -224,12 +206,8 @@ func (s *Server) reinspect(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id, err := findingID(r)
+	id, req, err := withBody[ReinspectRequest](r, findingID)
 	if err != nil {
-		return err
-	}
-	var req ReinspectRequest
-	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
 	if req.Passed == nil {

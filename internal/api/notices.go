@@ -59,12 +59,8 @@ func (s *Server) listNotices(w http.ResponseWriter, r *http.Request) error {
 // resendNotice puts an undelivered delivery back in the queue with its
 // idempotency key unchanged.
 func (s *Server) resendNotice(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
+	id, req, err := withBody[ResendRequest](r, idParam)
 	if err != nil {
-		return err
-	}
-	var req ResendRequest
-	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
 	who, err := actor(r, "by", req.By)

@@ -1,7 +1,7 @@
 package api
 
 // OIDC bearer tokens, for districts that have an identity provider. When
-// `starter serve` is given an issuer and an audience, a bearer token that
+// `muster serve` is given an issuer and an audience, a bearer token that
 // has the shape of a JWT is verified against the issuer's published keys
 // (OpenID discovery and its JWKS) instead of being looked up in the
 // credential table: its signature, issuer, audience and expiry must hold.
@@ -26,7 +26,7 @@ import (
 	"github.com/musterhq/muster/internal/input"
 )
 
-// Environment variables and defaults of the OIDC options of `starter serve`.
+// Environment variables and defaults of the OIDC options of `muster serve`.
 const (
 	EnvOIDCIssuer        = "MUSTER_OIDC_ISSUER"
 	EnvOIDCAudience      = "MUSTER_OIDC_AUDIENCE"

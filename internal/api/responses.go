@@ -288,32 +288,30 @@ var stepStates = []string{
 	workflows.StateSkipped, workflows.StateAborted, workflows.StateCancelled,
 }
 
-// incident reads and checks the {incident} of the path.
-func incident(r *http.Request) (string, error) {
-	v := r.PathValue("incident")
-	if err := workflows.ValidIncident(v); err != nil {
-		return "", badRequest("incident", "%v", err)
-	}
-	return v, nil
-}
-
 func (s *Server) getResponse(w http.ResponseWriter, r *http.Request) error {
-	inc, err := incident(r)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
 	defer cancel()
-	id, _, err := s.response(ctx, inc)
+	_, _, p, err := s.progressOf(ctx, r)
 	if err != nil {
 		return err
-	}
-	p, err := QueryResponse(ctx, s.tc, id)
-	if err != nil {
-		return temporalError(ctx, err)
 	}
 	writeJSON(w, http.StatusOK, s.withNotices(ctx, p))
 	return nil
+}
+
+// progressOf reads the {incident} of the path and asks its response (the
+// workflow id) for its progress.
+func (s *Server) progressOf(ctx context.Context, r *http.Request) (inc, id string, p workflows.ResponseProgress, err error) {
+	if inc, err = incident(r); err != nil {
+		return "", "", p, err
+	}
+	if id, _, err = s.response(ctx, inc); err != nil {
+		return "", "", p, err
+	}
+	if p, err = QueryResponse(ctx, s.tc, id); err != nil {
+		return "", "", p, temporalError(ctx, err)
+	}
+	return inc, id, p, nil
 }
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
@@ -400,12 +398,8 @@ func required(field, value, why string) error {
 }
 
 func (s *Server) lift(w http.ResponseWriter, r *http.Request) error {
-	inc, err := incident(r)
+	inc, req, err := withBody[LiftRequest](r, incident)
 	if err != nil {
-		return err
-	}
-	var req LiftRequest
-	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
 	if err := required("reason", req.Reason, "say why the response is lifted, for the event log"); err != nil {
@@ -424,12 +418,8 @@ func (s *Server) lift(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) escalate(w http.ResponseWriter, r *http.Request) error {
-	inc, err := incident(r)
+	inc, req, err := withBody[EscalateRequest](r, incident)
 	if err != nil {
-		return err
-	}
-	var req EscalateRequest
-	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
 	if req.Level < 1 || req.Level > 4 {
@@ -451,12 +441,8 @@ func (s *Server) escalate(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) addArea(w http.ResponseWriter, r *http.Request) error {
-	inc, err := incident(r)
+	inc, req, err := withBody[AddAreaRequest](r, incident)
 	if err != nil {
-		return err
-	}
-	var req AddAreaRequest
-	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
 	if err := required("area", req.Area, "an area code such as nanpingtou (GET /v1/areas lists them)"); err != nil {
@@ -490,12 +476,8 @@ func (s *Server) addArea(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) retryStep(w http.ResponseWriter, r *http.Request) error {
-	inc, err := incident(r)
+	inc, req, err := withBody[RetryRequest](r, incident)
 	if err != nil {
-		return err
-	}
-	var req RetryRequest
-	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
 	if err := required("step", req.Step, "the step's path, e.g. seal/longbao-jiayuan (GET /v1/responses/"+inc+" shows them)"); err != nil {
@@ -529,12 +511,8 @@ var (
 
 func (s *Server) stepAction(act stepAct) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		inc, err := incident(r)
+		inc, req, err := withBody[StepRequest](r, incident)
 		if err != nil {
-			return err
-		}
-		var req StepRequest
-		if err := decodeJSON(r, &req); err != nil {
 			return err
 		}
 		if err := required("step", req.Step, "the step's path, e.g. seal/longbao-jiayuan (GET /v1/responses/"+inc+" shows them)"); err != nil {
@@ -559,12 +537,8 @@ func (s *Server) stepAction(act stepAct) func(http.ResponseWriter, *http.Request
 }
 
 func (s *Server) decide(w http.ResponseWriter, r *http.Request) error {
-	inc, err := incident(r)
+	inc, req, err := withBody[DecideRequest](r, incident)
 	if err != nil {
-		return err
-	}
-	var req DecideRequest
-	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
 	if err := required("step", req.Step, "the approval step's path, e.g. approve-lift"); err != nil {

@@ -29,7 +29,7 @@ type SampleBatch struct {
 }
 
 // uploadSamples takes a batch of samples of an incident, as CSV (the
-// format of `starter samples upload`) or JSON rows, and answers what
+// format of `muster samples upload`) or JSON rows, and answers what
 // became of each row: 200 when the batch was taken (rejected rows listed),
 // 422 when rows were rejected and none was good, 400 when the batch was
 // refused whole.

@@ -95,22 +95,9 @@ func storeError(err error) error {
 	return err
 }
 
-func pathID(r *http.Request, name string) (int64, error) {
-	v := r.PathValue(name)
-	id, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || id <= 0 {
-		return 0, badRequest(name, "%s %q: want a positive number", name, v)
-	}
-	return id, nil
-}
-
 func (s *Server) ackAssignment(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
+	id, req, err := withBody[AckRequest](r, idParam)
 	if err != nil {
-		return err
-	}
-	var req AckRequest
-	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
 	// A field credential is a person's: its name is their staff code.
@@ -142,18 +129,13 @@ func (s *Server) listAssignments(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) signUp(w http.ResponseWriter, r *http.Request) error {
-	inc, err := incident(r)
+	inc, u, err := withBody[store.SignUp](r, incident)
 	if err != nil {
 		return err
 	}
-	var u store.SignUp
-	if err := decodeJSON(r, &u); err != nil {
+	if err := sameIncident(inc, &u.Incident); err != nil {
 		return err
 	}
-	if u.Incident != "" && u.Incident != inc {
-		return badRequest("incident", "the path names incident %q and the body %q", inc, u.Incident)
-	}
-	u.Incident = inc
 	res, err := s.st.SignUpVolunteer(r.Context(), u, time.Now())
 	if err != nil {
 		return storeError(err)
@@ -215,12 +197,8 @@ func (s *Server) shipments(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) confirmDelivery(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
+	id, req, err := withBody[DeliveryRequest](r, idParam)
 	if err != nil {
-		return err
-	}
-	var req DeliveryRequest
-	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
 	who, err := actor(r, "by", req.By)
@@ -236,18 +214,13 @@ func (s *Server) confirmDelivery(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) issuePass(w http.ResponseWriter, r *http.Request) error {
-	inc, err := incident(r)
+	inc, v, err := withBody[store.VehiclePass](r, incident)
 	if err != nil {
 		return err
 	}
-	var v store.VehiclePass
-	if err := decodeJSON(r, &v); err != nil {
+	if err := sameIncident(inc, &v.Incident); err != nil {
 		return err
 	}
-	if v.Incident != "" && v.Incident != inc {
-		return badRequest("incident", "the path names incident %q and the body %q", inc, v.Incident)
-	}
-	v.Incident = inc
 	p, err := s.st.IssueVehiclePass(r.Context(), v)
 	if err != nil {
 		return storeError(err)

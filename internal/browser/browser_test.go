@@ -223,7 +223,7 @@ func TestBoardAndWebUIInChromium(t *testing.T) {
 	if want := fmt.Sprintf("%s / 7,013", num(sampled)); !strings.Contains(coverage, want) {
 		t.Errorf("board coverage lacks %q:\n%s", want, coverage)
 	}
-	for _, want := range []string{"schools", "stalled", "outbox unavailable", "starter step retry " + incident + " schools"} {
+	for _, want := range []string{"schools", "stalled", "outbox unavailable", "muster step retry " + incident + " schools"} {
 		if !strings.Contains(attention, want) {
 			t.Errorf("board attention lacks %q:\n%s", want, attention)
 		}
@@ -243,7 +243,7 @@ func TestBoardAndWebUIInChromium(t *testing.T) {
 		t.Fatalf("board in Chinese: %v", err)
 	}
 	save(t, shots, "board-zh.png", png)
-	for _, want := range []string{"Muster 实时看板", "需要处理", "核酸检测覆盖", "封控中", "starter step retry " + incident + " schools"} {
+	for _, want := range []string{"Muster 实时看板", "需要处理", "核酸检测覆盖", "封控中", "muster step retry " + incident + " schools"} {
 		if !strings.Contains(zhBody, want) {
 			t.Errorf("board with Accept-Language zh-CN lacks %q", want)
 		}

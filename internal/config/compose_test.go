@@ -397,11 +397,11 @@ func composeProblems(c composeFile, dir string, exists func(path string) bool, r
 	databaseURL(workerService, worker, musterAppLogin)
 	databaseURL(migrateService, migrate, musterRole)
 	rows = append(rows, env(worker, workerService, EnvMigrate, "false"))
-	if got := strings.Join(migrate.Command, " "); !strings.HasSuffix(got, "starter migrate") {
-		add("%s command = %q, want starter migrate", migrateService, got)
+	if got := strings.Join(migrate.Command, " "); !strings.HasSuffix(got, "muster migrate") {
+		add("%s command = %q, want muster migrate", migrateService, got)
 	}
 	if migrate.Build == nil {
-		add("%s build = none, want the workers' image, which holds the starter CLI", migrateService)
+		add("%s build = none, want the workers' image, which holds the muster CLI", migrateService)
 	}
 	condition, ok := migrate.DependsOn[postgresService]
 	rows = append(rows, row{thing: migrateService + " depends_on " + postgresService + " condition", got: condition, set: ok, want: "service_healthy"})
@@ -579,7 +579,7 @@ services:
   migrate:
     build:
       context: .
-    command: ["/usr/local/bin/starter", "migrate"]
+    command: ["/usr/local/bin/muster", "migrate"]
     environment:
       DATABASE_URL: postgresql://muster:muster@postgres/muster?connect_timeout=10&sslmode=disable
     depends_on:
@@ -638,7 +638,7 @@ func TestComposeChecksReportMismatches(t *testing.T) {
 		{name: "migrate as the superuser", old: "//muster:muster@", new: "//postgres:postgres@", want: `migrate DATABASE_URL user = "postgres", the superuser`},
 		{name: "migrate password", old: "//muster:muster@", new: "//muster:hunter2@", want: `migrate DATABASE_URL password = "hunter2", want "muster"`},
 		{name: "migrate database", old: "@postgres/muster?", new: "@postgres/runbooks?", want: `migrate DATABASE_URL database = "runbooks", want "muster"`},
-		{name: "migrate command", old: `"/usr/local/bin/starter", "migrate"`, new: `"/usr/local/bin/starter", "status"`, want: `migrate command = "/usr/local/bin/starter status", want starter migrate`},
+		{name: "migrate command", old: `"/usr/local/bin/muster", "migrate"`, new: `"/usr/local/bin/muster", "status"`, want: `migrate command = "/usr/local/bin/muster status", want muster migrate`},
 		{name: "migrate not built", old: "    build:\n      context: .\n", new: "    image: muster:dev\n", want: "migrate build = none"},
 		{name: "migrate does not wait for postgres", old: `condition: "service_healthy"`, new: `condition: "service_started"`, want: `migrate depends_on postgres condition = "service_started", want "service_healthy"`},
 		{name: "worker does not wait for migrate", old: "      migrate:\n        condition: service_completed_successfully\n", new: "", want: `worker depends_on migrate condition = unset, want "service_completed_successfully"`},
@@ -736,9 +736,10 @@ func TestComposeEnvironmentForms(t *testing.T) {
 	}
 }
 
-// TestDockerfileHoldsStarter checks that the image the migrate service runs
-// builds the starter CLI and installs it where the service's command looks.
-func TestDockerfileHoldsStarter(t *testing.T) {
+// TestDockerfileHoldsCLI checks that the image the migrate service runs
+// builds the command-center CLI (./starter, as muster) and installs it
+// where the service's command looks.
+func TestDockerfileHoldsCLI(t *testing.T) {
 	data, err := os.ReadFile(composeFilePath)
 	if err != nil {
 		t.Fatal(err)
@@ -749,7 +750,7 @@ func TestDockerfileHoldsStarter(t *testing.T) {
 	}
 	migrate := c.Services[migrateService]
 	if len(migrate.Command) == 0 || migrate.Build == nil {
-		t.Fatalf("%s command = %q, build = %v; want starter migrate, built", migrateService, migrate.Command, migrate.Build)
+		t.Fatalf("%s command = %q, build = %v; want muster migrate, built", migrateService, migrate.Command, migrate.Build)
 	}
 	dockerfile := migrate.Build.Dockerfile
 	if dockerfile == "" {

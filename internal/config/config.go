@@ -46,7 +46,7 @@ const (
 	EnvMetricsAddr = "MUSTER_METRICS_ADDR"
 	// EnvMigrate turns the worker's migrations at start off ("false"), for
 	// deployments whose worker logs in as the application role and migrate
-	// with `starter migrate` as the owner.
+	// with `muster migrate` as the owner.
 	EnvMigrate = "MUSTER_MIGRATE"
 	// EnvNoticeRoutes is the routes file the worker delivers notices by;
 	// unset, notices stay in the outbox undelivered.

@@ -167,7 +167,7 @@ type ClusterState struct {
 	Namespace    string `json:"namespace"`
 	TaskQueue    string `json:"task_queue"`
 	// DatabaseURL is the application login's, for the workers and the
-	// CLI; MigrateDatabaseURL is the owner's, for `starter migrate`.
+	// CLI; MigrateDatabaseURL is the owner's, for `muster migrate`.
 	DatabaseURL        string `json:"database_url"`
 	MigrateDatabaseURL string `json:"migrate_database_url,omitempty"`
 	// PostgresDir is the private PostgreSQL cluster's folder, when the

@@ -59,21 +59,7 @@ func (c Chart) SVG() string {
 	if h == 0 {
 		h = 240
 	}
-	var lo, hi time.Time
-	maxY := 0.0
-	n := 0
-	for _, s := range c.Series {
-		for _, p := range s.Points {
-			if n == 0 || p.At.Before(lo) {
-				lo = p.At
-			}
-			if n == 0 || p.At.After(hi) {
-				hi = p.At
-			}
-			maxY = math.Max(maxY, p.Value)
-			n++
-		}
-	}
+	lo, hi, maxY, n := c.extent()
 	// The legend takes a row of four names per row below the axis labels.
 	padBottom := 24 + 14*((len(c.Series)+3)/4)
 	h += padBottom - 40
@@ -133,6 +119,24 @@ func (c Chart) SVG() string {
 	}
 	b.WriteString(`</svg>`)
 	return b.String()
+}
+
+// extent is the first and last time and the highest value of the chart's
+// points, and how many there are.
+func (c Chart) extent() (lo, hi time.Time, maxY float64, n int) {
+	for _, s := range c.Series {
+		for _, p := range s.Points {
+			if n == 0 || p.At.Before(lo) {
+				lo = p.At
+			}
+			if n == 0 || p.At.After(hi) {
+				hi = p.At
+			}
+			maxY = math.Max(maxY, p.Value)
+			n++
+		}
+	}
+	return lo, hi, maxY, n
 }
 
 // niceCeil rounds a maximum up to 1, 2 or 5 times a power of ten, so the

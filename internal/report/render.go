@@ -5,9 +5,10 @@ import (
 	"fmt"
 	htmltemplate "html/template"
 	"io"
-	"strings"
 	texttemplate "text/template"
 	"time"
+
+	"github.com/musterhq/muster/internal/table"
 )
 
 //go:embed templates/*
@@ -29,9 +30,7 @@ func (r *Report) funcs() map[string]any {
 		"fix1": func(f float64) string { return fmt.Sprintf("%.1f", f) },
 		"svg":  func(c Chart) htmltemplate.HTML { return htmltemplate.HTML(c.SVG()) },
 		// md escapes the characters that would break a Markdown table cell.
-		"md": func(s string) string {
-			return strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ").Replace(s)
-		},
+		"md": table.Escape,
 	}
 }
 

@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"io"
 	"reflect"
-	"regexp"
 	"sort"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/musterhq/muster/internal/yamlstrict"
 )
 
 // Error is one problem in a runbook definition: where it is (the source, the
@@ -71,7 +72,7 @@ func Parse(source string, data []byte, reg Registry) (*Definition, error) {
 		if errors.Is(err, io.EOF) {
 			return fail(0, "file is empty; see docs/runbooks.md for the format")
 		}
-		line, msg := syntaxError(err)
+		line, msg := yamlstrict.Line(err.Error())
 		return fail(line, msg)
 	}
 	var next yaml.Node
@@ -79,7 +80,7 @@ func Parse(source string, data []byte, reg Registry) (*Definition, error) {
 	case err == nil:
 		return fail(next.Line, "a second YAML document starts here: put one runbook in a file")
 	case !errors.Is(err, io.EOF):
-		line, msg := syntaxError(err)
+		line, msg := yamlstrict.Line(err.Error())
 		return fail(line, msg)
 	}
 	root := &doc
@@ -104,18 +105,6 @@ func Parse(source string, data []byte, reg Registry) (*Definition, error) {
 		e.Source = source
 	}
 	return nil, errs
-}
-
-var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-
-// syntaxError splits a YAML parser error into its line and message.
-func syntaxError(err error) (int, string) {
-	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-		var n int
-		fmt.Sscan(m[1], &n)
-		return n, m[2]
-	}
-	return 0, strings.TrimPrefix(err.Error(), "yaml: ")
 }
 
 // decoder fills a Definition from the YAML node tree by reflection over the
@@ -248,15 +237,7 @@ func (dc *decoder) mapping(n *yaml.Node, v reflect.Value, path string, line int)
 		dc.fail(line, path, "%s must be a mapping of fields, not %s", name, describe(n))
 		return
 	}
-	fields := map[string]int{}
-	var names []string
-	for i := 0; i < t.NumField(); i++ {
-		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-		if tag != "" && tag != "-" {
-			fields[tag] = i
-			names = append(names, tag)
-		}
-	}
+	names, fields := yamlstrict.Fields(t)
 	if f, ok := t.FieldByName("Line"); ok && f.Type.Kind() == reflect.Int {
 		v.FieldByIndex(f.Index).SetInt(int64(line))
 	}
@@ -303,11 +284,11 @@ func (dc *decoder) params(n *yaml.Node, v reflect.Value, path string, line int) 
 		k, val := n.Content[i], n.Content[i+1]
 		p := join(path, k.Value)
 		dc.lines[p] = k.Line
-		if a := findAlias(k); a != nil {
+		if a := yamlstrict.FindAlias(k); a != nil {
 			dc.fail(a.Line, p, "%s", aliasMsg(a))
 			continue
 		}
-		if a := findAlias(val); a != nil {
+		if a := yamlstrict.FindAlias(val); a != nil {
 			dc.fail(a.Line, p, "%s", aliasMsg(a))
 			continue
 		}
@@ -332,18 +313,6 @@ func (dc *decoder) params(n *yaml.Node, v reflect.Value, path string, line int) 
 		m.SetMapIndex(reflect.ValueOf(k.Value), reflect.ValueOf(&x).Elem())
 	}
 	v.Set(m)
-}
-
-func findAlias(n *yaml.Node) *yaml.Node {
-	if n.Kind == yaml.AliasNode {
-		return n
-	}
-	for _, c := range n.Content {
-		if a := findAlias(c); a != nil {
-			return a
-		}
-	}
-	return nil
 }
 
 // scalar decodes a single value: a string, a number or a duration.

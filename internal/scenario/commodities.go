@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/musterhq/muster/internal/yamlstrict"
 )
 
 // Commodity is a commodity a scenario adds to the built-in ones (medicine,
@@ -21,11 +23,10 @@ type Commodity struct {
 	line int
 }
 
-// UnmarshalYAML implements yaml.Unmarshaler.
+// UnmarshalYAML decodes a commodity strictly and keeps its line for errors.
 func (c *Commodity) UnmarshalYAML(n *yaml.Node) error {
 	type plain Commodity
-	c.line = n.Line
-	return decodeStrict(n, "a commodity", (*plain)(c))
+	return yamlstrict.Decode(n, "a commodity", (*plain)(c), &c.line)
 }
 
 // commodities checks the scenario's own commodities and records the codes

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// aliasBomb is a file of under a kilobyte that once made `starter
+// aliasBomb is a file of under a kilobyte that once made `muster
 // scenario check` grow to 22.9 GB: each level of areas is nine aliases of
 // the level below, and each area is decoded on its own, which reset
 // yaml.v3's guard against alias expansion.

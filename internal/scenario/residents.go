@@ -313,28 +313,9 @@ const maxResidentErrors = 50
 func parseResidents(r io.Reader, source string, areas map[string]Level) ([]ResidentRow, error) {
 	cr := csv.NewReader(r)
 	cr.ReuseRecord = true
-	header, err := cr.Read()
-	if errors.Is(err, io.EOF) {
-		return nil, &Error{Source: source, Msg: "the residents file is empty: it needs a header line (" + strings.Join(ResidentColumns, ",") + ")"}
-	}
+	col, err := residentHeader(cr, source)
 	if err != nil {
-		return nil, csvError(source, err)
-	}
-	col := map[string]int{}
-	for i, h := range header {
-		name := strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
-		if !containsString(ResidentColumns, name) {
-			return nil, &Error{Source: source, Line: 1, Msg: fmt.Sprintf("unknown column %q (columns: %s)", h, strings.Join(ResidentColumns, ", "))}
-		}
-		if _, dup := col[name]; dup {
-			return nil, &Error{Source: source, Line: 1, Msg: fmt.Sprintf("column %q is given twice", name)}
-		}
-		col[name] = i
-	}
-	for _, req := range []string{"code", "area"} {
-		if _, ok := col[req]; !ok {
-			return nil, &Error{Source: source, Line: 1, Msg: fmt.Sprintf("the header has no %q column (columns: %s)", req, strings.Join(ResidentColumns, ", "))}
-		}
+		return nil, err
 	}
 	get := func(rec []string, name string) string {
 		if i, ok := col[name]; ok {
@@ -404,6 +385,35 @@ func parseResidents(r io.Reader, source string, areas map[string]Level) ([]Resid
 		return nil, errs
 	}
 	return out, nil
+}
+
+// residentHeader reads the header line of a residents file and returns
+// the column of each name; the code and area columns are required.
+func residentHeader(cr *csv.Reader, source string) (map[string]int, error) {
+	header, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, &Error{Source: source, Msg: "the residents file is empty: it needs a header line (" + strings.Join(ResidentColumns, ",") + ")"}
+	}
+	if err != nil {
+		return nil, csvError(source, err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		name := strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		if !containsString(ResidentColumns, name) {
+			return nil, &Error{Source: source, Line: 1, Msg: fmt.Sprintf("unknown column %q (columns: %s)", h, strings.Join(ResidentColumns, ", "))}
+		}
+		if _, dup := col[name]; dup {
+			return nil, &Error{Source: source, Line: 1, Msg: fmt.Sprintf("column %q is given twice", name)}
+		}
+		col[name] = i
+	}
+	for _, req := range []string{"code", "area"} {
+		if _, ok := col[req]; !ok {
+			return nil, &Error{Source: source, Line: 1, Msg: fmt.Sprintf("the header has no %q column (columns: %s)", req, strings.Join(ResidentColumns, ", "))}
+		}
+	}
+	return col, nil
 }
 
 func csvError(source string, err error) error {

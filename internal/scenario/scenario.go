@@ -11,11 +11,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"reflect"
-	"regexp"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/musterhq/muster/internal/yamlstrict"
 )
 
 // Level is an area's place in the tree.
@@ -221,11 +221,10 @@ type ReferenceFigure struct {
 	line int
 }
 
-// UnmarshalYAML keeps the line of the figure for error messages.
+// UnmarshalYAML decodes a reference figure strictly and keeps its line for errors.
 func (r *ReferenceFigure) UnmarshalYAML(n *yaml.Node) error {
 	type plain ReferenceFigure
-	r.line = n.Line
-	return decodeStrict(n, "a reference figure", (*plain)(r))
+	return yamlstrict.Decode(n, "a reference figure", (*plain)(r), &r.line)
 }
 
 // Error is a problem at a place in a scenario file.
@@ -260,18 +259,14 @@ func (es Errors) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-
 // Parse decodes and validates a scenario. Every problem is reported with the
 // source name, the line and the field path.
 func Parse(source string, data []byte) (*File, error) {
 	if len(data) > MaxFileBytes {
 		return nil, &Error{Source: source, Msg: fmt.Sprintf("the file is larger than %d MiB: a scenario lists areas and sites, and residents go in a CSV file (residents:)", MaxFileBytes>>20)}
 	}
-	// The text is read into nodes first and refused if it holds an alias:
-	// decodeStrict decodes each mapping on its own, which resets yaml.v3's
-	// guard against alias expansion, so a file of a few hundred bytes of
-	// nested aliases could otherwise grow without bound.
+	// The text is read into nodes first and refused if it holds an alias
+	// (yamlstrict.FindAlias says why).
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, decodeError(source, err)
@@ -279,7 +274,7 @@ func Parse(source string, data []byte) (*File, error) {
 	if len(root.Content) == 0 {
 		return nil, &Error{Source: source, Msg: "file is empty; see docs/scenario.md for the format"}
 	}
-	if a := findAlias(&root); a != nil {
+	if a := yamlstrict.FindAlias(&root); a != nil {
 		return nil, &Error{Source: source, Line: a.Line, Msg: fmt.Sprintf("YAML aliases (*%s) are not allowed: write each entry out in full", a.Value)}
 	}
 	var f File
@@ -321,125 +316,60 @@ func decodeError(source string, err error) error {
 }
 
 func lineError(source, msg string) *Error {
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		var n int
-		fmt.Sscan(m[1], &n)
-		return &Error{Source: source, Line: n, Msg: m[2]}
-	}
-	return &Error{Source: source, Msg: strings.TrimPrefix(msg, "yaml: ")}
+	line, msg := yamlstrict.Line(msg)
+	return &Error{Source: source, Line: line, Msg: msg}
 }
 
-// decodeStrict decodes a mapping node into v (a pointer to a struct whose
-// fields carry yaml tags), rejecting keys the struct does not have. Types call
-// it from UnmarshalYAML so strictness holds at every depth and each value
-// records its line.
-func decodeStrict(node *yaml.Node, what string, v any) error {
-	if node.Kind != yaml.MappingNode {
-		return fmt.Errorf("line %d: %s must be a mapping of fields, not %s", node.Line, what, kindName(node))
-	}
-	t := reflect.TypeOf(v).Elem()
-	known := map[string]bool{}
-	var names []string
-	for i := 0; i < t.NumField(); i++ {
-		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
-		if tag != "" && tag != "-" {
-			known[tag] = true
-			names = append(names, tag)
-		}
-	}
-	for i := 0; i+1 < len(node.Content); i += 2 {
-		k := node.Content[i]
-		if !known[k.Value] {
-			return fmt.Errorf("line %d: unknown field %q in %s (fields: %s)", k.Line, k.Value, what, strings.Join(names, ", "))
-		}
-	}
-	return node.Decode(v)
-}
-
-// findAlias returns the first alias (or merge of an anchor) in a node
-// tree, or nil.
-func findAlias(n *yaml.Node) *yaml.Node {
-	if n.Kind == yaml.AliasNode {
-		return n
-	}
-	for _, c := range n.Content {
-		if a := findAlias(c); a != nil {
-			return a
-		}
-	}
-	return nil
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		return fmt.Sprintf("the value %q", n.Value)
-	default:
-		return "this"
-	}
-}
-
-// UnmarshalYAML implements yaml.Unmarshaler.
+// UnmarshalYAML decodes the scenario strictly and keeps its line for errors.
 func (f *File) UnmarshalYAML(n *yaml.Node) error {
 	type plain File
-	f.line = n.Line
-	return decodeStrict(n, "the scenario", (*plain)(f))
+	return yamlstrict.Decode(n, "the scenario", (*plain)(f), &f.line)
 }
 
-// UnmarshalYAML implements yaml.Unmarshaler.
+// UnmarshalYAML decodes generate_residents strictly and keeps its line for errors.
 func (g *Generate) UnmarshalYAML(n *yaml.Node) error {
 	type plain Generate
-	g.line = n.Line
-	return decodeStrict(n, "generate_residents", (*plain)(g))
+	return yamlstrict.Decode(n, "generate_residents", (*plain)(g), &g.line)
 }
 
-// UnmarshalYAML implements yaml.Unmarshaler.
+// UnmarshalYAML decodes cohorts strictly and keeps its line for errors.
 func (c *Cohorts) UnmarshalYAML(n *yaml.Node) error {
 	type plain Cohorts
-	c.line = n.Line
-	return decodeStrict(n, "cohorts", (*plain)(c))
+	return yamlstrict.Decode(n, "cohorts", (*plain)(c), &c.line)
 }
 
-// UnmarshalYAML implements yaml.Unmarshaler.
+// UnmarshalYAML decodes a cohort strictly and keeps its line for errors.
 func (c *CohortShare) UnmarshalYAML(n *yaml.Node) error {
 	type plain CohortShare
-	c.line = n.Line
-	return decodeStrict(n, "a cohort", (*plain)(c))
+	return yamlstrict.Decode(n, "a cohort", (*plain)(c), &c.line)
 }
 
-// UnmarshalYAML implements yaml.Unmarshaler.
+// UnmarshalYAML decodes an area strictly and keeps its line for errors.
 func (a *Area) UnmarshalYAML(n *yaml.Node) error {
 	type plain Area
-	a.line = n.Line
-	return decodeStrict(n, "an area", (*plain)(a))
+	return yamlstrict.Decode(n, "an area", (*plain)(a), &a.line)
 }
 
-// UnmarshalYAML implements yaml.Unmarshaler.
+// UnmarshalYAML decodes a gate strictly and keeps its line for errors.
 func (g *Gate) UnmarshalYAML(n *yaml.Node) error {
 	type plain Gate
-	g.line = n.Line
-	return decodeStrict(n, "a gate", (*plain)(g))
+	return yamlstrict.Decode(n, "a gate", (*plain)(g), &g.line)
 }
 
-// UnmarshalYAML implements yaml.Unmarshaler.
+// UnmarshalYAML decodes a road strictly and keeps its line for errors.
 func (r *Road) UnmarshalYAML(n *yaml.Node) error {
 	type plain Road
-	r.line = n.Line
-	return decodeStrict(n, "a road", (*plain)(r))
+	return yamlstrict.Decode(n, "a road", (*plain)(r), &r.line)
 }
 
-// UnmarshalYAML implements yaml.Unmarshaler.
+// UnmarshalYAML decodes a staff entry strictly and keeps its line for errors.
 func (s *StaffGroup) UnmarshalYAML(n *yaml.Node) error {
 	type plain StaffGroup
-	s.line = n.Line
-	return decodeStrict(n, "a staff entry", (*plain)(s))
+	return yamlstrict.Decode(n, "a staff entry", (*plain)(s), &s.line)
 }
 
-// UnmarshalYAML implements yaml.Unmarshaler.
+// UnmarshalYAML decodes a site strictly and keeps its line for errors.
 func (s *Site) UnmarshalYAML(n *yaml.Node) error {
 	type plain Site
-	s.line = n.Line
-	return decodeStrict(n, "a site", (*plain)(s))
+	return yamlstrict.Decode(n, "a site", (*plain)(s), &s.line)
 }

@@ -183,30 +183,7 @@ func (v *validator) area(a *Area, path string, parent Level) {
 	} else if len(a.Gates) > 0 {
 		v.add(a.Gates[0].line, path+".gates", "only compounds have gates (this area is a %s)", a.Level)
 	}
-	seen := map[string]bool{}
-	for i, g := range a.Gates {
-		p := fmt.Sprintf("%s.gates[%d]", path, i)
-		v.localCode(g.line, p+".code", g.Code, seen, "gate")
-	}
-	seen = map[string]bool{}
-	for i, r := range a.Roads {
-		p := fmt.Sprintf("%s.roads[%d]", path, i)
-		v.localCode(r.line, p+".code", r.Code, seen, "road")
-		if strings.TrimSpace(r.Name) == "" {
-			v.add(r.line, p+".name", "is required")
-		}
-	}
-	seen = map[string]bool{}
-	for i, z := range a.PublicAreas {
-		p := fmt.Sprintf("%s.public_areas[%d]", path, i)
-		switch {
-		case strings.TrimSpace(z) == "":
-			v.add(a.line, p, "must not be empty")
-		case seen[z]:
-			v.add(a.line, p, "%q is listed twice", z)
-		}
-		seen[z] = true
-	}
+	v.gatesRoadsPublic(a, path)
 	for i, s := range a.Staff {
 		p := fmt.Sprintf("%s.staff[%d]", path, i)
 		v.generated(s.line, p, s.Code, s.Count, "staff")
@@ -232,6 +209,35 @@ func (v *validator) area(a *Area, path string, parent Level) {
 	}
 	for i := range a.Areas {
 		v.area(&a.Areas[i], fmt.Sprintf("%s.areas[%d]", path, i), a.Level)
+	}
+}
+
+// gatesRoadsPublic checks an area's gates, road sections and public areas:
+// each named once.
+func (v *validator) gatesRoadsPublic(a *Area, path string) {
+	seen := map[string]bool{}
+	for i, g := range a.Gates {
+		p := fmt.Sprintf("%s.gates[%d]", path, i)
+		v.localCode(g.line, p+".code", g.Code, seen, "gate")
+	}
+	seen = map[string]bool{}
+	for i, r := range a.Roads {
+		p := fmt.Sprintf("%s.roads[%d]", path, i)
+		v.localCode(r.line, p+".code", r.Code, seen, "road")
+		if strings.TrimSpace(r.Name) == "" {
+			v.add(r.line, p+".name", "is required")
+		}
+	}
+	seen = map[string]bool{}
+	for i, z := range a.PublicAreas {
+		p := fmt.Sprintf("%s.public_areas[%d]", path, i)
+		switch {
+		case strings.TrimSpace(z) == "":
+			v.add(a.line, p, "must not be empty")
+		case seen[z]:
+			v.add(a.line, p, "%q is listed twice", z)
+		}
+		seen[z] = true
 	}
 }
 

@@ -78,8 +78,8 @@ func OpenStore(ctx context.Context, databaseURL string, logger *slog.Logger) (*s
 }
 
 // ConnectStore connects to PostgreSQL without migrating: every process but
-// `starter migrate` and the worker uses it, so its login needs no DDL
-// rights. A schema behind this build is an error naming `starter migrate`.
+// `muster migrate` and the worker uses it, so its login needs no DDL
+// rights. A schema behind this build is an error naming `muster migrate`.
 func ConnectStore(ctx context.Context, databaseURL string) (*store.Store, error) {
 	s, err := store.Open(ctx, databaseURL)
 	if err != nil {
@@ -224,7 +224,7 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger) erro
 // serving workflows meanwhile, and the log says what to mend.
 //
 // With migrate false (MUSTER_MIGRATE=false, a worker logged in as
-// muster_app) it checks the schema instead, and waits for `starter migrate`.
+// muster_app) it checks the schema instead, and waits for `muster migrate`.
 func prepareStore(ctx context.Context, s *store.Store, gate *storeGate, logger *slog.Logger, migrate bool) {
 	b := Backoff{First: time.Second, Max: 30 * time.Second}
 	for ctx.Err() == nil {

@@ -29,7 +29,7 @@ func StartSeal(ctx context.Context, c client.Client, taskQueue string, in workfl
 		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		StaticSummary:            fmt.Sprintf("Seal %s (%s) · incident %s · level %d", ar.Name, ar.Code, in.Incident, max(in.Level, 1)),
-		StaticDetails: fmt.Sprintf("Checkpoint at every gate, roads closed except the entrance, public areas disinfected, compliance checks every %gh (time scale %g). Lift with `starter lift %s --reason ...`.",
+		StaticDetails: fmt.Sprintf("Checkpoint at every gate, roads closed except the entrance, public areas disinfected, compliance checks every %gh (time scale %g). Lift with `muster lift %s --reason ...`.",
 			in.WithDefaults().CheckEveryHours, in.WithDefaults().TimeScale, id),
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.SAIncident.ValueSet(in.Incident),
@@ -79,7 +79,7 @@ func StartResponse(ctx context.Context, c client.Client, taskQueue string, in wo
 		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		StaticSummary:            fmt.Sprintf("Response %s · %s · %s", in.Incident, title, in.Area),
-		StaticDetails:            fmt.Sprintf("Runbook %s over %s, requested by %s. Steps run as child workflows under %s/…; `starter status %s` shows the tree.", in.Runbook, in.Area, in.RequestedBy, id, in.Incident),
+		StaticDetails:            fmt.Sprintf("Runbook %s over %s, requested by %s. Steps run as child workflows under %s/…; `muster status %s` shows the tree.", in.Runbook, in.Area, in.RequestedBy, id, in.Incident),
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.SAIncident.ValueSet(in.Incident),
 			workflows.SARunbook.ValueSet(in.Runbook),

@@ -96,7 +96,7 @@ func (s *Store) Remind(ctx context.Context, step string, at time.Time, e Event) 
 			    UPDATE staff_assignments SET reminded_at = $2 WHERE step = $1 AND state = 'notified' AND reminded_at IS NULL RETURNING id)
 			INSERT INTO notices (dedup_key, incident, area_id, audience, kind, body)
 			SELECT 'remind|' || x.id, x.incident, p.area_id, 'staff ' || st.code, 'mobilization-reminder/' || x.id,
-			       format('Reminder: acknowledge your assignment to %s by %s or it goes to someone else: starter supply ack %s --staff %s',
+			       format('Reminder: acknowledge your assignment to %s by %s or it goes to someone else: muster supply ack %s --staff %s',
 			              p.post, to_char(x.ack_by, 'YYYY-MM-DD HH24:MI:SS'), x.id, st.code)
 			FROM r JOIN staff_assignments x ON x.id = r.id JOIN staff_posts p ON p.id = x.post_id JOIN staff st ON st.id = x.staff_id
 			ON CONFLICT (dedup_key) DO NOTHING`, step, at); err != nil {

@@ -347,7 +347,7 @@ func announceAssignments(ctx context.Context, tx *sqlx.Tx, o AssignOrder) error 
 	// in its own language (internal/notify/messages).
 	if _, err := tx.ExecContext(ctx, `INSERT INTO notices (dedup_key, incident, area_id, audience, kind, body, message_key, message_args)
 		SELECT 'mobilize|' || x.id, x.incident, p.area_id, 'staff ' || st.code, 'mobilization/' || x.id,
-		       format('You are assigned to %s (%s) for incident %s, shift %s to %s. Acknowledge by %s: starter supply ack %s --staff %s',
+		       format('You are assigned to %s (%s) for incident %s, shift %s to %s. Acknowledge by %s: muster supply ack %s --staff %s',
 		              y.post, y.kind, x.incident, y.shift_from, y.shift_to, y.ack_by, x.id, st.code),
 		       $2, jsonb_build_object('post', y.post, 'post_kind', y.kind, 'incident', x.incident, 'from', y.shift_from, 'to', y.shift_to,
 		              'ack_by', y.ack_by, 'assignment', x.id::text, 'staff', st.code)

@@ -240,7 +240,7 @@ var ErrSchemaBehind = errors.New("database schema is behind")
 
 // CheckSchema returns an error wrapping ErrSchemaBehind, naming the command
 // to run, when migrations this build has are not applied. Commands other
-// than `starter migrate` and the worker check instead of migrating, so their
+// than `muster migrate` and the worker check instead of migrating, so their
 // logins need no DDL rights.
 func (s *Store) CheckSchema(ctx context.Context) error {
 	ms, err := Migrations()
@@ -266,11 +266,11 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 	case len(pending) == 0:
 		return nil
 	case len(have) == 0:
-		return fmt.Errorf("%w: the database has no Muster schema yet: run `starter migrate` as the schema's owner first", ErrSchemaBehind)
+		return fmt.Errorf("%w: the database has no Muster schema yet: run `muster migrate` as the schema's owner first", ErrSchemaBehind)
 	case len(pending) <= 3:
-		return fmt.Errorf("%w: %s not applied: run `starter migrate` as the schema's owner first", ErrSchemaBehind, strings.Join(pending, ", "))
+		return fmt.Errorf("%w: %s not applied: run `muster migrate` as the schema's owner first", ErrSchemaBehind, strings.Join(pending, ", "))
 	default:
-		return fmt.Errorf("%w: %d migrations not applied: run `starter migrate` as the schema's owner first", ErrSchemaBehind, len(pending))
+		return fmt.Errorf("%w: %d migrations not applied: run `muster migrate` as the schema's owner first", ErrSchemaBehind, len(pending))
 	}
 }
 

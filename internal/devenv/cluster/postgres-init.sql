@@ -15,15 +15,15 @@ CREATE ROLE muster_owner NOLOGIN;
 CREATE ROLE muster_app NOLOGIN;
 CREATE ROLE muster_callback NOLOGIN;
 
--- muster migrates (the one-shot migrate service, `starter migrate`): it owns
--- the database and acts as muster_owner. `starter cluster up` creates the
+-- muster migrates (the one-shot migrate service, `muster migrate`): it owns
+-- the database and acts as muster_owner. `muster cluster up` creates the
 -- same login natively (internal/devenv.GrantSchemaOwner).
 CREATE ROLE muster LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD 'muster';
 GRANT muster_owner TO muster;
 CREATE DATABASE muster OWNER muster;
 
 -- muster_worker is the workers' and the CLI's login: records only.
--- `starter cluster up` creates it too, with a random password
+-- `muster cluster up` creates it too, with a random password
 -- (internal/devenv.GrantSchemaApp).
 CREATE ROLE muster_worker LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD 'muster_worker';
 GRANT muster_app TO muster_worker;

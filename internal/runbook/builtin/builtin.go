@@ -1,6 +1,6 @@
 // Package builtin embeds Muster's built-in runbooks, written from the seed
 // response of Xiaodian District (3–4 April 2022). They are published like
-// any other runbook (service.PublishBuiltins, or `starter runbook publish
+// any other runbook (service.PublishBuiltins, or `muster runbook publish
 // --builtin`) and described in docs/runbooks.md.
 package builtin
 
