@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"net/url"
 	"os"
@@ -15,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lib/pq"
 	"go.temporal.io/api/taskqueue/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
@@ -113,18 +111,7 @@ func (r *chaosRun) musterDatabase(ctx context.Context, allow bool) error {
 	}
 	admin := fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable", u.Host)
 	_, err = retrying(ctx, func() (struct{}, error) {
-		db, err := sql.Open("postgres", admin)
-		if err != nil {
-			return struct{}{}, err
-		}
-		defer db.Close()
-		if _, err := db.ExecContext(ctx, fmt.Sprintf("ALTER DATABASE %s WITH ALLOW_CONNECTIONS %t", pq.QuoteIdentifier(config.DatabaseName), allow)); err != nil {
-			return struct{}{}, err
-		}
-		if !allow {
-			_, err = db.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, config.DatabaseName)
-		}
-		return struct{}{}, err
+		return struct{}{}, devenv.AllowConnections(ctx, admin, config.DatabaseName, allow)
 	})
 	return err
 }

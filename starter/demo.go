@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -17,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lib/pq"
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
@@ -371,29 +369,9 @@ func (a *app) demoPostgres(ctx context.Context, dataDir string) (string, func(),
 // them up. It returns the migrator's URL and the URL the worker and the CLI
 // use.
 func demoRoles(ctx context.Context, adminURL string) (ownerURL, appURL string, err error) {
-	db, err := sql.Open("postgres", adminURL)
-	if err != nil {
-		return "", "", err
-	}
-	defer db.Close()
 	migratorPW, workerPW := randomPassword(), randomPassword()
-	stmts := []string{
-		`DO $$ BEGIN
-			IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'muster_migrator') THEN
-				CREATE ROLE muster_migrator LOGIN CREATEROLE;
-			END IF;
-			IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'muster_worker') THEN
-				CREATE ROLE muster_worker LOGIN;
-			END IF;
-		END $$`,
-		`ALTER ROLE muster_migrator PASSWORD ` + pq.QuoteLiteral(migratorPW),
-		`ALTER ROLE muster_worker PASSWORD ` + pq.QuoteLiteral(workerPW),
-		`ALTER DATABASE ` + pq.QuoteIdentifier(config.DatabaseName) + ` OWNER TO muster_migrator`,
-	}
-	for _, q := range stmts {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			return "", "", fmt.Errorf("demo database roles: %w", err)
-		}
+	if err := devenv.OwnerAndApp(ctx, adminURL, config.DatabaseName, "muster_migrator", migratorPW, "muster_worker", workerPW); err != nil {
+		return "", "", fmt.Errorf("demo database roles: %w", err)
 	}
 	withUser := func(user, pw string) (string, error) {
 		u, err := url.Parse(adminURL)
@@ -415,7 +393,7 @@ func demoRoles(ctx context.Context, adminURL string) (ownerURL, appURL string, e
 	if _, err := owner.Migrate(ctx); err != nil {
 		return "", "", err
 	}
-	if _, err := db.ExecContext(ctx, `GRANT muster_app TO muster_worker`); err != nil {
+	if err := devenv.GrantRole(ctx, adminURL, "muster_app", "muster_worker"); err != nil {
 		return "", "", fmt.Errorf("demo database roles: %w", err)
 	}
 	if appURL, err = withUser("muster_worker", workerPW); err != nil {
