@@ -1,10 +1,12 @@
 package runbook
 
-// Validate checks a whole definition; validate_kind.go checks the steps that
-// name a kind and their params.
+// Validate checks a whole definition, and the placeholders of its texts;
+// validate_kind.go checks the steps that name a kind and their params.
 
 import (
 	"fmt"
+	"maps"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -228,8 +230,60 @@ func (v *validator) escalations(es []Escalation, path string) {
 	}
 }
 
-// orSomeone names who an escalation tells, or "someone" while no one is
-// named yet.
+// EscalationPlaceholders are what an escalation's message may contain.
+var EscalationPlaceholders = []string{"area", "incident"}
+
+var placeholder = regexp.MustCompile(`\{[^{}\s]*\}`)
+
+// placeholders reports every {word} of a text that the step cannot fill
+// in: a notice or question must never reach people with braces in it.
+func (v *validator) placeholders(path, text string, known []string, who string) {
+	for _, m := range placeholder.FindAllString(text, -1) {
+		if slices.Contains(known, strings.Trim(m, "{}")) {
+			continue
+		}
+		if len(known) == 0 {
+			v.add(path, "%s cannot be replaced: %s replaces no placeholders here", m, who)
+			continue
+		}
+		list := make([]string, len(known))
+		for i, k := range slices.Sorted(slices.Values(known)) {
+			list[i] = "{" + k + "}"
+		}
+		v.add(path, "%s cannot be replaced: %s replaces %s", m, who, strings.Join(list, ", "))
+	}
+}
+
+// sameFacts refuses a translation whose placeholders differ from its
+// original's: a reader of one language must learn what a reader of the
+// other does.
+func (v *validator) sameFacts(s *Step, path, name, original string) {
+	tr, ok := s.Params[name].(string)
+	if !ok {
+		return
+	}
+	orig, _ := s.Params[original].(string)
+	have, want := placeholderSet(tr), placeholderSet(orig)
+	for _, m := range slices.Sorted(maps.Keys(want)) {
+		if !have[m] {
+			v.add(path, "lacks %s, which %s has: every language says the same", m, original)
+		}
+	}
+	for _, m := range slices.Sorted(maps.Keys(have)) {
+		if !want[m] {
+			v.add(path, "has %s, which %s lacks: every language says the same", m, original)
+		}
+	}
+}
+
+func placeholderSet(text string) map[string]bool {
+	out := map[string]bool{}
+	for _, m := range placeholder.FindAllString(text, -1) {
+		out[m] = true
+	}
+	return out
+}
+
 func orSomeone(s string) string {
 	if strings.TrimSpace(s) == "" {
 		return "someone"
