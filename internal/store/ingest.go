@@ -149,8 +149,8 @@ func BatchDigest(incident string, rows []SampleRow) string {
 // IngestSamples validates a batch of samples and records the good rows, in
 // one transaction.
 //
-// The rows are checked in one SQL statement that also writes them (see
-// ingestRows). A row's round is the incident's open
+// The rows are copied into a temporary table and checked in one SQL
+// statement that also writes them. A row's round is the incident's open
 // round whose area holds the resident (when several do, the one whose
 // window holds the row's time, then the latest opened). A row is refused,
 // with its line and reason, when its tube is empty, its result is not
@@ -194,6 +194,43 @@ func (s *Store) IngestSamples(ctx context.Context, in IngestBatch) (IngestResult
 		if _, err := tx.ExecContext(ctx, ingestSettings); err != nil {
 			return err
 		}
+		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE sample_stage (
+			line integer, tube text COLLATE "C", resident text COLLATE "C", point text, taken_at timestamptz, result text) ON COMMIT DROP`); err != nil {
+			return fmt.Errorf("stage samples: %w", err)
+		}
+		err := copyText(ctx, conn, "sample_stage", []string{"line", "tube", "resident", "point", "taken_at", "result"}, len(in.Rows),
+			func(b []byte, i int) []byte {
+				r := &in.Rows[i]
+				line := r.Line
+				if line == 0 {
+					line = i + 1
+				}
+				b = appendCopyInt(b, int64(line))
+				b = appendCopyText(append(b, '\t'), strings.TrimSpace(r.Tube))
+				b = appendCopyText(append(b, '\t'), strings.TrimSpace(r.Resident))
+				b = appendCopyText(append(b, '\t'), strings.TrimSpace(r.Point))
+				b = appendCopyTime(append(b, '\t'), r.TakenAt)
+				return appendCopyText(append(b, '\t'), strings.ToLower(strings.TrimSpace(r.Result)))
+			})
+		if err != nil {
+			return fmt.Errorf("copy samples: %w", err)
+		}
+		// Most batches are new samples, all good. A lean statement writes
+		// the rows that pass every check that needs no lookup of samples,
+		// and the unique indexes refuse a known tube or a resident's second
+		// sample. When it wrote every row, the full statement would have
+		// found every row good and written the same rows: the batch is done.
+		// Otherwise (a row refused, a known tube, a concurrent batch) the
+		// full statement runs from a savepoint and gives each row its
+		// verdict; it first runs without looking up the tube and the
+		// resident's samples in the round of rows it finds good otherwise
+		// (two index probes a row), and again looking everything up when
+		// the unique indexes refuse one; a refusal then can only be a
+		// concurrent batch. A batch that repeats a tube or a resident (the
+		// lean statement cannot write it: the unique indexes refuse the
+		// repeat) goes to the full statement looking everything up at once,
+		// so that which line of a repeat is kept never depends on a skipped
+		// probe.
 		// The incident's open rounds are held FOR SHARE until the batch
 		// commits: a close (FOR UPDATE) waits for the batch, and a batch
 		// that waited for a close finds the round closed, so no sample
@@ -211,9 +248,37 @@ func (s *Store) IngestSamples(ctx context.Context, in IngestBatch) (IngestResult
 			RETURNING seq`, id, in.Incident, res.Rows); err != nil {
 			return fmt.Errorf("record batch: %w", err)
 		}
-		out, err := ingestRows(ctx, conn, tx, in, grace, seq)
-		if err != nil {
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT ingest`); err != nil {
 			return err
+		}
+		mode := ingestLean
+		var tubes, residents bool
+		var out []ingestVerdict
+		for {
+			var err error
+			out, err = runIngest(ctx, tx, mode, in.Incident, grace, seq, tubes, residents, len(in.Rows))
+			if err == nil {
+				break
+			}
+			if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT ingest`); rerr != nil {
+				return rerr
+			}
+			if mode == ingestLean {
+				tubes, residents = repeats(in.Rows)
+			}
+			var pe *pq.Error
+			switch {
+			case errors.Is(err, errNotAllGood) && (tubes || residents):
+				mode = ingestCareful
+			case errors.Is(err, errNotAllGood):
+				mode = ingestFull
+			case !errors.As(err, &pe) || (pe.Code != "23505" && pe.Code != "40P01"):
+				return fmt.Errorf("ingest: %w", err)
+			case mode == ingestCareful:
+				return ErrConcurrentBatch
+			default:
+				mode = ingestCareful
+			}
 		}
 		var accepted, updated, updates int
 		var latePositives []latePositive
@@ -260,103 +325,6 @@ func (s *Store) IngestSamples(ctx context.Context, in IngestBatch) (IngestResult
 		return IngestResult{}, fmt.Errorf("ingest batch %s: %w", id, err)
 	}
 	return res, nil
-}
-
-// ingestRows runs the ingestion statements over a batch's rows and returns
-// their verdicts.
-//
-// Most batches are new samples, all good. A lean statement, given the rows
-// as arrays, writes the rows that pass every check that needs no lookup of
-// samples, and the unique indexes refuse a known tube or a resident's
-// second sample. When it wrote every row, the full statement would have
-// found every row good and written the same rows: the batch is done.
-// Otherwise (a row refused, a known tube, a concurrent batch) the rows are
-// copied into a temporary table and the full statement runs from a
-// savepoint and gives each row its verdict; it first runs without looking
-// up the tube and the resident's samples in the round of rows it finds
-// good otherwise (two index probes a row), and again looking everything up
-// when the unique indexes refuse one; a refusal then can only be a
-// concurrent batch. A batch that repeats a tube or a resident (the lean
-// statement cannot write it: the unique indexes refuse the repeat), or
-// that has a row without a time, goes to the full statement looking
-// everything up at once, so that which line of a repeat is kept never
-// depends on a skipped probe.
-func ingestRows(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, in IngestBatch, grace time.Duration, seq int64) ([]ingestVerdict, error) {
-	if _, err := tx.ExecContext(ctx, `SAVEPOINT ingest`); err != nil {
-		return nil, err
-	}
-	mode := ingestLean
-	tubes, residents := false, false
-	if slices.ContainsFunc(in.Rows, func(r SampleRow) bool { return r.TakenAt.IsZero() }) {
-		tubes, residents = repeats(in.Rows)
-		mode = ingestFull
-	}
-	staged := false
-	for {
-		if mode != ingestLean && !staged {
-			if err := stageSamples(ctx, conn, tx, in.Rows); err != nil {
-				return nil, err
-			}
-			staged = true
-		}
-		if mode == ingestFull && (tubes || residents) {
-			mode = ingestCareful
-		}
-		out, err := runIngest(ctx, tx, mode, in, grace, seq, tubes, residents)
-		if err == nil {
-			return out, nil
-		}
-		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT ingest`); rerr != nil {
-			return nil, rerr
-		}
-		if mode == ingestLean {
-			tubes, residents = repeats(in.Rows)
-		}
-		var pe *pq.Error
-		switch {
-		case errors.Is(err, errNotAllGood):
-			mode = ingestFull
-		case !errors.As(err, &pe) || (pe.Code != "23505" && pe.Code != "40P01"):
-			return nil, fmt.Errorf("ingest: %w", err)
-		case mode == ingestCareful:
-			return nil, ErrConcurrentBatch
-		default:
-			mode = ingestCareful
-		}
-	}
-}
-
-// stageSamples copies a batch's rows into the temporary table sample_stage
-// for the full statement, and sets the savepoint after it, so that running
-// the statement again finds the rows staged.
-func stageSamples(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, rows []SampleRow) error {
-	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE sample_stage (
-		line integer, tube text COLLATE "C", resident text COLLATE "C", point text, taken_at timestamptz, result text) ON COMMIT DROP`); err != nil {
-		return fmt.Errorf("stage samples: %w", err)
-	}
-	err := copyText(ctx, conn, "sample_stage", []string{"line", "tube", "resident", "point", "taken_at", "result"}, len(rows),
-		func(b []byte, i int) []byte {
-			r := &rows[i]
-			b = appendCopyInt(b, int64(lineOf(r, i)))
-			b = appendCopyText(append(b, '\t'), strings.TrimSpace(r.Tube))
-			b = appendCopyText(append(b, '\t'), strings.TrimSpace(r.Resident))
-			b = appendCopyText(append(b, '\t'), strings.TrimSpace(r.Point))
-			b = appendCopyTime(append(b, '\t'), r.TakenAt)
-			return appendCopyText(append(b, '\t'), strings.ToLower(strings.TrimSpace(r.Result)))
-		})
-	if err != nil {
-		return fmt.Errorf("copy samples: %w", err)
-	}
-	_, err = tx.ExecContext(ctx, `SAVEPOINT ingest`)
-	return err
-}
-
-// lineOf is the line rejections name for the i-th row (from 0).
-func lineOf(r *SampleRow, i int) int {
-	if r.Line == 0 {
-		return i + 1
-	}
-	return r.Line
 }
 
 // repeats reports whether a batch names a tube, or a resident, on more than
@@ -406,30 +374,21 @@ type ingestVerdict struct {
 	Round  *int64  `db:"round_id"`
 }
 
-// runIngest runs one of the ingestion statements: the lean one over the
-// batch's rows given as arrays, the others over the staged rows.
-func runIngest(ctx context.Context, tx *sqlx.Tx, mode ingestMode, in IngestBatch, grace time.Duration, batch int64, tubes, residents bool) ([]ingestVerdict, error) {
+// runIngest runs one of the ingestion statements over the staged rows.
+func runIngest(ctx context.Context, tx *sqlx.Tx, mode ingestMode, incident string, grace time.Duration, batch int64, tubes, residents bool, rows int) ([]ingestVerdict, error) {
 	if mode != ingestLean {
 		var out []ingestVerdict
-		err := tx.SelectContext(ctx, &out, ingestSQL, in.Incident, grace.String(), batch, tubes, residents, mode == ingestCareful)
+		err := tx.SelectContext(ctx, &out, ingestSQL, incident, grace.String(), batch, tubes, residents, mode == ingestCareful)
 		return out, err
-	}
-	n := len(in.Rows)
-	tube, resident, point, taken, result := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	for i := range in.Rows {
-		r := &in.Rows[i]
-		tube[i], resident[i], point[i] = strings.TrimSpace(r.Tube), strings.TrimSpace(r.Resident), strings.TrimSpace(r.Point)
-		taken[i], result[i] = r.TakenAt.UTC().Format(time.RFC3339Nano), strings.ToLower(strings.TrimSpace(r.Result))
 	}
 	var got struct {
 		N     int    `db:"n"`
 		Round *int64 `db:"round_id"`
 	}
-	if err := tx.GetContext(ctx, &got, ingestLeanSQL, in.Incident, grace.String(), batch,
-		pq.Array(tube), pq.Array(resident), pq.Array(point), pq.Array(taken), pq.Array(result)); err != nil {
+	if err := tx.GetContext(ctx, &got, ingestLeanSQL, incident, grace.String(), batch); err != nil {
 		return nil, err
 	}
-	if got.N != n {
+	if got.N != rows {
 		return nil, errNotAllGood
 	}
 	return []ingestVerdict{{Status: "accepted", N: got.N, Round: got.Round}}, nil
@@ -579,11 +538,8 @@ UNION ALL SELECT NULL, NULL, 'late-positive', count(*), round_id FROM lp GROUP B
 // but the lookups of samples (a known tube, the resident's other tube in
 // the round), which the unique indexes of samples make instead. It returns
 // how many rows it wrote and their round when they share one. $1 is the
-// incident, $2 the grace after a deadline, $3 the batch's number, $4 to $8
-// the rows' tubes, residents, points, times and results (trimmed, results
-// in lower case), as arrays: passing them in the statement spares the
-// temporary table and its copy. The rounds and points are chosen as in
-// ingestSQL.
+// incident, $2 the grace after a deadline, $3 the batch's number. The rounds and
+// points are chosen as in ingestSQL.
 const ingestLeanSQL = `
 WITH ra AS MATERIALIZED (
     SELECT a.id AS area_id, r.id AS round_id, r.opens_at, r.deadline + $2::interval AS until,
@@ -601,7 +557,7 @@ pts AS MATERIALIZED (
 ins AS (
     INSERT INTO samples (tube, round_id, resident_id, point_id, taken_at, result, batch_id, cohort, home_visit)
     SELECT st.tube, rr.round_id, res.id, pt.id, st.taken_at, nullif(st.result, ''), $3::bigint, res.cohort, res.home_visit
-    FROM unnest($4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::text[]) AS st(tube, resident, point, taken_at, result)
+    FROM sample_stage st
     JOIN LATERAL (SELECT id, area_id, cohort, home_visit FROM residents WHERE code = st.resident OFFSET 0) res ON true
     JOIN ra rr ON rr.area_id = res.area_id AND (rr.n = 1 OR NOT EXISTS (
         SELECT 1 FROM ra r2 WHERE r2.area_id = rr.area_id AND r2.round_id <> rr.round_id
