@@ -48,7 +48,7 @@ func (a *app) simulateCommand() *cobra.Command {
 incident: each point samples its queue (cohorts in priority order) at its own
 capacity_per_hour from the scenario, times --pace, in scenario time, uploading
 batches through the same ingestion path as real stations; grid workers report
-home visits, some of which miss and are visited again. A share of residents
+home visits in batches, some of which miss and are visited again. A share of residents
 never comes (--no-show), so the round ends with a missing list. --pace 0
 uploads as fast as the database takes it.
 
@@ -283,14 +283,22 @@ func (a *app) simVisits(ctx context.Context, st *store.Store, o simOptions, rng 
 	}); err != nil {
 		return err
 	}
-	for _, v := range visits {
-		sampled := v.Attempt > 1 || rng.Float64() >= o.homeMiss
-		tube := ""
-		if sampled {
-			tube = fmt.Sprintf("T%d-%s", info.ID, v.Resident)
+	outcomes := make([]store.VisitOutcome, len(visits))
+	for i, v := range visits {
+		out := store.VisitOutcome{Resident: v.Resident, Attempt: v.Attempt, Sampled: v.Attempt > 1 || rng.Float64() >= o.homeMiss, At: now}
+		if out.Sampled {
+			out.Tube = fmt.Sprintf("T%d-%s", info.ID, v.Resident)
 		}
-		if err := a.retry(ctx, o.retryFor, "record a home visit of round "+fmt.Sprint(info.Round), func(ctx context.Context) error {
-			return st.RecordHomeVisit(ctx, info.ID, v.Resident, v.Attempt, sampled, tube, now)
+		outcomes[i] = out
+	}
+	// Visits go in batches, as grid workers' phones send them: a batch
+	// re-sent after a lost reply changes nothing.
+	for len(outcomes) > 0 {
+		chunk := outcomes[:min(len(outcomes), o.batch, store.MaxVisitBatch)]
+		outcomes = outcomes[len(chunk):]
+		if err := a.retry(ctx, o.retryFor, fmt.Sprintf("record %d home visits of round %d", len(chunk), info.Round), func(ctx context.Context) error {
+			_, err := st.RecordHomeVisits(ctx, info.ID, chunk)
+			return err
 		}); err != nil {
 			return err
 		}
