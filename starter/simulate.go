@@ -75,7 +75,7 @@ batches are keyed, so a batch sent twice is recorded once.`,
 	f.Float64Var(&o.positives, "positives", 0, "share of samples that are positive")
 	f.Float64Var(&o.homeMiss, "home-miss", 0.3, "share of first home visits that miss (the revisit samples them)")
 	f.Uint64Var(&o.seed, "seed", 1, "random seed: the same seed plays the same field")
-	f.IntVar(&o.batch, "batch", 5000, "rows per uploaded batch")
+	f.IntVar(&o.batch, "batch", 5000, "rows per uploaded batch of samples, and visits per batch of home visits")
 	f.StringVar(&o.cohorts, "cohorts", "student,teacher", "cohorts called first, in order")
 	f.DurationVar(&o.tick, "tick", 500*time.Millisecond, "time between uploads")
 	f.BoolVar(&o.follow, "follow", false, "wait for the incident's next rounds while its response is open")
