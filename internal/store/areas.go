@@ -79,6 +79,9 @@ func (s *Store) LoadScenario(ctx context.Context, r scenario.Rows) (LoadResult, 
 				return err
 			}
 		}
+		if err := upsertLocale(ctx, tx, r.Scenario, r.Locale); err != nil {
+			return err
+		}
 		if err := upsertGates(ctx, tx, r.Gates, &res); err != nil {
 			return err
 		}
@@ -100,6 +103,19 @@ func (s *Store) LoadScenario(ctx context.Context, r scenario.Rows) (LoadResult, 
 		return LoadResult{}, fmt.Errorf("load scenario %s: %w", r.Scenario, err)
 	}
 	return res, nil
+}
+
+// upsertLocale records the scenario's language, which responses opened
+// over its areas take.
+func upsertLocale(ctx context.Context, tx *sqlx.Tx, scenarioName, locale string) error {
+	if locale == "" {
+		locale = "en"
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO scenario_locales (scenario, locale) VALUES ($1, $2)
+		ON CONFLICT (scenario) DO UPDATE SET locale = excluded.locale`, scenarioName, locale); err != nil {
+		return fmt.Errorf("scenario locale: %w", err)
+	}
+	return nil
 }
 
 // count tallies the RETURNING (xmax = 0) column of an upsert: true for an
