@@ -616,18 +616,20 @@ func (t *inspection) escalateUnreported(ctx workflow.Context) error {
 		return nil
 	}
 	followUp := t.cfg.every <= 0 && t.p.Round == 1
-	next := "They go to another inspector in the next round."
+	next, key := "They go to another inspector in the next round.", MsgInspectionUnreported+"/next-round"
 	switch {
 	case followUp:
+		key = MsgInspectionUnreported + "/follow-up"
 		next = fmt.Sprintf("A follow-up round %d of these sites alone opens now, each with another inspector, for %s.", t.p.Round+1, t.cfg.roundFor)
 	case t.cfg.every <= 0:
-		next = "No further round follows: send an inspector to each by hand."
+		next, key = "No further round follows: send an inspector to each by hand.", MsgInspectionUnreported+"/by-hand"
 	}
 	body := fmt.Sprintf("Inspection round %d of %s (incident %s) closed with %d of %d sites unreported: %s. %s",
 		t.p.Round, t.in.Area.Name, t.in.Incident, len(t.p.Unreported), len(t.p.Sites), strings.Join(lines, ", "), next)
 	if err := t.sw.r.run(ctx, fmt.Sprintf("unreported/%d", t.p.Round), "Escalate the unreported sites", a.PublishNotice, activities.NoticeInput{
 		Ref: t.sw.ref("discipline-office"), Step: t.in.Path + "/unreported", AreaID: t.in.Area.ID,
 		Kind: fmt.Sprintf("inspection/%s/%d/unreported", t.in.Path, t.p.Round), Audience: "command center", Body: body,
+		Message: key, Args: map[string]string{"round": fmt.Sprint(t.p.Round), "area": t.in.Area.Name, "incident": t.in.Incident, "unreported": fmt.Sprint(len(t.p.Unreported)), "sites": fmt.Sprint(len(t.p.Sites)), "list": strings.Join(lines, ", "), "next": fmt.Sprint(t.p.Round + 1), "for": t.cfg.roundFor.String()},
 	}, nil, func() string { return fmt.Sprintf("%d sites unreported", len(t.p.Unreported)) }); err != nil {
 		return err
 	}

@@ -371,6 +371,7 @@ func (t *round) extend(ctx workflow.Context, by time.Duration, minCoverage float
 	_ = t.sw.r.run(ctx, "escalate-extended", "Tell the command center the round is extended", a.PublishNotice, activities.NoticeInput{
 		Ref: t.sw.ref("muster"), Step: t.in.Path + "/extended", AreaID: t.in.Area.ID,
 		Kind: fmt.Sprintf("testing/%d/extended", t.p.Round), Audience: "command center", Body: body,
+		Message: MsgTestingExtended, Args: map[string]string{"round": fmt.Sprint(t.p.Round), "area": t.p.Area, "incident": t.in.Incident, "lost": t.p.Lost.Round(time.Minute).String(), "coverage": percent(coverage(t.p.Sampled, t.p.Expected)), "sampled": fmt.Sprint(t.p.Sampled), "expected": fmt.Sprint(t.p.Expected), "min": percent(minCoverage), "deadline": t.clock(old).Format("15:04"), "by": by.String(), "until": t.clock(t.p.Deadline).Format("15:04")},
 	}, nil, func() string { return "extension reported" })
 	t.render(ctx)
 	return nil
@@ -670,6 +671,7 @@ func (t *round) escalate(ctx workflow.Context) {
 		_ = t.sw.r.run(ctx, "escalate", "Report a round with no samples", a.PublishNotice, activities.NoticeInput{
 			Ref: t.sw.ref("muster"), Step: t.in.Path + "/behind", AreaID: t.in.Area.ID,
 			Kind: fmt.Sprintf("testing/%d/behind", t.p.Round), Audience: "command center", Body: body,
+			Message: MsgTestingBehind + "/no-samples", Args: map[string]string{"round": fmt.Sprint(t.p.Round), "area": t.p.Area, "incident": t.in.Incident, "opened": t.clock(t.p.OpensAt).Format("15:04"), "expected": fmt.Sprint(t.p.Expected), "points": fmt.Sprint(len(t.plan.Points)), "deadline": t.clock(t.p.Deadline).Format("15:04"), "response": t.sw.id},
 		}, nil, func() string { return "no samples reported" })
 		return
 	}
@@ -679,13 +681,15 @@ func (t *round) escalate(ctx workflow.Context) {
 	body := fmt.Sprintf("Testing round %d of %s (incident %s) is behind: %d of %d sampled at %.0f an hour over %d points; at this rate it finishes at %s, after the deadline %s. Another sampling point (about %d an hour) would bring the finish to about %s. Open one with `starter testing add-point %s SITE`.",
 		t.p.Round, t.p.Area, t.in.Incident, t.p.Sampled, t.p.Expected, rate, len(t.plan.Points),
 		finishNow.Format("15:04"), t.clock(t.p.Deadline).Format("15:04"), per, finishMore.Format("15:04"), t.sw.id)
+	key, args := MsgTestingBehind, map[string]string{"round": fmt.Sprint(t.p.Round), "area": t.p.Area, "incident": t.in.Incident, "sampled": fmt.Sprint(t.p.Sampled), "expected": fmt.Sprint(t.p.Expected), "rate": fmt.Sprintf("%.0f", rate), "points": fmt.Sprint(len(t.plan.Points)), "finish": finishNow.Format("15:04"), "deadline": t.clock(t.p.Deadline).Format("15:04"), "per": fmt.Sprint(per), "finish_more": finishMore.Format("15:04"), "response": t.sw.id}
 	if pt, ok := t.latestPoint(); ok && t.evidence {
+		key, args["point"], args["point_sampled"], args["point_expected"], args["point_rate"], args["point_finish"] = MsgTestingBehind+"/furthest", pt.Code, fmt.Sprint(pt.Sampled), fmt.Sprint(pt.Expected), fmt.Sprintf("%.0f", pt.PerHour), t.clock(pt.Projected).Format("15:04")
 		body += fmt.Sprintf(" The point furthest behind is %s (%d of %d sampled, %.0f an hour, projected to finish at %s): open the new point in %s next to it, and it takes over part of %s's compounds.",
 			pt.Code, pt.Sampled, pt.Expected, pt.PerHour, t.clock(pt.Projected).Format("15:04"), t.p.Area, pt.Code)
 	}
 	_ = t.sw.r.run(ctx, "escalate", "Recommend another sampling point", a.PublishNotice, activities.NoticeInput{
 		Ref: t.sw.ref("muster"), Step: t.in.Path + "/behind", AreaID: t.in.Area.ID,
-		Kind: fmt.Sprintf("testing/%d/behind", t.p.Round), Audience: "command center", Body: body,
+		Kind: fmt.Sprintf("testing/%d/behind", t.p.Round), Audience: "command center", Body: body, Message: key, Args: args,
 	}, nil, func() string { return "recommended another point" })
 }
 
