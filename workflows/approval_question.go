@@ -43,3 +43,29 @@ func askOf(params map[string]any, locale string, facts *strings.Replacer) (*Ask,
 	out["question"] = ask.In(locale)
 	return ask, out
 }
+
+// AskIn rewrites the details of the approvals awaiting a decision so they
+// ask their question in locale rather than in the response's own: the
+// reader's language, when the reader asks for one. An unknown locale, or
+// one the runbook did not write, leaves the details as they are.
+func (p *ResponseProgress) AskIn(locale string) {
+	from := p.Locale
+	if from == "" {
+		from = "en"
+	}
+	var walk func(n *Node)
+	walk = func(n *Node) {
+		if n == nil {
+			return
+		}
+		if n.Ask != nil && n.State == StateAwaitingDecision {
+			if q, ok := n.Ask.Question[locale]; ok && q != "" {
+				n.Detail = strings.Replace(n.Detail, n.Ask.In(from), q, 1)
+			}
+		}
+		for _, c := range n.Children {
+			walk(c)
+		}
+	}
+	walk(p.Root)
+}

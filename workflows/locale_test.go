@@ -79,3 +79,19 @@ func TestResponseLocale(t *testing.T) {
 		})
 	}
 }
+
+func TestAskIn(t *testing.T) {
+	ask := &Ask{Question: map[string]string{"en": "Lift the seals of Longbao?", "zh-CN": "是否解除Longbao封控？"}}
+	for _, c := range []struct{ from, to, want string }{
+		{"zh-CN", "en", "Lift the seals of Longbao? — asking command-center; reject after 12h"},
+		{"", "zh-CN", "是否解除Longbao封控？ — asking command-center; reject after 12h"},
+		{"en", "fr", "Lift the seals of Longbao? — asking command-center; reject after 12h"},
+	} {
+		p := ResponseProgress{Locale: c.from, Root: &Node{Children: []*Node{{Path: "approve-lift", State: StateAwaitingDecision, Ask: ask,
+			Detail: ask.In(c.from) + " — asking command-center; reject after 12h"}}}}
+		p.AskIn(c.to)
+		if got := p.Root.Children[0].Detail; got != c.want {
+			t.Errorf("AskIn(%q) of a %q response = %q, want %q", c.to, c.from, got, c.want)
+		}
+	}
+}

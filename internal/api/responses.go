@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/api/enums/v1"
 
 	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/i18n"
 	"github.com/musterhq/muster/internal/runbook"
 	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/internal/store"
@@ -311,6 +312,14 @@ func (s *Server) getResponse(w http.ResponseWriter, r *http.Request) error {
 	p, err := QueryResponse(ctx, s.tc, id)
 	if err != nil {
 		return temporalError(ctx, err)
+	}
+	// The questions of approvals are in the incident's language unless the
+	// reader asks for another.
+	if lang := r.URL.Query().Get("lang"); lang != "" {
+		if !i18n.Valid(lang) {
+			return badRequest("lang", "%q is not a locale: use %s", lang, strings.Join(i18n.Locales, " or "))
+		}
+		p.AskIn(lang)
 	}
 	writeJSON(w, http.StatusOK, s.withNotices(ctx, p))
 	return nil
