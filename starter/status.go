@@ -21,6 +21,7 @@ func sortExecutions(es []execution) {
 
 func (a *app) statusCommand() *cobra.Command {
 	var detail bool
+	var locale string
 	cmd := &cobra.Command{
 		Use:   "status ID",
 		Short: "Show the progress of a seal (workflow ID) or of every seal of an incident",
@@ -37,10 +38,16 @@ inc-0403 (one line per seal; --detail for the steps of each).`,
 			if err != nil {
 				return err
 			}
+			if err := checkLocale(locale); err != nil {
+				return err
+			}
 			if id, ok := responseID(ctx, c, args[0]); ok {
 				p, err := queryResponse(ctx, c, id)
 				if err != nil {
 					return err
+				}
+				if locale != "" {
+					p.AskIn(locale)
 				}
 				counts := a.noticeCounts(ctx, p.Incident)
 				if a.output == "json" {
@@ -74,6 +81,7 @@ inc-0403 (one line per seal; --detail for the steps of each).`,
 		},
 	}
 	cmd.Flags().BoolVar(&detail, "detail", false, "show every step of every seal")
+	cmd.Flags().StringVar(&locale, "locale", "", "language of a response's approval questions: en or zh-CN (default: the incident's)")
 	return cmd
 }
 
