@@ -56,6 +56,7 @@ func TestBoardPageAndAreas(t *testing.T) {
 		t.Errorf("GET /board/assets/board.css = %d %s", r.status, r.header.Get("Content-Type"))
 	}
 	c.wantError(404, "file", "GET", "/board/assets/secret.txt", nil)
+	c.wantError(400, "lang", "GET", "/v1/responses/xd-b1?lang=fr", nil, "en or zh-CN")
 	if r := c.doWith("GET", "/v1/board/xd-b1/areas", nil, nil); r.status != 401 {
 		t.Errorf("GET /v1/board/xd-b1/areas without a token = %d, want 401", r.status)
 	}

@@ -303,6 +303,12 @@ func (s *Server) getResponse(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// The questions of approvals are in the incident's language unless the
+	// reader asks for another.
+	lang := r.URL.Query().Get("lang")
+	if lang != "" && !i18n.Valid(lang) {
+		return badRequest("lang", "%q is not a locale: use %s", lang, strings.Join(i18n.Locales, " or "))
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
 	defer cancel()
 	id, _, err := s.response(ctx, inc)
@@ -313,12 +319,7 @@ func (s *Server) getResponse(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return temporalError(ctx, err)
 	}
-	// The questions of approvals are in the incident's language unless the
-	// reader asks for another.
-	if lang := r.URL.Query().Get("lang"); lang != "" {
-		if !i18n.Valid(lang) {
-			return badRequest("lang", "%q is not a locale: use %s", lang, strings.Join(i18n.Locales, " or "))
-		}
+	if lang != "" {
 		p.AskIn(lang)
 	}
 	writeJSON(w, http.StatusOK, s.withNotices(ctx, p))
