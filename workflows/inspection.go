@@ -560,6 +560,7 @@ func (t *inspection) openRound(ctx workflow.Context, number int, only []string) 
 	if err := t.sw.r.run(ctx, fmt.Sprintf("assign/%d", number), "Tell inspectors their sites", a.PublishNotice, activities.NoticeInput{
 		Ref: t.sw.ref("discipline-office"), Step: t.in.Path + "/assign", AreaID: t.in.Area.ID,
 		Kind: fmt.Sprintf("inspection/%s/%d/assign", t.in.Path, number), Audience: "inspectors of the discipline office", Body: body,
+		Message: MsgInspectionAssign, Args: map[string]string{"round": fmt.Sprint(number), "area": t.in.Area.Name, "incident": t.in.Incident, "sites": fmt.Sprint(len(plan.Sites)), "assignments": strings.Join(lines, "; ")},
 	}, nil, func() string { return fmt.Sprintf("%d inspectors told", len(per)) }); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/notify"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -93,5 +94,26 @@ func TestAskIn(t *testing.T) {
 		if got := p.Root.Children[0].Detail; got != c.want {
 			t.Errorf("AskIn(%q) of a %q response = %q, want %q", c.to, c.from, got, c.want)
 		}
+	}
+}
+
+// wantMessage checks that a notice names the catalogue message key and
+// that its arguments render the catalogue's English text to exactly the
+// body the workflow wrote, and its Chinese text with nothing missing.
+func wantMessage(t *testing.T, n activities.NoticeInput, key string) {
+	t.Helper()
+	cs, err := notify.LoadCatalogues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Message != key {
+		t.Errorf("notice %s message = %q, want %q", n.Kind, n.Message, key)
+		return
+	}
+	if got := cs.Body("en", n.Message, n.Args, ""); got != n.Body {
+		t.Errorf("notice %s rendered in en =\n%q\nwant the body written\n%q", n.Kind, got, n.Body)
+	}
+	if got := cs.Body("zh-CN", n.Message, n.Args, ""); got == "" {
+		t.Errorf("notice %s does not render in zh-CN: args %v", n.Kind, n.Args)
 	}
 }

@@ -51,6 +51,8 @@ const (
 	MsgInspectionUnreported = "inspection-unreported"
 	MsgSupplyShortage       = "supply-shortage"
 	MsgSupplyLate           = "supply-late"
+	// MsgInspectionAssign tells the inspectors their sites.
+	MsgInspectionAssign = "inspection-assign"
 )
 
 // testingMessagesChange and inspectionMessagesChange gate the message keys
@@ -75,7 +77,7 @@ var NoticeMessages = []string{
 	MsgSealUnderstaffed, MsgStepStalled, MsgStepOverdue, MsgStepEscalation, MsgResponseLevel,
 	MsgTestingExtended, MsgTestingBehind, MsgTestingBehind + "/no-samples", MsgTestingBehind + "/furthest",
 	MsgInspectionUnreported + "/follow-up", MsgInspectionUnreported + "/next-round", MsgInspectionUnreported + "/by-hand",
-	MsgSupplyShortage, MsgSupplyLate,
+	MsgSupplyShortage, MsgSupplyLate, MsgInspectionAssign,
 }
 
 // sealAnnouncedMessage is the seal's notice to residents as a message: the
