@@ -25,6 +25,8 @@ steps:
         notify: district-command
         message: "{area} has not decided (incident {incident})"
         message_zh: "{area}尚未决定（事件{incident}）"
+      - after: 3h
+        notify: district-command
     params:
       question: "Lift the seals of {area}?"
       question_zh: "是否解除{area}封控？"
@@ -69,9 +71,10 @@ func TestResponseLocale(t *testing.T) {
 				t.Errorf("Ask.In(%q) = %q, want %q", c.locale, got, c.want)
 			}
 			esc := rt.Notices("escalation/approve-lift/")
-			if len(esc) != 1 {
-				t.Fatalf("escalation notices = %d, want 1", len(esc))
+			if len(esc) != 2 {
+				t.Fatalf("escalation notices = %d, want 2", len(esc))
 			}
+			wantMessage(t, esc[1].Input.(activities.NoticeInput), MsgStepEscalation)
 			in := esc[0].Input.(activities.NoticeInput)
 			wantArgs := map[string]string{"en": "Longbao has not decided (incident xd-0403)", "zh-CN": "Longbao尚未决定（事件xd-0403）"}
 			if in.Body != wantArgs["en"] || in.Message != store.MessageRunbookText || !maps.Equal(in.Args, wantArgs) {
