@@ -57,7 +57,7 @@ staticcheck: $(STATICCHECK_STAMP)
 workflowcheck: $(WORKFLOWCHECK_STAMP)
 	$(WORKFLOWCHECK) -config workflowcheck.config.yaml ./...
 
-bench: $(TEMPORAL) ## Measure the data layer (sample ingestion, staff assignment) and a million-resident round end to end (about two minutes; needs PostgreSQL and psql)
+bench: $(TEMPORAL) ## Measure the data layer (sample ingestion, home visits in batches, staff assignment) and a million-resident round end to end (about two minutes; needs PostgreSQL and psql)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/store/...
 	MUSTER_TEMPORAL_BIN=$(TEMPORAL) $(GO) test -run '^$$' -bench MillionResident -benchtime 1x -timeout 15m ./internal/e2e/
 

@@ -47,6 +47,9 @@ type OpenResponseResult struct {
 	// change of a default or a new required parameter does not change what
 	// a running response does.
 	Definition *runbook.Definition `json:",omitempty"`
+	// Locale is the language the response is shown in; empty in results
+	// recorded before responses had one, which read as en.
+	Locale string `json:",omitempty"`
 }
 
 // OpenResponse pins the runbook version, resolves the response's area,
@@ -80,10 +83,11 @@ func (a *Activities) OpenResponse(ctx context.Context, in OpenResponseInput) (Op
 		level = fmt.Sprintf("level %d", in.Level)
 	}
 	e := in.Ref.event("response", "opened", fmt.Sprintf("runbook %s version %d over %s, %s", rb.Name, rb.Version, area.Path, level))
-	if err := a.Store.OpenRunbookResponse(ctx, store.Response{Incident: in.Ref.Incident, Runbook: rb.Name, Level: in.Level, AreaPath: area.Path}, rb.Version, e); err != nil {
+	locale, err := a.Store.OpenRunbookResponse(ctx, store.Response{Incident: in.Ref.Incident, Runbook: rb.Name, Level: in.Level, AreaPath: area.Path}, rb.Version, e)
+	if err != nil {
 		return OpenResponseResult{}, classify(err)
 	}
-	return OpenResponseResult{Runbook: rb.Name, Version: rb.Version, Title: rb.Title, Source: rb.Source, Area: areaOf(area), Definition: def}, nil
+	return OpenResponseResult{Runbook: rb.Name, Version: rb.Version, Title: rb.Title, Source: rb.Source, Area: areaOf(area), Definition: def, Locale: locale}, nil
 }
 
 // definition parses the pinned runbook for a response over area.

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
+	"github.com/musterhq/muster/internal/i18n"
 	"github.com/musterhq/muster/internal/runbook"
 	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/internal/store"
@@ -418,6 +419,7 @@ func (a *app) stepActionCommands() []*cobra.Command {
 		cmds = append(cmds, cmd)
 	}
 	var d workflows.Decision
+	var locale string
 	decide := &cobra.Command{
 		Use:   "decide INCIDENT STEP approve|reject",
 		Short: "Answer an approval step, or a seal's request for staff from outside the district",
@@ -425,10 +427,18 @@ func (a *app) stepActionCommands() []*cobra.Command {
   muster step decide inc-0403 seal/COMPOUND approve --reason "borrow from the next district"`,
 		Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkLocale(locale); err != nil {
+				return err
+			}
 			d.Step, d.Decision = args[1], args[2]
-			return a.responseUpdate(cmd.Context(), args[0], workflows.UpdateDecide, d, fmt.Sprintf("%s: %s of %s.", d.Decision, args[1], args[0]))
+			done := fmt.Sprintf("%s: %s of %s.", d.Decision, args[1], args[0])
+			if q := a.question(cmd.Context(), args[0], d.Step, locale); q != "" {
+				done = fmt.Sprintf("%s: %s of %s — %s", d.Decision, args[1], args[0], q)
+			}
+			return a.responseUpdate(cmd.Context(), args[0], workflows.UpdateDecide, d, done)
 		},
 	}
+	decide.Flags().StringVar(&locale, "locale", "", "language of the question shown: en or zh-CN (default: the incident's)")
 	decide.Flags().StringVar(&d.Reason, "reason", "", "why")
 	decide.Flags().StringVar(&d.By, "by", "command-center", "who decides")
 	return append(cmds, decide)
@@ -453,6 +463,47 @@ func showProgress[P any](a *app, hint string, render func(w io.Writer, id string
 		render(a.out, args[0], p)
 		return nil
 	}
+}
+
+// question is the question of an approval awaiting a decision, in locale
+// (the incident's when empty), or empty when the step asks none or the
+// response does not answer: the decision goes ahead without it.
+func (a *app) question(ctx context.Context, incident, step, locale string) string {
+	c, err := a.client(ctx)
+	if err != nil {
+		return ""
+	}
+	id, ok := responseID(ctx, c, incident)
+	if !ok {
+		return ""
+	}
+	p, err := queryResponse(ctx, c, id)
+	if err != nil {
+		return ""
+	}
+	return askedIn(p, step, locale)
+}
+
+// askedIn is the question a step of a response asks, in locale, or in the
+// response's own language when locale is empty.
+func askedIn(p workflows.ResponseProgress, step, locale string) string {
+	n := p.Find(step)
+	if n == nil || n.Ask == nil {
+		return ""
+	}
+	if locale == "" {
+		locale = p.Locale
+	}
+	return n.Ask.In(locale)
+}
+
+// checkLocale refuses a --locale Muster does not speak; empty is the
+// incident's.
+func checkLocale(locale string) error {
+	if locale != "" && !i18n.Valid(locale) {
+		return fmt.Errorf("--locale %q: use %s", locale, strings.Join(i18n.Locales, " or "))
+	}
+	return nil
 }
 
 func printJSON(w io.Writer, v any) error {

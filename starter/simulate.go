@@ -48,7 +48,7 @@ func (a *app) simulateCommand() *cobra.Command {
 incident: each point samples its queue (cohorts in priority order) at its own
 capacity_per_hour from the scenario, times --pace, in scenario time, uploading
 batches through the same ingestion path as real stations; grid workers report
-home visits, some of which miss and are visited again. A share of residents
+home visits in batches, some of which miss and are visited again. A share of residents
 never comes (--no-show), so the round ends with a missing list. --pace 0
 uploads as fast as the database takes it.
 
@@ -75,7 +75,7 @@ batches are keyed, so a batch sent twice is recorded once.`,
 	f.Float64Var(&o.positives, "positives", 0, "share of samples that are positive")
 	f.Float64Var(&o.homeMiss, "home-miss", 0.3, "share of first home visits that miss (the revisit samples them)")
 	f.Uint64Var(&o.seed, "seed", 1, "random seed: the same seed plays the same field")
-	f.IntVar(&o.batch, "batch", 5000, "rows per uploaded batch")
+	f.IntVar(&o.batch, "batch", 5000, "rows per uploaded batch of samples, and visits per batch of home visits")
 	f.StringVar(&o.cohorts, "cohorts", "student,teacher", "cohorts called first, in order")
 	f.DurationVar(&o.tick, "tick", 500*time.Millisecond, "time between uploads")
 	f.BoolVar(&o.follow, "follow", false, "wait for the incident's next rounds while its response is open")
@@ -283,14 +283,22 @@ func (a *app) simVisits(ctx context.Context, st *store.Store, o simOptions, rng 
 	}); err != nil {
 		return err
 	}
-	for _, v := range visits {
-		sampled := v.Attempt > 1 || rng.Float64() >= o.homeMiss
-		tube := ""
-		if sampled {
-			tube = fmt.Sprintf("T%d-%s", info.ID, v.Resident)
+	outcomes := make([]store.VisitOutcome, len(visits))
+	for i, v := range visits {
+		out := store.VisitOutcome{Resident: v.Resident, Attempt: v.Attempt, Sampled: v.Attempt > 1 || rng.Float64() >= o.homeMiss, At: now}
+		if out.Sampled {
+			out.Tube = fmt.Sprintf("T%d-%s", info.ID, v.Resident)
 		}
-		if err := a.retry(ctx, o.retryFor, "record a home visit of round "+fmt.Sprint(info.Round), func(ctx context.Context) error {
-			return st.RecordHomeVisit(ctx, info.ID, v.Resident, v.Attempt, sampled, tube, now)
+		outcomes[i] = out
+	}
+	// Visits go in batches, as grid workers' phones send them: a batch
+	// re-sent after a lost reply changes nothing.
+	for len(outcomes) > 0 {
+		chunk := outcomes[:min(len(outcomes), o.batch, store.MaxVisitBatch)]
+		outcomes = outcomes[len(chunk):]
+		if err := a.retry(ctx, o.retryFor, fmt.Sprintf("record %d home visits of round %d", len(chunk), info.Round), func(ctx context.Context) error {
+			_, err := st.RecordHomeVisits(ctx, info.ID, chunk)
+			return err
 		}); err != nil {
 			return err
 		}

@@ -21,6 +21,7 @@ func sortExecutions(es []execution) {
 
 func (a *app) statusCommand() *cobra.Command {
 	var detail bool
+	var locale string
 	cmd := &cobra.Command{
 		Use:   "status ID",
 		Short: "Show the progress of a response, a seal, or every seal of an incident",
@@ -40,10 +41,16 @@ an incident ID (one line per seal; --detail for the steps of each).`,
 			if err != nil {
 				return err
 			}
+			if err := checkLocale(locale); err != nil {
+				return err
+			}
 			if id, ok := responseID(ctx, c, args[0]); ok {
 				p, err := queryResponse(ctx, c, id)
 				if err != nil {
 					return err
+				}
+				if locale != "" {
+					p.AskIn(locale)
 				}
 				counts := a.noticeCounts(ctx, p.Incident)
 				if a.output == "json" {
@@ -77,6 +84,7 @@ an incident ID (one line per seal; --detail for the steps of each).`,
 		},
 	}
 	cmd.Flags().BoolVar(&detail, "detail", false, "show every step of every seal")
+	cmd.Flags().StringVar(&locale, "locale", "", "language of a response's approval questions: en or zh-CN (default: the incident's)")
 	return cmd
 }
 

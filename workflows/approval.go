@@ -21,15 +21,17 @@ var approvalKind = kind{
 		Name: KindApproval,
 		Doc:  "Wait for a person's decision (approve or reject) with a timeout; when nobody decides in time the default applies.",
 		Params: map[string]runbook.Param{
-			"question": {Type: runbook.TypeString, Required: true, Doc: "what is asked"},
-			"timeout":  {Type: runbook.TypeDuration, Required: true, Doc: "how long to wait for a decision"},
-			"default":  {Type: runbook.TypeString, Required: true, OneOf: []string{"approve", "reject"}, Doc: "the decision when the timeout passes"},
-			"approver": {Type: runbook.TypeString, Default: "command-center", Doc: "who is asked"},
+			"question":    {Type: runbook.TypeString, Required: true, Doc: "what is asked"},
+			"question_zh": {Type: runbook.TypeString, Doc: "what is asked, in Simplified Chinese, shown to zh-CN responses and readers; the same placeholders as question"},
+			"timeout":     {Type: runbook.TypeDuration, Required: true, Doc: "how long to wait for a decision"},
+			"default":     {Type: runbook.TypeString, Required: true, OneOf: []string{"approve", "reject"}, Doc: "the decision when the timeout passes"},
+			"approver":    {Type: runbook.TypeString, Default: "command-center", Doc: "who is asked"},
 		},
 		Outputs: []string{"approved"},
 		// {evidence} lists the testing rounds run so far, each with its
 		// coverage and positives, so that whoever approves sees them.
-		Placeholders: map[string][]string{"question": {"area", "evidence", "incident"}},
+		Placeholders: map[string][]string{"question": {"area", "evidence", "incident"}, "question_zh": {"area", "evidence", "incident"}},
+		Translations: map[string]string{"question_zh": "question"},
 	},
 	workflow: ApprovalStep, name: ApprovalStepName,
 }

@@ -108,6 +108,8 @@ func TestMassTestingExtendedAfterOutage(t *testing.T) {
 	}
 	if got := tt.notices("testing/1/extended"); len(got) != 1 || !strings.Contains(got[0].Body, "extended by 2h") {
 		t.Errorf("extended notices = %+v, want one saying extended by 2h", got)
+	} else {
+		wantMessage(t, got[0], MsgTestingExtended)
 	}
 	checkOutputs(t, res, map[string]float64{"sampled": 7000, "clean": 1})
 	if close := tt.callTimes("CloseRound"); len(close) != 1 || close[0] > 9*time.Hour {

@@ -64,6 +64,7 @@ func (insp *inspection) openRound(ctx workflow.Context, number int, only []strin
 	if err := insp.sw.r.run(ctx, fmt.Sprintf("assign/%d", number), "Tell inspectors their sites", a.PublishNotice, activities.NoticeInput{
 		Ref: insp.sw.ref("discipline-office"), Step: insp.in.Path + "/assign", AreaID: insp.in.Area.ID,
 		Kind: fmt.Sprintf("inspection/%s/%d/assign", insp.in.Path, number), Audience: "inspectors of the discipline office", Body: body,
+		Message: MsgInspectionAssign, Args: map[string]string{"round": fmt.Sprint(number), "area": insp.in.Area.Name, "incident": insp.in.Incident, "sites": fmt.Sprint(len(plan.Sites)), "assignments": strings.Join(lines, "; ")},
 	}, nil, func() string { return fmt.Sprintf("%d inspectors told", len(per)) }); err != nil {
 		return err
 	}
@@ -123,18 +124,20 @@ func (insp *inspection) escalateUnreported(ctx workflow.Context) error {
 		return nil
 	}
 	followUp := insp.cfg.every <= 0 && insp.p.Round == 1
-	next := "They go to another inspector in the next round."
+	next, key := "They go to another inspector in the next round.", MsgInspectionUnreported+"/next-round"
 	switch {
 	case followUp:
+		key = MsgInspectionUnreported + "/follow-up"
 		next = fmt.Sprintf("A follow-up round %d of these sites alone opens now, each with another inspector, for %s.", insp.p.Round+1, insp.cfg.roundFor)
 	case insp.cfg.every <= 0:
-		next = "No further round follows: send an inspector to each by hand."
+		next, key = "No further round follows: send an inspector to each by hand.", MsgInspectionUnreported+"/by-hand"
 	}
 	body := fmt.Sprintf("Inspection round %d of %s (incident %s) closed with %d of %d sites unreported: %s. %s",
 		insp.p.Round, insp.in.Area.Name, insp.in.Incident, len(insp.p.Unreported), len(insp.p.Sites), strings.Join(lines, ", "), next)
 	if err := insp.sw.r.run(ctx, fmt.Sprintf("unreported/%d", insp.p.Round), "Escalate the unreported sites", a.PublishNotice, activities.NoticeInput{
 		Ref: insp.sw.ref("discipline-office"), Step: insp.in.Path + "/unreported", AreaID: insp.in.Area.ID,
 		Kind: fmt.Sprintf("inspection/%s/%d/unreported", insp.in.Path, insp.p.Round), Audience: "command center", Body: body,
+		Message: key, Args: map[string]string{"round": fmt.Sprint(insp.p.Round), "area": insp.in.Area.Name, "incident": insp.in.Incident, "unreported": fmt.Sprint(len(insp.p.Unreported)), "sites": fmt.Sprint(len(insp.p.Sites)), "list": strings.Join(lines, ", "), "next": fmt.Sprint(insp.p.Round + 1), "for": insp.cfg.roundFor.String()},
 	}, nil, func() string { return fmt.Sprintf("%d sites unreported", len(insp.p.Unreported)) }); err != nil {
 		return err
 	}

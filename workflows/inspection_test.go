@@ -753,6 +753,7 @@ func TestInspectionUnreportedSitesEscalated(t *testing.T) {
 	if len(esc) != 1 || esc[0].Audience != "command center" {
 		t.Fatalf("escalations of round 1 = %+v, want one to the command center", esc)
 	}
+	wantMessage(t, esc[0], MsgInspectionUnreported+"/follow-up")
 	for _, s := range missing {
 		if !strings.Contains(esc[0].Body, s) {
 			t.Errorf("escalation %q does not name unreported site %s", esc[0].Body, s)

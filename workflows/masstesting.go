@@ -403,6 +403,7 @@ func (rnd *round) extend(ctx workflow.Context, by time.Duration, minCoverage flo
 	_ = rnd.sw.r.run(ctx, "escalate-extended", "Tell the command center the round is extended", a.PublishNotice, activities.NoticeInput{
 		Ref: rnd.sw.ref("muster"), Step: rnd.in.Path + "/extended", AreaID: rnd.in.Area.ID,
 		Kind: fmt.Sprintf("testing/%d/extended", rnd.p.Round), Audience: "command center", Body: body,
+		Message: MsgTestingExtended, Args: map[string]string{"round": fmt.Sprint(rnd.p.Round), "area": rnd.p.Area, "incident": rnd.in.Incident, "lost": rnd.p.Lost.Round(time.Minute).String(), "coverage": percent(coverage(rnd.p.Sampled, rnd.p.Expected)), "sampled": fmt.Sprint(rnd.p.Sampled), "expected": fmt.Sprint(rnd.p.Expected), "min": percent(minCoverage), "deadline": rnd.clock(old).Format("15:04"), "by": by.String(), "until": rnd.clock(rnd.p.Deadline).Format("15:04")},
 	}, nil, func() string { return "extension reported" })
 	rnd.render(ctx)
 	return nil

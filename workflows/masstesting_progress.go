@@ -113,6 +113,7 @@ func (rnd *round) escalate(ctx workflow.Context) {
 		_ = rnd.sw.r.run(ctx, "escalate", "Report a round with no samples", a.PublishNotice, activities.NoticeInput{
 			Ref: rnd.sw.ref("muster"), Step: rnd.in.Path + "/behind", AreaID: rnd.in.Area.ID,
 			Kind: fmt.Sprintf("testing/%d/behind", rnd.p.Round), Audience: "command center", Body: body,
+			Message: MsgTestingBehind + "/no-samples", Args: map[string]string{"round": fmt.Sprint(rnd.p.Round), "area": rnd.p.Area, "incident": rnd.in.Incident, "opened": rnd.clock(rnd.p.OpensAt).Format("15:04"), "expected": fmt.Sprint(rnd.p.Expected), "points": fmt.Sprint(len(rnd.plan.Points)), "deadline": rnd.clock(rnd.p.Deadline).Format("15:04"), "response": rnd.sw.id},
 		}, nil, func() string { return "no samples reported" })
 		return
 	}
@@ -122,13 +123,15 @@ func (rnd *round) escalate(ctx workflow.Context) {
 	body := fmt.Sprintf("Testing round %d of %s (incident %s) is behind: %d of %d sampled at %.0f an hour over %d points; at this rate it finishes at %s, after the deadline %s. Another sampling point (about %d an hour) would bring the finish to about %s. Open one with `muster testing add-point %s SITE`.",
 		rnd.p.Round, rnd.p.Area, rnd.in.Incident, rnd.p.Sampled, rnd.p.Expected, rate, len(rnd.plan.Points),
 		finishNow.Format("15:04"), rnd.clock(rnd.p.Deadline).Format("15:04"), per, finishMore.Format("15:04"), rnd.sw.id)
+	key, args := MsgTestingBehind, map[string]string{"round": fmt.Sprint(rnd.p.Round), "area": rnd.p.Area, "incident": rnd.in.Incident, "sampled": fmt.Sprint(rnd.p.Sampled), "expected": fmt.Sprint(rnd.p.Expected), "rate": fmt.Sprintf("%.0f", rate), "points": fmt.Sprint(len(rnd.plan.Points)), "finish": finishNow.Format("15:04"), "deadline": rnd.clock(rnd.p.Deadline).Format("15:04"), "per": fmt.Sprint(per), "finish_more": finishMore.Format("15:04"), "response": rnd.sw.id}
 	if pt, ok := rnd.latestPoint(); ok && rnd.evidence {
+		key, args["point"], args["point_sampled"], args["point_expected"], args["point_rate"], args["point_finish"] = MsgTestingBehind+"/furthest", pt.Code, fmt.Sprint(pt.Sampled), fmt.Sprint(pt.Expected), fmt.Sprintf("%.0f", pt.PerHour), rnd.clock(pt.Projected).Format("15:04")
 		body += fmt.Sprintf(" The point furthest behind is %s (%d of %d sampled, %.0f an hour, projected to finish at %s): open the new point in %s next to it, and it takes over part of %s's compounds.",
 			pt.Code, pt.Sampled, pt.Expected, pt.PerHour, rnd.clock(pt.Projected).Format("15:04"), rnd.p.Area, pt.Code)
 	}
 	_ = rnd.sw.r.run(ctx, "escalate", "Recommend another sampling point", a.PublishNotice, activities.NoticeInput{
 		Ref: rnd.sw.ref("muster"), Step: rnd.in.Path + "/behind", AreaID: rnd.in.Area.ID,
-		Kind: fmt.Sprintf("testing/%d/behind", rnd.p.Round), Audience: "command center", Body: body,
+		Kind: fmt.Sprintf("testing/%d/behind", rnd.p.Round), Audience: "command center", Body: body, Message: key, Args: args,
 	}, nil, func() string { return "recommended another point" })
 }
 

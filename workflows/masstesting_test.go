@@ -409,6 +409,7 @@ func TestMassTestingBehind(t *testing.T) {
 	if len(behind) != 1 {
 		t.Fatalf("behind notices = %d, want exactly 1", len(behind))
 	}
+	wantMessage(t, behind[0], MsgTestingBehind+"/furthest")
 	for _, c := range tt.Calls("PublishNotice") {
 		if n, ok := c.Input.(activities.NoticeInput); ok && n.Kind == "testing/1/behind" && c.At.Sub(testStart) != 15*time.Minute {
 			t.Errorf("behind notice at %s, want 15m (the first check)", c.At.Sub(testStart))

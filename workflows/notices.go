@@ -34,6 +34,25 @@ const (
 	MsgTestingPlanShort = "testing-plan-short"
 	// MsgSealUnderstaffed escalates a seal whose gates are not all staffed.
 	MsgSealUnderstaffed = "seal-understaffed"
+	// The response's own notices to the command center: a step stalled,
+	// overdue or still not done after an escalation's delay (when the
+	// runbook wrote no message), and a change of level.
+	MsgStepStalled    = "step-stalled"
+	MsgStepOverdue    = "step-overdue"
+	MsgStepEscalation = "step-escalation"
+	MsgResponseLevel  = "response-level"
+	// Escalations of the step kinds to the command center: a testing round
+	// extended after an outage or behind (/no-samples when nothing came,
+	// /furthest naming the point furthest behind), an inspection round's
+	// unreported sites (by what follows), and a supply shortage or a late
+	// shipment.
+	MsgTestingExtended      = "testing-extended"
+	MsgTestingBehind        = "testing-behind"
+	MsgInspectionUnreported = "inspection-unreported"
+	MsgSupplyShortage       = "supply-shortage"
+	MsgSupplyLate           = "supply-late"
+	// MsgInspectionAssign tells the inspectors their sites.
+	MsgInspectionAssign = "inspection-assign"
 )
 
 // testingMessagesChange and inspectionMessagesChange gate the message keys
@@ -55,7 +74,10 @@ var NoticeMessages = []string{
 	MsgSealLifted, MsgTestingCall, MsgInspectionTalk,
 	MsgFindingReminder, MsgFindingReminder + "/overdue", MsgFindingReminder + "/reinspect",
 	MsgTestingNotClean, MsgTestingPlanShort + "/more-points", MsgTestingPlanShort + "/rebalance",
-	MsgSealUnderstaffed,
+	MsgSealUnderstaffed, MsgStepStalled, MsgStepOverdue, MsgStepEscalation, MsgResponseLevel,
+	MsgTestingExtended, MsgTestingBehind, MsgTestingBehind + "/no-samples", MsgTestingBehind + "/furthest",
+	MsgInspectionUnreported + "/follow-up", MsgInspectionUnreported + "/next-round", MsgInspectionUnreported + "/by-hand",
+	MsgSupplyShortage, MsgSupplyLate, MsgInspectionAssign,
 }
 
 // sealAnnouncedMessage is the seal's notice to residents as a message: the

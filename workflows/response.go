@@ -150,6 +150,9 @@ type Node struct {
 	Stalls    int     `json:",omitempty"`
 	LastError string  `json:",omitempty"`
 	Children  []*Node `json:",omitempty"`
+	// Ask is an approval's question in each language, once it has been
+	// asked.
+	Ask *Ask `json:",omitempty"`
 }
 
 func terminal(state string) bool {
@@ -181,6 +184,9 @@ type ResponseProgress struct {
 	// read from the store (see watchNotices); an undelivered one makes the
 	// response stalled.
 	Notices map[string]int `json:",omitempty"`
+	// Locale is the language the response is shown in (en, zh-CN), its
+	// scenario's; empty, read as en, in responses opened before it.
+	Locale string `json:",omitempty"`
 }
 
 // Leaves returns the steps that run work (kinds), in path order.
@@ -407,7 +413,7 @@ func (r *response) open(ctx workflow.Context) error {
 	}
 	r.p = ResponseProgress{
 		Incident: r.in.Incident, Runbook: opened.Runbook, Version: opened.Version, Title: def.Title, Level: level,
-		Area: opened.Area, State: ResponseRunning, TimeScale: r.in.TimeScale, StartedAt: workflow.Now(ctx),
+		Area: opened.Area, State: ResponseRunning, TimeScale: r.in.TimeScale, StartedAt: workflow.Now(ctx), Locale: opened.Locale,
 		Root: &Node{Path: "", ID: def.Name, Title: def.Title, Type: "sequence", State: StatePending},
 	}
 	r.index(r.p.Root)
@@ -497,8 +503,11 @@ func (r *response) event(ctx workflow.Context, step, state, reason, actor string
 	}
 }
 
-// notice puts a notice for the command center in the outbox.
-func (r *response) notice(ctx workflow.Context, topic, audience, body string, area *activities.Area) {
+// notice puts a notice for the command center in the outbox: body is the
+// English text, and key and args, when key is set, the catalogue's
+// message (or store.MessageRunbookText with the text per locale) the
+// dispatcher renders in each route's locale.
+func (r *response) notice(ctx workflow.Context, topic, audience, body string, area *activities.Area, key string, args map[string]string) {
 	var areaID int64
 	if area != nil {
 		areaID = area.ID
@@ -506,6 +515,7 @@ func (r *response) notice(ctx workflow.Context, topic, audience, body string, ar
 	r.noticesDirty = true
 	if err := r.activity(ctx, "Notice: "+topic, a.PublishNotice, activities.NoticeInput{
 		Ref: r.ref("muster"), Step: "notice/" + topic, AreaID: areaID, Kind: topic, Audience: audience, Body: body,
+		Message: key, Args: args,
 	}, nil); err != nil {
 		workflow.GetLogger(ctx).Error("Notice", "topic", topic, "error", err)
 	}

@@ -108,7 +108,8 @@ func (r *response) onEscalate(ctx workflow.Context, in EscalateInput) error {
 	r.event(ctx, "response", "level-changed", reason, in.By)
 	r.setState(ctx, r.p.State, reason)
 	r.notice(ctx, fmt.Sprintf("level/%d-%d", from, in.Level), "all units of the response",
-		fmt.Sprintf("Incident %s: the response over %s moves from level %d to level %d (%s).", r.in.Incident, r.p.Area.Name, from, in.Level, in.Reason), &r.p.Area)
+		fmt.Sprintf("Incident %s: the response over %s moves from level %d to level %d (%s).", r.in.Incident, r.p.Area.Name, from, in.Level, in.Reason), &r.p.Area,
+		MsgResponseLevel, map[string]string{"incident": r.in.Incident, "area": r.p.Area.Name, "from": fmt.Sprint(from), "to": fmt.Sprint(in.Level), "reason": in.Reason})
 	return nil
 }
 

@@ -9,7 +9,6 @@ package workflows
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -480,10 +479,10 @@ func (r *response) leaf(ctx workflow.Context, n *Node, st *runbook.Step, area *a
 		}
 		if st.Kind == KindApproval {
 			// The question is filled in here, where the rounds run so far
-			// are known: whoever decides sees the evidence.
-			in.Params = maps.Clone(st.Params)
-			in.Params["question"] = strings.NewReplacer("{incident}", r.in.Incident, "{area}", area.Name, "{evidence}", r.evidence()).
-				Replace(paramString(st.Params, "question"))
+			// are known: whoever decides sees the evidence. The step asks
+			// in the response's language; its node keeps every language.
+			n.Ask, in.Params = askOf(st.Params, r.p.Locale,
+				strings.NewReplacer("{incident}", r.in.Incident, "{area}", area.Name, "{evidence}", r.evidence()))
 		}
 		if err := r.startChild(ctx, n, k, in); err != nil {
 			if ctx.Err() != nil {

@@ -115,7 +115,8 @@ func (r *response) apply(ctx workflow.Context, rep StepReport) {
 		r.event(ctx, n.Path, StateStalled, fmt.Sprintf("%s: retries ran out %d times: %s", rep.Inner, rep.Stalls, rep.LastError), "")
 		r.notice(ctx, fmt.Sprintf("stalled/%s/%d", n.Path, rep.Stalls), "command center",
 			fmt.Sprintf("Step %s of incident %s is stalled: %s failed %d times (%s). It is retried automatically; retry now, skip or abort it with `muster step retry|skip|abort %s %s`.",
-				n.Path, r.in.Incident, rep.Inner, rep.Stalls, rep.LastError, r.in.Incident, n.Path), n.Area)
+				n.Path, r.in.Incident, rep.Inner, rep.Stalls, rep.LastError, r.in.Incident, n.Path), n.Area,
+			MsgStepStalled, map[string]string{"step": n.Path, "incident": r.in.Incident, "inner": rep.Inner, "stalls": fmt.Sprint(rep.Stalls), "error": rep.LastError})
 	default:
 		state := rep.State
 		if n.Held && state == StateRunning {
@@ -177,7 +178,8 @@ func (r *response) watch(ctx workflow.Context, n *Node, st *runbook.Step) {
 			r.changed(ctx)
 			r.event(ctx, n.Path, StateOverdue, fmt.Sprintf("not done by its deadline %s", n.DeadlineAt.Format(time.RFC3339)), "")
 			r.notice(ctx, "overdue/"+n.Path, "command center",
-				fmt.Sprintf("Step %s of incident %s is overdue: not done by %s. %s", n.Path, r.in.Incident, n.DeadlineAt.Format("15:04"), n.Detail), n.Area)
+				fmt.Sprintf("Step %s of incident %s is overdue: not done by %s. %s", n.Path, r.in.Incident, n.DeadlineAt.Format("15:04"), n.Detail), n.Area,
+				MsgStepOverdue, map[string]string{"step": n.Path, "incident": r.in.Incident, "deadline": n.DeadlineAt.Format("15:04"), "detail": n.Detail})
 			continue
 		}
 		n.Escalated = al.index + 1
@@ -185,13 +187,27 @@ func (r *response) watch(ctx workflow.Context, n *Node, st *runbook.Step) {
 		if n.Area != nil {
 			place = n.Area.Name
 		}
-		msg := strings.NewReplacer("{incident}", r.in.Incident, "{area}", place).Replace(al.e.Message)
-		if msg == "" {
-			msg = fmt.Sprintf("Step %s of incident %s is still not done after %s.", n.Path, r.in.Incident, al.e.After.D())
-		}
+		msg, key, args := r.escalation(n, al.e, place)
 		r.event(ctx, n.Path, "escalated", "to "+al.e.Notify+": "+msg, "")
-		r.notice(ctx, fmt.Sprintf("escalation/%s/%d", n.Path, al.index+1), al.e.Notify, msg, n.Area)
+		r.notice(ctx, fmt.Sprintf("escalation/%s/%d", n.Path, al.index+1), al.e.Notify, msg, n.Area, key, args)
 	}
+}
+
+// escalation is the text of a runbook step's escalation: the runbook's
+// message in each language it wrote (store.MessageRunbookText), or the
+// catalogue's "still not done" when it wrote none.
+func (r *response) escalation(n *Node, e runbook.Escalation, place string) (msg, key string, args map[string]string) {
+	fill := strings.NewReplacer("{incident}", r.in.Incident, "{area}", place).Replace
+	if e.Message == "" {
+		after := e.After.D().String()
+		return fmt.Sprintf("Step %s of incident %s is still not done after %s.", n.Path, r.in.Incident, after),
+			MsgStepEscalation, map[string]string{"step": n.Path, "incident": r.in.Incident, "after": after}
+	}
+	msg = fill(e.Message)
+	if e.MessageZh == "" {
+		return msg, "", nil
+	}
+	return msg, store.MessageRunbookText, map[string]string{"en": msg, "zh-CN": fill(e.MessageZh)}
 }
 
 // held returns the steps in place until lifted (seals), optionally only

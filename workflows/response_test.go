@@ -477,6 +477,8 @@ steps:
 		od := rt.Notices("overdue/")
 		if len(od) != 1 || od[0].Input.(activities.NoticeInput).Kind != "overdue/observe" || od[0].At.Sub(testStart) != 2*time.Hour {
 			t.Errorf("overdue notices = %v, want overdue/observe at 2h", noticeKinds(od))
+		} else {
+			wantMessage(t, od[0].Input.(activities.NoticeInput), MsgStepOverdue)
 		}
 		want := []string{StateRunning, "escalated", StateOverdue, StateDone}
 		if got := rt.EventStates("observe"); !slices.Equal(got, want) {
@@ -522,6 +524,8 @@ func TestResponseStallAndRetry(t *testing.T) {
 			t.Errorf("stall notices = %v, want [stalled/sweep/1]", got)
 		} else if in := notices[0].Input.(activities.NoticeInput); !strings.Contains(in.Body, "connection refused") || in.Audience != "command center" {
 			t.Errorf("stall notice = %q to %q, want the error, to the command center", in.Body, in.Audience)
+		} else {
+			wantMessage(t, in, MsgStepStalled)
 		}
 	})
 

@@ -47,7 +47,7 @@ func (s *supply) check(ctx workflow.Context, sp supplyParams) error {
 		}
 		body := fmt.Sprintf("Shortage risk in %s (incident %s): shipment %d of %g t of %s to %s was due at %s and has not been confirmed delivered. Chase the supplier, or confirm it with `muster supply deliver %d --tonnes T`.",
 			sh.Area, s.in.Incident, sh.ID, sh.Tonnes, sh.Commodity, sh.Site, s.clock(sh.DueAt).Format("15:04"), sh.ID)
-		if err := s.escalate(ctx, key, body); err != nil {
+		if err := s.escalate(ctx, key, body, MsgSupplyLate, map[string]string{"area": sh.Area, "incident": s.in.Incident, "shipment": fmt.Sprint(sh.ID), "tonnes": fmt.Sprint(sh.Tonnes), "commodity": sh.Commodity, "site": sh.Site, "due": s.clock(sh.DueAt).Format("15:04")}); err != nil {
 			return err
 		}
 	}
@@ -66,7 +66,7 @@ func (s *supply) check(ctx workflow.Context, sp supplyParams) error {
 		if now.Sub(since) >= scaled(sp.escalateAfter, s.in.TimeScale) && !s.escalated[esc] {
 			body := fmt.Sprintf("Shortage in %s (incident %s): %s has stayed below %g days of supply since %s (%.1f days: %.1f t for %.1f t a day).",
 				l.Area, s.in.Incident, l.Commodity, sp.minDays, s.clock(since).Format("15:04"), l.Days, l.Stock, l.NeedPerDay)
-			if err := s.escalate(ctx, esc, body); err != nil {
+			if err := s.escalate(ctx, esc, body, MsgSupplyShortage, map[string]string{"area": l.Area, "incident": s.in.Incident, "commodity": l.Commodity, "min_days": fmt.Sprint(sp.minDays), "since": s.clock(since).Format("15:04"), "days": fmt.Sprintf("%.1f", l.Days), "stock": fmt.Sprintf("%.1f", l.Stock), "need": fmt.Sprintf("%.1f", l.NeedPerDay)}); err != nil {
 				return err
 			}
 		}
@@ -75,11 +75,11 @@ func (s *supply) check(ctx workflow.Context, sp supplyParams) error {
 	return nil
 }
 
-func (s *supply) escalate(ctx workflow.Context, key, body string) error {
+func (s *supply) escalate(ctx workflow.Context, key, body, msg string, args map[string]string) error {
 	s.escalated[key] = true
 	if err := s.sw.r.run(ctx, "escalate/"+key, "Escalate a shortage", a.PublishNotice, activities.NoticeInput{
 		Ref: s.sw.ref("muster"), Step: s.in.Path + "/shortage/" + key, AreaID: s.in.Area.ID,
-		Kind: "supply/shortage/" + key, Audience: "district command", Body: body,
+		Kind: "supply/shortage/" + key, Audience: "district command", Body: body, Message: msg, Args: args,
 	}, nil, func() string { return "escalated to the district command" }); err != nil {
 		return err
 	}

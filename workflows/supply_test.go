@@ -292,8 +292,10 @@ func TestStaffSupplyEscalatesShortage(t *testing.T) {
 		n := c.Input.(activities.NoticeInput)
 		switch {
 		case strings.HasPrefix(n.Kind, "supply/shortage/late/"):
+			wantMessage(t, n, MsgSupplyLate)
 			late = append(late, fmt.Sprintf("%s@%s", n.Kind, c.At.Sub(testStart)))
 		case strings.HasPrefix(n.Kind, "supply/shortage/low/"):
+			wantMessage(t, n, MsgSupplyShortage)
 			low = append(low, fmt.Sprintf("%s@%s", n.Kind, c.At.Sub(testStart)))
 		}
 	}

@@ -208,6 +208,7 @@ func (s *Server) routes() []Route {
 		{Method: "GET", Path: "/v1/runbooks/{name}", Roles: []string{RoleCommand, RoleSupervisor, RoleAdmin}, Summary: "A published runbook version", h: s.getRunbook},
 		{Method: "GET", Path: "/v1/areas", Roles: everyRole, Summary: "Areas of the loaded scenario", h: s.areas},
 		{Method: "POST", Path: "/v1/incidents/{incident}/samples", Roles: []string{RoleStation}, Summary: "Upload a batch of samples (CSV or JSON rows)", MaxBody: MaxSamplesBodyBytes, h: s.uploadSamples},
+		{Method: "POST", Path: "/v1/incidents/{incident}/home-visits", Roles: []string{RoleField}, Summary: "Record a batch of home visits of a round", h: s.recordVisits},
 		{Method: "GET", Path: "/v1/incidents/{incident}/assignments", Roles: []string{RoleCommand, RoleSupervisor, RoleField}, Summary: "An incident's staff assignments", h: s.listAssignments},
 		{Method: "POST", Path: "/v1/assignments/{id}/ack", Roles: []string{RoleField}, Summary: "Acknowledge an assignment (the person assigned)", h: s.ackAssignment},
 		{Method: "POST", Path: "/v1/incidents/{incident}/volunteers", Roles: []string{RoleField}, Summary: "Sign up as a volunteer", h: s.signUp},

@@ -96,7 +96,10 @@ func (s *Server) boardAsset(w http.ResponseWriter, r *http.Request) error {
 
 // Board is the board's summary of one incident.
 type Board struct {
-	Incident  string    `json:"incident"`
+	Incident string `json:"incident"`
+	// Locale is the language of the steps' details: the one asked for
+	// (lang=), the browser's (Accept-Language), or the incident's.
+	Locale    string    `json:"locale"`
 	Runbook   string    `json:"runbook"`
 	Title     string    `json:"title"`
 	State     string    `json:"state"`
@@ -191,14 +194,16 @@ func (s *Server) board(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	b := Board{Incident: inc, Runbook: p.Runbook, Title: p.Title, State: p.State, Level: p.Level, Area: p.Area.Name, AreaPath: p.Area.Path,
+	locale := boardLocale(r, p.Locale)
+	p.AskIn(locale)
+	b := Board{Incident: inc, Locale: locale, Runbook: p.Runbook, Title: p.Title, State: p.State, Level: p.Level, Area: p.Area.Name, AreaPath: p.Area.Path,
 		TimeScale: p.TimeScale, StartedAt: p.StartedAt, UI: s.uiLink(id), ReadAt: d.ReadAt,
 		Staff:     BoardStaff{Placed: d.StaffPlaced, Acknowledged: d.StaffAcknowledged},
 		Findings:  BoardFindings{Open: d.FindingsOpen, Overdue: d.FindingsOverdue},
 		Compounds: BoardCompounds{Sealed: d.CompoundsSealed},
 		Attention: []BoardStep{}, Steps: []BoardStep{}, Rounds: []BoardRound{}, Supply: []store.SupplyLevel{}}
 	for _, n := range p.Leaves() {
-		st := BoardStep{Path: n.Path, Title: n.Title, Kind: n.Type, State: n.State, Overdue: n.Overdue, Detail: n.Detail, LastError: n.LastError,
+		st := BoardStep{Path: n.Path, Title: n.Title, Kind: n.Type, State: n.State, Overdue: n.Overdue, Detail: stepDetail(n, locale), LastError: n.LastError,
 			WorkflowID: n.WorkflowID, UI: s.uiLink(n.WorkflowID), DeadlineAt: n.DeadlineAt}
 		if n.Area != nil {
 			st.Area = n.Area.Name
@@ -242,6 +247,33 @@ func (s *Server) board(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, b)
 	return nil
+}
+
+// boardLocale is the language the board's summary speaks: the one asked
+// for with lang=, else the browser's (Accept-Language), else the
+// incident's own.
+func boardLocale(r *http.Request, incident string) string {
+	if l := r.URL.Query().Get("lang"); i18n.Valid(l) {
+		return l
+	}
+	if a := r.Header.Get("Accept-Language"); strings.TrimSpace(a) != "" {
+		return i18n.Match(a)
+	}
+	if i18n.Valid(incident) {
+		return incident
+	}
+	return i18n.Default
+}
+
+// stepDetail is a step's detail for the board in a locale: an approval
+// awaiting its decision is worded from the catalogue around its question
+// in that language; other details are the step's own, as it wrote them.
+func stepDetail(n *workflows.Node, locale string) string {
+	if n.Ask == nil || n.State != workflows.StateAwaitingDecision {
+		return n.Detail
+	}
+	p := catalogue.Printer(locale)
+	return p.Sprintf("board.asking", n.Ask.In(locale), n.Ask.Approver, p.Sprintf("board.decision_"+n.Ask.Default), n.Ask.Timeout)
 }
 
 // project extrapolates the rate since the opening to the rest: when done

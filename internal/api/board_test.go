@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"net/http/httptest"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -9,7 +11,9 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/musterhq/muster/internal/i18n"
 	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/workflows"
 )
 
 type boardAreasReply struct {
@@ -52,6 +56,7 @@ func TestBoardPageAndAreas(t *testing.T) {
 		t.Errorf("GET /board/assets/board.css = %d %s", r.status, r.header.Get("Content-Type"))
 	}
 	c.wantError(404, "file", "GET", "/board/assets/secret.txt", nil)
+	c.wantError(400, "lang", "GET", "/v1/responses/xd-b1?lang=fr", nil, "en or zh-CN")
 	if r := c.doWith("GET", "/v1/board/xd-b1/areas", nil, nil); r.status != 401 {
 		t.Errorf("GET /v1/board/xd-b1/areas without a token = %d, want 401", r.status)
 	}
@@ -186,5 +191,50 @@ func TestAttentionOrderAndCommands(t *testing.T) {
 	}
 	if got := (&Server{}).uiLink("response/xd-1"); got != "" {
 		t.Errorf("uiLink without a UI URL = %q, want none", got)
+	}
+}
+
+// TestBoardLocale: the board's summary speaks the language asked for,
+// else the browser's, else the incident's; an approval awaiting its
+// decision is worded from the catalogue around its question in that
+// language, and every step state has its label in every language.
+func TestBoardLocale(t *testing.T) {
+	for _, c := range []struct{ query, accept, incident, want string }{
+		{"", "", "zh-CN", "zh-CN"},
+		{"", "", "", "en"},
+		{"", "en-GB,en;q=0.9", "zh-CN", "en"},
+		{"", "zh-CN,zh;q=0.9", "en", "zh-CN"},
+		{"?lang=en", "zh-CN", "zh-CN", "en"},
+		{"?lang=xx", "", "zh-CN", "zh-CN"},
+	} {
+		r := httptest.NewRequest("GET", "/v1/board/xd-0403"+c.query, nil)
+		if c.accept != "" {
+			r.Header.Set("Accept-Language", c.accept)
+		}
+		if got := boardLocale(r, c.incident); got != c.want {
+			t.Errorf("boardLocale(%q, Accept-Language %q, incident %q) = %q, want %q", c.query, c.accept, c.incident, got, c.want)
+		}
+	}
+
+	n := &workflows.Node{Path: "approve-lift", State: workflows.StateAwaitingDecision, Detail: "是否解除龙堡封控？ — asking command-center; reject after 12h",
+		Ask: &workflows.Ask{Question: map[string]string{"en": "Lift the seals of Longbao?", "zh-CN": "是否解除龙堡封控？"}, Approver: "区指挥部", Default: "reject", Timeout: "12h"}}
+	if got, want := stepDetail(n, "zh-CN"), "是否解除龙堡封控？ — 请区指挥部决定；默认不批准（12h内无人决定时）"; got != want {
+		t.Errorf("stepDetail(zh-CN) = %q, want %q", got, want)
+	}
+	if got, want := stepDetail(n, "en"), "Lift the seals of Longbao? — asking 区指挥部; reject when nobody decides within 12h"; got != want {
+		t.Errorf("stepDetail(en) = %q, want %q", got, want)
+	}
+	n.State = workflows.StateDone
+	n.Detail = "rejected by timeout"
+	if got := stepDetail(n, "zh-CN"); got != n.Detail {
+		t.Errorf("stepDetail of a decided approval = %q, want its own detail %q", got, n.Detail)
+	}
+
+	for _, loc := range i18n.Locales {
+		for _, s := range append(slices.Clone(stepStates), workflows.ResponseRunning, workflows.ResponseHolding, workflows.ResponseLifting, workflows.ResponseClosed) {
+			if _, ok := catalogue.Message(loc, "board.step_"+s); !ok {
+				t.Errorf("catalogue %s has no label board.step_%s for the state %s", loc, s, s)
+			}
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/api/enums/v1"
 
 	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/i18n"
 	"github.com/musterhq/muster/internal/runbook"
 	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/internal/store"
@@ -314,11 +315,20 @@ var stepStates = []string{
 }
 
 func (s *Server) getResponse(w http.ResponseWriter, r *http.Request) error {
+	// The questions of approvals are in the incident's language unless the
+	// reader asks for another.
+	lang := r.URL.Query().Get("lang")
+	if lang != "" && !i18n.Valid(lang) {
+		return badRequest("lang", "%q is not a locale: use %s", lang, strings.Join(i18n.Locales, " or "))
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
 	defer cancel()
 	_, _, p, err := s.progressOf(ctx, r)
 	if err != nil {
 		return err
+	}
+	if lang != "" {
+		p.AskIn(lang)
 	}
 	writeJSON(w, http.StatusOK, s.withNotices(ctx, p))
 	return nil

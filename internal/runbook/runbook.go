@@ -205,6 +205,9 @@ type Escalation struct {
 	After   Duration `yaml:"after" json:"after"`
 	Notify  string   `yaml:"notify" json:"notify"`
 	Message string   `yaml:"message" json:"message,omitempty"`
+	// MessageZh is the message in Simplified Chinese, published beside the
+	// English one so zh-CN routes get it; the same placeholders as Message.
+	MessageZh string `yaml:"message_zh" json:"message_zh,omitempty"`
 }
 
 // RetryPolicy overrides how a step's activities are retried and how often

@@ -47,6 +47,12 @@ func TestBuiltinsValidate(t *testing.T) {
 			if n, zh := strings.Count(string(src.Data), "kind: notice"), strings.Count(string(src.Data), "body_zh:"); zh != n {
 				t.Errorf("%s: %d notices, %d with body_zh; want every notice in Chinese too", src.Name, n, zh)
 			}
+			if n, zh := strings.Count(string(src.Data), "kind: approval"), strings.Count(string(src.Data), "question_zh:"); zh != n {
+				t.Errorf("%s: %d approvals, %d with question_zh; want every question in Chinese too", src.Name, n, zh)
+			}
+			if n, zh := strings.Count(string(src.Data), "message:"), strings.Count(string(src.Data), "message_zh:"); zh != n {
+				t.Errorf("%s: %d escalation messages, %d with message_zh; want every escalation in Chinese too", src.Name, n, zh)
+			}
 			// Validating a parsed definition again finds nothing and
 			// changes nothing: normalised params are stable.
 			before := fmt.Sprint(d)
@@ -277,6 +283,14 @@ func TestParseErrors(t *testing.T) {
 			12, "steps[1].params.question", "{compound} cannot be replaced: kind approval replaces {area}, {evidence}, {incident}"},
 		{"unknown placeholder in an escalation", base + "    escalate:\n      - after: 1h\n        notify: district-command\n        message: \"{area} late by {delay}\"\n",
 			12, "steps[0].escalate[0].message", "{delay} cannot be replaced: an escalation replaces {area}, {incident}"},
+		{"unknown placeholder in an escalation's Chinese text", base + "    escalate:\n      - after: 1h\n        notify: district-command\n        message: \"{area} is late\"\n        message_zh: \"{area}延误{delay}\"\n",
+			13, "steps[0].escalate[0].message_zh", "{delay} cannot be replaced: an escalation replaces {area}, {incident}"},
+		{"placeholder missing from an escalation's Chinese text", base + "    escalate:\n      - after: 1h\n        notify: district-command\n        message: \"{area} is late (incident {incident})\"\n        message_zh: \"{area}延误。\"\n",
+			13, "steps[0].escalate[0].message_zh", "lacks {incident}, which message has: every language says the same"},
+		{"escalation in Chinese only", base + "    escalate:\n      - after: 1h\n        notify: district-command\n        message_zh: \"{area}延误。\"\n",
+			12, "steps[0].escalate[0].message_zh", "needs message"},
+		{"placeholder missing from a question's Chinese text", base + "  - id: x\n    kind: approval\n    params:\n      question: \"Lift {area}? {evidence}\"\n      question_zh: \"是否解封{area}？\"\n      timeout: 1h\n      default: reject\n",
+			13, "steps[1].params.question_zh", "lacks {evidence}, which question has: every language says the same"},
 		{"mass-testing min_coverage above 1", base + "  - id: t\n    kind: mass-testing\n    params: {deadline: 7h, min_coverage: 99}\n",
 			11, "steps[1].params.min_coverage", "is a fraction from 0 to 1"},
 		{"escalate without notify", base + "    escalate:\n      - after: 1h\n",

@@ -227,6 +227,13 @@ func (v *validator) escalations(es []Escalation, path string) {
 			v.add(p+".notify", "is required: who is told, e.g. district-command")
 		}
 		v.placeholders(p+".message", e.Message, EscalationPlaceholders, "an escalation")
+		if e.MessageZh != "" {
+			v.placeholders(p+".message_zh", e.MessageZh, EscalationPlaceholders, "an escalation")
+			if strings.TrimSpace(e.Message) == "" {
+				v.add(p+".message_zh", "needs message: the English text goes to every route that does not read Chinese")
+			}
+			v.sameTexts(p+".message_zh", e.MessageZh, e.Message, "message")
+		}
 	}
 }
 
@@ -263,6 +270,12 @@ func (v *validator) sameFacts(s *Step, path, name, original string) {
 		return
 	}
 	orig, _ := s.Params[original].(string)
+	v.sameTexts(path, tr, orig, original)
+}
+
+// sameTexts refuses a translation tr whose placeholders differ from those
+// of orig, the text named original.
+func (v *validator) sameTexts(path, tr, orig, original string) {
 	have, want := placeholderSet(tr), placeholderSet(orig)
 	for _, m := range slices.Sorted(maps.Keys(want)) {
 		if !have[m] {

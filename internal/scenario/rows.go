@@ -6,11 +6,13 @@ import "fmt"
 // Parents come before their children.
 type Rows struct {
 	Scenario string
-	Areas    []AreaRow
-	Gates    []GateRow
-	Roads    []RoadRow
-	Staff    []StaffRow
-	Sites    []SiteRow
+	// Locale is the district's language, "en" when the file names none.
+	Locale string
+	Areas  []AreaRow
+	Gates  []GateRow
+	Roads  []RoadRow
+	Staff  []StaffRow
+	Sites  []SiteRow
 	// Commodities are the scenario's own commodities.
 	Commodities []Commodity
 	// Registry is the residents, listed in the scenario's residents file or
@@ -73,7 +75,10 @@ type SiteRow struct {
 
 // Rows flattens the scenario.
 func (f *File) Rows() Rows {
-	r := Rows{Scenario: f.Name, Commodities: f.Commodities}
+	r := Rows{Scenario: f.Name, Locale: f.Locale, Commodities: f.Commodities}
+	if r.Locale == "" {
+		r.Locale = "en"
+	}
 	for i := range f.Areas {
 		r.walk(&f.Areas[i], "", "")
 	}

@@ -39,8 +39,9 @@ const (
 // same rows into an identical table, and reading progress, closing the
 // round and paging the missing list at about a million samples. Run it
 // with `make bench`; it prints each figure with its ratio and whether the
-// targets (ingestion at least 30× per-row INSERT and at least 0.5× \copy)
-// are met.
+// targets (ingestion at least 30× per-row INSERT, and against \copy)
+// are met. The ratio to \copy has two targets: at least 0.5× with two
+// stations at once, and at least 0.8× for one stream (issue 14).
 func BenchmarkSampleIngestion(b *testing.B) {
 	ctx := context.Background()
 	url := pgtest.URL(b)
@@ -349,7 +350,11 @@ func BenchmarkSampleIngestion(b *testing.B) {
 	row("IngestSamples / per-row INSERT by code", "%9.1f×      target ≥ 30×   %s", ingestRate/perRowRate, verdict(ingestRate >= 30*perRowRate))
 	row("IngestSamples / per-row INSERT prepared", "%9.1f×      target ≥ 30×   %s", ingestRate/preparedRate, verdict(ingestRate >= 30*preparedRate))
 	if lookErr == nil {
-		row("IngestSamples / psql \\copy", "%9.2f×      target ≥ 0.5×  %s", ingestRate/copyRate, verdict(ingestRate >= 0.5*copyRate))
+		// The ratio issue 14 asks of one stream: rows a second of
+		// IngestSamples over rows a second of psql \copy of the same rows,
+		// already resolved, into an identical table, both measured above
+		// in this run.
+		row("one stream: IngestSamples rows/s ÷ psql \\copy rows/s", "%9.2f×      target ≥ 0.8×  %s", ingestRate/copyRate, verdict(ingestRate >= 0.8*copyRate))
 	}
 	out("")
 	out("Two at once (both cores)")

@@ -54,6 +54,9 @@ func (s *Store) LoadScenario(ctx context.Context, r scenario.Rows) (LoadResult, 
 				return err
 			}
 		}
+		if err := upsertLocale(ctx, tx, r.Scenario, r.Locale); err != nil {
+			return err
+		}
 		if err := upsertWays(ctx, tx, "gates", r.Gates, &res); err != nil {
 			return err
 		}
@@ -245,4 +248,17 @@ func loadSuppliers(ctx context.Context, tx *sqlx.Tx, rows []scenario.SiteRow, re
 		JOIN sites s ON s.code = u.site
 		ON CONFLICT (site_id, commodity) DO NOTHING
 		RETURNING (xmax = 0)`, pq.Array(stockSites), pq.Array(commodities), pq.Array(tonnes))
+}
+
+// upsertLocale records the scenario's language, which responses opened
+// over its areas take.
+func upsertLocale(ctx context.Context, tx *sqlx.Tx, scenarioName, locale string) error {
+	if locale == "" {
+		locale = "en"
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO scenario_locales (scenario, locale) VALUES ($1, $2)
+		ON CONFLICT (scenario) DO UPDATE SET locale = excluded.locale`, scenarioName, locale); err != nil {
+		return fmt.Errorf("scenario locale: %w", err)
+	}
+	return nil
 }

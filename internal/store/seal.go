@@ -124,14 +124,17 @@ type Response struct {
 	Level    int    `db:"level"`
 	AreaPath string `db:"area_path"`
 	State    string `db:"state"`
+	// Locale is the language the response is shown in (en, zh-CN).
+	Locale string `db:"locale"`
 }
 
 // OpenResponse records the response of an incident once; later calls for the
 // same incident keep the first record.
 func (s *Store) OpenResponse(ctx context.Context, r Response, e Event) error {
 	return s.withTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO responses (incident, runbook, level, area_path)
-			VALUES ($1, $2, $3, $4) ON CONFLICT (incident) DO NOTHING`, r.Incident, r.Runbook, r.Level, r.AreaPath); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO responses (incident, runbook, level, area_path, locale)
+			VALUES ($1, $2, $3, $4, coalesce((SELECT l.locale FROM areas a JOIN scenario_locales l ON l.scenario = a.scenario
+				WHERE a.path = $4), 'en')) ON CONFLICT (incident) DO NOTHING`, r.Incident, r.Runbook, r.Level, r.AreaPath); err != nil {
 			return fmt.Errorf("open response %s: %w", r.Incident, err)
 		}
 		return appendEvent(ctx, tx, e)
@@ -141,7 +144,7 @@ func (s *Store) OpenResponse(ctx context.Context, r Response, e Event) error {
 // ResponseByIncident returns the response of an incident.
 func (s *Store) ResponseByIncident(ctx context.Context, incident string) (Response, error) {
 	var r Response
-	err := s.db.GetContext(ctx, &r, `SELECT incident, runbook, level, area_path, state FROM responses WHERE incident = $1`, incident)
+	err := s.db.GetContext(ctx, &r, `SELECT incident, runbook, level, area_path, state, locale FROM responses WHERE incident = $1`, incident)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Response{}, fmt.Errorf("response %q: %w", incident, domain.ErrResponseNotFound)
 	}

@@ -673,3 +673,33 @@ func TestEvents(t *testing.T) {
 		t.Errorf("Events(inc-1)[3].Actor = %q, want duty officer", evs[3].Actor)
 	}
 }
+
+// TestResponseLocale: a response takes the locale of the scenario its area
+// was loaded from, and keeps it.
+func TestResponseLocale(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rows := parse(t, tiny)
+	rows.Locale = "zh-CN"
+	s := loaded(t, rows)
+	r := store.Response{Incident: "inc-zh", Runbook: "seal-compound", Level: 1, AreaPath: "town/east/oak-court"}
+	locale, err := s.OpenRunbookResponse(ctx, r, 1, event("inc-zh", "wf-1", "response", "opened"))
+	if err != nil || locale != "zh-CN" {
+		t.Fatalf("OpenRunbookResponse() = %q, %v, want zh-CN", locale, err)
+	}
+	if got, err := s.ResponseByIncident(ctx, "inc-zh"); err != nil || got.Locale != "zh-CN" {
+		t.Errorf("ResponseByIncident(inc-zh).Locale = %q, %v, want zh-CN", got.Locale, err)
+	}
+	// Loading the scenario again in English leaves the open response's.
+	rows.Locale = "en"
+	if _, err := s.LoadScenario(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	if locale, err := s.OpenRunbookResponse(ctx, r, 1, event("inc-zh", "wf-1", "response", "again")); err != nil || locale != "zh-CN" {
+		t.Errorf("OpenRunbookResponse() again = %q, %v, want zh-CN kept", locale, err)
+	}
+	r.Incident = "inc-en"
+	if locale, err := s.OpenRunbookResponse(ctx, r, 1, event("inc-en", "wf-2", "response", "opened")); err != nil || locale != "en" {
+		t.Errorf("OpenRunbookResponse(inc-en) = %q, %v, want en", locale, err)
+	}
+}

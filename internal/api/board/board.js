@@ -5,6 +5,9 @@
   "use strict";
   var M = window.MUSTER_MESSAGES || {};
   function t(k) { return M[k] || k; }
+  // stateLabel names a step state in the page's language, or as the
+  // workflows call it when the catalogue has no label for it.
+  function stateLabel(s) { return M["step_" + s] || s; }
   var POLL_MS = 3000;
   var state = { incident: "", token: "", timer: null, open: {} };
 
@@ -49,7 +52,7 @@
   function draw(b) {
     var s = document.getElementById("summary");
     s.replaceChildren(
-      el("div", { cls: "card" }, [el("b", { cls: "state-" + b.state, text: b.state }), el("span", null, [link(b.ui, b.incident + " · " + b.title)])]),
+      el("div", { cls: "card" }, [el("b", { cls: "state-" + b.state, text: stateLabel(b.state) }), el("span", null, [link(b.ui, b.incident + " · " + b.title)])]),
       card(b.compounds.sealed + " / " + b.compounds.holding, t("compounds")),
       card(b.staff.acknowledged + " / " + b.staff.placed, t("staff")),
       card(b.findings.open + " / " + b.findings.overdue, t("findings"), b.findings.overdue ? "late" : ""),
@@ -60,7 +63,7 @@
     else att.replaceChildren(table([t("step"), t("state"), t("why"), t("act")], b.attention.map(function (st) {
       var acts = el("td", null, [link(st.ui, t("open_ui"))]);
       (st.commands || []).forEach(function (c) { acts.appendChild(el("code", { text: c })); });
-      return el("tr", { "data-step": st.path }, [el("td", null, [link(st.ui, st.path)]), td(st.overdue && st.state !== "stalled" ? st.state + " · " + t("overdue") : st.state, "state-" + st.state),
+      return el("tr", { "data-step": st.path }, [el("td", null, [link(st.ui, st.path)]), td(st.overdue && st.state !== "stalled" ? stateLabel(st.state) + " · " + t("overdue") : stateLabel(st.state), "state-" + st.state),
         td([st.detail, st.last_error].filter(Boolean).join(" — ")), acts]);
     })));
 
@@ -86,7 +89,7 @@
     })));
 
     document.getElementById("steps").replaceChildren(table([t("step"), t("area"), t("state"), t("detail"), t("deadline")], b.steps.map(function (st) {
-      return el("tr", null, [el("td", null, [link(st.ui, st.path)]), td(st.area), td(st.state + (st.overdue ? " · " + t("overdue") : ""), "state-" + st.state), td(st.detail), td(fmtTime(st.deadline_at))]);
+      return el("tr", null, [el("td", null, [link(st.ui, st.path)]), td(st.area), td(stateLabel(st.state) + (st.overdue ? " · " + t("overdue") : ""), "state-" + st.state), td(st.detail), td(fmtTime(st.deadline_at))]);
     })));
   }
 
@@ -117,7 +120,7 @@
 
   function poll() {
     clearTimeout(state.timer);
-    Promise.all([api("/v1/board/" + encodeURIComponent(state.incident)).then(draw), loadLevel("", document.getElementById("tree"))]).then(function () {
+    Promise.all([api("/v1/board/" + encodeURIComponent(state.incident) + "?lang=" + encodeURIComponent(document.documentElement.lang || "")).then(draw), loadLevel("", document.getElementById("tree"))]).then(function () {
       document.getElementById("board").hidden = false;
       document.getElementById("status").textContent = t("updated") + " " + new Date().toLocaleTimeString(undefined, { hour12: false });
       document.body.setAttribute("data-loaded", "1");
