@@ -13,7 +13,6 @@ import (
 	"go.temporal.io/api/enums/v1"
 
 	"github.com/musterhq/muster/activities"
-	"github.com/musterhq/muster/internal/i18n"
 	"github.com/musterhq/muster/internal/runbook"
 	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/internal/store"
@@ -111,21 +110,81 @@ func inputError(err error) error {
 	return badRequest(field, "%s", field+strings.TrimPrefix(msg, "--"+m[1]))
 }
 
-// startResponse starts the response to an incident, or answers with the one
-// already running: 201 with its Location when it starts, 200 when it runs.
+// long: to be cut into the request's checks and the runbook's fit once the district and testing-capacity changes to it are merged.
 func (s *Server) startResponse(w http.ResponseWriter, r *http.Request) error {
 	var req StartRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	in, err := startInput(r, req)
+	for _, f := range []struct{ name, value, example string }{
+		{"incident", req.Incident, "xd-0403"},
+		{"runbook", req.Runbook, "community-outbreak-level-1 (GET /v1/runbooks lists them)"},
+		{"area", req.Area, "longbao (GET /v1/areas lists them)"},
+	} {
+		if strings.TrimSpace(f.value) == "" {
+			return badRequest(f.name, "%s is required, e.g. %s", f.name, f.example)
+		}
+	}
+	if err := workflows.ValidIncident(req.Incident); err != nil {
+		return badRequest("incident", "%v", err)
+	}
+	if !runbook.IsCode(req.Runbook) {
+		return badRequest("runbook", "runbook %q: a runbook name is lower-case letters, digits and '-'", req.Runbook)
+	}
+	if req.Version < 0 {
+		return badRequest("version", "version %d: versions count from 1 (leave it out for the latest)", req.Version)
+	}
+	who, err := actor(r, "by", req.By)
 	if err != nil {
 		return err
 	}
+	in := workflows.ResponseInput{Incident: req.Incident, Runbook: req.Runbook, Version: req.Version, Area: req.Area, RequestedBy: who}
+	if req.Level != nil {
+		if *req.Level < 1 || *req.Level > 4 {
+			return badRequest("level", "level %d: response levels run from 1 (highest) to 4 (leave it out for the runbook's)", *req.Level)
+		}
+		in.Level = *req.Level
+	}
+	in = in.WithDefaults()
+	if req.TimeScale != nil {
+		in.TimeScale = *req.TimeScale
+	}
+	if err := in.Validate(); err != nil {
+		return inputError(err)
+	}
+
 	ctx := r.Context()
-	rb, area, err := s.fittingRunbook(ctx, in)
+	rb, err := s.st.Runbook(ctx, in.Runbook, in.Version)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("runbook", "%v (GET /v1/runbooks lists the published runbooks)", err)
+	}
 	if err != nil {
 		return err
+	}
+	area, err := s.st.AreaByCode(ctx, in.Area)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("area", "unknown area %q (GET /v1/areas lists them; is the scenario loaded?)", in.Area)
+	}
+	if err != nil {
+		return err
+	}
+	// A runbook made for one level of area would fail at once on another:
+	// refuse it here rather than start a response that cannot open.
+	def, err := runbook.Parse(fmt.Sprintf("%s@%d", rb.Name, rb.Version), []byte(rb.Source), workflows.Kinds)
+	if err == nil && def.Area != "" && def.Area != area.Level {
+		return badRequest("area", "runbook %s is for a %s, and %s is a %s (GET /v1/areas?under=%s&level=%s lists those)",
+			rb.Name, def.Area, area.Code, area.Level, area.Code, def.Area)
+	}
+	// A runbook naming an area the scenario lacks would fail only when the
+	// response reaches that step: refuse it here, naming the path and code.
+	if err == nil {
+		if err := service.CheckAreas(ctx, s.st, fmt.Sprintf("%s@%d", rb.Name, rb.Version), def); err != nil {
+			var rerr runbook.Errors
+			if !errors.As(err, &rerr) {
+				return err
+			}
+			return badRequest("runbook", "runbook %s version %d names areas the scenario does not have (publish a fixed version): %v", rb.Name, rb.Version, err)
+		}
 	}
 	// Pin the version resolved here, so the answer names the version the
 	// response runs.
@@ -150,90 +209,6 @@ func (s *Server) startResponse(w http.ResponseWriter, r *http.Request) error {
 	res.Runbook, res.Version = p.Runbook, p.Version
 	writeJSON(w, http.StatusOK, res)
 	return nil
-}
-
-// startInput checks a start request field by field and makes the
-// workflow's input of it, with the defaults filled in.
-func startInput(r *http.Request, req StartRequest) (workflows.ResponseInput, error) {
-	var in workflows.ResponseInput
-	for _, f := range []struct{ name, value, example string }{
-		{"incident", req.Incident, "xd-0403"},
-		{"runbook", req.Runbook, "community-outbreak-level-1 (GET /v1/runbooks lists them)"},
-		{"area", req.Area, "longbao (GET /v1/areas lists them)"},
-	} {
-		if strings.TrimSpace(f.value) == "" {
-			return in, badRequest(f.name, "%s is required, e.g. %s", f.name, f.example)
-		}
-	}
-	if err := workflows.ValidIncident(req.Incident); err != nil {
-		return in, badRequest("incident", "%v", err)
-	}
-	if !runbook.IsCode(req.Runbook) {
-		return in, badRequest("runbook", "runbook %q: a runbook name is lower-case letters, digits and '-'", req.Runbook)
-	}
-	if req.Version < 0 {
-		return in, badRequest("version", "version %d: versions count from 1 (leave it out for the latest)", req.Version)
-	}
-	who, err := actor(r, "by", req.By)
-	if err != nil {
-		return in, err
-	}
-	in = workflows.ResponseInput{Incident: req.Incident, Runbook: req.Runbook, Version: req.Version, Area: req.Area, RequestedBy: who}
-	if req.Level != nil {
-		if *req.Level < 1 || *req.Level > 4 {
-			return in, badRequest("level", "level %d: response levels run from 1 (highest) to 4 (leave it out for the runbook's)", *req.Level)
-		}
-		in.Level = *req.Level
-	}
-	in = in.WithDefaults()
-	if req.TimeScale != nil {
-		in.TimeScale = *req.TimeScale
-	}
-	if err := in.Validate(); err != nil {
-		return in, inputError(err)
-	}
-	return in, nil
-}
-
-// fittingRunbook looks up the runbook and the area a response is to run,
-// and refuses a runbook that could not run there.
-func (s *Server) fittingRunbook(ctx context.Context, in workflows.ResponseInput) (store.RunbookVersion, store.Area, error) {
-	rb, err := s.st.Runbook(ctx, in.Runbook, in.Version)
-	if errors.Is(err, store.ErrNotFound) {
-		return rb, store.Area{}, notFound("runbook", "%v (GET /v1/runbooks lists the published runbooks)", err)
-	}
-	if err != nil {
-		return rb, store.Area{}, err
-	}
-	area, err := s.st.AreaByCode(ctx, in.Area)
-	if errors.Is(err, store.ErrNotFound) {
-		return rb, area, notFound("area", "unknown area %q (GET /v1/areas lists them; is the scenario loaded?)", in.Area)
-	}
-	if err != nil {
-		return rb, area, err
-	}
-	// A runbook made for one level of area would fail at once on another:
-	// refuse it here rather than start a response that cannot open.
-	def, err := runbook.Parse(fmt.Sprintf("%s@%d", rb.Name, rb.Version), []byte(rb.Source), workflows.Kinds)
-	if err != nil {
-		// A published runbook that no longer parses fails when the
-		// response opens, which reports why.
-		return rb, area, nil
-	}
-	if def.Area != "" && def.Area != area.Level {
-		return rb, area, badRequest("area", "runbook %s is for a %s, and %s is a %s (GET /v1/areas?under=%s&level=%s lists those)",
-			rb.Name, def.Area, area.Code, area.Level, area.Code, def.Area)
-	}
-	// A runbook naming an area the scenario lacks would fail only when the
-	// response reaches that step: refuse it here, naming the path and code.
-	if err := service.CheckAreas(ctx, s.st, fmt.Sprintf("%s@%d", rb.Name, rb.Version), def); err != nil {
-		var rerr runbook.Errors
-		if !errors.As(err, &rerr) {
-			return rb, area, err
-		}
-		return rb, area, badRequest("runbook", "runbook %s version %d names areas the scenario does not have (publish a fixed version): %v", rb.Name, rb.Version, err)
-	}
-	return rb, area, nil
 }
 
 // start starts the response; an incident whose response has ended is a
@@ -312,77 +287,6 @@ var stepStates = []string{
 	workflows.StateAwaitingDecision, workflows.StateHolding, workflows.StateUnderstaffed,
 	workflows.StateOverdue, workflows.StateDone, workflows.StateFailed,
 	workflows.StateSkipped, workflows.StateAborted, workflows.StateCancelled,
-}
-
-func (s *Server) getResponse(w http.ResponseWriter, r *http.Request) error {
-	// The questions of approvals are in the incident's language unless the
-	// reader asks for another.
-	lang := r.URL.Query().Get("lang")
-	if lang != "" && !i18n.Valid(lang) {
-		return badRequest("lang", "%q is not a locale: use %s", lang, strings.Join(i18n.Locales, " or "))
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
-	defer cancel()
-	_, _, p, err := s.progressOf(ctx, r)
-	if err != nil {
-		return err
-	}
-	if lang != "" {
-		p.AskIn(lang)
-	}
-	writeJSON(w, http.StatusOK, s.withNotices(ctx, p))
-	return nil
-}
-
-// progressOf reads the {incident} of the path and asks its response (the
-// workflow id) for its progress.
-func (s *Server) progressOf(ctx context.Context, r *http.Request) (inc, id string, p workflows.ResponseProgress, err error) {
-	if inc, err = incident(r); err != nil {
-		return "", "", p, err
-	}
-	if id, _, err = s.response(ctx, inc); err != nil {
-		return "", "", p, err
-	}
-	if p, err = QueryResponse(ctx, s.tc, id); err != nil {
-		return "", "", p, temporalError(ctx, err)
-	}
-	return inc, id, p, nil
-}
-
-func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
-	inc, err := incident(r)
-	if err != nil {
-		return err
-	}
-	q := r.URL.Query()
-	for name := range q {
-		if name != "workflow" {
-			return badRequest(name, "unknown query parameter %q (parameters: workflow)", name)
-		}
-	}
-	wf := q.Get("workflow")
-	if wf != "" && !strings.HasPrefix(wf, workflows.ResponseWorkflowID(inc)) {
-		return badRequest("workflow", "workflow %q is not one of incident %s's (they start with %s)", wf, inc, workflows.ResponseWorkflowID(inc))
-	}
-	evs, err := s.st.Events(r.Context(), inc, wf)
-	if err != nil {
-		return err
-	}
-	if len(evs) == 0 {
-		// A response that has just started may have no events yet.
-		if _, _, err := s.response(r.Context(), inc); err != nil {
-			var e *Error
-			if errors.As(err, &e) && e.Status == http.StatusNotFound {
-				return notFound("incident", "no events for incident %q (list responses with GET /v1/responses)", inc)
-			}
-			return err
-		}
-	}
-	if evs == nil {
-		evs = []store.Event{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": evs})
-	return nil
 }
 
 // act sends an update to an incident's running response. The step, when
