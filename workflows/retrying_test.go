@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
 	"github.com/musterhq/muster/internal/store"
@@ -141,5 +142,22 @@ func TestStepBadInputStallsOnce(t *testing.T) {
 	}
 	if stalledState != StateStalled {
 		t.Errorf("MusterStepState at 12h = %s, want %s", stalledState, StateStalled)
+	}
+}
+
+// TestStepBadInputBeforeStallChange: a run recorded before steps stalled
+// for a person keeps failing the step at once when it replays.
+func TestStepBadInputBeforeStallChange(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.OnGetVersion(personStallChange, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	env.OnUpsertTypedSearchAttributes(mock.Anything).Return().Maybe()
+	env.OnActivity(a.PublishNotice, mock.Anything, mock.Anything).Return(
+		temporal.NewNonRetryableApplicationError("notice xd-0403/0/t: bad text", activities.ErrBadInput, nil))
+	env.OnActivity(a.RecordEvent, mock.Anything, mock.Anything).Return(nil).Maybe()
+	env.ExecuteWorkflow(NoticeStep, StepInput{Incident: "xd-0403", Path: "declare", Kind: KindNotice, Title: "Declare",
+		Params: map[string]any{"topic": "t", "audience": "residents", "body": "b"}})
+	if err := env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "bad text") {
+		t.Fatalf("NoticeStep() = %v, want the bad input error at once", err)
 	}
 }
