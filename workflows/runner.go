@@ -36,6 +36,13 @@ type steps struct {
 	// changed runs after every state change: search attributes, current
 	// details, the report to a parent response.
 	changed func(ctx workflow.Context, name, state string)
+	// stalledLong, when set, runs when a stalled step is due to be tried
+	// again: it returns a ContinueAsNewError when the run's history has
+	// grown long, and the next run tries the step again instead.
+	stalledLong func(ctx workflow.Context, name string) error
+	// waits counts the stalls this run waited out, each a few dozen
+	// events of history.
+	waits int
 }
 
 // errAbandoned ends a stalled step that is no longer needed.
@@ -105,6 +112,12 @@ func (sr *steps) run(ctx workflow.Context, name, title string, fn, arg, out any,
 		if abandon() {
 			sr.mark(ctx, name, StateDone, "abandoned: no longer needed")
 			return errAbandoned
+		}
+		sr.waits++
+		if sr.stalledLong != nil {
+			if err := sr.stalledLong(ctx, name); err != nil {
+				return err
+			}
 		}
 		sr.retry[name] = false
 		sr.mark(ctx, name, StateRunning, "retrying after stall")
