@@ -43,6 +43,12 @@ type steps struct {
 	// waits counts the stalls this run waited out, each a few dozen
 	// events of history.
 	waits int
+	// root is the workflow's own context, which its cancellation reaches,
+	// so that a step run in a disconnected context (cleanup after the
+	// response ended the step) knows nobody will act on it. The step core
+	// sets it; a workflow that builds its runner itself (the seal) gets the
+	// context of its first step, which runs in its main flow.
+	root workflow.Context
 }
 
 // errAbandoned ends a stalled step that is no longer needed.
@@ -80,6 +86,9 @@ const retryingChange = "retrying-state"
 
 // run runs one activity as the named step.
 func (sr *steps) run(ctx workflow.Context, name, title string, fn, arg, out any, detail func() string) error {
+	if sr.root == nil {
+		sr.root = ctx
+	}
 	sr.begin(ctx, name, title)
 	for {
 		err := sr.attempts(ctx, name, title, fn, arg, out)
@@ -97,7 +106,11 @@ func (sr *steps) run(ctx workflow.Context, name, title string, fn, arg, out any,
 			// person retries it once the data is right, or skips or
 			// aborts the step.
 			sr.stall(ctx, name, err, true)
-			if err := workflow.Await(ctx, func() bool { return sr.retry[name] || abandon() }); err != nil {
+			if err := workflow.Await(ctx, func() bool { return sr.retry[name] || abandon() || sr.cancelled() }); err != nil {
+				return err
+			}
+			if sr.cancelled() {
+				sr.mark(ctx, name, StateFailed, appMessage(err))
 				return err
 			}
 		} else {
@@ -134,15 +147,24 @@ const personStallChange = "stall-for-person"
 const notRetryable = "not retryable, waits for a person: "
 
 // waitsForPerson reports whether a step whose error no retry can mend
-// stalls for a person instead of failing. A cancelled step ends; a step run
-// by an operator's update fails back to that operator, who is there to see
-// the error.
+// stalls for a person instead of failing. A person acts through the
+// response, which relays retry, skip and abort to its own steps' workflows
+// (not to a finding an inspection follows), or on a workflow started on
+// its own. A cancelled step ends, and so does one run while its workflow
+// is being cancelled; a step run by an operator's update fails back to
+// that operator, who is there to see the error.
 func (sr *steps) waitsForPerson(ctx workflow.Context, err error) bool {
-	if temporal.IsCanceledError(err) || inUpdate(ctx) {
+	if temporal.IsCanceledError(err) || sr.cancelled() || inUpdate(ctx) {
+		return false
+	}
+	if parent := workflow.GetInfo(ctx).ParentWorkflowExecution; parent != nil && parent.ID != ResponseWorkflowID(sr.incident) {
 		return false
 	}
 	return workflow.GetVersion(ctx, personStallChange, workflow.DefaultVersion, 1) >= 1
 }
+
+// cancelled reports whether the workflow has been asked to stop.
+func (sr *steps) cancelled() bool { return sr.root != nil && sr.root.Err() != nil }
 
 // inUpdate reports whether ctx is an update handler's. The SDK's
 // GetCurrentUpdateInfo panics outside one instead of returning nil.

@@ -6,9 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/store"
 )
 
 // badTextRunbook tells the residents and sweeps the checkpoints at once,
@@ -127,5 +131,58 @@ func TestResponseBadInputStallsOnceForAPerson(t *testing.T) {
 				t.Errorf("setup = %s, root %q; want setup failed and the root naming setup/tell", nodeOf(p, "setup").State, p.Root.Detail)
 			}
 		})
+	}
+}
+
+// A seal cancelled by its response takes down what it set up out of the
+// cancellation's reach; when that meets bad input nobody can act on it any
+// more (the response has ended the step), so it fails at once and the seal
+// ends instead of stalling for ever.
+func TestSealCancelledBadInputOnCleanupEnds(t *testing.T) {
+	st := newSealTest(t)
+	st.Reopen = func(activities.ReopenInput) (activities.ReopenResult, error) {
+		return activities.ReopenResult{}, temporal.NewNonRetryableApplicationError("reopen: bad text", activities.ErrBadInput, nil)
+	}
+	st.At(time.Hour, func() { st.env.CancelWorkflow() })
+	st.Run(testInput())
+	if now := st.env.Now().Sub(testStart); now > 2*time.Hour {
+		t.Errorf("SealCompound ended %s in, want soon after its cancellation at 1h", now)
+	}
+	if got := len(st.Calls("Reopen")); got != 1 {
+		t.Errorf("Reopen attempts = %d, want 1", got)
+	}
+}
+
+// A finding is followed by its inspection, not by the response, which
+// relays a person's retry, skip and abort only to its own steps: a step of
+// the finding that meets bad input fails at once, as before, instead of
+// stalling where nobody can act on it.
+func TestFindingBadInputFailsAtOnce(t *testing.T) {
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	env.SetStartTime(testStart)
+	env.SetWorkflowRunTimeout(30 * 24 * time.Hour)
+	Register(env, nil)
+	env.OnActivity(a.AssignFinding, mock.Anything, mock.Anything).Return(store.Finding{},
+		temporal.NewNonRetryableApplicationError("finding 3: bad text", activities.ErrBadInput, nil))
+	env.OnActivity(a.RecordEvent, mock.Anything, mock.Anything).Return(nil).Maybe()
+	env.OnActivity(a.PublishNotice, mock.Anything, mock.Anything).Return(nil).Maybe()
+	env.OnUpsertTypedSearchAttributes(mock.Anything).Return().Maybe()
+	fid := FindingWorkflowID("xd-0403", 3)
+	parent := func(ctx workflow.Context, in FindingInput) (FindingStatus, error) {
+		var res FindingStatus
+		err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: fid}),
+			FindingFollowUpName, in).Get(ctx, &res)
+		return res, err
+	}
+	env.RegisterWorkflow(parent)
+	env.ExecuteWorkflow(parent, FindingInput{Incident: "xd-0403", Finding: store.Finding{ID: 3, Incident: "xd-0403", Source: "inspection",
+		Site: "qinxian-key-01", Unit: "market-regulation", Category: "registration", Severity: "low", Description: "d", State: store.FindingOpen},
+		DeadlineHours: 72, RemindEveryHours: 2})
+	if err := env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "bad text") {
+		t.Errorf("FindingFollowUp() = %v, want the bad input error", err)
+	}
+	if now := env.Now().Sub(testStart); now > time.Hour {
+		t.Errorf("FindingFollowUp ended %s in, want at once", now)
 	}
 }

@@ -135,7 +135,7 @@ func newStepWorkflow(ctx workflow.Context, in StepInput) *stepWorkflow {
 	sw.r = &steps{
 		incident: in.Incident, workflowID: sw.id, timeScale: in.TimeScale,
 		stallRetry: time.Duration(stall * float64(time.Minute)), policy: in.Retry,
-		list: &sw.list, retry: map[string]bool{}, changed: sw.changed,
+		list: &sw.list, retry: map[string]bool{}, changed: sw.changed, root: ctx,
 	}
 	for _, step := range in.Retries {
 		sw.r.retry[step] = true
