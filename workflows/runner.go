@@ -46,8 +46,9 @@ type steps struct {
 	// root is the workflow's own context, which its cancellation reaches,
 	// so that a step run in a disconnected context (cleanup after the
 	// response ended the step) knows nobody will act on it. The step core
-	// sets it; a workflow that builds its runner itself (the seal) gets the
-	// context of its first step, which runs in its main flow.
+	// sets it, and so does every workflow that builds its runner itself
+	// (the seal, the finding); one that does not gets the context of its
+	// first step.
 	root workflow.Context
 }
 
