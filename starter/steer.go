@@ -151,7 +151,8 @@ func (a *app) stepCommand() *cobra.Command {
 		Use:   "retry INCIDENT|WORKFLOW_ID STEP",
 		Short: "Retry a stalled step now instead of waiting for the automatic retry",
 		Long: `A step whose retries ran out is marked stalled and retried automatically on a
-slower cadence. retry tries it again now. It is refused for an unknown step or
+slower cadence; one whose error is not retryable (bad input) is stalled once and
+waits for a person to fix the data. retry tries it again now. It is refused for an unknown step or
 one that is not stalled; ` + "`muster status WORKFLOW_ID`" + ` lists the steps.`,
 		Example: `  muster step retry inc-0403 seal/COMPOUND
   muster step retry response/inc-0403/seal/COMPOUND close-roads`,

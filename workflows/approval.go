@@ -37,7 +37,11 @@ var approvalKind = kind{
 }
 
 // ApprovalStep waits for a decision relayed by the response, or applies
-// the default when the timeout passes.
+// the default when the timeout passes. It never continues as new because
+// its history cannot grow: it asks once and waits on one timer for one
+// decision, however many days that takes (the response refuses a second
+// decision, and a retry, since an approval runs no activity to stall).
+// TestResponseApprovalCannotGrow holds it to that.
 func ApprovalStep(ctx workflow.Context, in StepInput) (StepResult, error) {
 	sw := newStepWorkflow(ctx, in)
 	timeout := paramDuration(in.Params, "timeout")

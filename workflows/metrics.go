@@ -11,7 +11,8 @@ import (
 // replayed, so nothing is counted twice; a worker exports them with the
 // SDK's metrics (see internal/metrics), counters with "_total" added.
 const (
-	// MetricStepStalled counts steps whose retries ran out, by step.
+	// MetricStepStalled counts stalls of steps, by step: retries ran out, or
+	// an error no retry mends left the step to a person.
 	MetricStepStalled = "muster_step_stalled"
 	// MetricStepOverdue counts runbook steps that passed their deadline,
 	// by step kind, and testing rounds found behind schedule.
@@ -38,7 +39,7 @@ const (
 	MetricShipmentsLate = "muster_shipments_late"
 )
 
-// countStall counts a step whose retries ran out.
+// countStall counts a stall of a step.
 func countStall(ctx workflow.Context, step string) {
 	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"step": step}).Counter(MetricStepStalled).Inc(1)
 }

@@ -30,9 +30,11 @@ var noticeKind = kind{
 	workflow: NoticeStep, name: NoticeStepName,
 }
 
-// NoticeStep publishes a notice to the outbox.
+// NoticeStep publishes a notice to the outbox. Its history grows only
+// while the outbox fails: a stall of days continues as new.
 func NoticeStep(ctx workflow.Context, in StepInput) (StepResult, error) {
 	sw := newStepWorkflow(ctx, in)
+	sw.continueWhenStalledLong(NoticeStepName)
 	var areaID int64
 	if in.Area != nil {
 		areaID = in.Area.ID

@@ -74,7 +74,7 @@ var NoticeMessages = []string{
 	MsgSealLifted, MsgTestingCall, MsgInspectionTalk,
 	MsgFindingReminder, MsgFindingReminder + "/overdue", MsgFindingReminder + "/reinspect",
 	MsgTestingNotClean, MsgTestingPlanShort + "/more-points", MsgTestingPlanShort + "/rebalance",
-	MsgSealUnderstaffed, MsgStepStalled, MsgStepOverdue, MsgStepEscalation, MsgResponseLevel,
+	MsgSealUnderstaffed, MsgStepStalled, MsgStepStalled + "/not-retryable", MsgStepOverdue, MsgStepEscalation, MsgResponseLevel,
 	MsgTestingExtended, MsgTestingBehind, MsgTestingBehind + "/no-samples", MsgTestingBehind + "/furthest",
 	MsgInspectionUnreported + "/follow-up", MsgInspectionUnreported + "/next-round", MsgInspectionUnreported + "/by-hand",
 	MsgSupplyShortage, MsgSupplyLate, MsgInspectionAssign,

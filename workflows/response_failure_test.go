@@ -112,7 +112,9 @@ func TestResponseFailedStepStopsSequence(t *testing.T) {
 		}
 	})
 
-	t.Run("one compound of a for_each", func(t *testing.T) {
+	// A seal whose plan is bad input stalls for a person instead of
+	// failing; aborted, it fails the for_each and stops the sequence.
+	t.Run("one compound of a for_each, aborted", func(t *testing.T) {
 		rt := newResponseTest(t, failingSealRunbook)
 		plan := rt.PlanSeal
 		rt.PlanSeal = func(in activities.PlanSealInput) (activities.PlanSealResult, error) {
@@ -122,18 +124,29 @@ func TestResponseFailedStepStopsSequence(t *testing.T) {
 			return plan(in)
 		}
 		rt.AnswerSignalsOfGoneChildren()
+		stalled := rt.ProgressAt(3 * time.Hour)
+		abort := rt.UpdateAt(4*time.Hour, UpdateAbort, StepAction{Step: "seal/longbao-xinyuan", Reason: "no gates on file", By: "district-hq"})
 		lift := rt.UpdateAt(6*time.Hour, UpdateLift, LiftInput{Reason: "seal failed, lift the rest", By: "district-hq"})
-		mid := rt.ProgressAt(3 * time.Hour)
+		mid := rt.ProgressAt(5 * time.Hour)
 		rt.Run(testResponseInput())
 		p, err := rt.Result()
 		if err != nil {
 			t.Fatalf("Response() error = %v", err)
 		}
+		if n := nodeOf(*stalled, "seal/longbao-xinyuan"); stalled.State == ResponseFailed || n.State != StateStalled || !strings.Contains(n.LastError, "no gates") {
+			t.Errorf("at 3h: response %s, seal/longbao-xinyuan %s (%q); want the step stalled for a person, the response not failed", stalled.State, n.State, n.LastError)
+		}
+		if got := len(inputs[activities.PlanSealInput](rt.sealTest, "PlanSeal")); got != 3 {
+			t.Errorf("PlanSeal attempts = %d, want 3: one per compound, no retry of the bad one", got)
+		}
+		if !abort.Accepted || abort.Err != nil {
+			t.Errorf("abort of the stalled seal: accepted %v, rejected %v, error %v", abort.Accepted, abort.Rejected, abort.Err)
+		}
 		if mid.State != ResponseFailed {
-			t.Errorf("Response at 3h = %s, want failed while the other seals hold", mid.State)
+			t.Errorf("Response at 5h = %s, want failed while the other seals hold", mid.State)
 		}
 		if n := nodeOf(*mid, "seal"); n.State != StateFailed || !strings.Contains(n.Detail, "seal/longbao-xinyuan") {
-			t.Errorf("seal at 3h = %s %q, want failed naming seal/longbao-xinyuan", n.State, n.Detail)
+			t.Errorf("seal at 5h = %s %q, want failed naming seal/longbao-xinyuan", n.State, n.Detail)
 		}
 		if n := nodeOf(*mid, "after"); n.State != StateSkipped {
 			t.Errorf("after = %s, want skipped", n.State)

@@ -112,11 +112,19 @@ func (r *response) apply(ctx workflow.Context, rep StepReport) {
 	case rep.State == StateStalled:
 		n.State, n.Inner, n.Stalls, n.LastError, n.Detail = StateStalled, rep.Inner, rep.Stalls, short(rep.LastError), short(rep.Detail)
 		r.changed(ctx)
-		r.event(ctx, n.Path, StateStalled, fmt.Sprintf("%s: retries ran out %d times: %s", rep.Inner, rep.Stalls, rep.LastError), "")
-		r.notice(ctx, fmt.Sprintf("stalled/%s/%d", n.Path, rep.Stalls), "command center",
-			fmt.Sprintf("Step %s of incident %s is stalled: %s failed %d times (%s). It is retried automatically; retry now, skip or abort it with `muster step retry|skip|abort %s %s`.",
-				n.Path, r.in.Incident, rep.Inner, rep.Stalls, rep.LastError, r.in.Incident, n.Path), n.Area,
-			MsgStepStalled, map[string]string{"step": n.Path, "incident": r.in.Incident, "inner": rep.Inner, "stalls": fmt.Sprint(rep.Stalls), "error": rep.LastError})
+		why := fmt.Sprintf("%s: retries ran out %d times: %s", rep.Inner, rep.Stalls, rep.LastError)
+		body := fmt.Sprintf("Step %s of incident %s is stalled: %s failed %d times (%s). It is retried automatically; retry now, skip or abort it with `muster step retry|skip|abort %s %s`.",
+			n.Path, r.in.Incident, rep.Inner, rep.Stalls, rep.LastError, r.in.Incident, n.Path)
+		key := MsgStepStalled
+		if strings.HasPrefix(rep.Detail, notRetryable) {
+			why = fmt.Sprintf("%s: not retryable, waits for a person: %s", rep.Inner, rep.LastError)
+			body = fmt.Sprintf("Step %s of incident %s is stalled: %s cannot succeed with its input (%s). It is not retried automatically; fix the data and retry it, or skip or abort it, with `muster step retry|skip|abort %s %s`.",
+				n.Path, r.in.Incident, rep.Inner, rep.LastError, r.in.Incident, n.Path)
+			key = MsgStepStalled + "/not-retryable"
+		}
+		r.event(ctx, n.Path, StateStalled, why, "")
+		r.notice(ctx, fmt.Sprintf("stalled/%s/%d", n.Path, rep.Stalls), "command center", body, n.Area,
+			key, map[string]string{"step": n.Path, "incident": r.in.Incident, "inner": rep.Inner, "stalls": fmt.Sprint(rep.Stalls), "error": rep.LastError})
 	default:
 		state := rep.State
 		if n.Held && state == StateRunning {

@@ -10,8 +10,10 @@ import (
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/store"
 )
 
 // TestStepRetryingDuringOutage: a notice whose outbox fails for its first
@@ -77,37 +79,85 @@ func TestStepRetryingDuringOutage(t *testing.T) {
 	}
 }
 
-// TestStepBadInputFailsOnce: an error no retry can mend fails the step on
-// its first attempt, without a stall or an automatic retry.
-func TestStepBadInputFailsOnce(t *testing.T) {
+// TestStepBadInputStallsOnce: an error no retry can mend runs the step's
+// activity once and stalls the step once, for a person, with the error in
+// its detail and search attribute; no timer retries it. Once the data is
+// right, a person's retry publishes the notice.
+func TestStepBadInputStallsOnce(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
-	env.OnUpsertTypedSearchAttributes(mock.Anything).Return().Maybe()
-	calls := 0
+	var state string
+	env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+		for k, v := range args.Get(0).(temporal.SearchAttributes).GetUntypedValues() {
+			if k.GetName() == SAStepState.GetName() {
+				state = v.(string)
+			}
+		}
+	}).Return().Maybe()
+	calls, fixed := 0, false
 	env.OnActivity(a.PublishNotice, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.NoticeInput) error {
 		calls++
+		if fixed {
+			return nil
+		}
 		return temporal.NewNonRetryableApplicationError(`notice xd-0403/0/t: pq: invalid byte sequence for encoding "UTF8": 0x00 (22021)`, activities.ErrBadInput,
 			errors.New(`pq: invalid byte sequence for encoding "UTF8": 0x00 (22021)`))
 	})
+	stalls := 0
+	env.OnActivity(a.RecordEvent, mock.Anything, mock.Anything).Return(func(ctx context.Context, e store.Event) error {
+		if e.State == StateStalled {
+			stalls++
+		}
+		return nil
+	}).Maybe()
+	var stalled []StepProgress
+	var stalledState string
+	var stalledCalls int
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(QueryProgress)
+		if err == nil {
+			err = v.Get(&stalled)
+		}
+		if err != nil {
+			t.Errorf("progress query: %v", err)
+		}
+		stalledState, stalledCalls, fixed = state, calls, true
+		env.SignalWorkflow(SignalRetry, RetryInput{Step: "publish", By: "district-hq"})
+	}, 12*time.Hour)
+	env.ExecuteWorkflow(NoticeStep, StepInput{Incident: "xd-0403", Path: "declare", Kind: KindNotice, Title: "Declare",
+		Params: map[string]any{"topic": "t", "audience": "residents", "body": "b"}})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("NoticeStep() = %v, want success after the retry", err)
+	}
+	if stalledCalls != 1 || calls != 2 {
+		t.Errorf("PublishNotice attempts = %d in 12 hours, %d in all; want 1 and 2 (the person's retry)", stalledCalls, calls)
+	}
+	if stalls != 1 {
+		t.Errorf("stall events = %d, want 1", stalls)
+	}
+	// The step's detail names what the error is about, not only its root.
+	if len(stalled) != 1 || stalled[0].State != StateStalled || !strings.Contains(stalled[0].Detail, "not retryable") ||
+		!strings.Contains(stalled[0].Detail, "notice xd-0403/0/t") {
+		t.Errorf("progress at 12h = %+v, want the publish step stalled, not retryable, naming the notice", stalled)
+	}
+	if stalledState != StateStalled {
+		t.Errorf("MusterStepState at 12h = %s, want %s", stalledState, StateStalled)
+	}
+}
+
+// TestStepBadInputBeforeStallChange: a run recorded before steps stalled
+// for a person keeps failing the step at once when it replays.
+func TestStepBadInputBeforeStallChange(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.OnGetVersion(personStallChange, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	env.OnUpsertTypedSearchAttributes(mock.Anything).Return().Maybe()
+	env.OnActivity(a.PublishNotice, mock.Anything, mock.Anything).Return(
+		temporal.NewNonRetryableApplicationError("notice xd-0403/0/t: bad text", activities.ErrBadInput, nil))
 	env.OnActivity(a.RecordEvent, mock.Anything, mock.Anything).Return(nil).Maybe()
 	env.ExecuteWorkflow(NoticeStep, StepInput{Incident: "xd-0403", Path: "declare", Kind: KindNotice, Title: "Declare",
 		Params: map[string]any{"topic": "t", "audience": "residents", "body": "b"}})
-	if err := env.GetWorkflowError(); err == nil {
-		t.Fatal("NoticeStep() = nil, want the bad input error")
-	}
-	if calls != 1 {
-		t.Errorf("PublishNotice attempts = %d, want 1", calls)
-	}
-	// The step's detail names what the error is about, not only its root.
-	v, err := env.QueryWorkflow(QueryProgress)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var p []StepProgress
-	if err := v.Get(&p); err != nil {
-		t.Fatal(err)
-	}
-	if len(p) != 1 || p[0].State != StateFailed || !strings.Contains(p[0].Detail, "notice xd-0403/0/t") {
-		t.Errorf("progress = %+v, want the publish step failed naming the notice", p)
+	if err := env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "bad text") {
+		t.Fatalf("NoticeStep() = %v, want the bad input error at once", err)
 	}
 }

@@ -15,9 +15,10 @@ import (
 )
 
 // steps runs a workflow's work as named activity steps and keeps their
-// progress. A step's activity is retried with backoff; bad input fails at
-// once; when retries run out the step is marked stalled, logged, and tried
-// again after the stall interval or when an operator asks for a retry.
+// progress. A step's activity is retried with backoff; when retries run
+// out the step is marked stalled, logged, and tried again after the stall
+// interval or when an operator asks for a retry. Bad input is not retried:
+// the step stalls once and waits for a person to retry, skip or abort it.
 type steps struct {
 	incident   string
 	workflowID string
@@ -35,6 +36,20 @@ type steps struct {
 	// changed runs after every state change: search attributes, current
 	// details, the report to a parent response.
 	changed func(ctx workflow.Context, name, state string)
+	// stalledLong, when set, runs when a stalled step is due to be tried
+	// again: it returns a ContinueAsNewError when the run's history has
+	// grown long, and the next run tries the step again instead.
+	stalledLong func(ctx workflow.Context, name string) error
+	// waits counts the stalls this run waited out, each a few dozen
+	// events of history.
+	waits int
+	// root is the workflow's own context, which its cancellation reaches,
+	// so that a step run in a disconnected context (cleanup after the
+	// response ended the step) knows nobody will act on it. The step core
+	// sets it, and so does every workflow that builds its runner itself
+	// (the seal, the finding); one that does not gets the context of its
+	// first step.
+	root workflow.Context
 }
 
 // errAbandoned ends a stalled step that is no longer needed.
@@ -72,6 +87,9 @@ const retryingChange = "retrying-state"
 
 // run runs one activity as the named step.
 func (sr *steps) run(ctx workflow.Context, name, title string, fn, arg, out any, detail func() string) error {
+	if sr.root == nil {
+		sr.root = ctx
+	}
 	sr.begin(ctx, name, title)
 	for {
 		err := sr.attempts(ctx, name, title, fn, arg, out)
@@ -79,25 +97,85 @@ func (sr *steps) run(ctx workflow.Context, name, title string, fn, arg, out any,
 			sr.mark(ctx, name, StateDone, detail())
 			return nil
 		}
-		if permanent(err) {
-			sr.mark(ctx, name, StateFailed, appMessage(err))
-			return err
-		}
-		sr.stall(ctx, name, err)
 		abandon := func() bool { return sr.abandon != nil && sr.abandon(name) }
-		if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
-			Timeout:      scaled(sr.stallRetry, sr.timeScale),
-			TimerOptions: workflow.TimerOptions{Summary: "Automatic retry of stalled step " + name},
-		}, func() bool { return sr.retry[name] || abandon() }); err != nil {
-			return err
+		if permanent(err) {
+			if !sr.waitsForPerson(ctx, err) {
+				sr.mark(ctx, name, StateFailed, appMessage(err))
+				return err
+			}
+			// The same input fails the same way: no timer retries it, a
+			// person retries it once the data is right, or skips or
+			// aborts the step.
+			sr.stall(ctx, name, err, true)
+			if err := workflow.Await(ctx, func() bool { return sr.retry[name] || abandon() || sr.cancelled() }); err != nil {
+				return err
+			}
+			if sr.cancelled() {
+				sr.mark(ctx, name, StateFailed, appMessage(err))
+				return err
+			}
+		} else {
+			sr.stall(ctx, name, err, false)
+			if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
+				Timeout:      scaled(sr.stallRetry, sr.timeScale),
+				TimerOptions: workflow.TimerOptions{Summary: "Automatic retry of stalled step " + name},
+			}, func() bool { return sr.retry[name] || abandon() }); err != nil {
+				return err
+			}
 		}
 		if abandon() {
 			sr.mark(ctx, name, StateDone, "abandoned: no longer needed")
 			return errAbandoned
 		}
+		sr.waits++
+		if sr.stalledLong != nil {
+			if err := sr.stalledLong(ctx, name); err != nil {
+				return err
+			}
+		}
 		sr.retry[name] = false
 		sr.mark(ctx, name, StateRunning, "retrying after stall")
 	}
+}
+
+// personStallChange gates the stall for a person of a step whose error is
+// not retryable; runs recorded before it failed the step at once.
+const personStallChange = "stall-for-person"
+
+// notRetryable begins the detail of a step stalled for a person. The
+// response reads it from the report of any kind, the seal's included,
+// which builds its reports from the step's detail.
+const notRetryable = "not retryable, waits for a person: "
+
+// waitsForPerson reports whether a step whose error no retry can mend
+// stalls for a person instead of failing. A person acts through the
+// response, which relays retry, skip and abort to its own steps' workflows
+// (not to a finding an inspection follows), or on a workflow started on
+// its own. A cancelled step ends, and so does one run while its workflow
+// is being cancelled; a step run by an operator's update fails back to
+// that operator, who is there to see the error.
+func (sr *steps) waitsForPerson(ctx workflow.Context, err error) bool {
+	if temporal.IsCanceledError(err) || sr.cancelled() || inUpdate(ctx) {
+		return false
+	}
+	if parent := workflow.GetInfo(ctx).ParentWorkflowExecution; parent != nil && parent.ID != ResponseWorkflowID(sr.incident) {
+		return false
+	}
+	return workflow.GetVersion(ctx, personStallChange, workflow.DefaultVersion, 1) >= 1
+}
+
+// cancelled reports whether the workflow has been asked to stop.
+func (sr *steps) cancelled() bool { return sr.root != nil && sr.root.Err() != nil }
+
+// inUpdate reports whether ctx is an update handler's. The SDK's
+// GetCurrentUpdateInfo panics outside one instead of returning nil.
+func inUpdate(ctx workflow.Context) (in bool) {
+	defer func() {
+		if recover() != nil {
+			in = false
+		}
+	}()
+	return workflow.GetCurrentUpdateInfo(ctx) != nil
 }
 
 // permanent reports whether no retry can mend err: bad input, or the step
@@ -156,11 +234,18 @@ func (sr *steps) attempts(ctx workflow.Context, name, title string, fn, arg, out
 // which its response is told about.
 func (sr *steps) recovering(name string) bool { return sr.recovered[name] }
 
-func (sr *steps) stall(ctx workflow.Context, name string, cause error) {
+// stall marks a step stalled and records it: its retries ran out, or,
+// with forPerson, its error is not retryable and it waits for a person.
+func (sr *steps) stall(ctx workflow.Context, name string, cause error, forPerson bool) {
 	st := sr.ref(name)
 	st.Stalls++
 	st.LastError = appMessage(cause)
-	sr.mark(ctx, name, StateStalled, fmt.Sprintf("retries ran out (%d times): %s", st.Stalls, st.LastError))
+	detail, reason := fmt.Sprintf("retries ran out (%d times): %s", st.Stalls, st.LastError), "retries ran out: "+st.LastError
+	if forPerson {
+		detail = notRetryable + st.LastError
+		reason = "not retryable: " + st.LastError
+	}
+	sr.mark(ctx, name, StateStalled, detail)
 	workflow.GetLogger(ctx).Warn("Step stalled", "step", name, "stalls", st.Stalls, "error", st.LastError)
 	countStall(ctx, name)
 	// Recording the stall may fail for the reason the step stalled; the
@@ -171,7 +256,7 @@ func (sr *steps) stall(ctx workflow.Context, name string, cause error) {
 	})
 	_ = workflow.ExecuteActivity(rctx, a.RecordEvent, store.Event{
 		Incident: sr.incident, WorkflowID: sr.workflowID, Step: name, State: StateStalled, Actor: "muster",
-		Reason: fmt.Sprintf("retries ran out: %s", st.LastError), Seq: fmt.Sprint(st.Stalls),
+		Reason: reason, Seq: fmt.Sprint(st.Stalls),
 	}).Get(ctx, nil)
 }
 

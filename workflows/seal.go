@@ -303,7 +303,7 @@ func SealCompound(ctx workflow.Context, in SealCompoundInput) (SealCompoundResul
 	s.r = &steps{
 		incident: in.Incident, workflowID: s.id, timeScale: in.TimeScale,
 		stallRetry: time.Duration(in.StallRetryMinutes * float64(time.Minute)), policy: in.Retry,
-		list: &s.progress.Steps, retry: map[string]bool{}, abandon: s.liftEnds, changed: s.changed,
+		list: &s.progress.Steps, retry: map[string]bool{}, abandon: s.liftEnds, changed: s.changed, root: ctx,
 	}
 	s.core = workflow.GetVersion(ctx, "seal-step-core", workflow.DefaultVersion, 1) >= 1
 	s.staffing = workflow.GetVersion(ctx, "seal-staffing", workflow.DefaultVersion, 1) >= 1

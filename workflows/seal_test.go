@@ -422,35 +422,34 @@ func TestSealCompoundBadInput(t *testing.T) {
 	}
 }
 
+// A seal of an area that is not on file stalls once, for a person, on its
+// plan: nothing else runs and nothing retries the plan on its own.
 func TestSealCompoundUnknownArea(t *testing.T) {
 	st := newSealTest(t)
 	st.PlanSeal = func(activities.PlanSealInput) (activities.PlanSealResult, error) {
 		return activities.PlanSealResult{}, temporal.NewNonRetryableApplicationError(
 			`area "longbao-jiayuan": not found`, activities.ErrUnknownArea, store.ErrNotFound)
 	}
+	var p SealProgress
+	var sa any
+	st.At(6*time.Hour, func() {
+		p, sa = st.Progress(), st.SearchAttributes()["MusterStepState"]
+		st.env.CancelWorkflow()
+	})
 	st.Run(testInput())
-	_, err := st.Result()
-	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrUnknownArea {
-		t.Fatalf("SealCompound() error = %v, want an application error of type %s", err, activities.ErrUnknownArea)
-	}
-	var actErr *temporal.ActivityError
-	if !errors.As(err, &actErr) {
-		t.Errorf("SealCompound() error = %v, want it to wrap the PlanSeal activity error", err)
-	}
 	names := map[string]int{}
 	for _, c := range st.Calls("") {
 		names[c.Name]++
 	}
+	delete(names, "RecordEvent") // the stall's entry in the event log
 	if want := map[string]int{"PlanSeal": 1}; !maps.Equal(names, want) {
 		t.Errorf("activity calls = %v, want only PlanSeal, once", names)
 	}
-	p := st.Progress()
-	if p.Phase != PhaseFailed || stepNamed(p, "plan").State != StateFailed {
-		t.Errorf("Progress() Phase, plan step = %q, %q; want %q, %q", p.Phase, stepNamed(p, "plan").State, PhaseFailed, StateFailed)
+	if plan := stepNamed(p, "plan"); plan.State != StateStalled || !strings.Contains(plan.Detail, "not retryable") || !strings.Contains(plan.LastError, "not found") {
+		t.Errorf("plan step = %s %q (error %q), want stalled, not retryable, naming the area", plan.State, plan.Detail, plan.LastError)
 	}
-	if got := st.SearchAttributes()["MusterStepState"]; got != StateFailed {
-		t.Errorf("search attribute MusterStepState = %v, want %s", got, StateFailed)
+	if sa != StateStalled {
+		t.Errorf("search attribute MusterStepState = %v, want %s", sa, StateStalled)
 	}
 }
 

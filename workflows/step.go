@@ -58,6 +58,9 @@ type StepInput struct {
 	// Retries carries operator retries received but not yet taken across
 	// continue-as-new.
 	Retries []string `json:",omitempty"`
+	// ResumeSteps carries the steps of a notice or compliance sweep that
+	// continued as new while stalled: their stalls and last errors.
+	ResumeSteps []StepProgress `json:",omitempty"`
 }
 
 // StepResult is what a step workflow returns.
@@ -132,12 +135,12 @@ func newStepWorkflow(ctx workflow.Context, in StepInput) *stepWorkflow {
 	sw.r = &steps{
 		incident: in.Incident, workflowID: sw.id, timeScale: in.TimeScale,
 		stallRetry: time.Duration(stall * float64(time.Minute)), policy: in.Retry,
-		list: &sw.list, retry: map[string]bool{}, changed: sw.changed,
+		list: &sw.list, retry: map[string]bool{}, changed: sw.changed, root: ctx,
 	}
 	for _, step := range in.Retries {
 		sw.r.retry[step] = true
 	}
-	sw.in.Retries = nil
+	sw.list, sw.in.Retries, sw.in.ResumeSteps = in.ResumeSteps, nil, nil
 	// The main loop drains retries before it continues as new; the
 	// receiver below wakes a stalled step waiting in the step runner.
 	sw.inbox = &inbox{}
@@ -155,6 +158,47 @@ func newStepWorkflow(ctx workflow.Context, in StepInput) *stepWorkflow {
 	_ = workflow.SetQueryHandler(ctx, QueryProgress, func() ([]StepProgress, error) { return sw.list, nil })
 	_ = workflow.UpsertTypedSearchAttributes(ctx, SAStep.ValueSet(in.Path), SAStepState.ValueSet(StateRunning))
 	return sw
+}
+
+// stallChange gates the continue-as-new of a notice or compliance sweep
+// stalled for long; runs recorded before it waited out every stall in one
+// history.
+const stallChange = "stall-continue-as-new"
+
+// eventsPerStall is about the history one stall adds: the failed attempts,
+// the reports to the response, the stall's event and its timer. Counting
+// stalls keeps the decision independent of how the server reports history
+// length.
+const eventsPerStall = 40
+
+// continueWhenStalledLong makes a kind whose work is one activity step (a
+// notice, a compliance sweep) continue as new, as name, while a stall
+// lasts long enough to grow its history past its limit (an outbox down for
+// days): the next run tries the step again, carrying the steps' stalls and
+// the retries not yet taken. Nothing else of such a kind grows.
+func (sw *stepWorkflow) continueWhenStalledLong(name string) {
+	sw.r.stalledLong = func(ctx workflow.Context, step string) error {
+		limit := sw.in.HistoryLimit
+		if limit == 0 {
+			limit = DefaultHistoryLimit
+		}
+		info := workflow.GetInfo(ctx)
+		long := info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > limit || sw.r.waits*eventsPerStall > limit
+		if !long || workflow.GetVersion(ctx, stallChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			return nil
+		}
+		// The next run's first attempt is the retry that is due.
+		delete(sw.r.retry, step)
+		return continueAsNewWhenQuiet(ctx, canPlan{
+			name: name, inbox: sw.inbox,
+			next: func() any {
+				next := sw.in
+				next.ResumeSteps = sw.list
+				next.Retries = pendingRetries(sw.r.retry)
+				return next
+			},
+		})
+	}
 }
 
 // changed reports stalls and recoveries to the response and keeps the

@@ -27,9 +27,12 @@ var sweepKind = kind{
 	workflow: ComplianceSweepStep, name: ComplianceSweepStepName,
 }
 
-// ComplianceSweepStep checks every checkpoint of the response's seals.
+// ComplianceSweepStep checks every checkpoint of the response's seals in
+// one activity, however many there are; its history grows only while that
+// activity fails: a stall of days continues as new.
 func ComplianceSweepStep(ctx workflow.Context, in StepInput) (StepResult, error) {
 	sw := newStepWorkflow(ctx, in)
+	sw.continueWhenStalledLong(ComplianceSweepStepName)
 	var res activities.SweepResult
 	err := sw.r.run(ctx, "sweep", "Check every checkpoint of the response", a.ComplianceSweep,
 		activities.SweepInput{Ref: sw.ref("muster"), Sweep: in.Path}, &res,

@@ -269,23 +269,56 @@ func sendUpdate(ctx context.Context, c client.Client, id, name string, arg any) 
 	return h.Get(ctx, nil)
 }
 
-func TestSealUnknownCompoundFails(t *testing.T) {
+// A seal of a compound that is not on file stalls once on its plan, for a
+// person: the plan ran once, the step reads stalled and not retryable,
+// naming the compound, and nothing tries it again; cancelled, it ends.
+func TestSealUnknownCompoundStallsForAPerson(t *testing.T) {
 	s := newStack(t)
 	ctx := context.Background()
 	in := workflows.SealCompoundInput{Incident: pgtest.Name("e2e"), Compound: "no-such-compound"}
-	run, err := s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: workflows.SealWorkflowID(in.Incident, in.Compound), TaskQueue: s.taskQueue,
-	}, workflows.SealCompoundName, in)
+	id := workflows.SealWorkflowID(in.Incident, in.Compound)
+	run, err := s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: s.taskQueue}, workflows.SealCompoundName, in)
 	if err != nil {
+		t.Fatal(err)
+	}
+	var plan workflows.StepProgress
+	eventually(t, 30*time.Second, "plan stalled", func() (bool, string) {
+		for _, st := range s.progress(t, id).Steps {
+			if st.Name == "plan" {
+				plan = st
+			}
+		}
+		return plan.State == workflows.StateStalled, plan.State
+	})
+	if !strings.Contains(plan.Detail, "not retryable") || !strings.Contains(plan.LastError, "no-such-compound") {
+		t.Errorf("plan = %q (error %q), want not retryable, naming the compound", plan.Detail, plan.LastError)
+	}
+	// Nothing retries it on its own: a few seconds later the plan's
+	// activity has still run once.
+	time.Sleep(3 * time.Second)
+	scheduled := 0
+	it := s.c.GetWorkflowHistory(ctx, id, "", false, 0)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == "PlanSeal" {
+			scheduled++
+		}
+		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && a.GetAttempt() > 1 {
+			t.Errorf("activity attempt %d started, want no retry", a.GetAttempt())
+		}
+	}
+	if scheduled != 1 {
+		t.Errorf("PlanSeal scheduled %d times, want 1", scheduled)
+	}
+	if err := s.c.CancelWorkflow(ctx, id, ""); err != nil {
 		t.Fatal(err)
 	}
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	err = run.Get(rctx, nil)
-	if err == nil || !strings.Contains(err.Error(), "no-such-compound") {
-		t.Fatalf("seal of an unknown compound = %v, want a failure naming it", err)
-	}
-	if rctx.Err() != nil {
-		t.Fatal("seal of an unknown compound kept retrying; want an immediate failure")
+	if err := run.Get(rctx, nil); err == nil || rctx.Err() != nil {
+		t.Fatalf("seal cancelled while stalled = %v (wait: %v), want it to end cancelled", err, rctx.Err())
 	}
 }
