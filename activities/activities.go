@@ -15,14 +15,20 @@ import (
 	"github.com/musterhq/muster/internal/store"
 )
 
-// Error types of non-retryable failures. Workflows list them in their retry
-// policies and treat them as bad input, never as a stall.
+// Error types of the failures activities return. All but ErrStaffBusy are
+// in NonRetryable: workflows list those in their retry policies and treat
+// them as bad input, never as a stall.
 const (
-	ErrBadInput    = "BadInput"
+	// ErrBadInput marks input no retry can fix: a malformed field, a value
+	// the database refuses, a write that contradicts what is recorded.
+	ErrBadInput = "BadInput"
+	// ErrUnknownArea marks an area that does not exist
+	// (domain.ErrAreaNotFound), and only that.
 	ErrUnknownArea = "UnknownArea"
 	// ErrNotFound marks any other record that does not exist: a finding,
 	// an assignment, a response.
-	ErrNotFound    = "NotFound"
+	ErrNotFound = "NotFound"
+	// ErrNotCompound marks a seal of an area that is not a compound.
 	ErrNotCompound = "NotACompound"
 	// ErrUnknownRunbook marks a runbook name or version that is not published.
 	ErrUnknownRunbook = "UnknownRunbook"

@@ -103,6 +103,10 @@ func (a *app) say(format string, args ...any) {
 	fmt.Fprintf(a.out, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }
 
+// demo runs the whole demo: a codec key, PostgreSQL, the Temporal dev
+// server, the worker, the reference scenario and a response, with the field
+// and the suppliers simulated, until the response closes and is reported.
+// long: the services start in order, each stopped by a defer in this frame; a split needs a teardown list first.
 func (a *app) demo(ctx context.Context, o demoOptions) error {
 	dataDir, err := filepath.Abs(o.dataDir)
 	if err != nil {

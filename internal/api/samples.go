@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"unicode"
 
@@ -38,71 +39,13 @@ func (s *Server) uploadSamples(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
-	for name := range q {
-		if name != "batch" && name != "max" {
-			return badRequest(name, "unknown query parameter %q (parameters: batch, max)", name)
-		}
+	batch, max, err := samplesQuery(r.URL.Query())
+	if err != nil {
+		return err
 	}
-	batch := q.Get("batch")
-	// The server's limit holds: ?max= may only lower it.
-	max := store.DefaultMaxBatch
-	if v := q.Get("max"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return badRequest("max", "max %q: want a number of rows above 0", v)
-		}
-		max = min(n, store.DefaultMaxBatch)
-	}
-	if err := input.ID("batch", batch); err != nil {
-		return badRequest("batch", "%v", err)
-	}
-
-	var (
-		rows   []store.SampleRow
-		unread []samples.RowError
-	)
-	// The body is read as a stream, row by row, and refused at the first
-	// row over the limit: a body of many tiny rows never becomes millions
-	// of rows in memory.
-	body := bufio.NewReaderSize(r.Body, 4096)
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	switch mt {
-	case "", "text/plain", "application/octet-stream", "application/x-www-form-urlencoded":
-		// No type, or curl's default: a JSON object starts with a brace,
-		// a CSV file with its header.
-		mt = "text/csv"
-		if firstByte(body) == '{' {
-			mt = "application/json"
-		}
-	}
-	switch mt {
-	case "application/json":
-		var sb SampleBatch
-		if err := decodeSampleBatch(body, max, &sb); err != nil {
-			return err
-		}
-		if sb.Batch != "" && batch != "" && sb.Batch != batch {
-			return badRequest("batch", "the query names batch %q and the body %q: give one", batch, sb.Batch)
-		}
-		if sb.Batch != "" {
-			batch = sb.Batch
-		}
-		rows = sb.Rows
-	case "text/csv":
-		rows, unread, err = samples.Read(body, "body", max)
-		var fe *samples.FileError
-		var tooLarge *http.MaxBytesError
-		switch {
-		case errors.As(err, &tooLarge):
-			return bodyTooLarge()
-		case errors.As(err, &fe):
-			return badRequest("body", "%v; nothing was recorded", err)
-		case err != nil:
-			return err
-		}
-	default:
-		return &Error{Status: http.StatusUnsupportedMediaType, Msg: "send the batch as text/csv (tube,resident,point,taken_at,result) or application/json ({\"rows\": [...]}), not " + mt}
+	rows, unread, batch, err := readSamples(r, batch, max)
+	if err != nil {
+		return err
 	}
 
 	// A station uploads for its own sampling points only.
@@ -132,6 +75,78 @@ func (s *Server) uploadSamples(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, status, res)
 	return nil
+}
+
+// samplesQuery reads an upload's query: the batch ID, and the most rows a
+// batch may have.
+func samplesQuery(q url.Values) (batch string, max int, err error) {
+	for name := range q {
+		if name != "batch" && name != "max" {
+			return "", 0, badRequest(name, "unknown query parameter %q (parameters: batch, max)", name)
+		}
+	}
+	batch = q.Get("batch")
+	// The server's limit holds: ?max= may only lower it.
+	max = store.DefaultMaxBatch
+	if v := q.Get("max"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return "", 0, badRequest("max", "max %q: want a number of rows above 0", v)
+		}
+		max = min(n, store.DefaultMaxBatch)
+	}
+	if err := input.ID("batch", batch); err != nil {
+		return "", 0, badRequest("batch", "%v", err)
+	}
+	return batch, max, nil
+}
+
+// readSamples reads an upload's body, CSV or JSON, into the rows to record
+// and the CSV lines that could not be read. A JSON body may name the batch
+// itself; the batch returned is the one to record under.
+func readSamples(r *http.Request, batch string, max int) (rows []store.SampleRow, unread []samples.RowError, _ string, err error) {
+	// The body is read as a stream, row by row, and refused at the first
+	// row over the limit: a body of many tiny rows never becomes millions
+	// of rows in memory.
+	body := bufio.NewReaderSize(r.Body, 4096)
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch mt {
+	case "", "text/plain", "application/octet-stream", "application/x-www-form-urlencoded":
+		// No type, or curl's default: a JSON object starts with a brace,
+		// a CSV file with its header.
+		mt = "text/csv"
+		if firstByte(body) == '{' {
+			mt = "application/json"
+		}
+	}
+	switch mt {
+	case "application/json":
+		var sb SampleBatch
+		if err := decodeSampleBatch(body, max, &sb); err != nil {
+			return nil, nil, batch, err
+		}
+		if sb.Batch != "" && batch != "" && sb.Batch != batch {
+			return nil, nil, batch, badRequest("batch", "the query names batch %q and the body %q: give one", batch, sb.Batch)
+		}
+		if sb.Batch != "" {
+			batch = sb.Batch
+		}
+		return sb.Rows, nil, batch, nil
+	case "text/csv":
+		rows, unread, err = samples.Read(body, "body", max)
+		var fe *samples.FileError
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooLarge):
+			return nil, nil, batch, bodyTooLarge()
+		case errors.As(err, &fe):
+			return nil, nil, batch, badRequest("body", "%v; nothing was recorded", err)
+		case err != nil:
+			return nil, nil, batch, err
+		}
+		return rows, unread, batch, nil
+	}
+	return nil, nil, batch, &Error{Status: http.StatusUnsupportedMediaType, Msg: "send the batch as text/csv (tube,resident,point,taken_at,result) or application/json ({\"rows\": [...]}), not " + mt}
 }
 
 // firstByte is the first byte of the body that is not white space, left

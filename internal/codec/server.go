@@ -74,29 +74,17 @@ func Handler(c *Codec, o HandlerOptions) http.Handler {
 	return &server{c: c, o: o}
 }
 
+// server is the codec's HTTP handler.
 type server struct {
 	c *Codec
 	o HandlerOptions
 }
 
+// ServeHTTP answers one request of the remote codec protocol: cross-origin
+// checks first, then the route, the method and the credential, then the
+// payloads.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	origin := r.Header.Get("Origin")
-	if origin != "" {
-		w.Header().Add("Vary", "Origin")
-		if !slices.Contains(s.o.Origins, origin) {
-			writeError(w, http.StatusForbidden, fmt.Sprintf("origin %s may not call the codec server (allowed: %s; set %s)", origin, strings.Join(s.o.Origins, ", "), EnvOrigins))
-			return
-		}
-		w.Header().Set("Access-Control-Allow-Origin", origin)
-		w.Header().Set("Access-Control-Allow-Credentials", "true")
-	}
-	if r.Method == http.MethodOptions {
-		// A preflight carries no credential; the request after it must.
-		w.Header().Set("Access-Control-Allow-Methods", "POST, OPTIONS")
-		w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Namespace")
-		w.Header().Set("Access-Control-Max-Age", "600")
-		w.Header().Set("Allow", "POST, OPTIONS")
-		w.WriteHeader(http.StatusNoContent)
+	if s.crossOrigin(w, r) {
 		return
 	}
 	op, credential, ok := s.route(r)
@@ -118,22 +106,63 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed on the codec server: use POST", r.Method))
 		return
 	}
-	if err := s.o.Authorize(r); err != nil {
-		status := http.StatusUnauthorized
-		var ref *Refusal
-		if errors.As(err, &ref) && ref.Status != 0 {
-			status = ref.Status
-		}
-		if status == http.StatusUnauthorized {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="muster"`)
-		}
-		writeError(w, status, err.Error())
+	if !s.authorized(w, r) {
 		return
 	}
 	if ns := r.Header.Get("X-Namespace"); s.o.Namespace != "" && ns != "" && ns != s.o.Namespace {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("X-Namespace %q: this codec server serves namespace %q", ns, s.o.Namespace))
 		return
 	}
+	s.transform(w, r, op)
+}
+
+// crossOrigin refuses an origin not allowed and answers a preflight; done
+// says the request is answered.
+func (s *server) crossOrigin(w http.ResponseWriter, r *http.Request) (done bool) {
+	origin := r.Header.Get("Origin")
+	if origin != "" {
+		w.Header().Add("Vary", "Origin")
+		if !slices.Contains(s.o.Origins, origin) {
+			writeError(w, http.StatusForbidden, fmt.Sprintf("origin %s may not call the codec server (allowed: %s; set %s)", origin, strings.Join(s.o.Origins, ", "), EnvOrigins))
+			return true
+		}
+		w.Header().Set("Access-Control-Allow-Origin", origin)
+		w.Header().Set("Access-Control-Allow-Credentials", "true")
+	}
+	if r.Method == http.MethodOptions {
+		// A preflight carries no credential; the request after it must.
+		w.Header().Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+		w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Namespace")
+		w.Header().Set("Access-Control-Max-Age", "600")
+		w.Header().Set("Allow", "POST, OPTIONS")
+		w.WriteHeader(http.StatusNoContent)
+		return true
+	}
+	return false
+}
+
+// authorized asks the Authorize hook about the request and, when it
+// refuses, answers with the refusal's status.
+func (s *server) authorized(w http.ResponseWriter, r *http.Request) bool {
+	err := s.o.Authorize(r)
+	if err == nil {
+		return true
+	}
+	status := http.StatusUnauthorized
+	var ref *Refusal
+	if errors.As(err, &ref) && ref.Status != 0 {
+		status = ref.Status
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="muster"`)
+	}
+	writeError(w, status, err.Error())
+	return false
+}
+
+// transform reads the payloads of the body, encodes or decodes them as op
+// says, and answers with the result.
+func (s *server) transform(w http.ResponseWriter, r *http.Request, op string) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError

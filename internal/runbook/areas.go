@@ -1,6 +1,11 @@
 package runbook
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/musterhq/muster/internal/scenario"
+)
 
 // AreaRef is an area a definition names by code or path: a for_each's
 // `under` or one of its `codes`, with its path in the definition.
@@ -44,4 +49,38 @@ func (d *Definition) UnknownAreas(source string, known func(code string) bool) e
 		return nil
 	}
 	return errs
+}
+
+// isResponse reports whether a for_each's under names the response's own
+// area: written as "response" or left out.
+func isResponse(under string) bool { return under == "" || under == "response" }
+
+// isLevel reports whether l names a level of the scenario's area tree.
+func isLevel(l string) bool { return levelRank(l) >= 0 }
+
+// levelRank is a level's place in the tree, top first; -1 for no level.
+func levelRank(l string) int {
+	for i, v := range scenario.Levels {
+		if string(v) == l {
+			return i
+		}
+	}
+	return -1
+}
+
+// levelList names the levels, top first, for messages.
+func levelList() string {
+	s := make([]string, len(scenario.Levels))
+	for i, l := range scenario.Levels {
+		s[i] = string(l)
+	}
+	return strings.Join(s, ", ")
+}
+
+// plural names areas of a level in messages: compounds, communities.
+func plural(level string) string {
+	if strings.HasSuffix(level, "y") {
+		return strings.TrimSuffix(level, "y") + "ies"
+	}
+	return level + "s"
 }

@@ -1,16 +1,14 @@
 package runbook
 
+// Validate checks a whole definition, and the placeholders of its texts;
+// validate_kind.go checks the steps that name a kind and their params.
+
 import (
 	"fmt"
 	"maps"
-	"math"
 	"regexp"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
-
-	"github.com/musterhq/muster/internal/scenario"
 )
 
 // MaxDepth bounds how deeply steps nest: top-level steps are at depth 1,
@@ -23,13 +21,7 @@ const MaxRounds = 1000
 // MaxAttempts bounds a retry policy's max_attempts.
 const MaxAttempts = 100
 
-var codePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-
-// IsCode reports whether s is a valid runbook name or step ID: lower-case
-// letters, digits and '-', starting with a letter or digit, at most 63
-// characters.
-func IsCode(s string) bool { return codePattern.MatchString(s) }
-
+// constructs are the ways a step says what it does, for messages.
 const constructs = "kind, sequence, parallel, for_each, repeat"
 
 // Validate checks a definition against the registry of step kinds and
@@ -56,6 +48,8 @@ func Validate(d *Definition, reg Registry) Errors {
 	return validate(d, reg, lines)
 }
 
+// validator collects the problems of one definition, each with its path and
+// line.
 type validator struct {
 	reg   Registry
 	lines map[string]int
@@ -75,6 +69,7 @@ type scope struct {
 // them), or a level already reported as unknown.
 const anyLevel = "*"
 
+// validate checks the definition's header, then its steps.
 func validate(d *Definition, reg Registry, lines map[string]int) Errors {
 	v := &validator{reg: reg, lines: lines, area: d.Area}
 	switch {
@@ -102,6 +97,7 @@ func validate(d *Definition, reg Registry, lines map[string]int) Errors {
 	return v.errs
 }
 
+// add records a problem at path.
 func (v *validator) add(path, format string, args ...any) {
 	v.errs = append(v.errs, &Error{Line: v.line(path), Path: path, Msg: fmt.Sprintf(format, args...)})
 }
@@ -128,6 +124,7 @@ func parentPath(path string) string {
 	return path[:i]
 }
 
+// steps checks a list of sibling steps, whose ids must differ.
 func (v *validator) steps(steps []Step, path string, depth int, sc scope) {
 	ids := map[string]int{}
 	for i := range steps {
@@ -143,6 +140,8 @@ func (v *validator) steps(steps []Step, path string, depth int, sc scope) {
 	}
 }
 
+// step checks one step and, through the constructs it holds, the steps
+// under it.
 func (v *validator) step(s *Step, path string, depth int, sc scope) {
 	if depth > MaxDepth {
 		v.add(path, "steps nest %d deep here, at most %d: flatten the tree or split the runbook", depth, MaxDepth)
@@ -154,30 +153,7 @@ func (v *validator) step(s *Step, path string, depth int, sc scope) {
 	case !IsCode(s.ID):
 		v.add(path+".id", "%q is not a code: use lower-case letters, digits and '-', at most 63 characters", s.ID)
 	}
-
-	var given []string
-	if s.Kind != "" {
-		given = append(given, "kind")
-	}
-	if s.Sequence != nil {
-		given = append(given, "sequence")
-	}
-	if s.Parallel != nil {
-		given = append(given, "parallel")
-	}
-	if s.ForEach != nil {
-		given = append(given, "for_each")
-	}
-	if s.Repeat != nil {
-		given = append(given, "repeat")
-	}
-	switch len(given) {
-	case 0:
-		v.add(path, "say what the step does: give one of %s", constructs)
-	case 1:
-	default:
-		v.add(path, "has both %s: give exactly one of %s", strings.Join(given, " and "), constructs)
-	}
+	v.oneConstruct(s, path)
 
 	if s.Kind != "" {
 		v.kind(s, path, sc)
@@ -206,7 +182,43 @@ func (v *validator) step(s *Step, path string, depth int, sc scope) {
 	if s.Deadline < 0 {
 		v.add(path+".deadline", "must not be negative")
 	}
-	for i, e := range s.Escalate {
+	v.escalations(s.Escalate, path)
+	if s.Retry != nil {
+		v.retry(s, path+".retry")
+	}
+}
+
+// oneConstruct checks that a step says what it does in exactly one way.
+func (v *validator) oneConstruct(s *Step, path string) {
+	var given []string
+	if s.Kind != "" {
+		given = append(given, "kind")
+	}
+	if s.Sequence != nil {
+		given = append(given, "sequence")
+	}
+	if s.Parallel != nil {
+		given = append(given, "parallel")
+	}
+	if s.ForEach != nil {
+		given = append(given, "for_each")
+	}
+	if s.Repeat != nil {
+		given = append(given, "repeat")
+	}
+	switch len(given) {
+	case 0:
+		v.add(path, "say what the step does: give one of %s", constructs)
+	case 1:
+	default:
+		v.add(path, "has both %s: give exactly one of %s", strings.Join(given, " and "), constructs)
+	}
+}
+
+// escalations checks who a step's escalations tell, after how long, and
+// with which placeholders.
+func (v *validator) escalations(es []Escalation, path string) {
+	for i, e := range es {
 		p := fmt.Sprintf("%s.escalate[%d]", path, i)
 		if e.After <= 0 {
 			v.add(p+".after", "is required: how long the step may run before %s is told, e.g. 2h", orSomeone(e.Notify))
@@ -222,9 +234,6 @@ func (v *validator) step(s *Step, path string, depth int, sc scope) {
 			}
 			v.sameTexts(p+".message_zh", e.MessageZh, e.Message, "message")
 		}
-	}
-	if s.Retry != nil {
-		v.retry(s, path+".retry")
 	}
 }
 
@@ -295,148 +304,8 @@ func orSomeone(s string) string {
 	return s
 }
 
-func (v *validator) kind(s *Step, path string, sc scope) {
-	k, ok := v.reg[s.Kind]
-	if !ok {
-		v.add(path+".kind", "unknown kind %q: want one of %s", s.Kind, strings.Join(v.reg.Names(), ", "))
-		return
-	}
-	if len(k.PerArea) > 0 && sc.level != anyLevel && !slices.Contains(k.PerArea, sc.level) {
-		per := strings.Join(k.PerArea, " or ")
-		var over []string
-		for _, l := range k.PerArea {
-			over = append(over, plural(l))
-		}
-		if sc.level == "" {
-			v.add(path, "kind %s runs per %s: put it in a for_each over %s", s.Kind, per, strings.Join(over, " or "))
-		} else {
-			v.add(path, "kind %s runs per %s, but the enclosing for_each is over %s: put it in a for_each over %s",
-				s.Kind, per, plural(sc.level), strings.Join(over, " or "))
-		}
-	}
-
-	if s.Params == nil && len(k.Params) > 0 {
-		s.Params = map[string]any{}
-	}
-	for _, name := range sortedKeys(k.Params) {
-		p := k.Params[name]
-		pp := path + ".params." + name
-		val, given := s.Params[name]
-		if !given || val == nil {
-			switch {
-			case p.Required:
-				v.add(pp, "is required by kind %s: %s (%s)", s.Kind, p.Doc, p.Type)
-			case p.Default != nil:
-				norm, err := normalize(p, p.Default)
-				if err != nil {
-					v.add(pp, "the default of kind %s is invalid: %v", s.Kind, err)
-					continue
-				}
-				s.Params[name] = norm
-			default:
-				delete(s.Params, name)
-			}
-			continue
-		}
-		norm, err := normalize(p, val)
-		if err != nil {
-			v.add(pp, "%v", err)
-			continue
-		}
-		s.Params[name] = norm
-		if text, ok := norm.(string); ok && p.Type == TypeString {
-			v.placeholders(pp, text, k.Placeholders[name], "kind "+s.Kind)
-		}
-	}
-	for _, name := range sortedKeys(k.Translations) {
-		v.sameFacts(s, path+".params."+name, name, k.Translations[name])
-	}
-	for _, name := range sortedKeys(s.Params) {
-		if _, ok := k.Params[name]; ok {
-			continue
-		}
-		if len(k.Params) == 0 {
-			v.add(path+".params."+name, "unknown param %q: kind %s takes no params", name, s.Kind)
-		} else {
-			v.add(path+".params."+name, "unknown param %q for kind %s: want %s", name, s.Kind, strings.Join(sortedKeys(k.Params), ", "))
-		}
-	}
-}
-
-// normalize checks a param value against its type and returns it in the
-// form the interpreter reads.
-func normalize(p Param, val any) (any, error) {
-	switch p.Type {
-	case TypeString:
-		s, ok := val.(string)
-		if !ok {
-			return nil, fmt.Errorf("want text, got %v (quote it)", val)
-		}
-		if p.Required && strings.TrimSpace(s) == "" {
-			return nil, fmt.Errorf("must not be empty")
-		}
-		if len(p.OneOf) > 0 && !slices.Contains(p.OneOf, s) {
-			return nil, fmt.Errorf("%q is not one of %s", s, strings.Join(p.OneOf, ", "))
-		}
-		return s, nil
-	case TypeInt:
-		switch n := val.(type) {
-		case int:
-			return n, nil
-		case int64:
-			if n >= math.MinInt && n <= math.MaxInt {
-				return int(n), nil
-			}
-		case float64:
-			if n == math.Trunc(n) && math.Abs(n) < 1<<53 {
-				return int(n), nil
-			}
-		}
-		return nil, fmt.Errorf("want a whole number, got %v", quoteText(val))
-	case TypeNumber:
-		switch n := val.(type) {
-		case int:
-			return normalize(p, float64(n))
-		case int64:
-			return normalize(p, float64(n))
-		case uint64:
-			return normalize(p, float64(n))
-		case float64:
-			if math.IsNaN(n) || math.IsInf(n, 0) {
-				break
-			}
-			if p.Fraction && (n < 0 || n > 1) {
-				return nil, fmt.Errorf("is a fraction from 0 to 1 (0.99 is 99%%), got %g", n)
-			}
-			return n, nil
-		}
-		return nil, fmt.Errorf("want a number, got %v", quoteText(val))
-	case TypeBool:
-		if b, ok := val.(bool); ok {
-			return b, nil
-		}
-		return nil, fmt.Errorf("want true or false, got %v", quoteText(val))
-	case TypeDuration:
-		s, ok := val.(string)
-		if !ok {
-			return nil, fmt.Errorf("want a duration such as 90s, 30m, 2h or 3d, got %v", val)
-		}
-		d, err := ParseDuration(s)
-		if err != nil {
-			return nil, err
-		}
-		return d.String(), nil
-	}
-	return nil, fmt.Errorf("the kind declares an unknown param type %q", p.Type)
-}
-
-func quoteText(val any) any {
-	if s, ok := val.(string); ok {
-		return strconv.Quote(s)
-	}
-	return val
-}
-
+// forEach checks which areas a for_each selects, and its steps in the scope
+// of those areas.
 func (v *validator) forEach(f *ForEach, path string, depth int, sc scope) {
 	a := f.Areas
 	ap := path + ".areas"
@@ -495,8 +364,9 @@ func (v *validator) forEach(f *ForEach, path string, depth int, sc scope) {
 	v.steps(f.Steps, path+".steps", depth+1, sc)
 }
 
-func isResponse(under string) bool { return under == "" || under == "response" }
-
+// repeat checks a repeat's rounds and until. It completes a missing
+// until.consecutive and sets Period, so the recorded definition measures
+// every from a round's start.
 func (v *validator) repeat(r *Repeat, path string, depth int, sc scope) {
 	if len(r.Steps) == 0 {
 		v.add(path+".steps", "is required: list the steps of a round")
@@ -583,6 +453,7 @@ func (v *validator) outputs(steps []Step) []string {
 	return sortedKeys(set)
 }
 
+// retry checks a step's retry policy: bounds, and intervals in order.
 func (v *validator) retry(s *Step, path string) {
 	r := s.Retry
 	if s.Kind == "" {
@@ -603,92 +474,4 @@ func (v *validator) retry(s *Step, path string) {
 	if r.InitialInterval > 0 && r.MaximumInterval > 0 && r.InitialInterval > r.MaximumInterval {
 		v.add(path+".initial_interval", "%s is longer than maximum_interval %s", r.InitialInterval, r.MaximumInterval)
 	}
-}
-
-func isLevel(l string) bool { return levelRank(l) >= 0 }
-
-func levelRank(l string) int {
-	for i, v := range scenario.Levels {
-		if string(v) == l {
-			return i
-		}
-	}
-	return -1
-}
-
-func levelList() string {
-	s := make([]string, len(scenario.Levels))
-	for i, l := range scenario.Levels {
-		s[i] = string(l)
-	}
-	return strings.Join(s, ", ")
-}
-
-// plural names areas of a level in messages: compounds, communities.
-func plural(level string) string {
-	if strings.HasSuffix(level, "y") {
-		return strings.TrimSuffix(level, "y") + "ies"
-	}
-	return level + "s"
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	//workflowcheck:ignore the keys are sorted below
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-// Walk calls fn for every step of the tree, parents before their children,
-// in the order they are written. path is the step's place in the YAML
-// structure, e.g. steps[1].for_each.steps[0].
-func (d *Definition) Walk(fn func(path string, s *Step)) {
-	walkSteps(d.Steps, "steps", fn)
-}
-
-func walkSteps(steps []Step, path string, fn func(string, *Step)) {
-	for i := range steps {
-		s := &steps[i]
-		p := fmt.Sprintf("%s[%d]", path, i)
-		fn(p, s)
-		walkSteps(s.Sequence, p+".sequence", fn)
-		walkSteps(s.Parallel, p+".parallel", fn)
-		if s.ForEach != nil {
-			walkSteps(s.ForEach.Steps, p+".for_each.steps", fn)
-		}
-		if s.Repeat != nil {
-			walkSteps(s.Repeat.Steps, p+".repeat.steps", fn)
-		}
-	}
-}
-
-// Kinds returns the step kinds the definition uses, sorted.
-func (d *Definition) Kinds() []string {
-	set := map[string]bool{}
-	d.Walk(func(_ string, s *Step) {
-		if s.Kind != "" {
-			set[s.Kind] = true
-		}
-	})
-	return sortedKeys(set)
-}
-
-// ParseRef reads a runbook reference NAME or NAME@VERSION; version 0 means
-// the latest.
-func ParseRef(ref string) (name string, version int, err error) {
-	name, v, pinned := strings.Cut(ref, "@")
-	if !IsCode(name) {
-		return "", 0, fmt.Errorf("runbook %q: want NAME or NAME@VERSION, where NAME is lower-case letters, digits and '-'", ref)
-	}
-	if !pinned {
-		return name, 0, nil
-	}
-	version, err = strconv.Atoi(v)
-	if err != nil || version < 1 {
-		return "", 0, fmt.Errorf("runbook %q: the version after @ must be a whole number from 1", ref)
-	}
-	return name, version, nil
 }

@@ -66,39 +66,11 @@ func ReadIn(r io.Reader, source string, max int, loc *time.Location) ([]store.Sa
 	if max <= 0 {
 		max = store.DefaultMaxBatch
 	}
-	fail := func(line int, format string, args ...any) ([]store.SampleRow, []RowError, error) {
-		return nil, nil, &FileError{Source: source, Line: line, Msg: fmt.Sprintf(format, args...)}
-	}
 	cr := csv.NewReader(r)
 	cr.ReuseRecord = true
-	header, err := cr.Read()
-	switch {
-	case errors.Is(err, io.EOF):
-		return fail(0, "the file is empty: it needs a header line (%s)", strings.Join(Columns, ","))
-	case err != nil:
-		return nil, nil, csvError(source, err)
-	}
-	col := map[string]int{}
-	for i, h := range header {
-		name := strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
-		switch _, dup := col[name]; {
-		case !slices.Contains(Columns, name):
-			return fail(1, "unknown column %q (columns: %s)", strings.TrimSpace(h), strings.Join(Columns, ", "))
-		case dup:
-			return fail(1, "column %q is given twice", name)
-		}
-		col[name] = i
-	}
-	for _, c := range required {
-		if _, ok := col[c]; !ok {
-			return fail(1, "the header has no %q column (columns: %s; result may be left out)", c, strings.Join(Columns, ", "))
-		}
-	}
-	get := func(rec []string, name string) string {
-		if i, ok := col[name]; ok {
-			return strings.TrimSpace(rec[i])
-		}
-		return ""
+	col, err := readHeader(cr, source)
+	if err != nil {
+		return nil, nil, err
 	}
 	var (
 		rows []store.SampleRow
@@ -114,28 +86,9 @@ func ReadIn(r io.Reader, source string, max int, loc *time.Location) ([]store.Sa
 		}
 		line, _ := cr.FieldPos(0)
 		if len(rows)+len(bad) == max {
-			return fail(0, "more than %d rows: a batch holds at most %d, split the file", max, max)
+			return nil, nil, &FileError{Source: source, Msg: fmt.Sprintf("more than %d rows: a batch holds at most %d, split the file", max, max)}
 		}
-		row := store.SampleRow{Line: line, Tube: get(rec, "tube"), Resident: get(rec, "resident"), Point: get(rec, "point"),
-			Result: strings.ToLower(get(rec, "result"))}
-		reason := ""
-		at := get(rec, "taken_at")
-		switch {
-		case badCell(rec, col, &reason):
-		case row.Tube == "":
-			reason = "tube is empty"
-		case row.Resident == "":
-			reason = "resident is empty"
-		case at == "":
-			reason = "taken_at is empty"
-		case row.Result != "" && row.Result != "negative" && row.Result != "positive":
-			reason = fmt.Sprintf("result %q is not negative, positive or empty", get(rec, "result"))
-		default:
-			row.TakenAt, err = parseTime(at, loc)
-			if err != nil {
-				reason = fmt.Sprintf("taken_at %q is not a time: write 2022-04-03T17:05:00+08:00 (RFC 3339) or 2022-04-03 17:05 (local time)", at)
-			}
-		}
+		row, reason := col.row(rec, line, loc)
 		if reason != "" {
 			bad = append(bad, RowError{Line: line, Tube: row.Tube, Reason: reason})
 			continue
@@ -143,15 +96,83 @@ func ReadIn(r io.Reader, source string, max int, loc *time.Location) ([]store.Sa
 		rows = append(rows, row)
 	}
 	if len(rows)+len(bad) == 0 {
-		return fail(0, "the file has a header but no samples")
+		return nil, nil, &FileError{Source: source, Msg: "the file has a header but no samples"}
 	}
 	return rows, bad, nil
+}
+
+// columns maps the name of each column of a file to its place in a line.
+type columns map[string]int
+
+// readHeader reads the header line: known columns, each once, the required
+// ones all there.
+func readHeader(cr *csv.Reader, source string) (columns, error) {
+	fail := func(line int, format string, args ...any) (columns, error) {
+		return nil, &FileError{Source: source, Line: line, Msg: fmt.Sprintf(format, args...)}
+	}
+	header, err := cr.Read()
+	switch {
+	case errors.Is(err, io.EOF):
+		return fail(0, "the file is empty: it needs a header line (%s)", strings.Join(Columns, ","))
+	case err != nil:
+		return nil, csvError(source, err)
+	}
+	col := columns{}
+	for i, h := range header {
+		name := strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		switch _, dup := col[name]; {
+		case !slices.Contains(Columns, name):
+			return fail(1, "unknown column %q (columns: %s)", strings.TrimSpace(h), strings.Join(Columns, ", "))
+		case dup:
+			return fail(1, "column %q is given twice", name)
+		}
+		col[name] = i
+	}
+	for _, c := range required {
+		if _, ok := col[c]; !ok {
+			return fail(1, "the header has no %q column (columns: %s; result may be left out)", c, strings.Join(Columns, ", "))
+		}
+	}
+	return col, nil
+}
+
+// get is the trimmed cell of a column, or "" when the file lacks it.
+func (col columns) get(rec []string, name string) string {
+	if i, ok := col[name]; ok {
+		return strings.TrimSpace(rec[i])
+	}
+	return ""
+}
+
+// row reads the sample on one line, or says why the line is refused.
+func (col columns) row(rec []string, line int, loc *time.Location) (row store.SampleRow, reason string) {
+	row = store.SampleRow{Line: line, Tube: col.get(rec, "tube"), Resident: col.get(rec, "resident"), Point: col.get(rec, "point"),
+		Result: strings.ToLower(col.get(rec, "result"))}
+	at := col.get(rec, "taken_at")
+	switch {
+	case badCell(rec, col, &reason):
+	case row.Tube == "":
+		reason = "tube is empty"
+	case row.Resident == "":
+		reason = "resident is empty"
+	case at == "":
+		reason = "taken_at is empty"
+	case row.Result != "" && row.Result != "negative" && row.Result != "positive":
+		reason = fmt.Sprintf("result %q is not negative, positive or empty", col.get(rec, "result"))
+	default:
+		var err error
+		row.TakenAt, err = parseTime(at, loc)
+		if err != nil {
+			reason = fmt.Sprintf("taken_at %q is not a time: write 2022-04-03T17:05:00+08:00 (RFC 3339) or 2022-04-03 17:05 (local time)", at)
+		}
+	}
+	return row, reason
 }
 
 // badCell reports whether a cell of the line breaks the input limits
 // (length, NUL and control characters, invalid UTF-8), with the reason
 // naming its column. Such a line is refused; the others are kept.
-func badCell(rec []string, col map[string]int, reason *string) bool {
+func badCell(rec []string, col columns, reason *string) bool {
 	for _, name := range Columns {
 		i, ok := col[name]
 		if !ok {
@@ -165,6 +186,7 @@ func badCell(rec []string, col map[string]int, reason *string) bool {
 	return false
 }
 
+// parseTime reads a time in RFC 3339, or in one of LocalLayouts in loc.
 func parseTime(s string, loc *time.Location) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil

@@ -166,6 +166,7 @@ func BatchDigest(incident string, rows []SampleRow) string {
 // lacked, the result is recorded. Good rows are written, so a re-sent batch
 // adds nothing. A batch with no rows, more than Max rows or no incident is
 // refused whole (ErrInvalidBatch) before the database is touched.
+// long: one transaction's stages in the order they run: stage, hold the rounds, record the batch, verdicts with their fallbacks, tally.
 func (s *Store) IngestSamples(ctx context.Context, in IngestBatch) (IngestResult, error) {
 	limit := in.Max
 	if limit <= 0 {

@@ -212,8 +212,8 @@ type CheckpointResult struct {
 // at a checkpoint while a supply assignment books them, whichever response
 // asks; a person booked meanwhile is passed over and someone else picked,
 // and if the last pick was refused the error is ErrStaffBusy, for a retry.
-// eventFor builds the log entry from the result. The staffing attempts stay
-// inline (85 lines): their comments explain one snapshot's reasoning.
+// eventFor builds the log entry from the result.
+// long: the staffing attempts stay inline, as their comments follow one snapshot's reasoning.
 func (s *Store) OpenCheckpoint(ctx context.Context, o CheckpointOrder, eventFor func(CheckpointResult) Event) (CheckpointResult, error) {
 	var res CheckpointResult
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {

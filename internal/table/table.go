@@ -20,30 +20,30 @@ func New(header ...string) *Table { return &Table{header: header} }
 // Row appends a row. Each cell is formatted with %v; strings are escaped so
 // that a pipe or a line break in free text cannot break the table. A row
 // with fewer cells than the header is padded with empty cells.
-func (t *Table) Row(cells ...any) *Table {
-	row := make([]string, len(t.header))
+func (tbl *Table) Row(cells ...any) *Table {
+	row := make([]string, len(tbl.header))
 	for i, c := range cells {
 		if i >= len(row) {
 			break
 		}
 		row[i] = Escape(fmt.Sprint(c))
 	}
-	t.rows = append(t.rows, row)
-	return t
+	tbl.rows = append(tbl.rows, row)
+	return tbl
 }
 
 // Len is the number of rows added.
-func (t *Table) Len() int { return len(t.rows) }
+func (tbl *Table) Len() int { return len(tbl.rows) }
 
 // String renders the table, one line a row, each line ending in a newline.
-func (t *Table) String() string {
+func (tbl *Table) String() string {
 	var b strings.Builder
-	t.Render(&b)
+	tbl.Render(&b)
 	return b.String()
 }
 
 // Render renders the table into b.
-func (t *Table) Render(b *strings.Builder) {
+func (tbl *Table) Render(b *strings.Builder) {
 	line := func(cells []string) {
 		b.WriteString("|")
 		for _, c := range cells {
@@ -51,9 +51,9 @@ func (t *Table) Render(b *strings.Builder) {
 		}
 		b.WriteString("\n")
 	}
-	line(t.header)
-	b.WriteString("|" + strings.Repeat("---|", len(t.header)) + "\n")
-	for _, r := range t.rows {
+	line(tbl.header)
+	b.WriteString("|" + strings.Repeat("---|", len(tbl.header)) + "\n")
+	for _, r := range tbl.rows {
 		line(r)
 	}
 }
