@@ -84,8 +84,8 @@ func classify(err error) error {
 	case errors.Is(err, domain.ErrNotCompound):
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrNotCompound, err)
 	case errors.Is(err, domain.ErrInvalid), errors.Is(err, domain.ErrConflict),
-		// Mass testing's own errors, until they are the domain's too.
-		errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrConflict),
+		// A round that has closed and a batch refused whole are the
+		// store's own bad input.
 		errors.Is(err, store.ErrRoundClosed), errors.Is(err, store.ErrInvalidBatch):
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, err)
 	}

@@ -16,7 +16,7 @@ import (
 // never parked as bad input.
 func TestClassifyStaffBusy(t *testing.T) {
 	t.Parallel()
-	err := classify(fmt.Errorf("assign staff for wf: %w", fmt.Errorf("%w: staff solo is already booked", store.ErrStaffBusy)))
+	err := classify(fmt.Errorf("assign staff for wf: %w", fmt.Errorf("%w: staff solo is already booked", domain.ErrStaffBusy)))
 	var ae *temporal.ApplicationError
 	if !errors.As(err, &ae) || ae.Type() != ErrStaffBusy || ae.NonRetryable() {
 		t.Fatalf("classify(busy) = %#v, want a retryable %s application error", err, ErrStaffBusy)
@@ -60,7 +60,7 @@ func TestClassifyDomainErrors(t *testing.T) {
 		})
 	}
 	// An error classified already keeps its type.
-	first := classify(store.ErrNotFound)
+	first := classify(domain.ErrNotFound)
 	if got := classify(first); got != first {
 		t.Errorf("classify(classify(not found)) = %v, want the same error", got)
 	}
@@ -91,7 +91,7 @@ func TestNULByte(t *testing.T) {
 	}
 
 	t.Run("RecordEvent", func(t *testing.T) {
-		e := store.Event{Incident: incident, WorkflowID: r.WorkflowID, Step: "escalate", State: "done", Actor: "duty", Reason: bad, Seq: bad}
+		e := domain.Event{Incident: incident, WorkflowID: r.WorkflowID, Step: "escalate", State: "done", Actor: "duty", Reason: bad, Seq: bad}
 		for range 2 {
 			if err := a.RecordEvent(ctx, e); err != nil {
 				t.Fatalf("RecordEvent() = %v, want the event logged", err)
@@ -120,7 +120,7 @@ func TestNULByte(t *testing.T) {
 		}},
 		{"ReportSite", func() error {
 			_, err := a.ReportSite(ctx, ReportSiteInput{Ref: r, RoundID: plan.RoundID, Site: plan.Sites[0].Site,
-				Findings: []store.NewFinding{{Category: "checkpoint", Severity: "high", Description: bad}}})
+				Findings: []domain.NewFinding{{Category: "checkpoint", Severity: "high", Description: bad}}})
 			return err
 		}},
 	} {

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -23,7 +24,7 @@ type OpenInspectionRoundInput struct {
 	// Area is the code or path of the area inspected.
 	Area        string
 	SiteKinds   []string
-	Departments []store.Unit
+	Departments []domain.Unit
 	Inspectors  []string
 	// Only, when set, limits a follow-up round to these sites of the
 	// previous round.
@@ -32,12 +33,12 @@ type OpenInspectionRoundInput struct {
 
 // OpenInspectionRound records a round over the sub-districts and sites
 // under the area, with an inspector for each, and returns its plan.
-func (a *Activities) OpenInspectionRound(ctx context.Context, in OpenInspectionRoundInput) (store.InspectionPlan, error) {
+func (a *Activities) OpenInspectionRound(ctx context.Context, in OpenInspectionRoundInput) (domain.InspectionPlan, error) {
 	if err := in.Ref.validate(); err != nil {
-		return store.InspectionPlan{}, classify(err)
+		return domain.InspectionPlan{}, classify(err)
 	}
 	if in.Area == "" || in.Step == "" {
-		return store.InspectionPlan{}, badInput("an inspection round needs an area and a step")
+		return domain.InspectionPlan{}, badInput("an inspection round needs an area and a step")
 	}
 	e := in.Ref.event("round", "done", fmt.Sprintf("inspection round %d of %s opened", in.Round, in.Area))
 	e.Seq = fmt.Sprint(in.Round)
@@ -72,14 +73,14 @@ type ReportSiteInput struct {
 	Ref      StepRef
 	RoundID  int64
 	Site     string
-	Findings []store.NewFinding
+	Findings []domain.NewFinding
 }
 
 // ReportSite records a site's report and its findings together; a second
 // report of the site returns the first one's findings.
-func (a *Activities) ReportSite(ctx context.Context, in ReportSiteInput) (store.SiteReportResult, error) {
+func (a *Activities) ReportSite(ctx context.Context, in ReportSiteInput) (domain.SiteReportResult, error) {
 	if err := in.Ref.validate(); err != nil {
-		return store.SiteReportResult{}, classify(err)
+		return domain.SiteReportResult{}, classify(err)
 	}
 	e := in.Ref.event("report/"+in.Site, "done", fmt.Sprintf("site %s inspected by %s: %d findings", in.Site, in.Ref.Actor, len(in.Findings)))
 	res, err := a.Store.ReportSite(ctx, store.SiteReport{RoundID: in.RoundID, Site: in.Site, Inspector: in.Ref.Actor, Findings: in.Findings}, e)
@@ -96,7 +97,7 @@ type ClaimFindingsInput struct {
 // ClaimFindings returns the findings of failed compliance checks in the
 // inspection's area (of any incident) that the inspection is to follow,
 // claiming those no other inspection follows.
-func (a *Activities) ClaimFindings(ctx context.Context, in ClaimFindingsInput) ([]store.Finding, error) {
+func (a *Activities) ClaimFindings(ctx context.Context, in ClaimFindingsInput) ([]domain.Finding, error) {
 	if in.Incident == "" || in.Area == "" {
 		return nil, badInput("claiming findings needs the incident and the area")
 	}
@@ -119,9 +120,9 @@ type AssignFindingInput struct {
 
 // AssignFinding sets a finding's rectification deadline and says whether it
 // repeats an earlier finding of the same category at the same unit.
-func (a *Activities) AssignFinding(ctx context.Context, in AssignFindingInput) (store.Finding, error) {
+func (a *Activities) AssignFinding(ctx context.Context, in AssignFindingInput) (domain.Finding, error) {
 	if err := in.Ref.validate(); err != nil {
-		return store.Finding{}, classify(err)
+		return domain.Finding{}, classify(err)
 	}
 	e := in.Ref.event("assign", "done", "rectify by "+in.DeadlineAt.UTC().Format(time.RFC3339))
 	f, err := a.Store.AssignFinding(ctx, in.FindingID, in.DeadlineAt, e)
@@ -208,17 +209,17 @@ type TalkInput struct {
 
 // RecordTalk records a talk with the person responsible, with its notice
 // and event, once per finding and reason.
-func (a *Activities) RecordTalk(ctx context.Context, in TalkInput) (store.Talk, error) {
+func (a *Activities) RecordTalk(ctx context.Context, in TalkInput) (domain.Talk, error) {
 	if err := in.Ref.validate(); err != nil {
-		return store.Talk{}, classify(err)
+		return domain.Talk{}, classify(err)
 	}
 	if in.Reason != "overdue" && in.Reason != "repeat" {
-		return store.Talk{}, badInput("talk reason %q: want overdue or repeat", in.Reason)
+		return domain.Talk{}, badInput("talk reason %q: want overdue or repeat", in.Reason)
 	}
 	why := map[string]string{"overdue": "was not rectified by its deadline", "repeat": "repeats a problem already found at your unit"}[in.Reason]
 	e := in.Ref.event("talk", "escalated", "talk with the person responsible: "+in.Reason)
 	e.Seq = in.Reason
-	t, err := a.Store.RecordTalk(ctx, in.FindingID, in.Reason, func(t store.Talk) string {
+	t, err := a.Store.RecordTalk(ctx, in.FindingID, in.Reason, func(t domain.Talk) string {
 		return fmt.Sprintf("The district discipline office calls in the %s, %s, for a talk (incident %s): finding %d %s. %s",
 			t.Person, t.UnitName, t.Incident, in.FindingID, why, in.Summary)
 	}, e)

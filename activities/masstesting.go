@@ -7,7 +7,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 
-	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // OpenRoundInput opens a testing round over an area.
@@ -25,26 +25,26 @@ type OpenRoundInput struct {
 // OpenRound opens the round (or returns it when it is open already): its
 // sampling points, which point serves which compound, and the residents
 // expected by cohort. Counts only: no resident travels through a workflow.
-func (a *Activities) OpenRound(ctx context.Context, in OpenRoundInput) (store.RoundPlan, error) {
+func (a *Activities) OpenRound(ctx context.Context, in OpenRoundInput) (domain.RoundPlan, error) {
 	if err := in.Ref.validate(); err != nil {
-		return store.RoundPlan{}, classify(err)
+		return domain.RoundPlan{}, classify(err)
 	}
 	if in.AreaID <= 0 || in.Round < 1 || !in.Deadline.After(in.OpensAt) {
-		return store.RoundPlan{}, badInput("a round needs an area, a round number from 1 and a deadline after it opens")
+		return domain.RoundPlan{}, badInput("a round needs an area, a round number from 1 and a deadline after it opens")
 	}
 	e := in.Ref.event("open-round", "done", fmt.Sprintf("round %d opens, deadline %s", in.Round, in.Deadline.Format(time.RFC3339)))
 	e.Seq = fmt.Sprint(in.Round)
 	plan, err := a.Store.OpenRound(ctx, in.Ref.Incident, in.AreaID, in.Round, in.OpensAt, in.Deadline, e)
 	if err != nil {
-		return store.RoundPlan{}, classify(err)
+		return domain.RoundPlan{}, classify(err)
 	}
 	if in.LateGrace > 0 {
 		if err := a.Store.SetLateGrace(ctx, plan.RoundID, in.LateGrace); err != nil {
-			return store.RoundPlan{}, classify(err)
+			return domain.RoundPlan{}, classify(err)
 		}
 	}
 	if len(plan.Points) == 0 {
-		return store.RoundPlan{}, badInput("the area has no sampling point: add sites of kind sampling-point to the scenario")
+		return domain.RoundPlan{}, badInput("the area has no sampling point: add sites of kind sampling-point to the scenario")
 	}
 	return plan, nil
 }
@@ -75,9 +75,9 @@ func (a *Activities) RevisitMissed(ctx context.Context, in RoundRef) (int, error
 }
 
 // RoundProgress counts the round's samples per point and cohort.
-func (a *Activities) RoundProgress(ctx context.Context, in RoundRef) (store.RoundProgress, error) {
+func (a *Activities) RoundProgress(ctx context.Context, in RoundRef) (domain.RoundProgress, error) {
 	if in.RoundID <= 0 {
-		return store.RoundProgress{}, badInput("round ID is required")
+		return domain.RoundProgress{}, badInput("round ID is required")
 	}
 	v, err := a.Store.RoundProgress(ctx, in.RoundID)
 	return v, classify(err)
@@ -91,9 +91,9 @@ type AddRoundPointInput struct {
 }
 
 // AddRoundPoint opens another sampling point and rebalances the compounds.
-func (a *Activities) AddRoundPoint(ctx context.Context, in AddRoundPointInput) (store.RoundPlan, error) {
+func (a *Activities) AddRoundPoint(ctx context.Context, in AddRoundPointInput) (domain.RoundPlan, error) {
 	if in.RoundID <= 0 || in.Site == "" {
-		return store.RoundPlan{}, badInput("adding a point needs a round and a site code")
+		return domain.RoundPlan{}, badInput("adding a point needs a round and a site code")
 	}
 	e := in.Ref.event("add-point", "done", "sampling point "+in.Site+" opened")
 	e.Seq = in.Site

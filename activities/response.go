@@ -7,6 +7,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/runbook"
 	"github.com/musterhq/muster/internal/store"
 )
@@ -62,7 +63,7 @@ func (a *Activities) OpenResponse(ctx context.Context, in OpenResponseInput) (Op
 		return OpenResponseResult{}, classify(err)
 	}
 	rb, err := a.Store.Runbook(ctx, in.Runbook, in.Version)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		return OpenResponseResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrUnknownRunbook, err)
 	}
 	if err != nil {

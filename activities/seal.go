@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -17,8 +18,8 @@ type StepRef struct {
 	Actor      string
 }
 
-func (r StepRef) event(step, state, reason string) store.Event {
-	return store.Event{Incident: r.Incident, WorkflowID: r.WorkflowID, Step: step, State: state, Reason: reason, Actor: r.Actor}
+func (r StepRef) event(step, state, reason string) domain.Event {
+	return domain.Event{Incident: r.Incident, WorkflowID: r.WorkflowID, Step: step, State: state, Reason: reason, Actor: r.Actor}
 }
 
 func (r StepRef) validate() error {
@@ -180,7 +181,7 @@ func (a *Activities) OpenCheckpoint(ctx context.Context, in CheckpointInput) (Ch
 	res, err := a.Store.OpenCheckpoint(ctx, store.CheckpointOrder{
 		Incident: in.Ref.Incident, GateID: in.Gate.ID, AreaID: in.AreaID, Mode: mode, RequiredStaff: in.RequiredStaff,
 		Shift: in.Shift, Rest: in.Rest, Outside: in.Outside,
-	}, func(r store.CheckpointResult) store.Event {
+	}, func(r store.CheckpointResult) domain.Event {
 		res = r
 		return in.Ref.event("checkpoint/"+in.Gate.Code, "done", reason())
 	})
@@ -292,7 +293,7 @@ func (a *Activities) CheckCompliance(ctx context.Context, in ComplianceInput) (C
 		return ComplianceResult{}, badInput("compliance round must be 1 or more (got %d)", in.Round)
 	}
 	out := ComplianceResult{Round: in.Round}
-	summarise := func(rs []store.ComplianceResult) store.Event {
+	summarise := func(rs []store.ComplianceResult) domain.Event {
 		out.Checked, out.Passed, out.Problems = len(rs), 0, nil
 		for _, r := range rs {
 			if r.Passed {
@@ -346,7 +347,7 @@ func (a *Activities) Reopen(ctx context.Context, in ReopenInput) (ReopenResult, 
 // UTF-8 in a reason (an operator's escalation, say) becomes U+FFFD, so the
 // transition is logged, once, rather than refused and lost while the
 // workflow has moved on.
-func loggable(e store.Event) store.Event {
+func loggable(e domain.Event) domain.Event {
 	clean := func(s string) string {
 		return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD")
 	}
@@ -356,7 +357,7 @@ func loggable(e store.Event) store.Event {
 
 // RecordEvent appends a transition the workflow itself decided, such as a
 // lift request or a stall.
-func (a *Activities) RecordEvent(ctx context.Context, e store.Event) error {
+func (a *Activities) RecordEvent(ctx context.Context, e domain.Event) error {
 	if e.Incident == "" || e.WorkflowID == "" || e.Step == "" || e.State == "" {
 		return badInput("an event needs an incident, a workflow ID, a step and a state")
 	}
@@ -388,7 +389,7 @@ func (a *Activities) ComplianceSweep(ctx context.Context, in SweepInput) (SweepR
 		return SweepResult{}, badInput("a sweep needs a name")
 	}
 	var out SweepResult
-	_, err := a.Store.SweepCompliance(ctx, in.Ref.Incident, in.Sweep, func(rs []store.ComplianceResult) store.Event {
+	_, err := a.Store.SweepCompliance(ctx, in.Ref.Incident, in.Sweep, func(rs []store.ComplianceResult) domain.Event {
 		out = SweepResult{Checked: len(rs)}
 		for _, r := range rs {
 			if !r.Passed {

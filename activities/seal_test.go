@@ -8,6 +8,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/scenario"
 	"github.com/musterhq/muster/internal/store"
@@ -123,7 +124,7 @@ func TestPlanSeal(t *testing.T) {
 		})
 	}
 	// A plan that failed opened no response and logged nothing.
-	if _, err := a.Store.ResponseByIncident(ctx, "inc-2"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := a.Store.ResponseByIncident(ctx, "inc-2"); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("ResponseByIncident(inc-2) after failed plans error = %v, want ErrNotFound", err)
 	}
 	if n := count(t, a, `SELECT count(*) FROM step_events WHERE incident <> 'inc-1'`); n != 0 {
@@ -203,7 +204,7 @@ func runSeal(t *testing.T, a *Activities, incident string, times int) sealRun {
 			Audience: "residents of Longbao Jiayuan", Body: "The seal of Longbao Jiayuan is lifted."})
 	})
 	twice("RecordEvent", func() (any, error) {
-		return nil, a.RecordEvent(ctx, store.Event{Incident: incident, WorkflowID: rf.WorkflowID, Step: "hold", State: "done", Reason: "lift requested"})
+		return nil, a.RecordEvent(ctx, domain.Event{Incident: incident, WorkflowID: rf.WorkflowID, Step: "hold", State: "done", Reason: "lift requested"})
 	})
 	if out.Lifted, err = a.Store.SealRecords(ctx, incident, area); err != nil {
 		t.Fatal(err)
@@ -432,13 +433,13 @@ func TestBadInput(t *testing.T) {
 			return err
 		}},
 		{"RecordEvent no step", func() error {
-			return a.RecordEvent(ctx, store.Event{Incident: "inc-bad", WorkflowID: rf.WorkflowID, State: "done"})
+			return a.RecordEvent(ctx, domain.Event{Incident: "inc-bad", WorkflowID: rf.WorkflowID, State: "done"})
 		}},
 		{"RecordEvent no state", func() error {
-			return a.RecordEvent(ctx, store.Event{Incident: "inc-bad", WorkflowID: rf.WorkflowID, Step: "hold"})
+			return a.RecordEvent(ctx, domain.Event{Incident: "inc-bad", WorkflowID: rf.WorkflowID, Step: "hold"})
 		}},
 		{"RecordEvent no incident", func() error {
-			return a.RecordEvent(ctx, store.Event{WorkflowID: rf.WorkflowID, Step: "hold", State: "done"})
+			return a.RecordEvent(ctx, domain.Event{WorkflowID: rf.WorkflowID, Step: "hold", State: "done"})
 		}},
 	}
 	written := func() int {

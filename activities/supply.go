@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -23,9 +24,9 @@ type PlanStaffInput struct {
 // PlanStaff records the posts the step needs staffed, derived from the
 // running response (sampling points, communities, suppliers, open
 // checkpoints in the area).
-func (a *Activities) PlanStaff(ctx context.Context, in PlanStaffInput) (store.PostSummary, error) {
+func (a *Activities) PlanStaff(ctx context.Context, in PlanStaffInput) (domain.PostSummary, error) {
 	if err := in.Ref.validate(); err != nil {
-		return store.PostSummary{}, classify(err)
+		return domain.PostSummary{}, classify(err)
 	}
 	s, err := a.Store.PlanPosts(ctx, store.PostOrder{
 		Incident: in.Ref.Incident, Step: in.Ref.WorkflowID, AreaID: in.AreaID, From: in.From, To: in.To, Hours: in.Hours,
@@ -47,9 +48,9 @@ type AssignStaffInput struct {
 // AssignStaff fills the step's open posts, nearest first and fairly, with
 // a mobilization notice and a pass for each person; it tops up only, so a
 // repeated call adds nothing.
-func (a *Activities) AssignStaff(ctx context.Context, in AssignStaffInput) (store.Mobilization, error) {
+func (a *Activities) AssignStaff(ctx context.Context, in AssignStaffInput) (domain.Mobilization, error) {
 	if err := in.Ref.validate(); err != nil {
-		return store.Mobilization{}, classify(err)
+		return domain.Mobilization{}, classify(err)
 	}
 	m, err := a.Store.AssignStaff(ctx, store.AssignOrder{Incident: in.Ref.Incident, Step: in.Ref.WorkflowID, AreaID: in.AreaID, AckBy: in.AckBy},
 		in.Ref.event(nameOr(in.Name, "assign"), "done", ""))
@@ -66,7 +67,7 @@ type AcknowledgeInput struct {
 
 // AcknowledgeAssignment records an acknowledgement; someone else's
 // assignment, an unknown one or a lapsed one fails at once.
-func (a *Activities) AcknowledgeAssignment(ctx context.Context, in AcknowledgeInput) (store.Assignment, error) {
+func (a *Activities) AcknowledgeAssignment(ctx context.Context, in AcknowledgeInput) (domain.Assignment, error) {
 	as, err := a.Store.Acknowledge(ctx, in.Assignment, in.Staff, in.At)
 	if err != nil {
 		return as, classify(err)
@@ -108,12 +109,12 @@ type ReassignInput struct {
 
 // ReassignLapsed lapses the assignments nobody acknowledged in time and
 // gives their posts to others.
-func (a *Activities) ReassignLapsed(ctx context.Context, in ReassignInput) (store.Mobilization, error) {
+func (a *Activities) ReassignLapsed(ctx context.Context, in ReassignInput) (domain.Mobilization, error) {
 	if err := in.Ref.validate(); err != nil {
-		return store.Mobilization{}, classify(err)
+		return domain.Mobilization{}, classify(err)
 	}
 	if !in.AckBy.After(in.Now) {
-		return store.Mobilization{}, badInput("the new acknowledgement deadline must be after now")
+		return domain.Mobilization{}, badInput("the new acknowledgement deadline must be after now")
 	}
 	m, err := a.Store.Reassign(ctx, store.AssignOrder{Incident: in.Ref.Incident, Step: in.Ref.WorkflowID, AreaID: in.AreaID, AckBy: in.AckBy}, in.Now,
 		in.Ref.event(nameOr(in.Name, "reassign"), "done", ""))
@@ -145,11 +146,11 @@ type VolunteerDriveInput struct {
 
 // VolunteerDrive opens the step's volunteer drive once and returns how
 // many have signed up.
-func (a *Activities) VolunteerDrive(ctx context.Context, in VolunteerDriveInput) (store.VolunteerDrive, error) {
+func (a *Activities) VolunteerDrive(ctx context.Context, in VolunteerDriveInput) (domain.VolunteerDrive, error) {
 	if err := in.Ref.validate(); err != nil {
-		return store.VolunteerDrive{}, classify(err)
+		return domain.VolunteerDrive{}, classify(err)
 	}
-	d, err := a.Store.OpenVolunteerDrive(ctx, store.VolunteerDrive{Incident: in.Ref.Incident, AreaID: in.AreaID, Step: in.Ref.WorkflowID, Quota: in.Quota, ClosesAt: in.ClosesAt},
+	d, err := a.Store.OpenVolunteerDrive(ctx, domain.VolunteerDrive{Incident: in.Ref.Incident, AreaID: in.AreaID, Step: in.Ref.WorkflowID, Quota: in.Quota, ClosesAt: in.ClosesAt},
 		in.Ref.event("volunteer-drive", "done", fmt.Sprintf("volunteers wanted: %d until %s", in.Quota, in.ClosesAt.Format(time.RFC3339))))
 	return d, classify(err)
 }
@@ -168,12 +169,12 @@ type CheckSupplyInput struct {
 
 // CheckSupply computes days of supply per area and commodity, orders
 // restocks where they are short and reports late shipments.
-func (a *Activities) CheckSupply(ctx context.Context, in CheckSupplyInput) (store.SupplyStatus, error) {
+func (a *Activities) CheckSupply(ctx context.Context, in CheckSupplyInput) (domain.SupplyStatus, error) {
 	if err := in.Ref.validate(); err != nil {
-		return store.SupplyStatus{}, classify(err)
+		return domain.SupplyStatus{}, classify(err)
 	}
 	if in.AreaID <= 0 {
-		return store.SupplyStatus{}, badInput("a supply check needs an area")
+		return domain.SupplyStatus{}, badInput("a supply check needs an area")
 	}
 	e := in.Ref.event(fmt.Sprintf("supply-check/%d", in.Check), "done", "")
 	st, err := a.Store.CheckSupply(ctx, store.SupplyOrder{

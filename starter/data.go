@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/musterhq/muster/internal/api"
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/scenario"
 	"github.com/musterhq/muster/internal/store"
 )
@@ -157,7 +158,7 @@ func (a *app) areasCommand() *cobra.Command {
 				under = args[0]
 			}
 			all, err := api.Areas(cmd.Context(), s, under, level)
-			if errors.Is(err, store.ErrNotFound) {
+			if errors.Is(err, domain.ErrNotFound) {
 				return fmt.Errorf("%w (list top-level areas with `muster areas`)", err)
 			}
 			if err != nil {

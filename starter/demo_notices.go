@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/metrics"
 	"github.com/musterhq/muster/internal/notify"
 	"github.com/musterhq/muster/internal/store"
@@ -101,13 +102,13 @@ func (dn *demoNotices) report(ctx context.Context, a *app, st *store.Store, inci
 	for {
 		var err error
 		c, err = st.NoticeCounts(ctx, incident)
-		if err != nil || c[store.DeliveryPending] == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+		if err != nil || c[domain.DeliveryPending] == 0 || time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
 	taken, dups, bad := dn.receiver.Counts()
 	fmt.Fprintf(a.out, "  Notices delivered: %d delivered · %d sent · %d pending · %d undelivered; the webhook receiver took %d (%d repeats refused, %d bad signatures), the SMTP sink holds %d mails.\n",
-		c[store.DeliveryDelivered], c[store.DeliverySent], c[store.DeliveryPending], c[store.DeliveryUndelivered], taken, dups, bad, dn.mail.Count())
+		c[domain.DeliveryDelivered], c[domain.DeliverySent], c[domain.DeliveryPending], c[domain.DeliveryUndelivered], taken, dups, bad, dn.mail.Count())
 	fmt.Fprintf(a.out, "  See them: muster notices list --incident %s · received: %s · mail: %s\n", incident, dn.webLog, dn.mail.Dir)
 }

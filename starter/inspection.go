@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/musterhq/muster/internal/api"
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
 )
@@ -67,7 +68,7 @@ func renderInspection(w io.Writer, r store.InspectionReport) {
 		fmt.Fprintf(w, "%d withdrawn, ", t.Withdrawn)
 	}
 	fmt.Fprintf(w, "%d open, %d overdue, %d escalated to a talk\n", t.Open, t.Overdue, t.Escalated)
-	table := func(title string, rows []store.Tally) {
+	table := func(title string, rows []domain.Tally) {
 		if len(rows) == 0 {
 			return
 		}
@@ -114,8 +115,8 @@ func renderInspection(w io.Writer, r store.InspectionReport) {
 
 // parseFinding reads --finding "category=mask-checks,severity=high,unit=...,description=...".
 // The description comes last and may contain commas.
-func parseFinding(i int, s string) (store.NewFinding, error) {
-	var f store.NewFinding
+func parseFinding(i int, s string) (domain.NewFinding, error) {
+	var f domain.NewFinding
 	rest := s
 	for rest != "" {
 		kv := rest
@@ -248,7 +249,7 @@ func (a *app) printFinding(s workflows.FindingStatus, what string) error {
 		return printJSON(a.out, s)
 	}
 	fmt.Fprintf(a.out, "Finding %d %s: now %s", s.ID, what, s.State)
-	if s.State == store.FindingReopened {
+	if s.State == domain.FindingReopened {
 		fmt.Fprintf(a.out, ", rectify again by %s", s.DeadlineAt.Local().Format("Jan 2 15:04"))
 	}
 	fmt.Fprintln(a.out, ".")

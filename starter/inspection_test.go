@@ -5,18 +5,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 )
 
 func TestParseFinding(t *testing.T) {
 	for _, tt := range []struct {
 		in      string
-		want    store.NewFinding
+		want    domain.NewFinding
 		wantErr string
 	}{
-		{in: "category=mask-checks,severity=high,description=no checks, not even at the front", want: store.NewFinding{Category: "mask-checks", Severity: "high", Description: "no checks, not even at the front"}},
+		{in: "category=mask-checks,severity=high,description=no checks, not even at the front", want: domain.NewFinding{Category: "mask-checks", Severity: "high", Description: "no checks, not even at the front"}},
 		{in: "category=registration, severity=low, unit=market-regulation, description=register incomplete",
-			want: store.NewFinding{Category: "registration", Severity: "low", Unit: "market-regulation", Description: "register incomplete"}},
+			want: domain.NewFinding{Category: "registration", Severity: "low", Unit: "market-regulation", Description: "register incomplete"}},
 		{in: "category=x,colour=red", wantErr: `unknown key "colour"`},
 		{in: "just words", wantErr: "key=value"},
 	} {
@@ -56,13 +57,13 @@ func TestRenderInspection(t *testing.T) {
 	deadline := time.Date(2022, 4, 3, 22, 0, 0, 0, time.UTC)
 	r := store.InspectionReport{
 		Incident: "xd-0403", Rounds: 1, Sites: 55, SitesReported: 55,
-		Total:         store.Tally{Key: "total", Found: 25, Rectified: 24, Open: 1, Overdue: 1, Escalated: 2},
-		BySubDistrict: []store.Tally{{Key: "beiying", Found: 4, Rectified: 3, Open: 1, Overdue: 1, Escalated: 1}},
-		ByUnit:        []store.Tally{{Key: "beiying-office", Found: 4, Rectified: 3, Open: 1, Overdue: 1, Escalated: 1}},
-		Groups:        []store.FindingGroup{{Category: "mask-checks", Unit: "beiying-office", Sites: []string{"beiying-key-01", "beiying-key-02"}, Open: 1}},
-		Open: []store.Finding{{ID: 7, Site: "beiying-key-02", Unit: "beiying-office", Category: "mask-checks", Severity: "high",
+		Total:         domain.Tally{Key: "total", Found: 25, Rectified: 24, Open: 1, Overdue: 1, Escalated: 2},
+		BySubDistrict: []domain.Tally{{Key: "beiying", Found: 4, Rectified: 3, Open: 1, Overdue: 1, Escalated: 1}},
+		ByUnit:        []domain.Tally{{Key: "beiying-office", Found: 4, Rectified: 3, Open: 1, Overdue: 1, Escalated: 1}},
+		Groups:        []domain.FindingGroup{{Category: "mask-checks", Unit: "beiying-office", Sites: []string{"beiying-key-01", "beiying-key-02"}, Open: 1}},
+		Open: []domain.Finding{{ID: 7, Site: "beiying-key-02", Unit: "beiying-office", Category: "mask-checks", Severity: "high",
 			State: "assigned", Overdue: true, DeadlineAt: &deadline, Inspector: "inspector-01"}},
-		Talks: []store.Talk{{FindingID: 7, Unit: "beiying-office", UnitName: "Beiying Sub-district office", Person: "head of Beiying Sub-district", Reason: "overdue"}},
+		Talks: []domain.Talk{{FindingID: 7, Unit: "beiying-office", UnitName: "Beiying Sub-district office", Person: "head of Beiying Sub-district", Reason: "overdue"}},
 	}
 	var b strings.Builder
 	renderInspection(&b, r)
@@ -79,13 +80,13 @@ func TestRenderInspection(t *testing.T) {
 // response was lifted are reported as withdrawn, never as rectified.
 func TestRenderInspectionWithdrawn(t *testing.T) {
 	r := store.InspectionReport{Incident: "xd-0403", Rounds: 1, Sites: 4, SitesReported: 4,
-		Total: store.Tally{Key: "total", Found: 3, Rectified: 2, Withdrawn: 1}}
+		Total: domain.Tally{Key: "total", Found: 3, Rectified: 2, Withdrawn: 1}}
 	var b strings.Builder
 	renderInspection(&b, r)
 	if strings.Contains(b.String(), "all findings rectified") || !strings.Contains(b.String(), "3 findings: 2 rectified, 1 withdrawn, 0 open") {
 		t.Errorf("renderInspection() with a withdrawn finding =\n%s\nwant 2 rectified and 1 withdrawn, not all rectified", b.String())
 	}
-	r.Total = store.Tally{Key: "total", Found: 2, Rectified: 2}
+	r.Total = domain.Tally{Key: "total", Found: 2, Rectified: 2}
 	b.Reset()
 	renderInspection(&b, r)
 	if !strings.Contains(b.String(), "all findings rectified") {

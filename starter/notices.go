@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
 )
@@ -127,8 +128,8 @@ func renderNoticeCounts(w io.Writer, incident string, c map[string]int) {
 		return
 	}
 	fmt.Fprintf(w, "Notices: %d pending · %d sent · %d delivered · %d undelivered\n",
-		c[store.DeliveryPending], c[store.DeliverySent], c[store.DeliveryDelivered], c[store.DeliveryUndelivered])
-	if c[store.DeliveryUndelivered] > 0 {
+		c[domain.DeliveryPending], c[domain.DeliverySent], c[domain.DeliveryDelivered], c[domain.DeliveryUndelivered])
+	if c[domain.DeliveryUndelivered] > 0 {
 		fmt.Fprintf(w, "  undelivered notices are stalled: `muster notices list --incident %s --state undelivered`, then `muster notices resend ID`\n", incident)
 	}
 }

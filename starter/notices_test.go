@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/store"
 )
@@ -25,7 +26,7 @@ func TestNoticesListAndResend(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	ev := store.Event{Incident: "xd-0403", WorkflowID: "response/xd-0403", Step: "notice/x", State: "done"}
+	ev := domain.Event{Incident: "xd-0403", WorkflowID: "response/xd-0403", Step: "notice/x", State: "done"}
 	if err := st.PublishNotice(ctx, store.Notice{Key: "n1", Incident: "xd-0403", Audience: "district command", Kind: "escalation", Body: "b"}, ev); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/i18n"
 	"github.com/musterhq/muster/internal/report"
 	"github.com/musterhq/muster/internal/scenario"
@@ -98,7 +99,7 @@ response's area was loaded from it.`,
 // returning their paths. A file is written whole or not at all.
 func writeReport(ctx context.Context, st *store.Store, incident string, o reportOptions) ([]string, error) {
 	d, err := st.ReportData(ctx, incident)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		return nil, fmt.Errorf("incident %s has no response in this database", incident)
 	}
 	if err != nil {

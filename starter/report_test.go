@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/scenario"
 	"github.com/musterhq/muster/internal/store"
@@ -38,7 +39,7 @@ func TestReportCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := store.Event{Incident: "xd-rep", WorkflowID: "response/xd-rep", Step: "response", State: "open"}
+	e := domain.Event{Incident: "xd-rep", WorkflowID: "response/xd-rep", Step: "response", State: "open"}
 	if err := st.OpenResponse(ctx, store.Response{Incident: "xd-rep", Runbook: "community-outbreak-level-1", Level: 1, AreaPath: longbao.Path}, e); err != nil {
 		t.Fatal(err)
 	}

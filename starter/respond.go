@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/i18n"
 	"github.com/musterhq/muster/internal/runbook"
 	"github.com/musterhq/muster/internal/service"
@@ -67,14 +68,14 @@ func (a *app) respond(ctx context.Context, in workflows.ResponseInput, runbookRe
 		return err
 	}
 	rb, err := s.Runbook(ctx, name, version)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		return fmt.Errorf("%w: list runbooks with `muster runbook list`, publish one with `muster runbook publish FILE`", err)
 	}
 	if err != nil {
 		return err
 	}
 	area, err := s.AreaByCode(ctx, in.Area)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		return fmt.Errorf("unknown area %q: list areas with `muster areas` (is the scenario loaded?)", in.Area)
 	}
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/samples"
 	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
@@ -182,7 +183,7 @@ list must not be shared beyond the people calling back.`,
 				return err
 			}
 			r, err := s.RoundByKey(ctx, args[0], area, round)
-			if errors.Is(err, store.ErrNotFound) {
+			if errors.Is(err, domain.ErrNotFound) {
 				return fmt.Errorf("incident %s has no round %d over %s", args[0], round, area)
 			}
 			if err != nil {

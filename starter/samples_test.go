@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/internal/store"
@@ -38,7 +39,7 @@ func TestSamplesCommands(t *testing.T) {
 	cst := time.FixedZone("CST", 8*3600)
 	opens := time.Date(2022, 4, 3, 17, 0, 0, 0, cst)
 	plan, err := st.OpenRound(ctx, "xd-0403", longbao.ID, 1, opens, opens.Add(7*time.Hour),
-		store.Event{Incident: "xd-0403", WorkflowID: "response/xd-0403/testing", Step: "open", State: "done"})
+		domain.Event{Incident: "xd-0403", WorkflowID: "response/xd-0403/testing", Step: "open", State: "done"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +108,7 @@ func TestSamplesCommands(t *testing.T) {
 	if err != nil || !strings.Contains(out, "still open") || !strings.Contains(out, "7011 missing") || strings.Contains(out, "(fake)") {
 		t.Errorf("samples missing = %v, %.300q; want 7,011 missing and no names", err, out)
 	}
-	if _, err := st.CloseRound(ctx, plan.RoundID, store.Event{Incident: "xd-0403", WorkflowID: "response/xd-0403/testing", Step: "close", State: "done"}); err != nil {
+	if _, err := st.CloseRound(ctx, plan.RoundID, domain.Event{Incident: "xd-0403", WorkflowID: "response/xd-0403/testing", Step: "close", State: "done"}); err != nil {
 		t.Fatal(err)
 	}
 	out, err = runCLI(t, "samples", "missing", "xd-0403", "--area", "longbao", "--round", "1", "--contacts")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
@@ -96,7 +97,7 @@ func resolveCompounds(ctx context.Context, s *store.Store, compounds []string, c
 	var out []store.Area
 	for _, code := range compounds {
 		ar, err := s.AreaByCode(ctx, code)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, domain.ErrNotFound) {
 			return nil, fmt.Errorf("unknown compound %q: list compounds with `muster areas --level compound` (is the scenario loaded?)", code)
 		}
 		if err != nil {
@@ -109,7 +110,7 @@ func resolveCompounds(ctx context.Context, s *store.Store, compounds []string, c
 	}
 	if community != "" {
 		as, err := s.Descendants(ctx, community, "compound")
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, domain.ErrNotFound) {
 			return nil, fmt.Errorf("unknown area %q: list areas with `muster areas` (is the scenario loaded?)", community)
 		}
 		if err != nil {

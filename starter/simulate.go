@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/internal/store"
 )
@@ -321,7 +322,7 @@ func (a *app) simDone(ctx context.Context, st *store.Store, o simOptions, played
 		return err
 	})
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, domain.ErrNotFound):
 		return played > 0, "The rounds of " + o.incident + " have closed", nil
 	case err != nil:
 		return false, "", err

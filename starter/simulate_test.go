@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/internal/store"
@@ -37,7 +38,7 @@ func simStack(t *testing.T) (dbURL string, st *store.Store, roundID int64) {
 	}
 	opens := time.Now()
 	plan, err := st.OpenRound(ctx, "sim-1", longbao.ID, 1, opens, opens.Add(7*time.Hour),
-		store.Event{Incident: "sim-1", WorkflowID: "response/sim-1/testing", Step: "open", State: "done"})
+		domain.Event{Incident: "sim-1", WorkflowID: "response/sim-1/testing", Step: "open", State: "done"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +136,7 @@ func TestSimulateFollowEndsWhenTheResponseCloses(t *testing.T) {
 	go func() {
 		done <- a.simulate(sctx, simOptions{incident: "sim-1", pace: 0, timeScale: 1, batch: 5000, tick: 50 * time.Millisecond, follow: true})
 	}()
-	if _, err := st.CloseRound(ctx, roundID, store.Event{Incident: "sim-1", WorkflowID: "response/sim-1/testing", Step: "close", State: "done"}); err != nil {
+	if _, err := st.CloseRound(ctx, roundID, domain.Event{Incident: "sim-1", WorkflowID: "response/sim-1/testing", Step: "close", State: "done"}); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -223,7 +224,7 @@ func TestSimulateWaitsOutAnOutage(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if _, err := st.CloseRound(ctx, roundID, store.Event{Incident: "sim-1", WorkflowID: "response/sim-1/testing", Step: "close", State: "done"}); err != nil {
+	if _, err := st.CloseRound(ctx, roundID, domain.Event{Incident: "sim-1", WorkflowID: "response/sim-1/testing", Step: "close", State: "done"}); err != nil {
 		t.Fatal(err)
 	}
 	select {

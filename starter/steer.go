@@ -14,7 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/musterhq/muster/internal/api"
-	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/workflows"
 )
 
@@ -257,7 +257,7 @@ func (a *app) eventsCommand() *cobra.Command {
 			if a.output == "json" {
 				if evs == nil {
 					// An incident without events is an empty list, not null.
-					evs = []store.Event{}
+					evs = []domain.Event{}
 				}
 				return json.NewEncoder(a.out).Encode(evs)
 			}
@@ -271,7 +271,7 @@ func (a *app) eventsCommand() *cobra.Command {
 	return cmd
 }
 
-func renderEvents(a *app, evs []store.Event) error {
+func renderEvents(a *app, evs []domain.Event) error {
 	tw := tabwriter.NewWriter(a.out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tWORKFLOW\tSTEP\tSTATE\tACTOR\tREASON")
 	for _, e := range evs {

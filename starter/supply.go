@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/musterhq/muster/internal/api"
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/scenario"
 	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
@@ -81,9 +82,9 @@ func (a *app) supplyAssignmentsCommand() *cobra.Command {
 		Short:   "List an incident's staff assignments (of one person with --staff)",
 		Example: `  muster supply assignments inc-0403 --staff teacher-007`,
 		Args:    cobra.ExactArgs(1),
-		RunE: listRows(a, func(ctx context.Context, st *store.Store, args []string) ([]store.Assignment, error) {
+		RunE: listRows(a, func(ctx context.Context, st *store.Store, args []string) ([]domain.Assignment, error) {
 			return st.Assignments(ctx, args[0], staff)
-		}, "ID\tSTAFF\tPOST\tSTATE\tACK BY\tSHIFT", func(x store.Assignment) string {
+		}, "ID\tSTAFF\tPOST\tSTATE\tACK BY\tSHIFT", func(x domain.Assignment) string {
 			return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s–%s", x.ID, x.Staff, x.Post, x.State, x.AckBy.Local().Format("15:04:05"),
 				x.From.Local().Format("01-02 15:04"), x.To.Local().Format("01-02 15:04"))
 		}),
@@ -228,9 +229,9 @@ func (a *app) supplyShipmentsCommand() *cobra.Command {
 		Short:   "List an incident's restock shipments",
 		Example: `  muster supply shipments inc-0403 --open`,
 		Args:    cobra.ExactArgs(1),
-		RunE: listRows(a, func(ctx context.Context, st *store.Store, args []string) ([]store.Shipment, error) {
+		RunE: listRows(a, func(ctx context.Context, st *store.Store, args []string) ([]domain.Shipment, error) {
 			return st.Shipments(ctx, args[0], open)
-		}, "ID\tAREA\tSUPPLIER\tCOMMODITY\tTONNES\tSTATE\tDUE", func(s store.Shipment) string {
+		}, "ID\tAREA\tSUPPLIER\tCOMMODITY\tTONNES\tSTATE\tDUE", func(s domain.Shipment) string {
 			return fmt.Sprintf("%d\t%s\t%s\t%s\t%g\t%s\t%s", s.ID, s.Area, s.Site, s.Commodity, s.Tonnes, s.State, s.DueAt.Local().Format("01-02 15:04:05"))
 		}),
 	}

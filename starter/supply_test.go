@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/internal/store"
@@ -35,12 +36,12 @@ func TestSupplyCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	if err := st.OpenResponse(ctx, store.Response{Incident: "xd-0403", Runbook: "r", Level: 1, AreaPath: longbao.Path}, store.Event{Incident: "xd-0403", WorkflowID: "w", Step: "open", State: "done"}); err != nil {
+	if err := st.OpenResponse(ctx, store.Response{Incident: "xd-0403", Runbook: "r", Level: 1, AreaPath: longbao.Path}, domain.Event{Incident: "xd-0403", WorkflowID: "w", Step: "open", State: "done"}); err != nil {
 		t.Fatal(err)
 	}
 	status, err := st.CheckSupply(ctx, store.SupplyOrder{Incident: "xd-0403", Step: "response/xd-0403/supply", AreaID: longbao.ID,
 		Need: map[string]float64{"vegetables": 0.5}, MinDays: 3, TargetDays: 7, Now: now, Due: now.Add(6 * time.Hour)},
-		store.Event{Incident: "xd-0403", WorkflowID: "response/xd-0403/supply", Step: "check", State: "done"})
+		domain.Event{Incident: "xd-0403", WorkflowID: "response/xd-0403/supply", Step: "check", State: "done"})
 	if err != nil || status.Ordered != 1 {
 		t.Fatalf("CheckSupply() = %+v, %v; want one order for Longbao's vegetables", status, err)
 	}

@@ -9,8 +9,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/runbook"
-	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/internal/table"
 )
 
@@ -33,7 +33,7 @@ func FindingWorkflowID(incident string, finding int64) string {
 // FindingInput starts the follow-up of one finding.
 type FindingInput struct {
 	Incident string
-	Finding  store.Finding
+	Finding  domain.Finding
 	// DeadlineHours is the time allowed to rectify, by the finding's
 	// severity; a reopened finding gets it again.
 	DeadlineHours float64
@@ -94,7 +94,7 @@ type FindingStatus struct {
 
 // Open says the finding still needs work.
 func (s FindingStatus) Open() bool {
-	return s.State != store.FindingClosed && s.State != store.FindingWithdrawn
+	return s.State != domain.FindingClosed && s.State != domain.FindingWithdrawn
 }
 
 // RectifyInput reports a finding rectified.
@@ -135,7 +135,7 @@ func FindingFollowUp(ctx workflow.Context, in FindingInput) (FindingStatus, erro
 	fr := in.Finding
 	f.s = FindingStatus{
 		ID: fr.ID, WorkflowID: f.id, Site: fr.Site, SubDistrict: fr.SubDistrict, Unit: fr.Unit, Category: fr.Category,
-		Severity: fr.Severity, Inspector: fr.Inspector, Source: fr.Source, State: store.FindingOpen,
+		Severity: fr.Severity, Inspector: fr.Inspector, Source: fr.Source, State: domain.FindingOpen,
 	}
 	stall := in.StallRetryMinutes
 	if stall <= 0 {
@@ -164,7 +164,7 @@ func FindingFollowUp(ctx workflow.Context, in FindingInput) (FindingStatus, erro
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
 		if f.s.Open() {
 			_ = f.r.run(dctx, "withdraw", "Withdraw the finding", a.WithdrawFinding, activities.FindingRef{Ref: f.ref("muster"), FindingID: fr.ID}, nil, func() string { return "withdrawn" })
-			f.s.State = store.FindingWithdrawn
+			f.s.State = domain.FindingWithdrawn
 		}
 		f.report(dctx)
 		return f.s, err
@@ -199,9 +199,9 @@ func (f *finding) validateRectify(ctx workflow.Context, in RectifyInput) error {
 		return err
 	}
 	switch f.s.State {
-	case store.FindingClosed, store.FindingWithdrawn:
+	case domain.FindingClosed, domain.FindingWithdrawn:
 		return fmt.Errorf("finding %d is %s: nothing to rectify", f.s.ID, f.s.State)
-	case store.FindingOpen:
+	case domain.FindingOpen:
 		return fmt.Errorf("finding %d is still being assigned; try again in a moment", f.s.ID)
 	}
 	return nil
@@ -210,7 +210,7 @@ func (f *finding) validateRectify(ctx workflow.Context, in RectifyInput) error {
 // onRectify records the rectification; a second report while the finding
 // waits for re-inspection changes nothing.
 func (f *finding) onRectify(ctx workflow.Context, in RectifyInput) (FindingStatus, error) {
-	if f.s.State == store.FindingRectified {
+	if f.s.State == domain.FindingRectified {
 		return f.s, nil
 	}
 	if in.By == "" {
@@ -222,7 +222,7 @@ func (f *finding) onRectify(ctx workflow.Context, in RectifyInput) (FindingStatu
 		func() string { return "rectification reported by " + in.By }); err != nil {
 		return f.s, err
 	}
-	f.s.State = store.FindingRectified
+	f.s.State = domain.FindingRectified
 	f.changed(ctx)
 	return f.s, nil
 }
@@ -236,14 +236,14 @@ func (f *finding) validateReinspect(ctx workflow.Context, in ReinspectInput) err
 		return fmt.Errorf("by: name the inspector re-inspecting (finding %d is assigned to %s)", f.s.ID, f.s.Inspector)
 	case in.By != f.s.Inspector:
 		return fmt.Errorf("by %q: finding %d is assigned to inspector %s; only they re-inspect it", in.By, f.s.ID, f.s.Inspector)
-	case f.s.State != store.FindingRectified:
+	case f.s.State != domain.FindingRectified:
 		return fmt.Errorf("finding %d is %s, not rectified: nothing to re-inspect yet", f.s.ID, f.s.State)
 	}
 	return nil
 }
 
 func (f *finding) onReinspect(ctx workflow.Context, in ReinspectInput) (FindingStatus, error) {
-	if f.s.State != store.FindingRectified {
+	if f.s.State != domain.FindingRectified {
 		// A concurrent re-inspection got there first.
 		return f.s, nil
 	}
@@ -263,9 +263,9 @@ func (f *finding) onReinspect(ctx workflow.Context, in ReinspectInput) (FindingS
 		return f.s, err
 	}
 	if in.Passed {
-		f.s.State = store.FindingClosed
+		f.s.State = domain.FindingClosed
 	} else {
-		f.s.State, f.s.Reopened, f.s.DeadlineAt, f.s.Overdue = store.FindingReopened, reopen, deadline, false
+		f.s.State, f.s.Reopened, f.s.DeadlineAt, f.s.Overdue = domain.FindingReopened, reopen, deadline, false
 	}
 	f.changed(ctx)
 	return f.s, nil
@@ -301,18 +301,18 @@ func (f *finding) run(ctx workflow.Context) error {
 		return f.follow(ctx, every, f.in.Resume.NextRemind)
 	}
 	deadline := workflow.Now(ctx).Add(scaled(hours(f.in.DeadlineHours), f.in.TimeScale))
-	var rec store.Finding
+	var rec domain.Finding
 	if err := f.r.run(ctx, "assign", "Assign the finding with its rectification deadline", a.AssignFinding,
 		activities.AssignFindingInput{Ref: f.ref("muster"), FindingID: f.s.ID, DeadlineAt: deadline}, &rec,
 		func() string { return "rectify by " + deadline.Format("Jan 2 15:04") }); err != nil {
 		return err
 	}
-	f.s.State, f.s.Repeat = store.FindingAssigned, rec.Repeat
+	f.s.State, f.s.Repeat = domain.FindingAssigned, rec.Repeat
 	if rec.DeadlineAt != nil {
 		f.s.DeadlineAt = *rec.DeadlineAt
 	}
 	// A finding picked up again after a restart keeps its recorded state.
-	if rec.State != store.FindingOpen && rec.State != "" {
+	if rec.State != domain.FindingOpen && rec.State != "" {
 		f.s.State = rec.State
 	}
 	f.changed(ctx)
@@ -360,7 +360,7 @@ func (f *finding) follow(ctx workflow.Context, every time.Duration, nextRemind t
 		f.waits++
 		version := f.version
 		wake := nextRemind
-		pending := f.s.State == store.FindingAssigned || f.s.State == store.FindingReopened
+		pending := f.s.State == domain.FindingAssigned || f.s.State == domain.FindingReopened
 		if pending && !f.s.Overdue && f.s.DeadlineAt.Before(wake) {
 			wake = f.s.DeadlineAt
 		}
@@ -380,7 +380,7 @@ func (f *finding) follow(ctx workflow.Context, every time.Duration, nextRemind t
 			continue
 		}
 		now := workflow.Now(ctx)
-		pending = f.s.State == store.FindingAssigned || f.s.State == store.FindingReopened
+		pending = f.s.State == domain.FindingAssigned || f.s.State == domain.FindingReopened
 		if pending && !f.s.Overdue && !now.Before(f.s.DeadlineAt) {
 			if err := f.overdue(ctx); err != nil {
 				return err
@@ -416,7 +416,7 @@ func (f *finding) talk(ctx workflow.Context, reason string) error {
 			return nil
 		}
 	}
-	var t store.Talk
+	var t domain.Talk
 	if err := f.r.run(ctx, "talk/"+reason, "Call in the person responsible ("+reason+")", a.RecordTalk,
 		activities.TalkInput{Ref: f.ref("discipline-office"), FindingID: f.s.ID, Reason: reason, Summary: f.summary()}, &t,
 		func() string { return "talk with the " + t.Person + ", " + t.UnitName }); err != nil {
@@ -440,7 +440,7 @@ func (f *finding) remind(ctx workflow.Context) error {
 		body = fmt.Sprintf("Reminder %d (incident %s): OVERDUE since %s. %s Report it with `muster inspection rectify %s %d`.",
 			n, f.in.Incident, f.s.DeadlineAt.Format("Jan 2 15:04"), f.summary(), f.in.Incident, f.s.ID)
 	}
-	if f.s.State == store.FindingRectified {
+	if f.s.State == domain.FindingRectified {
 		audience = "inspector " + f.s.Inspector
 		body = fmt.Sprintf("Reminder %d (incident %s): finding %d is reported rectified and waits for your re-inspection: `muster inspection reinspect %s %d --by %s --pass|--fail`.",
 			n, f.in.Incident, f.s.ID, f.in.Incident, f.s.ID, f.s.Inspector)
@@ -464,7 +464,7 @@ func (f *finding) remind(ctx workflow.Context) error {
 // same facts as its English text.
 func (f *finding) reminderMessage(n int) (string, map[string]string) {
 	args := map[string]string{"reminder": fmt.Sprint(n), "incident": f.in.Incident, "finding": fmt.Sprint(f.s.ID)}
-	if f.s.State == store.FindingRectified {
+	if f.s.State == domain.FindingRectified {
 		args["inspector"] = f.s.Inspector
 		return MsgFindingReminder + "/reinspect", args
 	}
@@ -514,7 +514,7 @@ func (f *finding) render(ctx workflow.Context) {
 		state = StateDone
 	case f.s.Overdue:
 		state = StateOverdue
-	case f.s.State == store.FindingRectified:
+	case f.s.State == domain.FindingRectified:
 		state = StateAwaitingDecision
 	}
 	if state != f.saState {

@@ -16,7 +16,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/musterhq/muster/activities"
-	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // testStart is when every test seal starts on the workflow clock, so tests
@@ -65,7 +65,7 @@ type sealTest struct {
 	Disinfect       func(activities.DisinfectInput) (activities.DisinfectResult, error)
 	CheckCompliance func(activities.ComplianceInput) (activities.ComplianceResult, error)
 	Reopen          func(activities.ReopenInput) (activities.ReopenResult, error)
-	RecordEvent     func(store.Event) error
+	RecordEvent     func(domain.Event) error
 	RelieveShift    func(activities.RelieveInput) (activities.RelieveResult, error)
 	// Delay makes the named activity take that long on the workflow clock.
 	Delay map[string]time.Duration
@@ -131,7 +131,7 @@ func newSealTest(t *testing.T) *sealTest {
 	st.Reopen = func(activities.ReopenInput) (activities.ReopenResult, error) {
 		return activities.ReopenResult{Checkpoints: 3, StaffReleased: 6, RoadsReopened: 2}, nil
 	}
-	st.RecordEvent = func(store.Event) error { return nil }
+	st.RecordEvent = func(domain.Event) error { return nil }
 	st.RelieveShift = func(in activities.RelieveInput) (activities.RelieveResult, error) {
 		return activities.RelieveResult{Relieved: 2 * len(testCompound.Gates)}, nil
 	}
@@ -149,7 +149,7 @@ func newSealTest(t *testing.T) *sealTest {
 		st.record("PublishNotice", in)
 		return st.PublishNotice(in)
 	})
-	st.mockErrActivity(a.RecordEvent, "RecordEvent", func(ctx context.Context, e store.Event) error {
+	st.mockErrActivity(a.RecordEvent, "RecordEvent", func(ctx context.Context, e domain.Event) error {
 		st.record("RecordEvent", e)
 		return st.RecordEvent(e)
 	})

@@ -8,8 +8,8 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/runbook"
-	"github.com/musterhq/muster/internal/store"
 )
 
 // The inspection-follow-up step kind: InspectionFollowUpStep runs the
@@ -54,7 +54,7 @@ type ReportSiteInput struct {
 	Site string
 	// Inspector is who inspected; empty means the site's assigned inspector.
 	Inspector string
-	Findings  []store.NewFinding
+	Findings  []domain.NewFinding
 }
 
 // ReportSiteResult is what a site report recorded.
@@ -96,10 +96,10 @@ type InspectionProgress struct {
 	RoundDeadline time.Time
 	Sites         []SiteStatus
 	Reported      int
-	Total         store.Tally
-	BySubDistrict []store.Tally
-	ByUnit        []store.Tally
-	Groups        []store.FindingGroup
+	Total         domain.Tally
+	BySubDistrict []domain.Tally
+	ByUnit        []domain.Tally
+	Groups        []domain.FindingGroup
 	Open          []FindingStatus
 	// Schedule is the ID of the schedule starting daily rounds, if any.
 	Schedule string `json:",omitempty"`
@@ -120,7 +120,7 @@ type InspectionProgress struct {
 // finding stands. Finding workflows go on meanwhile and report to the new run.
 type InspectionState struct {
 	Progress  InspectionProgress
-	Plan      store.InspectionPlan
+	Plan      domain.InspectionPlan
 	Findings  []FindingStatus
 	Ready     bool
 	NextRound bool `json:",omitempty"`
@@ -130,7 +130,7 @@ type inspection struct {
 	sw       *stepWorkflow
 	in       StepInput
 	p        InspectionProgress
-	plan     store.InspectionPlan
+	plan     domain.InspectionPlan
 	sites    map[string]*SiteStatus
 	findings map[int64]*FindingStatus
 	units    []string
@@ -150,7 +150,7 @@ type inspection struct {
 
 type inspectionConfig struct {
 	siteKinds   []string
-	departments []store.Unit
+	departments []domain.Unit
 	inspectors  []string
 	roundFor    time.Duration
 	deadline    map[string]float64
@@ -183,7 +183,7 @@ func inspectionParams(in StepInput) inspectionConfig {
 			if name = strings.TrimSpace(name); name == "" {
 				name = code
 			}
-			c.departments = append(c.departments, store.Unit{Code: code, Name: name, Kind: "department", Person: "head of " + name})
+			c.departments = append(c.departments, domain.Unit{Code: code, Name: name, Kind: "department", Person: "head of " + name})
 		}
 	}
 	n := max(paramInt(in.Params, "inspectors"), 1)

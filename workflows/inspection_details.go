@@ -10,7 +10,7 @@ import (
 
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/table"
 )
 
@@ -64,20 +64,20 @@ func (insp *inspection) tally(ctx workflow.Context) {
 // count counts the findings per sub-district, per unit and in all, and
 // groups them by unit and category, in the order of their IDs; the open
 // findings go to the progress's open list.
-func (insp *inspection) count() (bySub, byUnit map[string]*store.Tally, total store.Tally, groups []*store.FindingGroup) {
-	bySub, byUnit = map[string]*store.Tally{}, map[string]*store.Tally{}
-	total = store.Tally{Key: "total"}
+func (insp *inspection) count() (bySub, byUnit map[string]*domain.Tally, total domain.Tally, groups []*domain.FindingGroup) {
+	bySub, byUnit = map[string]*domain.Tally{}, map[string]*domain.Tally{}
+	total = domain.Tally{Key: "total"}
 	type gkey struct{ unit, category string }
-	byKey := map[gkey]*store.FindingGroup{}
+	byKey := map[gkey]*domain.FindingGroup{}
 	insp.p.Open = nil
 	for _, id := range insp.findingIDs() {
 		f := insp.findings[id]
-		for _, tl := range []*store.Tally{entry(bySub, f.SubDistrict), entry(byUnit, f.Unit), &total} {
+		for _, tl := range []*domain.Tally{entry(bySub, f.SubDistrict), entry(byUnit, f.Unit), &total} {
 			tl.Found++
 			switch {
-			case f.State == store.FindingClosed:
+			case f.State == domain.FindingClosed:
 				tl.Rectified++
-			case f.State == store.FindingWithdrawn:
+			case f.State == domain.FindingWithdrawn:
 				tl.Withdrawn++
 			case f.Open():
 				tl.Open++
@@ -91,7 +91,7 @@ func (insp *inspection) count() (bySub, byUnit map[string]*store.Tally, total st
 		}
 		g := byKey[gkey{f.Unit, f.Category}]
 		if g == nil {
-			g = &store.FindingGroup{Unit: f.Unit, Category: f.Category}
+			g = &domain.FindingGroup{Unit: f.Unit, Category: f.Category}
 			byKey[gkey{f.Unit, f.Category}] = g
 			groups = append(groups, g)
 		}
@@ -106,15 +106,15 @@ func (insp *inspection) count() (bySub, byUnit map[string]*store.Tally, total st
 	return bySub, byUnit, total, groups
 }
 
-func entry(m map[string]*store.Tally, key string) *store.Tally {
+func entry(m map[string]*domain.Tally, key string) *domain.Tally {
 	if m[key] == nil {
-		m[key] = &store.Tally{Key: key}
+		m[key] = &domain.Tally{Key: key}
 	}
 	return m[key]
 }
 
-func flatten(m map[string]*store.Tally) []store.Tally {
-	out := make([]store.Tally, 0, len(m))
+func flatten(m map[string]*domain.Tally) []domain.Tally {
+	out := make([]domain.Tally, 0, len(m))
 	for _, k := range sortedKeys(m) {
 		out = append(out, *m[k])
 	}

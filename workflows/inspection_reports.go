@@ -15,7 +15,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
-	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/domain"
 )
 
 func (insp *inspection) validateReportSite(ctx workflow.Context, in ReportSiteInput) error {
@@ -47,8 +47,8 @@ func (insp *inspection) validateReportSite(ctx workflow.Context, in ReportSiteIn
 		if f.Unit == "" {
 			f.Unit = insp.unitOf(in.Site)
 		}
-		if err := store.CheckFinding(i, f, insp.units); err != nil {
-			return errors.New(strings.TrimSuffix(err.Error(), ": "+store.ErrInvalid.Error()))
+		if err := domain.CheckFinding(i, f, insp.units); err != nil {
+			return errors.New(strings.TrimSuffix(err.Error(), ": "+domain.ErrInvalid.Error()))
 		}
 	}
 	return nil
@@ -84,7 +84,7 @@ func (insp *inspection) onReportSite(ctx workflow.Context, in ReportSiteInput) (
 	if by == "" {
 		by = s.Inspector
 	}
-	var res store.SiteReportResult
+	var res domain.SiteReportResult
 	if err := insp.sw.r.run(ctx, "report/"+in.Site, "Record the report of "+in.Site, a.ReportSite,
 		activities.ReportSiteInput{Ref: insp.sw.ref(by), RoundID: insp.p.RoundID, Site: in.Site, Findings: in.Findings}, &res,
 		func() string { return fmt.Sprintf("%d findings", len(res.Findings)) }); err != nil {
@@ -105,7 +105,7 @@ func (insp *inspection) onReportSite(ctx workflow.Context, in ReportSiteInput) (
 
 // pickUpAutomatic follows the findings failed compliance checks opened.
 func (insp *inspection) pickUpAutomatic(ctx workflow.Context) error {
-	var found []store.Finding
+	var found []domain.Finding
 	if err := insp.sw.r.run(ctx, "automatic", "Look for findings of failed compliance checks", a.ClaimFindings,
 		activities.ClaimFindingsInput{Incident: insp.in.Incident, Area: insp.in.Area.Path}, &found,
 		func() string { return fmt.Sprintf("%d new", len(found)) }); err != nil {
@@ -121,14 +121,14 @@ func (insp *inspection) pickUpAutomatic(ctx workflow.Context) error {
 }
 
 // follow starts the finding's own workflow once.
-func (insp *inspection) follow(ctx workflow.Context, f store.Finding) {
+func (insp *inspection) follow(ctx workflow.Context, f domain.Finding) {
 	if _, ok := insp.findings[f.ID]; ok {
 		return
 	}
 	id := FindingWorkflowID(insp.in.Incident, f.ID)
 	insp.findings[f.ID] = &FindingStatus{
 		ID: f.ID, WorkflowID: id, Site: f.Site, SubDistrict: f.SubDistrict, Unit: f.Unit, Category: f.Category,
-		Severity: f.Severity, Inspector: f.Inspector, Source: f.Source, State: store.FindingOpen,
+		Severity: f.Severity, Inspector: f.Inspector, Source: f.Source, State: domain.FindingOpen,
 	}
 	opts := workflow.ChildWorkflowOptions{
 		WorkflowID:        id,
@@ -138,7 +138,7 @@ func (insp *inspection) follow(ctx workflow.Context, f store.Finding) {
 		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		StaticSummary:         fmt.Sprintf("Finding %d · %s at %s · %s · incident %s", f.ID, f.Category, f.Site, f.Severity, insp.in.Incident),
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			SAIncident.ValueSet(insp.in.Incident), SAAreaPath.ValueSet(store.PathPrefixes(insp.in.Area.Path)),
+			SAIncident.ValueSet(insp.in.Incident), SAAreaPath.ValueSet(domain.PathPrefixes(insp.in.Area.Path)),
 			SARunbook.ValueSet(insp.in.Runbook), SAStep.ValueSet(insp.in.Path+"/finding"), SAStepState.ValueSet(StateRunning),
 			SALevel.ValueSet(int64(insp.in.Level)),
 		),

@@ -12,13 +12,13 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
-	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // openRound opens a round over the area's sites or, with only, a follow-up
 // round over those sites of the previous one.
 func (insp *inspection) openRound(ctx workflow.Context, number int, only []string) error {
-	var plan store.InspectionPlan
+	var plan domain.InspectionPlan
 	title := fmt.Sprintf("Open inspection round %d", number)
 	if len(only) > 0 {
 		title = fmt.Sprintf("Open follow-up inspection round %d of %d unreported sites", number, len(only))

@@ -11,7 +11,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
-	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // run runs the inspection until it is settled (a step of one round) or
@@ -250,7 +250,7 @@ func (insp *inspection) end(ctx workflow.Context, withdraw bool) {
 			// A cancelled finding withdraws itself: it is counted as
 			// withdrawn from here on, never as rectified or still open.
 			if err := workflow.RequestCancelExternalWorkflow(ctx, f.WorkflowID, "").Get(ctx, nil); err == nil {
-				f.State = store.FindingWithdrawn
+				f.State = domain.FindingWithdrawn
 			}
 		}
 	}

@@ -20,7 +20,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
-	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // fakeInspections answers the inspection activities as the store would,
@@ -30,11 +30,11 @@ type fakeInspections struct {
 	env       *testsuite.TestWorkflowEnvironment
 	rounds    int
 	reported  map[string]bool
-	findings  map[int64]*store.Finding
+	findings  map[int64]*domain.Finding
 	next      int64
 	notices   []activities.NoticeInput
 	talks     []activities.TalkInput
-	auto      []store.Finding
+	auto      []domain.Finding
 	scheduled []activities.InspectionScheduleInput
 	deleted   []activities.InspectionScheduleInput
 	overdue   []time.Time
@@ -44,27 +44,27 @@ type fakeInspections struct {
 	states []string
 }
 
-func (f *fakeInspections) plan(round int) store.InspectionPlan {
-	p := store.InspectionPlan{RoundID: int64(100 + round), Round: round}
+func (f *fakeInspections) plan(round int) domain.InspectionPlan {
+	p := domain.InspectionPlan{RoundID: int64(100 + round), Round: round}
 	for i, sd := range []string{"beiying", "qinxian", "huangling"} {
 		insp := fmt.Sprintf("inspector-%02d", i%2+1)
-		p.Units = append(p.Units, store.Unit{Code: sd + "-office", Name: sd + " office", Kind: "sub-district"})
-		p.Sites = append(p.Sites, store.InspectionSite{Site: sd, Kind: "sub-district", SubDistrict: sd, Unit: sd + "-office", Inspector: insp})
+		p.Units = append(p.Units, domain.Unit{Code: sd + "-office", Name: sd + " office", Kind: "sub-district"})
+		p.Sites = append(p.Sites, domain.InspectionSite{Site: sd, Kind: "sub-district", SubDistrict: sd, Unit: sd + "-office", Inspector: insp})
 		for k := 1; k <= 2; k++ {
-			p.Sites = append(p.Sites, store.InspectionSite{Site: fmt.Sprintf("%s-key-%02d", sd, k), Kind: "key-site", SubDistrict: sd, Unit: sd + "-office", Inspector: insp})
+			p.Sites = append(p.Sites, domain.InspectionSite{Site: fmt.Sprintf("%s-key-%02d", sd, k), Kind: "key-site", SubDistrict: sd, Unit: sd + "-office", Inspector: insp})
 		}
 	}
-	p.Units = append(p.Units, store.Unit{Code: "market-regulation", Name: "Market regulation bureau", Kind: "department"})
+	p.Units = append(p.Units, domain.Unit{Code: "market-regulation", Name: "Market regulation bureau", Kind: "department"})
 	return p
 }
 
-func (f *fakeInspections) site(code string) store.InspectionSite {
+func (f *fakeInspections) site(code string) domain.InspectionSite {
 	for _, s := range f.plan(1).Sites {
 		if s.Site == code {
 			return s
 		}
 	}
-	return store.InspectionSite{}
+	return domain.InspectionSite{}
 }
 
 type inspectionTest struct {
@@ -93,9 +93,9 @@ func newInspectionTest(t *testing.T) *inspectionTest {
 // mockInspections makes the inspection activities of env answer from a
 // fakeInspections, as the store would.
 func mockInspections(env *testsuite.TestWorkflowEnvironment) *fakeInspections {
-	f := &fakeInspections{env: env, reported: map[string]bool{}, findings: map[int64]*store.Finding{}}
+	f := &fakeInspections{env: env, reported: map[string]bool{}, findings: map[int64]*domain.Finding{}}
 
-	env.OnActivity(a.OpenInspectionRound, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.OpenInspectionRoundInput) (store.InspectionPlan, error) {
+	env.OnActivity(a.OpenInspectionRound, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.OpenInspectionRoundInput) (domain.InspectionPlan, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.rounds = max(f.rounds, in.Round)
@@ -104,7 +104,7 @@ func mockInspections(env *testsuite.TestWorkflowEnvironment) *fakeInspections {
 		if len(in.Only) > 0 {
 			// A follow-up round inspects only the sites named, each by
 			// the next inspector.
-			var only []store.InspectionSite
+			var only []domain.InspectionSite
 			for _, s := range p.Sites {
 				if slices.Contains(in.Only, s.Site) {
 					s.Inspector = map[string]string{"inspector-01": "inspector-02", "inspector-02": "inspector-01"}[s.Inspector]
@@ -116,12 +116,12 @@ func mockInspections(env *testsuite.TestWorkflowEnvironment) *fakeInspections {
 		return p, nil
 	}).Maybe()
 	env.OnActivity(a.CloseInspectionRound, mock.Anything, mock.Anything).Return(nil).Maybe()
-	env.OnActivity(a.ReportSite, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ReportSiteInput) (store.SiteReportResult, error) {
+	env.OnActivity(a.ReportSite, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ReportSiteInput) (domain.SiteReportResult, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		key := fmt.Sprint(in.RoundID, in.Site)
 		if f.reported[key] {
-			var out store.SiteReportResult
+			var out domain.SiteReportResult
 			out.Duplicate = true
 			for _, id := range sortedIDs(f.findings) {
 				if fd := f.findings[id]; fd.Site == in.Site && fd.Source == "inspection" {
@@ -132,26 +132,26 @@ func mockInspections(env *testsuite.TestWorkflowEnvironment) *fakeInspections {
 		}
 		f.reported[key] = true
 		s := f.site(in.Site)
-		var out store.SiteReportResult
+		var out domain.SiteReportResult
 		for _, nf := range in.Findings {
 			f.next++
 			unit := nf.Unit
 			if unit == "" {
 				unit = s.Unit
 			}
-			fd := &store.Finding{ID: f.next, Incident: in.Ref.Incident, Source: "inspection", Site: in.Site, SubDistrict: s.SubDistrict,
-				Unit: unit, Category: nf.Category, Severity: nf.Severity, Description: nf.Description, Inspector: s.Inspector, State: store.FindingOpen}
+			fd := &domain.Finding{ID: f.next, Incident: in.Ref.Incident, Source: "inspection", Site: in.Site, SubDistrict: s.SubDistrict,
+				Unit: unit, Category: nf.Category, Severity: nf.Severity, Description: nf.Description, Inspector: s.Inspector, State: domain.FindingOpen}
 			f.findings[fd.ID] = fd
 			out.Findings = append(out.Findings, *fd)
 		}
 		return out, nil
 	}).Maybe()
-	env.OnActivity(a.AssignFinding, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AssignFindingInput) (store.Finding, error) {
+	env.OnActivity(a.AssignFinding, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AssignFindingInput) (domain.Finding, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		fd := f.findings[in.FindingID]
-		if fd.State == store.FindingOpen {
-			fd.State = store.FindingAssigned
+		if fd.State == domain.FindingOpen {
+			fd.State = domain.FindingAssigned
 			d := in.DeadlineAt
 			fd.DeadlineAt = &d
 			for _, id := range sortedIDs(f.findings) {
@@ -165,16 +165,16 @@ func mockInspections(env *testsuite.TestWorkflowEnvironment) *fakeInspections {
 	env.OnActivity(a.RecordRectification, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RectifyInput) error {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		f.findings[in.FindingID].State = store.FindingRectified
+		f.findings[in.FindingID].State = domain.FindingRectified
 		return nil
 	}).Maybe()
 	env.OnActivity(a.RecordReinspection, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ReinspectInput) error {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		if in.Passed {
-			f.findings[in.FindingID].State = store.FindingClosed
+			f.findings[in.FindingID].State = domain.FindingClosed
 		} else {
-			f.findings[in.FindingID].State = store.FindingReopened
+			f.findings[in.FindingID].State = domain.FindingReopened
 		}
 		return nil
 	}).Maybe()
@@ -184,12 +184,12 @@ func mockInspections(env *testsuite.TestWorkflowEnvironment) *fakeInspections {
 		f.overdue = append(f.overdue, env.Now())
 		return nil
 	}).Maybe()
-	env.OnActivity(a.RecordTalk, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.TalkInput) (store.Talk, error) {
+	env.OnActivity(a.RecordTalk, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.TalkInput) (domain.Talk, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.talks = append(f.talks, in)
 		fd := f.findings[in.FindingID]
-		return store.Talk{FindingID: in.FindingID, Unit: fd.Unit, UnitName: fd.Unit, Person: "head of " + fd.Unit, Reason: in.Reason}, nil
+		return domain.Talk{FindingID: in.FindingID, Unit: fd.Unit, UnitName: fd.Unit, Person: "head of " + fd.Unit, Reason: in.Reason}, nil
 	}).Maybe()
 	env.OnActivity(a.PublishNotice, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.NoticeInput) error {
 		f.mu.Lock()
@@ -197,7 +197,7 @@ func mockInspections(env *testsuite.TestWorkflowEnvironment) *fakeInspections {
 		f.notices = append(f.notices, in)
 		return nil
 	}).Maybe()
-	env.OnActivity(a.ClaimFindings, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ClaimFindingsInput) ([]store.Finding, error) {
+	env.OnActivity(a.ClaimFindings, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ClaimFindingsInput) ([]domain.Finding, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		out := f.auto
@@ -234,7 +234,7 @@ func mockInspections(env *testsuite.TestWorkflowEnvironment) *fakeInspections {
 	return f
 }
 
-func sortedIDs(m map[int64]*store.Finding) []int64 {
+func sortedIDs(m map[int64]*domain.Finding) []int64 {
 	var ids []int64
 	for id := range m {
 		ids = append(ids, id)
@@ -320,26 +320,26 @@ func TestInspectionRoundToAllRectified(t *testing.T) {
 	it := newInspectionTest(t)
 	it.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "response/xd-0403/inspect"})
 	fid := func(n int64) string { return FindingWorkflowID("xd-0403", n) }
-	mask := func(sev string) store.NewFinding {
-		return store.NewFinding{Category: "mask-checks", Severity: sev, Description: "temperature and masks not checked at the door"}
+	mask := func(sev string) domain.NewFinding {
+		return domain.NewFinding{Category: "mask-checks", Severity: sev, Description: "temperature and masks not checked at the door"}
 	}
 	reports := map[string]*updateOutcome{}
 	for i, s := range allSites {
-		var fs []store.NewFinding
+		var fs []domain.NewFinding
 		switch s {
 		case "beiying-key-01": // finding 1: high, rectified at once
-			fs = []store.NewFinding{mask("high")}
+			fs = []domain.NewFinding{mask("high")}
 		case "beiying-key-02": // finding 2: same category at the same unit → repeat
-			fs = []store.NewFinding{mask("medium")}
+			fs = []domain.NewFinding{mask("medium")}
 		case "qinxian-key-01": // finding 3: low, 72 h, left overdue for days
-			fs = []store.NewFinding{{Category: "registration", Severity: "low", Description: "visitor register incomplete", Unit: "market-regulation"}}
+			fs = []domain.NewFinding{{Category: "registration", Severity: "low", Description: "visitor register incomplete", Unit: "market-regulation"}}
 		}
 		reports[s] = it.update(time.Duration(i+1)*time.Minute, "", UpdateReportSite, ReportSiteInput{Site: s, Findings: fs})
 	}
 	// A duplicated report is a no-op; bad reports are rejected naming the field.
-	dup := it.update(20*time.Minute, "", UpdateReportSite, ReportSiteInput{Site: "beiying-key-01", Findings: []store.NewFinding{mask("high")}})
+	dup := it.update(20*time.Minute, "", UpdateReportSite, ReportSiteInput{Site: "beiying-key-01", Findings: []domain.NewFinding{mask("high")}})
 	unknownSite := it.update(30*time.Second, "", UpdateReportSite, ReportSiteInput{Site: "nowhere"})
-	unknownUnit := it.update(30*time.Second, "", UpdateReportSite, ReportSiteInput{Site: "beiying", Findings: []store.NewFinding{{Category: "x", Severity: "low", Description: "d", Unit: "ghost-bureau"}}})
+	unknownUnit := it.update(30*time.Second, "", UpdateReportSite, ReportSiteInput{Site: "beiying", Findings: []domain.NewFinding{{Category: "x", Severity: "low", Description: "d", Unit: "ghost-bureau"}}})
 	wrongInspector := it.update(30*time.Second, "", UpdateReportSite, ReportSiteInput{Site: "qinxian", Inspector: "inspector-09"})
 
 	// Finding 1: rectified after 2 h, re-inspected by someone else (rejected),
@@ -451,8 +451,8 @@ func TestInspectionRoundToAllRectified(t *testing.T) {
 // deadline, misses it, and the person responsible is called in once.
 func TestInspectionFindingReopened(t *testing.T) {
 	it := newInspectionTest(t)
-	f := store.Finding{ID: 7, Incident: "xd-0403", Source: "inspection", Site: "beiying-key-01", SubDistrict: "beiying", Unit: "beiying-office",
-		Category: "staffing", Severity: "high", Description: "checkpoint unstaffed at night", Inspector: "inspector-01", State: store.FindingOpen}
+	f := domain.Finding{ID: 7, Incident: "xd-0403", Source: "inspection", Site: "beiying-key-01", SubDistrict: "beiying", Unit: "beiying-office",
+		Category: "staffing", Severity: "high", Description: "checkpoint unstaffed at night", Inspector: "inspector-01", State: domain.FindingOpen}
 	it.fake.findings[7] = &f
 	it.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: FindingWorkflowID("xd-0403", 7)})
 	early := it.update(0, "", UpdateReinspect, ReinspectInput{By: "inspector-01", Passed: true})
@@ -470,16 +470,16 @@ func TestInspectionFindingReopened(t *testing.T) {
 	if err := it.env.GetWorkflowResult(&s); err != nil {
 		t.Fatal(err)
 	}
-	if s.State != store.FindingClosed || s.Reopened != 1 || !s.Overdue || !s.Escalated {
+	if s.State != domain.FindingClosed || s.Reopened != 1 || !s.Overdue || !s.Escalated {
 		t.Errorf("FindingFollowUp = %+v, want closed, reopened once, overdue, escalated", s)
 	}
 	if early.Rejected == nil || !strings.Contains(early.Rejected.Error(), "not rectified") {
 		t.Errorf("re-inspection before rectification: rejected = %v, want not rectified", early.Rejected)
 	}
-	if r, ok := dupRectify.Result.(FindingStatus); !dupRectify.Completed || !ok || r.State != store.FindingRectified {
+	if r, ok := dupRectify.Result.(FindingStatus); !dupRectify.Completed || !ok || r.State != domain.FindingRectified {
 		t.Errorf("duplicate rectification = %+v, %v; want a no-op", dupRectify.Result, dupRectify.Err)
 	}
-	if r, ok := reopened.Result.(FindingStatus); !ok || r.State != store.FindingReopened || !r.DeadlineAt.Equal(testStart.Add(8*time.Hour)) {
+	if r, ok := reopened.Result.(FindingStatus); !ok || r.State != domain.FindingReopened || !r.DeadlineAt.Equal(testStart.Add(8*time.Hour)) {
 		t.Errorf("failed re-inspection = %+v, want reopened with deadline 8 h after start", reopened.Result)
 	}
 	if got := it.fake.overdue; len(got) != 1 || !got[0].Equal(testStart.Add(8*time.Hour)) {
@@ -505,8 +505,8 @@ func TestInspectionScheduledRounds(t *testing.T) {
 	it.env.RegisterDelayedCallback(func() {
 		it.fake.mu.Lock()
 		defer it.fake.mu.Unlock()
-		fd := &store.Finding{ID: 50, Incident: "xd-0403", Source: "compliance", Site: "longbao-jiayuan/east", SubDistrict: "beiying",
-			Unit: "beiying-office", Category: store.CategoryCompliance, Severity: "high", Description: "understaffed: 1 of 2 on duty", Inspector: "inspector-01", State: store.FindingOpen}
+		fd := &domain.Finding{ID: 50, Incident: "xd-0403", Source: "compliance", Site: "longbao-jiayuan/east", SubDistrict: "beiying",
+			Unit: "beiying-office", Category: domain.CategoryCompliance, Severity: "high", Description: "understaffed: 1 of 2 on duty", Inspector: "inspector-01", State: domain.FindingOpen}
 		it.fake.findings[50] = fd
 		it.fake.auto = append(it.fake.auto, *fd)
 	}, 30*time.Hour)
@@ -562,9 +562,9 @@ func TestInspectionTickBeforeSettled(t *testing.T) {
 	it := newInspectionTest(t)
 	it.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "response/xd-0403/inspect"})
 	for i, s := range allSites {
-		var fs []store.NewFinding
+		var fs []domain.NewFinding
 		if s == "beiying-key-01" {
-			fs = []store.NewFinding{{Category: "mask-checks", Severity: "high", Description: "masks not checked at the door"}}
+			fs = []domain.NewFinding{{Category: "mask-checks", Severity: "high", Description: "masks not checked at the door"}}
 		}
 		it.update(time.Duration(i+1)*time.Minute, "", UpdateReportSite, ReportSiteInput{Site: s, Findings: fs})
 	}
@@ -644,9 +644,9 @@ func TestInspectionContinuesAsNew(t *testing.T) {
 	id := "response/xd-0403/inspect"
 	first.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: id})
 	for i, s := range allSites {
-		var fs []store.NewFinding
+		var fs []domain.NewFinding
 		if s == "qinxian-key-02" {
-			fs = []store.NewFinding{{Category: "staffing", Severity: "low", Description: "night shift missing"}}
+			fs = []domain.NewFinding{{Category: "staffing", Severity: "low", Description: "night shift missing"}}
 		}
 		first.update(time.Duration(i+1)*time.Minute, "", UpdateReportSite, ReportSiteInput{Site: s, Findings: fs})
 	}
@@ -669,7 +669,7 @@ func TestInspectionContinuesAsNew(t *testing.T) {
 	second := newInspectionTest(t)
 	second.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: id})
 	closed := r.Findings[0]
-	closed.State = store.FindingClosed
+	closed.State = domain.FindingClosed
 	second.env.RegisterDelayedCallback(func() { second.env.SignalWorkflow(SignalFindingReport, closed) }, 3*time.Hour)
 	next.HistoryLimit = 0
 	second.env.ExecuteWorkflow(InspectionStepName, next)
@@ -695,7 +695,7 @@ func TestInspectionCancelled(t *testing.T) {
 	it := newInspectionTest(t)
 	it.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "response/xd-0403/inspect"})
 	it.update(time.Minute, "", UpdateReportSite, ReportSiteInput{Site: "beiying-key-01",
-		Findings: []store.NewFinding{{Category: "staffing", Severity: "low", Description: "night shift missing"}}})
+		Findings: []domain.NewFinding{{Category: "staffing", Severity: "low", Description: "night shift missing"}}})
 	it.env.RegisterDelayedCallback(it.env.CancelWorkflow, 5*time.Hour)
 	// The finding's workflow is abandoned by the step; give it time to see
 	// its cancellation before the test environment stops.
@@ -800,9 +800,9 @@ func TestInspectionLiftWithdrawsNotRectifies(t *testing.T) {
 	it := newInspectionTest(t)
 	it.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "response/xd-0403/inspect"})
 	for i, s := range allSites {
-		var fs []store.NewFinding
+		var fs []domain.NewFinding
 		if s == "qinxian-key-01" {
-			fs = []store.NewFinding{{Category: "registration", Severity: "low", Description: "visitor register incomplete"}}
+			fs = []domain.NewFinding{{Category: "registration", Severity: "low", Description: "visitor register incomplete"}}
 		}
 		it.update(time.Duration(i+1)*time.Minute, "", UpdateReportSite, ReportSiteInput{Site: s, Findings: fs})
 	}

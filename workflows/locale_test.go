@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/notify"
-	"github.com/musterhq/muster/internal/store"
 )
 
 // bilingualRunbook asks its question and escalates in both languages.
@@ -77,7 +77,7 @@ func TestResponseLocale(t *testing.T) {
 			wantMessage(t, esc[1].Input.(activities.NoticeInput), MsgStepEscalation)
 			in := esc[0].Input.(activities.NoticeInput)
 			wantArgs := map[string]string{"en": "Longbao has not decided (incident xd-0403)", "zh-CN": "Longbao尚未决定（事件xd-0403）"}
-			if in.Body != wantArgs["en"] || in.Message != store.MessageRunbookText || !maps.Equal(in.Args, wantArgs) {
+			if in.Body != wantArgs["en"] || in.Message != domain.MessageRunbookText || !maps.Equal(in.Args, wantArgs) {
 				t.Errorf("escalation notice = %q %q %v, want %q with %v", in.Body, in.Message, in.Args, wantArgs["en"], wantArgs)
 			}
 		})

@@ -12,7 +12,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // kindRun is what one run of a response with a single long step gave: the
@@ -217,9 +217,9 @@ func TestResponseInspectionContinuesAsNew(t *testing.T) {
 			it := &inspectionTest{t: t, env: rt.env, fake: mockInspections(rt.env)}
 			step := ResponseWorkflowID("xd-0403") + "/inspect"
 			for i, s := range allSites {
-				var fs []store.NewFinding
+				var fs []domain.NewFinding
 				if s == "qinxian-key-02" {
-					fs = []store.NewFinding{{Category: "staffing", Severity: "low", Description: "night shift missing"}}
+					fs = []domain.NewFinding{{Category: "staffing", Severity: "low", Description: "night shift missing"}}
 				}
 				it.update(time.Duration(i+1)*time.Minute, step, UpdateReportSite, ReportSiteInput{Site: s, Findings: fs})
 			}
@@ -249,9 +249,9 @@ func TestFindingContinuesAsNew(t *testing.T) {
 		it := newInspectionTest(t)
 		runs := &runLog{}
 		it.env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{runs}})
-		it.fake.findings[3] = &store.Finding{ID: 3, Incident: "xd-0403", Source: "inspection", Site: "qinxian-key-01", SubDistrict: "qinxian",
+		it.fake.findings[3] = &domain.Finding{ID: 3, Incident: "xd-0403", Source: "inspection", Site: "qinxian-key-01", SubDistrict: "qinxian",
 			Unit: "market-regulation", Category: "registration", Severity: "low", Description: "visitor register incomplete",
-			Inspector: "inspector-02", State: store.FindingOpen}
+			Inspector: "inspector-02", State: domain.FindingOpen}
 		parent := func(ctx workflow.Context, in FindingInput) (FindingStatus, error) {
 			var res FindingStatus
 			err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: fid}),

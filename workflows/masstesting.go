@@ -9,8 +9,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/runbook"
-	"github.com/musterhq/muster/internal/store"
 )
 
 // The mass-testing step kind: MassTestingStep runs one round.
@@ -88,9 +88,9 @@ type TestingProgress struct {
 	Sampled   int
 	Positives int
 	Points    []PointStatus
-	Cohorts   []store.CohortProgress
+	Cohorts   []domain.CohortProgress
 	Slots     []CohortSlot
-	Visits    store.VisitProgress
+	Visits    domain.VisitProgress
 	OpensAt   time.Time
 	Deadline  time.Time
 	// Projected is when the round finishes at the rate so far; Behind says
@@ -122,7 +122,7 @@ const eventsPerCheck = 12
 // RoundState is what a testing round carries across continue-as-new: its
 // plan and progress, its steps and when it last sent a revisit.
 type RoundState struct {
-	Plan        store.RoundPlan
+	Plan        domain.RoundPlan
 	Progress    TestingProgress
 	Steps       []StepProgress
 	LastRevisit time.Time
@@ -138,7 +138,7 @@ type round struct {
 	sw       *stepWorkflow
 	in       StepInput
 	p        TestingProgress
-	plan     store.RoundPlan
+	plan     domain.RoundPlan
 	addPoint []AddPointInput
 }
 
@@ -297,7 +297,7 @@ func (rnd *round) check(ctx workflow.Context, cfg roundParams, lastRevisit *time
 		return false, false, err
 	}
 	rnd.openAddedPoints(ctx)
-	var pr store.RoundProgress
+	var pr domain.RoundProgress
 	asked := workflow.Now(ctx)
 	if err := rnd.sw.r.run(ctx, "check", "Count samples per point", a.RoundProgress,
 		activities.RoundRef{Ref: rnd.sw.ref("muster"), RoundID: rnd.plan.RoundID}, &pr,

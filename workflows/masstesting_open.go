@@ -14,8 +14,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/plan"
-	"github.com/musterhq/muster/internal/store"
 )
 
 // open opens the round, calls the cohorts and assigns the home visits.
@@ -111,7 +111,7 @@ func (rnd *round) warnShort(ctx workflow.Context) {
 
 // cohortSlots calls cohorts in priority order, each for as long as the
 // points need to sample it at their capacity.
-func cohortSlots(plan store.RoundPlan, priority []string, opens time.Time, scale float64) []CohortSlot {
+func cohortSlots(plan domain.RoundPlan, priority []string, opens time.Time, scale float64) []CohortSlot {
 	capacity := 0
 	for _, p := range plan.Points {
 		capacity += p.CapacityPerHour
@@ -122,7 +122,7 @@ func cohortSlots(plan store.RoundPlan, priority []string, opens time.Time, scale
 			rank[c] = i + 1
 		}
 	}
-	cohorts := append([]store.CohortCount(nil), plan.Cohorts...)
+	cohorts := append([]domain.CohortCount(nil), plan.Cohorts...)
 	sort.SliceStable(cohorts, func(i, j int) bool {
 		ri, rj := rank[cohorts[i].Cohort], rank[cohorts[j].Cohort]
 		if ri == 0 {

@@ -12,11 +12,11 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
-	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/table"
 )
 
-func (rnd *round) points(pr *store.RoundProgress) {
+func (rnd *round) points(pr *domain.RoundProgress) {
 	rnd.p.Points = rnd.p.Points[:0]
 	for _, pt := range rnd.plan.Points {
 		ps := PointStatus{Code: pt.Code, Expected: pt.Expected, Capacity: pt.CapacityPerHour}
@@ -60,7 +60,7 @@ func (rnd *round) latestPoint() (PointStatus, bool) {
 }
 
 // update takes in a count and projects the finish from the rate so far.
-func (rnd *round) update(ctx workflow.Context, pr store.RoundProgress) {
+func (rnd *round) update(ctx workflow.Context, pr domain.RoundProgress) {
 	rnd.p.Sampled, rnd.p.Expected, rnd.p.Positives = pr.Sampled, pr.Expected, pr.Positives
 	rnd.p.Cohorts, rnd.p.Visits = pr.Cohorts, pr.HomeVisits
 	rnd.points(&pr)

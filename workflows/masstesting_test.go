@@ -12,22 +12,22 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
-	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // testPlan is the plan the fake OpenRound returns: four points of 250 an
 // hour (1,000 an hour together), four cohorts (largest first, as the store
 // orders them) and 70 home visits, 7,013 residents in all.
-func testPlan() store.RoundPlan {
-	return store.RoundPlan{
+func testPlan() domain.RoundPlan {
+	return domain.RoundPlan{
 		RoundID: 7,
-		Points: []store.RoundPoint{
+		Points: []domain.RoundPoint{
 			{SiteID: 101, Code: "P1", Name: "Point 1", CapacityPerHour: 250, Expected: 1736},
 			{SiteID: 102, Code: "P2", Name: "Point 2", CapacityPerHour: 250, Expected: 1736},
 			{SiteID: 103, Code: "P3", Name: "Point 3", CapacityPerHour: 250, Expected: 1736},
 			{SiteID: 104, Code: "P4", Name: "Point 4", CapacityPerHour: 250, Expected: 1735},
 		},
-		Cohorts: []store.CohortCount{
+		Cohorts: []domain.CohortCount{
 			{Cohort: "resident", Count: 6700},
 			{Cohort: "elderly", Count: 100},
 			{Cohort: "student", Count: 100},
@@ -57,7 +57,7 @@ func testingInput() StepInput {
 type testingTest struct {
 	*sealTest
 
-	OpenRound func(activities.OpenRoundInput) (store.RoundPlan, error)
+	OpenRound func(activities.OpenRoundInput) (domain.RoundPlan, error)
 	// Sampled and Missed give the samples so far and the missed home
 	// visits at a time after the start.
 	Sampled func(elapsed time.Duration) int
@@ -67,7 +67,7 @@ type testingTest struct {
 	// Down, when set, makes the progress checks fail while it is true:
 	// the database is out.
 	Down          func(elapsed time.Duration) bool
-	AddRoundPoint func(activities.AddRoundPointInput) (store.RoundPlan, error)
+	AddRoundPoint func(activities.AddRoundPointInput) (domain.RoundPlan, error)
 }
 
 // atRate samples perHour residents an hour, up to everyone.
@@ -86,28 +86,28 @@ func newTestingTest(t *testing.T) *testingTest {
 // mockRound makes the round's activities of tt's environment answer from
 // tt's fakes, with healthy defaults.
 func (tt *testingTest) mockRound() {
-	tt.OpenRound = func(activities.OpenRoundInput) (store.RoundPlan, error) { return testPlan(), nil }
+	tt.OpenRound = func(activities.OpenRoundInput) (domain.RoundPlan, error) { return testPlan(), nil }
 	tt.Sampled = atRate(1200)
 	tt.Missed = func(time.Duration) int { return 0 }
 	tt.CloseRound = func(activities.RoundRef) (activities.CloseRoundResult, error) { return tt.closed(0), nil }
-	tt.AddRoundPoint = func(in activities.AddRoundPointInput) (store.RoundPlan, error) {
+	tt.AddRoundPoint = func(in activities.AddRoundPointInput) (domain.RoundPlan, error) {
 		p := testPlan()
-		p.Points = append(p.Points, store.RoundPoint{SiteID: 105, Code: in.Site, CapacityPerHour: 250})
+		p.Points = append(p.Points, domain.RoundPoint{SiteID: 105, Code: in.Site, CapacityPerHour: 250})
 		return p, nil
 	}
 
 	st := tt.sealTest
-	mockActivity(st, a.OpenRound, "OpenRound", func() func(activities.OpenRoundInput) (store.RoundPlan, error) { return tt.OpenRound })
+	mockActivity(st, a.OpenRound, "OpenRound", func() func(activities.OpenRoundInput) (domain.RoundPlan, error) { return tt.OpenRound })
 	mockActivity(st, a.AssignHomeVisits, "AssignHomeVisits", func() func(activities.RoundRef) (int, error) {
 		return func(activities.RoundRef) (int, error) { return 70, nil }
 	})
 	mockActivity(st, a.RevisitMissed, "RevisitMissed", func() func(activities.RoundRef) (int, error) {
 		return func(activities.RoundRef) (int, error) { return tt.Missed(tt.elapsed()), nil }
 	})
-	mockActivity(st, a.RoundProgress, "RoundProgress", func() func(activities.RoundRef) (store.RoundProgress, error) {
-		return func(activities.RoundRef) (store.RoundProgress, error) {
+	mockActivity(st, a.RoundProgress, "RoundProgress", func() func(activities.RoundRef) (domain.RoundProgress, error) {
+		return func(activities.RoundRef) (domain.RoundProgress, error) {
 			if tt.Down != nil && tt.Down(tt.elapsed()) {
-				return store.RoundProgress{}, errors.New("connection refused")
+				return domain.RoundProgress{}, errors.New("connection refused")
 			}
 			return tt.progress(), nil
 		}
@@ -116,7 +116,7 @@ func (tt *testingTest) mockRound() {
 		return func(in activities.ExtendRoundInput) (time.Time, error) { return in.Deadline, nil }
 	})
 	mockActivity(st, a.CloseRound, "CloseRound", func() func(activities.RoundRef) (activities.CloseRoundResult, error) { return tt.CloseRound })
-	mockActivity(st, a.AddRoundPoint, "AddRoundPoint", func() func(activities.AddRoundPointInput) (store.RoundPlan, error) {
+	mockActivity(st, a.AddRoundPoint, "AddRoundPoint", func() func(activities.AddRoundPointInput) (domain.RoundPlan, error) {
 		return tt.AddRoundPoint
 	})
 }
@@ -125,20 +125,20 @@ func (tt *testingTest) elapsed() time.Duration { return tt.env.Now().Sub(testSta
 
 // progress is what the store would count now: the samples split over the
 // points, a positive in a thousand.
-func (tt *testingTest) progress() store.RoundProgress {
+func (tt *testingTest) progress() domain.RoundProgress {
 	now := tt.env.Now()
 	n := tt.Sampled(now.Sub(testStart))
-	p := store.RoundProgress{Sampled: n, Expected: testExpected, Positives: n / 1000}
+	p := domain.RoundProgress{Sampled: n, Expected: testExpected, Positives: n / 1000}
 	for i, pt := range testPlan().Points {
 		k := n / 4
 		if i == 0 {
 			k += n % 4
 		}
-		p.Points = append(p.Points, store.PointProgress{SiteID: pt.SiteID, Code: pt.Code, CapacityPerHour: pt.CapacityPerHour,
+		p.Points = append(p.Points, domain.PointProgress{SiteID: pt.SiteID, Code: pt.Code, CapacityPerHour: pt.CapacityPerHour,
 			Sampled: k, Expected: pt.Expected, FirstAt: testStart, LastAt: now})
 	}
 	missed := tt.Missed(now.Sub(testStart))
-	p.HomeVisits = store.VisitProgress{Residents: 70, Missed: missed, Pending: 70 - missed}
+	p.HomeVisits = domain.VisitProgress{Residents: 70, Missed: missed, Pending: 70 - missed}
 	if n > 0 {
 		p.FirstAt, p.LastAt = testStart, now
 	}
@@ -540,8 +540,8 @@ func TestMassTestingBadInput(t *testing.T) {
 	// A round the store refuses to open stalls once, for a person.
 	t.Run("open round fails", func(t *testing.T) {
 		tt := newTestingTest(t)
-		tt.OpenRound = func(activities.OpenRoundInput) (store.RoundPlan, error) {
-			return store.RoundPlan{}, temporal.NewNonRetryableApplicationError("the area has no sampling point", activities.ErrBadInput, nil)
+		tt.OpenRound = func(activities.OpenRoundInput) (domain.RoundPlan, error) {
+			return domain.RoundPlan{}, temporal.NewNonRetryableApplicationError("the area has no sampling point", activities.ErrBadInput, nil)
 		}
 		var sa any
 		tt.At(6*time.Hour, func() { sa = tt.SearchAttributes()["MusterStepState"]; tt.env.CancelWorkflow() })

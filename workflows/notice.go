@@ -4,8 +4,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/runbook"
-	"github.com/musterhq/muster/internal/store"
 )
 
 // The notice step kind: NoticeStep publishes a notice to the outbox.
@@ -49,7 +49,7 @@ func NoticeStep(ctx workflow.Context, in StepInput) (StepResult, error) {
 	// changes, not the commands, so histories of notices without a
 	// Chinese text (all there were before body_zh) replay unchanged.
 	if zh := paramString(in.Params, "body_zh"); zh != "" {
-		n.Message = store.MessageRunbookText
+		n.Message = domain.MessageRunbookText
 		n.Args = map[string]string{"en": n.Body, "zh-CN": fill(zh, in)}
 	}
 	err := sw.r.run(ctx, "publish", "Notice: "+topic, a.PublishNotice, n, nil, func() string { return "notice to " + audience })

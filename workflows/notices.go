@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
-	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // noticeMessagesChange gates writing a message key and arguments with the
@@ -137,9 +137,9 @@ func (r *response) watchNotices(ctx workflow.Context) {
 	done := func() bool { return r.lift != nil || r.p.State == ResponseClosed || !r.p.FinishedAt.IsZero() }
 	wait := noticeSettle
 	for !done() {
-		if r.p.Notices[store.DeliveryPending] == 0 {
+		if r.p.Notices[domain.DeliveryPending] == 0 {
 			wake := func() bool { return r.noticesDirty || done() }
-			if r.p.Notices[store.DeliveryUndelivered] > 0 {
+			if r.p.Notices[domain.DeliveryUndelivered] > 0 {
 				if _, err := workflow.AwaitWithTimeout(ctx, noticeIdle, wake); err != nil {
 					return
 				}
@@ -173,7 +173,7 @@ func (r *response) watchNotices(ctx workflow.Context) {
 // "Notices: 52 delivered · 1 undelivered", or empty when there are none.
 func noticesLine(counts map[string]int) string {
 	var parts []string
-	for _, s := range store.DeliveryStates {
+	for _, s := range domain.DeliveryStates {
 		if counts[s] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 		}

@@ -7,10 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/musterhq/muster/activities"
-	"github.com/musterhq/muster/internal/store"
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/testsuite"
+
+	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // noticeRunbook tells the residents, then waits for an approval that is
@@ -132,7 +133,7 @@ func TestNoticeCarriesBothTexts(t *testing.T) {
 		{"both", map[string]any{"topic": "schools-postponed", "audience": "all schools of {area}",
 			"body":    "All schools of {area} postpone reopening (incident {incident}).",
 			"body_zh": "{area}各学校推迟开学（事件{incident}）。"},
-			store.MessageRunbookText, map[string]string{
+			domain.MessageRunbookText, map[string]string{
 				"en":    "All schools of 小店区 postpone reopening (incident xd-0403).",
 				"zh-CN": "小店区各学校推迟开学（事件xd-0403）。"}},
 		{"english only", map[string]any{"topic": "t", "audience": "residents", "body": "{area}: stay at home."},

@@ -10,8 +10,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/runbook"
-	"github.com/musterhq/muster/internal/store"
 )
 
 // Names of the Response workflow and its operator updates (lift and retry
@@ -496,7 +496,7 @@ func (r *response) event(ctx workflow.Context, step, state, reason, actor string
 	if actor == "" {
 		actor = "muster"
 	}
-	e := store.Event{Incident: r.in.Incident, WorkflowID: r.id, Step: step, State: state, Reason: reason, Actor: actor,
+	e := domain.Event{Incident: r.in.Incident, WorkflowID: r.id, Step: step, State: state, Reason: reason, Actor: actor,
 		Seq: fmt.Sprintf("%s/%d", workflow.GetInfo(ctx).WorkflowExecution.RunID, r.events)}
 	if err := r.activity(ctx, "Log "+step+" "+state, a.RecordEvent, e, nil); err != nil {
 		workflow.GetLogger(ctx).Error("Event log", "step", step, "state", state, "error", err)

@@ -14,7 +14,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
-	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/table"
 )
 
@@ -30,7 +30,7 @@ func (r *response) changed(ctx workflow.Context) {
 		r.saPaths = n
 		var paths []string
 		for _, x := range append([]activities.Area{r.p.Area}, r.p.Added...) {
-			paths = append(paths, store.PathPrefixes(x.Path)...)
+			paths = append(paths, domain.PathPrefixes(x.Path)...)
 		}
 		slices.Sort(paths)
 		_ = workflow.UpsertTypedSearchAttributes(ctx, SAAreaPath.ValueSet(slices.Compact(paths)))
@@ -55,7 +55,7 @@ func (r *response) focus() (string, string) {
 		order = []string{StateStalled, StateRetrying, StateAwaitingDecision, StateUnderstaffed, StateOverdue, StateRunning}
 	}
 	for _, want := range order {
-		if want == StateRetrying && r.p.Notices[store.DeliveryUndelivered] > 0 {
+		if want == StateRetrying && r.p.Notices[domain.DeliveryUndelivered] > 0 {
 			// An undelivered notice waits for a person (a route fixed, a
 			// resend), like a stalled step: MusterStepState = 'stalled'
 			// finds the response with MusterStep = notices.

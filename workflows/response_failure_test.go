@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/musterhq/muster/activities"
-	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // failingSetupRunbook seals the compounds and tells the residents at once,
@@ -84,7 +84,7 @@ func TestResponseFailedStepStopsSequence(t *testing.T) {
 				// As the activity classifies the store's error: the cause's
 				// root says only "not found".
 				return nil, temporal.NewNonRetryableApplicationError(`area "xiaodian/nowhere": not found`, activities.ErrUnknownArea,
-					fmt.Errorf(`area "xiaodian/nowhere": %w`, store.ErrNotFound))
+					fmt.Errorf(`area "xiaodian/nowhere": %w`, domain.ErrNotFound))
 			}
 			return testCompounds[in.Under], nil
 		}

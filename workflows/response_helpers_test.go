@@ -16,8 +16,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/runbook"
-	"github.com/musterhq/muster/internal/store"
 )
 
 // The areas of the response tests: Longbao community with three compounds,
@@ -208,9 +208,9 @@ func (rt *responseTest) Result() (ResponseProgress, error) {
 
 // Events returns the response's event log entries (RecordEvent calls of
 // the response itself, not of its steps) in order.
-func (rt *responseTest) Events() []store.Event {
-	var out []store.Event
-	for _, e := range inputs[store.Event](rt.sealTest, "RecordEvent") {
+func (rt *responseTest) Events() []domain.Event {
+	var out []domain.Event
+	for _, e := range inputs[domain.Event](rt.sealTest, "RecordEvent") {
 		if e.WorkflowID == ResponseWorkflowID("xd-0403") {
 			out = append(out, e)
 		}

@@ -14,8 +14,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/runbook"
-	"github.com/musterhq/muster/internal/store"
 )
 
 // startChild starts the step's workflow. Children outlive a response that
@@ -23,9 +23,9 @@ import (
 // does not reach them: a seal is lifted, never dropped.
 func (r *response) startChild(ctx workflow.Context, n *Node, k kind, in StepInput) error {
 	id := r.id + "/" + n.Path
-	paths := store.PathPrefixes(r.p.Area.Path)
+	paths := domain.PathPrefixes(r.p.Area.Path)
 	if in.Area != nil {
-		paths = store.PathPrefixes(in.Area.Path)
+		paths = domain.PathPrefixes(in.Area.Path)
 	}
 	opts := workflow.ChildWorkflowOptions{
 		WorkflowID:        id,
@@ -215,7 +215,7 @@ func (r *response) escalation(n *Node, e runbook.Escalation, place string) (msg,
 	if e.MessageZh == "" {
 		return msg, "", nil
 	}
-	return msg, store.MessageRunbookText, map[string]string{"en": msg, "zh-CN": fill(e.MessageZh)}
+	return msg, domain.MessageRunbookText, map[string]string{"en": msg, "zh-CN": fill(e.MessageZh)}
 }
 
 // held returns the steps in place until lifted (seals), optionally only

@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
-	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // TestStepRetryingDuringOutage: a notice whose outbox fails for its first
@@ -104,7 +104,7 @@ func TestStepBadInputStallsOnce(t *testing.T) {
 			errors.New(`pq: invalid byte sequence for encoding "UTF8": 0x00 (22021)`))
 	})
 	stalls := 0
-	env.OnActivity(a.RecordEvent, mock.Anything, mock.Anything).Return(func(ctx context.Context, e store.Event) error {
+	env.OnActivity(a.RecordEvent, mock.Anything, mock.Anything).Return(func(ctx context.Context, e domain.Event) error {
 		if e.State == StateStalled {
 			stalls++
 		}

@@ -10,8 +10,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/runbook"
-	"github.com/musterhq/muster/internal/store"
 )
 
 // steps runs a workflow's work as named activity steps and keeps their
@@ -254,7 +254,7 @@ func (sr *steps) stall(ctx workflow.Context, name string, cause error, forPerson
 		StartToCloseTimeout: 10 * time.Second, Summary: "Log stall of " + name,
 		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3},
 	})
-	_ = workflow.ExecuteActivity(rctx, a.RecordEvent, store.Event{
+	_ = workflow.ExecuteActivity(rctx, a.RecordEvent, domain.Event{
 		Incident: sr.incident, WorkflowID: sr.workflowID, Step: name, State: StateStalled, Actor: "muster",
 		Reason: reason, Seq: fmt.Sprint(st.Stalls),
 	}).Get(ctx, nil)

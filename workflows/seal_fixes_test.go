@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/musterhq/muster/activities"
-	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // A lift must not wait for a compliance round that keeps stalling: the
@@ -98,7 +98,7 @@ func TestSealCompoundStallsLoggedApart(t *testing.T) {
 	st.UpdateAt(3*time.Hour, UpdateLift, LiftInput{Reason: "done"})
 	st.Run(in)
 	var seqs []string
-	for _, e := range inputs[store.Event](st, "RecordEvent") {
+	for _, e := range inputs[domain.Event](st, "RecordEvent") {
 		if e.Step == "close-roads" && e.State == StateStalled {
 			seqs = append(seqs, e.Seq)
 		}

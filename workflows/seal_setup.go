@@ -10,7 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
-	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // setUp runs the steps that seal the compound.
@@ -24,7 +24,7 @@ func (s *seal) setUp(ctx workflow.Context) error {
 	}
 	s.progress.Compound, s.progress.CompoundName, s.progress.AreaPath, s.progress.Residents =
 		s.plan.Code, s.plan.Name, s.plan.Path, s.plan.Residents
-	if err := workflow.UpsertTypedSearchAttributes(ctx, SAAreaPath.ValueSet(store.PathPrefixes(s.plan.Path))); err != nil {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, SAAreaPath.ValueSet(domain.PathPrefixes(s.plan.Path))); err != nil {
 		return err
 	}
 

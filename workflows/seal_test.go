@@ -16,7 +16,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
-	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // stepStates maps each step of a progress to its state.
@@ -428,7 +428,7 @@ func TestSealCompoundUnknownArea(t *testing.T) {
 	st := newSealTest(t)
 	st.PlanSeal = func(activities.PlanSealInput) (activities.PlanSealResult, error) {
 		return activities.PlanSealResult{}, temporal.NewNonRetryableApplicationError(
-			`area "longbao-jiayuan": not found`, activities.ErrUnknownArea, store.ErrNotFound)
+			`area "longbao-jiayuan": not found`, activities.ErrUnknownArea, domain.ErrNotFound)
 	}
 	var p SealProgress
 	var sa any
@@ -503,7 +503,7 @@ func TestSealCompoundStallRetriedByOperator(t *testing.T) {
 		t.Errorf("search attributes MusterStep, MusterStepState while stalled = %v, %v; want close-roads, stalled", stalledSA["MusterStep"], stalledSA["MusterStepState"])
 	}
 
-	events := inputs[store.Event](st, "RecordEvent")
+	events := inputs[domain.Event](st, "RecordEvent")
 	if len(events) != 1 {
 		t.Fatalf("RecordEvent called %d times, want 1", len(events))
 	}

@@ -12,7 +12,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
-	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // badTextRunbook tells the residents and sweeps the checkpoints at once,
@@ -163,7 +163,7 @@ func TestFindingBadInputFailsAtOnce(t *testing.T) {
 	env.SetStartTime(testStart)
 	env.SetWorkflowRunTimeout(30 * 24 * time.Hour)
 	Register(env, nil)
-	env.OnActivity(a.AssignFinding, mock.Anything, mock.Anything).Return(store.Finding{},
+	env.OnActivity(a.AssignFinding, mock.Anything, mock.Anything).Return(domain.Finding{},
 		temporal.NewNonRetryableApplicationError("finding 3: bad text", activities.ErrBadInput, nil))
 	env.OnActivity(a.RecordEvent, mock.Anything, mock.Anything).Return(nil).Maybe()
 	env.OnActivity(a.PublishNotice, mock.Anything, mock.Anything).Return(nil).Maybe()
@@ -176,8 +176,8 @@ func TestFindingBadInputFailsAtOnce(t *testing.T) {
 		return res, err
 	}
 	env.RegisterWorkflow(parent)
-	env.ExecuteWorkflow(parent, FindingInput{Incident: "xd-0403", Finding: store.Finding{ID: 3, Incident: "xd-0403", Source: "inspection",
-		Site: "qinxian-key-01", Unit: "market-regulation", Category: "registration", Severity: "low", Description: "d", State: store.FindingOpen},
+	env.ExecuteWorkflow(parent, FindingInput{Incident: "xd-0403", Finding: domain.Finding{ID: 3, Incident: "xd-0403", Source: "inspection",
+		Site: "qinxian-key-01", Unit: "market-regulation", Category: "registration", Severity: "low", Description: "d", State: domain.FindingOpen},
 		DeadlineHours: 72, RemindEveryHours: 2})
 	if err := env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "bad text") {
 		t.Errorf("FindingFollowUp() = %v, want the bad input error", err)

@@ -12,8 +12,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/runbook"
-	"github.com/musterhq/muster/internal/store"
 )
 
 // The staff-supply step kind: StaffSupplyStep sends people and goods.
@@ -81,10 +81,10 @@ type SupplyProgress struct {
 	From, To time.Time
 	// AckBy is when the current wave of assignments must be acknowledged.
 	AckBy      time.Time `json:",omitzero"`
-	Staff      store.Mobilization
-	Posts      store.PostSummary
-	Volunteers *store.VolunteerDrive `json:",omitempty"`
-	Levels     []store.SupplyLevel
+	Staff      domain.Mobilization
+	Posts      domain.PostSummary
+	Volunteers *domain.VolunteerDrive `json:",omitempty"`
+	Levels     []domain.SupplyLevel
 	Orders     int
 	Delivered  int
 	Late       int

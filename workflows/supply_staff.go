@@ -12,7 +12,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
-	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // open plans the posts, assigns the first staff, opens the volunteer
@@ -31,7 +31,7 @@ func (s *supply) open(ctx workflow.Context, sp supplyParams, start, shiftEnd tim
 		return err
 	}
 	if sp.volunteers > 0 {
-		s.p.Volunteers = &store.VolunteerDrive{}
+		s.p.Volunteers = &domain.VolunteerDrive{}
 		if err := s.sw.r.run(ctx, "volunteers", "Open volunteer sign-ups", a.VolunteerDrive, activities.VolunteerDriveInput{
 			Ref: ref, AreaID: in.Area.ID, Quota: sp.volunteers, ClosesAt: start.Add(scaled(sp.signupFor, in.TimeScale)),
 		}, s.p.Volunteers, func() string { return fmt.Sprintf("%d of %d signed up", s.p.Volunteers.SignedUp, s.p.Volunteers.Quota) }); err != nil {
@@ -43,7 +43,7 @@ func (s *supply) open(ctx workflow.Context, sp supplyParams, start, shiftEnd tim
 
 // assign runs an assignment activity and takes in its counts.
 func (s *supply) assign(ctx workflow.Context, fn, arg any, name string) error {
-	var m store.Mobilization
+	var m domain.Mobilization
 	if err := s.sw.r.run(ctx, name, "Assign staff nearest first", fn, arg, &m, func() string {
 		return fmt.Sprintf("%d of %d assigned, %d acknowledged, %d short", m.Assigned, m.Needed, m.Acknowledged, m.Shortfall)
 	}); err != nil {
@@ -53,7 +53,7 @@ func (s *supply) assign(ctx workflow.Context, fn, arg any, name string) error {
 	return nil
 }
 
-func (s *supply) take(m store.Mobilization) {
+func (s *supply) take(m domain.Mobilization) {
 	s.pending = map[int64]string{}
 	for _, p := range m.PendingAcks {
 		s.pending[p.ID] = p.Staff
@@ -85,9 +85,9 @@ func (s *supply) validateAck(ctx workflow.Context, in AcknowledgeInput) error {
 	return nil
 }
 
-func (s *supply) onAcknowledge(ctx workflow.Context, in AcknowledgeInput) (store.Assignment, error) {
+func (s *supply) onAcknowledge(ctx workflow.Context, in AcknowledgeInput) (domain.Assignment, error) {
 	actx := workflow.WithActivityOptions(ctx, activityOptions("Acknowledge assignment "+strconv.FormatInt(in.Assignment, 10), s.sw.r.policy))
-	var as store.Assignment
+	var as domain.Assignment
 	err := workflow.ExecuteActivity(actx, a.AcknowledgeAssignment, activities.AcknowledgeInput{
 		Ref: s.sw.ref("staff " + in.Staff), Assignment: in.Assignment, Staff: strings.TrimSpace(in.Staff), At: workflow.Now(ctx),
 	}).Get(ctx, &as)

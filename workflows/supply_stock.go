@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/musterhq/muster/activities"
-	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/table"
 )
 
@@ -22,7 +22,7 @@ import (
 func (s *supply) check(ctx workflow.Context, sp supplyParams) error {
 	s.p.Checks++
 	now := workflow.Now(ctx)
-	var st store.SupplyStatus
+	var st domain.SupplyStatus
 	if err := s.sw.r.run(ctx, "supply-check", "Check days of supply, order restocks", a.CheckSupply, activities.CheckSupplyInput{
 		Ref: s.sw.ref("muster"), AreaID: s.in.Area.ID, Check: s.p.Checks, Need: sp.need, MinDays: sp.minDays, TargetDays: sp.targetDays,
 		Now: now, Due: now.Add(scaled(sp.deliveryWithin, s.in.TimeScale)),

@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/musterhq/muster/activities"
-	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // fakeStaff is an in-memory mobilization: four posts' worth of demand
@@ -50,13 +50,13 @@ func (f *fakeStaff) fill(ackBy time.Time) {
 	}
 }
 
-func (f *fakeStaff) mobilization() store.Mobilization {
-	m := store.Mobilization{Posts: 2, Needed: f.needed, Reminded: f.reminded}
+func (f *fakeStaff) mobilization() domain.Mobilization {
+	m := domain.Mobilization{Posts: 2, Needed: f.needed, Reminded: f.reminded}
 	for _, a := range f.assigned {
 		switch a.state {
 		case "notified":
 			m.Pending++
-			m.PendingAcks = append(m.PendingAcks, store.PendingAck{ID: a.id, Staff: a.staff})
+			m.PendingAcks = append(m.PendingAcks, domain.PendingAck{ID: a.id, Staff: a.staff})
 		case "acknowledged":
 			m.Acknowledged++
 		case "lapsed":
@@ -93,21 +93,21 @@ func newSupplyTest(t *testing.T, lateFrom int) (*sealTest, *fakeStaff) {
 // from a fake pool of six for four places (see newSupplyTest).
 func mockSupply(st *sealTest, lateFrom int) *fakeStaff {
 	f := &fakeStaff{needed: 4, pool: []string{"teacher-01", "teacher-02", "teacher-03", "teacher-04", "teacher-05", "teacher-06"}, lateFrom: lateFrom}
-	mockActivity(st, a.PlanStaff, "PlanStaff", func() func(activities.PlanStaffInput) (store.PostSummary, error) {
-		return func(activities.PlanStaffInput) (store.PostSummary, error) {
-			return store.PostSummary{Posts: 2, Needed: 4, ByKind: map[string]int{"sampling-point": 4}}, nil
+	mockActivity(st, a.PlanStaff, "PlanStaff", func() func(activities.PlanStaffInput) (domain.PostSummary, error) {
+		return func(activities.PlanStaffInput) (domain.PostSummary, error) {
+			return domain.PostSummary{Posts: 2, Needed: 4, ByKind: map[string]int{"sampling-point": 4}}, nil
 		}
 	})
-	mockActivity(st, a.AssignStaff, "AssignStaff", func() func(activities.AssignStaffInput) (store.Mobilization, error) {
-		return func(in activities.AssignStaffInput) (store.Mobilization, error) {
+	mockActivity(st, a.AssignStaff, "AssignStaff", func() func(activities.AssignStaffInput) (domain.Mobilization, error) {
+		return func(in activities.AssignStaffInput) (domain.Mobilization, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.fill(in.AckBy)
 			return f.mobilization(), nil
 		}
 	})
-	mockActivity(st, a.ReassignLapsed, "ReassignLapsed", func() func(activities.ReassignInput) (store.Mobilization, error) {
-		return func(in activities.ReassignInput) (store.Mobilization, error) {
+	mockActivity(st, a.ReassignLapsed, "ReassignLapsed", func() func(activities.ReassignInput) (domain.Mobilization, error) {
+		return func(in activities.ReassignInput) (domain.Mobilization, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			for i := range f.assigned {
@@ -119,17 +119,17 @@ func mockSupply(st *sealTest, lateFrom int) *fakeStaff {
 			return f.mobilization(), nil
 		}
 	})
-	mockActivity(st, a.AcknowledgeAssignment, "AcknowledgeAssignment", func() func(activities.AcknowledgeInput) (store.Assignment, error) {
-		return func(in activities.AcknowledgeInput) (store.Assignment, error) {
+	mockActivity(st, a.AcknowledgeAssignment, "AcknowledgeAssignment", func() func(activities.AcknowledgeInput) (domain.Assignment, error) {
+		return func(in activities.AcknowledgeInput) (domain.Assignment, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			for i, a := range f.assigned {
 				if a.id == in.Assignment && a.staff == in.Staff {
 					f.assigned[i].state = "acknowledged"
-					return store.Assignment{ID: a.id, Staff: a.staff, State: "acknowledged"}, nil
+					return domain.Assignment{ID: a.id, Staff: a.staff, State: "acknowledged"}, nil
 				}
 			}
-			return store.Assignment{}, temporal.NewNonRetryableApplicationError("not yours", activities.ErrBadInput, nil)
+			return domain.Assignment{}, temporal.NewNonRetryableApplicationError("not yours", activities.ErrBadInput, nil)
 		}
 	})
 	mockActivity(st, a.RemindStaff, "RemindStaff", func() func(activities.RemindInput) (int, error) {
@@ -143,16 +143,16 @@ func mockSupply(st *sealTest, lateFrom int) *fakeStaff {
 	mockActivity(st, a.ReleaseStaff, "ReleaseStaff", func() func(activities.ReleaseStaffInput) (int, error) {
 		return func(activities.ReleaseStaffInput) (int, error) { return 4, nil }
 	})
-	mockActivity(st, a.CheckSupply, "CheckSupply", func() func(activities.CheckSupplyInput) (store.SupplyStatus, error) {
-		return func(in activities.CheckSupplyInput) (store.SupplyStatus, error) {
+	mockActivity(st, a.CheckSupply, "CheckSupply", func() func(activities.CheckSupplyInput) (domain.SupplyStatus, error) {
+		return func(in activities.CheckSupplyInput) (domain.SupplyStatus, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.checks++
-			order := &store.Shipment{ID: 9, Area: "longbao", Site: "meiteihao-kangning", Commodity: "vegetables", Tonnes: 16.5, State: "ordered", DueAt: testStart.Add(3 * time.Hour)}
-			st := store.SupplyStatus{Orders: 1, Levels: []store.SupplyLevel{{Area: "longbao", Population: 7013, Commodity: "vegetables", Stock: 8, NeedPerDay: 3.5, Days: 2.29, Low: true, Order: order}}}
+			order := &domain.Shipment{ID: 9, Area: "longbao", Site: "meiteihao-kangning", Commodity: "vegetables", Tonnes: 16.5, State: "ordered", DueAt: testStart.Add(3 * time.Hour)}
+			st := domain.SupplyStatus{Orders: 1, Levels: []domain.SupplyLevel{{Area: "longbao", Population: 7013, Commodity: "vegetables", Stock: 8, NeedPerDay: 3.5, Days: 2.29, Low: true, Order: order}}}
 			if f.lateFrom > 0 && f.checks >= f.lateFrom {
 				order.State = "late"
-				st.Late = []store.Shipment{*order}
+				st.Late = []domain.Shipment{*order}
 			}
 			return st, nil
 		}

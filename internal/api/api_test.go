@@ -19,6 +19,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/scenario"
 	"github.com/musterhq/muster/internal/service"
@@ -936,7 +937,7 @@ func TestResponsesOverHTTP(t *testing.T) {
 
 	t.Run("events", func(t *testing.T) {
 		c := base.with(t)
-		var res struct{ Events []store.Event }
+		var res struct{ Events []domain.Event }
 		c.want(200, "GET", "/v1/responses/"+outbreak+"/events", nil).decode(t, &res)
 		seen := map[string]string{}
 		for _, e := range res.Events {
@@ -991,7 +992,7 @@ func TestResponsesOverHTTP(t *testing.T) {
 				t.Errorf("step %s = %s (held %v), want done", n.Path, n.State, n.Held)
 			}
 		}
-		var res struct{ Events []store.Event }
+		var res struct{ Events []domain.Event }
 		c.want(200, "GET", path+"/events", nil).decode(t, &res)
 		var got []string
 		for _, e := range res.Events {

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/scenario"
 	"github.com/musterhq/muster/internal/store"
 )
@@ -90,7 +91,7 @@ func (s *Server) areas(w http.ResponseWriter, r *http.Request) error {
 	}
 	as, err := Areas(r.Context(), s.st, under, level)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, domain.ErrNotFound):
 		return notFound("under", "unknown area %q (GET /v1/areas lists them)", under)
 	case errors.Is(err, ErrNoAreas):
 		return notFound("", "%v", err)

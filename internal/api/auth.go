@@ -19,7 +19,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // Roles of API credentials.
@@ -111,7 +111,7 @@ func (s *Server) authenticate(r *http.Request) (Principal, error) {
 	}
 	digest := TokenDigest(token)
 	c, err := s.st.CredentialByToken(r.Context(), digest)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		return Principal{}, &Error{Status: http.StatusUnauthorized, Msg: "unknown or revoked token"}
 	}
 	if err != nil {

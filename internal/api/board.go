@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/i18n"
 	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
@@ -112,15 +113,15 @@ type Board struct {
 	UI string `json:"ui"`
 	// Attention lists the steps someone must look at: stalled, retrying,
 	// overdue or awaiting a decision, each with what acts on it.
-	Attention []BoardStep         `json:"attention"`
-	Steps     []BoardStep         `json:"steps"`
-	Rounds    []BoardRound        `json:"rounds"`
-	Staff     BoardStaff          `json:"staff"`
-	Supply    []store.SupplyLevel `json:"supply"`
-	Findings  BoardFindings       `json:"findings"`
-	Compounds BoardCompounds      `json:"compounds"`
-	ReadAt    time.Time           `json:"read_at"`
-	Errors    map[string]string   `json:"errors,omitempty"`
+	Attention []BoardStep          `json:"attention"`
+	Steps     []BoardStep          `json:"steps"`
+	Rounds    []BoardRound         `json:"rounds"`
+	Staff     BoardStaff           `json:"staff"`
+	Supply    []domain.SupplyLevel `json:"supply"`
+	Findings  BoardFindings        `json:"findings"`
+	Compounds BoardCompounds       `json:"compounds"`
+	ReadAt    time.Time            `json:"read_at"`
+	Errors    map[string]string    `json:"errors,omitempty"`
 }
 
 // BoardStep is a step of the response.
@@ -201,7 +202,7 @@ func (s *Server) board(w http.ResponseWriter, r *http.Request) error {
 		Staff:     BoardStaff{Placed: d.StaffPlaced, Acknowledged: d.StaffAcknowledged},
 		Findings:  BoardFindings{Open: d.FindingsOpen, Overdue: d.FindingsOverdue},
 		Compounds: BoardCompounds{Sealed: d.CompoundsSealed},
-		Attention: []BoardStep{}, Steps: []BoardStep{}, Rounds: []BoardRound{}, Supply: []store.SupplyLevel{}}
+		Attention: []BoardStep{}, Steps: []BoardStep{}, Rounds: []BoardRound{}, Supply: []domain.SupplyLevel{}}
 	for _, n := range p.Leaves() {
 		st := BoardStep{Path: n.Path, Title: n.Title, Kind: n.Type, State: n.State, Overdue: n.Overdue, Detail: stepDetail(n, locale), LastError: n.LastError,
 			WorkflowID: n.WorkflowID, UI: s.uiLink(n.WorkflowID), DeadlineAt: n.DeadlineAt}
@@ -337,12 +338,12 @@ func commandsFor(incident, path, state string) []string {
 }
 
 // supplyLevels asks a supply step for its days of supply.
-func supplyLevels(ctx context.Context, s *Server, workflowID string) ([]store.SupplyLevel, error) {
+func supplyLevels(ctx context.Context, s *Server, workflowID string) ([]domain.SupplyLevel, error) {
 	v, err := s.tc.QueryWorkflow(ctx, workflowID, "", workflows.QueryProgress)
 	if err != nil {
 		return nil, fmt.Errorf("progress of %s: %w", workflowID, err)
 	}
-	var p struct{ Levels []store.SupplyLevel }
+	var p struct{ Levels []domain.SupplyLevel }
 	if err := v.Get(&p); err != nil {
 		return nil, fmt.Errorf("progress of %s: %w", workflowID, err)
 	}
@@ -361,7 +362,7 @@ func (s *Server) boardAreas(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	areas, err := s.st.AreaChildren(r.Context(), inc, q.Get("parent"))
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		return notFound("parent", "no area %q", q.Get("parent"))
 	}
 	if err != nil {

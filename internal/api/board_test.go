@@ -11,6 +11,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/i18n"
 	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
@@ -68,7 +69,7 @@ func TestBoardPageAndAreas(t *testing.T) {
 	}
 	opens := time.Now().Add(-time.Hour)
 	plan, err := st.OpenRound(ctx, "xd-b1", longbao.ID, 1, opens, opens.Add(7*time.Hour),
-		store.Event{Incident: "xd-b1", WorkflowID: "response/xd-b1/testing", Step: "open-round", State: "done", Actor: "test"})
+		domain.Event{Incident: "xd-b1", WorkflowID: "response/xd-b1/testing", Step: "open-round", State: "done", Actor: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,15 +9,16 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
 )
 
 // ReportSiteRequest is the body of a site report.
 type ReportSiteRequest struct {
-	Site      string             `json:"site"`
-	Inspector string             `json:"inspector,omitempty"`
-	Findings  []store.NewFinding `json:"findings,omitempty"`
+	Site      string              `json:"site"`
+	Inspector string              `json:"inspector,omitempty"`
+	Findings  []domain.NewFinding `json:"findings,omitempty"`
 }
 
 // RectifyRequest is the body of a rectification report.
@@ -41,7 +42,7 @@ func ReportSite(ctx context.Context, c client.Client, st *store.Store, incident 
 		return res, badRequest("site", "site is required: the code of the sub-district or site inspected")
 	}
 	id, err := st.InspectionWorkflow(ctx, incident)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		return res, notFound("incident", "incident %q has no inspection (its runbook needs an inspection-follow-up step, e.g. discipline-inspection)", incident)
 	}
 	if err != nil {
@@ -82,17 +83,17 @@ func isCompleted(err error) bool {
 }
 
 // finding reads a finding of an incident: 404 when there is none.
-func finding(ctx context.Context, st *store.Store, incident string, id int64) (store.Finding, error) {
+func finding(ctx context.Context, st *store.Store, incident string, id int64) (domain.Finding, error) {
 	f, err := st.FindingByID(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && f.Incident != incident && f.FollowedBy != incident) {
+	if errors.Is(err, domain.ErrNotFound) || (err == nil && f.Incident != incident && f.FollowedBy != incident) {
 		return f, notFound("finding", "incident %s has no finding %d (`muster inspection report %s` lists them)", incident, id, incident)
 	}
 	return f, err
 }
 
 // closedError says why a finding takes no more work.
-func closedError(f store.Finding, what string) error {
-	if f.State == store.FindingClosed {
+func closedError(f domain.Finding, what string) error {
+	if f.State == domain.FindingClosed {
 		return conflict("finding %d is closed (rectified and re-inspected): nothing to %s", f.ID, what)
 	}
 	return conflict("finding %d is %s: nothing to %s", f.ID, f.State, what)
@@ -119,7 +120,7 @@ func findingUpdate(ctx context.Context, c client.Client, st *store.Store, incide
 	if err != nil {
 		return res, err
 	}
-	if f.State == store.FindingClosed || f.State == store.FindingWithdrawn {
+	if f.State == domain.FindingClosed || f.State == domain.FindingWithdrawn {
 		return res, closedError(f, what)
 	}
 	err = Update(ctx, c, workflows.FindingWorkflowID(f.Follower(), id), update, arg, &res)

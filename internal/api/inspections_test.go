@@ -10,6 +10,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -28,8 +29,8 @@ func TestInspectionOverHTTPBadInput(t *testing.T) {
 	c := newAPI(t, st, nowhere, "api-test")
 
 	const inc, wf = "insp-http", "response/insp-http/inspect"
-	ev := func(step string) store.Event {
-		return store.Event{Incident: inc, WorkflowID: wf, Step: step, State: "done"}
+	ev := func(step string) domain.Event {
+		return domain.Event{Incident: inc, WorkflowID: wf, Step: step, State: "done"}
 	}
 	plan, err := st.OpenInspectionRound(ctx, store.RoundOrder{Incident: inc, Step: "inspect", WorkflowID: wf, Round: 1, Area: "xiaodian",
 		SiteKinds: []string{"key-site"}, Inspectors: []string{"inspector-01"}}, ev("round"))
@@ -37,7 +38,7 @@ func TestInspectionOverHTTPBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep, err := st.ReportSite(ctx, store.SiteReport{RoundID: plan.RoundID, Site: "beiying-key-01",
-		Findings: []store.NewFinding{{Category: "mask-checks", Severity: "high", Description: "no checks"}}}, ev("report"))
+		Findings: []domain.NewFinding{{Category: "mask-checks", Severity: "high", Description: "no checks"}}}, ev("report"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
 )
@@ -69,7 +70,7 @@ func (s *Server) resendNotice(w http.ResponseWriter, r *http.Request) error {
 	}
 	d, err := s.st.ResendDelivery(r.Context(), id, who, req.Reason)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, domain.ErrNotFound):
 		return notFound("id", "no notice delivery %d", id)
 	case errors.Is(err, store.ErrNotResendable):
 		return conflict("%v", err)

@@ -8,6 +8,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -26,7 +27,7 @@ func TestNoticesOverHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := store.Event{Incident: "xd-0403", WorkflowID: "response/xd-0403", Step: "notice/x", State: "done"}
+	ev := domain.Event{Incident: "xd-0403", WorkflowID: "response/xd-0403", Step: "notice/x", State: "done"}
 	for i, aud := range []string{"residents of Longbao", "district command"} {
 		if err := st.PublishNotice(ctx, store.Notice{Key: fmt.Sprint("n", i), Incident: "xd-0403", AreaID: longbao.ID, Audience: aud, Kind: "k", Body: "b"}, ev); err != nil {
 			t.Fatal(err)
@@ -57,7 +58,7 @@ func TestNoticesOverHTTP(t *testing.T) {
 	c.wantError(http.StatusNotFound, "id", "POST", "/v1/notices/999999/resend", ResendRequest{})
 	var d store.NoticeDelivery
 	c.want(http.StatusOK, "POST", fmt.Sprintf("/v1/notices/%d/resend", id), ResendRequest{Reason: "route added"}).decode(t, &d)
-	if d.State != store.DeliveryPending {
+	if d.State != domain.DeliveryPending {
 		t.Fatalf("resent delivery = %+v, want pending", d)
 	}
 	// A notice no route matched is routed again: it is pending, unrouted.

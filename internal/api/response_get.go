@@ -9,8 +9,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/i18n"
-	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
 )
 
@@ -79,7 +79,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if evs == nil {
-		evs = []store.Event{}
+		evs = []domain.Event{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"events": evs})
 	return nil

@@ -13,9 +13,9 @@ import (
 	"go.temporal.io/api/enums/v1"
 
 	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/runbook"
 	"github.com/musterhq/muster/internal/service"
-	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
 )
 
@@ -155,14 +155,14 @@ func (s *Server) startResponse(w http.ResponseWriter, r *http.Request) error {
 
 	ctx := r.Context()
 	rb, err := s.st.Runbook(ctx, in.Runbook, in.Version)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		return notFound("runbook", "%v (GET /v1/runbooks lists the published runbooks)", err)
 	}
 	if err != nil {
 		return err
 	}
 	area, err := s.st.AreaByCode(ctx, in.Area)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		return notFound("area", "unknown area %q (GET /v1/areas lists them; is the scenario loaded?)", in.Area)
 	}
 	if err != nil {
@@ -245,7 +245,7 @@ func (s *Server) listResponses(w http.ResponseWriter, r *http.Request) error {
 		}
 		// A code is as good as a path: the search attribute holds paths.
 		ar, err := s.st.AreaByCode(ctx, v)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, domain.ErrNotFound) {
 			return notFound("area", "unknown area %q (GET /v1/areas lists them)", v)
 		}
 		if err != nil {
@@ -395,7 +395,7 @@ func (s *Server) addArea(w http.ResponseWriter, r *http.Request) error {
 	}
 	// The workflow looks the area up only after accepting the update: an
 	// unknown area is caught here, before it is.
-	if _, err := s.st.AreaByCode(r.Context(), req.Area); errors.Is(err, store.ErrNotFound) {
+	if _, err := s.st.AreaByCode(r.Context(), req.Area); errors.Is(err, domain.ErrNotFound) {
 		return notFound("area", "unknown area %q (GET /v1/areas lists them)", req.Area)
 	} else if err != nil {
 		return err

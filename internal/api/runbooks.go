@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/runbook"
 	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/internal/store"
@@ -97,7 +98,7 @@ func (s *Server) getRunbook(w http.ResponseWriter, r *http.Request) error {
 		version = n
 	}
 	rb, err := s.st.Runbook(r.Context(), name, version)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		field := "name"
 		if version != 0 {
 			field = "version"

@@ -10,6 +10,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -33,7 +34,7 @@ func TestSamplesOverHTTP(t *testing.T) {
 	cst := time.FixedZone("CST", 8*3600)
 	opens := time.Date(2022, 4, 3, 17, 0, 0, 0, cst)
 	plan, err := st.OpenRound(ctx, "xd-0403", longbao.ID, 1, opens, opens.Add(7*time.Hour),
-		store.Event{Incident: "xd-0403", WorkflowID: "response/xd-0403/testing", Step: "open", State: "done"})
+		domain.Event{Incident: "xd-0403", WorkflowID: "response/xd-0403/testing", Step: "open", State: "done"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
 )
@@ -41,17 +42,17 @@ type DeliveryRequest struct {
 // database, and tells the staff-supply step that made it by a signal, so
 // its counts follow at once (see workflows.SignalAcknowledged). Someone
 // else's, an unknown, a lapsed or an ended assignment is refused.
-func Acknowledge(ctx context.Context, st *store.Store, tc client.Client, id int64, staff string) (store.Assignment, error) {
+func Acknowledge(ctx context.Context, st *store.Store, tc client.Client, id int64, staff string) (domain.Assignment, error) {
 	staff = strings.TrimSpace(staff)
 	if staff == "" {
-		return store.Assignment{}, fmt.Errorf("staff: give your staff code: %w", store.ErrInvalid)
+		return domain.Assignment{}, fmt.Errorf("staff: give your staff code: %w", domain.ErrInvalid)
 	}
 	as, err := st.AssignmentByID(ctx, id)
 	if err != nil {
 		return as, err
 	}
 	if as.Staff != staff {
-		return as, fmt.Errorf("assignment %d is not %s's: only the person assigned can acknowledge it: %w", id, staff, store.ErrConflict)
+		return as, fmt.Errorf("assignment %d is not %s's: only the person assigned can acknowledge it: %w", id, staff, domain.ErrConflict)
 	}
 	if as.State == "acknowledged" {
 		return as, nil
@@ -77,7 +78,7 @@ func storeError(err error) error {
 		return nil
 	}
 	msg := err.Error()
-	for _, suffix := range []string{": " + store.ErrInvalid.Error(), ": " + store.ErrNotFound.Error(), ": " + store.ErrConflict.Error()} {
+	for _, suffix := range []string{": " + domain.ErrInvalid.Error(), ": " + domain.ErrNotFound.Error(), ": " + domain.ErrConflict.Error()} {
 		msg = strings.TrimSuffix(msg, suffix)
 	}
 	field := ""
@@ -85,11 +86,11 @@ func storeError(err error) error {
 		field = f
 	}
 	switch {
-	case errors.Is(err, store.ErrInvalid):
+	case errors.Is(err, domain.ErrInvalid):
 		return &Error{Status: http.StatusBadRequest, Field: field, Msg: msg}
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, domain.ErrNotFound):
 		return &Error{Status: http.StatusNotFound, Field: field, Msg: msg}
-	case errors.Is(err, store.ErrConflict):
+	case errors.Is(err, domain.ErrConflict):
 		return &Error{Status: http.StatusConflict, Msg: msg}
 	}
 	return err
@@ -164,7 +165,7 @@ func (s *Server) reportStock(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) stock(w http.ResponseWriter, r *http.Request) error {
 	area := r.PathValue("area")
 	if _, err := s.st.AreaByCode(r.Context(), area); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, domain.ErrNotFound) {
 			return notFound("area", "unknown area %q (list them with GET /v1/areas)", area)
 		}
 		return err

@@ -9,6 +9,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -28,7 +29,7 @@ func TestSupplyOverHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := store.Event{Incident: "xd-0403", WorkflowID: "response/xd-0403/supply", Step: "x", State: "done"}
+	ev := domain.Event{Incident: "xd-0403", WorkflowID: "response/xd-0403/supply", Step: "x", State: "done"}
 	if err := st.OpenResponse(ctx, store.Response{Incident: "xd-0403", Runbook: "r", Level: 1, AreaPath: longbao.Path}, ev); err != nil {
 		t.Fatal(err)
 	}
@@ -61,14 +62,14 @@ func TestSupplyOverHTTP(t *testing.T) {
 	c.wantError(http.StatusBadRequest, "tonnes", "POST", path, DeliveryRequest{Tonnes: 1e6})
 	c.wantError(http.StatusNotFound, "shipment", "POST", "/v1/shipments/999999/delivery", DeliveryRequest{Tonnes: 1})
 	c.wantError(http.StatusBadRequest, "id", "POST", "/v1/shipments/abc/delivery", DeliveryRequest{Tonnes: 1})
-	var sh store.Shipment
+	var sh domain.Shipment
 	c.want(http.StatusOK, "POST", path, DeliveryRequest{Tonnes: 16.6}).decode(t, &sh)
 	if sh.State != "delivered" {
 		t.Errorf("delivery = %+v, want delivered", sh)
 	}
 	c.wantError(http.StatusConflict, "", "POST", path, DeliveryRequest{Tonnes: 3}, "already delivered")
 	var list struct {
-		Shipments []store.Shipment `json:"shipments"`
+		Shipments []domain.Shipment `json:"shipments"`
 	}
 	c.want(http.StatusOK, "GET", "/v1/incidents/xd-0403/shipments?open=true", nil).decode(t, &list)
 	if len(list.Shipments) != 0 {
@@ -114,7 +115,7 @@ func TestSupplyOverHTTP(t *testing.T) {
 	person1.wantError(http.StatusForbidden, "staff", "POST", fmt.Sprintf("/v1/assignments/%d/ack", a0.ID), AckRequest{Staff: a0.Staff}, "you act as "+a1.Staff)
 	person1.wantError(http.StatusNotFound, "", "POST", "/v1/assignments/999999/ack", AckRequest{})
 	var as struct {
-		Assignments []store.Assignment `json:"assignments"`
+		Assignments []domain.Assignment `json:"assignments"`
 	}
 	c.want(http.StatusOK, "GET", "/v1/incidents/xd-0403/assignments?staff="+a0.Staff, nil).decode(t, &as)
 	if len(as.Assignments) != 1 || as.Assignments[0].ID != a0.ID {

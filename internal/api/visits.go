@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -42,7 +43,7 @@ func (s *Server) recordVisits(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("visits", "more than the %d visits a batch may hold: split it; nothing was recorded", store.MaxVisitBatch)
 	}
 	round, err := s.st.RoundByKey(r.Context(), inc, in.Area, in.Round)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		return notFound("round", "incident %s has no round %d over %s", inc, in.Round, in.Area)
 	}
 	if err != nil {
@@ -53,15 +54,15 @@ func (s *Server) recordVisits(w http.ResponseWriter, r *http.Request) error {
 	if errors.As(err, &ve) {
 		e := &Error{Status: http.StatusConflict, Field: fmt.Sprintf("visits[%d]", ve.Index), Msg: ve.Error() + "; nothing was recorded"}
 		switch {
-		case errors.Is(err, store.ErrInvalid):
+		case errors.Is(err, domain.ErrInvalid):
 			e.Status = http.StatusBadRequest
-		case errors.Is(err, store.ErrNotFound):
+		case errors.Is(err, domain.ErrNotFound):
 			e.Status = http.StatusNotFound
 		}
 		return e
 	}
 	switch {
-	case errors.Is(err, store.ErrInvalid):
+	case errors.Is(err, domain.ErrInvalid):
 		return badRequest("visits", "%v; nothing was recorded", err)
 	case err != nil:
 		return err

@@ -8,6 +8,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -30,7 +31,7 @@ func TestHomeVisitsOverHTTP(t *testing.T) {
 	}
 	opens := time.Date(2022, 4, 3, 17, 0, 0, 0, time.FixedZone("CST", 8*3600))
 	plan, err := st.OpenRound(ctx, "xd-0403", area.ID, 1, opens, opens.Add(7*time.Hour),
-		store.Event{Incident: "xd-0403", WorkflowID: "response/xd-0403/testing", Step: "open", State: "done"})
+		domain.Event{Incident: "xd-0403", WorkflowID: "response/xd-0403/testing", Step: "open", State: "done"})
 	if err != nil {
 		t.Fatal(err)
 	}

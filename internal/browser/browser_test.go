@@ -20,6 +20,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/musterhq/muster/internal/api"
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/runbook/builtin"
 	"github.com/musterhq/muster/internal/scenario"
@@ -179,7 +180,7 @@ func TestBoardAndWebUIInChromium(t *testing.T) {
 	}
 	opens := time.Now().Add(-2 * time.Hour)
 	plan, err := st.OpenRound(ctx, incident, longbao.ID, 1, opens, opens.Add(7*time.Hour),
-		store.Event{Incident: incident, WorkflowID: id + "/testing/longbao/round-1", Step: "open-round", State: "done", Actor: "browser-test"})
+		domain.Event{Incident: incident, WorkflowID: id + "/testing/longbao/round-1", Step: "open-round", State: "done", Actor: "browser-test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/musterhq/muster/internal/api"
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/internal/store"
@@ -79,7 +80,7 @@ func TestInspectionFirstDayEndToEnd(t *testing.T) {
 		field string
 	}{
 		"unknown site":    {workflows.ReportSiteInput{Site: "no-such-site"}, "site"},
-		"unknown unit":    {workflows.ReportSiteInput{Site: keySites[0].Site, Findings: []store.NewFinding{{Category: "x", Severity: "low", Description: "d", Unit: "ghost-bureau"}}}, "findings[0].unit"},
+		"unknown unit":    {workflows.ReportSiteInput{Site: keySites[0].Site, Findings: []domain.NewFinding{{Category: "x", Severity: "low", Description: "d", Unit: "ghost-bureau"}}}, "findings[0].unit"},
 		"wrong inspector": {workflows.ReportSiteInput{Site: keySites[0].Site, Inspector: "inspector-99"}, "inspector"},
 	} {
 		_, err := api.ReportSite(ctx, s.c, s.st, incident, c.in)
@@ -104,13 +105,13 @@ func TestInspectionFirstDayEndToEnd(t *testing.T) {
 		turn[st.SubDistrict]++
 	}
 	sort.SliceStable(keySites, func(i, j int) bool { return nth[keySites[i].Site] < nth[keySites[j].Site] })
-	planned := map[string][]store.NewFinding{}
+	planned := map[string][]domain.NewFinding{}
 	n := 0
 	for _, st := range keySites {
 		if n == 25 {
 			break
 		}
-		f := store.NewFinding{Category: categories[n%len(categories)], Severity: severities[n%len(severities)],
+		f := domain.NewFinding{Category: categories[n%len(categories)], Severity: severities[n%len(severities)],
 			Description: fmt.Sprintf("problem %d found at %s", n+1, st.Site)}
 		if strings.HasPrefix(st.Site, "beiying-key-0") && st.Site <= "beiying-key-03" {
 			f.Category, f.Severity = "mask-checks", "high"
@@ -118,7 +119,7 @@ func TestInspectionFirstDayEndToEnd(t *testing.T) {
 		if n%5 == 4 {
 			f.Unit = "market-regulation"
 		}
-		planned[st.Site] = []store.NewFinding{f}
+		planned[st.Site] = []domain.NewFinding{f}
 		n++
 	}
 	var ids []int64
@@ -167,7 +168,7 @@ func TestInspectionFirstDayEndToEnd(t *testing.T) {
 		}
 		eventually(t, 30*time.Second, fmt.Sprintf("finding %d assigned", id), func() (bool, string) {
 			f, _ = s.st.FindingByID(ctx, id)
-			return f.State == store.FindingAssigned, f.State
+			return f.State == domain.FindingAssigned, f.State
 		})
 		if _, err := api.Rectify(ctx, s.c, s.st, incident, id, workflows.RectifyInput{By: f.Unit, Note: "done"}); err != nil {
 			t.Fatalf("Rectify(%d) = %v", id, err)
@@ -177,7 +178,7 @@ func TestInspectionFirstDayEndToEnd(t *testing.T) {
 				t.Errorf("Reinspect(%d) by someone else = %v, want a refusal naming the assigned inspector", id, err)
 			}
 			st, err := api.Reinspect(ctx, s.c, s.st, incident, id, workflows.ReinspectInput{By: f.Inspector, Passed: false, Note: "not holding"})
-			if err != nil || st.State != store.FindingReopened {
+			if err != nil || st.State != domain.FindingReopened {
 				t.Fatalf("Reinspect(%d, fail) = %+v, %v; want reopened", id, st, err)
 			}
 			if _, err := api.Rectify(ctx, s.c, s.st, incident, id, workflows.RectifyInput{By: f.Unit}); err != nil {
@@ -185,7 +186,7 @@ func TestInspectionFirstDayEndToEnd(t *testing.T) {
 			}
 		}
 		st, err := api.Reinspect(ctx, s.c, s.st, incident, id, workflows.ReinspectInput{By: f.Inspector, Passed: true})
-		if err != nil || st.State != store.FindingClosed {
+		if err != nil || st.State != domain.FindingClosed {
 			t.Fatalf("Reinspect(%d) = %+v, %v; want closed", id, st, err)
 		}
 	}
@@ -252,17 +253,17 @@ func TestInspectionFirstDayEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	gate := plan.Gates[0]
-	ev := func(step string) store.Event {
-		return store.Event{Incident: incident, WorkflowID: respID + "/e2e-seal", Step: step, State: "done"}
+	ev := func(step string) domain.Event {
+		return domain.Event{Incident: incident, WorkflowID: respID + "/e2e-seal", Step: step, State: "done"}
 	}
 	if _, err := s.st.OpenCheckpoint(ctx, store.CheckpointOrder{Incident: incident, GateID: gate.ID, AreaID: plan.Compound.ID, Mode: "entry", RequiredStaff: 500},
-		func(store.CheckpointResult) store.Event { return ev("checkpoint") }); err != nil {
+		func(store.CheckpointResult) domain.Event { return ev("checkpoint") }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.st.CheckCompliance(ctx, incident, plan.Compound.ID, 1, func([]store.ComplianceResult) store.Event { return ev("compliance-check") }); err != nil {
+	if _, err := s.st.CheckCompliance(ctx, incident, plan.Compound.ID, 1, func([]store.ComplianceResult) domain.Event { return ev("compliance-check") }); err != nil {
 		t.Fatal(err)
 	}
-	var auto store.Finding
+	var auto domain.Finding
 	eventually(t, 60*time.Second, "automatic finding followed", func() (bool, string) {
 		r, err := s.st.InspectionReport(ctx, incident)
 		if err != nil {
@@ -271,12 +272,12 @@ func TestInspectionFirstDayEndToEnd(t *testing.T) {
 		for _, f := range r.Open {
 			if f.Source == "compliance" {
 				auto = f
-				return f.State == store.FindingAssigned, f.State
+				return f.State == domain.FindingAssigned, f.State
 			}
 		}
 		return false, "no compliance finding open"
 	})
-	if auto.Category != store.CategoryCompliance || auto.Unit != "beiying-office" || auto.Inspector != inspectorOf["beiying"] {
+	if auto.Category != domain.CategoryCompliance || auto.Unit != "beiying-office" || auto.Inspector != inspectorOf["beiying"] {
 		t.Errorf("automatic finding = %+v, want a checkpoint-compliance finding of beiying-office for the Beiying inspector %s", auto, inspectorOf["beiying"])
 	}
 	follow(auto.ID, false)

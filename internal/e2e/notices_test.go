@@ -11,10 +11,10 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/notify"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/service"
-	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
 )
 
@@ -108,7 +108,7 @@ func TestSealNoticesDeliveredEndToEnd(t *testing.T) {
 	var counts map[string]int
 	eventually(t, 30*time.Second, "every notice delivered", func() (bool, string) {
 		counts, _ = s.st.NoticeCounts(ctx, incident)
-		return counts[store.DeliveryPending] == 0 && counts[store.DeliveryUndelivered] == 0, fmt.Sprint(counts)
+		return counts[domain.DeliveryPending] == 0 && counts[domain.DeliveryUndelivered] == 0, fmt.Sprint(counts)
 	})
 	var hooks, mails int
 	s.st.DB().Get(&hooks, `SELECT count(*) FROM notice_deliveries d JOIN notices n ON n.id = d.notice_id WHERE n.incident = $1 AND d.channel = 'groups'`, incident)

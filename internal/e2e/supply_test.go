@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/musterhq/muster/internal/api"
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/runbook/builtin"
 	"github.com/musterhq/muster/internal/service"
@@ -152,7 +153,7 @@ func TestSupplyEndToEnd(t *testing.T) {
 	}
 	supplyID := id + "/supply"
 
-	var first []store.Assignment
+	var first []domain.Assignment
 	eventually(t, 60*time.Second, "assignments", func() (bool, string) {
 		first, _ = s.st.Assignments(ctx, incident, "")
 		return len(first) == 8, fmt.Sprintf("%d assignments", len(first))
@@ -185,17 +186,17 @@ func TestSupplyEndToEnd(t *testing.T) {
 		incident, fmt.Sprintf("remind|%d", skip.ID)); err != nil || reminded != 1 {
 		t.Errorf("reminders of the silent assignment %d = %d, %v; want 1", skip.ID, reminded, err)
 	}
-	if _, err := api.Acknowledge(ctx, s.st, s.c, skip.ID, skip.Staff); err == nil || !strings.Contains(err.Error(), "lapsed") || !errors.Is(err, store.ErrConflict) {
+	if _, err := api.Acknowledge(ctx, s.st, s.c, skip.ID, skip.Staff); err == nil || !strings.Contains(err.Error(), "lapsed") || !errors.Is(err, domain.ErrConflict) {
 		t.Errorf("Acknowledge(lapsed) = %v, want a refusal saying it lapsed", err)
 	}
 
 	// Restock: orders for the short commodities; the vegetables arrive.
-	var open []store.Shipment
+	var open []domain.Shipment
 	eventually(t, 20*time.Second, "restock orders", func() (bool, string) {
 		open, _ = s.st.Shipments(ctx, incident, true)
 		return len(open) == 2, fmt.Sprintf("%d open shipments", len(open))
 	})
-	var veg store.Shipment
+	var veg domain.Shipment
 	for _, sh := range open {
 		if sh.Commodity == "vegetables" {
 			veg = sh

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
 )
@@ -77,7 +78,7 @@ func TestCatalogueBodiesChecked(t *testing.T) {
 	}{
 		"missing":      {edit(func(b map[string]string) { delete(b, "seal-lifted") }), "bodies.seal-lifted is missing"},
 		"extra":        {edit(func(b map[string]string) { b["seal-extra"] = "x" }), "bodies.seal-extra is not in en.yaml"},
-		"reserved":     {edit(func(b map[string]string) { b[store.MessageRunbookText] = "x" }), "bodies.runbook-text is reserved"},
+		"reserved":     {edit(func(b map[string]string) { b[domain.MessageRunbookText] = "x" }), "bodies.runbook-text is reserved"},
 		"placeholders": {edit(func(b map[string]string) { b["seal-lifted"] = "{{compound}}封控已解除" }), "bodies.seal-lifted has placeholders"},
 	} {
 		err := tt.cs.checkBodies()

@@ -18,6 +18,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/notify"
 	"github.com/musterhq/muster/internal/store"
 )
@@ -56,7 +57,7 @@ func TestDispatcherKilledMidBatch(t *testing.T) {
 	stop1() // killed mid-batch: nothing recorded for the batch in flight
 	close(release)
 	c, _ := f.s.NoticeCounts(context.Background(), f.incident)
-	if c[store.DeliveryPending] == 0 {
+	if c[domain.DeliveryPending] == 0 {
 		t.Fatalf("counts after the kill = %v, want the batch in flight still pending", c)
 	}
 	d2 := dispatcher(t, f.s, routes, "d2")
@@ -318,7 +319,7 @@ func TestSMTPDelivery(t *testing.T) {
 `, addr, addr))
 	runDispatcher(t, dispatcher(t, f.s, routes, "d1"))
 	waitCounts(t, f.s, f.incident, 20*time.Second, func(c map[string]int) bool {
-		return c[store.DeliverySent] == n && c[store.DeliveryUndelivered] == 1
+		return c[domain.DeliverySent] == n && c[domain.DeliveryUndelivered] == 1
 	})
 	sink.mu.Lock()
 	defer sink.mu.Unlock()
@@ -330,7 +331,7 @@ func TestSMTPDelivery(t *testing.T) {
 			t.Fatalf("message %s arrived %d times", id, c)
 		}
 	}
-	ds, _ := f.s.ListDeliveries(context.Background(), store.NoticeFilter{Incident: f.incident, State: store.DeliveryUndelivered})
+	ds, _ := f.s.ListDeliveries(context.Background(), store.NoticeFilter{Incident: f.incident, State: domain.DeliveryUndelivered})
 	if len(ds) != 1 || !strings.Contains(ds[0].Reason, "550") {
 		t.Fatalf("undelivered = %+v, want one with the 550", ds)
 	}
@@ -487,7 +488,7 @@ func TestSMSGateway(t *testing.T) {
 		t.Fatalf("gateway got %v", got)
 	}
 	ds, _ := f.s.ListDeliveries(context.Background(), store.NoticeFilter{Incident: f.incident})
-	if len(ds) != 1 || ds[0].State != store.DeliverySent || ds[0].ReceiptID != "sms-1" {
+	if len(ds) != 1 || ds[0].State != domain.DeliverySent || ds[0].ReceiptID != "sms-1" {
 		t.Fatalf("delivery = %+v, want sent with receipt sms-1", ds)
 	}
 }

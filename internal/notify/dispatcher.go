@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -318,7 +319,7 @@ func (d *Dispatcher) record(ctx context.Context, j store.NoticeJob, started time
 		}
 		a.NextAttempt = time.Now().Add(wait)
 		if time.Since(j.CreatedAt) > d.MaxAge {
-			a.Outcome = store.DeliveryUndelivered
+			a.Outcome = domain.DeliveryUndelivered
 			a.Error = fmt.Sprintf("gave up after %d attempts over %s: %s", j.Attempt, d.MaxAge, r.Err)
 		}
 	}
@@ -331,7 +332,7 @@ func (d *Dispatcher) record(ctx context.Context, j store.NoticeJob, started time
 		return
 	}
 	d.observe(j, a)
-	if a.Outcome == store.DeliveryUndelivered {
+	if a.Outcome == domain.DeliveryUndelivered {
 		d.Logger.Warn("Notice undelivered", "delivery", j.ID, "notice", j.NoticeID, "channel", j.Channel, "reason", a.Error)
 	}
 }
@@ -356,7 +357,7 @@ func (d *Dispatcher) observe(j store.NoticeJob, a store.Attempt) {
 		return
 	}
 	d.metrics.attempts.WithLabelValues(j.ChannelType, a.Outcome).Inc()
-	if a.Outcome == store.DeliverySent || a.Outcome == store.DeliveryDelivered {
+	if a.Outcome == domain.DeliverySent || a.Outcome == domain.DeliveryDelivered {
 		d.metrics.latency.Observe(time.Since(j.CreatedAt).Seconds())
 	}
 }

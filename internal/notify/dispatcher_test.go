@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/metrics"
 	"github.com/musterhq/muster/internal/notify"
 	"github.com/musterhq/muster/internal/pgtest"
@@ -179,7 +180,7 @@ func (f *fixture) notice(t *testing.T, area, audience, kind, body string) {
 	}
 	err := f.s.PublishNotice(ctx, store.Notice{Key: f.incident + "/" + kind + "/" + area, Incident: f.incident, AreaID: areaID,
 		Audience: audience, Kind: kind, Body: body},
-		store.Event{Incident: f.incident, WorkflowID: "response/" + f.incident, Step: "notice/" + kind + "/" + area, State: "done"})
+		domain.Event{Incident: f.incident, WorkflowID: "response/" + f.incident, Step: "notice/" + kind + "/" + area, State: "done"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +267,7 @@ func waitCounts(t *testing.T, s *store.Store, incident string, within time.Durat
 
 func allDone(n int) func(map[string]int) bool {
 	return func(c map[string]int) bool {
-		return c[store.DeliveryDelivered]+c[store.DeliverySent] == n && c[store.DeliveryPending] == 0
+		return c[domain.DeliveryDelivered]+c[domain.DeliverySent] == n && c[domain.DeliveryPending] == 0
 	}
 }
 
@@ -303,7 +304,7 @@ func TestReceiverDownThenUp(t *testing.T) {
 	stop := runDispatcher(t, d)
 	time.Sleep(1500 * time.Millisecond)
 	c, _ := f.s.NoticeCounts(context.Background(), f.incident)
-	if c[store.DeliveryPending] != n {
+	if c[domain.DeliveryPending] != n {
 		t.Fatalf("counts while the receiver is down = %v, want %d pending", c, n)
 	}
 	rc := newReceiver(t, addr)
@@ -394,9 +395,9 @@ func TestBadRequestParkedThenResent(t *testing.T) {
 	dir := t.TempDir()
 	routes := writeRoutes(t, dir, webhookRoutes(rc.srv.URL+"/wrong", 1))
 	runDispatcher(t, dispatcher(t, f.s, routes, "d1"))
-	c := waitCounts(t, f.s, f.incident, 10*time.Second, func(c map[string]int) bool { return c[store.DeliveryUndelivered] == 1 })
+	c := waitCounts(t, f.s, f.incident, 10*time.Second, func(c map[string]int) bool { return c[domain.DeliveryUndelivered] == 1 })
 	time.Sleep(300 * time.Millisecond)
-	ds, err := f.s.ListDeliveries(context.Background(), store.NoticeFilter{Incident: f.incident, State: store.DeliveryUndelivered})
+	ds, err := f.s.ListDeliveries(context.Background(), store.NoticeFilter{Incident: f.incident, State: domain.DeliveryUndelivered})
 	if err != nil || len(ds) != 1 {
 		t.Fatalf("undelivered list = %v, %v; counts %v", ds, err, c)
 	}
@@ -437,8 +438,8 @@ func TestNoRouteThenRouteAdded(t *testing.T) {
 	noResidents := strings.Replace(webhookRoutes(rc.srv.URL+"/hook", 1), "residents, ", "", 1)
 	routes := writeRoutes(t, dir, noResidents)
 	runDispatcher(t, dispatcher(t, f.s, routes, "d1"))
-	waitCounts(t, f.s, f.incident, 10*time.Second, func(c map[string]int) bool { return c[store.DeliveryUndelivered] == 1 })
-	ds, err := f.s.ListDeliveries(context.Background(), store.NoticeFilter{Incident: f.incident, State: store.DeliveryUndelivered})
+	waitCounts(t, f.s, f.incident, 10*time.Second, func(c map[string]int) bool { return c[domain.DeliveryUndelivered] == 1 })
+	ds, err := f.s.ListDeliveries(context.Background(), store.NoticeFilter{Incident: f.incident, State: domain.DeliveryUndelivered})
 	if err != nil || len(ds) != 1 || !strings.Contains(ds[0].Reason, "no route") {
 		t.Fatalf("undelivered = %+v, %v; want one with no route", ds, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -39,7 +40,7 @@ func TestNoticeBodyInRouteLocale(t *testing.T) {
 	err := f.s.PublishNotice(ctx, store.Notice{Key: f.incident + "/lifted", Incident: f.incident, AreaID: areaID,
 		Audience: "residents of Compound 01", Kind: "seal-lifted", Body: "The seal of Compound 01 is lifted. Thank you for your patience.",
 		Message: "seal-lifted", Args: map[string]string{"compound": "龙宝一号院", "incident": f.incident}},
-		store.Event{Incident: f.incident, WorkflowID: "response/" + f.incident, Step: "notify-lifted", State: "done"})
+		domain.Event{Incident: f.incident, WorkflowID: "response/" + f.incident, Step: "notify-lifted", State: "done"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,8 +113,8 @@ func TestRunbookNoticeInEachRouteLocale(t *testing.T) {
 	zh := "全区各学校推迟开学，实行线上教学（事件" + f.incident + "）。"
 	err := f.s.PublishNotice(ctx, store.Notice{Key: f.incident + "/0/schools-postponed", Incident: f.incident,
 		Audience: "all schools of the district", Kind: "schools-postponed", Body: en,
-		Message: store.MessageRunbookText, Args: map[string]string{"en": en, "zh-CN": zh}},
-		store.Event{Incident: f.incident, WorkflowID: "response/" + f.incident, Step: "schools", State: "done"})
+		Message: domain.MessageRunbookText, Args: map[string]string{"en": en, "zh-CN": zh}},
+		domain.Event{Incident: f.incident, WorkflowID: "response/" + f.incident, Step: "schools", State: "done"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -43,7 +44,7 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(stateDesc, err)
 		return
 	}
-	for _, state := range store.DeliveryStates {
+	for _, state := range domain.DeliveryStates {
 		ch <- prometheus.MustNewConstMetric(stateDesc, prometheus.GaugeValue, float64(st.ByState[state]), state)
 	}
 }

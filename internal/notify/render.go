@@ -9,8 +9,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/musterhq/muster/internal/store"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // The message catalogues, one file per locale. Their text is data, not code:
@@ -82,8 +83,8 @@ func (cs Catalogues) checkBodies() error {
 		return errors.New("no en catalogue")
 	}
 	for l, c := range cs {
-		if _, ok := c.Bodies[store.MessageRunbookText]; ok {
-			return fmt.Errorf("%s.yaml: bodies.%s is reserved for runbook notices, whose texts come from the runbook", l, store.MessageRunbookText)
+		if _, ok := c.Bodies[domain.MessageRunbookText]; ok {
+			return fmt.Errorf("%s.yaml: bodies.%s is reserved for runbook notices, whose texts come from the runbook", l, domain.MessageRunbookText)
 		}
 		for key, text := range c.Bodies {
 			want, ok := en.Bodies[key]
@@ -131,7 +132,7 @@ func (cs Catalogues) Body(locale, key string, args map[string]string, fallback s
 	if key == "" {
 		return fallback
 	}
-	if key == store.MessageRunbookText {
+	if key == domain.MessageRunbookText {
 		if text := args[locale]; strings.TrimSpace(text) != "" {
 			return text
 		}

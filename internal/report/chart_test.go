@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/domain"
 )
 
 func TestChartSVG(t *testing.T) {
@@ -88,11 +88,11 @@ func TestNiceCeil(t *testing.T) {
 
 func TestOverdueSteps(t *testing.T) {
 	t0 := time.Date(2022, 4, 3, 17, 0, 0, 0, time.UTC)
-	ev := func(step, state, reason string, m int) store.Event {
-		return store.Event{WorkflowID: "response/x", Step: step, State: state, Reason: reason, At: t0.Add(time.Duration(m) * time.Minute)}
+	ev := func(step, state, reason string, m int) domain.Event {
+		return domain.Event{WorkflowID: "response/x", Step: step, State: state, Reason: reason, At: t0.Add(time.Duration(m) * time.Minute)}
 	}
 	deadline := "not done by its deadline " + t0.Format(time.RFC3339)
-	events := []store.Event{
+	events := []domain.Event{
 		ev("seal/a", "overdue", deadline, 5),
 		// A seal is in time once it holds, though lifted much later.
 		ev("seal/a", "holding", "", 20),

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/text/message"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/i18n"
 	"github.com/musterhq/muster/internal/scenario"
 	"github.com/musterhq/muster/internal/store"
@@ -43,7 +44,7 @@ type Report struct {
 	TimeScale   float64
 
 	Steps         []StepSpan
-	Interventions []store.Event
+	Interventions []domain.Event
 	Rounds        []RoundSummary
 	Missed        []Miss
 	References    []ReferenceRow
@@ -51,7 +52,7 @@ type Report struct {
 	Shipments     int
 	Findings      int
 	FindingsOpen  int
-	Events        []store.Event
+	Events        []domain.Event
 
 	p *message.Printer
 }
@@ -177,7 +178,7 @@ var notable = map[string]bool{
 var routine = map[string]bool{"running": true, "done": true, "holding": true, "pending": true}
 
 // steps folds the event log into one span per execution and step.
-func steps(events []store.Event) []StepSpan {
+func steps(events []domain.Event) []StepSpan {
 	index := map[string]int{}
 	var out []StepSpan
 	for _, e := range events {
@@ -201,7 +202,7 @@ var finalStates = map[string]bool{"done": true, "holding": true, "failed": true,
 
 // overdueSteps finds the steps the response marked overdue, with the
 // deadline their event names and when (if ever) they ended.
-func overdueSteps(events []store.Event, now time.Time, scale func(time.Duration) time.Duration) []Miss {
+func overdueSteps(events []domain.Event, now time.Time, scale func(time.Duration) time.Duration) []Miss {
 	var out []Miss
 	for i, e := range events {
 		if e.State != "overdue" {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/i18n"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/report"
@@ -46,8 +47,8 @@ func respondedStore(t *testing.T) (*store.Store, *scenario.File) {
 	}
 	const inc = "xd-r1"
 	wf := "response/" + inc
-	ev := func(step, state, reason, actor string) store.Event {
-		return store.Event{Incident: inc, WorkflowID: wf, Step: step, State: state, Reason: reason, Actor: actor}
+	ev := func(step, state, reason, actor string) domain.Event {
+		return domain.Event{Incident: inc, WorkflowID: wf, Step: step, State: state, Reason: reason, Actor: actor}
 	}
 	if err := s.OpenResponse(ctx, store.Response{Incident: inc, Runbook: "community-outbreak-level-1", Level: 1, AreaPath: longbao.Path}, ev("response", "open", "", "")); err != nil {
 		t.Fatal(err)
@@ -75,7 +76,7 @@ func respondedStore(t *testing.T) (*store.Store, *scenario.File) {
 		t.Fatal(err)
 	}
 	overdueBy := time.Now().Add(-90 * time.Minute).UTC().Format(time.RFC3339)
-	for _, e := range []store.Event{
+	for _, e := range []domain.Event{
 		ev("notify-residents", "running", "Tell residents", ""),
 		ev("notify-residents", "done", "", ""),
 		ev("supply", "running", "", ""),

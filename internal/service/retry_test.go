@@ -9,7 +9,7 @@ import (
 
 	"github.com/lib/pq"
 
-	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/domain"
 )
 
 func TestRetryStore(t *testing.T) {
@@ -44,8 +44,8 @@ func TestRetryStore(t *testing.T) {
 	})
 	t.Run("error no retry mends", func(t *testing.T) {
 		calls := 0
-		err := RetryStore(context.Background(), b, "read", nil, func(context.Context) error { calls++; return store.ErrNotFound })
-		if !errors.Is(err, store.ErrNotFound) || calls != 1 {
+		err := RetryStore(context.Background(), b, "read", nil, func(context.Context) error { calls++; return domain.ErrNotFound })
+		if !errors.Is(err, domain.ErrNotFound) || calls != 1 {
 			t.Errorf("RetryStore() = %v after %d calls, want ErrNotFound at once", err, calls)
 		}
 	})

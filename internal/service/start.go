@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
 )
@@ -33,7 +34,7 @@ func StartSeal(ctx context.Context, c client.Client, taskQueue string, in workfl
 			in.WithDefaults().CheckEveryHours, in.WithDefaults().TimeScale, id),
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.SAIncident.ValueSet(in.Incident),
-			workflows.SAAreaPath.ValueSet(store.PathPrefixes(ar.Path)),
+			workflows.SAAreaPath.ValueSet(domain.PathPrefixes(ar.Path)),
 			workflows.SARunbook.ValueSet(workflows.DefaultSealRunbook),
 			workflows.SAStep.ValueSet("plan"),
 			workflows.SAStepState.ValueSet(workflows.StatePending),

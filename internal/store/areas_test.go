@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/scenario"
 	"github.com/musterhq/muster/internal/store"
@@ -193,9 +194,9 @@ func TestAreaByCode(t *testing.T) {
 		{"xiaodian/beiying/longbao", "longbao", "xiaodian/beiying/longbao", nil},
 		{"xiaodian", "xiaodian", "xiaodian", nil},
 		{"longbao-jiayuan", "longbao-jiayuan", "xiaodian/beiying/longbao/longbao-jiayuan", nil},
-		{"nowhere", "", "", store.ErrNotFound},
-		{"xiaodian/nowhere", "", "", store.ErrNotFound},
-		{"", "", "", store.ErrNotFound},
+		{"nowhere", "", "", domain.ErrNotFound},
+		{"xiaodian/nowhere", "", "", domain.ErrNotFound},
+		{"", "", "", domain.ErrNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
@@ -283,7 +284,7 @@ func TestDescendants(t *testing.T) {
 			}
 		})
 	}
-	if _, err := s.Descendants(ctx, "nowhere", "compound"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Descendants(ctx, "nowhere", "compound"); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("Descendants(nowhere) error = %v, want ErrNotFound", err)
 	}
 }

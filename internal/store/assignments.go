@@ -20,8 +20,8 @@ import (
 const assignmentColumns = `x.id, x.incident, x.step, p.post, st.code AS staff, x.state, x.ack_by, lower(x.shift) AS shift_from, upper(x.shift) AS shift_to`
 
 // AssignmentByID returns an assignment.
-func (s *Store) AssignmentByID(ctx context.Context, id int64) (Assignment, error) {
-	var a Assignment
+func (s *Store) AssignmentByID(ctx context.Context, id int64) (domain.Assignment, error) {
+	var a domain.Assignment
 	err := s.db.GetContext(ctx, &a, `SELECT `+assignmentColumns+` FROM staff_assignments x
 		JOIN staff_posts p ON p.id = x.post_id JOIN staff st ON st.id = x.staff_id WHERE x.id = $1`, id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -31,8 +31,8 @@ func (s *Store) AssignmentByID(ctx context.Context, id int64) (Assignment, error
 }
 
 // Assignments lists an incident's assignments, optionally of one person.
-func (s *Store) Assignments(ctx context.Context, incident, staff string) ([]Assignment, error) {
-	out := []Assignment{}
+func (s *Store) Assignments(ctx context.Context, incident, staff string) ([]domain.Assignment, error) {
+	out := []domain.Assignment{}
 	err := s.db.SelectContext(ctx, &out, `SELECT `+assignmentColumns+` FROM staff_assignments x
 		JOIN staff_posts p ON p.id = x.post_id JOIN staff st ON st.id = x.staff_id
 		WHERE x.incident = $1 AND ($2 = '' OR st.code = $2) ORDER BY x.id`, incident, staff)
@@ -43,11 +43,11 @@ func (s *Store) Assignments(ctx context.Context, incident, staff string) ([]Assi
 // Only the person assigned may acknowledge; a lapsed or ended assignment
 // cannot be, nor one past its acknowledgement deadline, nor one of a
 // response that has closed; acknowledging twice is the same as once.
-func (s *Store) Acknowledge(ctx context.Context, id int64, staff string, at time.Time) (Assignment, error) {
-	var a Assignment
+func (s *Store) Acknowledge(ctx context.Context, id int64, staff string, at time.Time) (domain.Assignment, error) {
+	var a domain.Assignment
 	staff = strings.TrimSpace(staff)
 	if staff == "" {
-		return a, fmt.Errorf("staff: name the person acknowledging (their staff code): %w", errInvalid)
+		return a, fmt.Errorf("staff: name the person acknowledging (their staff code): %w", domain.ErrInvalid)
 	}
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		err := tx.GetContext(ctx, &a, `SELECT `+assignmentColumns+` FROM staff_assignments x
@@ -60,21 +60,21 @@ func (s *Store) Acknowledge(ctx context.Context, id int64, staff string, at time
 		}
 		switch {
 		case a.Staff != staff:
-			return fmt.Errorf("assignment %d is not %s's: only the person assigned can acknowledge it: %w", id, staff, errConflict)
+			return fmt.Errorf("assignment %d is not %s's: only the person assigned can acknowledge it: %w", id, staff, domain.ErrConflict)
 		case a.State == "acknowledged":
 			return nil
 		case a.State == "lapsed":
-			return fmt.Errorf("assignment %d lapsed: it was not acknowledged by %s and the post went to someone else: %w", id, a.AckBy.Format(time.RFC3339), errConflict)
+			return fmt.Errorf("assignment %d lapsed: it was not acknowledged by %s and the post went to someone else: %w", id, a.AckBy.Format(time.RFC3339), domain.ErrConflict)
 		case a.State == "released":
-			return fmt.Errorf("assignment %d has ended: %w", id, errConflict)
+			return fmt.Errorf("assignment %d has ended: %w", id, domain.ErrConflict)
 		case at.After(a.AckBy):
-			return fmt.Errorf("assignment %d was to be acknowledged by %s: too late, the post goes to someone else: %w", id, a.AckBy.Format(time.RFC3339), errConflict)
+			return fmt.Errorf("assignment %d was to be acknowledged by %s: too late, the post goes to someone else: %w", id, a.AckBy.Format(time.RFC3339), domain.ErrConflict)
 		}
 		var state string
 		err = tx.GetContext(ctx, &state, `SELECT state FROM responses WHERE incident = $1`, a.Incident)
 		switch {
 		case err == nil && (state == "closed" || state == "aborted"):
-			return fmt.Errorf("assignment %d: the response of incident %s has %s: %w", id, a.Incident, state, errConflict)
+			return fmt.Errorf("assignment %d: the response of incident %s has %s: %w", id, a.Incident, state, domain.ErrConflict)
 		case err != nil && !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
@@ -82,14 +82,14 @@ func (s *Store) Acknowledge(ctx context.Context, id int64, staff string, at time
 			return fmt.Errorf("acknowledge %d: %w", id, err)
 		}
 		a.State = "acknowledged"
-		return appendEvent(ctx, tx, Event{Incident: a.Incident, WorkflowID: a.Step, Step: fmt.Sprintf("ack/%d", id), State: "done", Actor: "staff " + staff, Reason: "assignment acknowledged"})
+		return appendEvent(ctx, tx, domain.Event{Incident: a.Incident, WorkflowID: a.Step, Step: fmt.Sprintf("ack/%d", id), State: "done", Actor: "staff " + staff, Reason: "assignment acknowledged"})
 	})
 	return a, err
 }
 
 // Remind sends a reminder to everyone of the step who has not acknowledged
 // yet and has not been reminded, and returns how many were reminded.
-func (s *Store) Remind(ctx context.Context, step string, at time.Time, e Event) (int, error) {
+func (s *Store) Remind(ctx context.Context, step string, at time.Time, e domain.Event) (int, error) {
 	var n int
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, `WITH r AS (
@@ -114,8 +114,8 @@ func (s *Store) Remind(ctx context.Context, step string, at time.Time, e Event) 
 // Reassign lapses the step's assignments not acknowledged by now (their
 // passes are revoked, their holders told) and fills the posts again with
 // other people, who must acknowledge by o.AckBy.
-func (s *Store) Reassign(ctx context.Context, o AssignOrder, now time.Time, e Event) (Mobilization, error) {
-	var m Mobilization
+func (s *Store) Reassign(ctx context.Context, o AssignOrder, now time.Time, e domain.Event) (domain.Mobilization, error) {
+	var m domain.Mobilization
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		var lapsed []int64
 		if err := tx.SelectContext(ctx, &lapsed, `UPDATE staff_assignments SET state = 'lapsed', ended_at = $2
@@ -153,7 +153,7 @@ func (s *Store) Reassign(ctx context.Context, o AssignOrder, now time.Time, e Ev
 
 // ReleaseStaff ends a step's assignments: the people go back to their
 // usual work and may be booked again.
-func (s *Store) ReleaseStaff(ctx context.Context, step string, at time.Time, e Event) (int, error) {
+func (s *Store) ReleaseStaff(ctx context.Context, step string, at time.Time, e domain.Event) (int, error) {
 	var n int
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE staff_assignments SET state = 'released', ended_at = $2

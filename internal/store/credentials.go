@@ -11,6 +11,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // Credential is an API client's identity: its name (the actor recorded
@@ -44,13 +46,13 @@ func (s *Store) CreateCredential(ctx context.Context, c Credential, tokenSHA256 
 			c.Name, c.Role, pq.StringArray(append([]string{}, c.Scope...)), tokenSHA256, by)
 		switch {
 		case sqlState(err) == "23505":
-			return fmt.Errorf("credential %q already exists: revoke it first: %w", c.Name, errConflict)
+			return fmt.Errorf("credential %q already exists: revoke it first: %w", c.Name, domain.ErrConflict)
 		case sqlState(err) == "23514":
-			return fmt.Errorf("credential %q (role %q): a name is lower-case letters, digits, '.', '_' and '-', up to 64: %w", c.Name, c.Role, errInvalid)
+			return fmt.Errorf("credential %q (role %q): a name is lower-case letters, digits, '.', '_' and '-', up to 64: %w", c.Name, c.Role, domain.ErrInvalid)
 		case err != nil:
 			return fmt.Errorf("create credential %s: %w", c.Name, err)
 		}
-		return appendEvent(ctx, tx, Event{Incident: credentialsLog, WorkflowID: credentialsLog, Step: "credential/" + out.Name,
+		return appendEvent(ctx, tx, domain.Event{Incident: credentialsLog, WorkflowID: credentialsLog, Step: "credential/" + out.Name,
 			State: "created", Reason: "role " + out.Role, Actor: by, Seq: fmt.Sprint(out.ID)})
 	})
 	return out, err
@@ -64,12 +66,12 @@ func (s *Store) RevokeCredential(ctx context.Context, name, by string) (Credenti
 		err := tx.GetContext(ctx, &out, `UPDATE api_credentials SET revoked_at = now(), revoked_by = $2
 			WHERE name = $1 AND revoked_at IS NULL RETURNING `+credentialColumns, name, by)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("credential %q: no live credential of that name: %w", name, ErrNotFound)
+			return fmt.Errorf("credential %q: no live credential of that name: %w", name, domain.ErrNotFound)
 		}
 		if err != nil {
 			return fmt.Errorf("revoke credential %s: %w", name, err)
 		}
-		return appendEvent(ctx, tx, Event{Incident: credentialsLog, WorkflowID: credentialsLog, Step: "credential/" + out.Name,
+		return appendEvent(ctx, tx, domain.Event{Incident: credentialsLog, WorkflowID: credentialsLog, Step: "credential/" + out.Name,
 			State: "revoked", Reason: "role " + out.Role, Actor: by, Seq: fmt.Sprint(out.ID)})
 	})
 	return out, err
@@ -96,7 +98,7 @@ func (s *Store) CredentialByToken(ctx context.Context, tokenSHA256 []byte) (Cred
 	err := s.db.GetContext(ctx, &out, `SELECT `+credentialColumns+` FROM api_credentials
 		WHERE token_sha256 = $1 AND revoked_at IS NULL`, tokenSHA256)
 	if errors.Is(err, sql.ErrNoRows) {
-		return out, ErrNotFound
+		return out, domain.ErrNotFound
 	}
 	if err != nil {
 		return out, fmt.Errorf("look up credential: %w", err)

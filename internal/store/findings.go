@@ -21,14 +21,14 @@ const findingColumns = `id, incident, source, site, sub_district, unit, category
 	state, repeat, overdue, escalated, reopened, deadline_at, opened_at, closed_at, coalesce(followed_by, '') AS followed_by`
 
 // FindingByID returns a finding.
-func (s *Store) FindingByID(ctx context.Context, id int64) (Finding, error) {
-	var f Finding
+func (s *Store) FindingByID(ctx context.Context, id int64) (domain.Finding, error) {
+	var f domain.Finding
 	err := s.db.GetContext(ctx, &f, `SELECT `+findingColumns+` FROM findings WHERE id = $1`, id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Finding{}, fmt.Errorf("finding %d: %w", id, domain.ErrFindingNotFound)
+		return domain.Finding{}, fmt.Errorf("finding %d: %w", id, domain.ErrFindingNotFound)
 	}
 	if err != nil {
-		return Finding{}, fmt.Errorf("finding %d: %w", id, err)
+		return domain.Finding{}, fmt.Errorf("finding %d: %w", id, err)
 	}
 	return f, nil
 }
@@ -39,8 +39,8 @@ func (s *Store) FindingByID(ctx context.Context, id int64) (Finding, error) {
 // that no inspection has claimed are claimed for it first. An inspection
 // claims each finding once, and two inspections never claim the same one;
 // a repeated call returns the same findings until they are assigned.
-func (s *Store) ClaimFindings(ctx context.Context, incident, area string) ([]Finding, error) {
-	var out []Finding
+func (s *Store) ClaimFindings(ctx context.Context, incident, area string) ([]domain.Finding, error) {
+	var out []domain.Finding
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		// A finding opened before any round of its own incident is
 		// re-inspected by the claiming round's inspector of its sub-district.
@@ -65,8 +65,8 @@ func (s *Store) ClaimFindings(ctx context.Context, incident, area string) ([]Fin
 // AssignFinding starts following a finding: its rectification deadline is
 // set and it is marked a repeat when the same category was found at the same
 // unit before. A repeated call changes nothing and returns the finding.
-func (s *Store) AssignFinding(ctx context.Context, id int64, deadline time.Time, e Event) (Finding, error) {
-	var f Finding
+func (s *Store) AssignFinding(ctx context.Context, id int64, deadline time.Time, e domain.Event) (domain.Finding, error) {
+	var f domain.Finding
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE findings f SET state = 'assigned', deadline_at = $2,
 			repeat = EXISTS (SELECT 1 FROM findings p WHERE coalesce(p.followed_by, p.incident) = coalesce(f.followed_by, f.incident)
@@ -82,7 +82,7 @@ func (s *Store) AssignFinding(ctx context.Context, id int64, deadline time.Time,
 	return f, err
 }
 
-func getFinding(ctx context.Context, tx *sqlx.Tx, id int64, f *Finding) error {
+func getFinding(ctx context.Context, tx *sqlx.Tx, id int64, f *domain.Finding) error {
 	err := tx.GetContext(ctx, f, `SELECT `+findingColumns+` FROM findings WHERE id = $1 FOR UPDATE`, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("finding %d: %w", id, domain.ErrFindingNotFound)
@@ -95,17 +95,17 @@ func getFinding(ctx context.Context, tx *sqlx.Tx, id int64, f *Finding) error {
 
 // RectifyFinding records that the unit reports the finding rectified. A
 // closed or withdrawn finding is rejected; a repeated report changes nothing.
-func (s *Store) RectifyFinding(ctx context.Context, id int64, e Event) (Finding, error) {
-	var f Finding
+func (s *Store) RectifyFinding(ctx context.Context, id int64, e domain.Event) (domain.Finding, error) {
+	var f domain.Finding
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		if err := getFinding(ctx, tx, id, &f); err != nil {
 			return err
 		}
 		switch f.State {
-		case FindingRectified:
+		case domain.FindingRectified:
 			return nil
-		case FindingClosed, FindingWithdrawn:
-			return fmt.Errorf("finding %d is %s: nothing to rectify: %w", id, f.State, errInvalid)
+		case domain.FindingClosed, domain.FindingWithdrawn:
+			return fmt.Errorf("finding %d is %s: nothing to rectify: %w", id, f.State, domain.ErrInvalid)
 		}
 		if err := tx.GetContext(ctx, &f.State, `UPDATE findings SET state = 'rectified', rectified_at = now() WHERE id = $1 RETURNING state`, id); err != nil {
 			return fmt.Errorf("rectify finding %d: %w", id, err)
@@ -130,20 +130,20 @@ type Reinspection struct {
 // ReinspectFinding records a re-inspection: a pass closes the finding, a
 // fail reopens it with a new deadline. Only the assigned inspector may
 // re-inspect, and only a rectified finding.
-func (s *Store) ReinspectFinding(ctx context.Context, r Reinspection, e Event) (Finding, error) {
-	var f Finding
+func (s *Store) ReinspectFinding(ctx context.Context, r Reinspection, e domain.Event) (domain.Finding, error) {
+	var f domain.Finding
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		if err := getFinding(ctx, tx, r.FindingID, &f); err != nil {
 			return err
 		}
 		if r.By != f.Inspector {
-			return fmt.Errorf("by %q: finding %d is assigned to inspector %s: %w", r.By, f.ID, f.Inspector, errInvalid)
+			return fmt.Errorf("by %q: finding %d is assigned to inspector %s: %w", r.By, f.ID, f.Inspector, domain.ErrInvalid)
 		}
 		switch {
-		case r.Passed && f.State == FindingClosed, !r.Passed && f.Reopened >= r.Reopen:
+		case r.Passed && f.State == domain.FindingClosed, !r.Passed && f.Reopened >= r.Reopen:
 			return nil
-		case f.State != FindingRectified:
-			return fmt.Errorf("finding %d is %s, not rectified: nothing to re-inspect: %w", f.ID, f.State, errInvalid)
+		case f.State != domain.FindingRectified:
+			return fmt.Errorf("finding %d is %s, not rectified: nothing to re-inspect: %w", f.ID, f.State, domain.ErrInvalid)
 		}
 		var err error
 		if r.Passed {
@@ -161,7 +161,7 @@ func (s *Store) ReinspectFinding(ctx context.Context, r Reinspection, e Event) (
 }
 
 // MarkFindingOverdue records that a finding passed its deadline unrectified.
-func (s *Store) MarkFindingOverdue(ctx context.Context, id int64, e Event) error {
+func (s *Store) MarkFindingOverdue(ctx context.Context, id int64, e domain.Event) error {
 	return s.withTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE findings SET overdue = true WHERE id = $1`, id); err != nil {
 			return fmt.Errorf("finding %d overdue: %w", id, err)
@@ -172,7 +172,7 @@ func (s *Store) MarkFindingOverdue(ctx context.Context, id int64, e Event) error
 
 // WithdrawFinding ends the follow-up of a finding still open when its
 // response ends.
-func (s *Store) WithdrawFinding(ctx context.Context, id int64, e Event) error {
+func (s *Store) WithdrawFinding(ctx context.Context, id int64, e domain.Event) error {
 	return s.withTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE findings SET state = 'withdrawn'
 			WHERE id = $1 AND state NOT IN ('closed', 'withdrawn')`, id); err != nil {
@@ -185,10 +185,10 @@ func (s *Store) WithdrawFinding(ctx context.Context, id int64, e Event) error {
 // RecordTalk calls in the person responsible for a finding's unit, because
 // the finding is overdue or repeats an earlier one: the talk, the notice to
 // the person and the event are written together, once per finding and reason.
-func (s *Store) RecordTalk(ctx context.Context, findingID int64, reason string, body func(Talk) string, e Event) (Talk, error) {
-	var t Talk
+func (s *Store) RecordTalk(ctx context.Context, findingID int64, reason string, body func(domain.Talk) string, e domain.Event) (domain.Talk, error) {
+	var t domain.Talk
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
-		var f Finding
+		var f domain.Finding
 		if err := getFinding(ctx, tx, findingID, &f); err != nil {
 			return err
 		}
@@ -238,7 +238,7 @@ func openComplianceFindings(ctx context.Context, tx *sqlx.Tx, incident string, a
 		JOIN areas a ON a.id = c.area_id
 		LEFT JOIN areas sd ON sd.level = 'sub-district' AND a.path LIKE sd.path || '/%'
 		WHERE cc.incident = $1 AND ($2 = 0 OR c.area_id = $2) AND cc.sweep = $3 AND cc.round = $4 AND NOT cc.passed
-		ON CONFLICT (key) DO NOTHING`, incident, areaID, sweep, round, CategoryCompliance)
+		ON CONFLICT (key) DO NOTHING`, incident, areaID, sweep, round, domain.CategoryCompliance)
 	if err != nil {
 		return fmt.Errorf("findings of compliance round %d: %w", round, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -15,7 +16,7 @@ import (
 // serves each compound, and residents to sample.
 type longbaoRound struct {
 	s        *store.Store
-	plan     store.RoundPlan
+	plan     domain.RoundPlan
 	assigned map[string]string
 	comers   []string // residents of Longbao Jiayuan who come to a point
 	visited  []string // Longbao residents on the home-visit list

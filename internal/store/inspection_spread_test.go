@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/scenario"
 	"github.com/musterhq/muster/internal/store"
 )
@@ -158,7 +159,7 @@ func TestInspectionReportWithdrawn(t *testing.T) {
 		t.Fatalf("OpenInspectionRound() error = %v", err)
 	}
 	site := plan.Sites[0]
-	res, err := s.ReportSite(ctx, store.SiteReport{RoundID: plan.RoundID, Site: site.Site, Findings: []store.NewFinding{
+	res, err := s.ReportSite(ctx, store.SiteReport{RoundID: plan.RoundID, Site: site.Site, Findings: []domain.NewFinding{
 		{Category: "queue", Severity: "low", Description: "no distance marks"},
 		{Category: "masks", Severity: "high", Description: "masks not checked"}}}, event(inc, wf, "report", ""))
 	if err != nil || len(res.Findings) != 2 {

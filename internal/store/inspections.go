@@ -32,7 +32,7 @@ type RoundOrder struct {
 	Area string
 	// SiteKinds are the kinds of site inspected besides the sub-districts.
 	SiteKinds   []string
-	Departments []Unit
+	Departments []domain.Unit
 	Inspectors  []string
 	// Only, when set, limits the round to these sites: a follow-up of the
 	// sites the previous round closed without.
@@ -43,18 +43,18 @@ type RoundOrder struct {
 // and its sites of the given kinds, spread over the inspectors (see
 // assignInspectors); the sites the previous round closed without go to
 // another inspector. A repeated call returns the recorded round.
-func (s *Store) OpenInspectionRound(ctx context.Context, o RoundOrder, e Event) (InspectionPlan, error) {
+func (s *Store) OpenInspectionRound(ctx context.Context, o RoundOrder, e domain.Event) (domain.InspectionPlan, error) {
 	switch {
 	case o.Round < 1:
-		return InspectionPlan{}, fmt.Errorf("round %d: want 1 or more: %w", o.Round, errInvalid)
+		return domain.InspectionPlan{}, fmt.Errorf("round %d: want 1 or more: %w", o.Round, domain.ErrInvalid)
 	case len(o.Inspectors) == 0:
-		return InspectionPlan{}, fmt.Errorf("inspectors: name at least one: %w", errInvalid)
+		return domain.InspectionPlan{}, fmt.Errorf("inspectors: name at least one: %w", domain.ErrInvalid)
 	}
 	area, err := s.AreaByCode(ctx, o.Area)
 	if err != nil {
-		return InspectionPlan{}, err
+		return domain.InspectionPlan{}, err
 	}
-	var plan InspectionPlan
+	var plan domain.InspectionPlan
 	err = s.withTx(ctx, func(tx *sqlx.Tx) error {
 		if err := tx.GetContext(ctx, &plan.RoundID, `INSERT INTO inspection_rounds (incident, step, round, workflow_id)
 			VALUES ($1, $2, $3, $4) ON CONFLICT (incident, step, round) DO UPDATE SET workflow_id = inspection_rounds.workflow_id
@@ -66,7 +66,7 @@ func (s *Store) OpenInspectionRound(ctx context.Context, o RoundOrder, e Event) 
 		if err != nil {
 			return err
 		}
-		var previous []InspectionSite
+		var previous []domain.InspectionSite
 		if o.Round > 1 {
 			if err := tx.SelectContext(ctx, &previous, `SELECT s.site, s.inspector FROM inspection_sites s
 				JOIN inspection_rounds r ON r.id = s.round_id
@@ -99,7 +99,7 @@ func (s *Store) OpenInspectionRound(ctx context.Context, o RoundOrder, e Event) 
 // units: every sub-district under the area (or around it, when the area is
 // a community) and its sites of the order's kinds, or only the order's
 // sites when it names some.
-func roundSites(ctx context.Context, tx *sqlx.Tx, o RoundOrder, area Area) ([]InspectionSite, []Unit, error) {
+func roundSites(ctx context.Context, tx *sqlx.Tx, o RoundOrder, area Area) ([]domain.InspectionSite, []domain.Unit, error) {
 	var subs []Area
 	if err := tx.SelectContext(ctx, &subs, `SELECT id, code, path, parent_id, level, name, population, buildings, public_areas, scenario
 		FROM areas WHERE level = 'sub-district' AND (path = $1 OR path LIKE $1 || '/%' OR $1 LIKE path || '/%') ORDER BY path`, area.Path); err != nil {
@@ -131,19 +131,19 @@ func roundSites(ctx context.Context, tx *sqlx.Tx, o RoundOrder, area Area) ([]In
 		}
 		sites = append(sites, cps...)
 	}
-	var units []Unit
-	var rows []InspectionSite
+	var units []domain.Unit
+	var rows []domain.InspectionSite
 	for _, sd := range subs {
-		u := Unit{Code: sd.Code + "-office", Name: sd.Name + " office", Kind: "sub-district", Person: "head of " + sd.Name}
+		u := domain.Unit{Code: sd.Code + "-office", Name: sd.Name + " office", Kind: "sub-district", Person: "head of " + sd.Name}
 		units = append(units, u)
 		// A round over one community inspects its sites, not the
 		// whole sub-district around it.
 		if sd.Path == area.Path || strings.HasPrefix(sd.Path, area.Path+"/") {
-			rows = append(rows, InspectionSite{Site: sd.Code, Name: sd.Name, Kind: "sub-district", SubDistrict: sd.Code, Unit: u.Code})
+			rows = append(rows, domain.InspectionSite{Site: sd.Code, Name: sd.Name, Kind: "sub-district", SubDistrict: sd.Code, Unit: u.Code})
 		}
 		for _, st := range sites {
 			if st.Path == sd.Path || strings.HasPrefix(st.Path, sd.Path+"/") {
-				rows = append(rows, InspectionSite{Site: st.Code, Name: st.Name, Kind: st.Kind, SubDistrict: sd.Code, Unit: u.Code})
+				rows = append(rows, domain.InspectionSite{Site: st.Code, Name: st.Name, Kind: st.Kind, SubDistrict: sd.Code, Unit: u.Code})
 			}
 		}
 	}
@@ -160,7 +160,7 @@ func roundSites(ctx context.Context, tx *sqlx.Tx, o RoundOrder, area Area) ([]In
 }
 
 // insertRoundSites records the sites of a round once.
-func insertRoundSites(ctx context.Context, tx *sqlx.Tx, roundID int64, round int, rows []InspectionSite) error {
+func insertRoundSites(ctx context.Context, tx *sqlx.Tx, roundID int64, round int, rows []domain.InspectionSite) error {
 	var codes, names, kinds, sds, us, insp []string
 	for _, r := range rows {
 		codes, names, kinds = append(codes, r.Site), append(names, r.Name), append(kinds, r.Kind)
@@ -182,7 +182,7 @@ func insertRoundSites(ctx context.Context, tx *sqlx.Tx, roundID int64, round int
 // neighbouring sub-districts. A site left unreported in the previous round
 // (its inspector given) goes to the next inspector instead, so that the
 // same person is not sent again to a site they did not reach.
-func assignInspectors(rows []InspectionSite, inspectors []string, previous []InspectionSite) {
+func assignInspectors(rows []domain.InspectionSite, inspectors []string, previous []domain.InspectionSite) {
 	k := min(len(inspectors), len(rows))
 	i := 0
 	for j := range k {
@@ -213,7 +213,7 @@ func assignInspectors(rows []InspectionSite, inspectors []string, previous []Ins
 	}
 }
 
-func insertUnits(ctx context.Context, tx *sqlx.Tx, incident string, units []Unit) error {
+func insertUnits(ctx context.Context, tx *sqlx.Tx, incident string, units []domain.Unit) error {
 	var codes, names, kinds, persons []string
 	for _, u := range units {
 		if u.Kind == "" {
@@ -233,7 +233,7 @@ func insertUnits(ctx context.Context, tx *sqlx.Tx, incident string, units []Unit
 }
 
 // CloseInspectionRound records the end of a round.
-func (s *Store) CloseInspectionRound(ctx context.Context, roundID int64, e Event) error {
+func (s *Store) CloseInspectionRound(ctx context.Context, roundID int64, e domain.Event) error {
 	return s.withTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE inspection_rounds SET closed_at = now() WHERE id = $1 AND closed_at IS NULL`, roundID); err != nil {
 			return fmt.Errorf("close inspection round %d: %w", roundID, err)
@@ -247,18 +247,18 @@ type SiteReport struct {
 	RoundID   int64
 	Site      string
 	Inspector string
-	Findings  []NewFinding
+	Findings  []domain.NewFinding
 }
 
 // ReportSite records an inspector's report of a site and its findings in
 // one transaction. A site outside the round, or a finding naming an unknown
 // unit or severity, is rejected with ErrInvalid and nothing is written; a
 // second report of the same site returns the first one's findings.
-func (s *Store) ReportSite(ctx context.Context, r SiteReport, e Event) (SiteReportResult, error) {
-	var out SiteReportResult
+func (s *Store) ReportSite(ctx context.Context, r SiteReport, e domain.Event) (domain.SiteReportResult, error) {
+	var out domain.SiteReportResult
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		var site struct {
-			InspectionSite
+			domain.InspectionSite
 			Incident string `db:"incident"`
 		}
 		err := tx.GetContext(ctx, &site, `SELECT s.site, s.name, s.kind, s.sub_district, s.unit, s.inspector,
@@ -266,7 +266,7 @@ func (s *Store) ReportSite(ctx context.Context, r SiteReport, e Event) (SiteRepo
 			FROM inspection_sites s JOIN inspection_rounds r ON r.id = s.round_id
 			WHERE s.round_id = $1 AND s.site = $2 FOR UPDATE OF s`, r.RoundID, r.Site)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("site %q is not in inspection round %d: %w", r.Site, r.RoundID, errInvalid)
+			return fmt.Errorf("site %q is not in inspection round %d: %w", r.Site, r.RoundID, domain.ErrInvalid)
 		}
 		if err != nil {
 			return fmt.Errorf("site %s: %w", r.Site, err)
@@ -286,7 +286,7 @@ func (s *Store) ReportSite(ctx context.Context, r SiteReport, e Event) (SiteRepo
 				f.Unit = site.Unit
 			}
 			if err := domain.CheckFinding(i, f, units); err != nil {
-				return &twinError{err, ErrInvalid}
+				return err
 			}
 			keys = append(keys, fmt.Sprintf("round/%d/%s/%d", r.RoundID, r.Site, i+1))
 			unitCol, cats, sevs, descs = append(unitCol, f.Unit), append(cats, f.Category), append(sevs, f.Severity), append(descs, f.Description)
@@ -318,16 +318,16 @@ func (s *Store) ReportSite(ctx context.Context, r SiteReport, e Event) (SiteRepo
 
 // InspectionReport is an incident's inspection follow-up in figures.
 type InspectionReport struct {
-	Incident      string         `json:"incident"`
-	Rounds        int            `db:"rounds" json:"rounds"`
-	Sites         int            `db:"sites" json:"sites"`
-	SitesReported int            `db:"sites_reported" json:"sites_reported"`
-	Total         Tally          `json:"total"`
-	BySubDistrict []Tally        `json:"by_sub_district"`
-	ByUnit        []Tally        `json:"by_unit"`
-	Groups        []FindingGroup `json:"groups"`
-	Open          []Finding      `json:"open"`
-	Talks         []Talk         `json:"talks"`
+	Incident      string                `json:"incident"`
+	Rounds        int                   `db:"rounds" json:"rounds"`
+	Sites         int                   `db:"sites" json:"sites"`
+	SitesReported int                   `db:"sites_reported" json:"sites_reported"`
+	Total         domain.Tally          `json:"total"`
+	BySubDistrict []domain.Tally        `json:"by_sub_district"`
+	ByUnit        []domain.Tally        `json:"by_unit"`
+	Groups        []domain.FindingGroup `json:"groups"`
+	Open          []domain.Finding      `json:"open"`
+	Talks         []domain.Talk         `json:"talks"`
 }
 
 // InspectionReport sums an incident's findings per sub-district and unit,
@@ -356,7 +356,7 @@ func (s *Store) InspectionReport(ctx context.Context, incident string) (Inspecti
 	if err := tx.SelectContext(ctx, &r.ByUnit, fmt.Sprintf(tally, "unit"), incident); err != nil {
 		return r, fmt.Errorf("inspection report of %s: %w", incident, err)
 	}
-	var total []Tally
+	var total []domain.Tally
 	if err := tx.SelectContext(ctx, &total, fmt.Sprintf(tally, "'total'::text"), incident); err != nil {
 		return r, fmt.Errorf("inspection report of %s: %w", incident, err)
 	}
@@ -382,9 +382,9 @@ func (s *Store) InspectionReport(ctx context.Context, incident string) (Inspecti
 
 // findingGroups returns the categories of problem found at several sites of
 // one unit, the most widespread first.
-func findingGroups(ctx context.Context, tx *sqlx.Tx, incident string) ([]FindingGroup, error) {
+func findingGroups(ctx context.Context, tx *sqlx.Tx, incident string) ([]domain.FindingGroup, error) {
 	var rows []struct {
-		FindingGroup
+		domain.FindingGroup
 		Sites pq.StringArray `db:"sites"`
 	}
 	if err := tx.SelectContext(ctx, &rows, `SELECT category, unit, array_agg(DISTINCT site ORDER BY site) AS sites,
@@ -392,7 +392,7 @@ func findingGroups(ctx context.Context, tx *sqlx.Tx, incident string) ([]Finding
 		FROM findings WHERE coalesce(followed_by, incident) = $1 GROUP BY category, unit HAVING count(DISTINCT site) > 1 ORDER BY count(DISTINCT site) DESC, category, unit`, incident); err != nil {
 		return nil, err
 	}
-	var out []FindingGroup
+	var out []domain.FindingGroup
 	for _, row := range rows {
 		g := row.FindingGroup
 		g.Sites = row.Sites
@@ -407,7 +407,7 @@ func (s *Store) InspectionWorkflow(ctx context.Context, incident string) (string
 	var id string
 	err := s.db.GetContext(ctx, &id, `SELECT workflow_id FROM inspection_rounds WHERE incident = $1 ORDER BY id DESC LIMIT 1`, incident)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", fmt.Errorf("incident %q has no inspection round: %w", incident, ErrNotFound)
+		return "", fmt.Errorf("incident %q has no inspection round: %w", incident, domain.ErrNotFound)
 	}
 	if err != nil {
 		return "", fmt.Errorf("inspection of %s: %w", incident, err)

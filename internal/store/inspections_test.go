@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -34,7 +35,7 @@ func TestInspectionRoundAndFindings(t *testing.T) {
 		inspectors = append(inspectors, "inspector-"+c)
 	}
 	order := store.RoundOrder{Incident: inc, Step: "inspect", WorkflowID: wf, Round: 1, Area: "xiaodian", SiteKinds: []string{"key-site"},
-		Departments: []store.Unit{{Code: "market-regulation", Name: "District market regulation bureau"}}, Inspectors: inspectors}
+		Departments: []domain.Unit{{Code: "market-regulation", Name: "District market regulation bureau"}}, Inspectors: inspectors}
 	plan, err := s.OpenInspectionRound(ctx, order, event(inc, wf, "round", "1"))
 	if err != nil {
 		t.Fatalf("OpenInspectionRound() error = %v", err)
@@ -61,20 +62,20 @@ func TestInspectionRoundAndFindings(t *testing.T) {
 		t.Errorf("InspectionWorkflow() = %q, %v, want %q", id, err, wf)
 	}
 
-	mask := store.NewFinding{Category: "mask-checks", Severity: "high", Description: "masks not checked"}
+	mask := domain.NewFinding{Category: "mask-checks", Severity: "high", Description: "masks not checked"}
 	// Bad input names the field and writes nothing.
 	for name, c := range map[string]struct {
 		r    store.SiteReport
 		want string
 	}{
 		"unknown site": {store.SiteReport{RoundID: plan.RoundID, Site: "nowhere"}, `site "nowhere" is not in inspection round`},
-		"unknown unit": {store.SiteReport{RoundID: plan.RoundID, Site: "beiying-key-01", Findings: []store.NewFinding{mask, {Category: "x", Severity: "low", Description: "d", Unit: "ghost"}}},
+		"unknown unit": {store.SiteReport{RoundID: plan.RoundID, Site: "beiying-key-01", Findings: []domain.NewFinding{mask, {Category: "x", Severity: "low", Description: "d", Unit: "ghost"}}},
 			`findings[1].unit "ghost": unknown unit`},
-		"bad severity": {store.SiteReport{RoundID: plan.RoundID, Site: "beiying-key-01", Findings: []store.NewFinding{{Category: "x", Severity: "urgent", Description: "d"}}},
+		"bad severity": {store.SiteReport{RoundID: plan.RoundID, Site: "beiying-key-01", Findings: []domain.NewFinding{{Category: "x", Severity: "urgent", Description: "d"}}},
 			`findings[0].severity "urgent"`},
 	} {
 		_, err := s.ReportSite(ctx, c.r, event(inc, wf, "report/"+c.r.Site, ""))
-		if !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), c.want) {
+		if !errors.Is(err, domain.ErrInvalid) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: ReportSite() error = %v, want ErrInvalid containing %q", name, err, c.want)
 		}
 	}
@@ -82,22 +83,22 @@ func TestInspectionRoundAndFindings(t *testing.T) {
 		t.Errorf("findings after rejected reports = %d, want 0", n)
 	}
 
-	first, err := s.ReportSite(ctx, store.SiteReport{RoundID: plan.RoundID, Site: "beiying-key-01", Findings: []store.NewFinding{mask}}, event(inc, wf, "report/beiying-key-01", ""))
+	first, err := s.ReportSite(ctx, store.SiteReport{RoundID: plan.RoundID, Site: "beiying-key-01", Findings: []domain.NewFinding{mask}}, event(inc, wf, "report/beiying-key-01", ""))
 	if err != nil || first.Duplicate || len(first.Findings) != 1 || first.Findings[0].Unit != "beiying-office" || first.Findings[0].SubDistrict != "beiying" {
 		t.Fatalf("ReportSite(beiying-key-01) = %+v, %v; want one finding at beiying-office", first, err)
 	}
-	dup, err := s.ReportSite(ctx, store.SiteReport{RoundID: plan.RoundID, Site: "beiying-key-01", Findings: []store.NewFinding{mask, mask}}, event(inc, wf, "report/beiying-key-01", ""))
+	dup, err := s.ReportSite(ctx, store.SiteReport{RoundID: plan.RoundID, Site: "beiying-key-01", Findings: []domain.NewFinding{mask, mask}}, event(inc, wf, "report/beiying-key-01", ""))
 	if err != nil || !dup.Duplicate || len(dup.Findings) != 1 || dup.Findings[0].ID != first.Findings[0].ID {
 		t.Errorf("ReportSite(beiying-key-01) again = %+v, %v; want a duplicate returning the first finding", dup, err)
 	}
-	second, err := s.ReportSite(ctx, store.SiteReport{RoundID: plan.RoundID, Site: "beiying-key-02", Findings: []store.NewFinding{mask}}, event(inc, wf, "report/beiying-key-02", ""))
+	second, err := s.ReportSite(ctx, store.SiteReport{RoundID: plan.RoundID, Site: "beiying-key-02", Findings: []domain.NewFinding{mask}}, event(inc, wf, "report/beiying-key-02", ""))
 	if err != nil {
 		t.Fatal(err)
 	}
 	f1, f2 := first.Findings[0].ID, second.Findings[0].ID
 	deadline := time.Date(2022, 4, 3, 20, 0, 0, 0, time.UTC)
 	a1, err := s.AssignFinding(ctx, f1, deadline, event(inc, "f1", "assign", ""))
-	if err != nil || a1.Repeat || a1.State != store.FindingAssigned || a1.Inspector != perInspectorOf(plan, "beiying-key-01") {
+	if err != nil || a1.Repeat || a1.State != domain.FindingAssigned || a1.Inspector != perInspectorOf(plan, "beiying-key-01") {
 		t.Errorf("AssignFinding(first) = %+v, %v; want assigned, not a repeat, to the site's inspector", a1, err)
 	}
 	a2, err := s.AssignFinding(ctx, f2, deadline, event(inc, "f2", "assign", ""))
@@ -106,7 +107,7 @@ func TestInspectionRoundAndFindings(t *testing.T) {
 	}
 
 	// Re-inspection: only the assigned inspector, only once rectified.
-	if _, err := s.ReinspectFinding(ctx, store.Reinspection{FindingID: f1, By: a1.Inspector, Passed: true}, event(inc, "f1", "reinspect", "0")); !errors.Is(err, store.ErrInvalid) {
+	if _, err := s.ReinspectFinding(ctx, store.Reinspection{FindingID: f1, By: a1.Inspector, Passed: true}, event(inc, "f1", "reinspect", "0")); !errors.Is(err, domain.ErrInvalid) {
 		t.Errorf("ReinspectFinding(before rectification) error = %v, want ErrInvalid", err)
 	}
 	if _, err := s.RectifyFinding(ctx, f1, event(inc, "f1", "rectify", "1")); err != nil {
@@ -118,22 +119,22 @@ func TestInspectionRoundAndFindings(t *testing.T) {
 	later := deadline.Add(4 * time.Hour)
 	for range 2 { // a retried activity reopens once
 		r, err := s.ReinspectFinding(ctx, store.Reinspection{FindingID: f1, By: a1.Inspector, Passed: false, Reopen: 1, NewDeadline: later}, event(inc, "f1", "reinspect", "1"))
-		if err != nil || r.State != store.FindingReopened || r.Reopened != 1 {
+		if err != nil || r.State != domain.FindingReopened || r.Reopened != 1 {
 			t.Errorf("ReinspectFinding(fail) = %+v, %v; want reopened once", r, err)
 		}
 	}
 	if _, err := s.RectifyFinding(ctx, f1, event(inc, "f1", "rectify", "2")); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := s.ReinspectFinding(ctx, store.Reinspection{FindingID: f1, By: a1.Inspector, Passed: true, Reopen: 1}, event(inc, "f1", "reinspect", "1p")); err != nil || r.State != store.FindingClosed {
+	if r, err := s.ReinspectFinding(ctx, store.Reinspection{FindingID: f1, By: a1.Inspector, Passed: true, Reopen: 1}, event(inc, "f1", "reinspect", "1p")); err != nil || r.State != domain.FindingClosed {
 		t.Errorf("ReinspectFinding(pass) = %+v, %v; want closed", r, err)
 	}
-	if _, err := s.RectifyFinding(ctx, f1, event(inc, "f1", "rectify", "3")); !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "is closed") {
+	if _, err := s.RectifyFinding(ctx, f1, event(inc, "f1", "rectify", "3")); !errors.Is(err, domain.ErrInvalid) || !strings.Contains(err.Error(), "is closed") {
 		t.Errorf("RectifyFinding(closed) error = %v, want ErrInvalid saying it is closed", err)
 	}
 
 	// The repeat and an overdue: one talk per finding and reason, with its notice.
-	body := func(tk store.Talk) string { return "talk with the " + tk.Person }
+	body := func(tk domain.Talk) string { return "talk with the " + tk.Person }
 	for range 2 {
 		tk, err := s.RecordTalk(ctx, f2, "repeat", body, event(inc, "f2", "talk", "repeat"))
 		if err != nil || tk.Person != "head of Beiying Sub-district" || tk.UnitName != "Beiying Sub-district office" {
@@ -171,7 +172,7 @@ func TestInspectionRoundAndFindings(t *testing.T) {
 	}
 }
 
-func perInspectorOf(p store.InspectionPlan, site string) string {
+func perInspectorOf(p domain.InspectionPlan, site string) string {
 	for _, s := range p.Sites {
 		if s.Site == site {
 			return s.Inspector
@@ -194,12 +195,12 @@ func TestComplianceOpensFinding(t *testing.T) {
 	}
 	g := p.Gates[0]
 	if _, err := s.OpenCheckpoint(ctx, store.CheckpointOrder{Incident: inc, GateID: g.ID, AreaID: p.Compound.ID, Mode: "entry", RequiredStaff: 500},
-		func(store.CheckpointResult) store.Event { return event(inc, "wf", "checkpoint/"+g.Code, "") }); err != nil {
+		func(store.CheckpointResult) domain.Event { return event(inc, "wf", "checkpoint/"+g.Code, "") }); err != nil {
 		t.Fatal(err)
 	}
 	check := func(round int) {
 		t.Helper()
-		if _, err := s.CheckCompliance(ctx, inc, p.Compound.ID, round, func([]store.ComplianceResult) store.Event {
+		if _, err := s.CheckCompliance(ctx, inc, p.Compound.ID, round, func([]store.ComplianceResult) domain.Event {
 			return event(inc, "wf", "compliance-check", fmt.Sprint(round))
 		}); err != nil {
 			t.Fatal(err)
@@ -215,7 +216,7 @@ func TestComplianceOpensFinding(t *testing.T) {
 		t.Errorf("ClaimFindings(Qinxian) = %+v, %v; want none", got, err)
 	}
 	// The district's inspection, another incident, claims it, twice alike.
-	var f store.Finding
+	var f domain.Finding
 	for range 2 {
 		got, err := s.ClaimFindings(ctx, "inc-district", "xiaodian")
 		if err != nil || len(got) != 1 {
@@ -223,7 +224,7 @@ func TestComplianceOpensFinding(t *testing.T) {
 		}
 		f = got[0]
 	}
-	if f.Source != "compliance" || f.Category != store.CategoryCompliance || f.SubDistrict != "beiying" || f.Unit != "beiying-office" ||
+	if f.Source != "compliance" || f.Category != domain.CategoryCompliance || f.SubDistrict != "beiying" || f.Unit != "beiying-office" ||
 		f.Site != "longbao-jiayuan/"+g.Code || !strings.Contains(f.Description, "understaffed") || f.Incident != inc || f.Follower() != "inc-district" {
 		t.Errorf("finding of the failed check = %+v, want a compliance finding at longbao-jiayuan/%s for beiying-office, followed by inc-district", f, g.Code)
 	}
@@ -263,7 +264,7 @@ func TestInspectionRoundTakesCheckpoints(t *testing.T) {
 	}
 	for _, g := range p.Gates {
 		if _, err := s.OpenCheckpoint(ctx, store.CheckpointOrder{Incident: "inc-seal", GateID: g.ID, AreaID: p.Compound.ID, Mode: "entry", RequiredStaff: 0},
-			func(store.CheckpointResult) store.Event { return event("inc-seal", "wf", "checkpoint/"+g.Code, "") }); err != nil {
+			func(store.CheckpointResult) domain.Event { return event("inc-seal", "wf", "checkpoint/"+g.Code, "") }); err != nil {
 			t.Fatal(err)
 		}
 	}

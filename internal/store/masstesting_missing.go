@@ -10,6 +10,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // MissingResident is a resident without a sample in a round: no personal
@@ -62,7 +64,7 @@ func (s *Store) Missing(ctx context.Context, roundID, afterID int64, limit int) 
 // details.
 func (s *Store) MissingContacts(ctx context.Context, roundID, afterID int64, limit int, reason string) ([]MissingContact, error) {
 	if strings.TrimSpace(reason) == "" {
-		return nil, fmt.Errorf("missing contacts of round %d: reason is required: %w", roundID, ErrInvalid)
+		return nil, fmt.Errorf("missing contacts of round %d: reason is required: %w", roundID, domain.ErrInvalid)
 	}
 	var out []MissingContact
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {

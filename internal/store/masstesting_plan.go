@@ -15,6 +15,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/plan"
 	"github.com/musterhq/muster/internal/scenario"
 )
@@ -40,7 +41,7 @@ func (n areaNode) planArea() plan.Area {
 func loadAreaTree(ctx context.Context, q sqlx.QueryerContext, path string) (plan.Tree, error) {
 	var nodes []areaNode
 	if err := sqlx.SelectContext(ctx, q, &nodes, `SELECT id, code, path, level, parent_id FROM areas
-		WHERE path = ANY($1) OR path LIKE $2`, pq.Array(PathPrefixes(path)), under(path)); err != nil {
+		WHERE path = ANY($1) OR path LIKE $2`, pq.Array(domain.PathPrefixes(path)), under(path)); err != nil {
 		return nil, fmt.Errorf("areas of %s: %w", path, err)
 	}
 	tree := plan.Tree{}
@@ -103,7 +104,7 @@ func planRound(ctx context.Context, tx *sqlx.Tx, roundID int64, area areaNode) e
 		comers += u.Residents
 	}
 	if len(points) == 0 && comers > 0 {
-		return fmt.Errorf("no sampling point in, under or above area %s for its %d residents (add sites of kind sampling-point): %w", area.Code, comers, ErrNotFound)
+		return fmt.Errorf("no sampling point in, under or above area %s for its %d residents (add sites of kind sampling-point): %w", area.Code, comers, domain.ErrNotFound)
 	}
 	siteIDs, caps := make([]int64, len(points)), make([]int64, len(points))
 	for i, p := range points {
@@ -128,7 +129,7 @@ func roundPoints(ctx context.Context, tx *sqlx.Tx, path string, tree plan.Tree) 
 	if err := tx.SelectContext(ctx, &candidates, `SELECT s.id, s.code, s.name, s.capacity_per_hour, s.area_id, sa.path AS area_path
 		FROM sites s JOIN areas sa ON sa.id = s.area_id
 		WHERE s.kind = $1 AND s.capacity_per_hour > 0 AND (sa.path = ANY($2) OR sa.path LIKE $3)
-		ORDER BY s.code`, SamplingPointKind, pq.Array(PathPrefixes(path)), under(path)); err != nil {
+		ORDER BY s.code`, SamplingPointKind, pq.Array(domain.PathPrefixes(path)), under(path)); err != nil {
 		return nil, fmt.Errorf("sampling points: %w", err)
 	}
 	paths := make([]string, len(candidates))
@@ -274,8 +275,8 @@ func writeAssignments(ctx context.Context, tx *sqlx.Tx, roundID int64, units []*
 }
 
 // readPlan reads a round's plan as recorded.
-func readPlan(ctx context.Context, q sqlx.QueryerContext, roundID int64) (RoundPlan, error) {
-	rp := RoundPlan{RoundID: roundID, Points: []RoundPoint{}, Cohorts: []CohortCount{}}
+func readPlan(ctx context.Context, q sqlx.QueryerContext, roundID int64) (domain.RoundPlan, error) {
+	rp := domain.RoundPlan{RoundID: roundID, Points: []domain.RoundPoint{}, Cohorts: []domain.CohortCount{}}
 	var points []struct {
 		SiteID   int64  `db:"site_id"`
 		Code     string `db:"code"`
@@ -288,10 +289,10 @@ func readPlan(ctx context.Context, q sqlx.QueryerContext, roundID int64) (RoundP
 		FROM round_points rp JOIN sites s ON s.id = rp.site_id
 		LEFT JOIN (SELECT site_id, sum(expected) AS expected FROM round_assignments WHERE round_id = $1 GROUP BY site_id) a ON a.site_id = rp.site_id
 		WHERE rp.round_id = $1 ORDER BY s.code`, roundID); err != nil {
-		return RoundPlan{}, fmt.Errorf("points of round %d: %w", roundID, err)
+		return domain.RoundPlan{}, fmt.Errorf("points of round %d: %w", roundID, err)
 	}
 	for _, p := range points {
-		rp.Points = append(rp.Points, RoundPoint{SiteID: p.SiteID, Code: p.Code, Name: p.Name, CapacityPerHour: p.Capacity, Expected: p.Expected})
+		rp.Points = append(rp.Points, domain.RoundPoint{SiteID: p.SiteID, Code: p.Code, Name: p.Name, CapacityPerHour: p.Capacity, Expected: p.Expected})
 	}
 	var cohorts []struct {
 		Cohort     string `db:"cohort"`
@@ -300,11 +301,11 @@ func readPlan(ctx context.Context, q sqlx.QueryerContext, roundID int64) (RoundP
 	}
 	if err := sqlx.SelectContext(ctx, q, &cohorts, `SELECT cohort, residents, home_visits FROM round_cohorts
 		WHERE round_id = $1 ORDER BY residents DESC, cohort`, roundID); err != nil {
-		return RoundPlan{}, fmt.Errorf("cohorts of round %d: %w", roundID, err)
+		return domain.RoundPlan{}, fmt.Errorf("cohorts of round %d: %w", roundID, err)
 	}
 	for _, c := range cohorts {
 		if c.Residents > 0 {
-			rp.Cohorts = append(rp.Cohorts, CohortCount{Cohort: c.Cohort, Count: c.Residents})
+			rp.Cohorts = append(rp.Cohorts, domain.CohortCount{Cohort: c.Cohort, Count: c.Residents})
 		}
 		rp.HomeVisits += c.HomeVisits
 		rp.Expected += c.Residents + c.HomeVisits
@@ -314,8 +315,8 @@ func readPlan(ctx context.Context, q sqlx.QueryerContext, roundID int64) (RoundP
 
 // RoundPlan returns the plan of a round as it stands (after any points
 // added).
-func (s *Store) RoundPlan(ctx context.Context, roundID int64) (RoundPlan, error) {
-	var rp RoundPlan
+func (s *Store) RoundPlan(ctx context.Context, roundID int64) (domain.RoundPlan, error) {
+	var rp domain.RoundPlan
 	err := s.withReadTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := getRound(ctx, tx, roundID, false); err != nil {
 			return err

@@ -15,6 +15,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/plan"
 )
 
@@ -28,8 +29,8 @@ import (
 // already took from a compound it gives away stay in its expected figure.
 // Opening a point that is open already changes nothing and returns the
 // plan.
-func (s *Store) AddRoundPoint(ctx context.Context, roundID int64, siteCode string, e Event) (RoundPlan, error) {
-	var rp RoundPlan
+func (s *Store) AddRoundPoint(ctx context.Context, roundID int64, siteCode string, e domain.Event) (domain.RoundPlan, error) {
+	var rp domain.RoundPlan
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		r, err := getRound(ctx, tx, roundID, true)
 		if err != nil {
@@ -39,7 +40,7 @@ func (s *Store) AddRoundPoint(ctx context.Context, roundID int64, siteCode strin
 		err = tx.GetContext(ctx, &site, `SELECT s.id, s.code, s.name, s.capacity_per_hour, s.area_id, a.path AS area_path
 			FROM sites s JOIN areas a ON a.id = s.area_id WHERE s.code = $1 AND s.kind = $2`, siteCode, SamplingPointKind)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("sampling point %q: %w", siteCode, ErrNotFound)
+			return fmt.Errorf("sampling point %q: %w", siteCode, domain.ErrNotFound)
 		}
 		if err != nil {
 			return err
@@ -53,7 +54,7 @@ func (s *Store) AddRoundPoint(ctx context.Context, roundID int64, siteCode strin
 				return fmt.Errorf("round %d closed at %s: %w", roundID, r.ClosedAt.Time.Format(time.RFC3339), ErrRoundClosed)
 			}
 			if site.Capacity <= 0 {
-				return fmt.Errorf("sampling point %s has no capacity: %w", siteCode, ErrInvalid)
+				return fmt.Errorf("sampling point %s has no capacity: %w", siteCode, domain.ErrInvalid)
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO round_points (round_id, site_id, capacity_per_hour) VALUES ($1, $2, $3)`,
 				roundID, site.SiteID, site.Capacity); err != nil {
@@ -69,7 +70,7 @@ func (s *Store) AddRoundPoint(ctx context.Context, roundID int64, siteCode strin
 		return appendEvent(ctx, tx, e)
 	})
 	if err != nil {
-		return RoundPlan{}, fmt.Errorf("add point %s to round %d: %w", siteCode, roundID, err)
+		return domain.RoundPlan{}, fmt.Errorf("add point %s to round %d: %w", siteCode, roundID, err)
 	}
 	return rp, nil
 }

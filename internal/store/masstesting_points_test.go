@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -49,7 +50,7 @@ func TestAddRoundPoint(t *testing.T) {
 	if after["heping-yuan"] != before["heping-yuan"] {
 		t.Errorf("finished Heping Yuan moved from %s to %s, want it left where it was", before["heping-yuan"], after["heping-yuan"])
 	}
-	var newPoint store.RoundPoint
+	var newPoint domain.RoundPoint
 	for _, p := range added.Points {
 		if p.Code == "longbao-sampling-05" {
 			newPoint = p
@@ -60,7 +61,7 @@ func TestAddRoundPoint(t *testing.T) {
 	}
 	// The new point takes work off the busiest points: none expects more
 	// than before.
-	busiest := func(ps []store.RoundPoint) int {
+	busiest := func(ps []domain.RoundPoint) int {
 		m := 0
 		for _, p := range ps {
 			m = max(m, p.Expected)
@@ -78,7 +79,7 @@ func TestAddRoundPoint(t *testing.T) {
 	if p, err := s.RoundPlan(ctx, plan.RoundID); err != nil || !reflect.DeepEqual(p, added) {
 		t.Errorf("RoundPlan() = %+v, %v, want %+v", p, err, added)
 	}
-	if _, err := s.AddRoundPoint(ctx, plan.RoundID, "nowhere", e); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.AddRoundPoint(ctx, plan.RoundID, "nowhere", e); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("AddRoundPoint(unknown site) = %v, want ErrNotFound", err)
 	}
 	if _, err := s.CloseRound(ctx, plan.RoundID, roundEvent("xd-0403", "close")); err != nil {

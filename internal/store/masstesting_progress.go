@@ -10,13 +10,15 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // RoundProgress counts a round's samples per point and cohort, in SQL over
 // the round's samples (one pass), against the residents expected when the
 // round opened (its plan).
-func (s *Store) RoundProgress(ctx context.Context, roundID int64) (RoundProgress, error) {
-	var p RoundProgress
+func (s *Store) RoundProgress(ctx context.Context, roundID int64) (domain.RoundProgress, error) {
+	var p domain.RoundProgress
 	err := s.withReadTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := getRound(ctx, tx, roundID, false); err != nil {
 			return err
@@ -46,7 +48,7 @@ func (s *Store) RoundProgress(ctx context.Context, roundID int64) (RoundProgress
 		return nil
 	})
 	if err != nil {
-		return RoundProgress{}, fmt.Errorf("progress of round %d: %w", roundID, err)
+		return domain.RoundProgress{}, fmt.Errorf("progress of round %d: %w", roundID, err)
 	}
 	return p, nil
 }
@@ -65,19 +67,19 @@ type sampleGroup struct {
 
 // tallyProgress adds up a round's sample groups against its plan; missed
 // counts the home-visit residents whose latest visit missed.
-func tallyProgress(rp RoundPlan, groups []sampleGroup, missed int) RoundProgress {
-	p := RoundProgress{Expected: rp.Expected, HomeVisits: VisitProgress{Residents: rp.HomeVisits, Missed: missed}}
+func tallyProgress(rp domain.RoundPlan, groups []sampleGroup, missed int) domain.RoundProgress {
+	p := domain.RoundProgress{Expected: rp.Expected, HomeVisits: domain.VisitProgress{Residents: rp.HomeVisits, Missed: missed}}
 	for _, pt := range rp.Points {
-		p.Points = append(p.Points, PointProgress{SiteID: pt.SiteID, Code: pt.Code, CapacityPerHour: pt.CapacityPerHour, Expected: pt.Expected})
+		p.Points = append(p.Points, domain.PointProgress{SiteID: pt.SiteID, Code: pt.Code, CapacityPerHour: pt.CapacityPerHour, Expected: pt.Expected})
 	}
-	points := map[int64]*PointProgress{}
+	points := map[int64]*domain.PointProgress{}
 	for i := range p.Points {
 		points[p.Points[i].SiteID] = &p.Points[i]
 	}
 	for _, c := range rp.Cohorts {
-		p.Cohorts = append(p.Cohorts, CohortProgress{Cohort: c.Cohort, Expected: c.Count})
+		p.Cohorts = append(p.Cohorts, domain.CohortProgress{Cohort: c.Cohort, Expected: c.Count})
 	}
-	byCohort := map[string]*CohortProgress{}
+	byCohort := map[string]*domain.CohortProgress{}
 	for i := range p.Cohorts {
 		byCohort[p.Cohorts[i].Cohort] = &p.Cohorts[i]
 	}
@@ -99,7 +101,7 @@ func tallyProgress(rp RoundPlan, groups []sampleGroup, missed int) RoundProgress
 		if c == nil {
 			// A cohort the plan did not expect at points; appending may
 			// move the slice, so the index is built again.
-			p.Cohorts = append(p.Cohorts, CohortProgress{Cohort: g.Cohort})
+			p.Cohorts = append(p.Cohorts, domain.CohortProgress{Cohort: g.Cohort})
 			for i := range p.Cohorts {
 				byCohort[p.Cohorts[i].Cohort] = &p.Cohorts[i]
 			}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/musterhq/muster/internal/store"
+	"github.com/musterhq/muster/internal/domain"
 )
 
 func TestRoundProgress(t *testing.T) {
@@ -45,7 +45,7 @@ func TestRoundProgress(t *testing.T) {
 	if !p.FirstAt.Equal(opens) || !p.LastAt.Equal(opens.Add(149*time.Minute)) {
 		t.Errorf("RoundProgress() first %s last %s, want %s and %s", p.FirstAt, p.LastAt, opens, opens.Add(149*time.Minute))
 	}
-	if want := []store.CohortProgress{{Cohort: "resident", Sampled: 150, Expected: 6943}}; !reflect.DeepEqual(p.Cohorts, want) {
+	if want := []domain.CohortProgress{{Cohort: "resident", Sampled: 150, Expected: 6943}}; !reflect.DeepEqual(p.Cohorts, want) {
 		t.Errorf("RoundProgress().Cohorts = %+v, want %+v", p.Cohorts, want)
 	}
 	for _, pt := range p.Points {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/scenario"
 )
 
@@ -59,12 +60,12 @@ func checkResidentRows(rows []ResidentRow) error {
 	for i, r := range rows {
 		switch {
 		case r.Code == "":
-			return fmt.Errorf("resident row %d: code is required: %w", i+1, ErrInvalid)
+			return fmt.Errorf("resident row %d: code is required: %w", i+1, domain.ErrInvalid)
 		case r.AreaCode == "":
-			return fmt.Errorf("resident %s: area is required: %w", r.Code, ErrInvalid)
+			return fmt.Errorf("resident %s: area is required: %w", r.Code, domain.ErrInvalid)
 		}
 		if _, dup := seen[r.Code]; dup {
-			return fmt.Errorf("resident %s is listed twice: %w", r.Code, ErrInvalid)
+			return fmt.Errorf("resident %s is listed twice: %w", r.Code, domain.ErrInvalid)
 		}
 		seen[r.Code] = struct{}{}
 	}
@@ -121,7 +122,7 @@ func stageResidents(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, rows []Re
 			}
 			fmt.Fprintf(&b, "resident %s: unknown area %q", u.Code, u.Area)
 		}
-		return fmt.Errorf("%s (load the scenario's areas first): %w", b.String(), ErrNotFound)
+		return fmt.Errorf("%s (load the scenario's areas first): %w", b.String(), domain.ErrNotFound)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/scenario"
 	"github.com/musterhq/muster/internal/store"
@@ -61,9 +62,9 @@ areas:
 		want error
 		msg  string
 	}{
-		{"unknown area", []store.ResidentRow{{Code: "r-9", AreaCode: "k1"}, {Code: "r-10", AreaCode: "nowhere"}}, store.ErrNotFound, `resident r-10: unknown area "nowhere"`},
-		{"listed twice", []store.ResidentRow{{Code: "r-9", AreaCode: "k1"}, {Code: "r-9", AreaCode: "k2"}}, store.ErrInvalid, "r-9 is listed twice"},
-		{"no area", []store.ResidentRow{{Code: "r-9"}}, store.ErrInvalid, "area is required"},
+		{"unknown area", []store.ResidentRow{{Code: "r-9", AreaCode: "k1"}, {Code: "r-10", AreaCode: "nowhere"}}, domain.ErrNotFound, `resident r-10: unknown area "nowhere"`},
+		{"listed twice", []store.ResidentRow{{Code: "r-9", AreaCode: "k1"}, {Code: "r-9", AreaCode: "k2"}}, domain.ErrInvalid, "r-9 is listed twice"},
+		{"no area", []store.ResidentRow{{Code: "r-9"}}, domain.ErrInvalid, "area is required"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := s.LoadResidents(ctx, "t", tt.rows)

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // ErrRoundClosed is returned when a round that has closed is asked to
@@ -91,7 +93,7 @@ func readRound(ctx context.Context, q sqlx.QueryerContext, id int64, mode string
 	var r round
 	err := sqlx.GetContext(ctx, q, &r, query, id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return round{}, fmt.Errorf("testing round %d: %w", id, ErrNotFound)
+		return round{}, fmt.Errorf("testing round %d: %w", id, domain.ErrNotFound)
 	}
 	if err != nil {
 		return round{}, fmt.Errorf("testing round %d: %w", id, err)
@@ -106,7 +108,7 @@ func (s *Store) RoundByKey(ctx context.Context, incident, areaCode string, n int
 	err := s.db.GetContext(ctx, &r, `SELECT `+roundColumns+` FROM testing_rounds r JOIN areas a ON a.id = r.area_id
 		WHERE r.incident = $1 AND (a.code = $2 OR a.path = $2) AND r.round = $3`, incident, areaCode, n)
 	if errors.Is(err, sql.ErrNoRows) {
-		return RoundInfo{}, fmt.Errorf("round %d of %s over %s: %w", n, incident, areaCode, ErrNotFound)
+		return RoundInfo{}, fmt.Errorf("round %d of %s over %s: %w", n, incident, areaCode, domain.ErrNotFound)
 	}
 	if err != nil {
 		return RoundInfo{}, fmt.Errorf("round %d of %s over %s: %w", n, incident, areaCode, err)
@@ -151,21 +153,21 @@ func (s *Store) OpenRoundsFor(ctx context.Context, incident string) ([]RoundInfo
 // (campus people) are assigned by building. The residents expected, by
 // cohort and home visit, are counted as the round opens. The event is
 // appended in the same transaction.
-func (s *Store) OpenRound(ctx context.Context, incident string, areaID int64, n int, opensAt, deadline time.Time, e Event) (RoundPlan, error) {
+func (s *Store) OpenRound(ctx context.Context, incident string, areaID int64, n int, opensAt, deadline time.Time, e domain.Event) (domain.RoundPlan, error) {
 	switch {
 	case strings.TrimSpace(incident) == "":
-		return RoundPlan{}, fmt.Errorf("open round: incident is required: %w", ErrInvalid)
+		return domain.RoundPlan{}, fmt.Errorf("open round: incident is required: %w", domain.ErrInvalid)
 	case n < 1:
-		return RoundPlan{}, fmt.Errorf("open round: round %d: rounds count from 1: %w", n, ErrInvalid)
+		return domain.RoundPlan{}, fmt.Errorf("open round: round %d: rounds count from 1: %w", n, domain.ErrInvalid)
 	case !deadline.After(opensAt):
-		return RoundPlan{}, fmt.Errorf("open round %d: deadline %s is not after it opens (%s): %w", n, deadline.Format(time.RFC3339), opensAt.Format(time.RFC3339), ErrInvalid)
+		return domain.RoundPlan{}, fmt.Errorf("open round %d: deadline %s is not after it opens (%s): %w", n, deadline.Format(time.RFC3339), opensAt.Format(time.RFC3339), domain.ErrInvalid)
 	}
-	var rp RoundPlan
+	var rp domain.RoundPlan
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		var area areaNode
 		err := tx.GetContext(ctx, &area, `SELECT id, code, path, level, parent_id FROM areas WHERE id = $1`, areaID)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("area %d: %w", areaID, ErrNotFound)
+			return fmt.Errorf("area %d: %w", areaID, domain.ErrNotFound)
 		}
 		if err != nil {
 			return err
@@ -190,7 +192,7 @@ func (s *Store) OpenRound(ctx context.Context, incident string, areaID int64, n 
 		return appendEvent(ctx, tx, e)
 	})
 	if err != nil {
-		return RoundPlan{}, fmt.Errorf("open round %d of %s over area %d: %w", n, incident, areaID, err)
+		return domain.RoundPlan{}, fmt.Errorf("open round %d of %s over area %d: %w", n, incident, areaID, err)
 	}
 	return rp, nil
 }
@@ -200,7 +202,7 @@ func (s *Store) OpenRound(ctx context.Context, incident string, areaID int64, n 
 // it; positive results are taken whenever they come.
 func (s *Store) SetLateGrace(ctx context.Context, roundID int64, grace time.Duration) error {
 	if grace < 0 {
-		return fmt.Errorf("late grace %s of round %d: %w", grace, roundID, ErrInvalid)
+		return fmt.Errorf("late grace %s of round %d: %w", grace, roundID, domain.ErrInvalid)
 	}
 	res, err := s.db.ExecContext(ctx, `UPDATE testing_rounds SET late_grace = make_interval(secs => $2) WHERE id = $1`, roundID, grace.Seconds())
 	if err != nil {
@@ -211,7 +213,7 @@ func (s *Store) SetLateGrace(ctx context.Context, roundID int64, grace time.Dura
 		return fmt.Errorf("late grace of round %d: %w", roundID, err)
 	}
 	if n == 0 {
-		return fmt.Errorf("testing round %d: %w", roundID, ErrNotFound)
+		return fmt.Errorf("testing round %d: %w", roundID, domain.ErrNotFound)
 	}
 	return nil
 }
@@ -219,7 +221,7 @@ func (s *Store) SetLateGrace(ctx context.Context, roundID int64, grace time.Dura
 // ExtendRound moves an open round's deadline later, so that samples taken
 // in the extension are accepted; an earlier deadline, or a closed round,
 // changes nothing. It returns the round's deadline.
-func (s *Store) ExtendRound(ctx context.Context, roundID int64, deadline time.Time, e Event) (time.Time, error) {
+func (s *Store) ExtendRound(ctx context.Context, roundID int64, deadline time.Time, e domain.Event) (time.Time, error) {
 	var out time.Time
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		r, err := getRound(ctx, tx, roundID, true)
@@ -261,7 +263,7 @@ type RoundClose struct {
 // SELECT), and the round stops taking samples. It returns the final
 // figures; closing a closed round changes nothing and returns the same
 // figures.
-func (s *Store) CloseRound(ctx context.Context, roundID int64, e Event) (RoundClose, error) {
+func (s *Store) CloseRound(ctx context.Context, roundID int64, e domain.Event) (RoundClose, error) {
 	var out RoundClose
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		r, err := getRound(ctx, tx, roundID, true)

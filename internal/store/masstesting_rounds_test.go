@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -20,7 +21,7 @@ func TestOpenRound(t *testing.T) {
 	if len(plan.Points) != 4 || plan.Expected != 7013 || plan.HomeVisits != 70 {
 		t.Fatalf("OpenRound(longbao) = %d points, %d expected, %d home visits, want 4, 7013, 70", len(plan.Points), plan.Expected, plan.HomeVisits)
 	}
-	if want := []store.CohortCount{{Cohort: "resident", Count: 6943}}; !reflect.DeepEqual(plan.Cohorts, want) {
+	if want := []domain.CohortCount{{Cohort: "resident", Count: 6943}}; !reflect.DeepEqual(plan.Cohorts, want) {
 		t.Errorf("OpenRound(longbao).Cohorts = %v, want %v", plan.Cohorts, want)
 	}
 	if n := sumPoints(plan.Points); n != 6943 {
@@ -87,7 +88,7 @@ func TestOpenRound(t *testing.T) {
 
 	t.Run("campus: students and teachers by building", func(t *testing.T) {
 		p := openRound(t, s, "sxu-0403", "shanxi-university", 1)
-		want := []store.CohortCount{{Cohort: "student", Count: 19630}, {Cohort: "teacher", Count: 2181}}
+		want := []domain.CohortCount{{Cohort: "student", Count: 19630}, {Cohort: "teacher", Count: 2181}}
 		if !reflect.DeepEqual(p.Cohorts, want) || p.HomeVisits != 0 || p.Expected != 21811 {
 			t.Errorf("OpenRound(shanxi-university) cohorts %v, %d home visits, %d expected; want %v, 0, 21811", p.Cohorts, p.HomeVisits, p.Expected, want)
 		}
@@ -117,23 +118,23 @@ func TestOpenRound(t *testing.T) {
 			{"no incident", func() error {
 				_, err := s.OpenRound(ctx, " ", longbao, 1, opens, deadline, roundEvent("x", "x"))
 				return err
-			}, store.ErrInvalid},
+			}, domain.ErrInvalid},
 			{"round 0", func() error {
 				_, err := s.OpenRound(ctx, "x", longbao, 0, opens, deadline, roundEvent("x", "x"))
 				return err
-			}, store.ErrInvalid},
+			}, domain.ErrInvalid},
 			{"deadline before opening", func() error {
 				_, err := s.OpenRound(ctx, "x", longbao, 1, deadline, opens, roundEvent("x", "x"))
 				return err
-			}, store.ErrInvalid},
+			}, domain.ErrInvalid},
 			{"unknown area", func() error {
 				_, err := s.OpenRound(ctx, "x", 999999, 1, opens, deadline, roundEvent("x", "x"))
 				return err
-			}, store.ErrNotFound},
+			}, domain.ErrNotFound},
 			{"no sampling point", func() error {
 				_, err := s.OpenRound(ctx, "x", areaID(t, s, "nanpingtou"), 1, opens, deadline, roundEvent("x", "x"))
 				return err
-			}, store.ErrNotFound},
+			}, domain.ErrNotFound},
 		} {
 			if err := tt.call(); !errors.Is(err, tt.want) {
 				t.Errorf("OpenRound(%s) = %v, want %v", tt.name, err, tt.want)
@@ -162,7 +163,7 @@ func TestRoundLookups(t *testing.T) {
 		!r.OpensAt.Equal(opens) || !r.Deadline.Equal(deadline) || !r.Open() {
 		t.Errorf("RoundByKey() = %+v, want %+v, opening %s, deadline %s, open", r, want, opens, deadline)
 	}
-	if _, err := s.RoundByKey(ctx, "xd-0403", "longbao", 2); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.RoundByKey(ctx, "xd-0403", "longbao", 2); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("RoundByKey(round 2) = %v, want ErrNotFound", err)
 	}
 	open, err := s.OpenRoundsFor(ctx, "xd-0403")

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -35,12 +36,12 @@ func areaID(t testing.TB, s *store.Store, code string) int64 {
 }
 
 // roundEvent is the event an activity would append when opening a round.
-func roundEvent(incident, step string) store.Event {
-	return store.Event{Incident: incident, WorkflowID: "response/" + incident + "/testing", Step: step, State: "done", Actor: "test"}
+func roundEvent(incident, step string) domain.Event {
+	return domain.Event{Incident: incident, WorkflowID: "response/" + incident + "/testing", Step: step, State: "done", Actor: "test"}
 }
 
 // openRound opens round n of the incident over an area.
-func openRound(t *testing.T, s *store.Store, incident, area string, n int) store.RoundPlan {
+func openRound(t *testing.T, s *store.Store, incident, area string, n int) domain.RoundPlan {
 	t.Helper()
 	plan, err := s.OpenRound(context.Background(), incident, areaID(t, s, area), n, opens, deadline, roundEvent(incident, fmt.Sprintf("open-round-%s-%d", area, n)))
 	if err != nil {
@@ -101,7 +102,7 @@ func assignments(t *testing.T, s *store.Store, roundID int64) (map[string]string
 	return out, split
 }
 
-func sumPoints(ps []store.RoundPoint) int {
+func sumPoints(ps []domain.RoundPoint) int {
 	n := 0
 	for _, p := range ps {
 		n += p.Expected

@@ -15,6 +15,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/plan"
 )
 
@@ -119,7 +120,7 @@ func loadWorkers(ctx context.Context, tx *sqlx.Tx, r round) (*workers, error) {
 		  AND NOT EXISTS (SELECT 1 FROM staff_assignments x WHERE x.staff_id = st.id AND x.state IN ('notified', 'acknowledged')
 		                    AND x.shift && tstzrange($4, $5))
 		ORDER BY st.code`,
-		pq.Array([]string{RoleGridWorker, RoleCommunityWorker}), pq.Array(PathPrefixes(r.AreaPath)), under(r.AreaPath), r.OpensAt, r.Deadline); err != nil {
+		pq.Array([]string{RoleGridWorker, RoleCommunityWorker}), pq.Array(domain.PathPrefixes(r.AreaPath)), under(r.AreaPath), r.OpensAt, r.Deadline); err != nil {
 		return nil, fmt.Errorf("grid workers: %w", err)
 	}
 	w := &workers{tree: tree, byArea: map[int64]map[string][]int64{}, busy: map[int64]int{}, pools: map[int64][]int64{}}
@@ -174,7 +175,7 @@ func (s *Store) RecordHomeVisit(ctx context.Context, roundID int64, residentCode
 	if sampled {
 		state = "sampled"
 		if strings.TrimSpace(tube) == "" {
-			return fmt.Errorf("home visit of %s: a sampled visit needs its tube: %w", residentCode, ErrInvalid)
+			return fmt.Errorf("home visit of %s: a sampled visit needs its tube: %w", residentCode, domain.ErrInvalid)
 		}
 	}
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
@@ -188,7 +189,7 @@ func (s *Store) RecordHomeVisit(ctx context.Context, roundID int64, residentCode
 		}
 		err = tx.GetContext(ctx, &res, `SELECT id, cohort FROM residents WHERE code = $1`, residentCode)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("resident %s: %w", residentCode, ErrNotFound)
+			return fmt.Errorf("resident %s: %w", residentCode, domain.ErrNotFound)
 		}
 		if err != nil {
 			return err
@@ -197,13 +198,13 @@ func (s *Store) RecordHomeVisit(ctx context.Context, roundID int64, residentCode
 		err = tx.GetContext(ctx, &current, `SELECT state FROM home_visits WHERE round_id = $1 AND resident_id = $2 AND attempt = $3 FOR UPDATE`,
 			roundID, res.ID, attempt)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("visit %d of resident %s: %w", attempt, residentCode, ErrNotFound)
+			return fmt.Errorf("visit %d of resident %s: %w", attempt, residentCode, domain.ErrNotFound)
 		}
 		if err != nil {
 			return err
 		}
 		if current != "assigned" && current != state {
-			return fmt.Errorf("visit %d of resident %s is recorded as %s: %w", attempt, residentCode, current, ErrConflict)
+			return fmt.Errorf("visit %d of resident %s is recorded as %s: %w", attempt, residentCode, current, domain.ErrConflict)
 		}
 		if current == "assigned" && !r.Open() {
 			return fmt.Errorf("round %d: %w", roundID, ErrRoundClosed)
@@ -245,13 +246,13 @@ func recordVisitSample(ctx context.Context, tx *sqlx.Tx, roundID, residentID int
 		if err := tx.GetContext(ctx, &other, `SELECT tube FROM samples WHERE round_id = $1 AND resident_id = $2`, roundID, residentID); err != nil {
 			return err
 		}
-		return fmt.Errorf("resident %s is already sampled in round %d with tube %s: %w", residentCode, roundID, other, ErrConflict)
+		return fmt.Errorf("resident %s is already sampled in round %d with tube %s: %w", residentCode, roundID, other, domain.ErrConflict)
 	}
 	if err != nil {
 		return err
 	}
 	if got.Resident != residentID || got.Round != roundID {
-		return fmt.Errorf("tube %s is recorded for another resident or round: %w", tube, ErrConflict)
+		return fmt.Errorf("tube %s is recorded for another resident or round: %w", tube, domain.ErrConflict)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -70,12 +71,12 @@ func TestHomeVisits(t *testing.T) {
 		tube     string
 		want     error
 	}{
-		{"other outcome", second.Resident, 1, true, "HV-0002", store.ErrConflict},
-		{"second tube", first.Resident, 1, true, "HV-0003", store.ErrConflict},
-		{"tube of another resident", visits[2].Resident, 1, true, "HV-0001", store.ErrConflict},
-		{"no such visit", first.Resident, 2, false, "", store.ErrNotFound},
-		{"unknown resident", "r-nobody", 1, false, "", store.ErrNotFound},
-		{"sampled without tube", visits[3].Resident, 1, true, "", store.ErrInvalid},
+		{"other outcome", second.Resident, 1, true, "HV-0002", domain.ErrConflict},
+		{"second tube", first.Resident, 1, true, "HV-0003", domain.ErrConflict},
+		{"tube of another resident", visits[2].Resident, 1, true, "HV-0001", domain.ErrConflict},
+		{"no such visit", first.Resident, 2, false, "", domain.ErrNotFound},
+		{"unknown resident", "r-nobody", 1, false, "", domain.ErrNotFound},
+		{"sampled without tube", visits[3].Resident, 1, true, "", domain.ErrInvalid},
 	} {
 		if err := s.RecordHomeVisit(ctx, plan.RoundID, tt.resident, tt.attempt, tt.sampled, tt.tube, at); !errors.Is(err, tt.want) {
 			t.Errorf("RecordHomeVisit(%s) = %v, want %v", tt.name, err, tt.want)
@@ -86,7 +87,7 @@ func TestHomeVisits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (store.VisitProgress{Residents: 80, Sampled: 1, Missed: 1, Pending: 78}); p.HomeVisits != want {
+	if want := (domain.VisitProgress{Residents: 80, Sampled: 1, Missed: 1, Pending: 78}); p.HomeVisits != want {
 		t.Errorf("RoundProgress().HomeVisits = %+v, want %+v", p.HomeVisits, want)
 	}
 

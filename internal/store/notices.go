@@ -15,6 +15,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // RoutableNotice is a notice waiting to be routed, with what routing needs:
@@ -61,9 +63,9 @@ func (s *Store) RouteNotices(ctx context.Context, limit int, plan func(RoutableN
 		var channels, types, targets, classes, locales, states, reasons, keys []string
 		for _, rn := range ns {
 			for _, p := range plan(rn) {
-				state := DeliveryPending
+				state := domain.DeliveryPending
 				if p.Reason != "" {
-					state = DeliveryUndelivered
+					state = domain.DeliveryUndelivered
 				}
 				ids = append(ids, rn.ID)
 				channels, types, targets = append(channels, p.Channel), append(types, p.ChannelType), append(targets, p.Target)
@@ -218,11 +220,11 @@ func (s *Store) RecordAttempt(ctx context.Context, a Attempt) error {
 			res, err = tx.ExecContext(ctx, `UPDATE notice_deliveries SET next_attempt_at = $4, reason = $5, lease_owner = NULL, lease_until = NULL
 				WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND state = 'pending'`,
 				a.DeliveryID, a.Worker, a.Attempt, a.NextAttempt, a.Error)
-		case DeliveryUndelivered:
+		case domain.DeliveryUndelivered:
 			res, err = tx.ExecContext(ctx, `UPDATE notice_deliveries SET state = 'undelivered', reason = $4, lease_owner = NULL, lease_until = NULL
 				WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND state = 'pending'`,
 				a.DeliveryID, a.Worker, a.Attempt, a.Error)
-		case DeliverySent, DeliveryDelivered:
+		case domain.DeliverySent, domain.DeliveryDelivered:
 			res, err = tx.ExecContext(ctx, `UPDATE notice_deliveries SET state = $4, reason = '', receipt_id = $5,
 				    sent_at = now(), delivered_at = CASE WHEN $4 = 'delivered' THEN now() END, lease_owner = NULL, lease_until = NULL
 				WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND state = 'pending'`,
@@ -241,7 +243,7 @@ func (s *Store) RecordAttempt(ctx context.Context, a Attempt) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("delivery %d attempt %d: %w", a.DeliveryID, a.Attempt, ErrLeaseLost)
 		}
-		if a.Outcome == DeliveryUndelivered {
+		if a.Outcome == domain.DeliveryUndelivered {
 			return logUndelivered(ctx, tx, []int64{a.DeliveryID})
 		}
 		return nil
@@ -263,9 +265,9 @@ func logUndelivered(ctx context.Context, tx *sqlx.Tx, ids []int64) error {
 		return fmt.Errorf("undelivered deliveries: %w", err)
 	}
 	for _, r := range rows {
-		if err := appendEvent(ctx, tx, Event{
+		if err := appendEvent(ctx, tx, domain.Event{
 			Incident: r.Incident, WorkflowID: "notices/" + r.Incident, Step: "notice-delivery/" + strconv.FormatInt(r.ID, 10),
-			State: DeliveryUndelivered, Reason: r.Channel + ": " + r.Reason, Actor: "muster", Seq: strconv.Itoa(r.Attempts),
+			State: domain.DeliveryUndelivered, Reason: r.Channel + ": " + r.Reason, Actor: "muster", Seq: strconv.Itoa(r.Attempts),
 		}); err != nil {
 			return err
 		}
@@ -302,7 +304,7 @@ type NoticeDelivery struct {
 
 // ValidDeliveryState reports whether s names a delivery state.
 func ValidDeliveryState(s string) bool {
-	for _, v := range DeliveryStates {
+	for _, v := range domain.DeliveryStates {
 		if s == v {
 			return true
 		}
@@ -340,12 +342,12 @@ func (s *Store) ResendDelivery(ctx context.Context, id int64, actor, reason stri
 		err := tx.QueryRowxContext(ctx, `SELECT d.state, n.incident FROM notice_deliveries d JOIN notices n ON n.id = d.notice_id
 			WHERE d.id = $1 FOR UPDATE OF d`, id).Scan(&state, &incident)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("delivery %d: %w", id, ErrNotFound)
+			return fmt.Errorf("delivery %d: %w", id, domain.ErrNotFound)
 		}
 		if err != nil {
 			return fmt.Errorf("delivery %d: %w", id, err)
 		}
-		if state != DeliveryUndelivered {
+		if state != domain.DeliveryUndelivered {
 			return fmt.Errorf("delivery %d is %s: %w", id, state, ErrNotResendable)
 		}
 		var channel string
@@ -363,8 +365,8 @@ func (s *Store) ResendDelivery(ctx context.Context, id int64, actor, reason stri
 			if _, err := tx.ExecContext(ctx, `UPDATE notices SET routed_at = NULL WHERE id = $1`, noticeID); err != nil {
 				return fmt.Errorf("re-route notice %d: %w", noticeID, err)
 			}
-			d = NoticeDelivery{ID: id, NoticeID: noticeID, Incident: incident, Channel: channel, State: DeliveryPending}
-			return appendEvent(ctx, tx, Event{
+			d = NoticeDelivery{ID: id, NoticeID: noticeID, Incident: incident, Channel: channel, State: domain.DeliveryPending}
+			return appendEvent(ctx, tx, domain.Event{
 				Incident: incident, WorkflowID: "notices/" + incident, Step: "notice-delivery/" + strconv.FormatInt(id, 10),
 				State: "resent", Reason: strings.TrimSpace("routed again " + reason), Actor: actor,
 			})
@@ -381,7 +383,7 @@ func (s *Store) ResendDelivery(ctx context.Context, id int64, actor, reason stri
 		if reason != "" {
 			why += ": " + reason
 		}
-		if err := appendEvent(ctx, tx, Event{
+		if err := appendEvent(ctx, tx, domain.Event{
 			Incident: incident, WorkflowID: "notices/" + incident, Step: "notice-delivery/" + strconv.FormatInt(id, 10),
 			State: "resent", Reason: why, Actor: actor, Seq: strconv.Itoa(attempts),
 		}); err != nil {
@@ -402,7 +404,7 @@ var ErrNotResendable = errors.New("only an undelivered notice can be resent")
 // present (zero when none), plus the notices not routed yet as pending.
 func (s *Store) NoticeCounts(ctx context.Context, incident string) (map[string]int, error) {
 	out := map[string]int{}
-	for _, st := range DeliveryStates {
+	for _, st := range domain.DeliveryStates {
 		out[st] = 0
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT d.state, count(*) FROM notice_deliveries d JOIN notices n ON n.id = d.notice_id
@@ -435,7 +437,7 @@ type DeliveryStats struct {
 // of those sent after since.
 func (s *Store) DeliveryStatsSince(ctx context.Context, since time.Time) (DeliveryStats, error) {
 	st := DeliveryStats{ByState: map[string]int{}}
-	for _, v := range DeliveryStates {
+	for _, v := range domain.DeliveryStates {
 		st.ByState[v] = 0
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT state, count(*) FROM notice_deliveries GROUP BY state`)

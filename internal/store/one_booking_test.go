@@ -11,6 +11,7 @@ import (
 
 	"github.com/lib/pq"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -60,7 +61,7 @@ func newSolo(t *testing.T) soloFixture {
 }
 
 // supply plans one sampling post for the shift and fills it.
-func (f soloFixture) supply(t *testing.T, inc string, from, to time.Time) (store.Mobilization, error) {
+func (f soloFixture) supply(t *testing.T, inc string, from, to time.Time) (domain.Mobilization, error) {
 	t.Helper()
 	ctx := context.Background()
 	step := "wf-" + inc
@@ -73,7 +74,7 @@ func (f soloFixture) supply(t *testing.T, inc string, from, to time.Time) (store
 
 func (f soloFixture) checkpoint(inc string) (store.CheckpointResult, error) {
 	return f.s.OpenCheckpoint(context.Background(), store.CheckpointOrder{Incident: inc, GateID: f.gate, AreaID: f.oak, Mode: "entry", RequiredStaff: 1},
-		func(store.CheckpointResult) store.Event { return event(inc, "wf-"+inc, "checkpoint/main", "") })
+		func(store.CheckpointResult) domain.Event { return event(inc, "wf-"+inc, "checkpoint/main", "") })
 }
 
 func (f soloFixture) lift(t *testing.T, inc string) {
@@ -230,7 +231,7 @@ func TestOneBookingRace(t *testing.T) {
 		var (
 			wg     sync.WaitGroup
 			cp     store.CheckpointResult
-			mob    store.Mobilization
+			mob    domain.Mobilization
 			cpErr  error
 			mobErr error
 			start  = make(chan struct{})
@@ -246,7 +247,7 @@ func TestOneBookingRace(t *testing.T) {
 		close(start)
 		wg.Wait()
 		for _, err := range []error{cpErr, mobErr} {
-			if err != nil && !errors.Is(err, store.ErrStaffBusy) {
+			if err != nil && !errors.Is(err, domain.ErrStaffBusy) {
 				t.Fatalf("round %d: error = %v, want none or ErrStaffBusy", round, err)
 			}
 		}

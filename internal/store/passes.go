@@ -75,13 +75,13 @@ func (s *Store) IssueVehiclePass(ctx context.Context, v VehiclePass) (Pass, erro
 	v.Plate, v.For = strings.TrimSpace(v.Plate), strings.TrimSpace(v.For)
 	switch {
 	case v.Plate == "" || len(v.Plate) > 20:
-		return Pass{}, fmt.Errorf("plate: give the vehicle's plate (at most 20 characters): %w", errInvalid)
+		return Pass{}, fmt.Errorf("plate: give the vehicle's plate (at most 20 characters): %w", domain.ErrInvalid)
 	case v.From.IsZero() || v.To.IsZero():
-		return Pass{}, fmt.Errorf("from, to: give the pass's window: %w", errInvalid)
+		return Pass{}, fmt.Errorf("from, to: give the pass's window: %w", domain.ErrInvalid)
 	case !v.To.After(v.From):
-		return Pass{}, fmt.Errorf("to: the window ends (%s) before it starts (%s): %w", v.To.Format(time.RFC3339), v.From.Format(time.RFC3339), errInvalid)
+		return Pass{}, fmt.Errorf("to: the window ends (%s) before it starts (%s): %w", v.To.Format(time.RFC3339), v.From.Format(time.RFC3339), domain.ErrInvalid)
 	case v.To.Sub(v.From) > MaxPassWindow:
-		return Pass{}, fmt.Errorf("to: a pass covers at most 31 days (asked: %s): %w", v.To.Sub(v.From).Round(time.Hour), errInvalid)
+		return Pass{}, fmt.Errorf("to: a pass covers at most 31 days (asked: %s): %w", v.To.Sub(v.From).Round(time.Hour), domain.ErrInvalid)
 	}
 	if v.For == "" {
 		v.For = "vehicle/" + v.Plate
@@ -112,9 +112,9 @@ func (s *Store) IssueVehiclePass(ctx context.Context, v VehiclePass) (Pass, erro
 			return err
 		}
 		if p.Holder != v.Plate {
-			return fmt.Errorf("for: %q already has a pass for %s: %w", v.For, p.Holder, errConflict)
+			return fmt.Errorf("for: %q already has a pass for %s: %w", v.For, p.Holder, domain.ErrConflict)
 		}
-		return appendEvent(ctx, tx, Event{Incident: v.Incident, WorkflowID: "passes/" + v.Incident, Step: "pass/" + p.Code, State: "done", Actor: "command-center", Reason: "vehicle pass issued"})
+		return appendEvent(ctx, tx, domain.Event{Incident: v.Incident, WorkflowID: "passes/" + v.Incident, Step: "pass/" + p.Code, State: "done", Actor: "command-center", Reason: "vehicle pass issued"})
 	})
 	return p, err
 }
@@ -126,7 +126,7 @@ func (s *Store) VerifyPass(ctx context.Context, code string, at time.Time, area 
 	err := s.db.GetContext(ctx, &c.Pass, `SELECT `+passColumns+` FROM passes p JOIN areas a ON a.id = p.area_id
 		LEFT JOIN staff st ON st.id = p.staff_id WHERE p.code = $1`, strings.ToUpper(strings.TrimSpace(code)))
 	if errors.Is(err, sql.ErrNoRows) {
-		return c, fmt.Errorf("pass %q: %w", code, ErrNotFound)
+		return c, fmt.Errorf("pass %q: %w", code, domain.ErrNotFound)
 	}
 	if err != nil {
 		return c, err

@@ -38,7 +38,7 @@ func translate(err error) error {
 	if err == nil || !errors.As(err, &pe) || errors.Is(err, domain.ErrInvalid) || !badInputSQLState(string(pe.Code)) {
 		return err
 	}
-	return &driverError{err: err, kind: errInvalid}
+	return &driverError{err: err, kind: domain.ErrInvalid}
 }
 
 func badInputSQLState(code string) bool {
@@ -83,8 +83,8 @@ func isStaffBusy(err error) bool { return sqlState(err) == oneBookingCode }
 // staffBusy marks a refused booking as ErrStaffBusy, keeping the database's
 // message, which names the person and the booking in the way.
 func staffBusy(err error) error {
-	if isStaffBusy(err) && !errors.Is(err, ErrStaffBusy) {
-		return fmt.Errorf("%w: %w", ErrStaffBusy, err)
+	if isStaffBusy(err) && !errors.Is(err, domain.ErrStaffBusy) {
+		return fmt.Errorf("%w: %w", domain.ErrStaffBusy, err)
 	}
 	return err
 }

@@ -23,12 +23,12 @@ const CoverageBuckets = 48
 type ReportData struct {
 	Response ResponseRecord `json:"response"`
 	// Scenario names the scenario the response's area was loaded from.
-	Scenario  string          `json:"scenario"`
-	Events    []Event         `json:"events"`
-	Rounds    []ReportRound   `json:"rounds"`
-	Stock     []StockReading  `json:"stock"`
-	Findings  []ReportFinding `json:"findings"`
-	Shipments []Shipment      `json:"shipments"`
+	Scenario  string            `json:"scenario"`
+	Events    []domain.Event    `json:"events"`
+	Rounds    []ReportRound     `json:"rounds"`
+	Stock     []StockReading    `json:"stock"`
+	Findings  []ReportFinding   `json:"findings"`
+	Shipments []domain.Shipment `json:"shipments"`
 	// SealedCompounds counts the compounds that had a checkpoint, and
 	// CheckpointStaff the people who stood at one.
 	SealedCompounds int `json:"sealed_compounds"`

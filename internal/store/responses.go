@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // OpenRunbookResponse records the response of an incident run by a
@@ -12,7 +14,7 @@ import (
 // shown in. A repeated call keeps the first record; a response opened
 // earlier by a single seal gets the runbook's name and version. A new
 // response takes the locale of the scenario its area was loaded from.
-func (s *Store) OpenRunbookResponse(ctx context.Context, r Response, version int, e Event) (string, error) {
+func (s *Store) OpenRunbookResponse(ctx context.Context, r Response, version int, e domain.Event) (string, error) {
 	var locale string
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO responses (incident, runbook, runbook_version, level, area_path, locale)
@@ -32,7 +34,7 @@ func (s *Store) OpenRunbookResponse(ctx context.Context, r Response, version int
 
 // SetResponseState records a response's state (open, holding, closed,
 // aborted) and its level.
-func (s *Store) SetResponseState(ctx context.Context, incident, state string, level int, e Event) error {
+func (s *Store) SetResponseState(ctx context.Context, incident, state string, level int, e domain.Event) error {
 	return s.withTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE responses SET state = $2, level = $3,
 			closed_at = CASE WHEN $2 IN ('closed', 'aborted') THEN coalesce(closed_at, now()) ELSE NULL END

@@ -11,6 +11,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/musterhq/muster/internal/devenv"
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/store"
 )
@@ -103,7 +104,7 @@ func TestDatabaseRoles(t *testing.T) {
 		cb := openAs(t, cbURL)
 		wantDenied(t, cb, "muster_callback", `SELECT * FROM resident_contacts`)
 		wantDenied(t, cb, "muster_callback", `DELETE FROM contact_reads`)
-		if _, err := cb.MissingContacts(ctx, plan.RoundID, 0, 3, " "); !errors.Is(err, store.ErrInvalid) {
+		if _, err := cb.MissingContacts(ctx, plan.RoundID, 0, 3, " "); !errors.Is(err, domain.ErrInvalid) {
 			t.Errorf("MissingContacts(no reason) = %v, want ErrInvalid", err)
 		}
 		contacts, err := cb.MissingContacts(ctx, plan.RoundID, 0, 3, "night call-back")

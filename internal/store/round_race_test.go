@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -75,7 +76,7 @@ func TestCloseRacesIntake(t *testing.T) {
 				if errors.Is(err, store.ErrRoundClosed) {
 					return
 				}
-				if err != nil && !errors.Is(err, store.ErrNotFound) {
+				if err != nil && !errors.Is(err, domain.ErrNotFound) {
 					t.Errorf("RecordHomeVisit() error = %v", err)
 					return
 				}
@@ -217,7 +218,7 @@ func TestHomeVisitsSkipBookedWorkers(t *testing.T) {
 		t.Fatal(err)
 	}
 	cp, err := s.OpenCheckpoint(ctx, store.CheckpointOrder{Incident: "hv", GateID: gate, AreaID: compound, Mode: "entry", RequiredStaff: 4},
-		func(store.CheckpointResult) store.Event { return roundEvent("hv", "checkpoint") })
+		func(store.CheckpointResult) domain.Event { return roundEvent("hv", "checkpoint") })
 	if err != nil || len(cp.Staff) != 4 {
 		t.Fatalf("OpenCheckpoint() = %+v, %v; want 4 grid workers on duty", cp, err)
 	}

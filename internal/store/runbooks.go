@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // RunbookVersion is one published version of a runbook definition.
@@ -97,9 +99,9 @@ func (s *Store) Runbook(ctx context.Context, name string, version int) (RunbookV
 	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows) && version == 0:
-		return RunbookVersion{}, fmt.Errorf("runbook %q is not published: %w", name, ErrNotFound)
+		return RunbookVersion{}, fmt.Errorf("runbook %q is not published: %w", name, domain.ErrNotFound)
 	case errors.Is(err, sql.ErrNoRows):
-		return RunbookVersion{}, fmt.Errorf("runbook %q has no version %d: %w", name, version, ErrNotFound)
+		return RunbookVersion{}, fmt.Errorf("runbook %q has no version %d: %w", name, version, domain.ErrNotFound)
 	case err != nil:
 		return RunbookVersion{}, fmt.Errorf("runbook %s: %w", name, err)
 	}
@@ -126,7 +128,7 @@ func (s *Store) RunbookVersions(ctx context.Context, name string) ([]RunbookVers
 		return nil, fmt.Errorf("runbook %s versions: %w", name, err)
 	}
 	if len(rs) == 0 {
-		return nil, fmt.Errorf("runbook %q is not published: %w", name, ErrNotFound)
+		return nil, fmt.Errorf("runbook %q is not published: %w", name, domain.ErrNotFound)
 	}
 	return rs, nil
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/store"
 )
@@ -94,11 +95,11 @@ func TestRunbookNotFound(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := s.Runbook(ctx, tt.name, tt.version)
-		if !errors.Is(err, store.ErrNotFound) || err.Error() != tt.msg {
+		if !errors.Is(err, domain.ErrNotFound) || err.Error() != tt.msg {
 			t.Errorf("Runbook(%s, %d) error = %v, want %q wrapping ErrNotFound", tt.name, tt.version, err, tt.msg)
 		}
 	}
-	if _, err := s.RunbookVersions(ctx, "nowhere"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.RunbookVersions(ctx, "nowhere"); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("RunbookVersions(nowhere) error = %v, want ErrNotFound", err)
 	}
 	if list, err := pgtest.New(t).Runbooks(ctx); err != nil || len(list) != 0 {

@@ -56,7 +56,7 @@ func (s *Store) SealPlan(ctx context.Context, compound string) (SealPlan, error)
 		return SealPlan{}, err
 	}
 	if a.Level != "compound" {
-		return SealPlan{}, fmt.Errorf("area %q is a %s: %w", compound, a.Level, ErrNotCompound)
+		return SealPlan{}, fmt.Errorf("area %q is a %s: %w", compound, a.Level, domain.ErrNotCompound)
 	}
 	p := SealPlan{Compound: a, PublicAreas: a.PublicAreas}
 	if len(p.PublicAreas) == 0 {
@@ -67,7 +67,7 @@ func (s *Store) SealPlan(ctx context.Context, compound string) (SealPlan, error)
 	}
 	if err := s.db.SelectContext(ctx, &p.Roads, `SELECT r.id, r.code, r.name, r.entrance, a.code AS area_code
 		FROM roads r JOIN areas a ON a.id = r.area_id
-		WHERE a.path = ANY($1) ORDER BY length(a.path) DESC, r.code`, pq.Array(PathPrefixes(a.Path))); err != nil {
+		WHERE a.path = ANY($1) ORDER BY length(a.path) DESC, r.code`, pq.Array(domain.PathPrefixes(a.Path))); err != nil {
 		return SealPlan{}, fmt.Errorf("roads of %s: %w", a.Code, err)
 	}
 	if err := s.db.GetContext(ctx, &p.StaffAvailable, `SELECT count(*) FROM staff st JOIN areas sa ON sa.id = st.area_id
@@ -75,7 +75,7 @@ func (s *Store) SealPlan(ctx context.Context, compound string) (SealPlan, error)
 		  AND NOT EXISTS (SELECT 1 FROM checkpoint_staff cs WHERE cs.staff_id = st.id AND cs.released_at IS NULL)
 		  AND NOT EXISTS (SELECT 1 FROM staff_assignments x WHERE x.staff_id = st.id
 		                  AND x.state IN ('notified', 'acknowledged') AND x.shift && tstzrange(now(), NULL))`,
-		pq.Array(PathPrefixes(a.Path)), pq.Array(CheckpointRoles)); err != nil {
+		pq.Array(domain.PathPrefixes(a.Path)), pq.Array(CheckpointRoles)); err != nil {
 		return SealPlan{}, fmt.Errorf("staff for %s: %w", a.Code, err)
 	}
 	return p, nil
@@ -83,11 +83,11 @@ func (s *Store) SealPlan(ctx context.Context, compound string) (SealPlan, error)
 
 // eventKey is the dedup key of an event: a repeated transition is logged
 // once.
-func eventKey(e Event) string {
+func eventKey(e domain.Event) string {
 	return strings.Join([]string{e.WorkflowID, e.Step, e.State, e.Seq}, "|")
 }
 
-func appendEvent(ctx context.Context, tx *sqlx.Tx, e Event) error {
+func appendEvent(ctx context.Context, tx *sqlx.Tx, e domain.Event) error {
 	if e.Actor == "" {
 		e.Actor = "muster"
 	}
@@ -101,14 +101,14 @@ func appendEvent(ctx context.Context, tx *sqlx.Tx, e Event) error {
 }
 
 // AppendEvent records a step transition on its own.
-func (s *Store) AppendEvent(ctx context.Context, e Event) error {
+func (s *Store) AppendEvent(ctx context.Context, e domain.Event) error {
 	return s.withTx(ctx, func(tx *sqlx.Tx) error { return appendEvent(ctx, tx, e) })
 }
 
 // Events returns the event log of one workflow, or of a whole incident when
 // workflowID is empty, oldest first.
-func (s *Store) Events(ctx context.Context, incident, workflowID string) ([]Event, error) {
-	var out []Event
+func (s *Store) Events(ctx context.Context, incident, workflowID string) ([]domain.Event, error) {
+	var out []domain.Event
 	err := s.db.SelectContext(ctx, &out, `SELECT incident, workflow_id, step, state, reason, actor, at FROM step_events
 		WHERE incident = $1 AND ($2 = '' OR workflow_id = $2) ORDER BY id`, incident, workflowID)
 	if err != nil {
@@ -130,7 +130,7 @@ type Response struct {
 
 // OpenResponse records the response of an incident once; later calls for the
 // same incident keep the first record.
-func (s *Store) OpenResponse(ctx context.Context, r Response, e Event) error {
+func (s *Store) OpenResponse(ctx context.Context, r Response, e domain.Event) error {
 	return s.withTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO responses (incident, runbook, level, area_path, locale)
 			VALUES ($1, $2, $3, $4, coalesce((SELECT l.locale FROM areas a JOIN scenario_locales l ON l.scenario = a.scenario
@@ -166,7 +166,7 @@ type Notice struct {
 }
 
 // PublishNotice puts a notice in the outbox once per key.
-func (s *Store) PublishNotice(ctx context.Context, n Notice, e Event) error {
+func (s *Store) PublishNotice(ctx context.Context, n Notice, e domain.Event) error {
 	return s.withTx(ctx, func(tx *sqlx.Tx) error {
 		args, err := json.Marshal(n.Args)
 		if err != nil || n.Args == nil {
@@ -214,7 +214,7 @@ type CheckpointResult struct {
 // and if the last pick was refused the error is ErrStaffBusy, for a retry.
 // eventFor builds the log entry from the result.
 // long: the staffing attempts stay inline, as their comments follow one snapshot's reasoning.
-func (s *Store) OpenCheckpoint(ctx context.Context, o CheckpointOrder, eventFor func(CheckpointResult) Event) (CheckpointResult, error) {
+func (s *Store) OpenCheckpoint(ctx context.Context, o CheckpointOrder, eventFor func(CheckpointResult) domain.Event) (CheckpointResult, error) {
 	var res CheckpointResult
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (incident, gate_id, area_id, mode, required_staff)
@@ -302,7 +302,7 @@ func (s *Store) OpenCheckpoint(ctx context.Context, o CheckpointOrder, eventFor 
 
 // CloseRoads records the closure of road sections for the seal of an area
 // and returns how many of the seal's closures are in force.
-func (s *Store) CloseRoads(ctx context.Context, incident string, areaID int64, roadIDs []int64, e Event) (int, error) {
+func (s *Store) CloseRoads(ctx context.Context, incident string, areaID int64, roadIDs []int64, e domain.Event) (int, error) {
 	var n int
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO road_closures (incident, area_id, road_id)
@@ -320,7 +320,7 @@ func (s *Store) CloseRoads(ctx context.Context, incident string, areaID int64, r
 
 // Disinfect records disinfection of an area's public zones for a round and
 // returns how many zones are done in that round.
-func (s *Store) Disinfect(ctx context.Context, incident string, areaID int64, zones []string, round int, e Event) (int, error) {
+func (s *Store) Disinfect(ctx context.Context, incident string, areaID int64, zones []string, round int, e domain.Event) (int, error) {
 	var n int
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO disinfection_tasks (incident, area_id, zone, round, state, done_at)
@@ -349,7 +349,7 @@ type ComplianceResult struct {
 // staff on duty, and every road closure of the seal still in force. The
 // first check of a round is recorded and later calls return it unchanged.
 // eventFor builds the log entry from the results.
-func (s *Store) CheckCompliance(ctx context.Context, incident string, areaID int64, round int, eventFor func([]ComplianceResult) Event) ([]ComplianceResult, error) {
+func (s *Store) CheckCompliance(ctx context.Context, incident string, areaID int64, round int, eventFor func([]ComplianceResult) domain.Event) ([]ComplianceResult, error) {
 	if areaID <= 0 {
 		return nil, fmt.Errorf("compliance round %d: area ID %d: %w", round, areaID, domain.ErrAreaNotFound)
 	}
@@ -360,14 +360,14 @@ func (s *Store) CheckCompliance(ctx context.Context, incident string, areaID int
 // incident once, for a response's sweep; the sweep's name keeps its records
 // apart from the seals' own rounds and makes a repeated call return the
 // recorded check.
-func (s *Store) SweepCompliance(ctx context.Context, incident, sweep string, eventFor func([]ComplianceResult) Event) ([]ComplianceResult, error) {
+func (s *Store) SweepCompliance(ctx context.Context, incident, sweep string, eventFor func([]ComplianceResult) domain.Event) ([]ComplianceResult, error) {
 	if sweep == "" {
 		return nil, errors.New("sweep name is required")
 	}
 	return s.checkCompliance(ctx, incident, 0, sweep, 1, eventFor)
 }
 
-func (s *Store) checkCompliance(ctx context.Context, incident string, areaID int64, sweep string, round int, eventFor func([]ComplianceResult) Event) ([]ComplianceResult, error) {
+func (s *Store) checkCompliance(ctx context.Context, incident string, areaID int64, sweep string, round int, eventFor func([]ComplianceResult) domain.Event) ([]ComplianceResult, error) {
 	var out []ComplianceResult
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, `
@@ -416,7 +416,7 @@ type ReopenResult struct {
 // Reopen lifts the seal of an area: checkpoints close, their staff are
 // released, road closures end. It returns the totals for the seal, so a
 // repeated call returns the same figures and changes nothing.
-func (s *Store) Reopen(ctx context.Context, incident string, areaID int64, e Event) (ReopenResult, error) {
+func (s *Store) Reopen(ctx context.Context, incident string, areaID int64, e domain.Event) (ReopenResult, error) {
 	var r ReopenResult
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		stmts := []string{

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/scenario"
 	"github.com/musterhq/muster/internal/store"
 )
@@ -24,7 +25,7 @@ func staffFor(r scenario.Rows, code string) int {
 		}
 	}
 	mine := map[string]bool{}
-	for _, p := range store.PathPrefixes(path) {
+	for _, p := range domain.PathPrefixes(path) {
 		mine[p[strings.LastIndex(p, "/")+1:]] = true
 	}
 	n := 0
@@ -92,7 +93,7 @@ func TestSealPlan(t *testing.T) {
 
 	// Staff at a checkpoint are no longer available to another seal.
 	if _, err := s.OpenCheckpoint(ctx, store.CheckpointOrder{Incident: "inc-plan", GateID: p.Gates[0].ID, AreaID: p.Compound.ID, Mode: "closed", RequiredStaff: 4},
-		func(store.CheckpointResult) store.Event { return event("inc-plan", "wf-plan", "checkpoint/east", "") }); err != nil {
+		func(store.CheckpointResult) domain.Event { return event("inc-plan", "wf-plan", "checkpoint/east", "") }); err != nil {
 		t.Fatal(err)
 	}
 	if p2, err := s.SealPlan(ctx, "jinxiu-huating"); err != nil || p2.StaffAvailable != wantStaff-4 {
@@ -103,9 +104,9 @@ func TestSealPlan(t *testing.T) {
 		code string
 		want error
 	}{
-		{"longbao", store.ErrNotCompound},
-		{"xiaodian", store.ErrNotCompound},
-		{"nowhere", store.ErrNotFound},
+		{"longbao", domain.ErrNotCompound},
+		{"xiaodian", domain.ErrNotCompound},
+		{"nowhere", domain.ErrNotFound},
 	} {
 		if _, err := s.SealPlan(ctx, tt.code); !errors.Is(err, tt.want) {
 			t.Errorf("SealPlan(%s) error = %v, want %v", tt.code, err, tt.want)
@@ -127,8 +128,8 @@ func TestSealPlanDefaultZones(t *testing.T) {
 	}
 }
 
-func event(incident, workflowID, step, seq string) store.Event {
-	return store.Event{Incident: incident, WorkflowID: workflowID, Step: step, State: "done", Reason: step, Seq: seq}
+func event(incident, workflowID, step, seq string) domain.Event {
+	return domain.Event{Incident: incident, WorkflowID: workflowID, Step: step, State: "done", Reason: step, Seq: seq}
 }
 
 // sealTables are the tables a seal writes.
@@ -208,7 +209,7 @@ func TestWritesIdempotent(t *testing.T) {
 						mode = "entry"
 					}
 					res, err := s.OpenCheckpoint(ctx, store.CheckpointOrder{Incident: inc, GateID: g.ID, AreaID: area, Mode: mode, RequiredStaff: perGate},
-						func(store.CheckpointResult) store.Event { return event(inc, wf, "checkpoint/"+g.Code, "") })
+						func(store.CheckpointResult) domain.Event { return event(inc, wf, "checkpoint/"+g.Code, "") })
 					if err != nil {
 						return nil, err
 					}
@@ -237,7 +238,7 @@ func TestWritesIdempotent(t *testing.T) {
 		{
 			name: "CheckCompliance",
 			do: func() (any, error) {
-				return s.CheckCompliance(ctx, inc, area, 1, func([]store.ComplianceResult) store.Event {
+				return s.CheckCompliance(ctx, inc, area, 1, func([]store.ComplianceResult) domain.Event {
 					return event(inc, wf, "compliance-check", "1")
 				})
 			},
@@ -261,7 +262,7 @@ func TestWritesIdempotent(t *testing.T) {
 		{
 			name: "AppendEvent",
 			do: func() (any, error) {
-				return nil, s.AppendEvent(ctx, store.Event{Incident: inc, WorkflowID: wf, Step: "hold", State: "done", Reason: "lifted", Actor: "duty officer"})
+				return nil, s.AppendEvent(ctx, domain.Event{Incident: inc, WorkflowID: wf, Step: "hold", State: "done", Reason: "lifted", Actor: "duty officer"})
 			},
 			rows: `SELECT count(*) FROM step_events WHERE incident = $1 AND step = 'hold'`, want: 1, events: 1,
 		},
@@ -329,7 +330,7 @@ func TestOpenResponseKeepsFirst(t *testing.T) {
 	if r, err := s.ResponseByIncident(ctx, "inc-1"); err != nil || r.Level != 1 {
 		t.Errorf("ResponseByIncident(inc-1).Level = %d, %v, want 1", r.Level, err)
 	}
-	if _, err := s.ResponseByIncident(ctx, "inc-2"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.ResponseByIncident(ctx, "inc-2"); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("ResponseByIncident(inc-2) error = %v, want ErrNotFound", err)
 	}
 }
@@ -423,7 +424,7 @@ func TestNoDoubleBooking(t *testing.T) {
 				<-start
 				inc := fmt.Sprintf("%s-%d", o.incident, round)
 				results[i], errs[i] = s.OpenCheckpoint(ctx, store.CheckpointOrder{Incident: inc, GateID: o.gate.ID, AreaID: o.plan.Compound.ID, Mode: "closed", RequiredStaff: perGate},
-					func(store.CheckpointResult) store.Event { return event(inc, "wf-"+inc, "checkpoint/"+o.gate.Code, "") })
+					func(store.CheckpointResult) domain.Event { return event(inc, "wf-"+inc, "checkpoint/"+o.gate.Code, "") })
 			})
 		}
 		close(start)
@@ -492,7 +493,7 @@ func TestReassignAfterReopen(t *testing.T) {
 	open := func(inc string, p store.SealPlan, need int) store.CheckpointResult {
 		t.Helper()
 		res, err := s.OpenCheckpoint(ctx, store.CheckpointOrder{Incident: inc, GateID: p.Gates[0].ID, AreaID: p.Compound.ID, Mode: "entry", RequiredStaff: need},
-			func(store.CheckpointResult) store.Event { return event(inc, "wf-"+inc, "checkpoint/main", "") })
+			func(store.CheckpointResult) domain.Event { return event(inc, "wf-"+inc, "checkpoint/main", "") })
 		if err != nil {
 			t.Fatalf("OpenCheckpoint(%s) error = %v", inc, err)
 		}
@@ -532,7 +533,7 @@ func TestCompliance(t *testing.T) {
 	need := map[string]int{"main": 5, "side": 0}
 	for _, g := range p.Gates {
 		if _, err := s.OpenCheckpoint(ctx, store.CheckpointOrder{Incident: inc, GateID: g.ID, AreaID: area, Mode: "closed", RequiredStaff: need[g.Code]},
-			func(store.CheckpointResult) store.Event { return event(inc, "wf", "checkpoint/"+g.Code, "") }); err != nil {
+			func(store.CheckpointResult) domain.Event { return event(inc, "wf", "checkpoint/"+g.Code, "") }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -547,7 +548,7 @@ func TestCompliance(t *testing.T) {
 	}
 	check := func(round int) []store.ComplianceResult {
 		t.Helper()
-		res, err := s.CheckCompliance(ctx, inc, area, round, func([]store.ComplianceResult) store.Event {
+		res, err := s.CheckCompliance(ctx, inc, area, round, func([]store.ComplianceResult) domain.Event {
 			return event(inc, "wf", "compliance-check", fmt.Sprint(round))
 		})
 		if err != nil {
@@ -615,7 +616,7 @@ func TestEvents(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := loaded(t, parse(t, tiny))
-	appends := []store.Event{
+	appends := []domain.Event{
 		{Incident: "inc-1", WorkflowID: "wf-oak", Step: "plan", State: "done"},
 		{Incident: "inc-1", WorkflowID: "wf-elm", Step: "plan", State: "done"},
 		{Incident: "inc-2", WorkflowID: "wf-other", Step: "plan", State: "done"},
@@ -631,7 +632,7 @@ func TestEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	steps := func(evs []store.Event) []string {
+	steps := func(evs []domain.Event) []string {
 		var out []string
 		for _, e := range evs {
 			out = append(out, e.WorkflowID+" "+e.Step+" "+e.State)

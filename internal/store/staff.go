@@ -69,17 +69,17 @@ type PostOrder struct {
 func (o PostOrder) check() error {
 	switch {
 	case o.Incident == "" || o.Step == "":
-		return fmt.Errorf("posts: incident and step are required: %w", errInvalid)
+		return fmt.Errorf("posts: incident and step are required: %w", domain.ErrInvalid)
 	case o.AreaID <= 0:
 		return fmt.Errorf("posts: area ID %d: %w", o.AreaID, domain.ErrAreaNotFound)
 	case !o.To.After(o.From):
-		return fmt.Errorf("posts: shift ends (%s) before it starts (%s): %w", o.To.Format(time.RFC3339), o.From.Format(time.RFC3339), errInvalid)
+		return fmt.Errorf("posts: shift ends (%s) before it starts (%s): %w", o.To.Format(time.RFC3339), o.From.Format(time.RFC3339), domain.ErrInvalid)
 	case o.Hours <= 0 || o.Hours > 24:
-		return fmt.Errorf("posts: shift of %g hours: want more than 0 and at most 24: %w", o.Hours, errInvalid)
+		return fmt.Errorf("posts: shift of %g hours: want more than 0 and at most 24: %w", o.Hours, domain.ErrInvalid)
 	}
 	for name, n := range map[string]int{"per_sampling_point": o.PerSamplingPoint, "per_community": o.PerCommunity, "per_supplier": o.PerSupplier, "per_checkpoint": o.PerCheckpoint} {
 		if n < 0 || n > 1000 {
-			return fmt.Errorf("posts: %s = %d: want 0 to 1000: %w", name, n, errInvalid)
+			return fmt.Errorf("posts: %s = %d: want 0 to 1000: %w", name, n, domain.ErrInvalid)
 		}
 	}
 	return nil
@@ -89,11 +89,11 @@ func (o PostOrder) check() error {
 // running response: the sampling points, communities and suppliers in the
 // area and the incident's open checkpoints there. Posts already recorded
 // for the step are kept, so a repeated call changes nothing.
-func (s *Store) PlanPosts(ctx context.Context, o PostOrder, e Event) (PostSummary, error) {
+func (s *Store) PlanPosts(ctx context.Context, o PostOrder, e domain.Event) (domain.PostSummary, error) {
 	if err := o.check(); err != nil {
-		return PostSummary{}, err
+		return domain.PostSummary{}, err
 	}
-	sum := PostSummary{ByKind: map[string]int{}}
+	sum := domain.PostSummary{ByKind: map[string]int{}}
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		var scope string
 		if err := tx.GetContext(ctx, &scope, `SELECT path FROM areas WHERE id = $1`, o.AreaID); err != nil {
@@ -175,8 +175,8 @@ const MsgMobilization = "mobilization"
 // posts. Nobody goes over their shift limit. Each person assigned gets a
 // mobilization notice and a pass for the area. Calling it again only tops
 // up posts that are short, so a retry adds nothing.
-func (s *Store) AssignStaff(ctx context.Context, o AssignOrder, e Event) (Mobilization, error) {
-	var m Mobilization
+func (s *Store) AssignStaff(ctx context.Context, o AssignOrder, e domain.Event) (domain.Mobilization, error) {
+	var m domain.Mobilization
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		n, err := assign(ctx, tx, o)
 		if err != nil {
@@ -391,7 +391,7 @@ func match(posts []openPost, free []candidate) (postIDs, staffIDs []int64) {
 	chains := make([][]string, len(posts))
 	missing := make([]int, len(posts))
 	for i, p := range posts {
-		pre := PathPrefixes(p.Path)
+		pre := domain.PathPrefixes(p.Path)
 		for l, r := 0, len(pre)-1; l < r; l, r = l+1, r-1 {
 			pre[l], pre[r] = pre[r], pre[l]
 		}
@@ -441,8 +441,8 @@ func keys(m map[string]bool) []string {
 	return out
 }
 
-func mobilization(ctx context.Context, tx *sqlx.Tx, step string) (Mobilization, error) {
-	var m Mobilization
+func mobilization(ctx context.Context, tx *sqlx.Tx, step string) (domain.Mobilization, error) {
+	var m domain.Mobilization
 	if err := tx.GetContext(ctx, &m, `SELECT
 		(SELECT count(*) FROM staff_posts WHERE step = $1) AS posts,
 		(SELECT coalesce(sum(needed), 0) FROM staff_posts WHERE step = $1) AS needed,
@@ -464,8 +464,8 @@ func mobilization(ctx context.Context, tx *sqlx.Tx, step string) (Mobilization, 
 }
 
 // MobilizationOf returns a step's staff counts.
-func (s *Store) MobilizationOf(ctx context.Context, step string) (Mobilization, error) {
-	var m Mobilization
+func (s *Store) MobilizationOf(ctx context.Context, step string) (domain.Mobilization, error) {
+	var m domain.Mobilization
 	err := s.withTx(ctx, func(tx *sqlx.Tx) (err error) {
 		m, err = mobilization(ctx, tx, step)
 		return err

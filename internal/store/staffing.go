@@ -6,6 +6,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // Staffing is what an area can put at checkpoints: the gates of its
@@ -26,7 +28,7 @@ func (s *Store) StaffingOf(ctx context.Context, path string) (Staffing, error) {
 		     WHERE a.path = $1 OR a.path LIKE $1 || '/%') AS gates,
 		    (SELECT count(*) FROM staff st JOIN areas sa ON sa.id = st.area_id
 		     WHERE (sa.path = ANY($2) OR sa.path LIKE $1 || '/%') AND st.role = ANY($3)) AS staff`,
-		path, pq.Array(PathPrefixes(path)), pq.Array(CheckpointRoles)); err != nil {
+		path, pq.Array(domain.PathPrefixes(path)), pq.Array(CheckpointRoles)); err != nil {
 		return Staffing{}, fmt.Errorf("staffing of %s: %w", path, err)
 	}
 	return out, nil
@@ -36,7 +38,7 @@ func (s *Store) StaffingOf(ctx context.Context, path string) (Staffing, error) {
 // checkpoints of an area's seal who was booked for a shift before shift,
 // and returns how many were relieved. Staff booked for shift itself stay,
 // so a repeated call relieves nobody.
-func (s *Store) RelieveShift(ctx context.Context, incident string, areaID int64, shift int, e Event) (int, error) {
+func (s *Store) RelieveShift(ctx context.Context, incident string, areaID int64, shift int, e domain.Event) (int, error) {
 	var n int64
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		r, err := tx.ExecContext(ctx, `UPDATE checkpoint_staff cs SET released_at = now()

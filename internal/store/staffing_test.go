@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -30,7 +31,7 @@ func TestStaffingOf(t *testing.T) {
 			staff := 0
 			for _, st := range r.Staff {
 				ap := path[st.AreaCode]
-				if (slices.Contains(store.PathPrefixes(p), ap) || strings.HasPrefix(ap, p+"/")) && slices.Contains(store.CheckpointRoles, st.Role) {
+				if (slices.Contains(domain.PathPrefixes(p), ap) || strings.HasPrefix(ap, p+"/")) && slices.Contains(store.CheckpointRoles, st.Role) {
 					staff++
 				}
 			}
@@ -61,7 +62,7 @@ func TestCheckpointShifts(t *testing.T) {
 		var staff []string
 		for _, g := range p.Gates {
 			res, err := s.OpenCheckpoint(ctx, store.CheckpointOrder{Incident: inc, GateID: g.ID, AreaID: p.Compound.ID, Mode: "closed", RequiredStaff: 1, Shift: shift, Rest: rest},
-				func(store.CheckpointResult) store.Event {
+				func(store.CheckpointResult) domain.Event {
 					return event(inc, "wf", "checkpoint/"+g.Code, fmt.Sprint(shift))
 				})
 			if err != nil {
@@ -147,7 +148,7 @@ areas:
 	var got [][]string
 	for _, g := range p.Gates {
 		res, err := s.OpenCheckpoint(ctx, store.CheckpointOrder{Incident: "inc-vale", GateID: g.ID, AreaID: p.Compound.ID, Mode: "closed", RequiredStaff: 2},
-			func(store.CheckpointResult) store.Event { return event("inc-vale", "wf", "checkpoint/"+g.Code, "") })
+			func(store.CheckpointResult) domain.Event { return event("inc-vale", "wf", "checkpoint/"+g.Code, "") })
 		if err != nil {
 			t.Fatal(err)
 		}

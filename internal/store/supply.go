@@ -16,6 +16,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/scenario"
 )
 
@@ -35,10 +36,10 @@ type StockRow struct {
 // the whole report with every problem named by row, and nothing is written.
 func (s *Store) ReportStock(ctx context.Context, rows []StockRow, by string) (int, error) {
 	if len(rows) == 0 {
-		return 0, fmt.Errorf("rows: the report has no rows: %w", errInvalid)
+		return 0, fmt.Errorf("rows: the report has no rows: %w", domain.ErrInvalid)
 	}
 	if len(rows) > 10000 {
-		return 0, fmt.Errorf("rows: %d rows is more than 10000: split the report: %w", len(rows), errInvalid)
+		return 0, fmt.Errorf("rows: %d rows is more than 10000: split the report: %w", len(rows), domain.ErrInvalid)
 	}
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		known, err := commodityCodes(ctx, tx)
@@ -70,7 +71,7 @@ func (s *Store) ReportStock(ctx context.Context, rows []StockRow, by string) (in
 			sites[i], commodities[i], tonnes[i] = r.Site, r.Commodity, r.Tonnes
 		}
 		if len(problems) > 0 {
-			return fmt.Errorf("%s; nothing was recorded: %w", strings.Join(problems, "; "), errInvalid)
+			return fmt.Errorf("%s; nothing was recorded: %w", strings.Join(problems, "; "), domain.ErrInvalid)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO supplier_stock (site_id, commodity, tonnes, updated_at)
 			SELECT s.id, u.commodity, u.tonnes, now() FROM unnest($1::text[], $2::text[], $3::numeric[]) AS u(site, commodity, tonnes)
@@ -130,24 +131,24 @@ const shipmentColumns = `sh.id, sh.incident, sh.step, a.code AS area, s.code AS 
 
 func (o SupplyOrder) check(known map[string]bool) error {
 	if len(o.Need) == 0 {
-		return fmt.Errorf("need: give the daily need per person of at least one commodity: %w", errInvalid)
+		return fmt.Errorf("need: give the daily need per person of at least one commodity: %w", domain.ErrInvalid)
 	}
 	for _, c := range sortedKeys(o.Need) {
 		kg := o.Need[c]
 		switch {
 		case !known[c]:
-			return fmt.Errorf("need.%s: unknown commodity %q (known: %s): %w", c, c, strings.Join(sortedKeys(known), ", "), errInvalid)
+			return fmt.Errorf("need.%s: unknown commodity %q (known: %s): %w", c, c, strings.Join(sortedKeys(known), ", "), domain.ErrInvalid)
 		case math.IsNaN(kg) || kg < 0 || kg > 10:
-			return fmt.Errorf("need.%s: %g kg per person and day: want 0 to 10: %w", c, kg, errInvalid)
+			return fmt.Errorf("need.%s: %g kg per person and day: want 0 to 10: %w", c, kg, domain.ErrInvalid)
 		}
 	}
 	switch {
 	case o.MinDays <= 0 || o.MinDays > 90:
-		return fmt.Errorf("min_days: %g: want more than 0 and at most 90: %w", o.MinDays, errInvalid)
+		return fmt.Errorf("min_days: %g: want more than 0 and at most 90: %w", o.MinDays, domain.ErrInvalid)
 	case o.TargetDays < o.MinDays || o.TargetDays > 180:
-		return fmt.Errorf("target_days: %g: want at least min_days (%g) and at most 180: %w", o.TargetDays, o.MinDays, errInvalid)
+		return fmt.Errorf("target_days: %g: want at least min_days (%g) and at most 180: %w", o.TargetDays, o.MinDays, domain.ErrInvalid)
 	case !o.Due.After(o.Now):
-		return fmt.Errorf("delivery window: a shipment is due after it is ordered: %w", errInvalid)
+		return fmt.Errorf("delivery window: a shipment is due after it is ordered: %w", domain.ErrInvalid)
 	}
 	return nil
 }
@@ -160,8 +161,8 @@ func (o SupplyOrder) check(known map[string]bool) error {
 // with the least of that commodity, up to the target, due at o.Due, with a
 // pass for the delivery vehicle. Open shipments past due are marked late.
 // A repeated check places no second order while one is open.
-func (s *Store) CheckSupply(ctx context.Context, o SupplyOrder, e Event) (SupplyStatus, error) {
-	var st SupplyStatus
+func (s *Store) CheckSupply(ctx context.Context, o SupplyOrder, e domain.Event) (domain.SupplyStatus, error) {
+	var st domain.SupplyStatus
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		known, err := commodityCodes(ctx, tx)
 		if err != nil {
@@ -200,7 +201,7 @@ func (s *Store) CheckSupply(ctx context.Context, o SupplyOrder, e Event) (Supply
 			ON CONFLICT (incident, issued_for) DO NOTHING`, o.Step); err != nil {
 			return fmt.Errorf("shipment passes: %w", err)
 		}
-		var open []Shipment
+		var open []domain.Shipment
 		if err := tx.SelectContext(ctx, &open, `SELECT `+shipmentColumns+` FROM shipments sh JOIN areas a ON a.id = sh.area_id
 			JOIN sites s ON s.id = sh.site_id WHERE sh.step = $1 AND sh.state IN ('ordered', 'late') ORDER BY sh.id`, o.Step); err != nil {
 			return err
@@ -232,7 +233,7 @@ func (s *Store) CheckSupply(ctx context.Context, o SupplyOrder, e Event) (Supply
 // order's threshold, orders from the area's supplier with the least stock
 // what brings the area up to the target; it reports whether it ordered.
 // An area with an open order for the commodity gets no second one.
-func restock(ctx context.Context, tx *sqlx.Tx, o SupplyOrder, l *SupplyLevel) (bool, error) {
+func restock(ctx context.Context, tx *sqlx.Tx, o SupplyOrder, l *domain.SupplyLevel) (bool, error) {
 	l.NeedPerDay = float64(l.Population) * o.Need[l.Commodity] / 1000
 	// Nobody to feed: as good as endless (JSON has no infinity).
 	l.Days = NoNeedDays
@@ -263,8 +264,8 @@ func restock(ctx context.Context, tx *sqlx.Tx, o SupplyOrder, l *SupplyLevel) (b
 
 // levels reads, for each area a supplier serves at or under the given
 // area, the stock of each commodity and the population it feeds.
-func levels(ctx context.Context, tx *sqlx.Tx, areaID int64, commodities []string) ([]SupplyLevel, error) {
-	var out []SupplyLevel
+func levels(ctx context.Context, tx *sqlx.Tx, areaID int64, commodities []string) ([]domain.SupplyLevel, error) {
+	var out []domain.SupplyLevel
 	err := tx.SelectContext(ctx, &out, `
 		WITH scope AS (SELECT path FROM areas WHERE id = $1),
 		served AS (
@@ -306,13 +307,13 @@ type Delivery struct {
 // grows by what arrived. A delivered shipment confirmed again with the same
 // tonnes is returned unchanged; with other tonnes it is refused. A delivery
 // of nothing, a negative one or one far above the order is refused.
-func (s *Store) ConfirmDelivery(ctx context.Context, d Delivery, at time.Time) (Shipment, error) {
-	var sh Shipment
+func (s *Store) ConfirmDelivery(ctx context.Context, d Delivery, at time.Time) (domain.Shipment, error) {
+	var sh domain.Shipment
 	switch {
 	case math.IsNaN(d.Tonnes) || d.Tonnes <= 0:
-		return sh, fmt.Errorf("tonnes: %g: a delivery brings more than 0 tonnes: %w", d.Tonnes, errInvalid)
+		return sh, fmt.Errorf("tonnes: %g: a delivery brings more than 0 tonnes: %w", d.Tonnes, domain.ErrInvalid)
 	case d.Tonnes > MaxTonnes:
-		return sh, fmt.Errorf("tonnes: %g is more than %d: give tonnes, not kilograms: %w", d.Tonnes, MaxTonnes, errInvalid)
+		return sh, fmt.Errorf("tonnes: %g is more than %d: give tonnes, not kilograms: %w", d.Tonnes, MaxTonnes, domain.ErrInvalid)
 	case strings.TrimSpace(d.By) == "":
 		d.By = "supplier"
 	}
@@ -320,7 +321,7 @@ func (s *Store) ConfirmDelivery(ctx context.Context, d Delivery, at time.Time) (
 		err := tx.GetContext(ctx, &sh, `SELECT `+shipmentColumns+` FROM shipments sh JOIN areas a ON a.id = sh.area_id
 			JOIN sites s ON s.id = sh.site_id WHERE sh.id = $1 FOR UPDATE OF sh`, d.Shipment)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("shipment: no shipment %d: %w", d.Shipment, ErrNotFound)
+			return fmt.Errorf("shipment: no shipment %d: %w", d.Shipment, domain.ErrNotFound)
 		}
 		if err != nil {
 			return err
@@ -329,10 +330,10 @@ func (s *Store) ConfirmDelivery(ctx context.Context, d Delivery, at time.Time) (
 			if sh.Delivered != nil && math.Abs(*sh.Delivered-d.Tonnes) < 0.0005 {
 				return nil
 			}
-			return fmt.Errorf("shipment %d was already delivered (%g tonnes): %w", d.Shipment, deref64(sh.Delivered), errConflict)
+			return fmt.Errorf("shipment %d was already delivered (%g tonnes): %w", d.Shipment, deref64(sh.Delivered), domain.ErrConflict)
 		}
 		if d.Tonnes > 3*sh.Tonnes {
-			return fmt.Errorf("tonnes: %g is more than three times the %g tonnes ordered: check the figure: %w", d.Tonnes, sh.Tonnes, errInvalid)
+			return fmt.Errorf("tonnes: %g is more than three times the %g tonnes ordered: check the figure: %w", d.Tonnes, sh.Tonnes, domain.ErrInvalid)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE shipments SET state = 'delivered', delivered_at = $2, delivered_tonnes = $3, delivered_by = $4 WHERE id = $1`,
 			d.Shipment, at, d.Tonnes, d.By); err != nil {
@@ -344,7 +345,7 @@ func (s *Store) ConfirmDelivery(ctx context.Context, d Delivery, at time.Time) (
 			return fmt.Errorf("stock after delivery %d: %w", d.Shipment, err)
 		}
 		sh.State, sh.DeliveredAt, sh.Delivered = "delivered", &at, &d.Tonnes
-		return appendEvent(ctx, tx, Event{Incident: sh.Incident, WorkflowID: sh.Step, Step: fmt.Sprintf("delivery/%d", sh.ID), State: "done",
+		return appendEvent(ctx, tx, domain.Event{Incident: sh.Incident, WorkflowID: sh.Step, Step: fmt.Sprintf("delivery/%d", sh.ID), State: "done",
 			Actor: d.By, Reason: fmt.Sprintf("%g t of %s delivered to %s", d.Tonnes, sh.Commodity, sh.Site)})
 	})
 	return sh, err
@@ -358,8 +359,8 @@ func deref64(f *float64) float64 {
 }
 
 // Shipments lists an incident's shipments, open ones only when asked.
-func (s *Store) Shipments(ctx context.Context, incident string, openOnly bool) ([]Shipment, error) {
-	out := []Shipment{}
+func (s *Store) Shipments(ctx context.Context, incident string, openOnly bool) ([]domain.Shipment, error) {
+	out := []domain.Shipment{}
 	err := s.db.SelectContext(ctx, &out, `SELECT `+shipmentColumns+` FROM shipments sh JOIN areas a ON a.id = sh.area_id
 		JOIN sites s ON s.id = sh.site_id WHERE sh.incident = $1 AND (NOT $2 OR sh.state IN ('ordered', 'late')) ORDER BY sh.id`, incident, openOnly)
 	return out, err

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -63,7 +64,7 @@ func TestAssignUnderContention(t *testing.T) {
 	for round := range 15 {
 		incs := []string{fmt.Sprintf("inc-a-%d", round), fmt.Sprintf("inc-b-%d", round)}
 		var wg sync.WaitGroup
-		res := make([]store.Mobilization, 2)
+		res := make([]domain.Mobilization, 2)
 		errs := make([]error, 2)
 		start := make(chan struct{})
 		for i, inc := range incs {
@@ -187,9 +188,9 @@ func TestAcknowledgeRemindReassign(t *testing.T) {
 		staff string
 		want  error
 	}{
-		{"someone else's", first.ID, second.Staff, store.ErrConflict},
-		{"unknown", 999999, first.Staff, store.ErrNotFound},
-		{"no staff", first.ID, "", store.ErrInvalid},
+		{"someone else's", first.ID, second.Staff, domain.ErrConflict},
+		{"unknown", 999999, first.Staff, domain.ErrNotFound},
+		{"no staff", first.ID, "", domain.ErrInvalid},
 	} {
 		if _, err := s.Acknowledge(ctx, c.id, c.staff, from); !errors.Is(err, c.want) {
 			t.Errorf("Acknowledge(%s) = %v, want %v", c.name, err, c.want)
@@ -216,7 +217,7 @@ func TestAcknowledgeRemindReassign(t *testing.T) {
 	if len(r.PendingAcks) != 1 || r.PendingAcks[0].Staff == second.Staff {
 		t.Errorf("Reassign().PendingAcks = %+v, want one, not %s", r.PendingAcks, second.Staff)
 	}
-	if _, err := s.Acknowledge(ctx, second.ID, second.Staff, ackBy); !errors.Is(err, store.ErrConflict) {
+	if _, err := s.Acknowledge(ctx, second.ID, second.Staff, ackBy); !errors.Is(err, domain.ErrConflict) {
 		t.Errorf("Acknowledge(lapsed) = %v, want ErrConflict", err)
 	}
 	if n := count(t, s, `SELECT count(*) FROM passes WHERE revoked_reason LIKE 'assignment lapsed%'`); n != 1 {
@@ -240,7 +241,7 @@ func TestPassesRevokedOnLift(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := s.OpenCheckpoint(ctx, store.CheckpointOrder{Incident: "inc", GateID: plan.Gates[0].ID, AreaID: oak, Mode: "entry", RequiredStaff: 1},
-		func(store.CheckpointResult) store.Event { return event("inc", "wf", "checkpoint", "") }); err != nil {
+		func(store.CheckpointResult) domain.Event { return event("inc", "wf", "checkpoint", "") }); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.PlanPosts(ctx, store.PostOrder{Incident: "inc", Step: "wf", AreaID: east, From: now.Add(-time.Hour), To: now.Add(3 * time.Hour), Hours: 4, PerSamplingPoint: 1},
@@ -259,11 +260,11 @@ func TestPassesRevokedOnLift(t *testing.T) {
 		v    store.VehiclePass
 		want error
 	}{
-		{"window backwards", store.VehiclePass{Incident: "inc", Plate: "X1", Area: "east", From: now, To: now.Add(-time.Hour)}, store.ErrInvalid},
-		{"window too long", store.VehiclePass{Incident: "inc", Plate: "X1", Area: "east", From: now, To: now.Add(40 * 24 * time.Hour)}, store.ErrInvalid},
-		{"unknown area", store.VehiclePass{Incident: "inc", Plate: "X1", Area: "nowhere", From: now, To: now.Add(time.Hour)}, store.ErrNotFound},
-		{"unknown incident", store.VehiclePass{Incident: "nope", Plate: "X1", Area: "east", From: now, To: now.Add(time.Hour)}, store.ErrNotFound},
-		{"no plate", store.VehiclePass{Incident: "inc", Area: "east", From: now, To: now.Add(time.Hour)}, store.ErrInvalid},
+		{"window backwards", store.VehiclePass{Incident: "inc", Plate: "X1", Area: "east", From: now, To: now.Add(-time.Hour)}, domain.ErrInvalid},
+		{"window too long", store.VehiclePass{Incident: "inc", Plate: "X1", Area: "east", From: now, To: now.Add(40 * 24 * time.Hour)}, domain.ErrInvalid},
+		{"unknown area", store.VehiclePass{Incident: "inc", Plate: "X1", Area: "nowhere", From: now, To: now.Add(time.Hour)}, domain.ErrNotFound},
+		{"unknown incident", store.VehiclePass{Incident: "nope", Plate: "X1", Area: "east", From: now, To: now.Add(time.Hour)}, domain.ErrNotFound},
+		{"no plate", store.VehiclePass{Incident: "inc", Area: "east", From: now, To: now.Add(time.Hour)}, domain.ErrInvalid},
 	} {
 		if _, err := s.IssueVehiclePass(ctx, c.v); !errors.Is(err, c.want) {
 			t.Errorf("IssueVehiclePass(%s) = %v, want %v", c.name, err, c.want)
@@ -284,7 +285,7 @@ func TestPassesRevokedOnLift(t *testing.T) {
 			t.Errorf("VerifyPass(%s at %s in %q) = %s, %v; want %s", truck.Code, c.at.Sub(now), c.area, got.Status, err, c.want)
 		}
 	}
-	if _, err := s.VerifyPass(ctx, "PS-NOPE", now, ""); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.VerifyPass(ctx, "PS-NOPE", now, ""); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("VerifyPass(unknown) = %v, want ErrNotFound", err)
 	}
 	for range 2 {
@@ -332,10 +333,10 @@ func TestRestockCycle(t *testing.T) {
 		d    store.Delivery
 		want error
 	}{
-		{"nothing", store.Delivery{Shipment: id, Tonnes: 0}, store.ErrInvalid},
-		{"negative", store.Delivery{Shipment: id, Tonnes: -3}, store.ErrInvalid},
-		{"absurd", store.Delivery{Shipment: id, Tonnes: 3200}, store.ErrInvalid},
-		{"unknown", store.Delivery{Shipment: 99999, Tonnes: 3}, store.ErrNotFound},
+		{"nothing", store.Delivery{Shipment: id, Tonnes: 0}, domain.ErrInvalid},
+		{"negative", store.Delivery{Shipment: id, Tonnes: -3}, domain.ErrInvalid},
+		{"absurd", store.Delivery{Shipment: id, Tonnes: 3200}, domain.ErrInvalid},
+		{"unknown", store.Delivery{Shipment: 99999, Tonnes: 3}, domain.ErrNotFound},
 	} {
 		if _, err := s.ConfirmDelivery(ctx, c.d, now); !errors.Is(err, c.want) {
 			t.Errorf("ConfirmDelivery(%s) = %v, want %v", c.name, err, c.want)
@@ -354,7 +355,7 @@ func TestRestockCycle(t *testing.T) {
 	if _, err := s.ConfirmDelivery(ctx, store.Delivery{Shipment: id, Tonnes: 3.2}, now.Add(8*time.Hour)); err != nil {
 		t.Errorf("ConfirmDelivery() twice = %v, want nil", err)
 	}
-	if _, err := s.ConfirmDelivery(ctx, store.Delivery{Shipment: id, Tonnes: 2}, now.Add(8*time.Hour)); !errors.Is(err, store.ErrConflict) {
+	if _, err := s.ConfirmDelivery(ctx, store.Delivery{Shipment: id, Tonnes: 2}, now.Add(8*time.Hour)); !errors.Is(err, domain.ErrConflict) {
 		t.Errorf("ConfirmDelivery() again with other tonnes = %v, want ErrConflict", err)
 	}
 	after := order
@@ -381,14 +382,14 @@ func TestRestockCycle(t *testing.T) {
 			t.Errorf("ReportStock(bad rows) = %v, want it to name %s", err, want)
 		}
 	}
-	if !errors.Is(err, store.ErrInvalid) {
+	if !errors.Is(err, domain.ErrInvalid) {
 		t.Errorf("ReportStock(bad rows) = %v, want ErrInvalid", err)
 	}
 	if n := count(t, s, `SELECT count(*) FROM supplier_stock ss JOIN sites si ON si.id = ss.site_id WHERE si.code = 'corner-shop' AND commodity = 'grain' AND tonnes = 5`); n != 1 {
 		t.Errorf("corner-shop grain after a refused report changed, want 5 t")
 	}
 	if _, err := s.CheckSupply(ctx, store.SupplyOrder{Incident: "inc", Step: "wf", AreaID: town, Need: map[string]float64{"beer": 1}, MinDays: 3, TargetDays: 7, Now: now, Due: now.Add(time.Hour)},
-		event("inc", "wf", "check", "5")); !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "need.beer") {
+		event("inc", "wf", "check", "5")); !errors.Is(err, domain.ErrInvalid) || !strings.Contains(err.Error(), "need.beer") {
 		t.Errorf("CheckSupply(unknown commodity) = %v, want ErrInvalid naming need.beer", err)
 	}
 }
@@ -400,7 +401,7 @@ func TestVolunteerSignUp(t *testing.T) {
 	s := loaded(t, parse(t, supplyTown))
 	east := areaID(t, s, "east")
 	now := time.Now()
-	if _, err := s.OpenVolunteerDrive(ctx, store.VolunteerDrive{Incident: "inc", AreaID: east, Step: "wf", Quota: 2, ClosesAt: now.Add(time.Hour)}, event("inc", "wf", "drive", "")); err != nil {
+	if _, err := s.OpenVolunteerDrive(ctx, domain.VolunteerDrive{Incident: "inc", AreaID: east, Step: "wf", Quota: 2, ClosesAt: now.Add(time.Hour)}, event("inc", "wf", "drive", "")); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -415,7 +416,7 @@ func TestVolunteerSignUp(t *testing.T) {
 	for _, err := range errs {
 		if err == nil {
 			ok++
-		} else if !errors.Is(err, store.ErrConflict) {
+		} else if !errors.Is(err, domain.ErrConflict) {
 			t.Errorf("SignUpVolunteer() = %v, want nil or ErrConflict (full)", err)
 		}
 	}
@@ -428,10 +429,10 @@ func TestVolunteerSignUp(t *testing.T) {
 		at   time.Time
 		want error
 	}{
-		{"unknown area", store.SignUp{Incident: "inc", Area: "nowhere", Key: "k", Name: "A"}, now, store.ErrNotFound},
-		{"no drive", store.SignUp{Incident: "other", Area: "east", Key: "k", Name: "A"}, now, store.ErrNotFound},
-		{"no name", store.SignUp{Incident: "inc", Area: "east", Key: "k"}, now, store.ErrInvalid},
-		{"closed", store.SignUp{Incident: "inc", Area: "east", Key: "late", Name: "A"}, now.Add(2 * time.Hour), store.ErrConflict},
+		{"unknown area", store.SignUp{Incident: "inc", Area: "nowhere", Key: "k", Name: "A"}, now, domain.ErrNotFound},
+		{"no drive", store.SignUp{Incident: "other", Area: "east", Key: "k", Name: "A"}, now, domain.ErrNotFound},
+		{"no name", store.SignUp{Incident: "inc", Area: "east", Key: "k"}, now, domain.ErrInvalid},
+		{"closed", store.SignUp{Incident: "inc", Area: "east", Key: "late", Name: "A"}, now.Add(2 * time.Hour), domain.ErrConflict},
 	} {
 		if _, err := s.SignUpVolunteer(ctx, c.u, c.at); !errors.Is(err, c.want) {
 			t.Errorf("SignUpVolunteer(%s) = %v, want %v", c.name, err, c.want)
@@ -459,7 +460,7 @@ func TestAcknowledgeRefusedLateOrClosed(t *testing.T) {
 		t.Fatalf("AssignStaff() = %+v, %v; want 2 pending", m, err)
 	}
 	first, second := m.PendingAcks[0], m.PendingAcks[1]
-	if _, err := s.Acknowledge(ctx, first.ID, first.Staff, ackBy.Add(time.Minute)); !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), "too late") {
+	if _, err := s.Acknowledge(ctx, first.ID, first.Staff, ackBy.Add(time.Minute)); !errors.Is(err, domain.ErrConflict) || !strings.Contains(err.Error(), "too late") {
 		t.Errorf("Acknowledge(after its deadline) = %v, want ErrConflict: too late", err)
 	}
 	if err := s.SetResponseState(ctx, "inc", "closed", 1, event("inc", "response/inc", "response", "closed")); err != nil {
@@ -468,7 +469,7 @@ func TestAcknowledgeRefusedLateOrClosed(t *testing.T) {
 	if n := count(t, s, `SELECT count(*) FROM staff_assignments WHERE incident = 'inc' AND state IN ('notified', 'acknowledged')`); n != 0 {
 		t.Errorf("assignments still active after the response closed = %d, want 0", n)
 	}
-	if _, err := s.Acknowledge(ctx, second.ID, second.Staff, from); !errors.Is(err, store.ErrConflict) {
+	if _, err := s.Acknowledge(ctx, second.ID, second.Staff, from); !errors.Is(err, domain.ErrConflict) {
 		t.Errorf("Acknowledge(after the response closed) = %v, want ErrConflict", err)
 	}
 }

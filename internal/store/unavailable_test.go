@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/lib/pq"
+
+	"github.com/musterhq/muster/internal/domain"
 )
 
 func TestUnavailable(t *testing.T) {
@@ -45,7 +47,7 @@ func TestUnavailable(t *testing.T) {
 		{"unique violation", &pq.Error{Code: "23505"}, false},
 		{"undefined table", &pq.Error{Code: "42P01"}, false},
 		{"no database", &pq.Error{Code: "3D000"}, false},
-		{"not found", ErrNotFound, false},
+		{"not found", domain.ErrNotFound, false},
 		{"cancelled", context.Canceled, false},
 		{"nil", nil, false},
 		{"plain", errors.New("no open testing round covers resident"), false},

@@ -13,6 +13,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // MaxVisitBatch is the most visits one call of RecordHomeVisits takes.
@@ -68,7 +70,7 @@ func (e *VisitError) Unwrap() error { return e.Err }
 func (s *Store) RecordHomeVisits(ctx context.Context, roundID int64, visits []VisitOutcome) (VisitBatchResult, error) {
 	res := VisitBatchResult{Visits: len(visits)}
 	if len(visits) > MaxVisitBatch {
-		return VisitBatchResult{}, fmt.Errorf("record home visits: %d visits is more than the %d a batch may hold: split it: %w", len(visits), MaxVisitBatch, ErrInvalid)
+		return VisitBatchResult{}, fmt.Errorf("record home visits: %d visits is more than the %d a batch may hold: split it: %w", len(visits), MaxVisitBatch, domain.ErrInvalid)
 	}
 	if err := checkVisits(visits); err != nil {
 		return VisitBatchResult{}, fmt.Errorf("record home visits: %w", err)
@@ -90,11 +92,11 @@ func (s *Store) RecordHomeVisits(ctx context.Context, roundID int64, visits []Vi
 			state := visitState(v.Sampled)
 			switch {
 			case c.ResidentID == nil:
-				return &VisitError{i, v.Resident, fmt.Errorf("resident %s: %w", v.Resident, ErrNotFound)}
+				return &VisitError{i, v.Resident, fmt.Errorf("resident %s: %w", v.Resident, domain.ErrNotFound)}
 			case c.State == nil:
-				return &VisitError{i, v.Resident, fmt.Errorf("visit %d of resident %s: %w", v.Attempt, v.Resident, ErrNotFound)}
+				return &VisitError{i, v.Resident, fmt.Errorf("visit %d of resident %s: %w", v.Attempt, v.Resident, domain.ErrNotFound)}
 			case *c.State != "assigned" && *c.State != state:
-				return &VisitError{i, v.Resident, fmt.Errorf("visit %d of resident %s is recorded as %s: %w", v.Attempt, v.Resident, *c.State, ErrConflict)}
+				return &VisitError{i, v.Resident, fmt.Errorf("visit %d of resident %s is recorded as %s: %w", v.Attempt, v.Resident, *c.State, domain.ErrConflict)}
 			case *c.State == "assigned" && !r.Open():
 				return &VisitError{i, v.Resident, fmt.Errorf("round %d: %w", roundID, ErrRoundClosed)}
 			case *c.State == state:
@@ -124,21 +126,21 @@ func checkVisits(visits []VisitOutcome) error {
 	seenTube := make(map[string]int, len(visits))
 	for i, v := range visits {
 		if v.Sampled && strings.TrimSpace(v.Tube) == "" {
-			return &VisitError{i, v.Resident, fmt.Errorf("home visit of %s: a sampled visit needs its tube: %w", v.Resident, ErrInvalid)}
+			return &VisitError{i, v.Resident, fmt.Errorf("home visit of %s: a sampled visit needs its tube: %w", v.Resident, domain.ErrInvalid)}
 		}
 		if v.Attempt < 1 {
-			return &VisitError{i, v.Resident, fmt.Errorf("attempt %d: visits count from 1: %w", v.Attempt, ErrInvalid)}
+			return &VisitError{i, v.Resident, fmt.Errorf("attempt %d: visits count from 1: %w", v.Attempt, domain.ErrInvalid)}
 		}
 		key := VisitOutcome{Resident: v.Resident, Attempt: v.Attempt}
 		if j, ok := seenVisit[key]; ok {
-			return &VisitError{i, v.Resident, fmt.Errorf("visit %d of resident %s is also visit %d of this batch: %w", v.Attempt, v.Resident, j, ErrInvalid)}
+			return &VisitError{i, v.Resident, fmt.Errorf("visit %d of resident %s is also visit %d of this batch: %w", v.Attempt, v.Resident, j, domain.ErrInvalid)}
 		}
 		seenVisit[key] = i
 		if !v.Sampled {
 			continue
 		}
 		if j, ok := seenTube[v.Tube]; ok {
-			return &VisitError{i, v.Resident, fmt.Errorf("tube %s is also on visit %d of this batch: %w", v.Tube, j, ErrInvalid)}
+			return &VisitError{i, v.Resident, fmt.Errorf("tube %s is also on visit %d of this batch: %w", v.Tube, j, domain.ErrInvalid)}
 		}
 		seenTube[v.Tube] = i
 	}
@@ -252,9 +254,9 @@ func insertVisitSamples(ctx context.Context, tx *sqlx.Tx, roundID int64, visits 
 		if b.Other != nil {
 			other = *b.Other
 		}
-		return &VisitError{b.I, v.Resident, fmt.Errorf("resident %s is already sampled in round %d with tube %s: %w", v.Resident, roundID, other, ErrConflict)}
+		return &VisitError{b.I, v.Resident, fmt.Errorf("resident %s is already sampled in round %d with tube %s: %w", v.Resident, roundID, other, domain.ErrConflict)}
 	}
-	return &VisitError{b.I, v.Resident, fmt.Errorf("tube %s is recorded for another resident or round: %w", v.Tube, ErrConflict)}
+	return &VisitError{b.I, v.Resident, fmt.Errorf("tube %s is recorded for another resident or round: %w", v.Tube, domain.ErrConflict)}
 }
 
 // markVisits writes the outcome of every visit still assigned.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
 )
 
@@ -58,15 +59,15 @@ func TestRecordHomeVisits(t *testing.T) {
 		single bool // whether RecordHomeVisit alone refuses the bad visit the same way
 		want   error
 	}{
-		{"other outcome", sampled(1, "HVB-1"), true, store.ErrConflict},
-		{"second tube", sampled(0, "HVB-00"), true, store.ErrConflict},
-		{"tube of another resident", sampled(3, "HVB-0"), true, store.ErrConflict},
-		{"no such visit", store.VisitOutcome{Resident: visits[4].Resident, Attempt: 2, At: at}, true, store.ErrNotFound},
-		{"unknown resident", store.VisitOutcome{Resident: "r-nobody", Attempt: 1, At: at}, true, store.ErrNotFound},
-		{"sampled without tube", sampled(5, " "), true, store.ErrInvalid},
-		{"attempt 0", store.VisitOutcome{Resident: visits[6].Resident, At: at}, false, store.ErrInvalid},
-		{"visit twice in the batch", missed(17), false, store.ErrInvalid},
-		{"tube twice in the batch", sampled(7, "HVB-first-7"), false, store.ErrInvalid},
+		{"other outcome", sampled(1, "HVB-1"), true, domain.ErrConflict},
+		{"second tube", sampled(0, "HVB-00"), true, domain.ErrConflict},
+		{"tube of another resident", sampled(3, "HVB-0"), true, domain.ErrConflict},
+		{"no such visit", store.VisitOutcome{Resident: visits[4].Resident, Attempt: 2, At: at}, true, domain.ErrNotFound},
+		{"unknown resident", store.VisitOutcome{Resident: "r-nobody", Attempt: 1, At: at}, true, domain.ErrNotFound},
+		{"sampled without tube", sampled(5, " "), true, domain.ErrInvalid},
+		{"attempt 0", store.VisitOutcome{Resident: visits[6].Resident, At: at}, false, domain.ErrInvalid},
+		{"visit twice in the batch", missed(17), false, domain.ErrInvalid},
+		{"tube twice in the batch", sampled(7, "HVB-first-7"), false, domain.ErrInvalid},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			first := sampled(10+n, "HVB-first-"+tt.name)

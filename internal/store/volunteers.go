@@ -19,11 +19,11 @@ import (
 )
 
 // OpenVolunteerDrive opens the drive once; a repeated call returns it.
-func (s *Store) OpenVolunteerDrive(ctx context.Context, d VolunteerDrive, e Event) (VolunteerDrive, error) {
+func (s *Store) OpenVolunteerDrive(ctx context.Context, d domain.VolunteerDrive, e domain.Event) (domain.VolunteerDrive, error) {
 	if d.Quota < 0 || d.Quota > 100000 {
-		return d, fmt.Errorf("volunteer quota %d: want 0 to 100000: %w", d.Quota, errInvalid)
+		return d, fmt.Errorf("volunteer quota %d: want 0 to 100000: %w", d.Quota, domain.ErrInvalid)
 	}
-	var out VolunteerDrive
+	var out domain.VolunteerDrive
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO volunteer_drives (incident, area_id, step, quota, closes_at)
 			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (incident, area_id) DO NOTHING`, d.Incident, d.AreaID, d.Step, d.Quota, d.ClosesAt); err != nil {
@@ -38,8 +38,8 @@ func (s *Store) OpenVolunteerDrive(ctx context.Context, d VolunteerDrive, e Even
 	return out, err
 }
 
-func drive(ctx context.Context, tx *sqlx.Tx, incident string, areaID int64, lock bool) (VolunteerDrive, error) {
-	var d VolunteerDrive
+func drive(ctx context.Context, tx *sqlx.Tx, incident string, areaID int64, lock bool) (domain.VolunteerDrive, error) {
+	var d domain.VolunteerDrive
 	if lock {
 		// The count below must see sign-ups committed while this waited
 		// for the lock, so it is a statement of its own.
@@ -51,14 +51,14 @@ func drive(ctx context.Context, tx *sqlx.Tx, incident string, areaID int64, lock
 		(SELECT count(*) FROM volunteer_signups v WHERE v.incident = d.incident AND v.area_id = d.area_id) AS signed_up
 		FROM volunteer_drives d JOIN areas a ON a.id = d.area_id WHERE d.incident = $1 AND d.area_id = $2`, incident, areaID)
 	if errors.Is(err, sql.ErrNoRows) {
-		return d, fmt.Errorf("no volunteer drive for incident %q in area %d: %w", incident, areaID, ErrNotFound)
+		return d, fmt.Errorf("no volunteer drive for incident %q in area %d: %w", incident, areaID, domain.ErrNotFound)
 	}
 	return d, err
 }
 
 // VolunteerDriveOf returns an incident's drive in an area.
-func (s *Store) VolunteerDriveOf(ctx context.Context, incident string, areaID int64) (VolunteerDrive, error) {
-	var d VolunteerDrive
+func (s *Store) VolunteerDriveOf(ctx context.Context, incident string, areaID int64) (domain.VolunteerDrive, error) {
+	var d domain.VolunteerDrive
 	err := s.withTx(ctx, func(tx *sqlx.Tx) (err error) {
 		d, err = drive(ctx, tx, incident, areaID, false)
 		return err
@@ -94,13 +94,13 @@ func (s *Store) SignUpVolunteer(ctx context.Context, u SignUp, at time.Time) (Si
 	u.Name, u.Key = strings.TrimSpace(u.Name), strings.TrimSpace(u.Key)
 	switch {
 	case u.Name == "" || len(u.Name) > 100:
-		return res, fmt.Errorf("name: give the volunteer's name (at most 100 characters): %w", errInvalid)
+		return res, fmt.Errorf("name: give the volunteer's name (at most 100 characters): %w", domain.ErrInvalid)
 	case u.Key == "" || len(u.Key) > 100:
-		return res, fmt.Errorf("key: give the sign-up's ID (at most 100 characters): %w", errInvalid)
+		return res, fmt.Errorf("key: give the sign-up's ID (at most 100 characters): %w", domain.ErrInvalid)
 	}
 	for i, sk := range u.Skills {
 		if !codeLike(sk) {
-			return res, fmt.Errorf("skills[%d]: %q is not a skill code (lower-case letters, digits and '-'): %w", i, sk, errInvalid)
+			return res, fmt.Errorf("skills[%d]: %q is not a skill code (lower-case letters, digits and '-'): %w", i, sk, domain.ErrInvalid)
 		}
 	}
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
@@ -127,9 +127,9 @@ func (s *Store) SignUpVolunteer(ctx context.Context, u SignUp, at time.Time) (Si
 		}
 		switch {
 		case !at.Before(d.ClosesAt):
-			return fmt.Errorf("the volunteer drive of %s closed at %s: %w", d.Area, d.ClosesAt.Format(time.RFC3339), errConflict)
+			return fmt.Errorf("the volunteer drive of %s closed at %s: %w", d.Area, d.ClosesAt.Format(time.RFC3339), domain.ErrConflict)
 		case d.SignedUp >= d.Quota:
-			return fmt.Errorf("the volunteer drive of %s is full (%d of %d): %w", d.Area, d.SignedUp, d.Quota, errConflict)
+			return fmt.Errorf("the volunteer drive of %s is full (%d of %d): %w", d.Area, d.SignedUp, d.Quota, domain.ErrConflict)
 		}
 		res.Staff = fmt.Sprintf("vol-%s-%s-%03d", u.Incident, d.Area, d.SignedUp+1)
 		var staffID int64
@@ -142,7 +142,7 @@ func (s *Store) SignUpVolunteer(ctx context.Context, u SignUp, at time.Time) (Si
 			return fmt.Errorf("sign up: %w", err)
 		}
 		res.SignedUp = d.SignedUp + 1
-		return appendEvent(ctx, tx, Event{Incident: u.Incident, WorkflowID: d.Step, Step: "signup/" + res.Staff, State: "done", Actor: "volunteer", Reason: "volunteer signed up"})
+		return appendEvent(ctx, tx, domain.Event{Incident: u.Incident, WorkflowID: d.Step, Step: "signup/" + res.Staff, State: "done", Actor: "volunteer", Reason: "volunteer signed up"})
 	})
 	return res, err
 }
