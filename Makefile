@@ -59,10 +59,10 @@ workflowcheck: $(WORKFLOWCHECK_STAMP)
 
 bench: $(TEMPORAL) ## Measure the data layer (sample ingestion, home visits in batches, staff assignment) and a million-resident round end to end (about two minutes; needs PostgreSQL and psql)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/store/...
-	MUSTER_TEMPORAL_BIN=$(TEMPORAL) $(GO) test -run '^$$' -bench MillionResident -benchtime 1x -timeout 15m ./internal/e2e/
+	MUSTER_TEMPORAL_BIN=$(TEMPORAL) $(GO) test -run '^$$' -bench MillionResident -benchtime 1x -timeout 15m ./app/e2e/
 
 # Fuzz targets (package:target); their seed corpora in testdata/fuzz run in every `make test`.
-FUZZ_TARGETS  := ./internal/scenario:FuzzParse ./internal/runbook:FuzzParse ./internal/samples:FuzzRead ./internal/api:FuzzRequestBodies
+FUZZ_TARGETS  := ./internal/scenario:FuzzParse ./internal/runbook:FuzzParse ./internal/samples:FuzzRead ./app/api:FuzzRequestBodies
 FUZZTIME      ?= 30s
 
 fuzz: ## Fuzz scenario files, runbooks, sample CSV and API bodies, FUZZTIME (30s) each
@@ -79,7 +79,7 @@ RECORD_DIR    ?= $(CURDIR)/workflows/testdata/histories/$(shell git rev-parse --
 record-histories: $(TEMPORAL) ## Record a history of every workflow type from end-to-end runs into workflows/testdata/histories (a few minutes)
 	rm -rf $(RECORD_DIR)
 	status=0; for t in $(RECORD_TESTS); do \
-		MUSTER_TEMPORAL_BIN=$(TEMPORAL) MUSTER_RECORD_HISTORIES=$(RECORD_DIR) $(GO) test -count=1 -timeout 15m -run "^$$t$$" ./internal/e2e/ || status=1; \
+		MUSTER_TEMPORAL_BIN=$(TEMPORAL) MUSTER_RECORD_HISTORIES=$(RECORD_DIR) $(GO) test -count=1 -timeout 15m -run "^$$t$$" ./app/e2e/ || status=1; \
 	done; cat $(RECORD_DIR)/index.json; exit $$status
 
 build: ## Build bin/muster and bin/muster-worker

@@ -12,8 +12,8 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 
-	"github.com/musterhq/muster/internal/api"
-	"github.com/musterhq/muster/internal/service"
+	"github.com/musterhq/muster/app/api"
+	"github.com/musterhq/muster/app/service"
 	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
 )

@@ -23,9 +23,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/musterhq/muster/app/service"
 	"github.com/musterhq/muster/internal/config"
 	"github.com/musterhq/muster/internal/devenv"
-	"github.com/musterhq/muster/internal/service"
 )
 
 // clusterUp starts the cluster in o.dataDir step by step (databases,

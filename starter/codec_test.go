@@ -12,10 +12,10 @@ import (
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/musterhq/muster/app/service"
+	"github.com/musterhq/muster/app/temporaltest"
 	"github.com/musterhq/muster/internal/codec"
 	"github.com/musterhq/muster/internal/pgtest"
-	"github.com/musterhq/muster/internal/service"
-	"github.com/musterhq/muster/internal/temporaltest"
 	"github.com/musterhq/muster/workflows"
 )
 

@@ -19,12 +19,12 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
+	"github.com/musterhq/muster/app/service"
 	"github.com/musterhq/muster/internal/codec"
 	"github.com/musterhq/muster/internal/config"
 	"github.com/musterhq/muster/internal/devenv"
 	"github.com/musterhq/muster/internal/metrics"
 	"github.com/musterhq/muster/internal/scenario"
-	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
 )

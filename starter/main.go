@@ -14,9 +14,9 @@ import (
 	"github.com/spf13/pflag"
 	"go.temporal.io/sdk/client"
 
+	"github.com/musterhq/muster/app/service"
 	"github.com/musterhq/muster/internal/config"
 	"github.com/musterhq/muster/internal/input"
-	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/internal/store"
 )
 

@@ -13,9 +13,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/musterhq/muster/app/service"
 	"github.com/musterhq/muster/internal/devenv"
 	"github.com/musterhq/muster/internal/pgtest"
-	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/workflows"
 )
 

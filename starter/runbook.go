@@ -12,8 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/musterhq/muster/app/service"
 	"github.com/musterhq/muster/internal/runbook"
-	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/workflows"
 )
 

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/musterhq/muster/app/service"
 	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/pgtest"
-	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/internal/store"
 )
 

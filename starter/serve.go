@@ -16,7 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/musterhq/muster/internal/api"
+	"github.com/musterhq/muster/app/api"
 	"github.com/musterhq/muster/internal/codec"
 )
 

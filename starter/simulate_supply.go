@@ -12,7 +12,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/musterhq/muster/internal/api"
+	"github.com/musterhq/muster/app/api"
 	"github.com/musterhq/muster/internal/store"
 )
 

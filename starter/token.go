@@ -13,8 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/musterhq/muster/internal/api"
-	"github.com/musterhq/muster/internal/service"
+	"github.com/musterhq/muster/app/api"
+	"github.com/musterhq/muster/app/service"
 	"github.com/musterhq/muster/internal/store"
 )
 

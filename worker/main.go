@@ -12,8 +12,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/musterhq/muster/app/service"
 	"github.com/musterhq/muster/internal/config"
-	"github.com/musterhq/muster/internal/service"
 )
 
 const usage = `Usage: muster-worker

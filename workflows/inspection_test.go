@@ -388,7 +388,7 @@ func TestInspectionRoundToAllRectified(t *testing.T) {
 		"wrong inspector": {wrongInspector, `inspector "inspector-09"`},
 		"stranger":        {stranger, `by "inspector-02": finding 1 is assigned to inspector inspector-01`},
 		// A closed finding's workflow has ended; the CLI and API read the
-		// store to say so (see internal/api/inspections.go).
+		// store to say so (see app/api/inspections.go).
 		"closed rectify": {closedRectify, "already completed"},
 	} {
 		if c.o.Rejected == nil || !strings.Contains(c.o.Rejected.Error(), c.want) {

@@ -35,7 +35,7 @@ var sealKind = kind{
 }
 
 // sealInput turns a seal step's input into SealCompound's: SealCompound is
-// also started on its own (internal/service), with an input of its own.
+// also started on its own (app/service), with an input of its own.
 func sealInput(in StepInput) any {
 	out := SealCompoundInput{
 		Incident: in.Incident, Runbook: in.Runbook, Level: in.Level, TimeScale: in.TimeScale,

@@ -1,6 +1,6 @@
 // Package layers holds tests about the shape of the module as a whole: how
-// large its units are and, later, which way its imports run. It has no
-// production code.
+// large its units are and which way its imports run. It has no production
+// code.
 package layers
 
 import (

@@ -7,9 +7,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/musterhq/muster/app/service"
 	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/runbook"
-	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
 )

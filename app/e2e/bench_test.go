@@ -18,10 +18,10 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/musterhq/muster/app/service"
 	"github.com/musterhq/muster/internal/devenv"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/scenario"
-	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
 )
@@ -77,7 +77,7 @@ steps:
 // measured in the same run, and the largest history and payload of the
 // incident's executions. Run it with `make bench` or
 //
-//	go test -run '^$' -bench MillionResident -benchtime 1x -timeout 800s ./internal/e2e/
+//	go test -run '^$' -bench MillionResident -benchtime 1x -timeout 800s ./app/e2e/
 func BenchmarkMillionResidentRound(b *testing.B) {
 	if testing.Short() {
 		b.Skip("end-to-end benchmark: needs the temporal CLI and PostgreSQL")

@@ -19,14 +19,14 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
-	"github.com/musterhq/muster/internal/api"
+	"github.com/musterhq/muster/app/api"
+	"github.com/musterhq/muster/app/service"
+	"github.com/musterhq/muster/app/temporaltest"
 	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/runbook/builtin"
 	"github.com/musterhq/muster/internal/scenario"
-	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/internal/store"
-	"github.com/musterhq/muster/internal/temporaltest"
 	"github.com/musterhq/muster/workflows"
 )
 

@@ -14,12 +14,12 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/musterhq/muster/app/service"
+	"github.com/musterhq/muster/app/temporaltest"
 	"github.com/musterhq/muster/internal/metrics"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/scenario"
-	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/internal/store"
-	"github.com/musterhq/muster/internal/temporaltest"
 	"github.com/musterhq/muster/workflows"
 )
 

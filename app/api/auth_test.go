@@ -11,8 +11,8 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/musterhq/muster/app/service"
 	"github.com/musterhq/muster/internal/runbook/builtin"
-	"github.com/musterhq/muster/internal/service"
 )
 
 // concretePath fills a route's wildcards with values of the reference

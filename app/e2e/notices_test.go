@@ -11,10 +11,10 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/musterhq/muster/app/service"
 	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/notify"
 	"github.com/musterhq/muster/internal/pgtest"
-	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/workflows"
 )
 

@@ -9,9 +9,9 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/musterhq/muster/app/service"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/scenario"
-	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/workflows"
 )
 

@@ -28,14 +28,14 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/musterhq/muster/internal/api"
+	"github.com/musterhq/muster/app/api"
+	"github.com/musterhq/muster/app/service"
+	"github.com/musterhq/muster/app/temporaltest"
 	"github.com/musterhq/muster/internal/codec"
 	"github.com/musterhq/muster/internal/devenv"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/scenario"
-	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/internal/store"
-	"github.com/musterhq/muster/internal/temporaltest"
 	"github.com/musterhq/muster/workflows"
 )
 

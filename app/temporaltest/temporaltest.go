@@ -20,10 +20,10 @@ import (
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/musterhq/muster/app/service"
 	"github.com/musterhq/muster/internal/devenv"
 	"github.com/musterhq/muster/internal/metrics"
 	"github.com/musterhq/muster/internal/pgtest"
-	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
 )

@@ -13,9 +13,9 @@ import (
 	"go.temporal.io/api/enums/v1"
 
 	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/app/service"
 	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/runbook"
-	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/workflows"
 )
 

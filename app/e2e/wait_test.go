@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/musterhq/muster/app/service"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/runbook"
-	"github.com/musterhq/muster/internal/service"
 	"github.com/musterhq/muster/workflows"
 )
 
