@@ -252,6 +252,9 @@ type RoundClose struct {
 	// HomeVisitsOpen counts residents on the home-visit list without a
 	// sample.
 	HomeVisitsOpen int `db:"home_visits_open"`
+	// LateResults counts samples recorded against the round after it
+	// closed (within its grace, or positive); they are among Sampled.
+	LateResults int `db:"late_results"`
 }
 
 // CloseRound closes a round: it takes the round's row FOR UPDATE, which
@@ -280,20 +283,49 @@ func (s *Store) CloseRound(ctx context.Context, roundID int64, e Event) (RoundCl
 				return err
 			}
 		}
-		if err := tx.GetContext(ctx, &out, `SELECT
-			    (SELECT coalesce(sum(residents + home_visits), 0) FROM round_cohorts WHERE round_id = $1) AS expected,
-			    (SELECT count(*) FROM samples WHERE round_id = $1) AS sampled,
-			    (SELECT count(*) FROM samples WHERE round_id = $1 AND result = 'positive') AS positives,
-			    (SELECT count(*) FROM round_missing WHERE round_id = $1) AS missing,
-			    (SELECT count(DISTINCT h.resident_id) FROM home_visits h WHERE h.round_id = $1
-			       AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.round_id = $1 AND s.resident_id = h.resident_id)) AS home_visits_open`,
-			roundID); err != nil {
-			return fmt.Errorf("final figures: %w", err)
+		if out, err = roundFigures(ctx, tx, roundID); err != nil {
+			return err
 		}
 		return appendEvent(ctx, tx, e)
 	})
 	if err != nil {
 		return RoundClose{}, fmt.Errorf("close round %d: %w", roundID, err)
+	}
+	return out, nil
+}
+
+// RoundTally counts a round's figures as they stand: at the close, and
+// after it as late results arrive (each takes its resident off the
+// missing list).
+func (s *Store) RoundTally(ctx context.Context, roundID int64) (RoundClose, error) {
+	var out RoundClose
+	err := s.withReadTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := getRound(ctx, tx, roundID, false); err != nil {
+			return err
+		}
+		var err error
+		out, err = roundFigures(ctx, tx, roundID)
+		return err
+	})
+	if err != nil {
+		return RoundClose{}, fmt.Errorf("figures of round %d: %w", roundID, err)
+	}
+	return out, nil
+}
+
+// roundFigures counts a round's figures in one statement.
+func roundFigures(ctx context.Context, q sqlx.QueryerContext, roundID int64) (RoundClose, error) {
+	var out RoundClose
+	if err := sqlx.GetContext(ctx, q, &out, `SELECT
+		    (SELECT coalesce(sum(residents + home_visits), 0) FROM round_cohorts WHERE round_id = $1) AS expected,
+		    (SELECT count(*) FROM samples WHERE round_id = $1) AS sampled,
+		    (SELECT count(*) FROM samples WHERE round_id = $1 AND result = 'positive') AS positives,
+		    (SELECT count(*) FROM round_missing WHERE round_id = $1) AS missing,
+		    (SELECT count(DISTINCT h.resident_id) FROM home_visits h WHERE h.round_id = $1
+		       AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.round_id = $1 AND s.resident_id = h.resident_id)) AS home_visits_open,
+		    (SELECT count(*) FROM samples WHERE round_id = $1 AND late) AS late_results`,
+		roundID); err != nil {
+		return RoundClose{}, fmt.Errorf("final figures: %w", err)
 	}
 	return out, nil
 }
