@@ -226,19 +226,7 @@ func writeCohorts(ctx context.Context, tx *sqlx.Tx, roundID int64, cohorts map[s
 // building when that finishes sooner. It returns the assignments to
 // write: whole units, and a compound's buildings where it was split.
 func planUnits(points []*point, units []*unit) []*unit {
-	ps := make([]plan.Point, len(points))
-	for i, p := range points {
-		ps[i] = plan.Point{Capacity: p.Capacity, Group: p.community}
-	}
-	us := make([]plan.Unit, len(units))
-	names := make([][]string, len(units))
-	for i, u := range units {
-		us[i] = plan.Unit{Size: u.Residents, Group: u.community}
-		names[i] = slices.Sorted(maps.Keys(u.parts))
-		for _, b := range names[i] {
-			us[i].Parts = append(us[i].Parts, u.parts[b])
-		}
-	}
+	ps, us, names := planInputs(points, units)
 	var out []*unit
 	for _, a := range plan.Assign(ps, us).Assignments {
 		u, p := units[a.Unit], points[a.Point]
@@ -251,6 +239,25 @@ func planUnits(points []*point, units []*unit) []*unit {
 			SiteID: p.SiteID, community: u.community})
 	}
 	return out
+}
+
+// planInputs gives the points and units to package plan; names are the
+// buildings of each unit, in the order of its parts.
+func planInputs(points []*point, units []*unit) ([]plan.Point, []plan.Unit, [][]string) {
+	ps := make([]plan.Point, len(points))
+	for i, p := range points {
+		ps[i] = plan.Point{Capacity: p.Capacity, Group: p.community, Name: p.Code}
+	}
+	us := make([]plan.Unit, len(units))
+	names := make([][]string, len(units))
+	for i, u := range units {
+		us[i] = plan.Unit{Size: u.Residents, Group: u.community}
+		names[i] = slices.Sorted(maps.Keys(u.parts))
+		for _, b := range names[i] {
+			us[i].Parts = append(us[i].Parts, u.parts[b])
+		}
+	}
+	return ps, us, names
 }
 
 // writeAssignments writes which point serves each unit, or moves a unit
