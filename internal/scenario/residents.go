@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -79,6 +80,11 @@ type ResidentRow struct {
 	Building  string
 	Cohort    string
 	HomeVisit bool
+	// HomeVisitKind is the kind of a home-visit resident, one of the
+	// scenario's home_visit_kinds (empty when it names none), and
+	// HomeVisitPriority its priority (0: visited after every kind).
+	HomeVisitKind     string
+	HomeVisitPriority int
 
 	Name     string
 	IDNumber string
@@ -127,6 +133,7 @@ func (f *File) generate() []ResidentRow {
 	if len(campus) == 0 {
 		campus = DefaultCampusCohorts
 	}
+	kinds := f.visitKinds()
 	total := 0
 	var walk func(a *Area, fn func(a *Area))
 	walk = func(a *Area, fn func(a *Area)) {
@@ -155,7 +162,9 @@ func (f *File) generate() []ResidentRow {
 				if a.HomeVisitShare != nil {
 					share = *a.HomeVisitShare
 				}
+				from := len(out)
 				out = generateGroup(out, g.Seed, a.Code, a.Code, a.Population, buildingNames("b", a.Buildings, a.Population), compound, share)
+				giveVisitKinds(out[from:], kinds)
 			}
 			for _, s := range a.Sites {
 				if s.Kind != "campus" || s.Population <= 0 {
@@ -290,7 +299,7 @@ func readResidents(path string, f *File) ([]ResidentRow, error) {
 	} else if fi.Size() > MaxResidentsFileBytes {
 		return nil, &Error{Source: f.source, Field: "residents", Msg: fmt.Sprintf("%s is larger than %d MiB: split the scenario into several districts", path, MaxResidentsFileBytes>>20)}
 	}
-	return parseResidents(file, path, f.areaLevels())
+	return parseResidents(file, path, f.areaLevels(), f.visitKinds())
 }
 
 // areaLevels maps each area code of the file to its level.
@@ -310,7 +319,7 @@ func (f *File) areaLevels() map[string]Level {
 // maxResidentErrors bounds the errors reported from one residents file.
 const maxResidentErrors = 50
 
-func parseResidents(r io.Reader, source string, areas map[string]Level) ([]ResidentRow, error) {
+func parseResidents(r io.Reader, source string, areas map[string]Level, kinds []HomeVisitKind) ([]ResidentRow, error) {
 	cr := csv.NewReader(r)
 	cr.ReuseRecord = true
 	col, err := residentHeader(cr, source)
@@ -374,7 +383,15 @@ func parseResidents(r io.Reader, source string, areas map[string]Level) ([]Resid
 		case "true", "yes", "1":
 			row.HomeVisit = true
 		default:
-			add(line, "home_visit", "%q is not true or false", hv)
+			i := slices.IndexFunc(kinds, func(k HomeVisitKind) bool { return k.Kind == hv })
+			switch {
+			case i >= 0:
+				row.HomeVisit, row.HomeVisitKind, row.HomeVisitPriority = true, kinds[i].Kind, kinds[i].Priority
+			case len(kinds) > 0:
+				add(line, "home_visit", "%q is not true, false or a kind of home visit (home_visit_kinds: %s)", hv, visitKindNames(kinds))
+			default:
+				add(line, "home_visit", "%q is not true or false (or a kind of home visit, once the scenario declares home_visit_kinds)", hv)
+			}
 		}
 		if len(out) == MaxResidents {
 			return nil, &Error{Source: source, Line: line, Msg: fmt.Sprintf("more than %d residents: split the scenario into several districts", MaxResidents)}

@@ -52,6 +52,7 @@ func (f *File) validate() Errors {
 		v.add(f.line, "name", "%q is not a code: use lower-case letters, digits and '-'", f.Name)
 	}
 	v.commodities(f.Commodities)
+	v.homeVisitKinds(f.HomeVisitKinds)
 	if len(f.Areas) == 0 {
 		v.add(f.line, "areas", "is required: list at least one area (usually the district)")
 	}
