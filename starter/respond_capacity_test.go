@@ -55,7 +55,7 @@ func TestRespondWarnsOfShortTestingCapacity(t *testing.T) {
 		deadline string
 		want     []string
 	}{
-		{"5h", []string{"Testing: step testing/test over Ridge Community (ridge)", "the plan finishes after 8.0 h, past its 5h deadline", "1200 residents come to 2 sampling points (150 an hour together)",
+		{"5h", []string{"Testing: step testing/test over Ridge Community (ridge)", "the plan finishes after 8h, past its 5h deadline", "1200 residents come to 2 sampling points (150 an hour together)",
 			"(100 an hour) finishes last", "2 more sampling point(s) of 75 an hour would finish it"}},
 		{"9h", nil},
 	}

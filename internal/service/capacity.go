@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -99,12 +100,18 @@ func capacityWarning(pv store.PlanPreview, ts testingStep, area store.Area) stri
 	}
 	per := max((capacity+len(pv.Points)/2)/len(pv.Points), 1)
 	more, finish := addPoints(pv.Points, pv.Units, hours, per)
-	msg := fmt.Sprintf("%s: the plan finishes after %.1f h, past its %s deadline: %d residents come to %d sampling points (%d an hour together); %s (%d an hour) finishes last.",
-		where, res.Makespan(), hoursText(ts.deadline), work, len(pv.Points), capacity, pv.Codes[last], pv.Points[last].Capacity)
+	msg := fmt.Sprintf("%s: the plan finishes after %s, past its %s deadline: %d residents come to %d sampling points (%d an hour together); %s (%d an hour) finishes last.",
+		where, hoursText(ceilMinutes(res.Makespan())), hoursText(ts.deadline), work, len(pv.Points), capacity, pv.Codes[last], pv.Points[last].Capacity)
 	if more > maxAddedPoints {
 		return fmt.Sprintf("%s Even %d more points of %d an hour would not finish it in time: lengthen the deadline or split the area.", msg, maxAddedPoints, per)
 	}
-	return fmt.Sprintf("%s %d more sampling point(s) of %d an hour would finish it after %.1f h.", msg, more, per, finish)
+	return fmt.Sprintf("%s %d more sampling point(s) of %d an hour would finish it after %s.", msg, more, per, hoursText(ceilMinutes(finish)))
+}
+
+// ceilMinutes is hours of work as a duration, up to the next minute: a
+// plan 30 seconds past its deadline is said to be past it.
+func ceilMinutes(hours float64) time.Duration {
+	return time.Duration(math.Ceil(hours*60-1e-9)) * time.Minute
 }
 
 // hoursText writes a duration as a runbook does: 5h, 7h30m, 45m.

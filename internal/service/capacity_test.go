@@ -69,3 +69,16 @@ func TestCapacityWarning(t *testing.T) {
 		}
 	}
 }
+
+// A finish is said up to the next minute, so a plan half a minute past its
+// deadline (Longbao's four points: 7.008 h against 7h) reads past it.
+func TestCeilMinutes(t *testing.T) {
+	for _, tc := range []struct {
+		hours float64
+		want  string
+	}{{7.008, "7h1m"}, {8, "8h"}, {4.5, "4h30m"}, {0.2, "12m"}} {
+		if got := hoursText(ceilMinutes(tc.hours)); got != tc.want {
+			t.Errorf("hoursText(ceilMinutes(%g)) = %q, want %q", tc.hours, got, tc.want)
+		}
+	}
+}
