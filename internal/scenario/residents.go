@@ -85,6 +85,11 @@ type ResidentRow struct {
 	// HomeVisitPriority its priority (0: visited after every kind).
 	HomeVisitKind     string
 	HomeVisitPriority int
+	// Site is the campus or school a campus person belongs to, and
+	// CohortRank their cohort's place in that site's cohorts (1 first; 0
+	// when the site lists none or not theirs).
+	Site       string
+	CohortRank int
 
 	Name     string
 	IDNumber string
@@ -108,7 +113,7 @@ var residentCode = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 // ResidentColumns are the columns of a residents CSV file; code and area
 // are required.
-var ResidentColumns = []string{"code", "area", "building", "cohort", "home_visit", "name", "id_number", "phone"}
+var ResidentColumns = []string{"code", "area", "building", "cohort", "home_visit", "site", "name", "id_number", "phone"}
 
 // registry returns the scenario's residents: those listed in its CSV file,
 // or those it generates.
@@ -170,9 +175,15 @@ func (f *File) generate() []ResidentRow {
 				if s.Kind != "campus" || s.Population <= 0 {
 					continue
 				}
+				cohorts := campus
+				if len(s.Cohorts) > 0 {
+					cohorts = s.Cohorts
+				}
 				for _, code := range expand(s.Code, s.Count) {
 					n := (s.Population + CampusBuildingSize - 1) / CampusBuildingSize
-					out = generateGroup(out, g.Seed, code, a.Code, s.Population, buildingNames(code+"-b", n, s.Population), campus, 0)
+					from := len(out)
+					out = generateGroup(out, g.Seed, code, a.Code, s.Population, buildingNames(code+"-b", n, s.Population), cohorts, 0)
+					placeAtSite(out[from:], code, s.Cohorts)
 				}
 			}
 		})
@@ -299,7 +310,7 @@ func readResidents(path string, f *File) ([]ResidentRow, error) {
 	} else if fi.Size() > MaxResidentsFileBytes {
 		return nil, &Error{Source: f.source, Field: "residents", Msg: fmt.Sprintf("%s is larger than %d MiB: split the scenario into several districts", path, MaxResidentsFileBytes>>20)}
 	}
-	return parseResidents(file, path, f.areaLevels(), f.visitKinds())
+	return parseResidents(file, path, f.areaLevels(), f.visitKinds(), f.siteCohortLists())
 }
 
 // areaLevels maps each area code of the file to its level.
@@ -319,7 +330,7 @@ func (f *File) areaLevels() map[string]Level {
 // maxResidentErrors bounds the errors reported from one residents file.
 const maxResidentErrors = 50
 
-func parseResidents(r io.Reader, source string, areas map[string]Level, kinds []HomeVisitKind) ([]ResidentRow, error) {
+func parseResidents(r io.Reader, source string, areas map[string]Level, kinds []HomeVisitKind, sites map[string][]CohortShare) ([]ResidentRow, error) {
 	cr := csv.NewReader(r)
 	cr.ReuseRecord = true
 	col, err := residentHeader(cr, source)
@@ -391,6 +402,13 @@ func parseResidents(r io.Reader, source string, areas map[string]Level, kinds []
 				add(line, "home_visit", "%q is not true, false or a kind of home visit (home_visit_kinds: %s)", hv, visitKindNames(kinds))
 			default:
 				add(line, "home_visit", "%q is not true or false (or a kind of home visit, once the scenario declares home_visit_kinds)", hv)
+			}
+		}
+		if site := get(rec, "site"); site != "" {
+			if cohorts, ok := sites[site]; ok {
+				row.Site, row.CohortRank = site, cohortRank(cohorts, row.Cohort)
+			} else {
+				add(line, "site", "unknown site %q: a campus or school of this scenario", site)
 			}
 		}
 		if len(out) == MaxResidents {

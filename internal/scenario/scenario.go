@@ -152,6 +152,9 @@ type Site struct {
 	// (docs/supply.md).
 	Serves string             `yaml:"serves"`
 	Stock  map[string]float64 `yaml:"stock"`
+	// Cohorts, on a campus or school, are its own cohorts in the order
+	// its people are called (sitecohorts.go).
+	Cohorts []CohortShare `yaml:"cohorts"`
 
 	line int
 }

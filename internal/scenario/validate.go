@@ -207,6 +207,7 @@ func (v *validator) area(a *Area, path string, parent Level) {
 			v.add(s.line, p+".capacity_per_hour", "is required for a sampling point: residents sampled per hour")
 		}
 		v.supplier(s, p)
+		v.siteCohorts(s, p)
 	}
 	for i := range a.Areas {
 		v.area(&a.Areas[i], fmt.Sprintf("%s.areas[%d]", path, i), a.Level)
