@@ -54,4 +54,3 @@ func placeAtSite(rows []ResidentRow, site string, cohorts []CohortShare) {
 		rows[i].Site, rows[i].CohortRank = site, cohortRank(cohorts, rows[i].Cohort)
 	}
 }
-

@@ -6,11 +6,12 @@ import "github.com/musterhq/muster/internal/domain"
 // domain. These aliases keep the callers that still name them store.X
 // compiling; they go once those callers import domain.
 type (
-	RoundPlan      = domain.RoundPlan
-	RoundPoint     = domain.RoundPoint
-	CohortCount    = domain.CohortCount
-	RoundProgress  = domain.RoundProgress
-	PointProgress  = domain.PointProgress
-	CohortProgress = domain.CohortProgress
-	VisitProgress  = domain.VisitProgress
+	RoundPlan       = domain.RoundPlan
+	RoundPoint      = domain.RoundPoint
+	CohortCount     = domain.CohortCount
+	SiteCohortCount = domain.SiteCohortCount
+	RoundProgress   = domain.RoundProgress
+	PointProgress   = domain.PointProgress
+	CohortProgress  = domain.CohortProgress
+	VisitProgress   = domain.VisitProgress
 )
