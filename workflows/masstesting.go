@@ -56,11 +56,14 @@ type AddPointInput struct {
 	By     string
 }
 
-// CohortSlot is when a cohort is called to the sampling points.
+// CohortSlot is when a cohort is called to the sampling points; Site,
+// when set, is the campus or school whose own cohort it is.
 type CohortSlot struct {
 	Cohort   string
 	Expected int
 	From, To time.Time
+	Site     string `json:",omitempty"`
+	SiteName string `json:",omitempty"`
 }
 
 // PointStatus is one sampling point's progress.
