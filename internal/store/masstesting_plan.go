@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -88,17 +89,37 @@ type cohortCount struct{ residents, home, rank int }
 // site (everyone else).
 type cohortKey struct{ site, cohort string }
 
-// planRound writes a new round's points, assignments and cohort counts.
-func planRound(ctx context.Context, tx *sqlx.Tx, roundID int64, area areaNode) error {
+// getAreaNode reads an area for planning.
+func getAreaNode(ctx context.Context, q sqlx.QueryerContext, id int64) (areaNode, error) {
+	var area areaNode
+	err := sqlx.GetContext(ctx, q, &area, `SELECT id, code, path, level, parent_id FROM areas WHERE id = $1`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return areaNode{}, fmt.Errorf("area %d: %w", id, ErrNotFound)
+	}
+	return area, err
+}
+
+// roundInputs reads what a round over the area is planned from: its
+// sampling points, and the units and cohorts of its residents.
+func roundInputs(ctx context.Context, tx *sqlx.Tx, area areaNode) ([]*point, []*unit, map[cohortKey]*cohortCount, error) {
 	tree, err := loadAreaTree(ctx, tx, area.Path)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	points, err := roundPoints(ctx, tx, area.Path, tree)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	units, cohorts, err := roundUnits(ctx, tx, area, tree)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return points, units, cohorts, nil
+}
+
+// planRound writes a new round's points, assignments and cohort counts.
+func planRound(ctx context.Context, tx *sqlx.Tx, roundID int64, area areaNode) error {
+	points, units, cohorts, err := roundInputs(ctx, tx, area)
 	if err != nil {
 		return err
 	}

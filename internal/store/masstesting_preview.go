@@ -6,8 +6,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
@@ -31,23 +29,11 @@ type PlanPreview struct {
 func (s *Store) PreviewPlan(ctx context.Context, areaID int64) (PlanPreview, error) {
 	var pv PlanPreview
 	err := s.withReadTx(ctx, func(tx *sqlx.Tx) error {
-		var area areaNode
-		err := tx.GetContext(ctx, &area, `SELECT id, code, path, level, parent_id FROM areas WHERE id = $1`, areaID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("area %d: %w", areaID, ErrNotFound)
-		}
+		area, err := getAreaNode(ctx, tx, areaID)
 		if err != nil {
 			return err
 		}
-		tree, err := loadAreaTree(ctx, tx, area.Path)
-		if err != nil {
-			return err
-		}
-		points, err := roundPoints(ctx, tx, area.Path, tree)
-		if err != nil {
-			return err
-		}
-		units, cohorts, err := roundUnits(ctx, tx, area, tree)
+		points, units, cohorts, err := roundInputs(ctx, tx, area)
 		if err != nil {
 			return err
 		}

@@ -162,11 +162,7 @@ func (s *Store) OpenRound(ctx context.Context, incident string, areaID int64, n 
 	}
 	var rp RoundPlan
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
-		var area areaNode
-		err := tx.GetContext(ctx, &area, `SELECT id, code, path, level, parent_id FROM areas WHERE id = $1`, areaID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("area %d: %w", areaID, ErrNotFound)
-		}
+		area, err := getAreaNode(ctx, tx, areaID)
 		if err != nil {
 			return err
 		}
