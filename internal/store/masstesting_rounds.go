@@ -149,8 +149,10 @@ func (s *Store) OpenRoundsFor(ctx context.Context, incident string) ([]RoundInfo
 // is split by building across points when kept whole it would finish well
 // after the rest. People who live in a community rather than a compound
 // (campus people) are assigned by building. The residents expected, by
-// cohort and home visit, are counted as the round opens. The event is
-// appended in the same transaction.
+// cohort and home visit, are counted as the round opens; the people of a
+// campus or school that lists its own cohorts are counted apart, with its
+// order (RoundPlan.SiteCohorts). The event is appended in the same
+// transaction.
 func (s *Store) OpenRound(ctx context.Context, incident string, areaID int64, n int, opensAt, deadline time.Time, e Event) (RoundPlan, error) {
 	switch {
 	case strings.TrimSpace(incident) == "":
