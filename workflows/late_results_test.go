@@ -1,10 +1,12 @@
 package workflows
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/musterhq/muster/activities"
+	"github.com/musterhq/muster/internal/runbook"
 )
 
 // Results recorded against a round after it closed (late results) are the
@@ -60,5 +62,33 @@ func TestMassTestingLateResults(t *testing.T) {
 				t.Errorf("final Progress() State, LateResults = %s, %d; want done, %v", p.State, p.LateResults, tc.want["late_results"])
 			}
 		})
+	}
+}
+
+// A repeat's until may name late_results and await_late is a duration
+// parameter of the kind.
+func TestLateResultsInUntil(t *testing.T) {
+	src := `name: t
+title: T
+level: 1
+steps:
+  - id: testing
+    repeat:
+      max: 3
+      until:
+        all:
+          - {output: positives, equals: 0}
+          - {output: late_results, equals: 0}
+      steps:
+        - id: test
+          kind: mass-testing
+          params: {deadline: 7h, await_late: 2h}
+`
+	if _, err := runbook.Parse("t.yaml", []byte(src), Kinds); err != nil {
+		t.Errorf("runbook.Parse(until late_results) error = %v", err)
+	}
+	bad := strings.Replace(src, "await_late: 2h", "await_late: soon", 1)
+	if _, err := runbook.Parse("t.yaml", []byte(bad), Kinds); err == nil || !strings.Contains(err.Error(), "await_late") {
+		t.Errorf("runbook.Parse(await_late: soon) error = %v, want one naming await_late", err)
 	}
 }
