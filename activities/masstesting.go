@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/musterhq/muster/internal/domain"
+	"github.com/musterhq/muster/internal/store"
 )
 
 // OpenRoundInput opens a testing round over an area.
@@ -126,6 +127,15 @@ type CloseRoundResult struct {
 	Missing int
 	// The final figures, counted by the database as the round closed.
 	Expected, Sampled, Positives, HomeVisitsOpen int
+	// LateResults counts samples recorded against the round after it
+	// closed; they are among Sampled.
+	LateResults int `json:",omitempty"`
+}
+
+// closeResult is a round's figures as the workflow sees them.
+func closeResult(c store.RoundClose) CloseRoundResult {
+	return CloseRoundResult{Missing: c.Missing, Expected: c.Expected, Sampled: c.Sampled, Positives: c.Positives,
+		HomeVisitsOpen: c.HomeVisitsOpen, LateResults: c.LateResults}
 }
 
 // CloseRound closes the round and writes the list of residents still
@@ -139,5 +149,15 @@ func (a *Activities) CloseRound(ctx context.Context, in RoundRef) (CloseRoundRes
 	e := in.Ref.event("close-round", "done", "round closed")
 	e.Seq = fmt.Sprint(in.RoundID)
 	c, err := a.Store.CloseRound(ctx, in.RoundID, e)
-	return CloseRoundResult{Missing: c.Missing, Expected: c.Expected, Sampled: c.Sampled, Positives: c.Positives, HomeVisitsOpen: c.HomeVisitsOpen}, classify(err)
+	return closeResult(c), classify(err)
+}
+
+// RoundTally counts a closed round's figures as they stand, late results
+// included (a step waiting for them after the close).
+func (a *Activities) RoundTally(ctx context.Context, in RoundRef) (CloseRoundResult, error) {
+	if in.RoundID <= 0 {
+		return CloseRoundResult{}, badInput("round ID is required")
+	}
+	c, err := a.Store.RoundTally(ctx, in.RoundID)
+	return closeResult(c), classify(err)
 }

@@ -98,6 +98,15 @@ func (a *app) respond(ctx context.Context, in workflows.ResponseInput, runbookRe
 	if warn != "" {
 		fmt.Fprintln(a.out, warn)
 	}
+	// A round that cannot finish by its deadline is said before the
+	// response starts, while points can still be added.
+	warnings, err := service.TestingCapacityWarnings(ctx, s, def, area)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(a.out, w)
+	}
 	c, err := a.client(ctx)
 	if err != nil {
 		return err

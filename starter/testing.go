@@ -103,7 +103,11 @@ func renderTesting(w io.Writer, id string, p workflows.TestingProgress) {
 	}
 	tw.Flush()
 	for _, s := range p.Slots {
-		fmt.Fprintf(w, "  %s: called %s–%s (%d)\n", s.Cohort, clock(s.From), clock(s.To), s.Expected)
+		cohort := s.Cohort
+		if s.SiteName != "" {
+			cohort += " of " + s.SiteName
+		}
+		fmt.Fprintf(w, "  %s: called %s–%s (%d)\n", cohort, clock(s.From), clock(s.To), s.Expected)
 	}
 	fmt.Fprintf(w, "  home visits: %d sampled, %d missed, %d pending\n", p.Visits.Sampled, p.Visits.Missed, p.Visits.Pending)
 	if p.State == workflows.StateDone {

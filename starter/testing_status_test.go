@@ -20,10 +20,15 @@ func TestRenderTesting(t *testing.T) {
 			{Code: "qs-hexi-p1", Sampled: 500, Expected: 1019, PerHour: 120, Capacity: 150, Planned: opens.Add(6*time.Hour + 48*time.Minute), Projected: opens.Add(8*time.Hour + 20*time.Minute)},
 			{Code: "qs-hexi-p6", Sampled: 1500, Expected: 2952, PerHour: 400, Capacity: 400, Planned: opens.Add(7*time.Hour + 23*time.Minute), Projected: opens.Add(7 * time.Hour)},
 		},
+		Slots: []workflows.CohortSlot{
+			{Cohort: "resident", Expected: 12000, From: opens, To: opens.Add(7 * time.Hour)},
+			{Cohort: "block-b", Expected: 300, From: opens, To: opens.Add(time.Hour), Site: "qs-voc", SiteName: "Vocational school"},
+		},
 	}
 	var b bytes.Buffer
 	renderTesting(&b, "response/qs-1204/testing/1", running)
-	for _, want := range []string{"BEHIND SCHEDULE", "PLANNED", "PROJECTED", "qs-hexi-p1  500      1019      120       150       15:48    17:20"} {
+	for _, want := range []string{"BEHIND SCHEDULE", "PLANNED", "PROJECTED", "qs-hexi-p1  500      1019      120       150       15:48    17:20",
+		"resident: called 09:00–16:00 (12000)", "block-b of Vocational school: called 09:00–10:00 (300)"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("renderTesting(running) =\n%s\nwant it to contain %q", b.String(), want)
 		}

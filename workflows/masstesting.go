@@ -36,8 +36,9 @@ var massTestingKind = kind{
 			"min_coverage":  {Type: runbook.TypeNumber, Fraction: true, Default: DefaultMinCoverage, Doc: "share of the expected residents a round must sample to be clean (0.99 is 99%); a round below it is never clean, whatever its positives"},
 			"grace":         {Type: runbook.TypeDuration, Default: "6h", Doc: "how long after the round closes a sample taken during it is still recorded against it (and taken off the missing list); positive results are taken whenever they come, and the command center is told"},
 			"extend_by":     {Type: runbook.TypeDuration, Default: "2h", Doc: "how long a round that lost time to an outage (coverage checks that could not run) and is below min_coverage at its deadline is extended, once; at most the round's deadline"},
+			"await_late":    {Type: runbook.TypeDuration, Doc: "how long the step stays after the round closes, counting late results every check_every (the step's outputs follow them); at most grace; default none: the figures are the close's"},
 		},
-		Outputs:   []string{"positives", "sampled", "expected", "missing", "coverage", "home_visits_open", "clean"},
+		Outputs:   []string{"positives", "sampled", "expected", "missing", "coverage", "home_visits_open", "clean", "late_results"},
 		Fractions: []string{"coverage", "clean"},
 	},
 	workflow: MassTestingStep, name: MassTestingStepName,
@@ -55,11 +56,14 @@ type AddPointInput struct {
 	By     string
 }
 
-// CohortSlot is when a cohort is called to the sampling points.
+// CohortSlot is when a cohort is called to the sampling points; Site,
+// when set, is the campus or school whose own cohort it is.
 type CohortSlot struct {
 	Cohort   string
 	Expected int
 	From, To time.Time
+	Site     string `json:",omitempty"`
+	SiteName string `json:",omitempty"`
 }
 
 // PointStatus is one sampling point's progress.
@@ -110,6 +114,9 @@ type TestingProgress struct {
 	// outage); Extended says the deadline was moved once because of it.
 	Lost     time.Duration `json:",omitempty"`
 	Extended bool          `json:",omitempty"`
+	// LateResults counts samples recorded against the round after it
+	// closed, as the step last counted them.
+	LateResults int `json:",omitempty"`
 	// Short, when the plan cannot meet the deadline, says how many more
 	// points of what capacity would.
 	Short string `json:",omitempty"`
@@ -171,6 +178,9 @@ type roundParams struct {
 	number                             int
 	deadline, every, revisit, extendBy time.Duration
 	minCoverage                        float64
+	// awaitLate is how long the step counts late results after the
+	// close, at most the round's grace.
+	awaitLate time.Duration
 }
 
 func roundParamsOf(in StepInput) roundParams {
@@ -192,6 +202,11 @@ func roundParamsOf(in StepInput) roundParams {
 		c.extendBy = paramDuration(in.Params, "extend_by")
 	}
 	c.extendBy = min(c.extendBy, c.deadline)
+	grace := DefaultLateGrace
+	if _, ok := in.Params["grace"]; ok {
+		grace = paramDuration(in.Params, "grace")
+	}
+	c.awaitLate = min(paramDuration(in.Params, "await_late"), grace)
 	return c
 }
 
@@ -359,7 +374,11 @@ func (rnd *round) close(ctx workflow.Context, cfg roundParams) (StepResult, erro
 	}
 	rnd.p.Missing, rnd.p.State = closed.Missing, StateDone
 	if rnd.evidence {
-		return rnd.closeWithEvidence(ctx, closed, cfg.minCoverage), nil
+		res := rnd.closeWithEvidence(ctx, closed, cfg.minCoverage)
+		if cfg.awaitLate > 0 {
+			return rnd.awaitLate(ctx, cfg, closed, res), nil
+		}
+		return res, nil
 	}
 	rnd.gauge(ctx)
 	rnd.render(ctx)
@@ -375,6 +394,11 @@ func (rnd *round) close(ctx workflow.Context, cfg roundParams) (StepResult, erro
 // DefaultExtendBy is how long a round that lost time to an outage is
 // extended when the step's params do not say (a round started alone).
 const DefaultExtendBy = 2 * time.Hour
+
+// DefaultLateGrace is how long after the close a round records late
+// samples when the step's params do not say; the store's default is the
+// same.
+const DefaultLateGrace = 6 * time.Hour
 
 // coverage is sampled ÷ expected; a round that expected nobody is covered.
 func coverage(sampled, expected int) float64 {
@@ -414,20 +438,8 @@ func (rnd *round) extend(ctx workflow.Context, by time.Duration, minCoverage flo
 // coverage is never clean, whatever its positives, and the command center
 // is told.
 func (rnd *round) closeWithEvidence(ctx workflow.Context, closed activities.CloseRoundResult, minCoverage float64) StepResult {
-	rnd.p.Sampled, rnd.p.Expected, rnd.p.Positives = closed.Sampled, closed.Expected, closed.Positives
-	rnd.p.HomeVisitsOpen, rnd.p.MinCoverage = closed.HomeVisitsOpen, minCoverage
-	rnd.p.Coverage = coverage(rnd.p.Sampled, rnd.p.Expected)
-	rnd.p.Clean = rnd.p.Coverage >= minCoverage
-	rnd.p.Behind = false
-	rnd.gauge(ctx)
-	rnd.render(ctx)
-	clean := 0.0
-	detail := fmt.Sprintf("round %d: %d of %d sampled (%s), %d positive, %d missing", rnd.p.Round, rnd.p.Sampled, rnd.p.Expected, percent(rnd.p.Coverage), rnd.p.Positives, rnd.p.Missing)
-	if rnd.p.Clean {
-		clean = 1
-	} else {
-		detail = fmt.Sprintf("round %d: not clean: %s sampled (min %s) · %d of %d sampled, %d positive, %d missing",
-			rnd.p.Round, percent(rnd.p.Coverage), percent(minCoverage), rnd.p.Sampled, rnd.p.Expected, rnd.p.Positives, rnd.p.Missing)
+	res := rnd.figures(ctx, closed, minCoverage)
+	if !rnd.p.Clean {
 		body := fmt.Sprintf("Testing round %d of %s (incident %s) closed below its minimum coverage: %s sampled (%d of %d, min %s), %d missing. It is no evidence for a lift, whatever its positives (%d); the residents missing are on the call-back list (`muster testing missing %s`).",
 			rnd.p.Round, rnd.p.Area, rnd.in.Incident, percent(rnd.p.Coverage), rnd.p.Sampled, rnd.p.Expected, percent(minCoverage), rnd.p.Missing, rnd.p.Positives, rnd.sw.id)
 		n := activities.NoticeInput{
@@ -442,14 +454,74 @@ func (rnd *round) closeWithEvidence(ctx workflow.Context, closed activities.Clos
 		_ = rnd.sw.r.run(ctx, "escalate-not-clean", "Tell the command center the round is not clean", a.PublishNotice, n,
 			nil, func() string { return "not clean reported" })
 	}
+	return res
+}
+
+// figures takes a round's figures as the database counted them (at the
+// close, or after it with late results) into its progress, and returns
+// them as the step's outputs and detail.
+func (rnd *round) figures(ctx workflow.Context, c activities.CloseRoundResult, minCoverage float64) StepResult {
+	rnd.p.Sampled, rnd.p.Expected, rnd.p.Positives, rnd.p.Missing = c.Sampled, c.Expected, c.Positives, c.Missing
+	rnd.p.HomeVisitsOpen, rnd.p.MinCoverage, rnd.p.LateResults = c.HomeVisitsOpen, minCoverage, c.LateResults
+	rnd.p.Coverage = coverage(rnd.p.Sampled, rnd.p.Expected)
+	rnd.p.Clean = rnd.p.Coverage >= minCoverage
+	rnd.p.Behind = false
+	rnd.gauge(ctx)
+	rnd.render(ctx)
+	clean := 0.0
+	detail := fmt.Sprintf("round %d: %d of %d sampled (%s), %d positive, %d missing", rnd.p.Round, rnd.p.Sampled, rnd.p.Expected, percent(rnd.p.Coverage), rnd.p.Positives, rnd.p.Missing)
+	if rnd.p.Clean {
+		clean = 1
+	} else {
+		detail = fmt.Sprintf("round %d: not clean: %s sampled (min %s) · %d of %d sampled, %d positive, %d missing",
+			rnd.p.Round, percent(rnd.p.Coverage), percent(minCoverage), rnd.p.Sampled, rnd.p.Expected, rnd.p.Positives, rnd.p.Missing)
+	}
+	if rnd.p.LateResults > 0 {
+		detail += fmt.Sprintf(", %d late", rnd.p.LateResults)
+	}
 	return StepResult{
 		Outputs: map[string]float64{
 			"positives": float64(rnd.p.Positives), "sampled": float64(rnd.p.Sampled),
 			"expected": float64(rnd.p.Expected), "missing": float64(rnd.p.Missing),
 			"coverage": rnd.p.Coverage, "home_visits_open": float64(rnd.p.HomeVisitsOpen), OutputClean: clean,
+			"late_results": float64(rnd.p.LateResults),
 		},
 		Detail: detail,
 	}
+}
+
+// awaitLate keeps the step of a closed round running for cfg.awaitLate,
+// counting the results recorded against the round after its close every
+// check_every: the response's tree, and so its until conditions, see the
+// outputs follow them, and the step's result is the last count. A count
+// that cannot be made ends the wait with the figures counted so far.
+func (rnd *round) awaitLate(ctx workflow.Context, cfg roundParams, last activities.CloseRoundResult, res StepResult) StepResult {
+	// Runs before this version ended at the close; only runbooks that ask
+	// for the wait reach this point.
+	if workflow.GetVersion(ctx, "testing-await-late", workflow.DefaultVersion, 1) < 1 {
+		return res
+	}
+	until := workflow.Now(ctx).Add(scaled(cfg.awaitLate, rnd.in.TimeScale))
+	every := max(scaled(cfg.every, rnd.in.TimeScale), time.Millisecond)
+	for now := workflow.Now(ctx); now.Before(until); now = workflow.Now(ctx) {
+		if err := workflow.NewTimer(ctx, min(every, until.Sub(now))).Get(ctx, nil); err != nil {
+			return res
+		}
+		var c activities.CloseRoundResult
+		if err := rnd.sw.r.run(ctx, "late-results", "Count results that came after the close", a.RoundTally,
+			activities.RoundRef{Ref: rnd.sw.ref("muster"), RoundID: rnd.plan.RoundID}, &c,
+			func() string { return fmt.Sprintf("%d late results", c.LateResults) }); err != nil {
+			workflow.GetLogger(ctx).Warn("Count late results", "round", rnd.plan.RoundID, "error", err)
+			return res
+		}
+		if c == last {
+			continue
+		}
+		last = c
+		res = rnd.figures(ctx, c, cfg.minCoverage)
+		reportToParent(ctx, StepReport{Path: rnd.in.Path, State: StateRunning, Detail: res.Detail, Outputs: res.Outputs})
+	}
+	return res
 }
 
 func (rnd *round) onAddPoint(ctx workflow.Context, in AddPointInput) error {

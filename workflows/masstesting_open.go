@@ -30,7 +30,13 @@ func (rnd *round) open(ctx workflow.Context, number int) error {
 		return err
 	}
 	rnd.p.RoundID, rnd.p.Expected = rnd.plan.RoundID, rnd.plan.Expected
-	rnd.p.Slots = cohortSlots(rnd.plan, strings.Split(paramString(in.Params, "cohorts"), ","), rnd.p.OpensAt, in.TimeScale)
+	priority := strings.Split(paramString(in.Params, "cohorts"), ",")
+	rnd.p.Slots = cohortSlots(rnd.plan, priority, rnd.p.OpensAt, in.TimeScale)
+	// Rounds before this version called every cohort in the step's order;
+	// only plans with sites that list their own cohorts reach the check.
+	if len(rnd.plan.SiteCohorts) > 0 && workflow.GetVersion(ctx, "testing-site-cohorts", workflow.DefaultVersion, 1) >= 1 {
+		rnd.p.Slots = siteCohortSlots(rnd.plan, priority, rnd.p.OpensAt, in.TimeScale)
+	}
 	rnd.points(nil)
 	if rnd.evidence {
 		rnd.warnShort(ctx)
@@ -39,17 +45,22 @@ func (rnd *round) open(ctx workflow.Context, number int) error {
 	messages := len(rnd.p.Slots) > 0 && workflow.GetVersion(ctx, testingMessagesChange, workflow.DefaultVersion, 1) >= 1
 	for _, s := range rnd.p.Slots {
 		from, to := rnd.clock(s.From).Format("15:04"), rnd.clock(s.To).Format("15:04")
+		// A site's cohort is called by the site's name, under its code.
+		key, where, of := s.Cohort, in.Area.Name, in.Area.Name
+		if s.Site != "" {
+			key, where, of = s.Site+"/"+s.Cohort, s.SiteName+" ("+in.Area.Name+")", s.SiteName
+		}
 		body := fmt.Sprintf("Testing round %d of %s (incident %s): %s residents, please come to your sampling point between %s and %s. Residents who cannot come are visited at home.",
-			number, in.Area.Name, in.Incident, s.Cohort, from, to)
+			number, where, in.Incident, s.Cohort, from, to)
 		call := activities.NoticeInput{
-			Ref: rnd.sw.ref("muster"), Step: in.Path + "/call/" + s.Cohort, AreaID: in.Area.ID,
-			Kind: fmt.Sprintf("testing/%d/%s", number, s.Cohort), Audience: s.Cohort + "s of " + in.Area.Name, Body: body,
+			Ref: rnd.sw.ref("muster"), Step: in.Path + "/call/" + key, AreaID: in.Area.ID,
+			Kind: fmt.Sprintf("testing/%d/%s", number, key), Audience: s.Cohort + "s of " + of, Body: body,
 		}
 		if messages {
-			call.Message, call.Args = MsgTestingCall, map[string]string{"round": fmt.Sprint(number), "area": in.Area.Name,
+			call.Message, call.Args = MsgTestingCall, map[string]string{"round": fmt.Sprint(number), "area": where,
 				"incident": in.Incident, "cohort": s.Cohort, "from": from, "to": to}
 		}
-		if err := rnd.sw.r.run(ctx, "call/"+s.Cohort, "Call "+s.Cohort, a.PublishNotice, call,
+		if err := rnd.sw.r.run(ctx, "call/"+key, "Call "+s.Cohort+" of "+of, a.PublishNotice, call,
 			nil, func() string { return fmt.Sprintf("%d called", s.Expected) }); err != nil {
 			return err
 		}
@@ -116,13 +127,19 @@ func cohortSlots(plan domain.RoundPlan, priority []string, opens time.Time, scal
 	for _, p := range plan.Points {
 		capacity += p.CapacityPerHour
 	}
+	return layOutSlots(orderCohorts(plan.Cohorts, priority), float64(capacity), opens, scale)
+}
+
+// orderCohorts sorts cohorts by priority (a list of names, first called
+// first); cohorts it does not name come after, by name.
+func orderCohorts(counts []domain.CohortCount, priority []string) []domain.CohortCount {
 	rank := map[string]int{}
 	for i, c := range priority {
 		if c = strings.TrimSpace(c); c != "" {
 			rank[c] = i + 1
 		}
 	}
-	cohorts := append([]domain.CohortCount(nil), plan.Cohorts...)
+	cohorts := append([]domain.CohortCount(nil), counts...)
 	sort.SliceStable(cohorts, func(i, j int) bool {
 		ri, rj := rank[cohorts[i].Cohort], rank[cohorts[j].Cohort]
 		if ri == 0 {
@@ -136,6 +153,13 @@ func cohortSlots(plan domain.RoundPlan, priority []string, opens time.Time, scal
 		}
 		return cohorts[i].Cohort < cohorts[j].Cohort
 	})
+	return cohorts
+}
+
+// layOutSlots gives the cohorts, in order, one slot after another from
+// opens, each as long as capacity (residents an hour) needs to sample it,
+// at least a quarter of an hour.
+func layOutSlots(cohorts []domain.CohortCount, capacity float64, opens time.Time, scale float64) []CohortSlot {
 	var out []CohortSlot
 	at := opens
 	for _, c := range cohorts {
@@ -144,7 +168,7 @@ func cohortSlots(plan domain.RoundPlan, priority []string, opens time.Time, scal
 		}
 		hours := 1.0
 		if capacity > 0 {
-			hours = math.Max(float64(c.Count)/float64(capacity), 0.25)
+			hours = math.Max(float64(c.Count)/capacity, 0.25)
 		}
 		d := scaled(time.Duration(hours*float64(time.Hour)), scale)
 		out = append(out, CohortSlot{Cohort: c.Cohort, Expected: c.Count, From: at, To: at.Add(d)})

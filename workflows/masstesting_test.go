@@ -68,6 +68,9 @@ type testingTest struct {
 	// the database is out.
 	Down          func(elapsed time.Duration) bool
 	AddRoundPoint func(activities.AddRoundPointInput) (domain.RoundPlan, error)
+	// Tally returns the round's figures after its close; by default those
+	// of the close.
+	Tally func(activities.RoundRef) (activities.CloseRoundResult, error)
 }
 
 // atRate samples perHour residents an hour, up to everyone.
@@ -90,6 +93,7 @@ func (tt *testingTest) mockRound() {
 	tt.Sampled = atRate(1200)
 	tt.Missed = func(time.Duration) int { return 0 }
 	tt.CloseRound = func(activities.RoundRef) (activities.CloseRoundResult, error) { return tt.closed(0), nil }
+	tt.Tally = func(activities.RoundRef) (activities.CloseRoundResult, error) { return tt.closed(0), nil }
 	tt.AddRoundPoint = func(in activities.AddRoundPointInput) (domain.RoundPlan, error) {
 		p := testPlan()
 		p.Points = append(p.Points, domain.RoundPoint{SiteID: 105, Code: in.Site, CapacityPerHour: 250})
@@ -116,6 +120,7 @@ func (tt *testingTest) mockRound() {
 		return func(in activities.ExtendRoundInput) (time.Time, error) { return in.Deadline, nil }
 	})
 	mockActivity(st, a.CloseRound, "CloseRound", func() func(activities.RoundRef) (activities.CloseRoundResult, error) { return tt.CloseRound })
+	mockActivity(st, a.RoundTally, "RoundTally", func() func(activities.RoundRef) (activities.CloseRoundResult, error) { return tt.Tally })
 	mockActivity(st, a.AddRoundPoint, "AddRoundPoint", func() func(activities.AddRoundPointInput) (domain.RoundPlan, error) {
 		return tt.AddRoundPoint
 	})

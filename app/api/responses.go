@@ -42,6 +42,9 @@ type StartResult struct {
 	// Version is the pinned runbook version (0 while a running response
 	// is still pinning it).
 	Version int `json:"version"`
+	// Warnings say what the response will run short of, such as testing
+	// rounds that cannot finish by their deadline.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // LiftRequest lifts a response.
@@ -186,6 +189,14 @@ func (s *Server) startResponse(w http.ResponseWriter, r *http.Request) error {
 			return badRequest("runbook", "runbook %s version %d names areas the scenario does not have (publish a fixed version): %v", rb.Name, rb.Version, err)
 		}
 	}
+	// Testing rounds that cannot finish by their deadline are said before
+	// the response starts, as the CLI does.
+	var warnings []string
+	if def != nil {
+		if warnings, err = service.TestingCapacityWarnings(ctx, s.st, def, area); err != nil {
+			return err
+		}
+	}
 	// Pin the version resolved here, so the answer names the version the
 	// response runs.
 	in.Version = rb.Version
@@ -194,6 +205,9 @@ func (s *Server) startResponse(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	res := StartResult{WorkflowID: id, Incident: in.Incident, Existing: existing, Runbook: rb.Name, Version: rb.Version}
+	if !existing {
+		res.Warnings = warnings
+	}
 	if !existing {
 		w.Header().Set("Location", "/v1/responses/"+in.Incident)
 		writeJSON(w, http.StatusCreated, res)

@@ -20,6 +20,18 @@ type RoundPlan struct {
 	HomeVisits int
 	// Expected is everyone: residents coming to points and home visits.
 	Expected int
+	// SiteCohorts counts the people of each campus or school that lists
+	// its own cohorts, by cohort in the site's order; they are also among
+	// Cohorts.
+	SiteCohorts []SiteCohortCount `json:",omitempty"`
+}
+
+// SiteCohortCount is the number of a site's people of one cohort who
+// come to a point, and the cohort's rank in the site's order (0: after
+// the listed ones).
+type SiteCohortCount struct {
+	Site, Name, Cohort string
+	Rank, Count        int
 }
 
 // RoundPoint is a sampling point open in a round.

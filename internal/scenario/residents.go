@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -79,6 +80,16 @@ type ResidentRow struct {
 	Building  string
 	Cohort    string
 	HomeVisit bool
+	// HomeVisitKind is the kind of a home-visit resident, one of the
+	// scenario's home_visit_kinds (empty when it names none), and
+	// HomeVisitPriority its priority (0: visited after every kind).
+	HomeVisitKind     string
+	HomeVisitPriority int
+	// Site is the campus or school a campus person belongs to, and
+	// CohortRank their cohort's place in that site's cohorts (1 first; 0
+	// when the site lists none or not theirs).
+	Site       string
+	CohortRank int
 
 	Name     string
 	IDNumber string
@@ -102,7 +113,7 @@ var residentCode = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 // ResidentColumns are the columns of a residents CSV file; code and area
 // are required.
-var ResidentColumns = []string{"code", "area", "building", "cohort", "home_visit", "name", "id_number", "phone"}
+var ResidentColumns = []string{"code", "area", "building", "cohort", "home_visit", "site", "name", "id_number", "phone"}
 
 // registry returns the scenario's residents: those listed in its CSV file,
 // or those it generates.
@@ -127,6 +138,7 @@ func (f *File) generate() []ResidentRow {
 	if len(campus) == 0 {
 		campus = DefaultCampusCohorts
 	}
+	kinds := f.visitKinds()
 	total := 0
 	var walk func(a *Area, fn func(a *Area))
 	walk = func(a *Area, fn func(a *Area)) {
@@ -155,15 +167,23 @@ func (f *File) generate() []ResidentRow {
 				if a.HomeVisitShare != nil {
 					share = *a.HomeVisitShare
 				}
+				from := len(out)
 				out = generateGroup(out, g.Seed, a.Code, a.Code, a.Population, buildingNames("b", a.Buildings, a.Population), compound, share)
+				giveVisitKinds(out[from:], kinds)
 			}
 			for _, s := range a.Sites {
 				if s.Kind != "campus" || s.Population <= 0 {
 					continue
 				}
+				cohorts := campus
+				if len(s.Cohorts) > 0 {
+					cohorts = s.Cohorts
+				}
 				for _, code := range expand(s.Code, s.Count) {
 					n := (s.Population + CampusBuildingSize - 1) / CampusBuildingSize
-					out = generateGroup(out, g.Seed, code, a.Code, s.Population, buildingNames(code+"-b", n, s.Population), campus, 0)
+					from := len(out)
+					out = generateGroup(out, g.Seed, code, a.Code, s.Population, buildingNames(code+"-b", n, s.Population), cohorts, 0)
+					placeAtSite(out[from:], code, s.Cohorts)
 				}
 			}
 		})
@@ -290,7 +310,7 @@ func readResidents(path string, f *File) ([]ResidentRow, error) {
 	} else if fi.Size() > MaxResidentsFileBytes {
 		return nil, &Error{Source: f.source, Field: "residents", Msg: fmt.Sprintf("%s is larger than %d MiB: split the scenario into several districts", path, MaxResidentsFileBytes>>20)}
 	}
-	return parseResidents(file, path, f.areaLevels())
+	return parseResidents(file, path, f.areaLevels(), f.visitKinds(), f.siteCohortLists())
 }
 
 // areaLevels maps each area code of the file to its level.
@@ -310,7 +330,7 @@ func (f *File) areaLevels() map[string]Level {
 // maxResidentErrors bounds the errors reported from one residents file.
 const maxResidentErrors = 50
 
-func parseResidents(r io.Reader, source string, areas map[string]Level) ([]ResidentRow, error) {
+func parseResidents(r io.Reader, source string, areas map[string]Level, kinds []HomeVisitKind, sites map[string][]CohortShare) ([]ResidentRow, error) {
 	cr := csv.NewReader(r)
 	cr.ReuseRecord = true
 	col, err := residentHeader(cr, source)
@@ -369,12 +389,15 @@ func parseResidents(r io.Reader, source string, areas map[string]Level) ([]Resid
 		} else if !codePattern.MatchString(row.Cohort) {
 			add(line, "cohort", "%q is not a cohort: use lower-case letters, digits and '-' (resident, student, teacher, staff, …)", row.Cohort)
 		}
-		switch hv := strings.ToLower(get(rec, "home_visit")); hv {
-		case "", "false", "no", "0":
-		case "true", "yes", "1":
-			row.HomeVisit = true
-		default:
-			add(line, "home_visit", "%q is not true or false", hv)
+		if msg := homeVisitOf(&row, get(rec, "home_visit"), kinds); msg != "" {
+			add(line, "home_visit", "%s", msg)
+		}
+		if site := get(rec, "site"); site != "" {
+			if cohorts, ok := sites[site]; ok {
+				row.Site, row.CohortRank = site, cohortRank(cohorts, row.Cohort)
+			} else {
+				add(line, "site", "unknown site %q: a campus or school of this scenario", site)
+			}
 		}
 		if len(out) == MaxResidents {
 			return nil, &Error{Source: source, Line: line, Msg: fmt.Sprintf("more than %d residents: split the scenario into several districts", MaxResidents)}
@@ -385,6 +408,28 @@ func parseResidents(r io.Reader, source string, areas map[string]Level) ([]Resid
 		return nil, errs
 	}
 	return out, nil
+}
+
+// homeVisitOf sets the row's home visit from its home_visit column: true
+// or false, or a kind of home visit the scenario declares (which gives the
+// visit its priority). It returns what is wrong with the value, or "".
+func homeVisitOf(row *ResidentRow, value string, kinds []HomeVisitKind) string {
+	switch hv := strings.ToLower(value); hv {
+	case "", "false", "no", "0":
+	case "true", "yes", "1":
+		row.HomeVisit = true
+	default:
+		i := slices.IndexFunc(kinds, func(k HomeVisitKind) bool { return k.Kind == hv })
+		switch {
+		case i >= 0:
+			row.HomeVisit, row.HomeVisitKind, row.HomeVisitPriority = true, kinds[i].Kind, kinds[i].Priority
+		case len(kinds) > 0:
+			return fmt.Sprintf("%q is not true, false or a kind of home visit (home_visit_kinds: %s)", hv, visitKindNames(kinds))
+		default:
+			return fmt.Sprintf("%q is not true or false (or a kind of home visit, once the scenario declares home_visit_kinds)", hv)
+		}
+	}
+	return ""
 }
 
 // residentHeader reads the header line of a residents file and returns

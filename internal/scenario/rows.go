@@ -18,6 +18,8 @@ type Rows struct {
 	// Registry is the residents, listed in the scenario's residents file or
 	// generated from its populations; empty when the file has neither.
 	Registry []ResidentRow
+	// HomeVisitKinds are the scenario's kinds of home visit, by priority.
+	HomeVisitKinds []HomeVisitKind
 }
 
 // AreaRow is one area with its path (codes from the top, joined by '/').
@@ -83,6 +85,7 @@ func (f *File) Rows() Rows {
 		r.walk(&f.Areas[i], "", "")
 	}
 	r.Registry = f.registry()
+	r.HomeVisitKinds = f.visitKinds()
 	return r
 }
 

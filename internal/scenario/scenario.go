@@ -65,6 +65,9 @@ type File struct {
 	// Locale is the district's language for notices, questions and reports:
 	// "en" (the default) or "zh-CN".
 	Locale string `yaml:"locale"`
+	// HomeVisitKinds are the kinds of resident sampled at home, each with
+	// its priority (homevisits.go).
+	HomeVisitKinds []HomeVisitKind `yaml:"home_visit_kinds"`
 	// References are figures an account of a real day gives, which the
 	// after-action report sets beside the response's own.
 	References []ReferenceFigure `yaml:"references"`
@@ -149,6 +152,9 @@ type Site struct {
 	// (docs/supply.md).
 	Serves string             `yaml:"serves"`
 	Stock  map[string]float64 `yaml:"stock"`
+	// Cohorts, on a campus or school, are its own cohorts in the order
+	// its people are called (sitecohorts.go).
+	Cohorts []CohortShare `yaml:"cohorts"`
 
 	line int
 }

@@ -52,6 +52,7 @@ func (f *File) validate() Errors {
 		v.add(f.line, "name", "%q is not a code: use lower-case letters, digits and '-'", f.Name)
 	}
 	v.commodities(f.Commodities)
+	v.homeVisitKinds(f.HomeVisitKinds)
 	if len(f.Areas) == 0 {
 		v.add(f.line, "areas", "is required: list at least one area (usually the district)")
 	}
@@ -206,6 +207,7 @@ func (v *validator) area(a *Area, path string, parent Level) {
 			v.add(s.line, p+".capacity_per_hour", "is required for a sampling point: residents sampled per hour")
 		}
 		v.supplier(s, p)
+		v.siteCohorts(s, p)
 	}
 	for i := range a.Areas {
 		v.area(&a.Areas[i], fmt.Sprintf("%s.areas[%d]", path, i), a.Level)

@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -82,20 +83,48 @@ type unit struct {
 func (u *unit) remaining() int { return max(u.Residents-u.sampled, 0) }
 
 // cohortCount counts a cohort's residents who come to points and those
-// sampled at home.
-type cohortCount struct{ residents, home int }
+// sampled at home; rank is the cohort's place in its site's order.
+type cohortCount struct{ residents, home, rank int }
 
-// planRound writes a new round's points, assignments and cohort counts.
-func planRound(ctx context.Context, tx *sqlx.Tx, roundID int64, area areaNode) error {
+// cohortKey is a cohort, of a site that lists its own cohorts or of no
+// site (everyone else).
+type cohortKey struct{ site, cohort string }
+
+// getAreaNode reads an area for planning.
+func getAreaNode(ctx context.Context, q sqlx.QueryerContext, id int64) (areaNode, error) {
+	var area areaNode
+	err := sqlx.GetContext(ctx, q, &area, `SELECT id, code, path, level, parent_id FROM areas WHERE id = $1`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return areaNode{}, fmt.Errorf("area %d: %w", id, domain.ErrNotFound)
+	}
+	return area, err
+}
+
+// roundInputs reads what a round over the area is planned from: its
+// sampling points, and the units and cohorts of its residents.
+func roundInputs(ctx context.Context, tx *sqlx.Tx, area areaNode) ([]*point, []*unit, map[cohortKey]*cohortCount, error) {
 	tree, err := loadAreaTree(ctx, tx, area.Path)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	points, err := roundPoints(ctx, tx, area.Path, tree)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	units, cohorts, err := roundUnits(ctx, tx, area, tree)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return points, units, cohorts, nil
+}
+
+// planRound writes a new round's points, assignments and cohort counts.
+func planRound(ctx context.Context, tx *sqlx.Tx, roundID int64, area areaNode) error {
+	points, units, cohorts, err := roundInputs(ctx, tx, area)
+	if err != nil {
+		return err
+	}
+	siteNames, err := cohortSiteNames(ctx, tx, area, cohorts)
 	if err != nil {
 		return err
 	}
@@ -119,7 +148,7 @@ func planRound(ctx context.Context, tx *sqlx.Tx, roundID int64, area areaNode) e
 			return err
 		}
 	}
-	return writeCohorts(ctx, tx, roundID, cohorts)
+	return writeCohorts(ctx, tx, roundID, cohorts, siteNames)
 }
 
 // roundPoints reads the sampling points of a round over an area: those in
@@ -147,28 +176,38 @@ func roundPoints(ctx context.Context, tx *sqlx.Tx, path string, tree plan.Tree) 
 
 // roundUnits counts the residents of an area: the units the points are
 // assigned, the largest first, and the residents of each cohort.
-func roundUnits(ctx context.Context, tx *sqlx.Tx, area areaNode, tree plan.Tree) ([]*unit, map[string]*cohortCount, error) {
+func roundUnits(ctx context.Context, tx *sqlx.Tx, area areaNode, tree plan.Tree) ([]*unit, map[cohortKey]*cohortCount, error) {
 	var groups []struct {
 		AreaID    int64  `db:"area_id"`
 		Compound  bool   `db:"compound"`
 		Building  string `db:"building"`
 		Cohort    string `db:"cohort"`
 		HomeVisit bool   `db:"home_visit"`
+		Site      string `db:"site"`
+		Rank      int    `db:"cohort_rank"`
 		N         int    `db:"n"`
 	}
 	if err := tx.SelectContext(ctx, &groups, `
-		SELECT r.area_id, a.level = 'compound' AS compound, r.building, r.cohort, r.home_visit, count(*) AS n
+		SELECT r.area_id, a.level = 'compound' AS compound, r.building, r.cohort, r.home_visit, r.site, coalesce(r.cohort_rank, 0) AS cohort_rank, count(*) AS n
 		FROM residents r JOIN areas a ON a.id = r.area_id
 		WHERE a.path = $1 OR a.path LIKE $2
-		GROUP BY 1, 2, 3, 4, 5`, area.Path, under(area.Path)); err != nil {
+		GROUP BY 1, 2, 3, 4, 5, 6, 7`, area.Path, under(area.Path)); err != nil {
 		return nil, nil, fmt.Errorf("residents of %s: %w", area.Code, err)
+	}
+	// A site's people are counted apart only when the site lists its own
+	// cohorts (some of its people have a rank).
+	listing := map[string]bool{}
+	for _, g := range groups {
+		if g.Site != "" && g.Rank > 0 {
+			listing[g.Site] = true
+		}
 	}
 	type unitKey struct {
 		area     int64
 		building string
 	}
 	units := map[unitKey]*unit{}
-	cohorts := map[string]*cohortCount{}
+	cohorts := map[cohortKey]*cohortCount{}
 	for _, g := range groups {
 		// A compound is one unit, which the plan may split by building;
 		// campus people are planned by building from the start.
@@ -181,10 +220,14 @@ func roundUnits(ctx context.Context, tx *sqlx.Tx, area areaNode, tree plan.Tree)
 			u = &unit{AreaID: g.AreaID, Building: k.building, community: tree.Community(g.AreaID)}
 			units[k] = u
 		}
-		c := cohorts[g.Cohort]
+		ck := cohortKey{cohort: g.Cohort}
+		if listing[g.Site] {
+			ck.site = g.Site
+		}
+		c := cohorts[ck]
 		if c == nil {
-			c = &cohortCount{}
-			cohorts[g.Cohort] = c
+			c = &cohortCount{rank: g.Rank}
+			cohorts[ck] = c
 		}
 		if g.HomeVisit {
 			c.home += g.N
@@ -206,16 +249,49 @@ func roundUnits(ctx context.Context, tx *sqlx.Tx, area areaNode, tree plan.Tree)
 	return ordered, cohorts, nil
 }
 
-// writeCohorts writes the residents a new round expects, by cohort.
-func writeCohorts(ctx context.Context, tx *sqlx.Tx, roundID int64, cohorts map[string]*cohortCount) error {
-	names := slices.Sorted(maps.Keys(cohorts))
-	res, home := make([]int64, len(names)), make([]int64, len(names))
-	for i, c := range names {
-		res[i], home[i] = int64(cohorts[c].residents), int64(cohorts[c].home)
+// cohortSiteNames reads the names of the sites whose people are counted
+// apart, among the sites in or under the round's area.
+func cohortSiteNames(ctx context.Context, tx *sqlx.Tx, area areaNode, cohorts map[cohortKey]*cohortCount) (map[string]string, error) {
+	var codes []string
+	for k := range cohorts {
+		if k.site != "" && !slices.Contains(codes, k.site) {
+			codes = append(codes, k.site)
+		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO round_cohorts (round_id, cohort, residents, home_visits)
-		SELECT $1, u.cohort, u.residents, u.home FROM unnest($2::text[], $3::int[], $4::int[]) AS u(cohort, residents, home)`,
-		roundID, pq.Array(names), pq.Array(res), pq.Array(home)); err != nil {
+	names := map[string]string{}
+	if len(codes) == 0 {
+		return names, nil
+	}
+	var rows []struct {
+		Code string `db:"code"`
+		Name string `db:"name"`
+	}
+	if err := tx.SelectContext(ctx, &rows, `SELECT s.code, s.name FROM sites s JOIN areas a ON a.id = s.area_id
+		WHERE s.code = ANY($1) AND (a.path = $2 OR a.path LIKE $3)`, pq.Array(codes), area.Path, under(area.Path)); err != nil {
+		return nil, fmt.Errorf("sites with cohorts: %w", err)
+	}
+	for _, r := range rows {
+		names[r.Code] = r.Name
+	}
+	return names, nil
+}
+
+// writeCohorts writes the residents a new round expects, by cohort, a
+// site's apart with its order.
+func writeCohorts(ctx context.Context, tx *sqlx.Tx, roundID int64, cohorts map[cohortKey]*cohortCount, siteNames map[string]string) error {
+	keys := slices.SortedFunc(maps.Keys(cohorts), func(a, b cohortKey) int { return cmp.Or(cmp.Compare(a.site, b.site), cmp.Compare(a.cohort, b.cohort)) })
+	n := len(keys)
+	sites, names, cohortNames := make([]string, n), make([]string, n), make([]string, n)
+	res, home, rank := make([]int64, n), make([]int64, n), make([]int64, n)
+	for i, k := range keys {
+		c := cohorts[k]
+		sites[i], names[i], cohortNames[i] = k.site, siteNames[k.site], k.cohort
+		res[i], home[i], rank[i] = int64(c.residents), int64(c.home), int64(c.rank)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO round_cohorts (round_id, site, site_name, cohort, rank, residents, home_visits)
+		SELECT $1, u.site, u.name, u.cohort, nullif(u.rank, 0), u.residents, u.home
+		FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::int[]) AS u(site, name, cohort, rank, residents, home)`,
+		roundID, pq.Array(sites), pq.Array(names), pq.Array(cohortNames), pq.Array(rank), pq.Array(res), pq.Array(home)); err != nil {
 		return fmt.Errorf("round cohorts: %w", err)
 	}
 	return nil
@@ -227,19 +303,7 @@ func writeCohorts(ctx context.Context, tx *sqlx.Tx, roundID int64, cohorts map[s
 // building when that finishes sooner. It returns the assignments to
 // write: whole units, and a compound's buildings where it was split.
 func planUnits(points []*point, units []*unit) []*unit {
-	ps := make([]plan.Point, len(points))
-	for i, p := range points {
-		ps[i] = plan.Point{Capacity: p.Capacity, Group: p.community}
-	}
-	us := make([]plan.Unit, len(units))
-	names := make([][]string, len(units))
-	for i, u := range units {
-		us[i] = plan.Unit{Size: u.Residents, Group: u.community}
-		names[i] = slices.Sorted(maps.Keys(u.parts))
-		for _, b := range names[i] {
-			us[i].Parts = append(us[i].Parts, u.parts[b])
-		}
-	}
+	ps, us, names := planInputs(points, units)
 	var out []*unit
 	for _, a := range plan.Assign(ps, us).Assignments {
 		u, p := units[a.Unit], points[a.Point]
@@ -252,6 +316,25 @@ func planUnits(points []*point, units []*unit) []*unit {
 			SiteID: p.SiteID, community: u.community})
 	}
 	return out
+}
+
+// planInputs gives the points and units to package plan; names are the
+// buildings of each unit, in the order of its parts.
+func planInputs(points []*point, units []*unit) ([]plan.Point, []plan.Unit, [][]string) {
+	ps := make([]plan.Point, len(points))
+	for i, p := range points {
+		ps[i] = plan.Point{Capacity: p.Capacity, Group: p.community, Name: p.Code}
+	}
+	us := make([]plan.Unit, len(units))
+	names := make([][]string, len(units))
+	for i, u := range units {
+		us[i] = plan.Unit{Size: u.Residents, Group: u.community}
+		names[i] = slices.Sorted(maps.Keys(u.parts))
+		for _, b := range names[i] {
+			us[i].Parts = append(us[i].Parts, u.parts[b])
+		}
+	}
+	return ps, us, names
 }
 
 // writeAssignments writes which point serves each unit, or moves a unit
@@ -299,8 +382,8 @@ func readPlan(ctx context.Context, q sqlx.QueryerContext, roundID int64) (domain
 		Residents  int    `db:"residents"`
 		HomeVisits int    `db:"home_visits"`
 	}
-	if err := sqlx.SelectContext(ctx, q, &cohorts, `SELECT cohort, residents, home_visits FROM round_cohorts
-		WHERE round_id = $1 ORDER BY residents DESC, cohort`, roundID); err != nil {
+	if err := sqlx.SelectContext(ctx, q, &cohorts, `SELECT cohort, sum(residents)::int AS residents, sum(home_visits)::int AS home_visits
+		FROM round_cohorts WHERE round_id = $1 GROUP BY cohort ORDER BY 2 DESC, cohort`, roundID); err != nil {
 		return domain.RoundPlan{}, fmt.Errorf("cohorts of round %d: %w", roundID, err)
 	}
 	for _, c := range cohorts {
@@ -309,6 +392,10 @@ func readPlan(ctx context.Context, q sqlx.QueryerContext, roundID int64) (domain
 		}
 		rp.HomeVisits += c.HomeVisits
 		rp.Expected += c.Residents + c.HomeVisits
+	}
+	if err := sqlx.SelectContext(ctx, q, &rp.SiteCohorts, `SELECT site, site_name AS name, cohort, coalesce(rank, 0) AS rank, residents AS count
+		FROM round_cohorts WHERE round_id = $1 AND site <> '' AND residents > 0 ORDER BY site, rank NULLS LAST, cohort`, roundID); err != nil {
+		return domain.RoundPlan{}, fmt.Errorf("site cohorts of round %d: %w", roundID, err)
 	}
 	return rp, nil
 }

@@ -84,10 +84,11 @@ func stageResidents(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, rows []Re
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE resident_stage (
-		code text COLLATE "C", area text, building text, cohort text, home_visit boolean, name text, id_number text, phone text) ON COMMIT DROP`); err != nil {
+		code text COLLATE "C", area text, building text, cohort text, home_visit boolean, home_visit_kind text, home_visit_priority int,
+		site text, cohort_rank int, name text, id_number text, phone text) ON COMMIT DROP`); err != nil {
 		return fmt.Errorf("stage residents: %w", err)
 	}
-	err := copyText(ctx, conn, "resident_stage", []string{"code", "area", "building", "cohort", "home_visit", "name", "id_number", "phone"}, len(rows),
+	err := copyText(ctx, conn, "resident_stage", []string{"code", "area", "building", "cohort", "home_visit", "home_visit_kind", "home_visit_priority", "site", "cohort_rank", "name", "id_number", "phone"}, len(rows),
 		func(b []byte, i int) []byte {
 			r := &rows[i]
 			cohort := r.Cohort
@@ -99,6 +100,10 @@ func stageResidents(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, rows []Re
 			b = appendCopyText(append(b, '\t'), r.Building)
 			b = appendCopyText(append(b, '\t'), cohort)
 			b = strconv.AppendBool(append(b, '\t'), r.HomeVisit)
+			b = appendCopyText(append(b, '\t'), r.HomeVisitKind)
+			b = appendCopyRank(append(b, '\t'), r.HomeVisitPriority)
+			b = appendCopyText(append(b, '\t'), r.Site)
+			b = appendCopyRank(append(b, '\t'), r.CohortRank)
 			b = appendCopyText(append(b, '\t'), r.Name)
 			b = appendCopyText(append(b, '\t'), r.IDNumber)
 			return appendCopyText(append(b, '\t'), r.Phone)
@@ -127,6 +132,14 @@ func stageResidents(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, rows []Re
 	return nil
 }
 
+// appendCopyRank appends a rank or priority in COPY text: NULL when 0.
+func appendCopyRank(b []byte, n int) []byte {
+	if n <= 0 {
+		return append(b, `\N`...)
+	}
+	return strconv.AppendInt(b, int64(n), 10)
+}
+
 // mergeResidents writes the staged residents and their contacts, counting
 // what changed in res.
 func mergeResidents(ctx context.Context, tx *sqlx.Tx, scenarioName string, res *LoadResult) error {
@@ -136,12 +149,13 @@ func mergeResidents(ctx context.Context, tx *sqlx.Tx, scenarioName string, res *
 		table, kind, query string
 	}{
 		{"residents", "updated", `UPDATE residents r SET area_id = a.id, building = s.building, cohort = s.cohort,
-			home_visit = s.home_visit, scenario = $1, updated_at = now()
+			home_visit = s.home_visit, home_visit_kind = s.home_visit_kind, home_visit_priority = s.home_visit_priority,
+			site = s.site, cohort_rank = s.cohort_rank, scenario = $1, updated_at = now()
 			FROM resident_stage s JOIN areas a ON a.code = s.area
-			WHERE r.code = s.code AND (r.area_id, r.building, r.cohort, r.home_visit, r.scenario)
-			      IS DISTINCT FROM (a.id, s.building, s.cohort, s.home_visit, $1)`},
-		{"residents", "inserted", `INSERT INTO residents (code, area_id, building, cohort, home_visit, scenario)
-			SELECT s.code, a.id, s.building, s.cohort, s.home_visit, $1
+			WHERE r.code = s.code AND (r.area_id, r.building, r.cohort, r.home_visit, r.home_visit_kind, r.home_visit_priority, r.site, r.cohort_rank, r.scenario)
+			      IS DISTINCT FROM (a.id, s.building, s.cohort, s.home_visit, s.home_visit_kind, s.home_visit_priority, s.site, s.cohort_rank, $1)`},
+		{"residents", "inserted", `INSERT INTO residents (code, area_id, building, cohort, home_visit, home_visit_kind, home_visit_priority, site, cohort_rank, scenario)
+			SELECT s.code, a.id, s.building, s.cohort, s.home_visit, s.home_visit_kind, s.home_visit_priority, s.site, s.cohort_rank, $1
 			FROM resident_stage s JOIN areas a ON a.code = s.area
 			WHERE NOT EXISTS (SELECT 1 FROM residents r WHERE r.code = s.code)`},
 		// Contacts are sealed by the database (see 0017_database_roles.sql):

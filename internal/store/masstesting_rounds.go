@@ -151,8 +151,10 @@ func (s *Store) OpenRoundsFor(ctx context.Context, incident string) ([]RoundInfo
 // is split by building across points when kept whole it would finish well
 // after the rest. People who live in a community rather than a compound
 // (campus people) are assigned by building. The residents expected, by
-// cohort and home visit, are counted as the round opens. The event is
-// appended in the same transaction.
+// cohort and home visit, are counted as the round opens; the people of a
+// campus or school that lists its own cohorts are counted apart, with its
+// order (RoundPlan.SiteCohorts). The event is appended in the same
+// transaction.
 func (s *Store) OpenRound(ctx context.Context, incident string, areaID int64, n int, opensAt, deadline time.Time, e domain.Event) (domain.RoundPlan, error) {
 	switch {
 	case strings.TrimSpace(incident) == "":
@@ -164,11 +166,7 @@ func (s *Store) OpenRound(ctx context.Context, incident string, areaID int64, n 
 	}
 	var rp domain.RoundPlan
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
-		var area areaNode
-		err := tx.GetContext(ctx, &area, `SELECT id, code, path, level, parent_id FROM areas WHERE id = $1`, areaID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("area %d: %w", areaID, domain.ErrNotFound)
-		}
+		area, err := getAreaNode(ctx, tx, areaID)
 		if err != nil {
 			return err
 		}
@@ -254,6 +252,9 @@ type RoundClose struct {
 	// HomeVisitsOpen counts residents on the home-visit list without a
 	// sample.
 	HomeVisitsOpen int `db:"home_visits_open"`
+	// LateResults counts samples recorded against the round after it
+	// closed (within its grace, or positive); they are among Sampled.
+	LateResults int `db:"late_results"`
 }
 
 // CloseRound closes a round: it takes the round's row FOR UPDATE, which
@@ -282,20 +283,49 @@ func (s *Store) CloseRound(ctx context.Context, roundID int64, e domain.Event) (
 				return err
 			}
 		}
-		if err := tx.GetContext(ctx, &out, `SELECT
-			    (SELECT coalesce(sum(residents + home_visits), 0) FROM round_cohorts WHERE round_id = $1) AS expected,
-			    (SELECT count(*) FROM samples WHERE round_id = $1) AS sampled,
-			    (SELECT count(*) FROM samples WHERE round_id = $1 AND result = 'positive') AS positives,
-			    (SELECT count(*) FROM round_missing WHERE round_id = $1) AS missing,
-			    (SELECT count(DISTINCT h.resident_id) FROM home_visits h WHERE h.round_id = $1
-			       AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.round_id = $1 AND s.resident_id = h.resident_id)) AS home_visits_open`,
-			roundID); err != nil {
-			return fmt.Errorf("final figures: %w", err)
+		if out, err = roundFigures(ctx, tx, roundID); err != nil {
+			return err
 		}
 		return appendEvent(ctx, tx, e)
 	})
 	if err != nil {
 		return RoundClose{}, fmt.Errorf("close round %d: %w", roundID, err)
+	}
+	return out, nil
+}
+
+// RoundTally counts a round's figures as they stand: at the close, and
+// after it as late results arrive (each takes its resident off the
+// missing list).
+func (s *Store) RoundTally(ctx context.Context, roundID int64) (RoundClose, error) {
+	var out RoundClose
+	err := s.withReadTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := getRound(ctx, tx, roundID, false); err != nil {
+			return err
+		}
+		var err error
+		out, err = roundFigures(ctx, tx, roundID)
+		return err
+	})
+	if err != nil {
+		return RoundClose{}, fmt.Errorf("figures of round %d: %w", roundID, err)
+	}
+	return out, nil
+}
+
+// roundFigures counts a round's figures in one statement.
+func roundFigures(ctx context.Context, q sqlx.QueryerContext, roundID int64) (RoundClose, error) {
+	var out RoundClose
+	if err := sqlx.GetContext(ctx, q, &out, `SELECT
+		    (SELECT coalesce(sum(residents + home_visits), 0) FROM round_cohorts WHERE round_id = $1) AS expected,
+		    (SELECT count(*) FROM samples WHERE round_id = $1) AS sampled,
+		    (SELECT count(*) FROM samples WHERE round_id = $1 AND result = 'positive') AS positives,
+		    (SELECT count(*) FROM round_missing WHERE round_id = $1) AS missing,
+		    (SELECT count(DISTINCT h.resident_id) FROM home_visits h WHERE h.round_id = $1
+		       AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.round_id = $1 AND s.resident_id = h.resident_id)) AS home_visits_open,
+		    (SELECT count(*) FROM samples WHERE round_id = $1 AND late) AS late_results`,
+		roundID); err != nil {
+		return RoundClose{}, fmt.Errorf("final figures: %w", err)
 	}
 	return out, nil
 }

@@ -26,7 +26,9 @@ const (
 )
 
 // AssignHomeVisits creates the first visit of every home-visit resident of
-// the round's area not yet sampled, each assigned to a worker: the grid
+// the round's area not yet sampled, by the priority of the resident's kind
+// (the scenario's home_visit_kinds; residents of no kind last), each
+// assigned to a worker: the grid
 // workers of the nearest area at or above the resident's compound that has
 // any, else the nearest community workers, the least busy of them (the
 // first by staff code on ties; see plan.Visits). It returns how many
@@ -64,7 +66,7 @@ func assignHomeVisits(ctx context.Context, tx *sqlx.Tx, r round) error {
 		WHERE res.home_visit AND (a.path = $1 OR a.path LIKE $2)
 		  AND NOT EXISTS (SELECT 1 FROM home_visits h WHERE h.round_id = $3 AND h.resident_id = res.id)
 		  AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.round_id = $3 AND s.resident_id = res.id)
-		ORDER BY res.code`, r.AreaPath, under(r.AreaPath), r.ID); err != nil {
+		ORDER BY res.home_visit_priority NULLS LAST, res.code`, r.AreaPath, under(r.AreaPath), r.ID); err != nil {
 		return fmt.Errorf("home-visit residents: %w", err)
 	}
 	if len(todo) == 0 {
@@ -284,7 +286,7 @@ func (s *Store) RevisitMissed(ctx context.Context, roundID int64) (int, error) {
 			    FROM home_visits WHERE round_id = $1 ORDER BY resident_id, attempt DESC) l
 			JOIN residents res ON res.id = l.resident_id
 			WHERE l.state = 'missed' AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.round_id = $1 AND s.resident_id = l.resident_id)
-			ORDER BY res.code`, roundID); err != nil {
+			ORDER BY res.home_visit_priority NULLS LAST, res.code`, roundID); err != nil {
 			return fmt.Errorf("missed visits: %w", err)
 		}
 		if len(missed) == 0 {
@@ -325,15 +327,21 @@ type HomeVisit struct {
 	Attempt  int    `db:"attempt"`
 	Staff    string `db:"staff"`
 	State    string `db:"state"`
+	// Kind is the resident's kind of home visit (empty when the scenario
+	// gives none).
+	Kind string `db:"kind"`
 }
 
-// HomeVisits lists the visits of a round, by resident code and attempt.
+// HomeVisits lists the visits of a round in the order they are made: by
+// the priority of the resident's kind (residents of no kind last), then
+// resident code and attempt.
 func (s *Store) HomeVisits(ctx context.Context, roundID int64) ([]HomeVisit, error) {
 	var out []HomeVisit
-	err := s.db.SelectContext(ctx, &out, `SELECT r.code AS resident, a.code AS area_code, r.building, h.attempt, coalesce(st.code, '') AS staff, h.state
+	err := s.db.SelectContext(ctx, &out, `SELECT r.code AS resident, a.code AS area_code, r.building, h.attempt, coalesce(st.code, '') AS staff, h.state,
+		r.home_visit_kind AS kind
 		FROM home_visits h JOIN residents r ON r.id = h.resident_id JOIN areas a ON a.id = r.area_id
 		LEFT JOIN staff st ON st.id = h.staff_id
-		WHERE h.round_id = $1 ORDER BY r.code, h.attempt`, roundID)
+		WHERE h.round_id = $1 ORDER BY r.home_visit_priority NULLS LAST, r.code, h.attempt`, roundID)
 	if err != nil {
 		return nil, fmt.Errorf("home visits of round %d: %w", roundID, err)
 	}

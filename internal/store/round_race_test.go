@@ -176,6 +176,16 @@ func TestLateResults(t *testing.T) {
 	if n := count(t, s, `SELECT count(*) FROM samples sa JOIN round_missing m USING (round_id, resident_id) WHERE sa.round_id = $1`, plan.RoundID); n != 0 {
 		t.Errorf("%d residents both sampled and missing after late results", n)
 	}
+	// The round's figures count the late results (two late samples; the
+	// late result of a tube sampled in time is no late sample), and
+	// sampled and missing as they stand now.
+	figs, err := s.RoundTally(ctx, plan.RoundID)
+	if err != nil || figs.LateResults != 2 || figs.Sampled != 3 || figs.Missing != missing || figs.Positives != 2 {
+		t.Errorf("RoundTally() = %+v, %v; want 2 late results, 3 sampled, %d missing, 2 positive", figs, err, missing)
+	}
+	if _, err := s.RoundTally(ctx, -1); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("RoundTally(-1) error = %v, want ErrNotFound", err)
+	}
 }
 
 // Hexi's round is planned over its six points of 150 to 400 an hour so
