@@ -33,6 +33,7 @@ const inspectionScale = 600
 // person responsible is called in, repeats talked about — then the daily
 // round schedule fires for real, and the lift deletes it.
 func TestInspectionFirstDayEndToEnd(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	ctx := context.Background()
 	began := time.Now()
