@@ -106,6 +106,7 @@ func eachPayload(m protoreflect.Message, found func(*commonpb.Payload)) {
 // search attributes readable, and the codec server decoding all of it for
 // a caller with the credential only.
 func TestPayloadCodecEndToEnd(t *testing.T) {
+	t.Parallel()
 	srv := temporaltest.Server(t)
 	ctx := context.Background()
 	st := pgtest.New(t)
@@ -330,6 +331,7 @@ func TestPayloadCodecEndToEnd(t *testing.T) {
 // TestDevServerUIGetsTheCodecEndpoint starts the dev server as the demo
 // does and asks its Web UI which codec endpoint it decodes with.
 func TestDevServerUIGetsTheCodecEndpoint(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("needs the temporal CLI")
 	}

@@ -98,6 +98,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 }
 
 func TestSealAndLiftEndToEnd(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	ctx := context.Background()
 	incident := pgtest.Name("e2e")
@@ -273,6 +274,7 @@ func sendUpdate(ctx context.Context, c client.Client, id, name string, arg any) 
 // person: the plan ran once, the step reads stalled and not retryable,
 // naming the compound, and nothing tries it again; cancelled, it ends.
 func TestSealUnknownCompoundStallsForAPerson(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	ctx := context.Background()
 	in := workflows.SealCompoundInput{Incident: pgtest.Name("e2e"), Compound: "no-such-compound"}

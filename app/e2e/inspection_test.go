@@ -34,6 +34,7 @@ const inspectionScale = 600
 // person responsible is called in, repeats talked about — then the daily
 // round schedule fires for real, and the lift deletes it.
 func TestInspectionFirstDayEndToEnd(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	ctx := context.Background()
 	began := time.Now()
@@ -242,9 +243,13 @@ func TestInspectionFirstDayEndToEnd(t *testing.T) {
 	if groupNotices == 0 {
 		t.Errorf("no notice addressed a unit once about a shared problem")
 	}
-	if node := s.responseProgress(t, respID).Find("inspect"); node == nil || node.State != workflows.StateDone || !node.Held {
-		t.Errorf("response step inspect = %+v, want done and holding for the daily rounds", node)
-	}
+	// The inspection reports to the response by a signal, which on a busy
+	// server (the package's tests share it) may arrive a moment after the
+	// last finding is rectified.
+	eventually(t, 20*time.Second, "response step inspect done and holding for the daily rounds", func() (bool, string) {
+		node := s.responseProgress(t, respID).Find("inspect")
+		return node != nil && node.State == workflows.StateDone && node.Held, fmt.Sprintf("%+v", node)
+	})
 
 	// A checkpoint of the incident fails its compliance check: the finding
 	// it opens is picked up by the inspection and followed like the rest.

@@ -23,6 +23,7 @@ import (
 // receiver, which is down at first, and to an SMTP sink: every notice
 // arrives once.
 func TestSealNoticesDeliveredEndToEnd(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	ctx := context.Background()
 	dir := t.TempDir()

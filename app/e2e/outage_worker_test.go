@@ -30,6 +30,7 @@ import (
 // When PostgreSQL answers on that port the worker prepares the database
 // and the seal goes on to hold.
 func TestWorkerStartsWhileDatabaseDown(t *testing.T) {
+	t.Parallel()
 	srv := temporaltest.Server(t)
 	ctx := context.Background()
 

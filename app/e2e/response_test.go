@@ -103,6 +103,7 @@ func (s *stack) responseProgress(t *testing.T, id string) workflows.ResponseProg
 }
 
 func TestCommunityOutbreakLevel1EndToEnd(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	ctx := context.Background()
 	db := s.st.DB()
@@ -378,6 +379,7 @@ func TestCommunityOutbreakLevel1EndToEnd(t *testing.T) {
 // A response keeps the runbook version it started with, whatever is
 // published while it runs.
 func TestRunningResponseKeepsItsVersion(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	ctx := context.Background()
 	v1 := `name: pinned
@@ -446,6 +448,7 @@ steps:
 // A response whose history grows past its limit continues as new and
 // carries on: steps report to the new run, the tree is kept.
 func TestResponseContinuesAsNew(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	ctx := context.Background()
 	if err := service.PublishBuiltins(ctx, s.st); err != nil {

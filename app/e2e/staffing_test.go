@@ -66,6 +66,7 @@ func loadRidge(t *testing.T, s *stack, yaml string) {
 // volunteer the next round draws them and the seals read holding; shifts
 // then rotate with nobody on duty twice and nobody on two shifts in a row.
 func TestUnderstaffedSealsEndToEnd(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	ctx := context.Background()
 	const compounds, gates, staff = 3, 5, 4

@@ -42,6 +42,7 @@ func (s *stack) supplyProgress(t *testing.T, id string) workflows.SupplyProgress
 // the district's 200 teachers). Together they get the whole pool, and
 // nobody is booked twice.
 func TestSupplyContentionEndToEnd(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	ctx := context.Background()
 	area, err := s.st.AreaByCode(ctx, "longbao")
@@ -138,6 +139,7 @@ steps:
 // no longer short; the milk is late and escalated. Lifting the seals
 // revokes the passes.
 func TestSupplyEndToEnd(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	ctx := context.Background()
 	name := "supply-e2e"
@@ -288,6 +290,7 @@ func TestSupplyEndToEnd(t *testing.T) {
 // the cadres cannot cover is filled by a volunteer who signs up; Longbao's
 // short commodities are ordered.
 func TestDistrictSupplyEndToEnd(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

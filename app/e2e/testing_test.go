@@ -18,6 +18,7 @@ import (
 // partly miss and are visited again, a batch is sent twice; the round
 // closes with the missing list and reports its figures to the response.
 func TestTestingRoundEndToEnd(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	ctx := context.Background()
 	const runbook = `name: testing-e2e
@@ -154,6 +155,7 @@ steps:
 // close, 21,811 students and teachers are tested with students called
 // first, the round closes on coverage, and the reopening is approved.
 func TestCampusClosureEndToEnd(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	ctx := context.Background()
 	if err := service.PublishBuiltins(ctx, s.st); err != nil {

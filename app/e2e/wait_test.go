@@ -51,6 +51,7 @@ steps:
 // response waits the runbook's period, the approval's timeout applies its
 // default, and the response closes with every step done.
 func TestObservationWaitEndToEnd(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	ctx := context.Background()
 	if _, err := runbook.Parse("observation", []byte(observationRunbook), workflows.Kinds); err != nil {
@@ -123,6 +124,7 @@ steps:
 // area fails at once when it opens, naming the runbook path and the
 // area's code, before anything is sealed, told or recorded.
 func TestUnknownAreaRefusedAtOpen(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	ctx := context.Background()
 	if _, _, err := s.st.PublishRunbook(ctx, "seal-nowhere", "Seal under an unknown area", []byte(sealNowhereRunbook), "e2e"); err != nil {

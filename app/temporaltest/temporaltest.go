@@ -2,7 +2,8 @@
 // dev server from the pinned temporal CLI, with Muster's search attributes,
 // and a worker with every workflow and activity on a task queue of the
 // test's own. The tests of a package share one dev server: each has its own
-// task queue and incident IDs, so they do not see each other's workflows.
+// task queue and incident IDs, so they do not see each other's workflows and
+// may run in parallel.
 // Tests that stop and restart the server or the worker on purpose (the
 // fault tests) start their own.
 package temporaltest
