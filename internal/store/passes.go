@@ -177,7 +177,16 @@ func (s *Store) PassesOf(ctx context.Context, incident string) ([]Pass, error) {
 // more once the seal of an area is lifted: a pass for the area itself, or
 // for an area above it with no open checkpoint left under it. A repeated
 // lift finds nothing more to revoke.
+//
+// Lifts of an incident revoke one at a time, each after closing its own
+// checkpoints: two compounds of a community lifted at once would otherwise
+// each still see the other's checkpoint open, and neither would revoke the
+// community's passes. Under the lock the statement's snapshot is taken
+// after the lift that held it committed.
 func revokeLiftedPasses(ctx context.Context, tx *sqlx.Tx, incident string, areaID int64) error {
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('muster/lift/' || $1))`, incident); err != nil {
+		return fmt.Errorf("revoke passes: %w", err)
+	}
 	_, err := tx.ExecContext(ctx, `UPDATE passes p SET revoked_at = now(), revoked_reason = 'seal lifted'
 		FROM areas pa, areas lifted
 		WHERE pa.id = p.area_id AND lifted.id = $2 AND p.incident = $1 AND p.revoked_at IS NULL
