@@ -8,7 +8,11 @@ package layers
 import (
 	"bufio"
 	"bytes"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -79,4 +83,41 @@ func TestImportsRunOneWay(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestOnlyTestsBypassTheStore fails for production code outside the store
+// that calls the store's DB(): commands, services and the API read and
+// write through the store's methods. Tests may check rows directly.
+func TestOnlyTestsBypassTheStore(t *testing.T) {
+	t.Parallel()
+	root := moduleRoot(t)
+	for _, path := range productionFiles(t, root) {
+		rel, _ := filepath.Rel(root, path)
+		if filepath.Dir(rel) == filepath.Join("internal", "store") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			if call, ok := n.(*ast.CallExpr); ok && len(call.Args) == 0 {
+				if sel, ok := call.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "DB" {
+					t.Errorf("%s calls %s.DB(): go through the store's methods", rel, exprString(sel.X))
+				}
+			}
+			return true
+		})
+	}
+}
+
+// exprString names a receiver for a failure message.
+func exprString(e ast.Expr) string {
+	switch x := e.(type) {
+	case *ast.Ident:
+		return x.Name
+	case *ast.SelectorExpr:
+		return exprString(x.X) + "." + x.Sel.Name
+	}
+	return "…"
 }

@@ -78,7 +78,9 @@ func Connect(databaseURL string) (*Store, error) {
 	return &Store{db: pool{db}}, nil
 }
 
-// DB exposes the connection pool to tests, which check rows directly.
+// DB exposes the connection pool to tests, which check rows directly;
+// production code outside the store goes through its methods (a test in
+// internal/layers checks it).
 func (s *Store) DB() *sqlx.DB { return s.db.DB }
 
 // Ping checks that the database answers.
