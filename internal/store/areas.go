@@ -3,12 +3,14 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"github.com/musterhq/muster/internal/domain"
+	"github.com/musterhq/muster/internal/scenario"
 )
 
 // Area is a node of the area tree.
@@ -25,32 +27,140 @@ type Area struct {
 	Scenario    string         `db:"scenario"`
 }
 
-// AreaByCode returns the area with the given code or path.
+// District returns the code of the area's district: the root of its path.
+func (a Area) District() string { return DistrictOf(a.Path) }
+
+// DistrictOf returns the district of an area path, or of a district code
+// given alone: the path's first segment.
+func DistrictOf(path string) string {
+	d, _, _ := strings.Cut(path, "/")
+	return d
+}
+
+const areaColumns = `id, code, path, parent_id, level, name, population, buildings, public_areas, scenario`
+
+// AreaByCode returns the area with the given code or path. A district is a
+// namespace, so a code two districts use names no area on its own: the
+// error (an AmbiguousError) names the districts; AreaIn takes one.
 func (s *Store) AreaByCode(ctx context.Context, codeOrPath string) (Area, error) {
-	var a Area
-	err := s.db.GetContext(ctx, &a, `SELECT id, code, path, parent_id, level, name, population, buildings, public_areas, scenario
-		FROM areas WHERE code = $1 OR path = $1`, codeOrPath)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Area{}, fmt.Errorf("area %q: %w", codeOrPath, domain.ErrAreaNotFound)
-	}
+	return s.AreaIn(ctx, "", codeOrPath)
+}
+
+// AreaIn returns the area with the given code or path inside district,
+// given by its code or by any path inside it. With district empty the code
+// must name one area across all districts.
+func (s *Store) AreaIn(ctx context.Context, district, codeOrPath string) (Area, error) {
+	var found []Area
+	err := s.db.SelectContext(ctx, &found, `SELECT `+areaColumns+` FROM areas
+		WHERE (path = $1 OR code = $1) AND ($2 = '' OR district = $2)
+		ORDER BY path = $1 DESC, path`, codeOrPath, DistrictOf(district))
 	if err != nil {
 		return Area{}, fmt.Errorf("area %q: %w", codeOrPath, err)
 	}
-	return a, nil
+	switch {
+	case len(found) == 0 && district != "":
+		return Area{}, fmt.Errorf("area %q in district %s: %w", codeOrPath, DistrictOf(district), domain.ErrAreaNotFound)
+	case len(found) == 0:
+		return Area{}, fmt.Errorf("area %q: %w", codeOrPath, domain.ErrAreaNotFound)
+	case len(found) > 1 && found[0].Path != codeOrPath:
+		ds := make([]string, len(found))
+		for i, a := range found {
+			ds[i] = a.District()
+		}
+		return Area{}, &AmbiguousError{What: "area", Code: codeOrPath, Districts: ds}
+	}
+	return found[0], nil
+}
+
+// AmbiguousError is returned when a code names rows in more than one
+// district and no district was given. It is bad input: the caller adds a
+// district.
+type AmbiguousError struct {
+	What, Code string
+	Districts  []string
+}
+
+func (e *AmbiguousError) Error() string {
+	return fmt.Sprintf("%s code %q is used in districts %s: add --district (one of them) or give its path",
+		e.What, e.Code, strings.Join(e.Districts, ", "))
+}
+
+// Is makes an AmbiguousError bad input for errors.Is.
+func (e *AmbiguousError) Is(target error) bool { return target == domain.ErrInvalid }
+
+// ambiguous returns an AmbiguousError when the districts found for code are
+// more than one, nil otherwise.
+func ambiguous(what, code string, districts []string) error {
+	if len(districts) < 2 {
+		return nil
+	}
+	return &AmbiguousError{What: what, Code: code, Districts: districts}
 }
 
 // Descendants returns the areas at the given level under the area with the
 // given code or path (the area itself when it has that level), ordered by path.
 func (s *Store) Descendants(ctx context.Context, codeOrPath, level string) ([]Area, error) {
-	root, err := s.AreaByCode(ctx, codeOrPath)
+	return s.DescendantsIn(ctx, "", codeOrPath, level)
+}
+
+// DescendantsIn is Descendants with the area's code resolved inside
+// district (see AreaIn).
+func (s *Store) DescendantsIn(ctx context.Context, district, codeOrPath, level string) ([]Area, error) {
+	root, err := s.AreaIn(ctx, district, codeOrPath)
 	if err != nil {
 		return nil, err
 	}
 	var out []Area
-	err = s.db.SelectContext(ctx, &out, `SELECT id, code, path, parent_id, level, name, population, buildings, public_areas, scenario
+	err = s.db.SelectContext(ctx, &out, `SELECT `+areaColumns+`
 		FROM areas WHERE level = $2 AND (path = $1 OR path LIKE $1 || '/%') ORDER BY path`, root.Path, level)
 	if err != nil {
 		return nil, fmt.Errorf("areas under %s: %w", root.Path, err)
+	}
+	return out, nil
+}
+
+// Districts returns the codes of the districts loaded, in order.
+func (s *Store) Districts(ctx context.Context) ([]string, error) {
+	var out []string
+	if err := s.db.SelectContext(ctx, &out, `SELECT code FROM areas WHERE parent_id IS NULL ORDER BY code`); err != nil {
+		return nil, fmt.Errorf("districts: %w", err)
+	}
+	return out, nil
+}
+
+// areaPaths returns the residents with their area given by path, so that
+// staging them names one area whichever districts share a code. A code
+// that several districts use is refused.
+func areaPaths(ctx context.Context, tx *sqlx.Tx, rows []scenario.ResidentRow) ([]scenario.ResidentRow, error) {
+	codes := map[string]bool{}
+	for _, r := range rows {
+		codes[r.AreaCode] = true
+	}
+	var found []struct {
+		Code string `db:"code"`
+		Path string `db:"path"`
+	}
+	if err := tx.SelectContext(ctx, &found, `SELECT code, path FROM areas WHERE code = ANY($1) ORDER BY path`, pq.Array(sortedKeys(codes))); err != nil {
+		return nil, fmt.Errorf("residents' areas: %w", err)
+	}
+	paths := map[string][]string{}
+	for _, f := range found {
+		paths[f.Code] = append(paths[f.Code], f.Path)
+	}
+	out := make([]scenario.ResidentRow, len(rows))
+	for i, r := range rows {
+		out[i] = r
+		switch ps := paths[r.AreaCode]; len(ps) {
+		case 0:
+		case 1:
+			out[i].AreaCode = ps[0]
+		default:
+			ds := make([]string, len(ps))
+			for j, p := range ps {
+				ds[j] = DistrictOf(p)
+			}
+			return nil, fmt.Errorf("resident %s: %w", r.Code, ambiguous("area", r.AreaCode, ds))
+		}
 	}
 	return out, nil
 }

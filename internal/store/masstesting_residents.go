@@ -30,6 +30,10 @@ type ResidentRow = scenario.ResidentRow
 func (s *Store) LoadResidents(ctx context.Context, scenarioName string, rows []ResidentRow) (LoadResult, error) {
 	res := LoadResult{Inserted: map[string]int{}, Updated: map[string]int{}}
 	err := s.withConnTx(ctx, func(conn *sqlx.Conn, tx *sqlx.Tx) error {
+		rows, err := areaPaths(ctx, tx, rows)
+		if err != nil {
+			return err
+		}
 		return loadResidents(ctx, conn, tx, scenarioName, rows, &res)
 	})
 	if err != nil {
@@ -72,7 +76,8 @@ func checkResidentRows(rows []ResidentRow) error {
 }
 
 // stageResidents copies the rows into the temporary table resident_stage
-// and refuses them (ErrNotFound) when an area is unknown.
+// and refuses them (ErrNotFound) when an area is unknown. Rows name their
+// area by path, which is unique whichever districts share a code.
 func stageResidents(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, rows []ResidentRow) error {
 	// Loads take turns, so the split INSERT and UPDATE below never race for
 	// a new code.
@@ -110,7 +115,7 @@ func stageResidents(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, rows []Re
 		Area string `db:"area"`
 	}
 	if err := tx.SelectContext(ctx, &unknown, `SELECT s.code, s.area FROM resident_stage s
-		WHERE NOT EXISTS (SELECT 1 FROM areas a WHERE a.code = s.area) ORDER BY s.code LIMIT 5`); err != nil {
+		WHERE NOT EXISTS (SELECT 1 FROM areas a WHERE a.path = s.area) ORDER BY s.code LIMIT 5`); err != nil {
 		return fmt.Errorf("check residents' areas: %w", err)
 	}
 	if len(unknown) > 0 {
@@ -136,12 +141,12 @@ func mergeResidents(ctx context.Context, tx *sqlx.Tx, scenarioName string, res *
 	}{
 		{"residents", "updated", `UPDATE residents r SET area_id = a.id, building = s.building, cohort = s.cohort,
 			home_visit = s.home_visit, scenario = $1, updated_at = now()
-			FROM resident_stage s JOIN areas a ON a.code = s.area
+			FROM resident_stage s JOIN areas a ON a.path = s.area
 			WHERE r.code = s.code AND (r.area_id, r.building, r.cohort, r.home_visit, r.scenario)
 			      IS DISTINCT FROM (a.id, s.building, s.cohort, s.home_visit, $1)`},
 		{"residents", "inserted", `INSERT INTO residents (code, area_id, building, cohort, home_visit, scenario)
 			SELECT s.code, a.id, s.building, s.cohort, s.home_visit, $1
-			FROM resident_stage s JOIN areas a ON a.code = s.area
+			FROM resident_stage s JOIN areas a ON a.path = s.area
 			WHERE NOT EXISTS (SELECT 1 FROM residents r WHERE r.code = s.code)`},
 		// Contacts are sealed by the database (see 0017_database_roles.sql):
 		// a keyed digest says which changed, and the application never reads

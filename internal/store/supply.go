@@ -172,7 +172,7 @@ func (s *Store) CheckSupply(ctx context.Context, o SupplyOrder, e Event) (Supply
 		}
 		// Commodities a scenario added with a daily need are counted too,
 		// unless the step's need names them.
-		if o.Need, err = defaultNeeds(ctx, tx, o.Need); err != nil {
+		if o.Need, err = defaultNeeds(ctx, tx, o.AreaID, o.Need); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE shipments SET state = 'late' WHERE step = $1 AND state = 'ordered' AND due_at <= $2`, o.Step, o.Now); err != nil {
