@@ -52,7 +52,7 @@ again for the same incident and compound returns the existing seal.`,
 			if err != nil {
 				return err
 			}
-			areas, err := resolveCompounds(ctx, s, compounds, community)
+			areas, err := resolveCompounds(ctx, s, a.district, compounds, community)
 			if err != nil {
 				return err
 			}
@@ -63,6 +63,11 @@ again for the same incident and compound returns the existing seal.`,
 			for _, ar := range areas {
 				one := in
 				one.Compound = ar.Code
+				if a.district != "" {
+					// The path names the compound alone, whichever
+					// districts share its code.
+					one.Compound = ar.Path
+				}
 				id, existing, err := service.StartSeal(ctx, c, a.cfg.TaskQueue, one, ar)
 				if err != nil {
 					return err
@@ -92,10 +97,10 @@ again for the same incident and compound returns the existing seal.`,
 	return cmd
 }
 
-func resolveCompounds(ctx context.Context, s *store.Store, compounds []string, community string) ([]store.Area, error) {
+func resolveCompounds(ctx context.Context, s *store.Store, district string, compounds []string, community string) ([]store.Area, error) {
 	var out []store.Area
 	for _, code := range compounds {
-		ar, err := s.AreaByCode(ctx, code)
+		ar, err := s.AreaIn(ctx, district, code)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, fmt.Errorf("unknown compound %q: list compounds with `muster areas --level compound` (is the scenario loaded?)", code)
 		}
@@ -108,7 +113,7 @@ func resolveCompounds(ctx context.Context, s *store.Store, compounds []string, c
 		out = append(out, ar)
 	}
 	if community != "" {
-		as, err := s.Descendants(ctx, community, "compound")
+		as, err := s.DescendantsIn(ctx, district, community, "compound")
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, fmt.Errorf("unknown area %q: list areas with `muster areas` (is the scenario loaded?)", community)
 		}

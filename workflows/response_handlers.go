@@ -154,7 +154,7 @@ func (r *response) onAddArea(ctx workflow.Context, in AddAreaInput) (activities.
 	r.adding[in.Area] = true
 	defer delete(r.adding, in.Area)
 	var areas []activities.Area
-	if err := r.activity(ctx, "Look up area "+in.Area, a.SelectAreas, activities.SelectAreasInput{Codes: []string{in.Area}}, &areas); err != nil {
+	if err := r.activity(ctx, "Look up area "+in.Area, a.SelectAreas, activities.SelectAreasInput{Codes: []string{in.Area}, District: r.p.Area.Path}, &areas); err != nil {
 		return activities.Area{}, err
 	}
 	if len(areas) == 0 {

@@ -72,6 +72,19 @@ func (s *Store) AreaIn(ctx context.Context, district, codeOrPath string) (Area, 
 	return found[0], nil
 }
 
+// AreaFor returns the area with the given code or path inside the district
+// of the incident's response: a response resolves codes in its own district
+// only. An incident with no response recorded yet (a step started on its
+// own) resolves it as AreaByCode.
+func (s *Store) AreaFor(ctx context.Context, incident, codeOrPath string) (Area, error) {
+	var district string
+	if err := s.db.GetContext(ctx, &district, `SELECT coalesce((SELECT split_part(area_path, '/', 1) FROM responses WHERE incident = $1), '')`,
+		incident); err != nil {
+		return Area{}, fmt.Errorf("district of %s: %w", incident, err)
+	}
+	return s.AreaIn(ctx, district, codeOrPath)
+}
+
 // AmbiguousError is returned when a code names rows in more than one
 // district and no district was given. It is bad input: the caller adds a
 // district.
@@ -86,7 +99,7 @@ func (e *AmbiguousError) Error() string {
 }
 
 // Is makes an AmbiguousError bad input for errors.Is.
-func (e *AmbiguousError) Is(target error) bool { return target == domain.ErrInvalid }
+func (e *AmbiguousError) Is(target error) bool { return target == domain.ErrInvalid || target == ErrInvalid }
 
 // ambiguous returns an AmbiguousError when the districts found for code are
 // more than one, nil otherwise.

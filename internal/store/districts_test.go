@@ -178,7 +178,7 @@ func TestAmbiguousCodes(t *testing.T) {
 	if err != nil || len(as) != 2 {
 		t.Errorf("Descendants(tuanbo/beiying, compound) = %d areas, %v; want 2", len(as), err)
 	}
-	known, _, err := s.KnownAreas(ctx, []string{"longbao", "tb-haigang"})
+	known, _, err := s.KnownAreas(ctx, "", []string{"longbao", "tb-haigang"})
 	if err != nil || !known["longbao"] || !known["tb-haigang"] {
 		t.Errorf("KnownAreas() = %v, %v; want both known", known, err)
 	}
