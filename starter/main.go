@@ -46,7 +46,7 @@ type app struct {
 	// are, when loaded districts share a code.
 	district string
 	st       *store.Store
-	tc     client.Client
+	tc       client.Client
 }
 
 func run(ctx context.Context, args []string, out, errOut io.Writer) error {

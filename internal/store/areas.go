@@ -99,7 +99,9 @@ func (e *AmbiguousError) Error() string {
 }
 
 // Is makes an AmbiguousError bad input for errors.Is.
-func (e *AmbiguousError) Is(target error) bool { return target == domain.ErrInvalid || target == ErrInvalid }
+func (e *AmbiguousError) Is(target error) bool {
+	return target == domain.ErrInvalid || target == ErrInvalid
+}
 
 // ambiguous returns an AmbiguousError when the districts found for code are
 // more than one, nil otherwise.

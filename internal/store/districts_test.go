@@ -73,7 +73,7 @@ func TestDistrictsAreNamespaces(t *testing.T) {
 		t.Errorf("reference district after loading tuanbo = %v, want %v", got, before)
 	}
 	tbCounts := districtCounts(t, s, "tuanbo")
-	for table, n := range map[string]int{"areas": len(tb.Areas), "staff": len(tb.Staff), "sites": len(tb.Sites), "gates": len(tb.Gates), "suppliers": 9, "served": 9} {
+	for table, n := range map[string]int{"areas": len(tb.Areas), "staff": len(tb.Staff), "sites": len(tb.Sites), "gates": len(tb.Gates), "suppliers": 10, "served": 10} {
 		if tbCounts[table] != n {
 			t.Errorf("tuanbo %s = %d, want %d (all %v)", table, tbCounts[table], n, tbCounts)
 		}
