@@ -179,3 +179,31 @@ func areaPaths(ctx context.Context, tx *sqlx.Tx, rows []scenario.ResidentRow) ([
 	}
 	return out, nil
 }
+
+// residentsStayInDistrict refuses staged residents whose codes another
+// district's residents have: resident codes are unique in the database
+// (field uploads name them alone), and a load never moves another
+// district's rows.
+func residentsStayInDistrict(ctx context.Context, tx *sqlx.Tx) error {
+	var clash []struct {
+		Code     string `db:"code"`
+		District string `db:"district"`
+	}
+	if err := tx.SelectContext(ctx, &clash, `SELECT s.code, ra.district FROM resident_stage s
+		JOIN areas a ON a.path = s.area JOIN residents r ON r.code = s.code JOIN areas ra ON ra.id = r.area_id
+		WHERE ra.district <> a.district ORDER BY s.code LIMIT 5`); err != nil {
+		return fmt.Errorf("check residents' districts: %w", err)
+	}
+	if len(clash) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for i, c := range clash {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "resident %s is district %s's", c.Code, c.District)
+	}
+	return fmt.Errorf("%s: resident codes are unique in the database (give the compounds that generate them codes of their own): %w",
+		b.String(), ErrConflict)
+}

@@ -108,6 +108,39 @@ func TestDistrictsAreNamespaces(t *testing.T) {
 	}
 }
 
+// TestResidentCodesStayInTheirDistrict checks that a district whose
+// generated residents would take another district's resident codes is
+// refused, and nothing of it is written.
+func TestResidentCodesStayInTheirDistrict(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := loaded(t, reference(t))
+	clash := parse(t, `name: clash
+generate_residents: {seed: 1}
+areas:
+  - code: clash
+    name: Clash District
+    level: district
+    areas:
+      - code: heping-yuan
+        name: Heping Yuan
+        level: compound
+        population: 10
+        gates: [{code: main, entrance: true}]
+`)
+	before := districtCounts(t, s, "xiaodian")
+	_, err := s.LoadScenario(ctx, clash)
+	if !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), "district xiaodian's") {
+		t.Errorf("LoadScenario(clash) error = %v, want a conflict naming district xiaodian", err)
+	}
+	if got := districtCounts(t, s, "xiaodian"); !maps.Equal(got, before) {
+		t.Errorf("reference district after the refused load = %v, want %v", got, before)
+	}
+	if n := count(t, s, `SELECT count(*) FROM areas WHERE district = 'clash'`); n != 0 {
+		t.Errorf("areas of the refused district = %d, want 0", n)
+	}
+}
+
 // TestDistrictCommodities checks that two districts adding the same
 // commodity keep their own name and daily need.
 func TestDistrictCommodities(t *testing.T) {

@@ -53,6 +53,9 @@ func loadResidents(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, scenarioNa
 	if err := stageResidents(ctx, conn, tx, rows); err != nil {
 		return err
 	}
+	if err := residentsStayInDistrict(ctx, tx); err != nil {
+		return err
+	}
 	return mergeResidents(ctx, tx, scenarioName, res)
 }
 
