@@ -131,6 +131,13 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 			return fmt.Errorf("port %d is in use: stop the other Temporal server (or earlier demo), or pick other ports with --temporal-port, --ui-port and --codec-port", p)
 		}
 	}
+	// The scenario is read first: a bad file stops the demo before it
+	// starts anything, and the notice routes are its district's.
+	ref, err := demoScenario(o.scenario)
+	if err != nil {
+		return err
+	}
+	rows := ref.Rows()
 	cd, keyFile, created, err := a.demoCodec(dataDir)
 	if err != nil {
 		return err
@@ -223,7 +230,13 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 			served = m
 		}
 	}
-	notices, err := a.startDemoNotices(ctx, dataDir, st, logger, served)
+	// The reference district's notices go out in its own language, as
+	// they always have in the demo; another district's in its scenario's.
+	locale := ref.Locale
+	if o.scenario == "" {
+		locale = "zh-CN"
+	}
+	notices, err := a.startDemoNotices(ctx, dataDir, st, logger, served, rows.Areas[0].Code, locale)
 	if err != nil {
 		return err
 	}
@@ -247,11 +260,6 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 	}()
 	a.say("Worker polling task queue %q (log: %s).", a.cfg.TaskQueue, wlog.Name())
 
-	ref, err := demoScenario(o.scenario)
-	if err != nil {
-		return err
-	}
-	rows := ref.Rows()
 	if _, err := st.LoadScenario(ctx, rows); err != nil {
 		return err
 	}
@@ -263,7 +271,7 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 	// The area is the loaded scenario's, whichever other districts the
 	// database holds with the same code; its path names it alone.
 	district := a.district
-	if district == "" && len(rows.Areas) > 0 {
+	if district == "" {
 		district = rows.Areas[0].Path
 	}
 	area, err := st.AreaIn(ctx, district, o.community)
