@@ -118,7 +118,7 @@ func (r *response) validateAddArea(ctx workflow.Context, in AddAreaInput) error 
 	}
 	switch {
 	case !codePattern(in.Area):
-		return fmt.Errorf("area %q: give an area code such as nanpingtou (list them with `muster areas`)", in.Area)
+		return fmt.Errorf("area %q: give an area code (list them with `muster areas`)", in.Area)
 	case in.Area == r.p.Area.Code || in.Area == r.p.Area.Path:
 		return fmt.Errorf("%s is the response's own area", in.Area)
 	case strings.TrimSpace(in.Reason) == "":
