@@ -143,10 +143,10 @@ func (s *Store) Districts(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// areaPaths returns the residents with their area given by path, so that
+// areaPaths returns the path of each area code the residents name, so that
 // staging them names one area whichever districts share a code. A code
 // that several districts use is refused.
-func areaPaths(ctx context.Context, tx *sqlx.Tx, rows []scenario.ResidentRow) ([]scenario.ResidentRow, error) {
+func areaPaths(ctx context.Context, tx *sqlx.Tx, rows []scenario.ResidentRow) (map[string]string, error) {
 	codes := map[string]bool{}
 	for _, r := range rows {
 		codes[r.AreaCode] = true
@@ -162,20 +162,17 @@ func areaPaths(ctx context.Context, tx *sqlx.Tx, rows []scenario.ResidentRow) ([
 	for _, f := range found {
 		paths[f.Code] = append(paths[f.Code], f.Path)
 	}
-	out := make([]scenario.ResidentRow, len(rows))
-	for i, r := range rows {
-		out[i] = r
-		switch ps := paths[r.AreaCode]; len(ps) {
-		case 0:
-		case 1:
-			out[i].AreaCode = ps[0]
-		default:
+	out := make(map[string]string, len(paths))
+	for _, code := range sortedKeys(paths) {
+		ps := paths[code]
+		if len(ps) > 1 {
 			ds := make([]string, len(ps))
 			for j, p := range ps {
 				ds[j] = DistrictOf(p)
 			}
-			return nil, fmt.Errorf("resident %s: %w", r.Code, ambiguous("area", r.AreaCode, ds))
+			return nil, fmt.Errorf("residents of %s: %w", code, ambiguous("area", code, ds))
 		}
+		out[code] = ps[0]
 	}
 	return out, nil
 }

@@ -70,7 +70,7 @@ func (s *Store) LoadScenario(ctx context.Context, r scenario.Rows) (LoadResult, 
 		if err := upsertStaff(ctx, tx, d, r.Staff, &res); err != nil {
 			return err
 		}
-		return loadResidents(ctx, conn, tx, r.Scenario, d.paths(r.Registry), &res)
+		return loadResidents(ctx, conn, tx, r.Scenario, r.Registry, d.path, &res)
 	})
 	if err != nil {
 		return LoadResult{}, fmt.Errorf("load scenario %s: %w", r.Scenario, err)
@@ -78,10 +78,11 @@ func (s *Store) LoadScenario(ctx context.Context, r scenario.Rows) (LoadResult, 
 	return res, nil
 }
 
-// districts maps each area code of a scenario to its district, the first
-// segment of its path. Codes are unique within a scenario file, and a
-// district is a namespace: every row a load writes is matched to areas of
-// its own district only, so a load never updates another district's rows.
+// districts holds, for each area code of a scenario, its district (the
+// first segment of its path) and its path. Codes are unique within a
+// scenario file, and a district is a namespace: every row a load writes is
+// matched to areas of its own district only, so a load never updates
+// another district's rows.
 type districts struct {
 	of, path map[string]string
 }
@@ -89,7 +90,7 @@ type districts struct {
 func districtsOf(r scenario.Rows) districts {
 	d := districts{of: make(map[string]string, len(r.Areas)), path: make(map[string]string, len(r.Areas))}
 	for _, a := range r.Areas {
-		d.of[a.Code], _, _ = strings.Cut(a.Path, "/")
+		d.of[a.Code] = DistrictOf(a.Path)
 		d.path[a.Code] = a.Path
 	}
 	return d
@@ -102,19 +103,6 @@ func (d districts) top() []string {
 		seen[top] = true
 	}
 	return sortedKeys(seen)
-}
-
-// paths returns the residents with their area given by path, which names
-// one area whichever districts share its code.
-func (d districts) paths(rows []scenario.ResidentRow) []scenario.ResidentRow {
-	out := make([]scenario.ResidentRow, len(rows))
-	for i, r := range rows {
-		out[i] = r
-		if p, ok := d.path[r.AreaCode]; ok {
-			out[i].AreaCode = p
-		}
-	}
-	return out
 }
 
 // count tallies the RETURNING (xmax = 0) column of an upsert: true for an

@@ -30,11 +30,11 @@ type ResidentRow = scenario.ResidentRow
 func (s *Store) LoadResidents(ctx context.Context, scenarioName string, rows []ResidentRow) (LoadResult, error) {
 	res := LoadResult{Inserted: map[string]int{}, Updated: map[string]int{}}
 	err := s.withConnTx(ctx, func(conn *sqlx.Conn, tx *sqlx.Tx) error {
-		rows, err := areaPaths(ctx, tx, rows)
+		paths, err := areaPaths(ctx, tx, rows)
 		if err != nil {
 			return err
 		}
-		return loadResidents(ctx, conn, tx, scenarioName, rows, &res)
+		return loadResidents(ctx, conn, tx, scenarioName, rows, paths, &res)
 	})
 	if err != nil {
 		return LoadResult{}, fmt.Errorf("load residents of %s: %w", scenarioName, err)
@@ -43,14 +43,15 @@ func (s *Store) LoadResidents(ctx context.Context, scenarioName string, rows []R
 }
 
 // loadResidents is LoadResidents in its transaction.
-func loadResidents(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, scenarioName string, rows []ResidentRow, res *LoadResult) error {
+// paths gives the path of each area code the rows name.
+func loadResidents(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, scenarioName string, rows []ResidentRow, paths map[string]string, res *LoadResult) error {
 	if len(rows) == 0 {
 		return nil
 	}
 	if err := checkResidentRows(rows); err != nil {
 		return err
 	}
-	if err := stageResidents(ctx, conn, tx, rows); err != nil {
+	if err := stageResidents(ctx, conn, tx, rows, paths); err != nil {
 		return err
 	}
 	if err := residentsStayInDistrict(ctx, tx); err != nil {
@@ -79,9 +80,9 @@ func checkResidentRows(rows []ResidentRow) error {
 }
 
 // stageResidents copies the rows into the temporary table resident_stage
-// and refuses them (ErrNotFound) when an area is unknown. Rows name their
-// area by path, which is unique whichever districts share a code.
-func stageResidents(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, rows []ResidentRow) error {
+// and refuses them (ErrNotFound) when an area is unknown. Each row's area
+// is staged by its path, which is unique whichever districts share a code.
+func stageResidents(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, rows []ResidentRow, paths map[string]string) error {
 	// Loads take turns, so the split INSERT and UPDATE below never race for
 	// a new code.
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, residentsLock); err != nil {
@@ -102,7 +103,11 @@ func stageResidents(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, rows []Re
 				cohort = scenario.DefaultCohort
 			}
 			b = appendCopyText(b, r.Code)
-			b = appendCopyText(append(b, '\t'), r.AreaCode)
+			area, ok := paths[r.AreaCode]
+			if !ok {
+				area = r.AreaCode
+			}
+			b = appendCopyText(append(b, '\t'), area)
 			b = appendCopyText(append(b, '\t'), r.Building)
 			b = appendCopyText(append(b, '\t'), cohort)
 			b = strconv.AppendBool(append(b, '\t'), r.HomeVisit)
