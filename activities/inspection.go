@@ -42,8 +42,13 @@ func (a *Activities) OpenInspectionRound(ctx context.Context, in OpenInspectionR
 	}
 	e := in.Ref.event("round", "done", fmt.Sprintf("inspection round %d of %s opened", in.Round, in.Area))
 	e.Seq = fmt.Sprint(in.Round)
+	// The area is the response's district's, whoever else uses the code.
+	area, err := a.Store.AreaFor(ctx, in.Ref.Incident, in.Area)
+	if err != nil {
+		return domain.InspectionPlan{}, classify(err)
+	}
 	plan, err := a.Store.OpenInspectionRound(ctx, store.RoundOrder{
-		Incident: in.Ref.Incident, Step: in.Step, WorkflowID: in.Ref.WorkflowID, Round: in.Round, Area: in.Area,
+		Incident: in.Ref.Incident, Step: in.Step, WorkflowID: in.Ref.WorkflowID, Round: in.Round, Area: area.Path,
 		SiteKinds: in.SiteKinds, Departments: in.Departments, Inspectors: in.Inspectors, Only: in.Only,
 	}, e)
 	return plan, classify(err)

@@ -109,7 +109,7 @@ func (a *Activities) definition(ctx context.Context, rb store.RunbookVersion, ar
 	for i, r := range refs {
 		codes[i] = r.Code
 	}
-	known, _, err := a.Store.KnownAreas(ctx, codes)
+	known, _, err := a.Store.KnownAreas(ctx, area.Path, codes)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -126,6 +126,9 @@ type SelectAreasInput struct {
 	Under string
 	Level string
 	Codes []string
+	// District, a district code or any path inside it, is where codes are
+	// looked up: a response's areas are all in its own district.
+	District string `json:",omitempty"`
 }
 
 // SelectAreas returns the chosen areas, ordered by path.
@@ -133,7 +136,7 @@ func (a *Activities) SelectAreas(ctx context.Context, in SelectAreasInput) ([]Ar
 	var out []Area
 	if len(in.Codes) > 0 {
 		for _, c := range in.Codes {
-			ar, err := a.Store.AreaByCode(ctx, c)
+			ar, err := a.Store.AreaIn(ctx, in.District, c)
 			if err != nil {
 				return nil, classify(err)
 			}
@@ -144,7 +147,7 @@ func (a *Activities) SelectAreas(ctx context.Context, in SelectAreasInput) ([]Ar
 	if in.Under == "" || in.Level == "" {
 		return nil, badInput("select areas: give codes, or an area and a level")
 	}
-	as, err := a.Store.Descendants(ctx, in.Under, in.Level)
+	as, err := a.Store.DescendantsIn(ctx, in.District, in.Under, in.Level)
 	if err != nil {
 		return nil, classify(err)
 	}

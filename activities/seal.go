@@ -76,7 +76,13 @@ func (a *Activities) PlanSeal(ctx context.Context, in PlanSealInput) (PlanSealRe
 	if err := in.Ref.validate(); err != nil {
 		return PlanSealResult{}, classify(err)
 	}
-	p, err := a.Store.SealPlan(ctx, in.Compound)
+	// A response's compound is its own district's, whoever else uses the
+	// code; its path names it alone.
+	compound, err := a.Store.AreaFor(ctx, in.Ref.Incident, in.Compound)
+	if err != nil {
+		return PlanSealResult{}, classify(err)
+	}
+	p, err := a.Store.SealPlan(ctx, compound.Path)
 	if err != nil {
 		return PlanSealResult{}, classify(err)
 	}

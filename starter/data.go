@@ -157,7 +157,7 @@ func (a *app) areasCommand() *cobra.Command {
 			if len(args) == 1 {
 				under = args[0]
 			}
-			all, err := api.Areas(cmd.Context(), s, under, level)
+			all, err := api.Areas(cmd.Context(), s, a.district, under, level)
 			if errors.Is(err, domain.ErrNotFound) {
 				return fmt.Errorf("%w (list top-level areas with `muster areas`)", err)
 			}

@@ -33,6 +33,7 @@ type demoOptions struct {
 	dataDir      string
 	incident     string
 	community    string
+	scenario     string
 	runbook      string
 	timeScale    float64
 	hold         time.Duration
@@ -71,6 +72,9 @@ on its first run and reuses after. The demo serves the codec on
 --ui-codec-endpoint, so the UI shows inputs and results decrypted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.scenario != "" && !cmd.Flags().Changed("area") && !cmd.Flags().Changed("community") {
+				return fmt.Errorf("--scenario needs --area: the code of one of its areas (list them with `muster areas` once it is loaded)")
+			}
 			if o.incident == "" {
 				o.incident = "xd-" + time.Now().Format("0102-150405")
 			}
@@ -88,7 +92,9 @@ on its first run and reuses after. The demo serves the codec on
 	f := cmd.Flags()
 	f.StringVar(&o.dataDir, "data-dir", ".muster", "folder for the dev server's database, the private PostgreSQL cluster and logs")
 	f.StringVar(&o.incident, "incident", "", "incident ID (default: xd-MMDD-hhmmss, new on every run)")
-	f.StringVar(&o.community, "community", "longbao", "the area the response covers")
+	f.StringVar(&o.community, "area", "longbao", "the area the response covers (a code of the scenario's district)")
+	f.StringVar(&o.community, "community", "longbao", "the same as --area")
+	f.StringVar(&o.scenario, "scenario", "", "a scenario file to load and run instead of the built-in reference district (give --area too)")
 	f.StringVar(&o.runbook, "runbook", "community-outbreak-level-1", "the runbook to run")
 	f.Float64Var(&o.timeScale, "time-scale", 2880, "speed-up of workflow durations (2880: a 7-hour testing round in about 9 seconds)")
 	f.DurationVar(&o.hold, "hold", 10*time.Second, "how long the demo waits before approving the lift, as the command center")
@@ -97,6 +103,15 @@ on its first run and reuses after. The demo serves the codec on
 	f.IntVar(&o.codecPort, "codec-port", config.DefaultUIPort+1, "port of the codec server the Web UI decodes payloads with (on 127.0.0.1)")
 	f.BoolVar(&o.exit, "exit", false, "stop everything once the seals are lifted instead of waiting for Ctrl-C")
 	return cmd
+}
+
+// demoScenario reads the scenario the demo plays: the file given, or the
+// built-in reference district.
+func demoScenario(file string) (*scenario.File, error) {
+	if file == "" {
+		return scenario.Reference()
+	}
+	return scenario.ReadFile(file)
 }
 
 func (a *app) say(format string, args ...any) {
@@ -120,6 +135,13 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 			return fmt.Errorf("port %d is in use: stop the other Temporal server (or earlier demo), or pick other ports with --temporal-port, --ui-port and --codec-port", p)
 		}
 	}
+	// The scenario is read first: a bad file stops the demo before it
+	// starts anything, and the notice routes are its district's.
+	ref, err := demoScenario(o.scenario)
+	if err != nil {
+		return err
+	}
+	rows := ref.Rows()
 	cd, keyFile, created, err := a.demoCodec(dataDir)
 	if err != nil {
 		return err
@@ -212,7 +234,13 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 			served = m
 		}
 	}
-	notices, err := a.startDemoNotices(ctx, dataDir, st, logger, served)
+	// The reference district's notices go out in its own language, as
+	// they always have in the demo; another district's in its scenario's.
+	locale := ref.Locale
+	if o.scenario == "" {
+		locale = "zh-CN"
+	}
+	notices, err := a.startDemoNotices(ctx, dataDir, st, logger, served, rows.Areas[0].Code, locale)
 	if err != nil {
 		return err
 	}
@@ -236,11 +264,6 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 	}()
 	a.say("Worker polling task queue %q (log: %s).", a.cfg.TaskQueue, wlog.Name())
 
-	ref, err := scenario.Reference()
-	if err != nil {
-		return err
-	}
-	rows := ref.Rows()
 	if _, err := st.LoadScenario(ctx, rows); err != nil {
 		return err
 	}
@@ -249,11 +272,17 @@ func (a *app) demo(ctx context.Context, o demoOptions) error {
 	if err := service.PublishBuiltins(ctx, st); err != nil {
 		return err
 	}
-	area, err := st.AreaByCode(ctx, o.community)
-	if err != nil {
-		return fmt.Errorf("--community %s: %w", o.community, err)
+	// The area is the loaded scenario's, whichever other districts the
+	// database holds with the same code; its path names it alone.
+	district := a.district
+	if district == "" {
+		district = rows.Areas[0].Path
 	}
-	in := workflows.ResponseInput{Incident: o.incident, Runbook: o.runbook, Area: area.Code, TimeScale: o.timeScale, RequestedBy: "demo"}
+	area, err := st.AreaIn(ctx, district, o.community)
+	if err != nil {
+		return fmt.Errorf("--area %s: %w", o.community, err)
+	}
+	in := workflows.ResponseInput{Incident: o.incident, Runbook: o.runbook, Area: area.Path, TimeScale: o.timeScale, RequestedBy: "demo"}
 	id, _, err := service.StartResponse(ctx, c, a.cfg.TaskQueue, in, fmt.Sprintf("%s · %s", o.runbook, area.Name))
 	if err != nil {
 		return err

@@ -29,7 +29,7 @@ type demoNotices struct {
 // startDemoNotices starts the receivers and the dispatcher. The routes file
 // and its signing secret are written under the data folder, made afresh on
 // each run.
-func (a *app) startDemoNotices(ctx context.Context, dataDir string, st *store.Store, logger *slog.Logger, m *metrics.Metrics) (*demoNotices, error) {
+func (a *app) startDemoNotices(ctx context.Context, dataDir string, st *store.Store, logger *slog.Logger, m *metrics.Metrics, district, locale string) (*demoNotices, error) {
 	b := make([]byte, 16)
 	rand.Read(b)
 	secret := hex.EncodeToString(b)
@@ -42,25 +42,28 @@ func (a *app) startDemoNotices(ctx context.Context, dataDir string, st *store.St
 		dn.receiver.Close()
 		return nil, fmt.Errorf("mail sink: %w", err)
 	}
-	routes := fmt.Sprintf(`# Written by muster demo for this run: the reference district's notices go
-# to a local webhook receiver (every audience) and a local SMTP sink (the
+	if locale == "" {
+		locale = "en"
+	}
+	routes := fmt.Sprintf(`# Written by muster demo for this run: the district's notices go to a
+# local webhook receiver (every audience) and a local SMTP sink (the
 # district command, departments and staff). See docs/notices.md.
 districts:
-  xiaodian:
-    locale: zh-CN
+  %[4]s:
+    locale: %[5]s
     channels:
       groups:
         type: webhook
-        url: %s
-        secret: %s
+        url: %[1]s
+        secret: %[2]s
         rate: 50
         burst: 20
         batch: 20
       duty-mail:
         type: smtp
-        url: smtp://%s
-        from: muster@xiaodian.example
-        to: [duty@xiaodian.example]
+        url: smtp://%[3]s
+        from: muster@%[4]s.example
+        to: [duty@%[4]s.example]
         rate: 20
     routes:
       - audience: [residents, workers, school, department, staff, command]
@@ -68,7 +71,7 @@ districts:
       - audience: [command, department, staff]
         channels: [duty-mail]
         locale: en
-`, dn.receiver.URL, secret, dn.mail.Addr)
+`, dn.receiver.URL, secret, dn.mail.Addr, district, locale)
 	if err := os.WriteFile(dn.routes, []byte(routes), 0o600); err != nil {
 		dn.close()
 		return nil, err

@@ -42,8 +42,11 @@ type app struct {
 	out    io.Writer
 	errOut io.Writer
 	output string
-	st     *store.Store
-	tc     client.Client
+	// district names the district whose codes the command's arguments
+	// are, when loaded districts share a code.
+	district string
+	st       *store.Store
+	tc       client.Client
 }
 
 func run(ctx context.Context, args []string, out, errOut io.Writer) error {
@@ -91,6 +94,7 @@ give the CLI the same keys as the worker.`,
 		},
 	}
 	root.PersistentFlags().StringVarP(&a.output, "output", "o", "text", "output format of reads: text or json")
+	root.PersistentFlags().StringVar(&a.district, "district", "", "the district whose area, site and staff codes the arguments name (needed only when loaded districts share a code)")
 	root.AddCommand(
 		a.migrateCommand(),
 		a.scenarioCommand(),

@@ -74,12 +74,16 @@ func (a *app) respond(ctx context.Context, in workflows.ResponseInput, runbookRe
 	if err != nil {
 		return err
 	}
-	area, err := s.AreaByCode(ctx, in.Area)
+	area, err := s.AreaIn(ctx, a.district, in.Area)
 	if errors.Is(err, domain.ErrNotFound) {
 		return fmt.Errorf("unknown area %q: list areas with `muster areas` (is the scenario loaded?)", in.Area)
 	}
 	if err != nil {
 		return err
+	}
+	if a.district != "" {
+		// The path names the area alone, whichever districts share its code.
+		in.Area = area.Path
 	}
 	def, err := runbook.Parse(fmt.Sprintf("%s version %d", rb.Name, rb.Version), []byte(rb.Source), workflows.Kinds)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
 
 	"github.com/musterhq/muster/app/service"
 	"github.com/musterhq/muster/internal/domain"
@@ -53,7 +54,7 @@ again for the same incident and compound returns the existing seal.`,
 			if err != nil {
 				return err
 			}
-			areas, err := resolveCompounds(ctx, s, compounds, community)
+			areas, err := resolveCompounds(ctx, s, a.district, compounds, community)
 			if err != nil {
 				return err
 			}
@@ -62,16 +63,8 @@ again for the same incident and compound returns the existing seal.`,
 				return err
 			}
 			for _, ar := range areas {
-				one := in
-				one.Compound = ar.Code
-				id, existing, err := service.StartSeal(ctx, c, a.cfg.TaskQueue, one, ar)
-				if err != nil {
+				if err := a.startSeal(ctx, c, in, ar); err != nil {
 					return err
-				}
-				if existing {
-					fmt.Fprintf(a.out, "%s is already running (seal of %s).\n", id, ar.Name)
-				} else {
-					fmt.Fprintf(a.out, "Started %s (seal of %s, %d residents).\n", id, ar.Name, ar.Population)
 				}
 			}
 			fmt.Fprintf(a.out, "Watch it: muster status %s   (or the Web UI, filter MusterIncident = '%s')\n", in.Incident, in.Incident)
@@ -93,10 +86,31 @@ again for the same incident and compound returns the existing seal.`,
 	return cmd
 }
 
-func resolveCompounds(ctx context.Context, s *store.Store, compounds []string, community string) ([]store.Area, error) {
+// startSeal starts (or finds running) the seal of one compound and says
+// which.
+func (a *app) startSeal(ctx context.Context, c client.Client, in workflows.SealCompoundInput, ar store.Area) error {
+	in.Compound = ar.Code
+	if a.district != "" {
+		// The path names the compound alone, whichever districts share its
+		// code.
+		in.Compound = ar.Path
+	}
+	id, existing, err := service.StartSeal(ctx, c, a.cfg.TaskQueue, in, ar)
+	if err != nil {
+		return err
+	}
+	if existing {
+		fmt.Fprintf(a.out, "%s is already running (seal of %s).\n", id, ar.Name)
+	} else {
+		fmt.Fprintf(a.out, "Started %s (seal of %s, %d residents).\n", id, ar.Name, ar.Population)
+	}
+	return nil
+}
+
+func resolveCompounds(ctx context.Context, s *store.Store, district string, compounds []string, community string) ([]store.Area, error) {
 	var out []store.Area
 	for _, code := range compounds {
-		ar, err := s.AreaByCode(ctx, code)
+		ar, err := s.AreaIn(ctx, district, code)
 		if errors.Is(err, domain.ErrNotFound) {
 			return nil, fmt.Errorf("unknown compound %q: list compounds with `muster areas --level compound` (is the scenario loaded?)", code)
 		}
@@ -109,7 +123,7 @@ func resolveCompounds(ctx context.Context, s *store.Store, compounds []string, c
 		out = append(out, ar)
 	}
 	if community != "" {
-		as, err := s.Descendants(ctx, community, "compound")
+		as, err := s.DescendantsIn(ctx, district, community, "compound")
 		if errors.Is(err, domain.ErrNotFound) {
 			return nil, fmt.Errorf("unknown area %q: list areas with `muster areas` (is the scenario loaded?)", community)
 		}

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -193,7 +194,7 @@ refuses the report; nothing is recorded.`,
 			if err != nil {
 				return err
 			}
-			n, err := st.ReportStock(cmd.Context(), rows, by)
+			n, err := st.ReportStock(cmd.Context(), a.district, rows, by)
 			if err != nil {
 				return err
 			}
@@ -212,10 +213,11 @@ func (a *app) supplyStockCommand() *cobra.Command {
 		Example: `  muster supply stock COMMUNITY`,
 		Args:    cobra.ExactArgs(1),
 		RunE: listRows(a, func(ctx context.Context, st *store.Store, args []string) ([]store.StockRow, error) {
-			if _, err := st.AreaByCode(ctx, args[0]); err != nil {
+			rows, err := st.Stock(ctx, a.district, args[0])
+			if errors.Is(err, domain.ErrNotFound) {
 				return nil, fmt.Errorf("area %q: %w (list them with `muster areas`)", args[0], err)
 			}
-			return st.Stock(ctx, args[0])
+			return rows, err
 		}, "SUPPLIER\tCOMMODITY\tTONNES", func(r store.StockRow) string {
 			return fmt.Sprintf("%s\t%s\t%.3f", r.Site, r.Commodity, r.Tonnes)
 		}),

@@ -69,7 +69,7 @@ func TestSupplyCommands(t *testing.T) {
 			}
 		})
 	}
-	if n, _ := st.Stock(ctx, "longbao"); len(n) == 0 {
+	if n, _ := st.Stock(ctx, "", "longbao"); len(n) == 0 {
 		t.Fatal("no stock for Longbao")
 	}
 	if out, err := runCLI(t, "supply", "report-stock", "meiteihao-kangning", "milk", "2.5"); err != nil || !strings.Contains(out, "Recorded 1") {

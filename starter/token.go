@@ -63,7 +63,7 @@ func (a *app) tokenCreateCommand() *cobra.Command {
 		Use:   "create --name NAME --role ROLE [--scope CODE,...]",
 		Short: "Make a credential and print its token (shown only this once)",
 		Example: `  muster token create --name duty-officer --role command
-  muster token create --name longbao-station-1 --role station --scope longbao-sampling-01,longbao-sampling-02
+  muster token create --name station-1 --role station --scope SAMPLING-POINT-01,SAMPLING-POINT-02
   TOKEN=$(muster token create --name wall-screen --role supervisor)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -179,7 +179,7 @@ func (a *app) tokenRevokeCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "revoke NAME",
 		Short:   "Revoke a credential: its token is refused from the next request on",
-		Example: "  muster token revoke longbao-station-1",
+		Example: "  muster token revoke station-1",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := a.store(cmd.Context())

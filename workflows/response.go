@@ -101,7 +101,7 @@ func (in ResponseInput) Validate() error {
 	case in.Version < 0:
 		return fmt.Errorf("--runbook version %d: want 1 or more", in.Version)
 	case strings.TrimSpace(in.Area) == "":
-		return errors.New("--area is required: an area code or path such as longbao (list them with `muster areas`)")
+		return errors.New("--area is required: an area's code or path (list them with `muster areas`)")
 	case in.Level < 0 || in.Level > 4:
 		return fmt.Errorf("--level %d: response levels run from 1 (highest) to 4", in.Level)
 	case in.TimeScale < 1 || in.TimeScale > 100000:

@@ -119,7 +119,7 @@ func (r *response) validateAddArea(ctx workflow.Context, in AddAreaInput) error 
 	}
 	switch {
 	case !codePattern(in.Area):
-		return fmt.Errorf("area %q: give an area code such as nanpingtou (list them with `muster areas`)", in.Area)
+		return fmt.Errorf("area %q: give an area code (list them with `muster areas`)", in.Area)
 	case in.Area == r.p.Area.Code || in.Area == r.p.Area.Path:
 		return fmt.Errorf("%s is the response's own area", in.Area)
 	case strings.TrimSpace(in.Reason) == "":
@@ -155,7 +155,7 @@ func (r *response) onAddArea(ctx workflow.Context, in AddAreaInput) (activities.
 	r.adding[in.Area] = true
 	defer delete(r.adding, in.Area)
 	var areas []activities.Area
-	if err := r.activity(ctx, "Look up area "+in.Area, a.SelectAreas, activities.SelectAreasInput{Codes: []string{in.Area}}, &areas); err != nil {
+	if err := r.activity(ctx, "Look up area "+in.Area, a.SelectAreas, activities.SelectAreasInput{Codes: []string{in.Area}, District: r.p.Area.Path}, &areas); err != nil {
 		return activities.Area{}, err
 	}
 	if len(areas) == 0 {

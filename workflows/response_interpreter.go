@@ -282,7 +282,7 @@ func (f *forEachRun) start(ctx workflow.Context, areas []activities.Area) {
 
 // selectAreas selects the for_each's areas under an area path.
 func (f *forEachRun) selectAreas(ctx workflow.Context, under string) ([]activities.Area, error) {
-	in := activities.SelectAreasInput{Under: under, Level: f.fe.Areas.Level, Codes: f.fe.Areas.Codes}
+	in := activities.SelectAreasInput{Under: under, Level: f.fe.Areas.Level, Codes: f.fe.Areas.Codes, District: f.r.p.Area.Path}
 	var out []activities.Area
 	err := f.r.activity(ctx, fmt.Sprintf("Select %s areas for %s", f.fe.Areas.Level, f.n.Path), a.SelectAreas, in, &out)
 	return out, err

@@ -124,7 +124,7 @@ func (in SealCompoundInput) Validate() error {
 	case ValidIncident(in.Incident) != nil:
 		return fmt.Errorf("--incident: %w", ValidIncident(in.Incident))
 	case strings.TrimSpace(in.Compound) == "":
-		return errors.New("--compound is required: a compound code such as longbao-1 (list them with `muster areas`)")
+		return errors.New("--compound is required: a compound's code (list them with `muster areas --level compound`)")
 	case in.Level < 1 || in.Level > 4:
 		return fmt.Errorf("--level %d: response levels run from 1 (highest) to 4", in.Level)
 	case in.CheckEveryHours <= 0 || in.CheckEveryHours > 168:

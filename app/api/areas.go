@@ -39,8 +39,11 @@ var ErrNoAreas = errors.New("no areas loaded: run `muster scenario load --refere
 
 // Areas returns the areas under an area code or path (the first top-level
 // area when under is empty) of one level, or of every level when level is
-// empty, ordered by path. An unknown area is store.ErrNotFound.
-func Areas(ctx context.Context, st *store.Store, under, level string) ([]store.Area, error) {
+// empty, ordered by path. Codes are looked up in district when it is given;
+// without under, the tree is district's, or every district's. An unknown
+// area is store.ErrNotFound.
+func Areas(ctx context.Context, st *store.Store, district, under, level string) ([]store.Area, error) {
+	tops := []string{under}
 	if under == "" {
 		top, err := st.TopAreas(ctx)
 		if err != nil {
@@ -49,19 +52,23 @@ func Areas(ctx context.Context, st *store.Store, under, level string) ([]store.A
 		if len(top) == 0 {
 			return nil, ErrNoAreas
 		}
-		under = top[0]
+		if tops = top; district != "" {
+			tops = []string{store.DistrictOf(district)}
+		}
 	}
 	levels := []string{level}
 	if level == "" {
 		levels = levelNames()
 	}
 	var all []store.Area
-	for _, l := range levels {
-		as, err := st.Descendants(ctx, under, l)
-		if err != nil {
-			return nil, err
+	for _, top := range tops {
+		for _, l := range levels {
+			as, err := st.DescendantsIn(ctx, district, top, l)
+			if err != nil {
+				return nil, err
+			}
+			all = append(all, as...)
 		}
-		all = append(all, as...)
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].Path < all[j].Path })
 	return all, nil
@@ -78,21 +85,23 @@ func levelNames() []string {
 func (s *Server) areas(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	for name := range q {
-		if name != "under" && name != "level" {
-			return badRequest(name, "unknown query parameter %q (parameters: under, level)", name)
+		if name != "under" && name != "level" && name != "district" {
+			return badRequest(name, "unknown query parameter %q (parameters: under, level, district)", name)
 		}
 	}
 	under, level := q.Get("under"), q.Get("level")
 	if under != "" && !areaPattern.MatchString(under) {
-		return badRequest("under", "under %q: give an area code or path such as longbao or xiaodian/beiying", under)
+		return badRequest("under", "under %q: give an area code or path", under)
 	}
 	if level != "" && !slices.Contains(levelNames(), level) {
 		return badRequest("level", "level %q: want one of %s", level, strings.Join(levelNames(), ", "))
 	}
-	as, err := Areas(r.Context(), s.st, under, level)
+	as, err := Areas(r.Context(), s.st, district(r), under, level)
 	switch {
 	case errors.Is(err, domain.ErrNotFound):
 		return notFound("under", "unknown area %q (GET /v1/areas lists them)", under)
+	case errors.Is(err, domain.ErrInvalid):
+		return areaError("under", under, err)
 	case errors.Is(err, ErrNoAreas):
 		return notFound("", "%v", err)
 	case err != nil:
@@ -104,4 +113,21 @@ func (s *Server) areas(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"areas": out})
 	return nil
+}
+
+// district is the request's ?district=: the district whose codes it names,
+// needed only when loaded districts share a code.
+func district(r *http.Request) string { return r.URL.Query().Get("district") }
+
+// areaError answers a failed lookup of the area code given as field: an
+// unknown code is not found, a code several districts use asks for
+// ?district= and names them.
+func areaError(field, code string, err error) error {
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+		return notFound(field, "unknown area %q (GET /v1/areas lists them; is the scenario loaded?)", code)
+	case errors.Is(err, domain.ErrInvalid):
+		return badRequest("district", "%s", strings.Replace(err.Error(), "add --district", "add ?district=", 1))
+	}
+	return err
 }

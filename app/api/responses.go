@@ -122,7 +122,7 @@ func (s *Server) startResponse(w http.ResponseWriter, r *http.Request) error {
 	for _, f := range []struct{ name, value, example string }{
 		{"incident", req.Incident, "xd-0403"},
 		{"runbook", req.Runbook, "community-outbreak-level-1 (GET /v1/runbooks lists them)"},
-		{"area", req.Area, "longbao (GET /v1/areas lists them)"},
+		{"area", req.Area, "an area code from GET /v1/areas"},
 	} {
 		if strings.TrimSpace(f.value) == "" {
 			return badRequest(f.name, "%s is required, e.g. %s", f.name, f.example)
@@ -164,12 +164,13 @@ func (s *Server) startResponse(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	area, err := s.st.AreaByCode(ctx, in.Area)
-	if errors.Is(err, domain.ErrNotFound) {
-		return notFound("area", "unknown area %q (GET /v1/areas lists them; is the scenario loaded?)", in.Area)
-	}
+	area, err := s.st.AreaIn(ctx, district(r), in.Area)
 	if err != nil {
-		return err
+		return areaError("area", in.Area, err)
+	}
+	if district(r) != "" {
+		// The path names the area alone, whichever districts share its code.
+		in.Area = area.Path
 	}
 	// A runbook made for one level of area would fail at once on another:
 	// refuse it here rather than start a response that cannot open.
@@ -242,8 +243,8 @@ func (s *Server) listResponses(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	q := r.URL.Query()
 	for name := range q {
-		if !slices.Contains([]string{"incident", "area", "state", "running"}, name) {
-			return badRequest(name, "unknown query parameter %q (parameters: incident, area, state, running)", name)
+		if !slices.Contains([]string{"incident", "area", "district", "state", "running"}, name) {
+			return badRequest(name, "unknown query parameter %q (parameters: incident, area, district, state, running)", name)
 		}
 	}
 	where := []string{"WorkflowType = '" + workflows.ResponseName + "'", workflows.SAIncident.GetName() + " IS NOT NULL"}
@@ -255,15 +256,12 @@ func (s *Server) listResponses(w http.ResponseWriter, r *http.Request) error {
 	}
 	if v := q.Get("area"); v != "" {
 		if !areaPattern.MatchString(v) {
-			return badRequest("area", "area %q: give an area code or path such as longbao or xiaodian/beiying", v)
+			return badRequest("area", "area %q: give an area code or path (GET /v1/areas lists them)", v)
 		}
 		// A code is as good as a path: the search attribute holds paths.
-		ar, err := s.st.AreaByCode(ctx, v)
-		if errors.Is(err, domain.ErrNotFound) {
-			return notFound("area", "unknown area %q (GET /v1/areas lists them)", v)
-		}
+		ar, err := s.st.AreaIn(ctx, district(r), v)
 		if err != nil {
-			return err
+			return areaError("area", v, err)
 		}
 		where = append(where, workflows.SAAreaPath.GetName()+" = '"+ar.Path+"'")
 	}
@@ -398,11 +396,11 @@ func (s *Server) addArea(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := required("area", req.Area, "an area code such as nanpingtou (GET /v1/areas lists them)"); err != nil {
+	if err := required("area", req.Area, "an area code (GET /v1/areas lists them)"); err != nil {
 		return err
 	}
 	if !areaPattern.MatchString(req.Area) {
-		return badRequest("area", "area %q: give an area code such as nanpingtou", req.Area)
+		return badRequest("area", "area %q: give an area code (GET /v1/areas lists them)", req.Area)
 	}
 	if err := required("reason", req.Reason, "say why the response widens, for the event log"); err != nil {
 		return err
@@ -411,7 +409,9 @@ func (s *Server) addArea(w http.ResponseWriter, r *http.Request) error {
 	// unknown area is caught here, before it is.
 	if _, err := s.st.AreaByCode(r.Context(), req.Area); errors.Is(err, domain.ErrNotFound) {
 		return notFound("area", "unknown area %q (GET /v1/areas lists them)", req.Area)
-	} else if err != nil {
+	} else if err != nil && !errors.Is(err, domain.ErrInvalid) {
+		// A code two districts share is fine: the response looks it up
+		// in its own district.
 		return err
 	}
 	who, err := actor(r, "by", req.By)
@@ -433,7 +433,7 @@ func (s *Server) retryStep(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := required("step", req.Step, "the step's path, e.g. seal/longbao-jiayuan (GET /v1/responses/"+inc+" shows them)"); err != nil {
+	if err := required("step", req.Step, "the step's path, e.g. seal/COMPOUND (GET /v1/responses/"+inc+" shows them)"); err != nil {
 		return err
 	}
 	who, err := actor(r, "by", req.By)
@@ -468,7 +468,7 @@ func (s *Server) stepAction(act stepAct) func(http.ResponseWriter, *http.Request
 		if err != nil {
 			return err
 		}
-		if err := required("step", req.Step, "the step's path, e.g. seal/longbao-jiayuan (GET /v1/responses/"+inc+" shows them)"); err != nil {
+		if err := required("step", req.Step, "the step's path, e.g. seal/COMPOUND (GET /v1/responses/"+inc+" shows them)"); err != nil {
 			return err
 		}
 		if act.needsReason {

@@ -154,7 +154,7 @@ func (s *Server) reportStock(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	n, err := s.st.ReportStock(r.Context(), rep.Rows, who)
+	n, err := s.st.ReportStock(r.Context(), district(r), rep.Rows, who)
 	if err != nil {
 		return storeError(err)
 	}
@@ -164,13 +164,10 @@ func (s *Server) reportStock(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) stock(w http.ResponseWriter, r *http.Request) error {
 	area := r.PathValue("area")
-	if _, err := s.st.AreaByCode(r.Context(), area); err != nil {
-		if errors.Is(err, domain.ErrNotFound) {
-			return notFound("area", "unknown area %q (list them with GET /v1/areas)", area)
-		}
-		return err
+	rows, err := s.st.Stock(r.Context(), district(r), area)
+	if errors.Is(err, domain.ErrNotFound) || errors.Is(err, domain.ErrInvalid) {
+		return areaError("area", area, err)
 	}
-	rows, err := s.st.Stock(r.Context(), area)
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ func CheckAreas(ctx context.Context, st *store.Store, source string, d *runbook.
 	for i, r := range refs {
 		codes[i] = r.Code
 	}
-	known, loaded, err := st.KnownAreas(ctx, codes)
+	known, loaded, err := st.KnownAreas(ctx, "", codes)
 	if err != nil || !loaded {
 		return err
 	}

@@ -72,7 +72,7 @@ func respondedStore(t *testing.T) (*store.Store, *scenario.File) {
 	if res, err := s.IngestSamples(ctx, store.IngestBatch{Incident: inc, Rows: rows}); err != nil || res.Accepted != 600 {
 		t.Fatalf("IngestSamples() = %+v, %v; want 600 accepted", res, err)
 	}
-	if _, err := s.ReportStock(ctx, []store.StockRow{{Site: "meiteihao-kangning", Commodity: "vegetables", Tonnes: 1.25}}, "test"); err != nil {
+	if _, err := s.ReportStock(ctx, "", []store.StockRow{{Site: "meiteihao-kangning", Commodity: "vegetables", Tonnes: 1.25}}, "test"); err != nil {
 		t.Fatal(err)
 	}
 	overdueBy := time.Now().Add(-90 * time.Minute).UTC().Format(time.RFC3339)

@@ -353,7 +353,7 @@ func (v *validator) forEach(f *ForEach, path string, depth int, sc scope) {
 	if !isResponse(a.Under) {
 		for _, seg := range strings.Split(a.Under, "/") {
 			if !IsCode(seg) {
-				v.add(ap+".under", "%q is neither response nor an area code or path such as xiaodian/beiying", a.Under)
+				v.add(ap+".under", "%q is neither response nor an area code or path (list them with `muster areas`)", a.Under)
 				break
 			}
 		}

@@ -52,7 +52,12 @@ func (s *Store) ClaimFindings(ctx context.Context, incident, area string) ([]dom
 			SELECT f.id FROM findings f
 			WHERE f.followed_by IS NULL AND f.state = 'open' AND f.source = 'compliance'
 			  AND (f.incident = $1 OR f.sub_district IN (SELECT code FROM areas WHERE level = 'sub-district'
-			       AND (path = $2 OR path LIKE $2 || '/%' OR $2 LIKE path || '/%')))
+			       AND (path = $2 OR path LIKE $2 || '/%' OR $2 LIKE path || '/%'))
+			       -- Sub-district codes are unique only in a district: a
+			       -- finding is claimed by an inspection of its own, the
+			       -- district of its incident's checkpoints.
+			       AND EXISTS (SELECT 1 FROM checkpoints c JOIN areas ca ON ca.id = c.area_id
+			                   WHERE c.incident = f.incident AND ca.district = split_part($2, '/', 1)))
 			ORDER BY f.id LIMIT 500 FOR UPDATE SKIP LOCKED)`, incident, area); err != nil {
 			return fmt.Errorf("claim findings for %s: %w", incident, err)
 		}

@@ -38,7 +38,9 @@ func (s *Store) AddRoundPoint(ctx context.Context, roundID int64, siteCode strin
 		}
 		var site point
 		err = tx.GetContext(ctx, &site, `SELECT s.id, s.code, s.name, s.capacity_per_hour, s.area_id, a.path AS area_path
-			FROM sites s JOIN areas a ON a.id = s.area_id WHERE s.code = $1 AND s.kind = $2`, siteCode, SamplingPointKind)
+			FROM sites s JOIN areas a ON a.id = s.area_id
+			WHERE s.code = $1 AND s.kind = $2 AND s.district = (SELECT ra.district FROM testing_rounds r JOIN areas ra ON ra.id = r.area_id WHERE r.id = $3)`,
+			siteCode, SamplingPointKind, roundID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("sampling point %q: %w", siteCode, domain.ErrNotFound)
 		}

@@ -31,7 +31,11 @@ type ResidentRow = scenario.ResidentRow
 func (s *Store) LoadResidents(ctx context.Context, scenarioName string, rows []ResidentRow) (LoadResult, error) {
 	res := LoadResult{Inserted: map[string]int{}, Updated: map[string]int{}}
 	err := s.withConnTx(ctx, func(conn *sqlx.Conn, tx *sqlx.Tx) error {
-		return loadResidents(ctx, conn, tx, scenarioName, rows, &res)
+		paths, err := areaPaths(ctx, tx, rows)
+		if err != nil {
+			return err
+		}
+		return loadResidents(ctx, conn, tx, scenarioName, rows, paths, &res)
 	})
 	if err != nil {
 		return LoadResult{}, fmt.Errorf("load residents of %s: %w", scenarioName, err)
@@ -40,14 +44,18 @@ func (s *Store) LoadResidents(ctx context.Context, scenarioName string, rows []R
 }
 
 // loadResidents is LoadResidents in its transaction.
-func loadResidents(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, scenarioName string, rows []ResidentRow, res *LoadResult) error {
+// paths gives the path of each area code the rows name.
+func loadResidents(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, scenarioName string, rows []ResidentRow, paths map[string]string, res *LoadResult) error {
 	if len(rows) == 0 {
 		return nil
 	}
 	if err := checkResidentRows(rows); err != nil {
 		return err
 	}
-	if err := stageResidents(ctx, conn, tx, rows); err != nil {
+	if err := stageResidents(ctx, conn, tx, rows, paths); err != nil {
+		return err
+	}
+	if err := residentsStayInDistrict(ctx, tx); err != nil {
 		return err
 	}
 	return mergeResidents(ctx, tx, scenarioName, res)
@@ -73,8 +81,9 @@ func checkResidentRows(rows []ResidentRow) error {
 }
 
 // stageResidents copies the rows into the temporary table resident_stage
-// and refuses them (ErrNotFound) when an area is unknown.
-func stageResidents(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, rows []ResidentRow) error {
+// and refuses them (ErrNotFound) when an area is unknown. Each row's area
+// is staged by its path, which is unique whichever districts share a code.
+func stageResidents(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, rows []ResidentRow, paths map[string]string) error {
 	// Loads take turns, so the split INSERT and UPDATE below never race for
 	// a new code.
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, residentsLock); err != nil {
@@ -96,7 +105,11 @@ func stageResidents(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, rows []Re
 				cohort = scenario.DefaultCohort
 			}
 			b = appendCopyText(b, r.Code)
-			b = appendCopyText(append(b, '\t'), r.AreaCode)
+			area, ok := paths[r.AreaCode]
+			if !ok {
+				area = r.AreaCode
+			}
+			b = appendCopyText(append(b, '\t'), area)
 			b = appendCopyText(append(b, '\t'), r.Building)
 			b = appendCopyText(append(b, '\t'), cohort)
 			b = strconv.AppendBool(append(b, '\t'), r.HomeVisit)
@@ -116,7 +129,7 @@ func stageResidents(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, rows []Re
 		Area string `db:"area"`
 	}
 	if err := tx.SelectContext(ctx, &unknown, `SELECT s.code, s.area FROM resident_stage s
-		WHERE NOT EXISTS (SELECT 1 FROM areas a WHERE a.code = s.area) ORDER BY s.code LIMIT 5`); err != nil {
+		WHERE NOT EXISTS (SELECT 1 FROM areas a WHERE a.path = s.area) ORDER BY s.code LIMIT 5`); err != nil {
 		return fmt.Errorf("check residents' areas: %w", err)
 	}
 	if len(unknown) > 0 {
@@ -151,12 +164,12 @@ func mergeResidents(ctx context.Context, tx *sqlx.Tx, scenarioName string, res *
 		{"residents", "updated", `UPDATE residents r SET area_id = a.id, building = s.building, cohort = s.cohort,
 			home_visit = s.home_visit, home_visit_kind = s.home_visit_kind, home_visit_priority = s.home_visit_priority,
 			site = s.site, cohort_rank = s.cohort_rank, scenario = $1, updated_at = now()
-			FROM resident_stage s JOIN areas a ON a.code = s.area
+			FROM resident_stage s JOIN areas a ON a.path = s.area
 			WHERE r.code = s.code AND (r.area_id, r.building, r.cohort, r.home_visit, r.home_visit_kind, r.home_visit_priority, r.site, r.cohort_rank, r.scenario)
 			      IS DISTINCT FROM (a.id, s.building, s.cohort, s.home_visit, s.home_visit_kind, s.home_visit_priority, s.site, s.cohort_rank, $1)`},
 		{"residents", "inserted", `INSERT INTO residents (code, area_id, building, cohort, home_visit, home_visit_kind, home_visit_priority, site, cohort_rank, scenario)
 			SELECT s.code, a.id, s.building, s.cohort, s.home_visit, s.home_visit_kind, s.home_visit_priority, s.site, s.cohort_rank, $1
-			FROM resident_stage s JOIN areas a ON a.code = s.area
+			FROM resident_stage s JOIN areas a ON a.path = s.area
 			WHERE NOT EXISTS (SELECT 1 FROM residents r WHERE r.code = s.code)`},
 		// Contacts are sealed by the database (see 0017_database_roles.sql):
 		// a keyed digest says which changed, and the application never reads

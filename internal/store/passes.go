@@ -145,7 +145,10 @@ func (s *Store) VerifyPass(ctx context.Context, code string, at time.Time, area 
 	}
 	if area != "" && c.Status == PassValid {
 		var path string
-		if err := s.db.GetContext(ctx, &path, `SELECT path FROM areas WHERE code = $1`, area); err != nil {
+		// The area is looked up in the pass's own district: codes are
+		// unique only there.
+		if err := s.db.GetContext(ctx, &path, `SELECT path FROM areas WHERE (code = $1 OR path = $1) AND district = $2`,
+			area, DistrictOf(c.AreaPath)); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return c, fmt.Errorf("area: unknown area %q: %w", area, domain.ErrAreaNotFound)
 			}

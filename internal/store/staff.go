@@ -322,13 +322,15 @@ func freeStaff(ctx context.Context, tx *sqlx.Tx, o AssignOrder, open []openPost,
 	if err := tx.SelectContext(ctx, &cands, `SELECT st.id, st.code, sa.path, st.role, st.max_shift_hours,
 		    coalesce((SELECT sum(x.hours) FROM staff_assignments x WHERE x.staff_id = st.id AND x.state IN ('notified', 'acknowledged')), 0) AS booked
 		FROM staff st JOIN areas sa ON sa.id = st.area_id
-		WHERE st.role = ANY($1) AND (st.signed_up_for IS NULL OR st.signed_up_for = $2)
+		-- A step draws on its own district's people only.
+		WHERE st.district = (SELECT district FROM areas WHERE id = $6)
+		  AND st.role = ANY($1) AND (st.signed_up_for IS NULL OR st.signed_up_for = $2)
 		  AND NOT EXISTS (SELECT 1 FROM staff_assignments x WHERE x.staff_id = st.id
 		                  AND x.state IN ('notified', 'acknowledged') AND x.shift && tstzrange($3, $4))
 		  AND NOT EXISTS (SELECT 1 FROM staff_assignments x WHERE x.staff_id = st.id AND x.step = $5 AND x.state = 'lapsed')
 		  -- Nobody standing at a checkpoint is taken away from it.
 		  AND NOT EXISTS (SELECT 1 FROM checkpoint_staff cs WHERE cs.staff_id = st.id AND cs.released_at IS NULL)`,
-		pq.Array(keys(roles)), o.Incident, from, to, o.Step); err != nil {
+		pq.Array(keys(roles)), o.Incident, from, to, o.Step, o.AreaID); err != nil {
 		return nil, fmt.Errorf("candidates for %s: %w", o.Step, err)
 	}
 	free := cands[:0]

@@ -32,9 +32,10 @@ type StockRow struct {
 }
 
 // ReportStock records suppliers' stock levels. Every row is checked first:
-// an unknown supplier or commodity, or a negative or absurd figure, refuses
-// the whole report with every problem named by row, and nothing is written.
-func (s *Store) ReportStock(ctx context.Context, rows []StockRow, by string) (int, error) {
+// an unknown supplier or commodity, a supplier code several districts use
+// when no district is given, or a negative or absurd figure, refuses the
+// whole report with every problem named by row, and nothing is written.
+func (s *Store) ReportStock(ctx context.Context, district string, rows []StockRow, by string) (int, error) {
 	if len(rows) == 0 {
 		return 0, fmt.Errorf("rows: the report has no rows: %w", domain.ErrInvalid)
 	}
@@ -46,21 +47,30 @@ func (s *Store) ReportStock(ctx context.Context, rows []StockRow, by string) (in
 		if err != nil {
 			return err
 		}
-		var suppliers []string
-		if err := tx.SelectContext(ctx, &suppliers, `SELECT s.code FROM suppliers sp JOIN sites s ON s.id = sp.site_id`); err != nil {
+		var suppliers []struct {
+			Code     string `db:"code"`
+			District string `db:"district"`
+		}
+		if err := tx.SelectContext(ctx, &suppliers, `SELECT s.code, s.district FROM suppliers sp JOIN sites s ON s.id = sp.site_id
+			WHERE $1 = '' OR s.district = $1 ORDER BY s.district`, DistrictOf(district)); err != nil {
 			return err
 		}
-		isSupplier := map[string]bool{}
+		districtsOf := map[string][]string{}
 		for _, c := range suppliers {
-			isSupplier[c] = true
+			districtsOf[c.Code] = append(districtsOf[c.Code], c.District)
 		}
 		var problems []string
-		sites, commodities := make([]string, len(rows)), make([]string, len(rows))
+		sites, commodities, dists := make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows))
 		tonnes := make([]float64, len(rows))
 		for i, r := range rows {
+			if ds := districtsOf[r.Site]; len(ds) > 0 {
+				dists[i] = ds[0]
+			}
 			switch {
-			case !isSupplier[r.Site]:
+			case len(districtsOf[r.Site]) == 0:
 				problems = append(problems, fmt.Sprintf("rows[%d].site: %q is not a supplier (a supermarket or market of the scenario)", i, r.Site))
+			case len(districtsOf[r.Site]) > 1:
+				problems = append(problems, fmt.Sprintf("rows[%d].site: %v", i, ambiguous("supplier", r.Site, districtsOf[r.Site])))
 			case !known[r.Commodity]:
 				problems = append(problems, fmt.Sprintf("rows[%d].commodity: unknown commodity %q (known: %s)", i, r.Commodity, strings.Join(sortedKeys(known), ", ")))
 			case math.IsNaN(r.Tonnes) || r.Tonnes < 0:
@@ -74,10 +84,10 @@ func (s *Store) ReportStock(ctx context.Context, rows []StockRow, by string) (in
 			return fmt.Errorf("%s; nothing was recorded: %w", strings.Join(problems, "; "), domain.ErrInvalid)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO supplier_stock (site_id, commodity, tonnes, updated_at)
-			SELECT s.id, u.commodity, u.tonnes, now() FROM unnest($1::text[], $2::text[], $3::numeric[]) AS u(site, commodity, tonnes)
-			JOIN sites s ON s.code = u.site
+			SELECT s.id, u.commodity, u.tonnes, now() FROM unnest($1::text[], $2::text[], $3::numeric[], $4::text[]) AS u(site, commodity, tonnes, district)
+			JOIN sites s ON s.district = u.district AND s.code = u.site
 			ON CONFLICT (site_id, commodity) DO UPDATE SET tonnes = excluded.tonnes, updated_at = now()`,
-			pq.Array(sites), pq.Array(commodities), pq.Array(tonnes)); err != nil {
+			pq.Array(sites), pq.Array(commodities), pq.Array(tonnes), pq.Array(dists)); err != nil {
 			return fmt.Errorf("report stock: %w", err)
 		}
 		return nil
@@ -173,7 +183,7 @@ func (s *Store) CheckSupply(ctx context.Context, o SupplyOrder, e domain.Event) 
 		}
 		// Commodities a scenario added with a daily need are counted too,
 		// unless the step's need names them.
-		if o.Need, err = defaultNeeds(ctx, tx, o.Need); err != nil {
+		if o.Need, err = defaultNeeds(ctx, tx, o.AreaID, o.Need); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE shipments SET state = 'late' WHERE step = $1 AND state = 'ordered' AND due_at <= $2`, o.Step, o.Now); err != nil {
@@ -367,13 +377,17 @@ func (s *Store) Shipments(ctx context.Context, incident string, openOnly bool) (
 }
 
 // Stock lists the stock of the suppliers serving an area or any area
-// under it.
-func (s *Store) Stock(ctx context.Context, area string) ([]StockRow, error) {
+// under it; the area's code is looked up in district (see AreaIn).
+func (s *Store) Stock(ctx context.Context, district, area string) ([]StockRow, error) {
+	top, err := s.AreaIn(ctx, district, area)
+	if err != nil {
+		return nil, err
+	}
 	out := []StockRow{}
-	err := s.db.SelectContext(ctx, &out, `SELECT si.code AS site, ss.commodity, ss.tonnes::float8 AS tonnes
+	err = s.db.SelectContext(ctx, &out, `SELECT si.code AS site, ss.commodity, ss.tonnes::float8 AS tonnes
 		FROM supplier_stock ss JOIN suppliers sp ON sp.site_id = ss.site_id JOIN sites si ON si.id = sp.site_id
-		JOIN areas a ON a.id = sp.area_id, areas top
-		WHERE top.code = $1 AND (a.path = top.path OR a.path LIKE top.path || '/%') ORDER BY si.code, ss.commodity`, area)
+		JOIN areas a ON a.id = sp.area_id
+		WHERE a.path = $1 OR a.path LIKE $1 || '/%' ORDER BY si.code, ss.commodity`, top.Path)
 	return out, err
 }
 

@@ -370,7 +370,7 @@ func TestRestockCycle(t *testing.T) {
 	}
 
 	// Bad stock reports: every problem named, nothing written.
-	_, err = s.ReportStock(ctx, []store.StockRow{
+	_, err = s.ReportStock(ctx, "", []store.StockRow{
 		{Site: "corner-shop", Commodity: "grain", Tonnes: 1},
 		{Site: "corner-shop", Commodity: "beer", Tonnes: 1},
 		{Site: "east-point", Commodity: "grain", Tonnes: 1},

@@ -105,7 +105,11 @@ func (s *Store) SignUpVolunteer(ctx context.Context, u SignUp, at time.Time) (Si
 	}
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		var areaID int64
-		if err := tx.GetContext(ctx, &areaID, `SELECT id FROM areas WHERE code = $1`, u.Area); err != nil {
+		// Codes are unique only in a district: the drive's area is the
+		// incident's district's.
+		if err := tx.GetContext(ctx, &areaID, `SELECT id FROM areas WHERE (code = $1 OR path = $1)
+			AND district = coalesce((SELECT split_part(area_path, '/', 1) FROM responses WHERE incident = $2), district)
+			ORDER BY path LIMIT 1`, u.Area, u.Incident); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return fmt.Errorf("area: unknown area %q: %w", u.Area, domain.ErrAreaNotFound)
 			}
