@@ -25,14 +25,18 @@ import (
 const (
 	cityResidents   = 5_400_000
 	cityCommunities = 2000
-	cityTargetWall  = 2 * time.Minute
+	// A scenario holds at most scenario.MaxResidents, so the city is two
+	// districts of 2,700,000 residents and 1,000 communities, each with a
+	// response of its own, started together.
+	cityDistricts  = 2
+	cityTargetWall = 2 * time.Minute
 	// EnvBinDir names the folder with bin/muster and the cluster's
 	// binaries (default: the module's bin/).
 	envBinDir = "MUSTER_BIN_DIR"
 )
 
 // BenchmarkTaiyuanRound runs one testing round over 5,400,000 generated
-// residents in 2,000 communities end to end on the native cluster
+// residents in 2,000 communities (two districts) end to end on the native cluster
 // (`muster cluster up`: Temporal's four services on a private PostgreSQL,
 // two muster-worker processes), with the field at full speed from this
 // process. It prints the figures of BenchmarkMillionResidentRound: the
@@ -65,13 +69,13 @@ func taiyuanRound(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	loadCity(ctx, b, s, cityResidents, cityCommunities)
+	districts := loadCity(ctx, b, s, cityResidents, cityCommunities, cityDistricts)
 	c, err := client.Dial(client.Options{HostPort: st.FrontendAddr, Namespace: st.Namespace})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	measureRound(ctx, b, roundSetup{st: s, url: url, c: c, taskQueue: st.TaskQueue, communities: cityCommunities, target: cityTargetWall})
+	measureRound(ctx, b, roundSetup{st: s, url: url, c: c, taskQueue: st.TaskQueue, districts: districts, communities: cityCommunities, target: cityTargetWall})
 }
 
 // clusterUp starts the cluster with `muster cluster up` on free ports and

@@ -143,22 +143,27 @@ func districtSealed(b *testing.B) {
 
 	b.ResetTimer()
 	base := trivialChildren(ctx, b, c, districtCompounds, 4+districtGates)
-	seal, started := sealDistrict(ctx, b, c, st)
+	row(fmt.Sprintf("baseline: %d trivial children × %d activities", districtCompounds, 4+districtGates), "%7.2f s   %6.1f children/s", base.Seconds(), districtCompounds/base.Seconds())
+	seal, started, held := sealDistrict(ctx, b, c, st)
 	b.StopTimer()
 
-	ratio := base.Seconds() / seal.Seconds()
-	fmt.Println()
-	row(fmt.Sprintf("baseline: %d trivial children × %d activities", districtCompounds, 4+districtGates), "%7.2f s   %6.1f children/s", base.Seconds(), districtCompounds/base.Seconds())
+	// Over the time limit, the rate is that of the seals holding by then.
+	rate := float64(held) / seal.Seconds()
+	ratio := rate / (districtCompounds / base.Seconds())
 	row("respond → last seal started", "%7.2f s", started.Seconds())
-	row("respond → every compound holding", "%7.2f s   %6.1f compounds/s   target < 60 s  %s", seal.Seconds(), districtCompounds/seal.Seconds(), verdict(seal < districtTargetWall))
+	row(fmt.Sprintf("respond → %d of %d compounds holding", held, districtCompounds), "%7.2f s   %6.1f compounds/s   target < 60 s  %s", seal.Seconds(), rate, verdict(held == districtCompounds && seal < districtTargetWall))
 	row("seal rate ÷ baseline rate", "%9.2f×   target ≥ 0.50×        %s", ratio, verdict(ratio >= 0.5))
 	b.ReportMetric(seal.Seconds(), "s/district")
 	b.ReportMetric(ratio, "x-baseline")
+	if held < districtCompounds {
+		b.Errorf("%d of %d compounds holding after %s", held, districtCompounds, seal.Round(time.Second))
+	}
 }
 
 // sealDistrict starts the district's response and returns when every
-// compound holds, with when the last seal had started.
-func sealDistrict(ctx context.Context, b *testing.B, c client.Client, st *store.Store) (holding, started time.Duration) {
+// compound holds, or after 15 minutes, with when the last seal had started
+// and how many hold. It prints the count every half minute.
+func sealDistrict(ctx context.Context, b *testing.B, c client.Client, st *store.Store) (wall, started time.Duration, held int) {
 	taskQueue := pgtest.Name("seal")
 	w := service.NewWorker(c, taskQueue, st)
 	if err := w.Start(); err != nil {
@@ -171,7 +176,8 @@ func sealDistrict(ctx context.Context, b *testing.B, c client.Client, st *store.
 	if err != nil {
 		b.Fatal(err)
 	}
-	for deadline := start.Add(10 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
+	said := start
+	for deadline := start.Add(15 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
 		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		v, err := c.QueryWorkflow(qctx, id, "", workflows.QueryProgress)
 		cancel()
@@ -179,7 +185,8 @@ func sealDistrict(ctx context.Context, b *testing.B, c client.Client, st *store.
 		if err != nil || v.Get(&p) != nil {
 			continue
 		}
-		seals, held := 0, 0
+		seals := 0
+		held = 0
 		var walk func(n *workflows.Node)
 		walk = func(n *workflows.Node) {
 			if n == nil {
@@ -196,6 +203,10 @@ func sealDistrict(ctx context.Context, b *testing.B, c client.Client, st *store.
 			}
 		}
 		walk(p.Root)
+		if time.Since(said) > 30*time.Second {
+			said = time.Now()
+			fmt.Printf("  … %3.0f s: %d seals started, %d holding\n", time.Since(start).Seconds(), seals, held)
+		}
 		if started == 0 && seals >= districtCompounds {
 			started = time.Since(start)
 		}
@@ -203,14 +214,13 @@ func sealDistrict(ctx context.Context, b *testing.B, c client.Client, st *store.
 			if held < districtCompounds {
 				b.Fatalf("response holding with %d of %d seals held", held, districtCompounds)
 			}
-			return time.Since(start), started
+			return time.Since(start), started, held
 		}
 		if p.State == workflows.ResponseFailed {
 			b.Fatalf("response failed: %+v", p.Root)
 		}
 	}
-	b.Fatal("the district was not sealed within 10 minutes")
-	return 0, 0
+	return time.Since(start), started, held
 }
 
 // trivialChildren runs the baseline: a parent that starts children trivial
