@@ -57,13 +57,13 @@ staticcheck: $(STATICCHECK_STAMP)
 workflowcheck: $(WORKFLOWCHECK_STAMP)
 	$(WORKFLOWCHECK) -config workflowcheck.config.yaml ./...
 
-bench: $(TEMPORAL) ## Measure the data layer, a million-resident round, a district of 1,000 compounds sealed, then Taiyuan's round (bench-city); about ten minutes, needs PostgreSQL and psql
+bench: $(TEMPORAL) ## Measure the data layer, a million-resident round, a district of 1,000 compounds sealed, then Taiyuan's round (bench-city); up to half an hour, needs PostgreSQL and psql
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/store/...
 	MUSTER_TEMPORAL_BIN=$(TEMPORAL) $(GO) test -run '^$$' -bench 'MillionResident|DistrictSealed' -benchtime 1x -timeout 30m ./internal/e2e/
 	$(MAKE) --no-print-directory bench-city
 
 # Only its benchmark's name runs it: `make test` never does.
-bench-city: build $(CLUSTER_BINS) ## Taiyuan's round: 5,400,000 residents in 2,000 communities on the cluster with two workers (several minutes, both cores)
+bench-city: build $(CLUSTER_BINS) ## Taiyuan's round: 5,400,000 residents in 2,000 communities on the cluster with two workers (about twenty minutes with the loading, both cores)
 	MUSTER_BIN_DIR=$(BIN) $(GO) test -run '^$$' -bench TaiyuanRound -benchtime 1x -timeout 60m ./internal/e2e/
 
 # Fuzz targets (package:target); their seed corpora in testdata/fuzz run in every `make test`.

@@ -104,26 +104,7 @@ func millionResidentRound(b *testing.B) {
 
 	// The dev server and a worker in this process.
 	start := time.Now()
-	bin, err := devenv.TemporalBinary()
-	if err != nil {
-		b.Fatal(err)
-	}
-	logFile, err := os.Create(filepath.Join(b.TempDir(), "temporal.log"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer logFile.Close()
-	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	srv, err := devenv.StartTemporal(sctx, devenv.TemporalOptions{Bin: bin, SearchAttributes: workflows.SearchAttributes, Output: logFile})
-	cancel()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Stop()
-	c := srv.Client()
-	if err := service.RegisterSearchAttributes(ctx, c, "default"); err != nil {
-		b.Fatal(err)
-	}
+	c := devServer(ctx, b)
 	taskQueue := pgtest.Name("bench")
 	w := service.NewWorker(c, taskQueue, st)
 	if err := w.Start(); err != nil {
@@ -132,6 +113,33 @@ func millionResidentRound(b *testing.B) {
 	defer w.Stop()
 	benchRow("start the dev server and a worker", "%7.2f s", time.Since(start).Seconds())
 	measureRound(ctx, b, roundSetup{st: st, url: url, c: c, taskQueue: taskQueue, districts: districts, communities: roundCommunities, target: roundTargetWall})
+}
+
+// devServer starts a dev server for a benchmark (FastDevServerArgs, its
+// log in the benchmark's temporary folder), registers Muster's search
+// attributes and stops the server when the benchmark ends.
+func devServer(ctx context.Context, b *testing.B) client.Client {
+	bin, err := devenv.TemporalBinary()
+	if err != nil {
+		b.Fatal(err)
+	}
+	logFile, err := os.Create(filepath.Join(b.TempDir(), "temporal.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { logFile.Close() })
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	srv, err := devenv.StartTemporal(sctx, devenv.TemporalOptions{Bin: bin, SearchAttributes: workflows.SearchAttributes, Output: logFile})
+	cancel()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.Stop() })
+	c := srv.Client()
+	if err := service.RegisterSearchAttributes(ctx, c, "default"); err != nil {
+		b.Fatal(err)
+	}
+	return c
 }
 
 // machine says when and on what a benchmark runs.

@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +13,6 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/musterhq/muster/internal/devenv"
 	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/scenario"
 	"github.com/musterhq/muster/internal/service"
@@ -120,26 +117,7 @@ func districtSealed(b *testing.B) {
 	}
 	row("load the district (not measured)", "%7.2f s", time.Since(start).Seconds())
 
-	bin, err := devenv.TemporalBinary()
-	if err != nil {
-		b.Fatal(err)
-	}
-	logFile, err := os.Create(filepath.Join(b.TempDir(), "temporal.log"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer logFile.Close()
-	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	srv, err := devenv.StartTemporal(sctx, devenv.TemporalOptions{Bin: bin, SearchAttributes: workflows.SearchAttributes, Output: logFile})
-	cancel()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Stop()
-	c := srv.Client()
-	if err := service.RegisterSearchAttributes(ctx, c, "default"); err != nil {
-		b.Fatal(err)
-	}
+	c := devServer(ctx, b)
 
 	b.ResetTimer()
 	base := trivialChildren(ctx, b, c, districtCompounds, 4+districtGates)
