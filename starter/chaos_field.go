@@ -80,8 +80,12 @@ func (r *chaosRun) startTwice(ctx context.Context, incident, area string) (strin
 	case both[0].id != both[1].id:
 		return "", fmt.Errorf("two responses: %s and %s", both[0].id, both[1].id)
 	}
-	// Both calls may say they started it (the second start joins the first
-	// execution); what counts is that one execution runs.
+	// At most one call may say it started the response. Both may say it
+	// was running already: a start whose answer was lost in a fault is
+	// retried and then finds its own execution.
+	if !both[0].existing && !both[1].existing {
+		return "", fmt.Errorf("both triggers of %s were told they started the response", both[0].id)
+	}
 	return both[0].id, r.oneExecution(ctx, both[0].id)
 }
 

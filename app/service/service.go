@@ -136,8 +136,29 @@ func NewWorker(c client.Client, taskQueue string, s *store.Store) worker.Worker 
 	return newWorker(c, taskQueue, s, worker.Options{})
 }
 
+// Task pollers a worker keeps open for each kind of task. The SDK's default
+// of two drained the backlog of a district's seals (1,000 compounds, a few
+// thousand activities queued at once) at the pace of two round trips to
+// the server; more pollers take queued tasks in parallel.
+const (
+	workflowTaskPollers = 8
+	activityTaskPollers = 8
+)
+
+// WorkerOptions completes opts with the poller counts Muster's workers
+// use; benchmarks use it for their baselines too.
+func WorkerOptions(opts worker.Options) worker.Options {
+	if opts.MaxConcurrentWorkflowTaskPollers == 0 {
+		opts.MaxConcurrentWorkflowTaskPollers = workflowTaskPollers
+	}
+	if opts.MaxConcurrentActivityTaskPollers == 0 {
+		opts.MaxConcurrentActivityTaskPollers = activityTaskPollers
+	}
+	return opts
+}
+
 func newWorker(c client.Client, taskQueue string, s *store.Store, opts worker.Options) worker.Worker {
-	w := worker.New(c, taskQueue, opts)
+	w := worker.New(c, taskQueue, WorkerOptions(opts))
 	acts := activities.New(s)
 	acts.Schedules, acts.TaskQueue = c.ScheduleClient(), taskQueue
 	acts.Kinds = workflows.Kinds
