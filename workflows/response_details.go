@@ -190,3 +190,7 @@ func percent(f float64) string {
 	}
 	return fmt.Sprintf("%.1f%%", p)
 }
+
+// Percent renders a share as the steps' details do, for readers that
+// render those details again in another language.
+func Percent(f float64) string { return percent(f) }
