@@ -29,8 +29,9 @@ func (a *Ask) In(locale string) string {
 }
 
 // askOf fills in an approval's question in every language its params
-// have, with the response's facts in that language, and returns the step's params with the
-// question in the response's locale, which its own details then show.
+// have, each with the response's facts in that language, and returns the
+// step's params with the question in the response's locale, which its own
+// details then show.
 func askOf(params map[string]any, locale string, facts func(locale string) *strings.Replacer) (*Ask, map[string]any) {
 	ask := &Ask{
 		Question: map[string]string{"en": facts("en").Replace(paramString(params, "question"))},

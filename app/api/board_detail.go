@@ -88,15 +88,12 @@ func testingDetail(n *workflows.Node, locale string) string {
 	if _, err := fmt.Sscanf(n.Detail, "round %d:", &round); !ok || !hasCoverage || err != nil {
 		return n.Detail
 	}
-	args := append([]any{fmt.Sprint(round)}, f...)
-	key := "detail.testing"
+	sampled, expected, positives, missing := f[0], f[1], f[2], f[3]
+	key, args := "detail.testing", []any{fmt.Sprint(round), sampled, expected, workflows.Percent(coverage), positives, missing}
 	if clean, ok := n.Outputs[workflows.OutputClean]; ok && clean == 0 {
 		_, after, _ := strings.Cut(n.Detail, "(min ")
-		min, _, _ := strings.Cut(after, ")")
-		key = "detail.testing_not_clean"
-		args = append([]any{args[0], workflows.Percent(coverage), min}, args[1:]...)
-	} else {
-		args = append([]any{args[0], args[1], args[2], workflows.Percent(coverage)}, args[3:]...)
+		least, _, _ := strings.Cut(after, ")")
+		key, args = "detail.testing_not_clean", []any{fmt.Sprint(round), workflows.Percent(coverage), least, sampled, expected, positives, missing}
 	}
 	late := n.Outputs["late_results"]
 	return rewordWith(n.Detail, locale, func(p *message.Printer) string {
