@@ -29,15 +29,16 @@ func (a *Ask) In(locale string) string {
 }
 
 // askOf fills in an approval's question in every language its params
-// have, with the response's facts, and returns the step's params with the
-// question in the response's locale, which its own details then show.
-func askOf(params map[string]any, locale string, facts *strings.Replacer) (*Ask, map[string]any) {
+// have, each with the response's facts in that language, and returns the
+// step's params with the question in the response's locale, which its own
+// details then show.
+func askOf(params map[string]any, locale string, facts func(locale string) *strings.Replacer) (*Ask, map[string]any) {
 	ask := &Ask{
-		Question: map[string]string{"en": facts.Replace(paramString(params, "question"))},
+		Question: map[string]string{"en": facts("en").Replace(paramString(params, "question"))},
 		Approver: paramString(params, "approver"), Default: paramString(params, "default"), Timeout: paramString(params, "timeout"),
 	}
 	if zh := paramString(params, "question_zh"); zh != "" {
-		ask.Question["zh-CN"] = facts.Replace(zh)
+		ask.Question["zh-CN"] = facts("zh-CN").Replace(zh)
 	}
 	out := maps.Clone(params)
 	out["question"] = ask.In(locale)

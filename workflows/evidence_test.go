@@ -180,6 +180,42 @@ func TestResponseNoLiftWithoutEvidence(t *testing.T) {
 	}
 }
 
+// A zh-CN response's approval quotes the evidence in Chinese, an en one in
+// English, and the approval's node keeps both questions with the evidence
+// each in its own language.
+func TestResponseEvidenceInBothLanguages(t *testing.T) {
+	runbook := strings.Replace(evidenceRunbook, `      timeout: 1h`, `      question_zh: "是否解除{area}封控？检测：{evidence}。"
+      timeout: 1h`, 1)
+	want := map[string]string{
+		"en":    "Lift the seals of Longbao? Testing: round 1 of Longbao: 99.3% sampled (6969 of 7013), 0 positive; round 2 of Longbao: 99.3% sampled (6969 of 7013), 0 positive.",
+		"zh-CN": "是否解除Longbao封控？检测：Longbao第1轮：采样 6969/7013（99.3%），阳性 0；Longbao第2轮：采样 6969/7013（99.3%），阳性 0。",
+	}
+	for _, locale := range []string{"zh-CN", "en"} {
+		t.Run(locale, func(t *testing.T) {
+			rt := newResponseTest(t, runbook)
+			open := rt.OpenResponse
+			rt.OpenResponse = func(in activities.OpenResponseInput) (activities.OpenResponseResult, error) {
+				res, err := open(in)
+				res.Locale = locale
+				return res, err
+			}
+			outputs := map[string]float64{"positives": 0, "sampled": 6969, "expected": 7013, "missing": 44, "coverage": 6969.0 / 7013, "clean": 1}
+			rt.env.OnWorkflow(MassTestingStepName, mock.Anything, mock.Anything).Return(func(ctx workflow.Context, in StepInput) (StepResult, error) {
+				return StepResult{Outputs: outputs, Detail: "round"}, nil
+			})
+			asking := rt.ProgressAt(30 * time.Minute)
+			rt.Run(testResponseInput())
+			ask := nodeOf(*asking, "approve-lift")
+			if ask.Ask == nil || !maps.Equal(ask.Ask.Question, want) {
+				t.Fatalf("approve-lift Ask = %+v, want questions %v", ask.Ask, want)
+			}
+			if !strings.HasPrefix(ask.Detail, want[locale]+" — asking") {
+				t.Errorf("approve-lift asks %q, want %q", ask.Detail, want[locale])
+			}
+		})
+	}
+}
+
 // A plan that cannot meet the deadline is told as the round opens, with
 // how many more points of what capacity would; every point has its own
 // planned and projected finish.

@@ -135,8 +135,10 @@ func areaName(n *Node) string {
 }
 
 // evidence lists the testing rounds of the response so far, each with its
-// coverage and positives, for an approval's {evidence}.
-func (r *response) evidence() string {
+// coverage and positives, for an approval's {evidence} in a language: "en"
+// or "zh-CN". The Chinese text is a fixed format here rather than a
+// catalogue message because workflow code does not load the catalogues.
+func (r *response) evidence(locale string) string {
 	var parts []string
 	for _, n := range r.p.Leaves() {
 		if n.Type != KindMassTesting || n.State != StateDone || n.Outputs == nil {
@@ -148,17 +150,35 @@ func (r *response) evidence() string {
 			area = n.Area.Name
 		}
 		round := max(r.roundOf(n.Path), 1)
-		s := fmt.Sprintf("round %d of %s: %s sampled (%.0f of %.0f), %.0f positive", round, area,
-			percent(o["coverage"]), o["sampled"], o["expected"], o["positives"])
+		notClean := false
 		if v, ok := o[OutputClean]; ok && v == 0 {
-			s += ", not clean"
+			notClean = true
+		}
+		var s string
+		if locale == "zh-CN" {
+			s = fmt.Sprintf("%s第%d轮：采样 %.0f/%.0f（%s），阳性 %.0f", area, round,
+				o["sampled"], o["expected"], percent(o["coverage"]), o["positives"])
+			if notClean {
+				s += "，覆盖不足，不作为证据"
+			}
+		} else {
+			s = fmt.Sprintf("round %d of %s: %s sampled (%.0f of %.0f), %.0f positive", round, area,
+				percent(o["coverage"]), o["sampled"], o["expected"], o["positives"])
+			if notClean {
+				s += ", not clean"
+			}
 		}
 		parts = append(parts, s)
 	}
-	if len(parts) == 0 {
-		return "no testing round has closed"
+	switch {
+	case len(parts) > 0 && locale == "zh-CN":
+		return strings.Join(parts, "；")
+	case len(parts) > 0:
+		return strings.Join(parts, "; ")
+	case locale == "zh-CN":
+		return "尚无已结束的检测轮次"
 	}
-	return strings.Join(parts, "; ")
+	return "no testing round has closed"
 }
 
 // percent renders a share for people: 99.4%, 83%, 0%. It never rounds a
@@ -170,3 +190,7 @@ func percent(f float64) string {
 	}
 	return fmt.Sprintf("%.1f%%", p)
 }
+
+// Percent renders a share as the steps' details do, for readers that
+// render those details again in another language.
+func Percent(f float64) string { return percent(f) }

@@ -481,8 +481,11 @@ func (r *response) leaf(ctx workflow.Context, n *Node, st *runbook.Step, area *a
 			// The question is filled in here, where the rounds run so far
 			// are known: whoever decides sees the evidence. The step asks
 			// in the response's language; its node keeps every language.
-			n.Ask, in.Params = askOf(st.Params, r.p.Locale,
-				strings.NewReplacer("{incident}", r.in.Incident, "{area}", area.Name, "{evidence}", r.evidence()))
+			// Each language's question quotes the evidence in that language.
+			facts := func(locale string) *strings.Replacer {
+				return strings.NewReplacer("{incident}", r.in.Incident, "{area}", area.Name, "{evidence}", r.evidence(locale))
+			}
+			n.Ask, in.Params = askOf(st.Params, r.p.Locale, facts)
 		}
 		if err := r.startChild(ctx, n, k, in); err != nil {
 			if ctx.Err() != nil {

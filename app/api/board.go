@@ -266,17 +266,6 @@ func boardLocale(r *http.Request, incident string) string {
 	return i18n.Default
 }
 
-// stepDetail is a step's detail for the board in a locale: an approval
-// awaiting its decision is worded from the catalogue around its question
-// in that language; other details are the step's own, as it wrote them.
-func stepDetail(n *workflows.Node, locale string) string {
-	if n.Ask == nil || n.State != workflows.StateAwaitingDecision {
-		return n.Detail
-	}
-	p := catalogue.Printer(locale)
-	return p.Sprintf("board.asking", n.Ask.In(locale), n.Ask.Approver, p.Sprintf("board.decision_"+n.Ask.Default), n.Ask.Timeout)
-}
-
 // project extrapolates the rate since the opening to the rest: when done
 // sampled out of want will be reached. Nil before the first sample.
 func project(done, want int, opens time.Time, last *time.Time) *time.Time {

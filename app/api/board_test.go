@@ -13,6 +13,7 @@ import (
 
 	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/i18n"
+	"github.com/musterhq/muster/internal/pgtest"
 	"github.com/musterhq/muster/internal/store"
 	"github.com/musterhq/muster/workflows"
 )
@@ -198,7 +199,8 @@ func TestAttentionOrderAndCommands(t *testing.T) {
 // TestBoardLocale: the board's summary speaks the language asked for,
 // else the browser's, else the incident's; an approval awaiting its
 // decision is worded from the catalogue around its question in that
-// language, and every step state has its label in every language.
+// language, finished steps with figures are worded from the catalogue,
+// and every step state has its label in every language.
 func TestBoardLocale(t *testing.T) {
 	for _, c := range []struct{ query, accept, incident, want string }{
 		{"", "", "zh-CN", "zh-CN"},
@@ -231,11 +233,109 @@ func TestBoardLocale(t *testing.T) {
 		t.Errorf("stepDetail of a decided approval = %q, want its own detail %q", got, n.Detail)
 	}
 
+	// Finished steps with their figures are worded from the catalogue; a
+	// detail the figures do not reproduce stays as the step wrote it.
+	done := workflows.StateDone
+	for _, c := range []struct {
+		n    workflows.Node
+		want string
+	}{
+		{workflows.Node{Type: workflows.KindApproval, State: done, Detail: "rejected by timeout: no decision within 24h", Outputs: map[string]float64{"approved": 0}},
+			"已由超时驳回：24h内无人决定"},
+		{workflows.Node{Type: workflows.KindComplianceSweep, State: done, Detail: "5 of 6 checkpoints passed: gate 2 unstaffed", Outputs: map[string]float64{"checked": 6, "failed_checks": 1}},
+			"卡口检查通过 5/6: gate 2 unstaffed"},
+		{workflows.Node{Type: workflows.KindNotice, State: done, Detail: "notice to residents"}, "已通知residents"},
+		{workflows.Node{Type: workflows.KindMassTesting, State: done, Detail: "round 2: 7000 of 7013 sampled (99.8%), 0 positive, 13 missing, 4 late",
+			Outputs: map[string]float64{"sampled": 7000, "expected": 7013, "positives": 0, "missing": 13, "coverage": 7000.0 / 7013, "clean": 1, "late_results": 4}},
+			"第2轮：采样 7000/7013（99.8%），阳性 0，未采样 13，迟到结果 4 份"},
+		{workflows.Node{Type: workflows.KindComplianceSweep, State: done, Detail: "could not check", Outputs: map[string]float64{"checked": 6, "failed_checks": 1}},
+			"could not check"},
+	} {
+		if got := stepDetail(&c.n, "zh-CN"); got != c.want {
+			t.Errorf("stepDetail(%s %q, zh-CN) = %q, want %q", c.n.Type, c.n.Detail, got, c.want)
+		}
+		if got := stepDetail(&c.n, "en"); got != c.n.Detail {
+			t.Errorf("stepDetail(%s %q, en) = %q, want the step's own", c.n.Type, c.n.Detail, got)
+		}
+	}
+
 	for _, loc := range i18n.Locales {
 		for _, s := range append(slices.Clone(stepStates), workflows.ResponseRunning, workflows.ResponseHolding, workflows.ResponseLifting, workflows.ResponseClosed) {
 			if _, ok := catalogue.Message(loc, "board.step_"+s); !ok {
 				t.Errorf("catalogue %s has no label board.step_%s for the state %s", loc, s, s)
 			}
 		}
+	}
+}
+
+// boardRunbook seals a compound, tests it once and asks whether to lift,
+// quoting the round as evidence.
+const boardRunbook = `name: board-in-chinese
+title: Board in Chinese
+level: 1
+area: compound
+steps:
+  - id: seal
+    for_each:
+      areas: {level: compound, under: response}
+      steps:
+        - id: seal-compound
+          kind: seal
+  - id: test
+    kind: mass-testing
+    params: {deadline: 1h, check_every: 15m}
+  - id: approve-lift
+    kind: approval
+    params:
+      question: "Lift the seal of {area}? Testing: {evidence}."
+      question_zh: "是否解除{area}封控？检测：{evidence}。"
+      timeout: 24h
+      default: reject
+`
+
+// TestBoardInChinese: a zh-CN board words the fixed parts of a seal's, a
+// testing round's and a decided approval's details from the catalogue
+// with the steps' figures, and asks the approval's question with the
+// evidence in Chinese; the en board shows the details the steps wrote.
+func TestBoardInChinese(t *testing.T) {
+	t.Parallel()
+	c := engine(t)
+	incident := pgtest.Name("board-zh")
+	c.want(201, "POST", "/v1/runbooks", boardRunbook)
+	c.want(201, "POST", "/v1/responses", map[string]any{"incident": incident, "runbook": "board-in-chinese", "area": "longbao-jiayuan", "time_scale": 3600})
+	c.awaitStep(incident, "approve-lift", workflows.StateAwaitingDecision)
+	board := func(lang string) map[string]BoardStep {
+		var b Board
+		c.want(200, "GET", "/v1/board/"+incident+"?lang="+lang, nil).decode(t, &b)
+		steps := map[string]BoardStep{}
+		for _, s := range b.Steps {
+			steps[s.Path] = s
+		}
+		return steps
+	}
+	p := c.progress(incident)
+	en, zh := board("en"), board("zh-CN")
+	seal := "seal/longbao-jiayuan"
+	for _, path := range []string{seal, "test"} {
+		if en[path].Detail != p.Find(path).Detail {
+			t.Errorf("en board: %s = %q, want the step's own %q", path, en[path].Detail, p.Find(path).Detail)
+		}
+	}
+	for path, want := range map[string]string{seal: "已封控：卡口 ", "test": "第1轮：", "approve-lift": "是否解除"} {
+		if got := zh[path].Detail; !strings.HasPrefix(got, want) {
+			t.Errorf("zh-CN board: %s = %q, want it to begin %q", path, got, want)
+		}
+	}
+	if q := zh["approve-lift"].Detail; !strings.Contains(q, "第1轮：采样 ") || !strings.Contains(q, "，阳性 ") || strings.Contains(q, "sampled") {
+		t.Errorf("zh-CN board asks %q, want the evidence in Chinese", q)
+	}
+
+	c.want(200, "POST", "/v1/responses/"+incident+"/steps/decide", map[string]any{"step": "approve-lift", "decision": "approve", "reason": "clean"})
+	c.awaitStep(incident, "approve-lift", workflows.StateDone)
+	if got := board("zh-CN")["approve-lift"].Detail; !strings.HasPrefix(got, "已由") || !strings.HasSuffix(got, "批准：clean") {
+		t.Errorf("zh-CN board: decided approval = %q, want 已由…批准：clean", got)
+	}
+	if got, want := board("en")["approve-lift"].Detail, c.progress(incident).Find("approve-lift").Detail; got != want {
+		t.Errorf("en board: decided approval = %q, want the step's own %q", got, want)
 	}
 }

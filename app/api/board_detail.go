@@ -1,0 +1,140 @@
+// The steps' details on the board, in the reader's language.
+
+package api
+
+import (
+	"fmt"
+	"strings"
+
+	"golang.org/x/text/message"
+
+	"github.com/musterhq/muster/workflows"
+)
+
+// stepDetail is a step's detail for the board in a locale. An approval
+// awaiting its decision is worded from the catalogue around its question
+// in that language. A finished step of a kind whose figures the node keeps
+// (seal, testing, sweep, decided approval, notice) is worded from the
+// catalogue with those figures; any other detail is the step's own, as it
+// wrote it.
+func stepDetail(n *workflows.Node, locale string) string {
+	if n.Ask != nil && n.State == workflows.StateAwaitingDecision {
+		p := catalogue.Printer(locale)
+		return p.Sprintf("board.asking", n.Ask.In(locale), n.Ask.Approver, p.Sprintf("board.decision_"+n.Ask.Default), n.Ask.Timeout)
+	}
+	switch {
+	case n.Type == workflows.KindSeal && n.Held:
+		if f, ok := figures(n.Outputs, "checkpoints", "staff", "roads_closed"); ok {
+			return reword(n.Detail, locale, "detail.sealed", f...)
+		}
+	case n.Type == workflows.KindMassTesting && n.State == workflows.StateDone:
+		return testingDetail(n, locale)
+	case n.Type == workflows.KindComplianceSweep && n.State == workflows.StateDone:
+		checked, ok1 := n.Outputs["checked"]
+		failed, ok2 := n.Outputs["failed_checks"]
+		if ok1 && ok2 {
+			return reword(n.Detail, locale, "detail.sweep", fmt.Sprintf("%.0f", checked-failed), fmt.Sprintf("%.0f", checked))
+		}
+	case n.Type == workflows.KindApproval && n.State == workflows.StateDone:
+		return decisionDetail(n, locale)
+	case n.Type == workflows.KindNotice && n.State == workflows.StateDone:
+		if to, ok := strings.CutPrefix(n.Detail, "notice to "); ok {
+			return reword(n.Detail, locale, "detail.notice", to)
+		}
+	}
+	return n.Detail
+}
+
+// reword renders key with args in English and, when the step's detail
+// begins with exactly that text, replaces it with the text in locale and
+// keeps whatever the step added after it (a sweep's problems). A detail
+// the figures do not reproduce is left as the step wrote it, so the board
+// never says something the step did not.
+func reword(detail, locale, key string, args ...any) string {
+	return rewordWith(detail, locale, func(p *message.Printer) string { return p.Sprintf(key, args...) })
+}
+
+// rewordWith is reword for a text made of several messages.
+func rewordWith(detail, locale string, render func(p *message.Printer) string) string {
+	rest, ok := strings.CutPrefix(detail, render(catalogue.Printer("en")))
+	if !ok {
+		return detail
+	}
+	return render(catalogue.Printer(locale)) + rest
+}
+
+// figures returns the named outputs as whole numbers in strings: the
+// catalogue's printer would group their digits (7,013), and the steps
+// write them without.
+func figures(outputs map[string]float64, names ...string) ([]any, bool) {
+	f := make([]any, len(names))
+	for i, name := range names {
+		v, ok := outputs[name]
+		if !ok {
+			return nil, false
+		}
+		f[i] = fmt.Sprintf("%.0f", v)
+	}
+	return f, true
+}
+
+// testingDetail rewords a closed testing round: its figures are the
+// step's outputs; the round's number and, for a round below its minimum,
+// the minimum are read from the detail, which the rewording then checks.
+func testingDetail(n *workflows.Node, locale string) string {
+	f, ok := figures(n.Outputs, "sampled", "expected", "positives", "missing")
+	coverage, hasCoverage := n.Outputs["coverage"]
+	var round int
+	if _, err := fmt.Sscanf(n.Detail, "round %d:", &round); !ok || !hasCoverage || err != nil {
+		return n.Detail
+	}
+	sampled, expected, positives, missing := f[0], f[1], f[2], f[3]
+	key, args := "detail.testing", []any{fmt.Sprint(round), sampled, expected, workflows.Percent(coverage), positives, missing}
+	if clean, ok := n.Outputs[workflows.OutputClean]; ok && clean == 0 {
+		_, after, _ := strings.Cut(n.Detail, "(min ")
+		least, _, _ := strings.Cut(after, ")")
+		key, args = "detail.testing_not_clean", []any{fmt.Sprint(round), workflows.Percent(coverage), least, sampled, expected, positives, missing}
+	}
+	late := n.Outputs["late_results"]
+	return rewordWith(n.Detail, locale, func(p *message.Printer) string {
+		s := p.Sprintf(key, args...)
+		if late > 0 {
+			s += p.Sprintf("detail.testing_late", fmt.Sprintf("%.0f", late))
+		}
+		return s
+	})
+}
+
+// decisionDetail rewords a decided approval, "approved by NAME: REASON":
+// the decision and the words around the name and reason come from the
+// catalogue; the name and a person's reason stay as they were given.
+func decisionDetail(n *workflows.Node, locale string) string {
+	approved, ok := n.Outputs["approved"]
+	if !ok {
+		return n.Detail
+	}
+	key, word := "detail.rejected", "rejected by "
+	if approved == 1 {
+		key, word = "detail.approved", "approved by "
+	}
+	rest, ok := strings.CutPrefix(n.Detail, word)
+	if !ok {
+		return n.Detail
+	}
+	by, reason, hasReason := strings.Cut(rest, ": ")
+	render := func(p *message.Printer) string {
+		who, why := by, reason
+		if by == "timeout" {
+			who = p.Sprintf("detail.by_timeout")
+			if d, ok := strings.CutPrefix(reason, "no decision within "); ok {
+				why = p.Sprintf("detail.no_decision", d)
+			}
+		}
+		s := p.Sprintf(key, who)
+		if hasReason {
+			s = p.Sprintf("detail.reason", s, why)
+		}
+		return s
+	}
+	return rewordWith(n.Detail, locale, render)
+}
