@@ -85,19 +85,20 @@ func (a *app) tokenCreateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := checkScope(cmd, st, role, scope); err != nil {
+			district, err := a.scopeDistrict(cmd, st, role, scope)
+			if err != nil {
 				return err
 			}
 			tok, digest, err := api.NewToken()
 			if err != nil {
 				return err
 			}
-			c, err := st.CreateCredential(ctx, store.Credential{Name: name, Role: role, Scope: scope}, digest, by)
+			c, err := st.CreateCredential(ctx, store.Credential{Name: name, Role: role, Scope: scope, District: district}, digest, by)
 			if err != nil {
 				return err
 			}
 			if a.output == "json" {
-				return json.NewEncoder(a.out).Encode(map[string]any{"name": c.Name, "role": c.Role, "scope": []string(c.Scope), "token": tok})
+				return json.NewEncoder(a.out).Encode(map[string]any{"name": c.Name, "role": c.Role, "scope": []string(c.Scope), "district": c.District, "token": tok})
 			}
 			fmt.Fprintln(a.out, tok)
 			fmt.Fprintf(a.errOut, "Credential %s (%s) created. The token above is shown only once: hand it to the client, which sends it as Authorization: Bearer <token>.\n", c.Name, c.Role)
@@ -111,29 +112,47 @@ func (a *app) tokenCreateCommand() *cobra.Command {
 	return cmd
 }
 
-// checkScope refuses scope codes that are not sites of the loaded
-// scenario (sampling points for a station).
-func checkScope(cmd *cobra.Command, st *store.Store, role string, scope []string) error {
+// scopeDistrict checks a scope against the loaded scenario and returns the
+// district the credential belongs to: --district, or the only district
+// loaded. Codes are unique only within a district, so with several loaded
+// a scope must say whose points or sites it names. A credential without a
+// scope belongs to no district.
+func (a *app) scopeDistrict(cmd *cobra.Command, st *store.Store, role string, scope []string) (string, error) {
 	if len(scope) == 0 {
-		return nil
+		return "", nil
+	}
+	district := a.district
+	if district == "" {
+		top, err := st.TopAreas(cmd.Context())
+		if err != nil {
+			return "", fmt.Errorf("check --scope: %w", err)
+		}
+		switch len(top) {
+		case 0:
+			return "", errors.New("--scope: no scenario is loaded (`muster scenario load`)")
+		case 1:
+			district = top[0]
+		default:
+			return "", fmt.Errorf("--scope: districts %s are loaded and a code names a place in one district only: add --district", strings.Join(top, ", "))
+		}
 	}
 	kind := "" // a site or an area
 	if role == api.RoleStation {
 		kind = "sampling-point"
 	}
-	known, err := st.KnownPlaces(cmd.Context(), scope, kind)
+	known, err := st.KnownPlaces(cmd.Context(), district, scope, kind)
 	if err != nil {
-		return fmt.Errorf("check --scope: %w", err)
+		return "", fmt.Errorf("check --scope: %w", err)
 	}
 	for _, code := range scope {
 		if !slices.Contains(known, code) {
 			if role == api.RoleStation {
-				return fmt.Errorf("--scope %q: not a sampling point of the loaded scenario (`muster areas` lists the areas; sampling points are sites of kind sampling-point)", code)
+				return "", fmt.Errorf("--scope %q: not a sampling point of district %s (`muster areas` lists the areas; sampling points are sites of kind sampling-point)", code, district)
 			}
-			return fmt.Errorf("--scope %q: not a site or area of the loaded scenario", code)
+			return "", fmt.Errorf("--scope %q: not a site or area of district %s", code, district)
 		}
 	}
-	return nil
+	return district, nil
 }
 
 func (a *app) tokenListCommand() *cobra.Command {

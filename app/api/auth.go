@@ -75,6 +75,9 @@ type Principal struct {
 	Name  string
 	Role  string
 	Scope []string
+	// District, when set, is the only district whose incidents the client
+	// acts on (its scope's codes are that district's).
+	District string
 }
 
 type principalKey struct{}
@@ -117,7 +120,7 @@ func (s *Server) authenticate(r *http.Request) (Principal, error) {
 	if err != nil {
 		return Principal{}, err
 	}
-	return Principal{Name: c.Name, Role: c.Role, Scope: c.Scope}, nil
+	return Principal{Name: c.Name, Role: c.Role, Scope: c.Scope, District: c.District}, nil
 }
 
 // permit refuses a role a route does not allow.
@@ -144,6 +147,28 @@ func actor(r *http.Request, field, given string) (string, error) {
 			Msg: fmt.Sprintf("%s %q: you act as %s, the name of your credential; leave %s out", field, given, p.Name, field)}
 	}
 	return p.Name, nil
+}
+
+// inDistrict refuses an incident outside the credential's district: a
+// station's or an inspector's scope names places by code, which another
+// district may use for its own.
+func (s *Server) inDistrict(r *http.Request, incident string) error {
+	p := principal(r)
+	if p.District == "" {
+		return nil
+	}
+	d, err := s.st.IncidentDistrict(r.Context(), incident)
+	if errors.Is(err, domain.ErrNotFound) {
+		return notFound("incident", "no response for incident %q", incident)
+	}
+	if err != nil {
+		return err
+	}
+	if d != p.District {
+		return &Error{Status: http.StatusForbidden, Field: "incident",
+			Msg: fmt.Sprintf("incident %q is in district %s; this credential acts in district %s only", incident, d, p.District)}
+	}
+	return nil
 }
 
 // inScope refuses a code outside the credential's scope, for the roles

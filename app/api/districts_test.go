@@ -2,12 +2,15 @@ package api
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/scenario"
+	"github.com/musterhq/muster/internal/store"
 )
 
 // TestDistrictParameter: with two districts that share codes loaded, a
@@ -49,5 +52,45 @@ func TestDistrictParameter(t *testing.T) {
 	r = c.do("GET", "/v1/areas/longbao/stock?district=tuanbo", nil)
 	if r.status != 200 || !strings.Contains(string(r.body), "meiteihao-kangning") {
 		t.Errorf("GET /v1/areas/longbao/stock?district=tuanbo = %s, want tuanbo's supplier", r)
+	}
+}
+
+// TestCredentialDistrict: a station's scope names sampling points by code,
+// and another district may use the same codes; a credential of one
+// district uploads to that district's incidents only.
+func TestCredentialDistrict(t *testing.T) {
+	ctx := context.Background()
+	st := referenceStore(t)
+	f, err := scenario.ReadFile("../../internal/scenario/testdata/districts/tuanbo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.LoadScenario(ctx, f.Rows()); err != nil {
+		t.Fatal(err)
+	}
+	for inc, path := range map[string]string{"xd-0501": "xiaodian/beiying/longbao", "tb-0501": "tuanbo/beiying/longbao"} {
+		if err := st.OpenResponse(ctx, store.Response{Incident: inc, Runbook: "r", Level: 1, AreaPath: path},
+			domain.Event{Incident: inc, WorkflowID: "wf-" + inc, Step: "open", State: "done", Actor: "api-test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nowhere, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nowhere.Close()
+	c := newAPI(t, st, nowhere, "api-test").with(t)
+	tok, digest, err := NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateCredential(ctx, store.Credential{Name: "xd-station", Role: RoleStation, Scope: []string{"longbao-sampling-01"}, District: "xiaodian"}, digest, "api-test"); err != nil {
+		t.Fatal(err)
+	}
+	station := c.as(tok)
+	const row = "tube,resident,point,taken_at\nT1,r1,longbao-sampling-01,2022-04-03 17:05\n"
+	station.wantError(http.StatusForbidden, "incident", "POST", "/v1/incidents/tb-0501/samples", row, "district tuanbo", "district xiaodian only")
+	if r := station.do("POST", "/v1/incidents/xd-0501/samples", row); r.status == http.StatusForbidden {
+		t.Errorf("POST samples to its own district's incident = %s, want no refusal of the credential", r)
 	}
 }

@@ -168,6 +168,9 @@ func (s *Server) reportSite(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.inDistrict(r, inc); err != nil {
+		return err
+	}
 	if err := inScope(r, "site", req.Site); err != nil {
 		return err
 	}

@@ -48,7 +48,11 @@ func (s *Server) uploadSamples(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 
-	// A station uploads for its own sampling points only.
+	// A station uploads for its own sampling points only, in its own
+	// district.
+	if err := s.inDistrict(r, inc); err != nil {
+		return err
+	}
 	for i, row := range rows {
 		if err := inScope(r, fmt.Sprintf("rows[%d].point", i), row.Point); err != nil {
 			return err

@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/lib/pq"
+	"github.com/musterhq/muster/internal/domain"
 )
 
 // KnownAreas returns which of the codes or paths name an area of district
@@ -27,15 +30,30 @@ func (s *Store) KnownAreas(ctx context.Context, district string, codes []string)
 }
 
 // KnownPlaces returns which of the codes name a site of siteKind or, when
-// siteKind is empty, a site or an area of any kind.
-func (s *Store) KnownPlaces(ctx context.Context, codes []string, siteKind string) ([]string, error) {
+// siteKind is empty, a site or an area of any kind; in district only when
+// it is not empty.
+func (s *Store) KnownPlaces(ctx context.Context, district string, codes []string, siteKind string) ([]string, error) {
 	var known []string
-	err := s.db.SelectContext(ctx, &known, `SELECT code FROM sites WHERE code = ANY($1) AND ($2 = '' OR kind = $2)
-		UNION SELECT code FROM areas WHERE $2 = '' AND code = ANY($1)`, pq.Array(codes), siteKind)
+	err := s.db.SelectContext(ctx, &known, `SELECT code FROM sites WHERE code = ANY($1) AND ($2 = '' OR kind = $2) AND ($3 = '' OR district = $3)
+		UNION SELECT code FROM areas WHERE $2 = '' AND code = ANY($1) AND ($3 = '' OR district = $3)`, pq.Array(codes), siteKind, district)
 	if err != nil {
 		return nil, fmt.Errorf("known places: %w", err)
 	}
 	return known, nil
+}
+
+// IncidentDistrict returns the district of an incident's response: the
+// top of its area's path.
+func (s *Store) IncidentDistrict(ctx context.Context, incident string) (string, error) {
+	var d string
+	err := s.db.GetContext(ctx, &d, `SELECT split_part(area_path, '/', 1) FROM responses WHERE incident = $1`, incident)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("incident %q: %w", incident, domain.ErrResponseNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("district of incident %s: %w", incident, err)
+	}
+	return d, nil
 }
 
 // TopAreas returns the codes of the areas at the top of the tree, in order.

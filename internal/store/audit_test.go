@@ -26,7 +26,7 @@ func TestQueriesForTools(t *testing.T) {
 		{"sampling-point", []string{"longbao-sampling-01"}},
 		{"", []string{"longbao", "longbao-sampling-01"}},
 	} {
-		got, err := s.KnownPlaces(ctx, []string{"longbao", "longbao-sampling-01", "atlantis"}, c.kind)
+		got, err := s.KnownPlaces(ctx, "", []string{"longbao", "longbao-sampling-01", "atlantis"}, c.kind)
 		slices.Sort(got)
 		if err != nil || !slices.Equal(got, c.want) {
 			t.Errorf("KnownPlaces(%q) = %v, %v, want %v", c.kind, got, err, c.want)
@@ -58,7 +58,7 @@ func TestQueriesForTools(t *testing.T) {
 	}
 	// A NUL byte is refused by the database as a data exception, which the
 	// store returns as bad input.
-	if _, err := s.KnownPlaces(ctx, []string{"a\x00b"}, ""); !errors.Is(err, domain.ErrInvalid) {
+	if _, err := s.KnownPlaces(ctx, "", []string{"a\x00b"}, ""); !errors.Is(err, domain.ErrInvalid) {
 		t.Errorf("KnownPlaces(NUL byte) error = %v, want ErrInvalid", err)
 	}
 }

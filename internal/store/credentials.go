@@ -19,21 +19,24 @@ import (
 // for what it does), its role and its scope (a station's sampling points,
 // an inspector's sites). The token is never stored, only its digest.
 type Credential struct {
-	ID        int64          `db:"id" json:"id"`
-	Name      string         `db:"name" json:"name"`
-	Role      string         `db:"role" json:"role"`
-	Scope     pq.StringArray `db:"scope" json:"scope"`
-	CreatedAt time.Time      `db:"created_at" json:"created_at"`
-	CreatedBy string         `db:"created_by" json:"created_by"`
-	RevokedAt *time.Time     `db:"revoked_at" json:"revoked_at,omitempty"`
-	RevokedBy *string        `db:"revoked_by" json:"revoked_by,omitempty"`
+	ID    int64          `db:"id" json:"id"`
+	Name  string         `db:"name" json:"name"`
+	Role  string         `db:"role" json:"role"`
+	Scope pq.StringArray `db:"scope" json:"scope"`
+	// District, when set, is the only district whose incidents the
+	// credential acts on; its scope's codes are that district's.
+	District  string     `db:"district" json:"district,omitempty"`
+	CreatedAt time.Time  `db:"created_at" json:"created_at"`
+	CreatedBy string     `db:"created_by" json:"created_by"`
+	RevokedAt *time.Time `db:"revoked_at" json:"revoked_at,omitempty"`
+	RevokedBy *string    `db:"revoked_by" json:"revoked_by,omitempty"`
 }
 
 // credentialsLog is the event log's workflow ID for credential changes,
 // which belong to no incident.
 const credentialsLog = "credentials"
 
-const credentialColumns = `id, name, role, scope, created_at, created_by, revoked_at, revoked_by`
+const credentialColumns = `id, name, role, scope, coalesce(district, '') AS district, created_at, created_by, revoked_at, revoked_by`
 
 // CreateCredential records a credential with the digest of its token, and
 // logs who made it. A name already held by a live credential is
@@ -41,9 +44,9 @@ const credentialColumns = `id, name, role, scope, created_at, created_by, revoke
 func (s *Store) CreateCredential(ctx context.Context, c Credential, tokenSHA256 []byte, by string) (Credential, error) {
 	var out Credential
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
-		err := tx.GetContext(ctx, &out, `INSERT INTO api_credentials (name, role, scope, token_sha256, created_by)
-			VALUES ($1, $2, $3, $4, $5) RETURNING `+credentialColumns,
-			c.Name, c.Role, pq.StringArray(append([]string{}, c.Scope...)), tokenSHA256, by)
+		err := tx.GetContext(ctx, &out, `INSERT INTO api_credentials (name, role, scope, token_sha256, created_by, district)
+			VALUES ($1, $2, $3, $4, $5, NULLIF($6, '')) RETURNING `+credentialColumns,
+			c.Name, c.Role, pq.StringArray(append([]string{}, c.Scope...)), tokenSHA256, by, c.District)
 		switch {
 		case sqlState(err) == "23505":
 			return fmt.Errorf("credential %q already exists: revoke it first: %w", c.Name, domain.ErrConflict)
