@@ -16,19 +16,36 @@ import (
 // in that language. A finished step of a kind whose figures the node keeps
 // (seal, testing, sweep, decided approval, notice) is worded from the
 // catalogue with those figures; any other detail is the step's own, as it
-// wrote it.
+// wrote it. A stalled, cancelled or seal-understaffed step has its fixed
+// framing worded from the catalogue around the error or figures.
 func stepDetail(n *workflows.Node, locale string) string {
 	if n.Ask != nil && n.State == workflows.StateAwaitingDecision {
 		p := catalogue.Printer(locale)
 		return p.Sprintf("board.asking", n.Ask.In(locale), n.Ask.Approver, p.Sprintf("board.decision_"+n.Ask.Default), n.Ask.Timeout)
 	}
+	if s, ok := stateDetail(n, locale); ok {
+		return s
+	}
 	switch {
 	case n.Type == workflows.KindSeal && n.Held:
+		if n.Detail == "every gate staffed again" {
+			return reword(n.Detail, locale, "detail.staffed_again")
+		}
 		if f, ok := figures(n.Outputs, "checkpoints", "staff", "roads_closed"); ok {
 			return reword(n.Detail, locale, "detail.sealed", f...)
 		}
-	case n.Type == workflows.KindMassTesting && n.State == workflows.StateDone:
+	case n.Type == workflows.KindSeal && n.State == workflows.StateDone:
+		return liftedByDetail(n, locale)
+	case n.Type == workflows.KindMassTesting && (n.State == workflows.StateDone || n.State == workflows.StateRunning):
 		return testingDetail(n, locale)
+	case n.Type == workflows.KindLift && n.State == workflows.StateDone:
+		if f, ok := figures(n.Outputs, "lifted"); ok {
+			return reword(n.Detail, locale, "detail.lifted", f...)
+		}
+	case n.Type == workflows.KindWait && n.State == workflows.StateDone:
+		if d, ok := strings.CutPrefix(n.Detail, "waited "); ok {
+			return reword(n.Detail, locale, "detail.waited", d)
+		}
 	case n.Type == workflows.KindComplianceSweep && n.State == workflows.StateDone:
 		checked, ok1 := n.Outputs["checked"]
 		failed, ok2 := n.Outputs["failed_checks"]
@@ -137,4 +154,45 @@ func decisionDetail(n *workflows.Node, locale string) string {
 		return s
 	}
 	return rewordWith(n.Detail, locale, render)
+}
+
+// stateDetail words the fixed framing of a step stalled, cancelled or
+// understaffed: the count of stalls and of open gates come from the node,
+// the error after the framing stays as the step wrote it.
+func stateDetail(n *workflows.Node, locale string) (string, bool) {
+	switch n.State {
+	case workflows.StateStalled:
+		if strings.HasPrefix(n.Detail, "not retryable, waits for a person: ") {
+			return reword(n.Detail, locale, "detail.not_retryable"), true
+		}
+		return reword(n.Detail, locale, "detail.retries_ran_out", fmt.Sprint(n.Stalls)), true
+	case workflows.StateCancelled:
+		for _, d := range []struct{ text, key string }{{"the response was lifted", "detail.cancelled_lifted"}, {"cancelled; gates and roads reopened", "detail.cancelled_reopened"}} {
+			if n.Detail == d.text {
+				return reword(n.Detail, locale, d.key), true
+			}
+		}
+	case workflows.StateUnderstaffed:
+		if f, ok := figures(n.Outputs, "open_gates", "checkpoints"); ok {
+			return reword(n.Detail, locale, "detail.understaffed", f...), true
+		}
+	}
+	return "", false
+}
+
+// liftedByDetail rewords a lifted seal, "lifted by NAME: REASON": the
+// lifter and the reason stay as they were given.
+func liftedByDetail(n *workflows.Node, locale string) string {
+	rest, ok := strings.CutPrefix(n.Detail, "lifted by ")
+	if !ok {
+		return n.Detail
+	}
+	by, reason, hasReason := strings.Cut(rest, ": ")
+	return rewordWith(n.Detail, locale, func(p *message.Printer) string {
+		s := p.Sprintf("detail.lifted_by", by)
+		if hasReason {
+			s = p.Sprintf("detail.reason", s, reason)
+		}
+		return s
+	})
 }
