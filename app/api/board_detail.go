@@ -4,6 +4,7 @@ package api
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"golang.org/x/text/message"
@@ -16,8 +17,8 @@ import (
 // in that language. A finished step of a kind whose figures the node keeps
 // (seal, testing, sweep, decided approval, notice) is worded from the
 // catalogue with those figures; any other detail is the step's own, as it
-// wrote it. A stalled, cancelled or seal-understaffed step has its fixed
-// framing worded from the catalogue around the error or figures.
+// wrote it. A stalled, retrying, cancelled or understaffed step has its
+// fixed framing worded from the catalogue around the error or figures.
 func stepDetail(n *workflows.Node, locale string) string {
 	if n.Ask != nil && n.State == workflows.StateAwaitingDecision {
 		p := catalogue.Printer(locale)
@@ -51,6 +52,12 @@ func stepDetail(n *workflows.Node, locale string) string {
 		failed, ok2 := n.Outputs["failed_checks"]
 		if ok1 && ok2 {
 			return reword(n.Detail, locale, "detail.sweep", fmt.Sprintf("%.0f", checked-failed), fmt.Sprintf("%.0f", checked))
+		}
+	case n.Type == workflows.KindInspection:
+		return inspectionDetail(n, locale)
+	case n.Type == workflows.KindStaffSupply && n.State == workflows.StateDone:
+		if m := supplyText.FindStringSubmatch(n.Detail); m != nil {
+			return reword(n.Detail, locale, "detail.supply", strings2any(m[1:])...)
 		}
 	case n.Type == workflows.KindApproval && n.State == workflows.StateDone:
 		return decisionDetail(n, locale)
@@ -156,9 +163,10 @@ func decisionDetail(n *workflows.Node, locale string) string {
 	return rewordWith(n.Detail, locale, render)
 }
 
-// stateDetail words the fixed framing of a step stalled, cancelled or
-// understaffed: the count of stalls and of open gates come from the node,
-// the error after the framing stays as the step wrote it.
+// stateDetail words the fixed framing of a step stalled, retrying,
+// cancelled or understaffed, and of a seal retrying after a stall: the
+// count of stalls and of open gates come from the node, the error and the
+// inner step's name stay as the step wrote them.
 func stateDetail(n *workflows.Node, locale string) (string, bool) {
 	switch n.State {
 	case workflows.StateStalled:
@@ -166,6 +174,16 @@ func stateDetail(n *workflows.Node, locale string) (string, bool) {
 			return reword(n.Detail, locale, "detail.not_retryable"), true
 		}
 		return reword(n.Detail, locale, "detail.retries_ran_out", fmt.Sprint(n.Stalls)), true
+	case workflows.StateRetrying:
+		if rest, ok := strings.CutPrefix(n.Detail, "retrying since "); ok {
+			if since, _, ok := strings.Cut(rest, ": "); ok {
+				return reword(n.Detail, locale, "detail.retrying_since", since), true
+			}
+		}
+	case workflows.StateRunning:
+		if name, ok := strings.CutSuffix(n.Detail, " retrying after stall"); ok {
+			return reword(n.Detail, locale, "detail.retrying_after_stall", name), true
+		}
 	case workflows.StateCancelled:
 		for _, d := range []struct{ text, key string }{{"the response was lifted", "detail.cancelled_lifted"}, {"cancelled; gates and roads reopened", "detail.cancelled_reopened"}} {
 			if n.Detail == d.text {
@@ -195,4 +213,48 @@ func liftedByDetail(n *workflows.Node, locale string) string {
 		}
 		return s
 	})
+}
+
+// supplyText and inspectionText read a supply step's and an inspection's
+// figures back from the detail they wrote: some of them (staff needed,
+// sites reported) are not among the outputs, and an inspection's running
+// reports carry none. The rewording then checks the detail says exactly
+// what the catalogue's English says with them.
+var (
+	supplyText     = regexp.MustCompile(`^(\d+) of (\d+) staff assigned \((\d+) acknowledged, (\d+) reassigned\); (\d+) restock orders, (\d+) delivered, (\d+) late`)
+	inspectionText = regexp.MustCompile(`^(?:lifted by (.+?): )?round (\d+): (\d+) of (\d+) sites reported(?: · (\d+) sites unreported by the last close, escalated)? · (\d+) findings: (\d+) rectified, (?:(\d+) withdrawn, )?(\d+) open, (\d+) overdue, (\d+) escalated`)
+)
+
+// inspectionDetail rewords an inspection's summary, running or done: the
+// parts a round without unreported sites or withdrawn findings leaves out
+// are left out in every language, and a lift's framing keeps the lifter.
+func inspectionDetail(n *workflows.Node, locale string) string {
+	m := inspectionText.FindStringSubmatch(n.Detail)
+	if m == nil {
+		return n.Detail
+	}
+	return rewordWith(n.Detail, locale, func(p *message.Printer) string {
+		s := p.Sprintf("detail.inspection_round", m[2], m[3], m[4])
+		if m[5] != "" {
+			s += p.Sprintf("detail.inspection_unreported", m[5])
+		}
+		s += p.Sprintf("detail.inspection_findings", m[6], m[7])
+		if m[8] != "" {
+			s += p.Sprintf("detail.inspection_withdrawn", m[8])
+		}
+		s += p.Sprintf("detail.inspection_tally", m[9], m[10], m[11])
+		if m[1] != "" {
+			s = p.Sprintf("detail.reason", p.Sprintf("detail.inspection_lifted_by", m[1]), s)
+		}
+		return s
+	})
+}
+
+// strings2any passes matched figures as a message's arguments.
+func strings2any(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }

@@ -269,6 +269,14 @@ func TestBoardLocale(t *testing.T) {
 			"retries ran out (2 times): connection refused"},
 		{workflows.Node{Type: workflows.KindSeal, State: workflows.StateCancelled, Detail: "cancelled; gates and roads reopened"}, "已取消；卡口与道路已重新开放"},
 		{workflows.Node{Type: workflows.KindWait, State: workflows.StateCancelled, Detail: "the response was lifted"}, "响应已解除"},
+		{workflows.Node{Type: workflows.KindSeal, State: workflows.StateRetrying, Detail: "retrying since 21:04:05: connection refused"}, "自 21:04:05 起重试中：connection refused"},
+		{workflows.Node{Type: workflows.KindSeal, State: workflows.StateRunning, Detail: "checkpoint/g2 retrying after stall"}, "checkpoint/g2 停滞后重试中"},
+		{workflows.Node{Type: workflows.KindStaffSupply, State: done, Detail: "12 of 14 staff assigned (11 acknowledged, 1 reassigned); 3 restock orders, 2 delivered, 1 late"},
+			"已派人员 12/14（已确认 11，改派 1）；补货订单 3 个，已送达 2，迟到 1"},
+		{workflows.Node{Type: workflows.KindInspection, State: workflows.StateRunning, Detail: "round 2: 5 of 8 sites reported · 2 sites unreported by the last close, escalated · 4 findings: 1 rectified, 3 open, 1 overdue, 0 escalated"},
+			"第2轮：已报告点位 5/8 · 2 个点位至上次收轮仍未报告，已上报 · 问题 4 个：已整改 1，未整改 3，超期 1，已上报 0"},
+		{workflows.Node{Type: workflows.KindInspection, State: done, Detail: "lifted by 区指挥部: round 3: 8 of 8 sites reported · 4 findings: 3 rectified, 1 withdrawn, 0 open, 0 overdue, 0 escalated"},
+			"已由区指挥部解除：第3轮：已报告点位 8/8 · 问题 4 个：已整改 3，已撤销 1，未整改 0，超期 0，已上报 0"},
 	} {
 		if got := stepDetail(&c.n, "zh-CN"); got != c.want {
 			t.Errorf("stepDetail(%s %q, zh-CN) = %q, want %q", c.n.Type, c.n.Detail, got, c.want)
