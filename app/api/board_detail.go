@@ -192,7 +192,11 @@ func stateDetail(n *workflows.Node, locale string) (string, bool) {
 		}
 	case workflows.StateUnderstaffed:
 		if f, ok := figures(n.Outputs, "open_gates", "checkpoints"); ok {
-			return reword(n.Detail, locale, "detail.understaffed", f...), true
+			return understaffedDetail(n.Detail, locale, f), true
+		}
+	case workflows.StateAwaitingDecision:
+		if m := outsideStaffText.FindStringSubmatch(n.Detail); m != nil {
+			return reword(n.Detail, locale, "detail.outside_staff_asked", strings2any(m[1:])...), true
 		}
 	}
 	return "", false
@@ -257,4 +261,24 @@ func strings2any(ss []string) []any {
 		out[i] = s
 	}
 	return out
+}
+
+// outsideStaffText is a seal's request for staff from outside the
+// district, awaiting the command center's answer.
+var outsideStaffText = regexp.MustCompile(`^(\d+) staff from outside the district for (\d+) open gates\? Answer by (\d\d:\d\d), or the seal stays understaffed`)
+
+// understaffedDetail rewords an understaffed seal's open gates and, when
+// a request for outside staff was turned down or lapsed, how; the name of
+// who rejected it stays as given.
+func understaffedDetail(detail, locale string, gates []any) string {
+	_, after, _ := strings.Cut(detail, "; outside staff ")
+	return rewordWith(detail, locale, func(p *message.Printer) string {
+		s := p.Sprintf("detail.understaffed", gates...)
+		if after == "no answer by the deadline" {
+			s += p.Sprintf("detail.outside_staff_lapsed")
+		} else if by, ok := strings.CutPrefix(after, "rejected by "); ok {
+			s += p.Sprintf("detail.outside_staff_rejected", by)
+		}
+		return s
+	})
 }
