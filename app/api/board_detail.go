@@ -4,6 +4,7 @@ package api
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"golang.org/x/text/message"
@@ -16,24 +17,47 @@ import (
 // in that language. A finished step of a kind whose figures the node keeps
 // (seal, testing, sweep, decided approval, notice) is worded from the
 // catalogue with those figures; any other detail is the step's own, as it
-// wrote it.
+// wrote it. A stalled, retrying, cancelled or understaffed step has its
+// fixed framing worded from the catalogue around the error or figures.
 func stepDetail(n *workflows.Node, locale string) string {
 	if n.Ask != nil && n.State == workflows.StateAwaitingDecision {
 		p := catalogue.Printer(locale)
 		return p.Sprintf("board.asking", n.Ask.In(locale), n.Ask.Approver, p.Sprintf("board.decision_"+n.Ask.Default), n.Ask.Timeout)
 	}
+	if s, ok := stateDetail(n, locale); ok {
+		return s
+	}
 	switch {
 	case n.Type == workflows.KindSeal && n.Held:
+		if n.Detail == "every gate staffed again" {
+			return reword(n.Detail, locale, "detail.staffed_again")
+		}
 		if f, ok := figures(n.Outputs, "checkpoints", "staff", "roads_closed"); ok {
 			return reword(n.Detail, locale, "detail.sealed", f...)
 		}
-	case n.Type == workflows.KindMassTesting && n.State == workflows.StateDone:
+	case n.Type == workflows.KindSeal && n.State == workflows.StateDone:
+		return liftedByDetail(n, locale)
+	case n.Type == workflows.KindMassTesting && (n.State == workflows.StateDone || n.State == workflows.StateRunning):
 		return testingDetail(n, locale)
+	case n.Type == workflows.KindLift && n.State == workflows.StateDone:
+		if f, ok := figures(n.Outputs, "lifted"); ok {
+			return reword(n.Detail, locale, "detail.lifted", f...)
+		}
+	case n.Type == workflows.KindWait && n.State == workflows.StateDone:
+		if d, ok := strings.CutPrefix(n.Detail, "waited "); ok {
+			return reword(n.Detail, locale, "detail.waited", d)
+		}
 	case n.Type == workflows.KindComplianceSweep && n.State == workflows.StateDone:
 		checked, ok1 := n.Outputs["checked"]
 		failed, ok2 := n.Outputs["failed_checks"]
 		if ok1 && ok2 {
 			return reword(n.Detail, locale, "detail.sweep", fmt.Sprintf("%.0f", checked-failed), fmt.Sprintf("%.0f", checked))
+		}
+	case n.Type == workflows.KindInspection:
+		return inspectionDetail(n, locale)
+	case n.Type == workflows.KindStaffSupply && n.State == workflows.StateDone:
+		if m := supplyText.FindStringSubmatch(n.Detail); m != nil {
+			return reword(n.Detail, locale, "detail.supply", strings2any(m[1:])...)
 		}
 	case n.Type == workflows.KindApproval && n.State == workflows.StateDone:
 		return decisionDetail(n, locale)
@@ -137,4 +161,124 @@ func decisionDetail(n *workflows.Node, locale string) string {
 		return s
 	}
 	return rewordWith(n.Detail, locale, render)
+}
+
+// stateDetail words the fixed framing of a step stalled, retrying,
+// cancelled or understaffed, and of a seal retrying after a stall: the
+// count of stalls and of open gates come from the node, the error and the
+// inner step's name stay as the step wrote them.
+func stateDetail(n *workflows.Node, locale string) (string, bool) {
+	switch n.State {
+	case workflows.StateStalled:
+		if strings.HasPrefix(n.Detail, "not retryable, waits for a person: ") {
+			return reword(n.Detail, locale, "detail.not_retryable"), true
+		}
+		return reword(n.Detail, locale, "detail.retries_ran_out", fmt.Sprint(n.Stalls)), true
+	case workflows.StateRetrying:
+		if rest, ok := strings.CutPrefix(n.Detail, "retrying since "); ok {
+			if since, _, ok := strings.Cut(rest, ": "); ok {
+				return reword(n.Detail, locale, "detail.retrying_since", since), true
+			}
+		}
+	case workflows.StateRunning:
+		if name, ok := strings.CutSuffix(n.Detail, " retrying after stall"); ok {
+			return reword(n.Detail, locale, "detail.retrying_after_stall", name), true
+		}
+	case workflows.StateCancelled:
+		for _, d := range []struct{ text, key string }{{"the response was lifted", "detail.cancelled_lifted"}, {"cancelled; gates and roads reopened", "detail.cancelled_reopened"}} {
+			if n.Detail == d.text {
+				return reword(n.Detail, locale, d.key), true
+			}
+		}
+	case workflows.StateUnderstaffed:
+		if f, ok := figures(n.Outputs, "open_gates", "checkpoints"); ok {
+			return understaffedDetail(n.Detail, locale, f), true
+		}
+	case workflows.StateAwaitingDecision:
+		if m := outsideStaffText.FindStringSubmatch(n.Detail); m != nil {
+			return reword(n.Detail, locale, "detail.outside_staff_asked", strings2any(m[1:])...), true
+		}
+	}
+	return "", false
+}
+
+// liftedByDetail rewords a lifted seal, "lifted by NAME: REASON": the
+// lifter and the reason stay as they were given.
+func liftedByDetail(n *workflows.Node, locale string) string {
+	rest, ok := strings.CutPrefix(n.Detail, "lifted by ")
+	if !ok {
+		return n.Detail
+	}
+	by, reason, hasReason := strings.Cut(rest, ": ")
+	return rewordWith(n.Detail, locale, func(p *message.Printer) string {
+		s := p.Sprintf("detail.lifted_by", by)
+		if hasReason {
+			s = p.Sprintf("detail.reason", s, reason)
+		}
+		return s
+	})
+}
+
+// supplyText and inspectionText read a supply step's and an inspection's
+// figures back from the detail they wrote: some of them (staff needed,
+// sites reported) are not among the outputs, and an inspection's running
+// reports carry none. The rewording then checks the detail says exactly
+// what the catalogue's English says with them.
+var (
+	supplyText     = regexp.MustCompile(`^(\d+) of (\d+) staff assigned \((\d+) acknowledged, (\d+) reassigned\); (\d+) restock orders, (\d+) delivered, (\d+) late`)
+	inspectionText = regexp.MustCompile(`^(?:lifted by (.+?): )?round (\d+): (\d+) of (\d+) sites reported(?: · (\d+) sites unreported by the last close, escalated)? · (\d+) findings: (\d+) rectified, (?:(\d+) withdrawn, )?(\d+) open, (\d+) overdue, (\d+) escalated`)
+)
+
+// inspectionDetail rewords an inspection's summary, running or done: the
+// parts a round without unreported sites or withdrawn findings leaves out
+// are left out in every language, and a lift's framing keeps the lifter.
+func inspectionDetail(n *workflows.Node, locale string) string {
+	m := inspectionText.FindStringSubmatch(n.Detail)
+	if m == nil {
+		return n.Detail
+	}
+	return rewordWith(n.Detail, locale, func(p *message.Printer) string {
+		s := p.Sprintf("detail.inspection_round", m[2], m[3], m[4])
+		if m[5] != "" {
+			s += p.Sprintf("detail.inspection_unreported", m[5])
+		}
+		s += p.Sprintf("detail.inspection_findings", m[6], m[7])
+		if m[8] != "" {
+			s += p.Sprintf("detail.inspection_withdrawn", m[8])
+		}
+		s += p.Sprintf("detail.inspection_tally", m[9], m[10], m[11])
+		if m[1] != "" {
+			s = p.Sprintf("detail.reason", p.Sprintf("detail.inspection_lifted_by", m[1]), s)
+		}
+		return s
+	})
+}
+
+// strings2any passes matched figures as a message's arguments.
+func strings2any(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// outsideStaffText is a seal's request for staff from outside the
+// district, awaiting the command center's answer.
+var outsideStaffText = regexp.MustCompile(`^(\d+) staff from outside the district for (\d+) open gates\? Answer by (\d\d:\d\d), or the seal stays understaffed`)
+
+// understaffedDetail rewords an understaffed seal's open gates and, when
+// a request for outside staff was turned down or lapsed, how; the name of
+// who rejected it stays as given.
+func understaffedDetail(detail, locale string, gates []any) string {
+	_, after, _ := strings.Cut(detail, "; outside staff ")
+	return rewordWith(detail, locale, func(p *message.Printer) string {
+		s := p.Sprintf("detail.understaffed", gates...)
+		if after == "no answer by the deadline" {
+			s += p.Sprintf("detail.outside_staff_lapsed")
+		} else if by, ok := strings.CutPrefix(after, "rejected by "); ok {
+			s += p.Sprintf("detail.outside_staff_rejected", by)
+		}
+		return s
+	})
 }

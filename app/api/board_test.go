@@ -233,8 +233,9 @@ func TestBoardLocale(t *testing.T) {
 		t.Errorf("stepDetail of a decided approval = %q, want its own detail %q", got, n.Detail)
 	}
 
-	// Finished steps with their figures are worded from the catalogue; a
-	// detail the figures do not reproduce stays as the step wrote it.
+	// Steps with their figures, and the fixed framing of stalled, cancelled
+	// and understaffed steps, are worded from the catalogue; a detail the
+	// figures do not reproduce stays as the step wrote it.
 	done := workflows.StateDone
 	for _, c := range []struct {
 		n    workflows.Node
@@ -250,6 +251,38 @@ func TestBoardLocale(t *testing.T) {
 			"第2轮：采样 7000/7013（99.8%），阳性 0，未采样 13，迟到结果 4 份"},
 		{workflows.Node{Type: workflows.KindComplianceSweep, State: done, Detail: "could not check", Outputs: map[string]float64{"checked": 6, "failed_checks": 1}},
 			"could not check"},
+		{workflows.Node{Type: workflows.KindMassTesting, State: workflows.StateRunning, Detail: "round 1: 7000 of 7013 sampled (99.8%), 0 positive, 13 missing, 2 late",
+			Outputs: map[string]float64{"sampled": 7000, "expected": 7013, "positives": 0, "missing": 13, "coverage": 7000.0 / 7013, "clean": 1, "late_results": 2}},
+			"第1轮：采样 7000/7013（99.8%），阳性 0，未采样 13，迟到结果 2 份"},
+		{workflows.Node{Type: workflows.KindSeal, State: done, Held: true, Detail: "every gate staffed again", Outputs: map[string]float64{"checkpoints": 4}},
+			"所有卡口已重新配齐人员"},
+		{workflows.Node{Type: workflows.KindSeal, State: workflows.StateUnderstaffed, Held: true, Detail: "3 of 12 gates unstaffed; outside staff rejected",
+			Outputs: map[string]float64{"checkpoints": 12, "open_gates": 3}}, "卡口 3/12 个无人值守; outside staff rejected"},
+		{workflows.Node{Type: workflows.KindSeal, State: workflows.StateUnderstaffed, Held: true, Detail: "3 of 12 gates unstaffed; outside staff rejected by 区指挥部",
+			Outputs: map[string]float64{"checkpoints": 12, "open_gates": 3}}, "卡口 3/12 个无人值守；外援人员申请已由区指挥部驳回"},
+		{workflows.Node{Type: workflows.KindSeal, State: workflows.StateUnderstaffed, Held: true, Detail: "3 of 12 gates unstaffed; outside staff no answer by the deadline",
+			Outputs: map[string]float64{"checkpoints": 12, "open_gates": 3}}, "卡口 3/12 个无人值守；外援人员申请逾期无人答复"},
+		{workflows.Node{Type: workflows.KindSeal, State: workflows.StateAwaitingDecision, Detail: "6 staff from outside the district for 3 open gates? Answer by 23:30, or the seal stays understaffed"},
+			"是否从区外调派 6 名人员值守 3 个无人卡口？请于 23:30 前答复，否则封控维持人手不足"},
+		{workflows.Node{Type: workflows.KindSeal, State: done, Detail: "lifted by 区指挥部: 两轮阴性"}, "已由区指挥部解封：两轮阴性"},
+		{workflows.Node{Type: workflows.KindLift, State: done, Detail: "lifted 3 seals", Outputs: map[string]float64{"lifted": 3}}, "已解除封控 3 处"},
+		{workflows.Node{Type: workflows.KindWait, State: done, Detail: "waited 2h0m0s"}, "已等待 2h0m0s"},
+		{workflows.Node{Type: workflows.KindStaffSupply, State: workflows.StateStalled, Stalls: 2, Detail: "retries ran out (2 times): connection refused"},
+			"重试已用尽（第 2 次）：connection refused"},
+		{workflows.Node{Type: workflows.KindNotice, State: workflows.StateStalled, Stalls: 1, Detail: "not retryable, waits for a person: no route for 楼长"},
+			"不可重试，等待人工处理：no route for 楼长"},
+		{workflows.Node{Type: workflows.KindSeal, State: workflows.StateStalled, Stalls: 3, Detail: "retries ran out (2 times): connection refused"},
+			"retries ran out (2 times): connection refused"},
+		{workflows.Node{Type: workflows.KindSeal, State: workflows.StateCancelled, Detail: "cancelled; gates and roads reopened"}, "已取消；卡口与道路已重新开放"},
+		{workflows.Node{Type: workflows.KindWait, State: workflows.StateCancelled, Detail: "the response was lifted"}, "响应已解除"},
+		{workflows.Node{Type: workflows.KindSeal, State: workflows.StateRetrying, Detail: "retrying since 21:04:05: connection refused"}, "自 21:04:05 起重试中：connection refused"},
+		{workflows.Node{Type: workflows.KindSeal, State: workflows.StateRunning, Detail: "checkpoint/g2 retrying after stall"}, "checkpoint/g2 停滞后重试中"},
+		{workflows.Node{Type: workflows.KindStaffSupply, State: done, Detail: "12 of 14 staff assigned (11 acknowledged, 1 reassigned); 3 restock orders, 2 delivered, 1 late"},
+			"已派人员 12/14（已确认 11，改派 1）；补货订单 3 个，已送达 2，迟到 1"},
+		{workflows.Node{Type: workflows.KindInspection, State: workflows.StateRunning, Detail: "round 2: 5 of 8 sites reported · 2 sites unreported by the last close, escalated · 4 findings: 1 rectified, 3 open, 1 overdue, 0 escalated"},
+			"第2轮：已报告点位 5/8 · 2 个点位至上次收轮仍未报告，已上报 · 问题 4 个：已整改 1，未整改 3，超期 1，已上报 0"},
+		{workflows.Node{Type: workflows.KindInspection, State: done, Detail: "lifted by 区指挥部: round 3: 8 of 8 sites reported · 4 findings: 3 rectified, 1 withdrawn, 0 open, 0 overdue, 0 escalated"},
+			"已由区指挥部解除：第3轮：已报告点位 8/8 · 问题 4 个：已整改 3，已撤销 1，未整改 0，超期 0，已上报 0"},
 	} {
 		if got := stepDetail(&c.n, "zh-CN"); got != c.want {
 			t.Errorf("stepDetail(%s %q, zh-CN) = %q, want %q", c.n.Type, c.n.Detail, got, c.want)
