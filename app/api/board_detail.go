@@ -190,6 +190,15 @@ func stateDetail(n *workflows.Node, locale string) (string, bool) {
 				return reword(n.Detail, locale, d.key), true
 			}
 		}
+	case workflows.StateSkipped, workflows.StateAborted:
+		// "REASON (by NAME)": the reason and the name stay as given.
+		if i := strings.LastIndex(n.Detail, " (by "); i >= 0 && strings.HasSuffix(n.Detail, ")") {
+			key := "detail.skipped_by"
+			if n.State == workflows.StateAborted {
+				key = "detail.aborted_by"
+			}
+			return reword(n.Detail, locale, key, n.Detail[:i], n.Detail[i+len(" (by "):len(n.Detail)-1]), true
+		}
 	case workflows.StateUnderstaffed:
 		if f, ok := figures(n.Outputs, "open_gates", "checkpoints"); ok {
 			return understaffedDetail(n.Detail, locale, f), true

@@ -275,6 +275,8 @@ func TestBoardLocale(t *testing.T) {
 			"retries ran out (2 times): connection refused"},
 		{workflows.Node{Type: workflows.KindSeal, State: workflows.StateCancelled, Detail: "cancelled; gates and roads reopened"}, "已取消；卡口与道路已重新开放"},
 		{workflows.Node{Type: workflows.KindWait, State: workflows.StateCancelled, Detail: "the response was lifted"}, "响应已解除"},
+		{workflows.Node{Type: workflows.KindComplianceSweep, State: workflows.StateSkipped, Detail: "gate repaired (by duty-officer)"}, "gate repaired（由duty-officer跳过）"},
+		{workflows.Node{Type: workflows.KindMassTesting, State: workflows.StateAborted, Detail: "wrong area (by li-wei)"}, "wrong area（由li-wei中止）"},
 		{workflows.Node{Type: workflows.KindSeal, State: workflows.StateRetrying, Detail: "retrying since 21:04:05: connection refused"}, "自 21:04:05 起重试中：connection refused"},
 		{workflows.Node{Type: workflows.KindSeal, State: workflows.StateRunning, Detail: "checkpoint/g2 retrying after stall"}, "checkpoint/g2 停滞后重试中"},
 		{workflows.Node{Type: workflows.KindStaffSupply, State: done, Detail: "12 of 14 staff assigned (11 acknowledged, 1 reassigned); 3 restock orders, 2 delivered, 1 late"},
