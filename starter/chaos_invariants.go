@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -110,6 +111,11 @@ func (r *chaosRun) completed(ctx context.Context, incident string) {
 	r.mu.Unlock()
 	var bad []string
 	n := 0
+	// Visibility lags the executions it lists: a workflow whose result has
+	// just been read may still be listed running for a moment, so a list
+	// with executions not completed is read again until visibilityLag has
+	// passed.
+	settle := time.Now().Add(visibilityLag)
 	_, err := retrying(ctx, func() (struct{}, error) {
 		bad, n = nil, 0
 		var token []byte
@@ -133,6 +139,9 @@ func (r *chaosRun) completed(ctx context.Context, incident string) {
 				}
 			}
 			if token = resp.GetNextPageToken(); len(token) == 0 {
+				if len(bad) > 0 && time.Now().Before(settle) {
+					return struct{}{}, errors.New("visibility lists executions not completed yet")
+				}
 				return struct{}{}, nil
 			}
 		}
@@ -149,6 +158,10 @@ func (r *chaosRun) completed(ctx context.Context, incident string) {
 		r.violation(name, incident+": "+b)
 	}
 }
+
+// visibilityLag is how long the check that every workflow completed waits
+// for visibility to catch up with executions that have ended.
+const visibilityLag = 30 * time.Second
 
 // violation counts a check of an invariant, with what broke it if
 // anything.
