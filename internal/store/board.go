@@ -58,6 +58,19 @@ type BoardPoint struct {
 	LastSample  *time.Time `db:"last_sample" json:"last_sample,omitempty"`
 }
 
+// incidentRounds is the query of an incident's testing rounds ($1), in the
+// order they opened, with their area, times, population and samples; more
+// adds columns (after a comma) over testing_rounds r.
+func incidentRounds(more string) string {
+	return `SELECT r.id, a.code AS area, a.name AS area_name, r.round, r.opens_at, r.deadline, r.closed_at,
+		       coalesce((SELECT sum(residents + home_visits) FROM round_cohorts c WHERE c.round_id = r.id), 0) AS population,
+		       (SELECT count(*) FROM samples s WHERE s.round_id = r.id) AS sampled,
+		       (SELECT min(taken_at) FROM samples s WHERE s.round_id = r.id) AS first_sample,
+		       (SELECT max(taken_at) FROM samples s WHERE s.round_id = r.id) AS last_sample` + more + `
+		FROM testing_rounds r JOIN areas a ON a.id = r.area_id
+		WHERE r.incident = $1 ORDER BY r.opens_at, a.path, r.round`
+}
+
 // BoardData reads the board's figures of an incident in one snapshot.
 func (s *Store) BoardData(ctx context.Context, incident string) (BoardData, error) {
 	var d BoardData
@@ -65,13 +78,7 @@ func (s *Store) BoardData(ctx context.Context, incident string) (BoardData, erro
 		if err := tx.GetContext(ctx, &d.ReadAt, `SELECT now()`); err != nil {
 			return err
 		}
-		if err := tx.SelectContext(ctx, &d.Rounds, `SELECT r.id, a.code AS area, a.name AS area_name, r.round, r.opens_at, r.deadline, r.closed_at,
-			       coalesce((SELECT sum(residents + home_visits) FROM round_cohorts c WHERE c.round_id = r.id), 0) AS population,
-			       (SELECT count(*) FROM samples s WHERE s.round_id = r.id) AS sampled,
-			       (SELECT min(taken_at) FROM samples s WHERE s.round_id = r.id) AS first_sample,
-			       (SELECT max(taken_at) FROM samples s WHERE s.round_id = r.id) AS last_sample
-			FROM testing_rounds r JOIN areas a ON a.id = r.area_id
-			WHERE r.incident = $1 ORDER BY r.opens_at, a.path, r.round`, incident); err != nil {
+		if err := tx.SelectContext(ctx, &d.Rounds, incidentRounds(""), incident); err != nil {
 			return fmt.Errorf("board rounds of %s: %w", incident, err)
 		}
 		var points []BoardPoint

@@ -164,15 +164,9 @@ func (s *Store) ReportData(ctx context.Context, incident string) (ReportData, er
 // reportRounds reads the incident's testing rounds, their points and each
 // point's samples counted in CoverageBuckets slices of the round's span.
 func reportRounds(ctx context.Context, tx *sqlx.Tx, incident string, d *ReportData) error {
-	if err := tx.SelectContext(ctx, &d.Rounds, `SELECT r.id, a.code AS area, a.name AS area_name, r.round, r.opens_at, r.deadline, r.closed_at,
-		       coalesce((SELECT sum(residents + home_visits) FROM round_cohorts c WHERE c.round_id = r.id), 0) AS population,
+	if err := tx.SelectContext(ctx, &d.Rounds, incidentRounds(`,
 		       coalesce((SELECT sum(home_visits) FROM round_cohorts c WHERE c.round_id = r.id), 0) AS home_visits,
-		       (SELECT count(*) FROM samples s WHERE s.round_id = r.id) AS sampled,
-		       (SELECT count(*) FROM samples s WHERE s.round_id = r.id AND s.home_visit) AS home_sampled,
-		       (SELECT min(taken_at) FROM samples s WHERE s.round_id = r.id) AS first_sample,
-		       (SELECT max(taken_at) FROM samples s WHERE s.round_id = r.id) AS last_sample
-		FROM testing_rounds r JOIN areas a ON a.id = r.area_id
-		WHERE r.incident = $1 ORDER BY r.opens_at, a.path, r.round`, incident); err != nil {
+		       (SELECT count(*) FROM samples s WHERE s.round_id = r.id AND s.home_visit) AS home_sampled`), incident); err != nil {
 		return fmt.Errorf("rounds of %s: %w", incident, err)
 	}
 	for i := range d.Rounds {
