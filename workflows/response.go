@@ -156,6 +156,10 @@ type Node struct {
 	// Ask is an approval's question in each language, once it has been
 	// asked.
 	Ask *Ask `json:",omitempty"`
+	// Packed holds finished children in the packed form of a result or a
+	// carried state (response_pack.go); decoding unpacks them into
+	// Children, so it is nil in any tree a reader sees.
+	Packed *packedLeaves `json:",omitempty"`
 }
 
 func terminal(state string) bool {
@@ -348,8 +352,10 @@ func Response(ctx workflow.Context, in ResponseInput) (ResponseProgress, error) 
 		return r.p, r.continueAsNew(ctx)
 	}
 	cancelTree()
-	err := r.end(ctx)
-	return r.p, err
+	if err := r.end(ctx); err != nil {
+		return r.p, err
+	}
+	return r.result(r.packs(ctx)), nil
 }
 
 // runTree runs the runbook's steps. When they are done, the response holds
@@ -409,11 +415,8 @@ func (r *response) end(ctx workflow.Context) error {
 
 // open pins the runbook and the area, or takes them from a previous run.
 func (r *response) open(ctx workflow.Context) error {
-	if s := r.in.Resume; s != nil {
-		r.p, r.def, r.lift, r.b.deferred = s.Progress, s.Definition, s.Lift, s.Events
-		r.in.Resume = nil
-		r.treeDone = r.p.Root != nil && terminal(r.p.Root.State)
-		r.index(r.p.Root)
+	if r.in.Resume != nil {
+		r.resume()
 		return nil
 	}
 	var opened activities.OpenResponseResult

@@ -142,3 +142,36 @@ func (r *response) record(ctx workflow.Context, e domain.Event) {
 		workflow.GetLogger(ctx).Error("Event log", "step", e.Step, "state", e.State, "error", err)
 	}
 }
+
+// packs reports whether the response packs its tree in its result and
+// carried state (response_pack.go).
+func (r *response) packs(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, packedTreeChange, workflow.DefaultVersion, 1) >= 1
+}
+
+// nextInput is the input of the response's next run, its tree packed when
+// pack is set.
+func (r *response) nextInput(pack bool) ResponseInput {
+	next := r.in
+	next.Resume = &ResponseState{Progress: r.result(pack), Definition: r.def, Lift: r.lift, Events: r.b.deferred}
+	return next
+}
+
+// result is what the response returns when it ends, its tree packed when
+// pack is set.
+func (r *response) result(pack bool) ResponseProgress {
+	p := r.p
+	if pack {
+		p.Root = packedTree(p.Root, r.id)
+	}
+	return p
+}
+
+// resume takes the state a previous run carried.
+func (r *response) resume() {
+	s := r.in.Resume
+	r.p, r.def, r.lift, r.b.deferred = s.Progress, s.Definition, s.Lift, s.Events
+	r.in.Resume = nil
+	r.treeDone = r.p.Root != nil && terminal(r.p.Root.State)
+	r.index(r.p.Root)
+}

@@ -302,13 +302,9 @@ func (r *response) liftAll(ctx workflow.Context) {
 // for the handlers and activities.
 func (r *response) continueAsNew(ctx workflow.Context) error {
 	plan := canPlan{
-		name: ResponseName,
-		busy: func() bool { return r.inflight > 0 },
-		next: func() any {
-			next := r.in
-			next.Resume = &ResponseState{Progress: r.p, Definition: r.def, Lift: r.lift, Events: r.b.deferred}
-			return next
-		},
+		name:   ResponseName,
+		busy:   func() bool { return r.inflight > 0 },
+		next:   func() any { return r.nextInput(r.packs(ctx)) },
 		shrink: func() { shrinkTree(r.p.Root, 0) },
 	}
 	if workflow.GetVersion(ctx, "response-drain-reports", workflow.DefaultVersion, 1) >= 1 {
