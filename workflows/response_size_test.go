@@ -67,6 +67,14 @@ func cityResponse(t *testing.T, n int) *response {
 		item.Detail = short(fmt.Sprintf("round 1: %d of %d sampled, %d positive, %d missing", 7013, 7100, i%3, 87))
 		item.FinishedAt = start.Add(7*time.Hour + time.Duration(i)*time.Second)
 	}
+	// A few steps that stay whole among the packed ones: one still running,
+	// one held, one that stalled on the way, one never started.
+	items := fe.Children
+	items[7].State, items[7].FinishedAt = StateRunning, time.Time{}
+	items[100].Held = true
+	items[1500].Stalls, items[1500].LastError = 2, "connection refused"
+	items[1999].State, items[1999].StartedAt, items[1999].WorkflowID, items[1999].Outputs = StateSkipped, time.Time{}, "", nil
+	items[1998].Area.Level = "compound"
 	return r
 }
 
