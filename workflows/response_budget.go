@@ -26,14 +26,15 @@ const historyBudgetChange = "response-history-budget"
 
 // Estimated history events of what the response does: three per activity
 // (scheduled, started, completed), two per child start (initiated,
-// started), one per signal, child end or search-attribute upsert, two per
-// timer, external signal or cancel request, each with one more for its
-// share of the workflow task that handles it.
+// started), one per signal or child end, two per timer, external signal
+// or cancel request, each with one more for its share of the workflow
+// task that handles it; one per search-attribute upsert, which wakes
+// nothing.
 const (
 	costActivity   = 4
 	costChildStart = 3
 	costSignal     = 2
-	costTimer      = 3
+	costCommand    = 3
 	costUpsert     = 1
 )
 

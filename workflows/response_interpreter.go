@@ -336,7 +336,7 @@ func (r *response) repeat(ctx workflow.Context, n *Node, st *runbook.Step, area 
 	for n.Round < rp.Max {
 		if !n.NextAt.IsZero() {
 			if wait := n.NextAt.Sub(workflow.Now(ctx)); wait > 0 {
-				r.cost(ctx, costTimer)
+				r.cost(ctx, costCommand)
 				if err := workflow.NewTimerWithOptions(ctx, wait, workflow.TimerOptions{Summary: "Next round of " + n.Path}).Get(ctx, nil); err != nil {
 					return err
 				}

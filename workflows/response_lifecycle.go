@@ -170,7 +170,7 @@ func (r *response) watch(ctx workflow.Context, n *Node, st *runbook.Step) {
 		wait := al.at.Sub(workflow.Now(ctx))
 		if wait > 0 {
 			timerCtx, cancel := workflow.WithCancel(ctx)
-			r.cost(ctx, costTimer)
+			r.cost(ctx, costCommand)
 			timer := workflow.NewTimerWithOptions(timerCtx, wait, workflow.TimerOptions{Summary: "Deadline of " + n.Path})
 			err := workflow.Await(ctx, func() bool { return timer.IsReady() || (terminal(n.State) && !n.Held) || n.Held })
 			cancel()
@@ -244,7 +244,7 @@ func (r *response) heldCount() int { return len(r.held("")) }
 func (r *response) liftSteps(ctx workflow.Context, targets []*Node, lift LiftInput) {
 	r.inflight++
 	for _, t := range targets {
-		r.cost(ctx, costTimer)
+		r.cost(ctx, costCommand)
 		if err := workflow.SignalExternalWorkflow(ctx, t.WorkflowID, "", SignalLift, lift).Get(ctx, nil); err != nil {
 			workflow.GetLogger(ctx).Error("Lift", "step", t.Path, "error", err)
 		}
