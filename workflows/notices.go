@@ -151,6 +151,9 @@ func (r *response) watchNotices(ctx workflow.Context) {
 		if err := workflow.Sleep(ctx, wait); err != nil || done() {
 			return
 		}
+		if err := r.hold(ctx); err != nil {
+			return
+		}
 		r.noticesDirty = false
 		var counts map[string]int
 		if err := r.activity(ctx, "Count notices", a.CountNotices, r.in.Incident, &counts); err != nil {

@@ -115,6 +115,9 @@ type ResponseState struct {
 	Progress   ResponseProgress
 	Definition runbook.Definition
 	Lift       *LiftInput `json:",omitempty"`
+	// Events are event log entries a run closing for its history budget
+	// left to the next run (response_budget.go).
+	Events []domain.Event `json:",omitempty"`
 }
 
 // Node is one step of a running response: a runbook step, a for_each item
@@ -153,6 +156,10 @@ type Node struct {
 	// Ask is an approval's question in each language, once it has been
 	// asked.
 	Ask *Ask `json:",omitempty"`
+	// Packed holds finished children in the packed form of a result or a
+	// carried state (response_pack.go); decoding unpacks them into
+	// Children, so it is nil in any tree a reader sees.
+	Packed *packedLeaves `json:",omitempty"`
 }
 
 func terminal(state string) bool {
@@ -264,6 +271,8 @@ type response struct {
 	treeCtx workflow.Context
 	// late counts for_each steps reopened for an added area.
 	late int
+	// b counts the run's history (response_budget.go).
+	b budget
 	// recordStates is set for responses that record running and holding
 	// in the responses table (workflow version "response-states" ≥ 1).
 	recordStates bool
@@ -318,6 +327,10 @@ func Response(ctx workflow.Context, in ResponseInput) (ResponseProgress, error) 
 		workflow.Go(ctx, r.watchNotices)
 	}
 
+	r.b.on = workflow.GetVersion(ctx, historyBudgetChange, workflow.DefaultVersion, 1) >= 1
+	if len(r.b.deferred) > 0 {
+		workflow.Go(ctx, r.writeDeferred)
+	}
 	treeCtx, cancelTree := workflow.WithCancel(ctx)
 	r.treeCtx = treeCtx
 	if !r.treeDone {
@@ -333,12 +346,16 @@ func Response(ctx workflow.Context, in ResponseInput) (ResponseProgress, error) 
 		// Continue as new at a quiet moment: no activity, child start or
 		// signal of the response in flight, no update being handled, and
 		// no step report received but not yet applied. Steps carry on
-		// and report to the new run.
+		// and report to the new run. A run that keeps a history budget
+		// starts nothing new meanwhile.
+		r.b.draining = r.b.on
 		return r.p, r.continueAsNew(ctx)
 	}
 	cancelTree()
-	err := r.end(ctx)
-	return r.p, err
+	if err := r.end(ctx); err != nil {
+		return r.p, err
+	}
+	return r.result(r.packs(ctx)), nil
 }
 
 // runTree runs the runbook's steps. When they are done, the response holds
@@ -367,6 +384,15 @@ func (r *response) runTree(ctx workflow.Context) {
 // when it is lifted: it lifts what still holds and records how it ended.
 func (r *response) end(ctx workflow.Context) error {
 	failed := r.p.State == ResponseFailed
+	if more, err := r.flushDeferred(ctx); err != nil || more {
+		// More entries than the run has room for: the next run writes
+		// the rest, and ends.
+		if err == nil {
+			r.b.draining = true
+			err = r.continueAsNew(ctx)
+		}
+		return err
+	}
 	if r.lift != nil {
 		r.liftAll(ctx)
 	}
@@ -389,11 +415,8 @@ func (r *response) end(ctx workflow.Context) error {
 
 // open pins the runbook and the area, or takes them from a previous run.
 func (r *response) open(ctx workflow.Context) error {
-	if s := r.in.Resume; s != nil {
-		r.p, r.def, r.lift = s.Progress, s.Definition, s.Lift
-		r.in.Resume = nil
-		r.treeDone = r.p.Root != nil && terminal(r.p.Root.State)
-		r.index(r.p.Root)
+	if r.in.Resume != nil {
+		r.resume()
 		return nil
 	}
 	var opened activities.OpenResponseResult
@@ -485,6 +508,7 @@ func (r *response) ref(actor string) activities.StepRef {
 func (r *response) activity(ctx workflow.Context, summary string, fn, arg, out any) error {
 	r.inflight++
 	defer func() { r.inflight-- }()
+	r.cost(ctx, costActivity)
 	actx := workflow.WithActivityOptions(ctx, activityOptions(summary, nil))
 	return workflow.ExecuteActivity(actx, fn, arg).Get(ctx, out)
 }
@@ -496,11 +520,8 @@ func (r *response) event(ctx workflow.Context, step, state, reason, actor string
 	if actor == "" {
 		actor = "muster"
 	}
-	e := domain.Event{Incident: r.in.Incident, WorkflowID: r.id, Step: step, State: state, Reason: reason, Actor: actor,
-		Seq: fmt.Sprintf("%s/%d", workflow.GetInfo(ctx).WorkflowExecution.RunID, r.events)}
-	if err := r.activity(ctx, "Log "+step+" "+state, a.RecordEvent, e, nil); err != nil {
-		workflow.GetLogger(ctx).Error("Event log", "step", step, "state", state, "error", err)
-	}
+	r.record(ctx, domain.Event{Step: step, State: state, Reason: reason, Actor: actor,
+		Seq: fmt.Sprintf("%s/%d", workflow.GetInfo(ctx).WorkflowExecution.RunID, r.events)})
 }
 
 // notice puts a notice for the command center in the outbox: body is the
@@ -523,7 +544,11 @@ func (r *response) notice(ctx workflow.Context, topic, audience, body string, ar
 
 func (r *response) shouldContinueAsNew(ctx workflow.Context) bool {
 	info := workflow.GetInfo(ctx)
-	return r.lift == nil && (info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > r.in.HistoryLimit)
+	if r.lift != nil {
+		return false
+	}
+	return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > r.in.HistoryLimit ||
+		(r.b.on && r.historyEstimate(ctx) > r.in.HistoryLimit)
 }
 
 // child returns the node for a path under parent, creating it.

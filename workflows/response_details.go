@@ -24,10 +24,12 @@ func (r *response) changed(ctx workflow.Context) {
 	step, state := r.focus()
 	if step != r.saStep || state != r.saState {
 		r.saStep, r.saState = step, state
+		r.cost(ctx, costUpsert)
 		_ = workflow.UpsertTypedSearchAttributes(ctx, SAStep.ValueSet(step), SAStepState.ValueSet(state))
 	}
 	if n := 1 + len(r.p.Added); n != r.saPaths {
 		r.saPaths = n
+		r.cost(ctx, costUpsert)
 		var paths []string
 		for _, x := range append([]activities.Area{r.p.Area}, r.p.Added...) {
 			paths = append(paths, domain.PathPrefixes(x.Path)...)

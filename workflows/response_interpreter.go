@@ -33,6 +33,11 @@ func (r *response) exec(ctx workflow.Context, n *Node, st *runbook.Step, area *a
 		n.Title = st.Title
 	}
 	if n.StartedAt.IsZero() {
+		// A run closing for its history budget leaves new steps to the
+		// next run.
+		if err := r.hold(ctx); err != nil {
+			return err
+		}
 		n.StartedAt = workflow.Now(ctx)
 		if st.Deadline > 0 {
 			n.DeadlineAt = n.StartedAt.Add(scaled(st.Deadline.D(), r.in.TimeScale))
@@ -282,6 +287,9 @@ func (f *forEachRun) start(ctx workflow.Context, areas []activities.Area) {
 
 // selectAreas selects the for_each's areas under an area path.
 func (f *forEachRun) selectAreas(ctx workflow.Context, under string) ([]activities.Area, error) {
+	if err := f.r.hold(ctx); err != nil {
+		return nil, err
+	}
 	in := activities.SelectAreasInput{Under: under, Level: f.fe.Areas.Level, Codes: f.fe.Areas.Codes, District: f.r.p.Area.Path}
 	var out []activities.Area
 	err := f.r.activity(ctx, fmt.Sprintf("Select %s areas for %s", f.fe.Areas.Level, f.n.Path), a.SelectAreas, in, &out)
@@ -328,6 +336,7 @@ func (r *response) repeat(ctx workflow.Context, n *Node, st *runbook.Step, area 
 	for n.Round < rp.Max {
 		if !n.NextAt.IsZero() {
 			if wait := n.NextAt.Sub(workflow.Now(ctx)); wait > 0 {
+				r.cost(ctx, costCommand)
 				if err := workflow.NewTimerWithOptions(ctx, wait, workflow.TimerOptions{Summary: "Next round of " + n.Path}).Get(ctx, nil); err != nil {
 					return err
 				}
@@ -472,6 +481,9 @@ func (r *response) leaf(ctx workflow.Context, n *Node, st *runbook.Step, area *a
 		area = &r.p.Area
 	}
 	if n.WorkflowID == "" {
+		if err := r.hold(ctx); err != nil {
+			return err
+		}
 		in := StepInput{
 			Incident: r.in.Incident, Runbook: r.p.Runbook, Level: r.p.Level, Path: n.Path, Kind: st.Kind,
 			Title: titleOf(st, n), Params: st.Params, Area: area, TimeScale: r.in.TimeScale, Retry: st.Retry,

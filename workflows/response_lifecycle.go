@@ -38,6 +38,7 @@ func (r *response) startChild(ctx workflow.Context, n *Node, k kind, in StepInpu
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	r.inflight++
+	r.cost(ctx, costChildStart)
 	fut := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(dctx, opts), k.name, k.stepInput(in))
 	err := fut.GetChildWorkflowExecution().Get(dctx, nil)
 	r.inflight--
@@ -53,6 +54,7 @@ func (r *response) startChild(ctx workflow.Context, n *Node, k kind, in StepInpu
 	workflow.Go(dctx, func(ctx workflow.Context) {
 		var res StepResult
 		err := fut.Get(ctx, &res)
+		r.cost(ctx, costSignal)
 		if terminal(n.State) && !n.Held {
 			return
 		}
@@ -76,6 +78,7 @@ func (r *response) receiveReports(ctx workflow.Context) {
 		if !ch.Receive(ctx, &rep) {
 			return
 		}
+		r.cost(ctx, costSignal)
 		r.apply(ctx, rep)
 	}
 }
@@ -167,6 +170,7 @@ func (r *response) watch(ctx workflow.Context, n *Node, st *runbook.Step) {
 		wait := al.at.Sub(workflow.Now(ctx))
 		if wait > 0 {
 			timerCtx, cancel := workflow.WithCancel(ctx)
+			r.cost(ctx, costCommand)
 			timer := workflow.NewTimerWithOptions(timerCtx, wait, workflow.TimerOptions{Summary: "Deadline of " + n.Path})
 			err := workflow.Await(ctx, func() bool { return timer.IsReady() || (terminal(n.State) && !n.Held) || n.Held })
 			cancel()
@@ -240,6 +244,7 @@ func (r *response) heldCount() int { return len(r.held("")) }
 func (r *response) liftSteps(ctx workflow.Context, targets []*Node, lift LiftInput) {
 	r.inflight++
 	for _, t := range targets {
+		r.cost(ctx, costCommand)
 		if err := workflow.SignalExternalWorkflow(ctx, t.WorkflowID, "", SignalLift, lift).Get(ctx, nil); err != nil {
 			workflow.GetLogger(ctx).Error("Lift", "step", t.Path, "error", err)
 		}
@@ -297,18 +302,14 @@ func (r *response) liftAll(ctx workflow.Context) {
 // for the handlers and activities.
 func (r *response) continueAsNew(ctx workflow.Context) error {
 	plan := canPlan{
-		name: ResponseName,
-		busy: func() bool { return r.inflight > 0 },
-		next: func() any {
-			next := r.in
-			next.Resume = &ResponseState{Progress: r.p, Definition: r.def, Lift: r.lift}
-			return next
-		},
+		name:   ResponseName,
+		busy:   func() bool { return r.inflight > 0 },
+		next:   func() any { return r.nextInput(r.packs(ctx)) },
 		shrink: func() { shrinkTree(r.p.Root, 0) },
 	}
 	if workflow.GetVersion(ctx, "response-drain-reports", workflow.DefaultVersion, 1) >= 1 {
 		plan.inbox = &inbox{}
-		receive(ctx, plan.inbox, SignalStepReport, func(rep StepReport) { r.apply(ctx, rep) })
+		receive(ctx, plan.inbox, SignalStepReport, func(rep StepReport) { r.cost(ctx, costSignal); r.apply(ctx, rep) })
 		return continueAsNewWhenQuiet(ctx, plan)
 	}
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && r.inflight == 0 }); err != nil {

@@ -708,6 +708,9 @@ func TestResponseContinueAsNew(t *testing.T) {
 			next.Resume.Definition.Name, next.HistoryLimit, next.Incident)
 	}
 	canAt := first.env.Now()
+	// The second run counts its own history too (response-history-budget):
+	// with room for it, it runs to the end.
+	next.HistoryLimit = DefaultHistoryLimit
 
 	// The second run continues from the carried state. The seals are still
 	// running in the first environment; lift signals to them are answered
