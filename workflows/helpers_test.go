@@ -73,6 +73,8 @@ type sealTest struct {
 	mu    sync.Mutex
 	calls []activityCall
 	sa    map[string]any
+	// saSets lists every value set, by attribute, in order.
+	saSets map[string][]any
 }
 
 // activityCall is one attempt of an activity as the fake saw it.
@@ -91,7 +93,7 @@ func newSealTest(t *testing.T) *sealTest {
 	// Warnings and errors (a stalled step, say) show up with the test's
 	// output when it fails or runs with -v.
 	suite.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))))
-	st := &sealTest{t: t, env: suite.NewTestWorkflowEnvironment(), Delay: map[string]time.Duration{}, sa: map[string]any{}}
+	st := &sealTest{t: t, env: suite.NewTestWorkflowEnvironment(), Delay: map[string]time.Duration{}, sa: map[string]any{}, saSets: map[string][]any{}}
 	st.env.SetStartTime(testStart)
 	st.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: SealWorkflowID("xd-0403", "longbao-jiayuan")})
 	// A seal that never ends (a step stalling for ever, a lift that never
@@ -162,6 +164,7 @@ func newSealTest(t *testing.T) *sealTest {
 		defer st.mu.Unlock()
 		for k, v := range sa.GetUntypedValues() {
 			st.sa[k.GetName()] = v
+			st.saSets[k.GetName()] = append(st.saSets[k.GetName()], v)
 		}
 	}).Return().Maybe()
 	return st

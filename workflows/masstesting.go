@@ -142,11 +142,15 @@ type round struct {
 	// evidence marks runs of the version that reports coverage and
 	// per-point projections.
 	evidence bool
-	sw       *stepWorkflow
-	in       StepInput
-	p        TestingProgress
-	plan     domain.RoundPlan
-	addPoint []AddPointInput
+	// quietState marks runs of the version that sets MusterStepState only
+	// when it changes; saState is the value last set.
+	quietState bool
+	saState    string
+	sw         *stepWorkflow
+	in         StepInput
+	p          TestingProgress
+	plan       domain.RoundPlan
+	addPoint   []AddPointInput
 }
 
 // MassTestingStep runs one testing round over an area: the round opens with
@@ -158,14 +162,23 @@ type round struct {
 // is behind), and the round closes with the list of who is still missing.
 // Only counts travel through the workflow.
 func MassTestingStep(ctx workflow.Context, in StepInput) (StepResult, error) {
-	rnd := &round{sw: newStepWorkflow(ctx, in), in: in}
+	rnd := &round{sw: newStepWorkflow(ctx, in), in: in, saState: StateRunning}
 	// The step runner marks the step running whenever one of its
 	// activities starts; a round that is behind stays overdue.
 	changed := rnd.sw.r.changed
 	rnd.sw.r.changed = func(ctx workflow.Context, name, state string) {
+		if rnd.quietState && rnd.unchanged(name, state) {
+			rnd.sw.render(ctx)
+			return
+		}
 		changed(ctx, name, state)
+		// The step's change sets these states (step.go), no others.
+		if state == StateRunning || state == StateStalled || state == StateRetrying {
+			rnd.saState = state
+		}
 		if state == StateRunning && rnd.p.Behind && rnd.p.State == StateRunning {
 			_ = workflow.UpsertTypedSearchAttributes(ctx, SAStepState.ValueSet(StateOverdue))
+			rnd.saState = StateOverdue
 		}
 	}
 	rnd.sw.details = rnd.render
@@ -222,6 +235,9 @@ func (rnd *round) run(ctx workflow.Context) (StepResult, error) {
 	// Rounds before this version closed with the workflow's last count and
 	// no coverage rule; their histories replay as they ran.
 	rnd.evidence = workflow.GetVersion(ctx, "testing-evidence", workflow.DefaultVersion, 1) >= 1
+	// Rounds before this version set the state at every activity's start
+	// and every check, mostly to the value it had.
+	rnd.quietState = workflow.GetVersion(ctx, testingQuietStateChange, workflow.DefaultVersion, 1) >= 1
 	opens := workflow.Now(ctx)
 	rnd.p = TestingProgress{
 		Incident: in.Incident, Area: in.Area.Name, Round: cfg.number, State: StateRunning,

@@ -81,7 +81,10 @@ func (rnd *round) update(ctx workflow.Context, pr domain.RoundProgress) {
 	if rnd.p.Behind {
 		state = StateOverdue
 	}
-	_ = workflow.UpsertTypedSearchAttributes(ctx, SAStepState.ValueSet(state))
+	if !rnd.quietState || state != rnd.saState {
+		_ = workflow.UpsertTypedSearchAttributes(ctx, SAStepState.ValueSet(state))
+		rnd.saState = state
+	}
 	rnd.gauge(ctx)
 	rnd.render(ctx)
 }
@@ -177,4 +180,25 @@ func (rnd *round) render(ctx workflow.Context) {
 		fmt.Fprintf(&b, "\n\nExtended after an outage (%s lost)", p.Lost.Round(time.Minute))
 	}
 	workflow.SetCurrentDetails(ctx, b.String())
+}
+
+// testingQuietStateChange gates setting a round's MusterStepState only when
+// it changes: every set is an event in the round's history and a write to
+// the server's visibility store, and a round set it at each activity's
+// start and each coverage check, mostly to the value it already had.
+const testingQuietStateChange = "testing-quiet-state"
+
+// unchanged says the step runner's change of step name to state leaves
+// the round's MusterStepState as it is and tells the response nothing:
+// an activity starting while the round runs (or, behind, stays overdue),
+// with no stall or recovery to report.
+func (rnd *round) unchanged(name, state string) bool {
+	if state != StateRunning || rnd.sw.r.ref(name).Stalls > 0 || rnd.sw.r.recovering(name) {
+		return false
+	}
+	want := StateRunning
+	if rnd.p.Behind && rnd.p.State == StateRunning {
+		want = StateOverdue
+	}
+	return want == rnd.saState
 }

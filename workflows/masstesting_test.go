@@ -616,3 +616,40 @@ func TestMassTestingContinuesAsNew(t *testing.T) {
 	}
 	checkOutputs(t, res, map[string]float64{"sampled": 6900, "expected": 7013, "missing": 113, "positives": 6})
 }
+
+// TestMassTestingStateSetOnChange: a round sets MusterStepState only when
+// it changes (every set is an event and a visibility write), and still
+// reads overdue while behind and done at the end.
+func TestMassTestingStateSetOnChange(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		rate float64
+		want []any
+	}{
+		{"on schedule", 1200, []any{StateRunning, StateDone}},
+		// Closing at the deadline, the round runs again (closing).
+		{"behind", 800, []any{StateRunning, StateOverdue, StateRunning, StateDone}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tt := newTestingTest(t)
+			tt.Sampled = atRate(c.rate)
+			tt.Run(testingInput())
+			if _, err := tt.Result(); err != nil {
+				t.Fatalf("MassTestingStep() error = %v", err)
+			}
+			if n := len(tt.Calls("RoundProgress")); n < 20 {
+				t.Fatalf("RoundProgress calls = %d, want a check every 15m", n)
+			}
+			got := tt.saSets["MusterStepState"]
+			if len(got) != len(c.want) {
+				t.Fatalf("MusterStepState set %d times: %v, want %v", len(got), got, c.want)
+			}
+			for i := range got {
+				if got[i] != c.want[i] {
+					t.Errorf("MusterStepState sets = %v, want %v", got, c.want)
+					break
+				}
+			}
+		})
+	}
+}

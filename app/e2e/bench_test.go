@@ -100,7 +100,11 @@ func millionResidentRound(b *testing.B) {
 	if _, err := st.Migrate(ctx); err != nil {
 		b.Fatal(err)
 	}
-	districts := loadCity(ctx, b, st, roundResidents, roundCommunities, 1)
+	residents, communities := roundResidents, roundCommunities
+	if shape, ok := benchRoundShape(b); ok {
+		residents, communities = shape.communities*shape.perCommunity, shape.communities
+	}
+	districts := loadCity(ctx, b, st, residents, communities, 1)
 
 	// The dev server and a worker in this process.
 	start := time.Now()
@@ -112,7 +116,7 @@ func millionResidentRound(b *testing.B) {
 	}
 	defer w.Stop()
 	benchRow("start the dev server and a worker", "%7.2f s", time.Since(start).Seconds())
-	measureRound(ctx, b, roundSetup{st: st, url: url, c: c, taskQueue: taskQueue, districts: districts, communities: roundCommunities, target: roundTargetWall})
+	measureRound(ctx, b, roundSetup{st: st, url: url, c: c, taskQueue: taskQueue, districts: districts, communities: communities, target: roundTargetWall, cpu: true})
 }
 
 // devServer starts a dev server for a benchmark (FastDevServerArgs, its
@@ -234,6 +238,9 @@ type roundSetup struct {
 	districts   []string
 	communities int
 	target      time.Duration
+	// cpu measures the CPU of this process, its dev server and the
+	// database's backends during the round.
+	cpu bool
 }
 
 // measureRound runs the city-round response over every community, one
@@ -244,6 +251,10 @@ type roundSetup struct {
 func measureRound(ctx context.Context, b *testing.B, s roundSetup) {
 	st, c := s.st, s.c
 	incidents, ids := make([]string, len(s.districts)), make([]string, len(s.districts))
+	var meter *cpuMeter
+	if s.cpu {
+		meter = startCPU(ctx, b, st)
+	}
 	b.ResetTimer()
 	start := time.Now()
 	for i, d := range s.districts {
@@ -266,6 +277,10 @@ func measureRound(ctx context.Context, b *testing.B, s roundSetup) {
 	}
 	responseDone := time.Since(start)
 	b.StopTimer()
+	fmt.Println()
+	if meter != nil {
+		meter.stop(ctx, s.communities)
+	}
 
 	// What the rounds recorded.
 	var sampled, expected, missing int
@@ -314,6 +329,7 @@ func measureRound(ctx context.Context, b *testing.B, s roundSetup) {
 	fmt.Printf("Round over the city: %d district responses, %d rounds (one per community), %d residents expected, %d sampled (%d at home), %d missing\n",
 		len(ids), field.rounds, expected, sampled, field.visits, missing)
 	row("first round open (response start → samples accepted)", "%7.2f s", field.firstOpen.Seconds())
+	row("last round open", "%7.2f s   (%.1f rounds opened a second)", field.lastOpen.Seconds(), float64(field.rounds)/field.lastOpen.Seconds())
 	row("all samples uploaded", "%7.2f s   (%d batches, %d streams)", field.uploaded.Seconds(), field.batches, roundStreams)
 	row("upload time in IngestSamples (summed over streams)", "%7.2f s   %9.0f rows/s a stream", field.ingest.Seconds(), float64(field.rows)/field.ingest.Seconds())
 	row("upload time in RoundQueues (summed)", "%7.2f s", field.queues.Seconds())
@@ -342,7 +358,7 @@ func measureRound(ctx context.Context, b *testing.B, s roundSetup) {
 // fieldResult is what the field did.
 type fieldResult struct {
 	rounds, batches, rows, visits int
-	firstOpen, uploaded           time.Duration
+	firstOpen, lastOpen, uploaded time.Duration
 	ingest, queues, visitTime     time.Duration
 }
 
@@ -413,6 +429,7 @@ func playField(ctx context.Context, b *testing.B, st *store.Store, incidents []s
 				if len(seen) == 0 {
 					res.firstOpen = time.Since(start)
 				}
+				res.lastOpen = time.Since(start)
 				plan, err := st.RoundPlan(ctx, info.ID)
 				if err != nil {
 					b.Fatal(err)
