@@ -192,11 +192,7 @@ func (s *Store) IngestSamples(ctx context.Context, in IngestBatch) (IngestResult
 	}
 	res := IngestResult{BatchID: id, Rows: len(in.Rows), Rejected: []RowError{}}
 	err := s.withConnTx(ctx, func(conn *sqlx.Conn, tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, ingestSettings); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE sample_stage (
-			line integer, tube text COLLATE "C", resident text COLLATE "C", point text, taken_at timestamptz, result text) ON COMMIT DROP`); err != nil {
+		if _, err := tx.ExecContext(ctx, ingestSession); err != nil {
 			return fmt.Errorf("stage samples: %w", err)
 		}
 		err := copyText(ctx, conn, "sample_stage", []string{"line", "tube", "resident", "point", "taken_at", "result"}, len(in.Rows),
@@ -235,21 +231,21 @@ func (s *Store) IngestSamples(ctx context.Context, in IngestBatch) (IngestResult
 		// The incident's open rounds are held FOR SHARE until the batch
 		// commits: a close (FOR UPDATE) waits for the batch, and a batch
 		// that waited for a close finds the round closed, so no sample
-		// lands in a round whose missing list is written.
-		if _, err := tx.ExecContext(ctx, `SELECT id FROM testing_rounds WHERE incident = $1 AND closed_at IS NULL ORDER BY id FOR SHARE`,
-			in.Incident); err != nil {
-			return fmt.Errorf("hold open rounds: %w", err)
-		}
-		// The batch's row comes first: its number marks the samples, and
-		// its lock makes a copy of the batch sent at the same time wait.
+		// lands in a round whose missing list is written. The batch's row
+		// comes next, in the same statement (one round trip less): its
+		// number marks the samples, and its lock makes a copy of the batch
+		// sent at the same time wait. The rounds are locked before the
+		// row is written: the row's SELECT reads the count of held rounds.
 		var seq int64
-		if err := tx.GetContext(ctx, &seq, `INSERT INTO sample_batches (id, incident, rows, accepted, rejected)
-			VALUES ($1, $2, $3, 0, 0)
+		if err := tx.GetContext(ctx, &seq, `WITH held AS (
+			    SELECT id FROM testing_rounds WHERE incident = $2 AND closed_at IS NULL ORDER BY id FOR SHARE)
+			INSERT INTO sample_batches (id, incident, rows, accepted, rejected)
+			SELECT $1, $2, $3, 0, 0 FROM (SELECT count(*) FROM held) h
 			ON CONFLICT (id) DO UPDATE SET sends = sample_batches.sends + 1, last_received_at = now()
 			RETURNING seq`, id, in.Incident, res.Rows); err != nil {
-			return fmt.Errorf("record batch: %w", err)
+			return fmt.Errorf("hold open rounds and record batch: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT ingest`); err != nil {
+		if _, err := tx.ExecContext(ctx, leanSavepoint); err != nil {
 			return err
 		}
 		mode := ingestLean
@@ -382,26 +378,15 @@ func runIngest(ctx context.Context, tx *sqlx.Tx, mode ingestMode, incident strin
 		err := tx.SelectContext(ctx, &out, ingestSQL, incident, grace.String(), batch, tubes, residents, mode == ingestCareful)
 		return out, err
 	}
-	var got struct {
-		N     int    `db:"n"`
-		Round *int64 `db:"round_id"`
-	}
-	if err := tx.GetContext(ctx, &got, ingestLeanSQL, incident, grace.String(), batch); err != nil {
+	n, round, err := runLean(ctx, tx, incident, grace, batch)
+	if err != nil {
 		return nil, err
 	}
-	if got.N != rows {
+	if n != rows {
 		return nil, errNotAllGood
 	}
-	return []ingestVerdict{{Status: "accepted", N: got.N, Round: got.Round}}, nil
+	return []ingestVerdict{{Status: "accepted", N: n, Round: round}}, nil
 }
-
-// ingestSettings fix the plan of ingestSQL whatever the tables' statistics
-// (fresh tables have none worth the name): the fenced lookups probe their
-// index once per row, the small sets (open rounds' areas and points) are
-// hashed rather than scanned per row, and JIT, which would cost more than
-// running the statement, is off.
-const ingestSettings = `SET LOCAL work_mem = '64MB'; SET LOCAL jit = off; SET LOCAL enable_nestloop = off;
-	SET LOCAL enable_bitmapscan = off; SET LOCAL enable_memoize = off`
 
 // ingestSQL checks every staged row and writes the good ones in one
 // statement. $1 is the incident, $2 the grace after a deadline, $3 the
@@ -533,42 +518,4 @@ UNION ALL SELECT NULL, NULL, 'accepted', count(*), CASE WHEN min(round_id) = max
 UNION ALL SELECT NULL, NULL, 'updated', count(*), NULL FROM upd
 UNION ALL SELECT NULL, NULL, 'late', count(*), NULL FROM ins WHERE late
 UNION ALL SELECT NULL, NULL, 'late-positive', count(*), round_id FROM lp GROUP BY round_id
-`
-
-// ingestLeanSQL writes the staged rows that pass every check of ingestSQL
-// but the lookups of samples (a known tube, the resident's other tube in
-// the round), which the unique indexes of samples make instead. It returns
-// how many rows it wrote and their round when they share one. $1 is the
-// incident, $2 the grace after a deadline, $3 the batch's number. The rounds and
-// points are chosen as in ingestSQL.
-const ingestLeanSQL = `
-WITH ra AS MATERIALIZED (
-    SELECT a.id AS area_id, r.id AS round_id, r.opens_at, r.deadline + $2::interval AS until,
-           count(*) OVER (PARTITION BY a.id) AS n
-    FROM testing_rounds r
-    JOIN areas ar ON ar.id = r.area_id
-    JOIN areas a ON a.path = ar.path OR a.path LIKE ar.path || '/%'
-    WHERE r.incident = $1 AND r.closed_at IS NULL
-),
-pts AS MATERIALIZED (
-    SELECT rp.round_id, si.code, si.id
-    FROM round_points rp JOIN sites si ON si.id = rp.site_id JOIN testing_rounds r ON r.id = rp.round_id
-    WHERE r.incident = $1 AND r.closed_at IS NULL
-),
-ins AS (
-    INSERT INTO samples (tube, round_id, resident_id, point_id, taken_at, result, batch_id, cohort, home_visit)
-    SELECT st.tube, rr.round_id, res.id, pt.id, st.taken_at, nullif(st.result, ''), $3::bigint, res.cohort, res.home_visit
-    FROM sample_stage st
-    JOIN LATERAL (SELECT id, area_id, cohort, home_visit FROM residents WHERE code = st.resident OFFSET 0) res ON true
-    JOIN ra rr ON rr.area_id = res.area_id AND (rr.n = 1 OR NOT EXISTS (
-        SELECT 1 FROM ra r2 WHERE r2.area_id = rr.area_id AND r2.round_id <> rr.round_id
-          AND (st.taken_at BETWEEN r2.opens_at AND r2.until, r2.opens_at, r2.round_id)
-            > (st.taken_at BETWEEN rr.opens_at AND rr.until, rr.opens_at, rr.round_id)))
-    LEFT JOIN pts pt ON pt.round_id = rr.round_id AND pt.code = st.point
-    WHERE st.tube <> '' AND st.result IN ('', 'negative', 'positive')
-      AND st.taken_at BETWEEN rr.opens_at AND rr.until
-      AND CASE WHEN st.point = '' THEN res.home_visit ELSE pt.id IS NOT NULL END
-    RETURNING round_id
-)
-SELECT count(*) AS n, CASE WHEN min(round_id) = max(round_id) THEN min(round_id) END AS round_id FROM ins
 `
