@@ -2,9 +2,12 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/musterhq/muster/internal/domain"
 	"github.com/musterhq/muster/internal/store"
@@ -195,6 +198,63 @@ func (a *Activities) OpenCheckpoint(ctx context.Context, in CheckpointInput) (Ch
 		return CheckpointResult{}, classify(err)
 	}
 	return CheckpointResult{Gate: in.Gate.Code, Mode: mode, Staff: res.Staff, Shortfall: res.Shortfall}, nil
+}
+
+// CheckpointsInput asks for checkpoints at every gate of a compound at
+// once, with the same staffing for each as CheckpointInput.
+type CheckpointsInput struct {
+	Ref           StepRef
+	AreaID        int64
+	Gates         []GatePlan
+	RequiredStaff int
+	Shift         int           `json:",omitempty"`
+	Rest          time.Duration `json:",omitempty"`
+	Outside       bool          `json:",omitempty"`
+}
+
+// CheckpointsResult lists the checkpoints opened, in the order of the
+// gates, and the gates that could not be opened, with why.
+type CheckpointsResult struct {
+	Opened []CheckpointResult
+	Failed []GateFailure `json:",omitempty"`
+}
+
+// GateFailure is a gate whose checkpoint could not be opened: the error's
+// message, and its type and whether a retry may mend it when it is an
+// application error (bad input is not retried).
+type GateFailure struct {
+	Gate         string
+	Error        string
+	Type         string `json:",omitempty"`
+	NonRetryable bool   `json:",omitempty"`
+}
+
+// OpenCheckpoints opens a checkpoint at each gate in turn, each exactly as
+// OpenCheckpoint does (its own transaction, staff drawn with SKIP LOCKED,
+// the gate's event), so a compound's gates take one activity instead of
+// one each. A gate that fails does not stop the others: it is listed in
+// Failed, and the seal opens it on its own, with the usual retries.
+// Calling it again tops up the staff without adding checkpoints.
+func (a *Activities) OpenCheckpoints(ctx context.Context, in CheckpointsInput) (CheckpointsResult, error) {
+	if err := in.Ref.validate(); err != nil {
+		return CheckpointsResult{}, classify(err)
+	}
+	res := CheckpointsResult{Opened: make([]CheckpointResult, 0, len(in.Gates))}
+	for _, g := range in.Gates {
+		cp, err := a.OpenCheckpoint(ctx, CheckpointInput{Ref: in.Ref, AreaID: in.AreaID, Gate: g, RequiredStaff: in.RequiredStaff,
+			Shift: in.Shift, Rest: in.Rest, Outside: in.Outside})
+		if err != nil {
+			f := GateFailure{Gate: g.Code, Error: err.Error()}
+			var appErr *temporal.ApplicationError
+			if errors.As(err, &appErr) {
+				f.Error, f.Type, f.NonRetryable = appErr.Message(), appErr.Type(), appErr.NonRetryable()
+			}
+			res.Failed = append(res.Failed, f)
+			continue
+		}
+		res.Opened = append(res.Opened, cp)
+	}
+	return res, nil
 }
 
 // CloseRoadsInput asks to close road sections for a compound's seal.

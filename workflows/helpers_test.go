@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -58,9 +59,12 @@ type sealTest struct {
 	t   *testing.T
 	env *testsuite.TestWorkflowEnvironment
 
-	PlanSeal        func(activities.PlanSealInput) (activities.PlanSealResult, error)
-	PublishNotice   func(activities.NoticeInput) error
-	OpenCheckpoint  func(activities.CheckpointInput) (activities.CheckpointResult, error)
+	PlanSeal       func(activities.PlanSealInput) (activities.PlanSealResult, error)
+	PublishNotice  func(activities.NoticeInput) error
+	OpenCheckpoint func(activities.CheckpointInput) (activities.CheckpointResult, error)
+	// OpenCheckpoints, when set, answers the batch instead of the
+	// OpenCheckpoint fake gate by gate.
+	OpenCheckpoints func(activities.CheckpointsInput) (activities.CheckpointsResult, error)
 	CloseRoads      func(activities.CloseRoadsInput) (activities.CloseRoadsResult, error)
 	Disinfect       func(activities.DisinfectInput) (activities.DisinfectResult, error)
 	CheckCompliance func(activities.ComplianceInput) (activities.ComplianceResult, error)
@@ -75,6 +79,8 @@ type sealTest struct {
 	sa    map[string]any
 	// saSets lists every value set, by attribute, in order.
 	saSets map[string][]any
+	// upserts counts the search attribute upserts.
+	upserts int
 }
 
 // activityCall is one attempt of an activity as the fake saw it.
@@ -140,6 +146,35 @@ func newSealTest(t *testing.T) *sealTest {
 
 	mockActivity(st, a.PlanSeal, "PlanSeal", func() func(activities.PlanSealInput) (activities.PlanSealResult, error) { return st.PlanSeal })
 	mockActivity(st, a.OpenCheckpoint, "OpenCheckpoint", func() func(activities.CheckpointInput) (activities.CheckpointResult, error) { return st.OpenCheckpoint })
+	// OpenCheckpoints answers gate by gate through the OpenCheckpoint fake,
+	// each gate recorded as an OpenCheckpoint call: a gate the fake fails
+	// is reported failed, as the activity does.
+	st.env.OnActivity(a.OpenCheckpoints, mock.Anything, mock.Anything).
+		AfterFn(func() time.Duration { return st.Delay["OpenCheckpoints"] }).
+		Return(func(_ context.Context, in activities.CheckpointsInput) (activities.CheckpointsResult, error) {
+			st.record("OpenCheckpoints", in)
+			if st.OpenCheckpoints != nil {
+				return st.OpenCheckpoints(in)
+			}
+			var res activities.CheckpointsResult
+			for _, g := range in.Gates {
+				one := activities.CheckpointInput{Ref: in.Ref, AreaID: in.AreaID, Gate: g, RequiredStaff: in.RequiredStaff,
+					Shift: in.Shift, Rest: in.Rest, Outside: in.Outside}
+				st.record("OpenCheckpoint", one)
+				cp, err := st.OpenCheckpoint(one)
+				if err != nil {
+					f := activities.GateFailure{Gate: g.Code, Error: err.Error()}
+					var appErr *temporal.ApplicationError
+					if errors.As(err, &appErr) {
+						f.Error, f.Type, f.NonRetryable = appErr.Message(), appErr.Type(), appErr.NonRetryable()
+					}
+					res.Failed = append(res.Failed, f)
+					continue
+				}
+				res.Opened = append(res.Opened, cp)
+			}
+			return res, nil
+		}).Maybe()
 	mockActivity(st, a.CloseRoads, "CloseRoads", func() func(activities.CloseRoadsInput) (activities.CloseRoadsResult, error) { return st.CloseRoads })
 	mockActivity(st, a.Disinfect, "Disinfect", func() func(activities.DisinfectInput) (activities.DisinfectResult, error) { return st.Disinfect })
 	mockActivity(st, a.CheckCompliance, "CheckCompliance", func() func(activities.ComplianceInput) (activities.ComplianceResult, error) {
@@ -162,6 +197,7 @@ func newSealTest(t *testing.T) *sealTest {
 		sa := args.Get(0).(temporal.SearchAttributes)
 		st.mu.Lock()
 		defer st.mu.Unlock()
+		st.upserts++
 		for k, v := range sa.GetUntypedValues() {
 			st.sa[k.GetName()] = v
 			st.saSets[k.GetName()] = append(st.saSets[k.GetName()], v)

@@ -43,6 +43,10 @@ type steps struct {
 	// waits counts the stalls this run waited out, each a few dozen
 	// events of history.
 	waits int
+	// retrying is set by a workflow whose version already implies the
+	// retrying-state change (a seal on "seal-quick-setup"), which then
+	// records no marker of its own.
+	retrying bool
 	// root is the workflow's own context, which its cancellation reaches,
 	// so that a step run in a disconnected context (cleanup after the
 	// response ended the step) knows nobody will act on it. The step core
@@ -87,12 +91,27 @@ const retryingChange = "retrying-state"
 
 // run runs one activity as the named step.
 func (sr *steps) run(ctx workflow.Context, name, title string, fn, arg, out any, detail func() string) error {
+	return sr.runAfter(ctx, name, title, fn, arg, out, detail, nil)
+}
+
+// runAfter runs the named step, already begun, whose activity's work was
+// tried elsewhere (a seal's checkpoints opened at once) and failed with
+// failed, an error no retry can mend: the step stalls for a person as if
+// its own attempt had failed so. Without such an error it runs the step
+// from the start.
+func (sr *steps) runAfter(ctx workflow.Context, name, title string, fn, arg, out any, detail func() string, failed error) error {
 	if sr.root == nil {
 		sr.root = ctx
 	}
-	sr.begin(ctx, name, title)
+	if failed == nil || !permanent(failed) {
+		failed = nil
+		sr.begin(ctx, name, title)
+	}
 	for {
-		err := sr.attempts(ctx, name, title, fn, arg, out)
+		err := failed
+		if failed = nil; err == nil {
+			err = sr.attempts(ctx, name, title, fn, arg, out)
+		}
 		if err == nil {
 			sr.mark(ctx, name, StateDone, detail())
 			return nil
@@ -194,7 +213,7 @@ func permanent(err error) bool {
 // frozen counts until its retries run out.
 func (sr *steps) attempts(ctx workflow.Context, name, title string, fn, arg, out any) error {
 	opts := activityOptions(title, sr.policy)
-	if opts.RetryPolicy.MaximumAttempts == 1 || workflow.GetVersion(ctx, retryingChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+	if opts.RetryPolicy.MaximumAttempts == 1 || !sr.retrying && workflow.GetVersion(ctx, retryingChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), fn, arg).Get(ctx, out)
 	}
 	first, rest := opts, opts

@@ -288,6 +288,13 @@ type seal struct {
 	// outside is set while an approved request draws staff from outside
 	// the district.
 	outside bool
+	// quick is set for seals on the quick set-up (workflow version
+	// "seal-quick-setup" ≥ 1, seal_quick.go): their search attributes wait
+	// in saPending for one upsert a workflow task, and saChanges counts
+	// the changes gathered.
+	quick     bool
+	saPending map[string]pendingSA
+	saChanges int
 }
 
 // SealCompound seals a compound: residents are notified, every gate gets a
@@ -305,8 +312,14 @@ func SealCompound(ctx workflow.Context, in SealCompoundInput) (SealCompoundResul
 		stallRetry: time.Duration(in.StallRetryMinutes * float64(time.Minute)), policy: in.Retry,
 		list: &s.progress.Steps, retry: map[string]bool{}, abandon: s.liftEnds, changed: s.changed, root: ctx,
 	}
-	s.core = workflow.GetVersion(ctx, "seal-step-core", workflow.DefaultVersion, 1) >= 1
-	s.staffing = workflow.GetVersion(ctx, "seal-staffing", workflow.DefaultVersion, 1) >= 1
+	if s.quick = workflow.GetVersion(ctx, sealQuickChange, workflow.DefaultVersion, 1) >= 1; s.quick {
+		// The quick set-up came after these changes and stands for them.
+		s.core, s.staffing, s.r.retrying = true, true, true
+		s.flushWhenQuiet(ctx)
+	} else {
+		s.core = workflow.GetVersion(ctx, "seal-step-core", workflow.DefaultVersion, 1) >= 1
+		s.staffing = workflow.GetVersion(ctx, "seal-staffing", workflow.DefaultVersion, 1) >= 1
+	}
 	if err := s.setup(ctx); err != nil {
 		return SealCompoundResult{}, err
 	}
@@ -319,6 +332,11 @@ func SealCompound(ctx workflow.Context, in SealCompoundInput) (SealCompoundResul
 // takes down whatever was set up. Why this is not the step core's
 // stepWorkflow.finish is said in seal_core.go.
 func (s *seal) finish(ctx workflow.Context, res SealCompoundResult, err error) (SealCompoundResult, error) {
+	if s.quick {
+		// What the last workflow task changed shows before the seal ends.
+		dctx, _ := workflow.NewDisconnectedContext(ctx)
+		defer s.flushSA(dctx)
+	}
 	if s.core && workflow.IsContinueAsNewError(err) {
 		// The next run goes on with the seal and reports how it ends.
 		return res, err
@@ -386,7 +404,7 @@ func (s *seal) ref(actor string) activities.StepRef {
 // it is in place, holds until a lift and reopens.
 func (s *seal) run(ctx workflow.Context) (SealCompoundResult, error) {
 	logger := workflow.GetLogger(ctx)
-	if err := workflow.UpsertTypedSearchAttributes(ctx,
+	if err := s.upsert(ctx,
 		SAIncident.ValueSet(s.in.Incident), SARunbook.ValueSet(s.in.Runbook), SALevel.ValueSet(int64(s.in.Level))); err != nil {
 		return SealCompoundResult{}, err
 	}

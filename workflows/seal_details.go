@@ -46,7 +46,7 @@ func (s *seal) changed(ctx workflow.Context, name, state string) {
 	}
 	if saStep != s.saStep || saState != s.saState {
 		s.saStep, s.saState = saStep, saState
-		if err := workflow.UpsertTypedSearchAttributes(ctx, SAStep.ValueSet(saStep), SAStepState.ValueSet(saState)); err != nil {
+		if err := s.upsert(ctx, SAStep.ValueSet(saStep), SAStepState.ValueSet(saState)); err != nil {
 			workflow.GetLogger(ctx).Error("Upsert search attributes", "error", err)
 		}
 	}

@@ -24,7 +24,7 @@ func (s *seal) setUp(ctx workflow.Context) error {
 	}
 	s.progress.Compound, s.progress.CompoundName, s.progress.AreaPath, s.progress.Residents =
 		s.plan.Code, s.plan.Name, s.plan.Path, s.plan.Residents
-	if err := workflow.UpsertTypedSearchAttributes(ctx, SAAreaPath.ValueSet(domain.PathPrefixes(s.plan.Path))); err != nil {
+	if err := s.upsert(ctx, SAAreaPath.ValueSet(domain.PathPrefixes(s.plan.Path))); err != nil {
 		return err
 	}
 
@@ -32,7 +32,7 @@ func (s *seal) setUp(ctx workflow.Context) error {
 		s.plan.Name, s.in.Incident, entranceName(s.plan.Gates), roadsClause(s.plan.Roads))
 	announced := activities.NoticeInput{Ref: s.ref("muster"), Step: "notify-residents", AreaID: s.plan.AreaID,
 		Kind: "seal-announced", Audience: "residents of " + s.plan.Name, Body: body}
-	if workflow.GetVersion(ctx, noticeMessagesChange, workflow.DefaultVersion, 1) >= 1 {
+	if s.quick || workflow.GetVersion(ctx, noticeMessagesChange, workflow.DefaultVersion, 1) >= 1 {
 		announced.Message, announced.Args = sealAnnouncedMessage(s.in.Incident, s.plan)
 	}
 	if err := s.r.run(ctx, "notify-residents", "Notify residents of the seal",
@@ -71,24 +71,35 @@ func (s *seal) setUp(ctx workflow.Context) error {
 	return nil
 }
 
-// checkpoints opens a checkpoint at every gate at once.
+// checkpoints opens a checkpoint at every gate at once: a quick seal in
+// one activity for all gates (openAtOnce), then each gate left, and every
+// gate of older seals, in an activity of its own.
 func (s *seal) checkpoints(ctx workflow.Context) error {
 	s.progress.Checkpoints = make([]CheckpointProgress, len(s.plan.Gates))
-	errs := make([]error, len(s.plan.Gates))
-	wg := workflow.NewWaitGroup(ctx)
+	left := make([]int, len(s.plan.Gates))
 	for i, g := range s.plan.Gates {
 		mode := "closed"
 		if g.Entrance {
 			mode = "entry"
 		}
 		s.progress.Checkpoints[i] = CheckpointProgress{Gate: g.Code, Name: g.Name, Mode: mode, Required: s.in.StaffPerCheckpoint}
+		left[i] = i
+	}
+	var failed map[int]error
+	if s.quick {
+		left, failed = s.openAtOnce(ctx)
+	}
+	errs := make([]error, len(left))
+	wg := workflow.NewWaitGroup(ctx)
+	for k, i := range left {
+		g, mode := s.plan.Gates[i], s.progress.Checkpoints[i].Mode
 		wg.Add(1)
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			defer wg.Done()
 			var res activities.CheckpointResult
-			errs[i] = s.r.run(ctx, "checkpoint/"+g.Code, fmt.Sprintf("Checkpoint at %s (%s)", g.Name, mode),
+			errs[k] = s.r.runAfter(ctx, "checkpoint/"+g.Code, fmt.Sprintf("Checkpoint at %s (%s)", g.Name, mode),
 				a.OpenCheckpoint, activities.CheckpointInput{Ref: s.ref("muster"), AreaID: s.plan.AreaID, Gate: g, RequiredStaff: s.in.StaffPerCheckpoint},
-				&res, func() string { return s.checkpointDetail(res) })
+				&res, func() string { return s.checkpointDetail(res) }, failed[i])
 			s.progress.Checkpoints[i].Staff, s.progress.Checkpoints[i].Shortfall = len(res.Staff), res.Shortfall
 		})
 	}
