@@ -284,7 +284,7 @@ func (f *forEachRun) start(ctx workflow.Context, areas []activities.Area) {
 			item.Type = stepType(&one)
 		}
 		f.running++
-		f.enqueue(ctx, func(ctx workflow.Context) {
+		f.enqueue(ctx, item, func(ctx workflow.Context) {
 			defer func() { f.running-- }()
 			if err := r.exec(ctx, item, body, &ar); err != nil {
 				f.errs = append(f.errs, err)

@@ -53,9 +53,12 @@ func childStarted(ctx workflow.Context) {
 	}
 }
 
-// enqueue runs an area's body now, or queues it for the window.
-func (f *forEachRun) enqueue(ctx workflow.Context, run func(workflow.Context)) {
-	if !f.windowed {
+// enqueue runs an area's body now, or queues it for the window. An area
+// that has ended or started a step already (in an earlier run of the
+// response) runs now: it starts nothing new first, and its deadlines are
+// watched from the start.
+func (f *forEachRun) enqueue(ctx workflow.Context, item *Node, run func(workflow.Context)) {
+	if !f.windowed || begun(item) {
 		workflow.Go(ctx, run)
 		return
 	}
@@ -76,4 +79,18 @@ func (f *forEachRun) fill() {
 			run(ctx)
 		})
 	}
+}
+
+// begun reports whether a for_each's area has ended or started a step's
+// workflow.
+func begun(n *Node) bool {
+	if terminal(n.State) || n.WorkflowID != "" {
+		return true
+	}
+	for _, c := range n.Children {
+		if begun(c) {
+			return true
+		}
+	}
+	return false
 }
