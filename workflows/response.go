@@ -287,7 +287,7 @@ type response struct {
 	// starting counts the child starts asked for and not yet recorded.
 	starting int
 	// detailsDirty is set when the tree changed since the current details
-	// were last set (renderDetails).
+	// were last set (changed, flushDetails).
 	detailsDirty bool
 	// noticesDirty is set when something happened that may have written a
 	// notice (a step report, a notice of the response's own), so the

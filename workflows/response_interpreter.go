@@ -203,7 +203,8 @@ func failedLeaf(n *Node) *Node {
 	return nil
 }
 
-// forEach runs its steps once per selected area, all areas at once, and
+// forEach runs its steps once per selected area, the areas at once (a
+// window of them starting at a time, response_window.go), and
 // takes in areas added to the response while it runs.
 func (r *response) forEach(ctx workflow.Context, n *Node, st *runbook.Step, area *activities.Area) error {
 	f := &forEachRun{r: r, n: n, fe: st.ForEach, seen: map[string]bool{}, ctx: ctx}
