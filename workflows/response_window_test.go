@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/musterhq/muster/activities"
@@ -29,7 +30,7 @@ steps:
 
 // A for_each over many areas starts their steps through the window: no
 // more than startWindow child starts are pending at once, and every area
-// still runs to its end.
+// still runs to its end, its current details saying so.
 func TestResponseForEachStartsThroughWindow(t *testing.T) {
 	const areas = 3*startWindow + 7
 	rt := newResponseTest(t, manyAreasRunbook)
@@ -65,5 +66,9 @@ func TestResponseForEachStartsThroughWindow(t *testing.T) {
 	}
 	if done != areas {
 		t.Errorf("%d steps done, want %d", done, areas)
+	}
+	// The details the Web UI shows are those of the end.
+	if got, want := currentDetails(t, rt.sealTest), fmt.Sprintf("Steps: %d done\n", areas); !strings.Contains(got, want) {
+		t.Errorf("current details:\n%s\nwant them to say %q", got, want)
 	}
 }
