@@ -284,6 +284,11 @@ type response struct {
 	saState    string
 	saPaths    int
 	events     int
+	// starting counts the child starts asked for and not yet recorded.
+	starting int
+	// detailsDirty is set when the tree changed since the current details
+	// were last set (changed, flushDetails).
+	detailsDirty bool
 	// noticesDirty is set when something happened that may have written a
 	// notice (a step report, a notice of the response's own), so the
 	// notice counts are read again.
@@ -316,6 +321,7 @@ func Response(ctx workflow.Context, in ResponseInput) (ResponseProgress, error) 
 	}
 	r.sealStates = workflow.GetVersion(ctx, "response-seal-states", workflow.DefaultVersion, 1) >= 1
 	workflow.Go(ctx, r.receiveReports)
+	defer r.flushDetails(ctx)
 	r.changed(ctx)
 	// Responses started before version 1 record only their close in the
 	// responses table; later ones record running and holding too.

@@ -37,45 +37,92 @@ func (r *response) changed(ctx workflow.Context) {
 		slices.Sort(paths)
 		_ = workflow.UpsertTypedSearchAttributes(ctx, SAAreaPath.ValueSet(slices.Compact(paths)))
 	}
-	workflow.SetCurrentDetails(ctx, r.render())
+	// The details are set once the coroutines that run now have run, not
+	// on every change: a city round changes thousands of times, and each
+	// rendering walks every step. A coroutine started now runs after every
+	// coroutine already there, in the same pass of the SDK's dispatcher
+	// (the one changing the tree made progress, so the pass is no extra
+	// one). Setting the details is no command: when they are set does not
+	// change the history.
+	if !r.detailsDirty {
+		r.detailsDirty = true
+		workflow.Go(ctx, r.flushDetails)
+	}
+}
+
+// flushDetails sets the current details now if the tree has changed
+// since they were last set.
+func (r *response) flushDetails(ctx workflow.Context) {
+	if r.detailsDirty {
+		r.detailsDirty = false
+		workflow.SetCurrentDetails(ctx, r.render())
+	}
 }
 
 // focus picks what a supervisor should see first: a stalled step, then one
-// awaiting a decision, an overdue one, a running one.
+// awaiting a decision, an overdue one, a running one; of several, the
+// first in the tree.
 func (r *response) focus() (string, string) {
 	if r.p.State == ResponseClosed {
 		return "response", StateDone
 	}
-	if r.p.State == ResponseFailed && r.heldCount() == 0 {
-		if l := failedLeaf(r.p.Root); l != nil {
-			return l.Path, StateFailed
-		}
-	}
-	leaves := r.p.Leaves()
 	order := []string{StateStalled, StateRetrying, StateAwaitingDecision, StateOverdue, StateRunning}
 	if r.sealStates {
 		order = []string{StateStalled, StateRetrying, StateAwaitingDecision, StateUnderstaffed, StateOverdue, StateRunning}
 	}
-	for _, want := range order {
+	// One walk finds the first step in each state, and counts the seals.
+	first := make([]*Node, len(order))
+	held := 0
+	walkLeaves(r.p.Root, func(n *Node) {
+		if i := slices.Index(order, n.State); i >= 0 && first[i] == nil {
+			first[i] = n
+		}
+		if isHeld(n) {
+			held++
+		}
+	})
+	if r.p.State == ResponseFailed && held == 0 {
+		if l := failedLeaf(r.p.Root); l != nil {
+			return l.Path, StateFailed
+		}
+	}
+	for i, want := range order {
 		if want == StateRetrying && r.p.Notices[domain.DeliveryUndelivered] > 0 {
 			// An undelivered notice waits for a person (a route fixed, a
 			// resend), like a stalled step: MusterStepState = 'stalled'
 			// finds the response with MusterStep = notices.
 			return NoticesStep, StateStalled
 		}
-		for _, n := range leaves {
-			if n.State == want {
-				return n.Path, want
-			}
+		if first[i] != nil {
+			return first[i].Path, want
 		}
 	}
-	if r.heldCount() > 0 {
+	if held > 0 {
 		if r.sealStates {
 			return "hold", StateHolding
 		}
 		return "hold", StateAwaitingDecision
 	}
 	return "response", StateRunning
+}
+
+// isHeld reports whether a step is in place until lifted (a seal).
+func isHeld(n *Node) bool {
+	return n.WorkflowID != "" && !(terminal(n.State) && !n.Held) && stepKinds[n.Type].holds
+}
+
+// walkLeaves calls f for each step of a registered kind under n, in the
+// order of Leaves.
+func walkLeaves(n *Node, f func(*Node)) {
+	if n == nil {
+		return
+	}
+	if _, ok := Kinds[n.Type]; ok {
+		f(n)
+	}
+	for _, c := range n.Children {
+		walkLeaves(c, f)
+	}
 }
 
 // maxDetailRows is how many steps the table in a response's current
@@ -88,11 +135,16 @@ func (r *response) render() string {
 	p := r.p
 	var b strings.Builder
 	fmt.Fprintf(&b, "**Response %s** · %s v%d · level %d · %s · %s", p.Incident, p.Runbook, p.Version, p.Level, p.Area.Name, r.stateName())
-	leaves := p.Leaves()
+	var leaves []*Node
 	counts := map[string]int{}
-	for _, n := range leaves {
+	held := 0
+	walkLeaves(p.Root, func(n *Node) {
+		leaves = append(leaves, n)
 		counts[n.State]++
-	}
+		if isHeld(n) {
+			held++
+		}
+	})
 	var parts []string
 	for _, s := range []string{StateDone, StateRunning, StateRetrying, StateStalled, StateAwaitingDecision, StateUnderstaffed, StateOverdue, StatePending, StateSkipped, StateAborted, StateFailed} {
 		if counts[s] > 0 {
@@ -102,19 +154,14 @@ func (r *response) render() string {
 	if len(parts) > 0 {
 		b.WriteString("\n\nSteps: " + strings.Join(parts, " · "))
 	}
-	if h := r.heldCount(); h > 0 {
-		fmt.Fprintf(&b, " · %d seals holding", h)
+	if held > 0 {
+		fmt.Fprintf(&b, " · %d seals holding", held)
 	}
 	if line := noticesLine(p.Notices); line != "" {
 		b.WriteString("\n\n" + line)
 	}
 	steps := table.New("Area", "Step", "State", "Detail")
-	sort.SliceStable(leaves, func(i, j int) bool { return areaName(leaves[i]) < areaName(leaves[j]) })
-	for i, n := range leaves {
-		if i == maxDetailRows {
-			steps.Row("…", fmt.Sprintf("%d more", len(leaves)-maxDetailRows))
-			break
-		}
+	for _, n := range firstByArea(leaves, maxDetailRows) {
 		state := n.State
 		if n.Held && n.State != StateUnderstaffed {
 			state = "holding"
@@ -124,9 +171,32 @@ func (r *response) render() string {
 		}
 		steps.Row(areaName(n), n.Path, state, n.Detail)
 	}
+	if len(leaves) > maxDetailRows {
+		steps.Row("…", fmt.Sprintf("%d more", len(leaves)-maxDetailRows))
+	}
 	b.WriteString("\n\n")
 	steps.Render(&b)
 	return b.String()
+}
+
+// firstByArea returns the first k leaves by area name, those of one area
+// in tree order: what a stable sort of them all by area name would put
+// first, without sorting the rest.
+func firstByArea(leaves []*Node, k int) []*Node {
+	top := make([]*Node, 0, k+1)
+	for _, n := range leaves {
+		name := areaName(n)
+		if len(top) == k && name >= areaName(top[k-1]) {
+			continue
+		}
+		// After every kept leaf of the same name or a smaller one.
+		i := sort.Search(len(top), func(i int) bool { return areaName(top[i]) > name })
+		top = slices.Insert(top, i, n)
+		if len(top) > k {
+			top = top[:k]
+		}
+	}
+	return top
 }
 
 func areaName(n *Node) string {

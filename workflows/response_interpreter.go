@@ -203,10 +203,12 @@ func failedLeaf(n *Node) *Node {
 	return nil
 }
 
-// forEach runs its steps once per selected area, all areas at once, and
+// forEach runs its steps once per selected area, the areas at once (a
+// window of them starting at a time, response_window.go), and
 // takes in areas added to the response while it runs.
 func (r *response) forEach(ctx workflow.Context, n *Node, st *runbook.Step, area *activities.Area) error {
-	f := &forEachRun{r: r, n: n, fe: st.ForEach, seen: map[string]bool{}}
+	f := &forEachRun{r: r, n: n, fe: st.ForEach, seen: map[string]bool{}, ctx: ctx}
+	f.windowed = workflow.GetVersion(ctx, startWindowChange, workflow.DefaultVersion, 1) >= 1
 	for _, c := range n.Children {
 		if c.Area != nil {
 			f.seen[c.Area.Code] = true
@@ -253,10 +255,17 @@ type forEachRun struct {
 	seen    map[string]bool
 	errs    []error
 	running int
+	// ctx is the for_each's context; windowed says areas start through
+	// the window (response_window.go), queue holds those waiting for it
+	// and launching counts those on their way to their first child start.
+	ctx       workflow.Context
+	windowed  bool
+	queue     []func(workflow.Context)
+	launching int
 }
 
 // start runs the for_each's steps for every area not yet started, each
-// area in a goroutine of its own.
+// area in a goroutine of its own, through the window of child starts.
 func (f *forEachRun) start(ctx workflow.Context, areas []activities.Area) {
 	r, n, fe := f.r, f.n, f.fe
 	for _, ar := range areas {
@@ -276,13 +285,14 @@ func (f *forEachRun) start(ctx workflow.Context, areas []activities.Area) {
 			item.Type = stepType(&one)
 		}
 		f.running++
-		workflow.Go(ctx, func(ctx workflow.Context) {
+		f.enqueue(ctx, item, func(ctx workflow.Context) {
 			defer func() { f.running-- }()
 			if err := r.exec(ctx, item, body, &ar); err != nil {
 				f.errs = append(f.errs, err)
 			}
 		})
 	}
+	f.fill()
 }
 
 // selectAreas selects the for_each's areas under an area path.

@@ -38,10 +38,16 @@ func (r *response) startChild(ctx workflow.Context, n *Node, k kind, in StepInpu
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	r.inflight++
+	r.starting++
+	if startsPending != nil {
+		startsPending(r.starting)
+	}
 	r.cost(ctx, costChildStart)
 	fut := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(dctx, opts), k.name, k.stepInput(in))
 	err := fut.GetChildWorkflowExecution().Get(dctx, nil)
 	r.inflight--
+	r.starting--
+	childStarted(ctx)
 	if err != nil {
 		return err
 	}
@@ -227,7 +233,7 @@ func (r *response) escalation(n *Node, e runbook.Escalation, place string) (msg,
 func (r *response) held(under string) []*Node {
 	var out []*Node
 	for _, n := range r.p.Leaves() {
-		if !stepKinds[n.Type].holds || n.WorkflowID == "" || (terminal(n.State) && !n.Held) {
+		if !isHeld(n) {
 			continue
 		}
 		if under != "" && (n.Area == nil || !(n.Area.Path == under || strings.HasPrefix(n.Area.Path, under+"/"))) {

@@ -37,7 +37,7 @@ steps:
 // tree built as the interpreter builds it (build, child, the for_each's
 // one-step items) and filled in as the steps' starts and final reports
 // fill it.
-func cityResponse(t *testing.T, n int) *response {
+func cityResponse(t testing.TB, n int) *response {
 	t.Helper()
 	def, err := runbook.Parse("city-round version 1", []byte(cityTestingRunbook), Kinds)
 	if err != nil {
