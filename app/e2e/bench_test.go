@@ -310,19 +310,6 @@ func measureRound(ctx context.Context, b *testing.B, s roundSetup) {
 	// identical table.
 	copyRate, copyErr := copySamples(ctx, b, st, s.url, incidents[0])
 
-	// Histories and payloads of every execution of the incidents.
-	var hist histories
-	for i := range incidents {
-		h := scanHistories(ctx, b, c, incidents[i], ids[i], s.communities/len(ids))
-		hist.executions, hist.events = hist.executions+h.executions, hist.events+h.events
-		if h.maxEvents > hist.maxEvents {
-			hist.maxEvents, hist.longest = h.maxEvents, h.longest
-		}
-		if h.maxPayload > hist.maxPayload {
-			hist.maxPayload, hist.biggestAt = h.maxPayload, h.biggestAt
-		}
-	}
-
 	rate := float64(sampled) / lastClosed.Seconds()
 	row := benchRow
 	fmt.Println()
@@ -343,6 +330,23 @@ func measureRound(ctx context.Context, b *testing.B, s roundSetup) {
 	} else {
 		row("psql \\copy", "skipped: %v", copyErr)
 	}
+	if sampled != expected || missing != 0 || field.rounds != s.communities {
+		b.Errorf("rounds = %d, sampled %d of %d, %d missing; want %d rounds, everyone sampled", field.rounds, sampled, expected, missing, s.communities)
+	}
+
+	// Histories and payloads of every execution of the incidents, after
+	// the round's figures are out: the scan reads every history.
+	var hist histories
+	for i := range incidents {
+		h := scanHistories(ctx, b, c, incidents[i], ids[i], s.communities/len(ids))
+		hist.executions, hist.events = hist.executions+h.executions, hist.events+h.events
+		if h.maxEvents > hist.maxEvents {
+			hist.maxEvents, hist.longest = h.maxEvents, h.longest
+		}
+		if h.maxPayload > hist.maxPayload {
+			hist.maxPayload, hist.biggestAt = h.maxPayload, h.biggestAt
+		}
+	}
 	row(fmt.Sprintf("executions of the incidents (%d listed)", hist.executions), "%7d events in all", hist.events)
 	row("largest history: "+hist.longest, "%7d events   target < %d   %s", hist.maxEvents, roundTargetEvents, verdict(hist.maxEvents < roundTargetEvents))
 	row("largest payload: "+hist.biggestAt, "%7d bytes    target < %d %s", hist.maxPayload, roundTargetPayload, verdict(hist.maxPayload < roundTargetPayload))
@@ -350,9 +354,6 @@ func measureRound(ctx context.Context, b *testing.B, s roundSetup) {
 	b.ReportMetric(rate, "residents/s")
 	b.ReportMetric(float64(hist.maxEvents), "max-events")
 	b.ReportMetric(float64(hist.maxPayload), "max-payload-B")
-	if sampled != expected || missing != 0 || field.rounds != s.communities {
-		b.Errorf("rounds = %d, sampled %d of %d, %d missing; want %d rounds, everyone sampled", field.rounds, sampled, expected, missing, s.communities)
-	}
 }
 
 // fieldResult is what the field did.
@@ -569,7 +570,7 @@ func scanHistories(ctx context.Context, b *testing.B, c client.Client, incident,
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		var token []byte
 		for {
-			resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			resp, err := listPage(ctx, c, &workflowservice.ListWorkflowExecutionsRequest{
 				Query: fmt.Sprintf("%s = '%s'", workflows.SAIncident.GetName(), incident), NextPageToken: token,
 			})
 			if err != nil {
@@ -618,6 +619,24 @@ func scanHistories(ctx context.Context, b *testing.B, c client.Client, incident,
 		}
 	}
 	return h
+}
+
+// listPage lists one page of visibility, allowing each call a minute and
+// five tries: after a city round the cluster's visibility store can take
+// longer than the client's default ten seconds to answer.
+func listPage(ctx context.Context, c client.Client, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+	var err error
+	for range 5 {
+		lctx, cancel := context.WithTimeout(ctx, time.Minute)
+		var resp *workflowservice.ListWorkflowExecutionsResponse
+		resp, err = c.ListWorkflow(lctx, req)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return resp, err
+		}
+		time.Sleep(2 * time.Second)
+	}
+	return nil, err
 }
 
 // largestPayload calls found with the size of every Payload in m.
