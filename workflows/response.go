@@ -148,9 +148,11 @@ type Node struct {
 	Overdue   bool `json:",omitempty"`
 	Paused    bool `json:",omitempty"`
 	// Held marks a holding step (a seal) that is in place until lifted.
-	Held      bool    `json:",omitempty"`
-	Inner     string  `json:",omitempty"`
-	Stalls    int     `json:",omitempty"`
+	Held   bool   `json:",omitempty"`
+	Inner  string `json:",omitempty"`
+	Stalls int    `json:",omitempty"`
+	// Asked counts the questions the step has put to the command center.
+	Asked     int     `json:",omitempty"`
 	LastError string  `json:",omitempty"`
 	Children  []*Node `json:",omitempty"`
 	// Ask is an approval's question in each language, once it has been

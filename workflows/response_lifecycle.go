@@ -139,6 +139,9 @@ func (r *response) apply(ctx workflow.Context, rep StepReport) {
 		if n.Held && state == StateRunning {
 			state = StateDone
 		}
+		// The same question reported again is not a new one; a new one
+		// in the same words (a seal's second shortfall) is numbered.
+		again := state == StateAwaitingDecision && n.State == state && n.Detail == short(rep.Detail)
 		n.State = state
 		if rep.Detail != "" {
 			n.Detail = short(rep.Detail)
@@ -147,8 +150,13 @@ func (r *response) apply(ctx workflow.Context, rep StepReport) {
 			n.Inner, n.LastError = rep.Inner, rep.LastError
 		}
 		r.changed(ctx)
-		if state == StateAwaitingDecision {
-			r.event(ctx, n.Path, state, rep.Detail, "")
+		if state == StateAwaitingDecision && (!again || workflow.GetVersion(ctx, "response-question-once", workflow.DefaultVersion, 1) == workflow.DefaultVersion) {
+			n.Asked++
+			reason := rep.Detail
+			if n.Asked > 1 {
+				reason = fmt.Sprintf("%s (question %d)", rep.Detail, n.Asked)
+			}
+			r.event(ctx, n.Path, state, reason, "")
 		}
 	}
 }

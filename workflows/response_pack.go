@@ -127,7 +127,7 @@ func packable(parent, ch, prev *Node, base string) bool {
 
 func isZeroNode(n Node) bool {
 	return n.Round == 0 && n.DeadlineAt.IsZero() && n.NextAt.IsZero() && n.Added == 0 && n.Escalated == 0 &&
-		!n.Overdue && !n.Paused && !n.Held && n.Inner == "" && n.Stalls == 0 && n.LastError == "" && n.Children == nil && n.Ask == nil &&
+		!n.Overdue && !n.Paused && !n.Held && n.Inner == "" && n.Stalls == 0 && n.Asked == 0 && n.LastError == "" && n.Children == nil && n.Ask == nil &&
 		n.Packed == nil
 }
 
