@@ -170,9 +170,19 @@ steps:
 		n := list(workflows.StateAwaitingDecision)
 		return n == compounds, fmt.Sprintf("%d seals awaiting a decision", n)
 	})
+	// The decision goes through the response, which knows of the question
+	// once the seal's report has reached it; visibility may show the
+	// seal's state first.
+	rid := workflows.ResponseWorkflowID(incident)
+	eventually(t, 30*time.Second, "the response sees ridge-k1's question", func() (bool, string) {
+		n := s.responseProgress(t, rid).Find("seal/ridge-k1")
+		if n == nil {
+			return false, "no seal/ridge-k1 in the response's progress"
+		}
+		return n.State == workflows.StateAwaitingDecision, "seal/ridge-k1 reads " + n.State
+	})
 	// Approved for the first compound: staff from outside the district (the
 	// reference district's) fill its gates.
-	rid := workflows.ResponseWorkflowID(incident)
 	if err := sendUpdate(ctx, s.c, rid, workflows.UpdateDecide, workflows.Decision{Step: "seal/ridge-k1", Decision: "approve", By: "duty-officer", Reason: "borrow from Xiaodian"}); err != nil {
 		t.Fatalf("approve outside staff for ridge-k1 = %v", err)
 	}
