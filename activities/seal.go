@@ -239,9 +239,16 @@ func (a *Activities) OpenCheckpoints(ctx context.Context, in CheckpointsInput) (
 	if err := in.Ref.validate(); err != nil {
 		return CheckpointsResult{}, classify(err)
 	}
+	return OpenEachGate(in, func(one CheckpointInput) (CheckpointResult, error) { return a.OpenCheckpoint(ctx, one) }), nil
+}
+
+// OpenEachGate opens in's gates one at a time with open, listing each
+// gate that fails with its error's message, type and whether it may be
+// retried, and going on with the rest.
+func OpenEachGate(in CheckpointsInput, open func(CheckpointInput) (CheckpointResult, error)) CheckpointsResult {
 	res := CheckpointsResult{Opened: make([]CheckpointResult, 0, len(in.Gates))}
 	for _, g := range in.Gates {
-		cp, err := a.OpenCheckpoint(ctx, CheckpointInput{Ref: in.Ref, AreaID: in.AreaID, Gate: g, RequiredStaff: in.RequiredStaff,
+		cp, err := open(CheckpointInput{Ref: in.Ref, AreaID: in.AreaID, Gate: g, RequiredStaff: in.RequiredStaff,
 			Shift: in.Shift, Rest: in.Rest, Outside: in.Outside})
 		if err != nil {
 			f := GateFailure{Gate: g.Code, Error: err.Error()}
@@ -254,7 +261,7 @@ func (a *Activities) OpenCheckpoints(ctx context.Context, in CheckpointsInput) (
 		}
 		res.Opened = append(res.Opened, cp)
 	}
-	return res, nil
+	return res
 }
 
 // CloseRoadsInput asks to close road sections for a compound's seal.

@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -156,24 +155,10 @@ func newSealTest(t *testing.T) *sealTest {
 			if st.OpenCheckpoints != nil {
 				return st.OpenCheckpoints(in)
 			}
-			var res activities.CheckpointsResult
-			for _, g := range in.Gates {
-				one := activities.CheckpointInput{Ref: in.Ref, AreaID: in.AreaID, Gate: g, RequiredStaff: in.RequiredStaff,
-					Shift: in.Shift, Rest: in.Rest, Outside: in.Outside}
+			return activities.OpenEachGate(in, func(one activities.CheckpointInput) (activities.CheckpointResult, error) {
 				st.record("OpenCheckpoint", one)
-				cp, err := st.OpenCheckpoint(one)
-				if err != nil {
-					f := activities.GateFailure{Gate: g.Code, Error: err.Error()}
-					var appErr *temporal.ApplicationError
-					if errors.As(err, &appErr) {
-						f.Error, f.Type, f.NonRetryable = appErr.Message(), appErr.Type(), appErr.NonRetryable()
-					}
-					res.Failed = append(res.Failed, f)
-					continue
-				}
-				res.Opened = append(res.Opened, cp)
-			}
-			return res, nil
+				return st.OpenCheckpoint(one)
+			}), nil
 		}).Maybe()
 	mockActivity(st, a.CloseRoads, "CloseRoads", func() func(activities.CloseRoadsInput) (activities.CloseRoadsResult, error) { return st.CloseRoads })
 	mockActivity(st, a.Disinfect, "Disinfect", func() func(activities.DisinfectInput) (activities.DisinfectResult, error) { return st.Disinfect })
