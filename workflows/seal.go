@@ -27,6 +27,7 @@ var sealKind = kind{
 			"check_every":          {Type: runbook.TypeDuration, Default: "2h", Doc: "time between checkpoint compliance rounds"},
 			"staff_per_checkpoint": {Type: runbook.TypeInt, Default: 2, Doc: "staff needed at each checkpoint on every shift"},
 			"shift":                {Type: runbook.TypeDuration, Default: "8h", Doc: "how long checkpoint staff stand before others relieve them: 8h makes 3 shifts a day, so a gate needs 3 × staff_per_checkpoint people a day"},
+			"answer_within":        {Type: runbook.TypeDuration, Default: "2h", Doc: "how long a request for staff from outside the district waits for the command center's answer before it lapses and the seal stays understaffed"},
 		},
 		Outputs: []string{"checkpoints", "staff", "roads_closed", "open_gates"},
 		PerArea: []string{"compound"},
@@ -42,6 +43,7 @@ func sealInput(in StepInput) any {
 		CheckEveryHours:    paramDuration(in.Params, "check_every").Hours(),
 		StaffPerCheckpoint: paramInt(in.Params, "staff_per_checkpoint"),
 		ShiftHours:         paramDuration(in.Params, "shift").Hours(),
+		AnswerWithinHours:  paramDuration(in.Params, "answer_within").Hours(),
 		RequestedBy:        "runbook " + in.Runbook, Retry: in.Retry, StepPath: in.Path,
 	}
 	if in.Area != nil {
@@ -68,6 +70,9 @@ type SealCompoundInput struct {
 	// ShiftHours is how long checkpoint staff stand before others relieve
 	// them; 0 keeps the first staff on until the lift.
 	ShiftHours float64 `json:",omitempty"`
+	// AnswerWithinHours is how long a request for outside staff waits for
+	// an answer; 0 is OutsideStaffWithin.
+	AnswerWithinHours float64 `json:",omitempty"`
 	// StallRetryMinutes is how long a stalled step waits before it is tried
 	// again automatically.
 	StallRetryMinutes float64
@@ -133,6 +138,8 @@ func (in SealCompoundInput) Validate() error {
 		return fmt.Errorf("--staff-per-checkpoint %d: want 1 to 50", in.StaffPerCheckpoint)
 	case in.ShiftHours < 0 || in.ShiftHours > 168:
 		return fmt.Errorf("--shift %gh: want 0 (no relief) or more, up to 168 hours", in.ShiftHours)
+	case in.AnswerWithinHours < 0 || in.AnswerWithinHours > 168:
+		return fmt.Errorf("answer_within %gh: want more than 0 and at most 168 hours", in.AnswerWithinHours)
 	case in.StallRetryMinutes <= 0:
 		return fmt.Errorf("stall retry interval %g minutes: want more than 0", in.StallRetryMinutes)
 	case in.TimeScale < 1 || in.TimeScale > 100000:

@@ -292,6 +292,14 @@ type OutsideRequest struct {
 // answer.
 const OutsideStaffWithin = 2 * time.Hour
 
+// answerWithin is how long the seal's requests for outside staff wait.
+func (s *seal) answerWithin() time.Duration {
+	if s.in.AnswerWithinHours > 0 {
+		return time.Duration(s.in.AnswerWithinHours * float64(time.Hour))
+	}
+	return OutsideStaffWithin
+}
+
 // ask sends the request for outside staff, once per shortfall.
 func (s *seal) ask(ctx workflow.Context) {
 	posts := 0
@@ -301,7 +309,7 @@ func (s *seal) ask(ctx workflow.Context) {
 	now := workflow.Now(ctx)
 	s.progress.Requested = true
 	s.progress.Request = &OutsideRequest{Gates: s.progress.OpenGates, Posts: posts, AskedAt: now,
-		Deadline: now.Add(scaled(OutsideStaffWithin, s.in.TimeScale))}
+		Deadline: now.Add(scaled(s.answerWithin(), s.in.TimeScale))}
 	detail := fmt.Sprintf("%d staff from outside the district for %d open gates? Answer by %s, or the seal stays understaffed",
 		posts, s.progress.OpenGates, s.progress.Request.Deadline.Format("15:04"))
 	st := s.r.ref("request-outside-staff")

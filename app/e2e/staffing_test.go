@@ -83,7 +83,7 @@ steps:
       steps:
         - id: seal-compound
           kind: seal
-          params: {check_every: 2h, staff_per_checkpoint: 2, shift: 8h}
+          params: {check_every: 2h, staff_per_checkpoint: 2, shift: 8h, answer_within: 48h}
 `
 	if _, _, err := s.st.PublishRunbook(ctx, name, "Seal every compound", []byte(src), "e2e"); err != nil {
 		t.Fatal(err)

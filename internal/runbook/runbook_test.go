@@ -165,7 +165,7 @@ steps:
 		got  map[string]any
 		want map[string]any
 	}{
-		{"seal", d.Steps[0].ForEach.Steps[0].Params, map[string]any{"check_every": "2h", "staff_per_checkpoint": 2, "shift": "8h"}},
+		{"seal", d.Steps[0].ForEach.Steps[0].Params, map[string]any{"check_every": "2h", "staff_per_checkpoint": 2, "shift": "8h", "answer_within": "2h"}},
 		{"approval", d.Steps[1].Params, map[string]any{"question": "Lift?", "timeout": "72h", "default": "approve", "approver": "command-center"}},
 		{"wait", d.Steps[2].Params, map[string]any{"duration": "1h30m"}},
 		{"compliance-sweep", d.Steps[3].Repeat.Steps[0].Params, nil},
